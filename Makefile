@@ -1,0 +1,35 @@
+# Two commands work on a fresh machine: `make demo` and `make test` (each creates .venv first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+AS_OF ?= 2023-09-30
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/eligibility: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/eligibility
+	$(BIN)/eligibility lint rules
+	$(BIN)/eligibility evaluate examples/households --as-of $(AS_OF) --summary
+
+lint: $(BIN)/eligibility
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(BIN)/eligibility
+	$(BIN)/mypy --strict src/eligibility
+
+pytest: $(BIN)/eligibility
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_evaluate.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

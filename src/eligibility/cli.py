@@ -1,0 +1,270 @@
+"""The ``eligibility`` command: evaluate, explain, lint, test, schema, packs.
+
+Exit codes: 0 success; 1 the input or rules have problems (every one is reported); 2 usage errors.
+Batches never stop at a bad record: every input yields exactly one decision or one error line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+
+from . import __version__
+from .decision import Decision
+from .engine import Engine
+from .errors import EligibilityError, HouseholdError, RuleFileError
+from .explain import explain
+from .loader import bundled_rules_path, lint
+
+__all__ = ["main"]
+
+
+def _inputs(paths: Sequence[str]) -> Iterator[tuple[str, Any]]:
+    """(label, raw household or exception) for every household in the given files and folders.
+
+    A file holds one JSON object, a JSON list of objects, or JSON Lines; a folder, its ``*.json`` and
+    ``*.jsonl`` files in name order. An unreadable file or line yields an exception, not a stop.
+    """
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(x for x in p.iterdir() if x.suffix in (".json", ".jsonl"))
+        else:
+            files.append(p)
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            yield str(f), exc
+            continue
+        if f.suffix == ".jsonl":
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    yield f"{f}:{n}", _json_or_error(line)
+            continue
+        data = _json_or_error(text)
+        if isinstance(data, list):
+            for i, item in enumerate(data):
+                yield f"{f}[{i}]", item
+        else:
+            yield str(f), data
+
+
+def _json_or_error(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ValueError(f"JSON 语法错误 / invalid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")
+
+
+def _error_record(label: str, exc: BaseException) -> dict[str, Any]:
+    rec: dict[str, Any] = {"input": label, "error": {"type": type(exc).__name__, "message": str(exc)}}
+    if isinstance(exc, HouseholdError):
+        rec["error"]["fields"] = [{"path": e.path, "code": e.code, "message": e.message} for e in exc.errors]
+    return rec
+
+
+def _evaluate_all(engine: Engine, paths: Sequence[str], as_of: str) -> Iterator[tuple[str, Decision | BaseException]]:
+    for label, raw in _inputs(paths):
+        if isinstance(raw, BaseException):
+            yield label, raw
+            continue
+        try:
+            yield label, engine.evaluate(raw, as_of)
+        except EligibilityError as exc:
+            yield label, exc
+
+
+def _summary_line(label: str, result: Decision | BaseException) -> str:
+    if isinstance(result, BaseException):
+        body = "\n      ".join(str(result).splitlines())
+        return f"{label}\n    错误 / error: {body}"
+    i = result.identification
+    cat = f" {i.category.zh}" if i.category else ""
+    risks = "、".join(f.zh for f in i.risks if f.certain)
+    parts = [f"{label}\n    {result.household_id} [{result.jurisdiction.zh}] {i.status}{cat}"]
+    if risks:
+        parts.append(f"风险: {risks}")
+    if i.exclusions:
+        parts.append("比对线索: " + "、".join(f.zh for f in i.exclusions if f.certain))
+    if i.reviews:
+        parts.append("研判: " + "、".join(f.code + ("" if f.certain else "（待定）") for f in i.reviews))
+    if i.blocking:
+        parts.append("待补: " + ", ".join(p for m in i.blocking for p in m.fields))
+    return " | ".join(parts)
+
+
+def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    engine = Engine(args.rules)
+    failed = 0
+    results = list(_evaluate_all(engine, args.paths, args.as_of))
+    single = len(results) == 1 and not args.summary and not args.jsonl
+    for label, result in results:
+        if isinstance(result, BaseException):
+            failed += 1
+        if args.summary:
+            print(_summary_line(label, result), file=out)
+        elif single and isinstance(result, Decision):
+            print(result.to_json(), file=out)
+        elif isinstance(result, Decision):
+            rec = {"input": label, "decision": json.loads(result.to_json(indent=None))}
+            print(json.dumps(rec, ensure_ascii=False), file=out)
+        else:
+            print(json.dumps(_error_record(label, result), ensure_ascii=False), file=out)
+    if args.summary:
+        n, ok = len(results), len(results) - failed
+        print(f"\n{n} 户：{ok} 个决定，{failed} 个错误 / {n} households: {ok} decisions, {failed} errors", file=out)
+    return 1 if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    engine = Engine(args.rules)
+    failed = 0
+    for label, result in _evaluate_all(engine, [args.path], args.as_of):
+        if isinstance(result, BaseException):
+            failed += 1
+            print(f"{label}: {result}", file=sys.stderr)
+        else:
+            print(explain(result, args.lang), file=out)
+    return 1 if failed else 0
+
+
+def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    diags = lint(args.path)
+    for d in diags:
+        print(d, file=out)
+    if diags:
+        print(f"{len(diags)} 个问题 / {len(diags)} problem(s)", file=sys.stderr)
+        return 1
+    print("无问题 / no problems", file=sys.stderr)
+    return 0
+
+
+def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
+    from .testing import iter_results
+
+    passed = failed = 0
+    for case, fails, diags in iter_results(Path(args.path)):
+        for d in diags:
+            print(d, file=out)
+            failed += 1
+        if case is None:
+            continue
+        if fails:
+            failed += 1
+            print(f"FAIL {case.where}: {case.name}", file=out)
+            for f in fails:
+                print(f"    {f}", file=out)
+        else:
+            passed += 1
+            if args.verbose:
+                print(f"ok   {case.where}: {case.name}", file=out)
+    print(f"{passed} passed, {failed} failed", file=out)
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    if args.rules_format:
+        from . import rulefile as rf
+
+        models: dict[str, type[BaseModel]] = {
+            "pack.yaml": rf.PackFile,
+            "sources.yaml": rf.SourcesFile,
+            "vocabulary.yaml": rf.VocabularyFile,
+            "parameters/*.yaml": rf.ParamsFile,
+            "facts.yaml": rf.FactsFile,
+            "<kind>/*.yaml": rf.RulesFile,
+            "tests/*.yaml": rf.TestsFile,
+        }
+        schema: dict[str, Any] = {name: m.model_json_schema(by_alias=True) for name, m in models.items()}
+    else:
+        from .models import Household
+
+        schema = Household.model_json_schema()
+    print(json.dumps(schema, ensure_ascii=False, indent=2), file=out)
+    return 0
+
+
+def cmd_packs(args: argparse.Namespace, out: TextIO) -> int:
+    engine = Engine(args.rules)
+    rs = engine.rules
+    for pid, p in rs.packs.items():
+        regions = ", ".join(p.regions) or "（全部 / all）"
+        parent = f" extends {p.extends}" if p.extends else ""
+        print(f"{pid}: {p.zh} / {p.en}  regions: {regions}{parent}", file=out)
+        for name, values in p.values.items():
+            spans = []
+            for i, v in enumerate(values):
+                until = values[i + 1].start.isoformat() if i + 1 < len(values) else "…"
+                shown = "—" if v.value is None else str(v.value)
+                spans.append(f"[{v.start}, {until}) {shown}")
+            print(f"    {name}: " + "; ".join(spans), file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
+    )
+    p.add_argument("--version", action="version", version=f"eligibility {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def rules_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--rules", default=None, help="规则目录 / rules folder (default: bundled rules)")
+
+    e = sub.add_parser("evaluate", help="评估农户 / evaluate households")
+    e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
+    e.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
+    e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
+    e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")
+    rules_arg(e)
+    x = sub.add_parser("explain", help="中文解释 / readable explanation")
+    x.add_argument("path")
+    x.add_argument("--as-of", required=True)
+    x.add_argument("--lang", choices=["zh", "en"], default="zh")
+    rules_arg(x)
+    li = sub.add_parser("lint", help="检查规则文件 / check rule files")
+    li.add_argument("path", nargs="?", default=None)
+    t = sub.add_parser("test", help="运行YAML规则测试 / run YAML rule tests")
+    t.add_argument("path", nargs="?", default=None)
+    t.add_argument("-v", "--verbose", action="store_true")
+    s = sub.add_parser("schema", help="JSON Schema")
+    s.add_argument("--rules-format", action="store_true", help="规则文件格式 / of the rule-file format")
+    pk = sub.add_parser("packs", help="规则包及参数覆盖 / packs and parameter coverage")
+    rules_arg(pk)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    if getattr(args, "path", "x") is None:
+        args.path = str(bundled_rules_path())
+    handlers = {
+        "evaluate": cmd_evaluate,
+        "explain": cmd_explain,
+        "lint": cmd_lint,
+        "test": cmd_test,
+        "schema": cmd_schema,
+        "packs": cmd_packs,
+    }
+    try:
+        return handlers[args.command](args, out)
+    except RuleFileError as exc:
+        for d in exc.diagnostics:
+            print(d, file=sys.stderr)
+        return 1
+    except EligibilityError as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Decision and Trace: the frozen output models and their stable JSON form.
+
+A Decision says what was decided *and* how: the pack chain, the rule-set fingerprint, a digest of the
+input, every derived fact with its formula and numbers, and every rule in force with each condition's
+actual value, expected value and the source of the expected value. The JSON is deterministic — the same
+household, date and rules give the same bytes — so county systems can store, diff and audit it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "Citation",
+    "CodeLabel",
+    "ConditionTrace",
+    "Decision",
+    "ExpectedSource",
+    "FactTrace",
+    "Finding",
+    "Identification",
+    "MissingFact",
+    "RuleTrace",
+    "Trace",
+]
+
+_OUT = ConfigDict(frozen=True, extra="forbid")
+
+Status = Literal["identified", "not_identified", "needs_review", "already_monitored"]
+Outcome = Literal["true", "false", "unknown"]
+
+
+class CodeLabel(BaseModel):
+    """A code with its Chinese and English labels."""
+
+    model_config = _OUT
+    code: str
+    zh: str
+    en: str
+
+
+class Citation(BaseModel):
+    """A cited source (from rules/sources.yaml) and the clause."""
+
+    model_config = _OUT
+    source: str
+    title: str
+    grade: str
+    url: str | None = None
+    clause: str | None = None
+    note: str | None = None
+
+
+class ExpectedSource(BaseModel):
+    """Where a condition's expected value came from: a literal, a fact, or a dated, cited parameter."""
+
+    model_config = _OUT
+    kind: Literal["literal", "parameter", "fact", "field"]
+    name: str | None = None
+    zh: str | None = None
+    en: str | None = None
+    unit: str | None = None
+    pack: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    citations: tuple[Citation, ...] = ()
+
+
+class ConditionTrace(BaseModel):
+    """One node of a rule's condition tree as evaluated on this household."""
+
+    model_config = _OUT
+    op: str
+    outcome: Outcome
+    subject: str | None = None
+    zh: str | None = None
+    en: str | None = None
+    actual: JsonValue = None
+    expected: JsonValue = None
+    sources: tuple[ExpectedSource, ...] = ()
+    rule: str | None = None
+    missing: tuple[str, ...] = ()
+    children: tuple[ConditionTrace, ...] = ()
+
+
+class FactTrace(BaseModel):
+    """A derived fact: formula, the formula with this household's numbers, value, missing inputs."""
+
+    model_config = _OUT
+    name: str
+    zh: str
+    en: str
+    formula: str
+    substituted: str
+    value: JsonValue
+    known: bool
+    missing: tuple[str, ...] = ()
+
+
+class RuleTrace(BaseModel):
+    """A rule in force on ``as_of`` and what became of it."""
+
+    model_config = _OUT
+    id: str
+    zh: str
+    en: str
+    kind: str
+    pack: str
+    version_from: date
+    version_until: date | None
+    outcome: Literal["fired", "not_fired", "unknown"]
+    condition: ConditionTrace
+    citations: tuple[Citation, ...]
+    conclusions: tuple[str, ...] = ()
+
+
+class Trace(BaseModel):
+    """How the decision was reached."""
+
+    model_config = _OUT
+    engine_version: str
+    engines: tuple[str, ...]
+    pack_chain: tuple[CodeLabel, ...]
+    ruleset_fingerprint: str
+    input_digest: str
+    facts: tuple[FactTrace, ...]
+    rules: tuple[RuleTrace, ...]
+
+
+class Finding(BaseModel):
+    """A concluded code (risk, exclusion evidence, review reason) and the rules that concluded it."""
+
+    model_config = _OUT
+    code: str
+    zh: str
+    en: str
+    certain: bool = Field(description="true when a rule fired; false when a rule that would conclude it is unknown")
+    rules: tuple[str, ...]
+
+
+class MissingFact(BaseModel):
+    """A fact whose value would settle an open question, with the household data it needs."""
+
+    model_config = _OUT
+    name: str
+    zh: str
+    en: str
+    fields: tuple[str, ...]
+
+
+class Identification(BaseModel):
+    """识别认定: in or out of the monitoring scope, with everything the decision rests on."""
+
+    model_config = _OUT
+    status: Status
+    category: CodeLabel | None = None
+    candidate_categories: tuple[CodeLabel, ...] = ()
+    risks: tuple[Finding, ...] = ()
+    exclusions: tuple[Finding, ...] = ()
+    reviews: tuple[Finding, ...] = ()
+    blocking: tuple[MissingFact, ...] = ()
+    unknown: tuple[MissingFact, ...] = ()
+
+
+class Decision(BaseModel):
+    """The result of evaluating one household on one date under its jurisdiction's rules."""
+
+    model_config = _OUT
+    household_id: str
+    as_of: date
+    region: str | None
+    jurisdiction: CodeLabel
+    identification: Identification
+    trace: Trace
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped."""
+        return self.model_dump_json(indent=indent)

@@ -1,0 +1,391 @@
+"""``Engine.evaluate(household, as_of) -> Decision``: the reference evaluator.
+
+The flow for one household (design.md): pick the jurisdiction's pack chain from the region code;
+flatten the household; compute every derived fact in dependency order, recording formula, numbers and
+missing inputs; evaluate every rule in force on ``as_of`` in dependency order, three-valued, recording
+each condition; then read the conclusions into an identification status.
+
+Status is machinery, not policy, and follows design.md's rule that a gap never makes a household
+ineligible: a definite category identifies; a category or review rule left *unknown* by missing data
+makes the case ``needs_review`` with the facts that would settle it; exclusion evidence on an
+identified household routes it to review instead of rejecting it (policy.md §5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from . import __version__
+from .conditions import ParamHit
+from .decision import (
+    Citation,
+    CodeLabel,
+    ConditionTrace,
+    Decision,
+    ExpectedSource,
+    FactTrace,
+    Finding,
+    Identification,
+    MissingFact,
+    RuleTrace,
+    Trace,
+)
+from .errors import EvaluationError
+from .expressions import UNKNOWN, substitute
+from .facts import CATALOGUE, flatten, missing_paths
+from .loader import load_rules
+from .models import Household, parse_household
+from .ruleset import Chain, Cite, RuleSet
+
+__all__ = ["Engine"]
+
+
+def _json(v: Any) -> Any:
+    """A value as plain JSON data: exact integers stay integers, sets become sorted lists."""
+    if v is UNKNOWN or v is None:
+        return None
+    if isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, frozenset | set):
+        return sorted(_json(x) for x in v)
+    if isinstance(v, tuple | list):
+        return [_json(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json(x) for k, x in v.items()}
+    return str(v)
+
+
+def _cites(cites: tuple[Cite, ...]) -> tuple[Citation, ...]:
+    return tuple(
+        Citation(source=c.source, title=c.title, grade=c.grade, url=c.url, clause=c.clause, note=c.note) for c in cites
+    )
+
+
+@dataclass
+class _Ctx:
+    """Per-evaluation state; implements both the formula Env and the condition CondCtx."""
+
+    chain: Chain
+    fields: dict[str, Any]
+    as_of: date
+    facts: dict[str, Any]
+    fact_missing: dict[str, list[str]]
+    rule_outcomes: dict[str, Any]
+    unknown_trees: dict[str, dict[str, Any]]
+
+    def param(self, name: str) -> Any:
+        return self.chain.param_hit(name, self.as_of).value
+
+    def param_hit(self, name: str) -> ParamHit:
+        return self.chain.param_hit(name, self.as_of)
+
+    def subject_missing(self, name: str, ref: str) -> list[str]:
+        if ref == "fact":
+            return self.fact_missing.get(name, [])
+        return missing_paths(self.fields, {name})
+
+
+class Engine:
+    """Evaluates households under a :class:`~eligibility.ruleset.RuleSet`. Thread-safe.
+
+    Several engines (two provinces' rule folders, two versions of a pack) may live in one process.
+    """
+
+    def __init__(self, rules: RuleSet | str | os.PathLike[str] | None = None) -> None:
+        self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        self.engines: tuple[str, ...] = ("reference",)
+
+    def chain_for(self, household: Household) -> Chain | None:
+        """The household's pack chain, or None when its region code is unknown."""
+        if household.region is None:
+            return None
+        return self.rules.chain(self.rules.pack_for_region(household.region))
+
+    def evaluate(self, household: Household | dict[str, Any] | str | bytes, as_of: date | str) -> Decision:
+        """Decide one household on ``as_of`` (a date or ``YYYY-MM-DD``).
+
+        Raises :class:`~eligibility.errors.HouseholdError` for invalid input and
+        :class:`~eligibility.errors.EvaluationError` (e.g. a missing monitoring line) when the rules
+        cannot decide; missing household data never raises — it makes the result unknown.
+        """
+        h = household if isinstance(household, Household) else parse_household(household)
+        on = as_of if isinstance(as_of, date) else _parse_date(as_of)
+        digest = "sha256:" + hashlib.sha256(h.model_dump_json().encode()).hexdigest()
+        chain = self.chain_for(h)
+        if chain is None:
+            return self._no_region(h, on, digest)
+        ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
+        fact_traces = self._facts(ctx)
+        rule_traces, fired, unknown = self._rules(ctx)
+        ident = self._identify(ctx, fired, unknown)
+        trace = Trace(
+            engine_version=__version__,
+            engines=self.engines,
+            pack_chain=tuple(CodeLabel(code=p.id, zh=p.zh, en=p.en) for p in chain.packs),
+            ruleset_fingerprint=chain.fingerprint,
+            input_digest=digest,
+            facts=tuple(fact_traces),
+            rules=tuple(rule_traces),
+        )
+        return Decision(
+            household_id=h.household_id,
+            as_of=on,
+            region=h.region,
+            jurisdiction=CodeLabel(code=chain.pack.id, zh=chain.pack.zh, en=chain.pack.en),
+            identification=ident,
+            trace=trace,
+        )
+
+    # -------------------------------------------------------------------------------------- facts
+
+    def _facts(self, ctx: _Ctx) -> list[FactTrace]:
+        out: list[FactTrace] = []
+        for name in ctx.chain.fact_order:
+            f = ctx.chain.facts[name]
+            value = f.fn(ctx, None)
+            ctx.facts[name] = value
+            missing: list[str] = []
+            if value is UNKNOWN:
+                missing = missing_paths(ctx.fields, set(f.fields))
+                for d in f.facts:
+                    missing += ctx.fact_missing.get(d, [])
+                missing = sorted(set(missing))
+                ctx.fact_missing[name] = missing
+            out.append(
+                FactTrace(
+                    name=name,
+                    zh=f.zh,
+                    en=f.en,
+                    formula=f.source,
+                    substituted=substitute(f.node, ctx),
+                    value=_json(value),
+                    known=value is not UNKNOWN,
+                    missing=tuple(missing),
+                )
+            )
+        return out
+
+    # -------------------------------------------------------------------------------------- rules
+
+    def _rules(self, ctx: _Ctx) -> tuple[list[RuleTrace], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        traces: list[RuleTrace] = []
+        fired: list[tuple[str, str, str]] = []
+        unknown: list[tuple[str, str, str]] = []
+        for rule, version in ctx.chain.in_force(ctx.as_of):
+            value, tree = version.when.eval(ctx)
+            for alias, target in ctx.chain.alias.items():
+                if target == rule.id:
+                    ctx.rule_outcomes[alias] = value
+            ctx.rule_outcomes[rule.id] = value
+            outcome: Literal["fired", "not_fired", "unknown"] = (
+                "unknown" if value is UNKNOWN else ("fired" if value else "not_fired")
+            )
+            if outcome == "fired":
+                fired += [(k, c, rule.id) for k, c in rule.conclusions]
+            elif outcome == "unknown":
+                unknown += [(k, c, rule.id) for k, c in rule.conclusions]
+                ctx.unknown_trees[rule.id] = tree
+            traces.append(
+                RuleTrace(
+                    id=rule.id,
+                    zh=rule.zh,
+                    en=rule.en,
+                    kind=rule.kind,
+                    pack=rule.pack,
+                    version_from=version.start,
+                    version_until=version.until,
+                    outcome=outcome,
+                    condition=self._cond_trace(ctx, tree),
+                    citations=_cites(version.cites),
+                    conclusions=tuple(f"{k}:{c}" for k, c in rule.conclusions),
+                )
+            )
+        return traces, fired, unknown
+
+    def _label(self, ctx: _Ctx, name: str) -> tuple[str, str]:
+        f = ctx.chain.facts.get(name)
+        if f is not None:
+            return f.zh, f.en
+        spec = CATALOGUE.get(name)
+        return (spec.zh, spec.en) if spec else (name, name)
+
+    def _cond_trace(self, ctx: _Ctx, t: dict[str, Any]) -> ConditionTrace:
+        if "children" in t:
+            return ConditionTrace(
+                op=t["op"],
+                outcome=t["outcome"],
+                children=tuple(self._cond_trace(ctx, c) for c in t["children"]),
+            )
+        if t["op"] == "rule":
+            r = ctx.chain.rules.get(ctx.chain.alias.get(t["rule"], t["rule"]))
+            return ConditionTrace(
+                op="rule",
+                outcome=t["outcome"],
+                rule=t["rule"],
+                zh=r.zh if r else None,
+                en=r.en if r else None,
+            )
+        zh, en = self._label(ctx, t["subject"])
+        sources = []
+        for s in t["sources"]:
+            if s["kind"] == "parameter":
+                hit: ParamHit = s["hit"]
+                decl = ctx.chain.params[hit.name]
+                sources.append(
+                    ExpectedSource(
+                        kind="parameter",
+                        name=hit.name,
+                        zh=decl.zh,
+                        en=decl.en,
+                        unit=decl.unit,
+                        pack=hit.pack,
+                        valid_from=hit.start,
+                        valid_until=hit.until,
+                        citations=_cites(hit.cites),
+                    )
+                )
+            elif s["kind"] in ("fact", "field"):
+                szh, sen = self._label(ctx, s["name"])
+                sources.append(ExpectedSource(kind=s["kind"], name=s["name"], zh=szh, en=sen))
+            else:
+                sources.append(ExpectedSource(kind="literal"))
+        return ConditionTrace(
+            op=t["op"],
+            outcome=t["outcome"],
+            subject=t["subject"],
+            zh=zh,
+            en=en,
+            actual=_json(t["actual"]),
+            expected=_json(t["expected"]),
+            sources=tuple(sources),
+            missing=tuple(t.get("missing", ())),
+        )
+
+    # ---------------------------------------------------------------------------------- decision
+
+    def _findings(
+        self, ctx: _Ctx, kind: str, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
+    ) -> tuple[Finding, ...]:
+        by_code: dict[str, tuple[bool, list[str]]] = {}
+        for k, code, rid in fired:
+            if k == kind:
+                certain, rules = by_code.get(code, (True, []))
+                by_code[code] = (True, [*rules, rid])
+        for k, code, rid in unknown:
+            if k == kind and code not in by_code:
+                by_code[code] = (False, [rid])
+            elif k == kind and not by_code[code][0]:
+                by_code[code][1].append(rid)
+        out = []
+        for code, (certain, rules) in by_code.items():
+            v = self.rules.vocab(kind, code)
+            out.append(Finding(code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
+        return tuple(sorted(out, key=lambda f: (not f.certain, f.code)))
+
+    def _missing(self, ctx: _Ctx, rule_ids: list[str]) -> tuple[MissingFact, ...]:
+        """The unknown leaf facts of these rules, each with the household paths that would settle it."""
+        found: dict[str, set[str]] = {}
+
+        def walk(t: dict[str, Any]) -> None:
+            if t.get("outcome") != "unknown":
+                return
+            for c in t.get("children", ()):
+                walk(c)
+            if "subject" in t:
+                found.setdefault(t["subject"], set()).update(t.get("missing", ()))
+            if t.get("op") == "rule":
+                target = ctx.chain.alias.get(t["rule"], t["rule"])
+                sub = ctx.unknown_trees.get(target)
+                if sub is not None:
+                    walk(sub)
+
+        for rid in rule_ids:
+            tree = ctx.unknown_trees.get(rid)
+            if tree is not None:
+                walk(tree)
+        out = []
+        for name in sorted(found):
+            zh, en = self._label(ctx, name)
+            out.append(MissingFact(name=name, zh=zh, en=en, fields=tuple(sorted(found[name]))))
+        return tuple(out)
+
+    def _identify(
+        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
+    ) -> Identification:
+        def codes(src: list[tuple[str, str, str]], kind: str) -> list[str]:
+            return sorted({c for k, c, _ in src if k == kind})
+
+        sure_cats = codes(fired, "category")
+        maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
+        risks = self._findings(ctx, "risk", fired, unknown)
+        exclusions = self._findings(ctx, "exclusion", fired, unknown)
+        reviews = self._findings(ctx, "review", fired, unknown)
+        deciding = {"category", "review"}
+        blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
+        other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
+
+        def label(code: str) -> CodeLabel:
+            v = self.rules.vocab("category", code)
+            return CodeLabel(code=code, zh=v.zh, en=v.en)
+
+        category = None
+        if any(k == "already_monitored" for k, _, _ in fired):
+            status = "already_monitored"
+        elif len(sure_cats) == 1 and not any(f.certain for f in exclusions):
+            status, category = "identified", label(sure_cats[0])
+        elif sure_cats:
+            status = "needs_review"  # exclusion evidence, or rules that contradict each other
+        elif maybe_cats or any(f.certain for f in reviews) or blocking_rules:
+            status = "needs_review"
+        else:
+            status = "not_identified"
+        blocking = self._missing(ctx, blocking_rules) if status == "needs_review" else ()
+        blocking_names = {m.name for m in blocking}
+        rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
+        others = tuple(m for m in self._missing(ctx, rest) if m.name not in blocking_names)
+        return Identification(
+            status=status,  # type: ignore[arg-type]
+            category=category,
+            candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
+            risks=risks,
+            exclusions=exclusions,
+            reviews=reviews,
+            blocking=blocking,
+            unknown=others,
+        )
+
+    def _no_region(self, h: Household, on: date, digest: str) -> Decision:
+        """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
+        miss = MissingFact(name="region", zh="行政区划代码", en="region code", fields=("$.region",))
+        return Decision(
+            household_id=h.household_id,
+            as_of=on,
+            region=None,
+            jurisdiction=CodeLabel(code="unknown", zh="未知辖区", en="unknown jurisdiction"),
+            identification=Identification(status="needs_review", blocking=(miss,)),
+            trace=Trace(
+                engine_version=__version__,
+                engines=self.engines,
+                pack_chain=(),
+                ruleset_fingerprint="",
+                input_digest=digest,
+                facts=(),
+                rules=(),
+            ),
+        )
+
+
+def _parse_date(s: str) -> date:
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        raise EvaluationError(f"评估日期无效 / invalid assessment date `{s}` (YYYY-MM-DD)") from None

@@ -1,0 +1,210 @@
+"""Readable explanations of a Decision — Chinese first, English with ``lang="en"``.
+
+Rendered from the Decision alone (not from engine internals), so a stored decision JSON can be
+explained again years later. It answers the three questions an auditor or a household asks: why, why
+not, and what would change the result — the distance from each number to its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Literal
+
+from .decision import ConditionTrace, Decision, ExpectedSource, RuleTrace
+
+__all__ = ["explain"]
+
+Lang = Literal["zh", "en"]
+
+_STATUS = {
+    "identified": ("已识别为监测对象", "identified as a monitoring object"),
+    "not_identified": ("不纳入监测", "not identified"),
+    "needs_review": ("需人工核实研判", "needs review"),
+    "already_monitored": ("已是监测对象（监测中）", "already monitored"),
+}
+_OPS = {
+    "eq": ("等于", "equals"),
+    "ne": ("不等于", "differs from"),
+    "lt": ("低于", "is below"),
+    "le": ("不高于", "is at most"),
+    "gt": ("高于", "is above"),
+    "ge": ("不低于", "is at least"),
+    "in": ("属于", "is one of"),
+    "between": ("介于", "is between"),
+    "known": ("已知", "is known"),
+}
+_HEAD = {
+    "why": ("为什么", "Why"),
+    "why_not": ("为什么不", "Why not"),
+    "open": ("尚不确定（缺少数据）", "Open questions (missing data)"),
+    "facts": ("派生事实", "Derived facts"),
+    "risks": ("风险", "Risks"),
+    "exclusions": ("信息比对线索", "Exclusion evidence"),
+    "reviews": ("需研判事项", "Review reasons"),
+    "fill": ("需补充的数据", "Data to fill in"),
+}
+
+
+def _t(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def _v(v: Any, lang: Lang) -> str:
+    if v is None:
+        return "未知" if lang == "zh" else "unknown"
+    if v is True:
+        return "是" if lang == "zh" else "yes"
+    if v is False:
+        return "否" if lang == "zh" else "no"
+    if isinstance(v, float):
+        return f"{Decimal(str(v)).quantize(Decimal('0.01')).normalize():f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_v(x, lang) for x in v) + "]"
+    return str(v)
+
+
+def _source(s: ExpectedSource, lang: Lang) -> str:
+    if s.kind != "parameter":
+        return ""
+    name = s.zh if lang == "zh" else s.en
+    until = f"–{s.valid_until}" if s.valid_until else ("起" if lang == "zh" else " on")
+    cites = ", ".join(c.source + (f" {c.clause}" if c.clause else "") for c in s.citations)
+    if lang == "zh":
+        return f"（参数「{name}」，{s.pack} 包，{s.valid_from}{until}；依据 {cites}）"
+    return f" (parameter '{name}', pack {s.pack}, {s.valid_from}{until}; source {cites})"
+
+
+def _distance(c: ConditionTrace, lang: Lang) -> str:
+    a, e = c.actual, c.expected
+    if c.op not in ("lt", "le", "gt", "ge") or not isinstance(a, int | float) or not isinstance(e, int | float):
+        return ""
+    if isinstance(a, bool) or isinstance(e, bool):
+        return ""
+    gap = Decimal(str(e)) - Decimal(str(a))
+    unit = next((s.unit for s in c.sources if s.unit), "") or ""
+    amount = f"{abs(gap).quantize(Decimal('0.01')).normalize():f}"
+    if gap == 0:
+        return "，恰好等于阈值" if lang == "zh" else ", exactly at the threshold"
+    if lang == "zh":
+        return f"，{'低于' if gap > 0 else '高于'}阈值 {amount}{(' ' + unit) if unit else ''}"
+    return f", {amount}{(' ' + unit) if unit else ''} {'below' if gap > 0 else 'above'} the threshold"
+
+
+def _leaf(c: ConditionTrace, lang: Lang) -> str:
+    name = c.zh if lang == "zh" else c.en
+    op = _t(_OPS.get(c.op, (c.op, c.op)), lang)
+    mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]
+    if c.op == "known":
+        return f"{mark} {name} {op}: {_v(c.actual is not None, lang)}"
+    expected = _v(c.expected, lang)
+    if c.sources and c.sources[0].kind in ("fact", "field") and c.sources[0].zh:
+        other = c.sources[0].zh if lang == "zh" else c.sources[0].en
+        expected = f"{other} {expected}"
+    src = "".join(_source(s, lang) for s in c.sources)
+    text = f"{mark} {name} {_v(c.actual, lang)} {op} {expected}{src}{_distance(c, lang)}"
+    if c.missing:
+        text += ("；缺少 " if lang == "zh" else "; missing ") + ", ".join(c.missing)
+    return text
+
+
+def _cond_lines(
+    c: ConditionTrace,
+    lang: Lang,
+    depth: int,
+    only: set[str] | None,
+    rules: dict[str, RuleTrace],
+    seen: frozenset[str],
+) -> list[str]:
+    """Lines of a condition tree; a referenced rule is opened in place, so "why" reaches the numbers."""
+    pad = "    " * depth
+    if c.children:
+        if c.op == "not":
+            head = "并非：" if lang == "zh" else "not:"
+        elif c.op == "all":
+            head = "同时满足：" if lang == "zh" else "all of:"
+        else:
+            head = "满足其一：" if lang == "zh" else "any of:"
+        mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]
+        lines = [f"{pad}{mark} {head}"]
+        for k in c.children:
+            if only is None or k.outcome in only or k.children:
+                lines += _cond_lines(k, lang, depth + 1, only, rules, seen)
+        return lines
+    if c.op == "rule":
+        mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]
+        name = c.zh if lang == "zh" else c.en
+        lines = [f"{pad}{mark} {'规则' if lang == 'zh' else 'rule'}「{name}」[{c.rule}]"]
+        target = rules.get(c.rule or "")
+        if target is not None and c.rule not in seen:
+            lines += _cond_lines(target.condition, lang, depth + 1, only, rules, seen | {c.rule or ""})
+        return lines
+    return [pad + _leaf(c, lang)]
+
+
+def _rule_block(r: RuleTrace, lang: Lang, only: set[str] | None, rules: dict[str, RuleTrace]) -> list[str]:
+    name = r.zh if lang == "zh" else r.en
+    cites = "; ".join(c.source + (f" {c.clause}" if c.clause else "") for c in r.citations)
+    basis = "依据" if lang == "zh" else "source"
+    lines = [f"  ■ {name} [{r.id}]（{basis}: {cites}）" if lang == "zh" else f"  ■ {name} [{r.id}] ({basis}: {cites})"]
+    lines += _cond_lines(r.condition, lang, 2, only, rules, frozenset({r.id}))
+    return lines
+
+
+def _section(title: tuple[str, str], lang: Lang, body: Iterable[str]) -> list[str]:
+    body = list(body)
+    return [f"—— {_t(title, lang)} ——", *body, ""] if body else []
+
+
+def explain(decision: Decision, lang: Lang = "zh") -> str:
+    """A readable account of the decision: outcome, why, why not, open questions, derived facts."""
+    d, ident = decision, decision.identification
+    chain = " ← ".join((p.zh if lang == "zh" else p.en) for p in reversed(d.trace.pack_chain))
+    status = _t(_STATUS[ident.status], lang)
+    if ident.category is not None:
+        status += f" — {ident.category.zh if lang == 'zh' else ident.category.en}"
+    head = "户" if lang == "zh" else "Household"
+    date_word = "评估日期" if lang == "zh" else "assessed on"
+    lines = [
+        f"{head} {d.household_id}（{d.region or '?'}，{chain or d.jurisdiction.zh}）{date_word} {d.as_of}",
+        ("结论：" if lang == "zh" else "Decision: ") + status,
+    ]
+    if ident.candidate_categories:
+        cats = ", ".join((c.zh if lang == "zh" else c.en) for c in ident.candidate_categories)
+        lines.append(("可能的类别：" if lang == "zh" else "Candidate categories: ") + cats)
+    lines.append("")
+
+    def findings(title: tuple[str, str], items: Any) -> list[str]:
+        out = []
+        for f in items:
+            sure = "" if f.certain else ("（待核实）" if lang == "zh" else " (unconfirmed)")
+            out.append(f"  • {f.zh if lang == 'zh' else f.en}{sure} ← {', '.join(f.rules)}")
+        return _section(title, lang, out)
+
+    lines += findings(_HEAD["risks"], ident.risks)
+    lines += findings(_HEAD["exclusions"], ident.exclusions)
+    lines += findings(_HEAD["reviews"], ident.reviews)
+    fill = [f"  • {m.zh if lang == 'zh' else m.en}: {', '.join(m.fields) or '—'}" for m in ident.blocking]
+    lines += _section(_HEAD["fill"], lang, fill)
+    by_id = {r.id: r for r in d.trace.rules}
+    concluding = [r for r in d.trace.rules if r.conclusions]
+
+    def blocks(outcome: str, only: set[str] | None) -> list[str]:
+        return [x for r in concluding if r.outcome == outcome for x in _rule_block(r, lang, only, by_id)]
+
+    lines += _section(_HEAD["why"], lang, blocks("fired", None))
+    lines += _section(_HEAD["why_not"], lang, blocks("not_fired", {"false"}))
+    lines += _section(_HEAD["open"], lang, blocks("unknown", {"unknown"}))
+    facts = []
+    for f in d.trace.facts:
+        parts = [f.zh if lang == "zh" else f.en]
+        for part in (f.formula, f.substituted, _v(f.value, lang)):
+            if part != parts[-1]:
+                parts.append(part)
+        facts.append("  " + " = ".join(parts))
+    lines += _section(_HEAD["facts"], lang, facts)
+    lines.append(
+        ("规则集指纹 " if lang == "zh" else "rule-set fingerprint ")
+        + f"{d.trace.ruleset_fingerprint}; {'输入摘要' if lang == 'zh' else 'input digest'} {d.trace.input_digest}"
+    )
+    return "\n".join(lines).rstrip() + "\n"

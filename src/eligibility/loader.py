@@ -1,0 +1,892 @@
+"""YAML rule packs → :class:`~eligibility.ruleset.RuleSet`, reporting every problem in one pass.
+
+Policy staff edit these files; a loader that stops at the first mistake makes them run it ten times.
+So every stage collects :class:`~eligibility.errors.Diagnostic` objects (``path:line:col: CODE
+message``) and carries on with what it could read; :func:`load_rules` raises one
+:class:`~eligibility.errors.RuleFileError` holding all of them, and :func:`lint` returns them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import typing
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import rulefile as rf
+from ._yaml import Located, read_yaml
+from .conditions import OPS, Cond, Group, Leaf, Negation, Operand, RuleRef
+from .errors import Diagnostic, RuleFileError, SourceLocation
+from .expressions import ExprError, Node, Type, check, compatible, compile_expr, parse, suggest
+from .expressions import Name as NameNode
+from .facts import CATALOGUE
+from .ruleset import Cite, FactDef, PackDef, ParamDef, ParamValue, RuleDef, RuleSet, RuleVersion, VocabItem
+
+__all__ = ["KINDS", "bundled_rules_path", "find_root", "lint", "load_rules"]
+
+KINDS: Final = ("identification", "assistance", "exit", "procedure", "warning")
+"""The decision kinds; each is a folder of rule files in a pack (design.md, "Rule packs")."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def bundled_rules_path() -> Path:
+    """The rules shipped with the package: inside an installed wheel, or the checkout's ``rules/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_rules", here.parent.parent / "rules"):
+        if (candidate / "sources.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("bundled rules not found")
+
+
+def find_root(path: str | os.PathLike[str]) -> Path:
+    """The rules root (the folder holding ``sources.yaml``) at or above ``path``."""
+    p = Path(path)
+    for cand in [p, *p.parents] if p.is_dir() else list(p.parents):
+        if (cand / "sources.yaml").is_file():
+            return cand
+    return p if p.is_dir() else p.parent
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
+    """Load every pack under ``path`` (default: the bundled rules); raise one error listing all problems."""
+    diags, rs = _Loader(Path(path) if path is not None else bundled_rules_path(), display=path).run()
+    if diags or rs is None:
+        raise RuleFileError(diags)
+    return rs
+
+
+def lint(path: str | os.PathLike[str]) -> list[Diagnostic]:
+    """Every problem in the rules under ``path``, sorted by place; empty when the rules are clean."""
+    diags, _ = _Loader(find_root(path), display=None).run()
+    return sorted(diags)
+
+
+def _model_at(model: Any, loc: Iterable[Any]) -> type[BaseModel] | None:
+    """The pydantic model that owns the node at ``loc`` (to suggest the keys it knows)."""
+    cur: Any = model
+    for part in loc:
+        cur = _strip(cur)
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            f = next((f for n, f in cur.model_fields.items() if (f.alias or n) == part), None)
+            if f is None:
+                return None
+            cur = f.annotation
+            continue
+        origin = typing.get_origin(cur)
+        if origin in (list, tuple) and isinstance(part, int):
+            cur = typing.get_args(cur)[0]
+        elif origin is dict and isinstance(part, str):
+            cur = typing.get_args(cur)[1]
+        else:
+            return None
+    cur = _strip(cur)
+    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+
+
+def _strip(t: Any) -> Any:
+    import types as _types
+
+    if typing.get_origin(t) in (typing.Union, _types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if len(args) == 1:
+            return _strip(args[0])
+    return t
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+class _Loader:
+    def __init__(self, root: Path, display: str | os.PathLike[str] | None) -> None:
+        self.root = root
+        self.display = str(display) if display is not None else str(root)
+        self.diags: list[Diagnostic] = []
+        self.sources: dict[str, Cite] = {}
+        self.vocab: dict[tuple[str, str], VocabItem] = {}
+        self.packs: dict[str, PackDef] = {}
+        self.texts: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def err(self, loc: SourceLocation, code: str, msg: str) -> None:
+        self.diags.append(Diagnostic(loc, code, msg))
+
+    def show(self, p: Path) -> str:
+        try:
+            rel = p.relative_to(self.root)
+        except ValueError:
+            return str(p)
+        return str(Path(self.display) / rel)
+
+    def read(self, p: Path) -> Located | None:
+        shown = self.show(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.err(SourceLocation(shown, 1, 1), "EL001", f"cannot read file: {exc}")
+            return None
+        self.texts[shown] = text.splitlines()
+        located, diags = read_yaml(text, shown)
+        self.diags.extend(diags)
+        return located
+
+    def validate(self, model: type[M], doc: Located) -> M | None:
+        try:
+            return model.model_validate(doc.data if doc.data is not None else {})
+        except ValidationError as exc:
+            seen: set[tuple[Any, ...]] = set()
+            for e in exc.errors(include_url=False):
+                loc = tuple(e["loc"])
+                while loc and loc not in doc.locations and e["type"] != "missing":
+                    if e["type"] == "extra_forbidden" and (*loc, "<key>") in doc.locations:
+                        break
+                    loc = loc[:-1]
+                kind = e["type"]
+                if kind == "missing":
+                    where = doc.loc(loc[:-1])
+                    self.report(where, "EL102", f"missing key `{loc[-1]}`", seen, loc)
+                elif kind == "extra_forbidden":
+                    owner = _model_at(model, loc[:-1])
+                    hint = suggest(str(loc[-1]), _keys(owner)) if owner else ""
+                    self.report(doc.loc(loc, key=True), "EL101", f"unknown key `{loc[-1]}`{hint}", seen, loc)
+                elif kind.startswith("date"):
+                    self.report(doc.loc(loc), "EL104", f"`{e.get('input')}` is not a date (YYYY-MM-DD)", seen, loc)
+                else:
+                    self.report(doc.loc(loc), "EL103", f"{e['msg']}", seen, loc)
+            return None
+
+    def report(self, where: SourceLocation, code: str, msg: str, seen: set[tuple[Any, ...]], key: Any) -> None:
+        if (key, code) in seen:
+            return
+        seen.add((key, code))
+        self.err(where, code, msg)
+
+    def cites(self, doc: Located, path: tuple[Any, ...], cites: list[rf.Citation], what: str) -> tuple[Cite, ...]:
+        if not cites:
+            self.err(doc.loc(path), "EL202", f"{what} has no citation (add `cite:` with a source)")
+            return ()
+        out = []
+        for i, c in enumerate(cites):
+            src = self.sources.get(c.source)
+            if src is None:
+                self.err(
+                    doc.loc((*path, "cite", i, "source")),
+                    "EL203",
+                    f"unknown source `{c.source}`{suggest(c.source, list(self.sources))}",
+                )
+                continue
+            out.append(Cite(c.source, src.title, src.grade, src.url, c.clause, c.note))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ top level
+
+    def run(self) -> tuple[list[Diagnostic], RuleSet | None]:
+        src_path = self.root / "sources.yaml"
+        if not src_path.is_file():
+            self.err(SourceLocation(self.show(src_path), 1, 1), "EL102", "rules folder has no sources.yaml")
+            return self.diags, None
+        doc = self.read(src_path)
+        digest = hashlib.sha256()
+        digest.update(_normalised(src_path))
+        if doc is not None:
+            sf = self.validate(rf.SourcesFile, doc)
+            if sf is not None:
+                for key, s in sf.sources.items():
+                    self.sources[key] = Cite(key, s.title, s.grade, s.url, None, s.note)
+        raw: dict[str, tuple[Path, Located, rf.PackFile]] = {}
+        for pack_yaml in sorted(self.root.rglob("pack.yaml")):
+            pdoc = self.read(pack_yaml)
+            if pdoc is None:
+                continue
+            pf = self.validate(rf.PackFile, pdoc)
+            if pf is None:
+                continue
+            if pf.id in raw:
+                self.err(
+                    pdoc.loc(("id",)),
+                    "EL206",
+                    f"pack id `{pf.id}` is also used by {self.show(raw[pf.id][0])}",
+                )
+                continue
+            raw[pf.id] = (pack_yaml.parent, pdoc, pf)
+        for pid in self._pack_order(raw):
+            directory, pdoc, pf = raw[pid]
+            self._load_pack(directory, pdoc, pf)
+        rs = RuleSet(str(self.root), self.packs, self.sources, self.vocab, digest.hexdigest())
+        return self.diags, rs
+
+    def _pack_order(self, raw: dict[str, tuple[Path, Located, rf.PackFile]]) -> list[str]:
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(pid: str) -> bool:
+            if state.get(pid) == 2:
+                return True
+            if state.get(pid) == 1:
+                return False
+            state[pid] = 1
+            _, doc, pf = raw[pid]
+            ok = True
+            if pf.extends is not None:
+                if pf.extends not in raw:
+                    self.err(
+                        doc.loc(("extends",)),
+                        "EL212",
+                        f"unknown pack `{pf.extends}`{suggest(pf.extends, list(raw))}",
+                    )
+                    ok = False
+                elif not visit(pf.extends):
+                    self.err(doc.loc(("extends",)), "EL212", f"packs extend each other in a circle through `{pid}`")
+                    ok = False
+            state[pid] = 2
+            if ok:
+                order.append(pid)
+            return ok
+
+        for pid in sorted(raw):
+            visit(pid)
+        return order
+
+    # ------------------------------------------------------------------ one pack
+
+    def _load_pack(self, directory: Path, pdoc: Located, pf: rf.PackFile) -> None:
+        files = sorted(p for p in directory.rglob("*.yaml") if "tests" not in p.relative_to(directory).parts)
+        h = hashlib.sha256(pf.id.encode())
+        for f in files:
+            h.update(str(f.relative_to(directory)).encode())
+            h.update(_normalised(f))
+        for r in pf.regions:
+            if not r.isdigit() or len(r) > 12:
+                self.err(pdoc.loc(("regions",)), "EL103", f"region prefix `{r}` must be GB/T 2260 digits")
+        pack = PackDef(pf.id, pf.name.zh, pf.name.en, tuple(pf.regions), pf.extends, str(directory), h.hexdigest())
+        self.packs[pf.id] = pack
+        chain = self._ancestors(pack)
+        rule_files: list[tuple[str, Path]] = []
+        for f in files:
+            rel = f.relative_to(directory).parts
+            if rel == ("pack.yaml",):
+                continue
+            if rel == ("vocabulary.yaml",):
+                self._vocabulary(f)
+            elif rel == ("facts.yaml",):
+                continue
+            elif rel[0] == "parameters" and len(rel) == 2:
+                self._params(f, pack, chain)
+            elif rel[0] in KINDS:
+                rule_files.append((rel[0], f))
+            else:
+                hint = suggest(rel[0], [*KINDS, "parameters", "facts.yaml", "vocabulary.yaml"])
+                self.err(SourceLocation(self.show(f), 1, 1), "EL101", f"file is not in a known place{hint}")
+        if (directory / "facts.yaml").is_file():
+            self._facts(directory / "facts.yaml", pack, chain)
+        for kind, f in rule_files:
+            self._rules(f, kind, pack, chain)
+        self._disable(pdoc, pf, pack, chain)
+        self._check_rule_refs(pack, chain)
+
+    def _ancestors(self, pack: PackDef) -> list[PackDef]:
+        out = [pack]
+        cur = pack.extends
+        while cur is not None and cur in self.packs:
+            out.append(self.packs[cur])
+            cur = self.packs[cur].extends
+        return out[::-1]
+
+    def _vocabulary(self, f: Path) -> None:
+        doc = self.read(f)
+        vf = self.validate(rf.VocabularyFile, doc) if doc else None
+        if vf is None or doc is None:
+            return
+        for kind, section in (
+            ("category", "categories"),
+            ("risk", "risks"),
+            ("exclusion", "exclusions"),
+            ("review", "reviews"),
+        ):
+            for code, entry in getattr(vf, section).items():
+                if (kind, code) in self.vocab:
+                    self.err(doc.loc((section, code), key=True), "EL206", f"{kind} `{code}` is declared twice")
+                    continue
+                cites = self.cites(doc, (section, code), entry.cite, f"{kind} `{code}`")
+                self.vocab[(kind, code)] = VocabItem(kind, code, entry.label.zh, entry.label.en, cites)
+
+    # ------------------------------------------------------------------ parameters
+
+    def _params(self, f: Path, pack: PackDef, chain: list[PackDef]) -> None:
+        doc = self.read(f)
+        pfile = self.validate(rf.ParamsFile, doc) if doc else None
+        if pfile is None or doc is None:
+            return
+        for name, decl in pfile.parameters.items():
+            path = ("parameters", name)
+            inherited = next((p.params[name] for p in chain if name in p.params), None)
+            if inherited is not None and (decl.label or decl.type or decl.unit):
+                where = "this pack" if inherited.pack == pack.id else f"pack `{inherited.pack}`"
+                self.err(
+                    doc.loc(path, key=True),
+                    "EL206",
+                    f"parameter `{name}` is already declared by {where}; give only `values` here",
+                )
+                continue
+            if inherited is None:
+                missing = [k for k in ("label", "type") if getattr(decl, k) is None]
+                for k in missing:
+                    self.err(doc.loc(path), "EL102", f"parameter `{name}` is declared here and needs `{k}`")
+                if missing or decl.label is None or decl.type is None:
+                    continue
+                pack.params[name] = inherited = ParamDef(
+                    name, decl.label.zh, decl.label.en, decl.type, decl.unit, pack.id, doc.loc(path, key=True)
+                )
+            values: list[ParamValue] = []
+            last: date | None = None
+            for i, v in enumerate(decl.values):
+                vpath = (*path, "values", i)
+                if last is not None and v.from_ <= last:
+                    self.err(
+                        doc.loc((*vpath, "from")),
+                        "EL215",
+                        f"`{v.from_}` is not after the previous value's date",
+                    )
+                last = v.from_
+                cites = self.cites(doc, vpath, v.cite, f"value of `{name}` from {v.from_}")
+                value = self._param_value(doc, (*vpath, "value"), inherited, v.value)
+                values.append(ParamValue(v.from_, value, cites, doc.loc(vpath)))
+            if name in pack.values:
+                self.err(doc.loc(path, key=True), "EL206", f"values of `{name}` are given twice in this pack")
+                continue
+            pack.values[name] = values
+
+    def _param_value(self, doc: Located, path: tuple[Any, ...], decl: ParamDef, v: Any) -> Any:
+        if v is None:
+            return None
+        t = decl.type
+        ok = {
+            "money": isinstance(v, int | Decimal) and not isinstance(v, bool),
+            "number": isinstance(v, int | Decimal) and not isinstance(v, bool),
+            "integer": isinstance(v, int) and not isinstance(v, bool),
+            "bool": isinstance(v, bool),
+            "text": isinstance(v, str),
+            "list": isinstance(v, list),
+        }[t]
+        if not ok:
+            self.err(doc.loc(path), "EL208", f"`{name_of(v)}` is not a {t} value (parameter `{decl.name}` is {t})")
+            return None
+        if t in ("money", "number") and isinstance(v, int):
+            return Decimal(v)
+        if t == "list":
+            return tuple(v)
+        return v
+
+    # ------------------------------------------------------------------ facts
+
+    def _facts(self, f: Path, pack: PackDef, chain: list[PackDef]) -> None:
+        doc = self.read(f)
+        ff = self.validate(rf.FactsFile, doc) if doc else None
+        if ff is None or doc is None:
+            return
+        parsed: dict[str, tuple[rf.FactDecl, Node]] = {}
+        for name, decl in ff.facts.items():
+            if any(name in p.facts for p in chain) or name in CATALOGUE:
+                self.err(doc.loc(("facts", name), key=True), "EL206", f"fact `{name}` is already defined")
+                continue
+            try:
+                parsed[name] = (decl, parse(decl.expr))
+            except ExprError as exc:
+                self.expr_err(doc, ("facts", name, "expr"), exc)
+        # Order by the fact names each formula mentions; a circle is a diagnostic, not a hang.
+        refs = {n: {".".join(x.parts) for x in _names(node)} & set(parsed) for n, (_, node) in parsed.items()}
+        order: list[str] = []
+        state: dict[str, int] = {}
+        in_cycle: set[str] = set()
+
+        def visit(n: str, trail: list[str]) -> None:
+            if state.get(n) == 2:
+                return
+            if state.get(n) == 1:
+                cyc = [*trail[trail.index(n) :], n]
+                in_cycle.update(cyc)
+                self.err(
+                    doc.loc(("facts", n), key=True),
+                    "EL207",
+                    "facts depend on each other in a circle: " + " → ".join(cyc),
+                )
+                return
+            state[n] = 1
+            for d in sorted(refs[n]):
+                visit(d, [*trail, n])
+            state[n] = 2
+            order.append(n)
+
+        for n in parsed:
+            visit(n, [])
+        resolver = _Resolver(chain)
+        for name in order:
+            decl, node = parsed[name]
+            if name in in_cycle or not refs[name] <= _chain_facts(chain):
+                continue  # already reported: in a circle, or built on a fact that failed
+            try:
+                checked = check(node, resolver)
+            except ExprError as exc:
+                self.expr_err(doc, ("facts", name, "expr"), exc)
+                continue
+            cites = tuple(self.cites(doc, ("facts", name), decl.cite, f"fact `{name}`")) if decl.cite else ()
+            pack.facts[name] = FactDef(
+                name,
+                decl.label.zh,
+                decl.label.en,
+                decl.expr,
+                node,
+                compile_expr(node),
+                checked.type,
+                frozenset(checked.facts),
+                frozenset(checked.params),
+                frozenset(checked.fields),
+                cites,
+                pack.id,
+                doc.loc(("facts", name), key=True),
+            )
+
+    def expr_err(self, doc: Located, path: tuple[Any, ...], exc: ExprError) -> None:
+        loc = doc.loc(path)
+        line = self.texts.get(loc.path, [])
+        quote = 1 if 0 < loc.line <= len(line) and line[loc.line - 1][loc.col - 1 : loc.col] in "'\"" else 0
+        self.err(loc.shifted(exc.offset + quote), exc.code, exc.message)
+
+    # ------------------------------------------------------------------ rules
+
+    def _rules(self, f: Path, kind: str, pack: PackDef, chain: list[PackDef]) -> None:
+        doc = self.read(f)
+        rfile = self.validate(rf.RulesFile, doc) if doc else None
+        if rfile is None or doc is None:
+            return
+        resolver = _Resolver(chain)
+        for i, decl in enumerate(rfile.rules):
+            path: tuple[Any, ...] = ("rules", i)
+            existing = next((p.rules[decl.id] for p in chain if decl.id in p.rules), None)
+            if existing is not None and decl.replaces != decl.id:
+                self.err(
+                    doc.loc((*path, "id")),
+                    "EL206",
+                    f"rule id `{decl.id}` is already used ({existing.loc}); "
+                    + ("write `replaces:` to replace it explicitly" if existing.pack != pack.id else "rename one"),
+                )
+                continue
+            if decl.replaces is not None and not any(decl.replaces in p.rules for p in chain[:-1]):
+                self.err(
+                    doc.loc((*path, "replaces")),
+                    "EL210",
+                    f"`replaces: {decl.replaces}` names no inherited rule"
+                    f"{suggest(decl.replaces, [r for p in chain[:-1] for r in p.rules])}",
+                )
+            versions = self._versions(doc, path, decl, resolver)
+            conclusions = self._conclusions(doc, path, decl)
+            if versions is None:
+                continue
+            pack.rules[decl.id] = RuleDef(
+                decl.id,
+                decl.label.zh,
+                decl.label.en,
+                kind,
+                pack.id,
+                versions,
+                conclusions,
+                doc.loc((*path, "id")),
+                decl.replaces,
+                decl.description.zh if decl.description else None,
+                decl.description.en if decl.description else None,
+            )
+
+    def _versions(
+        self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, resolver: _Resolver
+    ) -> tuple[RuleVersion, ...] | None:
+        out: list[RuleVersion] = []
+        ok = True
+        for j, v in enumerate(decl.versions):
+            vpath = (*path, "versions", j)
+            if v.until is not None and v.until <= v.from_:
+                self.err(
+                    doc.loc((*vpath, "until")),
+                    "EL201",
+                    f"version ends ({v.until}) before it starts ({v.from_})",
+                )
+            cites = self.cites(doc, vpath, v.cite, f"version from {v.from_} of rule `{decl.id}`")
+            if v.when is None:
+                self.err(doc.loc(vpath), "EL102", "missing key `when`")
+                ok = False
+                continue
+            cond = self._cond(doc, (*vpath, "when"), v.when, resolver)
+            if cond is None:
+                ok = False
+                continue
+            out.append(RuleVersion(v.from_, v.until, cites, cond, doc.loc(vpath)))
+        ordered = sorted(out, key=lambda v: v.start)
+        for a, b in itertools.pairwise(ordered):
+            if a.until is None or a.until > b.start:
+                self.err(
+                    b.loc,
+                    "EL201",
+                    f"version from {b.start} overlaps the version from {a.start} (until {a.until or 'open end'})",
+                )
+        return tuple(ordered) if ok else None
+
+    def _conclusions(self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl) -> tuple[tuple[str, str], ...]:
+        out: list[tuple[str, str]] = []
+        for k, c in enumerate(decl.then):
+            cpath = (*path, "then", k)
+            given = {key: val for key, val in c.model_dump().items() if val is not None}
+            if len(given) != 1:
+                self.err(
+                    doc.loc(cpath),
+                    "EL103",
+                    "a conclusion has exactly one of: category, risk, exclusion, review, already_monitored",
+                )
+                continue
+            kind, code = next(iter(given.items()))
+            if kind == "already_monitored":
+                out.append((kind, "yes"))
+                continue
+            if (kind, code) not in self.vocab:
+                known = [c for (k2, c) in self.vocab if k2 == kind]
+                self.err(doc.loc((*cpath, kind)), "EL214", f"unknown {kind} `{code}`{suggest(code, known)}")
+                continue
+            out.append((kind, code))
+        return tuple(out)
+
+    def _cond(self, doc: Located, path: tuple[Any, ...], data: Any, r: _Resolver) -> Cond | None:
+        loc = doc.loc(path)
+        if not isinstance(data, dict) or not data:
+            self.err(loc, "EL103", "a condition is a mapping: all, any, not, rule, or fact with an operator")
+            return None
+        for group in ("all", "any"):
+            if group in data:
+                if len(data) != 1:
+                    extra = next(k for k in data if k != group)
+                    self.err(doc.loc((*path, extra), key=True), "EL101", f"unknown key `{extra}` beside `{group}`")
+                items = data[group]
+                if not isinstance(items, list) or not items:
+                    self.err(doc.loc((*path, group)), "EL103", f"`{group}` takes a non-empty list of conditions")
+                    return None
+                kids = [self._cond(doc, (*path, group, i), c, r) for i, c in enumerate(items)]
+                if any(k is None for k in kids):
+                    return None
+                return Group(group, tuple(k for k in kids if k is not None), loc)
+        if "not" in data:
+            inner = self._cond(doc, (*path, "not"), data["not"], r)
+            return Negation(inner, loc) if inner is not None else None
+        if "rule" in data:
+            rid = data["rule"]
+            if not isinstance(rid, str):
+                self.err(doc.loc((*path, "rule")), "EL103", "`rule` takes a rule id")
+                return None
+            return RuleRef(rid, doc.loc((*path, "rule")))
+        if "fact" not in data:
+            key = next(iter(data))
+            hint = suggest(str(key), ["all", "any", "not", "rule", "fact", *OPS])
+            self.err(doc.loc((*path, key), key=True), "EL101", f"unknown key `{key}`{hint}")
+            return None
+        return self._leaf(doc, path, data, r)
+
+    def _leaf(self, doc: Located, path: tuple[Any, ...], data: dict[str, Any], r: _Resolver) -> Cond | None:
+        subject = data["fact"]
+        sloc = doc.loc((*path, "fact"))
+        if not isinstance(subject, str):
+            self.err(sloc, "EL103", "`fact` takes a fact name")
+            return None
+        resolved = r.subject(subject)
+        ops = [k for k in data if k != "fact"]
+        bad = [k for k in ops if k not in OPS]
+        for k in bad:
+            self.err(doc.loc((*path, k), key=True), "EL101", f"unknown key `{k}`{suggest(k, list(OPS))}")
+        ops = [k for k in ops if k in OPS]
+        if resolved is None:
+            self.err(sloc, "EL204", f"unknown fact `{subject}`{suggest(subject, r.names())}")
+            return None
+        if bad:
+            return None
+        if len(ops) != 1:
+            self.err(
+                doc.loc(path),
+                "EL103",
+                f"a condition on `{subject}` needs exactly one operator of {', '.join(OPS)}",
+            )
+            return None
+        ref, stype = resolved
+        op = ops[0]
+        opath = (*path, op)
+        raw = data[op]
+        if op == "known":
+            if not isinstance(raw, bool):
+                self.err(doc.loc(opath), "EL208", "`known` takes true or false")
+                return None
+            return Leaf(subject, ref, op, (Operand("literal", raw),), stype, doc.loc(path))
+        if op == "between":
+            if not isinstance(raw, list) or len(raw) != 2:
+                self.err(doc.loc(opath), "EL103", "`between` takes a list of two bounds: [low, high]")
+                return None
+            got = [self._operand(doc, (*opath, i), x, stype, r, subject) for i, x in enumerate(raw)]
+            if any(g is None for g in got):
+                return None
+            return Leaf(subject, ref, op, tuple(g for g in got if g is not None), stype, doc.loc(path))
+        if op == "in":
+            if isinstance(raw, dict):
+                got1 = self._operand(doc, opath, raw, Type("list", item=stype.kind), r, subject)
+                return Leaf(subject, ref, op, (got1,), stype, doc.loc(path)) if got1 else None
+            if not isinstance(raw, list) or not raw:
+                self.err(doc.loc(opath), "EL103", "`in` takes a list of values or {param: name}")
+                return None
+            item_type = Type("text", stype.values, stype.aliases) if stype.kind == "set" else stype
+            got = [self._operand(doc, (*opath, i), x, item_type, r, subject) for i, x in enumerate(raw)]
+            if any(g is None for g in got):
+                return None
+            lits = tuple(g.value for g in got if g is not None and g.kind == "literal")
+            if len(lits) == len(got):
+                return Leaf(subject, ref, op, (Operand("literal", lits),), stype, doc.loc(path))
+            return Leaf(subject, ref, op, tuple(g for g in got if g is not None), stype, doc.loc(path))
+        if stype.kind in ("set", "collection", "list"):
+            self.err(doc.loc(opath), "EL208", f"`{subject}` holds several values: use `in` or `known`")
+            return None
+        if op in ("lt", "le", "gt", "ge") and stype.kind not in ("number", "money", "date"):
+            self.err(doc.loc(opath), "EL208", f"`{op}` does not order {stype.describe()} values")
+            return None
+        got2 = self._operand(doc, opath, raw, stype, r, subject)
+        return Leaf(subject, ref, op, (got2,), stype, doc.loc(path)) if got2 else None
+
+    def _operand(
+        self, doc: Located, path: tuple[Any, ...], raw: Any, want: Type, r: _Resolver, subject: str
+    ) -> Operand | None:
+        loc = doc.loc(path)
+        if isinstance(raw, dict):
+            if len(raw) != 1 or next(iter(raw)) not in ("param", "fact"):
+                key = next(iter(raw), "")
+                self.err(
+                    doc.loc((*path, key), key=True),
+                    "EL101",
+                    f"unknown key `{key}`{suggest(str(key), ['param', 'fact'])}",
+                )
+                return None
+            kind, name = next(iter(raw.items()))
+            if kind == "param":
+                decl = r.param(name)
+                if decl is None:
+                    self.err(
+                        doc.loc((*path, "param")),
+                        "EL205",
+                        f"unknown parameter `{name}`{suggest(str(name), r.param_names())}",
+                    )
+                    return None
+                ptype = decl.expr_type
+                ok = compatible(want, ptype) or (want.kind == "list" and ptype.kind == "list")
+                if not ok:
+                    self.err(
+                        doc.loc((*path, "param")),
+                        "EL208",
+                        f"cannot compare `{subject}` ({want.describe()}) with parameter `{name}` ({ptype.describe()})",
+                    )
+                    return None
+                return Operand("param", name=name)
+            other = r.subject(str(name))
+            if other is None:
+                self.err(doc.loc((*path, "fact")), "EL204", f"unknown fact `{name}`{suggest(str(name), r.names())}")
+                return None
+            if not compatible(want, other[1]):
+                self.err(
+                    doc.loc((*path, "fact")),
+                    "EL208",
+                    f"cannot compare `{subject}` ({want.describe()}) with `{name}` ({other[1].describe()})",
+                )
+                return None
+            return Operand(other[0], name=str(name))
+        return self._literal(loc, raw, want, subject)
+
+    def _literal(self, loc: SourceLocation, raw: Any, want: Type, subject: str) -> Operand | None:
+        def mismatch() -> None:
+            self.err(
+                loc,
+                "EL208",
+                f"cannot compare `{subject}` ({want.describe()}) with `{name_of(raw)}` ({kind_of(raw)})",
+            )
+
+        if want.numeric:
+            if isinstance(raw, bool) or not isinstance(raw, int | Decimal):
+                mismatch()
+                return None
+            return Operand("literal", Decimal(raw))
+        if want.kind == "bool":
+            if not isinstance(raw, bool):
+                mismatch()
+                return None
+            return Operand("literal", raw)
+        if want.kind == "date":
+            try:
+                return Operand("literal", date.fromisoformat(str(raw)))
+            except ValueError:
+                self.err(loc, "EL104", f"`{raw}` is not a date (YYYY-MM-DD)")
+                return None
+        if not isinstance(raw, str):
+            mismatch()
+            return None
+        norm = want.normalise(raw)
+        if norm is None:
+            self.err(loc, "EL213", f"`{raw}` is not one of: {', '.join(want.values)}")
+            return None
+        return Operand("literal", norm)
+
+    def _disable(self, pdoc: Located, pf: rf.PackFile, pack: PackDef, chain: list[PackDef]) -> None:
+        for i, d in enumerate(pf.disable):
+            path = ("disable", i)
+            if not any(d.rule in p.rules for p in chain[:-1]):
+                known = [r for p in chain[:-1] for r in p.rules]
+                self.err(
+                    pdoc.loc((*path, "rule")),
+                    "EL210",
+                    f"cannot disable unknown rule `{d.rule}`{suggest(d.rule, known)}",
+                )
+                continue
+            cites = self.cites(pdoc, path, d.cite, f"disabling `{d.rule}`")
+            pack.disabled[d.rule] = (d.reason.zh, d.reason.en, cites)
+
+    def _check_rule_refs(self, pack: PackDef, chain: list[PackDef]) -> None:
+        known = {rid for p in chain for rid in p.rules}
+        for rule in pack.rules.values():
+            for v in rule.versions:
+                for ref in _rule_refs(v.when):
+                    if ref.rule not in known:
+                        self.err(ref.loc, "EL210", f"unknown rule `{ref.rule}`{suggest(ref.rule, sorted(known))}")
+        # cycles over the whole chain, as a replacing overlay can close one
+        graph: dict[str, set[str]] = {}
+        for p in chain:
+            for r in p.rules.values():
+                graph[r.id] = r.depends & known
+        state: dict[str, int] = {}
+
+        def visit(n: str, trail: list[str]) -> None:
+            if state.get(n) == 2:
+                return
+            if state.get(n) == 1:
+                cyc = [*trail[trail.index(n) :], n]
+                first = next(p.rules[n] for p in chain if n in p.rules)
+                if first.pack == pack.id:
+                    self.err(first.loc, "EL207", "rules depend on each other in a circle: " + " → ".join(cyc))
+                return
+            state[n] = 1
+            for d in sorted(graph.get(n, ())):
+                visit(d, [*trail, n])
+            state[n] = 2
+
+        for n in sorted(graph):
+            visit(n, [])
+
+
+def _rule_refs(c: Cond) -> list[RuleRef]:
+    if isinstance(c, RuleRef):
+        return [c]
+    if isinstance(c, Group):
+        return [r for i in c.items for r in _rule_refs(i)]
+    if isinstance(c, Negation):
+        return _rule_refs(c.item)
+    return []
+
+
+def _names(node: Node) -> list[NameNode]:
+    out: list[NameNode] = []
+
+    def walk(n: Any) -> None:
+        if isinstance(n, NameNode):
+            out.append(n)
+        for v in getattr(n, "__dict__", {}).values():
+            if isinstance(v, list):
+                for x in v:
+                    walk(x)
+            elif hasattr(v, "pos"):
+                walk(v)
+
+    walk(node)
+    return out
+
+
+def _chain_facts(chain: list[PackDef]) -> set[str]:
+    return {f for p in chain for f in p.facts}
+
+
+def _normalised(p: Path) -> bytes:
+    return p.read_bytes().replace(b"\r\n", b"\n")
+
+
+def name_of(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return str(v)
+
+
+def kind_of(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes/no"
+    if isinstance(v, int | Decimal):
+        return "number"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, dict):
+        return "mapping"
+    return "text"
+
+
+class _Resolver:
+    """Names visible to one pack: its chain's facts and parameters, and the household fields."""
+
+    def __init__(self, chain: list[PackDef]) -> None:
+        self.chain = chain
+
+    def _fact(self, name: str) -> FactDef | None:
+        return next((p.facts[name] for p in reversed(self.chain) if name in p.facts), None)
+
+    def param(self, name: str) -> ParamDef | None:
+        return next((p.params[name] for p in reversed(self.chain) if name in p.params), None)
+
+    def subject(self, name: str) -> tuple[str, Type] | None:
+        f = self._fact(name)
+        if f is not None:
+            return "fact", f.type
+        spec = CATALOGUE.get(name)
+        if spec is not None and spec.type.kind != "collection":
+            return "field", spec.type
+        return None
+
+    def field_type(self, path: str) -> Type | None:
+        spec = CATALOGUE.get(path)
+        return spec.type if spec else None
+
+    def item_type(self, collection: str, field: str) -> Type | None:
+        spec = CATALOGUE.get(collection)
+        if spec is None or spec.item_fields is None:
+            return None
+        item = spec.item_fields.get(field)
+        return item.type if item else None
+
+    def fact_type(self, name: str) -> Type | None:
+        f = self._fact(name)
+        return f.type if f else None
+
+    def param_type(self, name: str) -> Type | None:
+        p = self.param(name)
+        return p.expr_type if p else None
+
+    def names(self) -> list[str]:
+        return [*_chain_facts(self.chain), *CATALOGUE]
+
+    def param_names(self) -> list[str]:
+        return [n for p in self.chain for n in p.params]
+
+    def item_names(self, collection: str) -> list[str]:
+        spec = CATALOGUE.get(collection)
+        return list(spec.item_fields or {}) if spec else []

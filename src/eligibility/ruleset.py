@@ -1,0 +1,320 @@
+"""The immutable RuleSet: packs, overlays, parameters on a date, rules in force, dependency order.
+
+A :class:`RuleSet` holds every pack the loader read. A household is judged under a :class:`Chain` —
+its most specific pack and that pack's ancestors up to ``national`` — resolved from the region code
+(GB/T 2260 prefixes). Chains are computed once and cached, so evaluation only does lookups.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .conditions import Cond, ParamHit
+from .errors import MissingParameterError, NoPackError, SourceLocation
+from .expressions import Fn, Node, Type
+
+__all__ = [
+    "Chain",
+    "Cite",
+    "FactDef",
+    "PackDef",
+    "ParamDef",
+    "RuleDef",
+    "RuleSet",
+    "RuleVersion",
+    "VocabItem",
+]
+
+
+@dataclass(frozen=True)
+class Cite:
+    """A citation resolved against ``rules/sources.yaml``."""
+
+    source: str
+    title: str
+    grade: str
+    url: str | None
+    clause: str | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class VocabItem:
+    """A concludable code with its labels and citations."""
+
+    kind: str  # category | risk | exclusion | review
+    code: str
+    zh: str
+    en: str
+    cites: tuple[Cite, ...]
+
+
+@dataclass(frozen=True)
+class ParamValue:
+    start: date
+    value: Any
+    cites: tuple[Cite, ...]
+    loc: SourceLocation
+
+
+@dataclass
+class ParamDef:
+    """A parameter as declared (once, by the first pack that names it)."""
+
+    name: str
+    zh: str
+    en: str
+    type: str
+    unit: str | None
+    pack: str
+    loc: SourceLocation
+
+    @property
+    def expr_type(self) -> Type:
+        return {
+            "money": Type("money"),
+            "number": Type("number"),
+            "integer": Type("number"),
+            "bool": Type("bool"),
+            "text": Type("text"),
+            "list": Type("list", item="text"),
+        }[self.type]
+
+
+@dataclass
+class FactDef:
+    """A derived fact: formula text and AST, compiled closure, type and dependencies."""
+
+    name: str
+    zh: str
+    en: str
+    source: str
+    node: Node
+    fn: Fn
+    type: Type
+    facts: frozenset[str]
+    params: frozenset[str]
+    fields: frozenset[str]
+    cites: tuple[Cite, ...]
+    pack: str
+    loc: SourceLocation
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    start: date
+    until: date | None
+    cites: tuple[Cite, ...]
+    when: Cond
+    loc: SourceLocation
+
+    def in_force(self, on: date) -> bool:
+        return self.start <= on and (self.until is None or on < self.until)
+
+
+@dataclass
+class RuleDef:
+    """A rule: stable id, labels, kind (its folder), versions, conclusions ``(kind, code)``."""
+
+    id: str
+    zh: str
+    en: str
+    kind: str
+    pack: str
+    versions: tuple[RuleVersion, ...]
+    conclusions: tuple[tuple[str, str], ...]
+    loc: SourceLocation
+    replaces: str | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
+
+    def version_on(self, on: date) -> RuleVersion | None:
+        for v in self.versions:
+            if v.in_force(on):
+                return v
+        return None
+
+    @property
+    def depends(self) -> set[str]:
+        out: set[str] = set()
+        for v in self.versions:
+            out |= v.when.rule_refs()
+        return out
+
+
+@dataclass
+class PackDef:
+    """One pack folder as loaded."""
+
+    id: str
+    zh: str
+    en: str
+    regions: tuple[str, ...]
+    extends: str | None
+    directory: str
+    digest: str
+    params: dict[str, ParamDef] = field(default_factory=dict)
+    values: dict[str, list[ParamValue]] = field(default_factory=dict)
+    facts: dict[str, FactDef] = field(default_factory=dict)
+    rules: dict[str, RuleDef] = field(default_factory=dict)
+    disabled: dict[str, tuple[str, str, tuple[Cite, ...]]] = field(default_factory=dict)
+
+
+class Chain:
+    """A pack and its ancestors: everything needed to judge a household of that jurisdiction."""
+
+    def __init__(self, ruleset: RuleSet, packs: list[PackDef]) -> None:
+        self.ruleset = ruleset
+        self.packs = packs  # root first, most specific last
+        self.pack = packs[-1]
+        self.params: dict[str, ParamDef] = {}
+        self.facts: dict[str, FactDef] = {}
+        rules: dict[str, RuleDef] = {}
+        alias: dict[str, str] = {}
+        for p in packs:
+            self.params.update(p.params)
+            self.facts.update(p.facts)
+            for rid in p.disabled:
+                rules.pop(alias.get(rid, rid), None)
+            for r in p.rules.values():
+                if r.replaces:
+                    rules.pop(alias.get(r.replaces, r.replaces), None)
+                    alias[r.replaces] = r.id
+                rules[r.id] = r
+        self.alias = alias
+        self.fact_order = _topo(self.facts, lambda f: f.facts)
+        self.rule_order = _topo(rules, lambda r: {alias.get(d, d) for d in r.depends})
+        self.rules = rules
+        h = hashlib.sha256(ruleset.sources_digest.encode())
+        for p in packs:
+            h.update(p.digest.encode())
+        self.fingerprint = "sha256:" + h.hexdigest()
+        self._param_cache: dict[tuple[str, date], ParamHit | None] = {}
+        self._force_cache: dict[date, list[tuple[RuleDef, RuleVersion]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def jurisdiction(self) -> str:
+        return " / ".join(p.zh for p in self.packs)
+
+    def param_hit(self, name: str, on: date) -> ParamHit:
+        """The parameter's value on ``on``: the most specific pack with a value dated on or before it.
+
+        An explicit ``null`` (or no value at all) raises :class:`MissingParameterError` — no silent
+        fallback to a parent's or an invented value.
+        """
+        key = (name, on)
+        hit = self._param_cache.get(key, ...)
+        if hit is ...:
+            hit = self._lookup(name, on)
+            with self._lock:
+                self._param_cache[key] = hit
+        if hit is None:
+            decl = self.params[name]
+            raise MissingParameterError(name, decl.zh, self.jurisdiction, on.isoformat())
+        return hit
+
+    def _lookup(self, name: str, on: date) -> ParamHit | None:
+        for p in reversed(self.packs):
+            values = p.values.get(name)
+            if not values:
+                continue
+            i = bisect.bisect_right([v.start for v in values], on) - 1
+            if i < 0:
+                continue  # this pack's values start later: ask the parent
+            v = values[i]
+            if v.value is None:
+                return None
+            until = values[i + 1].start if i + 1 < len(values) else None
+            return ParamHit(name, v.value, v.start, until, p.id, v.cites)
+        return None
+
+    def in_force(self, on: date) -> list[tuple[RuleDef, RuleVersion]]:
+        """Rules with a version in force on ``on``, in dependency order."""
+        got = self._force_cache.get(on)
+        if got is None:
+            got = []
+            for rid in self.rule_order:
+                r = self.rules[rid]
+                v = r.version_on(on)
+                if v is not None:
+                    got.append((r, v))
+            with self._lock:
+                self._force_cache[on] = got
+        return got
+
+
+def _topo(items: dict[str, Any], deps: Any) -> list[str]:
+    """Dependency order (the loader has already rejected cycles); ties keep declaration order."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(k: str) -> None:
+        if k in seen or k not in items:
+            return
+        seen.add(k)
+        for d in sorted(deps(items[k])):
+            visit(d)
+        order.append(k)
+
+    for k in items:
+        visit(k)
+    return order
+
+
+class RuleSet:
+    """Every pack read from one rules folder, plus the source registry and vocabulary."""
+
+    def __init__(
+        self,
+        root: str,
+        packs: dict[str, PackDef],
+        sources: dict[str, Cite],
+        vocabulary: dict[tuple[str, str], VocabItem],
+        sources_digest: str,
+    ) -> None:
+        self.root = root
+        self.packs = packs
+        self.sources = sources
+        self.vocabulary = vocabulary
+        self.sources_digest = sources_digest
+        self._chains: dict[str, Chain] = {}
+        self._lock = threading.Lock()
+        self._prefixes = sorted(
+            ((prefix, p.id) for p in packs.values() for prefix in p.regions), key=lambda t: -len(t[0])
+        )
+        roots = [p.id for p in packs.values() if p.extends is None]
+        self.root_pack = "national" if "national" in roots else (roots[0] if roots else "")
+
+    def chain(self, pack_id: str) -> Chain:
+        """The chain ending at ``pack_id`` (cached)."""
+        c = self._chains.get(pack_id)
+        if c is None:
+            if pack_id not in self.packs:
+                raise NoPackError(f"没有规则包 / no pack `{pack_id}`")
+            packs: list[PackDef] = []
+            cur: str | None = pack_id
+            while cur is not None:
+                packs.append(self.packs[cur])
+                cur = self.packs[cur].extends
+            c = Chain(self, packs[::-1])
+            with self._lock:
+                self._chains.setdefault(pack_id, c)
+        return c
+
+    def pack_for_region(self, region: str) -> str:
+        """The most specific pack whose GB/T 2260 prefix starts the region code (else the root)."""
+        for prefix, pid in self._prefixes:
+            if region.startswith(prefix):
+                return pid
+        if not self.root_pack:
+            raise NoPackError(f"没有规则包覆盖区划代码 {region} / no pack covers region {region}")
+        return self.root_pack
+
+    def vocab(self, kind: str, code: str) -> VocabItem:
+        return self.vocabulary.get((kind, code)) or VocabItem(kind, code, code, code, ())
