@@ -89,16 +89,16 @@ class _Converter:
                 self._forbidden(node)
             out: dict[Any, Any] = {}
             for knode, vnode in node.value:
+                if isinstance(knode, yaml.ScalarNode) and knode.value == "<<":
+                    self.diagnostics.append(
+                        Diagnostic(self.where(knode), "EL002", "merge keys (<<) are not allowed; write the keys out")
+                    )
+                    continue
                 key = self._scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
                 if not isinstance(key, str | int) or isinstance(key, bool):
                     self.diagnostics.append(Diagnostic(self.where(knode), "EL103", "mapping keys must be plain text"))
                     continue
                 key = str(key)
-                if key == "<<":
-                    self.diagnostics.append(
-                        Diagnostic(self.where(knode), "EL002", "merge keys (<<) are not allowed; write the keys out")
-                    )
-                    continue
                 if key in out:
                     self.diagnostics.append(Diagnostic(self.where(knode), "EL004", f"duplicate key `{key}`"))
                     continue

@@ -123,6 +123,10 @@ class Engine:
         chain = self.chain_for(h)
         if chain is None:
             return self._no_region(h, on, digest)
+        if not chain.in_force(on):
+            raise EvaluationError(
+                f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
+            )
         ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
         fact_traces = self._facts(ctx)
         rule_traces, fired, unknown = self._rules(ctx)

@@ -53,7 +53,21 @@ def _enum_type(kind: str, e: type[enum.Enum]) -> Type:
     return Type(kind, values=tuple(m.value for m in e), aliases=tuple((m.name, m.value) for m in e))
 
 
+def _marks(ann: Any) -> list[Any]:
+    """Every Annotated metadata object anywhere inside ``ann`` (``Money | None`` hides it in a Union)."""
+    out: list[Any] = []
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        out += list(getattr(ann, "__metadata__", ()))
+        out += _marks(typing.get_args(ann)[0])
+    elif origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(ann):
+            out += _marks(a)
+    return out
+
+
 def _type_of(ann: Any, metadata: list[Any]) -> Type | None:
+    metadata = [*metadata, *_marks(ann)]
     t = _unwrap(ann)
     origin = typing.get_origin(t)
     if origin in (tuple, frozenset, list, set):

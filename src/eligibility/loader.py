@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import rulefile as rf
 from ._yaml import Located, read_yaml
@@ -139,36 +139,46 @@ class _Loader:
         self.diags.extend(diags)
         return located
 
-    def validate(self, model: type[M], doc: Located) -> M | None:
+    def validate(self, model: type[M], doc: Located, data: Any = ..., prefix: tuple[Any, ...] = ()) -> M | None:
+        """Validate ``data`` (default: the whole file) against a format model, reporting every error.
+
+        A misspelt key is reported once — as the unknown key with its "did you mean" — and not a
+        second time as the required key it was meant to be.
+        """
+        raw = doc.data if data is ... else data
         try:
-            return model.model_validate(doc.data if doc.data is not None else {})
+            return model.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
-            seen: set[tuple[Any, ...]] = set()
+            found: list[tuple[SourceLocation, str, str, tuple[Any, ...]]] = []
+            meant: set[tuple[Any, ...]] = set()
             for e in exc.errors(include_url=False):
-                loc = tuple(e["loc"])
-                while loc and loc not in doc.locations and e["type"] != "missing":
-                    if e["type"] == "extra_forbidden" and (*loc, "<key>") in doc.locations:
+                rel = tuple(e["loc"])
+                loc = prefix + rel
+                kind = e["type"]
+                while loc and loc not in doc.locations and kind != "missing":
+                    if kind == "extra_forbidden" and (*loc, "<key>") in doc.locations:
                         break
                     loc = loc[:-1]
-                kind = e["type"]
                 if kind == "missing":
-                    where = doc.loc(loc[:-1])
-                    self.report(where, "EL102", f"missing key `{loc[-1]}`", seen, loc)
+                    found.append((doc.loc(loc[:-1]), "EL102", f"missing key `{loc[-1]}`", loc))
                 elif kind == "extra_forbidden":
-                    owner = _model_at(model, loc[:-1])
-                    hint = suggest(str(loc[-1]), _keys(owner)) if owner else ""
-                    self.report(doc.loc(loc, key=True), "EL101", f"unknown key `{loc[-1]}`{hint}", seen, loc)
+                    owner = _model_at(model, rel[:-1])
+                    keys = _keys(owner) if owner else []
+                    hint = suggest(str(loc[-1]), keys)
+                    if hint:
+                        meant.add((*loc[:-1], hint.split("`")[1]))
+                    found.append((doc.loc(loc, key=True), "EL101", f"unknown key `{loc[-1]}`{hint}", loc))
                 elif kind.startswith("date"):
-                    self.report(doc.loc(loc), "EL104", f"`{e.get('input')}` is not a date (YYYY-MM-DD)", seen, loc)
+                    found.append((doc.loc(loc), "EL104", f"`{e.get('input')}` is not a date (YYYY-MM-DD)", loc))
                 else:
-                    self.report(doc.loc(loc), "EL103", f"{e['msg']}", seen, loc)
+                    found.append((doc.loc(loc), "EL103", f"{e['msg']}", loc))
+            seen: set[tuple[Any, ...]] = set()
+            for where, code, msg, loc in found:
+                if code == "EL102" and loc in meant or (loc, code) in seen:
+                    continue
+                seen.add((loc, code))
+                self.err(where, code, msg)
             return None
-
-    def report(self, where: SourceLocation, code: str, msg: str, seen: set[tuple[Any, ...]], key: Any) -> None:
-        if (key, code) in seen:
-            return
-        seen.add((key, code))
-        self.err(where, code, msg)
 
     def cites(self, doc: Located, path: tuple[Any, ...], cites: list[rf.Citation], what: str) -> tuple[Cite, ...]:
         if not cites:
@@ -390,11 +400,14 @@ class _Loader:
 
     def _facts(self, f: Path, pack: PackDef, chain: list[PackDef]) -> None:
         doc = self.read(f)
-        ff = self.validate(rf.FactsFile, doc) if doc else None
-        if ff is None or doc is None:
+        envelope = self.validate(_FactsEnvelope, doc) if doc else None
+        if envelope is None or doc is None:
             return
         parsed: dict[str, tuple[rf.FactDecl, Node]] = {}
-        for name, decl in ff.facts.items():
+        for name, raw in envelope.facts.items():
+            decl = self.validate(rf.FactDecl, doc, raw, ("facts", name))
+            if decl is None:
+                continue
             if any(name in p.facts for p in chain) or name in CATALOGUE:
                 self.err(doc.loc(("facts", name), key=True), "EL206", f"fact `{name}` is already defined")
                 continue
@@ -465,12 +478,20 @@ class _Loader:
 
     def _rules(self, f: Path, kind: str, pack: PackDef, chain: list[PackDef]) -> None:
         doc = self.read(f)
-        rfile = self.validate(rf.RulesFile, doc) if doc else None
-        if rfile is None or doc is None:
+        envelope = self.validate(_RulesEnvelope, doc) if doc else None
+        if envelope is None or doc is None:
             return
         resolver = _Resolver(chain)
-        for i, decl in enumerate(rfile.rules):
+        for i, raw in enumerate(envelope.rules):
             path: tuple[Any, ...] = ("rules", i)
+            decl = self.validate(rf.RuleDecl, doc, raw, path)
+            if decl is None:
+                # Still check the conditions, so one pass reports every problem of the rule.
+                versions = raw.get("versions") if isinstance(raw, dict) else None
+                for j, v in enumerate(versions if isinstance(versions, list) else []):
+                    if isinstance(v, dict) and v.get("when") is not None:
+                        self._cond(doc, (*path, "versions", j, "when"), v["when"], resolver)
+                continue
             existing = next((p.rules[decl.id] for p in chain if decl.id in p.rules), None)
             if existing is not None and decl.replaces != decl.id:
                 self.err(
@@ -839,6 +860,20 @@ def kind_of(v: Any) -> str:
     if isinstance(v, dict):
         return "mapping"
     return "text"
+
+
+class _RulesEnvelope(BaseModel):
+    """A rule file's outer shape; each rule is then validated on its own, so one bad rule hides no other."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Any]
+
+
+class _FactsEnvelope(BaseModel):
+    """facts.yaml's outer shape; each fact is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    facts: dict[str, Any]
 
 
 class _Resolver:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the bundled rules, one engine, and a writable copy of the rules for broken-file tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eligibility import Engine, load_rules
+from eligibility.ruleset import RuleSet
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+EXAMPLES = ROOT / "examples" / "households"
+
+
+@pytest.fixture(scope="session")
+def ruleset() -> RuleSet:
+    return load_rules(RULES)
+
+
+@pytest.fixture(scope="session")
+def engine(ruleset: RuleSet) -> Engine:
+    return Engine(ruleset)
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled rules, shown as ``rules`` in diagnostics (cwd is tmp_path)."""
+    dest = tmp_path / "rules"
+    shutil.copytree(RULES, dest, ignore=shutil.ignore_patterns("tests"))
+    return dest
+
+
+def household(**changes: Any) -> dict[str, Any]:
+    """A complete 一般农户 of three in 淮北 (per-capita income = wage / 3), with ``changes`` merged in."""
+    base = json.loads((EXAMPLES / "03-huaibei-at-line-not-identified.json").read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return base
