@@ -44,3 +44,8 @@ def household(**changes: Any) -> dict[str, Any]:
         else:
             base[key] = value
     return base
+
+
+def wage_only(total: float) -> dict[str, Any]:
+    """Income of the window made of wages alone, so per-capita income is ``total / 3`` for the base family."""
+    return {"wage": total, "business_income": 0, "business_cost": 0, "property": 0, "transfer": 0}

@@ -12,6 +12,7 @@ import pytest
 from eligibility.expressions import (
     UNKNOWN,
     ExprError,
+    check,
     compile_expr,
     format_value,
     kleene_and,
@@ -20,7 +21,6 @@ from eligibility.expressions import (
     parse,
     substitute,
 )
-from eligibility.expressions import check
 from eligibility.loader import _Resolver
 
 T, F, U = True, False, UNKNOWN
@@ -71,7 +71,12 @@ def run(src: str, env: Env) -> Any:
 MEMBERS = [
     {"birth_date": date(2018, 2, 28), "dropped_out": True, "health": frozenset({"残疾"}), "disability_grade": 1},
     {"birth_date": UNKNOWN, "dropped_out": UNKNOWN, "health": UNKNOWN, "disability_grade": UNKNOWN},
-    {"birth_date": date(1980, 3, 1), "dropped_out": UNKNOWN, "health": frozenset({"健康"}), "disability_grade": UNKNOWN},
+    {
+        "birth_date": date(1980, 3, 1),
+        "dropped_out": UNKNOWN,
+        "health": frozenset({"健康"}),
+        "disability_grade": UNKNOWN,
+    },
 ]
 
 
@@ -94,7 +99,10 @@ def test_age_uses_whole_years_and_leap_days() -> None:
     assert run("max(members, age(member.birth_date) where member.dropped_out == true)", env) == 6
     assert run("max(members, age(member.birth_date))", env) == 43
     # a member whose filter is unknown makes the aggregate unknown, not silently smaller
-    assert run("max(members, age(member.birth_date) where member.dropped_out == true)", Env({"members": MEMBERS})) is UNKNOWN
+    assert (
+        run("max(members, age(member.birth_date) where member.dropped_out == true)", Env({"members": MEMBERS}))
+        is UNKNOWN
+    )
 
 
 def test_any_is_true_when_one_member_is_true_despite_unknowns() -> None:

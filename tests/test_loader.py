@@ -75,7 +75,10 @@ def _rule(*versions: tuple[str, str, str]) -> str:
     ("text", "expected"),
     [
         (
-            _rule(("2021-01-01", "2023-01-01", "{fact: household_size, gt: 0}"), ("2022-01-01", "null", "{fact: household_size, gt: 0}")),
+            _rule(
+                ("2021-01-01", "2023-01-01", "{fact: household_size, gt: 0}"),
+                ("2022-01-01", "null", "{fact: household_size, gt: 0}"),
+            ),
             "9:9: EL201 version from 2022-01-01 overlaps the version from 2021-01-01 (until 2023-01-01)",
         ),
         (
@@ -112,7 +115,9 @@ def _rule(*versions: tuple[str, str, str]) -> str:
             "2:9: EL206 rule id `identification.income_below_line` is already used",
         ),
         (
-            _rule(("2021-01-01", "null", "{fact: household_size, gt: 0}")).replace("cite: [{source: QINAN}]", "cite: []"),
+            _rule(("2021-01-01", "null", "{fact: household_size, gt: 0}")).replace(
+                "cite: [{source: QINAN}]", "cite: []"
+            ),
             "5:9: EL202 version from 2021-01-01 of rule `identification.t` has no citation (add `cite:` with a source)",
         ),
     ],
@@ -132,7 +137,9 @@ def test_rule_cycle_is_reported(rules_copy: Path, monkeypatch: pytest.MonkeyPatc
         "    versions: [{from: 2021-01-01, cite: [{source: QINAN}], when: {not: {rule: a.one}}}]\n"
     )
     got = _lint(rules_copy, monkeypatch, "national/identification/cycle.yaml", text)
-    assert got == ["rules/national/identification/cycle.yaml:2:9: EL207 rules depend on each other in a circle: a.one → a.two → a.one"]
+    assert got == [
+        "rules/national/identification/cycle.yaml:2:9: EL207 rules depend on each other in a circle: a.one → a.two → a.one"
+    ]
 
 
 def test_fact_problems(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,7 +168,8 @@ def test_unknown_extends_and_duplicate_parameter(rules_copy: Path, monkeypatch: 
     )
     (rules_copy / "anhui" / "parameters").mkdir()
     (rules_copy / "anhui" / "parameters" / "x.yaml").write_text(
-        "parameters:\n  monitoring_line:\n    label: {zh: 线, en: line}\n    type: money\n    values: []\n", encoding="utf-8"
+        "parameters:\n  monitoring_line:\n    label: {zh: 线, en: line}\n    type: money\n    values: []\n",
+        encoding="utf-8",
     )
     monkeypatch.chdir(rules_copy.parent)
     got = [str(d) for d in lint("rules")]
@@ -186,7 +194,9 @@ def test_parameter_values_must_be_dated_in_order_and_typed(rules_copy: Path, mon
 
 def test_misplaced_file_is_reported(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     got = _lint(rules_copy, monkeypatch, "national/identifcation/x.yaml", "rules: []\n")
-    assert got == ["rules/national/identifcation/x.yaml:1:1: EL101 file is not in a known place (did you mean `identification`?)"]
+    assert got == [
+        "rules/national/identifcation/x.yaml:1:1: EL101 file is not in a known place (did you mean `identification`?)"
+    ]
 
 
 def test_load_rules_raises_one_error_with_every_diagnostic(rules_copy: Path) -> None:

@@ -9,9 +9,9 @@ household, date and rules give the same bytes — so county systems can store, d
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Citation",
@@ -78,8 +78,8 @@ class ConditionTrace(BaseModel):
     subject: str | None = None
     zh: str | None = None
     en: str | None = None
-    actual: JsonValue = None
-    expected: JsonValue = None
+    actual: Any = Field(default=None, description="the value on this household (JSON)")
+    expected: Any = Field(default=None, description="the threshold or value compared with (JSON)")
     sources: tuple[ExpectedSource, ...] = ()
     rule: str | None = None
     missing: tuple[str, ...] = ()
@@ -95,7 +95,7 @@ class FactTrace(BaseModel):
     en: str
     formula: str
     substituted: str
-    value: JsonValue
+    value: Any = Field(description="the computed value (JSON); null when unknown")
     known: bool
     missing: tuple[str, ...] = ()
 

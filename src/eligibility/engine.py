@@ -13,6 +13,7 @@ identified household routes it to review instead of rejecting it (policy.md §5)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -22,19 +23,7 @@ from typing import Any, Literal
 
 from . import __version__
 from .conditions import ParamHit
-from .decision import (
-    Citation,
-    CodeLabel,
-    ConditionTrace,
-    Decision,
-    ExpectedSource,
-    FactTrace,
-    Finding,
-    Identification,
-    MissingFact,
-    RuleTrace,
-    Trace,
-)
+from .decision import Decision
 from .errors import EvaluationError
 from .expressions import UNKNOWN, substitute
 from .facts import CATALOGUE, flatten, missing_paths
@@ -64,10 +53,32 @@ def _json(v: Any) -> Any:
     return str(v)
 
 
-def _cites(cites: tuple[Cite, ...]) -> tuple[Citation, ...]:
-    return tuple(
-        Citation(source=c.source, title=c.title, grade=c.grade, url=c.url, clause=c.clause, note=c.note) for c in cites
-    )
+@functools.lru_cache(maxsize=4096)
+def _cites(cites: tuple[Cite, ...]) -> list[dict[str, Any]]:
+    """Citations as trace data, built once per distinct citation tuple (they are immutable)."""
+    return [
+        {"source": c.source, "title": c.title, "grade": c.grade, "url": c.url, "clause": c.clause, "note": c.note}
+        for c in cites
+    ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _param_source(hit: ParamHit, zh: str, en: str, unit: str | None) -> dict[str, Any]:
+    """The trace's record of a parameter value; one per distinct value, shared by every decision."""
+    return {
+        "kind": "parameter",
+        "name": hit.name,
+        "zh": zh,
+        "en": en,
+        "unit": unit,
+        "pack": hit.pack,
+        "valid_from": hit.start,
+        "valid_until": hit.until,
+        "citations": _cites(hit.cites),
+    }
+
+
+_LITERAL: dict[str, Any] = {"kind": "literal"}
 
 
 @dataclass
@@ -131,28 +142,31 @@ class Engine:
         fact_traces = self._facts(ctx)
         rule_traces, fired, unknown = self._rules(ctx)
         ident = self._identify(ctx, fired, unknown)
-        trace = Trace(
-            engine_version=__version__,
-            engines=self.engines,
-            pack_chain=tuple(CodeLabel(code=p.id, zh=p.zh, en=p.en) for p in chain.packs),
-            ruleset_fingerprint=chain.fingerprint,
-            input_digest=digest,
-            facts=tuple(fact_traces),
-            rules=tuple(rule_traces),
-        )
-        return Decision(
-            household_id=h.household_id,
-            as_of=on,
-            region=h.region,
-            jurisdiction=CodeLabel(code=chain.pack.id, zh=chain.pack.zh, en=chain.pack.en),
-            identification=ident,
-            trace=trace,
+        # The trace is built as plain data and validated once, in pydantic-core, into the frozen models:
+        # far cheaper than constructing a hundred model objects one by one in Python.
+        return Decision.model_validate(
+            {
+                "household_id": h.household_id,
+                "as_of": on,
+                "region": h.region,
+                "jurisdiction": {"code": chain.pack.id, "zh": chain.pack.zh, "en": chain.pack.en},
+                "identification": ident,
+                "trace": {
+                    "engine_version": __version__,
+                    "engines": self.engines,
+                    "pack_chain": [{"code": p.id, "zh": p.zh, "en": p.en} for p in chain.packs],
+                    "ruleset_fingerprint": chain.fingerprint,
+                    "input_digest": digest,
+                    "facts": fact_traces,
+                    "rules": rule_traces,
+                },
+            }
         )
 
     # -------------------------------------------------------------------------------------- facts
 
-    def _facts(self, ctx: _Ctx) -> list[FactTrace]:
-        out: list[FactTrace] = []
+    def _facts(self, ctx: _Ctx) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for name in ctx.chain.fact_order:
             f = ctx.chain.facts[name]
             value = f.fn(ctx, None)
@@ -165,23 +179,23 @@ class Engine:
                 missing = sorted(set(missing))
                 ctx.fact_missing[name] = missing
             out.append(
-                FactTrace(
-                    name=name,
-                    zh=f.zh,
-                    en=f.en,
-                    formula=f.source,
-                    substituted=substitute(f.node, ctx),
-                    value=_json(value),
-                    known=value is not UNKNOWN,
-                    missing=tuple(missing),
-                )
+                {
+                    "name": name,
+                    "zh": f.zh,
+                    "en": f.en,
+                    "formula": f.source,
+                    "substituted": substitute(f.node, ctx, value),
+                    "value": _json(value),
+                    "known": value is not UNKNOWN,
+                    "missing": missing,
+                }
             )
         return out
 
     # -------------------------------------------------------------------------------------- rules
 
-    def _rules(self, ctx: _Ctx) -> tuple[list[RuleTrace], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-        traces: list[RuleTrace] = []
+    def _rules(self, ctx: _Ctx) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        traces: list[dict[str, Any]] = []
         fired: list[tuple[str, str, str]] = []
         unknown: list[tuple[str, str, str]] = []
         for rule, version in ctx.chain.in_force(ctx.as_of):
@@ -199,19 +213,19 @@ class Engine:
                 unknown += [(k, c, rule.id) for k, c in rule.conclusions]
                 ctx.unknown_trees[rule.id] = tree
             traces.append(
-                RuleTrace(
-                    id=rule.id,
-                    zh=rule.zh,
-                    en=rule.en,
-                    kind=rule.kind,
-                    pack=rule.pack,
-                    version_from=version.start,
-                    version_until=version.until,
-                    outcome=outcome,
-                    condition=self._cond_trace(ctx, tree),
-                    citations=_cites(version.cites),
-                    conclusions=tuple(f"{k}:{c}" for k, c in rule.conclusions),
-                )
+                {
+                    "id": rule.id,
+                    "zh": rule.zh,
+                    "en": rule.en,
+                    "kind": rule.kind,
+                    "pack": rule.pack,
+                    "version_from": version.start,
+                    "version_until": version.until,
+                    "outcome": outcome,
+                    "condition": self._cond_trace(ctx, tree),
+                    "citations": _cites(version.cites),
+                    "conclusions": [f"{k}:{c}" for k, c in rule.conclusions],
+                }
             )
         return traces, fired, unknown
 
@@ -222,63 +236,51 @@ class Engine:
         spec = CATALOGUE.get(name)
         return (spec.zh, spec.en) if spec else (name, name)
 
-    def _cond_trace(self, ctx: _Ctx, t: dict[str, Any]) -> ConditionTrace:
+    def _cond_trace(self, ctx: _Ctx, t: dict[str, Any]) -> dict[str, Any]:
         if "children" in t:
-            return ConditionTrace(
-                op=t["op"],
-                outcome=t["outcome"],
-                children=tuple(self._cond_trace(ctx, c) for c in t["children"]),
-            )
+            return {
+                "op": t["op"],
+                "outcome": t["outcome"],
+                "children": [self._cond_trace(ctx, c) for c in t["children"]],
+            }
         if t["op"] == "rule":
             r = ctx.chain.rules.get(ctx.chain.alias.get(t["rule"], t["rule"]))
-            return ConditionTrace(
-                op="rule",
-                outcome=t["outcome"],
-                rule=t["rule"],
-                zh=r.zh if r else None,
-                en=r.en if r else None,
-            )
+            return {
+                "op": "rule",
+                "outcome": t["outcome"],
+                "rule": t["rule"],
+                "zh": r.zh if r else None,
+                "en": r.en if r else None,
+            }
         zh, en = self._label(ctx, t["subject"])
-        sources = []
+        sources: list[dict[str, Any]] = []
         for s in t["sources"]:
             if s["kind"] == "parameter":
                 hit: ParamHit = s["hit"]
                 decl = ctx.chain.params[hit.name]
-                sources.append(
-                    ExpectedSource(
-                        kind="parameter",
-                        name=hit.name,
-                        zh=decl.zh,
-                        en=decl.en,
-                        unit=decl.unit,
-                        pack=hit.pack,
-                        valid_from=hit.start,
-                        valid_until=hit.until,
-                        citations=_cites(hit.cites),
-                    )
-                )
+                sources.append(_param_source(hit, decl.zh, decl.en, decl.unit))
             elif s["kind"] in ("fact", "field"):
                 szh, sen = self._label(ctx, s["name"])
-                sources.append(ExpectedSource(kind=s["kind"], name=s["name"], zh=szh, en=sen))
+                sources.append({"kind": s["kind"], "name": s["name"], "zh": szh, "en": sen})
             else:
-                sources.append(ExpectedSource(kind="literal"))
-        return ConditionTrace(
-            op=t["op"],
-            outcome=t["outcome"],
-            subject=t["subject"],
-            zh=zh,
-            en=en,
-            actual=_json(t["actual"]),
-            expected=_json(t["expected"]),
-            sources=tuple(sources),
-            missing=tuple(t.get("missing", ())),
-        )
+                sources.append(_LITERAL)
+        return {
+            "op": t["op"],
+            "outcome": t["outcome"],
+            "subject": t["subject"],
+            "zh": zh,
+            "en": en,
+            "actual": _json(t["actual"]),
+            "expected": _json(t["expected"]),
+            "sources": sources,
+            "missing": t.get("missing", ()),
+        }
 
     # ---------------------------------------------------------------------------------- decision
 
     def _findings(
         self, ctx: _Ctx, kind: str, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> tuple[Finding, ...]:
+    ) -> list[dict[str, Any]]:
         by_code: dict[str, tuple[bool, list[str]]] = {}
         for k, code, rid in fired:
             if k == kind:
@@ -292,10 +294,10 @@ class Engine:
         out = []
         for code, (certain, rules) in by_code.items():
             v = self.rules.vocab(kind, code)
-            out.append(Finding(code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
-        return tuple(sorted(out, key=lambda f: (not f.certain, f.code)))
+            out.append({"code": code, "zh": v.zh, "en": v.en, "certain": certain, "rules": rules})
+        return sorted(out, key=lambda f: (not f["certain"], f["code"]))
 
-    def _missing(self, ctx: _Ctx, rule_ids: list[str]) -> tuple[MissingFact, ...]:
+    def _missing(self, ctx: _Ctx, rule_ids: list[str]) -> list[dict[str, Any]]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it."""
         found: dict[str, set[str]] = {}
 
@@ -316,15 +318,15 @@ class Engine:
             tree = ctx.unknown_trees.get(rid)
             if tree is not None:
                 walk(tree)
-        out = []
+        out: list[dict[str, Any]] = []
         for name in sorted(found):
             zh, en = self._label(ctx, name)
-            out.append(MissingFact(name=name, zh=zh, en=en, fields=tuple(sorted(found[name]))))
-        return tuple(out)
+            out.append({"name": name, "zh": zh, "en": en, "fields": sorted(found[name])})
+        return out
 
     def _identify(
         self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> Identification:
+    ) -> dict[str, Any]:
         def codes(src: list[tuple[str, str, str]], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
 
@@ -337,54 +339,56 @@ class Engine:
         blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
-        def label(code: str) -> CodeLabel:
+        def label(code: str) -> dict[str, str]:
             v = self.rules.vocab("category", code)
-            return CodeLabel(code=code, zh=v.zh, en=v.en)
+            return {"code": code, "zh": v.zh, "en": v.en}
 
         category = None
         if any(k == "already_monitored" for k, _, _ in fired):
             status = "already_monitored"
-        elif len(sure_cats) == 1 and not any(f.certain for f in exclusions):
+        elif len(sure_cats) == 1 and not any(f["certain"] for f in exclusions):
             status, category = "identified", label(sure_cats[0])
         elif sure_cats:
             status = "needs_review"  # exclusion evidence, or rules that contradict each other
-        elif maybe_cats or any(f.certain for f in reviews) or blocking_rules:
+        elif maybe_cats or any(f["certain"] for f in reviews) or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
-        blocking = self._missing(ctx, blocking_rules) if status == "needs_review" else ()
-        blocking_names = {m.name for m in blocking}
+        blocking = self._missing(ctx, blocking_rules) if status == "needs_review" else []
+        blocking_names = {m["name"] for m in blocking}
         rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
-        others = tuple(m for m in self._missing(ctx, rest) if m.name not in blocking_names)
-        return Identification(
-            status=status,  # type: ignore[arg-type]
-            category=category,
-            candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
-            risks=risks,
-            exclusions=exclusions,
-            reviews=reviews,
-            blocking=blocking,
-            unknown=others,
-        )
+        others = [m for m in self._missing(ctx, rest) if m["name"] not in blocking_names]
+        return {
+            "status": status,
+            "category": category,
+            "candidate_categories": [label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats],
+            "risks": risks,
+            "exclusions": exclusions,
+            "reviews": reviews,
+            "blocking": blocking,
+            "unknown": others,
+        }
 
     def _no_region(self, h: Household, on: date, digest: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
-        miss = MissingFact(name="region", zh="行政区划代码", en="region code", fields=("$.region",))
-        return Decision(
-            household_id=h.household_id,
-            as_of=on,
-            region=None,
-            jurisdiction=CodeLabel(code="unknown", zh="未知辖区", en="unknown jurisdiction"),
-            identification=Identification(status="needs_review", blocking=(miss,)),
-            trace=Trace(
-                engine_version=__version__,
-                engines=self.engines,
-                pack_chain=(),
-                ruleset_fingerprint="",
-                input_digest=digest,
-                facts=(),
-                rules=(),
-            ),
+        miss = {"name": "region", "zh": "行政区划代码", "en": "region code", "fields": ["$.region"]}
+        return Decision.model_validate(
+            {
+                "household_id": h.household_id,
+                "as_of": on,
+                "region": None,
+                "jurisdiction": {"code": "unknown", "zh": "未知辖区", "en": "unknown jurisdiction"},
+                "identification": {"status": "needs_review", "blocking": [miss]},
+                "trace": {
+                    "engine_version": __version__,
+                    "engines": self.engines,
+                    "pack_chain": [],
+                    "ruleset_fingerprint": "",
+                    "input_digest": digest,
+                    "facts": [],
+                    "rules": [],
+                },
+            }
         )
 
 

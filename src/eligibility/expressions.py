@@ -16,6 +16,7 @@ a record can only ever make a result *unknown*, never quietly false (design.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -643,9 +644,16 @@ Fn = Callable[[Env, Any], Any]
 """A compiled formula: (env, current collection item or None) -> value or UNKNOWN."""
 
 
-def _months(a: date, b: date) -> int:
+@functools.lru_cache(maxsize=65536)
+def _delta(a: date, b: date) -> tuple[int, int]:
+    """Whole (years, months) from ``a`` to ``b`` by dateutil's relativedelta, memoised: a county's
+    households share birth dates and the assessment date, and relativedelta is slow to build."""
     rd = relativedelta(b, a)
-    return rd.years * 12 + rd.months
+    return rd.years, rd.years * 12 + rd.months
+
+
+def _months(a: date, b: date) -> int:
+    return _delta(a, b)[1]
 
 
 _CMP: Final[dict[str, Callable[[Any, Any], bool]]] = {
@@ -757,7 +765,8 @@ def _compile_call(node: Call) -> Fn:
             d = f0(env, item)
             if d is UNKNOWN:
                 return UNKNOWN
-            return relativedelta(env.as_of, d).years if fn == "age" else _months(d, env.as_of)
+            years, months = _delta(d, env.as_of)
+            return years if fn == "age" else months
 
         return _since
     f1, f2 = fs
@@ -836,8 +845,14 @@ def format_value(v: Any) -> str:
 _PREC: Final = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7, "atom": 8}
 
 
-def substitute(node: Node, env: Env) -> str:
-    """The formula with every name, call and aggregate replaced by its value on this household."""
+def substitute(node: Node, env: Env, value: Any = None) -> str:
+    """The formula with every name, call and aggregate replaced by its value on this household.
+
+    ``value``, when given, is the formula's own value, reused when the whole formula is one name, call
+    or aggregate instead of evaluating it a second time.
+    """
+    if value is not None and isinstance(node, Name | Call | Aggregate):
+        return format_value(value)
     return _sub(node, env, 0)
 
 
@@ -845,7 +860,10 @@ def _sub(node: Node, env: Env, parent: int) -> str:
     if isinstance(node, Lit):
         return f"'{node.value}'" if isinstance(node.value, str) else format_value(node.value)
     if isinstance(node, Name | Call | Aggregate):
-        return format_value(compile_expr(node)(env, None))
+        fn = node.__dict__.get("_fn")
+        if fn is None:  # compiled once per node, then reused by every evaluation
+            fn = node.__dict__["_fn"] = compile_expr(node)
+        return format_value(fn(env, None))
     if isinstance(node, ListLit):
         return "[" + ", ".join(_sub(i, env, 0) for i in node.items) + "]"
     if isinstance(node, Unary):

@@ -174,7 +174,7 @@ class _Loader:
                     found.append((doc.loc(loc), "EL103", f"{e['msg']}", loc))
             seen: set[tuple[Any, ...]] = set()
             for where, code, msg, loc in found:
-                if code == "EL102" and loc in meant or (loc, code) in seen:
+                if (code == "EL102" and loc in meant) or (loc, code) in seen:
                     continue
                 seen.add((loc, code))
                 self.err(where, code, msg)
