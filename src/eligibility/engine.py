@@ -16,15 +16,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from . import __version__
+from . import __version__, _durable
 from .conditions import ParamHit
 from .decision import Decision
-from .errors import EvaluationError
+from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError
 from .expressions import UNKNOWN, substitute
 from .facts import CATALOGUE, flatten, missing_paths
 from .loader import load_rules
@@ -111,9 +112,29 @@ class Engine:
     Several engines (two provinces' rule folders, two versions of a pack) may live in one process.
     """
 
-    def __init__(self, rules: RuleSet | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, rules: RuleSet | str | os.PathLike[str] | None = None, *, engines: Sequence[str] | None = None
+    ) -> None:
+        """``engines``: ``("reference",)`` or ``("reference", "durable")``; default both where durable-rules
+        imports (Python ≤ 3.12), the reference evaluator alone elsewhere (recorded in every trace)."""
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
-        self.engines: tuple[str, ...] = ("reference",)
+        if engines is None:
+            engines = ("reference", "durable") if _durable.AVAILABLE else ("reference",)
+        unknown = set(engines) - {"reference", "durable"}
+        if unknown or "reference" not in engines:
+            raise EngineUnavailableError(
+                f"engines must be ('reference',) or ('reference', 'durable'), got {tuple(engines)}; "
+                "the reference evaluator always runs because it writes the trace"
+            )
+        self._durable: _durable.DurableBackend | None = None
+        if "durable" in engines:
+            if not _durable.AVAILABLE:
+                raise EngineUnavailableError(
+                    f"durable-rules 无法在此环境导入 / durable-rules cannot be imported here "
+                    f"({_durable.IMPORT_ERROR}); use engines=('reference',)"
+                )
+            self._durable = _durable.DurableBackend()
+        self.engines: tuple[str, ...] = ("reference", "durable-rules") if self._durable else ("reference",)
 
     def chain_for(self, household: Household) -> Chain | None:
         """The household's pack chain, or None when its region code is unknown."""
@@ -141,6 +162,8 @@ class Engine:
         ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
         fact_traces = self._facts(ctx)
         rule_traces, fired, unknown = self._rules(ctx)
+        if self._durable is not None:
+            self._cross_check(ctx, rule_traces, digest)
         ident = self._identify(ctx, fired, unknown)
         # The trace is built as plain data and validated once, in pydantic-core, into the frozen models:
         # far cheaper than constructing a hundred model objects one by one in Python.
@@ -275,6 +298,16 @@ class Engine:
             "sources": sources,
             "missing": t.get("missing", ()),
         }
+
+    def _cross_check(self, ctx: _Ctx, rule_traces: list[dict[str, Any]], digest: str) -> None:
+        """Run durable-rules on the same household and refuse a decision the two engines disagree on."""
+        assert self._durable is not None
+        theirs = self._durable.outcomes(ctx.chain, ctx.as_of, ctx.fields, ctx.facts)
+        ours = {r["id"]: r["outcome"] for r in rule_traces}
+        diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
+        diff = {rid: pair for rid, pair in diff.items() if pair[0] != pair[1]}
+        if diff:
+            raise EngineDisagreementError(diff, digest)
 
     # ---------------------------------------------------------------------------------- decision
 

@@ -11,7 +11,9 @@ input and the second must be reported to us::
     ├── EvaluationError        the rules cannot decide this household on this date
     │   ├── NoPackError            no pack covers the household's region code
     │   └── MissingParameterError  a parameter has no value on the assessment date
+    ├── EngineUnavailableError an engine was asked for that cannot run here (durable-rules on 3.13+)
     └── InternalError          a bug in eligibility itself (never the user's fault)
+        └── EngineDisagreementError  the two engines reached different outcomes
 
 Rule-file problems print the way linters print — ``path:line:col: CODE message`` — and are all reported
 in one pass, so policy staff fix a file in one round instead of one error at a time.
@@ -26,6 +28,8 @@ __all__ = [
     "CODES",
     "Diagnostic",
     "EligibilityError",
+    "EngineDisagreementError",
+    "EngineUnavailableError",
     "EvaluationError",
     "FieldError",
     "HouseholdError",
@@ -231,5 +235,23 @@ class MissingParameterError(EvaluationError):
         )
 
 
+class EngineUnavailableError(EligibilityError):
+    """An engine was requested that cannot run on this installation."""
+
+
 class InternalError(EligibilityError):
     """A failure inside eligibility or a dependency that is not the user's fault: please report it."""
+
+
+class EngineDisagreementError(InternalError):
+    """The reference evaluator and durable-rules reached different outcomes for the same household.
+
+    Never shown as a decision: a rule set whose two independent engines disagree cannot be trusted for
+    this household, and the message names the rules and the input digest so the case can be replayed.
+    """
+
+    def __init__(self, differences: dict[str, tuple[str, str]], input_digest: str) -> None:
+        self.differences = differences
+        self.input_digest = input_digest
+        detail = "; ".join(f"{rid}: reference {a}, durable-rules {b}" for rid, (a, b) in sorted(differences.items()))
+        super().__init__(f"引擎结论不一致 / engines disagree for input {input_digest}: {detail}")

@@ -1,0 +1,425 @@
+"""durable-rules as an independent Rete engine — the only module that imports durable-rules.
+
+The reference evaluator explains; durable-rules cross-checks. Both read the same IR, but this module
+compiles each rule's condition tree into durable-rules' own JSON rule language, and rule-to-rule
+chaining happens inside the Rete network: a rule that is definitely true asserts a conclusion fact,
+and rules that depend on it join on that fact. So a mistake in the reference evaluator's condition
+logic, Kleene tables or dependency order shows up as a disagreement.
+
+Three-valued logic without a "not" in the target language: every condition ``C`` compiles twice,
+``T(C)`` (definitely true) and ``F(C)`` (definitely false), pushed down to the leaves by De Morgan
+(``T(not C) = F(C)``; ``T(all) = and T``, ``F(all) = or F``). Unknown values are simply absent from
+the asserted fact and every leaf is guarded by ``$ex``, so a rule whose ``T`` and ``F`` both fail is
+unknown, as in the reference evaluator. Derived facts (arithmetic, ages) are computed by
+:mod:`eligibility.facts` and given to the engine as values: durable-rules checks the rule logic, not
+the formulas.
+
+Traps of durable-rules 2.0.28, each guarded here (see issue 3 and ``tests/test_durable.py``):
+
+* households are asserted as *facts*, never posted as events (events are consumed by the first rule);
+* an ``$or`` fires once per true branch: outcomes are collected into sets;
+* a fact that matches no rule raises: every ruleset has a catch-all receipt rule;
+* the Host's background dispatcher threads are never started (``_QuietHost``);
+* at most 1024 live sessions per ruleset: one session per evaluation, deleted in ``finally``;
+* sessions must not be shared between threads: evaluations are serialised by a lock (the C calls
+  hold the GIL anyway, so nothing is lost);
+* exceptions inside actions are swallowed into the session state: the state is checked every time;
+* numbers in exponent form (``1e-05``) are rejected: all JSON is written by :func:`_dump` in
+  fixed-point;
+* a comparison with a *missing* field through ``$m`` can be true: every operand is guarded by ``$ex``;
+* ``$iall`` over an empty array is false: set-valued fields become one yes/no field per value;
+* a rule whose only test is "field absent" loops: every rule is conjoined with a positive tag;
+* loading mutates the definition and a name cannot be registered twice: definitions are built fresh
+  and rulesets are named by a digest of their content and cached for the life of the process;
+* it does not import on Python ≥ 3.13: :data:`AVAILABLE` is False there and the engine says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import threading
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from .conditions import Cond, Group, Leaf, Negation, RuleRef
+from .errors import InternalError
+from .expressions import UNKNOWN
+from .ruleset import Chain, RuleDef, RuleVersion
+
+__all__ = ["AVAILABLE", "IMPORT_ERROR", "DurableBackend"]
+
+try:  # pragma: no cover - which branch runs depends on the Python version
+    import durable_rules_engine as _dre  # type: ignore[import-not-found]
+    from durable import engine as _engine  # type: ignore[import-untyped]
+
+    AVAILABLE: bool = True
+    IMPORT_ERROR: str = ""
+except Exception as exc:  # ImportError, or an undefined symbol on Python >= 3.13
+    AVAILABLE = False
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+
+MAX_RULES_PER_RULESET: Final = 400
+"""durable-rules hangs loading ~840 rules under one node; stay far below and say so if exceeded."""
+
+_TRUE: Final[dict[str, Any]] = {"$and": []}
+Pattern = dict[str, Any]
+Branch = tuple[Pattern | None, frozenset[tuple[str, bool]]]
+"""One way a condition can hold: a test on the household fact (None: always) and the rule facts it joins."""
+
+
+# ------------------------------------------------------------------------------------------ values
+
+
+def _num(v: Decimal | int) -> str:
+    """Fixed-point text for a number: durable-rules' parser rejects exponents."""
+    if isinstance(v, int):
+        return str(v)
+    text = format(v, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _dump(v: Any) -> str:
+    """JSON text with every number in fixed-point form."""
+    if v is None or isinstance(v, bool | str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int | Decimal):
+        return _num(v)
+    if isinstance(v, float):
+        return _num(Decimal(repr(v)))
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_dump(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list | tuple):
+        return "[" + ",".join(_dump(x) for x in v) + "]"
+    raise InternalError(f"cannot pass {type(v).__name__} to durable-rules")
+
+
+def _plain(v: Any) -> Any:
+    """A rule value as durable-rules sees it: dates as day numbers, numbers as Decimal."""
+    if isinstance(v, date):
+        return v.toordinal()
+    if isinstance(v, bool | str):
+        return v
+    if isinstance(v, int | Decimal):
+        return Decimal(v)
+    return v
+
+
+def _key(name: str) -> str:
+    """A field name durable-rules will not read as a path."""
+    return "f_" + name.replace(".", "__")
+
+
+def _set_key(name: str, value: str) -> str:
+    return f"{_key(name)}#{value}"
+
+
+# ----------------------------------------------------------------------------------------- compile
+
+
+def _and(parts: list[Pattern]) -> Pattern:
+    parts = [p for p in parts if p is not _TRUE]
+    if not parts:
+        return _TRUE
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _or(parts: list[Pattern]) -> Pattern:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+_FLIP: Final = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "eq": "ne", "ne": "eq"}
+_DR_OP: Final = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte", "ne": "$neq"}
+
+
+class _Compiler:
+    """Compiles the rules in force on one date, with that date's parameter values, to a ruleset."""
+
+    def __init__(self, chain: Chain, on: date, in_force: list[tuple[RuleDef, RuleVersion]]) -> None:
+        self.chain = chain
+        self.on = on
+        self.in_force = {r.id for r, _ in in_force}
+        self.alias = chain.alias
+        self.fields: set[str] = set()  # household fields and derived facts the rules read
+        self.set_fields: dict[str, tuple[str, ...]] = {}
+
+    def ex(self, name: str) -> Pattern:
+        return {"$ex": {_key(name): 1}}
+
+    def cmp(self, name: str, op: str, value: Any) -> Pattern:
+        key = _key(name)
+        if isinstance(value, dict):  # another field: {"$m": key}
+            return {key: value} if op == "eq" else {_DR_OP[op]: {key: value}}
+        return {key: value} if op == "eq" else {_DR_OP[op]: {key: value}}
+
+    def leaf(self, c: Leaf, want: bool) -> Pattern:
+        """The test that ``c`` is definitely ``want`` (True: holds; False: fails)."""
+        subject = c.subject
+        self.fields.add(subject)
+        if c.op == "known":
+            known = c.operands[0].value is want
+            return self.ex(subject) if known else {"$nex": {_key(subject): 1}}
+        values: list[Any] = []
+        guards = [self.ex(subject)]
+        for o in c.operands:
+            if o.kind == "literal":
+                values.append(o.value)
+            elif o.kind == "param":
+                values.append(self.chain.param_hit(o.name, self.on).value)
+            else:
+                self.fields.add(o.name)
+                guards.append(self.ex(o.name))
+                values.append({"$m": _key(o.name)})
+        if c.subject_type.kind == "set":
+            return _and([*guards, self.set_test(c, values, want)])
+        if c.op == "in":
+            options = list(values[0]) if len(values) == 1 and isinstance(values[0], tuple | list) else values
+            opts = [_plain(v) for v in options]
+            if want:
+                return (
+                    _and([*guards, _or([self.cmp(subject, "eq", v) for v in opts])]) if opts else {"$nex": {"tag": 1}}
+                )
+            return _and([*guards, *[self.cmp(subject, "ne", v) for v in opts]])
+        if c.op == "between":
+            lo, hi = (v if isinstance(v, dict) else _plain(v) for v in values)
+            if want:
+                return _and([*guards, self.cmp(subject, "ge", lo), self.cmp(subject, "le", hi)])
+            return _and([*guards, _or([self.cmp(subject, "lt", lo), self.cmp(subject, "gt", hi)])])
+        value = values[0] if isinstance(values[0], dict) else _plain(values[0])
+        op = c.op if want else _FLIP[c.op]
+        return _and([*guards, self.cmp(subject, op, value)])
+
+    def set_test(self, c: Leaf, values: list[Any], want: bool) -> Pattern:
+        """``set in [a, b]`` as one yes/no field per value (``$iall`` is false on an empty array)."""
+        options = list(values[0]) if len(values) == 1 and isinstance(values[0], tuple | list) else values
+        self.set_fields[c.subject] = c.subject_type.values
+        tests = [{_set_key(c.subject, str(v)): want is True} for v in options if v in c.subject_type.values]
+        if want:
+            return _or(tests) if tests else {"$nex": {"tag": 1}}
+        return _and(tests)
+
+    def branches(self, c: Cond, want: bool) -> list[Branch]:
+        """Disjunctive form over rule-fact joins: the ways ``c`` can be definitely ``want``."""
+        if isinstance(c, Leaf):
+            return [(self.leaf(c, want), frozenset())]
+        if isinstance(c, Negation):
+            return self.branches(c.item, not want)
+        if isinstance(c, RuleRef):
+            target = self.alias.get(c.rule, c.rule)
+            if target not in self.in_force:  # not in force: the reference evaluator reads it as false
+                return [(None, frozenset())] if not want else []
+            return [(None, frozenset({(target, want)}))]
+        assert isinstance(c, Group)
+        conj = (c.op == "all") == want  # all/true and any/false are conjunctions
+        kids = [self.branches(k, want) for k in c.items]
+        if conj:
+            out: list[Branch] = []
+            for combo in itertools.product(*kids):
+                tests = [t for t, _ in combo if t is not None]
+                joins = frozenset().union(*(j for _, j in combo))
+                out.append((_and(tests) if tests else None, joins))
+            return _merge(out)
+        return _merge([b for k in kids for b in k])
+
+    def rules(self, order: Iterable[tuple[RuleDef, RuleVersion]]) -> dict[str, dict[str, Any]]:
+        """durable-rules definitions: per rule, one entry per (outcome, branch), plus the receipt rule."""
+        out: dict[str, dict[str, Any]] = {}
+        for rule, version in order:
+            for want in (True, False):
+                for i, (test, joins) in enumerate(self.branches(version.when, want)):
+                    head = _and([{"tag": "h"}, *([test] if test is not None else [])])
+                    patterns: list[dict[str, Any]] = [{"h": head}]
+                    for j, (rid, value) in enumerate(sorted(joins)):
+                        patterns.append({f"r{j}": {"$and": [{"tag": "r"}, {"id": rid}, {"v": value}]}})
+                    out[f"{rule.id}|{want}|{i}"] = {"all": patterns, "_outcome": (rule.id, want)}
+        # Receipts: a fact that matches no rule raises in durable-rules, so every fact has one.
+        out["receipt"] = {"all": [{"m": {"tag": "h"}}], "_outcome": None}
+        out["receipt_conclusion"] = {"all": [{"m": {"tag": "r"}}], "_outcome": "conclusion"}
+        return out
+
+
+def _merge(branches: list[Branch]) -> list[Branch]:
+    """Branches joining the same rule facts share one durable rule: their tests are OR-ed."""
+    by_joins: dict[frozenset[tuple[str, bool]], list[Pattern | None]] = {}
+    for test, joins in branches:
+        by_joins.setdefault(joins, []).append(test)
+    out: list[Branch] = []
+    for joins, tests in by_joins.items():
+        if any(t is None for t in tests):
+            out.append((None, joins))
+        else:
+            out.append((_or([t for t in tests if t is not None]), joins))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ engine
+
+if AVAILABLE:
+
+    class _QuietHost(_engine.Host):  # type: ignore[misc]
+        """A Host that never starts durable-rules' background dispatcher threads."""
+
+        def _run(self) -> None:
+            return None
+
+    class _Ruleset(_engine.Ruleset):  # type: ignore[misc]
+        """A ruleset created from JSON text we wrote (fixed-point numbers), with our own actions."""
+
+        def __init__(self, name: str, host: Any, definition: dict[str, Any], actions: dict[str, Any]) -> None:
+            self._actions = {rule: _engine.Promise(fn) for rule, fn in actions.items()}
+            self._name = name
+            self._host = host
+            self._handle = _dre.create_ruleset(name, _dump(definition))
+            self._definition = definition
+
+
+class _Compiled:
+    """One durable-rules ruleset and what it needs from a household."""
+
+    def __init__(self, name: str, ruleset: Any, fields: set[str], set_fields: dict[str, tuple[str, ...]]) -> None:
+        self.name = name
+        self.ruleset = ruleset
+        self.fields = sorted(fields)
+        self.set_fields = set_fields
+        self.rule_count = 0
+
+
+class DurableBackend:
+    """Evaluates rule outcomes with durable-rules, for comparison with the reference evaluator."""
+
+    _lock = threading.Lock()
+    _host: Any = None
+    _cache: dict[str, _Compiled] = {}  # noqa: RUF012 - process-wide, like durable-rules' own state
+    _by_date: dict[tuple[str, date], _Compiled] = {}  # noqa: RUF012
+    _sids = itertools.count(1)
+    _results: dict[str, dict[str, set[bool]]] = {}  # noqa: RUF012
+    _receipts: set[str] = set()  # noqa: RUF012
+
+    def __init__(self) -> None:
+        if not AVAILABLE:
+            raise InternalError(f"durable-rules cannot be imported here ({IMPORT_ERROR})")
+
+    def compile(self, chain: Chain, on: date) -> _Compiled:
+        """The ruleset for this chain's rules in force on ``on`` with that day's parameter values.
+
+        Cached per (rule set, date); dates whose rules and values are the same share one ruleset,
+        because the ruleset is named by a digest of its content.
+        """
+        by_date = self._by_date.get((chain.fingerprint, on))
+        if by_date is not None:
+            return by_date
+        compiled = self._compile(chain, on)
+        with self._lock:
+            if len(self._by_date) > 10_000:  # a long-running service with many dates: start over
+                self._by_date.clear()
+            self._by_date[(chain.fingerprint, on)] = compiled
+        return compiled
+
+    def _compile(self, chain: Chain, on: date) -> _Compiled:
+        in_force = chain.in_force(on)
+        comp = _Compiler(chain, on, in_force)
+        definitions = comp.rules(in_force)
+        text = _dump({k: v["all"] for k, v in definitions.items()})
+        name = "elig_" + hashlib.sha256((chain.fingerprint + text).encode()).hexdigest()[:24]
+        with self._lock:
+            got = self._cache.get(name)
+            if got is not None:
+                return got
+            if len(definitions) > MAX_RULES_PER_RULESET:
+                raise InternalError(
+                    f"{len(definitions)} durable-rules rules in one ruleset (limit {MAX_RULES_PER_RULESET}); "
+                    "split the pack or run the reference evaluator alone"
+                )
+            if DurableBackend._host is None:
+                DurableBackend._host = _QuietHost()
+            actions = {}
+            for rule_name, d in definitions.items():
+                actions[rule_name] = _action(d["_outcome"])
+            body = {k: {"all": v["all"]} for k, v in definitions.items()}
+            try:
+                rs = _Ruleset(name, self._host, body, actions)
+            except Exception as exc:  # durable-rules raises its own bare error type
+                raise InternalError(f"durable-rules rejected ruleset {name}: {exc}") from None
+            compiled = _Compiled(name, rs, comp.fields, comp.set_fields)
+            compiled.rule_count = len(definitions)
+            self._cache[name] = compiled
+            return compiled
+
+    def outcomes(self, chain: Chain, on: date, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, str]:
+        """Each in-force rule's outcome (fired / not_fired / unknown) as durable-rules concludes it."""
+        compiled = self.compile(chain, on)
+        fact: dict[str, Any] = {"tag": "h"}
+        for name in compiled.fields:
+            v = facts[name] if name in facts else fields.get(name, UNKNOWN)
+            if v is UNKNOWN:
+                continue
+            if name in compiled.set_fields:
+                for option in compiled.set_fields[name]:
+                    fact[_set_key(name, option)] = option in v
+                fact[_key(name)] = True
+                continue
+            fact[_key(name)] = _plain(v)
+        with self._lock:
+            sid = str(next(self._sids))
+            fact["sid"] = sid
+            self._results[sid] = {}
+            rs = compiled.ruleset
+            try:
+                state_handle = rs._handle_result(_dre.assert_fact(rs._handle, _dump(fact)), fact)
+                done: list[Any] = [None, None]
+
+                def complete(error: Any, state: Any) -> None:
+                    done[0], done[1] = error, state
+
+                rs.do_actions(state_handle, complete)
+                if done[0] is not None:
+                    raise InternalError(f"durable-rules action failed: {done[0]}")
+                if isinstance(done[1], dict) and "exception" in done[1]:
+                    raise InternalError(f"durable-rules action failed: {done[1]['exception']}")
+                if sid not in self._receipts:
+                    raise InternalError("durable-rules did not process the household (no receipt)")
+                seen = self._results[sid]
+            except InternalError:
+                raise
+            except Exception as exc:
+                raise InternalError(f"durable-rules failed: {type(exc).__name__}: {exc}") from None
+            finally:
+                self._results.pop(sid, None)
+                self._receipts.discard(sid)
+                with contextlib.suppress(Exception):  # a session never created has nothing to delete
+                    rs.delete_state(sid)
+        out: dict[str, str] = {}
+        for rule, _ in chain.in_force(on):
+            got = seen.get(rule.id, set())
+            if got == {True, False}:
+                raise InternalError(f"durable-rules concluded rule {rule.id} both true and false")
+            out[rule.id] = "fired" if True in got else ("not_fired" if False in got else "unknown")
+        return out
+
+    @classmethod
+    def live_sessions(cls) -> int:
+        """Sessions not yet deleted (should be 0 between evaluations)."""
+        return len(cls._results)
+
+
+def _action(outcome: tuple[str, bool] | str | None) -> Any:
+    """The action of one durable rule: record the outcome; a definite outcome is asserted as a fact."""
+
+    def run(c: Any) -> None:
+        sid = c.s.sid
+        if outcome is None:
+            DurableBackend._receipts.add(sid)
+            return
+        if isinstance(outcome, str):  # receipt of a conclusion fact: nothing to record
+            return
+        rule_id, value = outcome
+        seen = DurableBackend._results.setdefault(sid, {}).setdefault(rule_id, set())
+        if value not in seen:  # an $or fires once per true branch: assert the conclusion once
+            seen.add(value)
+            c.assert_fact({"tag": "r", "id": rule_id, "v": value})
+
+    return run
