@@ -30,6 +30,7 @@ test: lint typecheck pytest
 
 bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_engines.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,6 +17,8 @@ from .engine import Engine
 from .errors import (
     Diagnostic,
     EligibilityError,
+    EngineDisagreementError,
+    EngineUnavailableError,
     EvaluationError,
     HouseholdError,
     InternalError,
@@ -34,6 +36,8 @@ __all__ = [
     "Diagnostic",
     "EligibilityError",
     "Engine",
+    "EngineDisagreementError",
+    "EngineUnavailableError",
     "EvaluationError",
     "Household",
     "HouseholdError",

@@ -121,14 +121,27 @@ def _set_key(name: str, value: str) -> str:
 # ----------------------------------------------------------------------------------------- compile
 
 
+def _flat(op: str, parts: list[Pattern]) -> list[Pattern]:
+    """Splice ``{op: [...]}`` children into their parent: durable-rules rejects an ``$or`` directly
+    inside an ``$or`` (error 113), and flat lists keep its internal expansion small."""
+    out: list[Pattern] = []
+    for p in parts:
+        if len(p) == 1 and op in p:
+            out.extend(_flat(op, p[op]))
+        elif p is not _TRUE:
+            out.append(p)
+    return out
+
+
 def _and(parts: list[Pattern]) -> Pattern:
-    parts = [p for p in parts if p is not _TRUE]
+    parts = _flat("$and", parts)
     if not parts:
         return _TRUE
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 def _or(parts: list[Pattern]) -> Pattern:
+    parts = _flat("$or", parts)
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
@@ -160,6 +173,8 @@ class _Compiler:
         """The test that ``c`` is definitely ``want`` (True: holds; False: fails)."""
         subject = c.subject
         self.fields.add(subject)
+        if c.subject_type.kind == "set":
+            self.set_fields[subject] = c.subject_type.values
         if c.op == "known":
             known = c.operands[0].value is want
             return self.ex(subject) if known else {"$nex": {_key(subject): 1}}
@@ -360,6 +375,9 @@ class DurableBackend:
             if name in compiled.set_fields:
                 for option in compiled.set_fields[name]:
                     fact[_set_key(name, option)] = option in v
+                fact[_key(name)] = True
+                continue
+            if isinstance(v, tuple | list | frozenset):  # only whether it is known can be tested
                 fact[_key(name)] = True
                 continue
             fact[_key(name)] = _plain(v)

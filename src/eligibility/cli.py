@@ -212,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
     )
-    p.add_argument("--version", action="version", version=f"eligibility {__version__}")
+    from . import _durable
+
+    engines = (
+        "reference, durable-rules" if _durable.AVAILABLE else f"reference only — durable-rules: {_durable.IMPORT_ERROR}"
+    )
+    p.add_argument("--version", action="version", version=f"eligibility {__version__} (engines: {engines})")
     sub = p.add_subparsers(dest="command", required=True)
 
     def rules_arg(sp: argparse.ArgumentParser) -> None:

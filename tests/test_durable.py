@@ -1,0 +1,179 @@
+"""durable-rules as the second engine: agreement, and a guard plus a test for each trap we measured."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eligibility import Engine, EngineDisagreementError, InternalError, _durable, load_rules
+from eligibility.errors import EngineUnavailableError
+
+from .conftest import household, wage_only
+
+pytestmark = pytest.mark.skipif(not _durable.AVAILABLE, reason="durable-rules does not import here")
+AS_OF = "2023-06-30"
+
+
+def test_default_engine_runs_both_and_says_so(engine: Engine) -> None:
+    d = engine.evaluate(household(), AS_OF)
+    assert d.trace.engines == ("reference", "durable-rules")
+    only = Engine(engine.rules, engines=("reference",)).evaluate(household(), AS_OF)
+    assert only.trace.engines == ("reference",)
+    assert only.identification == d.identification
+
+
+def test_two_thousand_sequential_evaluations_leave_no_session_behind(engine: Engine) -> None:
+    inputs = [household(income=wage_only(22700 + i)) for i in range(2000)]
+    statuses = {engine.evaluate(h, AS_OF).identification.status for h in inputs}
+    assert statuses == {"identified", "not_identified"}
+    assert _durable.DurableBackend.live_sessions() == 0
+
+
+def test_eight_threads_agree_with_sequential_results(engine: Engine) -> None:
+    inputs = [household(income=wage_only(20000 + 37 * i), water=None if i % 3 == 0 else {}) for i in range(64)]
+    for h in inputs:
+        if h["water"] == {}:
+            del h["water"]
+    expected = [engine.evaluate(h, AS_OF).to_json() for h in inputs]
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(k, len(inputs), 8):
+                results[i] = engine.evaluate(inputs[i], AS_OF).to_json()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [results[i] for i in range(len(inputs))] == expected
+
+
+def test_a_household_that_settles_no_rule_is_still_processed(engine: Engine) -> None:
+    d = engine.evaluate({"household_id": "EMPTY", "region": "340602001001"}, AS_OF)
+    assert d.identification.status == "needs_review"
+    assert {r.outcome for r in d.trace.rules} <= {"unknown", "not_fired"}
+
+
+def test_an_or_with_every_branch_true_concludes_once() -> None:
+    asserted: list[dict[str, Any]] = []
+
+    class FakeClosure:
+        s = type("S", (), {"sid": "t"})()
+
+        def assert_fact(self, fact: dict[str, Any]) -> None:
+            asserted.append(fact)
+
+    run = _durable._action(("rule.x", True))
+    _durable.DurableBackend._results["t"] = {}
+    try:
+        for _ in range(3):  # durable-rules calls the action once per true branch of an $or
+            run(FakeClosure())
+    finally:
+        _durable.DurableBackend._results.pop("t")
+    assert asserted == [{"tag": "r", "id": "rule.x", "v": True}]
+
+
+def test_error_inside_durable_rules_surfaces_as_our_exception(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Exploding(set[str]):
+        def add(self, item: str) -> None:
+            raise RuntimeError("boom in an action")
+
+    monkeypatch.setattr(_durable.DurableBackend, "_receipts", Exploding())
+    with pytest.raises(InternalError, match="boom in an action"):
+        engine.evaluate(household(), AS_OF)
+    monkeypatch.undo()
+    assert _durable.DurableBackend.live_sessions() == 0
+    assert engine.evaluate(household(), AS_OF).identification.status == "not_identified"
+
+
+def test_numbers_are_sent_in_fixed_point() -> None:
+    assert _durable._dump(Decimal("1E-7")) == "0.0000001"
+    assert _durable._dump({"a": Decimal("0.00001"), "b": 1e-05, "c": [Decimal("7900.00")]}) == (
+        '{"a":0.00001,"b":0.00001,"c":[7900]}'
+    )
+
+
+def test_tiny_per_capita_income_does_not_break_the_engine(engine: Engine) -> None:
+    h = household(income=wage_only(0.01))
+    h["members"] = [dict(h["members"][0], member_id=str(i)) for i in range(150)]
+    d = engine.evaluate(h, AS_OF)
+    per_capita = next(f for f in d.trace.facts if f.name == "per_capita_net_income")
+    assert per_capita.value < 0.0001
+    assert d.identification.status == "identified"
+
+
+def test_disagreement_names_the_rules_and_the_input(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _durable.DurableBackend.outcomes
+
+    def flipped(self: Any, *args: Any) -> dict[str, str]:
+        out = real(self, *args)
+        out["identification.income_below_line"] = "unknown"
+        return out
+
+    monkeypatch.setattr(_durable.DurableBackend, "outcomes", flipped)
+    with pytest.raises(EngineDisagreementError) as info:
+        engine.evaluate(household(), AS_OF)
+    assert "identification.income_below_line: reference not_fired, durable-rules unknown" in str(info.value)
+    assert info.value.input_digest in str(info.value)
+
+
+def test_asking_for_durable_where_it_cannot_import_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_durable, "AVAILABLE", False)
+    monkeypatch.setattr(_durable, "IMPORT_ERROR", "ImportError: undefined symbol")
+    with pytest.raises(EngineUnavailableError, match="undefined symbol"):
+        Engine(engines=("reference", "durable"))
+    assert Engine().engines == ("reference",)
+    with pytest.raises(EngineUnavailableError):
+        Engine(engines=("durable",))
+
+
+def test_every_bundled_pack_compiles_within_the_size_limit() -> None:
+    rs = load_rules(Path(__file__).resolve().parent.parent / "rules")
+    backend = _durable.DurableBackend()
+    for pid in rs.packs:
+        for on in (date(2021, 6, 30), date(2023, 6, 30), date(2024, 6, 30)):
+            chain = rs.chain(pid)
+            try:
+                compiled = backend.compile(chain, on)
+            except Exception as exc:  # a missing parameter on that date is the reference's error too
+                assert "monitoring_line" in str(exc)
+                continue
+            assert 0 < compiled.rule_count < _durable.MAX_RULES_PER_RULESET
+
+
+# ------------------------------------------------------------------------- differential (hypothesis)
+
+
+_STUBS = itertools.count()
+
+
+@dataclass
+class StubChain:
+    """Just enough of a Chain to compile hand-built rules."""
+
+    rules: list[Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    alias: dict[str, str] = field(default_factory=dict)
+    # A real chain's fingerprint identifies its rule files; each stub is a different rule set.
+    fingerprint: str = field(default_factory=lambda: f"stub-{next(_STUBS)}")
+
+    def in_force(self, on: date) -> list[Any]:
+        return [(r, r.versions[0]) for r in self.rules]
+
+    def param_hit(self, name: str, on: date) -> Any:
+        from eligibility.conditions import ParamHit
+
+        return ParamHit(name, self.params[name], on, None, "stub", ())
