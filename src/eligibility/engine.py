@@ -368,7 +368,13 @@ class Engine:
         risks = self._findings(ctx, "risk", fired, unknown)
         exclusions = self._findings(ctx, "exclusion", fired, unknown)
         reviews = self._findings(ctx, "review", fired, unknown)
+        # Whether the household is already monitored only blocks a result that would otherwise be
+        # "not identified": identifying a household whose record lacks its status is safe, but
+        # rejecting one that may be under monitoring would be a silent "no".
+        monitored_unknown = any(k == "already_monitored" for k, _, _ in unknown)
         deciding = {"category", "review"}
+        if monitored_unknown and not sure_cats:
+            deciding.add("already_monitored")
         blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
