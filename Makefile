@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AS_OF ?= 2023-09-30
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest proptest bench clean
 
 $(BIN)/eligibility: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ demo: $(BIN)/eligibility
 	$(BIN)/eligibility evaluate examples/households --as-of $(AS_OF) --summary
 
 lint: $(BIN)/eligibility
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(BIN)/eligibility
 	$(BIN)/mypy --strict src/eligibility
@@ -27,6 +27,10 @@ pytest: $(BIN)/eligibility
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Many more generated examples than `make test` (Hypothesis profile "thorough"; several minutes).
+proptest: $(BIN)/eligibility
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property tests/test_differential.py
 
 bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_evaluate.py

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from eligibility import Engine, load_rules
 from eligibility.ruleset import RuleSet
+
+# Hypothesis profiles: "quick" for `make test` (CI: 2 cores, the whole suite in a few minutes) and
+# "thorough" for `make proptest`. Choose with HYPOTHESIS_PROFILE; quick is the default.
+settings.register_profile(
+    "quick", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

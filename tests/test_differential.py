@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility import Engine, _durable
@@ -143,7 +143,6 @@ def reference(rules: list[RuleDef], fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule_sets(), households())
 def test_random_rules_and_households_agree(rules: list[RuleDef], fields: dict[str, Any]) -> None:
     chain: Any = StubChain(rules)
@@ -215,7 +214,6 @@ bundled = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundled, st.sampled_from([date(2023, 6, 30), date(2024, 1, 1), date(2021, 3, 1)]))
 def test_bundled_packs_agree_on_generated_households(h: dict[str, Any], on: date) -> None:
     engine = _ENGINE

@@ -368,13 +368,13 @@ class Engine:
         risks = self._findings(ctx, "risk", fired, unknown)
         exclusions = self._findings(ctx, "exclusion", fired, unknown)
         reviews = self._findings(ctx, "review", fired, unknown)
-        # Whether the household is already monitored only blocks a result that would otherwise be
-        # "not identified": identifying a household whose record lacks its status is safe, but
-        # rejecting one that may be under monitoring would be a silent "no".
-        monitored_unknown = any(k == "already_monitored" for k, _, _ in unknown)
-        deciding = {"category", "review"}
-        if monitored_unknown and not sure_cats:
-            deciding.add("already_monitored")
+        # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
+        # reason left unknown, whether the household is already monitored, and — for a household that
+        # would be identified — information-comparison evidence not yet known (信息比对 precedes
+        # 民主评议, seed:JINGBIAN) all make the case needs_review, naming the data that would settle it.
+        deciding = {"category", "review", "already_monitored"}
+        if sure_cats:
+            deciding.add("exclusion")
         blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
@@ -385,11 +385,13 @@ class Engine:
         category = None
         if any(k == "already_monitored" for k, _, _ in fired):
             status = "already_monitored"
-        elif len(sure_cats) == 1 and not any(f["certain"] for f in exclusions):
+        elif (
+            len(sure_cats) == 1
+            and not exclusions
+            and not any(k in ("exclusion", "already_monitored") for k, _, _ in unknown)
+        ):
             status, category = "identified", label(sure_cats[0])
-        elif sure_cats:
-            status = "needs_review"  # exclusion evidence, or rules that contradict each other
-        elif maybe_cats or any(f["certain"] for f in reviews) or blocking_rules:
+        elif sure_cats or maybe_cats or any(f["certain"] for f in reviews) or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
