@@ -38,6 +38,7 @@ __all__ = [
     "kleene_and",
     "kleene_not",
     "kleene_or",
+    "names",
     "parse",
     "suggest",
 ]
@@ -421,6 +422,22 @@ class _Parser:
 def parse(src: str) -> Node:
     """Parse a formula; raises :class:`ExprError` (EL209) with the offending offset."""
     return _Parser(src).parse()
+
+
+def names(node: Node) -> list[Name]:
+    """Every name in a formula, in source order (including those inside calls and aggregates)."""
+    out: list[Name] = []
+
+    def walk(n: Any) -> None:
+        if isinstance(n, Name):
+            out.append(n)
+        for v in getattr(n, "__dict__", {}).values():
+            for x in v if isinstance(v, list) else [v]:
+                if isinstance(x, Node):
+                    walk(x)
+
+    walk(node)
+    return out
 
 
 # ---------------------------------------------------------------------------------------- checking

@@ -24,8 +24,7 @@ from . import rulefile as rf
 from ._yaml import Located, read_yaml
 from .conditions import OPS, Cond, Group, Leaf, Negation, Operand, RuleRef
 from .errors import Diagnostic, RuleFileError, SourceLocation
-from .expressions import ExprError, Node, Type, check, compatible, compile_expr, parse, suggest
-from .expressions import Name as NameNode
+from .expressions import ExprError, Node, Type, check, compatible, compile_expr, names, parse, suggest
 from .facts import CATALOGUE
 from .ruleset import Cite, FactDef, PackDef, ParamDef, ParamValue, RuleDef, RuleSet, RuleVersion, VocabItem
 
@@ -416,7 +415,7 @@ class _Loader:
             except ExprError as exc:
                 self.expr_err(doc, ("facts", name, "expr"), exc)
         # Order by the fact names each formula mentions; a circle is a diagnostic, not a hang.
-        refs = {n: {".".join(x.parts) for x in _names(node)} & set(parsed) for n, (_, node) in parsed.items()}
+        refs = {n: {".".join(x.parts) for x in names(node)} & set(parsed) for n, (_, node) in parsed.items()}
         order: list[str] = []
         state: dict[str, int] = {}
         in_cycle: set[str] = set()
@@ -815,23 +814,6 @@ def _rule_refs(c: Cond) -> list[RuleRef]:
     if isinstance(c, Negation):
         return _rule_refs(c.item)
     return []
-
-
-def _names(node: Node) -> list[NameNode]:
-    out: list[NameNode] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, NameNode):
-            out.append(n)
-        for v in getattr(n, "__dict__", {}).values():
-            if isinstance(v, list):
-                for x in v:
-                    walk(x)
-            elif hasattr(v, "pos"):
-                walk(v)
-
-    walk(node)
-    return out
 
 
 def _chain_facts(chain: list[PackDef]) -> set[str]:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .conditions import Group, Leaf, Negation
-from .expressions import Name, Node
+from .expressions import Node, names
 from .facts import CATALOGUE
 from .models import (
     HealthStatus,
@@ -352,18 +352,7 @@ def _leaves(cond: Any) -> list[Leaf]:
 
 
 def _params_in(node: Node) -> set[str]:
-    out: set[str] = set()
-
-    def walk(n: Any) -> None:
-        if isinstance(n, Name) and n.ref == "param":
-            out.add(n.key)
-        for v in getattr(n, "__dict__", {}).values():
-            for x in v if isinstance(v, list) else [v]:
-                if hasattr(x, "pos"):
-                    walk(x)
-
-    walk(node)
-    return out
+    return {n.key for n in names(node) if n.ref == "param"}
 
 
 def _thresholds(chain: Chain, on: date) -> list[tuple[str, Decimal]]:
