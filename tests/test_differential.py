@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility import Engine, _durable
-from eligibility.conditions import Cond, Group, Leaf, Negation, Operand, RuleRef
+from eligibility.conditions import AtLeast, Cond, Group, Leaf, Negation, Operand, RuleRef
 from eligibility.errors import MissingParameterError, SourceLocation
 from eligibility.expressions import BOOL, DATE, MONEY, NUMBER, UNKNOWN, Type
 from eligibility.ruleset import RuleDef, RuleVersion
@@ -87,6 +87,9 @@ def trees(refs: tuple[str, ...]) -> st.SearchStrategy[Cond]:
             st.builds(lambda xs: Group("all", tuple(xs), LOC), st.lists(kids, min_size=1, max_size=3)),
             st.builds(lambda xs: Group("any", tuple(xs), LOC), st.lists(kids, min_size=1, max_size=3)),
             st.builds(lambda x: Negation(x, LOC), kids),
+            st.lists(kids, min_size=1, max_size=4).flatmap(
+                lambda xs: st.integers(1, len(xs)).map(lambda n: AtLeast(n, tuple(xs), LOC))
+            ),
         ),
         max_leaves=7,
     )

@@ -46,7 +46,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from .conditions import Cond, Group, Leaf, Negation, RuleRef
+from .conditions import AtLeast, Cond, Group, Leaf, Negation, RuleRef
 from .errors import InternalError
 from .expressions import UNKNOWN
 from .ruleset import Chain, RuleDef, RuleVersion
@@ -228,6 +228,14 @@ class _Compiler:
             if target not in self.in_force:  # not in force: the reference evaluator reads it as false
                 return [(None, frozenset())] if not want else []
             return [(None, frozenset({(target, want)}))]
+        if isinstance(c, AtLeast):
+            # true: some n of them true; false: some len−n+1 of them false (too few can be true)
+            size = c.n if want else len(c.items) - c.n + 1
+            combos = [Group("all", combo, c.loc) for combo in itertools.combinations(c.items, size)]
+            flipped = (
+                combos if want else [Group("all", tuple(Negation(x, c.loc) for x in g.items), c.loc) for g in combos]
+            )
+            return _merge([b for g in flipped for b in self.branches(g, True)])
         assert isinstance(c, Group)
         conj = (c.op == "all") == want  # all/true and any/false are conjunctions
         kids = [self.branches(k, want) for k in c.items]
@@ -245,16 +253,47 @@ class _Compiler:
         out: dict[str, dict[str, Any]] = {}
         for rule, version in order:
             for want in (True, False):
-                for i, (test, joins) in enumerate(self.branches(version.when, want)):
-                    head = _and([{"tag": "h"}, *([test] if test is not None else [])])
-                    patterns: list[dict[str, Any]] = [{"h": head}]
-                    for j, (rid, value) in enumerate(sorted(joins)):
-                        patterns.append({f"r{j}": {"$and": [{"tag": "r"}, {"id": rid}, {"v": value}]}})
-                    out[f"{rule.id}|{want}|{i}"] = {"all": patterns, "_outcome": (rule.id, want)}
+                i = 0
+                for test, joins in self.branches(version.when, want):
+                    # One durable rule per conjunction: durable-rules rejects deeply nested $or trees
+                    # (error 113), so the test is put in disjunctive normal form here.
+                    for conj in _dnf(test) if test is not None else [[]]:
+                        patterns: list[dict[str, Any]] = [{"h": _and([{"tag": "h"}, *conj])}]
+                        for j, (rid, value) in enumerate(sorted(joins)):
+                            patterns.append({f"r{j}": {"$and": [{"tag": "r"}, {"id": rid}, {"v": value}]}})
+                        out[f"{rule.id}|{want}|{i}"] = {"all": patterns, "_outcome": (rule.id, want)}
+                        i += 1
         # Receipts: a fact that matches no rule raises in durable-rules, so every fact has one.
         out["receipt"] = {"all": [{"m": {"tag": "h"}}], "_outcome": None}
         out["receipt_conclusion"] = {"all": [{"m": {"tag": "r"}}], "_outcome": "conclusion"}
         return out
+
+
+MAX_CONJUNCTIONS: Final = 256
+"""A condition whose disjunctive form exceeds this many conjunctions is refused, not half-compiled."""
+
+
+def _dnf(p: Pattern) -> list[list[Pattern]]:
+    """``p`` as a list of conjunctions of plain tests (duplicates within a conjunction removed)."""
+    if len(p) == 1 and "$or" in p:
+        out = [c for part in p["$or"] for c in _dnf(part)]
+    elif len(p) == 1 and "$and" in p:
+        out = [[]]
+        for part in p["$and"]:
+            out = [a + b for a in out for b in _dnf(part)]
+            if len(out) > MAX_CONJUNCTIONS:
+                raise InternalError(
+                    f"a condition expands to more than {MAX_CONJUNCTIONS} alternatives for durable-rules"
+                )
+    else:
+        return [[p]]
+    unique = []
+    for conj in out:
+        seen: dict[str, Pattern] = {}
+        for atom in conj:
+            seen.setdefault(json.dumps(atom, sort_keys=True, default=str), atom)
+        unique.append(list(seen.values()))
+    return unique
 
 
 def _merge(branches: list[Branch]) -> list[Branch]:

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 from .errors import SourceLocation
 from .expressions import UNKNOWN, Type, kleene_and, kleene_not, kleene_or
 
-__all__ = ["OPS", "Cond", "CondCtx", "Group", "Leaf", "Negation", "Operand", "ParamHit", "RuleRef"]
+__all__ = ["OPS", "AtLeast", "Cond", "CondCtx", "Group", "Leaf", "Negation", "Operand", "ParamHit", "RuleRef"]
 
 OPS: Final = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "known")
 """Leaf operators; ``lt`` is strict, which is how "低于监测范围" is read (policy.md §11.2)."""
@@ -73,6 +73,10 @@ class Cond:
         return set()
 
     def subjects(self) -> set[tuple[str, str]]:
+        return set()
+
+    def params(self) -> set[str]:
+        """Parameters this condition compares with (not those inside the facts it reads)."""
         return set()
 
 
@@ -141,6 +145,9 @@ class Leaf(Cond):
     def subjects(self) -> set[tuple[str, str]]:
         return {(self.subject, self.ref)} | {(o.name, o.kind) for o in self.operands if o.kind in ("fact", "field")}
 
+    def params(self) -> set[str]:
+        return {o.name for o in self.operands if o.kind == "param"}
+
 
 @dataclass(frozen=True, eq=False)
 class Group(Cond):
@@ -162,6 +169,35 @@ class Group(Cond):
     def subjects(self) -> set[tuple[str, str]]:
         return set().union(*(c.subjects() for c in self.items))
 
+    def params(self) -> set[str]:
+        return set().union(*(c.params() for c in self.items))
+
+
+@dataclass(frozen=True, eq=False)
+class AtLeast(Cond):
+    """``at_least: {n: 2, of: [...]}`` — true when n or more hold, false when too few can (Kleene)."""
+
+    n: int
+    items: tuple[Cond, ...]
+    loc: SourceLocation
+
+    def eval(self, ctx: CondCtx) -> tuple[Any, dict[str, Any]]:
+        results = [c.eval(ctx) for c in self.items]
+        values = [v for v, _ in results]
+        true = sum(1 for v in values if v is True)
+        unknown = sum(1 for v in values if v is UNKNOWN)
+        v: Any = True if true >= self.n else (False if true + unknown < self.n else UNKNOWN)
+        return v, {"op": "at_least", "n": self.n, "outcome": _outcome(v), "children": [t for _, t in results]}
+
+    def rule_refs(self) -> set[str]:
+        return set().union(*(c.rule_refs() for c in self.items))
+
+    def subjects(self) -> set[tuple[str, str]]:
+        return set().union(*(c.subjects() for c in self.items))
+
+    def params(self) -> set[str]:
+        return set().union(*(c.params() for c in self.items))
+
 
 @dataclass(frozen=True, eq=False)
 class Negation(Cond):
@@ -180,6 +216,9 @@ class Negation(Cond):
 
     def subjects(self) -> set[tuple[str, str]]:
         return self.item.subjects()
+
+    def params(self) -> set[str]:
+        return self.item.params()
 
 
 @dataclass(frozen=True, eq=False)

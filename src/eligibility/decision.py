@@ -14,16 +14,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "Assistance",
     "Citation",
     "CodeLabel",
     "ConditionTrace",
     "Decision",
+    "Exit",
+    "ExitBlocker",
     "ExpectedSource",
     "FactTrace",
     "Finding",
     "Identification",
     "MissingFact",
+    "ProcedureFinding",
     "RuleTrace",
+    "SkippedRule",
     "Trace",
 ]
 
@@ -82,6 +87,7 @@ class ConditionTrace(BaseModel):
     expected: Any = Field(default=None, description="the threshold or value compared with (JSON)")
     sources: tuple[ExpectedSource, ...] = ()
     rule: str | None = None
+    n: int | None = None
     missing: tuple[str, ...] = ()
     children: tuple[ConditionTrace, ...] = ()
 
@@ -117,6 +123,16 @@ class RuleTrace(BaseModel):
     conclusions: tuple[str, ...] = ()
 
 
+class SkippedRule(BaseModel):
+    """A rule with a version on ``as_of`` that does not apply in this jurisdiction, and why."""
+
+    model_config = _OUT
+    id: str
+    zh: str
+    en: str
+    reason: str
+
+
 class Trace(BaseModel):
     """How the decision was reached."""
 
@@ -128,6 +144,7 @@ class Trace(BaseModel):
     input_digest: str
     facts: tuple[FactTrace, ...]
     rules: tuple[RuleTrace, ...]
+    skipped: tuple[SkippedRule, ...] = ()
 
 
 class Finding(BaseModel):
@@ -165,6 +182,42 @@ class Identification(BaseModel):
     unknown: tuple[MissingFact, ...] = ()
 
 
+class Assistance(BaseModel):
+    """帮扶: measures the household's risks and labour require, and those required but not delivered."""
+
+    model_config = _OUT
+    required: tuple[Finding, ...] = ()
+    gaps: tuple[Finding, ...] = ()
+
+
+class ExitBlocker(Finding):
+    """Something that stops 风险消除; ``until`` is when it lifts by itself (a time gate), if it does."""
+
+    until: date | None = None
+
+
+class Exit(BaseModel):
+    """风险消除: eligible, or blocked with every blocker, and the earliest date the time gate opens."""
+
+    model_config = _OUT
+    status: Literal["not_applicable", "eligible", "blocked", "needs_review"] = "not_applicable"
+    blockers: tuple[ExitBlocker, ...] = ()
+    opens_on: date | None = Field(
+        default=None, description="when every blocker is a time gate: the first day all of them are open"
+    )
+    method: CodeLabel | None = None
+    blocking: tuple[MissingFact, ...] = ()
+
+
+class ProcedureFinding(Finding):
+    """程序: a deadline or minimum not met, with its due date and how many days late (negative: early)."""
+
+    severity: str | None = None
+    due: date | None = None
+    on: date | None = None
+    days_late: int | None = None
+
+
 class Decision(BaseModel):
     """The result of evaluating one household on one date under its jurisdiction's rules."""
 
@@ -174,6 +227,10 @@ class Decision(BaseModel):
     region: str | None
     jurisdiction: CodeLabel
     identification: Identification
+    assistance: Assistance = Assistance()
+    exit: Exit = Exit()
+    procedure: tuple[ProcedureFinding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
     trace: Trace
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from . import __version__, _durable
 from .conditions import ParamHit
 from .decision import Decision
-from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError
+from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError, MissingParameterError
 from .expressions import UNKNOWN, substitute
 from .facts import CATALOGUE, flatten, missing_paths
 from .loader import load_rules
@@ -95,7 +95,12 @@ class _Ctx:
     unknown_trees: dict[str, dict[str, Any]]
 
     def param(self, name: str) -> Any:
-        return self.chain.param_hit(name, self.as_of).value
+        try:
+            return self.chain.param_hit(name, self.as_of).value
+        except MissingParameterError:
+            if self.chain.params[name].optional:
+                return UNKNOWN  # the rules using it are skipped; a fact reading it is simply unknown
+            raise
 
     def param_hit(self, name: str) -> ParamHit:
         return self.chain.param_hit(name, self.as_of)
@@ -174,7 +179,15 @@ class Engine:
                 "region": h.region,
                 "jurisdiction": {"code": chain.pack.id, "zh": chain.pack.zh, "en": chain.pack.en},
                 "identification": ident,
+                "assistance": {
+                    "required": self._findings(ctx, "measure", fired, unknown),
+                    "gaps": self._findings(ctx, "gap", fired, unknown),
+                },
+                "exit": self._exit(ctx, fired, unknown),
+                "procedure": self._procedure(ctx, fired, unknown),
+                "warnings": self._findings(ctx, "warning", fired, unknown),
                 "trace": {
+                    "skipped": [{"id": r.id, "zh": r.zh, "en": r.en, "reason": why} for r, why in chain.skipped(on)],
                     "engine_version": __version__,
                     "engines": self.engines,
                     "pack_chain": [{"code": p.id, "zh": p.zh, "en": p.en} for p in chain.packs],
@@ -264,6 +277,7 @@ class Engine:
             return {
                 "op": t["op"],
                 "outcome": t["outcome"],
+                "n": t.get("n"),
                 "children": [self._cond_trace(ctx, c) for c in t["children"]],
             }
         if t["op"] == "rule":
@@ -355,6 +369,58 @@ class Engine:
         for name in sorted(found):
             zh, en = self._label(ctx, name)
             out.append({"name": name, "zh": zh, "en": en, "fields": sorted(found[name])})
+        return out
+
+    def _dated(self, ctx: _Ctx, rid: str, kind: str, code: str, modifier: str) -> date | None:
+        """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
+        fact = ctx.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+        value = ctx.facts.get(fact, UNKNOWN) if fact else UNKNOWN
+        return value if isinstance(value, date) else None
+
+    def _exit(
+        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
+    ) -> dict[str, Any]:
+        """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
+        if not any(k == "exit_applies" for k, _, _ in fired):
+            maybe = [rid for k, _, rid in unknown if k == "exit_applies"]
+            if maybe:
+                return {"status": "needs_review", "blocking": self._missing(ctx, maybe)}
+            return {"status": "not_applicable"}
+        blockers = self._findings(ctx, "exit_blocker", fired, unknown)
+        for b in blockers:
+            dates = [self._dated(ctx, rid, "exit_blocker", b["code"], "until") for rid in b["rules"]]
+            known = [d for d in dates if d is not None]
+            b["until"] = max(known) if known and len(known) == len(dates) else None
+        certain = [b for b in blockers if b["certain"]]
+        methods = sorted({c for k, c, _ in fired if k == "exit_method"})
+        method = None
+        if methods:
+            v = self.rules.vocab("exit_method", methods[0])
+            method = {"code": v.code, "zh": v.zh, "en": v.en}
+        out: dict[str, Any] = {"blockers": blockers, "method": method}
+        if certain:
+            out["status"] = "blocked"
+            if all(b["until"] is not None for b in certain):
+                out["opens_on"] = max(b["until"] for b in certain)
+        elif blockers:
+            out["status"] = "needs_review"
+            out["blocking"] = self._missing(ctx, sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))
+        else:
+            out["status"] = "eligible"
+        return out
+
+    def _procedure(
+        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
+    ) -> list[dict[str, Any]]:
+        """程序 findings with due date, the date compared (default: as_of) and days late."""
+        out = self._findings(ctx, "finding", fired, unknown)
+        for f in out:
+            rid = f["rules"][0]
+            due = self._dated(ctx, rid, "finding", f["code"], "due")
+            on = self._dated(ctx, rid, "finding", f["code"], "on") or ctx.as_of
+            f["severity"] = self.rules.vocab("finding", f["code"]).severity
+            f["due"], f["on"] = due, on
+            f["days_late"] = (on - due).days if due is not None else None
         return out
 
     def _identify(

@@ -123,6 +123,8 @@ def _cond_lines(
             head = "并非：" if lang == "zh" else "not:"
         elif c.op == "all":
             head = "同时满足：" if lang == "zh" else "all of:"
+        elif c.op == "at_least":
+            head = f"至少满足 {c.n} 项：" if lang == "zh" else f"at least {c.n} of:"
         else:
             head = "满足其一：" if lang == "zh" else "any of:"
         mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]

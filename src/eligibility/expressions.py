@@ -20,7 +20,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -267,6 +267,24 @@ FUNCTIONS: Final = {
     "days_between": "days_between(d1, d2): days from d1 to d2",
     "if": "if(condition, a, b): a when the condition holds, b when it does not",
     "is_known": "is_known(x): whether the record gives x (never unknown)",
+    "add_days": "add_days(date, n): the date n days later",
+    "add_months": "add_months(date, n): the date n calendar months later (dateutil; month ends clip)",
+    "end_of_month": "end_of_month(date): the last day of the date's month",
+    "months_without": "months_without(dates, start, end): calendar months from start to end with none of the dates",
+    "first_month_without": "first_month_without(dates, start, end): first day of the first such month",
+}
+_ARITY: Final = {
+    "age": 1,
+    "months_since": 1,
+    "months_between": 2,
+    "days_between": 2,
+    "if": 3,
+    "is_known": 1,
+    "add_days": 2,
+    "add_months": 2,
+    "end_of_month": 1,
+    "months_without": 3,
+    "first_month_without": 3,
 }
 
 
@@ -535,6 +553,9 @@ class _Checker:
                 self.out.fields.add(f"{coll}[].{fname}")
                 return t
         full = ".".join(parts)
+        if full == "as_of":
+            node.ref, node.key = "as_of", full
+            return DATE
         t = self.r.fact_type(full)
         if t is not None:
             node.ref, node.key = "fact", full
@@ -593,7 +614,7 @@ class _Checker:
         fn = node.fn
         if fn not in FUNCTIONS:
             raise ExprError("EL211", f"unknown function `{fn}`{suggest(fn, [*FUNCTIONS, *AGGREGATES])}", node.pos)
-        arity = {"age": 1, "months_since": 1, "months_between": 2, "days_between": 2, "if": 3, "is_known": 1}[fn]
+        arity = _ARITY[fn]
         if len(node.args) != arity:
             raise ExprError("EL209", f"{fn}() takes {arity} argument(s), got {len(node.args)}", node.pos)
         types = [self.check(a) for a in node.args]
@@ -606,6 +627,19 @@ class _Checker:
             if not compatible(types[1], types[2]):
                 raise ExprError("EL208", "the two branches of if() have different types", node.pos)
             return types[1]
+        if fn in ("add_days", "add_months"):
+            self.want(types[0], DATE, node.args[0].pos, f"{fn}()")
+            self.want(types[1], NUMBER, node.args[1].pos, f"{fn}()")
+            return DATE
+        if fn == "end_of_month":
+            self.want(types[0], DATE, node.args[0].pos, f"{fn}()")
+            return DATE
+        if fn in ("months_without", "first_month_without"):
+            if types[0].kind != "list" or types[0].item != "date":
+                raise ExprError("EL208", f"{fn}() needs a list of dates first", node.args[0].pos)
+            for t, a in zip(types[1:], node.args[1:], strict=True):
+                self.want(t, DATE, a.pos, f"{fn}()")
+            return NUMBER if fn == "months_without" else DATE
         return BOOL  # is_known
 
     def aggregate(self, node: Aggregate) -> Type:
@@ -712,6 +746,8 @@ def compile_expr(node: Node) -> Fn:
             return lambda env, item: env.facts.get(key, UNKNOWN)
         if node.ref == "item":
             return lambda env, item: item.get(key, UNKNOWN)
+        if node.ref == "as_of":
+            return lambda env, item: env.as_of
         return lambda env, item: env.fields.get(key, UNKNOWN)
     if isinstance(node, Unary):
         f = compile_expr(node.operand)
@@ -775,6 +811,8 @@ def _compile_call(node: Call) -> Fn:
             return a(env, item) if cond else b(env, item)
 
         return _if
+    if fn in _DATE_FUNCTIONS:
+        return _compile_date_call(fn, fs)
     if fn in ("age", "months_since"):
         f0 = fs[0]
 
@@ -795,6 +833,45 @@ def _compile_call(node: Call) -> Fn:
         return _months(a, b) if fn == "months_between" else (b - a).days
 
     return _between
+
+
+_DATE_FUNCTIONS: Final = frozenset({"add_days", "add_months", "end_of_month", "months_without", "first_month_without"})
+
+
+def end_of_month(d: date) -> date:
+    """The last day of ``d``'s month."""
+    return d + relativedelta(day=31)
+
+
+def months_lacking(dates: Sequence[date], start: date, end: date) -> list[date]:
+    """First days of the calendar months from ``start``'s to ``end``'s (inclusive) that contain none
+    of ``dates`` — dateutil's rrule walks the months, so month lengths and leap years are its job."""
+    from dateutil.rrule import MONTHLY, rrule
+
+    first = start.replace(day=1)
+    if end < first:
+        return []
+    seen = {(d.year, d.month) for d in dates}
+    return [m.date() for m in rrule(MONTHLY, dtstart=first, until=end) if (m.year, m.month) not in seen]
+
+
+def _compile_date_call(fn: str, fs: list[Fn]) -> Fn:
+    def run(env: Env, item: Any) -> Any:
+        args = [f(env, item) for f in fs]
+        if any(a is UNKNOWN for a in args):
+            return UNKNOWN
+        if fn == "add_days":
+            return args[0] + timedelta(days=int(args[1]))
+        if fn == "add_months":
+            return args[0] + relativedelta(months=int(args[1]))
+        if fn == "end_of_month":
+            return end_of_month(args[0])
+        lacking = months_lacking(args[0], args[1], args[2])
+        if fn == "months_without":
+            return len(lacking)
+        return lacking[0] if lacking else UNKNOWN
+
+    return run
 
 
 def _compile_aggregate(node: Aggregate) -> Fn:

@@ -22,11 +22,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import rulefile as rf
 from ._yaml import Located, read_yaml
-from .conditions import OPS, Cond, Group, Leaf, Negation, Operand, RuleRef
+from .conditions import OPS, AtLeast, Cond, Group, Leaf, Negation, Operand, RuleRef
 from .errors import Diagnostic, RuleFileError, SourceLocation
 from .expressions import ExprError, Node, Type, check, compatible, compile_expr, names, parse, suggest
 from .facts import CATALOGUE
-from .ruleset import Cite, FactDef, PackDef, ParamDef, ParamValue, RuleDef, RuleSet, RuleVersion, VocabItem
+from .ruleset import (
+    VOCAB_SECTIONS,
+    Cite,
+    FactDef,
+    PackDef,
+    ParamDef,
+    ParamValue,
+    RuleDef,
+    RuleSet,
+    RuleVersion,
+    VocabItem,
+)
 
 __all__ = ["KINDS", "bundled_rules_path", "find_root", "lint", "load_rules"]
 
@@ -315,18 +326,13 @@ class _Loader:
         vf = self.validate(rf.VocabularyFile, doc) if doc else None
         if vf is None or doc is None:
             return
-        for kind, section in (
-            ("category", "categories"),
-            ("risk", "risks"),
-            ("exclusion", "exclusions"),
-            ("review", "reviews"),
-        ):
+        for kind, section in VOCAB_SECTIONS.items():
             for code, entry in getattr(vf, section).items():
                 if (kind, code) in self.vocab:
                     self.err(doc.loc((section, code), key=True), "EL206", f"{kind} `{code}` is declared twice")
                     continue
                 cites = self.cites(doc, (section, code), entry.cite, f"{kind} `{code}`")
-                self.vocab[(kind, code)] = VocabItem(kind, code, entry.label.zh, entry.label.en, cites)
+                self.vocab[(kind, code)] = VocabItem(kind, code, entry.label.zh, entry.label.en, cites, entry.severity)
 
     # ------------------------------------------------------------------ parameters
 
@@ -338,7 +344,7 @@ class _Loader:
         for name, decl in pfile.parameters.items():
             path = ("parameters", name)
             inherited = next((p.params[name] for p in chain if name in p.params), None)
-            if inherited is not None and (decl.label or decl.type or decl.unit):
+            if inherited is not None and (decl.label or decl.type or decl.unit or decl.optional is not None):
                 where = "this pack" if inherited.pack == pack.id else f"pack `{inherited.pack}`"
                 self.err(
                     doc.loc(path, key=True),
@@ -353,7 +359,14 @@ class _Loader:
                 if missing or decl.label is None or decl.type is None:
                     continue
                 pack.params[name] = inherited = ParamDef(
-                    name, decl.label.zh, decl.label.en, decl.type, decl.unit, pack.id, doc.loc(path, key=True)
+                    name,
+                    decl.label.zh,
+                    decl.label.en,
+                    decl.type,
+                    decl.unit,
+                    pack.id,
+                    doc.loc(path, key=True),
+                    bool(decl.optional),
                 )
             values: list[ParamValue] = []
             last: date | None = None
@@ -508,7 +521,7 @@ class _Loader:
                     f"{suggest(decl.replaces, [r for p in chain[:-1] for r in p.rules])}",
                 )
             versions = self._versions(doc, path, decl, resolver)
-            conclusions = self._conclusions(doc, path, decl)
+            conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
             if versions is None:
                 continue
             pack.rules[decl.id] = RuleDef(
@@ -523,6 +536,7 @@ class _Loader:
                 decl.replaces,
                 decl.description.zh if decl.description else None,
                 decl.description.en if decl.description else None,
+                modifiers,
             )
 
     def _versions(
@@ -558,20 +572,35 @@ class _Loader:
                 )
         return tuple(ordered) if ok else None
 
-    def _conclusions(self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl) -> tuple[tuple[str, str], ...]:
+    def _conclusions(
+        self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, r: _Resolver
+    ) -> tuple[tuple[tuple[str, str], ...], dict[tuple[str, str], dict[str, str]]]:
         out: list[tuple[str, str]] = []
+        modifiers: dict[tuple[str, str], dict[str, str]] = {}
+        allowed = {"exit_blocker": {"until"}, "finding": {"due", "on"}}
         for k, c in enumerate(decl.then):
             cpath = (*path, "then", k)
             given = {key: val for key, val in c.model_dump().items() if val is not None}
+            mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "on") if m in given}
             if len(given) != 1:
-                self.err(
-                    doc.loc(cpath),
-                    "EL103",
-                    "a conclusion has exactly one of: category, risk, exclusion, review, already_monitored",
-                )
+                kinds = ", ".join([*VOCAB_SECTIONS, "already_monitored", "exit_applies"])
+                self.err(doc.loc(cpath), "EL103", f"a conclusion has exactly one of: {kinds}")
                 continue
             kind, code = next(iter(given.items()))
-            if kind == "already_monitored":
+            for m in mods:
+                if m not in allowed.get(kind, set()):
+                    self.err(doc.loc((*cpath, m), key=True), "EL101", f"`{m}` does not go with `{kind}`")
+            if kind == "finding" and "due" not in mods:
+                self.err(doc.loc(cpath), "EL102", "a finding needs `due`: the fact giving its due date")
+            for m, fact in mods.items():
+                resolved = r.subject(fact)
+                if resolved is None:
+                    self.err(doc.loc((*cpath, m)), "EL204", f"unknown fact `{fact}`{suggest(fact, r.names())}")
+                elif resolved[1].kind != "date":
+                    self.err(
+                        doc.loc((*cpath, m)), "EL208", f"`{m}` needs a date fact, `{fact}` is {resolved[1].describe()}"
+                    )
+            if kind in ("already_monitored", "exit_applies"):
                 out.append((kind, "yes"))
                 continue
             if (kind, code) not in self.vocab:
@@ -579,7 +608,9 @@ class _Loader:
                 self.err(doc.loc((*cpath, kind)), "EL214", f"unknown {kind} `{code}`{suggest(code, known)}")
                 continue
             out.append((kind, code))
-        return tuple(out)
+            if mods:
+                modifiers[(kind, code)] = mods
+        return tuple(out), modifiers
 
     def _cond(self, doc: Located, path: tuple[Any, ...], data: Any, r: _Resolver) -> Cond | None:
         loc = doc.loc(path)
@@ -602,6 +633,23 @@ class _Loader:
         if "not" in data:
             inner = self._cond(doc, (*path, "not"), data["not"], r)
             return Negation(inner, loc) if inner is not None else None
+        if "at_least" in data:
+            spec = data["at_least"]
+            if not isinstance(spec, dict) or set(spec) != {"n", "of"} or not isinstance(spec.get("of"), list):
+                self.err(doc.loc((*path, "at_least")), "EL103", "`at_least` takes {n: NUMBER, of: [conditions]}")
+                return None
+            n = spec["n"]
+            if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(spec["of"]):
+                self.err(
+                    doc.loc((*path, "at_least", "n")),
+                    "EL103",
+                    "`n` must be a whole number from 1 to the number of conditions",
+                )
+                return None
+            kids = [self._cond(doc, (*path, "at_least", "of", i), c, r) for i, c in enumerate(spec["of"])]
+            if any(k is None for k in kids):
+                return None
+            return AtLeast(n, tuple(k for k in kids if k is not None), loc)
         if "rule" in data:
             rid = data["rule"]
             if not isinstance(rid, str):
@@ -610,7 +658,7 @@ class _Loader:
             return RuleRef(rid, doc.loc((*path, "rule")))
         if "fact" not in data:
             key = next(iter(data))
-            hint = suggest(str(key), ["all", "any", "not", "rule", "fact", *OPS])
+            hint = suggest(str(key), ["all", "any", "not", "at_least", "rule", "fact", *OPS])
             self.err(doc.loc((*path, key), key=True), "EL101", f"unknown key `{key}`{hint}")
             return None
         return self._leaf(doc, path, data, r)
@@ -809,7 +857,7 @@ class _Loader:
 def _rule_refs(c: Cond) -> list[RuleRef]:
     if isinstance(c, RuleRef):
         return [c]
-    if isinstance(c, Group):
+    if isinstance(c, Group | AtLeast):
         return [r for i in c.items for r in _rule_refs(i)]
     if isinstance(c, Negation):
         return _rule_refs(c.item)

@@ -117,6 +117,9 @@ class ParamDecl(BaseModel):
     type: ParamType | None = None
     unit: str | None = None
     description: Label | None = None
+    optional: bool | None = None
+    """True: where the parameter has no value, the rules using it do not apply (instead of an error).
+    For local practices (a county's warning band), never for criteria like the monitoring line."""
     values: list[ParamValue] = []
 
 
@@ -156,7 +159,14 @@ class VersionDecl(BaseModel):
 
 
 class ConclusionDecl(BaseModel):
-    """What a rule concludes when it fires: exactly one of the keys below."""
+    """What a rule concludes when it fires: exactly one kind key, plus the modifiers its kind allows.
+
+    Identification: ``category``, ``risk``, ``exclusion``, ``review``, ``already_monitored``.
+    Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
+    Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
+    itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``on``: date facts;
+    days late = on − due, ``on`` defaulting to the assessment date). Warnings: ``warning``.
+    """
 
     model_config = _STRICT
     category: str | None = None
@@ -164,6 +174,16 @@ class ConclusionDecl(BaseModel):
     exclusion: str | None = None
     review: str | None = None
     already_monitored: bool | None = None
+    measure: str | None = None
+    gap: str | None = None
+    exit_applies: bool | None = None
+    exit_blocker: str | None = None
+    exit_method: str | None = None
+    finding: str | None = None
+    warning: str | None = None
+    until: str | None = None
+    due: str | None = None
+    on: str | None = None
 
 
 class RuleDecl(BaseModel):
@@ -186,12 +206,13 @@ class RulesFile(BaseModel):
 
 
 class VocabEntry(BaseModel):
-    """A code the rules may conclude (a category, risk, exclusion or review reason)."""
+    """A code the rules may conclude, with its labels, citations and (for findings) severity."""
 
     model_config = _STRICT
     label: Label
     cite: list[Citation] = []
     description: Label | None = None
+    severity: Literal["error", "warning", "info"] | None = None
 
 
 class VocabularyFile(BaseModel):
@@ -202,6 +223,12 @@ class VocabularyFile(BaseModel):
     risks: dict[str, VocabEntry] = {}
     exclusions: dict[str, VocabEntry] = {}
     reviews: dict[str, VocabEntry] = {}
+    measures: dict[str, VocabEntry] = {}
+    gaps: dict[str, VocabEntry] = {}
+    exit_blockers: dict[str, VocabEntry] = {}
+    exit_methods: dict[str, VocabEntry] = {}
+    findings: dict[str, VocabEntry] = {}
+    warnings: dict[str, VocabEntry] = {}
 
 
 class Expectation(BaseModel):

@@ -18,7 +18,22 @@ from .conditions import Cond, ParamHit
 from .errors import MissingParameterError, NoPackError, SourceLocation
 from .expressions import Fn, Node, Type
 
+VOCAB_SECTIONS: dict[str, str] = {
+    "category": "categories",
+    "risk": "risks",
+    "exclusion": "exclusions",
+    "review": "reviews",
+    "measure": "measures",
+    "gap": "gaps",
+    "exit_blocker": "exit_blockers",
+    "exit_method": "exit_methods",
+    "finding": "findings",
+    "warning": "warnings",
+}
+"""Conclusion kinds that name a vocabulary code, and the vocabulary.yaml section declaring them."""
+
 __all__ = [
+    "VOCAB_SECTIONS",
     "Chain",
     "Cite",
     "FactDef",
@@ -47,11 +62,12 @@ class Cite:
 class VocabItem:
     """A concludable code with its labels and citations."""
 
-    kind: str  # category | risk | exclusion | review
+    kind: str  # category | risk | exclusion | review | measure | gap | exit_blocker | … (see VOCAB_SECTIONS)
     code: str
     zh: str
     en: str
     cites: tuple[Cite, ...]
+    severity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class ParamDef:
     unit: str | None
     pack: str
     loc: SourceLocation
+    optional: bool = False
 
     @property
     def expr_type(self) -> Type:
@@ -132,6 +149,8 @@ class RuleDef:
     replaces: str | None = None
     description_zh: str | None = None
     description_en: str | None = None
+    modifiers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    """Per conclusion, its date facts: ``until`` (exit blocker), ``due`` and ``on`` (finding)."""
 
     def version_on(self, on: date) -> RuleVersion | None:
         for v in self.versions:
@@ -195,7 +214,7 @@ class Chain:
             h.update(p.digest.encode())
         self.fingerprint = "sha256:" + h.hexdigest()
         self._param_cache: dict[tuple[str, date], ParamHit | None] = {}
-        self._force_cache: dict[date, list[tuple[RuleDef, RuleVersion]]] = {}
+        self._force_cache: dict[date, tuple[list[tuple[RuleDef, RuleVersion]], list[tuple[RuleDef, str]]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -236,17 +255,53 @@ class Chain:
 
     def in_force(self, on: date) -> list[tuple[RuleDef, RuleVersion]]:
         """Rules with a version in force on ``on``, in dependency order."""
+        return self._force(on)[0]
+
+    def skipped(self, on: date) -> list[tuple[RuleDef, str]]:
+        """Rules with a version on ``on`` that do not apply: an optional parameter they use, or a rule
+        they depend on, has no value here. The trace lists them with the reason."""
+        return self._force(on)[1]
+
+    def _force(self, on: date) -> tuple[list[tuple[RuleDef, RuleVersion]], list[tuple[RuleDef, str]]]:
         got = self._force_cache.get(on)
         if got is None:
-            got = []
+            active: list[tuple[RuleDef, RuleVersion]] = []
+            skipped: list[tuple[RuleDef, str]] = []
             for rid in self.rule_order:
                 r = self.rules[rid]
                 v = r.version_on(on)
-                if v is not None:
-                    got.append((r, v))
+                if v is None:
+                    continue
+                absent = sorted(p for p in self._version_params(v) if self.params[p].optional and not self._has(p, on))
+                if absent:
+                    skipped.append((r, "optional parameter without value: " + ", ".join(absent)))
+                else:
+                    active.append((r, v))
+            got = (active, skipped)
             with self._lock:
                 self._force_cache[on] = got
         return got
+
+    def _has(self, name: str, on: date) -> bool:
+        try:
+            self.param_hit(name, on)
+        except MissingParameterError:
+            return False
+        return True
+
+    def _version_params(self, v: RuleVersion) -> set[str]:
+        """Parameters a rule version reads: in its conditions and, transitively, in its facts."""
+        out = set(v.when.params())
+        todo = [name for name, ref in v.when.subjects() if ref == "fact"]
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self.facts:
+                continue
+            seen.add(name)
+            out |= self.facts[name].params
+            todo.extend(self.facts[name].facts)
+        return out
 
 
 def _topo(items: dict[str, Any], deps: Any) -> list[str]:
