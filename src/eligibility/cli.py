@@ -199,6 +199,9 @@ def cmd_packs(args: argparse.Namespace, out: TextIO) -> int:
         parent = f" extends {p.extends}" if p.extends else ""
         print(f"{pid}: {p.zh} / {p.en}  regions: {regions}{parent}", file=out)
         for name, values in p.values.items():
+            if not values:
+                print(f"    {name}: （可选，本包未设定 / optional, not set here）", file=out)
+                continue
             spans = []
             for i, v in enumerate(values):
                 until = values[i + 1].start.isoformat() if i + 1 < len(values) else "…"
@@ -262,6 +265,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     }
     try:
         return handlers[args.command](args, out)
+    except BrokenPipeError:  # `eligibility packs | head`: the reader left; not an error of ours
+        return 0
     except RuleFileError as exc:
         for d in exc.diagnostics:
             print(d, file=sys.stderr)

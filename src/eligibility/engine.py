@@ -417,7 +417,7 @@ class Engine:
         for f in out:
             rid = f["rules"][0]
             due = self._dated(ctx, rid, "finding", f["code"], "due")
-            on = self._dated(ctx, rid, "finding", f["code"], "on") or ctx.as_of
+            on = self._dated(ctx, rid, "finding", f["code"], "done") or ctx.as_of
             f["severity"] = self.rules.vocab("finding", f["code"]).severity
             f["due"], f["on"] = due, on
             f["days_late"] = (on - due).days if due is not None else None

@@ -43,6 +43,18 @@ _HEAD = {
     "exclusions": ("信息比对线索", "Exclusion evidence"),
     "reviews": ("需研判事项", "Review reasons"),
     "fill": ("需补充的数据", "Data to fill in"),
+    "assistance": ("帮扶措施", "Assistance"),
+    "gaps": ("帮扶缺口", "Gaps between required and delivered measures"),
+    "exit": ("风险消除", "Exit (risk elimination)"),
+    "procedure": ("程序时限", "Procedure deadlines"),
+    "warnings": ("预警（建议走访，不改变识别结论）", "Warnings (call for a visit; identification unchanged)"),
+    "skipped": ("本辖区不适用的规则", "Rules that do not apply here"),
+}
+_EXIT = {
+    "not_applicable": ("不适用（非监测中农户）", "not applicable (not under monitoring)"),
+    "eligible": ("符合风险消除条件", "eligible"),
+    "blocked": ("暂不能消除风险", "blocked"),
+    "needs_review": ("需核实", "needs review"),
 }
 
 
@@ -158,6 +170,51 @@ def _section(title: tuple[str, str], lang: Lang, body: Iterable[str]) -> list[st
     return [f"—— {_t(title, lang)} ——", *body, ""] if body else []
 
 
+def _exit_lines(d: Decision, lang: Lang) -> list[str]:
+    ex = d.exit
+    if ex.status == "not_applicable":
+        return []
+    body = [("  结论：" if lang == "zh" else "  Result: ") + _t(_EXIT[ex.status], lang)]
+    for b in ex.blockers:
+        sure = "" if b.certain else ("（待核实）" if lang == "zh" else " (unconfirmed)")
+        until = ""
+        if b.until:
+            until = f"（{b.until} 起解除）" if lang == "zh" else f" (lifts on {b.until})"
+        body.append(f"  ✘ {b.zh if lang == 'zh' else b.en}{sure}{until} ← {', '.join(b.rules)}")
+    if ex.opens_on:
+        body.append(
+            (f"  最早可启动风险消除日期：{ex.opens_on}") if lang == "zh" else f"  Earliest exit date: {ex.opens_on}"
+        )
+    if ex.method:
+        body.append(
+            ("  消除方式：" if lang == "zh" else "  Method: ") + (ex.method.zh if lang == "zh" else ex.method.en)
+        )
+    for m in ex.blocking:
+        body.append(f"  ? {m.zh if lang == 'zh' else m.en}: {', '.join(m.fields) or '—'}")
+    return _section(_HEAD["exit"], lang, body)
+
+
+def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
+    body = []
+    for f in d.procedure:
+        name = f.zh if lang == "zh" else f.en
+        if not f.certain:
+            body.append(
+                f"  ? {name}（数据不足，未能核查）" if lang == "zh" else f"  ? {name} (not checkable: data missing)"
+            )
+            continue
+        if f.days_late is not None and f.days_late >= 0:
+            late = f"逾期 {f.days_late} 天" if lang == "zh" else f"{f.days_late} days late"
+        elif f.days_late is not None:
+            late = f"早 {-f.days_late} 天" if lang == "zh" else f"{-f.days_late} days short"
+        else:
+            late = ""
+        due = f"应于 {f.due}" if lang == "zh" else f"due {f.due}"
+        sev = f"[{f.severity}] " if f.severity else ""
+        body.append(f"  ✘ {sev}{name}：{due}，实际 {f.on}，{late} ← {', '.join(f.rules)}")
+    return _section(_HEAD["procedure"], lang, body)
+
+
 def explain(decision: Decision, lang: Lang = "zh") -> str:
     """A readable account of the decision: outcome, why, why not, open questions, derived facts."""
     d, ident = decision, decision.identification
@@ -184,6 +241,11 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         return _section(title, lang, out)
 
     lines += findings(_HEAD["risks"], ident.risks)
+    lines += findings(_HEAD["assistance"], decision.assistance.required)
+    lines += findings(_HEAD["gaps"], decision.assistance.gaps)
+    lines += _exit_lines(decision, lang)
+    lines += _procedure_lines(decision, lang)
+    lines += findings(_HEAD["warnings"], decision.warnings)
     lines += findings(_HEAD["exclusions"], ident.exclusions)
     lines += findings(_HEAD["reviews"], ident.reviews)
     fill = [f"  • {m.zh if lang == 'zh' else m.en}: {', '.join(m.fields) or '—'}" for m in ident.blocking]
@@ -205,6 +267,8 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
                 parts.append(part)
         facts.append("  " + " = ".join(parts))
     lines += _section(_HEAD["facts"], lang, facts)
+    skipped = [f"  • {(r.zh if lang == 'zh' else r.en)} [{r.id}]: {r.reason}" for r in d.trace.skipped]
+    lines += _section(_HEAD["skipped"], lang, skipped)
     lines.append(
         ("规则集指纹 " if lang == "zh" else "rule-set fingerprint ")
         + f"{d.trace.ruleset_fingerprint}; {'输入摘要' if lang == 'zh' else 'input digest'} {d.trace.input_digest}"

@@ -323,11 +323,14 @@ class _Loader:
 
     def _vocabulary(self, f: Path) -> None:
         doc = self.read(f)
-        vf = self.validate(rf.VocabularyFile, doc) if doc else None
-        if vf is None or doc is None:
+        envelope = self.validate(_VocabularyEnvelope, doc) if doc else None
+        if envelope is None or doc is None:
             return
         for kind, section in VOCAB_SECTIONS.items():
-            for code, entry in getattr(vf, section).items():
+            for code, raw in (getattr(envelope, section) or {}).items():
+                entry = self.validate(rf.VocabEntry, doc, raw, (section, code))
+                if entry is None:
+                    continue
                 if (kind, code) in self.vocab:
                     self.err(doc.loc((section, code), key=True), "EL206", f"{kind} `{code}` is declared twice")
                     continue
@@ -577,11 +580,11 @@ class _Loader:
     ) -> tuple[tuple[tuple[str, str], ...], dict[tuple[str, str], dict[str, str]]]:
         out: list[tuple[str, str]] = []
         modifiers: dict[tuple[str, str], dict[str, str]] = {}
-        allowed = {"exit_blocker": {"until"}, "finding": {"due", "on"}}
+        allowed = {"exit_blocker": {"until"}, "finding": {"due", "done"}}
         for k, c in enumerate(decl.then):
             cpath = (*path, "then", k)
             given = {key: val for key, val in c.model_dump().items() if val is not None}
-            mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "on") if m in given}
+            mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "done") if m in given}
             if len(given) != 1:
                 kinds = ", ".join([*VOCAB_SECTIONS, "already_monitored", "exit_applies"])
                 self.err(doc.loc(cpath), "EL103", f"a conclusion has exactly one of: {kinds}")
@@ -897,6 +900,22 @@ class _RulesEnvelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     rules: list[Any]
+
+
+class _VocabularyEnvelope(BaseModel):
+    """vocabulary.yaml's outer shape; each entry is validated on its own, so one typo hides nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+    categories: dict[str, Any] = {}
+    risks: dict[str, Any] = {}
+    exclusions: dict[str, Any] = {}
+    reviews: dict[str, Any] = {}
+    measures: dict[str, Any] = {}
+    gaps: dict[str, Any] = {}
+    exit_blockers: dict[str, Any] = {}
+    exit_methods: dict[str, Any] = {}
+    findings: dict[str, Any] = {}
+    warnings: dict[str, Any] = {}
 
 
 class _FactsEnvelope(BaseModel):

@@ -218,6 +218,9 @@ class Member(BaseModel):
     model_config = _FROZEN
 
     member_id: str = Field(min_length=1, description="成员编号 / member id")
+    name: str | None = _f("姓名", "name")
+    id_number: str | None = _f("身份证件号码（不得公示）", "ID-document number (never published)")
+    phone: str | None = _f("手机号（不得公示）", "mobile number (never published)")
     relation: Relation | None = _f("与户主关系", "relation to the head of household")
     birth_date: date | None = _f("出生日期", "date of birth")
     labour: LabourCapacity | None = _f("劳动技能", "labour capacity")
@@ -312,6 +315,7 @@ class Circumstances(BaseModel):
     main_labourer_lost: bool | None = _f("是否失去主要劳动力", "lost its main labourer")
     business_failed: bool | None = _f("是否产业经营失败", "business or farming venture failed")
     employment_unstable: bool | None = _f("是否务工就业不稳或失业", "unstable work or unemployment")
+    willing_to_work: bool | None = _f("是否有发展意愿（劳动意愿）", "willing to work or develop a livelihood")
     self_coping: bool | None = _f("是否具备自主应对能力", "can cope with the difficulty on its own")
 
 
@@ -371,6 +375,7 @@ class Household(BaseModel):
         description="行政区划代码（GB/T 2260，6–12位）/ administrative division code, 6 to 12 digits",
     )
     household_type: HouseholdType | None = _f("户类型", "household type")
+    bank_account: str | None = _f("补贴发放银行账号（不得公示）", "bank account for payments (never published)")
     members: tuple[Member, ...] | None = _f("家庭成员", "members")
     income: Income | None = _f("收入（监测期12个月）", "income of the 12-month window")
     rigid_expenditure: RigidExpenditure | None = _f("刚性支出", "rigid expenditure")

@@ -164,8 +164,8 @@ class ConclusionDecl(BaseModel):
     Identification: ``category``, ``risk``, ``exclusion``, ``review``, ``already_monitored``.
     Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
     Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
-    itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``on``: date facts;
-    days late = on − due, ``on`` defaulting to the assessment date). Warnings: ``warning``.
+    itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``done``: date facts;
+    days late = done − due, ``done`` defaulting to the assessment date). Warnings: ``warning``.
     """
 
     model_config = _STRICT
@@ -183,7 +183,7 @@ class ConclusionDecl(BaseModel):
     warning: str | None = None
     until: str | None = None
     due: str | None = None
-    on: str | None = None
+    done: str | None = None
 
 
 class RuleDecl(BaseModel):
