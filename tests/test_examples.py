@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,26 @@ EXPECTED = {
         ["drinking_water", "food_clothing"],
         [],
     ),
+    "13-huaibei-exit-blocked-at-5-months": ("already_monitored", None, [], []),
+    "14-huaibei-exit-eligible-at-6-months": ("already_monitored", None, [], []),
+    "15-huaibei-exit-blocked-by-c-grade-house": (
+        "already_monitored",
+        None,
+        ["housing_safety"],
+        ["guarantee_risk_above_line"],
+    ),
+    "16-huaibei-no-labour-needs-safety-net": ("already_monitored", None, [], []),
+    "17-huaibei-identification-overdue-3-days": ("identified", "marginal", [], []),
+    "18-weixi-focus-warning": ("not_identified", None, [], []),
 }
+
+
+def load(name: str) -> tuple[str, str]:
+    """An example's household JSON and its assessment date (its own, or the demo's)."""
+    data = json.loads((EX / f"{name}.json").read_text(encoding="utf-8"))
+    if set(data) == {"as_of", "household"}:
+        return json.dumps(data["household"], ensure_ascii=False), data["as_of"]
+    return json.dumps(data, ensure_ascii=False), AS_OF
 
 
 def test_every_example_is_listed() -> None:
@@ -47,7 +67,7 @@ def test_every_example_is_listed() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_decision(engine: Engine, name: str) -> None:
     status, category, risks, reviews = EXPECTED[name]
-    d = engine.evaluate((EX / f"{name}.json").read_text(encoding="utf-8"), AS_OF).identification
+    d = engine.evaluate(*load(name)).identification
     assert d.status == status
     assert (d.category.code if d.category else None) == category
     assert [r.code for r in d.risks if r.certain] == risks
@@ -55,13 +75,13 @@ def test_example_decision(engine: Engine, name: str) -> None:
 
 
 def test_exclusion_example_lists_its_evidence(engine: Engine) -> None:
-    d = engine.evaluate((EX / "08-huaibei-exclusion-evidence.json").read_text(encoding="utf-8"), AS_OF)
+    d = engine.evaluate(*load("08-huaibei-exclusion-evidence"))
     assert [e.code for e in d.identification.exclusions] == ["commercial_housing", "vehicle"]
     assert [c.code for c in d.identification.candidate_categories] == ["marginal"]
 
 
 def test_missing_water_example_names_the_water_fields(engine: Engine) -> None:
-    d = engine.evaluate((EX / "09-huaibei-missing-water-data.json").read_text(encoding="utf-8"), AS_OF)
+    d = engine.evaluate(*load("09-huaibei-missing-water-data"))
     fields = {f for m in d.identification.blocking for f in m.fields}
     assert "$.water.litres_per_person_day" in fields and "$.water.quality" in fields
 
@@ -70,10 +90,51 @@ def test_demo_summary_prints_every_example() -> None:
     out = io.StringIO()
     assert main(["evaluate", str(EX), "--as-of", AS_OF, "--summary"], out=out) == 0
     text = out.getvalue()
-    assert "12 households: 12 decisions, 0 errors" in text
+    assert "18 households: 18 decisions, 0 errors" in text
     assert "HB-001 [淮北市] identified 边缘易致贫户" in text
 
 
 def test_examples_are_valid_json() -> None:
     for p in EX.glob("*.json"):
-        assert json.loads(p.read_text(encoding="utf-8"))["household_id"]
+        data = json.loads(p.read_text(encoding="utf-8"))
+        assert data.get("household_id") or data["household"]["household_id"]
+
+
+def test_exit_blocked_at_five_months_opens_at_six(engine: Engine) -> None:
+    blocked = engine.evaluate(*load("13-huaibei-exit-blocked-at-5-months")).exit
+    assert blocked.status == "blocked"
+    assert [b.code for b in blocked.blockers if b.certain] == ["too_early"]
+    assert blocked.opens_on == date(2023, 10, 15)
+    eligible = engine.evaluate(*load("14-huaibei-exit-eligible-at-6-months")).exit
+    assert (eligible.status, eligible.method.code if eligible.method else None) == ("eligible", "assisted")
+
+
+def test_exit_blocked_by_c_grade_house_above_the_line(engine: Engine) -> None:
+    d = engine.evaluate(*load("15-huaibei-exit-blocked-by-c-grade-house"))
+    assert [b.code for b in d.exit.blockers if b.certain] == ["housing_unresolved"]
+    per_capita = next(f.value for f in d.trace.facts if f.name == "per_capita_net_income")
+    assert per_capita > 7900
+    assert "housing_repair" in [m.code for m in d.assistance.required]
+
+
+def test_no_labour_household_needs_the_safety_net(engine: Engine) -> None:
+    d = engine.evaluate(*load("16-huaibei-no-labour-needs-safety-net"))
+    assert "safety_net" in [m.code for m in d.assistance.required]
+    assert "whole_household_no_labour" in [b.code for b in d.exit.blockers]
+
+
+def test_procedure_overdue_by_three_days(engine: Engine) -> None:
+    d = engine.evaluate(*load("17-huaibei-identification-overdue-3-days"))
+    [finding] = [f for f in d.procedure if f.certain]
+    assert (finding.code, finding.due, finding.on, finding.days_late) == (
+        "identification_overdue",
+        date(2023, 8, 16),
+        date(2023, 8, 19),
+        3,
+    )
+
+
+def test_weixi_focus_warning(engine: Engine) -> None:
+    d = engine.evaluate(*load("18-weixi-focus-warning"))
+    assert [w.code for w in d.warnings if w.certain] == ["focus_income_with_labour"]
+    assert d.jurisdiction.code == "yunnan-weixi" and d.as_of == date(2024, 6, 30)

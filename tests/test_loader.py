@@ -166,7 +166,7 @@ def test_unknown_extends_and_duplicate_parameter(rules_copy: Path, monkeypatch: 
     (rules_copy / "gansu" / "pack.yaml").write_text(
         "id: gansu\nname: {zh: 甘肃省, en: Gansu}\nregions: ['62']\nextends: nationa\n", encoding="utf-8"
     )
-    (rules_copy / "anhui" / "parameters").mkdir()
+    (rules_copy / "anhui" / "parameters").mkdir(exist_ok=True)
     (rules_copy / "anhui" / "parameters" / "x.yaml").write_text(
         "parameters:\n  monitoring_line:\n    label: {zh: 线, en: line}\n    type: money\n    values: []\n",
         encoding="utf-8",

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from . import __version__
 from .decision import Decision
 from .engine import Engine
-from .errors import EligibilityError, HouseholdError, RuleFileError
+from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
 
@@ -70,13 +70,26 @@ def _error_record(label: str, exc: BaseException) -> dict[str, Any]:
     return rec
 
 
-def _evaluate_all(engine: Engine, paths: Sequence[str], as_of: str) -> Iterator[tuple[str, Decision | BaseException]]:
+def _evaluate_all(
+    engine: Engine, paths: Sequence[str], as_of: str | None
+) -> Iterator[tuple[str, Decision | BaseException]]:
+    """Evaluate every input. A record ``{"as_of": DATE, "household": {...}}`` carries its own date;
+    a plain household record uses ``as_of`` (``--as-of``)."""
     for label, raw in _inputs(paths):
         if isinstance(raw, BaseException):
             yield label, raw
             continue
+        on = as_of
+        if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
+            on, raw = str(raw["as_of"]), raw["household"]
+        if on is None:
+            yield (
+                label,
+                EvaluationError("没有评估日期 / no assessment date: give --as-of or an {as_of, household} record"),
+            )
+            continue
         try:
-            yield label, engine.evaluate(raw, as_of)
+            yield label, engine.evaluate(raw, on)
         except EligibilityError as exc:
             yield label, exc
 
@@ -97,7 +110,24 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
         parts.append("研判: " + "、".join(f.code + ("" if f.certain else "（待定）") for f in i.reviews))
     if i.blocking:
         parts.append("待补: " + ", ".join(p for m in i.blocking for p in m.fields))
-    return " | ".join(parts)
+    ex = result.exit
+    if ex.status != "not_applicable":
+        blockers = "、".join(b.zh for b in ex.blockers if b.certain)
+        opens = f"（{ex.opens_on} 起可启动）" if ex.opens_on else ""
+        parts.append(f"风险消除: {ex.status}" + (f"（{blockers}）" if blockers else "") + opens)
+    needs = [f.zh for f in result.assistance.required if f.certain]
+    if needs:
+        parts.append("帮扶: " + "、".join(needs))
+    gaps = [f.zh for f in result.assistance.gaps if f.certain]
+    if gaps:
+        parts.append("缺口: " + "、".join(gaps))
+    late = [f"{f.zh}（{f.days_late:+d}天）" for f in result.procedure if f.certain and f.days_late is not None]
+    if late:
+        parts.append("程序: " + "、".join(late))
+    warns = [f.zh for f in result.warnings if f.certain]
+    if warns:
+        parts.append("预警: " + "、".join(warns))
+    return "\n      ".join(parts) if len(" | ".join(parts)) > 160 else " | ".join(parts)
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
@@ -228,13 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="评估农户 / evaluate households")
     e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
-    e.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
+    e.add_argument("--as-of", default=None, help="评估日期 / assessment date YYYY-MM-DD (records may carry their own)")
     e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
     e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")
     rules_arg(e)
     x = sub.add_parser("explain", help="中文解释 / readable explanation")
     x.add_argument("path")
-    x.add_argument("--as-of", required=True)
+    x.add_argument("--as-of", default=None)
     x.add_argument("--lang", choices=["zh", "en"], default="zh")
     rules_arg(x)
     li = sub.add_parser("lint", help="检查规则文件 / check rule files")

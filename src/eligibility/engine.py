@@ -374,7 +374,7 @@ class Engine:
     def _dated(self, ctx: _Ctx, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
         fact = ctx.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-        value = ctx.facts.get(fact, UNKNOWN) if fact else UNKNOWN
+        value = (ctx.facts[fact] if fact in ctx.facts else ctx.fields.get(fact, UNKNOWN)) if fact else UNKNOWN
         return value if isinstance(value, date) else None
 
     def _exit(

@@ -245,6 +245,15 @@ class Expectation(BaseModel):
     unknown: list[str] = []
     missing: list[str] = []
     error: str | None = None
+    measures: list[str] | None = None
+    gaps: list[str] | None = None
+    exit: Literal["not_applicable", "eligible", "blocked", "needs_review"] | None = None
+    exit_blockers: list[str] | None = None
+    exit_opens_on: date | None = None
+    exit_method: str | None = None
+    findings: dict[str, int | None] | None = None
+    """Certain procedure findings by code, each with its days late (null: not checked)."""
+    warnings: list[str] | None = None
 
 
 class TestCase(BaseModel):

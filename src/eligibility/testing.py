@@ -143,6 +143,30 @@ def run_case(engine: Engine, case: Case) -> list[str]:
             got_codes = sorted(f.code for f in findings if f.certain)
             if want != got_codes:
                 fails.append(f"{key}: expected {want}, got {got_codes}")
+    certain = {
+        "measures": d.assistance.required,
+        "gaps": d.assistance.gaps,
+        "exit_blockers": d.exit.blockers,
+        "warnings": d.warnings,
+    }
+    for key, found in certain.items():
+        if key in given:
+            want = sorted(getattr(exp, key) or [])
+            got_codes = sorted(f.code for f in found if f.certain)
+            if want != got_codes:
+                fails.append(f"{key}: expected {want}, got {got_codes}")
+    if "exit" in given and d.exit.status != exp.exit:
+        fails.append(f"exit: expected {exp.exit}, got {d.exit.status}")
+    if "exit_opens_on" in given and d.exit.opens_on != exp.exit_opens_on:
+        fails.append(f"exit_opens_on: expected {exp.exit_opens_on}, got {d.exit.opens_on}")
+    if "exit_method" in given:
+        got_m = d.exit.method.code if d.exit.method else None
+        if got_m != exp.exit_method:
+            fails.append(f"exit_method: expected {exp.exit_method}, got {got_m}")
+    if "findings" in given:
+        got_f = {f.code: f.days_late for f in d.procedure if f.certain}
+        if got_f != (exp.findings or {}):
+            fails.append(f"findings: expected {exp.findings}, got {got_f}")
     outcomes = {r.id: r.outcome for r in d.trace.rules}
     for key, outcome in (("fired", "fired"), ("not_fired", "not_fired"), ("unknown", "unknown")):
         for rid in getattr(exp, key):
