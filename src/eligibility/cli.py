@@ -165,6 +165,31 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failed else 0
 
 
+def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
+    """The village notice for the identified households among the inputs (never sensitive fields)."""
+    from .models import parse_household
+    from .publicity import publicity_rows, render_csv, render_text
+
+    engine = Engine(args.rules)
+    items = []
+    failed = 0
+    for label, raw in _inputs(args.paths):
+        on = args.as_of
+        if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
+            on, raw = str(raw["as_of"]), raw["household"]
+        try:
+            if isinstance(raw, BaseException):
+                raise raw
+            h = parse_household(raw)
+            items.append((h, engine.evaluate(h, on)))
+        except (EligibilityError, ValueError) as exc:
+            failed += 1
+            print(f"{label}: {str(exc).splitlines()[0]}", file=sys.stderr)
+    rows = publicity_rows(items, engine.rules)
+    print(render_csv(rows) if args.format == "csv" else render_text(rows), end="", file=out)
+    return 1 if failed else 0
+
+
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
     diags = lint(args.path)
     for d in diags:
@@ -267,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--as-of", default=None)
     x.add_argument("--lang", choices=["zh", "en"], default="zh")
     rules_arg(x)
+    pb = sub.add_parser("publicity", help="村内公示名单 / village notice of identified households")
+    pb.add_argument("paths", nargs="+")
+    pb.add_argument("--as-of", required=True)
+    pb.add_argument("--format", choices=["csv", "text"], default="text")
+    rules_arg(pb)
     li = sub.add_parser("lint", help="检查规则文件 / check rule files")
     li.add_argument("path", nargs="?", default=None)
     t = sub.add_parser("test", help="运行YAML规则测试 / run YAML rule tests")
@@ -292,6 +322,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "test": cmd_test,
         "schema": cmd_schema,
         "packs": cmd_packs,
+        "publicity": cmd_publicity,
     }
     try:
         return handlers[args.command](args, out)

@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 CENT = Decimal("0.01")
+_NAMES = st.text("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗秀英华明国建军丽敏", min_size=2, max_size=3)
+"""Chinese names from common characters (none of them a health-status word)."""
 _LITRES = st.one_of(st.just(Decimal(60)), st.integers(0, 2000).map(lambda x: Decimal(x) / 10))
 """Litres per person per day; shrinks towards 60, a safe quantity, so water is not the first suspect."""
 _CIRCUMSTANCES = ("disaster", "accident", "main_labourer_lost", "business_failed", "employment_unstable", "self_coping")
@@ -123,6 +125,11 @@ def member_data(
         ),
     )
     fields: dict[str, SearchStrategy[Any]] = {
+        "name": _NAMES,
+        "id_number": st.text("0123456789", min_size=17, max_size=17).map(lambda d: d + "X"),
+        "phone": st.tuples(st.sampled_from("3456789"), st.text("0123456789", min_size=9, max_size=9)).map(
+            lambda t: "1" + t[0] + t[1]
+        ),
         "relation": st.sampled_from([r.value for r in Relation]),
         "birth_date": born or st.dates(date(1930, 1, 1), date(2024, 12, 31)),
         "labour": st.sampled_from([v.value for v in LabourCapacity]),
@@ -198,6 +205,8 @@ def household_data(
         "household_id": "H-" + draw(st.text("0123456789", min_size=1, max_size=8)),
         "region": draw(st.sampled_from(list(regions)).flatmap(_region)),
     }
+    if not (_optional(missing, "bank_account") and draw(st.booleans())):
+        out["bank_account"] = "6" + draw(st.text("0123456789", min_size=18, max_size=18))
     htype = HouseholdType(household_type).value if household_type is not None else None
     sections: dict[str, SearchStrategy[Any]] = {
         "household_type": st.just(htype) if htype else st.sampled_from([v.value for v in HouseholdType]),

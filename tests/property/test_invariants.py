@@ -190,3 +190,72 @@ def test_removing_a_fact_a_fired_rule_used_never_yields_not_identified(
     path = pick.draw(st.sampled_from(paths))
     after = decide(_without(data, path), on)
     assert after.identification.status in (before.identification.status, "needs_review"), path
+
+
+@st.composite
+def monitored(draw: st.DrawFn) -> dict[str, Any]:
+    """Complete households under monitoring, identified long enough ago, a measure delivered, income
+    around and above the lines: exit is often eligible, often blocked."""
+    data = draw(
+        els.household_data(
+            regions=["340602", "621102"],
+            per_capita=st.integers(700_000, 1_200_000).map(lambda c: Decimal(c) / 100),
+            missing=False,
+        )
+    )
+    if draw(st.booleans()):  # half of them with every guarantee secured, so eligibility is common
+        data["water"] = {"litres_per_person_day": 60, "piped": True, "outage_days_per_year": 0, "quality": "达标"}
+        data["housing"] = {"grade": "A", "only_dwelling": True}
+        data["basic_needs"] = {"food_secure": True, "clothing_secure": True}
+        data["rigid_expenditure"] = {"medical_self_pay": 0, "education": 0, "disaster_loss": 0}
+        for m in data["members"]:
+            m.update(basic_medical_insurance=True, dropped_out=False, labour="普通劳动力")
+    data["monitoring"] = {
+        "status": "监测中",
+        "identified_on": "2022-06-01",
+        "risks": draw(
+            st.lists(st.sampled_from(["因病", "住房出现安全问题", "因安全饮水", "因学"]), max_size=3, unique=True)
+        ),
+        "measures": [{"type": "产业帮扶", "delivered_on": "2022-07-01"}],
+    }
+    return data
+
+
+@given(monitored(), st.sampled_from([date(2023, 6, 30), date(2024, 3, 31)]))
+def test_an_exit_eligible_household_keeps_none_of_its_risks(data: dict[str, Any], on: date) -> None:
+    """风险消除 requires 两不愁三保障 and drinking water secured and the entry risks eliminated
+    (policy.md §8.1): a household found eligible for exit has no food/clothing, education, medical,
+    housing or water risk left — not even an unconfirmed one."""
+    d = decide(data, on)
+    assume(d.exit.status == "eligible")
+    assert d.identification.risks == ()
+    assert not any(b.certain for b in d.exit.blockers)
+
+
+SENSITIVE_HEALTH = ("健康", "长期慢性病", "患有大病", "残疾")
+
+
+@given(st.lists(candidates(), min_size=1, max_size=4), DATES)
+def test_the_village_notice_never_shows_sensitive_data(households: list[dict[str, Any]], on: date) -> None:
+    """公示 must not contain ID-document numbers, mobile numbers, bank accounts or health status
+    (QINAN; policy.md §6.3) — whatever the households hold."""
+    from eligibility.publicity import publicity_rows, render_csv, render_text
+
+    items = []
+    for data in households:
+        h = parse_household(data)
+        try:
+            items.append((h, ENGINE.evaluate(h, on)))
+        except MissingParameterError:
+            continue
+    rows = publicity_rows(items, ENGINE.rules)
+    assume(rows)
+    for text in (render_csv(rows), render_csv(rows, "en"), render_text(rows)):
+        for data in households:
+            secrets = [data.get("bank_account")]
+            for m in data["members"]:
+                secrets += [m.get("id_number"), m.get("phone"), str(m.get("disability_grade", "")) + "级"]
+            for secret in filter(None, secrets):
+                assert secret not in text
+        for word in SENSITIVE_HEALTH:
+            assert word not in text
