@@ -66,7 +66,12 @@ def generate(rng: random.Random, n: int) -> list[dict[str, Any]]:
                 "quality": rng.choice(["达标", "达标", "基本达标", "不达标"]),
             },
             "basic_needs": {"food_secure": rng.random() > 0.02, "clothing_secure": True},
-            "evidence": {"vehicle": rng.random() < 0.05, "commercial_housing": False},
+            "evidence": {
+                "vehicle": rng.random() < 0.05,
+                "commercial_housing": False,
+                "business_registration": False,
+                "public_payroll": False,
+            },
             "circumstances": {"accident": rng.random() < 0.05, "self_coping": rng.random() < 0.5},
             "monitoring": {"status": rng.choice(["未纳入监测", "未纳入监测", "监测中"])},
         }

@@ -29,6 +29,7 @@ __all__ = [
     "ProcedureFinding",
     "RuleTrace",
     "SkippedRule",
+    "Source",
     "Trace",
 ]
 
@@ -48,15 +49,21 @@ class CodeLabel(BaseModel):
 
 
 class Citation(BaseModel):
-    """A cited source (from rules/sources.yaml) and the clause."""
+    """A cited source key and the clause; the source itself is described once in ``Trace.sources``."""
 
     model_config = _OUT
     source: str
+    clause: str | None = None
+    note: str | None = None
+
+
+class Source(BaseModel):
+    """A cited document (from rules/sources.yaml): title, reliability grade, URL."""
+
+    model_config = _OUT
     title: str
     grade: str
     url: str | None = None
-    clause: str | None = None
-    note: str | None = None
 
 
 class ExpectedSource(BaseModel):
@@ -145,6 +152,7 @@ class Trace(BaseModel):
     facts: tuple[FactTrace, ...]
     rules: tuple[RuleTrace, ...]
     skipped: tuple[SkippedRule, ...] = ()
+    sources: dict[str, Source] = Field(default_factory=dict, description="every document cited above, once")
 
 
 class Finding(BaseModel):

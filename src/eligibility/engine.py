@@ -17,7 +17,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -57,10 +57,7 @@ def _json(v: Any) -> Any:
 @functools.lru_cache(maxsize=4096)
 def _cites(cites: tuple[Cite, ...]) -> list[dict[str, Any]]:
     """Citations as trace data, built once per distinct citation tuple (they are immutable)."""
-    return [
-        {"source": c.source, "title": c.title, "grade": c.grade, "url": c.url, "clause": c.clause, "note": c.note}
-        for c in cites
-    ]
+    return [{"source": c.source, "clause": c.clause, "note": c.note} for c in cites]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,6 +90,7 @@ class _Ctx:
     fact_missing: dict[str, list[str]]
     rule_outcomes: dict[str, Any]
     unknown_trees: dict[str, dict[str, Any]]
+    hits: set[ParamHit] = field(default_factory=set)
 
     def param(self, name: str) -> Any:
         try:
@@ -103,7 +101,9 @@ class _Ctx:
             raise
 
     def param_hit(self, name: str) -> ParamHit:
-        return self.chain.param_hit(name, self.as_of)
+        hit = self.chain.param_hit(name, self.as_of)
+        self.hits.add(hit)
+        return hit
 
     def subject_missing(self, name: str, ref: str) -> list[str]:
         if ref == "fact":
@@ -167,6 +167,11 @@ class Engine:
         ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
         fact_traces = self._facts(ctx)
         rule_traces, fired, unknown = self._rules(ctx)
+        cited: set[str] = set()
+        for _rule, v in chain.in_force(on):
+            cited.update(c.source for c in v.cites)
+        for hit in ctx.hits:
+            cited.update(c.source for c in hit.cites)
         if self._durable is not None:
             self._cross_check(ctx, rule_traces, digest)
         ident = self._identify(ctx, fired, unknown)
@@ -195,9 +200,14 @@ class Engine:
                     "input_digest": digest,
                     "facts": fact_traces,
                     "rules": rule_traces,
+                    "sources": {key: self._source(key) for key in sorted(cited)},
                 },
             }
         )
+
+    def _source(self, key: str) -> dict[str, Any]:
+        c = self.rules.sources[key]
+        return {"title": c.title, "grade": c.grade, "url": c.url}
 
     # -------------------------------------------------------------------------------------- facts
 
