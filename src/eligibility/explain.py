@@ -142,6 +142,8 @@ def _cond_lines(
         mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]
         lines = [f"{pad}{mark} {head}"]
         for k in c.children:
+            if only is None and c.op in ("any", "at_least") and c.outcome == "true" and k.outcome != "true":
+                continue  # "why": a branch that did not hold is not part of the reason
             if only is None or k.outcome in only or k.children:
                 lines += _cond_lines(k, lang, depth + 1, only, rules, seen)
         return lines
