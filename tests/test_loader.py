@@ -211,3 +211,13 @@ def test_every_code_is_documented() -> None:
     page = (ROOT / "docs" / "rule-files.md").read_text(encoding="utf-8")
     for code, (name, _, _) in CODES.items():
         assert f"`{code}`" in page and name in page, code
+
+
+def test_packs_extending_each_other_are_one_diagnostic(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (rules_copy / "anhui" / "pack.yaml").write_text(
+        "id: anhui\nname: {zh: 安徽省, en: Anhui}\nregions: ['34']\nextends: anhui-huaibei\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(rules_copy.parent)
+    assert [str(d) for d in lint("rules")] == [
+        "rules/anhui-huaibei/pack.yaml:4:10: EL212 packs extend each other in a circle through `anhui-huaibei`"
+    ]

@@ -90,3 +90,32 @@ def test_optional_band_warning_applies_only_where_set(rules_copy: Path) -> None:
     bundled = Engine()
     d = bundled.evaluate(inside, "2023-06-30")
     assert "warning.near_line" in {s.id for s in d.trace.skipped}
+
+
+def test_dehua_line_is_twice_the_yearly_rural_dibao() -> None:
+    """德化 sets its line at 2 × the rural 低保 standard × 12 (DEHUA24): the two values must agree."""
+    from datetime import date
+
+    chain = Engine(engines=("reference",)).rules.chain("fujian-dehua")
+    on = date(2024, 6, 30)
+    dibao = chain.param_hit("rural_dibao_monthly", on).value
+    assert chain.param_hit("monitoring_line", on).value == dibao * 12 * 2
+
+
+def test_every_pack_with_a_line_has_rule_tests_of_its_own() -> None:
+    """A pack that sets a monitoring line ships YAML cases on both sides of it (issue: tests per pack)."""
+    rules = Engine(engines=("reference",)).rules
+    for pid, pack in rules.packs.items():
+        if any(v.value is not None for v in pack.values.get("monitoring_line", [])):
+            tests = Path(pack.directory) / "tests"
+            assert tests.is_dir() and any(tests.glob("*.yaml")), pid
+
+
+def test_inherit_hands_the_line_back_to_the_parent() -> None:
+    """元谋's own 2023 line ends with `inherit`: from 2024 the Yunnan line applies there."""
+    from datetime import date
+
+    chain = Engine(engines=("reference",)).rules.chain("yunnan-yuanmou")
+    assert chain.param_hit("monitoring_line", date(2023, 6, 30)).value == 8050
+    hit = chain.param_hit("monitoring_line", date(2024, 6, 30))
+    assert (hit.value, hit.pack) == (8700, "yunnan")

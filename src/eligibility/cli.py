@@ -21,6 +21,7 @@ from .engine import Engine
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
+from .ruleset import INHERIT
 
 __all__ = ["main"]
 
@@ -260,7 +261,7 @@ def cmd_packs(args: argparse.Namespace, out: TextIO) -> int:
             spans = []
             for i, v in enumerate(values):
                 until = values[i + 1].start.isoformat() if i + 1 < len(values) else "…"
-                shown = "—" if v.value is None else str(v.value)
+                shown = "—" if v.value is None else ("↑ 上级包 / parent" if v.value is INHERIT else str(v.value))
                 spans.append(f"[{v.start}, {until}) {shown}")
             print(f"    {name}: " + "; ".join(spans), file=out)
     return 0

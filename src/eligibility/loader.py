@@ -27,6 +27,7 @@ from .errors import Diagnostic, RuleFileError, SourceLocation
 from .expressions import ExprError, Node, Type, check, compatible, compile_expr, names, parse, suggest
 from .facts import CATALOGUE
 from .ruleset import (
+    INHERIT,
     VOCAB_SECTIONS,
     Cite,
     FactDef,
@@ -245,32 +246,32 @@ class _Loader:
         return self.diags, rs
 
     def _pack_order(self, raw: dict[str, tuple[Path, Located, rf.PackFile]]) -> list[str]:
+        """Packs parents first. A pack whose parent is unknown or in a circle is reported once; its
+        descendants are left out silently, so one mistake does not cascade into many diagnostics."""
         order: list[str] = []
-        state: dict[str, int] = {}
+        state: dict[str, str] = {}  # visiting | ok | failed
 
-        def visit(pid: str) -> bool:
-            if state.get(pid) == 2:
-                return True
-            if state.get(pid) == 1:
-                return False
-            state[pid] = 1
+        def visit(pid: str) -> str:
+            if pid in state:
+                return "cycle" if state[pid] == "visiting" else state[pid]
+            state[pid] = "visiting"
             _, doc, pf = raw[pid]
-            ok = True
+            result = "ok"
             if pf.extends is not None:
                 if pf.extends not in raw:
-                    self.err(
-                        doc.loc(("extends",)),
-                        "EL212",
-                        f"unknown pack `{pf.extends}`{suggest(pf.extends, list(raw))}",
-                    )
-                    ok = False
-                elif not visit(pf.extends):
-                    self.err(doc.loc(("extends",)), "EL212", f"packs extend each other in a circle through `{pid}`")
-                    ok = False
-            state[pid] = 2
-            if ok:
+                    hint = suggest(pf.extends, list(raw))
+                    self.err(doc.loc(("extends",)), "EL212", f"unknown pack `{pf.extends}`{hint}")
+                    result = "failed"
+                else:
+                    parent = visit(pf.extends)
+                    if parent == "cycle":
+                        self.err(doc.loc(("extends",)), "EL212", f"packs extend each other in a circle through `{pid}`")
+                    if parent != "ok":
+                        result = "failed"
+            state[pid] = result
+            if result == "ok":
                 order.append(pid)
-            return ok
+            return result
 
         for pid in sorted(raw):
             visit(pid)
@@ -383,7 +384,10 @@ class _Loader:
                     )
                 last = v.from_
                 cites = self.cites(doc, vpath, v.cite, f"value of `{name}` from {v.from_}")
-                value = self._param_value(doc, (*vpath, "value"), inherited, v.value)
+                if v.inherit and v.value is not None:
+                    msg = "give either `value` or `inherit: true`, not both"
+                    self.err(doc.loc((*vpath, "inherit")), "EL103", msg)
+                value = INHERIT if v.inherit else self._param_value(doc, (*vpath, "value"), inherited, v.value)
                 values.append(ParamValue(v.from_, value, cites, doc.loc(vpath)))
             if name in pack.values:
                 self.err(doc.loc(path, key=True), "EL206", f"values of `{name}` are given twice in this pack")

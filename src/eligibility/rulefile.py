@@ -104,7 +104,9 @@ class ParamValue(BaseModel):
 
     model_config = _STRICT
     from_: date = Field(alias="from")
-    value: bool | int | Decimal | str | list[str] | None
+    value: bool | int | Decimal | str | list[str] | None = None
+    inherit: bool = False
+    """True: from this date the parent pack's value applies again (e.g. a county line for one year)."""
     cite: list[Citation] = []
     note: str | None = None
 

@@ -33,6 +33,7 @@ VOCAB_SECTIONS: dict[str, str] = {
 """Conclusion kinds that name a vocabulary code, and the vocabulary.yaml section declaring them."""
 
 __all__ = [
+    "INHERIT",
     "VOCAB_SECTIONS",
     "Chain",
     "Cite",
@@ -68,6 +69,10 @@ class VocabItem:
     en: str
     cites: tuple[Cite, ...]
     severity: str | None = None
+
+
+INHERIT: Any = type("Inherit", (), {"__repr__": lambda self: "INHERIT"})()
+"""A dated parameter value meaning "from here on, the parent pack's value applies"."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,8 @@ class Chain:
             if i < 0:
                 continue  # this pack's values start later: ask the parent
             v = values[i]
+            if v.value is INHERIT:
+                continue  # this pack's value ended: the parent's applies again
             if v.value is None:
                 return None
             until = values[i + 1].start if i + 1 < len(values) else None
