@@ -149,19 +149,10 @@ class Leaf(Cond):
         return {o.name for o in self.operands if o.kind == "param"}
 
 
-@dataclass(frozen=True, eq=False)
-class Group(Cond):
-    """``all:`` (Kleene and) or ``any:`` (Kleene or) over child conditions."""
+class _Compound(Cond):
+    """A node over child conditions: what it refers to is what its children refer to."""
 
-    op: str
     items: tuple[Cond, ...]
-    loc: SourceLocation
-
-    def eval(self, ctx: CondCtx) -> tuple[Any, dict[str, Any]]:
-        results = [c.eval(ctx) for c in self.items]  # no short cut: the trace shows every branch
-        values = [v for v, _ in results]
-        v = kleene_and(values) if self.op == "all" else kleene_or(values)
-        return v, {"op": self.op, "outcome": _outcome(v), "children": [t for _, t in results]}
 
     def rule_refs(self) -> set[str]:
         return set().union(*(c.rule_refs() for c in self.items))
@@ -174,7 +165,22 @@ class Group(Cond):
 
 
 @dataclass(frozen=True, eq=False)
-class AtLeast(Cond):
+class Group(_Compound):
+    """``all:`` (Kleene and) or ``any:`` (Kleene or) over child conditions."""
+
+    op: str
+    items: tuple[Cond, ...]
+    loc: SourceLocation
+
+    def eval(self, ctx: CondCtx) -> tuple[Any, dict[str, Any]]:
+        results = [c.eval(ctx) for c in self.items]  # no short cut: the trace shows every branch
+        values = [v for v, _ in results]
+        v = kleene_and(values) if self.op == "all" else kleene_or(values)
+        return v, {"op": self.op, "outcome": _outcome(v), "children": [t for _, t in results]}
+
+
+@dataclass(frozen=True, eq=False)
+class AtLeast(_Compound):
     """``at_least: {n: 2, of: [...]}`` — true when n or more hold, false when too few can (Kleene)."""
 
     n: int
@@ -188,15 +194,6 @@ class AtLeast(Cond):
         unknown = sum(1 for v in values if v is UNKNOWN)
         v: Any = True if true >= self.n else (False if true + unknown < self.n else UNKNOWN)
         return v, {"op": "at_least", "n": self.n, "outcome": _outcome(v), "children": [t for _, t in results]}
-
-    def rule_refs(self) -> set[str]:
-        return set().union(*(c.rule_refs() for c in self.items))
-
-    def subjects(self) -> set[tuple[str, str]]:
-        return set().union(*(c.subjects() for c in self.items))
-
-    def params(self) -> set[str]:
-        return set().union(*(c.params() for c in self.items))
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from . import rulefile as rf
 from ._yaml import Located, read_yaml
@@ -328,7 +328,8 @@ class _Loader:
         if envelope is None or doc is None:
             return
         for kind, section in VOCAB_SECTIONS.items():
-            for code, raw in (getattr(envelope, section) or {}).items():
+            entries: dict[str, Any] = getattr(envelope, section) or {}
+            for code, raw in entries.items():
                 entry = self.validate(rf.VocabEntry, doc, raw, (section, code))
                 if entry is None:
                     continue
@@ -906,20 +907,12 @@ class _RulesEnvelope(BaseModel):
     rules: list[Any]
 
 
-class _VocabularyEnvelope(BaseModel):
-    """vocabulary.yaml's outer shape; each entry is validated on its own, so one typo hides nothing."""
-
-    model_config = ConfigDict(extra="forbid")
-    categories: dict[str, Any] = {}
-    risks: dict[str, Any] = {}
-    exclusions: dict[str, Any] = {}
-    reviews: dict[str, Any] = {}
-    measures: dict[str, Any] = {}
-    gaps: dict[str, Any] = {}
-    exit_blockers: dict[str, Any] = {}
-    exit_methods: dict[str, Any] = {}
-    findings: dict[str, Any] = {}
-    warnings: dict[str, Any] = {}
+_VocabularyEnvelope: type[BaseModel] = create_model(
+    "_VocabularyEnvelope",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="vocabulary.yaml's outer shape; each entry is validated on its own, so one typo hides nothing.",
+    **{section: (dict[str, Any], {}) for section in VOCAB_SECTIONS.values()},  # type: ignore[call-overload]
+)
 
 
 class _FactsEnvelope(BaseModel):
