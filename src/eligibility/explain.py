@@ -211,9 +211,11 @@ def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
             late = f"早 {-f.days_late} 天" if lang == "zh" else f"{-f.days_late} days short"
         else:
             late = ""
-        due = f"应于 {f.due}" if lang == "zh" else f"due {f.due}"
         sev = f"[{f.severity}] " if f.severity else ""
-        body.append(f"  ✘ {sev}{name}：{due}，实际 {f.on}，{late} ← {', '.join(f.rules)}")
+        if lang == "zh":
+            body.append(f"  ✘ {sev}{name}：应于 {f.due}，实际 {f.on}，{late} ← {', '.join(f.rules)}")
+        else:
+            body.append(f"  ✘ {sev}{name}: due {f.due}, actual {f.on}, {late} ← {', '.join(f.rules)}")
     return _section(_HEAD["procedure"], lang, body)
 
 
@@ -226,8 +228,12 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         status += f" — {ident.category.zh if lang == 'zh' else ident.category.en}"
     head = "户" if lang == "zh" else "Household"
     date_word = "评估日期" if lang == "zh" else "assessed on"
+    where = chain or (d.jurisdiction.zh if lang == "zh" else d.jurisdiction.en)
+    place = f"（{d.region or '?'}，{where}）" if lang == "zh" else f" ({d.region or '?'}, {where})"
     lines = [
-        f"{head} {d.household_id}（{d.region or '?'}，{chain or d.jurisdiction.zh}）{date_word} {d.as_of}",
+        f"{head} {d.household_id}{place}{date_word} {d.as_of}"
+        if lang == "zh"
+        else f"{head} {d.household_id}{place} {date_word} {d.as_of}",
         ("结论：" if lang == "zh" else "Decision: ") + status,
     ]
     if ident.candidate_categories:
