@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from eligibility import Engine, _durable
@@ -149,7 +149,13 @@ def reference(rules: list[RuleDef], fields: dict[str, Any]) -> dict[str, str]:
 @given(rule_sets(), households())
 def test_random_rules_and_households_agree(rules: list[RuleDef], fields: dict[str, Any]) -> None:
     chain: Any = StubChain(rules)
-    got = _durable.DurableBackend().outcomes(chain, ON, fields, {})
+    try:
+        got = _durable.DurableBackend().outcomes(chain, ON, fields, {})
+    except _durable.DurableLimitError:
+        # Rare generated trees whose disjunctive form is too large for durable-rules are refused as a
+        # whole (documented limit); every bundled pack compiles far below it (test_durable.py).
+        assume(False)
+        raise
     assert got == reference(rules, fields)
 
 

@@ -51,7 +51,7 @@ from .errors import InternalError
 from .expressions import UNKNOWN
 from .ruleset import Chain, RuleDef, RuleVersion
 
-__all__ = ["AVAILABLE", "IMPORT_ERROR", "DurableBackend"]
+__all__ = ["AVAILABLE", "IMPORT_ERROR", "DurableBackend", "DurableLimitError"]
 
 try:  # pragma: no cover - which branch runs depends on the Python version
     import durable_rules_engine as _dre  # type: ignore[import-not-found]
@@ -70,6 +70,10 @@ _TRUE: Final[dict[str, Any]] = {"$and": []}
 Pattern = dict[str, Any]
 Branch = tuple[Pattern | None, frozenset[tuple[str, bool]]]
 """One way a condition can hold: a test on the household fact (None: always) and the rule facts it joins."""
+
+
+class DurableLimitError(InternalError):
+    """A rule set too large for durable-rules in its compiled form: refused whole, never half-loaded."""
 
 
 # ------------------------------------------------------------------------------------------ values
@@ -193,7 +197,7 @@ class _Compiler:
             return _and([*guards, self.set_test(c, values, want)])
         if c.op == "in":
             options = list(values[0]) if len(values) == 1 and isinstance(values[0], tuple | list) else values
-            opts = [_plain(v) for v in options]
+            opts = list(dict.fromkeys(_plain(v) for v in options))  # a repeated option adds nothing
             if want:
                 return (
                     _and([*guards, _or([self.cmp(subject, "eq", v) for v in opts])]) if opts else {"$nex": {"tag": 1}}
@@ -212,7 +216,8 @@ class _Compiler:
         """``set in [a, b]`` as one yes/no field per value (``$iall`` is false on an empty array)."""
         options = list(values[0]) if len(values) == 1 and isinstance(values[0], tuple | list) else values
         self.set_fields[c.subject] = c.subject_type.values
-        tests = [{_set_key(c.subject, str(v)): want is True} for v in options if v in c.subject_type.values]
+        unique = dict.fromkeys(str(v) for v in options if v in c.subject_type.values)
+        tests = [{_set_key(c.subject, v): want is True} for v in unique]
         if want:
             return _or(tests) if tests else {"$nex": {"tag": 1}}
         return _and(tests)
@@ -287,13 +292,18 @@ def _dnf(p: Pattern) -> list[list[Pattern]]:
                 )
     else:
         return [[p]]
-    unique = []
-    for conj in out:
-        seen: dict[str, Pattern] = {}
+    return _unique_conjunctions(out)
+
+
+def _unique_conjunctions(conjunctions: list[list[Pattern]]) -> list[list[Pattern]]:
+    """Drop repeated tests within a conjunction and repeated conjunctions (same set of tests)."""
+    out: dict[tuple[str, ...], list[Pattern]] = {}
+    for conj in conjunctions:
+        atoms: dict[str, Pattern] = {}
         for atom in conj:
-            seen.setdefault(json.dumps(atom, sort_keys=True, default=str), atom)
-        unique.append(list(seen.values()))
-    return unique
+            atoms.setdefault(json.dumps(atom, sort_keys=True, default=str), atom)
+        out.setdefault(tuple(sorted(atoms)), list(atoms.values()))
+    return list(out.values())
 
 
 def _merge(branches: list[Branch]) -> list[Branch]:
@@ -384,7 +394,7 @@ class DurableBackend:
             if got is not None:
                 return got
             if len(definitions) > MAX_RULES_PER_RULESET:
-                raise InternalError(
+                raise DurableLimitError(
                     f"{len(definitions)} durable-rules rules in one ruleset (limit {MAX_RULES_PER_RULESET}); "
                     "split the pack or run the reference evaluator alone"
                 )
