@@ -177,3 +177,34 @@ class StubChain:
         from eligibility.conditions import ParamHit
 
         return ParamHit(name, self.params[name], on, None, "stub", ())
+
+
+def _stub(when: Any) -> Any:
+    from eligibility.errors import SourceLocation
+    from eligibility.ruleset import RuleDef, RuleVersion
+
+    loc = SourceLocation("t.yaml", 1, 1)
+    version = RuleVersion(date(2021, 1, 1), None, (), when, loc)
+    return StubChain([RuleDef("r0", "规则", "rule", "identification", "stub", (version,), (), loc)])
+
+
+def test_a_rule_testing_only_absence_terminates() -> None:
+    """durable-rules loops on a rule whose only test is "field absent": ours always carry a tag."""
+    from eligibility.conditions import Leaf, Operand
+    from eligibility.errors import SourceLocation
+    from eligibility.expressions import NUMBER
+
+    leaf = Leaf("n1", "field", "known", (Operand("literal", False),), NUMBER, SourceLocation("t.yaml", 1, 1))
+    backend = _durable.DurableBackend()
+    assert backend.outcomes(_stub(leaf), date(2024, 1, 1), {}, {}) == {"r0": "fired"}
+    assert backend.outcomes(_stub(leaf), date(2024, 1, 1), {"n1": Decimal(1)}, {}) == {"r0": "not_fired"}
+
+
+def test_a_ruleset_is_compiled_once_and_reused(engine: Engine) -> None:
+    """A ruleset name cannot be registered twice in durable-rules: compiled rulesets are cached."""
+    backend = _durable.DurableBackend()
+    chain = engine.rules.chain("anhui-huaibei")
+    first = backend.compile(chain, date(2023, 6, 30))
+    assert backend.compile(chain, date(2023, 6, 30)) is first
+    # another date with the same rules and values shares the same ruleset
+    assert backend.compile(chain, date(2023, 7, 31)).name == first.name
