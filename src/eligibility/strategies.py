@@ -267,18 +267,10 @@ def household_data(
         elif name == "income":
             total = draw(per_capita) * size if per_capita is not None else None
             parts = draw(_income(total))
-            if total is None:
-                parts = {
-                    k: v for k, v in parts.items() if not (_optional(missing, f"income.{k}") and draw(st.booleans()))
-                }
-            out["income"] = parts
+            out["income"] = parts if total is not None else _drop(draw, parts, missing, "income")
         else:
             value = draw(strategy)
-            if isinstance(value, dict):
-                value = {
-                    k: v for k, v in value.items() if not (_optional(missing, f"{name}.{k}") and draw(st.booleans()))
-                }
-            out[name] = value
+            out[name] = _drop(draw, value, missing, name) if isinstance(value, dict) else value
     return _json(out)  # type: ignore[no-any-return]
 
 
