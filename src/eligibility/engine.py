@@ -167,9 +167,7 @@ class Engine:
         ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
         fact_traces = self._facts(ctx)
         rule_traces, fired, unknown = self._rules(ctx)
-        cited: set[str] = set()
-        for _rule, v in chain.in_force(on):
-            cited.update(c.source for c in v.cites)
+        cited = set(chain.cited_on(on))
         for hit in ctx.hits:
             cited.update(c.source for c in hit.cites)
         if self._durable is not None:
@@ -246,9 +244,8 @@ class Engine:
         unknown: list[tuple[str, str, str]] = []
         for rule, version in ctx.chain.in_force(ctx.as_of):
             value, tree = version.when.eval(ctx)
-            for alias, target in ctx.chain.alias.items():
-                if target == rule.id:
-                    ctx.rule_outcomes[alias] = value
+            for alias in ctx.chain.aliases_of.get(rule.id, ()):
+                ctx.rule_outcomes[alias] = value  # references to a replaced rule read its replacement
             ctx.rule_outcomes[rule.id] = value
             outcome: Literal["fired", "not_fired", "unknown"] = (
                 "unknown" if value is UNKNOWN else ("fired" if value else "not_fired")

@@ -211,6 +211,9 @@ class Chain:
                     alias[r.replaces] = r.id
                 rules[r.id] = r
         self.alias = alias
+        self.aliases_of: dict[str, list[str]] = {}
+        for old, new in alias.items():
+            self.aliases_of.setdefault(new, []).append(old)
         self.fact_order = _topo(self.facts, lambda f: f.facts)
         self.rule_order = _topo(rules, lambda r: {alias.get(d, d) for d in r.depends})
         self.rules = rules
@@ -220,6 +223,7 @@ class Chain:
         self.fingerprint = "sha256:" + h.hexdigest()
         self._param_cache: dict[tuple[str, date], ParamHit | None] = {}
         self._force_cache: dict[date, tuple[list[tuple[RuleDef, RuleVersion]], list[tuple[RuleDef, str]]]] = {}
+        self._cited_cache: dict[date, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -263,6 +267,15 @@ class Chain:
     def in_force(self, on: date) -> list[tuple[RuleDef, RuleVersion]]:
         """Rules with a version in force on ``on``, in dependency order."""
         return self._force(on)[0]
+
+    def cited_on(self, on: date) -> frozenset[str]:
+        """Source keys cited by the rule versions in force on ``on`` (computed once per date)."""
+        got = self._cited_cache.get(on)
+        if got is None:
+            got = frozenset(c.source for _, v in self.in_force(on) for c in v.cites)
+            with self._lock:
+                self._cited_cache[on] = got
+        return got
 
     def skipped(self, on: date) -> list[tuple[RuleDef, str]]:
         """Rules with a version on ``on`` that do not apply: an optional parameter they use, or a rule
