@@ -17,15 +17,17 @@ from .conftest import household, wage_only
 SHAANXI_LINE = """parameters:
   monitoring_line:
     values:
-      - from: 2023-01-01
+      - from: {since}
         value: 7000
-        cite: [{source: YYX, note: test-only value}]
+        cite: [{{source: YYX, note: test-only value}}]
 """
 
 
-def _with_line(rules_copy: Path) -> Engine:
+def _with_line(rules_copy: Path, since: str = "2023-01-01") -> Engine:
+    """The bundled rules plus a test-only Shaanxi line from ``since``."""
     (rules_copy / "shaanxi" / "parameters").mkdir(exist_ok=True)
-    (rules_copy / "shaanxi" / "parameters" / "test-line.yaml").write_text(SHAANXI_LINE, encoding="utf-8")
+    text = SHAANXI_LINE.format(since=since)
+    (rules_copy / "shaanxi" / "parameters" / "test-line.yaml").write_text(text, encoding="utf-8")
     return Engine(rules_copy)
 
 
@@ -48,7 +50,7 @@ def test_ankang_focus_line_for_former_poor_households(rules_copy: Path) -> None:
 
 
 def test_xian_medical_warning_thresholds(rules_copy: Path) -> None:
-    engine = _with_line(rules_copy)
+    engine = _with_line(rules_copy, since="2025-01-01")
 
     def h(kind: str, pay: float, monitored: bool = False) -> dict[str, Any]:
         status = "监测中" if monitored else "未纳入监测"
@@ -61,10 +63,6 @@ def test_xian_medical_warning_thresholds(rules_copy: Path) -> None:
         )
 
     on = "2025-06-30"
-    # no Shaanxi 2025 line in the overlay either: give one for 2025 too
-    f = rules_copy / "shaanxi" / "parameters" / "test-line.yaml"
-    f.write_text(SHAANXI_LINE.replace("2023-01-01", "2025-01-01"), encoding="utf-8")
-    engine = Engine(rules_copy)
     assert "medical_burden" in _warnings(engine, h("一般农户", 26000.01), on)
     assert "medical_burden" not in _warnings(engine, h("一般农户", 26000), on)
     assert "medical_burden" in _warnings(engine, h("脱贫户", 10000.01), on)
