@@ -230,7 +230,7 @@ def test_bundled_packs_agree_on_generated_households(h: dict[str, Any], on: date
         d = engine.evaluate(h, on)  # raises EngineDisagreementError on any difference
     except MissingParameterError:
         return  # no line for that jurisdiction and year: the same for both engines
-    assert d.trace.engines == ("reference", "durable-rules")
+    assert d.trace is not None and d.trace.engines == ("compiled", "durable-rules")
 
 
-_ENGINE = Engine() if _durable.AVAILABLE else None  # type: ignore[assignment]
+_ENGINE = Engine(verify="durable") if _durable.AVAILABLE else None  # type: ignore[assignment]

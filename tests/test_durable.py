@@ -14,6 +14,7 @@ import pytest
 
 from eligibility import Engine, EngineDisagreementError, InternalError, _durable, load_rules
 from eligibility.errors import EngineUnavailableError
+from eligibility.ruleset import RuleSet
 
 from .conftest import household, wage_only
 
@@ -21,11 +22,17 @@ pytestmark = pytest.mark.skipif(not _durable.AVAILABLE, reason="durable-rules do
 AS_OF = "2023-06-30"
 
 
+@pytest.fixture(scope="module")
+def engine(ruleset: RuleSet) -> Engine:
+    """The compiled evaluator cross-checked by durable-rules on every decision (``verify="durable"``)."""
+    return Engine(ruleset, verify="durable")
+
+
 def test_default_engine_runs_both_and_says_so(engine: Engine) -> None:
-    d = engine.evaluate(household(), AS_OF)
-    assert d.trace.engines == ("reference", "durable-rules")
-    only = Engine(engine.rules, engines=("reference",)).evaluate(household(), AS_OF)
-    assert only.trace.engines == ("reference",)
+    d = engine.evaluate(household(), AS_OF, trace="full")
+    assert d.trace.engines == ("compiled", "durable-rules")
+    only = Engine(engine.rules).evaluate(household(), AS_OF, trace="full")
+    assert only.trace.engines == ("compiled",)
     assert only.identification == d.identification
 
 
@@ -62,7 +69,7 @@ def test_eight_threads_agree_with_sequential_results(engine: Engine) -> None:
 
 
 def test_a_household_that_settles_no_rule_is_still_processed(engine: Engine) -> None:
-    d = engine.evaluate({"household_id": "EMPTY", "region": "340602001001"}, AS_OF)
+    d = engine.evaluate({"household_id": "EMPTY", "region": "340602001001"}, AS_OF, trace="full")
     assert d.identification.status == "needs_review"
     assert {r.outcome for r in d.trace.rules} <= {"unknown", "not_fired"}
 
@@ -109,7 +116,7 @@ def test_numbers_are_sent_in_fixed_point() -> None:
 def test_tiny_per_capita_income_does_not_break_the_engine(engine: Engine) -> None:
     h = household(income=wage_only(0.01))
     h["members"] = [dict(h["members"][0], member_id=str(i)) for i in range(150)]
-    d = engine.evaluate(h, AS_OF)
+    d = engine.evaluate(h, AS_OF, trace="full")
     per_capita = next(f for f in d.trace.facts if f.name == "per_capita_net_income")
     assert per_capita.value < 0.0001
     assert d.identification.status == "identified"
@@ -135,7 +142,7 @@ def test_asking_for_durable_where_it_cannot_import_is_a_clear_error(monkeypatch:
     monkeypatch.setattr(_durable, "IMPORT_ERROR", "ImportError: undefined symbol")
     with pytest.raises(EngineUnavailableError, match="undefined symbol"):
         Engine(engines=("reference", "durable"))
-    assert Engine().engines == ("reference",)
+    assert Engine().engines == ("compiled",)
     with pytest.raises(EngineUnavailableError):
         Engine(engines=("durable",))
 

@@ -41,7 +41,7 @@ def test_above_the_line_without_water_data_needs_review_naming_the_water_facts(e
 
 
 def test_trace_records_the_parameter_with_its_date_pack_and_citation(engine: Engine) -> None:
-    d = engine.evaluate(household(income=wage_only(23697)), "2023-06-30")
+    d = engine.evaluate(household(income=wage_only(23697)), "2023-06-30", trace="full")
     rule = next(r for r in d.trace.rules if r.id == "identification.income_below_line")
     assert rule.outcome == "fired"
     leaf = rule.condition
@@ -55,7 +55,7 @@ def test_trace_records_the_parameter_with_its_date_pack_and_citation(engine: Eng
 
 
 def test_trace_shows_each_fact_with_its_formula_and_numbers(engine: Engine) -> None:
-    d = engine.evaluate(household(), "2023-06-30")
+    d = engine.evaluate(household(), "2023-06-30", trace="full")
     facts = {f.name: f for f in d.trace.facts}
     assert facts["net_income"].substituted == "14000 + 12400 − 3000 + 300 + 0"
     assert facts["net_income"].value == 23700
@@ -64,7 +64,7 @@ def test_trace_shows_each_fact_with_its_formula_and_numbers(engine: Engine) -> N
 
 
 def test_every_rule_in_force_is_in_the_trace(engine: Engine) -> None:
-    d = engine.evaluate(household(), "2023-06-30")
+    d = engine.evaluate(household(), "2023-06-30", trace="full")
     chain = engine.rules.chain("anhui-huaibei")
     assert {r.id for r in d.trace.rules} == {r.id for r, _ in chain.in_force(date(2023, 6, 30))}
     assert {r.outcome for r in d.trace.rules} <= {"fired", "not_fired", "unknown"}
@@ -79,8 +79,8 @@ def test_decision_json_is_deterministic(engine: Engine) -> None:
 
 
 def test_input_digest_changes_with_the_input(engine: Engine) -> None:
-    a = engine.evaluate(household(), "2023-06-30").trace.input_digest
-    b = engine.evaluate(household(income={"wage": 14001}), "2023-06-30").trace.input_digest
+    a = engine.evaluate(household(), "2023-06-30", trace="full").trace.input_digest
+    b = engine.evaluate(household(income={"wage": 14001}), "2023-06-30", trace="full").trace.input_digest
     assert a != b and a.startswith("sha256:")
 
 
@@ -134,7 +134,7 @@ def _hardship() -> dict[str, object]:
 
 def test_deduction_switch_identifies_sudden_hardship(rules_copy: Path) -> None:
     engine = _overlay(rules_copy, {})
-    d = engine.evaluate(_hardship(), "2021-06-30")
+    d = engine.evaluate(_hardship(), "2021-06-30", trace="full")
     assert d.identification.status == "identified"
     assert d.identification.category is not None and d.identification.category.code == "sudden_hardship"
     facts = {f.name: f.value for f in d.trace.facts}
@@ -144,7 +144,7 @@ def test_deduction_switch_identifies_sudden_hardship(rules_copy: Path) -> None:
 def test_national_rules_send_the_same_household_to_review(engine: Engine) -> None:
     h = _hardship()
     h["region"] = "110101001001"
-    d = engine.evaluate(h, "2021-06-30")
+    d = engine.evaluate(h, "2021-06-30", trace="full")
     assert d.identification.status == "needs_review"
     assert [r.code for r in d.identification.reviews] == ["rigid_spending_hardship"]
 
@@ -163,12 +163,12 @@ def test_overlay_can_disable_and_replace_rules(rules_copy: Path) -> None:
     )
     engine = _overlay(rules_copy, {"pack.yaml": pack_yaml, "identification/housing.yaml": replacement})
     h = household(region="990101001001", income=wage_only(30000), evidence={"vehicle": True}, housing={"grade": "C"})
-    d = engine.evaluate(h, "2021-06-30")
+    d = engine.evaluate(h, "2021-06-30", trace="full")
     ids = {r.id: r for r in d.trace.rules}
     assert "identification.exclusion.vehicle" not in ids
     assert ids["identification.risk.housing"].pack == "deduction-demo"
     assert d.identification.exclusions == () and d.identification.risks == ()
-    d2 = engine.evaluate({**h, "housing": {"grade": "D", "only_dwelling": False}}, "2021-06-30")
+    d2 = engine.evaluate({**h, "housing": {"grade": "D", "only_dwelling": False}}, "2021-06-30", trace="full")
     assert [r.code for r in d2.identification.risks] == ["housing_safety"]
 
 
@@ -197,7 +197,7 @@ def test_concurrent_evaluations_match_sequential_ones(engine: Engine) -> None:
 
 
 def test_explain_in_chinese_and_english(engine: Engine) -> None:
-    d = engine.evaluate(household(income={"property": 297}), "2023-06-30")
+    d = engine.evaluate(household(income={"property": 297}), "2023-06-30", trace="full")
     zh, en = explain(d), explain(d, "en")
     assert "结论：已识别为监测对象 — 边缘易致贫户" in zh
     assert "低于阈值 1 元/人·年" in zh

@@ -110,7 +110,7 @@ def test_exit_blocked_at_five_months_opens_at_six(engine: Engine) -> None:
 
 
 def test_exit_blocked_by_c_grade_house_above_the_line(engine: Engine) -> None:
-    d = engine.evaluate(*load("15-huaibei-exit-blocked-by-c-grade-house"))
+    d = engine.evaluate(*load("15-huaibei-exit-blocked-by-c-grade-house"), trace="full")
     assert [b.code for b in d.exit.blockers if b.certain] == ["housing_unresolved"]
     per_capita = next(f.value for f in d.trace.facts if f.name == "per_capita_net_income")
     assert per_capita > 7900

@@ -44,7 +44,7 @@ def test_ankang_focus_line_for_former_poor_households(rules_copy: Path) -> None:
     assert "focus_income_former_poor" not in _warnings(engine, at, "2023-06-30")
     assert "focus_income_former_poor" not in _warnings(engine, general, "2023-06-30")
     # the same household elsewhere in Shaanxi: the rule does not apply and the trace says why
-    d = engine.evaluate(dict(below, region="610102101001"), "2023-06-30")
+    d = engine.evaluate(dict(below, region="610102101001"), "2023-06-30", trace="full")
     skipped = {s.id: s.reason for s in d.trace.skipped}
     assert "focus_income_former_poor" in skipped["warning.focus_income_former_poor"]
 
@@ -86,7 +86,7 @@ def test_optional_band_warning_applies_only_where_set(rules_copy: Path) -> None:
     assert "near_line" in _warnings(engine, inside, "2023-06-30")
     assert "near_line" not in _warnings(engine, edge, "2023-06-30")
     bundled = Engine()
-    d = bundled.evaluate(inside, "2023-06-30")
+    d = bundled.evaluate(inside, "2023-06-30", trace="full")
     assert "warning.near_line" in {s.id for s in d.trace.skipped}
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from . import __version__
 from .decision import Decision
-from .engine import Engine
+from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
@@ -72,7 +72,7 @@ def _error_record(label: str, exc: BaseException) -> dict[str, Any]:
 
 
 def _evaluate_all(
-    engine: Engine, paths: Sequence[str], as_of: str | None
+    engine: Engine, paths: Sequence[str], as_of: str | None, trace: TraceLevel = "full"
 ) -> Iterator[tuple[str, Decision | BaseException]]:
     """Evaluate every input. A record ``{"as_of": DATE, "household": {...}}`` carries its own date;
     a plain household record uses ``as_of`` (``--as-of``)."""
@@ -90,7 +90,7 @@ def _evaluate_all(
             )
             continue
         try:
-            yield label, engine.evaluate(raw, on)
+            yield label, engine.evaluate(raw, on, trace=trace)
         except EligibilityError as exc:
             yield label, exc
 
@@ -134,7 +134,7 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     engine = Engine(args.rules)
     failed = 0
-    results = list(_evaluate_all(engine, args.paths, args.as_of))
+    results = list(_evaluate_all(engine, args.paths, args.as_of, args.trace))
     single = len(results) == 1 and not args.summary and not args.jsonl
     for label, result in results:
         if isinstance(result, BaseException):
@@ -182,7 +182,7 @@ def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
             if isinstance(raw, BaseException):
                 raise raw
             h = parse_household(raw)
-            items.append((h, engine.evaluate(h, on)))
+            items.append((h, engine.evaluate(h, on, trace="none")))
         except (EligibilityError, ValueError) as exc:
             failed += 1
             print(f"{label}: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -287,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--as-of", default=None, help="评估日期 / assessment date YYYY-MM-DD (records may carry their own)")
     e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
     e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")
+    e.add_argument(
+        "--trace",
+        choices=["full", "compact", "none"],
+        default="full",
+        help="审计轨迹详略 / trace level: full (default), compact (refers to the rules manifest), none",
+    )
     rules_arg(e)
     x = sub.add_parser("explain", help="中文解释 / readable explanation")
     x.add_argument("path")

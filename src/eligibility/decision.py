@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 __all__ = [
     "Assistance",
     "Citation",
     "CodeLabel",
+    "CompactTrace",
     "ConditionTrace",
     "Decision",
     "Exit",
@@ -155,6 +156,48 @@ class Trace(BaseModel):
     sources: dict[str, Source] = Field(default_factory=dict, description="every document cited above, once")
 
 
+class CompactTrace(BaseModel):
+    """The trace of ``trace="compact"``: this household's values, referring to the program's manifest.
+
+    ``values`` are the program's value slots (facts, the numbers each formula shows, the fields the
+    conditions read) in their exact JSON form, ``nodes`` one character per condition node (``1`` true,
+    ``0`` false, ``?`` unknown), ``missing`` the household paths that would settle each unknown fact.
+    ``Engine.manifest(program)`` gives the rest; ``Engine.expand`` (or
+    :func:`eligibility.compile.manifest.expand`) joins the two into the full trace, exactly.
+    """
+
+    model_config = _OUT
+    level: Literal["compact"] = "compact"
+    program: str = Field(description="the compiled program (pack chain @ first day of its date span)")
+    ruleset_fingerprint: str
+    engines: tuple[str, ...]
+    input_digest: Any = Field(description="sha256 of the input as received (or of its canonical JSON)")
+    values: Any = Field(description="value slots in the manifest's order (exact JSON form)")
+    nodes: str = Field(description="condition outcomes in the manifest's node order: 1 / 0 / ?")
+    missing: Any = Field(default=None, description="unknown fact -> household paths that would settle it")
+
+    def to_data(self) -> dict[str, Any]:
+        """The compact trace as plain JSON data (what ``to_json`` writes)."""
+        from .compile.manifest import encode_value
+
+        values = self.values
+        missing = self.missing
+        return {
+            "level": "compact",
+            "program": self.program,
+            "ruleset_fingerprint": self.ruleset_fingerprint,
+            "engines": list(self.engines),
+            "input_digest": str(self.input_digest),
+            "values": [encode_value(v) for v in values] if isinstance(values, tuple) else values,
+            "nodes": self.nodes,
+            "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
+        }
+
+    @model_serializer(mode="plain")
+    def _serialise(self) -> dict[str, Any]:
+        return self.to_data()
+
+
 class Finding(BaseModel):
     """A concluded code (risk, exclusion evidence, review reason) and the rules that concluded it."""
 
@@ -239,7 +282,9 @@ class Decision(BaseModel):
     exit: Exit = Exit()
     procedure: tuple[ProcedureFinding, ...] = ()
     warnings: tuple[Finding, ...] = ()
-    trace: Trace
+    trace: Trace | CompactTrace | None = Field(
+        default=None, description="the audit trace: full, compact (refers to the rules manifest), or none"
+    )
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped."""

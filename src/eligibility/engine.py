@@ -1,114 +1,113 @@
-"""``Engine.evaluate(household, as_of) -> Decision``: the reference evaluator.
+"""``Engine.evaluate(household, as_of, trace=...) -> Decision``: the compiled evaluator.
 
-The flow for one household (design.md): pick the jurisdiction's pack chain from the region code;
-flatten the household; compute every derived fact in dependency order, recording formula, numbers and
-missing inputs; evaluate every rule in force on ``as_of`` in dependency order, three-valued, recording
-each condition; then read the conclusions into an identification status.
+The flow for one household (design.md): pick the jurisdiction's pack chain from the region code; run
+the chain's compiled program for the date span holding ``as_of`` (:mod:`eligibility.compile.python`,
+compiled once and cached); read the fired and unknown conclusions into the five decisions; attach the
+trace at the level asked for — none, compact (the program's values for this household, which refer to
+the rules manifest), or full (compact expanded with the manifest).
 
 Status is machinery, not policy, and follows design.md's rule that a gap never makes a household
 ineligible: a definite category identifies; a category or review rule left *unknown* by missing data
 makes the case ``needs_review`` with the facts that would settle it; exclusion evidence on an
 identified household routes it to review instead of rejecting it (policy.md §5).
+
+Output the engine builds itself is not re-validated through pydantic on the hot path (``model_construct``):
+its shape is checked against the models in the tests instead.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any, Literal
 
-from . import __version__, _durable
-from .conditions import ParamHit
-from .decision import Decision
-from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError, MissingParameterError
-from .expressions import UNKNOWN, substitute
-from .facts import CATALOGUE, flatten, missing_paths
+from pydantic import BaseModel
+
+from . import __version__
+from .compile.manifest import expand, manifest
+from .compile.python import CondNode, Program, program_for
+from .conditions import Leaf, RuleRef
+from .decision import (
+    Assistance,
+    CodeLabel,
+    CompactTrace,
+    Decision,
+    Exit,
+    ExitBlocker,
+    Finding,
+    Identification,
+    MissingFact,
+    ProcedureFinding,
+    Trace,
+)
+from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError
+from .expressions import UNKNOWN
+from .facts import CATALOGUE, _item, _plain, missing_paths
 from .loader import load_rules
 from .models import Household, parse_household
-from .ruleset import Chain, Cite, RuleSet
+from .ruleset import Chain, RuleSet
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "TraceLevel"]
 
-
-def _json(v: Any) -> Any:
-    """A value as plain JSON data: exact integers stay integers, sets become sorted lists."""
-    if v is UNKNOWN or v is None:
-        return None
-    if isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, frozenset | set):
-        return sorted(_json(x) for x in v)
-    if isinstance(v, tuple | list):
-        return [_json(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _json(x) for k, x in v.items()}
-    return str(v)
+TraceLevel = Literal["none", "compact", "full"]
+_LEVELS = ("none", "compact", "full")
+Conclusion = tuple[str, str, str]
 
 
-@functools.lru_cache(maxsize=4096)
-def _cites(cites: tuple[Cite, ...]) -> list[dict[str, Any]]:
-    """Citations as trace data, built once per distinct citation tuple (they are immutable)."""
-    return [{"source": c.source, "clause": c.clause, "note": c.note} for c in cites]
+class _View:
+    """Household fields by dotted path, read on demand — only for the paths a gap report needs."""
+
+    __slots__ = ("h",)
+
+    def __init__(self, h: Household) -> None:
+        self.h = h
+
+    def get(self, path: str, default: Any = UNKNOWN) -> Any:
+        obj: Any = self.h
+        if "." in path:
+            sec, path = path.split(".", 1)
+            obj = getattr(obj, sec, None)
+            if obj is None:
+                return default
+        v = getattr(obj, path, None)
+        if isinstance(v, tuple) and v and isinstance(v[0], BaseModel):
+            return [_item(x) for x in v]
+        return _plain(v)
 
 
-@functools.lru_cache(maxsize=4096)
-def _param_source(hit: ParamHit, zh: str, en: str, unit: str | None) -> dict[str, Any]:
-    """The trace's record of a parameter value; one per distinct value, shared by every decision."""
-    return {
-        "kind": "parameter",
-        "name": hit.name,
-        "zh": zh,
-        "en": en,
-        "unit": unit,
-        "pack": hit.pack,
-        "valid_from": hit.start,
-        "valid_until": hit.until,
-        "citations": _cites(hit.cites),
-    }
+class _Run:
+    """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
+    __slots__ = ("_fact_missing", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
 
-_LITERAL: dict[str, Any] = {"kind": "literal"}
+    def __init__(self, program: Program, h: Household, as_of: date) -> None:
+        self.program, self.h, self.as_of = program, h, as_of
+        self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
+        self._fact_missing: dict[str, list[str]] | None = None
 
-
-@dataclass
-class _Ctx:
-    """Per-evaluation state; implements both the formula Env and the condition CondCtx."""
-
-    chain: Chain
-    fields: dict[str, Any]
-    as_of: date
-    facts: dict[str, Any]
-    fact_missing: dict[str, list[str]]
-    rule_outcomes: dict[str, Any]
-    unknown_trees: dict[str, dict[str, Any]]
-    hits: set[ParamHit] = field(default_factory=set)
-
-    def param(self, name: str) -> Any:
-        try:
-            return self.chain.param_hit(name, self.as_of).value
-        except MissingParameterError:
-            if self.chain.params[name].optional:
-                return UNKNOWN  # the rules using it are skipped; a fact reading it is simply unknown
-            raise
-
-    def param_hit(self, name: str) -> ParamHit:
-        hit = self.chain.param_hit(name, self.as_of)
-        self.hits.add(hit)
-        return hit
+    @property
+    def fact_missing(self) -> dict[str, list[str]]:
+        """For every unknown fact, the household paths that would settle it (its own and its inputs')."""
+        if self._fact_missing is None:
+            out: dict[str, list[str]] = {}
+            view = _View(self.h)
+            chain = self.program.chain
+            for slot in self.program.facts:
+                if self.values[slot.index] is UNKNOWN:
+                    f = chain.facts[slot.name]
+                    miss = missing_paths(view, set(f.fields))  # type: ignore[arg-type]
+                    for d in f.facts:
+                        miss += out.get(d, [])
+                    out[slot.name] = sorted(set(miss))
+            self._fact_missing = out
+        return self._fact_missing
 
     def subject_missing(self, name: str, ref: str) -> list[str]:
         if ref == "fact":
             return self.fact_missing.get(name, [])
-        return missing_paths(self.fields, {name})
+        return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
 
 class Engine:
@@ -118,28 +117,44 @@ class Engine:
     """
 
     def __init__(
-        self, rules: RuleSet | str | os.PathLike[str] | None = None, *, engines: Sequence[str] | None = None
+        self,
+        rules: RuleSet | str | os.PathLike[str] | None = None,
+        *,
+        verify: Literal["durable"] | None = None,
+        engines: Sequence[str] | None = None,
     ) -> None:
-        """``engines``: ``("reference",)`` or ``("reference", "durable")``; default both where durable-rules
-        imports (Python ≤ 3.12), the reference evaluator alone elsewhere (recorded in every trace)."""
+        """``verify="durable"`` cross-checks every decision with durable-rules (the extra
+        ``eligibility[durable]``) and raises :class:`EngineDisagreementError` on any difference.
+
+        ``engines`` is the older spelling: ``("reference",)`` is the default, ``("reference", "durable")``
+        means ``verify="durable"``.
+        """
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
-        if engines is None:
-            engines = ("reference", "durable") if _durable.AVAILABLE else ("reference",)
-        unknown = set(engines) - {"reference", "durable"}
-        if unknown or "reference" not in engines:
-            raise EngineUnavailableError(
-                f"engines must be ('reference',) or ('reference', 'durable'), got {tuple(engines)}; "
-                "the reference evaluator always runs because it writes the trace"
-            )
-        self._durable: _durable.DurableBackend | None = None
-        if "durable" in engines:
+        if engines is not None:
+            unknown = set(engines) - {"reference", "durable"}
+            if unknown or "reference" not in engines:
+                raise EngineUnavailableError(
+                    f"engines must be ('reference',) or ('reference', 'durable'), got {tuple(engines)}"
+                )
+            if "durable" in engines:
+                verify = "durable"
+        if verify not in (None, "durable"):
+            raise EngineUnavailableError(f"verify must be None or 'durable', got {verify!r}")
+        self._durable: Any = None
+        if verify == "durable":
+            from . import _durable
+
             if not _durable.AVAILABLE:
                 raise EngineUnavailableError(
                     f"durable-rules 无法在此环境导入 / durable-rules cannot be imported here "
-                    f"({_durable.IMPORT_ERROR}); use engines=('reference',)"
+                    f"({_durable.IMPORT_ERROR}); install eligibility[durable] on Python ≤ 3.12"
                 )
             self._durable = _durable.DurableBackend()
-        self.engines: tuple[str, ...] = ("reference", "durable-rules") if self._durable else ("reference",)
+        self.engines: tuple[str, ...] = ("compiled", "durable-rules") if self._durable else ("compiled",)
+        self._manifests: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------ public
 
     def chain_for(self, household: Household) -> Chain | None:
         """The household's pack chain, or None when its region code is unknown."""
@@ -147,300 +162,235 @@ class Engine:
             return None
         return self.rules.chain(self.rules.pack_for_region(household.region))
 
-    def evaluate(self, household: Household | dict[str, Any] | str | bytes, as_of: date | str) -> Decision:
+    def program(self, household: Household, as_of: date | str) -> Program | None:
+        """The compiled program that decides this household on ``as_of`` (``program.source`` shows it)."""
+        chain = self.chain_for(household)
+        return None if chain is None else program_for(chain, _as_date(as_of))
+
+    def manifest(self, program: Program | str) -> dict[str, Any]:
+        """The rules manifest of a program (by object or by its key, as a compact trace names it)."""
+        key = program if isinstance(program, str) else program.key
+        m = self._manifests.get(key)
+        if m is None:
+            if isinstance(program, str):
+                raise KeyError(f"no compiled program `{program}` in this engine")
+            m = manifest(program)
+            with self._lock:
+                self._manifests[key] = m
+        return m
+
+    def expand(self, decision: Decision) -> Decision:
+        """A compact-trace decision with its full trace (the manifest joined in)."""
+        if not isinstance(decision.trace, CompactTrace):
+            raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
+        full = expand(self.manifest(decision.trace.program), decision.trace.to_data())
+        return decision.model_copy(update={"trace": Trace.model_validate(full)})
+
+    def evaluate(
+        self,
+        household: Household | dict[str, Any] | str | bytes,
+        as_of: date | str,
+        trace: TraceLevel = "compact",
+    ) -> Decision:
         """Decide one household on ``as_of`` (a date or ``YYYY-MM-DD``).
+
+        ``trace``: ``"none"`` (the decision only), ``"compact"`` (plus this household's values, referring
+        to the rules manifest) or ``"full"`` (every fact's formula with its numbers, every rule's every
+        condition with its actual and expected value and the expected value's dated, cited source).
 
         Raises :class:`~eligibility.errors.HouseholdError` for invalid input and
         :class:`~eligibility.errors.EvaluationError` (e.g. a missing monitoring line) when the rules
         cannot decide; missing household data never raises — it makes the result unknown.
         """
+        if trace not in _LEVELS:
+            raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
+        raw = household if isinstance(household, str | bytes) else None
         h = household if isinstance(household, Household) else parse_household(household)
-        on = as_of if isinstance(as_of, date) else _parse_date(as_of)
-        digest = "sha256:" + hashlib.sha256(h.model_dump_json().encode()).hexdigest()
+        on = _as_date(as_of)
         chain = self.chain_for(h)
         if chain is None:
-            return self._no_region(h, on, digest)
+            return self._no_region(h, on, raw, trace)
         if not chain.in_force(on):
             raise EvaluationError(
                 f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
             )
-        ctx = _Ctx(chain, flatten(h), on, {}, {}, {}, {})
-        fact_traces = self._facts(ctx)
-        rule_traces, fired, unknown = self._rules(ctx)
-        cited = set(chain.cited_on(on))
-        for hit in ctx.hits:
-            cited.update(c.source for c in hit.cites)
+        program = program_for(chain, on)
+        run = _Run(program, h, on)
         if self._durable is not None:
-            self._cross_check(ctx, rule_traces, digest)
-        ident = self._identify(ctx, fired, unknown)
-        # The trace is built as plain data and validated once, in pydantic-core, into the frozen models:
-        # far cheaper than constructing a hundred model objects one by one in Python.
-        return Decision.model_validate(
-            {
-                "household_id": h.household_id,
-                "as_of": on,
-                "region": h.region,
-                "jurisdiction": {"code": chain.pack.id, "zh": chain.pack.zh, "en": chain.pack.en},
-                "identification": ident,
-                "assistance": {
-                    "required": self._findings(ctx, "measure", fired, unknown),
-                    "gaps": self._findings(ctx, "gap", fired, unknown),
-                },
-                "exit": self._exit(ctx, fired, unknown),
-                "procedure": self._procedure(ctx, fired, unknown),
-                "warnings": self._findings(ctx, "warning", fired, unknown),
-                "trace": {
-                    "skipped": [{"id": r.id, "zh": r.zh, "en": r.en, "reason": why} for r, why in chain.skipped(on)],
-                    "engine_version": __version__,
-                    "engines": self.engines,
-                    "pack_chain": [{"code": p.id, "zh": p.zh, "en": p.en} for p in chain.packs],
-                    "ruleset_fingerprint": chain.fingerprint,
-                    "input_digest": digest,
-                    "facts": fact_traces,
-                    "rules": rule_traces,
-                    "sources": {key: self._source(key) for key in sorted(cited)},
-                },
-            }
+            self._cross_check(run, raw)
+        fired, unknown = run.fired, run.unknown
+        decision = Decision.model_construct(
+            household_id=h.household_id,
+            as_of=on,
+            region=h.region,
+            jurisdiction=CodeLabel.model_construct(code=chain.pack.id, zh=chain.pack.zh, en=chain.pack.en),
+            identification=self._identify(run, fired, unknown),
+            assistance=Assistance.model_construct(
+                required=self._findings("measure", fired, unknown, Finding),
+                gaps=self._findings("gap", fired, unknown, Finding),
+            ),
+            exit=self._exit(run, fired, unknown),
+            procedure=self._procedure(run, fired, unknown),
+            warnings=self._findings("warning", fired, unknown, Finding),
+            trace=None,
         )
+        if trace == "none":
+            return decision
+        compact = CompactTrace.model_construct(
+            program=program.key,
+            ruleset_fingerprint=chain.fingerprint,
+            engines=self.engines,
+            input_digest=_Digest(h, raw),
+            values=run.values,
+            nodes=run.nodes,
+            missing=_UnknownFacts(run),
+        )
+        if trace == "compact":
+            decision.__dict__["trace"] = compact
+            return decision
+        full = expand(self.manifest(program), compact.to_data())
+        decision.__dict__["trace"] = Trace.model_validate(full)
+        return decision
 
-    def _source(self, key: str) -> dict[str, Any]:
-        c = self.rules.sources[key]
-        return {"title": c.title, "grade": c.grade, "url": c.url}
+    # ------------------------------------------------------------------------------------ checks
 
-    # -------------------------------------------------------------------------------------- facts
-
-    def _facts(self, ctx: _Ctx) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for name in ctx.chain.fact_order:
-            f = ctx.chain.facts[name]
-            value = f.fn(ctx, None)
-            ctx.facts[name] = value
-            missing: list[str] = []
-            if value is UNKNOWN:
-                missing = missing_paths(ctx.fields, set(f.fields))
-                for d in f.facts:
-                    missing += ctx.fact_missing.get(d, [])
-                missing = sorted(set(missing))
-                ctx.fact_missing[name] = missing
-            out.append(
-                {
-                    "name": name,
-                    "zh": f.zh,
-                    "en": f.en,
-                    "formula": f.source,
-                    "substituted": substitute(f.node, ctx, value),
-                    "value": _json(value),
-                    "known": value is not UNKNOWN,
-                    "missing": missing,
-                }
-            )
-        return out
-
-    # -------------------------------------------------------------------------------------- rules
-
-    def _rules(self, ctx: _Ctx) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-        traces: list[dict[str, Any]] = []
-        fired: list[tuple[str, str, str]] = []
-        unknown: list[tuple[str, str, str]] = []
-        for rule, version in ctx.chain.in_force(ctx.as_of):
-            value, tree = version.when.eval(ctx)
-            for alias in ctx.chain.aliases_of.get(rule.id, ()):
-                ctx.rule_outcomes[alias] = value  # references to a replaced rule read its replacement
-            ctx.rule_outcomes[rule.id] = value
-            outcome: Literal["fired", "not_fired", "unknown"] = (
-                "unknown" if value is UNKNOWN else ("fired" if value else "not_fired")
-            )
-            if outcome == "fired":
-                fired += [(k, c, rule.id) for k, c in rule.conclusions]
-            elif outcome == "unknown":
-                unknown += [(k, c, rule.id) for k, c in rule.conclusions]
-                ctx.unknown_trees[rule.id] = tree
-            traces.append(
-                {
-                    "id": rule.id,
-                    "zh": rule.zh,
-                    "en": rule.en,
-                    "kind": rule.kind,
-                    "pack": rule.pack,
-                    "version_from": version.start,
-                    "version_until": version.until,
-                    "outcome": outcome,
-                    "condition": self._cond_trace(ctx, tree),
-                    "citations": _cites(version.cites),
-                    "conclusions": [f"{k}:{c}" for k, c in rule.conclusions],
-                }
-            )
-        return traces, fired, unknown
-
-    def _label(self, ctx: _Ctx, name: str) -> tuple[str, str]:
-        f = ctx.chain.facts.get(name)
-        if f is not None:
-            return f.zh, f.en
-        spec = CATALOGUE.get(name)
-        return (spec.zh, spec.en) if spec else (name, name)
-
-    def _cond_trace(self, ctx: _Ctx, t: dict[str, Any]) -> dict[str, Any]:
-        if "children" in t:
-            return {
-                "op": t["op"],
-                "outcome": t["outcome"],
-                "n": t.get("n"),
-                "children": [self._cond_trace(ctx, c) for c in t["children"]],
-            }
-        if t["op"] == "rule":
-            r = ctx.chain.rules.get(ctx.chain.alias.get(t["rule"], t["rule"]))
-            return {
-                "op": "rule",
-                "outcome": t["outcome"],
-                "rule": t["rule"],
-                "zh": r.zh if r else None,
-                "en": r.en if r else None,
-            }
-        zh, en = self._label(ctx, t["subject"])
-        sources: list[dict[str, Any]] = []
-        for s in t["sources"]:
-            if s["kind"] == "parameter":
-                hit: ParamHit = s["hit"]
-                decl = ctx.chain.params[hit.name]
-                sources.append(_param_source(hit, decl.zh, decl.en, decl.unit))
-            elif s["kind"] in ("fact", "field"):
-                szh, sen = self._label(ctx, s["name"])
-                sources.append({"kind": s["kind"], "name": s["name"], "zh": szh, "en": sen})
-            else:
-                sources.append(_LITERAL)
-        return {
-            "op": t["op"],
-            "outcome": t["outcome"],
-            "subject": t["subject"],
-            "zh": zh,
-            "en": en,
-            "actual": _json(t["actual"]),
-            "expected": _json(t["expected"]),
-            "sources": sources,
-            "missing": t.get("missing", ()),
-        }
-
-    def _cross_check(self, ctx: _Ctx, rule_traces: list[dict[str, Any]], digest: str) -> None:
+    def _cross_check(self, run: _Run, raw: str | bytes | None) -> None:
         """Run durable-rules on the same household and refuse a decision the two engines disagree on."""
-        assert self._durable is not None
-        theirs = self._durable.outcomes(ctx.chain, ctx.as_of, ctx.fields, ctx.facts)
-        ours = {r["id"]: r["outcome"] for r in rule_traces}
+        chain, program = run.program.chain, run.program
+        facts = {s.name: run.values[s.index] for s in program.facts}
+        fields = _FieldsForDurable(run.h)
+        theirs = self._durable.outcomes(chain, run.as_of, fields, facts)
+        ours = {
+            rule.id: {"1": "fired", "0": "not_fired", "?": "unknown"}[run.nodes[root.index]]
+            for rule, _, root in program.rules
+        }
         diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
         diff = {rid: pair for rid, pair in diff.items() if pair[0] != pair[1]}
         if diff:
-            raise EngineDisagreementError(diff, digest)
+            raise EngineDisagreementError(diff, str(_Digest(run.h, raw)))
 
     # ---------------------------------------------------------------------------------- decision
 
-    def _findings(
-        self, ctx: _Ctx, kind: str, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> list[dict[str, Any]]:
+    def _findings(self, kind: str, fired: list[Conclusion], unknown: list[Conclusion], model: Any) -> tuple[Any, ...]:
         by_code: dict[str, tuple[bool, list[str]]] = {}
         for k, code, rid in fired:
             if k == kind:
-                certain, rules = by_code.get(code, (True, []))
+                _, rules = by_code.get(code, (True, []))
                 by_code[code] = (True, [*rules, rid])
         for k, code, rid in unknown:
             if k == kind and code not in by_code:
                 by_code[code] = (False, [rid])
             elif k == kind and not by_code[code][0]:
                 by_code[code][1].append(rid)
+        if not by_code:
+            return ()
         out = []
         for code, (certain, rules) in by_code.items():
             v = self.rules.vocab(kind, code)
-            out.append({"code": code, "zh": v.zh, "en": v.en, "certain": certain, "rules": rules})
-        return sorted(out, key=lambda f: (not f["certain"], f["code"]))
+            out.append(model.model_construct(code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
+        out.sort(key=lambda f: (not f.certain, f.code))
+        return tuple(out)
 
-    def _missing(self, ctx: _Ctx, rule_ids: list[str]) -> list[dict[str, Any]]:
+    def _missing(self, run: _Run, rule_ids: list[str]) -> tuple[MissingFact, ...]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it."""
         found: dict[str, set[str]] = {}
+        chain, nodes = run.program.chain, run.nodes
+        roots = run.program.__dict__.get("_roots")
+        if roots is None:
+            roots = run.program.__dict__["_roots"] = {rule.id: root for rule, _, root in run.program.rules}
 
-        def walk(t: dict[str, Any]) -> None:
-            if t.get("outcome") != "unknown":
+        def walk(n: CondNode) -> None:
+            if nodes[n.index] != "?":
                 return
-            for c in t.get("children", ()):
-                walk(c)
-            if "subject" in t:
-                found.setdefault(t["subject"], set()).update(t.get("missing", ()))
-            if t.get("op") == "rule":
-                target = ctx.chain.alias.get(t["rule"], t["rule"])
-                sub = ctx.unknown_trees.get(target)
+            for k in n.children:
+                walk(k)
+            c = n.cond
+            if isinstance(c, Leaf):
+                miss = found.setdefault(c.subject, set())
+                if n.actual is not None and run.values[n.actual] is UNKNOWN:
+                    miss.update(run.subject_missing(c.subject, c.ref))
+                for o, (how, x) in zip(c.operands, n.operands, strict=True):
+                    if how == "value" and o.kind in ("fact", "field") and run.values[x] is UNKNOWN:
+                        miss.update(run.subject_missing(o.name, o.kind))
+            elif isinstance(c, RuleRef):
+                sub = roots.get(chain.alias.get(c.rule, c.rule))
                 if sub is not None:
                     walk(sub)
 
         for rid in rule_ids:
-            tree = ctx.unknown_trees.get(rid)
-            if tree is not None:
-                walk(tree)
-        out: list[dict[str, Any]] = []
+            root = roots.get(rid)
+            if root is not None:
+                walk(root)
+        out = []
         for name in sorted(found):
-            zh, en = self._label(ctx, name)
-            out.append({"name": name, "zh": zh, "en": en, "fields": sorted(found[name])})
-        return out
+            f = chain.facts.get(name)
+            spec = CATALOGUE.get(name)
+            zh, en = (f.zh, f.en) if f is not None else ((spec.zh, spec.en) if spec else (name, name))
+            out.append(MissingFact.model_construct(name=name, zh=zh, en=en, fields=tuple(sorted(found[name]))))
+        return tuple(out)
 
-    def _dated(self, ctx: _Ctx, rid: str, kind: str, code: str, modifier: str) -> date | None:
+    def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        fact = ctx.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-        value = (ctx.facts[fact] if fact in ctx.facts else ctx.fields.get(fact, UNKNOWN)) if fact else UNKNOWN
+        name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+        if not name:
+            return None
+        idx = run.program.fact_index.get(name)
+        value = run.values[idx] if idx is not None else _View(run.h).get(name)
         return value if isinstance(value, date) else None
 
-    def _exit(
-        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> dict[str, Any]:
+    def _exit(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
         if not any(k == "exit_applies" for k, _, _ in fired):
             maybe = [rid for k, _, rid in unknown if k == "exit_applies"]
             if maybe:
-                return {"status": "needs_review", "blocking": self._missing(ctx, maybe)}
-            return {"status": "not_applicable"}
-        blockers = self._findings(ctx, "exit_blocker", fired, unknown)
-        for b in blockers:
-            dates = [self._dated(ctx, rid, "exit_blocker", b["code"], "until") for rid in b["rules"]]
+                return Exit.model_construct(status="needs_review", blocking=self._missing(run, maybe))
+            return Exit.model_construct(status="not_applicable")
+        found = self._findings("exit_blocker", fired, unknown, ExitBlocker)
+        blockers = []
+        for b in found:
+            dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
             known = [d for d in dates if d is not None]
-            b["until"] = max(known) if known and len(known) == len(dates) else None
-        certain = [b for b in blockers if b["certain"]]
+            b.__dict__["until"] = max(known) if known and len(known) == len(dates) else None
+            blockers.append(b)
+        certain = [b for b in blockers if b.certain]
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0])
-            method = {"code": v.code, "zh": v.zh, "en": v.en}
-        out: dict[str, Any] = {"blockers": blockers, "method": method}
+            method = CodeLabel.model_construct(code=v.code, zh=v.zh, en=v.en)
+        out: dict[str, Any] = {"blockers": tuple(blockers), "method": method}
         if certain:
             out["status"] = "blocked"
-            if all(b["until"] is not None for b in certain):
-                out["opens_on"] = max(b["until"] for b in certain)
+            if all(b.until is not None for b in certain):
+                out["opens_on"] = max(b.until for b in certain if b.until is not None)
         elif blockers:
             out["status"] = "needs_review"
-            out["blocking"] = self._missing(ctx, sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))
+            out["blocking"] = self._missing(run, sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))
         else:
             out["status"] = "eligible"
-        return out
+        return Exit.model_construct(**out)
 
-    def _procedure(
-        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> list[dict[str, Any]]:
+    def _procedure(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
-        out = self._findings(ctx, "finding", fired, unknown)
+        out = self._findings("finding", fired, unknown, ProcedureFinding)
         for f in out:
-            rid = f["rules"][0]
-            due = self._dated(ctx, rid, "finding", f["code"], "due")
-            on = self._dated(ctx, rid, "finding", f["code"], "done") or ctx.as_of
-            f["severity"] = self.rules.vocab("finding", f["code"]).severity
-            f["due"], f["on"] = due, on
-            f["days_late"] = (on - due).days if due is not None else None
+            rid = f.rules[0]
+            due = self._dated(run, rid, "finding", f.code, "due")
+            on = self._dated(run, rid, "finding", f.code, "done") or run.as_of
+            f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
+            f.__dict__["due"], f.__dict__["on"] = due, on
+            f.__dict__["days_late"] = (on - due).days if due is not None else None
         return out
 
-    def _identify(
-        self, ctx: _Ctx, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
-    ) -> dict[str, Any]:
-        def codes(src: list[tuple[str, str, str]], kind: str) -> list[str]:
+    def _identify(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> Identification:
+        def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        risks = self._findings(ctx, "risk", fired, unknown)
-        exclusions = self._findings(ctx, "exclusion", fired, unknown)
-        reviews = self._findings(ctx, "review", fired, unknown)
+        risks = self._findings("risk", fired, unknown, Finding)
+        exclusions = self._findings("exclusion", fired, unknown, Finding)
+        reviews = self._findings("review", fired, unknown, Finding)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -451,9 +401,9 @@ class Engine:
         blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
-        def label(code: str) -> dict[str, str]:
+        def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code)
-            return {"code": code, "zh": v.zh, "en": v.en}
+            return CodeLabel.model_construct(code=code, zh=v.zh, en=v.en)
 
         category = None
         if any(k == "already_monitored" for k, _, _ in fired):
@@ -464,28 +414,39 @@ class Engine:
             and not any(k in ("exclusion", "already_monitored") for k, _, _ in unknown)
         ):
             status, category = "identified", label(sure_cats[0])
-        elif sure_cats or maybe_cats or any(f["certain"] for f in reviews) or blocking_rules:
+        elif sure_cats or maybe_cats or any(f.certain for f in reviews) or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
-        blocking = self._missing(ctx, blocking_rules) if status == "needs_review" else []
-        blocking_names = {m["name"] for m in blocking}
+        blocking = self._missing(run, blocking_rules) if status == "needs_review" else ()
+        blocking_names = {m.name for m in blocking}
         rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
-        others = [m for m in self._missing(ctx, rest) if m["name"] not in blocking_names]
-        return {
-            "status": status,
-            "category": category,
-            "candidate_categories": [label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats],
-            "risks": risks,
-            "exclusions": exclusions,
-            "reviews": reviews,
-            "blocking": blocking,
-            "unknown": others,
-        }
+        others = tuple(m for m in self._missing(run, rest) if m.name not in blocking_names) if rest else ()
+        return Identification.model_construct(
+            status=status,
+            category=category,
+            candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
+            risks=risks,
+            exclusions=exclusions,
+            reviews=reviews,
+            blocking=blocking,
+            unknown=others,
+        )
 
-    def _no_region(self, h: Household, on: date, digest: str) -> Decision:
+    def _no_region(self, h: Household, on: date, raw: str | bytes | None, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
         miss = {"name": "region", "zh": "行政区划代码", "en": "region code", "fields": ["$.region"]}
+        trace = None
+        if level != "none":
+            trace = {
+                "engine_version": __version__,
+                "engines": self.engines,
+                "pack_chain": [],
+                "ruleset_fingerprint": "",
+                "input_digest": str(_Digest(h, raw)),
+                "facts": [],
+                "rules": [],
+            }
         return Decision.model_validate(
             {
                 "household_id": h.household_id,
@@ -493,21 +454,55 @@ class Engine:
                 "region": None,
                 "jurisdiction": {"code": "unknown", "zh": "未知辖区", "en": "unknown jurisdiction"},
                 "identification": {"status": "needs_review", "blocking": [miss]},
-                "trace": {
-                    "engine_version": __version__,
-                    "engines": self.engines,
-                    "pack_chain": [],
-                    "ruleset_fingerprint": "",
-                    "input_digest": digest,
-                    "facts": [],
-                    "rules": [],
-                },
+                "trace": trace,
             }
         )
 
 
-def _parse_date(s: str) -> date:
+class _Digest:
+    """The input digest — sha256 of the household's canonical JSON, so a record sent as a dict, as
+    text or as bytes gets the same digest — computed only when a trace is written, not per evaluation."""
+
+    __slots__ = ("_value", "h", "raw")
+
+    def __init__(self, h: Household, raw: str | bytes | None) -> None:
+        self.h, self.raw, self._value = h, raw, ""
+
+    def __str__(self) -> str:
+        if not self._value:
+            import hashlib
+
+            self._value = "sha256:" + hashlib.sha256(self.h.model_dump_json().encode()).hexdigest()
+        return self._value
+
+
+class _UnknownFacts:
+    """The settling paths of unknown facts, computed only when the compact trace is written."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    def data(self) -> dict[str, list[str]]:
+        if not any(self.run.values[s.index] is UNKNOWN for s in self.run.program.facts):
+            return {}
+        return {k: v for k, v in self.run.fact_missing.items() if v}
+
+
+class _FieldsForDurable(dict[str, Any]):
+    """The flat field mapping durable-rules is given (built from the household on demand)."""
+
+    def __init__(self, h: Household) -> None:
+        from .facts import flatten
+
+        super().__init__(flatten(h))
+
+
+def _as_date(v: date | str) -> date:
+    if isinstance(v, date):
+        return v
     try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise EvaluationError(f"评估日期无效 / invalid assessment date `{s}` (YYYY-MM-DD)") from None
+        return date.fromisoformat(v)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"评估日期无效 / invalid assessment date `{v}` (YYYY-MM-DD)") from None

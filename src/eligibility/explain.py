@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal
 
-from .decision import ConditionTrace, Decision, ExpectedSource, RuleTrace
+from .decision import ConditionTrace, Decision, ExpectedSource, RuleTrace, Trace
+from .errors import EvaluationError
 
 __all__ = ["explain"]
 
@@ -222,6 +223,10 @@ def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
 def explain(decision: Decision, lang: Lang = "zh") -> str:
     """A readable account of the decision: outcome, why, why not, open questions, derived facts."""
     d, ident = decision, decision.identification
+    if not isinstance(d.trace, Trace):
+        raise EvaluationError(
+            "解释需要完整轨迹 / explain needs the full trace: evaluate with trace='full' or use Engine.expand()"
+        )
     chain = " ← ".join((p.zh if lang == "zh" else p.en) for p in reversed(d.trace.pack_chain))
     status = _t(_STATUS[ident.status], lang)
     if ident.category is not None:

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from . import rulefile as rf
 from ._yaml import read_yaml
+from .decision import Trace
 from .engine import Engine
 from .errors import Diagnostic, EligibilityError
 from .loader import find_root
@@ -118,7 +119,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     exp = case.expect
     given = exp.model_fields_set
     try:
-        d = engine.evaluate(case.household, case.as_of)
+        d = engine.evaluate(case.household, case.as_of, trace="full")
     except EligibilityError as exc:
         if exp.error is not None and exp.error in str(exc):
             return []
@@ -167,6 +168,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
         got_f = {f.code: f.days_late for f in d.procedure if f.certain}
         if got_f != (exp.findings or {}):
             fails.append(f"findings: expected {exp.findings}, got {got_f}")
+    assert isinstance(d.trace, Trace)  # run_case asks for the full trace
     outcomes = {r.id: r.outcome for r in d.trace.rules}
     for key, outcome in (("fired", "fired"), ("not_fired", "not_fired"), ("unknown", "unknown")):
         for rid in getattr(exp, key):

@@ -1,0 +1,304 @@
+"""The rules manifest of a compiled program, the compact trace's JSON form, and their expansion.
+
+A household's compact trace is a few numbers: the values of the program's value slots (facts, the
+numbers each formula shows, the household fields the conditions read), one character per condition
+node (``1`` true, ``0`` false, ``?`` unknown) and, for each unknown fact, the household paths that would
+settle it. Everything else an audit needs — formulas, labels, citations, every parameter value with
+its window, pack and citations — is the same for every household of the program, so it is written once,
+as the *manifest*, identified by the program key and the rule-set fingerprint.
+
+:func:`expand` joins the two into the full trace (the ``trace`` object of a ``trace="full"`` decision),
+using nothing but the two JSON documents: a compact trace stored in a database today can be expanded
+into the full audit years later from its manifest, without the rules or the household.
+
+Values in the compact JSON keep their exact form: integers and integral amounts as JSON integers,
+other amounts as ``{"d": "7833.33…"}`` (a decimal string, never a float), dates as ISO strings, sets
+as sorted lists, unknown as ``null``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from .. import __version__
+from ..conditions import AtLeast, Group, Leaf, Negation, RuleRef
+from ..expressions import UNKNOWN, format_value
+from ..facts import CATALOGUE
+from .python import CondNode, Program
+
+__all__ = ["decode_value", "encode_value", "expand", "json_value", "manifest"]
+
+MANIFEST_FORMAT = "eligibility-manifest/1"
+
+
+def json_value(v: Any) -> Any:
+    """A value as plain JSON data, as the full trace shows it: exact integers stay integers."""
+    if v is UNKNOWN or v is None:
+        return None
+    if isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, frozenset | set):
+        return sorted(json_value(x) for x in v)
+    if isinstance(v, tuple | list):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: json_value(x) for k, x in v.items()}
+    return str(v)
+
+
+def encode_value(v: Any) -> Any:
+    """A value in the compact trace's exact JSON form (see the module docstring)."""
+    if v is UNKNOWN or v is None:
+        return None
+    if isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else {"d": str(v)}
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, frozenset | set):
+        return sorted(encode_value(x) for x in v)
+    if isinstance(v, tuple | list):
+        return [encode_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: encode_value(x) for k, x in v.items()}
+    return str(v)
+
+
+def decode_value(v: Any) -> Any:
+    """The value a compact trace's JSON stands for (unknown for ``null``)."""
+    if v is None:
+        return UNKNOWN
+    if isinstance(v, dict):
+        if set(v) == {"d"}:
+            return Decimal(v["d"])
+        return {k: decode_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [decode_value(x) for x in v]
+    return v
+
+
+def _label(program: Program, name: str) -> tuple[str, str]:
+    f = program.chain.facts.get(name)
+    if f is not None:
+        return f.zh, f.en
+    spec = CATALOGUE.get(name)
+    return (spec.zh, spec.en) if spec else (name, name)
+
+
+def _cites(cites: Any) -> list[dict[str, Any]]:
+    return [{"source": c.source, "clause": c.clause, "note": c.note} for c in cites]
+
+
+def _node(program: Program, n: CondNode) -> dict[str, Any]:
+    c = n.cond
+    if isinstance(c, Group | AtLeast | Negation):
+        op = c.op if isinstance(c, Group) else ("at_least" if isinstance(c, AtLeast) else "not")
+        return {
+            "i": n.index,
+            "op": op,
+            "n": c.n if isinstance(c, AtLeast) else None,
+            "children": [_node(program, k) for k in n.children],
+        }
+    if isinstance(c, RuleRef):
+        chain = program.chain
+        r = chain.rules.get(chain.alias.get(c.rule, c.rule))
+        return {"i": n.index, "op": "rule", "rule": c.rule, "zh": r.zh if r else None, "en": r.en if r else None}
+    assert isinstance(c, Leaf)
+    zh, en = _label(program, c.subject)
+    sources: list[dict[str, Any]] = []
+    refs: list[list[str]] = []
+    for o, hit in zip(c.operands, n.hits, strict=True):
+        if o.kind == "param":
+            assert hit is not None
+            decl = program.chain.params[hit.name]
+            sources.append(
+                {
+                    "kind": "parameter",
+                    "name": hit.name,
+                    "zh": decl.zh,
+                    "en": decl.en,
+                    "unit": decl.unit,
+                    "pack": hit.pack,
+                    "valid_from": hit.start.isoformat(),
+                    "valid_until": hit.until.isoformat() if hit.until else None,
+                    "citations": _cites(hit.cites),
+                }
+            )
+        elif o.kind in ("fact", "field"):
+            szh, sen = _label(program, o.name)
+            sources.append({"kind": o.kind, "name": o.name, "zh": szh, "en": sen})
+            refs.append([o.kind, o.name])
+        else:
+            sources.append({"kind": "literal"})
+    expected = [{"value": x} if how == "value" else {"const": json_value(x)} for how, x in n.operands]
+    return {
+        "i": n.index,
+        "op": c.op,
+        "subject": c.subject,
+        "ref": c.ref,
+        "zh": zh,
+        "en": en,
+        "actual": n.actual,
+        "expected": expected,
+        "sources": sources,
+        "operand_refs": [[o.kind, o.name] if o.kind in ("fact", "field") else None for o in c.operands],
+    }
+
+
+def manifest(program: Program) -> dict[str, Any]:
+    """The program's rules manifest: everything a full trace needs that is not a household's value."""
+    chain = program.chain
+    rules = chain.ruleset
+    on = program.start
+    cited = set(chain.cited_on(on))
+    for hit in program.hits:
+        cited.update(c.source for c in hit.cites)
+    facts = []
+    for slot in program.facts:
+        f = chain.facts[slot.name]
+        facts.append(
+            {
+                "name": slot.name,
+                "zh": f.zh,
+                "en": f.en,
+                "formula": f.source,
+                "index": slot.index,
+                "template": None if slot.whole else slot.template,
+                "fields": sorted(f.fields),
+                "facts": sorted(f.facts),
+            }
+        )
+    return {
+        "format": MANIFEST_FORMAT,
+        "program": program.key,
+        "ruleset_fingerprint": chain.fingerprint,
+        "engine_version": __version__,
+        "span": {"from": program.start.isoformat(), "until": program.until.isoformat() if program.until else None},
+        "jurisdiction": {"code": chain.pack.id, "zh": chain.pack.zh, "en": chain.pack.en},
+        "pack_chain": [{"code": p.id, "zh": p.zh, "en": p.en} for p in chain.packs],
+        "skipped": [{"id": r.id, "zh": r.zh, "en": r.en, "reason": why} for r, why in chain.skipped(on)],
+        "sources": {
+            key: {"title": rules.sources[key].title, "grade": rules.sources[key].grade, "url": rules.sources[key].url}
+            for key in sorted(cited)
+        },
+        "values": program.value_kinds,
+        "nodes": program.n_nodes,
+        "facts": facts,
+        "rules": [
+            {
+                "id": rule.id,
+                "zh": rule.zh,
+                "en": rule.en,
+                "kind": rule.kind,
+                "pack": rule.pack,
+                "version_from": version.start.isoformat(),
+                "version_until": version.until.isoformat() if version.until else None,
+                "citations": _cites(version.cites),
+                "conclusions": [f"{k}:{c}" for k, c in rule.conclusions],
+                "condition": _node(program, root),
+            }
+            for rule, version, root in program.rules
+        ],
+    }
+
+
+_OUTCOME = {"1": "true", "0": "false", "?": "unknown"}
+_RULE_OUTCOME = {"1": "fired", "0": "not_fired", "?": "unknown"}
+
+
+def expand(m: dict[str, Any], compact: dict[str, Any]) -> dict[str, Any]:
+    """The full trace (as plain data) from a manifest and a compact trace in their JSON forms."""
+    values = [decode_value(v) for v in compact["values"]]
+    nodes: str = compact["nodes"]
+    fact_missing: dict[str, list[str]] = compact.get("missing", {})
+    fact_value = {f["name"]: values[f["index"]] for f in m["facts"]}
+
+    facts = []
+    for f in m["facts"]:
+        v = values[f["index"]]
+        if f["template"] is None:
+            sub = format_value(v)
+        else:
+            sub = "".join(p if isinstance(p, str) else format_value(values[p]) for p in f["template"])
+        facts.append(
+            {
+                "name": f["name"],
+                "zh": f["zh"],
+                "en": f["en"],
+                "formula": f["formula"],
+                "substituted": sub,
+                "value": json_value(v),
+                "known": v is not UNKNOWN,
+                "missing": fact_missing.get(f["name"], []) if v is UNKNOWN else [],
+            }
+        )
+
+    def missing_of(kind: str, name: str) -> list[str]:
+        if kind == "fact":
+            return list(fact_missing.get(name, []))
+        return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+    def cond(n: dict[str, Any]) -> dict[str, Any]:
+        outcome = _OUTCOME[nodes[n["i"]]]
+        if "children" in n:
+            return {"op": n["op"], "outcome": outcome, "n": n["n"], "children": [cond(k) for k in n["children"]]}
+        if n["op"] == "rule":
+            return {"op": "rule", "outcome": outcome, "rule": n["rule"], "zh": n["zh"], "en": n["en"]}
+        actual = values[n["actual"]]
+        exp = [values[e["value"]] if "value" in e else e["const"] for e in n["expected"]]
+        exp_json = [json_value(x) if "value" in e else x for x, e in zip(exp, n["expected"], strict=True)]
+        missing: list[str] = []
+        if outcome == "unknown":
+            if actual is UNKNOWN:
+                missing += missing_of(n["ref"], n["subject"])
+            for ref, x in zip(n["operand_refs"], exp, strict=True):
+                if ref is not None and x is UNKNOWN:
+                    missing += missing_of(ref[0], ref[1])
+            missing = sorted(set(missing))
+        return {
+            "op": n["op"],
+            "outcome": outcome,
+            "subject": n["subject"],
+            "zh": n["zh"],
+            "en": n["en"],
+            "actual": json_value(actual),
+            "expected": exp_json[0] if len(exp_json) == 1 else exp_json,
+            "sources": n["sources"],
+            "missing": missing,
+        }
+
+    rules = [
+        {
+            "id": r["id"],
+            "zh": r["zh"],
+            "en": r["en"],
+            "kind": r["kind"],
+            "pack": r["pack"],
+            "version_from": r["version_from"],
+            "version_until": r["version_until"],
+            "outcome": _RULE_OUTCOME[nodes[r["condition"]["i"]]],
+            "condition": cond(r["condition"]),
+            "citations": r["citations"],
+            "conclusions": r["conclusions"],
+        }
+        for r in m["rules"]
+    ]
+    del fact_value
+    return {
+        "skipped": m["skipped"],
+        "engine_version": m["engine_version"],
+        "engines": compact["engines"],
+        "pack_chain": m["pack_chain"],
+        "ruleset_fingerprint": m["ruleset_fingerprint"],
+        "input_digest": compact["input_digest"],
+        "facts": facts,
+        "rules": rules,
+        "sources": m["sources"],
+    }

@@ -1,0 +1,745 @@
+"""The Python target: one generated function per pack chain and date span.
+
+Over a *span* — dates between two consecutive change points of a chain (a rule version starting or
+ending, a parameter value starting) — the rules in force and every parameter value are constant. So
+the IR of that span is compiled once into straight-line Python source: household fields read straight
+off the :class:`~eligibility.models.Household` attributes, derived facts in dependency order, every
+rule's condition node by node, and the conclusions gathered — with the span's parameter values folded
+in as constants. Only ``as_of`` stays an argument, because ages and month counts depend on the exact day.
+
+The generated function returns one flat tuple of values (facts, the numbers a fact's formula shows, the
+household fields the conditions read, each condition node's outcome) plus the fired and unknown
+conclusions. That tuple is the *compact trace*; the static rest — formulas, labels, citations, parameter
+values with their dated sources — is the program's :mod:`manifest <eligibility.compile.manifest>`.
+
+Semantics are the rule language's, exactly (docs/engines.md): Kleene three-valued logic with
+``UNKNOWN``, every branch of ``all``/``any`` evaluated (a missing required parameter raises wherever the
+interpreter would), exact Decimal arithmetic, a division by zero is unknown, whole months and years by
+python-dateutil. Nothing from a rule file is ever passed to ``eval``: the source is generated from the
+checked AST, whose names were resolved at load time; literals travel as constants, never as code text.
+
+``Program.source`` is readable: names follow fact and rule ids, and each rule's block starts with a
+comment pointing at its rule file's ``path:line``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from dateutil.relativedelta import relativedelta
+
+from ..conditions import AtLeast, Cond, Group, Leaf, Negation, ParamHit, RuleRef
+from ..errors import MissingParameterError
+from ..expressions import (
+    UNKNOWN,
+    Aggregate,
+    BoolOp,
+    Binary,
+    Call,
+    ListLit,
+    Lit,
+    Name,
+    Node,
+    Unary,
+    _delta,
+    end_of_month,
+    kleene_and,
+    kleene_or,
+    months_lacking,
+)
+from ..facts import CATALOGUE, FieldSpec, _item
+from ..ruleset import Chain, RuleDef, RuleVersion
+
+__all__ = ["CondNode", "FactSlot", "Program", "program_for", "spans"]
+
+_SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
+
+
+# ------------------------------------------------------------------------------------------ layout
+
+
+@dataclass
+class FactSlot:
+    """A derived fact in the program: its value index and its formula's substitution template.
+
+    ``template`` is a list of literal text pieces and value indices (the names, calls and aggregates of
+    the formula, each evaluated once); ``whole`` means the formula is one such term and shows the
+    fact's own value.
+    """
+
+    name: str
+    index: int
+    template: list[str | int]
+    whole: bool
+
+
+@dataclass
+class CondNode:
+    """One node of a rule's condition tree, with its index into the outcome string."""
+
+    cond: Cond
+    index: int
+    children: list[CondNode] = field(default_factory=list)
+    actual: int | None = None  # leaves: value index of the subject
+    operands: list[tuple[str, Any]] = field(default_factory=list)  # leaves: ("value", idx) | ("const", v)
+    hits: list[ParamHit | None] = field(default_factory=list)  # leaves: the parameter hit per operand
+
+
+@dataclass
+class Program:
+    """A compiled (chain, span): the generated function, its source, and the layout of its values."""
+
+    chain: Chain
+    start: date
+    until: date | None
+    key: str
+    source: str
+    fn: Any
+    facts: list[FactSlot]
+    rules: list[tuple[RuleDef, RuleVersion, CondNode]]
+    n_values: int
+    n_nodes: int
+    field_index: dict[str, int]
+    hits: frozenset[ParamHit]
+    fact_index: dict[str, int]
+    value_kinds: list[str] = field(default_factory=list)
+
+    def run(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], str, list[tuple[str, str, str]], list[Any]]:
+        """(values, node outcomes as a string of ``1``/``0``/``?``, fired conclusions, unknown ones)."""
+        return self.fn(h, as_of)  # type: ignore[no-any-return]
+
+    def in_span(self, on: date) -> bool:
+        return self.start <= on and (self.until is None or on < self.until)
+
+
+# ------------------------------------------------------------------------------------------- spans
+
+
+def spans(chain: Chain) -> list[date]:
+    """The chain's change points: every rule version's start and end and every parameter value's start."""
+    points: set[date] = set()
+    for r in chain.rules.values():
+        for v in r.versions:
+            points.add(v.start)
+            if v.until is not None:
+                points.add(v.until)
+    for p in chain.packs:
+        for values in p.values.values():
+            points.update(v.start for v in values)
+    return sorted(points)
+
+
+_CACHE_LOCK: Final = threading.Lock()
+
+
+def program_for(chain: Chain, on: date) -> Program:
+    """The compiled program of ``chain`` for the span holding ``on`` (compiled once, thread-safe)."""
+    cache: dict[date | None, Program] | None = chain.__dict__.get("_programs")
+    points: list[date] | None = chain.__dict__.get("_points")
+    if cache is None or points is None:
+        with _CACHE_LOCK:
+            if "_programs" not in chain.__dict__:
+                chain.__dict__["_points"] = spans(chain)
+                chain.__dict__["_programs"] = {}
+            cache, points = chain.__dict__["_programs"], chain.__dict__["_points"]
+    assert cache is not None and points is not None
+    i = bisect_right(points, on) - 1
+    start = points[i] if i >= 0 else None
+    prog = cache.get(start)
+    if prog is None:
+        with _CACHE_LOCK:
+            prog = cache.get(start)
+            if prog is None:
+                until = points[i + 1] if i + 1 < len(points) else None
+                prog = _Compiler(chain, on, start or date.min, until).build()
+                cache[start] = prog
+    return prog
+
+
+# ---------------------------------------------------------------------------------------- compiler
+
+
+def _ident(s: str) -> str:
+    return re.sub(r"\W", "_", s, flags=re.ASCII)
+
+
+class _MissingParam:
+    """A required parameter without a value in this span: reading it raises, where the rules read it."""
+
+    def __init__(self, args: tuple[str, str, str]) -> None:
+        self.args = args
+
+
+def _raise(args: tuple[str, str, str], on: date) -> Any:
+    name, zh, jurisdiction = args
+    raise MissingParameterError(name, zh, jurisdiction, on.isoformat())
+
+
+def _kind(spec: FieldSpec | None) -> str:
+    """How a field's raw attribute becomes a rule value (the same mapping as :func:`facts.flatten`)."""
+    if spec is None:
+        return "raw"
+    t = spec.type
+    if t.kind == "collection":
+        return "collection"
+    if t.kind == "set":
+        return "set"
+    if t.kind == "text" and t.values:
+        return "enum"
+    return "raw"
+
+
+def _convert(var: str, kind: str) -> str:
+    """Expression turning raw attribute ``var`` (not None) into the rule value."""
+    if kind == "enum":
+        return f"{var}.value"
+    if kind == "set":
+        return f"(frozenset([e.value for e in {var}]) if {var} else {var})"
+    if kind == "collection":
+        return f"([_item(e) for e in {var}] if {var} else {var})"
+    return var
+
+
+class _Compiler:
+    def __init__(self, chain: Chain, on: date, start: date, until: date | None) -> None:
+        self.chain = chain
+        self.on = on
+        self.start = start
+        self.until = until
+        self.lines: list[str] = []
+        self.depth = 1
+        self.consts: dict[str, Any] = {}
+        self.const_ids: dict[int, str] = {}
+        self.tmp = 0
+        self.values: list[str] = []  # the expression of each value slot, in order
+        self.value_kinds: list[str] = []
+        self.field_locals: dict[str, str] = {}
+        self.field_index: dict[str, int] = {}
+        self.sections: set[str] = set()
+        self.loop_vars: list[tuple[str, str]] = []  # (item variable, collection path)
+        self.hits: set[ParamHit] = set()
+        self.node_count = 0
+
+    # ------------------------------------------------------------------ emit helpers
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def new(self, prefix: str = "t") -> str:
+        self.tmp += 1
+        return f"{prefix}{self.tmp}"
+
+    def const(self, v: Any) -> str:
+        if v is None or isinstance(v, bool):
+            return repr(v)
+        if v is UNKNOWN:
+            return "U"
+        name = self.const_ids.get(id(v))
+        if name is None:
+            name = f"K{len(self.consts)}"
+            self.consts[name] = v
+            self.const_ids[id(v)] = name
+        return name
+
+    def param(self, name: str) -> Any:
+        """The parameter's value in this span (folded), UNKNOWN when optional and absent."""
+        try:
+            return self.chain.param_hit(name, self.on).value
+        except MissingParameterError:
+            decl = self.chain.params[name]
+            if decl.optional:
+                return UNKNOWN
+            return _MissingParam((name, decl.zh, self.chain.jurisdiction))
+
+    def param_expr(self, name: str) -> str:
+        v = self.param(name)
+        if isinstance(v, _MissingParam):
+            return f"_raise({self.const(v.args)}, as_of)"
+        return self.const(v)
+
+    # ------------------------------------------------------------------ household fields
+
+    def field(self, path: str) -> str:
+        """A local holding the rule value of household field ``path`` (read once, at the top)."""
+        local = self.field_locals.get(path)
+        if local is not None:
+            return local
+        local = "v_" + _ident(path)
+        spec = CATALOGUE.get(path)
+        kind = _kind(spec)
+        if "." in path and path.split(".", 1)[0] in _SECTION_FIELDS:
+            sec, attr = path.split(".", 1)
+            self.sections.add(sec)
+            src = f"s_{sec}.{attr}"
+            self.prologue.append(f"{local} = U if s_{sec} is None or (x := {src}) is None else {_convert('x', kind)}")
+        else:
+            self.prologue.append(f"{local} = U if (x := h.{path}) is None else {_convert('x', kind)}")
+        self.field_locals[path] = local
+        return local
+
+    def collection(self, path: str) -> str:
+        """A local holding the raw tuple of items (models) of a collection, or U."""
+        local = "c_" + _ident(path)
+        if local in self.collections:
+            return local
+        self.collections.add(local)
+        if "." in path:
+            sec, attr = path.split(".", 1)
+            self.sections.add(sec)
+            self.prologue.append(f"{local} = U if s_{sec} is None or (x := s_{sec}.{attr}) is None else x")
+        else:
+            self.prologue.append(f"{local} = U if (x := h.{path}) is None else x")
+        return local
+
+    def value_slot(self, expr: str, kind: str) -> int:
+        self.values.append(expr)
+        self.value_kinds.append(kind)
+        return len(self.values) - 1
+
+    def field_slot(self, path: str) -> int:
+        idx = self.field_index.get(path)
+        if idx is None:
+            idx = self.field_index[path] = self.value_slot(self.field(path), "field:" + path)
+        return idx
+
+    # ------------------------------------------------------------------ formulas
+
+    def expr(self, node: Node) -> str:
+        """Emit statements computing ``node``; return a simple expression (local or constant) for it."""
+        if isinstance(node, Lit):
+            return self.const(node.value)
+        if isinstance(node, ListLit):
+            items = [self.expr(i) for i in node.items]
+            t = self.new()
+            self.emit(f"{t} = ({', '.join(items)}{',' if len(items) == 1 else ''})")
+            return t
+        if isinstance(node, Name):
+            if node.ref == "param":
+                return self.param_expr(node.key)
+            if node.ref == "fact":
+                return "F_" + _ident(node.key)
+            if node.ref == "as_of":
+                return "as_of"
+            if node.ref == "item":
+                var, coll = self.loop_vars[-1]
+                spec = CATALOGUE[coll].item_fields or {}
+                kind = _kind(spec.get(node.key))
+                t = self.new()
+                self.emit(f"{t} = U if (x := {var}.{node.key}) is None else {_convert('x', kind)}")
+                return t
+            if CATALOGUE.get(node.key) is not None and CATALOGUE[node.key].type.kind == "collection":
+                raise NotImplementedError("a collection used as a value")  # the checker forbids it
+            return self.field(node.key)
+        t = self.new()
+        if isinstance(node, Unary):
+            a = self.expr(node.operand)
+            if node.op == "not":
+                self.emit(f"{t} = U if {a} is U else (not {a})")
+            else:
+                self.emit(f"{t} = U if {a} is U else -{a}")
+            return t
+        if isinstance(node, BoolOp):
+            items = [self.expr(i) for i in node.items]
+            self.emit(f"{t} = {_kleene(node.op, items)}")
+            return t
+        if isinstance(node, Binary):
+            a, b = self.expr(node.left), self.expr(node.right)
+            guard = f"U if {a} is U or {b} is U else "
+            if node.op == "in":
+                self.emit(f"{t} = {guard}({a} in {b})")
+            elif node.op in ("<", "<=", ">", ">=", "==", "!="):
+                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+            elif node.op == "/":
+                self.emit(f"{t} = {guard}(U if {b} == 0 else Decimal({a}) / Decimal({b}))")
+            else:
+                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+            return t
+        if isinstance(node, Call):
+            return self.call(node, t)
+        if isinstance(node, Aggregate):
+            return self.aggregate(node, t)
+        raise AssertionError(node)
+
+    def call(self, node: Call, t: str) -> str:
+        fn = node.fn
+        if fn == "if":
+            c = self.expr(node.args[0])
+            self.emit(f"if {c} is U:")
+            self.depth += 1
+            a, b = self.expr(node.args[1]), self.expr(node.args[2])
+            self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
+            self.depth -= 1
+            self.emit(f"elif {c}:")
+            self.depth += 1
+            self.emit(f"{t} = {self.expr(node.args[1])}")
+            self.depth -= 1
+            self.emit("else:")
+            self.depth += 1
+            self.emit(f"{t} = {self.expr(node.args[2])}")
+            self.depth -= 1
+            return t
+        args = [self.expr(a) for a in node.args]
+        if fn == "is_known":
+            self.emit(f"{t} = {args[0]} is not U")
+            return t
+        guard = "U if " + " or ".join(f"{a} is U" for a in args) + " else "
+        body = {
+            "age": "_delta({0}, as_of)[0]",
+            "months_since": "_delta({0}, as_of)[1]",
+            "months_between": "_delta({0}, {1})[1]",
+            "days_between": "({1} - {0}).days",
+            "add_days": "{0} + timedelta(days=int({1}))",
+            "add_months": "{0} + relativedelta(months=int({1}))",
+            "end_of_month": "end_of_month({0})",
+            "months_without": "len(months_lacking({0}, {1}, {2}))",
+            "first_month_without": "_first(months_lacking({0}, {1}, {2}))",
+        }[fn]
+        self.emit(f"{t} = {guard}{body.format(*args)}")
+        return t
+
+    def aggregate(self, node: Aggregate, t: str) -> str:
+        coll_path = node.collection.key
+        items = self.collection(coll_path)
+        var = self.new("m")
+        sel, unsure = self.new("sel"), self.new("unsure")
+        self.emit(f"if {items} is U:")
+        self.emit(f"    {t} = U")
+        self.emit("else:")
+        self.depth += 1
+        self.emit(f"{sel} = []")
+        self.emit(f"{unsure} = False")
+        self.emit(f"for {var} in {items}:")
+        self.depth += 1
+        self.loop_vars.append((var, coll_path))
+        if node.where is not None:
+            w = self.expr(node.where)
+            self.emit(f"if {w} is U:")
+            self.emit(f"    {unsure} = True")
+            self.emit(f"elif {w}:")
+            self.emit(f"    {sel}.append({var})")
+        else:
+            self.emit(f"{sel}.append({var})")
+        self.depth -= 1
+        if node.fn == "count":
+            self.emit(f"{t} = U if {unsure} else len({sel})")
+        else:
+            assert node.value is not None
+            vals = self.new("vals")
+            self.emit(f"{vals} = []")
+            self.emit(f"for {var} in {sel}:")
+            self.depth += 1
+            v = self.expr(node.value)
+            self.emit(f"{vals}.append({v})")
+            self.depth -= 1
+            if node.fn == "any":
+                self.emit(f"{t} = kleene_or({vals})")
+                self.emit(f"if {t} is False and {unsure}:")
+                self.emit(f"    {t} = U")
+            elif node.fn == "all":
+                self.emit(f"{t} = kleene_and({vals})")
+                self.emit(f"if {t} is True and {unsure}:")
+                self.emit(f"    {t} = U")
+            else:
+                self.emit(f"if {unsure} or any(x is U for x in {vals}):")
+                self.emit(f"    {t} = U")
+                if node.fn == "sum":
+                    self.emit("else:")
+                    self.emit(f"    {t} = sum({vals}, 0)")
+                else:
+                    self.emit(f"elif not {vals}:")
+                    self.emit(f"    {t} = U")
+                    self.emit("else:")
+                    self.emit(f"    {t} = {node.fn}({vals})")
+        self.loop_vars.pop()
+        self.depth -= 1
+        return t
+
+    def template(self, node: Node, parent: int, out: list[str | int]) -> None:
+        """The formula as text with a value slot for every name, call and aggregate (as ``_sub``)."""
+        from ..expressions import _PREC, format_value
+
+        if isinstance(node, Lit):
+            out.append(f"'{node.value}'" if isinstance(node.value, str) else format_value(node.value))
+            return
+        if isinstance(node, Name | Call | Aggregate):
+            out.append(self.value_slot(self.expr(node), "slot"))
+            return
+        if isinstance(node, ListLit):
+            out.append("[")
+            for i, item in enumerate(node.items):
+                if i:
+                    out.append(", ")
+                self.template(item, 0, out)
+            out.append("]")
+            return
+        inner: list[str | int] = []
+        if isinstance(node, Unary):
+            p = _PREC["not" if node.op == "not" else "neg"]
+            inner.append("not " if node.op == "not" else "-")
+            self.template(node.operand, p, inner)
+        elif isinstance(node, BoolOp):
+            p = _PREC[node.op]
+            for i, item in enumerate(node.items):
+                if i:
+                    inner.append(f" {node.op} ")
+                self.template(item, p, inner)
+        elif isinstance(node, Binary):
+            p = _PREC.get(node.op, _PREC["cmp"])
+            sym = {"-": "−", "*": "×", "/": "/"}.get(node.op, node.op)
+            self.template(node.left, p, inner)
+            inner.append(f" {sym} ")
+            self.template(node.right, p + (node.op in "-/"), inner)
+        else:  # pragma: no cover
+            raise AssertionError(node)
+        if p < parent:
+            out += ["(", *inner, ")"]
+        else:
+            out += inner
+
+    # ------------------------------------------------------------------ conditions
+
+    def cond(self, c: Cond, rule_locals: dict[str, str]) -> CondNode:
+        node = CondNode(c, self.node_count)
+        self.node_count += 1
+        t = f"n{node.index}"
+        if isinstance(c, Group | AtLeast):
+            node.children = [self.cond(x, rule_locals) for x in c.items]
+            kids = [f"n{k.index}" for k in node.children]
+            if isinstance(c, Group):
+                self.emit(f"{t} = {_kleene('and' if c.op == 'all' else 'or', kids)}")
+            else:
+                true = " + ".join(f"({k} is True)" for k in kids)
+                unk = " + ".join(f"({k} is U)" for k in kids)
+                self.emit(f"x = {true}")
+                self.emit(f"{t} = True if x >= {c.n} else (False if x + ({unk}) < {c.n} else U)")
+        elif isinstance(c, Negation):
+            node.children = [self.cond(c.item, rule_locals)]
+            k = f"n{node.children[0].index}"
+            self.emit(f"{t} = U if {k} is U else (not {k})")
+        elif isinstance(c, RuleRef):
+            self.emit(f"{t} = {rule_locals.get(c.rule, 'False')}")
+        elif isinstance(c, Leaf):
+            self.leaf(c, node, t)
+        else:  # pragma: no cover
+            raise AssertionError(c)
+        return node
+
+    def leaf(self, c: Leaf, node: CondNode, t: str) -> None:
+        if c.ref == "fact":
+            a = "F_" + _ident(c.subject)
+            node.actual = self.fact_index[c.subject]
+        else:
+            node.actual = self.field_slot(c.subject)
+            a = self.field(c.subject)
+        exps: list[str] = []
+        for o in c.operands:
+            if o.kind == "literal":
+                exps.append(self.const(o.value))
+                node.operands.append(("const", o.value))
+                node.hits.append(None)
+            elif o.kind == "param":
+                hit = self.chain.param_hit(o.name, self.on) if self.param_ok(o.name) else None
+                if hit is not None:
+                    self.hits.add(hit)
+                exps.append(self.param_expr(o.name))
+                node.operands.append(("const", self.param(o.name)))
+                node.hits.append(hit)
+            elif o.kind == "fact":
+                exps.append("F_" + _ident(o.name))
+                node.operands.append(("value", self.fact_index[o.name]))
+                node.hits.append(None)
+            else:
+                exps.append(self.field(o.name))
+                node.operands.append(("value", self.field_slot(o.name)))
+                node.hits.append(None)
+        op = c.op
+        if op == "known":
+            self.emit(f"{t} = ({a} is not U) == {exps[0]}")
+            return
+        guard = "U if " + " or ".join(f"{x} is U" for x in [a, *exps]) + " else "
+        if op in ("eq", "ne", "lt", "le", "gt", "ge"):
+            sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
+            self.emit(f"{t} = {guard}({a} {sym} {exps[0]})")
+        elif op == "between":
+            self.emit(f"{t} = {guard}bool({exps[0]} <= {a} <= {exps[1]})")
+        else:  # in
+            if len(exps) == 1:
+                opts = f"({exps[0]} if isinstance({exps[0]}, (list, tuple)) else ({exps[0]},))"
+            else:
+                opts = f"({', '.join(exps)},)"
+            self.emit(
+                f"{t} = {guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
+            )
+
+    def param_ok(self, name: str) -> bool:
+        try:
+            self.chain.param_hit(name, self.on)
+        except MissingParameterError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the program
+
+    def build(self) -> Program:
+        chain = self.chain
+        self.prologue: list[str] = []
+        self.collections: set[str] = set()
+        body_start = len(self.lines)
+        # Derived facts in dependency order, each with its substitution template's slots.
+        facts: list[FactSlot] = []
+        self.fact_index: dict[str, int] = {}
+        for name in chain.fact_order:
+            f = chain.facts[name]
+            idx = self.value_slot("F_" + _ident(name), "fact:" + name)
+            self.fact_index[name] = idx
+            self.emit(f"# fact {name} ({f.loc})")
+            whole = isinstance(f.node, Name | Call | Aggregate)
+            tmpl: list[str | int] = []
+            if whole:
+                self.emit(f"F_{_ident(name)} = {self.expr(f.node)}")
+            else:
+                # Each name, call and aggregate of the formula is evaluated once into a value slot
+                # (the numbers the trace shows); the fact is then the formula over those values.
+                self.template(f.node, 0, tmpl)
+                self.emit(f"F_{_ident(name)} = {self.expr_from_slots(f.node)}")
+            facts.append(FactSlot(name, idx, tmpl, whole))
+        # Rules in force, in dependency order.
+        rule_locals: dict[str, str] = {}
+        rules: list[tuple[RuleDef, RuleVersion, CondNode]] = []
+        conclude: list[str] = []
+        for k, (rule, version) in enumerate(chain.in_force(self.on)):
+            self.emit(f"# rule {rule.id} ({version.loc})")
+            root = self.cond(version.when, rule_locals)
+            local = f"R{k}"
+            self.emit(f"{local} = n{root.index}")
+            rule_locals[rule.id] = local
+            for alias in chain.aliases_of.get(rule.id, ()):
+                rule_locals[alias] = local
+            rules.append((rule, version, root))
+            if rule.conclusions:
+                cs = self.const(tuple((kind, code, rule.id) for kind, code in rule.conclusions))
+                conclude.append(f"if {local} is True:")
+                conclude.append(f"    fired += {cs}")
+                conclude.append(f"elif {local} is U:")
+                conclude.append(f"    unknown += {cs}")
+        body = self.lines[body_start:]
+        n_nodes = self.node_count
+        out: list[str] = [f"def program(h, as_of):  # {chain.pack.id} [{self.start}, {self.until or '…'})"]
+        for sec in sorted(self.sections):
+            out.append(f"    s_{sec} = h.{sec}")
+        out += ["    " + line for line in self.prologue]
+        out += body
+        out.append("    fired = []")
+        out.append("    unknown = []")
+        out += ["    " + line for line in conclude]
+        values = ", ".join(self.values)
+        outcomes = "''.join((" + "".join(f"O[n{i}], " for i in range(n_nodes)) + "))"
+        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, fired, unknown")
+        source = "\n".join(out) + "\n"
+        namespace: dict[str, Any] = {
+            "U": UNKNOWN,
+            "O": {True: "1", False: "0", UNKNOWN: "?"},
+            "Decimal": Decimal,
+            "timedelta": timedelta,
+            "relativedelta": relativedelta,
+            "_delta": _delta,
+            "end_of_month": end_of_month,
+            "months_lacking": months_lacking,
+            "kleene_and": kleene_and,
+            "kleene_or": kleene_or,
+            "_first": _first,
+            "_raise": _raise,
+            "_item": _item,
+            **self.consts,
+        }
+        key = f"{chain.pack.id}@{self.start.isoformat()}"
+        code = compile(source, f"<eligibility program {key}>", "exec")
+        exec(code, namespace)  # our own generated source; no text from a rule file is code
+        return Program(
+            chain=chain,
+            start=self.start,
+            until=self.until,
+            key=key,
+            source=source,
+            fn=namespace["program"],
+            facts=facts,
+            rules=rules,
+            n_values=len(self.values),
+            n_nodes=n_nodes,
+            field_index=dict(self.field_index),
+            hits=frozenset(self.hits),
+            fact_index=dict(self.fact_index),
+            value_kinds=self.value_kinds,
+        )
+
+    def expr_from_slots(self, node: Node) -> str:
+        """The fact's value computed from the slot values just emitted (same tree, slots as leaves)."""
+        slots = iter(self.values[len(self.values) - self._count_slots(node) :])
+        return self._rebuild(node, slots)
+
+    def _count_slots(self, node: Node) -> int:
+        if isinstance(node, Name | Call | Aggregate):
+            return 1
+        if isinstance(node, Lit):
+            return 0
+        if isinstance(node, ListLit):
+            return sum(self._count_slots(i) for i in node.items)
+        if isinstance(node, Unary):
+            return self._count_slots(node.operand)
+        if isinstance(node, BoolOp):
+            return sum(self._count_slots(i) for i in node.items)
+        if isinstance(node, Binary):
+            return self._count_slots(node.left) + self._count_slots(node.right)
+        raise AssertionError(node)
+
+    def _rebuild(self, node: Node, slots: Any) -> str:
+        """Emit the operators of ``node`` over already computed slot values; return its expression."""
+        if isinstance(node, Name | Call | Aggregate):
+            return str(next(slots))
+        if isinstance(node, Lit):
+            return self.const(node.value)
+        t = self.new()
+        if isinstance(node, ListLit):
+            items = [self._rebuild(i, slots) for i in node.items]
+            self.emit(f"{t} = ({', '.join(items)}{',' if len(items) == 1 else ''})")
+        elif isinstance(node, Unary):
+            a = self._rebuild(node.operand, slots)
+            if node.op == "not":
+                self.emit(f"{t} = U if {a} is U else (not {a})")
+            else:
+                self.emit(f"{t} = U if {a} is U else -{a}")
+        elif isinstance(node, BoolOp):
+            items = [self._rebuild(i, slots) for i in node.items]
+            self.emit(f"{t} = {_kleene(node.op, items)}")
+        elif isinstance(node, Binary):
+            a, b = self._rebuild(node.left, slots), self._rebuild(node.right, slots)
+            guard = f"U if {a} is U or {b} is U else "
+            if node.op == "in":
+                self.emit(f"{t} = {guard}({a} in {b})")
+            elif node.op == "/":
+                self.emit(f"{t} = {guard}(U if {b} == 0 else Decimal({a}) / Decimal({b}))")
+            else:
+                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+        else:  # pragma: no cover
+            raise AssertionError(node)
+        return t
+
+
+def _kleene(op: str, items: list[str]) -> str:
+    """Kleene and/or over locals: the same truth tables as ``kleene_and`` / ``kleene_or``."""
+    anyu = " or ".join(f"{i} is U" for i in items)
+    if op == "and":
+        anyf = " or ".join(f"{i} is False" for i in items)
+        return f"False if ({anyf}) else (U if ({anyu}) else True)"
+    anyt = " or ".join(f"{i} is True" for i in items)
+    return f"True if ({anyt}) else (U if ({anyu}) else False)"
+
+
+def _first(xs: list[date]) -> Any:
+    return xs[0] if xs else UNKNOWN
