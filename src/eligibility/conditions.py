@@ -109,7 +109,8 @@ class Leaf(Cond):
             "outcome": _outcome(result),
         }
         if result is UNKNOWN:
-            missing = ctx.subject_missing(self.subject, self.ref) if actual is UNKNOWN else []
+            # A copy: the list returned is the fact's own trace entry, which must not grow here.
+            missing = list(ctx.subject_missing(self.subject, self.ref)) if actual is UNKNOWN else []
             for o, v in zip(self.operands, expected, strict=True):
                 if v is UNKNOWN and o.kind in ("fact", "field"):
                     missing += ctx.subject_missing(o.name, o.kind)

@@ -30,6 +30,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Final
 
 from dateutil.relativedelta import relativedelta
@@ -39,8 +40,8 @@ from ..errors import MissingParameterError
 from ..expressions import (
     UNKNOWN,
     Aggregate,
-    BoolOp,
     Binary,
+    BoolOp,
     Call,
     ListLit,
     Lit,
@@ -51,7 +52,6 @@ from ..expressions import (
     end_of_month,
     kleene_and,
     kleene_or,
-    months_lacking,
 )
 from ..facts import CATALOGUE, FieldSpec, _item
 from ..ruleset import Chain, RuleDef, RuleVersion
@@ -197,10 +197,12 @@ def _kind(spec: FieldSpec | None) -> str:
 
 def _convert(var: str, kind: str) -> str:
     """Expression turning raw attribute ``var`` (not None) into the rule value."""
+    # ``_value_`` is the enum member's stored value: the same object ``.value`` returns, without the
+    # descriptor call that ``.value`` costs on every read.
     if kind == "enum":
-        return f"{var}.value"
+        return f"{var}._value_"
     if kind == "set":
-        return f"(frozenset([e.value for e in {var}]) if {var} else {var})"
+        return f"(frozenset([e._value_ for e in {var}]) if {var} else {var})"
     if kind == "collection":
         return f"([_item(e) for e in {var}] if {var} else {var})"
     return var
@@ -395,10 +397,10 @@ class _Compiler:
             "months_between": "_delta({0}, {1})[1]",
             "days_between": "({1} - {0}).days",
             "add_days": "{0} + timedelta(days=int({1}))",
-            "add_months": "{0} + relativedelta(months=int({1}))",
-            "end_of_month": "end_of_month({0})",
-            "months_without": "len(months_lacking({0}, {1}, {2}))",
-            "first_month_without": "_first(months_lacking({0}, {1}, {2}))",
+            "add_months": "_add_months({0}, int({1}))",
+            "end_of_month": "_end_of_month({0})",
+            "months_without": "len(_months_lacking(tuple({0}), {1}, {2}))",
+            "first_month_without": "_first(_months_lacking(tuple({0}), {1}, {2}))",
         }[fn]
         self.emit(f"{t} = {guard}{body.format(*args)}")
         return t
@@ -649,8 +651,9 @@ class _Compiler:
             "timedelta": timedelta,
             "relativedelta": relativedelta,
             "_delta": _delta,
-            "end_of_month": end_of_month,
-            "months_lacking": months_lacking,
+            "_add_months": _add_months,
+            "_end_of_month": _end_of_month,
+            "_months_lacking": _months_lacking,
             "kleene_and": kleene_and,
             "kleene_or": kleene_or,
             "_first": _first,
@@ -741,5 +744,34 @@ def _kleene(op: str, items: list[str]) -> str:
     return f"True if ({anyt}) else (U if ({anyu}) else False)"
 
 
-def _first(xs: list[date]) -> Any:
+def _first(xs: tuple[date, ...]) -> Any:
     return xs[0] if xs else UNKNOWN
+
+
+# Date functions of the rule language, memoised: a county's households share the assessment date and
+# the window dates derived from it, and dateutil's objects are slow to build. Each gives exactly what
+# the interpreter's primitive gives (python-dateutil semantics); the differential tests hold them to it.
+
+
+@lru_cache(maxsize=65536)
+def _add_months(d: date, n: int) -> date:
+    return d + relativedelta(months=n)
+
+
+@lru_cache(maxsize=65536)
+def _end_of_month(d: date) -> date:
+    return end_of_month(d)
+
+
+@lru_cache(maxsize=65536)
+def _months_lacking(dates: tuple[date, ...], start: date, end: date) -> tuple[date, ...]:
+    """First days of the calendar months from ``start``'s to ``end`` (inclusive) holding none of
+    ``dates`` — the months dateutil's ``rrule(MONTHLY)`` walks, counted on (year, month) integers."""
+    seen = {(d.year, d.month) for d in dates}
+    out: list[date] = []
+    y, m = start.year, start.month
+    while date(y, m, 1) <= end:
+        if (y, m) not in seen:
+            out.append(date(y, m, 1))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return tuple(out)
