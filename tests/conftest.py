@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from hypothesis import HealthCheck, settings
 
 from eligibility import Engine, load_rules
 from eligibility.ruleset import RuleSet
+
+# The loaded-rules cache of the test run lives in a folder of its own, never in the user's ~/.cache
+# (tests that exercise the cache set ELIGIBILITY_CACHE_DIR themselves).
+os.environ.setdefault("ELIGIBILITY_CACHE_DIR", tempfile.mkdtemp(prefix="eligibility-test-cache-"))
 
 # Hypothesis profiles: "quick" for `make test` (CI: 2 cores, the whole suite in a few minutes) and
 # "thorough" for `make proptest`. Choose with HYPOTHESIS_PROFILE; quick is the default.

@@ -133,7 +133,7 @@ def test_disagreement_names_the_rules_and_the_input(engine: Engine, monkeypatch:
     monkeypatch.setattr(_durable.DurableBackend, "outcomes", flipped)
     with pytest.raises(EngineDisagreementError) as info:
         engine.evaluate(household(), AS_OF)
-    assert "identification.income_below_line: reference not_fired, durable-rules unknown" in str(info.value)
+    assert "identification.income_below_line: compiled not_fired, durable-rules unknown" in str(info.value)
     assert info.value.input_digest in str(info.value)
 
 

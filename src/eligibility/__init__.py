@@ -6,30 +6,66 @@ monitoring scope, in which category, with which risks — and return the audit t
     from eligibility import Engine
     decision = Engine().evaluate(household_json, "2023-06-30")
     print(decision.identification.status, decision.to_json())
+
+The public names are imported on first use (PEP 562), not by ``import eligibility``: a process that
+only needs some of them — the CLI printing its version, a worker that never explains — does not pay
+for pydantic's models, PyYAML or durable-rules. ``from eligibility import X`` works as before.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .decision import Decision, Identification, Trace
-from .engine import Engine
-from .errors import (
-    Diagnostic,
-    EligibilityError,
-    EngineDisagreementError,
-    EngineUnavailableError,
-    EvaluationError,
-    HouseholdError,
-    InternalError,
-    MissingParameterError,
-    NoPackError,
-    RuleFileError,
-)
-from .explain import explain
-from .loader import bundled_rules_path, lint, load_rules
-from .models import Household, Member, parse_household
-from .ruleset import RuleSet
+if TYPE_CHECKING:
+    from .decision import Decision, Identification, Trace
+    from .engine import Engine
+    from .errors import (
+        Diagnostic,
+        EligibilityError,
+        EngineDisagreementError,
+        EngineUnavailableError,
+        EvaluationError,
+        HouseholdError,
+        InternalError,
+        MissingParameterError,
+        NoPackError,
+        RuleFileError,
+    )
+    from .explain import explain
+    from .loader import bundled_rules_path, lint, load_rules
+    from .models import Household, Member, parse_household
+    from .ruleset import RuleSet
+
+_LAZY: dict[str, str] = {
+    "Decision": "decision",
+    "Identification": "decision",
+    "Trace": "decision",
+    "Engine": "engine",
+    "Diagnostic": "errors",
+    "EligibilityError": "errors",
+    "EngineDisagreementError": "errors",
+    "EngineUnavailableError": "errors",
+    "EvaluationError": "errors",
+    "HouseholdError": "errors",
+    "InternalError": "errors",
+    "MissingParameterError": "errors",
+    "NoPackError": "errors",
+    "RuleFileError": "errors",
+    "explain": "explain",
+    "bundled_rules_path": "loader",
+    "lint": "loader",
+    "load_rules": "loader",
+    "Household": "models",
+    "Member": "models",
+    "parse_household": "models",
+    "RuleSet": "ruleset",
+}
+"""Public name → the submodule defining it (keep in step with the ``TYPE_CHECKING`` imports above)."""
 
 __all__ = [
     "Decision",
@@ -56,3 +92,42 @@ __all__ = [
     "load_rules",
     "parse_household",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of the package
+
+    def __getattr__(name: str) -> Any:
+        """A public name on first use; or a submodule, as ``import eligibility`` used to import them all."""
+        module = _LAZY.get(name)
+        if module is not None:
+            value = getattr(importlib.import_module(f".{module}", __name__), name)
+            globals()[name] = value
+            return value
+        if not name.startswith("__"):
+            try:
+                return importlib.import_module(f".{name}", __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # the submodule exists but needs something missing: say so
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package's module type: keeps ``eligibility.explain`` the function.
+
+    Importing a submodule binds it on its package, so loading ``eligibility.explain`` (the module, which
+    the CLI imports) would replace the public function of the same name — and ``from eligibility import
+    explain`` would then hand out a module. With eager imports the function was bound last and won.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

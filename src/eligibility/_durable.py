@@ -41,7 +41,8 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any, Final
@@ -54,14 +55,30 @@ from .ruleset import Chain, RuleDef, RuleVersion
 __all__ = ["AVAILABLE", "IMPORT_ERROR", "DurableBackend", "DurableLimitError"]
 
 try:  # pragma: no cover - which branch runs depends on the Python version
-    import durable_rules_engine as _dre  # type: ignore[import-not-found]
-    from durable import engine as _engine  # type: ignore[import-untyped]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import durable_rules_engine as _dre  # type: ignore[import-not-found]
+        from durable import engine as _engine  # type: ignore[import-untyped]
 
     AVAILABLE: bool = True
     IMPORT_ERROR: str = ""
 except Exception as exc:  # ImportError, or an undefined symbol on Python >= 3.13
     AVAILABLE = False
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """durable-rules 2.0.28 calls ``datetime.utcfromtimestamp``, deprecated since Python 3.12, on every
+    assertion: a caller's ``-W error::DeprecationWarning`` suite would see each evaluation fail. Its
+    deprecation warnings are silenced here, at the boundary, and nowhere else. (Evaluations are
+    serialised by the backend's lock, so the process-wide warning filters are not raced.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        yield
+
 
 MAX_RULES_PER_RULESET: Final = 400
 """durable-rules hangs loading ~840 rules under one node; stay far below and say so if exceeded."""
@@ -368,6 +385,16 @@ class DurableBackend:
             raise InternalError(f"durable-rules cannot be imported here ({IMPORT_ERROR})")
 
     def compile(self, chain: Chain, on: date) -> _Compiled:
+        """:meth:`_compile_cached` with durable-rules' deprecation warnings silenced (see :func:`_quiet`)."""
+        with _quiet():
+            return self._compile_cached(chain, on)
+
+    def outcomes(self, chain: Chain, on: date, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, str]:
+        """Each in-force rule's outcome (fired / not_fired / unknown) as durable-rules concludes it."""
+        with _quiet():
+            return self._outcomes(chain, on, fields, facts)
+
+    def _compile_cached(self, chain: Chain, on: date) -> _Compiled:
         """The ruleset for this chain's rules in force on ``on`` with that day's parameter values.
 
         Cached per (rule set, date); dates whose rules and values are the same share one ruleset,
@@ -413,9 +440,8 @@ class DurableBackend:
             self._cache[name] = compiled
             return compiled
 
-    def outcomes(self, chain: Chain, on: date, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, str]:
-        """Each in-force rule's outcome (fired / not_fired / unknown) as durable-rules concludes it."""
-        compiled = self.compile(chain, on)
+    def _outcomes(self, chain: Chain, on: date, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, str]:
+        compiled = self._compile_cached(chain, on)
         fact: dict[str, Any] = {"tag": "h"}
         for name in compiled.fields:
             v = facts[name] if name in facts else fields.get(name, UNKNOWN)

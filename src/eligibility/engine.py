@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -44,7 +44,7 @@ from .decision import (
 )
 from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError
 from .expressions import UNKNOWN
-from .facts import CATALOGUE, _item, _plain, missing_paths
+from .facts import CATALOGUE, _plain, missing_paths
 from .loader import load_rules
 from .models import Household, parse_household
 from .ruleset import Chain, RuleSet
@@ -57,27 +57,42 @@ Conclusion = tuple[str, str, str]
 _M = TypeVar("_M", bound=BaseModel)
 
 
-_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
+_SHAPES: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
 
 
 def _new(cls: type[_M], **values: Any) -> _M:
     """An output model built without validation (what ``model_construct`` does, without its per-call
     bookkeeping): the engine builds these values itself, and the tests validate their shape."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = _DEFAULTS[cls] = {
-            name: f.get_default(call_default_factory=True)
-            for name, f in cls.model_fields.items()
-            if not f.is_required()
-        }
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        fields = cls.model_fields
+        shape = _SHAPES[cls] = (
+            tuple(fields),
+            {n: f.get_default(call_default_factory=True) for n, f in fields.items() if not f.is_required()},
+        )
+    names, defaults = shape
     obj = cls.__new__(cls)
     # In field order: the serialiser writes ``__dict__`` in its own order.
-    data = {name: values[name] if name in values else defaults[name] for name in cls.model_fields}
+    data = {name: values[name] if name in values else defaults[name] for name in names}
     object.__setattr__(obj, "__dict__", data)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+class _Item:
+    """A collection item (a member, a measure) as :func:`facts.missing_paths` reads it: only whether
+    each field is given matters there, so nothing is converted."""
+
+    __slots__ = ("m",)
+
+    def __init__(self, m: BaseModel) -> None:
+        self.m = m
+
+    def get(self, key: str, default: Any = UNKNOWN) -> Any:
+        v = getattr(self.m, key, None)
+        return default if v is None else v
 
 
 class _View:
@@ -97,40 +112,59 @@ class _View:
                 return default
         v = getattr(obj, path, None)
         if isinstance(v, tuple) and v and isinstance(v[0], BaseModel):
-            return [_item(x) for x in v]
+            return [_Item(x) for x in v]
         return _plain(v)
 
 
 class _Run:
     """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
-    __slots__ = ("_fact_missing", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
+    __slots__ = ("_groups", "_missing", "_view", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
 
     def __init__(self, program: Program, h: Household, as_of: date) -> None:
         self.program, self.h, self.as_of = program, h, as_of
         self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
-        self._fact_missing: dict[str, list[str]] | None = None
+        self._missing: dict[str, list[str]] = {}
+        self._view: _View | None = None
+        self._groups: tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]] | None = None
+
+    def by_kind(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]:
+        """Fired and unknown conclusions grouped by kind: ``{kind: [(code, rule id), …]}``."""
+        if self._groups is None:
+            fired: dict[str, list[tuple[str, str]]] = {}
+            unknown: dict[str, list[tuple[str, str]]] = {}
+            for k, c, r in self.fired:
+                fired.setdefault(k, []).append((c, r))
+            for k, c, r in self.unknown:
+                unknown.setdefault(k, []).append((c, r))
+            self._groups = fired, unknown
+        return self._groups
+
+    def missing_of_fact(self, name: str) -> list[str]:
+        """For an unknown fact, the household paths that would settle it (its own and its inputs');
+        computed on first need, inputs first."""
+        got = self._missing.get(name)
+        if got is None:
+            idx = self.program.fact_index[name]
+            if self.values[idx] is not UNKNOWN:
+                return []
+            if self._view is None:
+                self._view = _View(self.h)
+            f = self.program.chain.facts[name]
+            miss = missing_paths(self._view, set(f.fields))  # type: ignore[arg-type]
+            for d in f.facts:
+                miss += self.missing_of_fact(d)
+            got = self._missing[name] = sorted(set(miss))
+        return got
 
     @property
     def fact_missing(self) -> dict[str, list[str]]:
-        """For every unknown fact, the household paths that would settle it (its own and its inputs')."""
-        if self._fact_missing is None:
-            out: dict[str, list[str]] = {}
-            view = _View(self.h)
-            chain = self.program.chain
-            for slot in self.program.facts:
-                if self.values[slot.index] is UNKNOWN:
-                    f = chain.facts[slot.name]
-                    miss = missing_paths(view, set(f.fields))  # type: ignore[arg-type]
-                    for d in f.facts:
-                        miss += out.get(d, [])
-                    out[slot.name] = sorted(set(miss))
-            self._fact_missing = out
-        return self._fact_missing
+        """Every unknown fact with the household paths that would settle it."""
+        return {s.name: self.missing_of_fact(s.name) for s in self.program.facts if self.values[s.index] is UNKNOWN}
 
     def subject_missing(self, name: str, ref: str) -> list[str]:
         if ref == "fact":
-            return self.fact_missing.get(name, [])
+            return self.missing_of_fact(name)
         return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
 
@@ -250,14 +284,10 @@ class Engine:
             region=h.region,
             jurisdiction=_new(CodeLabel, code=chain.pack.id, zh=chain.pack.zh, en=chain.pack.en),
             identification=self._identify(run, fired, unknown),
-            assistance=_new(
-                Assistance,
-                required=self._findings("measure", fired, unknown, Finding),
-                gaps=self._findings("gap", fired, unknown, Finding),
-            ),
+            assistance=self._assistance(run),
             exit=self._exit(run, fired, unknown),
             procedure=self._procedure(run, fired, unknown),
-            warnings=self._findings("warning", fired, unknown, Finding),
+            warnings=self._findings("warning", run, Finding),
             trace=None,
         )
         if trace == "none":
@@ -298,25 +328,30 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- decision
 
-    def _findings(self, kind: str, fired: list[Conclusion], unknown: list[Conclusion], model: Any) -> tuple[Any, ...]:
+    def _assistance(self, run: _Run) -> Assistance:
+        required = self._findings("measure", run, Finding)
+        gaps = self._findings("gap", run, Finding)
+        return _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
+
+    def _findings(self, kind: str, run: _Run, model: Any) -> tuple[Any, ...]:
         """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
-        by_code: dict[str, tuple[bool, list[str]]] = {}
-        for k, code, rid in fired:
-            if k == kind:
-                got = by_code.get(code)
-                if got is None:
-                    by_code[code] = (True, [rid])
-                else:
-                    got[1].append(rid)
-        for k, code, rid in unknown:
-            if k == kind:
-                got = by_code.get(code)
-                if got is None:
-                    by_code[code] = (False, [rid])
-                elif not got[0]:
-                    got[1].append(rid)
-        if not by_code:
+        fired, unknown = run.by_kind()
+        sure, maybe = fired.get(kind), unknown.get(kind)
+        if not sure and not maybe:
             return ()
+        by_code: dict[str, tuple[bool, list[str]]] = {}
+        for code, rid in sure or ():
+            got = by_code.get(code)
+            if got is None:
+                by_code[code] = (True, [rid])
+            else:
+                got[1].append(rid)
+        for code, rid in maybe or ():
+            got = by_code.get(code)
+            if got is None:
+                by_code[code] = (False, [rid])
+            elif not got[0]:
+                got[1].append(rid)
         out = []
         for code, (certain, rules) in by_code.items():
             v = self.rules.vocab(kind, code)
@@ -377,8 +412,8 @@ class Engine:
             maybe = [rid for k, _, rid in unknown if k == "exit_applies"]
             if maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, maybe))
-            return _new(Exit, status="not_applicable")
-        found = self._findings("exit_blocker", fired, unknown, ExitBlocker)
+            return _NO_EXIT
+        found = self._findings("exit_blocker", run, ExitBlocker)
         blockers = []
         for b in found:
             dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
@@ -405,7 +440,7 @@ class Engine:
 
     def _procedure(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
-        out = self._findings("finding", fired, unknown, ProcedureFinding)
+        out = self._findings("finding", run, ProcedureFinding)
         for f in out:
             rid = f.rules[0]
             due = self._dated(run, rid, "finding", f.code, "due")
@@ -421,9 +456,9 @@ class Engine:
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        risks = self._findings("risk", fired, unknown, Finding)
-        exclusions = self._findings("exclusion", fired, unknown, Finding)
-        reviews = self._findings("review", fired, unknown, Finding)
+        risks = self._findings("risk", run, Finding)
+        exclusions = self._findings("exclusion", run, Finding)
+        reviews = self._findings("review", run, Finding)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -491,6 +526,10 @@ class Engine:
                 "trace": trace,
             }
         )
+
+
+_NO_ASSISTANCE: Final = Assistance()
+_NO_EXIT: Final = Exit()
 
 
 class _Digest:

@@ -244,7 +244,7 @@ class InternalError(EligibilityError):
 
 
 class EngineDisagreementError(InternalError):
-    """The reference evaluator and durable-rules reached different outcomes for the same household.
+    """The compiled evaluator and durable-rules reached different outcomes for the same household.
 
     Never shown as a decision: a rule set whose two independent engines disagree cannot be trusted for
     this household, and the message names the rules and the input digest so the case can be replayed.
@@ -253,5 +253,5 @@ class EngineDisagreementError(InternalError):
     def __init__(self, differences: dict[str, tuple[str, str]], input_digest: str) -> None:
         self.differences = differences
         self.input_digest = input_digest
-        detail = "; ".join(f"{rid}: reference {a}, durable-rules {b}" for rid, (a, b) in sorted(differences.items()))
+        detail = "; ".join(f"{rid}: compiled {a}, durable-rules {b}" for rid, (a, b) in sorted(differences.items()))
         super().__init__(f"引擎结论不一致 / engines disagree for input {input_digest}: {detail}")

@@ -4,10 +4,17 @@ Policy staff edit these files; a loader that stops at the first mistake makes th
 So every stage collects :class:`~eligibility.errors.Diagnostic` objects (``path:line:col: CODE
 message``) and carries on with what it could read; :func:`load_rules` raises one
 :class:`~eligibility.errors.RuleFileError` holding all of them, and :func:`lint` returns them.
+
+Parsing and validating the YAML is a large part of what starting a process costs, and a rules folder
+rarely changes, so :func:`load_rules` keeps what it built in an on-disk cache keyed by the folder's content
+(:mod:`eligibility._cache`). For the same reason PyYAML, the rule-file format models and pydantic's
+validation machinery are imported only when YAML is actually read: a load served from the cache — the
+common case — never pays for them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -16,12 +23,8 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-
-from . import rulefile as rf
-from ._yaml import Located, read_yaml
 from .conditions import OPS, AtLeast, Cond, Group, Leaf, Negation, Operand, RuleRef
 from .errors import Diagnostic, RuleFileError, SourceLocation
 from .expressions import ExprError, Node, Type, check, compatible, compile_expr, names, parse, suggest
@@ -40,12 +43,18 @@ from .ruleset import (
     VocabItem,
 )
 
+if TYPE_CHECKING:  # imported where used at run time: see the module docstring
+    from pydantic import BaseModel
+
+    from . import rulefile as rf
+    from ._yaml import Located
+
 __all__ = ["KINDS", "bundled_rules_path", "find_root", "lint", "load_rules"]
 
 KINDS: Final = ("identification", "assistance", "exit", "procedure", "warning")
 """The decision kinds; each is a folder of rule files in a pack (design.md, "Rule packs")."""
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def bundled_rules_path() -> Path:
@@ -66,9 +75,26 @@ def find_root(path: str | os.PathLike[str]) -> Path:
     return p if p.is_dir() else p.parent
 
 
-def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
-    """Load every pack under ``path`` (default: the bundled rules); raise one error listing all problems."""
-    diags, rs = _Loader(Path(path) if path is not None else bundled_rules_path(), display=path).run()
+def load_rules(path: str | os.PathLike[str] | None = None, *, cache: bool = True) -> RuleSet:
+    """Load every pack under ``path`` (default: the bundled rules); raise one error listing all problems.
+
+    With ``cache`` (the default) a RuleSet already built from exactly these files — same bytes, same
+    package version, same Python — is read back from the on-disk cache instead of parsing the YAML again
+    (see :mod:`eligibility._cache`); the result is the same either way. A folder with problems is never
+    cached, so its diagnostics are reported on every call. ``cache=False`` always reads the YAML.
+    """
+    root = Path(path) if path is not None else bundled_rules_path()
+    display = str(path) if path is not None else str(root)
+    if not cache:
+        return _read_rules(root, display)
+    from ._cache import cached_load
+
+    return cached_load(root, display, lambda: _read_rules(root, display))
+
+
+def _read_rules(root: Path, display: str) -> RuleSet:
+    """Parse and check the YAML under ``root``; ``display`` is how diagnostics and locations name it."""
+    diags, rs = _Loader(root, display=display).run()
     if diags or rs is None:
         raise RuleFileError(diags)
     return rs
@@ -82,6 +108,8 @@ def lint(path: str | os.PathLike[str]) -> list[Diagnostic]:
 
 def _model_at(model: Any, loc: Iterable[Any]) -> type[BaseModel] | None:
     """The pydantic model that owns the node at ``loc`` (to suggest the keys it knows)."""
+    from pydantic import BaseModel
+
     cur: Any = model
     for part in loc:
         cur = _strip(cur)
@@ -139,6 +167,8 @@ class _Loader:
         return str(Path(self.display) / rel)
 
     def read(self, p: Path) -> Located | None:
+        from ._yaml import read_yaml
+
         shown = self.show(p)
         try:
             text = p.read_text(encoding="utf-8")
@@ -156,6 +186,8 @@ class _Loader:
         A misspelt key is reported once — as the unknown key with its "did you mean" — and not a
         second time as the required key it was meant to be.
         """
+        from pydantic import ValidationError
+
         raw = doc.data if data is ... else data
         try:
             return model.model_validate(raw if raw is not None else {})
@@ -211,6 +243,8 @@ class _Loader:
     # ------------------------------------------------------------------ top level
 
     def run(self) -> tuple[list[Diagnostic], RuleSet | None]:
+        from . import rulefile as rf
+
         src_path = self.root / "sources.yaml"
         if not src_path.is_file():
             self.err(SourceLocation(self.show(src_path), 1, 1), "EL102", "rules folder has no sources.yaml")
@@ -323,12 +357,14 @@ class _Loader:
         return out[::-1]
 
     def _vocabulary(self, f: Path) -> None:
+        from . import rulefile as rf
+
         doc = self.read(f)
-        envelope = self.validate(_VocabularyEnvelope, doc) if doc else None
+        envelope = self.validate(_envelope("vocabulary"), doc) if doc else None
         if envelope is None or doc is None:
             return
         for kind, section in VOCAB_SECTIONS.items():
-            entries: dict[str, Any] = getattr(envelope, section) or {}
+            entries: dict[str, Any] = dict(envelope)[section] or {}
             for code, raw in entries.items():
                 entry = self.validate(rf.VocabEntry, doc, raw, (section, code))
                 if entry is None:
@@ -342,6 +378,8 @@ class _Loader:
     # ------------------------------------------------------------------ parameters
 
     def _params(self, f: Path, pack: PackDef, chain: list[PackDef]) -> None:
+        from . import rulefile as rf
+
         doc = self.read(f)
         pfile = self.validate(rf.ParamsFile, doc) if doc else None
         if pfile is None or doc is None:
@@ -419,12 +457,15 @@ class _Loader:
     # ------------------------------------------------------------------ facts
 
     def _facts(self, f: Path, pack: PackDef, chain: list[PackDef]) -> None:
+        from . import rulefile as rf
+
         doc = self.read(f)
-        envelope = self.validate(_FactsEnvelope, doc) if doc else None
+        envelope = self.validate(_envelope("facts"), doc) if doc else None
         if envelope is None or doc is None:
             return
         parsed: dict[str, tuple[rf.FactDecl, Node]] = {}
-        for name, raw in envelope.facts.items():
+        declared: dict[str, Any] = dict(envelope)["facts"]
+        for name, raw in declared.items():
             decl = self.validate(rf.FactDecl, doc, raw, ("facts", name))
             if decl is None:
                 continue
@@ -497,12 +538,15 @@ class _Loader:
     # ------------------------------------------------------------------ rules
 
     def _rules(self, f: Path, kind: str, pack: PackDef, chain: list[PackDef]) -> None:
+        from . import rulefile as rf
+
         doc = self.read(f)
-        envelope = self.validate(_RulesEnvelope, doc) if doc else None
+        envelope = self.validate(_envelope("rules"), doc) if doc else None
         if envelope is None or doc is None:
             return
         resolver = _Resolver(chain)
-        for i, raw in enumerate(envelope.rules):
+        rules: list[Any] = dict(envelope)["rules"]
+        for i, raw in enumerate(rules):
             path: tuple[Any, ...] = ("rules", i)
             decl = self.validate(rf.RuleDecl, doc, raw, path)
             if decl is None:
@@ -900,26 +944,30 @@ def kind_of(v: Any) -> str:
     return "text"
 
 
-class _RulesEnvelope(BaseModel):
-    """A rule file's outer shape; each rule is then validated on its own, so one bad rule hides no other."""
+@functools.cache
+def _envelope(file: str) -> type[BaseModel]:
+    """The outer shape of a rule file (``rules``), ``facts.yaml`` or ``vocabulary.yaml``.
 
-    model_config = ConfigDict(extra="forbid")
-    rules: list[Any]
+    Only the outer keys are checked here; each rule, fact or vocabulary entry is then validated on its
+    own, so one bad entry hides no other. The models are built on first use because creating pydantic
+    models costs import time, and a RuleSet read from the cache never needs them (being built at run
+    time, their fields are read as ``dict(model)[key]``).
+    """
+    from pydantic import ConfigDict, create_model
 
-
-_VocabularyEnvelope: type[BaseModel] = create_model(
-    "_VocabularyEnvelope",
-    __config__=ConfigDict(extra="forbid"),
-    __doc__="vocabulary.yaml's outer shape; each entry is validated on its own, so one typo hides nothing.",
-    **{section: (dict[str, Any], {}) for section in VOCAB_SECTIONS.values()},  # type: ignore[call-overload]
-)
-
-
-class _FactsEnvelope(BaseModel):
-    """facts.yaml's outer shape; each fact is validated on its own."""
-
-    model_config = ConfigDict(extra="forbid")
-    facts: dict[str, Any]
+    fields: dict[str, Any]
+    if file == "rules":
+        fields = {"rules": (list[Any], ...)}
+    elif file == "facts":
+        fields = {"facts": (dict[str, Any], ...)}
+    else:
+        fields = {section: (dict[str, Any], {}) for section in VOCAB_SECTIONS.values()}
+    model: type[BaseModel] = create_model(
+        f"_{file.capitalize()}Envelope",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    return model
 
 
 class _Resolver:

@@ -3,6 +3,9 @@
 A :class:`RuleSet` holds every pack the loader read. A household is judged under a :class:`Chain` —
 its most specific pack and that pack's ancestors up to ``national`` — resolved from the region code
 (GB/T 2260 prefixes). Chains are computed once and cached, so evaluation only does lookups.
+
+A RuleSet pickles (the loader caches it on disk, see :mod:`eligibility._cache`): what cannot travel —
+locks, the compiled closures of derived facts, per-date caches — is left out and rebuilt on arrival.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from .conditions import Cond, ParamHit
 from .errors import MissingParameterError, NoPackError, SourceLocation
-from .expressions import Fn, Node, Type
+from .expressions import Fn, Node, Type, compile_expr
 
 VOCAB_SECTIONS: dict[str, str] = {
     "category": "categories",
@@ -71,7 +74,21 @@ class VocabItem:
     severity: str | None = None
 
 
-INHERIT: Any = type("Inherit", (), {"__repr__": lambda self: "INHERIT"})()
+class _Inherit:
+    """The type of :data:`INHERIT`; a named module-level class so the marker survives pickling."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INHERIT"
+
+    def __reduce__(self) -> str:
+        # Pickle (and copy) by reference to the module global: ``v.value is INHERIT`` must keep holding
+        # for a RuleSet read back from the cache, so unpickling may never make a second instance.
+        return "INHERIT"
+
+
+INHERIT: Any = _Inherit()
 """A dated parameter value meaning "from here on, the parent pack's value applies"."""
 
 
@@ -125,6 +142,33 @@ class FactDef:
     cites: tuple[Cite, ...]
     pack: str
     loc: SourceLocation
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ``fn`` is a closure (not picklable); it is a pure function of ``node``, so leave it out ...
+        state = self.__dict__.copy()
+        state.pop("fn", None)
+        state["node"] = _plain(self.node)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # ... and compile it again on arrival (well under a millisecond for every bundled fact).
+        self.__dict__.update(state)
+        self.fn = compile_expr(self.node)
+
+
+def _plain(node: Any) -> Any:
+    """A copy of an expression tree without the private attributes evaluation caches on its nodes.
+
+    :func:`~eligibility.expressions.substitute` keeps each sub-formula's compiled closure on the node
+    (``_fn``); a closure does not pickle, and the copy is compiled again when it is next needed.
+    """
+    if isinstance(node, list):
+        return [_plain(n) for n in node]
+    if not isinstance(node, Node):
+        return node
+    clone = object.__new__(type(node))
+    clone.__dict__.update({k: _plain(v) for k, v in node.__dict__.items() if not k.startswith("_")})
+    return clone
 
 
 @dataclass(frozen=True)
@@ -224,6 +268,19 @@ class Chain:
         self._param_cache: dict[tuple[str, date], ParamHit | None] = {}
         self._force_cache: dict[date, tuple[list[tuple[RuleDef, RuleVersion]], list[tuple[RuleDef, str]]]] = {}
         self._cited_cache: dict[date, frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The private attributes are the lock and per-date caches (including any that other modules
+        # hang on a chain, such as compiled programs): a lock cannot be pickled, and caches are only
+        # worth keeping within a process. Everything public is plain data.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._param_cache = {}
+        self._force_cache = {}
+        self._cited_cache = {}
         self._lock = threading.Lock()
 
     @property
@@ -365,6 +422,19 @@ class RuleSet:
         )
         roots = [p.id for p in packs.values() if p.extends is None]
         self.root_pack = "national" if "national" in roots else (roots[0] if roots else "")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The lock cannot be pickled; chains are cheap to rebuild and hold per-date caches, so a
+        # pickled RuleSet carries neither and starts like a freshly loaded one.
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state.pop("_chains", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._chains = {}
+        self._lock = threading.Lock()
 
     def chain(self, pack_id: str) -> Chain:
         """The chain ending at ``pack_id`` (cached)."""

@@ -227,6 +227,9 @@ class _Compiler:
         self.loop_vars: list[tuple[str, str]] = []  # (item variable, collection path)
         self.hits: set[ParamHit] = set()
         self.node_count = 0
+        self.scopes: list[dict[Any, str]] = [{}]
+        self.safe: set[str] = {"True", "False", "None", "as_of"}  # expressions that are never unknown
+        self.keep: list[Any] = []
 
     # ------------------------------------------------------------------ emit helpers
 
@@ -247,6 +250,8 @@ class _Compiler:
             name = f"K{len(self.consts)}"
             self.consts[name] = v
             self.const_ids[id(v)] = name
+            self.keep.append(v)  # ids stay unique while the compiler lives
+            self.safe.add(name)
         return name
 
     def param(self, name: str) -> Any:
@@ -312,12 +317,68 @@ class _Compiler:
 
     # ------------------------------------------------------------------ formulas
 
+    # Common subexpressions: a formula often reads the same thing twice (``age(member.birth_date)`` on
+    # both sides of a range). Every node is pure, so a node already computed in this scope, or in a
+    # scope enclosing it, is reused. Loop bodies and branches open a scope of their own, so nothing
+    # computed for one member, or on one branch, leaks to another.
+
+    def push(self) -> None:
+        self.scopes.append({})
+
+    def pop(self) -> None:
+        self.scopes.pop()
+
+    def sig(self, node: Node) -> Any:
+        """A structural key of ``node`` (positions left out; item names keyed by their loop variable)."""
+        if isinstance(node, Lit):
+            return ("lit", type(node.value).__name__, repr(node.value))
+        if isinstance(node, Name):
+            if node.ref == "item":
+                return ("item", self.loop_vars[-1][0], node.key)
+            return ("name", node.ref, node.key)
+        if isinstance(node, ListLit):
+            return ("list", *(self.sig(i) for i in node.items))
+        if isinstance(node, Unary):
+            return ("unary", node.op, self.sig(node.operand))
+        if isinstance(node, BoolOp):
+            return ("bool", node.op, *(self.sig(i) for i in node.items))
+        if isinstance(node, Binary):
+            return ("bin", node.op, self.sig(node.left), self.sig(node.right))
+        if isinstance(node, Call):
+            return ("call", node.fn, *(self.sig(i) for i in node.args))
+        if isinstance(node, Aggregate):
+            return (
+                "agg",
+                node.fn,
+                node.collection.key,
+                None if node.value is None else ("v", id(node.value)),
+                None if node.where is None else ("w", id(node.where)),
+            )
+        raise AssertionError(node)
+
+    def guard(self, args: list[str]) -> str:
+        """``U if any is U else `` over the operands that can be unknown (constants cannot)."""
+        maybe = [a for a in args if a not in self.safe]
+        return ("U if " + " or ".join(f"{a} is U" for a in maybe) + " else ") if maybe else ""
+
     def expr(self, node: Node) -> str:
         """Emit statements computing ``node``; return a simple expression (local or constant) for it."""
         if isinstance(node, Lit):
             return self.const(node.value)
+        key = self.sig(node)
+        for scope in reversed(self.scopes):
+            got: str | None = scope.get(key)
+            if got is not None:
+                return got
+        out = self._expr(node)
+        self.scopes[-1][key] = out
+        return out
+
+    def _expr(self, node: Node) -> str:
         if isinstance(node, ListLit):
             items = [self.expr(i) for i in node.items]
+            if all(i in self.safe for i in items):
+                return self.const(tuple(self.consts[i] if i in self.consts else _literal(i) for i in items))
             t = self.new()
             self.emit(f"{t} = ({', '.join(items)}{',' if len(items) == 1 else ''})")
             return t
@@ -342,9 +403,9 @@ class _Compiler:
         if isinstance(node, Unary):
             a = self.expr(node.operand)
             if node.op == "not":
-                self.emit(f"{t} = U if {a} is U else (not {a})")
+                self.emit(f"{t} = {self.guard([a])}(not {a})")
             else:
-                self.emit(f"{t} = U if {a} is U else -{a}")
+                self.emit(f"{t} = {self.guard([a])}-{a}")
             return t
         if isinstance(node, BoolOp):
             items = [self.expr(i) for i in node.items]
@@ -352,7 +413,7 @@ class _Compiler:
             return t
         if isinstance(node, Binary):
             a, b = self.expr(node.left), self.expr(node.right)
-            guard = f"U if {a} is U or {b} is U else "
+            guard = self.guard([a, b])
             if node.op == "in":
                 self.emit(f"{t} = {guard}({a} in {b})")
             elif node.op in ("<", "<=", ">", ">=", "==", "!="):
@@ -368,29 +429,35 @@ class _Compiler:
             return self.aggregate(node, t)
         raise AssertionError(node)
 
+    def branch(self, line: str) -> None:
+        """Open an ``if``/``elif``/``else`` block with a scope of its own."""
+        self.emit(line)
+        self.depth += 1
+        self.push()
+
+    def end(self) -> None:
+        self.pop()
+        self.depth -= 1
+
     def call(self, node: Call, t: str) -> str:
         fn = node.fn
         if fn == "if":
             c = self.expr(node.args[0])
-            self.emit(f"if {c} is U:")
-            self.depth += 1
+            self.branch(f"if {c} is U:")
             a, b = self.expr(node.args[1]), self.expr(node.args[2])
             self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
-            self.depth -= 1
-            self.emit(f"elif {c}:")
-            self.depth += 1
+            self.end()
+            self.branch(f"elif {c}:")
             self.emit(f"{t} = {self.expr(node.args[1])}")
-            self.depth -= 1
-            self.emit("else:")
-            self.depth += 1
+            self.end()
+            self.branch("else:")
             self.emit(f"{t} = {self.expr(node.args[2])}")
-            self.depth -= 1
+            self.end()
             return t
         args = [self.expr(a) for a in node.args]
         if fn == "is_known":
             self.emit(f"{t} = {args[0]} is not U")
             return t
-        guard = "U if " + " or ".join(f"{a} is U" for a in args) + " else "
         body = {
             "age": "_delta({0}, as_of)[0]",
             "months_since": "_delta({0}, as_of)[1]",
@@ -402,64 +469,86 @@ class _Compiler:
             "months_without": "len(_months_lacking(tuple({0}), {1}, {2}))",
             "first_month_without": "_first(_months_lacking(tuple({0}), {1}, {2}))",
         }[fn]
-        self.emit(f"{t} = {guard}{body.format(*args)}")
+        self.emit(f"{t} = {self.guard(args)}{body.format(*args)}")
         return t
 
     def aggregate(self, node: Aggregate, t: str) -> str:
+        """One pass over the items: the ``where`` filter, then the value of each item it keeps.
+
+        Kleene's any/all are kept as running flags (a true / a false / an unknown seen), which is what
+        ``kleene_or`` / ``kleene_and`` compute over the list; an item the filter cannot decide makes a
+        "none found" answer unknown, as in the interpreter."""
         coll_path = node.collection.key
         items = self.collection(coll_path)
+        fn = node.fn
         var = self.new("m")
-        sel, unsure = self.new("sel"), self.new("unsure")
-        self.emit(f"if {items} is U:")
-        self.emit(f"    {t} = U")
-        self.emit("else:")
-        self.depth += 1
-        self.emit(f"{sel} = []")
-        self.emit(f"{unsure} = False")
-        self.emit(f"for {var} in {items}:")
-        self.depth += 1
+        unsure = self.new("unsure")
+        acc = self.new("acc")
+        seen_u = self.new("seen_u")
+        self.branch(f"if {items} is U:")
+        self.emit(f"{t} = U")
+        self.end()
+        self.branch("else:")
+        if fn == "count" and node.where is None:
+            self.emit(f"{t} = len({items})")
+            self.end()
+            return t
+        if node.where is not None:
+            self.emit(f"{unsure} = False")
+        if fn == "count":
+            self.emit(f"{acc} = 0")
+        elif fn in ("any", "all"):
+            self.emit(f"{acc} = False")
+            self.emit(f"{seen_u} = False")
+        else:
+            self.emit(f"{acc} = []")
+        self.branch(f"for {var} in {items}:")
         self.loop_vars.append((var, coll_path))
         if node.where is not None:
             w = self.expr(node.where)
             self.emit(f"if {w} is U:")
             self.emit(f"    {unsure} = True")
-            self.emit(f"elif {w}:")
-            self.emit(f"    {sel}.append({var})")
-        else:
-            self.emit(f"{sel}.append({var})")
-        self.depth -= 1
-        if node.fn == "count":
-            self.emit(f"{t} = U if {unsure} else len({sel})")
+            self.branch(f"elif {w}:")
+        if fn == "count":
+            self.emit(f"{acc} += 1")
         else:
             assert node.value is not None
-            vals = self.new("vals")
-            self.emit(f"{vals} = []")
-            self.emit(f"for {var} in {sel}:")
-            self.depth += 1
             v = self.expr(node.value)
-            self.emit(f"{vals}.append({v})")
-            self.depth -= 1
-            if node.fn == "any":
-                self.emit(f"{t} = kleene_or({vals})")
-                self.emit(f"if {t} is False and {unsure}:")
-                self.emit(f"    {t} = U")
-            elif node.fn == "all":
-                self.emit(f"{t} = kleene_and({vals})")
-                self.emit(f"if {t} is True and {unsure}:")
-                self.emit(f"    {t} = U")
+            if fn == "any":
+                self.emit(f"if {v} is True:")
+                self.emit(f"    {acc} = True")
+                self.emit(f"elif {v} is U:")
+                self.emit(f"    {seen_u} = True")
+            elif fn == "all":
+                self.emit(f"if {v} is False:")
+                self.emit(f"    {acc} = True")
+                self.emit(f"elif {v} is U:")
+                self.emit(f"    {seen_u} = True")
             else:
-                self.emit(f"if {unsure} or any(x is U for x in {vals}):")
-                self.emit(f"    {t} = U")
-                if node.fn == "sum":
-                    self.emit("else:")
-                    self.emit(f"    {t} = sum({vals}, 0)")
-                else:
-                    self.emit(f"elif not {vals}:")
-                    self.emit(f"    {t} = U")
-                    self.emit("else:")
-                    self.emit(f"    {t} = {node.fn}({vals})")
+                self.emit(f"{acc}.append({v})")
+        if node.where is not None:
+            self.end()
         self.loop_vars.pop()
-        self.depth -= 1
+        self.end()
+        maybe = f" or {unsure}" if node.where is not None else ""
+        if fn == "count":
+            self.emit(f"{t} = U if {unsure} else {acc}")
+        elif fn == "any":
+            self.emit(f"{t} = True if {acc} else (U if {seen_u}{maybe} else False)")
+        elif fn == "all":
+            self.emit(f"{t} = False if {acc} else (U if {seen_u}{maybe} else True)")
+        else:
+            self.emit(f"if any(x is U for x in {acc}){maybe}:")
+            self.emit(f"    {t} = U")
+            if fn == "sum":
+                self.emit("else:")
+                self.emit(f"    {t} = sum({acc}, 0)")
+            else:
+                self.emit(f"elif not {acc}:")
+                self.emit(f"    {t} = U")
+                self.emit("else:")
+                self.emit(f"    {t} = {fn}({acc})")
+        self.end()
         return t
 
     def template(self, node: Node, parent: int, out: list[str | int]) -> None:
@@ -742,6 +831,10 @@ def _kleene(op: str, items: list[str]) -> str:
         return f"False if ({anyf}) else (U if ({anyu}) else True)"
     anyt = " or ".join(f"{i} is True" for i in items)
     return f"True if ({anyt}) else (U if ({anyu}) else False)"
+
+
+def _literal(expr: str) -> Any:
+    return {"True": True, "False": False, "None": None}[expr]
 
 
 def _first(xs: tuple[date, ...]) -> Any:
