@@ -33,7 +33,8 @@ proptest: $(BIN)/eligibility
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property tests/test_differential.py
 
 bench: $(BIN)/eligibility
-	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_compiled.py
+	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_engines.py
 
 clean:

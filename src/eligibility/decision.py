@@ -156,6 +156,15 @@ class Trace(BaseModel):
     sources: dict[str, Source] = Field(default_factory=dict, description="every document cited above, once")
 
 
+def _outcome_chars() -> dict[Any, str]:
+    from .expressions import UNKNOWN
+
+    return {True: "1", False: "0", UNKNOWN: "?"}
+
+
+_OUTCOME_CHAR: dict[Any, str] = _outcome_chars()
+
+
 class CompactTrace(BaseModel):
     """The trace of ``trace="compact"``: this household's values, referring to the program's manifest.
 
@@ -173,7 +182,7 @@ class CompactTrace(BaseModel):
     engines: tuple[str, ...]
     input_digest: Any = Field(description="sha256 of the input as received (or of its canonical JSON)")
     values: Any = Field(description="value slots in the manifest's order (exact JSON form)")
-    nodes: str = Field(description="condition outcomes in the manifest's node order: 1 / 0 / ?")
+    nodes: Any = Field(description="condition outcomes in the manifest's node order: 1 / 0 / ? (true, false, unknown)")
     missing: Any = Field(default=None, description="unknown fact -> household paths that would settle it")
 
     def to_data(self) -> dict[str, Any]:
@@ -189,7 +198,7 @@ class CompactTrace(BaseModel):
             "engines": list(self.engines),
             "input_digest": str(self.input_digest),
             "values": [encode_value(v) for v in values] if isinstance(values, tuple) else values,
-            "nodes": self.nodes,
+            "nodes": self.nodes if isinstance(self.nodes, str) else "".join(_OUTCOME_CHAR[v] for v in self.nodes),
             "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
         }
 

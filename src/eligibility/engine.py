@@ -17,6 +17,7 @@ its shape is checked against the models in the tests instead.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import BaseModel
 
 from . import __version__
-from .compile.manifest import expand, manifest
+from .compile.manifest import Expander, manifest
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -42,7 +43,7 @@ from .decision import (
     ProcedureFinding,
     Trace,
 )
-from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationError
+from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError
 from .expressions import UNKNOWN
 from .facts import CATALOGUE, _plain, missing_paths
 from .loader import load_rules
@@ -210,6 +211,7 @@ class Engine:
             self._durable = _durable.DurableBackend()
         self.engines: tuple[str, ...] = ("compiled", "durable-rules") if self._durable else ("compiled",)
         self._manifests: dict[str, dict[str, Any]] = {}
+        self._expanders: dict[str, Expander] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -231,18 +233,51 @@ class Engine:
         m = self._manifests.get(key)
         if m is None:
             if isinstance(program, str):
-                raise KeyError(f"no compiled program `{program}` in this engine")
+                program = self._program_by_key(program)
             m = manifest(program)
             with self._lock:
                 self._manifests[key] = m
         return m
 
+    def _expander(self, key: str) -> Expander:
+        """The manifest of program ``key`` prepared for joining with compact traces (built once)."""
+        got = self._expanders.get(key)
+        if got is None:
+            got = Expander(self.manifest(key))
+            with self._lock:
+                self._expanders[key] = got
+        return got
+
+    def _program_by_key(self, key: str) -> Program:
+        """The program a compact trace names (``pack@first day of its span``), compiled if need be."""
+        pack, _, start = key.partition("@")
+        try:
+            chain = self.rules.chain(pack)
+            program = program_for(chain, date.fromisoformat(start))
+        except (EligibilityError, ValueError):
+            program = None
+        if program is None or program.key != key:
+            raise EvaluationError(f"本规则集没有程序 {key} / no compiled program `{key}` in these rules")
+        return program
+
     def expand(self, decision: Decision) -> Decision:
-        """A compact-trace decision with its full trace (the manifest joined in)."""
+        """A compact-trace decision with its full trace (the manifest joined in), as models."""
+        return decision.model_copy(update={"trace": Trace.model_validate(self._full_trace(decision))})
+
+    def full_json(self, decision: Decision, *, indent: int | None = 2) -> str:
+        """The JSON of ``decision`` with its full trace — the same bytes as ``expand(decision).to_json()``
+        — written straight from the compact trace and the manifest, without building a model per
+        condition: what a batch writing full audits, or a service answering ``trace=full``, wants."""
+        data = decision.model_dump(mode="json", exclude={"trace"})
+        data["trace"] = self._full_trace(decision)
+        if indent is None:
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(data, ensure_ascii=False, indent=indent)
+
+    def _full_trace(self, decision: Decision) -> dict[str, Any]:
         if not isinstance(decision.trace, CompactTrace):
             raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
-        full = expand(self.manifest(decision.trace.program), decision.trace.to_data())
-        return decision.model_copy(update={"trace": Trace.model_validate(full)})
+        return self._expander(decision.trace.program)(decision.trace.to_data())
 
     def evaluate(
         self,
@@ -305,7 +340,7 @@ class Engine:
         if trace == "compact":
             decision.__dict__["trace"] = compact
             return decision
-        full = expand(self.manifest(program), compact.to_data())
+        full = self._expander(program.key)(compact.to_data())
         decision.__dict__["trace"] = Trace.model_validate(full)
         return decision
 
@@ -317,10 +352,7 @@ class Engine:
         facts = {s.name: run.values[s.index] for s in program.facts}
         fields = _FieldsForDurable(run.h)
         theirs = self._durable.outcomes(chain, run.as_of, fields, facts)
-        ours = {
-            rule.id: {"1": "fired", "0": "not_fired", "?": "unknown"}[run.nodes[root.index]]
-            for rule, _, root in program.rules
-        }
+        ours = {rule.id: _RULE_OUTCOME[run.nodes[root.index]] for rule, _, root in program.rules}
         diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
         diff = {rid: pair for rid, pair in diff.items() if pair[0] != pair[1]}
         if diff:
@@ -368,7 +400,7 @@ class Engine:
             roots = run.program.__dict__["_roots"] = {rule.id: root for rule, _, root in run.program.rules}
 
         def walk(n: CondNode) -> None:
-            if nodes[n.index] != "?":
+            if nodes[n.index] is not UNKNOWN:
                 return
             for k in n.children:
                 walk(k)
@@ -528,6 +560,7 @@ class Engine:
         )
 
 
+_RULE_OUTCOME: Final[dict[Any, str]] = {True: "fired", False: "not_fired", UNKNOWN: "unknown"}
 _NO_ASSISTANCE: Final = Assistance()
 _NO_EXIT: Final = Exit()
 

@@ -99,6 +99,8 @@ def test_compact_with_the_manifest_is_the_full_trace(data: dict[str, Any], on: d
     assert Trace.model_validate(expanded).model_dump(mode="json") == json.loads(full.to_json())["trace"]
     rebuilt = Decision.model_validate({**compact_json, "trace": expanded})
     assert rebuilt.to_json() == full.to_json()
+    assert ENGINE.full_json(compact) == full.to_json()
+    assert ENGINE.full_json(compact, indent=None) == full.to_json(indent=None)
     strip = {"trace"}
     assert none.model_dump(exclude=strip) == full.model_dump(exclude=strip) == compact.model_dump(exclude=strip)
 

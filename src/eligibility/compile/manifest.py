@@ -96,6 +96,15 @@ def _cites(cites: Any) -> list[dict[str, Any]]:
     return [{"source": c.source, "clause": c.clause, "note": c.note} for c in cites]
 
 
+def _source(kind: str, **given: Any) -> dict[str, Any]:
+    """An expected value's source, every field of ``ExpectedSource`` present, in its order."""
+    out: dict[str, Any] = {"kind": kind}
+    for key in ("name", "zh", "en", "unit", "pack", "valid_from", "valid_until"):
+        out[key] = given.get(key)
+    out["citations"] = given.get("citations", [])
+    return out
+
+
 def _node(program: Program, n: CondNode) -> dict[str, Any]:
     c = n.cond
     if isinstance(c, Group | AtLeast | Negation):
@@ -119,24 +128,24 @@ def _node(program: Program, n: CondNode) -> dict[str, Any]:
             assert hit is not None
             decl = program.chain.params[hit.name]
             sources.append(
-                {
-                    "kind": "parameter",
-                    "name": hit.name,
-                    "zh": decl.zh,
-                    "en": decl.en,
-                    "unit": decl.unit,
-                    "pack": hit.pack,
-                    "valid_from": hit.start.isoformat(),
-                    "valid_until": hit.until.isoformat() if hit.until else None,
-                    "citations": _cites(hit.cites),
-                }
+                _source(
+                    "parameter",
+                    name=hit.name,
+                    zh=decl.zh,
+                    en=decl.en,
+                    unit=decl.unit,
+                    pack=hit.pack,
+                    valid_from=hit.start.isoformat(),
+                    valid_until=hit.until.isoformat() if hit.until else None,
+                    citations=_cites(hit.cites),
+                )
             )
         elif o.kind in ("fact", "field"):
             szh, sen = _label(program, o.name)
-            sources.append({"kind": o.kind, "name": o.name, "zh": szh, "en": sen})
+            sources.append(_source(o.kind, name=o.name, zh=szh, en=sen))
             refs.append([o.kind, o.name])
         else:
-            sources.append({"kind": "literal"})
+            sources.append(_source("literal"))
     expected = [{"value": x} if how == "value" else {"const": json_value(x)} for how, x in n.operands]
     return {
         "i": n.index,
@@ -211,94 +220,147 @@ def manifest(program: Program) -> dict[str, Any]:
 
 _OUTCOME = {"1": "true", "0": "false", "?": "unknown"}
 _RULE_OUTCOME = {"1": "fired", "0": "not_fired", "?": "unknown"}
+_CONDITION_KEYS = ("subject", "zh", "en", "actual", "expected", "sources", "rule", "n", "missing", "children")
+_CONDITION_DEFAULTS: dict[str, Any] = {"sources": [], "missing": [], "children": []}
+
+
+def _condition(op: str, **given: Any) -> dict[str, Any]:
+    """A condition node of the full trace with every field of ``ConditionTrace``, in its order: the
+    plain data then serialises to exactly the bytes the model would."""
+    out: dict[str, Any] = {"op": op, "outcome": None}
+    for key in _CONDITION_KEYS:
+        out[key] = given[key] if key in given else _CONDITION_DEFAULTS.get(key)
+    return out
+
+
+class Expander:
+    """Joins compact traces with one manifest. Everything static — labels, formulas, sources,
+    citations, the shape of every node — is laid out once here; a household then only fills in its
+    values (each full-trace object is a copy of a prepared dict with a few keys set)."""
+
+    def __init__(self, m: dict[str, Any]) -> None:
+        self.m = m
+        self.facts = [
+            (
+                f["index"],
+                f["template"],
+                f["name"],
+                {
+                    "name": f["name"],
+                    "zh": f["zh"],
+                    "en": f["en"],
+                    "formula": f["formula"],
+                    "substituted": None,
+                    "value": None,
+                    "known": None,
+                    "missing": [],
+                },
+            )
+            for f in m["facts"]
+        ]
+        self.rules = [
+            (
+                {
+                    "id": r["id"],
+                    "zh": r["zh"],
+                    "en": r["en"],
+                    "kind": r["kind"],
+                    "pack": r["pack"],
+                    "version_from": r["version_from"],
+                    "version_until": r["version_until"],
+                    "outcome": None,
+                    "condition": None,
+                    "citations": r["citations"],
+                    "conclusions": r["conclusions"],
+                },
+                r["condition"]["i"],
+                self._plan(r["condition"]),
+            )
+            for r in m["rules"]
+        ]
+
+    def _plan(self, n: dict[str, Any]) -> tuple[Any, ...]:
+        if "children" in n:
+            return ("group", n["i"], _condition(n["op"], n=n["n"]), [self._plan(k) for k in n["children"]])
+        if n["op"] == "rule":
+            return ("rule", n["i"], _condition("rule", rule=n["rule"], zh=n["zh"], en=n["en"]))
+        base = _condition(n["op"], subject=n["subject"], zh=n["zh"], en=n["en"], sources=n["sources"])
+        expected = [(e["value"], None) if "value" in e else (None, e["const"]) for e in n["expected"]]
+        refs = [(ref[0], ref[1]) if ref is not None else None for ref in n["operand_refs"]]
+        return ("leaf", n["i"], base, n["actual"], expected, refs, n["ref"], n["subject"])
+
+    def __call__(self, compact: dict[str, Any]) -> dict[str, Any]:
+        """The full trace (as plain data) of one household's compact trace (in its JSON form)."""
+        values = [decode_value(v) for v in compact["values"]]
+        nodes: str = compact["nodes"]
+        fact_missing: dict[str, list[str]] = compact.get("missing") or {}
+
+        facts = []
+        for index, template, name, base in self.facts:
+            v = values[index]
+            d = base.copy()
+            if template is None:
+                d["substituted"] = format_value(v)
+            else:
+                d["substituted"] = "".join(p if isinstance(p, str) else format_value(values[p]) for p in template)
+            d["value"] = json_value(v)
+            unknown = v is UNKNOWN
+            d["known"] = not unknown
+            d["missing"] = fact_missing.get(name, []) if unknown else []
+            facts.append(d)
+
+        def missing_of(kind: str, name: str) -> list[str]:
+            if kind == "fact":
+                return list(fact_missing.get(name, []))
+            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+        def cond(plan: tuple[Any, ...]) -> dict[str, Any]:
+            kind, i, base = plan[0], plan[1], plan[2]
+            d: dict[str, Any] = base.copy()
+            outcome = d["outcome"] = _OUTCOME[nodes[i]]
+            if kind == "group":
+                d["children"] = [cond(k) for k in plan[3]]
+                return d
+            if kind == "rule":
+                return d
+            _, _, _, actual_i, expected, refs, ref, subject = plan
+            actual = values[actual_i]
+            exp = [values[vi] if vi is not None else None for vi, _ in expected]
+            shown = [json_value(x) if vi is not None else c for x, (vi, c) in zip(exp, expected, strict=True)]
+            d["actual"] = json_value(actual)
+            d["expected"] = shown[0] if len(shown) == 1 else shown
+            if outcome == "unknown":
+                missing: list[str] = []
+                if actual is UNKNOWN:
+                    missing += missing_of(ref, subject)
+                for r, x, (vi, _) in zip(refs, exp, expected, strict=True):
+                    if r is not None and vi is not None and x is UNKNOWN:
+                        missing += missing_of(r[0], r[1])
+                d["missing"] = sorted(set(missing))
+            else:
+                d["missing"] = []
+            return d
+
+        rules = []
+        for base, root, plan in self.rules:
+            d = base.copy()
+            d["outcome"] = _RULE_OUTCOME[nodes[root]]
+            d["condition"] = cond(plan)
+            rules.append(d)
+        m = self.m
+        return {
+            "engine_version": m["engine_version"],
+            "engines": compact["engines"],
+            "pack_chain": m["pack_chain"],
+            "ruleset_fingerprint": m["ruleset_fingerprint"],
+            "input_digest": compact["input_digest"],
+            "facts": facts,
+            "rules": rules,
+            "skipped": m["skipped"],
+            "sources": m["sources"],
+        }
 
 
 def expand(m: dict[str, Any], compact: dict[str, Any]) -> dict[str, Any]:
     """The full trace (as plain data) from a manifest and a compact trace in their JSON forms."""
-    values = [decode_value(v) for v in compact["values"]]
-    nodes: str = compact["nodes"]
-    fact_missing: dict[str, list[str]] = compact.get("missing", {})
-    fact_value = {f["name"]: values[f["index"]] for f in m["facts"]}
-
-    facts = []
-    for f in m["facts"]:
-        v = values[f["index"]]
-        if f["template"] is None:
-            sub = format_value(v)
-        else:
-            sub = "".join(p if isinstance(p, str) else format_value(values[p]) for p in f["template"])
-        facts.append(
-            {
-                "name": f["name"],
-                "zh": f["zh"],
-                "en": f["en"],
-                "formula": f["formula"],
-                "substituted": sub,
-                "value": json_value(v),
-                "known": v is not UNKNOWN,
-                "missing": fact_missing.get(f["name"], []) if v is UNKNOWN else [],
-            }
-        )
-
-    def missing_of(kind: str, name: str) -> list[str]:
-        if kind == "fact":
-            return list(fact_missing.get(name, []))
-        return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
-
-    def cond(n: dict[str, Any]) -> dict[str, Any]:
-        outcome = _OUTCOME[nodes[n["i"]]]
-        if "children" in n:
-            return {"op": n["op"], "outcome": outcome, "n": n["n"], "children": [cond(k) for k in n["children"]]}
-        if n["op"] == "rule":
-            return {"op": "rule", "outcome": outcome, "rule": n["rule"], "zh": n["zh"], "en": n["en"]}
-        actual = values[n["actual"]]
-        exp = [values[e["value"]] if "value" in e else e["const"] for e in n["expected"]]
-        exp_json = [json_value(x) if "value" in e else x for x, e in zip(exp, n["expected"], strict=True)]
-        missing: list[str] = []
-        if outcome == "unknown":
-            if actual is UNKNOWN:
-                missing += missing_of(n["ref"], n["subject"])
-            for ref, x in zip(n["operand_refs"], exp, strict=True):
-                if ref is not None and x is UNKNOWN:
-                    missing += missing_of(ref[0], ref[1])
-            missing = sorted(set(missing))
-        return {
-            "op": n["op"],
-            "outcome": outcome,
-            "subject": n["subject"],
-            "zh": n["zh"],
-            "en": n["en"],
-            "actual": json_value(actual),
-            "expected": exp_json[0] if len(exp_json) == 1 else exp_json,
-            "sources": n["sources"],
-            "missing": missing,
-        }
-
-    rules = [
-        {
-            "id": r["id"],
-            "zh": r["zh"],
-            "en": r["en"],
-            "kind": r["kind"],
-            "pack": r["pack"],
-            "version_from": r["version_from"],
-            "version_until": r["version_until"],
-            "outcome": _RULE_OUTCOME[nodes[r["condition"]["i"]]],
-            "condition": cond(r["condition"]),
-            "citations": r["citations"],
-            "conclusions": r["conclusions"],
-        }
-        for r in m["rules"]
-    ]
-    del fact_value
-    return {
-        "skipped": m["skipped"],
-        "engine_version": m["engine_version"],
-        "engines": compact["engines"],
-        "pack_chain": m["pack_chain"],
-        "ruleset_fingerprint": m["ruleset_fingerprint"],
-        "input_digest": compact["input_digest"],
-        "facts": facts,
-        "rules": rules,
-        "sources": m["sources"],
-    }
+    return Expander(m)(compact)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -110,8 +111,10 @@ class Program:
     fact_index: dict[str, int]
     value_kinds: list[str] = field(default_factory=list)
 
-    def run(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], str, list[tuple[str, str, str]], list[Any]]:
-        """(values, node outcomes as a string of ``1``/``0``/``?``, fired conclusions, unknown ones)."""
+    def run(
+        self, h: Any, as_of: date
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown ones)."""
         return self.fn(h, as_of)  # type: ignore[no-any-return]
 
     def in_span(self, on: date) -> bool:
@@ -202,7 +205,7 @@ def _convert(var: str, kind: str) -> str:
     if kind == "enum":
         return f"{var}._value_"
     if kind == "set":
-        return f"(frozenset([e._value_ for e in {var}]) if {var} else {var})"
+        return f"_set_values({var})"
     if kind == "collection":
         return f"([_item(e) for e in {var}] if {var} else {var})"
     return var
@@ -473,37 +476,73 @@ class _Compiler:
         return t
 
     def aggregate(self, node: Aggregate, t: str) -> str:
-        """One pass over the items: the ``where`` filter, then the value of each item it keeps.
+        """An aggregate over a collection, in a loop of its own."""
+        self.aggregates(node.collection.key, [(node, t)])
+        return t
 
-        Kleene's any/all are kept as running flags (a true / a false / an unknown seen), which is what
-        ``kleene_or`` / ``kleene_and`` compute over the list; an item the filter cannot decide makes a
-        "none found" answer unknown, as in the interpreter."""
-        coll_path = node.collection.key
+    def aggregates(self, coll_path: str, group: list[tuple[Aggregate, str]]) -> None:
+        """Aggregates over one collection in one pass over its items, each into its own local.
+
+        Per item: the ``where`` filter, then the value of each item it keeps. Kleene's any/all are kept
+        as running flags (a true / a false / an unknown seen), which is what ``kleene_or`` /
+        ``kleene_and`` compute over the list; an item the filter cannot decide makes a "none found"
+        answer unknown, as in the interpreter. Several aggregates share the loop and its scope, so a
+        member's age is computed once for all of them."""
         items = self.collection(coll_path)
-        fn = node.fn
         var = self.new("m")
-        unsure = self.new("unsure")
-        acc = self.new("acc")
-        seen_u = self.new("seen_u")
+        names = [(self.new("unsure"), self.new("acc"), self.new("seen_u")) for _ in group]
         self.branch(f"if {items} is U:")
-        self.emit(f"{t} = U")
+        for _, t in group:
+            self.emit(f"{t} = U")
         self.end()
         self.branch("else:")
-        if fn == "count" and node.where is None:
-            self.emit(f"{t} = len({items})")
+        looped = []
+        for (node, t), (unsure, acc, seen_u) in zip(group, names, strict=True):
+            if node.fn == "count" and node.where is None:
+                self.emit(f"{t} = len({items})")
+                continue
+            looped.append((node, t, unsure, acc, seen_u))
+            if node.where is not None:
+                self.emit(f"{unsure} = False")
+            if node.fn == "count":
+                self.emit(f"{acc} = 0")
+            elif node.fn in ("any", "all"):
+                self.emit(f"{acc} = False")
+                self.emit(f"{seen_u} = False")
+            else:
+                self.emit(f"{acc} = []")
+        if looped:
+            self.branch(f"for {var} in {items}:")
+            self.loop_vars.append((var, coll_path))
+            for node, _t, unsure, acc, seen_u in looped:
+                self.aggregate_item(node, unsure, acc, seen_u)
+            self.loop_vars.pop()
             self.end()
-            return t
-        if node.where is not None:
-            self.emit(f"{unsure} = False")
-        if fn == "count":
-            self.emit(f"{acc} = 0")
-        elif fn in ("any", "all"):
-            self.emit(f"{acc} = False")
-            self.emit(f"{seen_u} = False")
-        else:
-            self.emit(f"{acc} = []")
-        self.branch(f"for {var} in {items}:")
-        self.loop_vars.append((var, coll_path))
+        for node, t, unsure, acc, seen_u in looped:
+            fn = node.fn
+            maybe = f" or {unsure}" if node.where is not None else ""
+            if fn == "count":
+                self.emit(f"{t} = U if {unsure} else {acc}")
+            elif fn == "any":
+                self.emit(f"{t} = True if {acc} else (U if {seen_u}{maybe} else False)")
+            elif fn == "all":
+                self.emit(f"{t} = False if {acc} else (U if {seen_u}{maybe} else True)")
+            else:
+                self.emit(f"if {maybe[4:] + ' or ' if maybe else ''}any(x is U for x in {acc}):")
+                self.emit(f"    {t} = U")
+                if fn == "sum":
+                    self.emit("else:")
+                    self.emit(f"    {t} = sum({acc}, 0)")
+                else:
+                    self.emit(f"elif not {acc}:")
+                    self.emit(f"    {t} = U")
+                    self.emit("else:")
+                    self.emit(f"    {t} = {fn}({acc})")
+        self.end()
+
+    def aggregate_item(self, node: Aggregate, unsure: str, acc: str, seen_u: str) -> None:
+        """The statements one item contributes to one aggregate (inside the loop over the items)."""
+        fn = node.fn
         if node.where is not None:
             w = self.expr(node.where)
             self.emit(f"if {w} is U:")
@@ -528,28 +567,33 @@ class _Compiler:
                 self.emit(f"{acc}.append({v})")
         if node.where is not None:
             self.end()
-        self.loop_vars.pop()
-        self.end()
-        maybe = f" or {unsure}" if node.where is not None else ""
-        if fn == "count":
-            self.emit(f"{t} = U if {unsure} else {acc}")
-        elif fn == "any":
-            self.emit(f"{t} = True if {acc} else (U if {seen_u}{maybe} else False)")
-        elif fn == "all":
-            self.emit(f"{t} = False if {acc} else (U if {seen_u}{maybe} else True)")
-        else:
-            self.emit(f"if any(x is U for x in {acc}){maybe}:")
-            self.emit(f"    {t} = U")
-            if fn == "sum":
-                self.emit("else:")
-                self.emit(f"    {t} = sum({acc}, 0)")
-            else:
-                self.emit(f"elif not {acc}:")
-                self.emit(f"    {t} = U")
-                self.emit("else:")
-                self.emit(f"    {t} = {fn}({acc})")
-        self.end()
-        return t
+
+    def fuse_aggregates(self) -> None:
+        """Compute, before the facts, every aggregate of a fact formula that reads no other fact and no
+        missing parameter — all those over one collection in a single loop. The facts then find them
+        already computed (common subexpressions)."""
+        found: dict[str, list[Aggregate]] = {}
+        seen: set[Any] = set()
+        for name in self.chain.fact_order:
+            for node in _top_aggregates(self.chain.facts[name].node):
+                refs = [n for n in _walk(node) if isinstance(n, Name)]
+                if any(n.ref == "fact" for n in refs):
+                    continue
+                if any(n.ref == "param" and isinstance(self.param(n.key), _MissingParam) for n in refs):
+                    continue
+                key = self.sig(node)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.setdefault(node.collection.key, []).append(node)
+        for coll, nodes in found.items():
+            if len(nodes) < 2:
+                continue
+            self.emit(f"# {len(nodes)} aggregates over {coll}, in one pass")
+            group = [(n, self.new()) for n in nodes]
+            self.aggregates(coll, group)
+            for n, t in group:
+                self.scopes[0][self.sig(n)] = t
 
     def template(self, node: Node, parent: int, out: list[str | int]) -> None:
         """The formula as text with a value slot for every name, call and aggregate (as ``_sub``)."""
@@ -685,6 +729,7 @@ class _Compiler:
         # Derived facts in dependency order, each with its substitution template's slots.
         facts: list[FactSlot] = []
         self.fact_index: dict[str, int] = {}
+        self.fuse_aggregates()
         for name in chain.fact_order:
             f = chain.facts[name]
             idx = self.value_slot("F_" + _ident(name), "fact:" + name)
@@ -730,7 +775,7 @@ class _Compiler:
         out.append("    unknown = []")
         out += ["    " + line for line in conclude]
         values = ", ".join(self.values)
-        outcomes = "''.join((" + "".join(f"O[n{i}], " for i in range(n_nodes)) + "))"
+        outcomes = "(" + "".join(f"n{i}, " for i in range(n_nodes)) + ")"
         out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, fired, unknown")
         source = "\n".join(out) + "\n"
         namespace: dict[str, Any] = {
@@ -741,6 +786,7 @@ class _Compiler:
             "relativedelta": relativedelta,
             "_delta": _delta,
             "_add_months": _add_months,
+            "_set_values": _set_values,
             "_end_of_month": _end_of_month,
             "_months_lacking": _months_lacking,
             "kleene_and": kleene_and,
@@ -833,6 +879,26 @@ def _kleene(op: str, items: list[str]) -> str:
     return f"True if ({anyt}) else (U if ({anyu}) else False)"
 
 
+def _walk(node: Node) -> Iterator[Node]:
+    """``node`` and every node under it."""
+    yield node
+    for v in node.__dict__.values():
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, Node):
+                yield from _walk(x)
+
+
+def _top_aggregates(node: Node) -> Iterator[Aggregate]:
+    """The aggregates of a formula that are not inside another aggregate."""
+    if isinstance(node, Aggregate):
+        yield node
+        return
+    for v in node.__dict__.values():
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, Node):
+                yield from _top_aggregates(x)
+
+
 def _literal(expr: str) -> Any:
     return {"True": True, "False": False, "None": None}[expr]
 
@@ -844,6 +910,14 @@ def _first(xs: tuple[date, ...]) -> Any:
 # Date functions of the rule language, memoised: a county's households share the assessment date and
 # the window dates derived from it, and dateutil's objects are slow to build. Each gives exactly what
 # the interpreter's primitive gives (python-dateutil semantics); the differential tests hold them to it.
+
+
+@lru_cache(maxsize=4096)
+def _set_values(x: Any) -> Any:
+    """A set of coded values (a frozenset or tuple of enum members) as the set of their Chinese values,
+    as :func:`facts.flatten` gives it (an empty one stays as it is). Memoised: a county has only a
+    handful of distinct combinations, such as 残疾 with 长期慢性病."""
+    return frozenset([e._value_ for e in x]) if x else x
 
 
 @lru_cache(maxsize=65536)
