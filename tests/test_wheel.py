@@ -57,3 +57,22 @@ def test_installed_wheel_evaluates_with_its_own_rules(wheel: Path, tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "identified marginal"
+
+
+def test_default_install_needs_no_c_compiler(wheel: Path) -> None:
+    """durable-rules (which compiles C on every install) is only the extra ``eligibility[durable]``:
+    the wheel's own dependencies are pure Python."""
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in zipfile.ZipFile(wheel).read(meta).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    durable = [r for r in requires if r.lower().startswith("durable-rules")]
+    assert durable and all("extra ==" in r for r in durable), requires
+    base = [r for r in requires if "extra ==" not in r]
+    assert sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in base) == [
+        "pydantic",
+        "python-dateutil",
+        "pyyaml",
+    ]
