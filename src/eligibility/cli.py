@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -327,6 +328,46 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if disagreements else 0
 
 
+def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
+    """A whole county's tables in one run (see :mod:`eligibility.batch` and docs/batch.md)."""
+    try:
+        from .batch import print_summary, run_batch
+    except ImportError as exc:  # polars is the extra eligibility[batch]
+        print(f"批量评估需要 / batch needs: pip install 'eligibility[batch]' ({exc})", file=sys.stderr)
+        return 2
+    from .io.tables import TableFormatError
+    from .loader import load_rules
+
+    on = None
+    if args.as_of:
+        try:
+            on = date.fromisoformat(args.as_of)
+        except ValueError:
+            print(f"评估日期无效 / invalid --as-of `{args.as_of}` (YYYY-MM-DD)", file=sys.stderr)
+            return 2
+    rules = load_rules(args.rules)
+    try:
+        result = run_batch(
+            args.inputs,
+            args.output,
+            rules=rules,
+            as_of=on,
+            lang=args.lang,
+            rule_columns=args.rule_columns,
+            summary_path=args.summary,
+            level=args.level,
+            resume=args.resume,
+            chunk_rows=args.chunk_rows,
+            progress=None,
+            log=sys.stderr,
+        )
+    except (TableFormatError, ValueError) as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 1
+    print_summary(result, out)
+    return 1 if result.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
@@ -349,6 +390,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="审计轨迹详略 / trace level: full (default), compact (refers to the rules manifest), none",
     )
     rules_arg(e)
+    b = sub.add_parser("batch", help="批量评估表格 / decide a whole table of households (polars)")
+    b.add_argument("inputs", nargs="+", help="households file(s): .xlsx, .csv (+ members.csv), .jsonl, .parquet")
+    b.add_argument("-o", "--output", required=True, help="decisions file: .csv, .xlsx, .parquet or .jsonl")
+    b.add_argument("--as-of", default=None, help="评估日期 / assessment date for rows without their own")
+    b.add_argument("--lang", choices=["zh", "en"], default="zh", help="column labels / 列名语言")
+    b.add_argument("--rule-columns", action="store_true", help="one column per rule in force, for audit")
+    b.add_argument("--summary", default=None, help="汇总表 / write the summary (.csv, .xlsx or .md)")
+    b.add_argument(
+        "--level",
+        choices=["province", "city", "county", "town", "village"],
+        default="county",
+        help="汇总层级 / summary by region level",
+    )
+    b.add_argument("--resume", action="store_true", help="续跑被中断的批次 / resume a run that was killed")
+    b.add_argument("--chunk-rows", type=int, default=100_000, help="rows per written part")
+    rules_arg(b)
     v = sub.add_parser("verify", help="两个引擎核对一批农户 / both engines over a population")
     v.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
     v.add_argument("--as-of", default=None, help="评估日期 / assessment date (records may carry their own)")
@@ -391,6 +448,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "packs": cmd_packs,
         "publicity": cmd_publicity,
         "verify": cmd_verify,
+        "batch": cmd_batch,
     }
     try:
         return handlers[args.command](args, out)

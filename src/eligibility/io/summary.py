@@ -1,0 +1,199 @@
+"""一月一分析: the monthly counts of a batch's decisions, per region level.
+
+Counties report each month how many households (and people) were identified, in which category, with
+which risks, which measures are required and missing, who may exit and what blocks the others, which
+procedure deadlines were missed and which warnings fired — per province, city, county, town or village
+(the 2/4/6/9/12-digit prefixes of the GB/T 2260 + 统计用区划代码 12-digit code). :func:`summarise`
+computes that table from the decision table and the households frame; :func:`write_summary` renders it.
+
+The table is *long* (one row per region × indicator × item) rather than wide, because the items (risk
+codes, blockers) differ between rule packs and months; a long table pivots in Excel either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+import polars as pl
+
+from .columns import ROW
+from .writers import _FINDING_KIND, EXIT_LABELS, STATUS_LABELS, UNCERTAIN
+
+if TYPE_CHECKING:
+    from ..ruleset import RuleSet
+
+__all__ = ["LEVELS", "SUMMARY_COLUMNS", "render_markdown", "summarise", "write_summary"]
+
+Level = Literal["province", "city", "county", "town", "village"]
+
+LEVELS: Final[dict[str, int]] = {
+    "province": 2,
+    "省": 2,
+    "city": 4,
+    "市": 4,
+    "county": 6,
+    "县": 6,
+    "town": 9,
+    "乡": 9,
+    "village": 12,
+    "村": 12,
+}
+"""Region level → digits of the code that name a unit of that level."""
+
+ALL_REGIONS: Final = "合计"
+UNKNOWN_REGION: Final = "未知"
+
+SUMMARY_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "region": ("区划代码", "region"),
+    "indicator": ("指标", "indicator"),
+    "code": ("代码", "code"),
+    "item": ("项目", "item"),
+    "households": ("户数", "households"),
+    "people": ("人数", "people"),
+}
+
+_INDICATORS: Final[dict[str, str]] = {
+    "total": "评估户数",
+    "status": "认定结论",
+    "category": "监测对象类别",
+    "risks": "风险类型",
+    "measures": "应落实帮扶措施",
+    "gaps": "帮扶缺口",
+    "exit_status": "风险消除",
+    "exit_blockers": "不能消除的原因",
+    "procedure": "程序逾期",
+    "warnings": "预警",
+}
+"""Indicator code → Chinese name, in the order the table lists them."""
+
+
+def _digits(level: Level | str | int) -> int:
+    if isinstance(level, int):
+        return level
+    if level not in LEVELS:
+        raise ValueError(f"未知的区划级别 / unknown region level {level!r}: {', '.join(LEVELS)}")
+    return LEVELS[level]
+
+
+def summarise(
+    decisions: pl.DataFrame,
+    households: pl.DataFrame,
+    level: Level | str | int = "county",
+    *,
+    rules: RuleSet | None = None,
+) -> pl.DataFrame:
+    """Counts of households and people per region prefix, indicator and item (see module docstring).
+
+    ``decisions`` and ``households`` are joined on ``_row``; people are the members of each household (a
+    household whose members are unknown counts as a household but adds no people). Every region gets
+    the same indicators, and a ``合计`` region sums them all. Uncertain findings are counted apart,
+    their item marked ``（待定）``; procedure findings count only when late (``days_late > 0``).
+    """
+    n = _digits(level)
+    base = households.select(
+        ROW,
+        pl.when(pl.col("region").is_null())
+        .then(pl.lit(UNKNOWN_REGION))
+        .otherwise(pl.col("region").str.slice(0, n))
+        .alias("region"),
+        pl.col("members").list.len().fill_null(0).cast(pl.Int64).alias("_people"),
+    )
+    d = decisions.join(base, on=ROW, how="left").with_columns(pl.col("region").fill_null(UNKNOWN_REGION))
+    if "error" in d.columns:
+        # A row the rules could not decide is counted as 评估出错, so the statuses add up to the total.
+        d = d.with_columns(
+            pl.when(pl.col("error").is_not_null()).then(pl.lit("error")).otherwise(pl.col("status")).alias("status")
+        )
+    d = pl.concat([d, d.with_columns(pl.lit(ALL_REGIONS).alias("region"))])
+    parts: list[pl.DataFrame] = [
+        d.select(
+            "region",
+            "_people",
+            pl.lit("total").alias("indicator"),
+            pl.lit("all").alias("code"),
+            pl.lit(True).alias("certain"),
+        )
+    ]
+    for col in ("status", "category", "exit_status"):
+        if col in d.columns:
+            parts.append(
+                d.filter(pl.col(col).is_not_null()).select(
+                    "region",
+                    "_people",
+                    pl.lit(col).alias("indicator"),
+                    pl.col(col).alias("code"),
+                    pl.lit(True).alias("certain"),
+                )
+            )
+    for col in ("risks", "measures", "gaps", "exit_blockers", "procedure", "warnings"):
+        if col not in d.columns:
+            continue
+        items = d.select("region", "_people", ROW, pl.col(col)).explode(col).filter(pl.col(col).is_not_null())
+        items = items.unnest(col)
+        if col == "procedure":
+            items = items.filter(pl.col("days_late") > 0)
+        # One household counts once per item even when two rules concluded it.
+        items = items.unique(subset=["region", ROW, "code", "certain"], maintain_order=True)
+        parts.append(items.select("region", "_people", pl.lit(col).alias("indicator"), "code", "certain"))
+    long = pl.concat(parts, how="vertical_relaxed")
+    out = long.group_by(["region", "indicator", "code", "certain"], maintain_order=True).agg(
+        pl.len().cast(pl.Int64).alias("households"), pl.col("_people").sum().cast(pl.Int64).alias("people")
+    )
+    order = {k: i for i, k in enumerate(_INDICATORS)}
+    out = out.with_columns(
+        pl.col("indicator").replace_strict(order, return_dtype=pl.Int64).alias("_order"),
+        (pl.col("region") == ALL_REGIONS).alias("_total"),
+    ).sort(["_total", "region", "_order", "households", "code"], descending=[False, False, False, True, False])
+    labels = [
+        _item_label(ind, code, certain, rules)
+        for ind, code, certain in zip(out["indicator"], out["code"], out["certain"], strict=True)
+    ]
+    return out.select(
+        "region",
+        pl.col("indicator").replace_strict(_INDICATORS, return_dtype=pl.String).alias("indicator"),
+        pl.col("code") + pl.when(pl.col("certain")).then(pl.lit("")).otherwise(pl.lit("?")),
+        pl.Series("item", labels, dtype=pl.String),
+        "households",
+        "people",
+    )
+
+
+def _item_label(indicator: str, code: str, certain: bool, rules: RuleSet | None) -> str:
+    if indicator == "total":
+        text = "全部"
+    elif indicator == "status":
+        text = STATUS_LABELS.get(code, (code, code))[0]
+    elif indicator == "exit_status":
+        text = EXIT_LABELS.get(code, (code, code))[0]
+    elif rules is None:
+        text = code
+    elif indicator == "category":
+        text = rules.vocab("category", code).zh
+    else:
+        text = rules.vocab(_FINDING_KIND[indicator], code).zh
+    return text if certain else text + UNCERTAIN["zh"]
+
+
+def render_markdown(summary: pl.DataFrame) -> str:
+    """The summary as a Markdown table with Chinese headers (for a report or an issue)."""
+    headers = [SUMMARY_COLUMNS[c][0] for c in summary.columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in summary.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(summary: pl.DataFrame, path: str | Path) -> None:
+    """Write the summary as CSV (UTF-8 with BOM), Excel or Markdown (``.md``), Chinese headers."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    zh = summary.rename({c: SUMMARY_COLUMNS[c][0] for c in summary.columns})
+    if suffix == ".md":
+        p.write_text(render_markdown(summary), encoding="utf-8")
+    elif suffix == ".csv":
+        zh.write_csv(p, include_bom=True)
+    elif suffix == ".xlsx":
+        zh.write_excel(p, worksheet="一月一分析", autofit=True, header_format={"bold": True}, freeze_panes=(1, 0))
+    else:
+        raise ValueError(f"不支持的格式 / unsupported summary format {suffix!r} (csv, xlsx, md)")

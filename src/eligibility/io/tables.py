@@ -1,0 +1,995 @@
+"""Batch readers: a county's file of households → the households frame the columnar evaluator reads.
+
+:func:`read_households` takes JSON Lines, Parquet, CSV or Excel and returns a :class:`ReadResult`: the
+frame of the valid rows (the contract in :func:`eligibility.io.columns.frame_schema`), one
+:class:`RowError` per bad cell naming the file, the row and the column, the columns nobody reads, and the
+number of input rows. Every input row ends up either in the frame or in the errors — a row is never
+dropped silently, because a household missing from a county's list is a household nobody assesses.
+
+JSON Lines goes through :func:`eligibility.parse_household`, the one definition of a valid household.
+The tables (CSV, Excel, Parquet) are checked column by column with polars instead, because a county
+exports tens of thousands of rows and per-row pydantic validation of a columnar file would cost more
+than the evaluation; the column checks are generated from the same models (types, enum values,
+``ge``/``le``, patterns, money's two decimals), and the round-trip tests keep the two in step.
+
+Table cells are read strictly: a money cell ``23,699.99`` or ``1e3`` is an error, not a number, since a
+silently coerced cell would decide a household on a value nobody entered. See ``docs/batch.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+from pydantic import BaseModel
+
+from ..errors import EligibilityError, HouseholdError
+from ..models import Household, parse_household
+from .columns import (
+    AS_OF,
+    COLLECTIONS,
+    EMPTY_MARKERS,
+    HOUSEHOLD_ID,
+    ROW,
+    SET_SEPARATORS,
+    SHEETS,
+    TABLES,
+    Column,
+    Table,
+    frame_schema,
+    header_index,
+    normalise_header,
+)
+
+__all__ = [
+    "ReadResult",
+    "RowError",
+    "TableFormatError",
+    "frame_from_households",
+    "read_households",
+    "sibling_tables",
+]
+
+_POS: Final = "_pos"
+_LOC: Final = "_loc"  # the row's location in its file: line number, Excel row, Parquet row (1-based)
+
+
+class TableFormatError(EligibilityError):
+    """The file cannot be read as a batch at all (unknown format, no household-id column, bad encoding).
+
+    Raised instead of row errors because no row of such a file can be attributed to a household.
+    """
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem with one input row: where it is and what is wrong.
+
+    ``row`` is the line number for CSV and JSON Lines, the 1-based sheet row for Excel (the header is
+    row 1) and the 1-based row number for Parquet; ``None`` for a problem of the whole file or header.
+    ``column`` is the header as written in the file, a JSON path (JSON Lines), or ``members[2].name``
+    (Parquet collections). ``index`` is the household's ``_row`` — the row the error keeps out of the
+    frame — so errors can be joined with decisions.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    code: str
+    message: str
+    sheet: str | None = None
+    index: int | None = None
+    household_id: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f"[{self.sheet}]" if self.sheet else "") + (f":{self.row}" if self.row else "")
+        col = f" {self.column}" if self.column else ""
+        return f"{where}:{col} {self.message} [{self.code}]"
+
+
+@dataclass
+class ReadResult:
+    """What a reader returns: the valid households as a frame, and everything that was not valid."""
+
+    frame: pl.DataFrame
+    errors: list[RowError] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+    total_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+    """Things worth telling the user that are not row errors (encoding guessed, no members table)."""
+
+
+# --------------------------------------------------------------------------------------------- frames
+
+
+def _value(v: Any) -> Any:
+    """A model value as the frame holds it: enums by Chinese value, sets sorted, tuples as lists."""
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, frozenset):
+        return sorted(x.value if isinstance(x, enum.Enum) else x for x in v)
+    if isinstance(v, tuple):
+        if v and isinstance(v[0], BaseModel):
+            return [{k: _value(getattr(item, k)) for k in type(item).model_fields} for item in v]
+        return [_value(x) for x in v]
+    return v
+
+
+def _get(h: Household, path: str) -> Any:
+    obj: Any = h
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def frame_from_households(pairs: Iterable[tuple[Household, date | None, int]]) -> pl.DataFrame:
+    """The households frame of validated households: ``(household, as_of or None, input position)``.
+
+    The reference for every reader: a table reader's frame must equal this function's frame for the
+    same households, which is what the round-trip tests check.
+    """
+    schema = frame_schema()
+    data: dict[str, list[Any]] = {name: [] for name in schema}
+    for h, on, row in pairs:
+        data[ROW].append(row)
+        data[AS_OF].append(on)
+        for name in list(schema)[2:]:
+            data[name].append(_value(_get(h, name)))
+    return pl.DataFrame(data, schema=schema)
+
+
+def _empty_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=frame_schema())
+
+
+# ------------------------------------------------------------------------------------ cell conversion
+
+_BOOLS: Final[dict[str, bool]] = {
+    **dict.fromkeys(("是", "true", "1", "y", "yes", "t", "1.0"), True),
+    **dict.fromkeys(("否", "false", "0", "n", "no", "f", "0.0"), False),
+}
+_NUMBER: Final = r"^-?[0-9]+(\.[0-9]+)?$"
+_DATE: Final = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[ T]00:00:00(?:\.0+)?)?$"
+_SEP_RE: Final = "[" + re.escape(SET_SEPARATORS) + "]"
+_FIRST_SEP: Final = SET_SEPARATORS[0]
+
+_MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    "missing": ("不能为空", "is required"),
+    "pattern": ("格式不对", "does not match the required pattern"),
+    "bad_value": ("不是允许的取值", "is not an allowed value"),
+    "bad_bool": ("应填 是 或 否", "must be 是 or 否 (yes/no)"),
+    "not_integer": ("应为整数", "must be a whole number"),
+    "not_a_number": (
+        "应为数字（不带千分位逗号、单位或科学计数法）",
+        "must be a plain number (no thousands separator, unit or exponent)",
+    ),
+    "too_many_decimals": ("小数位数过多", "has too many decimal places"),
+    "too_large": ("数值过大", "is too large"),
+    "too_small": ("数值过小", "is too small"),
+    "bad_date": ("应为日期 YYYY-MM-DD", "must be a date YYYY-MM-DD"),
+    "too_many": ("项数过多", "has too many items"),
+    "bad_marker": ("只能填「无」或留空", "must be 无 (none) or blank"),
+    "lost_precision": (
+        "是数字格式，超过 15 位的数字已被 Excel 改动，请把该列设为文本后重新录入",
+        "is an Excel number of more than 15 digits and has lost digits; format the column as text",
+    ),
+}
+
+
+def _message(col: Column, code: str, extra: str = "") -> str:
+    zh, en = _MESSAGES[code]
+    if code == "bad_value":
+        zh += "（" + "、".join(col.values) + "）"
+    elif code == "too_small" and col.ge is not None:
+        zh, en = f"应不小于 {col.ge}", f"must be ≥ {col.ge}"
+    elif code == "too_large" and col.le is not None:
+        zh, en = f"应不大于 {col.le}", f"must be ≤ {col.le}"
+    elif code == "too_many" and col.max_items is not None:
+        zh, en = f"最多 {col.max_items} 项", f"at most {col.max_items} items"
+    elif code == "too_many_decimals":
+        places = 2 if col.kind == "money" else 10
+        zh, en = f"最多 {places} 位小数", f"at most {places} decimal places"
+    elif code == "too_large" and col.kind == "money":
+        zh, en = "金额超过 12 位整数", "more than 12 whole digits"
+    return f"{col.header}{zh} / {col.en} {en}{extra}"
+
+
+def _text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A raw cell as trimmed text (blank → null); floats in their shortest round-trip form."""
+    # polars prints a float in the shortest form that reads back to the same double, so an Excel cell
+    # holding the double nearest to 23699.99 (23699.990000000002…) prints "23699.99", and one that is not
+    # the nearest double of any 2-decimal amount keeps its extra digits and fails the money check.
+    t = expr if isinstance(dtype, pl.String) else expr.cast(pl.String)
+    t = t.str.strip_chars()
+    return pl.when(t == "").then(None).otherwise(t)
+
+
+def _enum_map(col: Column) -> dict[str, str]:
+    return {**{v: v for v in col.values}, **col.codes}
+
+
+@dataclass(frozen=True)
+class _Converted:
+    value: pl.Expr
+    code: pl.Expr  # null where the cell is fine
+
+
+def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
+    """Expressions turning one raw column into the frame's type, and the error code of each bad cell."""
+    none = pl.lit(None, pl.String)
+    if col.kind in ("set", "dates") and isinstance(dtype, pl.List):
+        # A list column (Parquet): empty list = known empty, otherwise the elements as a 、 joined text.
+        joined = raw.list.eval(pl.element().cast(pl.String)).list.join(_FIRST_SEP, ignore_nulls=False)
+        t = pl.when(raw.list.len() == 0).then(pl.lit("无")).otherwise(joined)
+        inner = _convert(col, t, pl.String())
+        # A null element would make the joined text null, i.e. silently unknown: an error instead.
+        holes = raw.list.eval(pl.element().is_null()).list.any().fill_null(False)
+        code = pl.when(holes).then(pl.lit("missing")).otherwise(inner.code)
+        return _Converted(pl.when(holes).then(None).otherwise(inner.value), code)
+    if col.kind == "date" and isinstance(dtype, pl.Date):
+        return _Converted(raw, none)
+    if col.kind == "bool" and isinstance(dtype, pl.Boolean):
+        return _Converted(raw, none)
+    t = _text(raw, dtype)
+    present = t.is_not_null()
+    if col.kind == "text":
+        if dtype.is_float():
+            t = t.str.replace(r"\.0$", "")  # a code or id typed as a number in Excel: 340602001001.0
+        code = none
+        if col.required:
+            code = pl.when(~present).then(pl.lit("missing")).otherwise(code)
+        if col.pattern:
+            code = pl.when(present & ~t.str.contains(col.pattern)).then(pl.lit("pattern")).otherwise(code)
+        if dtype.is_float():
+            # Excel keeps 15 significant digits: an 18-digit ID or a bank account typed as a number has
+            # already lost its last digits, and no reading can bring them back.
+            code = pl.when(raw.abs() >= 1e15).then(pl.lit("lost_precision")).otherwise(code)
+        return _Converted(pl.when(code.is_null()).then(t).otherwise(None), code)
+    if col.kind == "enum":
+        v = t.replace_strict(_enum_map(col), default=None, return_dtype=pl.String)
+        return _Converted(v, pl.when(present & v.is_null()).then(pl.lit("bad_value")).otherwise(none))
+    if col.kind == "bool":
+        v = t.str.to_lowercase().replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
+        return _Converted(v, pl.when(present & v.is_null()).then(pl.lit("bad_bool")).otherwise(none))
+    if col.kind == "int":
+        ok = t.str.contains(r"^[+-]?[0-9]+(\.0+)?$")
+        v = pl.when(ok).then(t.str.replace(r"\.0+$", "").str.strip_prefix("+")).otherwise(None)
+        v = v.cast(pl.Int64, strict=False)
+        code = pl.when(present & v.is_null()).then(pl.lit("not_integer")).otherwise(none)
+        if col.ge is not None:
+            code = pl.when(v < col.ge).then(pl.lit("too_small")).otherwise(code)
+        if col.le is not None:
+            code = pl.when(v > col.le).then(pl.lit("too_large")).otherwise(code)
+        return _Converted(pl.when(code.is_null()).then(v).otherwise(None), code)
+    if col.kind in ("money", "decimal"):
+        places = 2 if col.kind == "money" else 10
+        number = t.str.contains(_NUMBER)
+        frac = t.str.extract(r"\.([0-9]*?)0*$", 1).fill_null("")
+        whole = t.str.extract(r"^-?0*([0-9]*)", 1).fill_null("")
+        negative = t.str.starts_with("-") & ~t.str.contains(r"^-0+(\.0+)?$")
+        code = (
+            pl.when(~present)
+            .then(none)
+            .when(~number)
+            .then(pl.lit("not_a_number"))
+            .when(negative)
+            .then(pl.lit("too_small"))
+            .when(frac.str.len_chars() > places)
+            .then(pl.lit("too_many_decimals"))
+            .when(whole.str.len_chars() > (12 if col.kind == "money" else 28))
+            .then(pl.lit("too_large"))
+            .otherwise(none)
+        )
+        v = pl.when(code.is_null() & present).then(t.str.strip_prefix("-")).otherwise(None)
+        return _Converted(v.cast(col.dtype, strict=False), code)
+    if col.kind == "date":
+        if isinstance(dtype, pl.Datetime):
+            v = raw.cast(pl.Date)
+            midnight = raw.dt.time() == pl.time(0)
+            v = pl.when(midnight).then(v).otherwise(None)
+        else:
+            v = t.str.extract(_DATE, 1).str.to_date("%Y-%m-%d", strict=False)
+        return _Converted(v, pl.when(present & v.is_null()).then(pl.lit("bad_date")).otherwise(none))
+    # set / dates given as text: split on the separators; 无 = known empty
+    parts = t.str.replace_all(_SEP_RE, _FIRST_SEP).str.split(_FIRST_SEP)
+    parts = parts.list.eval(pl.element().str.strip_chars()).list.eval(pl.element().filter(pl.element() != ""))
+    empty = t.str.to_lowercase().is_in(list(EMPTY_MARKERS))
+    if col.kind == "set":
+        items = parts.list.eval(pl.element().replace_strict(_enum_map(col), default=None, return_dtype=pl.String))
+        bad = items.list.eval(pl.element().is_null()).list.any()
+        err_code = "bad_value"
+    else:
+        items = parts.list.eval(pl.element().str.extract(_DATE, 1).str.to_date("%Y-%m-%d", strict=False))
+        bad = items.list.eval(pl.element().is_null()).list.any()
+        err_code = "bad_date"
+    if col.unique:
+        items = items.list.unique().list.sort()
+    items = pl.when(empty).then(pl.lit([], col.dtype)).otherwise(items)
+    err = pl.when(present & ~empty & bad).then(pl.lit(err_code)).otherwise(none)
+    if col.max_items is not None:
+        err = pl.when(err.is_null() & (items.list.len() > col.max_items)).then(pl.lit("too_many")).otherwise(err)
+    return _Converted(pl.when(err.is_null()).then(items).otherwise(None), err)
+
+
+def _normalise(
+    raw: pl.DataFrame, columns: dict[str, tuple[str, Column]], keys: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Convert the mapped raw columns; return the clean frame and the bad cells.
+
+    ``columns`` maps raw column name → (header as written, column). The clean frame holds ``keys`` and
+    one column per ``Column.path``; the errors frame holds ``keys``, ``column`` (header as written),
+    ``code`` and ``message``.
+    """
+    values: list[pl.Expr] = [pl.col(k) for k in keys]
+    err_frames: list[pl.DataFrame] = []
+    for name, (header, col) in columns.items():
+        conv = _convert(col, pl.col(name), raw.schema[name])
+        values.append(conv.value.cast(col.dtype).alias(col.path))
+        codes = raw.select(*[pl.col(k) for k in keys], conv.code.alias("code"), _text_or_repr(name, raw))
+        codes = codes.filter(pl.col("code").is_not_null())
+        if codes.height:
+            messages = [
+                _message(col, c, f"：{v!r}" if v is not None else "")
+                for c, v in zip(codes["code"].to_list(), codes["value"].to_list(), strict=True)
+            ]
+            err_frames.append(
+                codes.select(
+                    *keys,
+                    pl.lit(header).alias("column"),
+                    "code",
+                    pl.Series("message", messages, dtype=pl.String),
+                )
+            )
+    clean = raw.select(values)
+    key_schema = {k: raw.schema[k] for k in keys}
+    errors = (
+        pl.concat(err_frames)
+        if err_frames
+        else pl.DataFrame(schema={**key_schema, "column": pl.String, "code": pl.String, "message": pl.String})
+    )
+    return clean, errors
+
+
+def _text_or_repr(name: str, raw: pl.DataFrame) -> pl.Expr:
+    dtype = raw.schema[name]
+    if isinstance(dtype, pl.List):
+        return pl.col(name).list.eval(pl.element().cast(pl.String)).list.join("、").alias("value")
+    return pl.col(name).cast(pl.String).alias("value")
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+
+@dataclass
+class _Table:
+    """One raw table as read from a file: string or typed cells, the header as written, row locations."""
+
+    file: str
+    sheet: str | None
+    frame: pl.DataFrame  # raw columns named as in the file, plus _LOC (Int64)
+    header_row: int | None  # where the header is (for header errors): line 1 / sheet row 1
+    ragged: dict[int, str] = field(default_factory=dict)
+    """Rows with more cells than the header (location → message): read, but kept out of the frame."""
+
+
+def _ragged_errors(table: _Table, locs: pl.DataFrame, index_col: str, ids: dict[int, str]) -> list[RowError]:
+    """Errors for the table's ragged rows; ``locs`` maps _LOC to the household index in ``index_col``."""
+    out: list[RowError] = []
+    for loc, message in table.ragged.items():
+        hits = locs.filter(pl.col(_LOC) == loc)[index_col].to_list()
+        idx = hits[0] if hits else None
+        out.append(
+            RowError(
+                table.file,
+                loc,
+                None,
+                "ragged_row",
+                message,
+                table.sheet,
+                idx,
+                ids.get(idx) if idx is not None else None,
+            )
+        )
+    return out
+
+
+def _map_columns(
+    table: _Table, kind: Table, errors: list[RowError], unknown: list[str]
+) -> dict[str, tuple[str, Column]]:
+    """Raw column → (header, column); unknown headers reported once, a second header for a field an error."""
+    index = header_index(kind)
+    out: dict[str, tuple[str, Column]] = {}
+    seen: dict[str, str] = {}
+    for name in table.frame.columns:
+        if name in (_LOC, ROW):
+            continue
+        col = index.get(normalise_header(name))
+        if col is None:
+            unknown.append(name if kind == "households" else f"{table.sheet or Path(table.file).name}: {name}")
+            continue
+        if col.path in seen:
+            errors.append(
+                RowError(
+                    table.file,
+                    table.header_row,
+                    name,
+                    "duplicate_column",
+                    f"列「{name}」与「{seen[col.path]}」是同一字段，已忽略 / "
+                    f"column {name!r} repeats {seen[col.path]!r}; ignored",
+                    table.sheet,
+                )
+            )
+            continue
+        seen[col.path] = name
+        out[name] = (name, col)
+    return out
+
+
+def _drop_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    data = [c for c in frame.columns if c != _LOC]
+    if not data:
+        return frame
+    blank = pl.all_horizontal(
+        [
+            pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
+            if not isinstance(frame.schema[c], pl.List)
+            else pl.col(c).is_null()
+            for c in data
+        ]
+    )
+    return frame.filter(~blank)
+
+
+def _row_errors(table: _Table, errs: pl.DataFrame, index_col: str | None, ids: dict[int, str]) -> list[RowError]:
+    out: list[RowError] = []
+    for rec in errs.iter_rows(named=True):
+        idx = rec.get(index_col) if index_col else None
+        out.append(
+            RowError(
+                table.file,
+                rec[_LOC],
+                rec["column"],
+                rec["code"],
+                rec["message"],
+                table.sheet,
+                idx,
+                ids.get(idx) if idx is not None else None,
+            )
+        )
+    return out
+
+
+def _assemble(
+    households: _Table,
+    items: dict[str, _Table | None],
+    as_of: date | None,
+) -> ReadResult:
+    """Households table (+ item tables) → ReadResult; the shared back half of the CSV and Excel readers."""
+    errors: list[RowError] = []
+    unknown: list[str] = []
+    raw = _drop_blank_rows(households.frame).with_row_index(ROW)
+    total = raw.height
+    cols = _map_columns(households, "households", errors, unknown)
+    if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
+        raise TableFormatError(f"{households.file}: 没有「户编号」列 / no household id column (户编号 or household_id)")
+    markers = {name: hc for name, hc in cols.items() if hc[1].path in COLLECTIONS}
+    scalar_cols = {name: hc for name, hc in cols.items() if name not in markers}
+    clean, errs = _normalise(raw, scalar_cols, [ROW, _LOC])
+    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    errors += _row_errors(households, errs, ROW, ids)
+    errors += _ragged_errors(households, clean, ROW, ids)
+    bad: set[int] = set(errs[ROW].to_list()) | {e.index for e in errors if e.index is not None}
+
+    # Duplicate household ids: every row sharing an id is an error, since either could be the right one.
+    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & pl.col(HOUSEHOLD_ID).is_duplicated())
+    id_header = next(h for h, c in cols.values() if c.path == HOUSEHOLD_ID)
+    for rec in dup.iter_rows(named=True):
+        others = [str(r) for r in dup.filter(pl.col(HOUSEHOLD_ID) == rec[HOUSEHOLD_ID])[_LOC].to_list()]
+        errors.append(
+            RowError(
+                households.file,
+                rec[_LOC],
+                id_header,
+                "duplicate_id",
+                f"户编号 {rec[HOUSEHOLD_ID]} 重复（第 {'、'.join(others)} 行）/ "
+                f"household id repeated (rows {', '.join(others)})",
+                households.sheet,
+                rec[ROW],
+                rec[HOUSEHOLD_ID],
+            )
+        )
+        bad.add(rec[ROW])
+    unique_ids = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & ~pl.col(HOUSEHOLD_ID).is_duplicated()).select(
+        ROW, HOUSEHOLD_ID
+    )
+
+    # Collection markers: 无 = known empty.
+    empty_known: dict[str, set[int]] = {}
+    for name, (header, col) in markers.items():
+        t = raw.select(ROW, _LOC, _text(pl.col(name), raw.schema[name]).alias("t")).filter(pl.col("t").is_not_null())
+        marked = t.filter(pl.col("t").str.to_lowercase().is_in(list(EMPTY_MARKERS)))
+        empty_known[col.path] = set(marked[ROW].to_list())
+        for rec in t.filter(~pl.col("t").str.to_lowercase().is_in(list(EMPTY_MARKERS))).iter_rows(named=True):
+            errors.append(
+                RowError(
+                    households.file,
+                    rec[_LOC],
+                    header,
+                    "bad_marker",
+                    _message(col, "bad_marker", f"：{rec['t']!r}"),
+                    households.sheet,
+                    rec[ROW],
+                    ids.get(rec[ROW]),
+                )
+            )
+            bad.add(rec[ROW])
+
+    # Item tables (members, measures), linked by household id.
+    lists: dict[str, pl.DataFrame] = {}
+    for collection, table in items.items():
+        kind = COLLECTIONS[collection]
+        if table is None:
+            continue
+        icols = _map_columns(table, kind, errors, unknown)
+        if not any(c.path == HOUSEHOLD_ID for _, c in icols.values()):
+            raise TableFormatError(f"{table.file}: 没有「户编号」列 / no household id column (户编号 or household_id)")
+        iraw = _drop_blank_rows(table.frame).with_row_index("_item")
+        iclean, ierrs = _normalise(iraw, icols, ["_item", _LOC])
+        iclean = iclean.join(unique_ids.rename({ROW: "_hh"}), on=HOUSEHOLD_ID, how="left")
+        hh_of = dict(zip(iclean["_item"].to_list(), iclean["_hh"].to_list(), strict=True))
+        ierrs = ierrs.with_columns(
+            pl.col("_item").replace_strict(hh_of, default=None, return_dtype=pl.UInt32).alias("_hh")
+        )
+        item_errors = _row_errors(table, ierrs, "_hh", ids) + _ragged_errors(table, iclean, "_hh", ids)
+        errors += item_errors
+        bad.update(e.index for e in item_errors if e.index is not None)
+        duplicated = set(dup[HOUSEHOLD_ID].to_list())
+        orphans = iclean.filter(pl.col("_hh").is_null() & pl.col(HOUSEHOLD_ID).is_not_null())
+        orphans = orphans.filter(~pl.col(HOUSEHOLD_ID).is_in(list(duplicated)))
+        ihdr = next(h for h, c in icols.values() if c.path == HOUSEHOLD_ID)
+        for rec in orphans.iter_rows(named=True):
+            errors.append(
+                RowError(
+                    table.file,
+                    rec[_LOC],
+                    ihdr,
+                    "unknown_household",
+                    f"户编号 {rec[HOUSEHOLD_ID]} 不在农户表中 / household id not in the households table",
+                    table.sheet,
+                    None,
+                    rec[HOUSEHOLD_ID],
+                )
+            )
+        conflict = iclean.filter(pl.col("_hh").is_in(list(empty_known.get(collection, set()))))
+        for hh in sorted(set(conflict["_hh"].to_list())):
+            loc = clean.filter(pl.col(ROW) == hh)[_LOC][0]
+            col = next(c for _, c in markers.values() if c.path == collection)
+            errors.append(
+                RowError(
+                    households.file,
+                    loc,
+                    col.header,
+                    "marker_conflict",
+                    f"{col.header}填了「无」，但{table.sheet or Path(table.file).name}中有该户的行 / "
+                    f"marked 无 but the {kind} table has rows for this household",
+                    households.sheet,
+                    hh,
+                    ids.get(hh),
+                )
+            )
+            bad.add(hh)
+        fields = [c.path for _, c in icols.values() if c.path != HOUSEHOLD_ID]
+        struct = TABLES[kind]
+        good = iclean.filter(pl.col("_hh").is_not_null()).sort(["_hh", "_item"])
+        exprs = [
+            (pl.col(c.path) if c.path in fields else pl.lit(None, c.dtype)).cast(c.dtype).alias(c.path)
+            for c in struct
+            if c.path != HOUSEHOLD_ID
+        ]
+        lists[collection] = (
+            good.select(pl.col("_hh").cast(pl.UInt32).alias(ROW), pl.struct(exprs).alias(collection))
+            .group_by(ROW, maintain_order=True)
+            .agg(pl.col(collection))
+        )
+
+    return _finish(clean, bad, lists, empty_known, as_of, errors, unknown, total)
+
+
+def _finish(
+    clean: pl.DataFrame,
+    bad: set[int],
+    lists: dict[str, pl.DataFrame],
+    empty_known: dict[str, set[int]],
+    as_of: date | None,
+    errors: list[RowError],
+    unknown: list[str],
+    total: int,
+) -> ReadResult:
+    """Join the collections on, fill the columns a file did not have, cast to the frame contract."""
+    schema = frame_schema()
+    frame = clean.filter(~pl.col(ROW).is_in(sorted(bad)))
+    for grouped in lists.values():
+        frame = frame.join(grouped, on=ROW, how="left")
+    for collection in COLLECTIONS:
+        known = sorted(empty_known.get(collection, set()))
+        current = pl.col(collection) if collection in frame.columns else pl.lit(None, schema[collection])
+        frame = frame.with_columns(
+            pl.when(current.is_null() & pl.col(ROW).is_in(known))
+            .then(pl.lit([], schema[collection]))
+            .otherwise(current)
+            .alias(collection)
+        )
+    if AS_OF in frame.columns and as_of is not None:
+        frame = frame.with_columns(pl.col(AS_OF).fill_null(as_of))
+    exprs = [
+        (pl.col(name) if name in frame.columns else pl.lit(as_of if name == AS_OF else None)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    ]
+    frame = frame.select(exprs).sort(ROW)
+    errors.sort(key=lambda e: (e.index if e.index is not None else 1 << 62, e.file, e.row or 0))
+    return ReadResult(frame, errors, unknown, total)
+
+
+# -------------------------------------------------------------------------------------- file formats
+
+
+def _decode(data: bytes, file: str, notes: list[str]) -> str:
+    """UTF-8 (BOM or not), else GB18030 — what Excel and WPS write when saving CSV on Chinese Windows."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise TableFormatError(f"{file}: 既不是 UTF-8 也不是 GB18030 编码 / neither UTF-8 nor GB18030: {exc}") from None
+    notes.append(f"{file}: 按 GB18030 解码 / decoded as GB18030")
+    return text
+
+
+def _read_csv_table(path: Path, notes: list[str]) -> _Table:
+    """A CSV file as a string table; each row keeps its first line number (quoted cells may span lines)."""
+    text = _decode(path.read_bytes(), str(path), notes)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[list[str | None]] = []
+    locs: list[int] = []
+    ragged: dict[int, str] = {}
+    header_line = 1
+    line = 1
+    for record in reader:
+        start, line = line, reader.line_num + 1
+        if not record or all(not cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [cell.strip() for cell in record]
+            header_line = start
+            continue
+        if len(record) > len(header):
+            # Trailing empty cells (a spreadsheet's stray commas) are harmless; a value beyond the header
+            # belongs to no column, so the row is not read.
+            if any(cell.strip() for cell in record[len(header) :]):
+                ragged[start] = (
+                    f"该行有 {len(record)} 列，多于表头的 {len(header)} 列 / "
+                    f"{len(record)} cells, the header has {len(header)}"
+                )
+            record = record[: len(header)]
+        rows.append([*record, *[None] * (len(header) - len(record))])
+        locs.append(start)
+    if header is None:
+        header = []
+    names = _unique_names(header)
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    if rows:
+        columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
+    frame = pl.DataFrame(
+        {**columns, _LOC: locs},
+        schema={**dict.fromkeys(names, pl.String()), _LOC: pl.Int64()},
+    )
+    return _Table(str(path), None, frame, header_line, ragged)
+
+
+def _unique_names(header: Sequence[str]) -> list[str]:
+    """Headers made unique for polars (a repeated header is then reported as a duplicate column)."""
+    out: list[str] = []
+    for i, name in enumerate(header):
+        name = name or f"(第{i + 1}列)"
+        while name in out:
+            name += " "
+        out.append(name)
+    return out
+
+
+def sibling_tables(path: str | Path) -> dict[str, Path | None]:
+    """The members and measures CSV files that go with a households CSV, if they exist.
+
+    ``<stem>.members.csv`` (or ``<stem>.成员.csv``) is preferred, so several batches can share a folder;
+    otherwise ``members.csv`` (``成员.csv``) in the same folder. The same for measures (``措施``).
+    """
+    p = Path(path)
+    out: dict[str, Path | None] = {}
+    for collection, kind in COLLECTIONS.items():
+        zh = SHEETS[kind][0]
+        candidates = [
+            p.with_name(f"{p.stem}.{kind}.csv"),
+            p.with_name(f"{p.stem}.{zh}.csv"),
+            p.with_name(f"{kind}.csv"),
+            p.with_name(f"{zh}.csv"),
+        ]
+        out[collection] = next((c for c in candidates if c.is_file() and c != p), None)
+    return out
+
+
+def _read_csv(path: Path, as_of: date | None, members: Path | None, measures: Path | None) -> ReadResult:
+    """The households CSV and its members/measures siblings (:func:`sibling_tables`), joined by 户编号."""
+    notes: list[str] = []
+    found = sibling_tables(path)
+    paths = {"members": members or found["members"], "monitoring.measures": measures or found["monitoring.measures"]}
+    hh = _read_csv_table(path, notes)
+    items = {c: (_read_csv_table(p, notes) if p is not None else None) for c, p in paths.items()}
+    result = _assemble(hh, items, as_of)
+    for c, p in paths.items():
+        label = "成员表 / members" if c == "members" else "措施表 / measures"
+        notes.append(f"{label}: {p}" if p else f"{label}: 未找到，视为未知 / not found, taken as unknown")
+    result.notes = notes
+    return result
+
+
+def _excel_sheet(reader: Any, name: str, file: str) -> _Table:
+    sheet = reader.load_sheet_by_name(name, schema_sample_rows=None)
+    frame: pl.DataFrame = sheet.to_polars()
+    # calamine returns the used range; rows are numbered as Excel shows them when the header is in row 1.
+    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(_LOC))
+    return _Table(file, name, frame, 1)
+
+
+def _read_excel(path: Path, as_of: date | None, sheet: str | None) -> ReadResult:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:  # fastexcel raises its own hierarchy; any of them means "not a workbook"
+        raise TableFormatError(f"{path}: 无法作为 Excel 打开 / cannot open as Excel: {exc}") from None
+    names: list[str] = list(reader.sheet_names)
+    lowered = {n.strip().lower(): n for n in names}
+
+    def find(kind: Table) -> str | None:
+        return next((lowered[s.lower()] for s in SHEETS[kind] if s.lower() in lowered), None)
+
+    hh_name = sheet or find("households") or (names[0] if len(names) == 1 else None)
+    if hh_name is None or hh_name not in names:
+        raise TableFormatError(
+            f"{path}: 找不到农户表（工作表「农户」或 households）/ no households sheet; sheets: {', '.join(names)}"
+        )
+    notes: list[str] = []
+    items: dict[str, _Table | None] = {}
+    for collection, kind in COLLECTIONS.items():
+        name = find(kind)
+        items[collection] = _excel_sheet(reader, name, str(path)) if name and name != hh_name else None
+        if items[collection] is None:
+            notes.append(f"{path}: 没有「{SHEETS[kind][0]}」工作表，视为未知 / no {kind} sheet, taken as unknown")
+    result = _assemble(_excel_sheet(reader, hh_name, str(path)), items, as_of)
+    result.notes = notes
+    return result
+
+
+def _read_parquet(path: Path, as_of: date | None) -> ReadResult:
+    """A Parquet file in the frame contract (column per path, nested lists), checked column by column."""
+    raw = pl.read_parquet(path)
+    file = str(path)
+    raw = raw.drop(ROW, strict=False).with_row_index(ROW).with_columns((pl.col(ROW).cast(pl.Int64) + 1).alias(_LOC))
+    table = _Table(file, None, raw, None)
+    errors: list[RowError] = []
+    unknown: list[str] = []
+    collections = {c: raw[c] for c in COLLECTIONS if c in raw.columns}
+    scalars = _Table(file, None, raw.drop(list(collections)), None)
+    cols = _map_columns(scalars, "households", errors, unknown)
+    if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
+        raise TableFormatError(f"{file}: 没有 household_id 列 / no household_id column")
+    clean, errs = _normalise(raw, cols, [ROW, _LOC])
+    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    errors += _row_errors(table, errs, ROW, ids)
+    bad: set[int] = set(errs[ROW].to_list())
+    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & pl.col(HOUSEHOLD_ID).is_duplicated())
+    for rec in dup.iter_rows(named=True):
+        errors.append(
+            RowError(
+                file,
+                rec[_LOC],
+                HOUSEHOLD_ID,
+                "duplicate_id",
+                f"户编号重复 / household id repeated: {rec[HOUSEHOLD_ID]}",
+                None,
+                rec[ROW],
+                rec[HOUSEHOLD_ID],
+            )
+        )
+        bad.add(rec[ROW])
+    lists: dict[str, pl.DataFrame] = {}
+    empty_known: dict[str, set[int]] = {}
+    for collection, series in collections.items():
+        kind = COLLECTIONS[collection]
+        base = raw.select(ROW, _LOC, pl.col(collection))
+        if not isinstance(series.dtype, pl.List) or not isinstance(series.dtype.inner, pl.Struct):
+            raise TableFormatError(
+                f"{file}: {collection} 应为 List(Struct) / must be a list of structs, got {series.dtype}"
+            )
+        empty_known[collection] = set(base.filter(pl.col(collection).list.len() == 0)[ROW].to_list())
+        flat = (
+            base.filter(pl.col(collection).list.len() > 0)
+            .with_columns(pl.int_ranges(pl.col(collection).list.len()).alias(_POS))
+            .explode([collection, _POS])
+        )
+        null_items = flat.filter(pl.col(collection).is_null())
+        for rec in null_items.iter_rows(named=True):
+            errors.append(
+                RowError(
+                    file,
+                    rec[_LOC],
+                    f"{collection}[{rec[_POS]}]",
+                    "missing",
+                    "空项 / null item",
+                    None,
+                    rec[ROW],
+                    ids.get(rec[ROW]),
+                )
+            )
+            bad.add(rec[ROW])
+        flat = flat.filter(pl.col(collection).is_not_null()).unnest(collection)
+        item_table = _Table(file, None, flat.drop([ROW, _POS, _LOC]), None)
+        icols = _map_columns(item_table, kind, errors, [])
+        for n in item_table.frame.columns:
+            if n not in icols:
+                unknown.append(f"{collection}.{n}")
+        # Parquet items have no household-id column; each item is named by its position instead.
+        icols = {n: hc for n, hc in icols.items() if hc[1].path != HOUSEHOLD_ID}
+        iclean, ierrs = _normalise(flat, icols, [ROW, _POS, _LOC])
+        for rec in ierrs.iter_rows(named=True):
+            column = f"{collection}[{rec[_POS]}].{rec['column']}"
+            errors.append(
+                RowError(file, rec[_LOC], column, rec["code"], rec["message"], None, rec[ROW], ids.get(rec[ROW]))
+            )
+            bad.add(rec[ROW])
+        exprs = [
+            (pl.col(c.path) if c.path in iclean.columns else pl.lit(None, c.dtype)).cast(c.dtype).alias(c.path)
+            for c in TABLES[kind]
+            if c.path != HOUSEHOLD_ID
+        ]
+        lists[collection] = (
+            iclean.sort([ROW, _POS])
+            .select(ROW, pl.struct(exprs).alias(collection))
+            .group_by(ROW, maintain_order=True)
+            .agg(pl.col(collection))
+        )
+    return _finish(clean, bad, lists, empty_known, as_of, errors, unknown, raw.height)
+
+
+def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
+    """JSON Lines: one household per line, or ``{"as_of": ..., "household": {...}}``.
+
+    Lines are split on ``\\n`` only: U+2028 and U+2029 are legal inside JSON strings (and
+    ``str.splitlines`` would break a record there). Each line is decoded on its own, so one line of bad
+    bytes is one error and the others are still read.
+    """
+    file = str(path)
+    errors: list[RowError] = []
+    pairs: list[tuple[Household, date | None, int]] = []
+    line_of: list[int] = []  # record index (_row) → line number
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        row = len(line_of)
+        line_of.append(number)
+
+        def err(code: str, message: str, column: str | None = None, hid: str | None = None) -> None:
+            errors.append(RowError(file, number, column, code, message, None, row, hid))  # noqa: B023
+
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            err("bad_encoding", f"该行不是 UTF-8 / line is not UTF-8: {exc.reason} at byte {exc.start}")
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            err("bad_json", f"不是合法的 JSON / invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if not isinstance(data, dict):
+            err("not_an_object", f"应为 JSON 对象 / must be a JSON object, got {type(data).__name__}")
+            continue
+        on = as_of
+        if "household" in data and set(data) <= {"household", "as_of"}:
+            raw_on = data.get("as_of")
+            data = data["household"]
+            if raw_on is not None:
+                try:
+                    on = date.fromisoformat(raw_on) if isinstance(raw_on, str) and len(raw_on) == 10 else None
+                except ValueError:
+                    on = None
+                if on is None:
+                    err("bad_date", f"评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD: {raw_on!r}", "$.as_of")
+                    continue
+            if not isinstance(data, dict):
+                err("not_an_object", "household 应为 JSON 对象 / household must be a JSON object", "$.household")
+                continue
+        try:
+            h = parse_household(data)
+        except HouseholdError as exc:
+            hid = data.get("household_id")
+            for fe in exc.errors:
+                err(fe.code, fe.message, fe.path, hid if isinstance(hid, str) else None)
+            continue
+        pairs.append((h, on, row))
+    # Duplicate ids among the valid records are errors on every record that has them.
+    seen: dict[str, list[int]] = {}
+    for i, (h, _, _) in enumerate(pairs):
+        seen.setdefault(h.household_id, []).append(i)
+    dup = {i for ids in seen.values() if len(ids) > 1 for i in ids}
+    if dup:
+        for i in sorted(dup):
+            h, _, row = pairs[i]
+            errors.append(
+                RowError(
+                    file,
+                    line_of[row],
+                    "$.household_id",
+                    "duplicate_id",
+                    f"户编号重复 / household id repeated: {h.household_id}",
+                    None,
+                    row,
+                    h.household_id,
+                )
+            )
+        pairs = [p for i, p in enumerate(pairs) if i not in dup]
+    errors.sort(key=lambda e: (e.index if e.index is not None else 1 << 62, e.row or 0))
+    return ReadResult(frame_from_households(pairs), errors, [], len(line_of))
+
+
+def read_households(
+    path: str | Path,
+    *,
+    as_of: date | str | None = None,
+    sheet: str | None = None,
+    members: str | Path | None = None,
+    measures: str | Path | None = None,
+) -> ReadResult:
+    """Read a batch of households into the households frame (see ``docs/batch.md``).
+
+    The format follows the suffix: ``.jsonl``/``.ndjson``, ``.parquet``, ``.csv``, ``.xlsx``. ``as_of`` is
+    the assessment date of rows without their own (column ``评估日期``/``as_of``). ``sheet`` names the
+    households sheet of a workbook when it is not ``农户``/``households``; ``members``/``measures`` name
+    the CSV item tables when they are not found next to the households file (:func:`sibling_tables`).
+    """
+    p = Path(path)
+    on = _as_date(as_of)
+    suffix = p.suffix.lower()
+    if not p.is_file():
+        raise TableFormatError(f"{p}: 文件不存在 / no such file")
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(p, on)
+    if suffix == ".parquet":
+        return _read_parquet(p, on)
+    if suffix == ".csv":
+        return _read_csv(p, on, Path(members) if members else None, Path(measures) if measures else None)
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+        return _read_excel(p, on, sheet)
+    raise TableFormatError(f"{p}: 不支持的文件类型 / unsupported file type {suffix!r} (jsonl, parquet, csv, xlsx)")

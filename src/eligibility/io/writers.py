@@ -1,0 +1,503 @@
+"""Batch writers: decision tables, error lists and household templates, in the formats counties use.
+
+Parquet and JSON Lines keep the decision table's nested structure (lists of findings with their rules),
+for programs. CSV and Excel are for people: every list becomes one readable cell, codes become Chinese
+labels (``RuleSet.vocab``), uncertain findings are marked ``（待定）``, and headers are Chinese unless
+``lang="en"``. CSV is written as UTF-8 *with* a byte-order mark, because Excel and WPS on Chinese
+Windows otherwise open a UTF-8 file as GBK and show mojibake.
+
+:func:`write_household_tables` writes households in the batch input layout (``docs/batch.md``); it makes
+the templates in ``examples/batch`` and is the inverse of :func:`eligibility.io.tables.read_households`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import polars as pl
+
+from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
+from .tables import RowError, _value
+
+if TYPE_CHECKING:
+    from ..decision import Decision
+    from ..models import Household
+    from ..ruleset import RuleSet
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "STATUS_LABELS",
+    "decision_table",
+    "errors_frame",
+    "flatten_decisions",
+    "write_decisions",
+    "write_errors",
+    "write_household_tables",
+]
+
+Lang = Literal["zh", "en"]
+
+UNCERTAIN: Final = {"zh": "（待定）", "en": " (uncertain)"}
+_SEP: Final = "；"
+"""Between the items of one cell: labels may contain 、 and commas, never a full-width semicolon."""
+
+DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    ROW: ("序号", "row"),
+    "household_id": ("户编号", "household id"),
+    "jurisdiction": ("适用规则包", "jurisdiction"),
+    "status": ("认定结论", "status"),
+    "category": ("监测对象类别", "category"),
+    "candidate_categories": ("可能的类别", "candidate categories"),
+    "risks": ("风险", "risks"),
+    "exclusions": ("排除情形（信息比对）", "exclusion evidence"),
+    "reviews": ("需研判事项", "review reasons"),
+    "measures": ("应落实帮扶措施", "measures required"),
+    "gaps": ("帮扶缺口", "assistance gaps"),
+    "warnings": ("预警", "warnings"),
+    "blocking": ("缺少数据（影响结论）", "missing data that blocks the decision"),
+    "unknown": ("缺少数据（其他）", "other missing data"),
+    "exit_status": ("风险消除", "exit status"),
+    "exit_blockers": ("不能消除的原因", "exit blockers"),
+    "exit_opens_on": ("最早可消除日期", "exit opens on"),
+    "exit_method": ("风险消除方式", "exit method"),
+    "exit_blocking": ("风险消除缺少数据", "missing data for exit"),
+    "procedure": ("程序问题", "procedure findings"),
+    "ruleset_fingerprint": ("规则版本指纹", "rule-set fingerprint"),
+    "error": ("错误", "error"),
+}
+"""Decision-table column → (Chinese header, English header)."""
+
+_FINDING_KIND: Final[dict[str, str]] = {
+    "risks": "risk",
+    "exclusions": "exclusion",
+    "reviews": "review",
+    "measures": "measure",
+    "gaps": "gap",
+    "warnings": "warning",
+    "exit_blockers": "exit_blocker",
+    "procedure": "finding",
+}
+"""List columns of findings → the vocabulary kind their codes belong to."""
+
+STATUS_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "identified": ("纳入监测", "identified"),
+    "not_identified": ("不纳入监测", "not identified"),
+    "needs_review": ("需研判", "needs review"),
+    "already_monitored": ("已在监测", "already monitored"),
+    "error": ("评估出错", "error"),
+}
+EXIT_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "not_applicable": ("不适用", "not applicable"),
+    "eligible": ("可标注风险消除", "eligible"),
+    "blocked": ("暂不能消除", "blocked"),
+    "needs_review": ("需研判", "needs review"),
+}
+
+_FINDING = pl.Struct({"code": pl.String, "certain": pl.Boolean, "rules": pl.List(pl.String)})
+_MISSING = pl.Struct({"name": pl.String, "fields": pl.List(pl.String)})
+_BLOCKER = pl.Struct({"code": pl.String, "certain": pl.Boolean, "rules": pl.List(pl.String), "until": pl.Date})
+_PROCEDURE = pl.Struct(
+    {
+        "code": pl.String,
+        "certain": pl.Boolean,
+        "rules": pl.List(pl.String),
+        "severity": pl.String,
+        "due": pl.Date,
+        "on": pl.Date,
+        "days_late": pl.Int64,
+    }
+)
+DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ROW: pl.UInt64(),
+    "household_id": pl.String(),
+    "jurisdiction": pl.String(),
+    "status": pl.String(),
+    "category": pl.String(),
+    "candidate_categories": pl.List(pl.String),
+    **{k: pl.List(_FINDING) for k in ("risks", "exclusions", "reviews", "measures", "gaps", "warnings")},
+    "blocking": pl.List(_MISSING),
+    "unknown": pl.List(_MISSING),
+    "exit_status": pl.String(),
+    "exit_blockers": pl.List(_BLOCKER),
+    "exit_opens_on": pl.Date(),
+    "exit_method": pl.String(),
+    "exit_blocking": pl.List(_MISSING),
+    "procedure": pl.List(_PROCEDURE),
+    "ruleset_fingerprint": pl.String(),
+    "error": pl.String(),
+}
+"""The decision table's types (the columnar evaluator's output contract, issue 10)."""
+
+
+def decision_table(results: Iterable[tuple[int, Decision | BaseException]]) -> pl.DataFrame:
+    """The decision table of per-household :class:`~eligibility.Decision` objects (``(_row, decision)``).
+
+    The columnar evaluator produces this table directly; this function builds the same table from the
+    reference engine, so writers and summaries can be used (and tested) with either. An exception in
+    place of a decision becomes a row with only ``_row`` and ``error``.
+    """
+
+    def findings(items: Sequence[Any]) -> list[dict[str, Any]]:
+        return [{"code": f.code, "certain": f.certain, "rules": list(f.rules)} for f in items]
+
+    def missing(items: Sequence[Any]) -> list[dict[str, Any]]:
+        return [{"name": m.name, "fields": list(m.fields)} for m in items]
+
+    rows: list[dict[str, Any]] = []
+    for row, d in results:
+        if isinstance(d, BaseException):
+            rows.append({ROW: row, "status": "error", "error": str(d)})
+            continue
+        ident = d.identification
+        trace = d.trace
+        rows.append(
+            {
+                ROW: row,
+                "household_id": d.household_id,
+                "jurisdiction": d.jurisdiction.code,
+                "status": ident.status,
+                "category": ident.category.code if ident.category else None,
+                "candidate_categories": [c.code for c in ident.candidate_categories],
+                "risks": findings(ident.risks),
+                "exclusions": findings(ident.exclusions),
+                "reviews": findings(ident.reviews),
+                "measures": findings(d.assistance.required),
+                "gaps": findings(d.assistance.gaps),
+                "warnings": findings(d.warnings),
+                "blocking": missing(ident.blocking),
+                "unknown": missing(ident.unknown),
+                "exit_status": d.exit.status,
+                "exit_blockers": [
+                    {"code": b.code, "certain": b.certain, "rules": list(b.rules), "until": b.until}
+                    for b in d.exit.blockers
+                ],
+                "exit_opens_on": d.exit.opens_on,
+                "exit_method": d.exit.method.code if d.exit.method else None,
+                "exit_blocking": missing(d.exit.blocking),
+                "procedure": [
+                    {
+                        "code": p.code,
+                        "certain": p.certain,
+                        "rules": list(p.rules),
+                        "severity": p.severity,
+                        "due": p.due,
+                        "on": p.on,
+                        "days_late": p.days_late,
+                    }
+                    for p in d.procedure
+                ],
+                "ruleset_fingerprint": getattr(trace, "ruleset_fingerprint", None),
+                "error": None,
+            }
+        )
+    return pl.DataFrame(rows, schema=DECISION_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------- flattening
+
+
+def _label(rules: RuleSet | None, kind: str, code: str, lang: Lang) -> str:
+    if rules is None:
+        return code
+    item = rules.vocab(kind, code)
+    return item.zh if lang == "zh" else item.en
+
+
+def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: Lang) -> str:
+    text = _label(rules, kind, item["code"], lang)
+    extra: list[str] = []
+    if item.get("until") is not None:
+        extra.append(f"至 {item['until']}" if lang == "zh" else f"until {item['until']}")
+    if item.get("due") is not None:
+        extra.append(f"应于 {item['due']}" if lang == "zh" else f"due {item['due']}")
+    late = item.get("days_late")
+    if late is not None and late > 0:
+        extra.append(f"逾期 {late} 天" if lang == "zh" else f"{late} days late")
+    if extra:
+        text += "（" + "，".join(extra) + "）" if lang == "zh" else " (" + ", ".join(extra) + ")"
+    if item.get("certain") is False:
+        text += UNCERTAIN[lang]
+    return text
+
+
+def _fmt_missing(item: dict[str, Any], rules: RuleSet | None, lang: Lang) -> str:
+    name = item["name"]
+    if rules is not None:
+        for pack in rules.packs.values():
+            fact = pack.facts.get(name)
+            if fact is not None:
+                name = fact.zh if lang == "zh" else fact.en
+                break
+    fields = item.get("fields") or []
+    return (
+        f"{name}（{'、'.join(fields)}）"
+        if fields and lang == "zh"
+        else (f"{name} ({', '.join(fields)})" if fields else name)
+    )
+
+
+def flatten_decisions(frame: pl.DataFrame, *, lang: Lang = "zh", rules: RuleSet | None = None) -> pl.DataFrame:
+    """The decision table with every list as one readable text cell and codes as labels (CSV, Excel)."""
+    i = 0 if lang == "zh" else 1
+    out: dict[str, pl.Series] = {}
+    for name in frame.columns:
+        s = frame[name]
+        header = DECISION_COLUMNS[name][i] if name in DECISION_COLUMNS else _rule_header(name, lang)
+        values: list[Any]
+        if name in _FINDING_KIND:
+            kind = _FINDING_KIND[name]
+            values = [None if v is None else _SEP.join(_fmt_finding(x, kind, rules, lang) for x in v) for v in s]
+        elif name in ("blocking", "unknown", "exit_blocking"):
+            values = [None if v is None else _SEP.join(_fmt_missing(x, rules, lang) for x in v) for v in s]
+        elif name == "candidate_categories":
+            values = [None if v is None else _SEP.join(_label(rules, "category", c, lang) for c in v) for v in s]
+        elif name == "category":
+            values = [None if v is None else _label(rules, "category", v, lang) for v in s]
+        elif name == "exit_method":
+            values = [None if v is None else _label(rules, "exit_method", v, lang) for v in s]
+        elif name == "status":
+            values = [None if v is None else STATUS_LABELS.get(v, (v, v))[i] for v in s]
+        elif name == "exit_status":
+            values = [None if v is None else EXIT_LABELS.get(v, (v, v))[i] for v in s]
+        elif name == "jurisdiction" and rules is not None:
+            values = [None if v is None or v not in rules.packs else getattr(rules.packs[v], lang) for v in s]
+        elif name.startswith("rule:") and isinstance(s.dtype, pl.Boolean):
+            # A rule column is Kleene: true (fired), false (not fired), null (unknown) — never a blank cell.
+            words = _RULE_OUTCOME[lang]
+            values = [words[v] for v in s]
+        elif isinstance(s.dtype, pl.List | pl.Struct | pl.Array):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in s]
+        else:
+            out[header] = s.alias(header)
+            continue
+        out[header] = pl.Series(header, values, dtype=pl.String)
+    return pl.DataFrame(list(out.values()))
+
+
+_RULE_OUTCOME: Final[dict[str, dict[bool | None, str]]] = {
+    "zh": {True: "成立", False: "不成立", None: "未知"},
+    "en": {True: "fired", False: "not fired", None: "unknown"},
+}
+
+
+def _rule_header(name: str, lang: Lang) -> str:
+    """``rule:<id>`` / ``fact:<name>`` columns keep their id, with a Chinese prefix in Chinese tables."""
+    kind, _, rest = name.partition(":")
+    if lang == "zh" and kind in ("rule", "fact") and rest:
+        return ("规则:" if kind == "rule" else "事实:") + rest
+    return name
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    formats = {".parquet": "parquet", ".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+    if suffix not in formats:
+        raise ValueError(f"不支持的输出格式 / unsupported output format {suffix!r} (parquet, csv, xlsx, jsonl)")
+    return formats[suffix]
+
+
+def _write_flat(frame: pl.DataFrame, path: Path, fmt: str, sheet: str) -> None:
+    if fmt == "csv":
+        frame.write_csv(path, include_bom=True)
+    else:
+        frame.write_excel(path, worksheet=sheet, autofit=True, header_format={"bold": True}, freeze_panes=(1, 0))
+
+
+def _write_jsonl(frame: pl.DataFrame, path: Path) -> None:
+    """JSON Lines with exact decimals and ISO dates, Chinese unescaped (polars would write floats)."""
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for rec in frame.iter_rows(named=True):
+            f.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    raise TypeError(type(v).__name__)
+
+
+def write_decisions(frame: pl.DataFrame, path: str | Path, *, lang: Lang = "zh", rules: RuleSet | None = None) -> None:
+    """Write a decision table: Parquet/JSONL nested as is; CSV (UTF-8 with BOM) and Excel flattened."""
+    p = Path(path)
+    fmt = _format(p)
+    if fmt == "parquet":
+        frame.write_parquet(p)
+    elif fmt == "jsonl":
+        _write_jsonl(frame, p)
+    else:
+        _write_flat(
+            flatten_decisions(frame, lang=lang, rules=rules), p, fmt, "认定结果" if lang == "zh" else "decisions"
+        )
+
+
+ERROR_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "file": ("文件", "file"),
+    "sheet": ("工作表", "sheet"),
+    "row": ("行号", "row"),
+    "column": ("列", "column"),
+    "code": ("错误代码", "code"),
+    "message": ("说明", "message"),
+    "household_id": ("户编号", "household id"),
+    "index": ("序号", "row index"),
+}
+
+
+def errors_frame(errors: Iterable[RowError]) -> pl.DataFrame:
+    """Row errors as a table (one row per error, in the order given)."""
+    schema = {
+        "file": pl.String,
+        "sheet": pl.String,
+        "row": pl.Int64,
+        "column": pl.String,
+        "code": pl.String,
+        "message": pl.String,
+        "household_id": pl.String,
+        "index": pl.Int64,
+    }
+    rows = [{k: getattr(e, k) for k in schema} for e in errors]
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_errors(errors: Iterable[RowError], path: str | Path, *, lang: Lang = "zh") -> None:
+    """Write row errors in the format of ``path`` (same formats as :func:`write_decisions`)."""
+    p = Path(path)
+    fmt = _format(p)
+    frame = errors_frame(errors)
+    if fmt == "parquet":
+        frame.write_parquet(p)
+    elif fmt == "jsonl":
+        _write_jsonl(frame, p)
+    else:
+        i = 0 if lang == "zh" else 1
+        _write_flat(
+            frame.rename({k: v[i] for k, v in ERROR_COLUMNS.items()}), p, fmt, "错误" if lang == "zh" else "errors"
+        )
+
+
+# ------------------------------------------------------------------------------- household templates
+
+
+def _cell(col: Column, value: Any) -> Any:
+    """A frame value as a table cell: 是/否, 、-joined sets (``无`` when known empty), ISO dates."""
+    if value is None:
+        return None
+    if col.kind == "bool":
+        return "是" if value else "否"
+    if col.kind in ("set", "dates"):
+        return "、".join(str(v) for v in value) if value else "无"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _table_rows(households: Sequence[tuple[Household, date | None]]) -> dict[Table, list[dict[str, Any]]]:
+    """Rows of the households, members and measures tables, keyed by Chinese header."""
+    out: dict[Table, list[dict[str, Any]]] = {"households": [], "members": [], "measures": []}
+    hh_cols = [c for c in TABLES["households"] if c.path not in COLLECTIONS and c.path != AS_OF]
+    any_as_of = any(on is not None for _, on in households)
+    for h, on in households:
+        row: dict[str, Any] = {}
+        for col in hh_cols:
+            obj: Any = h
+            for part in col.path.split("."):
+                obj = getattr(obj, part, None) if obj is not None else None
+            row[col.header] = _cell(col, _value(obj))
+        if any_as_of:
+            row[next(c.header for c in TABLES["households"] if c.path == AS_OF)] = on.isoformat() if on else None
+        for collection, kind in COLLECTIONS.items():
+            marker = next(c for c in TABLES["households"] if c.path == collection)
+            obj = h
+            for part in collection.split("."):
+                obj = getattr(obj, part, None) if obj is not None else None
+            items: tuple[Any, ...] | None = obj
+            row[marker.header] = "无" if items is not None and len(items) == 0 else None
+            for item in items or ():
+                irow: dict[str, Any] = {}
+                for col in TABLES[kind]:
+                    v = h.household_id if col.path == HOUSEHOLD_ID else _value(getattr(item, col.path))
+                    irow[col.header] = _cell(col, v)
+                out[kind].append(irow)
+        out["households"].append(row)
+    return out
+
+
+def write_household_tables(
+    households: Iterable[Household | tuple[Household, date | None]], path: str | Path
+) -> list[Path]:
+    """Write households in the batch input layout; returns the files written.
+
+    ``.xlsx``: one workbook with the sheets 农户, 成员, 措施 (money and whole numbers as number cells,
+    dates as date cells, everything else as text so ids keep their leading zeros). ``.csv``: the
+    households file plus ``members.csv``/``measures.csv`` beside it when the stem is ``households``, else
+    ``<stem>.members.csv``/``<stem>.measures.csv`` (UTF-8 with BOM). Empty collections get ``无`` in
+    their marker column, so that "known to have none" survives the round trip.
+    """
+    items = [x if isinstance(x, tuple) else (x, None) for x in households]
+    rows = _table_rows(items)
+    p = Path(path)
+    if p.suffix.lower() == ".xlsx":
+        _write_workbook(rows, p)
+        return [p]
+    written: list[Path] = []
+    for kind, table_rows in rows.items():
+        if kind == "households":
+            target = p
+        else:
+            target = p.with_name(f"{kind}.csv" if p.stem == "households" else f"{p.stem}.{kind}.csv")
+        headers = _headers(kind, table_rows)
+        frame = pl.DataFrame(
+            [{h: (None if r.get(h) is None else str(r[h])) for h in headers} for r in table_rows],
+            schema=dict.fromkeys(headers, pl.String),
+            orient="row",
+        )
+        frame.write_csv(target, include_bom=True)
+        written.append(target)
+    return written
+
+
+def _headers(kind: Table, table_rows: list[dict[str, Any]]) -> list[str]:
+    """Every column of the table (so a template shows all fields), the optional ones only when used."""
+    optional = {c.header for c in TABLES["households"] if c.path == AS_OF or c.path in COLLECTIONS}
+    present = {h for r in table_rows for h, v in r.items() if v is not None}
+    cols = TABLES[kind]
+    return [c.header for c in cols if c.header not in optional or c.header in present]
+
+
+def _write_workbook(rows: dict[Table, list[dict[str, Any]]], path: Path) -> None:
+    import xlsxwriter  # type: ignore[import-untyped]
+
+    wb = xlsxwriter.Workbook(str(path))
+    try:
+        bold = wb.add_format({"bold": True})
+        date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+        for kind, table_rows in rows.items():
+            ws = wb.add_worksheet(SHEETS[kind][0])
+            kinds = {c.header: c for c in TABLES[kind]}
+            headers = _headers(kind, table_rows)
+            ws.write_row(0, 0, headers, bold)
+            ws.freeze_panes(1, 0)
+            for r, rec in enumerate(table_rows, start=1):
+                for c, h in enumerate(headers):
+                    v = rec.get(h)
+                    col = kinds[h]
+                    if v is None:
+                        continue
+                    if col.kind in ("money", "decimal", "int"):
+                        ws.write_number(r, c, float(v))
+                    elif col.kind == "date" and isinstance(v, str):
+                        ws.write_datetime(r, c, datetime.fromisoformat(v), date_fmt)
+                    else:
+                        ws.write_string(r, c, str(v))
+            ws.set_column(0, max(len(headers) - 1, 0), 14)
+    finally:
+        wb.close()
