@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from eligibility import Household, HouseholdError, parse_household
-from eligibility.models import HouseholdType, LabourCapacity
+from eligibility.models import HealthStatus, HouseholdType, LabourCapacity
 
 from .conftest import household
 
@@ -63,3 +65,62 @@ def test_json_schema_describes_fields_in_chinese_and_english() -> None:
     labour = schema["$defs"]["LabourCapacity"]["enum"]
     assert labour == [m.value for m in LabourCapacity]
     assert "弱劳动力或半劳动力" in labour
+
+
+# Money input as the models have always taken it (pinned when parse_household got its fast path, issue 9
+# §3): a number or a numeric string, at most 12 whole digits and 2 decimals after normalising, ≥ 0.
+# Strings are accepted — the decimal validator is lax — and a JSON float becomes a Decimal through its
+# shortest text, so 1000.0 sent as JSON is Decimal('1000') while the Python float gives Decimal('1000.0').
+MONEY_INPUTS: list[tuple[Any, str, str]] = [
+    # (value, result from a dict, result from JSON text): the Decimal's str(), or the error code
+    ("23699.99", "23699.99", "23699.99"),
+    (23699.99, "23699.99", "23699.99"),
+    (5, "5", "5"),
+    (0, "0", "0"),
+    ("  5 ", "5", "5"),
+    ("1e3", "1E+3", "1E+3"),
+    (1000.0, "1000.0", "1000"),
+    (999999999999.99, "999999999999.99", "999999999999.99"),
+    ("1.500", "1.500", "1.500"),
+    (-0.0, "-0.0", "-0"),
+    (23699.999, "decimal_max_places", "decimal_max_places"),
+    (0.1 + 0.2, "decimal_max_digits", "decimal_max_digits"),
+    (1e20, "decimal_max_digits", "decimal_max_digits"),
+    (10**12, "decimal_whole_digits", "decimal_whole_digits"),
+    (-1, "greater_than_equal", "greater_than_equal"),
+    ("abc", "decimal_parsing", "decimal_parsing"),
+    ("NaN", "finite_number", "finite_number"),
+    ("Infinity", "finite_number", "finite_number"),
+    (True, "decimal_type", "decimal_type"),
+    ([5], "decimal_type", "decimal_type"),
+]
+
+
+def _money_result(data: Any) -> str:
+    try:
+        wage = parse_household(data).income.wage  # type: ignore[union-attr]
+    except HouseholdError as exc:
+        assert [e.path for e in exc.errors] == ["$.income.wage"]
+        return exc.errors[0].code
+    assert type(wage) is Decimal
+    return str(wage)
+
+
+@pytest.mark.parametrize(("value", "from_dict", "from_json"), MONEY_INPUTS)
+def test_money_takes_numbers_and_numeric_strings_as_it_always_has(value: Any, from_dict: str, from_json: str) -> None:
+    data = {"household_id": "X", "income": {"wage": value}}
+    assert _money_result(data) == from_dict
+    assert _money_result(json.dumps(data)) == from_json
+    assert _money_result(json.dumps(data).encode()) == from_json
+
+
+def test_english_codes_are_taken_wherever_an_enum_is() -> None:
+    data = household(household_type="general", housing={"grade": "D"})
+    data["members"][0] |= {"relation": "head", "labour": "weak", "health": ["disabled", "chronic"]}
+    h = parse_household(json.dumps(data))
+    assert h.household_type is HouseholdType.general and h.members is not None
+    member = h.members[0]
+    assert member.labour is LabourCapacity.weak and member.health == {HealthStatus.disabled, HealthStatus.chronic}
+    with pytest.raises(HouseholdError) as info:
+        parse_household(household(household_type="General"))  # names are case-sensitive, as before
+    assert [e.path for e in info.value.errors] == ["$.household_type"]

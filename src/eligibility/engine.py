@@ -576,9 +576,9 @@ class _Digest:
 
     def __str__(self) -> str:
         if not self._value:
-            import hashlib
+            from .models import household_digest
 
-            self._value = "sha256:" + hashlib.sha256(self.h.model_dump_json().encode()).hexdigest()
+            self._value = household_digest(self.h)
         return self._value
 
 

@@ -7,16 +7,24 @@ to the rules — never a quiet ``False`` or ``0`` that would make a household in
 
 Coded values are enums whose values are the Chinese strings the national system uses; each member's
 name is a stable English code, and input may use either form.
+
+:func:`parse_household` is the way in. It validates with a second, faster pydantic-core validator
+derived from these models (see :func:`_fast_validator`) and falls back to the models' own validator for
+anything that one does not accept, so a county batch of valid records is parsed quickly while every
+error is still reported exactly as the models define it. :func:`household_digest` names a household by
+its canonical JSON, which is byte-for-byte the same on every run.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from .errors import FieldError, HouseholdError
 
@@ -46,6 +54,8 @@ __all__ = [
     "SchoolingStage",
     "Water",
     "WaterQuality",
+    "bytes_digest",
+    "household_digest",
     "parse_household",
 ]
 
@@ -54,14 +64,15 @@ class CodedEnum(str, enum.Enum):
     """An enum whose value is the Chinese term and whose name is a stable English code.
 
     Input may give either; output always carries the Chinese value, the form the national system uses.
+    pydantic-core looks the Chinese value up itself; only an English code goes to Python (the enum
+    class, then :meth:`_missing_`), so records in the national system's own spelling stay in Rust.
     """
 
     @classmethod
     def _missing_(cls, value: object) -> CodedEnum | None:
-        for member in cls:
-            if member.name == value:
-                return member
-        return None
+        # A dict look-up rather than a loop over the members. Only a str can be a member's name, and the
+        # check keeps unhashable input (a list sent for a code) away from the dict.
+        return cls.__members__.get(value) if isinstance(value, str) else None
 
 
 class HouseholdType(CodedEnum):
@@ -207,6 +218,21 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), MoneyMa
 """Yuan, two decimal places; money is Decimal so that 7,899.99 vs 7,900 compares exactly."""
 
 
+def _sorted_by_value(items: frozenset[CodedEnum]) -> list[CodedEnum]:
+    """A set's members as a list sorted by value, for JSON output.
+
+    A frozenset iterates in hash order, and str hashes change with PYTHONHASHSEED, so without this the
+    JSON of a member with two health statuses — and the household digest made from it — would differ
+    from one process to the next. Sorted by value (the Chinese text) rather than by declaration order, so
+    that reordering an enum's members in this file cannot change any digest.
+    """
+    return sorted(items, key=lambda item: item.value)
+
+
+_HEALTH_IN_JSON: Final = PlainSerializer(_sorted_by_value, return_type=list[HealthStatus], when_used="json")
+"""JSON gets the health statuses as a sorted list; ``model_dump()`` (Python) keeps the frozenset."""
+
+
 def _f(zh: str, en: str, **kw: Any) -> Any:
     """A field that may be absent (unknown), described in Chinese and English."""
     return Field(default=None, description=f"{zh} / {en}", **kw)
@@ -224,7 +250,9 @@ class Member(BaseModel):
     relation: Relation | None = _f("与户主关系", "relation to the head of household")
     birth_date: date | None = _f("出生日期", "date of birth")
     labour: LabourCapacity | None = _f("劳动技能", "labour capacity")
-    health: frozenset[HealthStatus] | None = _f("健康状况（可多选）", "health status (several may apply)")
+    health: Annotated[frozenset[HealthStatus], _HEALTH_IN_JSON] | None = _f(
+        "健康状况（可多选）", "health status (several may apply)"
+    )
     disability_grade: int | None = _f("残疾等级（1–4级，1级最重）", "disability grade (1 = most severe)", ge=1, le=4)
     schooling: SchoolingStage | None = _f("在校生状况", "schooling stage")
     dropped_out: bool | None = _f("是否失学辍学", "has dropped out of school")
@@ -395,17 +423,161 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+# --- Fast input (issue 9 §3) -------------------------------------------------------------------------
+#
+# Parsing a household is almost all pydantic-core (Rust) work, but a quarter of it went on one thing:
+# the ``max_digits``/``decimal_places`` check of each money field calls ``Decimal.normalize()`` and
+# twice ``Decimal.as_tuple()``, whose namedtuple result is built by Python code. The fast validator
+# below is the models' own core schema with each money field replaced by a cheaper schema that accepts
+# a subset of what the full one accepts and returns an equal Decimal; parse_household tries it first and
+# falls back to the models' validator. All validation stays in pydantic-core, and since every error
+# comes from the full validator, error paths, codes and messages are exactly the models'.
+
+_PLAIN_CONFIG: Final = frozenset({"title", "extra_fields_behavior", "validate_by_alias", "validate_by_name"})
+"""Model config keys the fast schema is known to be right under; ``strict``, ``allow_inf_nan`` or a
+string setting would change what the full decimal validator accepts, so any other key turns it off."""
+
+_MONEY_KEYS: Final = frozenset({"type", "ge", "max_digits", "decimal_places", "metadata"})
+
+
+class _NoFastPath(Exception):
+    """The core schema has something the fast schema was not written for; parse with the full one."""
+
+
+def _fast_money(max_digits: int, places: int) -> core_schema.CoreSchema:
+    """Money as a plain digit string that is valid money for certain, converted as the full validator does.
+
+    The full validator turns a JSON number into a Decimal through its text as written by Rust's shortest
+    round-trip formatting (``1000.0`` → ``"1000"``), a Python float through ``str()``, an int exactly,
+    a str as it is. The fast schema looks at that same text: up to ``max_digits - places`` whole digits
+    without a sign or leading zeros, up to ``places`` decimals. Such a number is finite, ≥ 0 and within
+    both limits, so the full validator accepts it too, and ``Decimal(text)`` has the same value and the
+    same exponent as the full validator's result. Everything else — a sign, an exponent, spaces, more
+    decimals, a Decimal object, bytes, NaN — fails here and is left to the full validator.
+    """
+    whole = max_digits - places
+    text = rf"^(?:0|[1-9][0-9]{{0,{whole - 1}}})(?:\.[0-9]{{1,{places}}})?$"
+    decimal = core_schema.decimal_schema(allow_inf_nan=True)  # finite for certain: skips an is_finite() call
+    from_json = core_schema.chain_schema([core_schema.str_schema(pattern=text, coerce_numbers_to_str=True), decimal])
+    # In Python mode the lax str coercion would also take bytes and Enum members, which the decimal
+    # validator refuses; so each Python type the decimal validator takes gets its own strict branch.
+    from_python = core_schema.union_schema(
+        [
+            core_schema.chain_schema([core_schema.str_schema(strict=True, pattern=text), decimal]),
+            core_schema.chain_schema([core_schema.int_schema(strict=True, ge=0, lt=10**whole), decimal]),
+            core_schema.chain_schema(
+                [
+                    core_schema.is_instance_schema(float),
+                    core_schema.str_schema(pattern=text, coerce_numbers_to_str=True),
+                    decimal,
+                ]
+            ),
+        ],
+        mode="left_to_right",
+    )
+    return core_schema.json_or_python_schema(json_schema=from_json, python_schema=from_python)
+
+
+def _is_money(node: dict[str, Any]) -> bool:
+    """A decimal schema constrained as :data:`Money` is — ≥ 0 and digit limits, nothing else."""
+    places, digits = node.get("decimal_places"), node.get("max_digits")
+    return (
+        node.get("type") == "decimal"
+        and node.keys() <= _MONEY_KEYS
+        and node.get("ge") == 0
+        and isinstance(places, int)
+        and isinstance(digits, int)
+        and 0 < places < digits
+    )
+
+
+def _fast_schema(node: Any, models: dict[type[BaseModel], None]) -> Any:
+    """A copy of a core schema with every money schema replaced by :func:`_fast_money`.
+
+    Collects the model classes it meets in ``models``; the original schema is left untouched.
+    """
+    if isinstance(node, dict):
+        if _is_money(node):
+            return _fast_money(node["max_digits"], node["decimal_places"])
+        if node.get("type") == "model":
+            if not node.get("config", {}).keys() <= _PLAIN_CONFIG:
+                raise _NoFastPath(node.get("cls"))
+            models[node["cls"]] = None
+        return {k: v if k in ("metadata", "default") else _fast_schema(v, models) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fast_schema(v, models) for v in node]
+    return node
+
+
+def _fast_validator() -> SchemaValidator | None:
+    """The fast validator for :class:`Household`, or None when the models have no fast path.
+
+    pydantic-core reuses the validator a complete model class already has ("prebuilt") for any model
+    schema it meets — the top-level one included — which would ignore the rewritten money fields. So
+    the classes are marked incomplete while the validator is built (at import, under the import lock)
+    and restored at once. Should a later pydantic-core reuse them anyway, the fast validator is simply
+    the full one again: slower, never different.
+    """
+    schema: Any = Household.__pydantic_core_schema__
+    models: dict[type[BaseModel], None] = {}
+    try:
+        fast = _fast_schema(schema, models)
+    except _NoFastPath:
+        return None
+    if fast == schema or schema.get("type") != "model":
+        return None
+    complete = {cls: cls.__dict__.get("__pydantic_complete__", False) for cls in models}
+    try:
+        for cls in complete:
+            cls.__pydantic_complete__ = False
+        return SchemaValidator(fast, schema.get("config"))
+    finally:
+        for cls, was in complete.items():
+            cls.__pydantic_complete__ = was
+
+
+_FAST: Final = _fast_validator()
+
+
 def parse_household(data: Any) -> Household:
     """Validate raw JSON data (a dict or a JSON string/bytes) into a :class:`Household`.
 
     Raises :class:`HouseholdError` naming the JSON path of *every* bad field, not only the first,
     so a county data clerk can fix a record in one go.
+
+    The fast validator (see :func:`_fast_money`) is tried first; when it refuses — the record is
+    invalid, or valid in a form it does not take, such as ``" 5"`` or ``1E+3`` for money — the models'
+    own validator decides, so the result and every error are exactly those of
+    ``Household.model_validate``/``model_validate_json``. An invalid record costs two validations.
     """
+    json_input = isinstance(data, str | bytes)
+    if _FAST is not None:
+        try:
+            h: Household = _FAST.validate_json(data) if json_input else _FAST.validate_python(data)
+        except ValidationError:
+            pass
+        else:
+            return h
     try:
-        if isinstance(data, str | bytes):
+        if json_input:
             return Household.model_validate_json(data)
         return Household.model_validate(data)
     except ValidationError as exc:
         errors = [FieldError(_json_path(tuple(e["loc"])), e["type"], e["msg"]) for e in exc.errors(include_url=False)]
         hid = data.get("household_id") if isinstance(data, dict) else None
         raise HouseholdError(errors, hid if isinstance(hid, str) else None) from None
+
+
+def household_digest(h: Household) -> str:
+    """``"sha256:"`` and the hex SHA-256 of the household's canonical JSON, ``h.model_dump_json()``.
+
+    Names the household's content, not the bytes it came in: a dict, a JSON text with other key order
+    or spacing, English codes for Chinese ones all give the same digest. The same in every process too —
+    sets are written sorted (:func:`_sorted_by_value`), which is what makes the digest worth recording.
+    """
+    return bytes_digest(h.model_dump_json())
+
+
+def bytes_digest(data: bytes | str) -> str:
+    """``"sha256:"`` and the hex SHA-256 of ``data`` as received (a str is hashed as UTF-8)."""
+    return "sha256:" + hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()

@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from dateutil.relativedelta import relativedelta
 
+from .._dates import whole_months
 from ..conditions import AtLeast, Cond, Group, Leaf, Negation, ParamHit, RuleRef
 from ..errors import MissingParameterError
 from ..expressions import (
@@ -49,7 +50,6 @@ from ..expressions import (
     Name,
     Node,
     Unary,
-    _delta,
     end_of_month,
     kleene_and,
     kleene_or,
@@ -784,7 +784,7 @@ class _Compiler:
             "Decimal": Decimal,
             "timedelta": timedelta,
             "relativedelta": relativedelta,
-            "_delta": _delta,
+            "_delta": _whole,
             "_add_months": _add_months,
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
@@ -910,6 +910,16 @@ def _first(xs: tuple[date, ...]) -> Any:
 # Date functions of the rule language, memoised: a county's households share the assessment date and
 # the window dates derived from it, and dateutil's objects are slow to build. Each gives exactly what
 # the interpreter's primitive gives (python-dateutil semantics); the differential tests hold them to it.
+
+
+@lru_cache(maxsize=65536)
+def _whole(a: date, b: date) -> tuple[int, int]:
+    """Whole (years, months) from ``a`` to ``b`` — what ``relativedelta(b, a)`` gives — by integer
+    arithmetic (:mod:`eligibility._dates`), memoised: a county's members share birth dates and the
+    assessment date. The interpreter kept as the test oracle still uses relativedelta itself, so the
+    differential tests check this against it."""
+    months = whole_months(a, b)
+    return (months // 12 if months >= 0 else -(-months // 12)), months
 
 
 @lru_cache(maxsize=4096)
