@@ -21,6 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Literal, TypeVar
 
@@ -212,6 +213,8 @@ class Engine:
         self.engines: tuple[str, ...] = ("compiled", "durable-rules") if self._durable else ("compiled",)
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
+        self._finding_cache: dict[tuple[str, str, Any, tuple[str, ...]], Any] = {}
+        self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -311,18 +314,18 @@ class Engine:
         run = _Run(program, h, on)
         if self._durable is not None:
             self._cross_check(run, raw)
-        fired, unknown = run.fired, run.unknown
+        shape = self._shape(run)
         decision = _new(
             Decision,
             household_id=h.household_id,
             as_of=on,
             region=h.region,
-            jurisdiction=_new(CodeLabel, code=chain.pack.id, zh=chain.pack.zh, en=chain.pack.en),
-            identification=self._identify(run, fired, unknown),
-            assistance=self._assistance(run),
-            exit=self._exit(run, fired, unknown),
-            procedure=self._procedure(run, fired, unknown),
-            warnings=self._findings("warning", run, Finding),
+            jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
+            identification=self._identify(run, shape),
+            assistance=shape.assistance,
+            exit=self._exit(run, shape),
+            procedure=self._procedure(run, shape),
+            warnings=shape.warnings,
             trace=None,
         )
         if trace == "none":
@@ -360,10 +363,13 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- decision
 
-    def _assistance(self, run: _Run) -> Assistance:
-        required = self._findings("measure", run, Finding)
-        gaps = self._findings("gap", run, Finding)
-        return _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
+    def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
+        """A code with its labels — one frozen object per (kind, code), shared by every decision."""
+        key = (kind, code, "", ())
+        got = self._finding_cache.get(key)
+        if got is None:
+            got = self._finding_cache[key] = _new(CodeLabel, code=code, zh=zh, en=en)
+        return got
 
     def _findings(self, kind: str, run: _Run, model: Any) -> tuple[Any, ...]:
         """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
@@ -385,42 +391,44 @@ class Engine:
             elif not got[0]:
                 got[1].append(rid)
         out = []
+        shared = model is Finding  # frozen and never touched again: one object serves every household
         for code, (certain, rules) in by_code.items():
-            v = self.rules.vocab(kind, code)
-            out.append(_new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
-        out.sort(key=lambda f: (not f.certain, f.code))
+            key = (kind, code, certain, tuple(rules))
+            f = self._finding_cache.get(key) if shared else None
+            if f is None:
+                v = self.rules.vocab(kind, code)
+                f = _new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=key[3])
+                if shared and len(self._finding_cache) < 100_000:
+                    self._finding_cache[key] = f
+            out.append(f)
+        if len(out) > 1:
+            out.sort(key=lambda f: (not f.certain, f.code))
         return tuple(out)
 
     def _missing(self, run: _Run, rule_ids: list[str]) -> tuple[MissingFact, ...]:
-        """The unknown leaf facts of these rules, each with the household paths that would settle it."""
+        """The unknown leaf facts of these rules, each with the household paths that would settle it.
+
+        A leaf counts when it and every node above it — through rule references, into the referenced
+        rule — is unknown. The leaves of each rule with the paths above them are laid out once per
+        program (:func:`_leaf_paths`); a household only checks its outcomes along them."""
         found: dict[str, set[str]] = {}
-        chain, nodes = run.program.chain, run.nodes
-        roots = run.program.__dict__.get("_roots")
-        if roots is None:
-            roots = run.program.__dict__["_roots"] = {rule.id: root for rule, _, root in run.program.rules}
-
-        def walk(n: CondNode) -> None:
-            if nodes[n.index] is not UNKNOWN:
-                return
-            for k in n.children:
-                walk(k)
-            c = n.cond
-            if isinstance(c, Leaf):
-                miss = found.setdefault(c.subject, set())
-                if n.actual is not None and run.values[n.actual] is UNKNOWN:
-                    miss.update(run.subject_missing(c.subject, c.ref))
-                for o, (how, x) in zip(c.operands, n.operands, strict=True):
-                    if how == "value" and o.kind in ("fact", "field") and run.values[x] is UNKNOWN:
-                        miss.update(run.subject_missing(o.name, o.kind))
-            elif isinstance(c, RuleRef):
-                sub = roots.get(chain.alias.get(c.rule, c.rule))
-                if sub is not None:
-                    walk(sub)
-
+        nodes, values = run.nodes, run.values
+        flat = _leaf_paths(run.program)
         for rid in rule_ids:
-            root = roots.get(rid)
-            if root is not None:
-                walk(root)
+            for path, n, subject, ref, operands in flat.get(rid, ()):
+                for i in path:
+                    if nodes[i] is not UNKNOWN:
+                        break
+                else:
+                    miss = found.setdefault(subject, set())
+                    if n.actual is not None and values[n.actual] is UNKNOWN:
+                        miss.update(run.subject_missing(subject, ref))
+                    for kind, name, x in operands:
+                        if values[x] is UNKNOWN:
+                            miss.update(run.subject_missing(name, kind))
+        if not found:
+            return ()
+        chain = run.program.chain
         out = []
         for name in sorted(found):
             f = chain.facts.get(name)
@@ -438,51 +446,23 @@ class Engine:
         value = run.values[idx] if idx is not None else _View(run.h).get(name)
         return value if isinstance(value, date) else None
 
-    def _exit(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> Exit:
-        """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
-        if not any(k == "exit_applies" for k, _, _ in fired):
-            maybe = [rid for k, _, rid in unknown if k == "exit_applies"]
-            if maybe:
-                return _new(Exit, status="needs_review", blocking=self._missing(run, maybe))
-            return _NO_EXIT
-        found = self._findings("exit_blocker", run, ExitBlocker)
-        blockers = []
-        for b in found:
-            dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
-            known = [d for d in dates if d is not None]
-            b.__dict__["until"] = max(known) if known and len(known) == len(dates) else None
-            blockers.append(b)
-        certain = [b for b in blockers if b.certain]
-        methods = sorted({c for k, c, _ in fired if k == "exit_method"})
-        method = None
-        if methods:
-            v = self.rules.vocab("exit_method", methods[0])
-            method = _new(CodeLabel, code=v.code, zh=v.zh, en=v.en)
-        out: dict[str, Any] = {"blockers": tuple(blockers), "method": method}
-        if certain:
-            out["status"] = "blocked"
-            if all(b.until is not None for b in certain):
-                out["opens_on"] = max(b.until for b in certain if b.until is not None)
-        elif blockers:
-            out["status"] = "needs_review"
-            out["blocking"] = self._missing(run, sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))
-        else:
-            out["status"] = "eligible"
-        return _new(Exit, **out)
+    def _shape(self, run: _Run) -> _Shape:
+        """Everything of the decision that follows from which conclusions fired and which are unknown
+        alone — the same for every household with the same ones, so it is worked out once per
+        combination (most of a county shares a few hundred) and only the household's own dates and
+        gaps are added per household."""
+        key = (run.program.key, tuple(run.fired), tuple(run.unknown))
+        got = self._shapes.get(key)
+        if got is None:
+            got = self._make_shape(run)
+            if len(self._shapes) < 50_000:
+                with self._lock:
+                    self._shapes[key] = got
+        return got
 
-    def _procedure(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> tuple[Any, ...]:
-        """程序 findings with due date, the date compared (default: as_of) and days late."""
-        out = self._findings("finding", run, ProcedureFinding)
-        for f in out:
-            rid = f.rules[0]
-            due = self._dated(run, rid, "finding", f.code, "due")
-            on = self._dated(run, rid, "finding", f.code, "done") or run.as_of
-            f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
-            f.__dict__["due"], f.__dict__["on"] = due, on
-            f.__dict__["days_late"] = (on - due).days if due is not None else None
-        return out
+    def _make_shape(self, run: _Run) -> _Shape:
+        fired, unknown = run.fired, run.unknown
 
-    def _identify(self, run: _Run, fired: list[Conclusion], unknown: list[Conclusion]) -> Identification:
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
 
@@ -503,7 +483,7 @@ class Engine:
 
         def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code)
-            return _new(CodeLabel, code=code, zh=v.zh, en=v.en)
+            return self._label("category", code, v.zh, v.en)
 
         category = None
         if any(k == "already_monitored" for k, _, _ in fired):
@@ -518,11 +498,8 @@ class Engine:
             status = "needs_review"
         else:
             status = "not_identified"
-        blocking = self._missing(run, blocking_rules) if status == "needs_review" else ()
-        blocking_names = {m.name for m in blocking}
         rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
-        others = tuple(m for m in self._missing(run, rest) if m.name not in blocking_names) if rest else ()
-        return _new(
+        ident = _new(
             Identification,
             status=status,
             category=category,
@@ -530,9 +507,78 @@ class Engine:
             risks=risks,
             exclusions=exclusions,
             reviews=reviews,
-            blocking=blocking,
-            unknown=others,
+            blocking=(),
+            unknown=(),
         )
+        required = self._findings("measure", run, Finding)
+        gaps = self._findings("gap", run, Finding)
+        methods = sorted({c for k, c, _ in fired if k == "exit_method"})
+        method = None
+        if methods:
+            v = self.rules.vocab("exit_method", methods[0])
+            method = self._label("exit_method", v.code, v.zh, v.en)
+        procedure = self._findings("finding", run, ProcedureFinding)
+        for f in procedure:
+            f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
+        return _Shape(
+            identification=ident,
+            blocking_rules=tuple(blocking_rules if status == "needs_review" else ()),
+            rest_rules=tuple(rest),
+            assistance=_new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE,
+            warnings=self._findings("warning", run, Finding),
+            exit_applies=any(k == "exit_applies" for k, _, _ in fired),
+            exit_maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
+            exit_blockers=self._findings("exit_blocker", run, ExitBlocker),
+            exit_method=method,
+            exit_review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
+            procedure=procedure,
+        )
+
+    def _exit(self, run: _Run, shape: _Shape) -> Exit:
+        """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
+        if not shape.exit_applies:
+            if shape.exit_maybe:
+                return _new(Exit, status="needs_review", blocking=self._missing(run, list(shape.exit_maybe)))
+            return _NO_EXIT
+        blockers = []
+        for b in shape.exit_blockers:
+            dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
+            known = [d for d in dates if d is not None]
+            blockers.append(_clone(b, until=max(known) if known and len(known) == len(dates) else None))
+        certain = [b for b in blockers if b.certain]
+        out: dict[str, Any] = {"blockers": tuple(blockers), "method": shape.exit_method}
+        if certain:
+            out["status"] = "blocked"
+            if all(b.until is not None for b in certain):
+                out["opens_on"] = max(b.until for b in certain if b.until is not None)
+        elif blockers:
+            out["status"] = "needs_review"
+            out["blocking"] = self._missing(run, list(shape.exit_review_rules))
+        else:
+            out["status"] = "eligible"
+        return _new(Exit, **out)
+
+    def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
+        """程序 findings with due date, the date compared (default: as_of) and days late."""
+        out = []
+        for f in shape.procedure:
+            rid = f.rules[0]
+            due = self._dated(run, rid, "finding", f.code, "due")
+            on = self._dated(run, rid, "finding", f.code, "done") or run.as_of
+            out.append(_clone(f, due=due, on=on, days_late=(on - due).days if due is not None else None))
+        return tuple(out)
+
+    def _identify(self, run: _Run, shape: _Shape) -> Identification:
+        """The shape's identification, with the facts that would settle this household's open questions."""
+        ident = shape.identification
+        if not shape.blocking_rules and not shape.rest_rules:
+            return ident
+        blocking = self._missing(run, list(shape.blocking_rules)) if shape.blocking_rules else ()
+        names = {m.name for m in blocking}
+        others = tuple(m for m in self._missing(run, list(shape.rest_rules)) if m.name not in names)
+        if not blocking and not others:
+            return ident
+        return _clone(ident, blocking=blocking, unknown=others)
 
     def _no_region(self, h: Household, on: date, raw: str | bytes | None, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -563,6 +609,72 @@ class Engine:
 _RULE_OUTCOME: Final[dict[Any, str]] = {True: "fired", False: "not_fired", UNKNOWN: "unknown"}
 _NO_ASSISTANCE: Final = Assistance()
 _NO_EXIT: Final = Exit()
+
+
+LeafPath = tuple[tuple[int, ...], CondNode, str, str, tuple[tuple[str, str, int], ...]]
+
+
+def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
+    """Per rule of the program: each condition leaf reachable from its root — through rule references —
+    with the node indices on the way down (the leaf's included), its subject, and its fact or field
+    operands' value slots. Built once per program and kept on it."""
+    got: dict[str, list[LeafPath]] | None = program.__dict__.get("_leaf_paths")
+    if got is not None:
+        return got
+    chain = program.chain
+    roots = {rule.id: root for rule, _, root in program.rules}
+
+    def down(n: CondNode, above: tuple[int, ...], out: list[LeafPath]) -> None:
+        path = (*above, n.index)
+        for k in n.children:
+            down(k, path, out)
+        c = n.cond
+        if isinstance(c, Leaf):
+            operands = tuple(
+                (o.kind, o.name, x)
+                for o, (how, x) in zip(c.operands, n.operands, strict=True)
+                if how == "value" and o.kind in ("fact", "field")
+            )
+            out.append((path, n, c.subject, c.ref, operands))
+        elif isinstance(c, RuleRef):
+            sub = roots.get(chain.alias.get(c.rule, c.rule))
+            if sub is not None:
+                down(sub, path, out)
+
+    flat: dict[str, list[LeafPath]] = {}
+    for rid, root in roots.items():
+        down(root, (), flat.setdefault(rid, []))
+    program.__dict__["_leaf_paths"] = flat
+    return flat
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The part of a decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
+
+    identification: Identification
+    blocking_rules: tuple[str, ...]
+    rest_rules: tuple[str, ...]
+    assistance: Assistance
+    warnings: tuple[Any, ...]
+    exit_applies: bool
+    exit_maybe: tuple[str, ...]
+    exit_blockers: tuple[Any, ...]
+    exit_method: CodeLabel | None
+    exit_review_rules: tuple[str, ...]
+    procedure: tuple[Any, ...]
+
+
+def _clone(obj: _M, **changes: Any) -> _M:
+    """A copy of an output model with some fields replaced (no validation: the engine's own values)."""
+    new = type(obj).__new__(type(obj))
+    data = dict(obj.__dict__)
+    data.update(changes)
+    object.__setattr__(new, "__dict__", data)
+    object.__setattr__(new, "__pydantic_fields_set__", set(obj.__pydantic_fields_set__) | set(changes))
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 class _Digest:
