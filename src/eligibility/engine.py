@@ -271,6 +271,8 @@ class Engine:
         """The JSON of ``decision`` with its full trace — the same bytes as ``expand(decision).to_json()``
         — written straight from the compact trace and the manifest, without building a model per
         condition: what a batch writing full audits, or a service answering ``trace=full``, wants."""
+        if isinstance(decision.trace, Trace):  # already full (a household without a region code)
+            return decision.to_json(indent=indent)
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
         if indent is None:

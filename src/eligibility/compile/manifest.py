@@ -35,6 +35,9 @@ MANIFEST_FORMAT = "eligibility-manifest/1"
 
 def json_value(v: Any) -> Any:
     """A value as plain JSON data, as the full trace shows it: exact integers stay integers."""
+    t = type(v)
+    if t is str or t is int or t is bool:
+        return v
     if v is UNKNOWN or v is None:
         return None
     if isinstance(v, bool | int | str):
@@ -73,6 +76,9 @@ def encode_value(v: Any) -> Any:
 
 def decode_value(v: Any) -> Any:
     """The value a compact trace's JSON stands for (unknown for ``null``)."""
+    t = type(v)
+    if t is str or t is int or t is bool:
+        return v
     if v is None:
         return UNKNOWN
     if isinstance(v, dict):
