@@ -28,7 +28,7 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import BaseModel
 
 from . import __version__
-from .compile.manifest import Expander, manifest
+from .compile.manifest import Expander, TextExpander, manifest
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -213,6 +213,7 @@ class Engine:
         self.engines: tuple[str, ...] = ("compiled", "durable-rules") if self._durable else ("compiled",)
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
+        self._text_expanders: dict[str, TextExpander] = {}
         self._finding_cache: dict[tuple[str, str, Any, tuple[str, ...]], Any] = {}
         self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
         self._lock = threading.Lock()
@@ -251,6 +252,15 @@ class Engine:
                 self._expanders[key] = got
         return got
 
+    def _text_expander(self, key: str) -> TextExpander:
+        """The manifest of program ``key`` prepared as JSON text with holes (built once)."""
+        got = self._text_expanders.get(key)
+        if got is None:
+            got = TextExpander(self.manifest(key))
+            with self._lock:
+                self._text_expanders[key] = got
+        return got
+
     def _program_by_key(self, key: str) -> Program:
         """The program a compact trace names (``pack@first day of its span``), compiled if need be."""
         pack, _, start = key.partition("@")
@@ -265,6 +275,8 @@ class Engine:
 
     def expand(self, decision: Decision) -> Decision:
         """A compact-trace decision with its full trace (the manifest joined in), as models."""
+        if isinstance(decision.trace, Trace):
+            return decision
         return decision.model_copy(update={"trace": Trace.model_validate(self._full_trace(decision))})
 
     def full_json(self, decision: Decision, *, indent: int | None = 2) -> str:
@@ -273,6 +285,12 @@ class Engine:
         condition: what a batch writing full audits, or a service answering ``trace=full``, wants."""
         if isinstance(decision.trace, Trace):  # already full (a household without a region code)
             return decision.to_json(indent=indent)
+        if indent is None:
+            if not isinstance(decision.trace, CompactTrace):
+                raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
+            head = decision.model_dump_json(exclude={"trace"})
+            text = self._text_expander(decision.trace.program)(decision.trace.to_data())
+            return head[:-1] + ',"trace":' + text + "}"
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
         if indent is None:
