@@ -22,7 +22,7 @@ import json
 import re
 from datetime import date
 from decimal import Decimal
-from json.encoder import encode_basestring as _json_encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _json_encode_basestring
 from typing import Any
 
 from .. import __version__
@@ -33,7 +33,7 @@ from .python import CondNode, Program
 
 __all__ = ["Expander", "TextExpander", "decode_value", "encode_value", "expand", "json_value", "manifest"]
 
-_encode_str: Any = _json_encode_basestring
+_encode_str: Callable[[str], str] = _json_encode_basestring
 """A str as a JSON string literal, non-ASCII kept — the C function ``json.dumps(..., ensure_ascii=False)`` uses."""
 
 MANIFEST_FORMAT = "eligibility-manifest/1"
