@@ -1,0 +1,159 @@
+"""``eligibility batch``: tables in, decisions and errors out, summary, progress, resume after a kill."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eligibility import Engine, load_rules
+from eligibility.batch import run_batch
+from eligibility.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = ROOT / "examples" / "batch"
+RULES = load_rules(ROOT / "rules")
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf", "CSV for Excel and WPS starts with the UTF-8 BOM"
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+def test_the_excel_template_gives_a_chinese_csv_and_every_row_is_accounted_for(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    text = io.StringIO()
+    code = main(
+        [
+            "batch",
+            str(BATCH / "households.xlsx"),
+            "--as-of",
+            "2023-09-30",
+            "-o",
+            str(out),
+            "--summary",
+            str(tmp_path / "s.md"),
+        ],
+        out=text,
+    )
+    rows = _csv(out)
+    assert "户编号" in rows[0] and "认定结论" in rows[0]
+    ids = [r["户编号"] for r in rows]
+    assert ids == ["HB-001", "GS-006", "GS-010", "HB-013", "HB-017", "WX-018"]
+    assert code == 0 and "6 行：6 个决定，0 个错误" in text.getvalue()
+    assert "| 合计 | 评估户数 |" in (tmp_path / "s.md").read_text(encoding="utf-8")
+
+
+def test_batch_decisions_are_the_engines(tmp_path: Path) -> None:
+    """The columnar path and the per-household evaluator decide the templates' households alike."""
+    out = tmp_path / "out.parquet"
+    run_batch(
+        [BATCH / "households.jsonl"], out, rules=RULES, as_of=date(2023, 9, 30), progress=False, log=io.StringIO()
+    )
+    got = pl.read_parquet(out).sort("_row")
+    engine = Engine(RULES)
+    lines = (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()
+    for line, row in zip(lines, got.iter_rows(named=True), strict=True):
+        data = json.loads(line)
+        on = date(2023, 9, 30)
+        if set(data) == {"as_of", "household"}:
+            on, data = date.fromisoformat(data["as_of"]), data["household"]
+        d = engine.evaluate(data, on, trace="none")
+        assert row["household_id"] == d.household_id
+        assert row["status"] == d.identification.status
+        assert row["category"] == (d.identification.category.code if d.identification.category else None)
+        assert [r["code"] for r in row["risks"]] == [r.code for r in d.identification.risks]
+        assert row["exit_status"] == d.exit.status
+
+
+def test_a_jurisdiction_without_a_line_is_an_error_per_row_and_the_rest_is_decided(tmp_path: Path) -> None:
+    """淮北 has no monitoring line for 2024 in the bundled rules: its rows are errors naming the
+    parameter and the year, and the other rows are decided; each input row is in exactly one file."""
+    out = tmp_path / "out.csv"
+    text = io.StringIO()
+    code = main(["batch", str(BATCH / "households.xlsx"), "--as-of", "2024-06-30", "-o", str(out)], out=text)
+    assert code == 1
+    decided = {r["户编号"] for r in _csv(out)}
+    errors = _csv(tmp_path / "out.errors.csv")
+    failed = {r["户编号"] for r in errors}
+    assert failed == {"HB-001", "HB-013", "HB-017"} and not decided & failed
+    assert decided | failed == {"HB-001", "GS-006", "GS-010", "HB-013", "HB-017", "WX-018"}
+    assert all("monitoring_line" in r["说明"] and "2024" in r["说明"] for r in errors)
+
+
+def test_bad_rows_get_one_error_each_naming_row_and_column(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    main(
+        ["batch", str(BATCH / "households-with-errors.csv"), "--as-of", "2023-09-30", "-o", str(out)], out=io.StringIO()
+    )
+    errors = _csv(tmp_path / "out.errors.csv")
+    assert errors and all(e["行号"] and e["列"] for e in errors if e["错误代码"] != "evaluation")
+    source = _csv_rows(BATCH / "households-with-errors.csv")
+    decided = {r["户编号"] for r in _csv(out)}
+    bad = {e["户编号"] for e in errors}
+    assert {r["户编号"] for r in source if r["户编号"]} <= decided | bad | {""}
+    assert not decided & bad
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+KILLER = """
+import os, signal, sys
+from datetime import date
+from pathlib import Path
+from eligibility import load_rules
+from eligibility.batch import run_batch
+
+def die(part):
+    if part == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+run_batch([Path(sys.argv[1])], Path(sys.argv[2]), rules=load_rules(sys.argv[4]), as_of=date(2023, 9, 30),
+          chunk_rows=2, progress=False, resume=sys.argv[5] == "resume", after_part=die)
+"""
+
+
+def test_a_run_killed_midway_resumes_with_no_duplicate_and_no_loss(tmp_path: Path) -> None:
+    src = BATCH / "households.jsonl"
+    out = tmp_path / "out.parquet"
+    script = tmp_path / "kill.py"
+    script.write_text(KILLER, encoding="utf-8")
+    killed = subprocess.run(
+        [sys.executable, str(script), str(src), str(out), "1", str(ROOT / "rules"), "fresh"],
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    manifest = json.loads((tmp_path / "out.parquet.parts" / "manifest.json").read_text(encoding="utf-8"))
+    assert [p["part"] for p in manifest["parts"]] == [0, 1] and not out.exists()
+    result = run_batch(
+        [src], out, rules=RULES, as_of=date(2023, 9, 30), chunk_rows=2, progress=False, resume=True, log=io.StringIO()
+    )
+    assert result.resumed_parts == 2
+    resumed = pl.read_parquet(out)
+    clean = tmp_path / "clean.parquet"
+    run_batch([src], clean, rules=RULES, as_of=date(2023, 9, 30), chunk_rows=2, progress=False, log=io.StringIO())
+    assert resumed["_row"].to_list() == sorted(set(resumed["_row"].to_list()))
+    assert resumed.equals(pl.read_parquet(clean))
+
+
+def test_resume_refuses_a_run_whose_inputs_changed(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text((BATCH / "households.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    parts = tmp_path / "out.parquet.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text(json.dumps({"run": "sha256:other", "parts": []}), encoding="utf-8")
+    with pytest.raises(ValueError, match="resume"):
+        run_batch([src], out, rules=RULES, as_of=date(2023, 9, 30), resume=True, progress=False, log=io.StringIO())
+    assert os.path.exists(parts / "manifest.json")
