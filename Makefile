@@ -36,6 +36,7 @@ bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_compiled.py
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_engines.py
+	$(BIN)/python benchmarks/bench_batch_target.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
