@@ -215,6 +215,7 @@ class Engine:
         self._expanders: dict[str, Expander] = {}
         self._text_expanders: dict[str, TextExpander] = {}
         self._finding_cache: dict[tuple[str, str, Any, tuple[str, ...]], Any] = {}
+        self._chain_by_region: dict[str, Chain] = {}
         self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
         self._lock = threading.Lock()
 
@@ -222,9 +223,15 @@ class Engine:
 
     def chain_for(self, household: Household) -> Chain | None:
         """The household's pack chain, or None when its region code is unknown."""
-        if household.region is None:
+        region = household.region
+        if region is None:
             return None
-        return self.rules.chain(self.rules.pack_for_region(household.region))
+        chain = self._chain_by_region.get(region)
+        if chain is None:
+            chain = self.rules.chain(self.rules.pack_for_region(region))
+            if len(self._chain_by_region) < 1_000_000:  # a province has ~20,000 villages
+                self._chain_by_region[region] = chain
+        return chain
 
     def program(self, household: Household, as_of: date | str) -> Program | None:
         """The compiled program that decides this household on ``as_of`` (``program.source`` shows it)."""

@@ -143,6 +143,11 @@ _CACHE_LOCK: Final = threading.Lock()
 
 def program_for(chain: Chain, on: date) -> Program:
     """The compiled program of ``chain`` for the span holding ``on`` (compiled once, thread-safe)."""
+    by_day: dict[date, Program] | None = chain.__dict__.get("_by_day")
+    if by_day is not None:
+        got = by_day.get(on)
+        if got is not None:
+            return got
     cache: dict[date | None, Program] | None = chain.__dict__.get("_programs")
     points: list[date] | None = chain.__dict__.get("_points")
     if cache is None or points is None:
@@ -162,6 +167,10 @@ def program_for(chain: Chain, on: date) -> Program:
                 until = points[i + 1] if i + 1 < len(points) else None
                 prog = _Compiler(chain, on, start or date.min, until).build()
                 cache[start] = prog
+    # Most calls ask for the same few assessment dates: remember the program per day too.
+    days = chain.__dict__.setdefault("_by_day", {})
+    if len(days) < 100_000:
+        days[on] = prog
     return prog
 
 
