@@ -300,8 +300,6 @@ class Engine:
             return head[:-1] + ',"trace":' + text + "}"
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
-        if indent is None:
-            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         return json.dumps(data, ensure_ascii=False, indent=indent)
 
     def _full_trace(self, decision: Decision) -> dict[str, Any]:
@@ -327,12 +325,11 @@ class Engine:
         """
         if trace not in _LEVELS:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
-        raw = household if isinstance(household, str | bytes) else None
         h = household if isinstance(household, Household) else parse_household(household)
         on = _as_date(as_of)
         chain = self.chain_for(h)
         if chain is None:
-            return self._no_region(h, on, raw, trace)
+            return self._no_region(h, on, trace)
         if not chain.in_force(on):
             raise EvaluationError(
                 f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
@@ -340,7 +337,7 @@ class Engine:
         program = program_for(chain, on)
         run = _Run(program, h, on)
         if self._durable is not None:
-            self._cross_check(run, raw)
+            self._cross_check(run)
         shape = self._shape(run)
         decision = _new(
             Decision,
@@ -362,7 +359,7 @@ class Engine:
             program=program.key,
             ruleset_fingerprint=chain.fingerprint,
             engines=self.engines,
-            input_digest=_Digest(h, raw),
+            input_digest=_Digest(h),
             values=run.values,
             nodes=run.nodes,
             missing=_UnknownFacts(run),
@@ -376,7 +373,7 @@ class Engine:
 
     # ------------------------------------------------------------------------------------ checks
 
-    def _cross_check(self, run: _Run, raw: str | bytes | None) -> None:
+    def _cross_check(self, run: _Run) -> None:
         """Run durable-rules on the same household and refuse a decision the two engines disagree on."""
         chain, program = run.program.chain, run.program
         facts = {s.name: run.values[s.index] for s in program.facts}
@@ -386,7 +383,7 @@ class Engine:
         diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
         diff = {rid: pair for rid, pair in diff.items() if pair[0] != pair[1]}
         if diff:
-            raise EngineDisagreementError(diff, str(_Digest(run.h, raw)))
+            raise EngineDisagreementError(diff, str(_Digest(run.h)))
 
     # ---------------------------------------------------------------------------------- decision
 
@@ -607,7 +604,7 @@ class Engine:
             return ident
         return _clone(ident, blocking=blocking, unknown=others)
 
-    def _no_region(self, h: Household, on: date, raw: str | bytes | None, level: str) -> Decision:
+    def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
         miss = {"name": "region", "zh": "行政区划代码", "en": "region code", "fields": ["$.region"]}
         trace = None
@@ -617,7 +614,7 @@ class Engine:
                 "engines": self.engines,
                 "pack_chain": [],
                 "ruleset_fingerprint": "",
-                "input_digest": str(_Digest(h, raw)),
+                "input_digest": str(_Digest(h)),
                 "facts": [],
                 "rules": [],
             }
@@ -708,10 +705,10 @@ class _Digest:
     """The input digest — sha256 of the household's canonical JSON, so a record sent as a dict, as
     text or as bytes gets the same digest — computed only when a trace is written, not per evaluation."""
 
-    __slots__ = ("_value", "h", "raw")
+    __slots__ = ("_value", "h")
 
-    def __init__(self, h: Household, raw: str | bytes | None) -> None:
-        self.h, self.raw, self._value = h, raw, ""
+    def __init__(self, h: Household) -> None:
+        self.h, self._value = h, ""
 
     def __str__(self) -> str:
         if not self._value:
