@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -86,8 +86,6 @@ def read_inputs(paths: Sequence[str | Path], *, as_of: date | None = None) -> Re
 
 
 def _shift(e: RowError, offset: int) -> RowError:
-    from dataclasses import replace
-
     return replace(e, index=None if e.index is None else e.index + offset)
 
 
@@ -206,7 +204,8 @@ def run_batch(
     parts: list[dict[str, Any]] = list(done)
     manifest: dict[str, Any] = {"format": PARTS_FORMAT, "run": run_id, "rows": n, "chunk_rows": chunk_rows}
     bar = _Progress(n, log, progress)
-    bar.advance(sum(p["rows"] for p in done)) if done else None
+    if done:
+        bar.advance(sum(p["rows"] for p in done))
     try:
         for k, start in enumerate(starts):
             if any(p["part"] == k for p in done):
@@ -233,7 +232,7 @@ def run_batch(
     write_decisions(ok, out, lang=lang, rules=rules)  # type: ignore[arg-type]
     row_errors = list(read.errors)
     errors_file: Path | None = None
-    decided_ok = decisions.filter(pl.col("error").is_null()).height if "error" in decisions.columns else n
+    decided_ok = ok.height
     eval_errors = decisions.height - decided_ok
     if row_errors or eval_errors:
         errors_file = out.with_name(out.stem + ".errors" + out.suffix)
@@ -254,7 +253,7 @@ def run_batch(
                 )
         write_errors(row_errors, errors_file, lang=lang)  # type: ignore[arg-type]
     summary = summarise(
-        decisions.filter(pl.col("error").is_null()) if "error" in decisions.columns else decisions,
+        ok,
         frame,
         level,
         rules=rules,

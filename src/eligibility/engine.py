@@ -46,7 +46,7 @@ from .decision import (
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError
 from .expressions import UNKNOWN
-from .facts import CATALOGUE, _plain, missing_paths
+from .facts import CATALOGUE, _plain, flatten, missing_paths
 from .loader import load_rules
 from .models import Household, parse_household
 from .ruleset import Chain, RuleSet
@@ -56,6 +56,8 @@ __all__ = ["Engine", "TraceLevel"]
 TraceLevel = Literal["none", "compact", "full"]
 _LEVELS = ("none", "compact", "full")
 Conclusion = tuple[str, str, str]
+_Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
+"""Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -73,11 +75,23 @@ def _new(cls: type[_M], **values: Any) -> _M:
             {n: f.get_default(call_default_factory=True) for n, f in fields.items() if not f.is_required()},
         )
     names, defaults = shape
-    obj = cls.__new__(cls)
     # In field order: the serialiser writes ``__dict__`` in its own order.
     data = {name: values[name] if name in values else defaults[name] for name in names}
+    return _raw(cls, data, set(values))
+
+
+def _clone(obj: _M, **changes: Any) -> _M:
+    """A copy of an output model with some fields replaced (no validation: the engine's own values)."""
+    data = dict(obj.__dict__)
+    data.update(changes)
+    return _raw(type(obj), data, obj.__pydantic_fields_set__ | set(changes))
+
+
+def _raw(cls: type[_M], data: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of ``cls`` holding ``data`` as is — the state pydantic itself would set."""
+    obj = cls.__new__(cls)
     object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
@@ -121,26 +135,13 @@ class _View:
 class _Run:
     """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
-    __slots__ = ("_groups", "_missing", "_view", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
+    __slots__ = ("_missing", "_view", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
 
     def __init__(self, program: Program, h: Household, as_of: date) -> None:
         self.program, self.h, self.as_of = program, h, as_of
         self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
         self._missing: dict[str, list[str]] = {}
         self._view: _View | None = None
-        self._groups: tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]] | None = None
-
-    def by_kind(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]:
-        """Fired and unknown conclusions grouped by kind: ``{kind: [(code, rule id), …]}``."""
-        if self._groups is None:
-            fired: dict[str, list[tuple[str, str]]] = {}
-            unknown: dict[str, list[tuple[str, str]]] = {}
-            for k, c, r in self.fired:
-                fired.setdefault(k, []).append((c, r))
-            for k, c, r in self.unknown:
-                unknown.setdefault(k, []).append((c, r))
-            self._groups = fired, unknown
-        return self._groups
 
     def missing_of_fact(self, name: str) -> list[str]:
         """For an unknown fact, the household paths that would settle it (its own and its inputs');
@@ -214,7 +215,7 @@ class Engine:
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
         self._text_expanders: dict[str, TextExpander] = {}
-        self._finding_cache: dict[tuple[str, str, Any, tuple[str, ...]], Any] = {}
+        self._labels: dict[tuple[str, str], CodeLabel] = {}
         self._chain_by_region: dict[str, Chain] = {}
         self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
         self._lock = threading.Lock()
@@ -367,8 +368,7 @@ class Engine:
         if trace == "compact":
             decision.__dict__["trace"] = compact
             return decision
-        full = self._expander(program.key)(compact.to_data())
-        decision.__dict__["trace"] = Trace.model_validate(full)
+        decision.__dict__["trace"] = Trace.model_validate(self._expander(program.key)(compact.to_data()))
         return decision
 
     # ------------------------------------------------------------------------------------ checks
@@ -377,7 +377,7 @@ class Engine:
         """Run durable-rules on the same household and refuse a decision the two engines disagree on."""
         chain, program = run.program.chain, run.program
         facts = {s.name: run.values[s.index] for s in program.facts}
-        fields = _FieldsForDurable(run.h)
+        fields = flatten(run.h)
         theirs = self._durable.outcomes(chain, run.as_of, fields, facts)
         ours = {rule.id: _RULE_OUTCOME[run.nodes[root.index]] for rule, _, root in program.rules}
         diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
@@ -389,16 +389,14 @@ class Engine:
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
-        key = (kind, code, "", ())
-        got = self._finding_cache.get(key)
+        got = self._labels.get((kind, code))
         if got is None:
-            got = self._finding_cache[key] = _new(CodeLabel, code=code, zh=zh, en=en)
+            got = self._labels[(kind, code)] = _new(CodeLabel, code=code, zh=zh, en=en)
         return got
 
-    def _findings(self, kind: str, run: _Run, model: Any) -> tuple[Any, ...]:
+    def _findings(self, kind: str, groups: _Groups, model: Any) -> tuple[Any, ...]:
         """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
-        fired, unknown = run.by_kind()
-        sure, maybe = fired.get(kind), unknown.get(kind)
+        sure, maybe = groups[0].get(kind), groups[1].get(kind)
         if not sure and not maybe:
             return ()
         by_code: dict[str, tuple[bool, list[str]]] = {}
@@ -415,16 +413,9 @@ class Engine:
             elif not got[0]:
                 got[1].append(rid)
         out = []
-        shared = model is Finding  # frozen and never touched again: one object serves every household
         for code, (certain, rules) in by_code.items():
-            key = (kind, code, certain, tuple(rules))
-            f = self._finding_cache.get(key) if shared else None
-            if f is None:
-                v = self.rules.vocab(kind, code)
-                f = _new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=key[3])
-                if shared and len(self._finding_cache) < 100_000:
-                    self._finding_cache[key] = f
-            out.append(f)
+            v = self.rules.vocab(kind, code)
+            out.append(_new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
         if len(out) > 1:
             out.sort(key=lambda f: (not f.certain, f.code))
         return tuple(out)
@@ -486,15 +477,19 @@ class Engine:
 
     def _make_shape(self, run: _Run) -> _Shape:
         fired, unknown = run.fired, run.unknown
+        groups: _Groups = ({}, {})
+        for src, by_kind in zip((fired, unknown), groups, strict=True):
+            for k, c, r in src:
+                by_kind.setdefault(k, []).append((c, r))
 
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        risks = self._findings("risk", run, Finding)
-        exclusions = self._findings("exclusion", run, Finding)
-        reviews = self._findings("review", run, Finding)
+        risks = self._findings("risk", groups, Finding)
+        exclusions = self._findings("exclusion", groups, Finding)
+        reviews = self._findings("review", groups, Finding)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -534,14 +529,14 @@ class Engine:
             blocking=(),
             unknown=(),
         )
-        required = self._findings("measure", run, Finding)
-        gaps = self._findings("gap", run, Finding)
+        required = self._findings("measure", groups, Finding)
+        gaps = self._findings("gap", groups, Finding)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0])
             method = self._label("exit_method", v.code, v.zh, v.en)
-        procedure = self._findings("finding", run, ProcedureFinding)
+        procedure = self._findings("finding", groups, ProcedureFinding)
         for f in procedure:
             f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
         return _Shape(
@@ -549,10 +544,10 @@ class Engine:
             blocking_rules=tuple(blocking_rules if status == "needs_review" else ()),
             rest_rules=tuple(rest),
             assistance=_new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE,
-            warnings=self._findings("warning", run, Finding),
+            warnings=self._findings("warning", groups, Finding),
             exit_applies=any(k == "exit_applies" for k, _, _ in fired),
             exit_maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            exit_blockers=self._findings("exit_blocker", run, ExitBlocker),
+            exit_blockers=self._findings("exit_blocker", groups, ExitBlocker),
             exit_method=method,
             exit_review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
             procedure=procedure,
@@ -689,18 +684,6 @@ class _Shape:
     procedure: tuple[Any, ...]
 
 
-def _clone(obj: _M, **changes: Any) -> _M:
-    """A copy of an output model with some fields replaced (no validation: the engine's own values)."""
-    new = type(obj).__new__(type(obj))
-    data = dict(obj.__dict__)
-    data.update(changes)
-    object.__setattr__(new, "__dict__", data)
-    object.__setattr__(new, "__pydantic_fields_set__", set(obj.__pydantic_fields_set__) | set(changes))
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
-    return new
-
-
 class _Digest:
     """The input digest — sha256 of the household's canonical JSON, so a record sent as a dict, as
     text or as bytes gets the same digest — computed only when a trace is written, not per evaluation."""
@@ -727,18 +710,7 @@ class _UnknownFacts:
         self.run = run
 
     def data(self) -> dict[str, list[str]]:
-        if not any(self.run.values[s.index] is UNKNOWN for s in self.run.program.facts):
-            return {}
         return {k: v for k, v in self.run.fact_missing.items() if v}
-
-
-class _FieldsForDurable(dict[str, Any]):
-    """The flat field mapping durable-rules is given (built from the household on demand)."""
-
-    def __init__(self, h: Household) -> None:
-        from .facts import flatten
-
-        super().__init__(flatten(h))
 
 
 def _as_date(v: date | str) -> date:

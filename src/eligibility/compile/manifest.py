@@ -246,6 +246,45 @@ def _condition(op: str, **given: Any) -> dict[str, Any]:
     return out
 
 
+def _fact_shown(
+    values: list[Any], index: int, template: list[str | int] | None, name: str, fact_missing: dict[str, list[str]]
+) -> tuple[str, Any, bool, list[str]]:
+    """A fact's substituted formula, JSON value, whether known, and the paths that would settle it."""
+    v = values[index]
+    if template is None:
+        sub = format_value(v)
+    else:
+        sub = "".join(p if isinstance(p, str) else format_value(values[p]) for p in template)
+    unknown = v is UNKNOWN
+    return sub, json_value(v), not unknown, (fact_missing.get(name, []) if unknown else [])
+
+
+def _leaf_shown(
+    plan: tuple[Any, ...], values: list[Any], outcome: str, fact_missing: dict[str, list[str]]
+) -> tuple[Any, Any, list[str]]:
+    """A condition leaf's actual and expected values (JSON) and, when it is unknown, the household paths
+    that would settle it: the subject's and those of every unknown fact or field it is compared with."""
+    _, _, _, actual_i, expected, refs, ref, subject = plan
+    actual = values[actual_i]
+    exp = [values[vi] if vi is not None else None for vi, _ in expected]
+    shown = [json_value(x) if vi is not None else c for x, (vi, c) in zip(exp, expected, strict=True)]
+    missing: list[str] = []
+    if outcome == "unknown":
+
+        def missing_of(kind: str, name: str) -> list[str]:
+            if kind == "fact":
+                return list(fact_missing.get(name, []))
+            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+        if actual is UNKNOWN:
+            missing += missing_of(ref, subject)
+        for r, x, (vi, _) in zip(refs, exp, expected, strict=True):
+            if r is not None and vi is not None and x is UNKNOWN:
+                missing += missing_of(r[0], r[1])
+        missing = sorted(set(missing))
+    return json_value(actual), (shown[0] if len(shown) == 1 else shown), missing
+
+
 class Expander:
     """Joins compact traces with one manifest. Everything static — labels, formulas, sources,
     citations, the shape of every node — is laid out once here; a household then only fills in its
@@ -310,22 +349,11 @@ class Expander:
 
         facts = []
         for index, template, name, base in self.facts:
-            v = values[index]
             d = base.copy()
-            if template is None:
-                d["substituted"] = format_value(v)
-            else:
-                d["substituted"] = "".join(p if isinstance(p, str) else format_value(values[p]) for p in template)
-            d["value"] = json_value(v)
-            unknown = v is UNKNOWN
-            d["known"] = not unknown
-            d["missing"] = fact_missing.get(name, []) if unknown else []
+            d["substituted"], d["value"], d["known"], d["missing"] = _fact_shown(
+                values, index, template, name, fact_missing
+            )
             facts.append(d)
-
-        def missing_of(kind: str, name: str) -> list[str]:
-            if kind == "fact":
-                return list(fact_missing.get(name, []))
-            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
         def cond(plan: tuple[Any, ...]) -> dict[str, Any]:
             kind, i, base = plan[0], plan[1], plan[2]
@@ -336,22 +364,7 @@ class Expander:
                 return d
             if kind == "rule":
                 return d
-            _, _, _, actual_i, expected, refs, ref, subject = plan
-            actual = values[actual_i]
-            exp = [values[vi] if vi is not None else None for vi, _ in expected]
-            shown = [json_value(x) if vi is not None else c for x, (vi, c) in zip(exp, expected, strict=True)]
-            d["actual"] = json_value(actual)
-            d["expected"] = shown[0] if len(shown) == 1 else shown
-            if outcome == "unknown":
-                missing: list[str] = []
-                if actual is UNKNOWN:
-                    missing += missing_of(ref, subject)
-                for r, x, (vi, _) in zip(refs, exp, expected, strict=True):
-                    if r is not None and vi is not None and x is UNKNOWN:
-                        missing += missing_of(r[0], r[1])
-                d["missing"] = sorted(set(missing))
-            else:
-                d["missing"] = []
+            d["actual"], d["expected"], d["missing"] = _leaf_shown(plan, values, outcome, fact_missing)
             return d
 
         rules = []
@@ -518,19 +531,8 @@ class TextExpander:
 
         facts = []
         for index, template, name, tmpl in self.facts:
-            v = values[index]
-            if template is None:
-                sub = format_value(v)
-            else:
-                sub = "".join(p if isinstance(p, str) else format_value(values[p]) for p in template)
-            unknown = v is UNKNOWN
-            missing = _enc(fact_missing.get(name, [])) if unknown else "[]"
-            facts.append(_fill(tmpl, (_encode_str(sub), _enc(json_value(v)), "false" if unknown else "true", missing)))
-
-        def missing_of(kind: str, name: str) -> list[str]:
-            if kind == "fact":
-                return list(fact_missing.get(name, []))
-            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+            sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
+            facts.append(_fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing))))
 
         def cond(plan: tuple[Any, ...]) -> str:
             kind, i, tmpl = plan[0], plan[1], plan[2]
@@ -540,28 +542,8 @@ class TextExpander:
                 return _fill(tmpl, ('"' + outcome + '"', kids))
             if kind == "rule":
                 return _fill(tmpl, ('"' + outcome + '"',))
-            _, _, _, actual_i, expected, refs, ref, subject = plan
-            actual = values[actual_i]
-            exp = [values[vi] if vi is not None else None for vi, _ in expected]
-            shown = [json_value(x) if vi is not None else c for x, (vi, c) in zip(exp, expected, strict=True)]
-            missing = "[]"
-            if outcome == "unknown":
-                miss: list[str] = []
-                if actual is UNKNOWN:
-                    miss += missing_of(ref, subject)
-                for r, x, (vi, _) in zip(refs, exp, expected, strict=True):
-                    if r is not None and vi is not None and x is UNKNOWN:
-                        miss += missing_of(r[0], r[1])
-                missing = _enc(sorted(set(miss)))
-            return _fill(
-                tmpl,
-                (
-                    '"' + outcome + '"',
-                    _enc(json_value(actual)),
-                    _enc(shown[0] if len(shown) == 1 else shown),
-                    missing,
-                ),
-            )
+            actual, expected, missing = _leaf_shown(plan, values, outcome, fact_missing)
+            return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
 
         rules = [_fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan))) for tmpl, root, plan in self.rules]
         return _fill(

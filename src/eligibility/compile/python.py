@@ -51,8 +51,6 @@ from ..expressions import (
     Node,
     Unary,
     end_of_month,
-    kleene_and,
-    kleene_or,
 )
 from ..facts import CATALOGUE, FieldSpec, _item
 from ..ruleset import Chain, RuleDef, RuleVersion
@@ -104,9 +102,7 @@ class Program:
     fn: Any
     facts: list[FactSlot]
     rules: list[tuple[RuleDef, RuleVersion, CondNode]]
-    n_values: int
     n_nodes: int
-    field_index: dict[str, int]
     hits: frozenset[ParamHit]
     fact_index: dict[str, int]
     value_kinds: list[str] = field(default_factory=list)
@@ -116,9 +112,6 @@ class Program:
     ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
         """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown ones)."""
         return self.fn(h, as_of)  # type: ignore[no-any-return]
-
-    def in_span(self, on: date) -> bool:
-        return self.start <= on and (self.until is None or on < self.until)
 
 
 # ------------------------------------------------------------------------------------------- spans
@@ -241,7 +234,6 @@ class _Compiler:
         self.node_count = 0
         self.scopes: list[dict[Any, str]] = [{}]
         self.safe: set[str] = {"True", "False", "None", "as_of"}  # expressions that are never unknown
-        self.keep: list[Any] = []
 
     # ------------------------------------------------------------------ emit helpers
 
@@ -262,7 +254,6 @@ class _Compiler:
             name = f"K{len(self.consts)}"
             self.consts[name] = v
             self.const_ids[id(v)] = name
-            self.keep.append(v)  # ids stay unique while the compiler lives
             self.safe.add(name)
         return name
 
@@ -750,9 +741,10 @@ class _Compiler:
                 self.emit(f"F_{_ident(name)} = {self.expr(f.node)}")
             else:
                 # Each name, call and aggregate of the formula is evaluated once into a value slot
-                # (the numbers the trace shows); the fact is then the formula over those values.
+                # (the numbers the trace shows); the fact is then the formula over those values, which
+                # the common-subexpression scope hands back instead of computing them again.
                 self.template(f.node, 0, tmpl)
-                self.emit(f"F_{_ident(name)} = {self.expr_from_slots(f.node)}")
+                self.emit(f"F_{_ident(name)} = {self.expr(f.node)}")
             facts.append(FactSlot(name, idx, tmpl, whole))
         # Rules in force, in dependency order.
         rule_locals: dict[str, str] = {}
@@ -798,8 +790,6 @@ class _Compiler:
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
             "_months_lacking": _months_lacking,
-            "kleene_and": kleene_and,
-            "kleene_or": kleene_or,
             "_first": _first,
             "_raise": _raise,
             "_item": _item,
@@ -817,65 +807,11 @@ class _Compiler:
             fn=namespace["program"],
             facts=facts,
             rules=rules,
-            n_values=len(self.values),
             n_nodes=n_nodes,
-            field_index=dict(self.field_index),
             hits=frozenset(self.hits),
             fact_index=dict(self.fact_index),
             value_kinds=self.value_kinds,
         )
-
-    def expr_from_slots(self, node: Node) -> str:
-        """The fact's value computed from the slot values just emitted (same tree, slots as leaves)."""
-        slots = iter(self.values[len(self.values) - self._count_slots(node) :])
-        return self._rebuild(node, slots)
-
-    def _count_slots(self, node: Node) -> int:
-        if isinstance(node, Name | Call | Aggregate):
-            return 1
-        if isinstance(node, Lit):
-            return 0
-        if isinstance(node, ListLit):
-            return sum(self._count_slots(i) for i in node.items)
-        if isinstance(node, Unary):
-            return self._count_slots(node.operand)
-        if isinstance(node, BoolOp):
-            return sum(self._count_slots(i) for i in node.items)
-        if isinstance(node, Binary):
-            return self._count_slots(node.left) + self._count_slots(node.right)
-        raise AssertionError(node)
-
-    def _rebuild(self, node: Node, slots: Any) -> str:
-        """Emit the operators of ``node`` over already computed slot values; return its expression."""
-        if isinstance(node, Name | Call | Aggregate):
-            return str(next(slots))
-        if isinstance(node, Lit):
-            return self.const(node.value)
-        t = self.new()
-        if isinstance(node, ListLit):
-            items = [self._rebuild(i, slots) for i in node.items]
-            self.emit(f"{t} = ({', '.join(items)}{',' if len(items) == 1 else ''})")
-        elif isinstance(node, Unary):
-            a = self._rebuild(node.operand, slots)
-            if node.op == "not":
-                self.emit(f"{t} = U if {a} is U else (not {a})")
-            else:
-                self.emit(f"{t} = U if {a} is U else -{a}")
-        elif isinstance(node, BoolOp):
-            items = [self._rebuild(i, slots) for i in node.items]
-            self.emit(f"{t} = {_kleene(node.op, items)}")
-        elif isinstance(node, Binary):
-            a, b = self._rebuild(node.left, slots), self._rebuild(node.right, slots)
-            guard = f"U if {a} is U or {b} is U else "
-            if node.op == "in":
-                self.emit(f"{t} = {guard}({a} in {b})")
-            elif node.op == "/":
-                self.emit(f"{t} = {guard}(U if {b} == 0 else Decimal({a}) / Decimal({b}))")
-            else:
-                self.emit(f"{t} = {guard}({a} {node.op} {b})")
-        else:  # pragma: no cover
-            raise AssertionError(node)
-        return t
 
 
 def _kleene(op: str, items: list[str]) -> str:

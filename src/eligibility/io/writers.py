@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import polars as pl
 
+from ..compile.polars import BLOCKER, FINDING, MISSING, PROCEDURE  # the decision table's struct types
 from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
 from .tables import RowError, _value
 
@@ -98,20 +99,6 @@ EXIT_LABELS: Final[dict[str, tuple[str, str]]] = {
     "needs_review": ("需研判", "needs review"),
 }
 
-_FINDING = pl.Struct({"code": pl.String, "certain": pl.Boolean, "rules": pl.List(pl.String)})
-_MISSING = pl.Struct({"name": pl.String, "fields": pl.List(pl.String)})
-_BLOCKER = pl.Struct({"code": pl.String, "certain": pl.Boolean, "rules": pl.List(pl.String), "until": pl.Date})
-_PROCEDURE = pl.Struct(
-    {
-        "code": pl.String,
-        "certain": pl.Boolean,
-        "rules": pl.List(pl.String),
-        "severity": pl.String,
-        "due": pl.Date,
-        "on": pl.Date,
-        "days_late": pl.Int64,
-    }
-)
 DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
     ROW: pl.UInt64(),
     "household_id": pl.String(),
@@ -119,15 +106,15 @@ DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
     "status": pl.String(),
     "category": pl.String(),
     "candidate_categories": pl.List(pl.String),
-    **{k: pl.List(_FINDING) for k in ("risks", "exclusions", "reviews", "measures", "gaps", "warnings")},
-    "blocking": pl.List(_MISSING),
-    "unknown": pl.List(_MISSING),
+    **{k: pl.List(FINDING) for k in ("risks", "exclusions", "reviews", "measures", "gaps", "warnings")},
+    "blocking": pl.List(MISSING),
+    "unknown": pl.List(MISSING),
     "exit_status": pl.String(),
-    "exit_blockers": pl.List(_BLOCKER),
+    "exit_blockers": pl.List(BLOCKER),
     "exit_opens_on": pl.Date(),
     "exit_method": pl.String(),
-    "exit_blocking": pl.List(_MISSING),
-    "procedure": pl.List(_PROCEDURE),
+    "exit_blocking": pl.List(MISSING),
+    "procedure": pl.List(PROCEDURE),
     "ruleset_fingerprint": pl.String(),
     "error": pl.String(),
 }
