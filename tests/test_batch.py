@@ -74,19 +74,23 @@ def test_batch_decisions_are_the_engines(tmp_path: Path) -> None:
         assert row["exit_status"] == d.exit.status
 
 
-def test_a_jurisdiction_without_a_line_is_an_error_per_row_and_the_rest_is_decided(tmp_path: Path) -> None:
-    """淮北 has no monitoring line for 2024 in the bundled rules: its rows are errors naming the
-    parameter and the year, and the other rows are decided; each input row is in exactly one file."""
+def test_a_jurisdiction_without_a_line_is_decided_except_what_needs_the_line(tmp_path: Path) -> None:
+    """淮北 has no monitoring line for 2024 in the bundled rules: its rows are still decided (warnings,
+    procedure findings) with the income-dependent conclusions undecided and the parameter named; the
+    gap is reported once per jurisdiction, not per household, and the run exits non-zero."""
     out = tmp_path / "out.csv"
     text = io.StringIO()
     code = main(["batch", str(BATCH / "households.xlsx"), "--as-of", "2024-06-30", "-o", str(out)], out=text)
     assert code == 1
-    decided = {r["户编号"] for r in _csv(out)}
-    errors = _csv(tmp_path / "out.errors.csv")
-    failed = {r["户编号"] for r in errors}
-    assert failed == {"HB-001", "HB-013", "HB-017"} and not decided & failed
-    assert decided | failed == {"HB-001", "GS-006", "GS-010", "HB-013", "HB-017", "WX-018"}
-    assert all("monitoring_line" in r["说明"] and "2024" in r["说明"] for r in errors)
+    rows = {r["户编号"]: r for r in _csv(out)}
+    assert set(rows) == {"HB-001", "GS-006", "GS-010", "HB-013", "HB-017", "WX-018"}
+    assert not (tmp_path / "out.errors.csv").exists()
+    huaibei = {k: r for k, r in rows.items() if k.startswith("HB-")}
+    assert all("monitoring_line" in r["缺少参数（配置缺口）"] for r in huaibei.values())
+    assert all(r["缺少参数（配置缺口）"] == "" for k, r in rows.items() if not k.startswith("HB-"))
+    assert huaibei["HB-017"]["程序问题"], "procedure findings survive the missing line"
+    gap_lines = [line for line in text.getvalue().splitlines() if line.startswith("配置缺口")]
+    assert len(gap_lines) == 1 and "monitoring_line" in gap_lines[0] and "3 户" in gap_lines[0]
 
 
 def test_bad_rows_get_one_error_each_naming_row_and_column(tmp_path: Path) -> None:

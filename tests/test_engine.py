@@ -6,10 +6,10 @@ import json
 import threading
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import pytest
-
-from eligibility import Engine, MissingParameterError, explain, load_rules
+from eligibility import Engine, explain, load_rules
+from eligibility.decision import Trace
 
 from .conftest import household, wage_only
 
@@ -94,11 +94,27 @@ def test_fingerprint_changes_when_a_rule_file_changes(rules_copy: Path) -> None:
     assert other == load_rules(Path(__file__).parent.parent / "rules").chain("anhui-huaibei").fingerprint
 
 
-def test_missing_line_names_the_jurisdiction_and_year(engine: Engine) -> None:
-    with pytest.raises(MissingParameterError) as info:
-        engine.evaluate(household(region="340102001001"), "2023-06-30")
-    msg = str(info.value)
-    assert "安徽省" in msg and "2023" in msg and "monitoring_line" in msg
+def test_missing_line_is_named_and_only_what_needs_it_is_undecided(engine: Engine) -> None:
+    """合肥 (安徽省, no line of its own) in 2023: the line is a configuration gap, named with the
+    jurisdiction and the rules that read it; income-dependent rules are unknown, the rest decided."""
+    d = engine.evaluate(household(region="340102001001"), "2023-06-30", trace="full")
+    [gap] = d.missing_parameters
+    assert gap.name == "monitoring_line" and "安徽省" in gap.jurisdiction
+    assert "identification.income_below_line" in gap.rules and "exit.blocker.income" in gap.rules
+    assert d.identification.status == "needs_review"
+    assert isinstance(d.trace, Trace)
+    outcomes = {r.id: r.outcome for r in d.trace.rules}
+    assert outcomes["identification.income_below_line"] == "unknown"
+    assert outcomes["identification.risk.housing"] in ("fired", "not_fired")
+    # the gap is not passed off as missing household data
+    assert all(m.fields for m in (*d.identification.blocking, *d.identification.unknown))
+    leaf = next(r for r in d.trace.rules if r.id == "identification.income_below_line").condition
+    sources = [s for n in _leaves(leaf) for s in n.sources if s.kind == "parameter"]
+    assert sources and all(s.pack is None and s.valid_from is None for s in sources)
+
+
+def _leaves(node: Any) -> list[Any]:
+    return [node] if not node.children else [x for c in node.children for x in _leaves(c)]
 
 
 DEDUCTION_PACK = """id: deduction-demo

@@ -250,8 +250,8 @@ def test_a_record_without_region_needs_review(ruleset: RuleSet, engine: Engine) 
 
 
 def test_per_row_errors_do_not_stop_the_table(ruleset: RuleSet, engine: Engine) -> None:
-    """A national-pack household has no monitoring line in 2023, and no rules are in force in 1990: each
-    row says so in ``error``; the other rows are decided."""
+    """No rules are in force in 1990: that row says so in ``error``; a national-pack household (no
+    monitoring line in 2023) is decided with the gap named; the other rows are decided."""
     good = household(household_id="GOOD")
     national = household(household_id="NATIONAL", region="110101001001")
     items = [(good, DEFAULT_DATE), (national, DEFAULT_DATE), (good, date(1990, 1, 1)), (good, DEFAULT_DATE)]
@@ -264,9 +264,10 @@ def test_per_row_errors_do_not_stop_the_table(ruleset: RuleSet, engine: Engine) 
             assert err == str(exc)
         else:
             assert err is None
-    assert errors[0] is None and errors[1] is not None and errors[2] is not None
-    assert table.get_column("status").to_list()[1] is None
-    _assert_rows(engine, [items[0], items[3]], table.filter(pl.col("error").is_null()))
+    assert errors[0] is None and errors[1] is None and errors[2] is not None
+    assert table.get_column("status").to_list()[2] is None
+    assert table.get_column("missing_parameters").to_list()[1] == ["monitoring_line"]
+    _assert_rows(engine, [items[0], items[1], items[3]], table.filter(pl.col("error").is_null()))
 
 
 def test_as_of_argument_fills_the_column(ruleset: RuleSet, engine: Engine) -> None:

@@ -48,7 +48,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .conditions import AtLeast, Cond, Group, Leaf, Negation, RuleRef
-from .errors import InternalError
+from .errors import InternalError, MissingParameterError
 from .expressions import UNKNOWN
 from .ruleset import Chain, RuleDef, RuleVersion
 
@@ -205,7 +205,10 @@ class _Compiler:
             if o.kind == "literal":
                 values.append(o.value)
             elif o.kind == "param":
-                values.append(self.chain.param_hit(o.name, self.on).value)
+                try:
+                    values.append(self.chain.param_hit(o.name, self.on).value)
+                except MissingParameterError:
+                    return {"$nex": {"tag": 1}}  # no value on the date: neither true nor false (unknown)
             else:
                 self.fields.add(o.name)
                 guards.append(self.ex(o.name))

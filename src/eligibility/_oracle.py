@@ -96,12 +96,15 @@ class _Ctx:
         try:
             return self.chain.param_hit(name, self.as_of).value
         except MissingParameterError:
-            if self.chain.params[name].optional:
-                return UNKNOWN  # the rules using it are skipped; a fact reading it is simply unknown
-            raise
+            # Optional: the rules using it are skipped. Required: the decision names it. Either way a
+            # fact reading it is simply unknown.
+            return UNKNOWN
 
-    def param_hit(self, name: str) -> ParamHit:
-        hit = self.chain.param_hit(name, self.as_of)
+    def param_hit(self, name: str) -> ParamHit | None:
+        try:
+            hit = self.chain.param_hit(name, self.as_of)
+        except MissingParameterError:
+            return None  # the leaf is unknown; the decision names the parameter
         self.hits.add(hit)
         return hit
 
@@ -189,6 +192,16 @@ class ReferenceInterpreter:
                 "exit": self._exit(ctx, fired, unknown),
                 "procedure": self._procedure(ctx, fired, unknown),
                 "warnings": self._findings(ctx, "warning", fired, unknown),
+                "missing_parameters": [
+                    {
+                        "name": name,
+                        "zh": chain.params[name].zh,
+                        "en": chain.params[name].en,
+                        "jurisdiction": chain.jurisdiction,
+                        "rules": rules,
+                    }
+                    for name, rules in chain.missing_params(on)
+                ],
                 "trace": {
                     "skipped": [{"id": r.id, "zh": r.zh, "en": r.en, "reason": why} for r, why in chain.skipped(on)],
                     "engine_version": __version__,
@@ -299,7 +312,22 @@ class ReferenceInterpreter:
         zh, en = self._label(ctx, t["subject"])
         sources: list[dict[str, Any]] = []
         for s in t["sources"]:
-            if s["kind"] == "parameter":
+            if s["kind"] == "parameter" and s["hit"] is None:
+                decl = ctx.chain.params[s["name"]]
+                sources.append(
+                    {
+                        "kind": "parameter",
+                        "name": s["name"],
+                        "zh": decl.zh,
+                        "en": decl.en,
+                        "unit": decl.unit,
+                        "pack": None,
+                        "valid_from": None,
+                        "valid_until": None,
+                        "citations": [],
+                    }
+                )
+            elif s["kind"] == "parameter":
                 hit: ParamHit = s["hit"]
                 decl = ctx.chain.params[hit.name]
                 sources.append(_param_source(hit, decl.zh, decl.en, decl.unit))
@@ -360,7 +388,7 @@ class ReferenceInterpreter:
                 return
             for c in t.get("children", ()):
                 walk(c)
-            if "subject" in t:
+            if "subject" in t and not t.get("gap"):
                 found.setdefault(t["subject"], set()).update(t.get("missing", ()))
             if t.get("op") == "rule":
                 target = ctx.chain.alias.get(t["rule"], t["rule"])

@@ -62,6 +62,8 @@ class BatchResult:
     seconds: float
     resumed_parts: int = 0
     notes: list[str] = field(default_factory=list)
+    gaps: list[tuple[str, str, int]] = field(default_factory=list)
+    """配置缺口: (jurisdiction, parameter, households) — a required parameter without value, reported once."""
 
 
 def read_inputs(paths: Sequence[str | Path], *, as_of: date | None = None) -> ReadResult:
@@ -273,11 +275,21 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
         notes=read.notes,
+        gaps=_gaps(ok),
     )
     for f in parts_dir.iterdir():
         f.unlink()
     parts_dir.rmdir()
     return result
+
+
+def _gaps(decisions: pl.DataFrame) -> list[tuple[str, str, int]]:
+    """Each configuration gap once per jurisdiction and parameter, with how many households it touched."""
+    if "missing_parameters" not in decisions.columns or not decisions.height:
+        return []
+    long = decisions.select("jurisdiction", "missing_parameters").explode("missing_parameters").drop_nulls()
+    counted = long.group_by("jurisdiction", "missing_parameters").len().sort("jurisdiction", "missing_parameters")
+    return [(str(j), str(p), int(n)) for j, p, n in counted.iter_rows()]
 
 
 def print_summary(result: BatchResult, log: TextIO) -> None:
@@ -292,5 +304,11 @@ def print_summary(result: BatchResult, log: TextIO) -> None:
     print(f"决定 / decisions: {result.output}", file=log)
     if result.errors_file is not None:
         print(f"错误 / errors: {result.errors_file}", file=log)
+    for jurisdiction, name, n in result.gaps:
+        print(
+            f"配置缺口 / configuration gap: {jurisdiction} 没有参数 {name} 的取值，{n:,} 户的相关结论未能判定"
+            f" / no value of {name}: {n:,} households partly undecided",
+            file=log,
+        )
     if result.summary is not None and result.summary.height:
         print(render_markdown(result.summary), file=log)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -152,7 +152,26 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     if args.summary:
         n, ok = len(results), len(results) - failed
         print(f"\n{n} 户：{ok} 个决定，{failed} 个错误 / {n} households: {ok} decisions, {failed} errors", file=out)
-    return 1 if failed else 0
+    gaps = _report_gaps(result for _, result in results)
+    return 1 if failed or gaps else 0
+
+
+def _report_gaps(results: Iterable[Decision | BaseException]) -> int:
+    """Print each configuration gap (a required parameter without value) once per jurisdiction, parameter
+    and date to stderr, with how many decisions it left partly undecided; returns how many there were."""
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for r in results:
+        if isinstance(r, Decision):
+            for m in r.missing_parameters:
+                key = (m.jurisdiction, m.zh, m.name, r.as_of.isoformat())
+                seen[key] = seen.get(key, 0) + 1
+    for (jur, zh, name, on), n in sorted(seen.items()):
+        print(
+            f"配置缺口 / configuration gap: {jur} 在 {on} 没有参数「{zh}」({name}) 的取值，"
+            f"{n} 户的相关结论未能判定 / no value of {name} on {on}: {n} decision(s) partly undecided",
+            file=sys.stderr,
+        )
+    return len(seen)
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -164,6 +183,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{label}: {result}", file=sys.stderr)
         else:
             print(explain(result, args.lang), file=out)
+            failed += bool(result.missing_parameters)  # named in the text; the exit status says so too
     return 1 if failed else 0
 
 
@@ -365,7 +385,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
         print(f"错误 / error: {exc}", file=sys.stderr)
         return 1
     print_summary(result, out)
-    return 1 if result.errors else 0
+    return 1 if result.errors or result.gaps else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

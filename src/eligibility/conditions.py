@@ -39,7 +39,7 @@ class CondCtx(Protocol):
     facts: dict[str, Any]
     rule_outcomes: dict[str, Any]
 
-    def param_hit(self, name: str) -> ParamHit: ...
+    def param_hit(self, name: str) -> ParamHit | None: ...
     def subject_missing(self, name: str, ref: str) -> list[str]: ...
 
 
@@ -55,8 +55,8 @@ class Operand:
         if self.kind == "literal":
             return self.value, {"kind": "literal"}
         if self.kind == "param":
-            hit = ctx.param_hit(self.name)
-            return hit.value, {"kind": "parameter", "name": self.name, "hit": hit}
+            hit = ctx.param_hit(self.name)  # None: no value on the date, so unknown
+            return (UNKNOWN if hit is None else hit.value), {"kind": "parameter", "name": self.name, "hit": hit}
         src = ctx.facts if self.kind == "fact" else ctx.fields
         return src.get(self.name, UNKNOWN), {"kind": self.kind, "name": self.name}
 
@@ -115,6 +115,10 @@ class Leaf(Cond):
                 if v is UNKNOWN and o.kind in ("fact", "field"):
                     missing += ctx.subject_missing(o.name, o.kind)
             trace["missing"] = sorted(set(missing))
+            if actual is not UNKNOWN and all(
+                v is not UNKNOWN for o, v in zip(self.operands, expected, strict=True) if o.kind != "param"
+            ):
+                trace["gap"] = True  # unknown only for a parameter without value (Decision.missing_parameters)
         return result, trace
 
     def _apply(self, a: Any, exp: list[Any]) -> Any:

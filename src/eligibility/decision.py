@@ -27,6 +27,7 @@ __all__ = [
     "Finding",
     "Identification",
     "MissingFact",
+    "MissingParameter",
     "ProcedureFinding",
     "RuleTrace",
     "SkippedRule",
@@ -228,6 +229,20 @@ class MissingFact(BaseModel):
     fields: tuple[str, ...]
 
 
+class MissingParameter(BaseModel):
+    """配置缺口: a required parameter with no value in this jurisdiction on the assessment date.
+
+    It reads as unknown, so the conclusions that need it are undecided (``needs_review``) while every
+    other rule is decided; no value is borrowed from another year or jurisdiction (policy.md §2.2)."""
+
+    model_config = _OUT
+    name: str
+    zh: str
+    en: str
+    jurisdiction: str = Field(description="the pack chain that has no value for it on the date")
+    rules: tuple[str, ...] = Field(description="the rules in force that read it (directly or through facts)")
+
+
 class Identification(BaseModel):
     """识别认定: in or out of the monitoring scope, with everything the decision rests on."""
 
@@ -291,6 +306,10 @@ class Decision(BaseModel):
     exit: Exit = Exit()
     procedure: tuple[ProcedureFinding, ...] = ()
     warnings: tuple[Finding, ...] = ()
+    missing_parameters: tuple[MissingParameter, ...] = Field(
+        default=(),
+        description="配置缺口: required parameters without a value on the date; what needs them is undecided",
+    )
     trace: Trace | CompactTrace | None = Field(
         default=None, description="the audit trace: full, compact (refers to the rules manifest), or none"
     )

@@ -41,6 +41,7 @@ from .decision import (
     Finding,
     Identification,
     MissingFact,
+    MissingParameter,
     ProcedureFinding,
     Trace,
 )
@@ -351,6 +352,7 @@ class Engine:
             exit=self._exit(run, shape),
             procedure=self._procedure(run, shape),
             warnings=shape.warnings,
+            missing_parameters=_gaps(program),
             trace=None,
         )
         if trace == "none":
@@ -430,13 +432,16 @@ class Engine:
         nodes, values = run.nodes, run.values
         flat = _leaf_paths(run.program)
         for rid in rule_ids:
-            for path, n, subject, ref, operands in flat.get(rid, ()):
+            for path, n, subject, ref, operands, gap in flat.get(rid, ()):
                 for i in path:
                     if nodes[i] is not UNKNOWN:
                         break
                 else:
+                    unknown_subject = n.actual is not None and values[n.actual] is UNKNOWN
+                    if gap and not unknown_subject and all(values[x] is not UNKNOWN for _, _, x in operands):
+                        continue  # unknown only for a parameter without value: Decision.missing_parameters
                     miss = found.setdefault(subject, set())
-                    if n.actual is not None and values[n.actual] is UNKNOWN:
+                    if unknown_subject:
                         miss.update(run.subject_missing(subject, ref))
                     for kind, name, x in operands:
                         if values[x] is UNKNOWN:
@@ -630,7 +635,27 @@ _NO_ASSISTANCE: Final = Assistance()
 _NO_EXIT: Final = Exit()
 
 
-LeafPath = tuple[tuple[int, ...], CondNode, str, str, tuple[tuple[str, str, int], ...]]
+LeafPath = tuple[tuple[int, ...], CondNode, str, str, tuple[tuple[str, str, int], ...], bool]
+
+
+def _gaps(program: Program) -> tuple[MissingParameter, ...]:
+    """The program's 配置缺口 (required parameters without a value in its span), built once per program."""
+    got: tuple[MissingParameter, ...] | None = program.__dict__.get("_gaps")
+    if got is None:
+        chain = program.chain
+        got = tuple(
+            _new(
+                MissingParameter,
+                name=name,
+                zh=chain.params[name].zh,
+                en=chain.params[name].en,
+                jurisdiction=chain.jurisdiction,
+                rules=rules,
+            )
+            for name, rules in chain.missing_params(program.start)
+        )
+        program.__dict__["_gaps"] = got
+    return got
 
 
 def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
@@ -654,7 +679,8 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
                 for o, (how, x) in zip(c.operands, n.operands, strict=True)
                 if how == "value" and o.kind in ("fact", "field")
             )
-            out.append((path, n, c.subject, c.ref, operands))
+            gap = any(o.kind == "param" and hit is None for o, hit in zip(c.operands, n.hits, strict=True))
+            out.append((path, n, c.subject, c.ref, operands, gap))
         elif isinstance(c, RuleRef):
             sub = roots.get(chain.alias.get(c.rule, c.rule))
             if sub is not None:

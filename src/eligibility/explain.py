@@ -50,6 +50,10 @@ _HEAD = {
     "procedure": ("程序时限", "Procedure deadlines"),
     "warnings": ("预警（建议走访，不改变识别结论）", "Warnings (call for a visit; identification unchanged)"),
     "skipped": ("本辖区不适用的规则", "Rules that do not apply here"),
+    "gap": (
+        "配置缺口（缺少参数，相关结论未能判定）",
+        "Configuration gap (missing parameters: what needs them is undecided)",
+    ),
 }
 _EXIT = {
     "not_applicable": ("不适用（非监测中农户）", "not applicable (not under monitoring)"),
@@ -245,6 +249,19 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         cats = ", ".join((c.zh if lang == "zh" else c.en) for c in ident.candidate_categories)
         lines.append(("可能的类别：" if lang == "zh" else "Candidate categories: ") + cats)
     lines.append("")
+    gap = []
+    for m in d.missing_parameters:
+        label = m.zh if lang == "zh" else m.en
+        if lang == "zh":
+            gap.append(
+                f"  ✘ {m.jurisdiction} 在 {d.as_of} 没有参数「{label}」({m.name}) 的取值；"
+                f"未能判定：{', '.join(m.rules)}"
+            )
+        else:
+            gap.append(
+                f"  ✘ no value of {label} ({m.name}) for {m.jurisdiction} on {d.as_of}; undecided: {', '.join(m.rules)}"
+            )
+    lines += _section(_HEAD["gap"], lang, gap)
 
     def findings(title: tuple[str, str], items: Any) -> list[str]:
         out = []

@@ -256,6 +256,8 @@ class Expectation(BaseModel):
     findings: dict[str, int | None] | None = None
     """Certain procedure findings by code, each with its days late (null: not checked)."""
     warnings: list[str] | None = None
+    missing_parameters: list[str] | None = None
+    """配置缺口: the required parameters without value on the date (names), exactly."""
 
 
 class TestCase(BaseModel):

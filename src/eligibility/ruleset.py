@@ -268,6 +268,7 @@ class Chain:
         self._param_cache: dict[tuple[str, date], ParamHit | None] = {}
         self._force_cache: dict[date, tuple[list[tuple[RuleDef, RuleVersion]], list[tuple[RuleDef, str]]]] = {}
         self._cited_cache: dict[date, frozenset[str]] = {}
+        self._gap_cache: dict[date, tuple[tuple[str, tuple[str, ...]], ...]] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -281,6 +282,7 @@ class Chain:
         self._param_cache = {}
         self._force_cache = {}
         self._cited_cache = {}
+        self._gap_cache = {}
         self._lock = threading.Lock()
 
     @property
@@ -357,6 +359,25 @@ class Chain:
             got = (active, skipped)
             with self._lock:
                 self._force_cache[on] = got
+        return got
+
+    def missing_params(self, on: date) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Required parameters with no value on ``on`` that a rule in force reads (in its condition or
+        through the facts it reads), each with those rules' ids, by parameter name.
+
+        Such a parameter reads as unknown: Kleene logic then leaves undecided exactly the conclusions
+        that need it, and everything else is decided (a missing line must not cost a household its
+        warnings and procedure findings). The decision names the gap (``Decision.missing_parameters``)."""
+        got = self._gap_cache.get(on)
+        if got is None:
+            readers: dict[str, list[str]] = {}
+            for r, v in self.in_force(on):
+                for p in sorted(self._version_params(v)):
+                    if not self.params[p].optional and not self._has(p, on):
+                        readers.setdefault(p, []).append(r.id)
+            got = tuple((p, tuple(readers[p])) for p in sorted(readers))
+            with self._lock:
+                self._gap_cache[on] = got
         return got
 
     def _has(self, name: str, on: date) -> bool:

@@ -168,6 +168,10 @@ def run_case(engine: Engine, case: Case) -> list[str]:
         got_f = {f.code: f.days_late for f in d.procedure if f.certain}
         if got_f != (exp.findings or {}):
             fails.append(f"findings: expected {exp.findings}, got {got_f}")
+    if "missing_parameters" in given:
+        got_p = sorted(m.name for m in d.missing_parameters)
+        if got_p != sorted(exp.missing_parameters or []):
+            fails.append(f"missing_parameters: expected {exp.missing_parameters}, got {got_p}")
     assert isinstance(d.trace, Trace)  # run_case asks for the full trace
     outcomes = {r.id: r.outcome for r in d.trace.rules}
     for key, outcome in (("fired", "fired"), ("not_fired", "not_fired"), ("unknown", "unknown")):

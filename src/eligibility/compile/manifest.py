@@ -137,7 +137,10 @@ def _node(program: Program, n: CondNode) -> dict[str, Any]:
     sources: list[dict[str, Any]] = []
     refs: list[list[str]] = []
     for o, hit in zip(c.operands, n.hits, strict=True):
-        if o.kind == "param":
+        if o.kind == "param" and hit is None:  # no value on the date: the gap, named (reads as unknown)
+            decl = program.chain.params[o.name]
+            sources.append(_source("parameter", name=o.name, zh=decl.zh, en=decl.en, unit=decl.unit, citations=[]))
+        elif o.kind == "param":
             assert hit is not None
             decl = program.chain.params[hit.name]
             sources.append(

@@ -142,6 +142,7 @@ OUTPUT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "exit_blocking": pl.List(MISSING),
     "procedure": pl.List(PROCEDURE),
     "warnings": pl.List(FINDING),
+    "missing_parameters": pl.List(pl.String),
     "ruleset_fingerprint": pl.String(),
     "error": pl.String(),
 }
@@ -532,31 +533,6 @@ def compile_table(chain: Chain, on: date) -> TableProgram:
     return prog
 
 
-def _missing_error(name: str, zh: str, jurisdiction: str) -> Callable[[pl.Expr], pl.Expr]:
-    """The per-row text of :class:`MissingParameterError` (it names the row's date)."""
-
-    def build(as_of: pl.Expr) -> pl.Expr:
-        on = as_of.dt.strftime("%Y-%m-%d")
-        year = as_of.dt.strftime("%Y")
-        return pl.format(
-            f"{jurisdiction} {{}}年（评估日期 {{}}）没有参数「{zh}」({name}) 的取值，无法评估 / "
-            f"no value of parameter {name} for {jurisdiction} in {{}} (assessment date {{}})",
-            year,
-            on,
-            year,
-            on,
-        )
-
-    return build
-
-
-class _MissingParam(Exception):
-    """A required parameter without a value in the span: every row of the span gets the error."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
 class _Compiler:
     """The IR of one (chain, span) to polars stages: facts (with the exploded aggregate passes they
     need), rule condition trees, then the decision columns."""
@@ -576,13 +552,11 @@ class _Compiler:
     # ------------------------------------------------------------------ parameters
 
     def param(self, name: str) -> Any:
+        """The value in this span; unknown (null) without one — the decision names a required one."""
         try:
             return self.chain.param_hit(name, self.on).value
         except MissingParameterError:
-            decl = self.chain.params[name]
-            if decl.optional:
-                return UNKNOWN
-            raise _MissingParam(name) from None
+            return UNKNOWN
 
     # ------------------------------------------------------------------ formulas
 
@@ -854,13 +828,7 @@ class _Compiler:
                 return pl.format(f"{jur} 在 {{}} 没有生效的规则 / no rules in force for {en} on {{}}", on, on)
 
             return TableProgram(chain, self.start, self.until, {}, [], none_in_force)
-        try:
-            return self._build(in_force)
-        except _MissingParam as exc:
-            decl = chain.params[exc.name]
-            return TableProgram(
-                chain, self.start, self.until, {}, [], _missing_error(exc.name, decl.zh, chain.jurisdiction)
-            )
+        return self._build(in_force)
 
     def _build(self, in_force: list[tuple[RuleDef, RuleVersion]]) -> TableProgram:
         chain = self.chain
@@ -1245,7 +1213,13 @@ class _Decide:
         for rid, (_, leaves, _) in self.c.rule_nodes.items():
             for path, leaf in leaves:
                 col = f"__lr:{len(pn_cols)}"
-                pn_cols.append(_all([pl.col(f"__n:{rid}:{i}").is_null() for i in path]).alias(col))
+                reached = [pl.col(f"__n:{rid}:{i}").is_null() for i in path]
+                if any(o.kind == "param" and self.c.param(o.name) is UNKNOWN for o in leaf.operands):
+                    # unknown only for a parameter without value: counted only when data is missing too
+                    data = [(leaf.subject, leaf.ref)] + [(o.name, o.kind) for o in leaf.operands if o.kind != "param"]
+                    data = [d for d in data if d[1] in ("fact", "field")]
+                    reached.append(_any([self.c.subject(n, k).expr.is_null() for n, k in data]))
+                pn_cols.append(_all(reached).alias(col))
                 occ_rows.append((col, rid, leaf.subject, self.payload(leaf).meta.output_name()))
         rr_rows: list[tuple[str, str, str]] = []  # (column, root rule, reached rule)
         for rid in rules_with:
@@ -1611,6 +1585,9 @@ class _Decide:
             exit_status.alias("exit_status"),
             pl.when(pl.col("__applies") & pl.col("__certain_blocker")).then(opens).alias("exit_opens_on"),
             pl.when(pl.col("__applies")).then(method).alias("exit_method"),
+            pl.lit([p for p, _ in self.chain.missing_params(self.c.on)], dtype=pl.List(pl.String)).alias(
+                "missing_parameters"
+            ),
         ]
         prog.stages.append(self.findings_stage(rules_with, blocker_codes, codes["finding"]))
         rule_cols = [pl.col("rule:" + r.id) for r, _ in prog.rules]
@@ -1742,5 +1719,6 @@ def decision_row(decision: Any) -> dict[str, Any]:
             for p in decision.procedure
         ],
         "warnings": findings(decision.warnings),
+        "missing_parameters": [m.name for m in decision.missing_parameters],
         "error": None,
     }

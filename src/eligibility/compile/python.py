@@ -13,8 +13,8 @@ conclusions. That tuple is the *compact trace*; the static rest — formulas, la
 values with their dated sources — is the program's :mod:`manifest <eligibility.compile.manifest>`.
 
 Semantics are the rule language's, exactly (docs/engines.md): Kleene three-valued logic with
-``UNKNOWN``, every branch of ``all``/``any`` evaluated (a missing required parameter raises wherever the
-interpreter would), exact Decimal arithmetic, a division by zero is unknown, whole months and years by
+``UNKNOWN``, every branch of ``all``/``any`` evaluated (a parameter with no value on the date is
+unknown), exact Decimal arithmetic, a division by zero is unknown, whole months and years by
 python-dateutil. Nothing from a rule file is ever passed to ``eval``: the source is generated from the
 checked AST, whose names were resolved at load time; literals travel as constants, never as code text.
 
@@ -174,18 +174,6 @@ def _ident(s: str) -> str:
     return re.sub(r"\W", "_", s, flags=re.ASCII)
 
 
-class _MissingParam:
-    """A required parameter without a value in this span: reading it raises, where the rules read it."""
-
-    def __init__(self, args: tuple[str, str, str]) -> None:
-        self.args = args
-
-
-def _raise(args: tuple[str, str, str], on: date) -> Any:
-    name, zh, jurisdiction = args
-    raise MissingParameterError(name, zh, jurisdiction, on.isoformat())
-
-
 def _kind(spec: FieldSpec | None) -> str:
     """How a field's raw attribute becomes a rule value (the same mapping as :func:`facts.flatten`)."""
     if spec is None:
@@ -258,20 +246,15 @@ class _Compiler:
         return name
 
     def param(self, name: str) -> Any:
-        """The parameter's value in this span (folded), UNKNOWN when optional and absent."""
+        """The parameter's value in this span (folded); UNKNOWN when it has none (optional or not: the
+        decision names a missing required one, see :meth:`Chain.missing_params`)."""
         try:
             return self.chain.param_hit(name, self.on).value
         except MissingParameterError:
-            decl = self.chain.params[name]
-            if decl.optional:
-                return UNKNOWN
-            return _MissingParam((name, decl.zh, self.chain.jurisdiction))
+            return UNKNOWN
 
     def param_expr(self, name: str) -> str:
-        v = self.param(name)
-        if isinstance(v, _MissingParam):
-            return f"_raise({self.const(v.args)}, as_of)"
-        return self.const(v)
+        return self.const(self.param(name))
 
     # ------------------------------------------------------------------ household fields
 
@@ -579,8 +562,6 @@ class _Compiler:
                 refs = [n for n in _walk(node) if isinstance(n, Name)]
                 if any(n.ref == "fact" for n in refs):
                     continue
-                if any(n.ref == "param" and isinstance(self.param(n.key), _MissingParam) for n in refs):
-                    continue
                 key = self.sig(node)
                 if key in seen:
                     continue
@@ -791,7 +772,6 @@ class _Compiler:
             "_end_of_month": _end_of_month,
             "_months_lacking": _months_lacking,
             "_first": _first,
-            "_raise": _raise,
             "_item": _item,
             **self.consts,
         }

@@ -68,6 +68,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "exit_method": ("风险消除方式", "exit method"),
     "exit_blocking": ("风险消除缺少数据", "missing data for exit"),
     "procedure": ("程序问题", "procedure findings"),
+    "missing_parameters": ("缺少参数（配置缺口）", "missing parameters (configuration gap)"),
     "ruleset_fingerprint": ("规则版本指纹", "rule-set fingerprint"),
     "error": ("错误", "error"),
 }
@@ -115,6 +116,7 @@ DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
     "exit_method": pl.String(),
     "exit_blocking": pl.List(MISSING),
     "procedure": pl.List(PROCEDURE),
+    "missing_parameters": pl.List(pl.String),
     "ruleset_fingerprint": pl.String(),
     "error": pl.String(),
 }
@@ -178,6 +180,7 @@ def decision_table(results: Iterable[tuple[int, Decision | BaseException]]) -> p
                     }
                     for p in d.procedure
                 ],
+                "missing_parameters": [m.name for m in d.missing_parameters],
                 "ruleset_fingerprint": getattr(trace, "ruleset_fingerprint", None),
                 "error": None,
             }
@@ -212,6 +215,15 @@ def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: L
     return text
 
 
+def _param_label(rules: RuleSet | None, name: str, lang: Lang) -> str:
+    """A parameter's label and name (``监测标准（monitoring_line）``): its declaration in any pack."""
+    for pack in rules.packs.values() if rules is not None else ():
+        decl = pack.params.get(name)
+        if decl is not None:
+            return f"{decl.zh if lang == 'zh' else decl.en}（{name}）"
+    return name
+
+
 def _fmt_missing(item: dict[str, Any], rules: RuleSet | None, lang: Lang) -> str:
     name = item["name"]
     if rules is not None:
@@ -241,6 +253,8 @@ def flatten_decisions(frame: pl.DataFrame, *, lang: Lang = "zh", rules: RuleSet 
             values = [None if v is None else _SEP.join(_fmt_finding(x, kind, rules, lang) for x in v) for v in s]
         elif name in ("blocking", "unknown", "exit_blocking"):
             values = [None if v is None else _SEP.join(_fmt_missing(x, rules, lang) for x in v) for v in s]
+        elif name == "missing_parameters":
+            values = [None if v is None else _SEP.join(_param_label(rules, p, lang) for p in v) for v in s]
         elif name == "candidate_categories":
             values = [None if v is None else _SEP.join(_label(rules, "category", c, lang) for c in v) for v in s]
         elif name == "category":
