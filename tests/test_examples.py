@@ -49,6 +49,7 @@ EXPECTED = {
     "16-huaibei-no-labour-needs-safety-net": ("already_monitored", None, [], []),
     "17-huaibei-identification-overdue-3-days": ("identified", "marginal", [], []),
     "18-weixi-focus-warning": ("not_identified", None, [], []),
+    "19-huaibei-exit-blocked-by-recorded-illness": ("already_monitored", None, [], []),
 }
 
 
@@ -90,7 +91,7 @@ def test_demo_summary_prints_every_example() -> None:
     out = io.StringIO()
     assert main(["evaluate", str(EX), "--as-of", AS_OF, "--summary"], out=out) == 0
     text = out.getvalue()
-    assert "18 households: 18 decisions, 0 errors" in text
+    assert "19 households: 19 decisions, 0 errors" in text
     assert "HB-001 [淮北市] identified 边缘易致贫户" in text
 
 

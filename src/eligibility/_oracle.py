@@ -467,6 +467,7 @@ class ReferenceInterpreter:
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
         risks = self._findings(ctx, "risk", fired, unknown)
+        risk_types = self._findings(ctx, "risk_type", fired, unknown)
         exclusions = self._findings(ctx, "exclusion", fired, unknown)
         reviews = self._findings(ctx, "review", fired, unknown)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
@@ -505,6 +506,7 @@ class ReferenceInterpreter:
             "category": category,
             "candidate_categories": [label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats],
             "risks": risks,
+            "risk_types": risk_types,
             "exclusions": exclusions,
             "reviews": reviews,
             "blocking": blocking,

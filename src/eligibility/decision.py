@@ -251,6 +251,10 @@ class Identification(BaseModel):
     category: CodeLabel | None = None
     candidate_categories: tuple[CodeLabel, ...] = ()
     risks: tuple[Finding, ...] = ()
+    risk_types: tuple[Finding, ...] = Field(
+        default=(),
+        description="致贫/返贫风险类型 assessed from the household's data (compare monitoring.risks, recorded)",
+    )
     exclusions: tuple[Finding, ...] = ()
     reviews: tuple[Finding, ...] = ()
     blocking: tuple[MissingFact, ...] = ()

@@ -493,6 +493,7 @@ class Engine:
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
         risks = self._findings("risk", groups, Finding)
+        risk_types = self._findings("risk_type", groups, Finding)
         exclusions = self._findings("exclusion", groups, Finding)
         reviews = self._findings("review", groups, Finding)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
@@ -529,6 +530,7 @@ class Engine:
             category=category,
             candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
             risks=risks,
+            risk_types=risk_types,
             exclusions=exclusions,
             reviews=reviews,
             blocking=(),

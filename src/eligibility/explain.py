@@ -41,6 +41,7 @@ _HEAD = {
     "open": ("尚不确定（缺少数据）", "Open questions (missing data)"),
     "facts": ("派生事实", "Derived facts"),
     "risks": ("风险", "Risks"),
+    "risk_types": ("致贫返贫风险类型", "Risk types"),
     "exclusions": ("信息比对线索", "Exclusion evidence"),
     "reviews": ("需研判事项", "Review reasons"),
     "fill": ("需补充的数据", "Data to fill in"),
@@ -271,6 +272,7 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         return _section(title, lang, out)
 
     lines += findings(_HEAD["risks"], ident.risks)
+    lines += findings(_HEAD["risk_types"], ident.risk_types)
     lines += findings(_HEAD["assistance"], decision.assistance.required)
     lines += findings(_HEAD["gaps"], decision.assistance.gaps)
     lines += _exit_lines(decision, lang)

@@ -163,7 +163,8 @@ class VersionDecl(BaseModel):
 class ConclusionDecl(BaseModel):
     """What a rule concludes when it fires: exactly one kind key, plus the modifiers its kind allows.
 
-    Identification: ``category``, ``risk``, ``exclusion``, ``review``, ``already_monitored``.
+    Identification: ``category``, ``risk``, ``risk_type`` (致贫/返贫风险类型), ``exclusion``, ``review``,
+    ``already_monitored``.
     Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
     Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
     itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``done``: date facts;
@@ -173,6 +174,7 @@ class ConclusionDecl(BaseModel):
     model_config = _STRICT
     category: str | None = None
     risk: str | None = None
+    risk_type: str | None = None
     exclusion: str | None = None
     review: str | None = None
     already_monitored: bool | None = None
@@ -240,6 +242,8 @@ class Expectation(BaseModel):
     status: Literal["identified", "not_identified", "needs_review", "already_monitored"] | None = None
     category: str | None = None
     risks: list[str] | None = None
+    risk_types: list[str] | None = None
+    """致贫/返贫风险类型 assessed with certainty (codes), exactly."""
     exclusions: list[str] | None = None
     reviews: list[str] | None = None
     fired: list[str] = []

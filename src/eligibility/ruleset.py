@@ -24,6 +24,7 @@ from .expressions import Fn, Node, Type, compile_expr
 VOCAB_SECTIONS: dict[str, str] = {
     "category": "categories",
     "risk": "risks",
+    "risk_type": "risk_types",
     "exclusion": "exclusions",
     "review": "reviews",
     "measure": "measures",

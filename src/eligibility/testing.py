@@ -136,6 +136,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
             fails.append(f"category: expected {exp.category}, got {got}")
     for key, findings in (
         ("risks", ident.risks),
+        ("risk_types", ident.risk_types),
         ("exclusions", ident.exclusions),
         ("reviews", ident.reviews),
     ):

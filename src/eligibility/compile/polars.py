@@ -107,6 +107,7 @@ PROCEDURE: Final = pl.Struct(
 )
 _FINDING_COLUMNS: Final = {
     "risk": "risks",
+    "risk_type": "risk_types",
     "exclusion": "exclusions",
     "review": "reviews",
     "measure": "measures",
@@ -129,6 +130,7 @@ OUTPUT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "category": pl.String(),
     "candidate_categories": pl.List(pl.String),
     "risks": pl.List(FINDING),
+    "risk_types": pl.List(FINDING),
     "exclusions": pl.List(FINDING),
     "reviews": pl.List(FINDING),
     "blocking": pl.List(MISSING),
@@ -896,7 +898,7 @@ def _member(a: V, b: V, leaf: bool = False) -> pl.Expr:
     if b.kind == "tuple":
         options = list(b.const)
         if a.kind == "set":
-            hit = a.expr.list.eval(pl.element().is_in(pl.lit(options, dtype=pl.List(pl.String)).explode())).list.any()
+            hit = _any([a.expr.list.contains(pl.lit(str(o), dtype=pl.String)) for o in dict.fromkeys(options)])
             return pl.when(a.known()).then(hit)
         if a.kind == "dec" or a.kind == "int":
             vals = [Decimal(x) if not isinstance(x, bool) else x for x in options]
@@ -1703,6 +1705,7 @@ def decision_row(decision: Any) -> dict[str, Any]:
         "category": ident.category.code if ident.category is not None else None,
         "candidate_categories": [c.code for c in ident.candidate_categories],
         "risks": findings(ident.risks),
+        "risk_types": findings(ident.risk_types),
         "exclusions": findings(ident.exclusions),
         "reviews": findings(ident.reviews),
         "blocking": missing(ident.blocking),

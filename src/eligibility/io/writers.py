@@ -55,6 +55,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "category": ("监测对象类别", "category"),
     "candidate_categories": ("可能的类别", "candidate categories"),
     "risks": ("风险", "risks"),
+    "risk_types": ("致贫返贫风险类型（评估）", "risk types (assessed)"),
     "exclusions": ("排除情形（信息比对）", "exclusion evidence"),
     "reviews": ("需研判事项", "review reasons"),
     "measures": ("应落实帮扶措施", "measures required"),
@@ -76,6 +77,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
 
 _FINDING_KIND: Final[dict[str, str]] = {
     "risks": "risk",
+    "risk_types": "risk_type",
     "exclusions": "exclusion",
     "reviews": "review",
     "measures": "measure",
@@ -107,7 +109,7 @@ DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
     "status": pl.String(),
     "category": pl.String(),
     "candidate_categories": pl.List(pl.String),
-    **{k: pl.List(FINDING) for k in ("risks", "exclusions", "reviews", "measures", "gaps", "warnings")},
+    **{k: pl.List(FINDING) for k in ("risks", "risk_types", "exclusions", "reviews", "measures", "gaps", "warnings")},
     "blocking": pl.List(MISSING),
     "unknown": pl.List(MISSING),
     "exit_status": pl.String(),
@@ -153,6 +155,7 @@ def decision_table(results: Iterable[tuple[int, Decision | BaseException]]) -> p
                 "category": ident.category.code if ident.category else None,
                 "candidate_categories": [c.code for c in ident.candidate_categories],
                 "risks": findings(ident.risks),
+                "risk_types": findings(ident.risk_types),
                 "exclusions": findings(ident.exclusions),
                 "reviews": findings(ident.reviews),
                 "measures": findings(d.assistance.required),
