@@ -287,6 +287,10 @@ class RigidExpenditure(BaseModel):
     medical_self_pay: Money | None = _f("合规自付医疗支出", "compliant out-of-pocket medical spending")
     education: Money | None = _f("教育支出", "education spending")
     disaster_loss: Money | None = _f("灾害/意外损失", "loss from disaster or accident")
+    resolved_on: date | None = _f(
+        "刚性支出稳定解决日期（如大病治愈或纳入保障、子女完成学业）",
+        "date the rigid spending was stably resolved (none recorded: still ongoing)",
+    )
 
 
 class Housing(BaseModel):
