@@ -193,9 +193,11 @@ def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    from .errors import render_diagnostic
+
     diags = lint(args.path)
     for d in diags:
-        print(d, file=out)
+        print(render_diagnostic(d), file=out)
     if diags:
         print(f"{len(diags)} 个问题 / {len(diags)} problem(s)", file=sys.stderr)
         return 1

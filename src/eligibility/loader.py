@@ -101,8 +101,17 @@ def _read_rules(root: Path, display: str) -> RuleSet:
 
 
 def lint(path: str | os.PathLike[str]) -> list[Diagnostic]:
-    """Every problem in the rules under ``path``, sorted by place; empty when the rules are clean."""
-    diags, _ = _Loader(find_root(path), display=None).run()
+    """Every problem in the rules under ``path``, sorted by place; empty when the rules are clean.
+
+    The YAML rule tests (``tests/*.yaml`` inside the packs) are checked too: a typo in a test file
+    would otherwise pass ``lint`` and only surface when ``test`` cannot read the file.
+    """
+    root = find_root(path)
+    diags, _ = _Loader(root, display=None).run()
+    from .testing import collect, find_test_files
+
+    for f in find_test_files(root):
+        diags += collect(f)[1]
     return sorted(diags)
 
 
@@ -153,6 +162,9 @@ class _Loader:
         self.vocab: dict[tuple[str, str], VocabItem] = {}
         self.packs: dict[str, PackDef] = {}
         self.texts: dict[str, list[str]] = {}
+        # Rules declared but not loaded because of a problem already reported: a reference to one of them
+        # is not a second mistake, so it must not produce a follow-on EL210 (one mistake, one diagnostic).
+        self.broken: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
 
@@ -550,6 +562,8 @@ class _Loader:
             path: tuple[Any, ...] = ("rules", i)
             decl = self.validate(rf.RuleDecl, doc, raw, path)
             if decl is None:
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    self.broken.add(raw["id"])
                 # Still check the conditions, so one pass reports every problem of the rule.
                 versions = raw.get("versions") if isinstance(raw, dict) else None
                 for j, v in enumerate(versions if isinstance(versions, list) else []):
@@ -575,6 +589,7 @@ class _Loader:
             versions = self._versions(doc, path, decl, resolver)
             conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
             if versions is None:
+                self.broken.add(decl.id)
                 continue
             pack.rules[decl.id] = RuleDef(
                 decl.id,
@@ -864,6 +879,8 @@ class _Loader:
         for i, d in enumerate(pf.disable):
             path = ("disable", i)
             if not any(d.rule in p.rules for p in chain[:-1]):
+                if d.rule in self.broken:
+                    continue
                 known = [r for p in chain[:-1] for r in p.rules]
                 self.err(
                     pdoc.loc((*path, "rule")),
@@ -879,7 +896,7 @@ class _Loader:
         for rule in pack.rules.values():
             for v in rule.versions:
                 for ref in _rule_refs(v.when):
-                    if ref.rule not in known:
+                    if ref.rule not in known and ref.rule not in self.broken:
                         self.err(ref.loc, "EL210", f"unknown rule `{ref.rule}`{suggest(ref.rule, sorted(known))}")
         # cycles over the whole chain, as a replacing overlay can close one
         graph: dict[str, set[str]] = {}
