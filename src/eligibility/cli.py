@@ -370,6 +370,18 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if result.errors else 0
 
 
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    """The static rules site (see :mod:`eligibility.site` and docs/site.md)."""
+    from .site import build_site
+
+    built = build_site(args.rules_path, args.output, tests=not args.no_tests)
+    print(
+        f"已生成 {len(built.pages)} 个页面：{built.out}/index.html / wrote {len(built.pages)} pages: {built.out}/index.html",
+        file=out,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
@@ -432,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules-format", action="store_true", help="规则文件格式 / of the rule-file format")
     pk = sub.add_parser("packs", help="规则包及参数覆盖 / packs and parameter coverage")
     rules_arg(pk)
+    dc = sub.add_parser("docs", help="生成规则网站 / build the static rules site")
+    dc.add_argument("rules_path", nargs="?", default=None, help="规则目录 / rules folder (default: bundled rules)")
+    dc.add_argument("-o", "--output", required=True, help="输出目录 / output folder")
+    dc.add_argument("--no-tests", action="store_true", help="不运行 YAML 测试 / skip running the YAML tests")
     return p
 
 
@@ -451,6 +467,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "publicity": cmd_publicity,
         "verify": cmd_verify,
         "batch": cmd_batch,
+        "docs": cmd_docs,
     }
     try:
         return handlers[args.command](args, out)
