@@ -15,7 +15,6 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from eligibility.cli import main
-from eligibility.site import build_site
 
 from . import cdp
 

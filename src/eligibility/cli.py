@@ -376,7 +376,7 @@ def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
 
     built = build_site(args.rules_path, args.output, tests=not args.no_tests)
     print(
-        f"已生成 {len(built.pages)} 个页面：{built.out}/index.html / wrote {len(built.pages)} pages: {built.out}/index.html",
+        f"已生成 {len(built.pages)} 个页面 / wrote {len(built.pages)} pages: {built.out / 'index.html'}",
         file=out,
     )
     return 0
