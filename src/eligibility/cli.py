@@ -382,6 +382,51 @@ def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    """What a rule change, or the next date's values, would change over a population (docs/whatif.md)."""
+    try:
+        from .whatif import impact, render_markdown, write_report
+    except ImportError as exc:  # polars is the extra eligibility[batch]
+        print(f"影响分析需要 / diff needs: pip install 'eligibility[batch]' ({exc})", file=sys.stderr)
+        return 2
+    from .io.tables import TableFormatError
+    from .loader import load_rules
+
+    if len(args.rules) > 2 or (len(args.rules) == 1) != (args.vs_as_of is not None):
+        print(
+            "用法 / usage: diff OLD_RULES NEW_RULES --as-of D，或 / or diff RULES --as-of A --vs-as-of B",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        old_on = date.fromisoformat(args.as_of)
+        new_on = date.fromisoformat(args.vs_as_of) if args.vs_as_of else old_on
+    except ValueError:
+        print("评估日期无效 / invalid date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    old_rules = load_rules(args.rules[0])
+    new_rules = load_rules(args.rules[-1]) if len(args.rules) == 2 else old_rules
+    old_label = f"{args.rules[0]} @ {old_on}"
+    new_label = f"{args.rules[-1]} @ {new_on}"
+    try:
+        imp = impact(args.population, old_rules, new_rules, old_on, new_on, old_label=old_label, new_label=new_label)
+    except (TableFormatError, ValueError) as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        write_report(imp, args.output)
+        n_in, p_in = imp.entering()
+        n_out, p_out = imp.leaving()
+        print(
+            f"变化 {len(imp.changes)} 户（新纳入 {n_in} 户 {p_in} 人，退出 {n_out} 户 {p_out} 人）→ {args.output} / "
+            f"{len(imp.changes)} change ({n_in} enter, {n_out} leave)",
+            file=out,
+        )
+    else:
+        print(render_markdown(imp), end="", file=out)
+    return 1 if imp.read_errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
@@ -448,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("rules_path", nargs="?", default=None, help="规则目录 / rules folder (default: bundled rules)")
     dc.add_argument("-o", "--output", required=True, help="输出目录 / output folder")
     dc.add_argument("--no-tests", action="store_true", help="不运行 YAML 测试 / skip running the YAML tests")
+    df = sub.add_parser("diff", help="规则变更影响 / impact of a rule change over a population")
+    df.add_argument("rules", nargs="+", help="OLD_RULES NEW_RULES, or one RULES with --vs-as-of")
+    df.add_argument("--population", nargs="+", required=True, help="households: .jsonl, .csv, .xlsx, .parquet")
+    df.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
+    df.add_argument("--vs-as-of", default=None, help="与另一评估日期比较 / compare with a second date (one rule set)")
+    df.add_argument("-o", "--output", default=None, help="报告 / report: .md, .csv or .xlsx (default: Markdown)")
     return p
 
 
@@ -468,6 +519,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "verify": cmd_verify,
         "batch": cmd_batch,
         "docs": cmd_docs,
+        "diff": cmd_diff,
     }
     try:
         return handlers[args.command](args, out)
