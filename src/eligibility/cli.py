@@ -208,6 +208,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import iter_results
 
+    if args.coverage or args.fail_under is not None:
+        return _test_coverage(args, out)
     passed = failed = 0
     for case, fails, diags in iter_results(Path(args.path)):
         for d in diags:
@@ -226,6 +228,29 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"ok   {case.where}: {case.name}", file=out)
     print(f"{passed} passed, {failed} failed", file=out)
     return 1 if failed else 0
+
+
+def _test_coverage(args: argparse.Namespace, out: TextIO) -> int:
+    """``test --coverage``: run the cases, report failures, then the coverage table (eligibility.coverage).
+
+    Exit 1 when a case fails, a test file is malformed, or (with ``--fail-under N``) the share of rule
+    versions or of thresholds fully covered is below N percent."""
+    from .coverage import measure, render_table
+
+    cov = measure(args.path)
+    for d in cov.diagnostics:
+        print(d, file=out)
+    failed = [c for c in cov.cases if c.failures]
+    for c in failed:
+        print(f"FAIL {c.case.where}: {c.case.name}", file=out)
+        for f in c.failures:
+            print(f"    {f}", file=out)
+    print(render_table(cov), file=out)
+    print(f"{len(cov.cases) - len(failed)} passed, {len(failed) + len(cov.diagnostics)} failed", file=out)
+    low = args.fail_under is not None and min(cov.percent()) < args.fail_under
+    if low:
+        print(f"覆盖率低于 {args.fail_under}% / coverage below {args.fail_under}%", file=out)
+    return 1 if failed or cov.diagnostics or low else 0
 
 
 def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
@@ -485,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test", help="运行YAML规则测试 / run YAML rule tests")
     t.add_argument("path", nargs="?", default=None)
     t.add_argument("-v", "--verbose", action="store_true")
+    t.add_argument("--coverage", action="store_true", help="规则与阈值覆盖 / rule and threshold coverage table")
+    t.add_argument("--fail-under", type=float, default=None, help="覆盖率低于此百分比时退出码为 1 / exit 1 below N%%")
     s = sub.add_parser("schema", help="JSON Schema")
     s.add_argument("--rules-format", action="store_true", help="规则文件格式 / of the rule-file format")
     pk = sub.add_parser("packs", help="规则包及参数覆盖 / packs and parameter coverage")

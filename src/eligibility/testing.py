@@ -172,11 +172,24 @@ def collect(path: Path, shown: str | None = None) -> tuple[list[Case], list[Diag
             except HouseholdError as exc:
                 where = located.loc(("tests", i, "household"))
                 for fe in exc.errors:
-                    msg = f"农户数据 {fe.path}: {fe.message} / household field {fe.path} [{fe.code}]"
-                    out_diags.append(Diagnostic(where, "EL216", msg))
+                    out_diags.append(Diagnostic(where, "EL216", _household_message(fe.path, fe.code, fe.message)))
                 continue
         cases.append(Case(shown, loc.line, t.name, t.as_of, household, t.expect))
     return cases, out_diags
+
+
+def _household_message(path: str, code: str, message: str) -> str:
+    """A bad field of a test's household, bilingual; an unknown field gets "did you mean"."""
+    from .expressions import suggest
+    from .facts import CATALOGUE
+
+    if code == "extra_forbidden":
+        parent, _, name = path.removeprefix("$.").rpartition(".")
+        siblings = [p.rpartition(".")[2] for p in CATALOGUE if p.rpartition(".")[0] == parent]
+        hint = suggest(name, siblings)
+        zh = f"（是否应为 `{hint.split('`')[1]}`？）" if hint else ""
+        return f"农户数据中没有字段 {path}{zh} / household has no field {path}{hint}"
+    return f"农户数据 {path} 有误 / bad household field {path}: {message} [{code}]"
 
 
 def find_test_files(path: Path) -> list[Path]:
