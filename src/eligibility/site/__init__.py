@@ -100,16 +100,6 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
-def _leaves(c: Cond) -> Iterable[Leaf]:
-    if isinstance(c, Leaf):
-        yield c
-    elif isinstance(c, Group | AtLeast):
-        for i in c.items:
-            yield from _leaves(i)
-    elif isinstance(c, Negation):
-        yield from _leaves(c.item)
-
-
 class _Site:
     def __init__(self, rules: RuleSet, out: Path, cov: Any) -> None:
         self.rules = rules
