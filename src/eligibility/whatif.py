@@ -210,7 +210,13 @@ class _Side:
         self.rules = rules
         self.on = on
         self.table = decide_table(rules, frame.drop("as_of", strict=False), on, rule_columns=True)
-        self.rows = {r["_row"]: r for r in self.table.iter_rows(named=True)}
+        self.keys = self.table.select("_row", "household_id", *_KEY_COLUMNS).iter_rows(named=True)
+        self._in_force: dict[str, frozenset[str]] = {}
+
+    def rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The full rows (rule and fact columns included) of the given row numbers only."""
+        part = self.table.filter(pl.col("_row").is_in(list(ids)))
+        return {r["_row"]: r for r in part.iter_rows(named=True)}
 
     def chain(self, region: str | None) -> Chain | None:
         if region is None:
@@ -218,7 +224,12 @@ class _Side:
         return self.rules.chain(self.rules.pack_for_region(region))
 
     def outcome(self, chain: Chain | None, row: dict[str, Any], rid: str) -> str:
-        if chain is None or rid not in {r.id for r, _ in chain.in_force(self.on)}:
+        if chain is None:
+            return "not in force"
+        ids = self._in_force.get(chain.pack.id)
+        if ids is None:
+            ids = self._in_force[chain.pack.id] = frozenset(r.id for r, _ in chain.in_force(self.on))
+        if rid not in ids:
             return "not in force"
         return _OUTCOME[row.get(f"rule:{rid}")]
 
@@ -231,6 +242,10 @@ class _Side:
 
 def _certain(findings: Any) -> list[str]:
     return sorted(f["code"] for f in findings or [] if f.get("certain"))
+
+
+_KEY_COLUMNS: Final = ("status", "category", "risks", "exit_status", "error")
+"""The decision columns compared: a household changes when one of these differs."""
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -312,16 +327,19 @@ def impact(
     read = read_inputs(list(population))
     frame = read.frame
     old, new = _Side(old_rules, old_on, frame), _Side(new_rules, new_on, frame)
-    inputs_by_row = {r["_row"]: r for r in frame.iter_rows(named=True)}
     changes: list[Change] = []
     both: list[tuple[int, str | None, str]] = []
-    for row_id, a in old.rows.items():
-        b = new.rows[row_id]
+    # Compare the few decision columns of every row first; only the rows that change are read whole.
+    changed: list[int] = []
+    for a, b in zip(old.keys, new.keys, strict=True):
         if a["error"] is not None and a["error"] == b["error"]:
-            both.append((row_id, a["household_id"], a["error"]))
-            continue
-        if _key(a) == _key(b):
-            continue
+            both.append((a["_row"], a["household_id"], a["error"]))
+        elif _key(a) != _key(b):
+            changed.append(a["_row"])
+    old_rows, new_rows = old.rows(changed), new.rows(changed)
+    inputs_by_row = {r["_row"]: r for r in frame.filter(pl.col("_row").is_in(changed)).iter_rows(named=True)}
+    for row_id in changed:
+        a, b = old_rows[row_id], new_rows[row_id]
         inputs = inputs_by_row.get(row_id, {})
         region = inputs.get("region")
         c = Change(
