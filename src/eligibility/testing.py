@@ -405,7 +405,9 @@ if pytest is not None:
         def collect(self) -> Iterator[pytest.Item]:
             cases, diags = collect(self.path)
             if diags:
-                raise YamlRuleTestFailure("\n".join(str(d) for d in diags))
+                from .errors import render_diagnostic
+
+                raise YamlRuleTestFailure("\n".join(render_diagnostic(d) for d in diags))
             for c in cases:
                 yield YamlTestItem.from_parent(self, name=c.name, case=c)
 
