@@ -131,3 +131,23 @@ def test_coverage_drops_when_the_boundary_tests_go(rules_copy: Path, capsys: pyt
     assert not t.complete and cov.percent() == (0.0, 0.0)
     assert main(["test", str(rules_copy), "--coverage", "--fail-under", "50"]) == 1
     assert "coverage below 50.0%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code"),
+    [
+        ("    expr: net_income / household_size", "    expr: net_incme / household_size", "EL204"),
+        (
+            "    label: {zh: 家庭人均纯收入, en: Per-capita net income}",
+            "    lable: {zh: 家庭人均纯收入, en: Per-capita net income}",
+            "EL101",
+        ),
+    ],
+)
+def test_a_broken_fact_is_one_diagnostic_not_one_per_rule_using_it(
+    rules_copy: Path, old: str, new: str, code: str
+) -> None:
+    """Before: a typo in the per-capita income fact also gave EL204 at each of the 10 conditions using it."""
+    _edit(rules_copy / "national" / "facts.yaml", old, new)
+    diags = lint(rules_copy)
+    assert [(d.code, Path(d.location.path).name) for d in diags] == [(code, "facts.yaml")]
