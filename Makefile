@@ -40,3 +40,8 @@ bench: $(BIN)/eligibility
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# What-if speed (issue 15): eligibility diff beside the batch path it is built on, in one run.
+.PHONY: bench-whatif
+bench-whatif: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_whatif.py

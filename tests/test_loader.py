@@ -57,9 +57,12 @@ def test_cli_lint_exits_1_without_traceback(rules_copy: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1
-    assert proc.stdout.splitlines() == [
-        "rules/national/identification/broken.yaml:4:51: EL203 unknown source `NOPE`",
-    ]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "rules/national/identification/broken.yaml:4:51: EL203 unknown source `NOPE`"
+    # the source line and a caret under column 51, labelled with the code's title (Chinese first)
+    assert lines[2].startswith("4 |     versions: [{from: 2021-01-01, cite: [{source: NOPE}]")
+    assert lines[3] == "  | " + " " * 50 + "^ 未登记的来源 / unknown-source"
+    assert len(lines) == 4
     assert "Traceback" not in proc.stderr
 
 

@@ -213,9 +213,11 @@ def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    from .errors import render_diagnostic
+
     diags = lint(args.path)
     for d in diags:
-        print(d, file=out)
+        print(render_diagnostic(d), file=out)
     if diags:
         print(f"{len(diags)} 个问题 / {len(diags)} problem(s)", file=sys.stderr)
         return 1
@@ -226,6 +228,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import iter_results
 
+    if args.coverage or args.fail_under is not None:
+        return _test_coverage(args, out)
     passed = failed = 0
     for case, fails, diags in iter_results(Path(args.path)):
         for d in diags:
@@ -244,6 +248,29 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"ok   {case.where}: {case.name}", file=out)
     print(f"{passed} passed, {failed} failed", file=out)
     return 1 if failed else 0
+
+
+def _test_coverage(args: argparse.Namespace, out: TextIO) -> int:
+    """``test --coverage``: run the cases, report failures, then the coverage table (eligibility.coverage).
+
+    Exit 1 when a case fails, a test file is malformed, or (with ``--fail-under N``) the share of rule
+    versions or of thresholds fully covered is below N percent."""
+    from .coverage import measure, render_table
+
+    cov = measure(args.path)
+    for d in cov.diagnostics:
+        print(d, file=out)
+    failed = [c for c in cov.cases if c.failures]
+    for c in failed:
+        print(f"FAIL {c.case.where}: {c.case.name}", file=out)
+        for f in c.failures:
+            print(f"    {f}", file=out)
+    print(render_table(cov), file=out)
+    print(f"{len(cov.cases) - len(failed)} passed, {len(failed) + len(cov.diagnostics)} failed", file=out)
+    low = args.fail_under is not None and min(cov.percent()) < args.fail_under
+    if low:
+        print(f"覆盖率低于 {args.fail_under}% / coverage below {args.fail_under}%", file=out)
+    return 1 if failed or cov.diagnostics or low else 0
 
 
 def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
@@ -388,6 +415,63 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if result.errors or result.gaps else 0
 
 
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    """The static rules site (see :mod:`eligibility.site` and docs/site.md)."""
+    from .site import build_site
+
+    built = build_site(args.rules_path, args.output, tests=not args.no_tests)
+    print(
+        f"已生成 {len(built.pages)} 个页面 / wrote {len(built.pages)} pages: {built.out / 'index.html'}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    """What a rule change, or the next date's values, would change over a population (docs/whatif.md)."""
+    try:
+        from .whatif import impact, render_markdown, write_report
+    except ImportError as exc:  # polars is the extra eligibility[batch]
+        print(f"影响分析需要 / diff needs: pip install 'eligibility[batch]' ({exc})", file=sys.stderr)
+        return 2
+    from .io.tables import TableFormatError
+    from .loader import load_rules
+
+    if len(args.rules) > 2 or (len(args.rules) == 1) != (args.vs_as_of is not None):
+        print(
+            "用法 / usage: diff OLD_RULES NEW_RULES --as-of D，或 / or diff RULES --as-of A --vs-as-of B",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        old_on = date.fromisoformat(args.as_of)
+        new_on = date.fromisoformat(args.vs_as_of) if args.vs_as_of else old_on
+    except ValueError:
+        print("评估日期无效 / invalid date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    old_rules = load_rules(args.rules[0])
+    new_rules = load_rules(args.rules[-1]) if len(args.rules) == 2 else old_rules
+    old_label = f"{args.rules[0]} @ {old_on}"
+    new_label = f"{args.rules[-1]} @ {new_on}"
+    try:
+        imp = impact(args.population, old_rules, new_rules, old_on, new_on, old_label=old_label, new_label=new_label)
+    except (TableFormatError, ValueError) as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        write_report(imp, args.output)
+        n_in, p_in = imp.entering()
+        n_out, p_out = imp.leaving()
+        print(
+            f"变化 {len(imp.changes)} 户（新纳入 {n_in} 户 {p_in} 人，退出 {n_out} 户 {p_out} 人）→ {args.output} / "
+            f"{len(imp.changes)} change ({n_in} enter, {n_out} leave)",
+            file=out,
+        )
+    else:
+        print(render_markdown(imp), end="", file=out)
+    return 1 if imp.read_errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
@@ -446,10 +530,22 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test", help="运行YAML规则测试 / run YAML rule tests")
     t.add_argument("path", nargs="?", default=None)
     t.add_argument("-v", "--verbose", action="store_true")
+    t.add_argument("--coverage", action="store_true", help="规则与阈值覆盖 / rule and threshold coverage table")
+    t.add_argument("--fail-under", type=float, default=None, help="覆盖率低于此百分比时退出码为 1 / exit 1 below N%%")
     s = sub.add_parser("schema", help="JSON Schema")
     s.add_argument("--rules-format", action="store_true", help="规则文件格式 / of the rule-file format")
     pk = sub.add_parser("packs", help="规则包及参数覆盖 / packs and parameter coverage")
     rules_arg(pk)
+    dc = sub.add_parser("docs", help="生成规则网站 / build the static rules site")
+    dc.add_argument("rules_path", nargs="?", default=None, help="规则目录 / rules folder (default: bundled rules)")
+    dc.add_argument("-o", "--output", required=True, help="输出目录 / output folder")
+    dc.add_argument("--no-tests", action="store_true", help="不运行 YAML 测试 / skip running the YAML tests")
+    df = sub.add_parser("diff", help="规则变更影响 / impact of a rule change over a population")
+    df.add_argument("rules", nargs="+", help="OLD_RULES NEW_RULES, or one RULES with --vs-as-of")
+    df.add_argument("--population", nargs="+", required=True, help="households: .jsonl, .csv, .xlsx, .parquet")
+    df.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
+    df.add_argument("--vs-as-of", default=None, help="与另一评估日期比较 / compare with a second date (one rule set)")
+    df.add_argument("-o", "--output", default=None, help="报告 / report: .md, .csv or .xlsx (default: Markdown)")
     return p
 
 
@@ -469,6 +565,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "publicity": cmd_publicity,
         "verify": cmd_verify,
         "batch": cmd_batch,
+        "docs": cmd_docs,
+        "diff": cmd_diff,
     }
     try:
         return handlers[args.command](args, out)

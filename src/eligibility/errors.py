@@ -26,6 +26,7 @@ from typing import Final
 
 __all__ = [
     "CODES",
+    "CODES_ZH",
     "Diagnostic",
     "EligibilityError",
     "EngineDisagreementError",
@@ -38,6 +39,8 @@ __all__ = [
     "NoPackError",
     "RuleFileError",
     "SourceLocation",
+    "punctuation_hints",
+    "render_diagnostic",
 ]
 
 
@@ -163,6 +166,133 @@ CODES: Final[dict[str, tuple[str, str, str]]] = {
 }
 
 
+#: The Chinese side of :data:`CODES`: (title, cause, fix) per code, as ``docs/rule-files.md`` gives them.
+#: Diagnostics print the title first (policy staff read Chinese first), and the rules site's page per
+#: code shows cause and fix in both languages.
+CODES_ZH: Final[dict[str, tuple[str, str, str]]] = {
+    "EL001": (
+        "YAML 语法错误",
+        "文件不是合法的 YAML。",
+        "按所示位置修正缩进或引号。",
+    ),
+    "EL002": (
+        "禁止的 YAML 标签",
+        "YAML 标签（`!!python/...`、`!foo`）要求构造对象。",
+        "删除标签；规则文件只含纯数据。",
+    ),
+    "EL003": (
+        "别名展开过多",
+        "锚点与别名展开后节点过多。",
+        "直接写出数据，不要嵌套别名。",
+    ),
+    "EL004": (
+        "重复的键",
+        "同一映射中出现两次相同的键。",
+        "保留其中一个。",
+    ),
+    "EL101": (
+        "未知的键",
+        "格式中不存在的键（多为拼写错误）。",
+        "使用提示的键名。",
+    ),
+    "EL102": (
+        "缺少键",
+        "缺少必需的键。",
+        "补上信息中所列的键。",
+    ),
+    "EL103": (
+        "取值有误",
+        "值的类型或取值不符合格式。",
+        "按信息所述的形式填写。",
+    ),
+    "EL104": (
+        "日期有误",
+        "日期不是 YYYY-MM-DD 形式的真实日期。",
+        "例如写 2023-01-01。",
+    ),
+    "EL201": (
+        "版本时间重叠",
+        "同一规则的两个版本在同一天生效，或版本结束早于开始。",
+        "使各版本的 [from, until) 首尾相接、互不重叠。",
+    ),
+    "EL202": (
+        "缺少出处",
+        "规则版本或参数值没有引用出处。",
+        "添加 `cite:`，写明 sources.yaml 中的来源和条款。",
+    ),
+    "EL203": (
+        "未登记的来源",
+        "引用的来源未在 rules/sources.yaml 登记。",
+        "在 sources.yaml 登记该文件，或使用提示的键。",
+    ),
+    "EL204": (
+        "未知的事实",
+        "条件或公式引用了不存在的事实或农户字段。",
+        "在 facts.yaml 中声明，或使用提示的名称。",
+    ),
+    "EL205": (
+        "未知的参数",
+        "条件或公式引用了继承链中没有声明的参数。",
+        "在 parameters/ 中声明，或使用提示的名称。",
+    ),
+    "EL206": (
+        "编号重复",
+        "两条规则、事实、参数或规则包使用了同一编号。",
+        "重命名其中一个。",
+    ),
+    "EL207": (
+        "循环依赖",
+        "事实或规则相互依赖成环，无法确定计算顺序。",
+        "打破循环：其中一个不得引用另一个。",
+    ),
+    "EL208": (
+        "类型不相容",
+        "比较或运算的两个值类型不相容（如金额与是/否）。",
+        "金额与金额比较，日期与日期比较，是/否与 true/false 比较。",
+    ),
+    "EL209": (
+        "公式语法错误",
+        "公式无法解析。",
+        "按所示列号修正公式。",
+    ),
+    "EL210": (
+        "未知的规则",
+        "条件或 `replaces`/`disable` 引用了不存在的规则编号。",
+        "使用提示的编号。",
+    ),
+    "EL211": (
+        "未知的函数",
+        "公式调用了语言中没有的函数。",
+        "使用 docs/rule-files.md 所列函数。",
+    ),
+    "EL212": (
+        "未知的规则包",
+        "`extends` 指向不存在的规则包，或规则包相互继承成环。",
+        "使用已有规则包的编号。",
+    ),
+    "EL213": (
+        "编码取值有误",
+        "与编码字段比较的常量不是该字段的取值。",
+        "使用信息中所列的取值（中文值或英文代码）。",
+    ),
+    "EL214": (
+        "未知的结论代码",
+        "结论中的类别、风险、比对线索或研判事项代码未在词表中声明。",
+        "在全国包 vocabulary.yaml 中声明，或使用提示的代码。",
+    ),
+    "EL215": (
+        "参数值未按日期排序",
+        "参数的各个值没有按日期递增，或两个值日期相同。",
+        "按 `from` 日期排序。",
+    ),
+    "EL216": (
+        "测试用例格式有误",
+        "YAML 规则测试格式有误（缺少农户、未知的期望、日期错误）。",
+        "按 docs/rule-files.md 的测试格式填写。",
+    ),
+}
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem in a rule file, printable as ``path:line:col: CODE message``."""
@@ -255,3 +385,84 @@ class EngineDisagreementError(InternalError):
         self.input_digest = input_digest
         detail = "; ".join(f"{rid}: compiled {a}, durable-rules {b}" for rid, (a, b) in sorted(differences.items()))
         super().__init__(f"引擎结论不一致 / engines disagree for input {input_digest}: {detail}")
+
+
+# ------------------------------------------------------------------ diagnostics shown with their source
+
+_FULLWIDTH: Final[dict[str, tuple[str, str]]] = {
+    "：": (
+        ":",
+        "全角冒号「：」：YAML 的键后须用半角冒号加空格 / full-width colon: YAML needs ': ' (ASCII colon, space)",
+    ),
+    "，": (",", "全角逗号「，」：列表和映射中须用半角逗号 / full-width comma: lists and mappings need an ASCII ','"),
+    "\u3000": (" ", "全角空格：缩进和分隔须用半角空格 / full-width space: indent and separate with ASCII spaces"),
+    "“": ('"', "全角引号「“”」：YAML 字符串须用半角引号 / full-width quotes: quote YAML strings with ASCII quotes"),
+    "”": ('"', "全角引号「“”」：YAML 字符串须用半角引号 / full-width quotes: quote YAML strings with ASCII quotes"),
+}
+
+
+def punctuation_hints(line: str) -> list[str]:
+    """Hints for full-width punctuation and tabs that YAML reads as text or rejects.
+
+    Chinese labels legitimately contain ``：`` and ``，``, so a full-width mark counts only where YAML
+    syntax is expected: next to ASCII letters, digits or brackets (``value：8000``, ``[a，b]``), or in the
+    indentation. A tab anywhere in the indentation is always wrong (YAML forbids tabs there).
+    """
+    hints: list[str] = []
+    body = line.split(" #", 1)[0]
+    indent = body[: len(body) - len(body.lstrip(" \t\u3000"))]
+    if "\t" in indent or "\t" in body.strip():
+        hints.append("制表符：YAML 缩进须用空格 / tab: YAML indents with spaces, never tabs")
+    for i, ch in enumerate(body):
+        if ch not in _FULLWIDTH:
+            continue
+        before = body[i - 1] if i else " "
+        after = body[i + 1] if i + 1 < len(body) else " "
+        syntactic = ch in indent or any(c.isascii() and (c.isalnum() or c in "[]{}_-'\"") for c in (before, after))
+        hint = _FULLWIDTH[ch][1]
+        if syntactic and hint not in hints:
+            hints.append(hint)
+    return hints
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: CJK wide and full-width characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def render_diagnostic(d: Diagnostic, source: str | None = None) -> str:
+    """A diagnostic as a linter shows it: the ``path:line:col: CODE message`` line, then the offending
+    source line with a caret under the column labelled with the code's title (Chinese first), then any
+    punctuation hints.
+
+    ``source`` is the file's text; when omitted the file is read from ``d.location.path`` (and the
+    source part is left out if it cannot be read).
+    """
+    title = CODES_ZH.get(d.code, ("", "", ""))[0]
+    name = CODES.get(d.code, ("",))[0]
+    head = str(d)  # the linter line stays as it is, for editors and scripts that parse it
+    if source is None:
+        try:
+            with open(d.location.path, encoding="utf-8") as f:
+                source = f.read()
+        except (OSError, UnicodeDecodeError):
+            return head
+    lines = source.splitlines()
+    if not 1 <= d.location.line <= len(lines):
+        return head
+    text = lines[d.location.line - 1]
+    shown = text.replace("\t", "    ")
+    gutter = str(d.location.line)
+    pad = " " * len(gutter)
+    caret = " " * _width(text[: max(d.location.col - 1, 0)].replace("\t", "    ")) + "^"
+    if title:
+        caret += f" {title} / {name}"
+    out = [head, f"{pad} |", f"{gutter} | {shown}", f"{pad} | {caret}"]
+    out += [f"{pad} = 提示 / hint: {h}" for h in punctuation_hints(text)]
+    if d.code == "EL001" and d.location.line > 1:
+        # The YAML parser often notices a full-width colon only on the line after it.
+        prev = d.location.line - 1
+        out += [f"{pad} = 提示 / hint: 第 {prev} 行 / line {prev}: {h}" for h in punctuation_hints(lines[prev - 1])]
+    return "\n".join(out)

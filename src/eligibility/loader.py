@@ -101,8 +101,17 @@ def _read_rules(root: Path, display: str) -> RuleSet:
 
 
 def lint(path: str | os.PathLike[str]) -> list[Diagnostic]:
-    """Every problem in the rules under ``path``, sorted by place; empty when the rules are clean."""
-    diags, _ = _Loader(find_root(path), display=None).run()
+    """Every problem in the rules under ``path``, sorted by place; empty when the rules are clean.
+
+    The YAML rule tests (``tests/*.yaml`` inside the packs) are checked too: a typo in a test file
+    would otherwise pass ``lint`` and only surface when ``test`` cannot read the file.
+    """
+    root = find_root(path)
+    diags, _ = _Loader(root, display=None).run()
+    from .testing import collect, find_test_files
+
+    for f in find_test_files(root):
+        diags += collect(f)[1]
     return sorted(diags)
 
 
@@ -153,6 +162,10 @@ class _Loader:
         self.vocab: dict[tuple[str, str], VocabItem] = {}
         self.packs: dict[str, PackDef] = {}
         self.texts: dict[str, list[str]] = {}
+        # Rules declared but not loaded because of a problem already reported: a reference to one of them
+        # is not a second mistake, so it must not produce a follow-on EL210 (one mistake, one diagnostic).
+        self.broken: set[str] = set()
+        self.broken_facts: set[str] = set()  # the same for facts: declared, reported, not loaded
 
     # ------------------------------------------------------------------ helpers
 
@@ -468,6 +481,7 @@ class _Loader:
         for name, raw in declared.items():
             decl = self.validate(rf.FactDecl, doc, raw, ("facts", name))
             if decl is None:
+                self.broken_facts.add(name)
                 continue
             if any(name in p.facts for p in chain) or name in CATALOGUE:
                 self.err(doc.loc(("facts", name), key=True), "EL206", f"fact `{name}` is already defined")
@@ -476,8 +490,11 @@ class _Loader:
                 parsed[name] = (decl, parse(decl.expr))
             except ExprError as exc:
                 self.expr_err(doc, ("facts", name, "expr"), exc)
-        # Order by the fact names each formula mentions; a circle is a diagnostic, not a hang.
-        refs = {n: {".".join(x.parts) for x in names(node)} & set(parsed) for n, (_, node) in parsed.items()}
+                self.broken_facts.add(name)
+        # Order by the fact names each formula mentions; a circle is a diagnostic, not a hang. A fact
+        # built on a broken one is skipped silently: its problem is already reported, once.
+        mentionable = set(parsed) | self.broken_facts
+        refs = {n: {".".join(x.parts) for x in names(node)} & mentionable for n, (_, node) in parsed.items()}
         order: list[str] = []
         state: dict[str, int] = {}
         in_cycle: set[str] = set()
@@ -495,7 +512,7 @@ class _Loader:
                 )
                 return
             state[n] = 1
-            for d in sorted(refs[n]):
+            for d in sorted(refs[n] & set(parsed)):
                 visit(d, [*trail, n])
             state[n] = 2
             order.append(n)
@@ -506,11 +523,13 @@ class _Loader:
         for name in order:
             decl, node = parsed[name]
             if name in in_cycle or not refs[name] <= _chain_facts(chain):
+                self.broken_facts.add(name)
                 continue  # already reported: in a circle, or built on a fact that failed
             try:
                 checked = check(node, resolver)
             except ExprError as exc:
                 self.expr_err(doc, ("facts", name, "expr"), exc)
+                self.broken_facts.add(name)
                 continue
             cites = tuple(self.cites(doc, ("facts", name), decl.cite, f"fact `{name}`")) if decl.cite else ()
             pack.facts[name] = FactDef(
@@ -550,6 +569,8 @@ class _Loader:
             path: tuple[Any, ...] = ("rules", i)
             decl = self.validate(rf.RuleDecl, doc, raw, path)
             if decl is None:
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    self.broken.add(raw["id"])
                 # Still check the conditions, so one pass reports every problem of the rule.
                 versions = raw.get("versions") if isinstance(raw, dict) else None
                 for j, v in enumerate(versions if isinstance(versions, list) else []):
@@ -575,6 +596,7 @@ class _Loader:
             versions = self._versions(doc, path, decl, resolver)
             conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
             if versions is None:
+                self.broken.add(decl.id)
                 continue
             pack.rules[decl.id] = RuleDef(
                 decl.id,
@@ -647,7 +669,8 @@ class _Loader:
             for m, fact in mods.items():
                 resolved = r.subject(fact)
                 if resolved is None:
-                    self.err(doc.loc((*cpath, m)), "EL204", f"unknown fact `{fact}`{suggest(fact, r.names())}")
+                    if fact not in self.broken_facts:
+                        self.err(doc.loc((*cpath, m)), "EL204", f"unknown fact `{fact}`{suggest(fact, r.names())}")
                 elif resolved[1].kind != "date":
                     self.err(
                         doc.loc((*cpath, m)), "EL208", f"`{m}` needs a date fact, `{fact}` is {resolved[1].describe()}"
@@ -728,7 +751,8 @@ class _Loader:
             self.err(doc.loc((*path, k), key=True), "EL101", f"unknown key `{k}`{suggest(k, list(OPS))}")
         ops = [k for k in ops if k in OPS]
         if resolved is None:
-            self.err(sloc, "EL204", f"unknown fact `{subject}`{suggest(subject, r.names())}")
+            if subject not in self.broken_facts:
+                self.err(sloc, "EL204", f"unknown fact `{subject}`{suggest(subject, r.names())}")
             return None
         if bad:
             return None
@@ -815,7 +839,8 @@ class _Loader:
                 return Operand("param", name=name)
             other = r.subject(str(name))
             if other is None:
-                self.err(doc.loc((*path, "fact")), "EL204", f"unknown fact `{name}`{suggest(str(name), r.names())}")
+                if name not in self.broken_facts:
+                    self.err(doc.loc((*path, "fact")), "EL204", f"unknown fact `{name}`{suggest(str(name), r.names())}")
                 return None
             if not compatible(want, other[1]):
                 self.err(
@@ -864,6 +889,8 @@ class _Loader:
         for i, d in enumerate(pf.disable):
             path = ("disable", i)
             if not any(d.rule in p.rules for p in chain[:-1]):
+                if d.rule in self.broken:
+                    continue
                 known = [r for p in chain[:-1] for r in p.rules]
                 self.err(
                     pdoc.loc((*path, "rule")),
@@ -879,7 +906,7 @@ class _Loader:
         for rule in pack.rules.values():
             for v in rule.versions:
                 for ref in _rule_refs(v.when):
-                    if ref.rule not in known:
+                    if ref.rule not in known and ref.rule not in self.broken:
                         self.err(ref.loc, "EL210", f"unknown rule `{ref.rule}`{suggest(ref.rule, sorted(known))}")
         # cycles over the whole chain, as a replacing overlay can close one
         graph: dict[str, set[str]] = {}

@@ -74,26 +74,122 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _pydantic_diagnostics(exc: ValidationError, located: Any, prefix: tuple[Any, ...], model: Any) -> list[Diagnostic]:
+    """Pydantic's errors as EL216 diagnostics in both languages, each at the key or value it is about.
+
+    Policy staff never see pydantic's own wording: an unknown key gets "did you mean", a missing key is
+    named, a wrong value says what is allowed.
+    """
+    from pydantic import BaseModel
+
+    from .expressions import suggest
+
+    out: list[Diagnostic] = []
+    for e in exc.errors(include_url=False):
+        rel = tuple(e["loc"])
+        loc = (*prefix, *rel)
+        dotted = ".".join(map(str, loc))
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            owner: Any = model
+            for part in rel[:-1]:
+                field = (
+                    owner.model_fields.get(str(part))
+                    if isinstance(owner, type) and issubclass(owner, BaseModel)
+                    else None
+                )
+                owner = field.annotation if field is not None else None
+            keys = list(owner.model_fields) if isinstance(owner, type) and issubclass(owner, BaseModel) else []
+            key = str(rel[-1])
+            hint = suggest(key, keys)
+            zh = f"（是否应为 `{hint.split('`')[1]}`？）" if hint else ""
+            msg = f"未知的键 `{key}`{zh} / unknown key `{key}`{hint}"
+            where = located.loc(loc, key=True)
+        elif kind == "missing":
+            msg = f"缺少键 `{rel[-1]}` / missing key `{rel[-1]}`"
+            where = located.loc(loc[:-1])
+        elif kind.startswith("date"):
+            msg = f"`{e.get('input')}` 不是日期（YYYY-MM-DD）/ is not a date (YYYY-MM-DD)"
+            where = located.loc(loc)
+        elif kind == "literal_error":
+            allowed = e.get("ctx", {}).get("expected", "")
+            msg = f"`{e.get('input')}` 不是可选值 / is not one of {allowed}"
+            where = located.loc(loc)
+        else:
+            msg = f"取值有误 / bad value at {dotted}: {e['msg']}"
+            where = located.loc(loc)
+        out.append(Diagnostic(where, "EL216", msg))
+    return out
+
+
 def collect(path: Path, shown: str | None = None) -> tuple[list[Case], list[Diagnostic]]:
-    """Read one test file into cases, or diagnostics (EL216 and YAML errors) when it is malformed."""
+    """Read one test file into cases, and diagnostics (EL216 and YAML errors) for what is malformed.
+
+    Each case is checked on its own, so one bad case does not hide the good ones: the good cases are
+    returned beside the diagnostics of the bad. A case's household (merged over the defaults) is checked
+    against the household model too, unless the case expects an error — a typo in a field name is
+    reported here, by ``lint``, rather than as a puzzling test failure.
+    """
+    from .errors import HouseholdError
+    from .models import parse_household
+
     shown = shown or str(path)
     located, diags = read_yaml(path.read_text(encoding="utf-8"), shown)
     if located is None or diags:
         return [], diags
+    data = located.data
+    if not isinstance(data, dict):
+        return [], [
+            Diagnostic(located.loc(()), "EL216", "测试文件应为映射 / a test file is a mapping: defaults, tests")
+        ]
+    raw_tests = data.get("tests")
     try:
-        tf = rf.TestsFile.model_validate(located.data)
+        envelope = rf.TestsFile.model_validate({**data, "tests": [] if isinstance(raw_tests, list) else raw_tests})
     except ValidationError as exc:
-        out = []
-        for e in exc.errors(include_url=False):
-            loc = located.loc(tuple(e["loc"]))
-            out.append(Diagnostic(loc, "EL216", f"{'.'.join(map(str, e['loc']))}: {e['msg']}"))
-        return [], out
-    base = _plain(tf.defaults.get("household", {}))
-    cases = []
-    for i, t in enumerate(tf.tests):
+        bad = [e for e in exc.errors(include_url=False) if tuple(e["loc"]) != ("tests",)]
+        if bad or not isinstance(raw_tests, list):
+            out = _pydantic_diagnostics(exc, located, (), rf.TestsFile)
+            if not isinstance(raw_tests, list):
+                return [], out
+            return [], [d for d in out if not d.message.startswith("取值有误 / bad value at tests:")]
+        envelope = rf.TestsFile.model_construct(defaults=data.get("defaults") or {}, tests=[])
+    if not raw_tests:
+        return [], [Diagnostic(located.loc(()), "EL216", "没有测试用例 / no test cases under `tests`")]
+    base = _plain(envelope.defaults.get("household", {}))
+    cases: list[Case] = []
+    out_diags: list[Diagnostic] = []
+    for i, raw in enumerate(raw_tests):
+        try:
+            t = rf.TestCase.model_validate(raw)
+        except ValidationError as exc:
+            out_diags += _pydantic_diagnostics(exc, located, ("tests", i), rf.TestCase)
+            continue
         loc = located.loc(("tests", i))
-        cases.append(Case(shown, loc.line, t.name, t.as_of, merge(base, _plain(t.household)), t.expect))
-    return cases, []
+        household = merge(base, _plain(t.household))
+        if t.expect.error is None:
+            try:
+                parse_household(household)
+            except HouseholdError as exc:
+                where = located.loc(("tests", i, "household"))
+                for fe in exc.errors:
+                    out_diags.append(Diagnostic(where, "EL216", _household_message(fe.path, fe.code, fe.message)))
+                continue
+        cases.append(Case(shown, loc.line, t.name, t.as_of, household, t.expect))
+    return cases, out_diags
+
+
+def _household_message(path: str, code: str, message: str) -> str:
+    """A bad field of a test's household, bilingual; an unknown field gets "did you mean"."""
+    from .expressions import suggest
+    from .facts import CATALOGUE
+
+    if code == "extra_forbidden":
+        parent, _, name = path.removeprefix("$.").rpartition(".")
+        siblings = [p.rpartition(".")[2] for p in CATALOGUE if p.rpartition(".")[0] == parent]
+        hint = suggest(name, siblings)
+        zh = f"（是否应为 `{hint.split('`')[1]}`？）" if hint else ""
+        return f"农户数据中没有字段 {path}{zh} / household has no field {path}{hint}"
+    return f"农户数据 {path} 有误 / bad household field {path}: {message} [{code}]"
 
 
 def find_test_files(path: Path) -> list[Path]:
@@ -184,7 +280,105 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     for p in exp.missing:
         if p not in paths:
             fails.append(f"missing: expected {p} among the data to fill in, got {sorted(paths)}")
+    if fails:
+        fails += decisive_lines(engine, d.trace, _failed_kinds(fails, exp))
     return fails
+
+
+_KIND_OF_KEY = {
+    "status": "identification",
+    "category": "identification",
+    "risks": "identification",
+    "exclusions": "identification",
+    "reviews": "identification",
+    "measures": "assistance",
+    "gaps": "assistance",
+    "exit": "exit",
+    "exit_blockers": "exit",
+    "exit_opens_on": "exit",
+    "exit_method": "exit",
+    "findings": "procedure",
+    "warnings": "warning",
+    "missing": "identification",
+}
+
+_SIGNS = {
+    "lt": ("<", "≥"),
+    "le": ("≤", ">"),
+    "gt": (">", "≤"),
+    "ge": ("≥", "<"),
+    "eq": ("=", "≠"),
+    "ne": ("≠", "="),
+    "in": ("∈", "∉"),
+}
+
+
+def _failed_kinds(fails: list[str], exp: rf.Expectation) -> set[str]:
+    """Rule kinds (and explicit rule ids) behind the failed expectations, to pick the thresholds shown."""
+    out: set[str] = set()
+    for f in fails:
+        key = f.split(":", 1)[0]
+        if key.startswith("rule "):
+            out.add(key[5:])
+        elif key in _KIND_OF_KEY:
+            out.add(_KIND_OF_KEY[key])
+    return out
+
+
+def _number(v: Any) -> str:
+    """A number with thousands separators; amounts with a fraction keep two decimals (7,800.01)."""
+    from decimal import Decimal
+
+    if isinstance(v, bool) or not isinstance(v, int | float | Decimal):
+        return str(v)
+    d = Decimal(str(v))
+    return f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,.2f}"
+
+
+def decisive_lines(engine: Engine, trace: Any, kinds: set[str]) -> list[str]:
+    """The comparisons with parameters that decided the rules behind a failure, with the numbers:
+    ``判定依据 / decided by: 家庭人均纯收入 7,800.00 ≥ 监测范围 7,800（甘肃省 2024-01-01 起）``.
+
+    Read from the full trace of the case (the values and the dated parameter the engine used), so a
+    policy officer sees at once which income met which line without running ``explain``."""
+    if not isinstance(trace, Trace):
+        return []
+    found: dict[str, tuple[float, list[str]]] = {}
+
+    def leaves(node: Any) -> Iterator[Any]:
+        if node.children:
+            for c in node.children:
+                yield from leaves(c)
+        else:
+            yield node
+
+    for rt in trace.rules:
+        if rt.kind not in kinds and rt.id not in kinds:
+            continue
+        for leaf in leaves(rt.condition):
+            src = next((s for s in leaf.sources if s.kind == "parameter"), None)
+            if src is None or leaf.op not in _SIGNS or leaf.outcome == "unknown":
+                continue
+            sign = _SIGNS[leaf.op][0 if leaf.outcome == "true" else 1]
+            pack = engine.rules.packs.get(src.pack or "")
+            where = f"{pack.zh if pack else src.pack} {src.valid_from} 起 / from {src.valid_from}"
+            text = (
+                f"判定依据 / decided by: {leaf.zh or leaf.subject} {_number(leaf.actual)} {sign} "
+                f"{src.zh or src.name} {_number(leaf.expected)}（{where}）"
+            )
+            found.setdefault(text, (_distance(leaf.actual, leaf.expected), []))[1].append(rt.id)
+    # Nearest to its threshold first: in a failing boundary case that is the comparison that decided it.
+    ranked = sorted(found.items(), key=lambda kv: kv[1][0])[:5]
+    return [f"{text} [{', '.join(rules)}]" for text, (_, rules) in ranked]
+
+
+def _distance(actual: Any, expected: Any) -> float:
+    """Relative distance of a value from its threshold (infinite when they are not numbers)."""
+    try:
+        a, e = float(actual), float(expected)
+    except (TypeError, ValueError):
+        return float("inf")
+    return abs(a - e) / max(abs(e), 1.0)
 
 
 def iter_results(path: Path) -> Iterator[tuple[Case | None, list[str], list[Diagnostic]]]:
@@ -193,7 +387,6 @@ def iter_results(path: Path) -> Iterator[tuple[Case | None, list[str], list[Diag
         cases, diags = collect(f)
         if diags:
             yield None, [], diags
-            continue
         engine = engine_for(f)
         for c in cases:
             yield c, run_case(engine, c), []
@@ -217,7 +410,9 @@ if pytest is not None:
         def collect(self) -> Iterator[pytest.Item]:
             cases, diags = collect(self.path)
             if diags:
-                raise YamlRuleTestFailure("\n".join(str(d) for d in diags))
+                from .errors import render_diagnostic
+
+                raise YamlRuleTestFailure("\n".join(render_diagnostic(d) for d in diags))
             for c in cases:
                 yield YamlTestItem.from_parent(self, name=c.name, case=c)
 
