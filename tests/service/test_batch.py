@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 
 from eligibility import Engine
 from eligibility.compile.polars import decision_row
@@ -37,9 +38,10 @@ def _as_json(v: Any) -> Any:
     return json.loads(json.dumps(v, default=lambda x: x.isoformat() if isinstance(x, date) else str(x)))
 
 
-def test_every_example_in_one_batch_equals_the_engine(client: httpx.Client) -> None:
+def test_table_form_rows_equal_the_engine(client: httpx.Client) -> None:
+    """form=table: the columnar program's decision-table row, field by field equal to the engine's."""
     examples = _examples()
-    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF}, content=_jsonl(examples)))
+    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF, "form": "table"}, content=_jsonl(examples)))
     assert [g["line"] for g in got] == list(range(1, len(examples) + 1))
     engine = Engine(RULES)
     for data, g in zip(examples, got, strict=True):
@@ -64,7 +66,8 @@ def test_decision_form_gives_the_evaluate_json(client: httpx.Client) -> None:
             assert g["decision"] == one.json()
 
 
-def test_bad_lines_each_get_one_error_in_place(client: httpx.Client) -> None:
+@pytest.mark.parametrize("form", ["decision", "table"])
+def test_bad_lines_each_get_one_error_in_place(client: httpx.Client, form: str) -> None:
     ex = _examples()
     wrong_type = {**ex[1], "region": 340602}
     unknown_key = {**ex[2], "surplus": 1}
@@ -82,7 +85,7 @@ def test_bad_lines_each_get_one_error_in_place(client: httpx.Client) -> None:
             json.dumps(ex[4], ensure_ascii=False).encode(),  # 10: fine, no final newline
         ]
     )
-    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF}, content=body))
+    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF, "form": form}, content=body))
     assert [g["line"] for g in got] == [1, 2, 4, 5, 6, 7, 8, 9, 10]
     kinds = {g["line"]: g["error"]["code"] if "error" in g else "ok" for g in got}
     assert kinds == {
@@ -116,10 +119,11 @@ def test_lines_past_the_record_limit_are_each_answered(client: httpx.Client) -> 
     assert [g["line"] for g in got] == list(range(1, len(records) + 1))
 
 
-def test_rows_the_rules_cannot_decide_are_errors(client: httpx.Client) -> None:
+@pytest.mark.parametrize("form", ["decision", "table"])
+def test_rows_the_rules_cannot_decide_are_errors(client: httpx.Client, form: str) -> None:
     ex = _examples()[0]
     body = _jsonl([{"as_of": "1990-01-01", "household": ex}, {**ex, "household_id": "HB-x"}])
-    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF}, content=body))
+    got = _lines(client.post("/v1/batch", params={"as_of": AS_OF, "form": form}, content=body))
     assert got[0]["error"]["code"] == "cannot_evaluate" and "decision" in got[1]
     undated = _lines(client.post("/v1/batch", content=_jsonl([ex])))
     assert undated[0]["error"]["code"] == "invalid_request"

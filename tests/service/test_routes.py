@@ -214,4 +214,4 @@ def test_a_decision_the_rules_cannot_make_is_a_problem_with_the_library_message(
 
 
 def test_examples_dir_is_what_the_golden_files_pin() -> None:
-    assert NAMES == sorted(p.name.removesuffix(".evaluate.json") for p in Path(GOLDEN).glob("*.evaluate.json"))
+    assert sorted(p.name.removesuffix(".evaluate.json") for p in Path(GOLDEN).glob("*.evaluate.json")) == NAMES

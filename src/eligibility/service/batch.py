@@ -2,10 +2,18 @@
 
 Each line is read by the JSON Lines reader of ``eligibility batch``
 (:func:`eligibility.io.tables.jsonl_record`), so a line means the same thing over HTTP as in a file.
-Lines are then decided in chunks: by default (``form=table``) with the columnar program
-(:func:`eligibility.compile.polars.decide_table`), whose row is the decision-table row ``eligibility
-batch -o out.jsonl`` writes; with ``form=decision`` by the per-household engine, whose line carries the
-Decision JSON of ``/v1/evaluate``. Output is written chunk by chunk as it is decided.
+Lines are then decided in chunks, in one of two forms:
+
+* ``form=decision`` (the default): the per-household compiled engine; each line carries the Decision
+  JSON of ``/v1/evaluate`` at the ``trace`` level asked for (default none);
+* ``form=table``: the columnar program (:func:`eligibility.compile.polars.decide_table`); each line
+  carries the decision-table row ``eligibility batch -o out.jsonl`` writes.
+
+The default is the per-household engine because it measured faster for the batches one HTTP request
+carries (thousands, many jurisdictions and dates): most of the columnar path's time there goes on
+building the polars frame from Python objects and planning one query per (pack chain, date span) —
+costs a county-wide ``eligibility batch`` of hundreds of thousands of rows spreads thin
+(``benchmarks/bench_service.py`` prints both). Output is written chunk by chunk as it is decided.
 
 Every output line is one JSON object naming its input line (1-based, blank lines counted)::
 
