@@ -198,7 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         keys = workdir / "keys.yaml"
-        keys.write_text(f"keys:\n  - system: bench\n    sha256: {hash_key(KEY)}\n", encoding="utf-8")
+        keys.write_text(f'keys:\n  - system: bench\n    sha256: "{hash_key(KEY)}"\n', encoding="utf-8")
         port = free_port()
         argv = [sys.executable, "-m", "eligibility.cli", "serve", "--port", str(port), "--keys", str(keys)]
         argv += ["--rate", "1000000", "--burst", "1000000", "--log-level", "warning"]

@@ -41,7 +41,7 @@ def free_port() -> int:
 def write_keys(path: Path, keys: dict[str, str], slow: frozenset[str] = frozenset()) -> None:
     lines = ["keys:"]
     for system, key in keys.items():
-        lines += [f"  - system: {system}", f"    sha256: {hash_key(key)}"]
+        lines += [f"  - system: {system}", f'    sha256: "{hash_key(key)}"']
         if system in slow:
             lines += ["    rate_per_second: 1", "    burst: 2"]
         else:

@@ -256,16 +256,24 @@ def _parse_request(body: bytes, as_of: date | None) -> tuple[Household, date]:
         raise _household_problem(exc, prefix) from None
 
 
-def _evaluate(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> tuple[Decision, str]:
-    """The decision and its JSON — the bytes ``Decision.to_json(indent=None)`` gives (full traces
-    written straight from the manifest, the same bytes)."""
-    engine = snap.engine
+def _decide(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> Decision:
+    """The engine's decision; a full trace is asked as compact and joined with the manifest when
+    written (:meth:`Engine.full_json`, :meth:`Engine.expand`), the engine's fast path to the same result."""
     try:
-        d = engine.evaluate(household, on, trace=trace)
+        return snap.engine.evaluate(household, on, trace="compact" if trace == "full" else trace)
     except EvaluationError as exc:
         raise Problem("cannot_evaluate", str(exc)) from None
-    text = engine.full_json(d, indent=None) if trace == "full" else d.to_json(indent=None)
-    return d, text
+
+
+def decision_json(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> str:
+    """The decision's JSON: the bytes ``Decision.to_json(indent=None)`` gives at that trace level."""
+    d = _decide(snap, household, on, trace)
+    return snap.engine.full_json(d, indent=None) if trace == "full" else d.to_json(indent=None)
+
+
+def _explain(snap: Snapshot, household: Household, on: date, lang: Literal["zh", "en"]) -> str:
+    """The text ``eligibility explain`` prints (without print's final newline)."""
+    return explain(snap.engine.expand(_decide(snap, household, on, "full")), lang)
 
 
 AsOf = Annotated[
@@ -364,9 +372,9 @@ def create_app(state: State, limits: Limits | None = None) -> FastAPI:
         snap = _snapshot(request)
         household, on = _parse_request(body, as_of)
         if trace == "full":  # milliseconds of work: off the event loop
-            _, text = await run_in_threadpool(_evaluate, snap, household, on, trace)
+            text = await run_in_threadpool(decision_json, snap, household, on, trace)
         else:  # a fraction of a millisecond: a thread hop would cost more than it frees
-            _, text = _evaluate(snap, household, on, trace)
+            text = decision_json(snap, household, on, trace)
         return Response(text, media_type=JSON)
 
     @app.post(
@@ -385,8 +393,7 @@ def create_app(state: State, limits: Limits | None = None) -> FastAPI:
         body = await _body(request, limits.max_body_bytes)
         snap = _snapshot(request)
         household, on = _parse_request(body, as_of)
-        d, _ = await run_in_threadpool(_evaluate, snap, household, on, "full")
-        text = explain(snap.engine.expand(d), lang)
+        text = await run_in_threadpool(_explain, snap, household, on, lang)
         return Response(text, media_type="text/plain; charset=utf-8")
 
     @app.post(

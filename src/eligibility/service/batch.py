@@ -34,11 +34,11 @@ from typing import Any
 
 from ..compile.polars import decide_table
 from ..engine import TraceLevel
-from ..errors import EvaluationError
 from ..io.tables import LineProblem, frame_from_households, jsonl_record
 from ..io.writers import _json_default
 from ..models import Household
-from .app import Limits
+from .app import Limits, decision_json
+from .problems import Problem
 from .state import Snapshot
 
 __all__ = ["answer_lines"]
@@ -122,15 +122,13 @@ def _table(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: Trace
 
 def _decisions(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: TraceLevel) -> dict[int, bytes]:
     """The per-household engine over the chunk: the Decision JSON of /v1/evaluate on each line."""
-    engine = snap.engine
     out: dict[int, bytes] = {}
     for n, h, on in todo:
         try:
-            d = engine.evaluate(h, on, trace=trace)
-        except EvaluationError as exc:
-            out[n] = _error(n, h.household_id, "cannot_evaluate", str(exc))
+            text = decision_json(snap, h, on, trace)
+        except Problem as exc:
+            out[n] = _error(n, h.household_id, exc.code, exc.detail)
             continue
-        text = engine.full_json(d, indent=None) if trace == "full" else d.to_json(indent=None)
         head = _dumps({"line": n, "household_id": h.household_id})
         out[n] = (head[:-1] + ',"decision":' + text + "}\n").encode()
     return out

@@ -15,7 +15,7 @@ The file::
     # eligibility serve: API keys (SHA-256 of each key; the keys themselves are never stored)
     keys:
       - system: huaibei-pms          # who calls (in logs, never the key)
-        sha256: 9f86d08188…          # hex SHA-256 of the key
+        sha256: "9f86d08188…"        # hex SHA-256 of the key, quoted (YAML would read all digits as a number)
         created: 2026-11-30
         rate_per_second: 50          # optional: this system's sustained request rate
         burst: 100                   # optional: requests it may send at once
@@ -105,7 +105,9 @@ def _entry(path: str | os.PathLike[str], i: int, raw: Any) -> KeyEntry:
     if not isinstance(system, str) or not _SYSTEM.match(system):
         raise KeyFileError(f"{where}: system 应为 1–64 个字母、数字、._- / system must be 1-64 of A-Z a-z 0-9 . _ -")
     if not isinstance(digest, str) or not _HEX.match(digest):
-        raise KeyFileError(f"{where}: sha256 应为 64 位十六进制小写 / sha256 must be 64 lowercase hex digits")
+        raise KeyFileError(
+            f"{where}: sha256 应为加引号的 64 位小写十六进制 / sha256 must be 64 lowercase hex digits, quoted"
+        )
     rate, burst = raw.get("rate_per_second"), raw.get("burst")
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
         raise KeyFileError(f"{where}: rate_per_second 应为正数 / rate_per_second must be a positive number")
@@ -130,7 +132,7 @@ def add_key(path: str | os.PathLike[str], system: str) -> str:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     if not text.endswith("\n"):
         text += "\n"
-    text += f"  - system: {system}\n    sha256: {hash_key(key)}\n    created: {date.today().isoformat()}\n"
+    text += f'  - system: {system}\n    sha256: "{hash_key(key)}"\n    created: {date.today().isoformat()}\n'
     _write_private(p, text)
     KeyStore.load(p)
     return key

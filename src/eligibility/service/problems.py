@@ -68,7 +68,6 @@ PROBLEMS: Final[dict[str, tuple[int, str, str, str]]] = {
     ),
     "not_found": (404, "未找到", "not found", "No such route, rule, parameter or pack."),
     "method_not_allowed": (405, "方法不允许", "method not allowed", "Use the method the OpenAPI document lists."),
-    "not_ready": (503, "服务尚未就绪", "not ready", "The rules are not loaded; see /readyz."),
     "internal_error": (
         500,
         "服务内部错误",
