@@ -1,7 +1,7 @@
 """The HTTP service's latency and throughput on 127.0.0.1 (issue 16 §4), beside in-process baselines.
 
 Run: ``.venv/bin/python benchmarks/bench_service.py [--rate 500] [--seconds 10] [--connections 16]
-[--batch 20000]``. Prints its figures; nothing asserts on time. Only loopback is ever contacted, every
+[--batch 10000]``. Prints its figures; nothing asserts on time. Only loopback is ever contacted, every
 loop is bounded in count and time, and the server it starts is stopped at the end.
 
 1. Baseline: ``Engine.evaluate(household, as_of, trace="compact")`` and ``to_json`` in this process,
@@ -187,7 +187,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=10_000)
     args = ap.parse_args()
     rng = random.Random(20261130)
     work = workload.generate(rng, 2_000, workload.sites())

@@ -32,6 +32,7 @@ from typing import Any, Final
 import polars as pl
 from pydantic import BaseModel
 
+from .._dates import iso_date
 from ..errors import EligibilityError, HouseholdError
 from ..models import Household, parse_household
 from .columns import (
@@ -912,10 +913,7 @@ def jsonl_record(
         raw_on = data.get("as_of")
         data = data["household"]
         if raw_on is not None:
-            try:
-                on = date.fromisoformat(raw_on) if isinstance(raw_on, str) and len(raw_on) == 10 else None
-            except ValueError:
-                on = None
+            on = iso_date(raw_on)
             if on is None:
                 message = f"评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD: {raw_on!r}"
                 return [("bad_date", message, "$.as_of", None)]

@@ -28,6 +28,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .._dates import iso_date
 from ..decision import Decision
 from ..engine import TraceLevel
 from ..errors import EvaluationError, HouseholdError
@@ -233,10 +234,7 @@ def _parse_request(body: bytes, as_of: date | None) -> tuple[Household, date]:
             raise Problem("invalid_request", "信封中有未知的键 / unknown keys in the envelope", errors=errors)
         prefix, raw_on, data = "$.household", data.get("as_of"), data["household"]
         if raw_on is not None:
-            try:
-                on_env = date.fromisoformat(raw_on) if isinstance(raw_on, str) and len(raw_on) == 10 else None
-            except ValueError:
-                on_env = None
+            on_env = iso_date(raw_on)
             if on_env is None:
                 raise Problem(
                     "invalid_request",

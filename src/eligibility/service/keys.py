@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import EligibilityError
+
 __all__ = ["KeyEntry", "KeyFileError", "KeyStore", "RateLimiter", "add_key", "hash_key", "revoke_key"]
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -45,8 +47,8 @@ KEY_PREFIX = "elig_"
 """Keys start with this, so a key pasted into the wrong place (a log, a repository) is recognisable."""
 
 
-class KeyFileError(ValueError):
-    """The keys file cannot be read or has a bad entry; the message names the entry."""
+class KeyFileError(EligibilityError, ValueError):
+    """The keys file cannot be read or has a bad entry; the message names the entry (never a key)."""
 
 
 def hash_key(key: str) -> str:

@@ -20,9 +20,8 @@ from typing import TextIO
 
 import uvicorn
 
-from ..errors import RuleFileError
 from .app import Limits, create_app
-from .keys import KeyFileError, add_key, revoke_key
+from .keys import add_key, revoke_key
 from .state import State
 
 __all__ = ["run"]
@@ -33,22 +32,17 @@ log = logging.getLogger("eligibility.service")
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """The ``serve`` command (arguments as cli.py declares them); returns the exit code."""
     keys = Path(args.keys)
-    try:
-        if args.new_key:
-            key = add_key(keys, args.new_key)
-            print(f"新密钥（只显示这一次）/ new key (shown this once) for {args.new_key}:\n{key}", file=out)
-            print(
-                f"已写入其哈希 / its hash is in {keys}; 运行中的服务请发送 SIGHUP / send SIGHUP to a running service",
-                file=out,
-            )
-            return 0
-        if args.revoke_key:
-            gone = revoke_key(keys, args.revoke_key)
-            print(f"已删除 / removed key {gone.sha256[:12]}… of {gone.system}; 请发送 SIGHUP / send SIGHUP", file=out)
-            return 0
-    except KeyFileError as exc:
-        print(f"错误 / error: {exc}", file=sys.stderr)
-        return 1
+    # A bad keys file (KeyFileError) or bad rules (RuleFileError) propagate to cli.main, which prints
+    # them the way every command does and exits with 1.
+    if args.new_key:
+        key = add_key(keys, args.new_key)
+        print(f"新密钥（只显示这一次）/ new key (shown this once) for {args.new_key}:\n{key}", file=out)
+        print(f"已写入其哈希 / its hash is in {keys}; 运行中的服务请发 SIGHUP / SIGHUP a running service", file=out)
+        return 0
+    if args.revoke_key:
+        gone = revoke_key(keys, args.revoke_key)
+        print(f"已删除 / removed key {gone.sha256[:12]}… of {gone.system}; 请发送 SIGHUP / send SIGHUP", file=out)
+        return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not keys.exists():
         key = add_key(keys, "default")
@@ -58,16 +52,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
             flush=True,
         )
-    rules = args.rules_path or args.rules
-    try:
-        state = State(rules, keys)
-    except RuleFileError as exc:
-        for d in exc.diagnostics:
-            print(d, file=sys.stderr)
-        return 1
-    except KeyFileError as exc:
-        print(f"错误 / error: {exc}", file=sys.stderr)
-        return 1
+    state = State(args.rules_path or args.rules, keys)
     limits = Limits(
         max_body_bytes=args.max_body_bytes,
         max_batch_bytes=args.max_batch_bytes,
