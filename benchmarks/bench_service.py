@@ -61,18 +61,27 @@ def line(label: str, lat: list[float], n: int, seconds: float) -> None:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): a cost per request that other load on
+    the machine does not inflate, unlike wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def baseline(bodies: list[bytes]) -> None:
     engine = Engine(load_rules())
     records = [json.loads(b) for b in bodies]
     for r in records:  # compile every program first
         engine.evaluate(r["household"], r["as_of"], trace="compact")
     lat = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for r in records:
         t = time.perf_counter()
         engine.evaluate(r["household"], r["as_of"], trace="compact").to_json(indent=None)
         lat.append(time.perf_counter() - t)
+    cpu = (time.process_time() - c0) / len(records)
     line("baseline: Engine.evaluate compact, in-process", lat, len(lat), time.perf_counter() - t0)
+    print(f"{'':<44} CPU {cpu * 1e3:.3f} ms a household: at most {1 / cpu:,.0f}/s on one core")
 
 
 def request(body: bytes) -> bytes:
@@ -118,7 +127,7 @@ async def open_loop(port: int, raws: list[bytes], rate: float, seconds: float, c
     print(f"{'':<44} status codes {statuses}")
 
 
-async def closed_loop(port: int, raws: list[bytes], seconds: float, conns: int) -> None:
+async def closed_loop(port: int, raws: list[bytes], seconds: float, conns: int) -> int:
     lat: list[float] = []
     statuses: dict[int, int] = {}
     stop = time.perf_counter() + seconds
@@ -138,6 +147,7 @@ async def closed_loop(port: int, raws: list[bytes], seconds: float, conns: int) 
     await asyncio.gather(*(worker(k) for k in range(conns)))
     line(f"closed loop, {conns} connections", lat, len(lat), time.perf_counter() - t0)
     print(f"{'':<44} status codes {statuses}")
+    return len(lat)
 
 
 def free_port() -> int:
@@ -210,7 +220,12 @@ def main() -> None:
             raws = [request(b) for b in bodies]
             asyncio.run(closed_loop(port, raws, 3, 4))  # warm-up: every program compiled
             asyncio.run(open_loop(port, raws, args.rate, args.seconds, args.connections))
-            asyncio.run(closed_loop(port, raws, args.seconds / 2, args.connections))
+            c0 = cpu_seconds(server.pid)
+            n = asyncio.run(closed_loop(port, raws, args.seconds / 2, args.connections))
+            cpu = (cpu_seconds(server.pid) - c0) / n
+            print(f"{'':<44} server CPU {cpu * 1e3:.3f} ms a request: at most {1 / cpu:,.0f}/s on one core")
+            if args.batch <= 0:
+                return
             big = workload.generate(random.Random(20261201), args.batch, workload.sites())
             path = workdir / "households.jsonl"
             with path.open("w", encoding="utf-8") as f:
