@@ -64,7 +64,7 @@ class Limits:
     max_body_bytes: int = 1 << 20
     """One household (evaluate, explain): 1 MiB — a household with 30 members is about 15 KiB."""
     max_batch_bytes: int = 64 << 20
-    """A batch body: 64 MiB, about 30,000 households of two members."""
+    """A batch body: 64 MiB, about 25,000 households of the benchmark's average 2.5 KiB."""
     max_batch_records: int = 100_000
     """Lines of one batch; lines past the limit are each answered with a ``too_many_records`` error."""
     rate_per_second: float = 50.0
@@ -72,7 +72,7 @@ class Limits:
     burst: int = 100
     """Requests a key may send at once when its entry sets none."""
     batch_chunk: int = 2_000
-    """Batch lines decided together by the columnar program (then written out, in input order)."""
+    """Batch lines read and decided together, then written out in input order (either form)."""
 
 
 def household_schema() -> dict[str, Any]:
