@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-__all__ = ["whole_months", "whole_years"]
+__all__ = ["iso_date", "whole_months", "whole_years"]
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -53,3 +53,14 @@ def whole_years(born: date, on: date) -> int:
     """
     months = whole_months(born, on)
     return months // 12 if months >= 0 else -(-months // 12)
+
+
+def iso_date(raw: object) -> date | None:
+    """``raw`` as a date when it is a ``YYYY-MM-DD`` string naming a real calendar day, else None: how an
+    ``{"as_of": ..., "household": {...}}`` record's date is read (JSON Lines files, the HTTP service)."""
+    if not isinstance(raw, str) or len(raw) != 10:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None

@@ -472,6 +472,16 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if imp.read_errors else 0
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """The HTTP service for county systems (see :mod:`eligibility.service` and docs/service.md)."""
+    try:
+        from .service.server import run
+    except ImportError as exc:  # FastAPI and uvicorn are the extra eligibility[server]
+        print(f"HTTP 服务需要 / serve needs: pip install 'eligibility[server]' ({exc})", file=sys.stderr)
+        return 2
+    return run(args, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eligibility", description="防止返贫动态监测规则引擎 / rule engine for poverty-return monitoring"
@@ -546,6 +556,20 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
     df.add_argument("--vs-as-of", default=None, help="与另一评估日期比较 / compare with a second date (one rule set)")
     df.add_argument("-o", "--output", default=None, help="报告 / report: .md, .csv or .xlsx (default: Markdown)")
+    sv = sub.add_parser("serve", help="HTTP 服务 / the HTTP service for county systems (docs/service.md)")
+    sv.add_argument("rules_path", nargs="?", default=None, metavar="RULES", help="规则目录 / rules folder")
+    rules_arg(sv)
+    sv.add_argument("--host", default="127.0.0.1", help="监听地址 / address to bind (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--keys", default="eligibility-keys.yaml", help="密钥文件（哈希）/ the hashed API keys file")
+    sv.add_argument("--new-key", metavar="SYSTEM", help="新增密钥 / add a key for SYSTEM, print it, exit")
+    sv.add_argument("--revoke-key", metavar="SHA256_PREFIX", help="删除密钥并退出 / remove a key from the file, exit")
+    sv.add_argument("--max-body-bytes", type=int, default=1 << 20, help="one household's body (default 1 MiB)")
+    sv.add_argument("--max-batch-bytes", type=int, default=64 << 20, help="a batch body (default 64 MiB)")
+    sv.add_argument("--max-batch-records", type=int, default=100_000, help="lines of one batch")
+    sv.add_argument("--rate", type=float, default=50.0, help="每个密钥每秒请求数 / requests a second per key")
+    sv.add_argument("--burst", type=int, default=100, help="每个密钥突发请求数 / burst per key")
+    sv.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     return p
 
 
@@ -567,6 +591,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "batch": cmd_batch,
         "docs": cmd_docs,
         "diff": cmd_diff,
+        "serve": cmd_serve,
     }
     try:
         return handlers[args.command](args, out)

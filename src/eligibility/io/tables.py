@@ -32,6 +32,7 @@ from typing import Any, Final
 import polars as pl
 from pydantic import BaseModel
 
+from .._dates import iso_date
 from ..errors import EligibilityError, HouseholdError
 from ..models import Household, parse_household
 from .columns import (
@@ -55,6 +56,7 @@ __all__ = [
     "RowError",
     "TableFormatError",
     "frame_from_households",
+    "jsonl_record",
     "read_households",
     "sibling_tables",
 ]
@@ -883,6 +885,49 @@ def _read_parquet(path: Path, as_of: date | None) -> ReadResult:
     return _finish(clean, bad, lists, empty_known, as_of, errors, unknown, raw.height)
 
 
+LineProblem = tuple[str, str, str | None, str | None]
+"""A JSON Lines record's problem: code, message, JSON path (or None), household id (or None)."""
+
+
+def jsonl_record(
+    line: bytes, as_of: date | None, *, first: bool = False
+) -> tuple[Household, date | None] | list[LineProblem]:
+    """One JSON Lines record — a household, or ``{"as_of": ..., "household": {...}}`` — parsed, or its
+    problems (each bad field by JSON path, as :class:`~eligibility.errors.HouseholdError` names them).
+
+    ``first``: the file's first line, which may start with a UTF-8 byte-order mark. Shared by the file
+    reader below and the HTTP service's batch route, so both read a line the same way.
+    """
+    try:
+        text = line.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        return [("bad_encoding", f"该行不是 UTF-8 / line is not UTF-8: {exc.reason} at byte {exc.start}", None, None)]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [("bad_json", f"不是合法的 JSON / invalid JSON: {exc.msg} (column {exc.colno})", None, None)]
+    if not isinstance(data, dict):
+        return [("not_an_object", f"应为 JSON 对象 / must be a JSON object, got {type(data).__name__}", None, None)]
+    on = as_of
+    if "household" in data and set(data) <= {"household", "as_of"}:
+        raw_on = data.get("as_of")
+        data = data["household"]
+        if raw_on is not None:
+            on = iso_date(raw_on)
+            if on is None:
+                message = f"评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD: {raw_on!r}"
+                return [("bad_date", message, "$.as_of", None)]
+        if not isinstance(data, dict):
+            return [
+                ("not_an_object", "household 应为 JSON 对象 / household must be a JSON object", "$.household", None)
+            ]
+    try:
+        return parse_household(data), on
+    except HouseholdError as exc:
+        hid = data.get("household_id")
+        return [(fe.code, fe.message, fe.path, hid if isinstance(hid, str) else None) for fe in exc.errors]
+
+
 def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
     """JSON Lines: one household per line, or ``{"as_of": ..., "household": {...}}``.
 
@@ -899,46 +944,11 @@ def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
             continue
         row = len(line_of)
         line_of.append(number)
-
-        def err(code: str, message: str, column: str | None = None, hid: str | None = None) -> None:
-            errors.append(RowError(file, number, column, code, message, None, row, hid))  # noqa: B023
-
-        try:
-            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            err("bad_encoding", f"该行不是 UTF-8 / line is not UTF-8: {exc.reason} at byte {exc.start}")
+        got = jsonl_record(line, as_of, first=number == 1)
+        if isinstance(got, list):
+            errors += [RowError(file, number, column, code, msg, None, row, hid) for code, msg, column, hid in got]
             continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            err("bad_json", f"不是合法的 JSON / invalid JSON: {exc.msg} (column {exc.colno})")
-            continue
-        if not isinstance(data, dict):
-            err("not_an_object", f"应为 JSON 对象 / must be a JSON object, got {type(data).__name__}")
-            continue
-        on = as_of
-        if "household" in data and set(data) <= {"household", "as_of"}:
-            raw_on = data.get("as_of")
-            data = data["household"]
-            if raw_on is not None:
-                try:
-                    on = date.fromisoformat(raw_on) if isinstance(raw_on, str) and len(raw_on) == 10 else None
-                except ValueError:
-                    on = None
-                if on is None:
-                    err("bad_date", f"评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD: {raw_on!r}", "$.as_of")
-                    continue
-            if not isinstance(data, dict):
-                err("not_an_object", "household 应为 JSON 对象 / household must be a JSON object", "$.household")
-                continue
-        try:
-            h = parse_household(data)
-        except HouseholdError as exc:
-            hid = data.get("household_id")
-            for fe in exc.errors:
-                err(fe.code, fe.message, fe.path, hid if isinstance(hid, str) else None)
-            continue
-        pairs.append((h, on, row))
+        pairs.append((got[0], got[1], row))
     # Duplicate ids among the valid records are errors on every record that has them.
     seen: dict[str, list[int]] = {}
     for i, (h, _, _) in enumerate(pairs):
