@@ -22,6 +22,8 @@ from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
+from .monitor.commands import add_parsers as add_monitor_parsers
+from .monitor.commands import cmd_feeds, cmd_monitor, cmd_report
 from .ruleset import INHERIT
 
 __all__ = ["main"]
@@ -430,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules-format", action="store_true", help="规则文件格式 / of the rule-file format")
     pk = sub.add_parser("packs", help="规则包及参数覆盖 / packs and parameter coverage")
     rules_arg(pk)
+    add_monitor_parsers(sub, rules_arg)
     return p
 
 
@@ -449,6 +452,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "publicity": cmd_publicity,
         "verify": cmd_verify,
         "batch": cmd_batch,
+        "monitor": cmd_monitor,
+        "feeds": cmd_feeds,
+        "report": cmd_report,
     }
     try:
         return handlers[args.command](args, out)

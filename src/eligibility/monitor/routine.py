@@ -161,9 +161,7 @@ def _state(bodies: Sequence[str | None]) -> list[dict[str, Any] | None]:
     return [None if b is None else next(parsed) for b in bodies]
 
 
-def stratified_sample(
-    households: Sequence[tuple[str, str]], size: int, seed: str | int
-) -> list[tuple[str, str]]:
+def stratified_sample(households: Sequence[tuple[str, str]], size: int, seed: str | int) -> list[tuple[str, str]]:
     """A reproducible sample of ``size`` (village, household_id) pairs, stratified by village.
 
     Each village gets its proportional share (largest remainders first, ties by village code), so every
@@ -240,14 +238,32 @@ def compare(
         if d["status"] == "identified" and (pd_ is None or pd_["status"] != "identified"):
             cat = rules.vocab("category", d["category"]).zh if d["category"] else ""
             text, rule_ids = _labels(rules, "risk", d["risks"])
-            out.append(_change(h, "newly_identified", "；".join(x for x in (cat, text) if x), rule_ids,
-                               _status_text(pd_), _status_text(d)))
+            out.append(
+                _change(
+                    h,
+                    "newly_identified",
+                    "；".join(x for x in (cat, text) if x),
+                    rule_ids,
+                    _status_text(pd_),
+                    _status_text(d),
+                )
+            )
         if p is not None and p.monitoring_status == MONITORED and h.monitoring_status == ELIMINATED:
             method = rules.vocab("exit_method", d["exit_method"]).zh if d.get("exit_method") else ""
-            out.append(_change(h, "eliminated", f"已标注风险消除{('（' + method + '）') if method else ''}",
-                               [], MONITORED, ELIMINATED))
-        if p is not None and p.monitoring_status == ELIMINATED and (
-            h.monitoring_status == MONITORED or d["status"] == "identified"
+            out.append(
+                _change(
+                    h,
+                    "eliminated",
+                    f"已标注风险消除{('（' + method + '）') if method else ''}",
+                    [],
+                    MONITORED,
+                    ELIMINATED,
+                )
+            )
+        if (
+            p is not None
+            and p.monitoring_status == ELIMINATED
+            and (h.monitoring_status == MONITORED or d["status"] == "identified")
         ):
             text, rule_ids = _labels(rules, "risk", d["risks"])
             out.append(_change(h, "re_entered", text, rule_ids, ELIMINATED, h.monitoring_status or _status_text(d)))
@@ -261,8 +277,16 @@ def compare(
                 out.append(_change(h, "risk_changed", f"{a} → {b}", rule_ids, a, b))
             if d["exit_status"] == "eligible" and pd_["exit_status"] != "eligible":
                 text, rule_ids = _labels(rules, "exit_blocker", pd_["exit_blockers"])
-                out.append(_change(h, "exit_opened", f"上月不能消除的原因已解除：{text}" if text else "风险消除条件已满足",
-                                   rule_ids, text, "可标注风险消除"))
+                out.append(
+                    _change(
+                        h,
+                        "exit_opened",
+                        f"上月不能消除的原因已解除：{text}" if text else "风险消除条件已满足",
+                        rule_ids,
+                        text,
+                        "可标注风险消除",
+                    )
+                )
         was_late = _codes(_overdue(pd_["procedure"] if pd_ else []))
         late = [i for i in _overdue(d["procedure"]) if i["code"] not in was_late]
         if late:
@@ -333,8 +357,9 @@ def visits(rules: RuleSet, now: Sequence[_Household], leads: Sequence[dict[str, 
                 # The model has no field for the 帮扶责任人 yet: the column is there for the village to fill.
                 "responsible": "",
                 "reasons": [why for why, _, _ in items],
-                "reason": "；".join(f"{VISIT_REASONS[why]}（{detail}）" if detail else VISIT_REASONS[why]
-                                   for why, detail, _ in items),
+                "reason": "；".join(
+                    f"{VISIT_REASONS[why]}（{detail}）" if detail else VISIT_REASONS[why] for why, detail, _ in items
+                ),
                 "rules": sorted({r for _, _, rs in items for r in rs}),
             }
         )
@@ -456,9 +481,12 @@ _HEADERS: Final[dict[str, dict[str, str]]] = {
 
 def _table(records: Sequence[dict[str, Any]], headers: dict[str, str]) -> pl.DataFrame:
     cols = {
-        zh: [("、".join(r[k]) if isinstance(r.get(k), list) else r.get(k)) for r in records] for k, zh in headers.items()
+        zh: [("、".join(r[k]) if isinstance(r.get(k), list) else r.get(k)) for r in records]
+        for k, zh in headers.items()
     }
-    return pl.DataFrame(cols, schema={zh: pl.String if k not in ("n_months",) else pl.Int64 for k, zh in headers.items()})
+    return pl.DataFrame(
+        cols, schema={zh: pl.String if k not in ("n_months",) else pl.Int64 for k, zh in headers.items()}
+    )
 
 
 def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
@@ -525,9 +553,17 @@ def run_monthly(
     file_label = ", ".join(str(p) for p in paths)
     if dup:
         row_errors += [
-            RowError(file_label, None, "户编号", "duplicate_id", "户编号在多个输入中重复 / household id repeated",
-                     index=r[1], household_id=r[0])
-            for r in rows if r[0] in dup
+            RowError(
+                file_label,
+                None,
+                "户编号",
+                "duplicate_id",
+                "户编号在多个输入中重复 / household id repeated",
+                index=r[1],
+                household_id=r[0],
+            )
+            for r in rows
+            if r[0] in dup
         ]
         rows = [r for r in rows if r[0] not in dup]
     for r in rows:
@@ -545,11 +581,7 @@ def run_monthly(
         prev_states = _state([r[5] for r in prev_rows])
         before = {r[0]: _Household(r[0], r[2], r[3], s) for r, s in zip(prev_rows, prev_states, strict=True)}
     window_start = previous.as_of + timedelta(days=1) if previous else as_of - timedelta(days=31)
-    leads = [
-        lead
-        for lead in _leads(store, juris)
-        if window_start.isoformat() <= lead["found_on"] <= as_of.isoformat()
-    ]
+    leads = [lead for lead in _leads(store, juris) if window_start.isoformat() <= lead["found_on"] <= as_of.isoformat()]
     changes = compare(rules, now, before, leads)
     visit_list = visits(rules, now, leads)
     flags = _flags(now)
@@ -562,7 +594,8 @@ def run_monthly(
     monitored = [
         ((h.region or "")[:12], h.household_id)
         for h in now
-        if h.monitoring_status == MONITORED or (h.decision and h.decision["status"] in ("identified", "already_monitored"))
+        if h.monitoring_status == MONITORED
+        or (h.decision and h.decision["status"] in ("identified", "already_monitored"))
     ]
     sample = [
         {"village": v, "household_id": hid}
@@ -575,15 +608,24 @@ def run_monthly(
 
     t = time.perf_counter()
     identities = _identities(frame.filter(~pl.col("household_id").is_in(list(dup))), key, store_plain_ids)
-    fingerprint = "sha256:" + hashlib.sha256(
-        (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
-    ).hexdigest()
+    fingerprint = (
+        "sha256:"
+        + hashlib.sha256(
+            (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
+        ).hexdigest()
+    )
     bad_rows = {e.index for e in row_errors if e.index is not None}
     n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
     decided = sum(1 for r in rows if r[6] is None)
     counts = {k: sum(1 for c in changes if c["change"] == k) for k in CHANGE_KINDS}
-    run_summary = {"table": [list(r) for r in summary.iter_rows()], "level": level, "changes": counts,
-                   "visits": len(visit_list), "focus": len(focus), "sample": len(sample)}
+    run_summary = {
+        "table": [list(r) for r in summary.iter_rows()],
+        "level": level,
+        "changes": counts,
+        "visits": len(visit_list),
+        "focus": len(focus),
+        "sample": len(sample),
+    }
     run_id = store.record_run(
         jurisdiction=juris,
         as_of=as_of,

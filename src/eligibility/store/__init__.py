@@ -469,14 +469,16 @@ def open_store(url: str | os.PathLike[str]) -> Store:
                 f"PostgreSQL 需要 / PostgreSQL needs: pip install 'eligibility[postgres]' ({exc})"
             ) from exc
         try:
-            conn = psycopg.connect(text, autocommit=True)
+            pg = psycopg.connect(text, autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(f"无法连接数据库 / cannot connect to {text}: {exc}") from exc
-        return Store(conn, "postgresql", text)
+        return Store(pg, "postgresql", text)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     elif "://" in text:
-        raise StoreError(f"不支持的数据库地址 / unsupported store URL {text!r} (a file path, sqlite:///…, postgresql://…)")
+        raise StoreError(
+            f"不支持的数据库地址 / unsupported store URL {text!r} (a file path, sqlite:///…, postgresql://…)"
+        )
     path = Path(text)
     if path.parent and not path.parent.exists():
         raise StoreError(f"目录不存在 / no such folder: {path.parent}")
