@@ -36,9 +36,9 @@ from ..batch import read_inputs
 from ..compile.polars import decide_table
 from ..io.summary import LEVELS, summarise
 from ..io.tables import RowError
-from ..io.writers import DECISION_SCHEMA, STATUS_LABELS, _write_flat, write_errors
+from ..io.writers import DECISION_SCHEMA, STATUS_LABELS, write_errors
 from ..ruleset import RuleSet
-from ..store import IdentityKey, RunInfo, Store, _now
+from ..store import HouseholdRow, IdentityKey, RunInfo, Store, _now
 
 __all__ = ["CHANGE_KINDS", "VISIT_REASONS", "MonthlyResult", "run_monthly", "stratified_sample"]
 
@@ -71,7 +71,6 @@ VISIT_REASONS: Final[dict[str, str]] = {
 """Why a household is on the month's visit list (docs/monitoring.md §3 gives the source of each)."""
 
 _DECISION_COLUMNS: Final = [c for c in DECISION_SCHEMA if c not in ("_row", "household_id", "error")]
-_BODY_SCHEMA: Final = {c: DECISION_SCHEMA[c] for c in _DECISION_COLUMNS}
 
 
 @dataclass
@@ -113,8 +112,8 @@ def _lines(frame: pl.DataFrame) -> list[str]:
     return frame.write_ndjson().splitlines()
 
 
-def _digest_lines(lines: Sequence[str]) -> list[str]:
-    return [hashlib.blake2b(line.encode(), digest_size=16).hexdigest() for line in lines]
+def _digest_lines(lines: Sequence[str]) -> list[bytes]:
+    return [hashlib.blake2b(line.encode(), digest_size=16).digest() for line in lines]
 
 
 def _file_digest(paths: Sequence[str | Path]) -> str:
@@ -153,12 +152,19 @@ def _overdue(items: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 
 def _state(bodies: Sequence[str | None]) -> list[dict[str, Any] | None]:
-    """Compact decision JSON → dicts (one parse of the whole column through polars)."""
-    present = [b for b in bodies if b is not None]
-    if not present:
-        return [None] * len(bodies)
-    parsed = iter(pl.read_ndjson(("\n".join(present)).encode(), schema=_BODY_SCHEMA).iter_rows(named=True))
-    return [None if b is None else next(parsed) for b in bodies]
+    """Compact decision JSON → dicts, each distinct text parsed once (many households share one). The dicts
+    are shared between those households: read them, never change them."""
+    cache: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any] | None] = []
+    for b in bodies:
+        if b is None:
+            out.append(None)
+            continue
+        d = cache.get(b)
+        if d is None:
+            d = cache[b] = json.loads(b)
+        out.append(d)
+    return out
 
 
 def stratified_sample(households: Sequence[tuple[str, str]], size: int, seed: str | int) -> list[tuple[str, str]]:
@@ -489,8 +495,21 @@ def _table(records: Sequence[dict[str, Any]], headers: dict[str, str]) -> pl.Dat
     )
 
 
+AUTOFIT_ROWS: Final = 5_000
+"""Excel columns are sized to their content up to this many rows (autofit measures every cell in Python)."""
+
+
 def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
-    _write_flat(frame, path, "csv" if path.suffix == ".csv" else "xlsx", sheet)
+    if path.suffix == ".csv":
+        frame.write_csv(path, include_bom=True)  # a BOM, so that Excel and WPS read UTF-8 (docs/batch.md §5)
+    else:
+        frame.write_excel(
+            path,
+            worksheet=sheet,
+            autofit=frame.height <= AUTOFIT_ROWS,
+            header_format={"bold": True},
+            freeze_panes=(1, 0),
+        )
     return path
 
 
@@ -535,19 +554,40 @@ def run_monthly(
 
     # Per household: the input digest (the row as read, without its position and date), the compact
     # decision (the decision-table row as JSON, stored once per distinct value) or the error.
-    info = frame.select("_row", "household_id", "region", pl.col("monitoring.status").alias("mstatus"))
     digests = _digest_lines(_lines(frame.drop("_row", "as_of")))
-    errors = decisions.get_column("error").to_list()
     bodies_all = _lines(decisions.select(_DECISION_COLUMNS))
-    bodies: list[str | None] = [None if e is not None else b for b, e in zip(bodies_all, errors, strict=True)]
+    columns = zip(
+        frame.get_column("_row").to_list(),
+        frame.get_column("household_id").to_list(),
+        frame.get_column("region").to_list(),
+        frame.get_column("monitoring.status").to_list(),
+        decisions.get_column("status").to_list(),
+        decisions.get_column("category").to_list(),
+        decisions.get_column("exit_status").to_list(),
+        decisions.get_column("error").to_list(),
+        digests,
+        bodies_all,
+        strict=True,
+    )
     rows = [
-        (hid, int(row), region, ms, dg, body, err)
-        for (row, hid, region, ms), dg, body, err in zip(info.iter_rows(), digests, bodies, errors, strict=True)
+        HouseholdRow(
+            hid,
+            int(row),
+            region,
+            ms,
+            None if err else st,
+            None if err else cat,
+            None if err else ex,
+            dg,
+            None if err else body,
+            err,
+        )
+        for row, hid, region, ms, st, cat, ex, err, dg, body in columns
     ]
     # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
     seen: dict[str, int] = {}
     for r in rows:
-        seen[r[0]] = seen.get(r[0], 0) + 1
+        seen[r.household_id] = seen.get(r.household_id, 0) + 1
     dup = {hid for hid, n in seen.items() if n > 1}
     row_errors: list[RowError] = list(read.errors)
     file_label = ", ".join(str(p) for p in paths)
@@ -559,18 +599,20 @@ def run_monthly(
                 "户编号",
                 "duplicate_id",
                 "户编号在多个输入中重复 / household id repeated",
-                index=r[1],
-                household_id=r[0],
+                index=r.input_row,
+                household_id=r.household_id,
             )
             for r in rows
-            if r[0] in dup
+            if r.household_id in dup
         ]
-        rows = [r for r in rows if r[0] not in dup]
+        rows = [r for r in rows if r.household_id not in dup]
     for r in rows:
-        if r[6] is not None:
-            row_errors.append(RowError(file_label, None, None, "evaluation", r[6], index=r[1], household_id=r[0]))
-    states = _state([r[5] for r in rows])
-    now = [_Household(r[0], r[2], r[3], s) for r, s in zip(rows, states, strict=True)]
+        if r.error is not None:
+            row_errors.append(
+                RowError(file_label, None, None, "evaluation", r.error, index=r.input_row, household_id=r.household_id)
+            )
+    states = _state([r.decision for r in rows])
+    now = [_Household(r.household_id, r.region, r.monitoring_status, s) for r, s in zip(rows, states, strict=True)]
     timings["digest"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -616,7 +658,7 @@ def run_monthly(
     )
     bad_rows = {e.index for e in row_errors if e.index is not None}
     n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
-    decided = sum(1 for r in rows if r[6] is None)
+    decided = sum(1 for r in rows if r.error is None)
     counts = {k: sum(1 for c in changes if c["change"] == k) for k in CHANGE_KINDS}
     run_summary = {
         "table": [list(r) for r in summary.iter_rows()],
@@ -672,7 +714,7 @@ def run_monthly(
         "sample": sample,
     }
     json_path = out / "monitor.json"
-    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    json_path.write_text(json.dumps(report, ensure_ascii=False, default=str), encoding="utf-8")
     files.append(json_path)
     timings["write"] = time.perf_counter() - t
     return MonthlyResult(

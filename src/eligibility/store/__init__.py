@@ -31,6 +31,7 @@ import hmac
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from .schema import MIGRATIONS, statements
 
 __all__ = [
     "KEY_ENV",
+    "HouseholdRow",
     "IdentityKey",
     "RunInfo",
     "Store",
@@ -55,6 +57,9 @@ KEY_ENV: Final = "ELIGIBILITY_ID_KEY"
 
 BATCH_ROWS: Final = 20_000
 """Rows per executemany call: big enough to amortise the call, small enough to report progress."""
+
+BLOCK_ROWS: Final = 2_000
+"""Households per compressed block of compact decisions."""
 
 
 class StoreError(EligibilityError):
@@ -105,6 +110,22 @@ class IdentityKey:
         h = self._base.copy()
         h.update(b"\x00eligibility-store-key-check")
         return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class HouseholdRow:
+    """One household of a run, as stored: where it was read, its state and its compact decision."""
+
+    household_id: str
+    input_row: int
+    region: str | None
+    monitoring_status: str | None
+    status: str | None
+    category: str | None
+    exit_status: str | None
+    input_digest: bytes
+    decision: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -292,13 +313,17 @@ class Store:
         return _run(rows[0]) if rows else None
 
     def households(self, run_id: int) -> list[tuple[Any, ...]]:
-        """(household_id, input_row, region, monitoring_status, input_digest, decision JSON or None, error)."""
-        return self.execute(
-            "SELECT h.household_id, h.input_row, h.region, h.monitoring_status, h.input_digest, d.body, h.error "
-            "FROM households h LEFT JOIN decisions d ON d.decision_id = h.decision_id WHERE h.run_id = ? "
-            "ORDER BY h.input_row",
+        """(household_id, input_row, region, monitoring_status, input_digest, decision JSON or None, error),
+        in the order the run read them."""
+        bodies: list[str] = []
+        for (body,) in self.execute("SELECT body FROM decision_blocks WHERE run_id = ? ORDER BY block", (run_id,)):
+            bodies += zlib.decompress(bytes(body)).decode().split("\n")
+        rows = self.execute(
+            "SELECT household_id, input_row, region, monitoring_status, input_digest, ordinal, error FROM households "
+            "WHERE run_id = ? ORDER BY ordinal",
             (run_id,),
         )
+        return [(r[0], r[1], r[2], r[3], bytes(r[4]).hex(), bodies[int(r[5])] or None, r[6]) for r in rows]
 
     def run_errors(self, run_id: int) -> list[tuple[Any, ...]]:
         return self.execute(
@@ -310,16 +335,15 @@ class Store:
     def run_list(self, run_id: int, name: str) -> Any:
         """A list the routine stored with the run (JSON), or ``None``."""
         rows = self.execute("SELECT body FROM run_lists WHERE run_id = ? AND name = ?", (run_id, name))
-        return json.loads(rows[0][0]) if rows else None
+        return json.loads(zlib.decompress(bytes(rows[0][0]))) if rows else None
 
     def counts_by_region(self, run_id: int, digits: int) -> list[tuple[str | None, str | None, int]]:
         """(region prefix of ``digits``, status, households) of a run."""
         return [
             (r[0], r[1], int(r[2]))
             for r in self.execute(
-                "SELECT SUBSTR(h.region, 1, ?) AS unit, d.status, COUNT(*) FROM households h "
-                "LEFT JOIN decisions d ON d.decision_id = h.decision_id WHERE h.run_id = ? "
-                "GROUP BY unit, d.status ORDER BY unit, d.status",
+                "SELECT SUBSTR(region, 1, ?) AS unit, status, COUNT(*) FROM households WHERE run_id = ? "
+                "GROUP BY unit, status ORDER BY unit, status",
                 (digits, run_id),
             )
         ]
@@ -334,7 +358,7 @@ class Store:
         input_digest: str,
         counts: tuple[int, int, int],
         summary: dict[str, Any],
-        households: Sequence[tuple[str, int, str | None, str | None, str, str | None, str | None]],
+        households: Sequence[HouseholdRow],
         errors: Iterable[Sequence[Any]],
         identities: Iterable[Sequence[Any]],
         lists: dict[str, Any],
@@ -343,9 +367,9 @@ class Store:
         """Write one run in one transaction; its ``run_id``. Replaces a stored run of the same
         (jurisdiction, as_of).
 
-        ``households``: (household_id, input_row, region, monitoring_status, input_digest, compact decision
-        JSON or ``None``, error or ``None``). ``errors``: (input_row, household_id, file, line, column, code,
-        message). ``identities``: (household_id, region, member_id, id_hash, phone_hash, id_number, phone).
+        ``households``: :class:`HouseholdRow` in the order read. ``errors``: (input_row, household_id, file,
+        line, column, code, message). ``identities``: (household_id, region, member_id, id_hash, phone_hash,
+        id_number, phone).
         ``after_batch`` is called after each batch of household rows (tests kill the process there).
         """
         rows_read, decided, n_errors = counts
@@ -368,16 +392,37 @@ class Store:
                 ),
             )
             run_id = int(got[0][0])
-            ids = self._decision_ids([h[5] for h in households])
             for start in range(0, len(households), BATCH_ROWS):
                 chunk = households[start : start + BATCH_ROWS]
                 self.executemany(
-                    "INSERT INTO households (run_id, household_id, input_row, region, monitoring_status, "
-                    "input_digest, decision_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, h[0], h[1], h[2], h[3], h[4], None if h[5] is None else ids[h[5]], h[6]) for h in chunk],
+                    "INSERT INTO households (run_id, household_id, ordinal, input_row, region, monitoring_status, "
+                    "status, category, exit_status, input_digest, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run_id,
+                            h.household_id,
+                            start + i,
+                            h.input_row,
+                            h.region,
+                            h.monitoring_status,
+                            h.status,
+                            h.category,
+                            h.exit_status,
+                            h.input_digest,
+                            h.error,
+                        )
+                        for i, h in enumerate(chunk)
+                    ],
                 )
                 if after_batch is not None:
                     after_batch(start // BATCH_ROWS)
+            self.executemany(
+                "INSERT INTO decision_blocks (run_id, block, body) VALUES (?, ?, ?)",
+                [
+                    (run_id, k, _pack("\n".join(h.decision or "" for h in households[s : s + BLOCK_ROWS])))
+                    for k, s in enumerate(range(0, len(households), BLOCK_ROWS))
+                ],
+            )
             self.executemany(
                 "INSERT INTO run_errors (run_id, input_row, household_id, file, line, column_name, code, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -385,7 +430,7 @@ class Store:
             )
             self.executemany(
                 "INSERT INTO run_lists (run_id, name, body) VALUES (?, ?, ?)",
-                [(run_id, k, json.dumps(v, ensure_ascii=False, default=str)) for k, v in lists.items()],
+                [(run_id, k, _pack(json.dumps(v, ensure_ascii=False, default=str))) for k, v in lists.items()],
             )
             latest = self.execute("SELECT MAX(as_of) FROM runs WHERE jurisdiction = ?", (jurisdiction,))[0][0]
             if latest == as_of.isoformat():
@@ -397,37 +442,6 @@ class Store:
                     [(jurisdiction, run_id, *i) for i in identities],
                 )
         return run_id
-
-    def _decision_ids(self, bodies: Iterable[str | None]) -> dict[str, int]:
-        """The id of every distinct compact decision, inserting the ones not yet stored."""
-        by_digest: dict[str, str] = {}
-        for body in bodies:
-            if body is not None and body not in by_digest:
-                by_digest[body] = hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
-        ids: dict[str, int] = {}
-        digests = list(by_digest.values())
-        for start in range(0, len(digests), 500):
-            part = digests[start : start + 500]
-            marks = ", ".join("?" * len(part))
-            for digest, did in self.execute(
-                f"SELECT digest, decision_id FROM decisions WHERE digest IN ({marks})", part
-            ):
-                ids[digest] = int(did)
-        new = [(d, b) for b, d in by_digest.items() if d not in ids]
-        if new:
-            self.executemany(
-                "INSERT INTO decisions (digest, status, category, exit_status, body) VALUES (?, ?, ?, ?, ?)",
-                [(d, *_flat(b), b) for d, b in new],
-            )
-            new_digests = [d for d, _ in new]
-            for start in range(0, len(new_digests), 500):
-                part = new_digests[start : start + 500]
-                marks = ", ".join("?" * len(part))
-                for digest, did in self.execute(
-                    f"SELECT digest, decision_id FROM decisions WHERE digest IN ({marks})", part
-                ):
-                    ids[digest] = int(did)
-        return {body: ids[digest] for body, digest in by_digest.items()}
 
     # ------------------------------------------------------------------ identities
 
@@ -452,9 +466,8 @@ class Store:
         return int(self.execute("SELECT pg_database_size(current_database())")[0][0])
 
 
-def _flat(body: str) -> tuple[str | None, str | None, str | None]:
-    d = json.loads(body)
-    return d.get("status"), d.get("category"), d.get("exit_status")
+def _pack(text: str) -> bytes:
+    return zlib.compress(text.encode(), 6)
 
 
 def open_store(url: str | os.PathLike[str]) -> Store:

@@ -15,10 +15,11 @@ from typing import Final
 __all__ = ["MIGRATIONS", "TYPES", "Migration", "statements"]
 
 TYPES: Final[dict[str, dict[str, str]]] = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY", "bigint": "INTEGER", "without_rowid": " WITHOUT ROWID"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "bigint": "BIGINT", "without_rowid": ""},
+    "sqlite": {"pk": "INTEGER PRIMARY KEY", "bigint": "INTEGER", "blob": "BLOB", "without_rowid": " WITHOUT ROWID"},
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "bigint": "BIGINT", "blob": "BYTEA", "without_rowid": ""},
 }
-"""What the two databases spell differently: an auto-numbered key, a 64-bit integer, SQLite's clustered table."""
+"""What the two databases spell differently: an auto-numbered key, a 64-bit integer, bytes, SQLite's clustered
+table."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Migration:
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
         1,
-        "runs, decisions (deduplicated), households per run, run errors and lists, identities, feeds and leads",
+        "runs, households per run, compressed decision blocks, run errors and lists, identities, feeds, leads",
         (
             # One row per monthly run of a jurisdiction; a run is written in one transaction, so a row here
             # means the run is complete.
@@ -49,27 +50,32 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 summary TEXT NOT NULL,
                 UNIQUE (jurisdiction, as_of)
             )""",
-            # A compact decision is stored once however many households share it (most do, month after
-            # month); status, category and exit status are copied out of the JSON for the report's counts.
-            """CREATE TABLE decisions (
-                decision_id {pk},
-                digest TEXT NOT NULL UNIQUE,
-                status TEXT,
-                category TEXT,
-                exit_status TEXT,
-                body TEXT NOT NULL
-            )""",
+            # One row per household and run: what the report counts by SQL (status, category, exit status by
+            # region) and the input digest that tells an unchanged household from a changed one.
             """CREATE TABLE households (
                 run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
                 household_id TEXT NOT NULL,
+                ordinal {bigint} NOT NULL,
                 input_row {bigint} NOT NULL,
                 region TEXT,
                 monitoring_status TEXT,
-                input_digest TEXT NOT NULL,
-                decision_id {bigint} REFERENCES decisions (decision_id),
+                status TEXT,
+                category TEXT,
+                exit_status TEXT,
+                input_digest {blob} NOT NULL,
                 error TEXT,
                 PRIMARY KEY (run_id, household_id)
             ){without_rowid}""",
+            # The compact decisions of a run, in household ordinal order, as zlib-compressed JSON Lines of
+            # BLOCK_ROWS households each (an empty line for a household that could not be decided): decisions
+            # of one month are alike, so a block compresses about tenfold, which keeps a 12-month history of a
+            # city within the issue's 2 GiB.
+            """CREATE TABLE decision_blocks (
+                run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+                block {bigint} NOT NULL,
+                body {blob} NOT NULL,
+                PRIMARY KEY (run_id, block)
+            )""",
             """CREATE TABLE run_errors (
                 run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
                 input_row {bigint},
@@ -84,7 +90,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             """CREATE TABLE run_lists (
                 run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
                 name TEXT NOT NULL,
-                body TEXT NOT NULL,
+                body {blob} NOT NULL,
                 PRIMARY KEY (run_id, name)
             )""",
             # Who is who, for matching department feeds: the latest run of each jurisdiction only, ID and

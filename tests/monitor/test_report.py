@@ -15,7 +15,7 @@ from eligibility.monitor.report import write_report
 from eligibility.monitor.routine import run_monthly
 from eligibility.store import Store
 
-from .monitor_support import KEY, ROOT, month_two, population, store, store_url, write_jsonl  # noqa: F401
+from .conftest import KEY, ROOT, month_two, population, write_jsonl
 from .test_monitor import AUG, SEP
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,4 +1,4 @@
-"""Shared by the store, routine, feed and report tests: a store on each backend and a two-month population."""
+"""Fixtures of the store, routine, feed and report tests: a store on each backend and a two-month population."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from eligibility.store import IdentityKey, Store, open_store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples" / "households"
 KEY = IdentityKey("test-key-0123456789abcdef")
 PG_ENV = "ELIGIBILITY_TEST_POSTGRES_URL"

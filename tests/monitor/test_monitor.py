@@ -24,7 +24,7 @@ from eligibility.ruleset import RuleSet
 from eligibility.store import IdentityKey, Store, StoreError, open_store
 from eligibility.store.schema import MIGRATIONS
 
-from .monitor_support import KEY, ROOT, month_two, population, store, store_url, write_jsonl  # noqa: F401
+from .conftest import KEY, ROOT, month_two, population, write_jsonl
 
 AUG, SEP = date(2023, 8, 31), date(2023, 9, 30)
 
@@ -83,9 +83,15 @@ def test_id_and_phone_numbers_are_stored_only_as_keyed_hashes(store: Store, rule
     assert {r[0] for r in rows if r[0]} == {KEY.hash(i) for i in ids}
     assert {r[1] for r in rows if r[1]} == {KEY.hash(p) for p in phones}
     # Nowhere else either: no table holds a plain number.
-    for table in ("households", "decisions", "run_errors", "run_lists", "runs", "identities"):
-        text = json.dumps(store.execute(f"SELECT * FROM {table}"), default=str, ensure_ascii=False)
-        assert not any(i in text for i in ids | phones), table
+    texts = {
+        t: json.dumps(store.execute(f"SELECT * FROM {t}"), default=str) for t in ("households", "runs", "run_errors")
+    }
+    for run in store.runs():
+        texts[f"decisions {run.as_of}"] = json.dumps(store.households(run.run_id), default=str, ensure_ascii=False)
+        for name in ("changes", "visits", "focus", "focus_flags", "sample"):
+            texts[f"{name} {run.as_of}"] = json.dumps(store.run_list(run.run_id, name), ensure_ascii=False)
+    for where, text in texts.items():
+        assert not any(i in text for i in ids | phones), where
 
 
 def test_plain_numbers_only_when_the_caller_opts_in(store: Store, rules: RuleSet, tmp_path: Path) -> None:
@@ -96,7 +102,7 @@ def test_plain_numbers_only_when_the_caller_opts_in(store: Store, rules: RuleSet
 
 
 def test_every_run_records_its_date_rules_input_and_counts(store: Store, rules: RuleSet, tmp_path: Path) -> None:
-    first, second = two_months(store, rules, tmp_path)
+    two_months(store, rules, tmp_path)
     runs = store.runs("test")
     assert [r.as_of for r in runs] == [AUG, SEP]
     r = runs[1]
