@@ -40,3 +40,9 @@ bench: $(BIN)/eligibility
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The monthly routine at 淮北's scale (issue 14 §6): 350,000 generated households, 12 months on SQLite.
+# Long (well over 10 minutes on 2 cores); `benchmarks/bench_monitor.py 20000 --history 3` for a quick look.
+.PHONY: bench-monitor
+bench-monitor: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_monitor.py
