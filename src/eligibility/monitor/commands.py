@@ -13,6 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+from ..loader import load_rules
+from ..ruleset import RuleSet
+from ..store import IdentityKey, open_store
+
 __all__ = ["add_parsers", "cmd_feeds", "cmd_monitor", "cmd_report"]
 
 
@@ -31,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], rules_
     msub = m.add_subparsers(dest="monitor_command", required=True)
     r = msub.add_parser("run", help="运行一个月 / run one month")
     r.add_argument("inputs", nargs="+", help="households file(s): .xlsx, .csv (+ members.csv), .jsonl, .parquet")
-    r.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
+    r.add_argument("--as-of", required=True, type=_date, help="评估日期 / assessment date YYYY-MM-DD")
     store_args(r)
     r.add_argument(
         "-o", "--out-dir", default=None, help="输出目录 / folder for the routine's files (default: 监测-<as-of>)"
@@ -64,37 +68,38 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], rules_
     rules_arg(fi)
     rp = sub.add_parser("report", help="县级监测报告 / county report as one offline HTML file")
     rp.add_argument("--db", required=True, help="数据库 / store: a SQLite file path or postgresql://…")
-    rp.add_argument("--as-of", required=True, help="报告日期 / the latest run on or before this date")
+    rp.add_argument("--as-of", required=True, type=_date, help="报告日期 / the latest run on or before this date")
     rp.add_argument("--jurisdiction", default=None, help="辖区代码 / jurisdiction (default: any)")
     rp.add_argument("-o", "--output", required=True, help="report.html")
 
 
-def _date(text: str) -> date | None:
+def _date(text: str) -> date:
+    """An ``--as-of`` value; argparse turns the error into a usage message and exit code 2."""
     try:
         return date.fromisoformat(text)
     except ValueError:
-        print(f"日期无效 / invalid date `{text}` (YYYY-MM-DD)", file=sys.stderr)
-        return None
+        raise argparse.ArgumentTypeError(f"日期无效 / invalid date `{text}` (YYYY-MM-DD)") from None
 
 
-def _key(path: str | None) -> str | None:
-    return Path(path).read_text(encoding="utf-8").strip() if path else None
+def _key_and_rules(args: argparse.Namespace) -> tuple[IdentityKey, RuleSet]:
+    """The hashing key (``--key-file`` or the environment) and the rules (``--rules`` or the bundled ones)."""
+    secret = Path(args.key_file).read_text(encoding="utf-8").strip() if args.key_file else None
+    return IdentityKey.from_env(secret), load_rules(args.rules)
+
+
+def _extra_missing(exc: ImportError) -> int:
+    print(f"需要安装 / needs: pip install 'eligibility[monitor]' ({exc})", file=sys.stderr)
+    return 2
 
 
 def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
     """``eligibility monitor run``: one month of the routine; exit 1 when some rows are errors."""
+    on: date = args.as_of
     try:
-        from ..loader import load_rules
-        from ..store import IdentityKey, open_store
         from .routine import CHANGE_KINDS, run_monthly
     except ImportError as exc:
-        print(f"监测例程需要 / the routine needs: pip install 'eligibility[monitor]' ({exc})", file=sys.stderr)
-        return 2
-    on = _date(args.as_of)
-    if on is None:
-        return 2
-    key = IdentityKey.from_env(_key(args.key_file))
-    rules = load_rules(args.rules)
+        return _extra_missing(exc)
+    key, rules = _key_and_rules(args)
     with open_store(args.db) as store:
         try:
             res = run_monthly(
@@ -136,14 +141,10 @@ def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
     """``eligibility feeds import``: exit 1 when a record is malformed, unmatched or ambiguous."""
     try:
-        from ..loader import load_rules
-        from ..store import IdentityKey, open_store
         from .feeds import FEEDS, import_feed, lead_rows
     except ImportError as exc:
-        print(f"部门数据导入需要 / feeds need: pip install 'eligibility[monitor]' ({exc})", file=sys.stderr)
-        return 2
-    key = IdentityKey.from_env(_key(args.key_file))
-    rules = load_rules(args.rules)
+        return _extra_missing(exc)
+    key, rules = _key_and_rules(args)
     with open_store(args.db) as store:
         res = import_feed(args.file, kind=args.kind, store=store, key=key, rules=rules)
     feed = FEEDS[args.kind]
@@ -172,15 +173,11 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     """``eligibility report``: the county report of the latest run on or before ``--as-of``."""
+    on: date = args.as_of
     try:
-        from ..store import open_store
         from .report import write_report
     except ImportError as exc:
-        print(f"报告需要 / the report needs: pip install 'eligibility[monitor]' ({exc})", file=sys.stderr)
-        return 2
-    on = _date(args.as_of)
-    if on is None:
-        return 2
+        return _extra_missing(exc)
     with open_store(args.db) as store:
         path = write_report(store, on, args.output, args.jurisdiction)
     print(f"报告 / report: {path}", file=out)

@@ -179,26 +179,17 @@ def render_report(store: Store, as_of: date, jurisdiction: str | None = None) ->
         )
 
     prev_n = previous.rows if previous else None
+    by_status = [
+        ("identified", "identified", "新识别（纳入监测）/ identified"),
+        ("review", "needs_review", "需研判 / needs review"),
+        ("monitored", "already_monitored", "已在监测 / monitored"),
+    ]
     kpis = "".join(
         [
             kpi("households", "评估户数 / households", run.rows, prev_n),
-            kpi(
-                "identified",
-                "新识别（纳入监测）/ identified",
-                status.get("identified", 0),
-                prev_status.get("identified", 0) if previous else None,
-            ),
-            kpi(
-                "review",
-                "需研判 / needs review",
-                status.get("needs_review", 0),
-                prev_status.get("needs_review", 0) if previous else None,
-            ),
-            kpi(
-                "monitored",
-                "已在监测 / monitored",
-                status.get("already_monitored", 0),
-                prev_status.get("already_monitored", 0) if previous else None,
+            *(
+                kpi(kid, label, status.get(code, 0), prev_status.get(code, 0) if previous else None)
+                for kid, code, label in by_status
             ),
             kpi(
                 "visits", "本月应走访 / to visit", len(visits), visit_counts.get(previous.run_id) if previous else None
