@@ -27,6 +27,7 @@ from eligibility.store.schema import MIGRATIONS
 from .conftest import KEY, ROOT, month_two, population, write_jsonl
 
 AUG, SEP = date(2023, 8, 31), date(2023, 9, 30)
+EXAMPLE_MONTHS = ROOT / "examples" / "monitor"
 
 
 @pytest.fixture(scope="module")
@@ -369,53 +370,51 @@ def test_leads_join_the_next_visit_list(store: Store, rules: RuleSet, tmp_path: 
     assert "lead" in visit["reasons"] and CHANNEL in visit["reason"] and "identification_max_days" in visit["rules"]
 
 
-def test_the_commands_run_end_to_end(tmp_path: Path) -> None:
+def test_the_example_months_are_the_test_population(tmp_path: Path) -> None:
+    """examples/monitor holds the two months these tests use, for a new user to run by hand."""
+    for name, households in (("2023-08.jsonl", population()), ("2023-09.jsonl", month_two(population()))):
+        want = write_jsonl(households, tmp_path / name).read_text(encoding="utf-8")
+        assert (EXAMPLE_MONTHS / name).read_text(encoding="utf-8") == want
+
+
+def test_the_commands_run_end_to_end_as_a_new_user_would(tmp_path: Path) -> None:
     env = {**os.environ, "ELIGIBILITY_ID_KEY": "cli-key-0123456789abcdef"}
     db = tmp_path / "s.db"
-    m1 = write_jsonl(population(), tmp_path / "m1.jsonl")
     exe = [sys.executable, "-m", "eligibility.cli"]
-    run = subprocess.run(
-        [
-            *exe,
+
+    def cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*exe, *args], capture_output=True, text=True, env=kw.get("env", env))
+
+    for month, on in (("2023-08", "2023-08-31"), ("2023-09", "2023-09-30")):
+        run = cli(
             "monitor",
             "run",
-            str(m1),
+            str(EXAMPLE_MONTHS / f"{month}.jsonl"),
             "--as-of",
-            "2023-08-31",
+            on,
             "--db",
             str(db),
             "-o",
-            str(tmp_path / "out"),
+            str(tmp_path / month),
             "--format",
             "csv",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert run.returncode == 1, run.stderr  # WX-018 is an error row
-    assert "新识别监测对象 / newly_identified: 4" in run.stdout
-    feed = tmp_path / "f.csv"
-    feed.write_text("身份证件号码,数据日期,停水天数\n99999919750302000X,2023-08-20,40\n", encoding="utf-8")
-    f = subprocess.run(
-        [*exe, "feeds", "import", str(feed), "--kind", "water", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert f.returncode == 0 and "线索 / leads 1" in f.stdout, f.stdout + f.stderr
-    r = subprocess.run(
-        [*exe, "report", "--db", str(db), "--as-of", "2023-08-31", "-o", str(tmp_path / "r.html")],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert r.returncode == 0 and (tmp_path / "r.html").stat().st_size > 1_000_000
+        )
+        assert run.returncode == 1, run.stderr  # WX-018 is an error row (no line for 维西 in 2023)
+    assert "新识别监测对象 / newly_identified: 1" in run.stdout  # HB-003
+    assert "风险消除 / eliminated: 1" in run.stdout  # HB-013
+    visits = (tmp_path / "2023-09" / "一月一提示.csv").read_text(encoding="utf-8-sig")
+    assert "HB-003" in visits and "HB-013" not in visits
+    feed = str(EXAMPLE_MONTHS / "医保-2023-09.csv")
+    first = cli("feeds", "import", feed, "--kind", "medical", "--db", str(db), "-o", str(tmp_path / "r.csv"))
+    assert first.returncode == 1  # one unmatched and one malformed record
+    assert "线索 / leads 1，未匹配 / unmatched 1，匹配到多户 / ambiguous 0，错误 / errors 1" in first.stdout
+    assert "第 4 行" in first.stdout and "数据日期" in first.stdout
+    again = cli("feeds", "import", feed, "--kind", "medical", "--db", str(db))
+    assert "线索 / leads 0" in again.stdout and "已导入过 / already imported 2" in again.stdout
+    report = cli("report", "--db", str(db), "--as-of", "2023-09-30", "-o", str(tmp_path / "r.html"))
+    assert report.returncode == 0 and (tmp_path / "r.html").stat().st_size > 1_000_000
     nokey = {k: v for k, v in env.items() if k != "ELIGIBILITY_ID_KEY"}
-    bad = subprocess.run(
-        [*exe, "monitor", "run", str(m1), "--as-of", "2023-08-31", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        env=nokey,
+    bad = cli(
+        "monitor", "run", str(EXAMPLE_MONTHS / "2023-08.jsonl"), "--as-of", "2023-08-31", "--db", str(db), env=nokey
     )
     assert bad.returncode == 1 and "ELIGIBILITY_ID_KEY" in bad.stderr
