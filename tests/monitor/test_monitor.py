@@ -188,6 +188,8 @@ def test_two_months_give_the_change_lists(store: Store, rules: RuleSet, tmp_path
     assert kinds["re_entered"] == {"HB-015"}  # 风险已消除 last month, 监测中 again
     assert kinds["exit_opened"] == {"HB-014"}  # the 6-month gate opens in September
 
+    identified = next(c for c in second.changes if c["change"] == "newly_identified")
+    assert identified["rules"][0].startswith("identification.category.")  # the rule concluding its category
     opened = next(c for c in second.changes if c["change"] == "exit_opened")
     assert opened["rules"], "the rule that blocked exit last month is named"
     for c in second.changes:

@@ -19,6 +19,7 @@ label of the rules' vocabulary with the ids of the rules that drew it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -221,6 +222,24 @@ def _change(h: _Household, kind: str, reason: str, rule_ids: Sequence[str], befo
     }
 
 
+@functools.cache
+def _category_rules_of(rules: RuleSet, pack: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for rule in rules.chain(pack).rules.values():
+        for kind, code in rule.conclusions:
+            if kind == "category":
+                out.setdefault(code, []).append(rule.id)
+    return out
+
+
+def _category_rules(rules: RuleSet, pack: str | None, category: str | None) -> list[str]:
+    """The rules of the household's pack chain that conclude its category (the decision table does not
+    say which of them fired; these are the candidates a reader checks)."""
+    if not pack or not category:
+        return []
+    return list(_category_rules_of(rules, pack).get(category, []))
+
+
 def _status_text(d: dict[str, Any] | None) -> str:
     return "" if d is None else STATUS_LABELS.get(d["status"], (d["status"], ""))[0]
 
@@ -244,16 +263,9 @@ def compare(
         if d["status"] == "identified" and (pd_ is None or pd_["status"] != "identified"):
             cat = rules.vocab("category", d["category"]).zh if d["category"] else ""
             text, rule_ids = _labels(rules, "risk", d["risks"])
-            out.append(
-                _change(
-                    h,
-                    "newly_identified",
-                    "；".join(x for x in (cat, text) if x),
-                    rule_ids,
-                    _status_text(pd_),
-                    _status_text(d),
-                )
-            )
+            rule_ids = _category_rules(rules, d["jurisdiction"], d["category"]) + rule_ids
+            reason = "；".join(x for x in (cat, text) if x)
+            out.append(_change(h, "newly_identified", reason, rule_ids, _status_text(pd_), _status_text(d)))
         if p is not None and p.monitoring_status == MONITORED and h.monitoring_status == ELIMINATED:
             method = rules.vocab("exit_method", d["exit_method"]).zh if d.get("exit_method") else ""
             out.append(
