@@ -34,12 +34,8 @@ MAX_ROWS: Final = 1000
 
 
 def _status_counts(run: RunInfo) -> dict[str, int]:
-    """Households by status in the run's stored summary (the 合计 rows of 认定结论)."""
-    out: dict[str, int] = {}
-    for region, indicator, code, _item, households, _people in run.summary.get("table", []):
-        if region == "合计" and indicator == "认定结论":
-            out[code] = int(households)
-    return out
+    """Households by status (the 合计 rows of 认定结论 in the run's summary)."""
+    return {code: int(n) for code, n in run.summary.get("status", {}).items()}
 
 
 def _figure_html(fig: Any, div_id: str) -> str:

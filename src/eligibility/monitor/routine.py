@@ -434,9 +434,8 @@ def focus_list(rules: RuleSet, runs: Sequence[tuple[date, list[list[str]]]]) -> 
     return out
 
 
-def _analysis(summary: pl.DataFrame, previous: RunInfo | None) -> pl.DataFrame:
+def _analysis(summary: pl.DataFrame, prev_rows: list[list[Any]]) -> pl.DataFrame:
     """The batch summary with last month's counts beside it."""
-    prev_rows = (previous.summary.get("table") if previous else None) or []
     keys = ["region", "indicator", "code"]
     if prev_rows:
         prev = pl.DataFrame(prev_rows, schema=summary.schema, orient="row").select(
@@ -657,7 +656,7 @@ def run_monthly(
     ]
     ok = decisions.filter(pl.col("error").is_null() & ~pl.col("household_id").is_in(list(dup)))
     summary = summarise(ok, frame, level, rules=rules)
-    analysis = _analysis(summary, previous)
+    analysis = _analysis(summary, (store.run_list(previous.run_id, "summary") if previous else None) or [])
     timings["compare"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -672,8 +671,11 @@ def run_monthly(
     n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
     decided = sum(1 for r in rows if r.error is None)
     counts = {k: sum(1 for c in changes if c["change"] == k) for k in CHANGE_KINDS}
+    table = [list(r) for r in summary.iter_rows()]
+    # The run row keeps the totals the report's trend needs; the whole table (a row per region, indicator
+    # and item: large for a city at town level) is a compressed list beside it.
     run_summary = {
-        "table": [list(r) for r in summary.iter_rows()],
+        "status": {r[2]: r[4] for r in table if r[0] == "合计" and r[1] == "认定结论"},
         "level": level,
         "changes": counts,
         "visits": len(visit_list),
@@ -691,7 +693,14 @@ def run_monthly(
         households=rows,
         errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
         identities=identities,
-        lists={"changes": changes, "visits": visit_list, "focus_flags": flags, "focus": focus, "sample": sample},
+        lists={
+            "summary": table,
+            "changes": changes,
+            "visits": visit_list,
+            "focus_flags": flags,
+            "focus": focus,
+            "sample": sample,
+        },
         after_batch=after_batch,
     )
     timings["store"] = time.perf_counter() - t
