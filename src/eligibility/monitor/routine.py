@@ -20,6 +20,7 @@ label of the rules' vocabulary with the ids of the rules that drew it.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import random
@@ -546,6 +547,51 @@ def run_monthly(
     log: TextIO | None = None,
 ) -> MonthlyResult:
     """Decide, store and compare one month (module docstring); write the routine's files to ``out_dir``."""
+    # The comparison holds a few dicts per household of two months; the cyclic collector would walk that
+    # growing heap again and again (none of it is cyclic garbage), so it is paused for the run.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_monthly(
+            paths,
+            as_of=as_of,
+            store=store,
+            rules=rules,
+            key=key,
+            out_dir=out_dir,
+            jurisdiction=jurisdiction,
+            level=level,
+            sample_size=sample_size,
+            seed=seed,
+            fmt=fmt,
+            store_plain_ids=store_plain_ids,
+            chunk_rows=chunk_rows,
+            after_batch=after_batch,
+            log=log,
+        )
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run_monthly(
+    paths: Sequence[str | Path],
+    *,
+    as_of: date,
+    store: Store,
+    rules: RuleSet,
+    key: IdentityKey,
+    out_dir: str | Path,
+    jurisdiction: str | None,
+    level: str,
+    sample_size: int,
+    seed: str | int | None,
+    fmt: str,
+    store_plain_ids: bool,
+    chunk_rows: int,
+    after_batch: Callable[[int], None] | None,
+    log: TextIO | None,
+) -> MonthlyResult:
     log = log or sys.stderr
     t0 = time.perf_counter()
     started = _now()
