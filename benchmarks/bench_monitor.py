@@ -7,11 +7,11 @@ N = 350,000 households, M = 12 months). Prints its figures; nothing here asserts
   village codes), written once to a Parquet input file (cached in the temp folder; not timed).
 * **Baseline, same run:** ``eligibility.batch.run_batch`` on the same file (read, decide, write the
   decisions) — the part of the routine that existed before the store.
-* **The routine:** ``run_monthly`` for month 1 (2023-01-31, no previous run) and month 2 (3% of households with their
-  wage halved, compared with month 1), each end to end: read, decide, store, compare, write the files.
-* **History:** months 3..M of 2023 (M ≤ 12: the rules hold 淮北's line for 2023) on the same store, each with
-  another 3% changed; the store's size on disk
-  after each month, and bytes per household-month.
+* **The routine:** ``run_monthly`` for month 1 (2023-01-31, no previous run) and month 2 (3% of households
+  with their wage halved, compared with month 1), each end to end: read, decide, store, compare, write the
+  files.
+* **History:** months 3..M of 2023 (M ≤ 12: the rules hold 淮北's line for 2023) on the same store, each
+  with another 3% changed; the store's size on disk after each month, and bytes per household-month.
 """
 
 from __future__ import annotations
