@@ -50,3 +50,9 @@ bench-whatif: $(BIN)/eligibility
 .PHONY: bench-service
 bench-service: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_service.py
+
+# The monthly routine at 淮北's scale (issue 14 §6): 350,000 generated households, 12 months on SQLite.
+# Long (well over 10 minutes on 2 cores); `benchmarks/bench_monitor.py 20000 --history 3` for a quick look.
+.PHONY: bench-monitor
+bench-monitor: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_monitor.py

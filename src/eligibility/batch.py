@@ -275,7 +275,7 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
         notes=read.notes,
-        gaps=_gaps(ok),
+        gaps=configuration_gaps(ok),
     )
     for f in parts_dir.iterdir():
         f.unlink()
@@ -283,7 +283,7 @@ def run_batch(
     return result
 
 
-def _gaps(decisions: pl.DataFrame) -> list[tuple[str, str, int]]:
+def configuration_gaps(decisions: pl.DataFrame) -> list[tuple[str, str, int]]:
     """Each configuration gap once per jurisdiction and parameter, with how many households it touched."""
     if "missing_parameters" not in decisions.columns or not decisions.height:
         return []

@@ -22,6 +22,8 @@ from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
+from .monitor.commands import add_parsers as add_monitor_parsers
+from .monitor.commands import cmd_feeds, cmd_monitor, cmd_report
 from .ruleset import INHERIT
 
 __all__ = ["main"]
@@ -570,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--rate", type=float, default=50.0, help="每个密钥每秒请求数 / requests a second per key")
     sv.add_argument("--burst", type=int, default=100, help="每个密钥突发请求数 / burst per key")
     sv.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    add_monitor_parsers(sub, rules_arg)
     return p
 
 
@@ -592,6 +595,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "docs": cmd_docs,
         "diff": cmd_diff,
         "serve": cmd_serve,
+        "monitor": cmd_monitor,
+        "feeds": cmd_feeds,
+        "report": cmd_report,
     }
     try:
         return handlers[args.command](args, out)
