@@ -1442,6 +1442,13 @@ class _Decide:
                         .then((pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64))
                         .alias("days_late"),
                     ]
+                elif kind == "finding":
+                    # no procedure rules in force: the struct keeps its fields (all null)
+                    fields += [
+                        pl.lit(None, dtype=dt).alias(f)
+                        for f, dt in PROCEDURE.to_schema().items()  # type: ignore[attr-defined]
+                        if f not in ("code", "certain", "rules")
+                    ]
                 frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
             out = _attach(lf, frames)
             return (
