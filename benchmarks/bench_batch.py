@@ -87,7 +87,10 @@ def _member(m: pl.Expr) -> pl.Expr:
         _pick(m, 102, ["户主", "配偶", "子女", "父母", "孙子女"], pl.String()).alias("relation"),
         _known(m, 103, pl.lit(AS_OF) - pl.duration(days=days_old)).alias("birth_date"),
         _pick(
-            m, 104, ["普通劳动力", "普通劳动力", "技能劳动力", "弱劳动力或半劳动力", "丧失劳动力", "无劳动力", None], pl.String()
+            m,
+            104,
+            ["普通劳动力", "普通劳动力", "技能劳动力", "弱劳动力或半劳动力", "丧失劳动力", "无劳动力", None],
+            pl.String(),
         ).alias("labour"),
         _pick(
             m,
@@ -165,9 +168,7 @@ def households(start: int, stop: int, line: Decimal) -> pl.LazyFrame:
         "monitoring.status": _pick(i, 43, ["未纳入监测"] * 6 + ["监测中", "风险已消除", None], pl.String()),
         "monitoring.identified_on": _known(i, 44, pl.lit(date(2021, 6, 1)) + pl.duration(days=_u(i, 45, 800)), 3),
     }
-    return pl.LazyFrame({"i": pl.int_range(start, stop, eager=True)}).select(
-        *(e.alias(k) for k, e in cols.items())
-    )
+    return pl.LazyFrame({"i": pl.int_range(start, stop, eager=True)}).select(*(e.alias(k) for k, e in cols.items()))
 
 
 def write_workload(path: Path, n: int, line: Decimal, slice_rows: int = 500_000) -> float:
@@ -228,7 +229,9 @@ def by_hand(rules: RuleSet) -> Callable[[pl.DataFrame], pl.DataFrame]:
     net = c("income.wage") + c("income.business_income") - c("income.business_cost") + c("income.property")
     net = net + c("income.transfer")
     rigid = (
-        c("rigid_expenditure.medical_self_pay") + c("rigid_expenditure.education") + c("rigid_expenditure.disaster_loss")
+        c("rigid_expenditure.medical_self_pay")
+        + c("rigid_expenditure.education")
+        + c("rigid_expenditure.disaster_loss")
     )
     bound = line * size.cast(pl.Decimal(38, 0))
     below = pl.when(size > 0).then(net < bound)  # exact: net / size < line as net < line × size
@@ -372,7 +375,13 @@ def phase_run_batch(parquet: Path, out: Path, chunk_rows: int) -> None:
     seconds = time.perf_counter() - t0
     print(
         json.dumps(
-            {"seconds": seconds, "rows": result.rows, "decided": result.decided, "errors": result.errors, "rss_mib": _peak_rss_mib()}
+            {
+                "seconds": seconds,
+                "rows": result.rows,
+                "decided": result.decided,
+                "errors": result.errors,
+                "rss_mib": _peak_rss_mib(),
+            }
         )
     )
 
@@ -422,7 +431,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
     from eligibility.io.tables import read_households
 
-    _, read = _timed("read_households (Parquet, columnar validation)", n, lambda: read_households(parquet, as_of=AS_OF), 1)
+    _, read = _timed(
+        "read_households (Parquet, columnar validation)", n, lambda: read_households(parquet, as_of=AS_OF), 1
+    )
     frame = read.frame
     members = frame.get_column("members").list.len().sum()
     print(f"  {frame.height:,} valid rows, {len(read.errors):,} row errors, {members:,} members")
@@ -439,22 +450,29 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         .filter((pl.col("status") != pl.col("status_hand")) | pl.col("category").ne_missing(pl.col("category_hand")))
         .height
     )
-    print(f"  ratio compiled / by hand: {t_hand / t_comp:.2f}× (target ≥ 1.0×); rows whose status or category differ: {differ}")
+    print(
+        f"  ratio compiled / by hand: {t_hand / t_comp:.2f}× (target ≥ 1.0×); "
+        f"rows whose status or category differ: {differ}"
+    )
     print(f"  statuses: {dict(sorted(d.group_by('status').len().iter_rows()))}")
 
     print("bundled packs, all five decisions (same frame)")
     decide_table(rules, frame)
     _timed("decide_table, bundled packs", n, lambda: decide_table(rules, frame), args.repeat)
-    del frame, read, d, h
+    frame = read = d = h = None  # type: ignore[assignment]  # free the memory before the subprocess runs
 
     print("end to end (fresh subprocess each: its own peak RSS)")
     _subprocess_run_batch(parquet, tmp / "decisions.parquet", n, f"run_batch {n:,} Parquet → Parquet", args.chunk_rows)
     if args.stream:
         big = tmp / f"households-{args.stream}.parquet"
         seconds = write_workload(big, args.stream, line)
-        print(f"  generated {args.stream:,} households in {seconds:.1f} s: {big.stat().st_size / 2**20:,.0f} MiB Parquet")
+        print(
+            f"  generated {args.stream:,} households in {seconds:.1f} s: {big.stat().st_size / 2**20:,.0f} MiB Parquet"
+        )
         parquet.unlink()
-        _subprocess_run_batch(big, tmp / "big.parquet", args.stream, f"run_batch {args.stream:,} streaming", args.chunk_rows)
+        _subprocess_run_batch(
+            big, tmp / "big.parquet", args.stream, f"run_batch {args.stream:,} streaming", args.chunk_rows
+        )
 
 
 if __name__ == "__main__":

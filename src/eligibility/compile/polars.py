@@ -446,7 +446,11 @@ def months_between(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     m = _month_index(b) - _month_index(a)
     ad, bd = a.dt.day().cast(pl.Int64), b.dt.day().cast(pl.Int64)
     short = (bd < ad) & (bd < b.dt.days_in_month().cast(pl.Int64))
-    return pl.when(b >= a).then(pl.when(short).then(m - 1).otherwise(m)).otherwise(pl.when(bd > ad).then(m + 1).otherwise(m))
+    return (
+        pl.when(b >= a)
+        .then(pl.when(short).then(m - 1).otherwise(m))
+        .otherwise(pl.when(bd > ad).then(m + 1).otherwise(m))
+    )
 
 
 def whole_years(months: pl.Expr) -> pl.Expr:
@@ -1007,7 +1011,10 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
         items.append(s.value.expr.alias(c + ":value"))
         v = pl.col(c + ":value")
         want = s.fn == "any"
-        flags += [(kept & (v == want).fill_null(False)).alias(c + ":hit"), ((kept & v.is_null()) | unsure).alias(c + ":unk")]
+        flags += [
+            (kept & (v == want).fill_null(False)).alias(c + ":hit"),
+            ((kept & v.is_null()) | unsure).alias(c + ":unk"),
+        ]
         finals.append(
             pl.when(pl.col(c + ":hit") > 0)
             .then(want)
@@ -1529,7 +1536,7 @@ class _Decide:
                     # no procedure rules in force: the struct keeps its fields (all null)
                     fields += [
                         pl.lit(None, dtype=dt).alias(f)
-                        for f, dt in PROCEDURE.to_schema().items()  # type: ignore[attr-defined]
+                        for f, dt in PROCEDURE.to_schema().items()
                         if f not in ("code", "certain", "rules")
                     ]
                 frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
