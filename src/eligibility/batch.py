@@ -12,9 +12,12 @@ is dropped silently. Decisions are computed and written in *parts* of ``chunk_ro
 killed at any moment is resumed with ``resume=True`` (``--resume``): parts already written are kept, and
 no household is decided twice or lost. The parts are joined into ``out`` at the end.
 
-Memory: the input frame is held whole (a county's tables: about 1 KiB per household in polars), the
-decisions of one part at a time, and the joined output is written from the parts with polars' lazy
-scan, so the decisions of the whole run are never all in Python objects.
+Memory (``docs/batch.md`` §9): one part at a time. A Parquet input is read part by part (a slice per
+part, with one pass over the household-id column first so that a repeated id is found across parts);
+the other formats are read whole (a county's exports, checked row by row) and decided part by part.
+Each part's decisions, row errors and summary counts go to disk before the next part; the output is
+joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
+up the parts' counts, so the decisions of the whole run are never in memory together.
 """
 
 from __future__ import annotations

@@ -27,9 +27,15 @@ How the rule language maps onto polars, and why:
   ``b``'s and steps back one when ``a``'s day (clipped to the month end) has not come yet; years truncate
   toward zero. Written here with integer arithmetic on year and month, tested against relativedelta at
   month ends and leap days.
-* **Aggregates with a ``where``** explode the collection once per batch, compute every aggregate's filter
-  and value per item, and group back per household: an item whose filter is unknown makes a "none found"
+* **Aggregates with a ``where``** explode the collection once per batch and compute every aggregate's
+  filter and value per item, once each (as columns: inlined, a date formula was recomputed per use).
+  ``count``/``any``/``all`` need only how many items of a household carry each flag, read off running
+  sums over the items (each household's items are contiguous) — no group_by, no join back;
+  ``sum``/``min``/``max`` group by household. An item whose filter is unknown makes a "none found"
   answer unknown, as in the Python target.
+* **Leaves are columns.** Each distinct leaf test is computed once, in one stage before the rules; the
+  rule trees and the gap pass's node columns combine those Boolean columns (an exact decimal
+  cross-product is not recomputed for every tree and node that contains it).
 * **The decision is assembled in long form.** Findings (risks … procedure) come from unpivoting the rule
   columns to the (household, rule) pairs that fired or are unknown, joined with what each rule concludes;
   the settling paths of ``blocking`` / ``unknown`` / ``exit_blocking`` (Engine._missing) from the leaf
@@ -37,7 +43,8 @@ How the rule language maps onto polars, and why:
   A household touches a handful of such pairs, where a wide expression per possible code would cost every
   household the whole vocabulary.
 * **Stages are collected one by one** (:meth:`TableProgram.run`): one lazy plan of every stage costs
-  polars' optimiser more than it saves.
+  polars' optimiser more than it saves. A subplan read by several plans is collected rather than
+  ``cache()``-d: polars 2 recomputed cached subplans (measured 3-15x in the gap and findings stages).
 * **Parameters are constants** of the span, folded exactly as the Python target folds them.
 
 Known differences from the Python target (none reachable with the bundled packs):
