@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -64,16 +65,8 @@ def test_many_small_parts_write_what_one_part_writes(parquet: Path, tmp_path: Pa
     for chunk in (3, 1000):
         out = tmp_path / f"out-{chunk}{suffix}"
         summary = tmp_path / f"summary-{chunk}.csv"
-        r = run_batch(
-            [parquet],
-            out,
-            rules=RULES,
-            as_of=AS_OF,
-            chunk_rows=chunk,
-            summary_path=summary,
-            progress=False,
-            log=io.StringIO(),
-        )
+        quiet: dict[str, Any] = {"progress": False, "log": io.StringIO()}
+        r = run_batch([parquet], out, rules=RULES, as_of=AS_OF, chunk_rows=chunk, summary_path=summary, **quiet)
         results.append((r, out, summary))
     (small, out_small, sum_small), (one, out_one, sum_one) = results
     assert (small.rows, small.decided, small.errors) == (one.rows, one.decided, one.errors)
