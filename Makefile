@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AS_OF ?= 2023-09-30
 
-.PHONY: demo test lint typecheck pytest proptest bench clean
+.PHONY: demo test lint typecheck pytest proptest bench bench-stream clean
 
 $(BIN)/eligibility: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_engines.py
 	$(BIN)/python benchmarks/bench_batch_target.py
+	$(BIN)/python benchmarks/bench_batch.py
+
+# The 10,000,000-household streaming run of issue 10 §7 (generated into a temporary folder, deleted after).
+bench-stream: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_batch.py --n 1000000 --repeat 1 --stream 10000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

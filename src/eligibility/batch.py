@@ -12,20 +12,24 @@ is dropped silently. Decisions are computed and written in *parts* of ``chunk_ro
 killed at any moment is resumed with ``resume=True`` (``--resume``): parts already written are kept, and
 no household is decided twice or lost. The parts are joined into ``out`` at the end.
 
-Memory: the input frame is held whole (a county's tables: about 1 KiB per household in polars), the
-decisions of one part at a time, and the joined output is written from the parts with polars' lazy
-scan, so the decisions of the whole run are never all in Python objects.
+Memory (``docs/batch.md`` §9): one part at a time. A Parquet input is read part by part (a slice per
+part, with one pass over the household-id column first so that a repeated id is found across parts);
+the other formats are read whole (a county's exports, checked row by row) and decided part by part.
+Each part's decisions, row errors and summary counts go to disk before the next part; the output is
+joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
+up the parts' counts, so the decisions of the whole run are never in memory together.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -33,9 +37,9 @@ from typing import Any, TextIO
 
 import polars as pl
 
-from .compile.polars import decide_table
-from .io.summary import render_markdown, summarise, write_summary
-from .io.tables import ReadResult, RowError, read_households
+from .compile.polars import OUTPUT_SCHEMA, decide_table
+from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
+from .io.tables import ReadResult, RowError, parquet_repeated_ids, parquet_rows, read_households, read_parquet_slice
 from .io.writers import write_decisions, write_errors
 from .ruleset import RuleSet
 
@@ -151,6 +155,137 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@dataclass
+class _Chunk:
+    """One part of a run: input rows ``start`` … ``start + rows - 1`` (numbered across the files), read
+    only when the part is not already on disk."""
+
+    part: int
+    start: int
+    rows: int
+    read: Callable[[], ReadResult]
+
+
+def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) -> Iterator[_Chunk]:
+    """The parts of a run, in input order. A Parquet file is read slice by slice (only the slice is in
+    memory, its repeated ids found by one pass over the id column); the other formats are read whole,
+    when their first part is due, and then cut into parts (their files are a county's exports, read
+    through per-row validation: CSV, Excel, JSON Lines)."""
+    offset, part = 0, 0
+    for p in paths:
+        path = Path(p)
+        if path.suffix.lower() == ".parquet" and path.is_file():
+            total = parquet_rows(path)
+            repeated: list[set[str]] = []
+
+            def read_slice(
+                start: int, rows: int, base: int, path: Path = path, box: list[set[str]] = repeated
+            ) -> ReadResult:
+                if not box:
+                    box.append(parquet_repeated_ids(path))
+                return _shifted(read_parquet_slice(path, start, rows, as_of=as_of, repeated=box[0]), base)
+
+            for start in range(0, total, chunk_rows):
+                rows = min(chunk_rows, total - start)
+                yield _Chunk(part, offset + start, rows, functools.partial(read_slice, start, rows, offset))
+                part += 1
+            offset += total
+            continue
+        whole = read_households(p, as_of=as_of)
+        got = _shifted(whole, offset)
+        total = max(whole.total_rows, 1)  # an empty file is one (empty) part: its header errors still count
+        for start in range(0, total, chunk_rows):
+            rows = min(chunk_rows, whole.total_rows - start)
+            yield _Chunk(part, offset + start, rows, functools.partial(_cut, got, offset + start, rows, start == 0))
+            part += 1
+        offset += whole.total_rows
+
+
+def _shifted(got: ReadResult, offset: int) -> ReadResult:
+    """A file's rows numbered after the ``offset`` rows of the files before it."""
+    if offset:
+        got.frame = got.frame.with_columns((pl.col("_row") + offset).cast(pl.UInt64))
+        got.errors = [_shift(e, offset) for e in got.errors]
+    return got
+
+
+def _cut(got: ReadResult, start: int, rows: int, first: bool) -> ReadResult:
+    """Rows ``start`` … ``start + rows - 1`` of a file read whole; the errors of the whole file (no
+    row) go with its first part."""
+    inside = pl.col("_row").is_between(start, start + rows - 1)
+    errors = [
+        e
+        for e in got.errors
+        if (e.index is None and first) or (e.index is not None and start <= e.index < start + rows)
+    ]
+    unknown = got.unknown_columns if first else []
+    notes = got.notes if first else []
+    return ReadResult(got.frame.filter(inside), errors, unknown, rows, notes)
+
+
+def _merge_summaries(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The summary of a run from the summaries of its parts: households and people add up, since each
+    household is in exactly one part; rows are put back in :func:`summarise`'s order."""
+    if not parts:
+        return pl.DataFrame()
+    order = {label: i for i, label in enumerate(_INDICATORS.values())}
+    merged = (
+        pl.concat(parts, how="vertical_relaxed")
+        .group_by(["region", "indicator", "code", "item"], maintain_order=True)
+        .agg(pl.col("households").sum(), pl.col("people").sum())
+    )
+    return (
+        merged.with_columns(
+            (pl.col("region") == ALL_REGIONS).alias("_total"),
+            pl.col("indicator").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_order"),
+        )
+        .sort(["_total", "region", "_order", "households", "code"], descending=[False, False, False, True, False])
+        .drop("_total", "_order")
+    )
+
+
+def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet) -> int:
+    """Join the parts' decisions (error rows left out) into ``out`` without holding them all: Parquet is
+    streamed by polars; CSV and JSON Lines are written part by part with :func:`write_decisions` and
+    concatenated (one header, one byte-order mark); Excel, whose sheets stop at 1,048,576 rows, is
+    written whole. Returns the number of decisions written."""
+    ok = pl.col("error").is_null()
+    suffix = out.suffix.lower()
+    if not files:
+        write_decisions(pl.DataFrame(schema=OUTPUT_SCHEMA), out, lang=lang, rules=rules)  # type: ignore[arg-type]
+        return 0
+    if suffix == ".parquet":
+        tmp = out.with_name(out.name + ".tmp")
+        pl.scan_parquet(files).filter(ok).sink_parquet(tmp)
+        os.replace(tmp, out)
+        return parquet_rows(out)
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        frame = pl.scan_parquet(files).filter(ok).collect()
+        write_decisions(frame, out, lang=lang, rules=rules)  # type: ignore[arg-type]
+        return frame.height
+    written = 0
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as sink:
+        for k, f in enumerate(files):
+            frame = pl.read_parquet(f).filter(ok)
+            if k and not frame.height:
+                continue
+            piece = parts_dir / ("out" + suffix)
+            write_decisions(frame, piece, lang=lang, rules=rules)  # type: ignore[arg-type]
+            data = piece.read_bytes()
+            if k and suffix == ".csv":
+                data = data[data.index(b"\n") + 1 :]  # the header (and BOM) only once
+            sink.write(data)
+            written += frame.height
+            piece.unlink()
+    os.replace(tmp, out)
+    return written
+
+
+def _error_record(e: RowError) -> dict[str, Any]:
+    return {k: getattr(e, k) for k in RowError.__dataclass_fields__}
+
+
 def run_batch(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -169,19 +304,14 @@ def run_batch(
 ) -> BatchResult:
     """Decide every household of ``paths`` and write the decisions to ``out`` (see the module docstring).
 
-    ``after_part`` is called with each part's number once it is safely on disk (tests use it to kill a
-    run midway)."""
+    The run goes part by part (``chunk_rows`` input rows each): read the part, decide it, write its
+    decisions, row errors and summary under ``<out>.parts/``, record it in the manifest. Nothing of a
+    finished part stays in memory, so memory is bounded by one part (``docs/batch.md``) whatever the
+    input's size; a Parquet input is also *read* part by part. ``after_part`` is called with each
+    part's number once it is safely on disk (tests use it to kill a run midway)."""
     log = log or sys.stderr
     t0 = time.perf_counter()
     out = Path(out)
-    read = read_inputs(paths, as_of=as_of)
-    for note in read.notes:
-        print(f"注意 / note: {note}", file=log)
-    if read.unknown_columns:
-        print(
-            "未识别的列（未使用）/ unknown columns (not used): " + ", ".join(read.unknown_columns),
-            file=log,
-        )
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
     manifest_path = parts_dir / "manifest.json"
@@ -194,88 +324,114 @@ def run_batch(
                 f"{manifest_path}: 输入、日期或规则已变，不能续跑 / the inputs, date or rules changed since "
                 "that run: start again without --resume"
             )
-        done = [p for p in got["parts"] if (parts_dir / p["file"]).exists()]
+        done = [p for p in got["parts"] if all((parts_dir / p[k]).exists() for k in ("file", "errors", "summary"))]
     else:
         if parts_dir.exists():
             for f in parts_dir.iterdir():
                 f.unlink()
         parts_dir.mkdir(parents=True, exist_ok=True)
-    frame = read.frame
-    n = frame.height
-    starts = list(range(0, n, chunk_rows)) or [0]
+    chunks = list(_chunks(paths, as_of, chunk_rows))
+    n = sum(c.rows for c in chunks)
     parts: list[dict[str, Any]] = list(done)
+    finished = {int(p["part"]) for p in done}
     manifest: dict[str, Any] = {"format": PARTS_FORMAT, "run": run_id, "rows": n, "chunk_rows": chunk_rows}
     bar = _Progress(n, log, progress)
     if done:
         bar.advance(sum(p["rows"] for p in done))
     try:
-        for k, start in enumerate(starts):
-            if any(p["part"] == k for p in done):
+        for chunk in chunks:
+            if chunk.part in finished:
                 continue
-            chunk = frame.slice(start, chunk_rows)
-            decided = decide_table(rules, chunk, as_of, rule_columns=rule_columns)
-            name = f"part-{k:05d}.parquet"
-            tmp = parts_dir / (name + ".tmp")
+            read = chunk.read()
+            for note in read.notes:
+                print(f"注意 / note: {note}", file=log)
+            decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
+            stem = f"part-{chunk.part:05d}"
+            summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
+            summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
+            errors = [_error_record(e) for e in read.errors]
+            _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors})
+            tmp = parts_dir / f"{stem}.parquet.tmp"
             decided.write_parquet(tmp)
-            os.replace(tmp, parts_dir / name)
-            parts.append({"part": k, "file": name, "rows": chunk.height})
+            os.replace(tmp, parts_dir / f"{stem}.parquet")
+            parts.append(
+                {
+                    "part": chunk.part,
+                    "file": f"{stem}.parquet",
+                    "errors": f"{stem}.errors.json",
+                    "summary": f"{stem}.summary.parquet",
+                    "rows": chunk.rows,
+                    "unknown_columns": read.unknown_columns,
+                    "notes": read.notes,
+                }
+            )
             _write_json_atomic(manifest_path, {**manifest, "parts": parts})
-            bar.advance(chunk.height)
+            bar.advance(chunk.rows)
             if after_part is not None:
-                after_part(k)
+                after_part(chunk.part)
     finally:
         bar.close()
-    files = [parts_dir / p["file"] for p in sorted(parts, key=lambda p: int(p["part"]))]
-    decisions = pl.scan_parquet(files).collect() if files else decide_table(rules, frame, as_of)
-    decisions = decisions.sort("_row")
+    ordered = sorted(parts, key=lambda p: int(p["part"]))
+    unknown: list[str] = []
+    notes: list[str] = []
+    for p in ordered:
+        unknown += [c for c in p.get("unknown_columns", []) if c not in unknown]
+        notes += [x for x in p.get("notes", []) if x not in notes]
+    if unknown:
+        print("未识别的列（未使用）/ unknown columns (not used): " + ", ".join(unknown), file=log)
+    files = [parts_dir / p["file"] for p in ordered]
     # A row the rules could not decide goes to the errors file only: every input row is in exactly one
     # of the two files.
-    ok = decisions.filter(pl.col("error").is_null()) if "error" in decisions.columns else decisions
-    write_decisions(ok, out, lang=lang, rules=rules)  # type: ignore[arg-type]
-    row_errors = list(read.errors)
-    errors_file: Path | None = None
-    decided_ok = ok.height
-    eval_errors = decisions.height - decided_ok
-    if row_errors or eval_errors:
-        errors_file = out.with_name(out.stem + ".errors" + out.suffix)
-        if eval_errors:
-            for r in (
-                decisions.filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").iter_rows()
-            ):
-                row_errors.append(
-                    RowError(
-                        file=", ".join(str(p) for p in paths),
-                        row=None,
-                        column=None,
-                        code="evaluation",
-                        message=str(r[2]),
-                        index=int(r[0]),
-                        household_id=r[1],
-                    )
-                )
-        write_errors(row_errors, errors_file, lang=lang)  # type: ignore[arg-type]
-    summary = summarise(
-        ok,
-        frame,
-        level,
-        rules=rules,
+    decided_ok = _write_output(files, out, parts_dir, lang, rules)
+    read_errors = [
+        RowError(**e) for p in ordered for e in json.loads((parts_dir / p["errors"]).read_text("utf-8"))["errors"]
+    ]
+    evaluation = (
+        pl.scan_parquet(files).filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").collect()
+        if files
+        else pl.DataFrame()
     )
+    row_errors = list(read_errors)
+    for r in evaluation.iter_rows():
+        row_errors.append(
+            RowError(
+                file=", ".join(str(p) for p in paths),
+                row=None,
+                column=None,
+                code="evaluation",
+                message=str(r[2]),
+                index=int(r[0]),
+                household_id=r[1],
+            )
+        )
+    errors_file: Path | None = None
+    if row_errors:
+        errors_file = out.with_name(out.stem + ".errors" + out.suffix)
+        write_errors(row_errors, errors_file, lang=lang)  # type: ignore[arg-type]
+    summary = _merge_summaries([pl.read_parquet(parts_dir / p["summary"]) for p in ordered])
     if summary_path is not None:
         write_summary(summary, summary_path)
-    bad_rows = {e.index for e in read.errors if e.index is not None}
-    unplaced = [e for e in read.errors if e.index is None]
+    bad_rows = {e.index for e in read_errors if e.index is not None}
+    unplaced = [e for e in read_errors if e.index is None]
     result = BatchResult(
-        rows=read.total_rows,
+        rows=n,
         decided=decided_ok,
-        errors=len(bad_rows) + len(unplaced) + eval_errors,
-        unknown_columns=read.unknown_columns,
+        errors=len(bad_rows) + len(unplaced) + evaluation.height,
+        unknown_columns=unknown,
         output=out,
         errors_file=errors_file,
         summary=summary,
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
-        notes=read.notes,
-        gaps=configuration_gaps(ok),
+        notes=notes,
+        gaps=configuration_gaps(
+            pl.scan_parquet(files)
+            .filter(pl.col("error").is_null())
+            .select("jurisdiction", "missing_parameters")
+            .collect()
+            if files
+            else pl.DataFrame()
+        ),
     )
     for f in parts_dir.iterdir():
         f.unlink()

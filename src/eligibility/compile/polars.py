@@ -27,9 +27,15 @@ How the rule language maps onto polars, and why:
   ``b``'s and steps back one when ``a``'s day (clipped to the month end) has not come yet; years truncate
   toward zero. Written here with integer arithmetic on year and month, tested against relativedelta at
   month ends and leap days.
-* **Aggregates with a ``where``** explode the collection once per batch, compute every aggregate's filter
-  and value per item, and group back per household: an item whose filter is unknown makes a "none found"
+* **Aggregates with a ``where``** explode the collection once per batch and compute every aggregate's
+  filter and value per item, once each (as columns: inlined, a date formula was recomputed per use).
+  ``count``/``any``/``all`` need only how many items of a household carry each flag, read off running
+  sums over the items (each household's items are contiguous) — no group_by, no join back;
+  ``sum``/``min``/``max`` group by household. An item whose filter is unknown makes a "none found"
   answer unknown, as in the Python target.
+* **Leaves are columns.** Each distinct leaf test is computed once, in one stage before the rules; the
+  rule trees and the gap pass's node columns combine those Boolean columns (an exact decimal
+  cross-product is not recomputed for every tree and node that contains it).
 * **The decision is assembled in long form.** Findings (risks … procedure) come from unpivoting the rule
   columns to the (household, rule) pairs that fired or are unknown, joined with what each rule concludes;
   the settling paths of ``blocking`` / ``unknown`` / ``exit_blocking`` (Engine._missing) from the leaf
@@ -37,7 +43,8 @@ How the rule language maps onto polars, and why:
   A household touches a handful of such pairs, where a wide expression per possible code would cost every
   household the whole vocabulary.
 * **Stages are collected one by one** (:meth:`TableProgram.run`): one lazy plan of every stage costs
-  polars' optimiser more than it saves.
+  polars' optimiser more than it saves. A subplan read by several plans is collected rather than
+  ``cache()``-d: polars 2 recomputed cached subplans (measured 3-15x in the gap and findings stages).
 * **Parameters are constants** of the span, folded exactly as the Python target folds them.
 
 Known differences from the Python target (none reachable with the bundled packs):
@@ -432,22 +439,27 @@ def _month_index(d: pl.Expr) -> pl.Expr:
 
 
 def add_months(d: pl.Expr, n: pl.Expr) -> pl.Expr:
-    """``d + relativedelta(months=n)``: the same day ``n`` months on, clipped to that month's end."""
-    idx = _month_index(d) + n.cast(pl.Int64)
-    first = pl.date(idx // 12, idx % 12 + 1, 1)
-    last_day = first.dt.month_end().dt.day().cast(pl.Int64)
-    day = pl.min_horizontal(d.dt.day().cast(pl.Int64), last_day)
-    return first + pl.duration(days=day - 1)
+    """``d + relativedelta(months=n)``: the same day ``n`` months on, clipped to that month's end.
+
+    polars' calendar offset ``"<n>mo"`` clips to the month end exactly as relativedelta does (tested at
+    month ends and leap days); it is several times faster than building the date from its parts."""
+    return pl.when(n.is_not_null()).then(d.dt.offset_by(pl.format("{}mo", n.cast(pl.Int64))))
 
 
 def months_between(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """Whole months from ``a`` to ``b`` as ``relativedelta(b, a)`` counts them (toward zero)."""
+    """Whole months from ``a`` to ``b`` as ``relativedelta(b, a)`` counts them (toward zero).
+
+    ``m`` calendar months separate the two months; ``a + m`` months lands in ``b``'s month on ``a``'s
+    day clipped to that month's length, so comparing days is enough: going forward, ``b`` is short of
+    the landing day when its day is below both ``a``'s day and its month's length; going back, ``b`` is
+    past it when its day exceeds ``a``'s. No date is built, which made this 7x faster."""
     m = _month_index(b) - _month_index(a)
-    landed = add_months(a, m)
+    ad, bd = a.dt.day().cast(pl.Int64), b.dt.day().cast(pl.Int64)
+    short = (bd < ad) & (bd < b.dt.days_in_month().cast(pl.Int64))
     return (
         pl.when(b >= a)
-        .then(pl.when(b < landed).then(m - 1).otherwise(m))
-        .otherwise(pl.when(b > landed).then(m + 1).otherwise(m))
+        .then(pl.when(short).then(m - 1).otherwise(m))
+        .otherwise(pl.when(bd > ad).then(m + 1).otherwise(m))
     )
 
 
@@ -550,6 +562,8 @@ class _Compiler:
         self.outer: list[set[str]] = []
         self.agg_count = 0
         self.agg_deps: set[str] = set()
+        self.leaf_names: dict[Any, str] = {}
+        self.leaf_exprs: list[pl.Expr] = []
 
     # ------------------------------------------------------------------ parameters
 
@@ -770,7 +784,7 @@ class _Compiler:
             e = pl.col("rule:" + target) if target in self.in_force else pl.lit(False)
             self.refs.append((here, target))
         elif isinstance(c, Leaf):
-            e = self.leaf(c)
+            e = self.leaf_column(c)
             leaves.append((here, c))
         else:  # pragma: no cover
             raise AssertionError(c)
@@ -783,6 +797,18 @@ class _Compiler:
         spec = CATALOGUE[name]
         kind, scale = _field_kind(spec, name)
         return V(pl.col(name), kind, scale)
+
+    def leaf_column(self, c: Leaf) -> pl.Expr:
+        """A leaf's outcome as a column of the leaf stage (computed once before every rule batch, and
+        shared by every rule with the same test): the rule trees and the gap pass's node columns then
+        combine Boolean columns instead of recomputing comparisons (exact decimal cross-products)."""
+        key = (c.subject, c.ref, c.op, tuple((o.kind, o.name, repr(o.value)) for o in c.operands))
+        name = self.leaf_names.get(key)
+        if name is None:
+            name = f"__l:{len(self.leaf_names)}"
+            self.leaf_names[key] = name
+            self.leaf_exprs.append(self.leaf(c).cast(pl.Boolean).alias(name))
+        return pl.col(name)
 
     def leaf(self, c: Leaf) -> pl.Expr:
         a = self.subject(c.subject, c.ref)
@@ -844,6 +870,7 @@ class _Compiler:
         ] = {}
         done: set[str] = set()
         batch: list[pl.Expr] = []
+        leaf_stage = len(self.stages)  # the leaves' stage goes here once every rule is compiled
         for rule, version in in_force:
             nodes: dict[int, pl.Expr] = {}
             leaves: list[tuple[list[int], Leaf]] = []
@@ -861,6 +888,8 @@ class _Compiler:
             self.rule_nodes[rule.id] = (nodes, leaves, list(self.refs))
         if batch:
             self.stages.append(_with_columns(batch))
+        if self.leaf_exprs:
+            self.stages.insert(leaf_stage, _with_columns(self.leaf_exprs))
         prog = TableProgram(chain, self.start, self.until, self.facts, in_force, None, self.stages)
         _Decide(self, prog).build()
         return prog
@@ -923,45 +952,120 @@ def _attach(lf: pl.LazyFrame, narrow: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
 
 
 def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.LazyFrame:
-    """One explode of ``coll`` for every aggregate over it, grouped back by ``_row`` and joined.
+    """Every aggregate over ``coll`` from one explode of it, without grouping or joining back.
 
-    Per aggregate: ``keep`` (the filter, Kleene), whether any kept item's value is true / false / null,
-    and the sum / min / max of the kept values; the final column applies the Python target's rules
-    (an undecidable filter makes "none found" unknown; an unknown value makes sum/min/max unknown)."""
+    Per aggregate and item: whether the filter keeps it (Kleene: ``keep`` may be unknown), and whether
+    the kept item's value is true / false / null. ``count``, ``any`` and ``all`` need only how many items
+    of a household have each flag, and :func:`_segment_sums` reads those off a running sum over the
+    exploded items (each household's items are contiguous, in order). ``sum``/``min``/``max`` group by
+    ``_row`` (:func:`_reduce_pass`). The final column applies the Python target's rules: an undecidable
+    filter makes "none found" unknown; an unknown value makes sum/min/max unknown; an absent collection
+    makes every aggregate over it unknown."""
     outer: set[str] = set()
     for s in specs:
         outer |= s.outer
     outer.discard("_row")
+    df = lf.collect()
+    present = pl.col("__present")  # a null item of a list counts as no item
+    # Each filter and value is computed once per item, into a column the flags then read: inlined into
+    # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
+    items: list[pl.Expr] = [pl.col(coll).is_not_null().alias("__present")]
+    flags: list[pl.Expr] = []
+    finals: list[pl.Expr] = []
+    for s in (s for s in specs if s.fn in ("count", "any", "all")):
+        c = s.column
+        keep = pl.lit(True)
+        if s.where is not None:
+            items.append(s.where.cast(pl.Boolean).alias(c + ":keep"))
+            keep = pl.col(c + ":keep")
+        kept = present & keep.fill_null(False)
+        unsure = present & keep.is_null()
+        if s.fn == "count":
+            flags += [kept.alias(c + ":n"), unsure.alias(c + ":unsure")]
+            finals.append(pl.when(pl.col(c + ":unsure") > 0).then(None).otherwise(pl.col(c + ":n")).alias(c))
+            continue
+        assert s.value is not None
+        items.append(s.value.expr.alias(c + ":value"))
+        v = pl.col(c + ":value")
+        want = s.fn == "any"
+        flags += [
+            (kept & (v == want).fill_null(False)).alias(c + ":hit"),
+            ((kept & v.is_null()) | unsure).alias(c + ":unk"),
+        ]
+        finals.append(
+            pl.when(pl.col(c + ":hit") > 0)
+            .then(want)
+            .when(pl.col(c + ":unk") > 0)
+            .then(None)
+            .otherwise(not want)
+            .alias(c)
+        )
+    if flags:
+        has_items = pl.col(coll).list.len() > 0
+        # collected between the two selects: polars would otherwise fuse them and inline the items again
+        per_item = df.lazy().filter(has_items).select(coll, *sorted(outer)).explode(coll).select(items).collect()
+        flat = per_item.lazy().select(flags)
+        df = pl.concat([df, _segment_sums(df.get_column(coll), flat)], how="horizontal")
+    reduced = [s for s in specs if s.fn not in ("count", "any", "all")]
+    out = df.lazy()
+    if reduced:
+        out, more = _reduce_pass(coll, reduced, out, outer)
+        finals += more
+    done = out.with_columns(
+        pl.when(pl.col(coll).is_null()).then(None).otherwise(f).alias(f.meta.output_name()) for f in finals
+    )
+    drop = [f"{s.column}:{k}" for s in specs for k in ("unsure", "n", "hit", "unk", "v")]
+    return done.drop(drop, strict=False)
+
+
+def _segment_sums(lists: pl.Series, flat: pl.LazyFrame) -> pl.DataFrame:
+    """Per row of ``lists``, the sum of each Boolean column of ``flat`` over that row's items, where
+    ``flat`` has one row per item of the non-empty lists, in order.
+
+    A running sum over the items (with a leading zero), read after each row's last item and differenced
+    with the previous row's: linear, and no hashing (a group_by on the row key measured ten times
+    slower)."""
+    ends = lists.list.len().fill_null(0).cast(pl.Int64).cum_sum()
+    running = flat.select(pl.all().cast(pl.Int64).cum_sum()).collect()
+    total = int(ends[-1]) if len(ends) else 0
+    if running.height != total:  # pragma: no cover - polars' explode contract
+        raise AssertionError("explode did not give one row per item")
+    running = pl.concat([running.clear(1).fill_null(0), running])
+    at = running.select(pl.all().gather(ends))
+    return at.select(pl.all() - pl.all().shift(1, fill_value=0))
+
+
+def _reduce_pass(
+    coll: str, specs: list[_AggSpec], lf: pl.LazyFrame, outer: set[str]
+) -> tuple[pl.LazyFrame, list[pl.Expr]]:
+    """``sum``/``min``/``max`` over ``coll``: the exploded items grouped by ``_row`` and attached.
+
+    Filters and values are computed item by item before the group_by, which then only reduces plain
+    columns (a formula inside the aggregation context runs group by group: 20-100x slower)."""
     lf = lf.cache()  # read twice (explode, join): computed once
     ex = lf.select("_row", coll, *sorted(outer)).explode(coll).filter(pl.col(coll).is_not_null())
+    items: list[pl.Expr] = []
+    for s in specs:
+        assert s.value is not None
+        if s.where is not None:
+            items.append(s.where.cast(pl.Boolean).alias(s.column + ":keep"))
+        items.append(s.value.expr.alias(s.column + ":value"))
+    ex = ex.select("_row", *items)
     aggs: list[pl.Expr] = []
     finals: list[pl.Expr] = []
     for s in specs:
-        c = s.column
-        keep = s.where.cast(pl.Boolean) if s.where is not None else pl.lit(True)
-        kept = keep.fill_null(False)
-        aggs.append(keep.is_null().any().alias(c + ":unsure"))
-        unsure = pl.col(c + ":unsure").fill_null(False)
-        if s.fn == "count":
-            aggs.append(kept.sum().cast(pl.Int64).alias(c + ":n"))
-            finals.append(pl.when(unsure).then(None).otherwise(pl.col(c + ":n").fill_null(0)).alias(c))
-            continue
         assert s.value is not None
-        v = s.value.expr
-        if s.fn in ("any", "all"):
-            want = s.fn == "any"
-            aggs.append((kept & (v == want).fill_null(False)).any().alias(c + ":hit"))
-            aggs.append((kept & v.is_null()).any().alias(c + ":unk"))
-            hit = pl.col(c + ":hit").fill_null(False)
-            unk = pl.col(c + ":unk").fill_null(False) | unsure
-            finals.append(pl.when(hit).then(want).when(unk).then(None).otherwise(not want).alias(c))
-            continue
+        c = s.column
+        keep = pl.col(c + ":keep") if s.where is not None else pl.lit(True)
+        kept = keep.fill_null(False)
+        v = pl.col(c + ":value")
+        aggs.append(keep.is_null().any().alias(c + ":unsure"))
         aggs.append((kept & v.is_null()).any().alias(c + ":unk"))
         aggs.append(kept.sum().cast(pl.Int64).alias(c + ":n"))
         picked = v.filter(kept)
         reduce = {"sum": picked.sum(), "min": picked.min(), "max": picked.max()}[s.fn]
         aggs.append(reduce.alias(c + ":v"))
-        bad = unsure | pl.col(c + ":unk").fill_null(False)
+        bad = pl.col(c + ":unsure").fill_null(False) | pl.col(c + ":unk").fill_null(False)
         if s.fn == "sum":
             zero = (
                 pl.lit(0, dtype=pl.Int64)
@@ -973,17 +1077,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
             finals.append(
                 pl.when(bad | (pl.col(c + ":n").fill_null(0) == 0)).then(None).otherwise(pl.col(c + ":v")).alias(c)
             )
-    grouped = ex.group_by("_row").agg(aggs)
-    joined = _attach(lf, [grouped])
-    done = joined.with_columns(
-        pl.when(pl.col(coll).is_null()).then(None).otherwise(f).alias(f.meta.output_name()) for f in finals
-    )
-    drop = [
-        n
-        for s in specs
-        for n in (f"{s.column}:unsure", f"{s.column}:n", f"{s.column}:hit", f"{s.column}:unk", f"{s.column}:v")
-    ]
-    return done.drop(drop, strict=False)
+    return _attach(lf, [ex.group_by("_row").agg(aggs)]), finals
 
 
 # ------------------------------------------------------------------------------------------ decision
@@ -1258,7 +1352,6 @@ class _Decide:
             )
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
-            lf = lf.cache()
             if not occ_rows or not mem_rows:
                 return lf.with_columns(_empty(MISSING).alias(n) for n in gap_names)
             need = (
@@ -1273,7 +1366,9 @@ class _Decide:
                     *(r[0] for r in mem_rows),
                     *(p.meta.output_name() for p in payloads),
                 )
-                .cache()
+                # collected, not cached: polars 2 recomputed the cached subplan for each reader
+                .collect(engine="in-memory")
+                .lazy()
             )
             reached = (
                 need.select("_row", *(r[0] for r in occ_rows))
@@ -1306,7 +1401,8 @@ class _Decide:
                 .join(paths, on=["_row", "pid"], how="left")
                 .group_by("_row", "tag", "name")
                 .agg(pl.col("paths").explode().drop_nulls().unique().sort().alias("fields"))
-                .cache()
+                .collect(engine="in-memory")
+                .lazy()
             )
             blocking = gathered.filter(pl.col("tag") == "b")
             others = gathered.filter(pl.col("tag") == "o").join(blocking, on=["_row", "name"], how="anti")
@@ -1382,7 +1478,8 @@ class _Decide:
                 )
                 .sort("_row", "kind", "certain", "kc", descending=[False, False, True, False])
             )
-            grouped = grouped.cache()
+            # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
+            grouped = grouped.collect(engine="in-memory").lazy()
             frames: list[pl.LazyFrame] = []
             for kind, name in _FINDING_COLUMNS.items():
                 part = grouped.filter(pl.col("kind") == kind)
@@ -1417,6 +1514,13 @@ class _Decide:
                         pl.when(pl.col("due").is_not_null())
                         .then((pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64))
                         .alias("days_late"),
+                    ]
+                elif kind == "finding":
+                    # no procedure rules in force: the struct keeps its fields (all null)
+                    fields += [
+                        pl.lit(None, dtype=dt).alias(f)
+                        for f, dt in PROCEDURE.to_schema().items()
+                        if f not in ("code", "certain", "rules")
                     ]
                 frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
             out = _attach(lf, frames)

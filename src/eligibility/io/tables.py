@@ -57,7 +57,10 @@ __all__ = [
     "TableFormatError",
     "frame_from_households",
     "jsonl_record",
+    "parquet_repeated_ids",
+    "parquet_rows",
     "read_households",
+    "read_parquet_slice",
     "sibling_tables",
 ]
 
@@ -794,11 +797,55 @@ def _read_excel(path: Path, as_of: date | None, sheet: str | None) -> ReadResult
     return result
 
 
-def _read_parquet(path: Path, as_of: date | None) -> ReadResult:
-    """A Parquet file in the frame contract (column per path, nested lists), checked column by column."""
-    raw = pl.read_parquet(path)
+def parquet_rows(path: str | Path) -> int:
+    """The number of rows of a Parquet file (from its metadata: nothing else is read)."""
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def parquet_repeated_ids(path: str | Path) -> set[str]:
+    """The household ids that occur on more than one row of a Parquet file, converted as the reader
+    converts them. One pass over the id column alone (streaming), so that a file read in slices
+    (:func:`read_parquet_slice`) still reports a repeated id on every row that has it; its memory is
+    that of the distinct ids (about 50 bytes each)."""
+    schema = pl.scan_parquet(path).collect_schema()
+    index = header_index("households")
+    for name, dtype in schema.items():
+        col = index.get(normalise_header(name))
+        if col is not None and col.path == HOUSEHOLD_ID:
+            ids = _convert(col, pl.col(name), dtype).value.cast(pl.String).alias("id")
+            counts = pl.scan_parquet(path).select(ids).group_by("id").len()
+            repeated = counts.filter(pl.col("id").is_not_null() & (pl.col("len") > 1)).collect(engine="streaming")
+            return set(repeated.get_column("id").to_list())
+    return set()
+
+
+def read_parquet_slice(
+    path: str | Path, offset: int, length: int, *, as_of: date | str | None = None, repeated: set[str] | None = None
+) -> ReadResult:
+    """Rows ``offset`` … ``offset + length - 1`` of a Parquet file, read and checked like the whole file
+    (:func:`read_households`), with ``_row`` and the row numbers of errors counted from the file's start.
+
+    Only the slice is read (polars scans the row groups it needs), so a file larger than memory is read
+    slice by slice. ``repeated`` is :func:`parquet_repeated_ids` of the file: a repeated id is checked
+    across the whole file, not only within the slice."""
+    p = Path(path)
+    if not p.is_file():
+        raise TableFormatError(f"{p}: 文件不存在 / no such file")
+    return _read_parquet(p, _as_date(as_of), offset=offset, length=length, repeated=repeated)
+
+
+def _read_parquet(
+    path: Path, as_of: date | None, *, offset: int = 0, length: int | None = None, repeated: set[str] | None = None
+) -> ReadResult:
+    """A Parquet file (or a slice of it) in the frame contract (column per path, nested lists), checked
+    column by column."""
+    raw = pl.read_parquet(path) if length is None else pl.scan_parquet(path).slice(offset, length).collect()
     file = str(path)
-    raw = raw.drop(ROW, strict=False).with_row_index(ROW).with_columns((pl.col(ROW).cast(pl.Int64) + 1).alias(_LOC))
+    raw = (
+        raw.drop(ROW, strict=False)
+        .with_row_index(ROW, offset=offset)
+        .with_columns((pl.col(ROW).cast(pl.Int64) + 1).alias(_LOC))
+    )
     table = _Table(file, None, raw, None)
     errors: list[RowError] = []
     unknown: list[str] = []
@@ -811,7 +858,10 @@ def _read_parquet(path: Path, as_of: date | None) -> ReadResult:
     ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
     errors += _row_errors(table, errs, ROW, ids)
     bad: set[int] = set(errs[ROW].to_list())
-    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & pl.col(HOUSEHOLD_ID).is_duplicated())
+    is_repeated = (
+        pl.col(HOUSEHOLD_ID).is_duplicated() if repeated is None else pl.col(HOUSEHOLD_ID).is_in(sorted(repeated))
+    )
+    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & is_repeated)
     for rec in dup.iter_rows(named=True):
         errors.append(
             RowError(
