@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 import typing
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
+import annotated_types
 import jiter
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, Strict, ValidationError
 from pydantic_core import SchemaValidator, core_schema
@@ -211,8 +211,6 @@ class MeasureType(CodedEnum):
     infrastructure = "基础设施建设"
 
 
-
-
 class MoneyMark:
     """Marks a Decimal field as money, so the rules can tell yuan from litres or minutes."""
 
@@ -257,14 +255,17 @@ class _Number:
 
     def __init__(self, **constraints: Any) -> None:
         self.constraints = constraints
+        # For readers of field metadata (the batch column table): the bound in annotated-types form.
+        self.metadata = [annotated_types.Ge(constraints["ge"])] if "ge" in constraints else []
 
     def decimal(self, **extra: Any) -> core_schema.CoreSchema:
         return core_schema.decimal_schema(allow_inf_nan=False, **self.constraints, **extra)
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        error = {"custom_error_type": "number_type", "custom_error_message": _NUMBER_MESSAGE}
         json_gate = core_schema.union_schema(
-            [core_schema.int_schema(strict=True), core_schema.float_schema(strict=True)], **error
+            [core_schema.int_schema(strict=True), core_schema.float_schema(strict=True)],
+            custom_error_type="number_type",
+            custom_error_message=_NUMBER_MESSAGE,
         )
         python_gate = core_schema.union_schema(
             [
@@ -273,13 +274,16 @@ class _Number:
                 core_schema.float_schema(strict=True, allow_inf_nan=True),  # NaN: finite_number below
                 core_schema.str_schema(strict=True, pattern=_ASCII_DECIMAL),
             ],
-            **error,
+            custom_error_type="number_type",
+            custom_error_message=_NUMBER_MESSAGE,
         )
-        return core_schema.json_or_python_schema(
+        number = core_schema.json_or_python_schema(
             json_schema=core_schema.chain_schema([json_gate, self.decimal()]),
             python_schema=core_schema.chain_schema([python_gate, self.decimal()]),
             metadata={_NUMBER_KEY: self.constraints},
         )
+        # ``Annotated[Decimal | None, _Number(...)]`` hands over the whole optional type.
+        return core_schema.nullable_schema(number) if type(None) in typing.get_args(source) else number
 
 
 _NUMBER_MESSAGE: Final = "应为数字（不加引号）/ must be a number, not text"
@@ -295,12 +299,15 @@ class _Day:
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         bounded = core_schema.date_schema(ge=FIRST_DAY, le=LAST_DAY)
         text = core_schema.str_schema(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-        error = {"custom_error_type": "not_a_date", "custom_error_message": _DATE_MESSAGE}
+        kind, message = "not_a_date", _DATE_MESSAGE
+        gate = core_schema.union_schema(
+            [core_schema.is_instance_schema(date), text], custom_error_type=kind, custom_error_message=message
+        )
         return core_schema.json_or_python_schema(
-            json_schema=core_schema.chain_schema([core_schema.custom_error_schema(text, **error), bounded]),
-            python_schema=core_schema.chain_schema(
-                [core_schema.union_schema([core_schema.is_instance_schema(date), text], **error), bounded]
+            json_schema=core_schema.chain_schema(
+                [core_schema.custom_error_schema(text, custom_error_type=kind, custom_error_message=message), bounded]
             ),
+            python_schema=core_schema.chain_schema([gate, bounded]),
         )
 
 
@@ -310,8 +317,9 @@ _DATE_MESSAGE: Final = "应为日期 YYYY-MM-DD / must be a date YYYY-MM-DD"
 Money = Annotated[Decimal, _Number(ge=0, max_digits=14, decimal_places=2), MoneyMark()]
 """Yuan, two decimal places; money is Decimal so that 7,899.99 vs 7,900 compares exactly."""
 
-Quantity = Annotated[Decimal, _Number(ge=0, max_digits=14, decimal_places=4)]
-"""A non-negative measured quantity (litres), read exactly; four decimals are finer than any meter."""
+Quantity = Annotated[Decimal | None, _Number(ge=0, max_digits=14, decimal_places=4)]
+"""A non-negative measured quantity (litres) or unknown, read exactly; four decimals are finer than any
+meter. Optional inside ``Annotated`` so that the field's annotation stays ``Decimal | None``."""
 
 Flag = Annotated[bool, Strict()]
 """Yes/no: JSON ``true``/``false`` (a Python bool) only — never ``"1"``, ``"t"`` or ``1``."""
@@ -410,7 +418,7 @@ class Water(BaseModel):
 
     model_config = _FROZEN
 
-    litres_per_person_day: Quantity | None = _f("人均日用水量（升）", "litres per person per day")
+    litres_per_person_day: Quantity = _f("人均日用水量（升）", "litres per person per day")
     water_short_area: Flag | None = _f("是否缺水地区", "lies in a water-short area")
     piped: Flag | None = _f("是否供水入户", "piped into the house")
     fetch_minutes: Count | None = _f("单次取水往返时间（分钟）", "minutes for one round trip to fetch water", ge=0)
@@ -672,9 +680,17 @@ def _submodels(cls: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-_SUBMODELS: Final = {cls: _submodels(cls) for cls in (Household, Member, Income, RigidExpenditure, Housing)}
-_SUBMODELS.update({cls: _submodels(cls) for cls in (Water, BasicNeeds, Evidence, Circumstances, Monitoring)})
-_SUBMODELS.update({cls: _submodels(cls) for cls in (Measure, Procedure)})
+def _all_submodels(cls: type[BaseModel], out: dict[type[BaseModel], tuple[tuple[str, bool], ...]]) -> None:
+    out[cls] = _submodels(cls)
+    for name, _ in out[cls]:
+        for arg in typing.get_args(cls.model_fields[name].annotation):
+            inner = typing.get_args(arg)[0] if typing.get_origin(arg) is tuple else arg
+            if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in out:
+                _all_submodels(inner, out)
+
+
+_SUBMODELS: Final[dict[type[BaseModel], tuple[tuple[str, bool], ...]]] = {}
+_all_submodels(Household, _SUBMODELS)
 
 
 def _keys_kept(model: BaseModel) -> int:
@@ -779,6 +795,7 @@ def parse_household(data: Any) -> Household:
                 if raw.count(b":") == _keys_kept(h):
                     return h
     return household_from_json(loads_json(data))
+
 
 def household_digest(h: Household) -> str:
     """``"sha256:"`` and the hex SHA-256 of the household's canonical JSON, ``h.model_dump_json()``.
