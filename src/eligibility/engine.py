@@ -44,11 +44,11 @@ from .decision import (
     ProcedureFinding,
     Trace,
 )
-from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError
+from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
 from .facts import CATALOGUE, _plain, flatten, missing_paths
 from .loader import load_rules
-from .models import Household, parse_household
+from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
 from .ruleset import Chain, RuleSet
 
 __all__ = ["Engine", "TraceLevel"]
@@ -328,6 +328,9 @@ class Engine:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
         h = household if isinstance(household, Household) else parse_household(household)
         on = _as_date(as_of)
+        unborn = births_after(h, on)
+        if unborn:
+            raise HouseholdError(unborn, h.household_id)
         chain = self.chain_for(h)
         if chain is None:
             return self._no_region(h, on, trace)
@@ -714,9 +717,11 @@ class _UnknownFacts:
 
 
 def _as_date(v: date | str) -> date:
-    if isinstance(v, date):
-        return v
+    """The assessment date, within the dates a household may hold (issue 13: no date arithmetic overflow)."""
     try:
-        return date.fromisoformat(v)
+        on = v if isinstance(v, date) else date.fromisoformat(v)
     except (TypeError, ValueError):
-        raise EvaluationError(f"评估日期无效 / invalid assessment date `{v}` (YYYY-MM-DD)") from None
+        raise EvaluationError(f"评估日期无效 / invalid assessment date `{v!s:.40}` (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= on <= LAST_DAY:
+        raise EvaluationError(f"评估日期超出范围 / assessment date {on} outside {FIRST_DAY}…{LAST_DAY}")
+    return on

@@ -797,6 +797,20 @@ def parse_household(data: Any) -> Household:
     return household_from_json(loads_json(data))
 
 
+def births_after(h: Household, on: date) -> list[FieldError]:
+    """An error for each member born after the assessment date ``on``: an impossible record (a typo in
+    the year, 2073 for 1973), not an unknown, so it must be fixed before anything is decided."""
+    return [
+        FieldError(
+            f"$.members[{i}].birth_date",
+            "born_after_as_of",
+            f"出生日期晚于评估日期 {on} / date of birth after the assessment date {on}",
+        )
+        for i, m in enumerate(h.members or ())
+        if m.birth_date is not None and m.birth_date > on
+    ]
+
+
 def household_digest(h: Household) -> str:
     """``"sha256:"`` and the hex SHA-256 of the household's canonical JSON, ``h.model_dump_json()``.
 
