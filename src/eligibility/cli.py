@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import stat
 import sys
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from . import __version__
+from ._safe import printable
 from .decision import Decision
 from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
@@ -190,18 +190,6 @@ def _evaluate_all(
             yield label, exc
 
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` for a terminal: control characters (escape sequences, bidi overrides) written as ``\\uXXXX``.
-
-    A household field such as a name reaches summaries and explanations; an ESC there could rewrite the
-    screen or hide lines, a right-to-left override could reorder what a clerk reads. Newlines and tabs stay.
-    """
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def _summary_line(label: str, result: Decision | BaseException) -> str:
     if isinstance(result, BaseException):
         body = "\n      ".join(str(result).splitlines())
@@ -313,7 +301,17 @@ def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failed else 0
 
 
+def _missing_path(path: str) -> bool:
+    """A mistyped path must fail a CI step, not pass it with nothing checked."""
+    if Path(path).exists():
+        return False
+    print(printable(f"路径不存在 / no such path: {path}"), file=sys.stderr)
+    return True
+
+
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    if _missing_path(args.path):
+        return 1
     diags = lint(args.path)
     for d in diags:
         print(d, file=out)
@@ -327,6 +325,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import iter_results
 
+    if _missing_path(args.path):
+        return 1
     passed = failed = 0
     for case, fails, diags in iter_results(Path(args.path)):
         for d in diags:
@@ -344,6 +344,9 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
             if args.verbose:
                 print(f"ok   {case.where}: {case.name}", file=out)
     print(f"{passed} passed, {failed} failed", file=out)
+    if passed + failed == 0:
+        print("没有找到测试 / no tests found", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 

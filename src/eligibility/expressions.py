@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Protocol
 
 from dateutil.relativedelta import relativedelta
@@ -944,7 +944,7 @@ def format_value(v: Any) -> str:
     if isinstance(v, Decimal):
         if v == v.to_integral_value():
             return str(int(v))
-        q = v.quantize(Decimal("0.01"))
+        q = v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # display: 四舍五入 (docs/input.md)
         return format(q.normalize(), "f")
     if isinstance(v, date):
         return v.isoformat()
