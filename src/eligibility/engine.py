@@ -328,9 +328,6 @@ class Engine:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
         h = household if isinstance(household, Household) else parse_household(household)
         on = _as_date(as_of)
-        unborn = births_after(h, on)
-        if unborn:
-            raise HouseholdError(unborn, h.household_id)
         chain = self.chain_for(h)
         if chain is None:
             return self._no_region(h, on, trace)
@@ -338,6 +335,9 @@ class Engine:
             raise EvaluationError(
                 f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
             )
+        unborn = births_after(h, on)
+        if unborn:  # an impossible record, not an unknown: a typo in a year (2073 for 1973)
+            raise HouseholdError(unborn, h.household_id)
         program = program_for(chain, on)
         run = _Run(program, h, on)
         if self._durable is not None:

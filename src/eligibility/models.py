@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import typing
 from collections.abc import Callable
 from datetime import date
@@ -226,8 +227,8 @@ MAX_RECORD_BYTES: Final = 1 << 20
 """Largest household record accepted, in bytes of JSON (1 MiB; a real one is a few kilobytes)."""
 MAX_TEXT: Final = 4096
 """Longest text field, in characters."""
-MAX_MEMBERS: Final = 100
-"""Most members in one household."""
+MAX_MEMBERS: Final = 200
+"""Most members in one household (a 户 rarely has twenty; 100,000 once took 46 s to decide)."""
 MAX_ITEMS: Final = 1000
 """Most items in any other list of a household (measures, visits)."""
 MAX_COUNT: Final = 2**31 - 1
@@ -281,12 +282,24 @@ class _Number:
             json_schema=core_schema.chain_schema([json_gate, self.decimal()]),
             python_schema=core_schema.chain_schema([python_gate, self.decimal()]),
             metadata={_NUMBER_KEY: self.constraints},
+            serialization=core_schema.plain_serializer_function_ser_schema(_json_number, when_used="json"),
         )
         # ``Annotated[Decimal | None, _Number(...)]`` hands over the whole optional type.
         return core_schema.nullable_schema(number) if type(None) in typing.get_args(source) else number
 
 
 _NUMBER_MESSAGE: Final = "应为数字（不加引号）/ must be a number, not text"
+
+
+def _json_number(value: Decimal) -> int | float:
+    """A number field in JSON output: a JSON number, so that a household's own JSON is valid input again.
+
+    Exact: every value the constraints admit has at most 14 significant digits, and a double written in
+    its shortest form gives those digits back (``23699.99``); whole numbers are written as integers.
+    """
+    if value == value.to_integral_value() and value.as_tuple().exponent >= 0:  # type: ignore[operator]
+        return int(value)
+    return float(value)
 
 
 class _Day:
@@ -532,10 +545,23 @@ class Household(BaseModel):
     procedure: Procedure | None = _f("识别程序", "procedure events")
 
 
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+"""What a key of a household can look like; any other key is shown redacted."""
+
+
+def _key(key: str) -> str:
+    """A key for an error message: field-like keys as they are, any other as ``<?>``.
+
+    An unknown key is often a value in the wrong place (an ID number exported as a column name), and
+    errors must never echo a sensitive value (issue 13 §1); field names are ASCII identifiers.
+    """
+    return key if _NAME.fullmatch(key) else "<?>"
+
+
 def _json_path(loc: tuple[int | str, ...]) -> str:
     path = "$"
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        path += f"[{part}]" if isinstance(part, int) else f".{_key(part)}"
     return path
 
 
@@ -713,6 +739,7 @@ def _json_error(message: str) -> HouseholdError:
     """The error of a record that is not valid JSON text; jiter's messages name a key at most, no value."""
     if message.startswith("Detected duplicate key"):
         code = "duplicate_key"
+        message = re.sub(r'"(.*)"', lambda m: f'"{_key(m.group(1))}"', message, count=1)
     elif message.startswith("recursion limit"):
         code = "too_deep"
     else:
