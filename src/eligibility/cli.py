@@ -7,6 +7,7 @@ Batches never stop at a bad record: every input yields exactly one decision or o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import stat
 import sys
@@ -48,7 +49,11 @@ def _files(paths: Sequence[str]) -> Iterator[tuple[Path, InputError | None]]:
     Only regular files are read (``os.stat`` follows symlinks): a FIFO would block for ever, a device
     such as ``/dev/zero`` never ends, a symlink loop cannot be opened — each is an error of its own.
     """
-    for p in map(Path, paths):
+    for given in paths:
+        p = Path(given)
+        if given == "-":  # standard input, read as JSON Lines
+            yield p, None
+            continue
         try:
             mode = p.stat().st_mode
         except OSError as exc:
@@ -70,13 +75,15 @@ def _files(paths: Sequence[str]) -> Iterator[tuple[Path, InputError | None]]:
 
 def _lines(f: Path) -> Iterator[tuple[str, Any]]:
     """JSON Lines framed on ``\\n`` only (U+2028 and a lone ``\\r`` belong to the record), read one line at
-    a time so that memory stays flat; a line longer than a record may be is skipped as one error."""
+    a time so that memory stays flat; a line longer than a record may be is skipped as one error.
+    ``-`` is standard input."""
     limit = MAX_RECORD_BYTES
-    with f.open("rb") as fh:
+    name = "<stdin>" if str(f) == "-" else str(f)
+    with f.open("rb") if name != "<stdin>" else contextlib.nullcontext(sys.stdin.buffer) as fh:
         n = 0
         while line := fh.readline(limit + 1):
             n += 1
-            label = f"{f}:{n}"
+            label = f"{name}:{n}"
             if len(line) > limit and not line.endswith(b"\n"):
                 while (rest := fh.readline(limit)) and not rest.endswith(b"\n"):
                     pass
@@ -107,7 +114,7 @@ def _inputs(paths: Sequence[str]) -> Iterator[tuple[str, Any]]:
             yield str(f), problem
             continue
         try:
-            if f.suffix == ".jsonl":
+            if f.suffix == ".jsonl" or str(f) == "-":
                 yield from _lines(f)
                 continue
             with f.open("rb") as fh:
@@ -502,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--rules", default=None, help="规则目录 / rules folder (default: bundled rules)")
 
     e = sub.add_parser("evaluate", help="评估农户 / evaluate households")
-    e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
+    e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders; - reads JSON Lines from stdin")
     e.add_argument("--as-of", default=None, help="评估日期 / assessment date YYYY-MM-DD (records may carry their own)")
     e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
     e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")
