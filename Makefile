@@ -40,3 +40,9 @@ bench: $(BIN)/eligibility
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The fuzz suite of issue 13 with many more corrupted households and rule-file mutants than `make test`
+# runs (tens of minutes); the counts it reached are printed at the end.
+.PHONY: fuzz
+fuzz: $(BIN)/eligibility
+	ELIGIBILITY_FUZZ_EXAMPLES=2000 $(BIN)/pytest tests/fuzz -p no:cacheprovider

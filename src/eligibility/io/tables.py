@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from ..errors import EligibilityError, HouseholdError
-from ..models import Household, parse_household
+from ..models import Household, household_from_json, loads_json
 from .columns import (
     AS_OF,
     COLLECTIONS,
@@ -909,9 +908,9 @@ def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
             err("bad_encoding", f"该行不是 UTF-8 / line is not UTF-8: {exc.reason} at byte {exc.start}")
             continue
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            err("bad_json", f"不是合法的 JSON / invalid JSON: {exc.msg} (column {exc.colno})")
+            data = loads_json(text)  # exact numbers; repeated keys, NaN, lone surrogates are errors
+        except HouseholdError as exc:
+            err("bad_json", exc.errors[0].message)
             continue
         if not isinstance(data, dict):
             err("not_an_object", f"应为 JSON 对象 / must be a JSON object, got {type(data).__name__}")
@@ -932,7 +931,7 @@ def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
                 err("not_an_object", "household 应为 JSON 对象 / household must be a JSON object", "$.household")
                 continue
         try:
-            h = parse_household(data)
+            h = household_from_json(data)
         except HouseholdError as exc:
             hid = data.get("household_id")
             for fe in exc.errors:
