@@ -317,9 +317,8 @@ class _Day:
             [core_schema.is_instance_schema(date), text], custom_error_type=kind, custom_error_message=message
         )
         return core_schema.json_or_python_schema(
-            json_schema=core_schema.chain_schema(
-                [core_schema.custom_error_schema(text, custom_error_type=kind, custom_error_message=message), bounded]
-            ),
+            # Strict in JSON: only "YYYY-MM-DD" text (no Unix time, no date-time), all in Rust.
+            json_schema=core_schema.date_schema(strict=True, ge=FIRST_DAY, le=LAST_DAY),
             python_schema=core_schema.chain_schema([gate, bounded]),
         )
 
@@ -602,6 +601,9 @@ def _fast_number(constraints: dict[str, Any]) -> core_schema.CoreSchema:
     return core_schema.chain_schema([gate, text, core_schema.decimal_schema(allow_inf_nan=True)])
 
 
+_TENTH: Final = Decimal("0.1")
+
+
 def _trimmed(value: Decimal | int) -> Decimal:
     """The number as the fast path reads it: trailing zeros after the point dropped down to one decimal.
 
@@ -613,6 +615,8 @@ def _trimmed(value: Decimal | int) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     sign, digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and exponent >= 0 and value.adjusted() < 16:
+        return value.quantize(_TENTH)  # 1E+3 and 100e0 are floats: Python writes them 1000.0 and 100.0
     if not isinstance(exponent, int) or exponent >= -1 or digits[-1] != 0:
         return value
     n = len(digits)
@@ -678,18 +682,23 @@ def _derived_validator(number: Callable[[dict[str, Any]], Any]) -> SchemaValidat
 _FAST: Final = _derived_validator(_fast_number)
 _EXACT: Final = _derived_validator(_exact_number)
 
-_NUMBER_CHARS: Final = bytes.maketrans(b"0123456789.E,[ \t\r\n-", b"00000000000e:::::::")
+_NUMBER_CHARS: Final = bytes.maketrans(b"0123456789.E,[ \t\r\n", b"00000000000e::::::")
 """For :func:`_risky`: digits and points become ``0``, ``E`` ``e``, and what can precede a number's first
-digit (``,`` ``[`` whitespace ``-``) ``:``, so ``, -1E5`` reads ``:::0e0``."""
+digit (``,`` ``[`` whitespace) ``:``, so ``, 12.5`` reads ``::000`` and ``1E-5`` reads ``0e-0``."""
 
 
 def _risky(data: bytes) -> bool:
     """Whether the text may hold a number literal that f64 could change: 16 or more digits and points, or
-    an exponent (``1E+3`` is Decimal('1E+3') exactly, but ``1000`` through f64). A match inside a string is
-    harmless — the record only takes the exact path. NaN and Infinity need no check: no fast schema
-    accepts them (a float goes through the digit pattern, every other type refuses a float)."""
+    an exponent of -10 or less (``1e-400`` underflows to 0.0; ``1e-9`` is written ``1e-09`` by Python and
+    refused by the fast pattern). A match inside a string is harmless — the record
+    only takes the exact path.
+
+    Other exponents need no check: ``1E+3`` reads ``1000.0`` on both paths (:func:`_trimmed`), an
+    overflow gives infinity, which the fast digit pattern refuses, as it refuses NaN, signs and the
+    exponent form Python writes for tiny floats.
+    """
     t = data.translate(_NUMBER_CHARS)
-    return b"0e" in t or b":0000000000000000" in t
+    return b":0000000000000000" in t or b"e-00" in t  # an underflow needs a two-digit exponent
 
 
 def _submodels(cls: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
@@ -717,21 +726,21 @@ def _all_submodels(cls: type[BaseModel], out: dict[type[BaseModel], tuple[tuple[
 
 _SUBMODELS: Final[dict[type[BaseModel], tuple[tuple[str, bool], ...]]] = {}
 _all_submodels(Household, _SUBMODELS)
+_NESTED: Final = {cls: bool(fields) for cls, fields in _SUBMODELS.items()}
 
 
 def _keys_kept(model: BaseModel) -> int:
-    """How many keys the JSON objects of ``model`` had, counting a repeated key once (fields-sets)."""
+    """How many keys the JSON objects of ``model`` had, counting a repeated key once (fields-sets).
+
+    Runs on every record of the fast path, so a model without nested models is counted without a call."""
     n = len(model.__pydantic_fields_set__)
     values = model.__dict__
     for name, many in _SUBMODELS[type(model)]:
         value = values[name]
         if value is None:
             continue
-        if many:
-            for item in value:
-                n += _keys_kept(item)
-        else:
-            n += _keys_kept(value)
+        for item in value if many else (value,):
+            n += _keys_kept(item) if _NESTED[type(item)] else len(item.__pydantic_fields_set__)
     return n
 
 
