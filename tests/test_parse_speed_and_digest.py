@@ -356,6 +356,8 @@ _LITERALS = st.one_of(
 @given(household_data(), st.integers(0, 99), _LITERALS)
 @example({"household_id": "X"}, 0, "23699.999999999999999999")
 @example({"household_id": "X"}, 0, "1e-400")
+@example({"household_id": "X"}, 0, "0e20")
+@example({"household_id": "X"}, 0, "0.0")
 def test_number_literals_read_the_same_on_both_paths(data: dict[str, Any], index: int, literal: str) -> None:
     """Any number literal, as written, gives the exact path's Decimal or its error — never an f64's."""
     section, name = MONEY_FIELDS[index % len(MONEY_FIELDS)]

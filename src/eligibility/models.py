@@ -615,7 +615,7 @@ def _trimmed(value: Decimal | int) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     sign, digits, exponent = value.as_tuple()
-    if isinstance(exponent, int) and exponent >= 0 and value.adjusted() < 16:
+    if isinstance(exponent, int) and exponent >= 0 and (value.adjusted() < 16 or not value):  # 0E+20 is 0.0
         return value.quantize(_TENTH)  # 1E+3 and 100e0 are floats: Python writes them 1000.0 and 100.0
     if not isinstance(exponent, int) or exponent >= -1 or digits[-1] != 0:
         return value
