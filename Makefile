@@ -61,3 +61,9 @@ bench-service: $(BIN)/eligibility
 .PHONY: bench-monitor
 bench-monitor: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_monitor.py
+
+# The fuzz suite of issue 13 with many more corrupted households and rule-file mutants than `make test`
+# runs (tens of minutes); the counts it reached are printed at the end.
+.PHONY: fuzz
+fuzz: $(BIN)/eligibility
+	ELIGIBILITY_FUZZ_EXAMPLES=2000 $(BIN)/pytest tests/fuzz -p no:cacheprovider

@@ -175,7 +175,8 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 member = st.fixed_dictionaries(
     {"member_id": st.text("0123456789", min_size=1, max_size=3)},
     optional={
-        "birth_date": dates.map(date.isoformat),
+        # Born before the earliest assessment date drawn below (2021-03-01): a later birth is an error.
+        "birth_date": st.dates(min_value=date(1930, 1, 1), max_value=date(2021, 3, 1)).map(date.isoformat),
         "health": st.lists(st.sampled_from(["健康", "长期慢性病", "患有大病", "残疾"]), unique=True),
         "disability_grade": st.integers(1, 4),
         "schooling": st.sampled_from(["非在校生", "小学", "七年级", "普通高中", "中职"]),

@@ -1,9 +1,10 @@
 """Fast input (issue 9 §3): the fast parse path, the deterministic household digest, integer date arithmetic.
 
-* ``parse_household`` tries a faster validator first. It must give exactly what the models' own
-  validator gives — the same household down to each Decimal's exponent and each model's fields-set, and
-  the same errors — so the tests compare the two on generated households with awkward money values in
-  both input modes. Speed itself is measured by ``benchmarks/bench_parse.py``, never asserted here.
+* ``parse_household`` tries a faster validator first on JSON text. It must give exactly what the exact
+  path gives (issue 13: jiter decoding with Decimals from the digits, then ``_EXACT``) — the same
+  household down to each Decimal's exponent and each model's fields-set, and the same errors — so the
+  tests compare the two on generated households with awkward money values, repeated keys and long
+  numbers. A dict is validated by the models themselves. Speed itself is measured by ``benchmarks/bench_parse.py``, never asserted here.
 * ``household_digest`` must not depend on PYTHONHASHSEED (a set of health statuses used to be written in
   hash order), checked in fresh interpreters with different seeds.
 * ``whole_years``/``whole_months`` must agree with ``dateutil.relativedelta`` on every pair of dates.
@@ -125,11 +126,13 @@ def _outcome(result: Household | HouseholdError | ValidationError) -> Any:
 
 
 def _models_own(data: Any) -> Any:
-    """The models' own validator — what parse_household did before it had a fast path."""
+    """The reference: the exact path for JSON text, the models' own validator for a dict."""
     try:
         if isinstance(data, str | bytes):
-            return _outcome(Household.model_validate_json(data))
+            return _outcome(m.household_from_json(m.loads_json(data)))
         return _outcome(Household.model_validate(data))
+    except HouseholdError as exc:
+        return _outcome(exc)
     except ValidationError as exc:
         return _outcome(exc)
 
@@ -149,21 +152,22 @@ def _with_money(data: dict[str, Any], values: list[tuple[int, Any]]) -> dict[str
     return data
 
 
-def test_the_fast_validator_is_in_use() -> None:
-    """Guards the speed-up itself: without it parse_household is only the models' validator again.
+def test_the_derived_validators_are_in_use() -> None:
+    """Guards the rewritten number schemas: pydantic-core reuses a model class's own validator for nested
+    models unless told otherwise (see ``models._derived_validator``).
 
-    pydantic-core reuses a model class's own validator for nested models unless told otherwise (see
-    ``models._fast_validator``); the fast validator refuses money text with a space, which the models
-    accept, so a refusal shows that the rewritten money schema — nested two levels deep — is the one run.
+    ``_FAST`` refuses ``-0.0`` (its digit pattern has no sign), which the models take; ``_EXACT`` refuses
+    money as text, which the models take from a dict (a spreadsheet cell) — nested two levels deep.
     """
-    assert m._FAST is not None
-    data = {"household_id": "X", "income": {"wage": " 5"}}
+    signed = '{"household_id": "X", "income": {"wage": -0.0}}'
     with pytest.raises(ValidationError):
-        m._FAST.validate_python(data)
+        m._FAST.validate_json(signed)
+    assert Household.model_validate_json(signed).income is not None
+    text = {"household_id": "X", "income": {"wage": "5"}}
     with pytest.raises(ValidationError):
-        m._FAST.validate_json(json.dumps(data))
-    assert Household.model_validate(data).income is not None
-    assert m._FAST.validate_python({"household_id": "X", "income": {"wage": 5}}) == Household.model_validate(
+        m._EXACT.validate_python(text)
+    assert Household.model_validate(text).income is not None
+    assert m._FAST.validate_json('{"household_id": "X", "income": {"wage": 5}}') == Household.model_validate(
         {"household_id": "X", "income": {"wage": 5}}
     )
 
@@ -171,13 +175,16 @@ def test_the_fast_validator_is_in_use() -> None:
 def test_the_benchmark_households_take_the_fast_path() -> None:
     """A refusal would not be wrong, only slow; but the speed figures assume none on ordinary records."""
     data = household()
-    assert isinstance(m._FAST.validate_json(json.dumps(data, ensure_ascii=False)), Household)
-    assert isinstance(m._FAST.validate_python(data), Household)
+    text = json.dumps(data, ensure_ascii=False).encode()
+    assert not m._risky(text)
+    h = m._FAST.validate_json(text)
+    assert text.count(b":") == m._keys_kept(h)
 
 
 @given(household_data(), st.lists(st.tuples(st.integers(0, 99), JSON_MONEY), max_size=3))
 @example({"household_id": "X"}, [(0, "23699.99"), (1, 1000.0), (2, 0.1 + 0.2)])
 @example({"household_id": "X"}, [(0, -0.0), (1, 999999999999.99), (2, 10**12)])
+@example({"household_id": "X"}, [(0, 1000.0), (1, 1.5), (2, 0.0)])
 def test_json_input_gives_what_the_models_give(data: dict[str, Any], money: list[tuple[int, Any]]) -> None:
     data = _with_money(data, money)
     text = json.dumps(data, ensure_ascii=False)
@@ -336,3 +343,41 @@ def test_nearby_dates_agree_with_relativedelta(a: date, days: int) -> None:
 def test_month_ends_leap_days_and_negative_spans(a: date, b: date, years: int, months: int) -> None:
     assert _relativedelta(a, b) == (years, months)  # the table itself is relativedelta's answer
     assert (whole_years(a, b), whole_months(a, b)) == (years, months)
+
+
+# --- the fast path never accepts what the exact path refuses (issue 13 §2) ----------------------------
+
+_LITERALS = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,22})?([eE][-+]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e-400", "23699.999999999999999999", "1E+3", "7900.00"]),
+)
+
+
+@given(household_data(), st.integers(0, 99), _LITERALS)
+@example({"household_id": "X"}, 0, "23699.999999999999999999")
+@example({"household_id": "X"}, 0, "1e-400")
+@example({"household_id": "X"}, 0, "0e20")
+@example({"household_id": "X"}, 0, "0.0")
+def test_number_literals_read_the_same_on_both_paths(data: dict[str, Any], index: int, literal: str) -> None:
+    """Any number literal, as written, gives the exact path's Decimal or its error — never an f64's."""
+    section, name = MONEY_FIELDS[index % len(MONEY_FIELDS)]
+    data = json.loads(json.dumps(data))
+    data.setdefault(section, {})[name] = "@@"
+    text = json.dumps(data, ensure_ascii=False).replace('"@@"', literal)
+    assert _parsed(text) == _models_own(text)
+    assert _parsed(text.encode()) == _models_own(text.encode())
+
+
+@given(household_data(), st.data())
+def test_a_repeated_key_is_an_error_on_both_paths(data: dict[str, Any], draw: st.DataObject) -> None:
+    """A key written twice (the last would win in pydantic) is an error wherever it is, whatever its value."""
+    text = json.dumps(data, ensure_ascii=False)
+    keys = [i for i in range(len(text)) if text.startswith('": ', i)]
+    at = draw.draw(st.sampled_from(keys))
+    start = text.rindex('"', 0, at)
+    key = text[start : at + 1]
+    doubled = text[:start] + key + ": null, " + text[start:]
+    with pytest.raises(HouseholdError) as info:
+        parse_household(doubled)
+    assert [e.code for e in info.value.errors] == ["duplicate_key"]
+    assert _parsed(doubled.encode()) == _models_own(doubled.encode())

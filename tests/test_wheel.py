@@ -72,6 +72,7 @@ def test_default_install_needs_no_c_compiler(wheel: Path) -> None:
     assert durable and all("extra ==" in r for r in durable), requires
     base = [r for r in requires if "extra ==" not in r]
     assert sorted(r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in base) == [
+        "jiter",  # exact JSON (issue 13): prebuilt Rust wheels like pydantic-core's, no compiler
         "pydantic",
         "python-dateutil",
         "pyyaml",

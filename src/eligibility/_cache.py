@@ -37,6 +37,7 @@ import functools
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import tempfile
 import time
@@ -89,6 +90,9 @@ def fingerprint(root: Path, display: str) -> str | None:
         return None
     for rel, path in files:
         try:
+            # A FIFO would block the open and a device never end: not cacheable, and the loader says why.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
             with open(path, "rb") as f:
                 data = f.read()
         except OSError:

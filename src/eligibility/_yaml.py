@@ -28,6 +28,8 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KEY: Final = "<key>"
 MAX_NODES: Final = 200_000
 """Upper bound on nodes after alias expansion; far above any real rule file."""
+MAX_DEPTH: Final = 64
+"""Deepest nesting of mappings and lists; the rule-file format needs about ten."""
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -69,6 +71,7 @@ class _Converter:
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
         self.too_big = False
+        self.too_deep = False
         self._bool = yaml.constructor.SafeConstructor.bool_values
 
     def where(self, node: yaml.Node) -> SourceLocation:
@@ -76,6 +79,11 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
+        if len(path) > MAX_DEPTH:
+            if not self.too_deep:
+                self.too_deep = True
+                self.diagnostics.append(Diagnostic(self.where(node), "EL006", f"nested deeper than {MAX_DEPTH} levels"))
+            return None
         if self.count > MAX_NODES:
             if not self.too_big:
                 self.too_big = True
@@ -144,6 +152,8 @@ def read_yaml(text: str, path: str) -> tuple[Located | None, list[Diagnostic]]:
     """Parse ``text`` (the contents of ``path``) into :class:`Located` data and diagnostics."""
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except RecursionError:  # PyYAML's composer recurses once per level: hundreds of levels exhaust the stack
+        return None, [Diagnostic(SourceLocation(path, 1, 1), "EL006", f"nested deeper than {MAX_DEPTH} levels")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else SourceLocation(path, 1, 1)

@@ -7,9 +7,11 @@ Batches never stop at a bad record: every input yields exactly one decision or o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import stat
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,11 +19,13 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from . import __version__
+from ._safe import printable
 from .decision import Decision
 from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
+from .models import MAX_RECORD_BYTES, Household, household_from_json, loads_json
 from .monitor.commands import add_parsers as add_monitor_parsers
 from .monitor.commands import cmd_feeds, cmd_monitor, cmd_report
 from .ruleset import INHERIT
@@ -29,72 +33,169 @@ from .ruleset import INHERIT
 __all__ = ["main"]
 
 
-def _inputs(paths: Sequence[str]) -> Iterator[tuple[str, Any]]:
-    """(label, raw household or exception) for every household in the given files and folders.
+MAX_JSON_FILE_BYTES = 64 << 20
+"""Largest ``.json`` file read whole (a list of households); a bigger batch belongs in JSON Lines."""
 
-    A file holds one JSON object, a JSON list of objects, or JSON Lines; a folder, its ``*.json`` and
-    ``*.jsonl`` files in name order. An unreadable file or line yields an exception, not a stop.
+
+class InputError(EligibilityError):
+    """A file or line that yields no record: unreadable, not a regular file, too large, empty."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def _files(paths: Sequence[str]) -> Iterator[tuple[Path, InputError | None]]:
+    """The files to read, in order: each path given, a folder's ``*.json``/``*.jsonl`` by name.
+
+    Only regular files are read (``os.stat`` follows symlinks): a FIFO would block for ever, a device
+    such as ``/dev/zero`` never ends, a symlink loop cannot be opened — each is an error of its own.
     """
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(x for x in p.iterdir() if x.suffix in (".json", ".jsonl"))
-        else:
-            files.append(p)
-    for f in files:
+    for given in paths:
+        p = Path(given)
+        if given == "-":  # standard input, read as JSON Lines
+            yield p, None
+            continue
         try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            yield str(f), exc
+            mode = p.stat().st_mode
+        except OSError as exc:
+            yield p, InputError("unreadable", f"无法读取 / cannot read: {exc.strerror or type(exc).__name__}")
             continue
-        if f.suffix == ".jsonl":
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    yield f"{f}:{n}", _json_or_error(line)
+        if stat.S_ISDIR(mode):
+            try:
+                entries = sorted(x for x in p.iterdir() if x.suffix in (".json", ".jsonl"))
+            except OSError as exc:
+                yield p, InputError("unreadable", f"无法读取目录 / cannot list: {exc.strerror or type(exc).__name__}")
+                continue
+            for x in entries:
+                yield from _files([str(x)])
+        elif not stat.S_ISREG(mode):
+            yield p, InputError("not_a_file", "不是普通文件（管道、设备等）/ not a regular file (FIFO, device, …)")
+        else:
+            yield p, None
+
+
+def _lines(f: Path) -> Iterator[tuple[str, Any]]:
+    """JSON Lines framed on ``\\n`` only (U+2028 and a lone ``\\r`` belong to the record), read one line at
+    a time so that memory stays flat; a line longer than a record may be is skipped as one error.
+    ``-`` is standard input."""
+    limit = MAX_RECORD_BYTES
+    name = "<stdin>" if str(f) == "-" else str(f)
+    with f.open("rb") if name != "<stdin>" else contextlib.nullcontext(sys.stdin.buffer) as fh:
+        n = 0
+        while line := fh.readline(limit + 1):
+            n += 1
+            label = f"{name}:{n}"
+            if len(line) > limit and not line.endswith(b"\n"):
+                while (rest := fh.readline(limit)) and not rest.endswith(b"\n"):
+                    pass
+                yield label, InputError("too_large", f"行超过 {limit} 字节 / line over {limit} bytes")
+                continue
+            if n == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if line.strip():
+                yield label, _decoded(line)
+
+
+def _decoded(data: bytes) -> Any:
+    try:
+        return loads_json(data)
+    except HouseholdError as exc:
+        return exc
+
+
+def _inputs(paths: Sequence[str]) -> Iterator[tuple[str, Any]]:
+    """(label, decoded JSON value or exception) for every record in the given files and folders, lazily.
+
+    A ``.jsonl`` file holds one record a line; any other file one JSON object or a JSON list of them
+    (at most :data:`MAX_JSON_FILE_BYTES`). Whatever a file holds, each record yields exactly one item —
+    an unreadable file, a bad line, an empty list is an exception in the stream, never a stop.
+    """
+    for f, problem in _files(paths):
+        if problem is not None:
+            yield str(f), problem
             continue
-        data = _json_or_error(text)
-        if isinstance(data, list):
-            for i, item in enumerate(data):
+        try:
+            if f.suffix == ".jsonl" or str(f) == "-":
+                yield from _lines(f)
+                continue
+            with f.open("rb") as fh:
+                data = fh.read(MAX_JSON_FILE_BYTES + 1)
+        except OSError as exc:
+            yield str(f), InputError("unreadable", f"无法读取 / cannot read: {exc.strerror or type(exc).__name__}")
+            continue
+        if len(data) > MAX_JSON_FILE_BYTES:
+            yield (
+                str(f),
+                InputError(
+                    "too_large",
+                    f"文件超过 {MAX_JSON_FILE_BYTES} 字节，请用 JSON Lines / file too large: use JSON Lines",
+                ),
+            )
+            continue
+        value = _decoded(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+        if isinstance(value, list):
+            if not value:
+                yield str(f), InputError("empty", "文件中没有农户记录 / no household records in the file")
+            for i, item in enumerate(value):
                 yield f"{f}[{i}]", item
         else:
-            yield str(f), data
+            yield str(f), value
 
 
-def _json_or_error(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        return ValueError(f"JSON 语法错误 / invalid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")
+def _household(raw: Any, as_of: str | None) -> tuple[Household, str]:
+    """The household of one decoded record and its assessment date, or the error that says why not.
+
+    A record ``{"as_of": DATE, "household": {...}}`` carries its own date; a plain household record uses
+    ``as_of`` (``--as-of``)."""
+    if isinstance(raw, BaseException):
+        raise raw
+    on = as_of
+    if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
+        if not isinstance(raw["as_of"], str):
+            raise InputError("bad_as_of", "评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD")
+        on, raw = raw["as_of"], raw["household"]
+    if on is None:
+        raise EvaluationError("没有评估日期 / no assessment date: give --as-of or an {as_of, household} record")
+    return household_from_json(raw), on
 
 
 def _error_record(label: str, exc: BaseException) -> dict[str, Any]:
-    rec: dict[str, Any] = {"input": label, "error": {"type": type(exc).__name__, "message": str(exc)}}
+    """The error line of one record: where (input, file, line or item), a code, a message, the bad fields.
+
+    An exception of ours says what is wrong without echoing a value; any other exception is a bug, and
+    its text might hold a field's value (an ID number in a ``KeyError``), so only its type is written.
+    """
+    if isinstance(exc, EligibilityError):
+        message = str(exc)
+    else:
+        message = f"内部错误，请报告 / internal error, please report: {type(exc).__name__}"
+    code = getattr(exc, "code", None) or _ERROR_CODES.get(type(exc).__name__, "internal_error")
+    rec: dict[str, Any] = {"input": label, "error": {"type": type(exc).__name__, "code": code, "message": message}}
     if isinstance(exc, HouseholdError):
         rec["error"]["fields"] = [{"path": e.path, "code": e.code, "message": e.message} for e in exc.errors]
     return rec
 
 
+_ERROR_CODES = {
+    "HouseholdError": "invalid_household",
+    "EvaluationError": "cannot_evaluate",
+    "NoPackError": "no_pack",
+    "MissingParameterError": "missing_parameter",
+    "EngineDisagreementError": "engine_disagreement",
+}
+
+
 def _evaluate_all(
     engine: Engine, paths: Sequence[str], as_of: str | None, trace: TraceLevel = "full"
 ) -> Iterator[tuple[str, Decision | BaseException]]:
-    """Evaluate every input. A record ``{"as_of": DATE, "household": {...}}`` carries its own date;
-    a plain household record uses ``as_of`` (``--as-of``)."""
+    """Evaluate every input, one at a time: exactly one decision or one exception per record, whatever
+    the record holds (issue 13 §1) — an unexpected exception is caught and reported for its record too."""
     for label, raw in _inputs(paths):
-        if isinstance(raw, BaseException):
-            yield label, raw
-            continue
-        on = as_of
-        if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
-            on, raw = str(raw["as_of"]), raw["household"]
-        if on is None:
-            yield (
-                label,
-                EvaluationError("没有评估日期 / no assessment date: give --as-of or an {as_of, household} record"),
-            )
-            continue
         try:
-            yield label, engine.evaluate(raw, on, trace=trace)
-        except EligibilityError as exc:
+            h, on = _household(raw, as_of)
+            yield label, engine.evaluate(h, on, trace=trace)
+        except Exception as exc:
             yield label, exc
 
 
@@ -134,46 +235,72 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
     return "\n      ".join(parts) if len(" | ".join(parts)) > 160 else " | ".join(parts)
 
 
+def _jsonl_record(label: str, result: Decision | BaseException) -> str:
+    if isinstance(result, Decision):
+        return json.dumps({"input": label, "decision": json.loads(result.to_json(indent=None))}, ensure_ascii=False)
+    return json.dumps(_error_record(label, result), ensure_ascii=False)
+
+
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    """Each decision or error is written and flushed as soon as it is made, in input order (issue 13 §1):
+    memory stays flat, and a run killed midway keeps every line written so far. Only one record in
+    all (not known until a second appears) is written as a plain indented decision."""
     engine = Engine(args.rules)
-    failed = 0
-    results = list(_evaluate_all(engine, args.paths, args.as_of, args.trace))
-    single = len(results) == 1 and not args.summary and not args.jsonl
-    for label, result in results:
-        if isinstance(result, BaseException):
-            failed += 1
+    n = failed = 0
+    first: tuple[str, Decision | BaseException] | None = None
+
+    def write(label: str, result: Decision | BaseException) -> None:
         if args.summary:
-            print(_summary_line(label, result), file=out)
-        elif single and isinstance(result, Decision):
-            print(result.to_json(), file=out)
-        elif isinstance(result, Decision):
-            rec = {"input": label, "decision": json.loads(result.to_json(indent=None))}
-            print(json.dumps(rec, ensure_ascii=False), file=out)
+            print(printable(_summary_line(label, result)), file=out)
         else:
-            print(json.dumps(_error_record(label, result), ensure_ascii=False), file=out)
+            print(_jsonl_record(label, result), file=out)
+        out.flush()
+
+    gaps = _Gaps()
+    for label, result in _evaluate_all(engine, args.paths, args.as_of, args.trace):
+        n += 1
+        failed += isinstance(result, BaseException)
+        gaps.add(result)
+        if n == 1 and not args.summary and not args.jsonl:
+            first = (label, result)  # one record in all prints differently: wait for a second
+            continue
+        if first is not None:
+            write(*first)
+            first = None
+        write(label, result)
+    if first is not None:
+        label, result = first
+        print(result.to_json() if isinstance(result, Decision) else _jsonl_record(label, result), file=out)
+    if n == 0:
+        print("没有输入记录 / no input records", file=sys.stderr)
+        return 1
     if args.summary:
-        n, ok = len(results), len(results) - failed
+        ok = n - failed
         print(f"\n{n} 户：{ok} 个决定，{failed} 个错误 / {n} households: {ok} decisions, {failed} errors", file=out)
-    gaps = _report_gaps(result for _, result in results)
-    return 1 if failed or gaps else 0
+    return 1 if gaps.report() or failed else 0
 
 
-def _report_gaps(results: Iterable[Decision | BaseException]) -> int:
-    """Print each configuration gap (a required parameter without value) once per jurisdiction, parameter
-    and date to stderr, with how many decisions it left partly undecided; returns how many there were."""
-    seen: dict[tuple[str, str, str, str], int] = {}
-    for r in results:
+class _Gaps:
+    """Configuration gaps (a required parameter without value) counted as decisions stream past, then
+    printed once per jurisdiction, parameter and date to stderr with how many decisions they touched."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str, str, str], int] = {}
+
+    def add(self, r: Decision | BaseException) -> None:
         if isinstance(r, Decision):
             for m in r.missing_parameters:
                 key = (m.jurisdiction, m.zh, m.name, r.as_of.isoformat())
-                seen[key] = seen.get(key, 0) + 1
-    for (jur, zh, name, on), n in sorted(seen.items()):
-        print(
-            f"配置缺口 / configuration gap: {jur} 在 {on} 没有参数「{zh}」({name}) 的取值，"
-            f"{n} 户的相关结论未能判定 / no value of {name} on {on}: {n} decision(s) partly undecided",
-            file=sys.stderr,
-        )
-    return len(seen)
+                self.seen[key] = self.seen.get(key, 0) + 1
+
+    def report(self) -> int:
+        for (jur, zh, name, on), n in sorted(self.seen.items()):
+            print(
+                f"配置缺口 / configuration gap: {jur} 在 {on} 没有参数「{zh}」({name}) 的取值，"
+                f"{n} 户的相关结论未能判定 / no value of {name} on {on}: {n} decision(s) partly undecided",
+                file=sys.stderr,
+            )
+        return len(self.seen)
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -182,41 +309,46 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     for label, result in _evaluate_all(engine, [args.path], args.as_of):
         if isinstance(result, BaseException):
             failed += 1
-            print(f"{label}: {result}", file=sys.stderr)
+            print(printable(f"{label}: {_error_record(label, result)['error']['message']}"), file=sys.stderr)
         else:
-            print(explain(result, args.lang), file=out)
+            print(printable(explain(result, args.lang)), file=out)
             failed += bool(result.missing_parameters)  # named in the text; the exit status says so too
     return 1 if failed else 0
 
 
 def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
     """The village notice for the identified households among the inputs (never sensitive fields)."""
-    from .models import parse_household
     from .publicity import publicity_rows, render_csv, render_text
 
     engine = Engine(args.rules)
     items = []
     failed = 0
     for label, raw in _inputs(args.paths):
-        on = args.as_of
-        if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
-            on, raw = str(raw["as_of"]), raw["household"]
         try:
-            if isinstance(raw, BaseException):
-                raise raw
-            h = parse_household(raw)
+            h, on = _household(raw, args.as_of)
             items.append((h, engine.evaluate(h, on, trace="none")))
-        except (EligibilityError, ValueError) as exc:
+        except Exception as exc:
             failed += 1
-            print(f"{label}: {str(exc).splitlines()[0]}", file=sys.stderr)
+            message = _error_record(label, exc)["error"]["message"]
+            print(printable(f"{label}: {message.splitlines()[0]}"), file=sys.stderr)
     rows = publicity_rows(items, engine.rules)
-    print(render_csv(rows) if args.format == "csv" else render_text(rows), end="", file=out)
+    print(render_csv(rows) if args.format == "csv" else printable(render_text(rows)), end="", file=out)
     return 1 if failed else 0
+
+
+def _missing_path(path: str) -> bool:
+    """A mistyped path must fail a CI step, not pass it with nothing checked."""
+    if Path(path).exists():
+        return False
+    print(printable(f"路径不存在 / no such path: {path}"), file=sys.stderr)
+    return True
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
     from .errors import render_diagnostic
 
+    if _missing_path(args.path):
+        return 1
     diags = lint(args.path)
     for d in diags:
         print(render_diagnostic(d), file=out)
@@ -230,6 +362,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import iter_results
 
+    if _missing_path(args.path):
+        return 1
     if args.coverage or args.fail_under is not None:
         return _test_coverage(args, out)
     passed = failed = 0
@@ -249,6 +383,9 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
             if args.verbose:
                 print(f"ok   {case.where}: {case.name}", file=out)
     print(f"{passed} passed, {failed} failed", file=out)
+    if passed + failed == 0:
+        print("没有找到测试 / no tests found", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 
@@ -353,15 +490,14 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
             if h >= rate:
                 skipped += 1
                 continue
-        on = args.as_of
-        if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
-            on, raw = str(raw["as_of"]), raw["household"]
-        if isinstance(raw, BaseException) or on is None:
+        try:
+            household, on = _household(raw, args.as_of)
+        except EligibilityError:
             errors += 1
             continue
         checked += 1
         try:
-            engine.evaluate(raw, on, trace="none")
+            engine.evaluate(household, on, trace="none")
             agreed += 1
         except EngineDisagreementError as exc:
             disagreements.append({"input": label, "input_digest": exc.input_digest, "rules": exc.differences})
@@ -495,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--rules", default=None, help="规则目录 / rules folder (default: bundled rules)")
 
     e = sub.add_parser("evaluate", help="评估农户 / evaluate households")
-    e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
+    e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders; - reads JSON Lines from stdin")
     e.add_argument("--as-of", default=None, help="评估日期 / assessment date YYYY-MM-DD (records may carry their own)")
     e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
     e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")

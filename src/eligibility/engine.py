@@ -45,11 +45,11 @@ from .decision import (
     ProcedureFinding,
     Trace,
 )
-from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError
+from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
 from .facts import CATALOGUE, _plain, flatten, missing_paths
 from .loader import load_rules
-from .models import Household, parse_household
+from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
 from .ruleset import Chain, RuleSet
 
 __all__ = ["Engine", "TraceLevel"]
@@ -336,6 +336,9 @@ class Engine:
             raise EvaluationError(
                 f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
             )
+        unborn = births_after(h, on)
+        if unborn:  # an impossible record, not an unknown: a typo in a year (2073 for 1973)
+            raise HouseholdError(unborn, h.household_id)
         program = program_for(chain, on)
         run = _Run(program, h, on)
         if self._durable is not None:
@@ -742,9 +745,11 @@ class _UnknownFacts:
 
 
 def _as_date(v: date | str) -> date:
-    if isinstance(v, date):
-        return v
+    """The assessment date, within the dates a household may hold (issue 13: no date arithmetic overflow)."""
     try:
-        return date.fromisoformat(v)
+        on = v if isinstance(v, date) else date.fromisoformat(v)
     except (TypeError, ValueError):
-        raise EvaluationError(f"评估日期无效 / invalid assessment date `{v}` (YYYY-MM-DD)") from None
+        raise EvaluationError(f"评估日期无效 / invalid assessment date `{v!s:.40}` (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= on <= LAST_DAY:
+        raise EvaluationError(f"评估日期超出范围 / assessment date {on} outside {FIRST_DAY}…{LAST_DAY}")
+    return on

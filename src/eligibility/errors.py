@@ -79,6 +79,17 @@ CODES: Final[dict[str, tuple[str, str, str]]] = {
         "Write the data out instead of nesting aliases.",
     ),
     "EL004": ("duplicate-key", "The same key appears twice in one mapping.", "Keep one of them."),
+    "EL005": (
+        "unreadable-file",
+        "A file cannot be read as a rule file: missing (a dangling link), a link loop, a FIFO, device or "
+        "socket, larger than 1 MiB, or not UTF-8.",
+        "Replace it with a regular YAML file, or remove it.",
+    ),
+    "EL006": (
+        "too-deep",
+        "YAML nested more than 64 levels, or a formula nested more than 32 brackets or longer than 2,000 characters.",
+        "Flatten the data; split the formula into named facts.",
+    ),
     "EL101": (
         "unknown-key",
         "A key that the format does not know (often a misspelling).",

@@ -8,7 +8,7 @@ not, and what would change the result — the distance from each number to its t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from .decision import ConditionTrace, Decision, ExpectedSource, RuleTrace, Trace
@@ -76,10 +76,44 @@ def _v(v: Any, lang: Lang) -> str:
     if v is False:
         return "否" if lang == "zh" else "no"
     if isinstance(v, float):
-        return f"{Decimal(str(v)).quantize(Decimal('0.01')).normalize():f}"
+        return _fixed(Decimal(str(v)), 2)
     if isinstance(v, list):
         return "[" + ", ".join(_v(x, lang) for x in v) + "]"
     return str(v)
+
+
+def _fixed(d: Decimal, places: int) -> str:
+    """``d`` rounded 四舍五入 (half up) to ``places`` decimals for display, trailing zeros dropped.
+
+    Display only: every decision compares exact values. Half up is how amounts in yuan are rounded to
+    the fen on Chinese forms (7,900.125 → 7900.13), where half-to-even would surprise the reader.
+    """
+    try:
+        q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds: show it as it is
+        return f"{d:f}"
+    return f"{q.normalize():f}" if q else "0"
+
+
+def _number(v: Any) -> Decimal | None:
+    if isinstance(v, bool) or not isinstance(v, int | float | Decimal):
+        return None
+    return Decimal(str(v))
+
+
+def _pair(a: Any, e: Any, lang: Lang) -> tuple[str, str]:
+    """The actual and expected values as shown: to the fen, or with as many more decimals as it takes for
+    the shown numbers to compare as the real ones do — never "7900 低于 7900" for 7899.999 < 7900."""
+    da, de = _number(a), _number(e)
+    if da is None or de is None:
+        return _v(a, lang), _v(e, lang)
+    order = (da > de) - (da < de)
+    for places in range(2, 29):
+        sa, se = _fixed(da, places), _fixed(de, places)
+        shown_a, shown_e = Decimal(sa), Decimal(se)
+        if (shown_a > shown_e) - (shown_a < shown_e) == order:
+            return sa, se
+    return f"{da:f}", f"{de:f}"
 
 
 def _source(s: ExpectedSource, lang: Lang) -> str:
@@ -101,7 +135,7 @@ def _distance(c: ConditionTrace, lang: Lang) -> str:
         return ""
     gap = Decimal(str(e)) - Decimal(str(a))
     unit = next((s.unit for s in c.sources if s.unit), "") or ""
-    amount = f"{abs(gap).quantize(Decimal('0.01')).normalize():f}"
+    amount = next((t for p in range(2, 29) if (t := _fixed(abs(gap), p)) != "0"), f"{abs(gap):f}")
     if gap == 0:
         return "，恰好等于阈值" if lang == "zh" else ", exactly at the threshold"
     if lang == "zh":
@@ -115,12 +149,12 @@ def _leaf(c: ConditionTrace, lang: Lang) -> str:
     mark = {"true": "✔", "false": "✘", "unknown": "?"}[c.outcome]
     if c.op == "known":
         return f"{mark} {name} {op}: {_v(c.actual is not None, lang)}"
-    expected = _v(c.expected, lang)
+    actual, expected = _pair(c.actual, c.expected, lang)
     if c.sources and c.sources[0].kind in ("fact", "field") and c.sources[0].zh:
         other = c.sources[0].zh if lang == "zh" else c.sources[0].en
         expected = f"{other} {expected}"
     src = "".join(_source(s, lang) for s in c.sources)
-    text = f"{mark} {name} {_v(c.actual, lang)} {op} {expected}{src}{_distance(c, lang)}"
+    text = f"{mark} {name} {actual} {op} {expected}{src}{_distance(c, lang)}"
     if c.missing:
         text += ("；缺少 " if lang == "zh" else "; missing ") + ", ".join(c.missing)
     return text

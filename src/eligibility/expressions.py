@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Protocol
 
 from dateutil.relativedelta import relativedelta
@@ -437,9 +437,26 @@ class _Parser:
         return Call(name.pos, name.text, args)
 
 
+MAX_FORMULA: Final = 2000
+"""Longest formula, in characters."""
+MAX_BRACKETS: Final = 32
+"""Deepest bracket nesting in a formula; the parser, the checker and the generated Python all recurse."""
+
+
 def parse(src: str) -> Node:
-    """Parse a formula; raises :class:`ExprError` (EL209) with the offending offset."""
-    return _Parser(src).parse()
+    """Parse a formula; raises :class:`ExprError` (EL209) with the offending offset, or EL006 when it is too
+    long or too deeply nested for the recursive parser and the code generated from it."""
+    if len(src) > MAX_FORMULA:
+        raise ExprError("EL006", f"formula longer than {MAX_FORMULA} characters", MAX_FORMULA)
+    depth = 0
+    for i, ch in enumerate(src):
+        depth += (ch in "([") - (ch in ")]")
+        if depth > MAX_BRACKETS:
+            raise ExprError("EL006", f"formula nested deeper than {MAX_BRACKETS} brackets", i)
+    try:
+        return _Parser(src).parse()
+    except RecursionError:  # a long chain of unary operators (`not not not …`)
+        raise ExprError("EL006", "formula nested too deeply", 0) from None
 
 
 def names(node: Node) -> list[Name]:
@@ -927,7 +944,7 @@ def format_value(v: Any) -> str:
     if isinstance(v, Decimal):
         if v == v.to_integral_value():
             return str(int(v))
-        q = v.quantize(Decimal("0.01"))
+        q = v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # display: 四舍五入 (docs/input.md)
         return format(q.normalize(), "f")
     if isinstance(v, date):
         return v.isoformat()

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import os
+import stat
 import typing
 from collections.abc import Iterable
 from datetime import date
@@ -52,6 +53,8 @@ if TYPE_CHECKING:  # imported where used at run time: see the module docstring
 __all__ = ["KINDS", "bundled_rules_path", "find_root", "lint", "load_rules"]
 
 KINDS: Final = ("identification", "assistance", "exit", "procedure", "warning")
+MAX_RULE_FILE_BYTES: Final = 1 << 20
+"""Largest rule file read (1 MiB; the largest bundled one is a few tens of kilobytes)."""
 """The decision kinds; each is a folder of rule files in a pack (design.md, "Rule packs")."""
 
 M = TypeVar("M", bound="BaseModel")
@@ -166,6 +169,7 @@ class _Loader:
         # is not a second mistake, so it must not produce a follow-on EL210 (one mistake, one diagnostic).
         self.broken: set[str] = set()
         self.broken_facts: set[str] = set()  # the same for facts: declared, reported, not loaded
+        self.raws: dict[Path, bytes | None] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -179,14 +183,49 @@ class _Loader:
             return str(p)
         return str(Path(self.display) / rel)
 
+    def raw(self, p: Path) -> bytes | None:
+        """The bytes of a rule file, read once; None (and one EL005) when it is no file to read.
+
+        ``stat`` before ``open``: opening a FIFO blocks until a writer comes, ``/dev/zero`` never ends, a
+        dangling link or a link loop fails — each is a diagnostic, never a hang or a traceback.
+        """
+        if p in self.raws:
+            return self.raws[p]
+        data: bytes | None = None
+        where = SourceLocation(self.show(p), 1, 1)
+        try:
+            st = p.stat()
+            if not stat.S_ISREG(st.st_mode):
+                self.err(where, "EL005", "not a regular file (a FIFO, device or socket); rule files are plain files")
+            elif st.st_size > MAX_RULE_FILE_BYTES:
+                self.err(where, "EL005", f"file larger than {MAX_RULE_FILE_BYTES} bytes")
+            else:
+                with p.open("rb") as fh:
+                    data = fh.read(MAX_RULE_FILE_BYTES + 1)
+                if len(data) > MAX_RULE_FILE_BYTES:
+                    self.err(where, "EL005", f"file larger than {MAX_RULE_FILE_BYTES} bytes")
+                    data = None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.err(where, "EL005", f"cannot read file: {reason} (a dangling link or a link loop?)")
+        self.raws[p] = data
+        return data
+
+    def normalised(self, p: Path) -> bytes:
+        """The file's bytes with CRLF as LF, for the digests (empty when unreadable)."""
+        return (self.raw(p) or b"").replace(b"\r\n", b"\n")
+
     def read(self, p: Path) -> Located | None:
         from ._yaml import read_yaml
 
         shown = self.show(p)
+        data = self.raw(p)
+        if data is None:
+            return None
         try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.err(SourceLocation(shown, 1, 1), "EL001", f"cannot read file: {exc}")
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.err(SourceLocation(shown, 1, 1), "EL005", f"not UTF-8: byte {exc.start}: {exc.reason}")
             return None
         self.texts[shown] = text.splitlines()
         located, diags = read_yaml(text, shown)
@@ -264,11 +303,15 @@ class _Loader:
             return self.diags, None
         doc = self.read(src_path)
         digest = hashlib.sha256()
-        digest.update(_normalised(src_path))
+        digest.update(self.normalised(src_path))
         if doc is not None:
             sf = self.validate(rf.SourcesFile, doc)
             if sf is not None:
                 for key, s in sf.sources.items():
+                    if s.url is not None and not s.url.lower().startswith(("http://", "https://")):
+                        where = doc.loc(("sources", key, "url"))
+                        self.err(where, "EL103", "a source URL must begin with http:// or https://")
+                        s = s.model_copy(update={"url": None})
                     self.sources[key] = Cite(key, s.title, s.grade, s.url, None, s.note)
         raw: dict[str, tuple[Path, Located, rf.PackFile]] = {}
         for pack_yaml in sorted(self.root.rglob("pack.yaml")):
@@ -331,10 +374,8 @@ class _Loader:
         h = hashlib.sha256(pf.id.encode())
         for f in files:
             h.update(str(f.relative_to(directory)).encode())
-            h.update(_normalised(f))
-        for r in pf.regions:
-            if not r.isdigit() or len(r) > 12:
-                self.err(pdoc.loc(("regions",)), "EL103", f"region prefix `{r}` must be GB/T 2260 digits")
+            h.update(self.normalised(f))
+        self._regions(pdoc, pf)
         pack = PackDef(pf.id, pf.name.zh, pf.name.en, tuple(pf.regions), pf.extends, str(directory), h.hexdigest())
         self.packs[pf.id] = pack
         chain = self._ancestors(pack)
@@ -360,6 +401,19 @@ class _Loader:
             self._rules(f, kind, pack, chain)
         self._disable(pdoc, pf, pack, chain)
         self._check_rule_refs(pack, chain)
+
+    def _regions(self, pdoc: Located, pf: rf.PackFile) -> None:
+        """Region prefixes: GB/T 2260 ASCII digits (2 to 12), inside the parent's regions; a pack that
+        extends another lists at least one — an empty list would make a county pack cover the country."""
+        parent = self.packs.get(pf.extends) if pf.extends else None
+        if pf.extends is not None and not pf.regions:
+            self.err(pdoc.loc(("regions",)), "EL103", "a pack that extends another must list its region prefixes")
+        for i, r in enumerate(pf.regions):
+            where = pdoc.loc(("regions", i))
+            if not (r.isascii() and r.isdigit() and 2 <= len(r) <= 12):
+                self.err(where, "EL103", f"region prefix `{r}` must be 2 to 12 GB/T 2260 digits")
+            elif parent is not None and parent.regions and not any(r.startswith(p) for p in parent.regions):
+                self.err(where, "EL103", f"region prefix `{r}` is outside the regions of pack `{parent.id}`")
 
     def _ancestors(self, pack: PackDef) -> list[PackDef]:
         out = [pack]
@@ -460,6 +514,9 @@ class _Loader:
         }[t]
         if not ok:
             self.err(doc.loc(path), "EL208", f"`{name_of(v)}` is not a {t} value (parameter `{decl.name}` is {t})")
+            return None
+        if t == "money" and v < 0:
+            self.err(doc.loc(path), "EL103", f"`{name_of(v)}` is negative; money values are ≥ 0")
             return None
         if t in ("money", "number") and isinstance(v, int):
             return Decimal(v)
@@ -945,10 +1002,6 @@ def _rule_refs(c: Cond) -> list[RuleRef]:
 
 def _chain_facts(chain: list[PackDef]) -> set[str]:
     return {f for p in chain for f in p.facts}
-
-
-def _normalised(p: Path) -> bytes:
-    return p.read_bytes().replace(b"\r\n", b"\n")
 
 
 def name_of(v: Any) -> str:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ._safe import CONTROL, spreadsheet_cell
 from .decision import Decision
 from .errors import InternalError
 from .models import Household, Member, Relation
 from .ruleset import RuleSet
+
+_CONTROL = re.compile(CONTROL)
 
 __all__ = ["COLUMNS", "PublicityRow", "publicity_rows", "render_csv", "render_text"]
 
@@ -79,20 +83,23 @@ def publicity_rows(items: Iterable[tuple[Household, Decision]], rules: RuleSet) 
 
 
 def render_csv(rows: Sequence[PublicityRow], lang: str = "zh") -> str:
-    """CSV with a header row (Chinese or English headers)."""
+    """CSV with a header row (Chinese or English headers); every cell neutralised for spreadsheets
+    (:func:`~eligibility._safe.spreadsheet_cell`): a name beginning ``=`` does not run, a line break in a
+    name does not start a row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["序号" if lang == "zh" else "No.", *[(zh if lang == "zh" else en) for _, _, zh, en in COLUMNS]])
     for i, row in enumerate(rows, 1):
-        writer.writerow([i, *[getattr(row, attr) for attr, _, _, _ in COLUMNS]])
+        writer.writerow([i, *[spreadsheet_cell(getattr(row, attr)) for attr, _, _, _ in COLUMNS]])
     return out.getvalue()
 
 
 def render_text(rows: Sequence[PublicityRow], title: str = "防止返贫监测对象拟纳入名单公示") -> str:
-    """A plain-text notice for the village board."""
+    """A plain-text notice for the village board: one line per household, whatever a name holds (line
+    breaks and other control characters become spaces)."""
     lines = [title, ""]
     for i, row in enumerate(rows, 1):
-        cells = [f"{zh}：{getattr(row, attr)}" for attr, _, zh, _ in COLUMNS]
+        cells = [f"{zh}：{_CONTROL.sub(' ', getattr(row, attr))}" for attr, _, zh, _ in COLUMNS]
         lines.append(f"{i}. " + "；".join(cells))
     lines += ["", f"共 {len(rows)} 户。公示期内如有异议，请向村民委员会反映。"]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pydantic import BaseModel
 
 from .._dates import iso_date
 from ..errors import EligibilityError, HouseholdError
-from ..models import Household, parse_household
+from ..models import Household, household_from_json, loads_json
 from .columns import (
     AS_OF,
     COLLECTIONS,
@@ -953,9 +952,9 @@ def jsonl_record(
     except UnicodeDecodeError as exc:
         return [("bad_encoding", f"该行不是 UTF-8 / line is not UTF-8: {exc.reason} at byte {exc.start}", None, None)]
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [("bad_json", f"不是合法的 JSON / invalid JSON: {exc.msg} (column {exc.colno})", None, None)]
+        data = loads_json(text)  # exact numbers; repeated keys, NaN, lone surrogates are errors
+    except HouseholdError as exc:
+        return [("bad_json", exc.errors[0].message, None, None)]
     if not isinstance(data, dict):
         return [("not_an_object", f"应为 JSON 对象 / must be a JSON object, got {type(data).__name__}", None, None)]
     on = as_of
@@ -972,7 +971,7 @@ def jsonl_record(
                 ("not_an_object", "household 应为 JSON 对象 / household must be a JSON object", "$.household", None)
             ]
     try:
-        return parse_household(data), on
+        return household_from_json(data), on
     except HouseholdError as exc:
         hid = data.get("household_id")
         return [(fe.code, fe.message, fe.path, hid if isinstance(hid, str) else None) for fe in exc.errors]

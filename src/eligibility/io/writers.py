@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import polars as pl
 
+from .._safe import CONTROL, FORMULA_START
 from ..compile.polars import BLOCKER, FINDING, MISSING, PROCEDURE  # the decision table's struct types
 from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
 from .tables import RowError, _value
@@ -308,7 +309,21 @@ def _format(path: Path) -> str:
     return formats[suffix]
 
 
+def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text columns made safe to open in a spreadsheet, as :func:`eligibility._safe.spreadsheet_cell` does
+    for one cell: control characters become spaces, a leading ``=`` ``+`` ``-`` ``@`` gets a ``'``."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    spaced = frame.with_columns(pl.col(text).str.replace_all(CONTROL, " "))
+    return spaced.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text
+    )
+
+
 def _write_flat(frame: pl.DataFrame, path: Path, fmt: str, sheet: str) -> None:
+    frame = neutralised(frame)
     if fmt == "csv":
         frame.write_csv(path, include_bom=True)
     else:
