@@ -36,8 +36,8 @@ BASE: dict[str, Any] = {
         {"member_id": "3", "birth_date": "2008-09-01", "health": ["健康"], "schooling": "普通高中", "dropped_out": False,
          "basic_medical_insurance": True, "public_payroll": False},
     ],
-    "income": {"wage": "21600", "business_income": "0", "business_cost": "0", "property": "0", "transfer": "0"},
-    "rigid_expenditure": {"medical_self_pay": "0", "education": "0", "disaster_loss": "0"},
+    "income": {"wage": 21600, "business_income": 0, "business_cost": 0, "property": 0, "transfer": 0},
+    "rigid_expenditure": {"medical_self_pay": 0, "education": 0, "disaster_loss": 0},
     "housing": {"grade": "A", "only_dwelling": True},
     "water": {"litres_per_person_day": 60, "water_short_area": False, "piped": True, "outage_days_per_year": 0, "quality": "达标"},
     "basic_needs": {"food_secure": True, "clothing_secure": True},
@@ -55,7 +55,8 @@ def _household(i: int, per_capita: str, region: str = "621102001001") -> dict[st
     h = copy.deepcopy(BASE)
     h["household_id"] = f"GS-{i:03d}"
     h["region"] = region
-    h["income"]["wage"] = str(Decimal(per_capita) * 3)
+    # a JSON number (strict input): the shortest float text of a 2-decimal amount is the amount itself
+    h["income"]["wage"] = float(Decimal(per_capita) * 3)
     return h
 
 

@@ -89,7 +89,7 @@ def month_two(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_id["HB-015"]["monitoring"] = {**by_id["HB-015"]["monitoring"], "status": "监测中"}
     by_id["HB-015"]["monitoring"].pop("risk_eliminated_on", None)
     by_id["HB-015"]["monitoring"].pop("elimination_method", None)
-    by_id["HB-003"]["income"] = {**by_id["HB-003"]["income"], "wage": "5000"}
+    by_id["HB-003"]["income"] = {**by_id["HB-003"]["income"], "wage": 5000}
     return out
 
 
