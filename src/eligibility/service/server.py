@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import logging
 import signal
@@ -77,8 +78,22 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         log_config=None,  # keep the logging configured above
         timeout_graceful_shutdown=10,
     )
+    _quiet_collector()
     asyncio.run(_serve(uvicorn.Server(config), state))
     return 0
+
+
+def _quiet_collector() -> None:
+    """Keep Python's cyclic garbage collector from stalling requests.
+
+    The loaded rules, compiled programs and decision caches are hundreds of thousands of long-lived
+    objects; a full collection walks them all (measured: p99 110–140 ms at 500 requests/s, against
+    3 ms with the collector off, benchmarks/bench_service.py). They are moved out of its view
+    (``gc.freeze``) once loaded, and the young generation is collected less often; reference counting
+    still frees almost everything a request allocates at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _serve(server: uvicorn.Server, state: State) -> None:
