@@ -19,6 +19,17 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Debian's /usr/bin/chromium is a launcher script; the browser itself is run directly so the DevTools pipe
 # reaches it unchanged.
 CHROMIUM_BINARY = "/usr/lib/chromium/chromium"
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    # without these, Chromium keeps calling Google's hosts, which this closed network refuses
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+"""Chromium's flags for the tests: headless, as root, no network of its own."""
 
 
 def available() -> bool:
@@ -43,13 +54,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [
                 CHROMIUM_BINARY if os.path.exists(CHROMIUM_BINARY) else CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
+                *HEADLESS_FLAGS,
                 f"--user-data-dir={self.profile}",
                 "--remote-debugging-pipe",
                 "about:blank",

@@ -439,6 +439,16 @@ def run_batch(
     return result
 
 
+def print_gaps(gaps: Sequence[tuple[str, str, int]], log: TextIO) -> None:
+    """Each configuration gap once, Chinese first: the parameter, its jurisdiction, households touched."""
+    for jurisdiction, name, n in gaps:
+        print(
+            f"配置缺口 / configuration gap: {jurisdiction} 没有参数 {name} 的取值，{n:,} 户的相关结论未能判定"
+            f" / no value of {name}: {n:,} households partly undecided",
+            file=log,
+        )
+
+
 def configuration_gaps(decisions: pl.DataFrame) -> list[tuple[str, str, int]]:
     """Each configuration gap once per jurisdiction and parameter, with how many households it touched."""
     if "missing_parameters" not in decisions.columns or not decisions.height:
@@ -460,11 +470,6 @@ def print_summary(result: BatchResult, log: TextIO) -> None:
     print(f"决定 / decisions: {result.output}", file=log)
     if result.errors_file is not None:
         print(f"错误 / errors: {result.errors_file}", file=log)
-    for jurisdiction, name, n in result.gaps:
-        print(
-            f"配置缺口 / configuration gap: {jurisdiction} 没有参数 {name} 的取值，{n:,} 户的相关结论未能判定"
-            f" / no value of {name}: {n:,} households partly undecided",
-            file=log,
-        )
+    print_gaps(result.gaps, log)
     if result.summary is not None and result.summary.height:
         print(render_markdown(result.summary), file=log)

@@ -15,6 +15,7 @@ from eligibility.monitor.report import write_report
 from eligibility.monitor.routine import run_monthly
 from eligibility.store import Store
 
+from ..cdp import HEADLESS_FLAGS
 from .conftest import KEY, ROOT, month_two, population, write_jsonl
 from .test_monitor import AUG, SEP
 
@@ -25,13 +26,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (.ci/system.sh installs it)")
     flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *HEADLESS_FLAGS,
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         # No network at all: any request to a host fails, so the page must be self-contained.
         "--host-resolver-rules=MAP * ~NOTFOUND",

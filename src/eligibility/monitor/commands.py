@@ -97,6 +97,7 @@ def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
     required parameter has no value (a configuration gap)."""
     on: date = args.as_of
     try:
+        from ..batch import print_gaps
         from .routine import CHANGE_KINDS, run_monthly
     except ImportError as exc:
         return _extra_missing(exc)
@@ -136,12 +137,7 @@ def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
     )
     for f in res.files:
         print(f"  {f}", file=out)
-    for jurisdiction, name, n in res.gaps:
-        print(
-            f"配置缺口 / configuration gap: {jurisdiction} 没有参数 {name} 的取值，{n:,} 户的相关结论未能判定"
-            f" / no value of {name}: {n:,} households partly undecided",
-            file=out,
-        )
+    print_gaps(res.gaps, out)
     return 1 if res.errors or res.gaps else 0
 
 
