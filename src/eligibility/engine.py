@@ -478,9 +478,12 @@ class Engine:
         got = self._shapes.get(key)
         if got is None:
             got = self._make_shape(run)
-            if len(self._shapes) < 50_000:
-                with self._lock:
-                    self._shapes[key] = got
+            with self._lock:
+                # Bounded, so a long stream of households with mostly distinct shapes (measured: ~14 KB each,
+                # nearly one per household on a mixed workload) keeps memory flat: start over when full.
+                if len(self._shapes) >= _SHAPE_CACHE_SIZE:
+                    self._shapes.clear()
+                self._shapes[key] = got
         return got
 
     def _make_shape(self, run: _Run) -> _Shape:
@@ -635,6 +638,8 @@ class Engine:
         )
 
 
+_SHAPE_CACHE_SIZE: Final = 4096
+"""Decision shapes kept per engine: a county's few hundred common ones fit; more only costs memory."""
 _RULE_OUTCOME: Final[dict[Any, str]] = {True: "fired", False: "not_fired", UNKNOWN: "unknown"}
 _NO_ASSISTANCE: Final = Assistance()
 _NO_EXIT: Final = Exit()
