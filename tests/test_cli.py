@@ -97,3 +97,13 @@ def test_yaml_rule_tests_through_the_cli(tmp_path: Path) -> None:
     code, out = run("test", str(bad))
     assert code == 1
     assert "FAIL" in out and "category: expected unstable_former_poor, got marginal" in out
+
+
+def test_a_configuration_gap_is_named_in_the_summary_and_fails_the_run() -> None:
+    """淮北 has no line for 2024: the household is decided, the summary names the missing parameter, exit 1."""
+    code, out = run(
+        "evaluate", str(EX / "households" / "01-huaibei-marginal.json"), "--as-of", "2024-06-30", "--summary"
+    )
+    assert code == 1
+    assert "配置缺口（缺少参数）" in out and "monitoring_line" in out
+    assert "1 households: 1 decisions, 0 errors" in out

@@ -232,6 +232,8 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
     warns = [f.zh for f in result.warnings if f.certain]
     if warns:
         parts.append("预警: " + "、".join(warns))
+    if result.missing_parameters:
+        parts.append("配置缺口（缺少参数）: " + "、".join(f"{m.zh}（{m.name}）" for m in result.missing_parameters))
     return "\n      ".join(parts) if len(" | ".join(parts)) > 160 else " | ".join(parts)
 
 
