@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import polars as pl
 
 from .._safe import CONTROL, FORMULA_START
-from ..compile.polars import BLOCKER, FINDING, MISSING, PROCEDURE  # the decision table's struct types
+from ..compile.polars import OUTPUT_SCHEMA, decision_row
 from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
 from .tables import RowError, _value
 
@@ -103,26 +103,7 @@ EXIT_LABELS: Final[dict[str, tuple[str, str]]] = {
     "needs_review": ("需研判", "needs review"),
 }
 
-DECISION_SCHEMA: Final[dict[str, pl.DataType]] = {
-    ROW: pl.UInt64(),
-    "household_id": pl.String(),
-    "jurisdiction": pl.String(),
-    "status": pl.String(),
-    "category": pl.String(),
-    "candidate_categories": pl.List(pl.String),
-    **{k: pl.List(FINDING) for k in ("risks", "risk_types", "exclusions", "reviews", "measures", "gaps", "warnings")},
-    "blocking": pl.List(MISSING),
-    "unknown": pl.List(MISSING),
-    "exit_status": pl.String(),
-    "exit_blockers": pl.List(BLOCKER),
-    "exit_opens_on": pl.Date(),
-    "exit_method": pl.String(),
-    "exit_blocking": pl.List(MISSING),
-    "procedure": pl.List(PROCEDURE),
-    "missing_parameters": pl.List(pl.String),
-    "ruleset_fingerprint": pl.String(),
-    "error": pl.String(),
-}
+DECISION_SCHEMA: Final[dict[str, pl.DataType]] = OUTPUT_SCHEMA
 """The decision table's types (the columnar evaluator's output contract, issue 10)."""
 
 
@@ -134,59 +115,17 @@ def decision_table(results: Iterable[tuple[int, Decision | BaseException]]) -> p
     place of a decision becomes a row with only ``_row`` and ``error``.
     """
 
-    def findings(items: Sequence[Any]) -> list[dict[str, Any]]:
-        return [{"code": f.code, "certain": f.certain, "rules": list(f.rules)} for f in items]
-
-    def missing(items: Sequence[Any]) -> list[dict[str, Any]]:
-        return [{"name": m.name, "fields": list(m.fields)} for m in items]
-
     rows: list[dict[str, Any]] = []
     for row, d in results:
         if isinstance(d, BaseException):
             rows.append({ROW: row, "status": "error", "error": str(d)})
             continue
-        ident = d.identification
-        trace = d.trace
         rows.append(
             {
+                **decision_row(d),  # the columnar target's row form: one definition of every column
                 ROW: row,
-                "household_id": d.household_id,
                 "jurisdiction": d.jurisdiction.code,
-                "status": ident.status,
-                "category": ident.category.code if ident.category else None,
-                "candidate_categories": [c.code for c in ident.candidate_categories],
-                "risks": findings(ident.risks),
-                "risk_types": findings(ident.risk_types),
-                "exclusions": findings(ident.exclusions),
-                "reviews": findings(ident.reviews),
-                "measures": findings(d.assistance.required),
-                "gaps": findings(d.assistance.gaps),
-                "warnings": findings(d.warnings),
-                "blocking": missing(ident.blocking),
-                "unknown": missing(ident.unknown),
-                "exit_status": d.exit.status,
-                "exit_blockers": [
-                    {"code": b.code, "certain": b.certain, "rules": list(b.rules), "until": b.until}
-                    for b in d.exit.blockers
-                ],
-                "exit_opens_on": d.exit.opens_on,
-                "exit_method": d.exit.method.code if d.exit.method else None,
-                "exit_blocking": missing(d.exit.blocking),
-                "procedure": [
-                    {
-                        "code": p.code,
-                        "certain": p.certain,
-                        "rules": list(p.rules),
-                        "severity": p.severity,
-                        "due": p.due,
-                        "on": p.on,
-                        "days_late": p.days_late,
-                    }
-                    for p in d.procedure
-                ],
-                "missing_parameters": [m.name for m in d.missing_parameters],
-                "ruleset_fingerprint": getattr(trace, "ruleset_fingerprint", None),
-                "error": None,
+                "ruleset_fingerprint": getattr(d.trace, "ruleset_fingerprint", None),
             }
         )
     return pl.DataFrame(rows, schema=DECISION_SCHEMA)
