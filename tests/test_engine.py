@@ -219,3 +219,40 @@ def test_explain_in_chinese_and_english(engine: Engine) -> None:
     assert "低于阈值 1 元/人·年" in zh
     assert "Decision: identified as a monitoring object" in en
     assert "1 元/人·年 below the threshold" in en
+
+
+VETO_PARAMS = """parameters:
+  exclusion_veto:
+    values:
+      - from: 2021-01-01
+        value: true
+        cite: [{source: YN24, clause: 原则上不得纳入的情形}]
+"""
+
+
+def test_exclusion_evidence_goes_to_review_unless_the_jurisdiction_vetoes(rules_copy: Path, engine: Engine) -> None:
+    """Issue 11 §7: nationally, information-comparison evidence is a basis for the village review (needs_review);
+    a jurisdiction that documents a veto switches it, and the trace says which policy applied."""
+    h = household(region="990101001001", income=wage_only(15000), evidence={"vehicle": True})
+    national = engine.evaluate(h, "2021-06-30", trace="full")
+    assert national.identification.status == "needs_review"
+    assert [f.code for f in national.identification.exclusions] == ["vehicle"]
+    outcomes = {r.id: r.outcome for r in national.trace.rules}
+    assert outcomes["identification.exclusion.veto"] == "not_fired"
+    assert {f.name: f.value for f in national.trace.facts}["exclusion_veto_adopted"] is False
+
+    veto_engine = _overlay(rules_copy, {"parameters/veto.yaml": VETO_PARAMS})
+    vetoed = veto_engine.evaluate(h, "2021-06-30", trace="full")
+    assert vetoed.identification.status == "not_identified"
+    assert {r.id: r.outcome for r in vetoed.trace.rules}["identification.exclusion.veto"] == "fired"
+    assert {f.name: f.value for f in vetoed.trace.facts}["exclusion_veto_adopted"] is True
+    clean = {
+        **h,
+        "evidence": {
+            "commercial_housing": False,
+            "vehicle": False,
+            "business_registration": False,
+            "public_payroll": False,
+        },
+    }
+    assert veto_engine.evaluate(clean, "2021-06-30").identification.status == "identified"

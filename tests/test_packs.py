@@ -96,7 +96,7 @@ def test_dehua_line_is_twice_the_yearly_rural_dibao() -> None:
 
     chain = Engine(engines=("reference",)).rules.chain("fujian-dehua")
     on = date(2024, 6, 30)
-    dibao = chain.param_hit("rural_dibao_monthly", on).value
+    dibao = chain.param_hit("dibao_monthly", on).value
     assert chain.param_hit("monitoring_line", on).value == dibao * 12 * 2
 
 

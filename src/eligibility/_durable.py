@@ -370,6 +370,9 @@ class _Compiled:
         self.fields = sorted(fields)
         self.set_fields = set_fields
         self.rule_count = 0
+        self.parts: list[_Compiled] = [self]
+        """The rulesets a household goes through: itself, or — for rules beyond one ruleset's limit — one
+        ruleset per decision kind, each holding that kind's rules and everything they refer to."""
 
 
 class DurableBackend:
@@ -415,6 +418,27 @@ class DurableBackend:
 
     def _compile(self, chain: Chain, on: date) -> _Compiled:
         in_force = chain.in_force(on)
+        whole = self._compile_rules(chain, on, in_force, limit=None)
+        if whole is not None:
+            return whole
+        # Too many for one ruleset (durable-rules hangs loading ~840): one ruleset per decision kind, each
+        # closed under the rules it refers to. A rule in two parts is compiled the same way in both, so the
+        # parts cannot disagree about it (checked when their outcomes are merged).
+        parts = [
+            self._compile_rules(chain, on, group, limit=MAX_RULES_PER_RULESET) for group in _groups(chain, in_force)
+        ]
+        head = parts[0]
+        assert head is not None and all(p is not None for p in parts)
+        combined = _Compiled(head.name + "+", head.ruleset, set(), {})
+        combined.parts = [p for p in parts if p is not None]
+        combined.fields = sorted({f for p in combined.parts for f in p.fields})
+        combined.rule_count = sum(p.rule_count for p in combined.parts)
+        return combined
+
+    def _compile_rules(
+        self, chain: Chain, on: date, in_force: list[tuple[RuleDef, RuleVersion]], limit: int | None
+    ) -> _Compiled | None:
+        """One ruleset for these rules; None when ``limit`` is None and they exceed one ruleset's limit."""
         comp = _Compiler(chain, on, in_force)
         definitions = comp.rules(in_force)
         text = _dump({k: v["all"] for k, v in definitions.items()})
@@ -424,6 +448,8 @@ class DurableBackend:
             if got is not None:
                 return got
             if len(definitions) > MAX_RULES_PER_RULESET:
+                if limit is None:
+                    return None
                 raise DurableLimitError(
                     f"{len(definitions)} durable-rules rules in one ruleset (limit {MAX_RULES_PER_RULESET}); "
                     "split the pack or run the reference evaluator alone"
@@ -444,7 +470,20 @@ class DurableBackend:
             return compiled
 
     def _outcomes(self, chain: Chain, on: date, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, str]:
-        compiled = self._compile_cached(chain, on)
+        seen: dict[str, set[bool]] = {}
+        for part in self._compile_cached(chain, on).parts:
+            for rid, got in self._run(part, fields, facts).items():
+                seen.setdefault(rid, set()).update(got)
+        out: dict[str, str] = {}
+        for rule, _ in chain.in_force(on):
+            got = seen.get(rule.id, set())
+            if got == {True, False}:
+                raise InternalError(f"durable-rules concluded rule {rule.id} both true and false")
+            out[rule.id] = "fired" if True in got else ("not_fired" if False in got else "unknown")
+        return out
+
+    def _run(self, compiled: _Compiled, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, set[bool]]:
+        """One household through one ruleset: the outcomes it concluded, per rule."""
         fact: dict[str, Any] = {"tag": "h"}
         for name in compiled.fields:
             v = facts[name] if name in facts else fields.get(name, UNKNOWN)
@@ -488,18 +527,29 @@ class DurableBackend:
                 self._receipts.discard(sid)
                 with contextlib.suppress(Exception):  # a session never created has nothing to delete
                     rs.delete_state(sid)
-        out: dict[str, str] = {}
-        for rule, _ in chain.in_force(on):
-            got = seen.get(rule.id, set())
-            if got == {True, False}:
-                raise InternalError(f"durable-rules concluded rule {rule.id} both true and false")
-            out[rule.id] = "fired" if True in got else ("not_fired" if False in got else "unknown")
-        return out
+        return seen
 
     @classmethod
     def live_sessions(cls) -> int:
         """Sessions not yet deleted (should be 0 between evaluations)."""
         return len(cls._results)
+
+
+def _groups(chain: Chain, in_force: list[tuple[RuleDef, RuleVersion]]) -> list[list[tuple[RuleDef, RuleVersion]]]:
+    """The in-force rules split by decision kind, each part closed under the rules it refers to (in order)."""
+    by_id = {r.id: r for r, _ in in_force}
+    out = []
+    for kind in dict.fromkeys(r.kind for r, _ in in_force):
+        keep: set[str] = set()
+        stack = [r.id for r, _ in in_force if r.kind == kind]
+        while stack:
+            rid = stack.pop()
+            if rid in keep or rid not in by_id:
+                continue
+            keep.add(rid)
+            stack.extend(chain.alias.get(d, d) for d in by_id[rid].depends)
+        out.append([(r, v) for r, v in in_force if r.id in keep])
+    return out
 
 
 def _action(outcome: tuple[str, bool] | str | None) -> Any:

@@ -184,6 +184,8 @@ class ReferenceInterpreter:
                 "as_of": on,
                 "region": h.region,
                 "jurisdiction": {"code": chain.pack.id, "zh": chain.pack.zh, "en": chain.pack.en},
+                "scheme": self.rules.scheme(on),
+                "lead": self.rules.lead(h, on),
                 "identification": ident,
                 "assistance": {
                     "required": self._findings(ctx, "measure", fired, unknown),
@@ -375,7 +377,7 @@ class ReferenceInterpreter:
                 by_code[code][1].append(rid)
         out = []
         for code, (certain, rules) in by_code.items():
-            v = self.rules.vocab(kind, code)
+            v = self.rules.vocab(kind, code, ctx.as_of)
             out.append({"code": code, "zh": v.zh, "en": v.en, "certain": certain, "rules": rules})
         return sorted(out, key=lambda f: (not f["certain"], f["code"]))
 
@@ -430,7 +432,7 @@ class ReferenceInterpreter:
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
-            v = self.rules.vocab("exit_method", methods[0])
+            v = self.rules.vocab("exit_method", methods[0], ctx.as_of)
             method = {"code": v.code, "zh": v.zh, "en": v.en}
         out: dict[str, Any] = {"blockers": blockers, "method": method}
         if certain:
@@ -468,6 +470,7 @@ class ReferenceInterpreter:
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
         risks = self._findings(ctx, "risk", fired, unknown)
         risk_types = self._findings(ctx, "risk_type", fired, unknown)
+        layers = self._findings(ctx, "layer", fired, unknown)
         exclusions = self._findings(ctx, "exclusion", fired, unknown)
         reviews = self._findings(ctx, "review", fired, unknown)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
@@ -481,7 +484,7 @@ class ReferenceInterpreter:
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
         def label(code: str) -> dict[str, str]:
-            v = self.rules.vocab("category", code)
+            v = self.rules.vocab("category", code, ctx.as_of)
             return {"code": code, "zh": v.zh, "en": v.en}
 
         category = None
@@ -507,6 +510,7 @@ class ReferenceInterpreter:
             "candidate_categories": [label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats],
             "risks": risks,
             "risk_types": risk_types,
+            "layers": layers,
             "exclusions": exclusions,
             "reviews": reviews,
             "blocking": blocking,

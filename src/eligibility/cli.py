@@ -213,8 +213,14 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
         parts.append("比对线索: " + "、".join(f.zh for f in i.exclusions if f.certain))
     if i.reviews:
         parts.append("研判: " + "、".join(f.code + ("" if f.certain else "（待定）") for f in i.reviews))
-    if i.blocking:
-        parts.append("待补: " + ", ".join(p for m in i.blocking for p in m.fields))
+    blocking = [p for m in i.blocking for p in m.fields]
+    if blocking:
+        parts.append("待补: " + ", ".join(blocking))
+    layers = [f.zh for f in i.layers if f.certain]
+    if layers:
+        parts.append("社会救助分层: " + "、".join(layers))
+    if result.lead is not None and result.lead.channel is not None:
+        parts.append(f"线索渠道: {result.lead.channel.zh}")
     ex = result.exit
     if ex.status != "not_applicable":
         blockers = "、".join(b.zh for b in ex.blockers if b.certain)

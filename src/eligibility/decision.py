@@ -26,10 +26,12 @@ __all__ = [
     "FactTrace",
     "Finding",
     "Identification",
+    "Lead",
     "MissingFact",
     "MissingParameter",
     "ProcedureFinding",
     "RuleTrace",
+    "Scheme",
     "SkippedRule",
     "Source",
     "Trace",
@@ -255,6 +257,10 @@ class Identification(BaseModel):
         default=(),
         description="致贫/返贫风险类型 assessed from the household's data (compare monitoring.risks, recorded)",
     )
+    layers: tuple[Finding, ...] = Field(
+        default=(),
+        description="分层分类: rural social-assistance layers (低保, 特困, 低保边缘, 刚性支出困难家庭)",
+    )
     exclusions: tuple[Finding, ...] = ()
     reviews: tuple[Finding, ...] = ()
     blocking: tuple[MissingFact, ...] = ()
@@ -297,6 +303,28 @@ class ProcedureFinding(Finding):
     days_late: int | None = None
 
 
+class Scheme(BaseModel):
+    """The policy scheme in force on the assessment date, in its own words (issue 12): the transition
+    period's 防止返贫动态监测和帮扶 until 2025-12-31, the 常态化防止返贫致贫机制 from 2026-01-01 — each with
+    the name of the object it monitors and the sources of that wording (rules/national/vocabulary.yaml)."""
+
+    model_config = _OUT
+    zh: str
+    en: str
+    object_zh: str = Field(description="监测对象 / 防止返贫致贫对象: what the scheme calls a household it monitors")
+    object_en: str
+    since: date | None = Field(default=None, description="the first day of this wording (none: from the start)")
+    sources: tuple[str, ...] = Field(default=(), description="source keys of rules/sources.yaml")
+
+
+class Lead(BaseModel):
+    """风险线索: how the household's risk was found (发现渠道) and when, as recorded in its procedure data."""
+
+    model_config = _OUT
+    channel: CodeLabel | None = None
+    found_on: date | None = None
+
+
 class Decision(BaseModel):
     """The result of evaluating one household on one date under its jurisdiction's rules."""
 
@@ -305,6 +333,8 @@ class Decision(BaseModel):
     as_of: date
     region: str | None
     jurisdiction: CodeLabel
+    scheme: Scheme | None = Field(default=None, description="the scheme in force on as_of, in its own words")
+    lead: Lead | None = Field(default=None, description="the recorded risk lead: discovery channel and date")
     identification: Identification
     assistance: Assistance = Assistance()
     exit: Exit = Exit()

@@ -40,9 +40,11 @@ from .decision import (
     ExitBlocker,
     Finding,
     Identification,
+    Lead,
     MissingFact,
     MissingParameter,
     ProcedureFinding,
+    Scheme,
     Trace,
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
@@ -216,7 +218,8 @@ class Engine:
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
         self._text_expanders: dict[str, TextExpander] = {}
-        self._labels: dict[tuple[str, str], CodeLabel] = {}
+        self._labels: dict[tuple[str, str, str], CodeLabel] = {}
+        self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
         self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
         self._lock = threading.Lock()
@@ -350,6 +353,8 @@ class Engine:
             as_of=on,
             region=h.region,
             jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
+            scheme=self._scheme(program, on),
+            lead=self._lead(h, on),
             identification=self._identify(run, shape),
             assistance=shape.assistance,
             exit=self._exit(run, shape),
@@ -392,14 +397,26 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- decision
 
-    def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
-        """A code with its labels — one frozen object per (kind, code), shared by every decision."""
-        got = self._labels.get((kind, code))
-        if got is None:
-            got = self._labels[(kind, code)] = _new(CodeLabel, code=code, zh=zh, en=en)
+    def _scheme(self, program: Program, on: date) -> Scheme | None:
+        """The scheme's own words on this date — one object per program (spans split where wording changes)."""
+        if program.key in self._schemes:
+            return self._schemes[program.key]
+        data = self.rules.scheme(on)
+        got = self._schemes[program.key] = Scheme.model_validate(data) if data is not None else None
         return got
 
-    def _findings(self, kind: str, groups: _Groups, model: Any) -> tuple[Any, ...]:
+    def _lead(self, h: Household, on: date) -> Lead | None:
+        data = self.rules.lead(h, on)
+        return Lead.model_validate(data) if data is not None else None
+
+    def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
+        """A code with its labels — one frozen object per (kind, code), shared by every decision."""
+        got = self._labels.get((kind, code, zh))
+        if got is None:
+            got = self._labels[(kind, code, zh)] = _new(CodeLabel, code=code, zh=zh, en=en)
+        return got
+
+    def _findings(self, kind: str, groups: _Groups, model: Any, on: date) -> tuple[Any, ...]:
         """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
         sure, maybe = groups[0].get(kind), groups[1].get(kind)
         if not sure and not maybe:
@@ -419,7 +436,7 @@ class Engine:
                 got[1].append(rid)
         out = []
         for code, (certain, rules) in by_code.items():
-            v = self.rules.vocab(kind, code)
+            v = self.rules.vocab(kind, code, on)
             out.append(_new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
         if len(out) > 1:
             out.sort(key=lambda f: (not f.certain, f.code))
@@ -487,7 +504,9 @@ class Engine:
         return got
 
     def _make_shape(self, run: _Run) -> _Shape:
-        fired, unknown = run.fired, run.unknown
+        # Labels as worded on the assessment date: programs split their spans where a wording changes, and
+        # the shape is memoised per program, so every household sharing this shape shares the wording too.
+        fired, unknown, on = run.fired, run.unknown, run.as_of
         groups: _Groups = ({}, {})
         for src, by_kind in zip((fired, unknown), groups, strict=True):
             for k, c, r in src:
@@ -498,10 +517,11 @@ class Engine:
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        risks = self._findings("risk", groups, Finding)
-        risk_types = self._findings("risk_type", groups, Finding)
-        exclusions = self._findings("exclusion", groups, Finding)
-        reviews = self._findings("review", groups, Finding)
+        risks = self._findings("risk", groups, Finding, on)
+        risk_types = self._findings("risk_type", groups, Finding, on)
+        layers = self._findings("layer", groups, Finding, on)
+        exclusions = self._findings("exclusion", groups, Finding, on)
+        reviews = self._findings("review", groups, Finding, on)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -513,7 +533,7 @@ class Engine:
         other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
 
         def label(code: str) -> CodeLabel:
-            v = self.rules.vocab("category", code)
+            v = self.rules.vocab("category", code, on)
             return self._label("category", code, v.zh, v.en)
 
         category = None
@@ -537,19 +557,20 @@ class Engine:
             candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
             risks=risks,
             risk_types=risk_types,
+            layers=layers,
             exclusions=exclusions,
             reviews=reviews,
             blocking=(),
             unknown=(),
         )
-        required = self._findings("measure", groups, Finding)
-        gaps = self._findings("gap", groups, Finding)
+        required = self._findings("measure", groups, Finding, on)
+        gaps = self._findings("gap", groups, Finding, on)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
-            v = self.rules.vocab("exit_method", methods[0])
+            v = self.rules.vocab("exit_method", methods[0], on)
             method = self._label("exit_method", v.code, v.zh, v.en)
-        procedure = self._findings("finding", groups, ProcedureFinding)
+        procedure = self._findings("finding", groups, ProcedureFinding, on)
         for f in procedure:
             f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
         return _Shape(
@@ -557,10 +578,10 @@ class Engine:
             blocking_rules=tuple(blocking_rules if status == "needs_review" else ()),
             rest_rules=tuple(rest),
             assistance=_new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE,
-            warnings=self._findings("warning", groups, Finding),
+            warnings=self._findings("warning", groups, Finding, on),
             exit_applies=any(k == "exit_applies" for k, _, _ in fired),
             exit_maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            exit_blockers=self._findings("exit_blocker", groups, ExitBlocker),
+            exit_blockers=self._findings("exit_blocker", groups, ExitBlocker, on),
             exit_method=method,
             exit_review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
             procedure=procedure,

@@ -42,6 +42,7 @@ _HEAD = {
     "facts": ("派生事实", "Derived facts"),
     "risks": ("风险", "Risks"),
     "risk_types": ("致贫返贫风险类型", "Risk types"),
+    "layers": ("农村社会救助分层（统筹识别）", "Rural social-assistance layers (identified together)"),
     "exclusions": ("信息比对线索", "Exclusion evidence"),
     "reviews": ("需研判事项", "Review reasons"),
     "fill": ("需补充的数据", "Data to fill in"),
@@ -268,6 +269,14 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         )
     chain = " ← ".join((p.zh if lang == "zh" else p.en) for p in reversed(d.trace.pack_chain))
     status = _t(_STATUS[ident.status], lang)
+    if d.scheme is not None and ident.status in ("identified", "already_monitored"):
+        # The object's name is the scheme's own (监测对象 until 2025, 防止返贫致贫对象 from 2026).
+        obj = d.scheme.object_zh if lang == "zh" else d.scheme.object_en
+        status = (
+            (f"已识别为{obj}" if lang == "zh" else f"identified as an {obj}")
+            if ident.status == "identified"
+            else (f"已是{obj}（监测中）" if lang == "zh" else "already monitored")
+        )
     if ident.category is not None:
         status += f" — {ident.category.zh if lang == 'zh' else ident.category.en}"
     head = "户" if lang == "zh" else "Household"
@@ -280,6 +289,24 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         else f"{head} {d.household_id}{place} {date_word} {d.as_of}",
         ("结论：" if lang == "zh" else "Decision: ") + status,
     ]
+    if d.scheme is not None:
+        since = f"，自 {d.scheme.since} 起" if lang == "zh" and d.scheme.since else ""
+        if lang == "en" and d.scheme.since:
+            since = f", since {d.scheme.since}"
+        name = d.scheme.zh if lang == "zh" else d.scheme.en
+        src = ", ".join(d.scheme.sources)
+        lines.append(
+            f"政策：{name}{since}（依据 {src}）" if lang == "zh" else f"Scheme: {name}{since} (sources: {src})"
+        )
+    if d.lead is not None:
+        ch = d.lead.channel
+        what = (
+            (ch.zh if lang == "zh" else ch.en)
+            if ch is not None
+            else ("未记录渠道" if lang == "zh" else "channel not recorded")
+        )
+        when = f" {d.lead.found_on}" if d.lead.found_on else ""
+        lines.append(f"风险线索：{what}{when}" if lang == "zh" else f"Risk lead: {what}{when}")
     if ident.candidate_categories:
         cats = ", ".join((c.zh if lang == "zh" else c.en) for c in ident.candidate_categories)
         lines.append(("可能的类别：" if lang == "zh" else "Candidate categories: ") + cats)
@@ -307,6 +334,7 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
 
     lines += findings(_HEAD["risks"], ident.risks)
     lines += findings(_HEAD["risk_types"], ident.risk_types)
+    lines += findings(_HEAD["layers"], ident.layers)
     lines += findings(_HEAD["assistance"], decision.assistance.required)
     lines += findings(_HEAD["gaps"], decision.assistance.gaps)
     lines += _exit_lines(decision, lang)

@@ -32,6 +32,7 @@ from .expressions import ExprError, Node, Type, check, compatible, compile_expr,
 from .facts import CATALOGUE
 from .ruleset import (
     INHERIT,
+    TERM_SECTIONS,
     VOCAB_SECTIONS,
     Cite,
     FactDef,
@@ -275,6 +276,12 @@ class _Loader:
                 self.err(where, code, msg)
             return None
 
+    def after(self, doc: Located, path: tuple[Any, ...], day: date, last: date | None) -> date:
+        """Dated entries (parameter values, wording versions) must start in order: report one that does not."""
+        if last is not None and day <= last:
+            self.err(doc.loc((*path, "from")), "EL215", f"`{day}` is not after the previous value's date")
+        return day
+
     def cites(self, doc: Located, path: tuple[Any, ...], cites: list[rf.Citation], what: str) -> tuple[Cite, ...]:
         if not cites:
             self.err(doc.loc(path), "EL202", f"{what} has no citation (add `cite:` with a source)")
@@ -430,7 +437,7 @@ class _Loader:
         envelope = self.validate(_envelope("vocabulary"), doc) if doc else None
         if envelope is None or doc is None:
             return
-        for kind, section in VOCAB_SECTIONS.items():
+        for kind, section in (*VOCAB_SECTIONS.items(), *TERM_SECTIONS.items()):
             entries: dict[str, Any] = dict(envelope)[section] or {}
             for code, raw in entries.items():
                 entry = self.validate(rf.VocabEntry, doc, raw, (section, code))
@@ -440,7 +447,16 @@ class _Loader:
                     self.err(doc.loc((section, code), key=True), "EL206", f"{kind} `{code}` is declared twice")
                     continue
                 cites = self.cites(doc, (section, code), entry.cite, f"{kind} `{code}`")
-                self.vocab[(kind, code)] = VocabItem(kind, code, entry.label.zh, entry.label.en, cites, entry.severity)
+                versions = []
+                last: date | None = None
+                for i, v in enumerate(entry.versions):
+                    where = (section, code, "versions", i)
+                    last = self.after(doc, where, v.from_, last)
+                    vc = self.cites(doc, where, v.cite, f"{kind} `{code}` from {v.from_}")
+                    versions.append(VocabItem(kind, code, v.label.zh, v.label.en, vc, entry.severity, start=v.from_))
+                self.vocab[(kind, code)] = VocabItem(
+                    kind, code, entry.label.zh, entry.label.en, cites, entry.severity, tuple(versions)
+                )
 
     # ------------------------------------------------------------------ parameters
 
@@ -482,13 +498,7 @@ class _Loader:
             last: date | None = None
             for i, v in enumerate(decl.values):
                 vpath = (*path, "values", i)
-                if last is not None and v.from_ <= last:
-                    self.err(
-                        doc.loc((*vpath, "from")),
-                        "EL215",
-                        f"`{v.from_}` is not after the previous value's date",
-                    )
-                last = v.from_
+                last = self.after(doc, vpath, v.from_, last)
                 cites = self.cites(doc, vpath, v.cite, f"value of `{name}` from {v.from_}")
                 if v.inherit and v.value is not None:
                     msg = "give either `value` or `inherit: true`, not both"
@@ -1041,7 +1051,7 @@ def _envelope(file: str) -> type[BaseModel]:
     elif file == "facts":
         fields = {"facts": (dict[str, Any], ...)}
     else:
-        fields = {section: (dict[str, Any], {}) for section in VOCAB_SECTIONS.values()}
+        fields = {section: (dict[str, Any], {}) for section in (*VOCAB_SECTIONS.values(), *TERM_SECTIONS.values())}
     model: type[BaseModel] = create_model(
         f"_{file.capitalize()}Envelope",
         __config__=ConfigDict(extra="forbid"),

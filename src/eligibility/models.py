@@ -44,6 +44,7 @@ __all__ = [
     "HousingGrade",
     "Income",
     "LabourCapacity",
+    "LeadChannel",
     "Measure",
     "MeasureType",
     "Member",
@@ -57,6 +58,7 @@ __all__ = [
     "RiskEliminationMethod",
     "RiskType",
     "SchoolingStage",
+    "SocialAssistance",
     "Water",
     "WaterQuality",
     "bytes_digest",
@@ -210,6 +212,28 @@ class MeasureType(CodedEnum):
     relocation = "搬迁"
     living_conditions = "生产生活条件改善"
     infrastructure = "基础设施建设"
+
+
+class LeadChannel(CodedEnum):
+    """风险线索的发现渠道 (policy.md §6.1; seed:JINGBIAN adds the last two). The 2026 scheme words two of them
+    anew (基层日常排查, 部门大数据预警, lines.md §2): input in either wording is the same channel, and a decision
+    shows the wording of its assessment date (rules/national/vocabulary.yaml, ``channels``)."""
+
+    self_report = "农户自主申报"
+    grassroots = "基层干部排查"
+    department = "部门筛查预警"
+    supervision = "各类监督渠道反馈"
+    platform = "平台监测分析"
+
+    @classmethod
+    def _missing_(cls, value: object) -> CodedEnum | None:
+        if isinstance(value, str) and value in _CHANNEL_2026:
+            return cls[_CHANNEL_2026[value]]
+        return super()._missing_(value)
+
+
+_CHANNEL_2026: Final = {"基层日常排查": "grassroots", "部门大数据预警": "department"}
+"""The 2026 wording of two channels (农业农村部 实施意见 2026-02-06, lines.md §2) → their code."""
 
 
 class MoneyMark:
@@ -388,6 +412,11 @@ class Member(BaseModel):
     )
     critical_illness_insurance: Flag | None = _f("是否参加大病保险", "enrolled in critical-illness insurance")
     public_payroll: Flag | None = _f("是否财政供养人员", "on a public payroll")
+    dibao: Flag | None = _f("是否享受最低生活保障", "receives the minimum living allowance (低保)")
+    tekun: Flag | None = _f("是否特困供养人员", "supported as a person in extreme poverty (特困)")
+    relocated: Flag | None = _f("是否异地扶贫搬迁人口", "relocated for poverty alleviation")
+    employed: Flag | None = _f("是否务工就业", "working (migrant work or local employment)")
+    work_months: Count | None = _f("收入统计期内务工就业月数", "months worked within the income window", ge=0, le=12)
 
 
 class Income(BaseModel):
@@ -476,6 +505,20 @@ class Circumstances(BaseModel):
     employment_unstable: Flag | None = _f("是否务工就业不稳或失业", "unstable work or unemployment")
     willing_to_work: Flag | None = _f("是否有发展意愿（劳动意愿）", "willing to work or develop a livelihood")
     self_coping: Flag | None = _f("是否具备自主应对能力", "can cope with the difficulty on its own")
+    supporter_able: Flag | None = _f(
+        "是否有具备履行能力的法定赡养、抚养、扶养义务人", "has a legal supporter able to support the household"
+    )
+
+
+class SocialAssistance(BaseModel):
+    """农村社会救助 as recorded by civil affairs (民政), read with the same income accounting (issue 12 §2)."""
+
+    model_config = _FROZEN
+
+    dibao_edge: Flag | None = _f("是否低保边缘家庭", "recognised as a household on the edge of 低保")
+    rigid_spending_hardship_on: Day | None = _f(
+        "刚性支出困难家庭认定日期", "date recognised as a household in rigid-spending hardship"
+    )
 
 
 class Measure(BaseModel):
@@ -500,6 +543,7 @@ class Monitoring(BaseModel):
     measures: tuple[Measure, ...] | None = _f("已落实帮扶措施", "measures delivered", max_length=MAX_ITEMS)
     risk_eliminated_on: Day | None = _f("风险消除时间", "date the risk was eliminated")
     elimination_method: RiskEliminationMethod | None = _f("风险消除方式", "how the risk was eliminated")
+    assistance_officer: str | None = _f("帮扶责任人", "the cadre responsible for the household's assistance")
 
 
 class Procedure(BaseModel):
@@ -508,12 +552,15 @@ class Procedure(BaseModel):
     model_config = _FROZEN
 
     lead_found_on: Day | None = _f("发现风险线索日期", "date the risk lead was found")
+    lead_channel: LeadChannel | None = _f("风险线索发现渠道", "how the risk lead was found")
     visits: tuple[Day, ...] | None = _f("入户走访日期", "dates of home visits", max_length=MAX_ITEMS)
     authorised_on: Day | None = _f("农户授权承诺日期", "date the household signed the authorisation")
     notice_start: Day | None = _f("村内公示开始日期", "first day of the village notice")
     notice_end: Day | None = _f("村内公示结束日期", "last day of the village notice")
     approved_on: Day | None = _f("县级审定日期", "date of county approval")
     plan_on: Day | None = _f("帮扶计划制定日期", "date the assistance plan was made")
+    review_on: Day | None = _f("民主评议日期", "date of the village democratic review (民主评议)")
+    review_passed: Flag | None = _f("民主评议是否通过", "the democratic review agreed")
 
 
 class Household(BaseModel):
@@ -535,6 +582,12 @@ class Household(BaseModel):
         description="行政区划代码（GB/T 2260，6–12位）/ administrative division code, 6 to 12 digits",
     )
     household_type: HouseholdType | None = _f("户类型", "household type")
+    no_labour_guarantee: Flag | None = _f(
+        "是否整户无劳动能力兜底保障户", "whole household without labour, under social-security 兜底"
+    )
+    relocation_site: Flag | None = _f(
+        "是否居住在易地扶贫搬迁集中安置区", "lives in a concentrated relocation settlement"
+    )
     bank_account: str | None = _f("补贴发放银行账号（不得公示）", "bank account for payments (never published)")
     members: tuple[Member, ...] | None = _f("家庭成员", "members", max_length=MAX_MEMBERS)
     income: Income | None = _f("收入（监测期12个月）", "income of the 12-month window")
@@ -546,6 +599,9 @@ class Household(BaseModel):
     circumstances: Circumstances | None = _f("困难情形", "circumstances")
     monitoring: Monitoring | None = _f("监测记录", "monitoring history")
     procedure: Procedure | None = _f("识别程序", "procedure events")
+    social_assistance: SocialAssistance | None = _f(
+        "农村社会救助（民政认定）", "rural social assistance (civil affairs)"
+    )
 
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

@@ -163,8 +163,8 @@ class VersionDecl(BaseModel):
 class ConclusionDecl(BaseModel):
     """What a rule concludes when it fires: exactly one kind key, plus the modifiers its kind allows.
 
-    Identification: ``category``, ``risk``, ``risk_type`` (致贫/返贫风险类型), ``exclusion``, ``review``,
-    ``already_monitored``.
+    Identification: ``category``, ``risk``, ``risk_type`` (致贫/返贫风险类型), ``layer`` (分层分类: the
+    rural social-assistance layer, issue 12), ``exclusion``, ``review``, ``already_monitored``.
     Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
     Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
     itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``done``: date facts;
@@ -175,6 +175,7 @@ class ConclusionDecl(BaseModel):
     category: str | None = None
     risk: str | None = None
     risk_type: str | None = None
+    layer: str | None = None
     exclusion: str | None = None
     review: str | None = None
     already_monitored: bool | None = None
@@ -209,14 +210,28 @@ class RulesFile(BaseModel):
     rules: list[RuleDecl]
 
 
+class VocabVersionDecl(BaseModel):
+    """A later wording of a vocabulary entry, in force from ``from`` (labels are dated like parameters:
+    a decision on 2025-12-31 and one on 2026-01-01 each use their own scheme's words, issue 12 §1)."""
+
+    model_config = _STRICT
+    from_: date = Field(alias="from")
+    label: Label
+    cite: list[Citation] = Field(min_length=1)
+    description: Label | None = None
+
+
 class VocabEntry(BaseModel):
-    """A code the rules may conclude, with its labels, citations and (for findings) severity."""
+    """A code the rules may conclude, with its labels, citations and (for findings) severity.
+
+    ``label`` is the wording from the beginning; each of ``versions`` replaces it from its date on."""
 
     model_config = _STRICT
     label: Label
     cite: list[Citation] = []
     description: Label | None = None
     severity: Literal["error", "warning", "info"] | None = None
+    versions: list[VocabVersionDecl] = []
 
 
 class VocabularyFile(BaseModel):
@@ -233,6 +248,9 @@ class VocabularyFile(BaseModel):
     exit_methods: dict[str, VocabEntry] = {}
     findings: dict[str, VocabEntry] = {}
     warnings: dict[str, VocabEntry] = {}
+    layers: dict[str, VocabEntry] = {}
+    terms: dict[str, VocabEntry] = {}
+    channels: dict[str, VocabEntry] = {}
 
 
 class Expectation(BaseModel):
@@ -244,6 +262,8 @@ class Expectation(BaseModel):
     risks: list[str] | None = None
     risk_types: list[str] | None = None
     """致贫/返贫风险类型 assessed with certainty (codes), exactly."""
+    layers: list[str] | None = None
+    """分层分类: the social-assistance layers assessed with certainty (codes), exactly."""
     exclusions: list[str] | None = None
     reviews: list[str] | None = None
     fired: list[str] = []

@@ -33,11 +33,20 @@ VOCAB_SECTIONS: dict[str, str] = {
     "exit_method": "exit_methods",
     "finding": "findings",
     "warning": "warnings",
+    "layer": "layers",
 }
 """Conclusion kinds that name a vocabulary code, and the vocabulary.yaml section declaring them."""
 
+TERM_SECTIONS: dict[str, str] = {
+    "term": "terms",
+    "channel": "channels",
+}
+"""Vocabulary that no rule concludes but decisions and reports show: the scheme's own terms (its name, the
+name of the object it monitors) and discovery channels — dated like every label."""
+
 __all__ = [
     "INHERIT",
+    "TERM_SECTIONS",
     "VOCAB_SECTIONS",
     "Chain",
     "Cite",
@@ -73,6 +82,22 @@ class VocabItem:
     en: str
     cites: tuple[Cite, ...]
     severity: str | None = None
+    versions: tuple[VocabItem, ...] = ()
+    start: date | None = None
+    """For an item of ``versions``: the first day its wording is in force (sorted, each replacing the last)."""
+
+    def at(self, on: date | None) -> VocabItem:
+        """The wording in force on ``on`` (the original wording when ``on`` is None or before every version)."""
+        got = self
+        if on is not None:
+            for v in self.versions:
+                if v.start is not None and v.start <= on:
+                    got = v
+        return got
+
+    def change_dates(self) -> tuple[date, ...]:
+        """The days a new wording starts: span boundaries of the compiled programs."""
+        return tuple(v.start for v in self.versions if v.start is not None)
 
 
 class _Inherit:
@@ -483,5 +508,45 @@ class RuleSet:
             raise NoPackError(f"没有规则包覆盖区划代码 {region} / no pack covers region {region}")
         return self.root_pack
 
-    def vocab(self, kind: str, code: str) -> VocabItem:
-        return self.vocabulary.get((kind, code)) or VocabItem(kind, code, code, code, ())
+    def vocab(self, kind: str, code: str, on: date | None = None) -> VocabItem:
+        """The labels of a code as worded on ``on`` (the original wording when no date is given)."""
+        item = self.vocabulary.get((kind, code))
+        if item is None:
+            return VocabItem(kind, code, code, code, ())
+        return item.at(on) if item.versions else item
+
+    def scheme(self, on: date) -> dict[str, Any] | None:
+        """The scheme in force on ``on`` in its own words — name, the object it monitors, since when and on
+        whose authority — as the data of :class:`~eligibility.decision.Scheme` (None without ``terms``)."""
+        name, obj = self.vocabulary.get(("term", "scheme")), self.vocabulary.get(("term", "object"))
+        if name is None or obj is None:
+            return None
+        n, o = name.at(on), obj.at(on)
+        starts = [d for d in (n.start, o.start) if d is not None]
+        return {
+            "zh": n.zh,
+            "en": n.en,
+            "object_zh": o.zh,
+            "object_en": o.en,
+            "since": max(starts) if starts else None,
+            "sources": tuple(dict.fromkeys(c.source for c in (*n.cites, *o.cites))),
+        }
+
+    def lead(self, h: Any, on: date) -> dict[str, Any] | None:
+        """The household's recorded risk lead — its discovery channel worded as on ``on``, and its date."""
+        proc = getattr(h, "procedure", None)
+        if proc is None or (proc.lead_channel is None and proc.lead_found_on is None):
+            return None
+        channel = None
+        if proc.lead_channel is not None:
+            v = self.vocab("channel", proc.lead_channel.name, on)
+            channel = {"code": v.code, "zh": v.zh, "en": v.en}
+        return {"channel": channel, "found_on": proc.lead_found_on}
+
+    def label_dates(self) -> tuple[date, ...]:
+        """Every day a vocabulary wording changes (cached): compiled programs split their spans there."""
+        got: tuple[date, ...] | None = self.__dict__.get("_label_dates")
+        if got is None:
+            got = tuple(sorted({d for item in self.vocabulary.values() for d in item.change_dates()}))
+            self.__dict__["_label_dates"] = got
+        return got

@@ -141,6 +141,11 @@ def member_data(
         "basic_medical_insurance": st.booleans().map(lambda b: not b),
         "critical_illness_insurance": st.booleans().map(lambda b: not b),
         "public_payroll": st.booleans(),
+        "dibao": st.booleans(),
+        "tekun": st.booleans(),
+        "relocated": st.booleans(),
+        "employed": st.booleans(),
+        "work_months": st.integers(0, 12),
     }
     out = {"member_id": member_id, **_fill(draw, fields, missing, "members.")}
     if HealthStatus.disabled.value in out.get("health", ()) and not (
@@ -253,10 +258,17 @@ def household_data(
                     "business_failed",
                     "employment_unstable",
                     "self_coping",
+                    "supporter_able",
                 )
             }
         ),
         "monitoring": _monitoring(),
+        "social_assistance": st.fixed_dictionaries(
+            {
+                "dibao_edge": st.booleans(),
+                "rigid_spending_hardship_on": st.dates(date(2024, 10, 24), date(2026, 12, 31)),
+            }
+        ),
     }
     required = {"members", "income"} if per_capita is not None else set()
     if htype is not None:

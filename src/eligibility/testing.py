@@ -233,6 +233,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     for key, findings in (
         ("risks", ident.risks),
         ("risk_types", ident.risk_types),
+        ("layers", ident.layers),
         ("exclusions", ident.exclusions),
         ("reviews", ident.reviews),
     ):

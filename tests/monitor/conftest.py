@@ -60,10 +60,13 @@ def example(name: str) -> dict[str, Any]:
 
 
 def population() -> list[dict[str, Any]]:
-    """The example households (examples/households), one per file, as month 1 has them."""
+    """The example households (examples/households), one per file, as month 1 (2023-08) has them — those
+    made for assessments from 2025 on (the 2026 scheme's examples) belong to other months and are left out."""
     out = []
     for path in sorted(EXAMPLES.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
+        if str(data.get("as_of", "")) >= "2025":
+            continue
         out.append(data.get("household", data))
     # 15: marked eliminated last month (so that month 2 can show it re-entering).
     h15 = next(h for h in out if h["household_id"] == "HB-015")

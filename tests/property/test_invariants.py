@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eligibility import Decision, Engine, Household, MissingParameterError, parse_household
@@ -224,6 +224,7 @@ def monitored(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(monitored(), st.sampled_from([date(2023, 6, 30), date(2024, 3, 31)]))
+@settings(suppress_health_check=[HealthCheck.filter_too_much])  # about one draw in four is exit-eligible
 def test_an_exit_eligible_household_keeps_none_of_its_risks(data: dict[str, Any], on: date) -> None:
     """风险消除 requires 两不愁三保障 and drinking water secured and the entry risks eliminated
     (policy.md §8.1): a household found eligible for exit has no food/clothing, education, medical,

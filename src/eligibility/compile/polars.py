@@ -115,6 +115,7 @@ PROCEDURE: Final = pl.Struct(
 _FINDING_COLUMNS: Final = {
     "risk": "risks",
     "risk_type": "risk_types",
+    "layer": "layers",
     "exclusion": "exclusions",
     "review": "reviews",
     "measure": "measures",
@@ -138,6 +139,7 @@ OUTPUT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "candidate_categories": pl.List(pl.String),
     "risks": pl.List(FINDING),
     "risk_types": pl.List(FINDING),
+    "layers": pl.List(FINDING),
     "exclusions": pl.List(FINDING),
     "reviews": pl.List(FINDING),
     "blocking": pl.List(MISSING),
@@ -623,7 +625,8 @@ class _Compiler:
         if isinstance(node, Unary):
             a = self.expr(node.operand)
             if node.op == "not":
-                return V(~a.expr, "bool")
+                # An unknown constant (a parameter with no value) is an untyped null: `not` of it is unknown.
+                return V(~(a.expr.cast(pl.Boolean) if a.kind == "null" else a.expr), "bool")
             return V(-a.expr, a.kind, a.scale, a.den)
         if isinstance(node, BoolOp):
             return V(_kleene(node.op, [self.expr(i).expr for i in node.items]), "bool")
@@ -1810,6 +1813,7 @@ def decision_row(decision: Any) -> dict[str, Any]:
         "candidate_categories": [c.code for c in ident.candidate_categories],
         "risks": findings(ident.risks),
         "risk_types": findings(ident.risk_types),
+        "layers": findings(ident.layers),
         "exclusions": findings(ident.exclusions),
         "reviews": findings(ident.reviews),
         "blocking": missing(ident.blocking),

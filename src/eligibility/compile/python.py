@@ -128,6 +128,8 @@ def spans(chain: Chain) -> list[date]:
     for p in chain.packs:
         for values in p.values.values():
             points.update(v.start for v in values)
+    # A decision carries the labels in force on its date (issue 12): a new wording starts a new span.
+    points.update(chain.ruleset.label_dates())
     return sorted(points)
 
 

@@ -134,15 +134,15 @@ def decision_table(results: Iterable[tuple[int, Decision | BaseException]]) -> p
 # ---------------------------------------------------------------------------------------- flattening
 
 
-def _label(rules: RuleSet | None, kind: str, code: str, lang: Lang) -> str:
+def _label(rules: RuleSet | None, kind: str, code: str, lang: Lang, on: date | None = None) -> str:
     if rules is None:
         return code
-    item = rules.vocab(kind, code)
+    item = rules.vocab(kind, code, on)
     return item.zh if lang == "zh" else item.en
 
 
-def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: Lang) -> str:
-    text = _label(rules, kind, item["code"], lang)
+def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: Lang, on: date | None = None) -> str:
+    text = _label(rules, kind, item["code"], lang, on)
     extra: list[str] = []
     if item.get("until") is not None:
         extra.append(f"至 {item['until']}" if lang == "zh" else f"until {item['until']}")
@@ -183,8 +183,12 @@ def _fmt_missing(item: dict[str, Any], rules: RuleSet | None, lang: Lang) -> str
     )
 
 
-def flatten_decisions(frame: pl.DataFrame, *, lang: Lang = "zh", rules: RuleSet | None = None) -> pl.DataFrame:
-    """The decision table with every list as one readable text cell and codes as labels (CSV, Excel)."""
+def flatten_decisions(
+    frame: pl.DataFrame, *, lang: Lang = "zh", rules: RuleSet | None = None, on: date | None = None
+) -> pl.DataFrame:
+    """The decision table with every list as one readable text cell and codes as labels (CSV, Excel).
+
+    ``on``: the assessment date, whose wording the labels use (labels are dated: 2026 renamed some)."""
     i = 0 if lang == "zh" else 1
     out: dict[str, pl.Series] = {}
     for name in frame.columns:
@@ -193,17 +197,17 @@ def flatten_decisions(frame: pl.DataFrame, *, lang: Lang = "zh", rules: RuleSet 
         values: list[Any]
         if name in _FINDING_KIND:
             kind = _FINDING_KIND[name]
-            values = [None if v is None else _SEP.join(_fmt_finding(x, kind, rules, lang) for x in v) for v in s]
+            values = [None if v is None else _SEP.join(_fmt_finding(x, kind, rules, lang, on) for x in v) for v in s]
         elif name in ("blocking", "unknown", "exit_blocking"):
             values = [None if v is None else _SEP.join(_fmt_missing(x, rules, lang) for x in v) for v in s]
         elif name == "missing_parameters":
             values = [None if v is None else _SEP.join(_param_label(rules, p, lang) for p in v) for v in s]
         elif name == "candidate_categories":
-            values = [None if v is None else _SEP.join(_label(rules, "category", c, lang) for c in v) for v in s]
+            values = [None if v is None else _SEP.join(_label(rules, "category", c, lang, on) for c in v) for v in s]
         elif name == "category":
-            values = [None if v is None else _label(rules, "category", v, lang) for v in s]
+            values = [None if v is None else _label(rules, "category", v, lang, on) for v in s]
         elif name == "exit_method":
-            values = [None if v is None else _label(rules, "exit_method", v, lang) for v in s]
+            values = [None if v is None else _label(rules, "exit_method", v, lang, on) for v in s]
         elif name == "status":
             values = [None if v is None else STATUS_LABELS.get(v, (v, v))[i] for v in s]
         elif name == "exit_status":
@@ -284,8 +288,16 @@ def _json_default(v: Any) -> Any:
     raise TypeError(type(v).__name__)
 
 
-def write_decisions(frame: pl.DataFrame, path: str | Path, *, lang: Lang = "zh", rules: RuleSet | None = None) -> None:
-    """Write a decision table: Parquet/JSONL nested as is; CSV (UTF-8 with BOM) and Excel flattened."""
+def write_decisions(
+    frame: pl.DataFrame,
+    path: str | Path,
+    *,
+    lang: Lang = "zh",
+    rules: RuleSet | None = None,
+    on: date | None = None,
+) -> None:
+    """Write a decision table: Parquet/JSONL nested as is; CSV (UTF-8 with BOM) and Excel flattened, with the
+    labels worded as on ``on`` (the assessment date)."""
     p = Path(path)
     fmt = _format(p)
     if fmt == "parquet":
@@ -294,7 +306,7 @@ def write_decisions(frame: pl.DataFrame, path: str | Path, *, lang: Lang = "zh",
         _write_jsonl(frame, p)
     else:
         _write_flat(
-            flatten_decisions(frame, lang=lang, rules=rules), p, fmt, "认定结果" if lang == "zh" else "decisions"
+            flatten_decisions(frame, lang=lang, rules=rules, on=on), p, fmt, "认定结果" if lang == "zh" else "decisions"
         )
 
 
