@@ -14,7 +14,7 @@ $(BIN)/eligibility: pyproject.toml
 
 demo: $(BIN)/eligibility
 	$(BIN)/eligibility lint rules
-	$(BIN)/eligibility evaluate examples/households --as-of $(AS_OF) --summary
+	$(BIN)/eligibility evaluate examples/households --as-of $(AS_OF) --summary --gaps-ok
 
 lint: $(BIN)/eligibility
 	$(BIN)/ruff check src tests benchmarks examples

@@ -285,7 +285,8 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     if args.summary:
         ok = n - failed
         print(f"\n{n} 户：{ok} 个决定，{failed} 个错误 / {n} households: {ok} decisions, {failed} errors", file=out)
-    return 1 if gaps.report() or failed else 0
+    reported = gaps.report()
+    return 1 if (reported and not args.gaps_ok) or failed else 0
 
 
 class _Gaps:
@@ -642,6 +643,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders; - reads JSON Lines from stdin")
     e.add_argument("--as-of", default=None, help="评估日期 / assessment date YYYY-MM-DD (records may carry their own)")
     e.add_argument("--summary", action="store_true", help="一户一行摘要 / one summary per household")
+    e.add_argument(
+        "--gaps-ok",
+        action="store_true",
+        help="配置缺口照常报告，但不以退出码 1 表示 / report configuration gaps but do not exit 1 for them",
+    )
     e.add_argument("--jsonl", action="store_true", help="JSON Lines even for one household")
     e.add_argument(
         "--trace",

@@ -273,7 +273,7 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         # The object's name is the scheme's own (监测对象 until 2025, 防止返贫致贫对象 from 2026).
         obj = d.scheme.object_zh if lang == "zh" else d.scheme.object_en
         status = (
-            (f"已识别为{obj}" if lang == "zh" else f"identified as an {obj}")
+            (f"已识别为{obj}" if lang == "zh" else f"identified as {'an' if obj[:1] in 'aeiou' else 'a'} {obj}")
             if ident.status == "identified"
             else (f"已是{obj}（监测中）" if lang == "zh" else "already monitored")
         )

@@ -59,6 +59,7 @@ _INDICATORS: Final[dict[str, str]] = {
     "category": "监测对象类别",
     "risks": "两不愁三保障和饮水问题",
     "risk_types": "致贫返贫风险类型",
+    "layers": "农村社会救助分层",
     "measures": "应落实帮扶措施",
     "gaps": "帮扶缺口",
     "exit_status": "风险消除",
@@ -127,7 +128,7 @@ def summarise(
                     pl.lit(True).alias("certain"),
                 )
             )
-    for col in ("risks", "risk_types", "measures", "gaps", "exit_blockers", "procedure", "warnings"):
+    for col in ("risks", "risk_types", "layers", "measures", "gaps", "exit_blockers", "procedure", "warnings"):
         if col not in d.columns:
             continue
         items = d.select("region", "_people", ROW, pl.col(col)).explode(col).filter(pl.col(col).is_not_null())

@@ -57,6 +57,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "candidate_categories": ("可能的类别", "candidate categories"),
     "risks": ("风险", "risks"),
     "risk_types": ("致贫返贫风险类型（评估）", "risk types (assessed)"),
+    "layers": ("农村社会救助分层", "social-assistance layers"),
     "exclusions": ("排除情形（信息比对）", "exclusion evidence"),
     "reviews": ("需研判事项", "review reasons"),
     "measures": ("应落实帮扶措施", "measures required"),
@@ -79,6 +80,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
 _FINDING_KIND: Final[dict[str, str]] = {
     "risks": "risk",
     "risk_types": "risk_type",
+    "layers": "layer",
     "exclusions": "exclusion",
     "reviews": "review",
     "measures": "measure",
