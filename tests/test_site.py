@@ -132,3 +132,11 @@ def test_parameter_page_draws_a_timeline_per_jurisdiction(site: Path) -> None:
 def test_pages_hold_no_path_of_this_machine(site: Path) -> None:
     for page in _pages(site):
         assert str(RULES) not in page.read_text(encoding="utf-8"), page
+
+
+def test_wording_page_shows_each_dated_wording_with_its_sources(site: Path) -> None:
+    """Issue 12: the scheme's terms and channels change wording on 2026-01-01; the site shows both, dated."""
+    html = (site / "wording.html").read_text(encoding="utf-8")
+    for text in ("监测对象", "防止返贫致贫对象", "2026-01-01", "部门筛查预警", "部门大数据预警", "MARA2026"):
+        assert text in html
+    assert "wording.html" in (site / "index.html").read_text(encoding="utf-8")

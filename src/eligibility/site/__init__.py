@@ -30,7 +30,7 @@ from ..conditions import AtLeast, Cond, Group, Leaf, Negation, Operand, RuleRef
 from ..errors import CODES, CODES_ZH, MissingParameterError
 from ..explain import _OPS
 from ..loader import find_root, load_rules
-from ..ruleset import INHERIT, VOCAB_SECTIONS, Chain, Cite, PackDef, RuleDef, RuleSet, RuleVersion
+from ..ruleset import INHERIT, TERM_SECTIONS, VOCAB_SECTIONS, Chain, Cite, PackDef, RuleDef, RuleSet, RuleVersion
 from .assets import CSS, SEARCH_JS
 from .chart import Segment, step_chart
 
@@ -330,6 +330,7 @@ class _Site:
             self.pack_page(pid)
         for code in CODES:
             self.code_page(code)
+        self.wording_page()
         self.index_page(rule_ids, params)
         self.search_page()
         assets = self.out / "assets"
@@ -563,6 +564,30 @@ class _Site:
         )
         self.page(f"code/{code}.html", f"{code} {title}", f"{code} {name}", body, "诊断代码 / diagnostic code", name)
 
+    def wording_page(self) -> None:
+        """方案用语: the scheme's terms, the discovery channels and every code whose wording changes on a date,
+        each wording with the day it starts and its sources (issue 12: labels are dated like parameters)."""
+        body = [
+            "<h1>方案用语与按日期的措辞</h1><p class='en'>Scheme wording, dated</p>",
+            "<p>决定使用评估日当天的措辞；下表列出每个措辞的起始日期和出处。"
+            "<br><span class='en'>A decision uses the wording in force on its assessment date.</span></p>",
+        ]
+        items = sorted(
+            (item for item in self.rules.vocabulary.values() if item.kind in TERM_SECTIONS or item.versions),
+            key=lambda item: (item.kind, item.code),
+        )
+        for item in items:
+            body.append(f"<h2>{_e(item.kind)} <code>{_e(item.code)}</code></h2><table>")
+            body.append("<tr><th>起 / from</th><th>中文</th><th>English</th><th>出处 / sources</th></tr>")
+            for v in (item, *item.versions):
+                start = str(v.start) if v.start is not None else "—"
+                body.append(
+                    f"<tr><td>{start}</td><td>{_e(v.zh)}</td><td class='en'>{_e(v.en)}</td>"
+                    f"<td>{self.cites(v.cites)}</td></tr>"
+                )
+            body.append("</table>")
+        self.page("wording.html", "方案用语", "Scheme wording", "".join(body), "用语 / wording", "scheme channel")
+
     def index_page(self, rule_ids: list[str], params: list[str]) -> None:
         body = [
             "<h1>防止返贫动态监测规则</h1>"
@@ -578,6 +603,7 @@ class _Site:
                 f"rule versions fully covered "
                 f"{rp:.1f}%, thresholds {tp:.1f}%.</span></p>"
             )
+        body.append("<p><a href='wording.html'>方案用语与按日期的措辞 / scheme wording, dated</a></p>")
         body.append("<h2>规则包 / Packs</h2><ul>")
         body += [f"<li>{self.link_pack(pid, '')}</li>" for pid in self.rules.packs]
         body.append("</ul><h2>规则 / Rules</h2>")
