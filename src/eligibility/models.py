@@ -231,6 +231,8 @@ MAX_MEMBERS: Final = 200
 """Most members in one household (a 户 rarely has twenty; 100,000 once took 46 s to decide)."""
 MAX_ITEMS: Final = 1000
 """Most items in any other list of a household (measures, visits)."""
+MAX_HISTORY: Final = 240
+"""Most earlier assessments a household carries: twenty years of monthly runs."""
 MAX_COUNT: Final = 2**31 - 1
 """Largest whole number (minutes, metres, days): fits every column type the batch path writes."""
 FIRST_DAY: Final = date(1900, 1, 1)
@@ -516,6 +518,31 @@ class Procedure(BaseModel):
     plan_on: Day | None = _f("帮扶计划制定日期", "date the assistance plan was made")
 
 
+class EarlierAssessment(BaseModel):
+    """One earlier assessment of the same household: a previous monthly run (``eligibility monitor run``
+    fills these from its store) or the county system's own record. Rule files read them as
+    ``history.assessments`` to derive facts over time (previous year's income, 连续两年收入下降); with no
+    earlier assessment those facts are unknown, never false (docs/monitoring.md §7)."""
+
+    model_config = _FROZEN
+
+    as_of: Day | None = _f("评估日期", "date of that assessment")
+    per_capita_net_income: Money | None = _f("当时的家庭人均纯收入", "per-capita net income then")
+    monitoring_status: MonitoringStatus | None = _f("当时的监测状态", "monitoring status then")
+    risks: tuple[RiskType, ...] | None = _f("当时记录的风险", "risk types recorded then", max_length=5)
+    risk_eliminated_on: Day | None = _f("当时记录的风险消除时间", "risk elimination date recorded then")
+
+
+class History(BaseModel):
+    """历次评估 — what earlier assessments of the household found (issue 14 §3)."""
+
+    model_config = _FROZEN
+
+    assessments: tuple[EarlierAssessment, ...] | None = _f(
+        "历次评估", "earlier assessments", max_length=MAX_HISTORY
+    )
+
+
 class Household(BaseModel):
     """农户 — one household as the rules see it (户籍 plus actual residence, policy.md §1.1)."""
 
@@ -546,6 +573,7 @@ class Household(BaseModel):
     circumstances: Circumstances | None = _f("困难情形", "circumstances")
     monitoring: Monitoring | None = _f("监测记录", "monitoring history")
     procedure: Procedure | None = _f("识别程序", "procedure events")
+    history: History | None = _f("历次评估记录", "earlier assessments of this household")
 
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
