@@ -26,9 +26,10 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -42,7 +43,15 @@ from ..io.writers import DECISION_SCHEMA, STATUS_LABELS, write_errors
 from ..ruleset import RuleSet
 from ..store import HouseholdRow, IdentityKey, RunInfo, Store, _now
 
-__all__ = ["CHANGE_KINDS", "VISIT_REASONS", "MonthlyResult", "run_monthly", "stratified_sample"]
+__all__ = [
+    "CHANGE_KINDS",
+    "HISTORY_MONTHS",
+    "VISIT_REASONS",
+    "MonthlyResult",
+    "run_monthly",
+    "stratified_sample",
+    "with_history",
+]
 
 MONITORED: Final = "监测中"
 ELIMINATED: Final = "风险已消除"
@@ -71,6 +80,10 @@ VISIT_REASONS: Final[dict[str, str]] = {
     "lead": "部门大数据预警：入户核实",
 }
 """Why a household is on the month's visit list (docs/monitoring.md §3 gives the source of each)."""
+
+HISTORY_MONTHS: Final = 36
+"""How far back ``monitor run`` fills a household's ``history.assessments`` from the store: three years of
+runs, enough for every history fact of the packs (the assessment two years before needs 24 months)."""
 
 _DECISION_COLUMNS: Final = [c for c in DECISION_SCHEMA if c not in ("_row", "household_id", "error")]
 
@@ -544,6 +557,7 @@ def run_monthly(
     seed: str | int | None = None,
     fmt: str = "xlsx",
     store_plain_ids: bool = False,
+    history_months: int = HISTORY_MONTHS,
     chunk_rows: int = 100_000,
     after_batch: Callable[[int], None] | None = None,
     log: TextIO | None = None,
@@ -567,6 +581,7 @@ def run_monthly(
             seed=seed,
             fmt=fmt,
             store_plain_ids=store_plain_ids,
+            history_months=history_months,
             chunk_rows=chunk_rows,
             after_batch=after_batch,
             log=log,
@@ -590,6 +605,7 @@ def _run_monthly(
     seed: str | int | None,
     fmt: str,
     store_plain_ids: bool,
+    history_months: int,
     chunk_rows: int,
     after_batch: Callable[[int], None] | None,
     log: TextIO | None,
@@ -601,15 +617,21 @@ def _run_monthly(
     store.check_key(key)
     read = read_inputs(paths, as_of=as_of)
     frame = read.frame
+    regions = [r for r in frame.get_column("region").to_list() if r]
+    juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
     t = time.perf_counter()
-    parts = [decide_table(rules, frame.slice(s, chunk_rows), as_of) for s in range(0, frame.height, chunk_rows)]
-    decisions = pl.concat(parts) if parts else decide_table(rules, frame, as_of)
+    since = _months_before(as_of, history_months)
+    decided_frame = with_history(frame, store.history(juris, as_of, since))
+    timings["history"] = time.perf_counter() - t
+    t = time.perf_counter()
+    parts = [
+        _decide(rules, decided_frame.slice(s, chunk_rows), as_of) for s in range(0, decided_frame.height, chunk_rows)
+    ]
+    decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
     decisions = decisions.sort("_row")
     timings["decide"] = time.perf_counter() - t
     t = time.perf_counter()
-    regions = [r for r in frame.get_column("region").to_list() if r]
-    juris = jurisdiction or _jurisdiction(regions)
 
     # Per household: the input digest (the row as read, without its position and date), the compact
     # decision (the decision-table row as JSON, stored once per distinct value) or the error.
@@ -640,8 +662,11 @@ def _run_monthly(
             dg,
             None if err else body,
             err,
+            *later,
         )
-        for row, hid, region, ms, st, cat, ex, err, dg, body in columns
+        for (row, hid, region, ms, st, cat, ex, err, dg, body), later in zip(
+            columns, _history_columns(frame, decisions), strict=True
+        )
     ]
     # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
     seen: dict[str, int] = {}
@@ -804,6 +829,88 @@ def _run_monthly(
         timings=timings,
         gaps=configuration_gaps(decisions.filter(pl.col("error").is_null())),
     )
+
+
+# ------------------------------------------------------------------------------------------- history
+
+HISTORY_FACT: Final = "per_capita_net_income"
+"""The fact whose value each run keeps as the household's per-capita income of that assessment."""
+
+_ASSESSMENT_FIELDS: Final = ("as_of", "per_capita_net_income", "monitoring_status", "risks", "risk_eliminated_on")
+"""The fields of an earlier assessment, in the model's order (the frame's struct casts by position)."""
+
+
+def _months_before(on: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier (clipped to the month's end)."""
+    from dateutil.relativedelta import relativedelta
+
+    return on - relativedelta(months=months)
+
+
+def with_history(frame: pl.DataFrame, stored: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The households frame with ``history.assessments`` filled from stored earlier runs (``Store.history``
+    rows) for every household whose input does not give its own history. A household with no earlier run
+    keeps a null history: every fact over it is unknown (no earlier assessment is not "no change")."""
+    column = "history.assessments"
+    if not stored:
+        return frame
+    hist = pl.DataFrame(
+        stored,
+        schema={
+            "household_id": pl.String,
+            "as_of": pl.String,
+            "monitoring_status": pl.String,
+            "per_capita_net_income": pl.String,
+            "risks": pl.String,
+            "risk_eliminated_on": pl.String,
+        },
+        orient="row",
+    )
+    dtype = frame.schema[column]
+    hist = (
+        hist.with_columns(
+            pl.col("as_of").str.to_date(),
+            pl.col("per_capita_net_income").cast(pl.Decimal(38, 2)),
+            pl.col("risks").str.json_decode(pl.List(pl.String)),
+            pl.col("risk_eliminated_on").str.to_date(),
+        )
+        .group_by("household_id", maintain_order=True)
+        .agg(pl.struct(*_ASSESSMENT_FIELDS).alias("__history"))
+        .with_columns(pl.col("__history").cast(dtype))
+    )
+    return (
+        frame.join(hist, on="household_id", how="left", maintain_order="left")
+        .with_columns(pl.col(column).fill_null(pl.col("__history")))
+        .drop("__history")
+    )
+
+
+def _decide(rules: RuleSet, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The decision table plus the one fact later runs keep (``fact:per_capita_net_income``)."""
+    table = decide_table(rules, frame, as_of, rule_columns=True)
+    fact = "fact:" + HISTORY_FACT
+    keep = [*(c for c in table.columns if not c.startswith(("rule:", "fact:"))), fact]
+    if fact not in table.columns:
+        table = table.with_columns(pl.lit(None, dtype=pl.Decimal(38, 2)).alias(fact))
+    return table.select(keep)
+
+
+def _history_columns(frame: pl.DataFrame, decisions: pl.DataFrame) -> Iterator[tuple[str | None, str | None, str | None]]:
+    """(per-capita income to the fen, recorded risks as JSON, recorded elimination date) of each row: what
+    the store keeps for later months' history. Income is rounded half up to 0.01 (the money type)."""
+    income = (
+        decisions.get_column("fact:" + HISTORY_FACT)
+        .cast(pl.Decimal(38, 18))
+        .map_elements(lambda v: str(v.quantize(_FEN, rounding=ROUND_HALF_UP)), return_dtype=pl.String)
+    )
+    risks = frame.get_column("monitoring.risks").map_elements(
+        lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String
+    )
+    eliminated = frame.get_column("monitoring.risk_eliminated_on").cast(pl.String)
+    return zip(income.to_list(), risks.to_list(), eliminated.to_list(), strict=True)
+
+
+_FEN: Final = Decimal("0.01")
 
 
 def _identities(frame: pl.DataFrame, key: IdentityKey, plain: bool) -> list[tuple[Any, ...]]:

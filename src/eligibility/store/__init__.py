@@ -126,6 +126,12 @@ class HouseholdRow:
     input_digest: bytes
     decision: str | None
     error: str | None
+    per_capita_income: str | None = None
+    """The per-capita net income the rules computed (decimal text, to the fen), for later months' history."""
+    risks: str | None = None
+    """The recorded risk types (``monitoring.risks``) as a JSON list, or None when not recorded."""
+    risk_eliminated_on: str | None = None
+    """The recorded elimination date (``monitoring.risk_eliminated_on``, ISO), or None."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,18 @@ class Store:
         )
         return [(r[0], r[1], r[2], r[3], bytes(r[4]).hex(), bodies[int(r[5])] or None, r[6]) for r in rows]
 
+    def history(self, jurisdiction: str, before: date, since: date) -> list[tuple[Any, ...]]:
+        """(household_id, as_of, monitoring_status, per_capita_income, risks, risk_eliminated_on) of every
+        household decided in the runs of ``jurisdiction`` assessed on or after ``since`` and before
+        ``before``, ordered by household and date: the earlier assessments the routine gives the rules."""
+        return self.execute(
+            "SELECT h.household_id, r.as_of, h.monitoring_status, h.per_capita_income, h.risks, "
+            "h.risk_eliminated_on FROM households h JOIN runs r ON r.run_id = h.run_id "
+            "WHERE r.jurisdiction = ? AND r.as_of >= ? AND r.as_of < ? AND h.error IS NULL "
+            "ORDER BY h.household_id, r.as_of",
+            (jurisdiction, since.isoformat(), before.isoformat()),
+        )
+
     def run_errors(self, run_id: int) -> list[tuple[Any, ...]]:
         return self.execute(
             "SELECT input_row, household_id, file, line, column_name, code, message FROM run_errors "
@@ -396,7 +414,8 @@ class Store:
                 chunk = households[start : start + BATCH_ROWS]
                 self.executemany(
                     "INSERT INTO households (run_id, household_id, ordinal, input_row, region, monitoring_status, "
-                    "status, category, exit_status, input_digest, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "status, category, exit_status, input_digest, error, per_capita_income, risks, risk_eliminated_on) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run_id,
@@ -410,6 +429,9 @@ class Store:
                             h.exit_status,
                             h.input_digest,
                             h.error,
+                            h.per_capita_income,
+                            h.risks,
+                            h.risk_eliminated_on,
                         )
                         for i, h in enumerate(chunk)
                     ],

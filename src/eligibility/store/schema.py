@@ -152,6 +152,17 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX leads_household ON leads (jurisdiction, household_id)",
         ),
     ),
+    Migration(
+        2,
+        "what later runs read as the household's history: per-capita income, recorded risks, elimination date",
+        (
+            # Filled by the monthly routine for each decided household; ``monitor run`` reads them back as
+            # the ``history.assessments`` of later months (issue 14 §3). Money as exact decimal text.
+            "ALTER TABLE households ADD COLUMN per_capita_income TEXT",
+            "ALTER TABLE households ADD COLUMN risks TEXT",
+            "ALTER TABLE households ADD COLUMN risk_eliminated_on TEXT",
+        ),
+    ),
 )
 """Every schema version, oldest first. Never edit a released migration: add the next one."""
 
