@@ -538,9 +538,7 @@ class History(BaseModel):
 
     model_config = _FROZEN
 
-    assessments: tuple[EarlierAssessment, ...] | None = _f(
-        "历次评估", "earlier assessments", max_length=MAX_HISTORY
-    )
+    assessments: tuple[EarlierAssessment, ...] | None = _f("历次评估", "earlier assessments", max_length=MAX_HISTORY)
 
 
 class Household(BaseModel):

@@ -24,7 +24,7 @@ from eligibility.ruleset import RuleSet
 from eligibility.store import IdentityKey, Store, StoreError, open_store
 from eligibility.store.schema import MIGRATIONS
 
-from .conftest import KEY, ROOT, month_two, population, write_jsonl
+from .conftest import KEY, ROOT, month_two, population, write_jsonl, year_before
 
 AUG, SEP = date(2023, 8, 31), date(2023, 9, 30)
 EXAMPLE_MONTHS = ROOT / "examples" / "monitor"
@@ -376,7 +376,11 @@ def test_leads_join_the_next_visit_list(store: Store, rules: RuleSet, tmp_path: 
 
 def test_the_example_months_are_the_test_population(tmp_path: Path) -> None:
     """examples/monitor holds the two months these tests use, for a new user to run by hand."""
-    for name, households in (("2023-08.jsonl", population()), ("2023-09.jsonl", month_two(population()))):
+    for name, households in (
+        ("2022-09.jsonl", year_before(population())),
+        ("2023-08.jsonl", population()),
+        ("2023-09.jsonl", month_two(population())),
+    ):
         want = write_jsonl(households, tmp_path / name).read_text(encoding="utf-8")
         assert (EXAMPLE_MONTHS / name).read_text(encoding="utf-8") == want
 
@@ -423,3 +427,87 @@ def test_the_commands_run_end_to_end_as_a_new_user_would(tmp_path: Path) -> None
         "monitor", "run", str(EXAMPLE_MONTHS / "2023-08.jsonl"), "--as-of", "2023-08-31", "--db", str(db), env=nokey
     )
     assert bad.returncode == 1 and "ELIGIBILITY_ID_KEY" in bad.stderr
+
+
+# --------------------------------------------------------------------------------- history (§3)
+
+YEAR_BEFORE = date(2022, 9, 30)
+
+
+def three_runs(store: Store, rules: RuleSet, tmp_path: Path, second: list[dict[str, Any]] | None = None) -> Any:
+    """2022-09 (a year before), then the two months; the September result."""
+    kw: dict[str, Any] = {"store": store, "rules": rules, "key": KEY, "jurisdiction": "test"}
+    months = (
+        (YEAR_BEFORE, year_before(population())),
+        (AUG, population()),
+        (SEP, second if second is not None else month_two(population())),
+    )
+    res = None
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for on, households in months:
+        path = write_jsonl(households, tmp_path / f"{on}.jsonl")
+        res = run_monthly([path], as_of=on, out_dir=tmp_path / f"out-{on}", **kw)
+    return res
+
+
+def test_a_run_a_year_before_turns_an_undecided_income_drop_into_a_warning(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    """HB-003's wage falls in September. Without an earlier year its previous-year income is unknown, so
+    the 收入下降 warning is undecided and on no list; with the 2022-09 run in the store it is certain: a
+    new warning in the change list and a visit reason — and nothing else changes."""
+    with_year = three_runs(store, rules, tmp_path / "with")
+    (tmp_path / "without").mkdir()
+    with open_store(tmp_path / "control.db") as control:
+        _, without = two_months(control, rules, tmp_path / "without")
+
+    def warned(res: Any) -> dict[str, list[str]]:
+        return {c["household_id"]: c["rules"] for c in res.changes if c["change"] == "warning"}
+
+    assert warned(with_year).get("HB-003") == ["warning.income_fell"]
+    assert "HB-003" not in warned(without)
+    change = next(c for c in with_year.changes if c["change"] == "warning" and c["household_id"] == "HB-003")
+    assert change["after"] == "新：人均纯收入低于上年（收入下降户）"
+    visits_with = {v["household_id"]: set(v["reasons"]) for v in with_year.visits}
+    visits_without = {v["household_id"]: set(v["reasons"]) for v in without.visits}
+    assert visits_with["HB-003"] - visits_without["HB-003"] == {"warning"}
+    visits_with["HB-003"].discard("warning")
+    assert visits_with == visits_without
+    # The visit list is still exactly what the per-household engine decides, given the same history.
+    history = {
+        "HB-003": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": "7899"}]},
+    }
+    sept = [
+        {**h, "history": history[h["household_id"]]} if h["household_id"] in history else h
+        for h in month_two(population())
+    ]
+    assert expected_visits(rules, sept, SEP)["HB-003"] == {"identify", "warning"}
+
+
+def test_each_run_keeps_what_later_runs_read_as_history(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    sept = three_runs(store, rules, tmp_path)
+    rows = {
+        r[0]: r[1:]
+        for r in store.execute(
+            "SELECT household_id, per_capita_income, risks, risk_eliminated_on FROM households WHERE run_id = ?",
+            (sept.run_id,),
+        )
+    }
+    assert rows["HB-003"][0] == "4900.00"  # (5000 + 12400 − 3000 + 300) / 3, from the rules' own fact
+    assert rows["HB-013"][2] == "2023-09-20"
+    assert json.loads(rows["HB-014"][1]) == (population()[13]["monitoring"].get("risks") or [])
+    got = store.history("test", SEP + timedelta(days=1), YEAR_BEFORE)
+    assert [r[1] for r in got if r[0] == "HB-003"] == ["2022-09-30", "2023-08-31", "2023-09-30"]
+
+
+def test_a_history_given_in_the_input_is_used_instead_of_the_stores(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    """A county system that sends its own earlier assessments is taken at its word: HB-003's own record
+    says it earned 1,000 a head a year before, so September's 4,900 is no drop."""
+    second = month_two(population())
+    for h in second:
+        if h["household_id"] == "HB-003":
+            h["history"] = {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": 1000}]}
+    sept = three_runs(store, rules, tmp_path, second)
+    assert not [c for c in sept.changes if c["change"] == "warning" and c["household_id"] == "HB-003"]

@@ -895,7 +895,9 @@ def _decide(rules: RuleSet, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
     return table.select(keep)
 
 
-def _history_columns(frame: pl.DataFrame, decisions: pl.DataFrame) -> Iterator[tuple[str | None, str | None, str | None]]:
+def _history_columns(
+    frame: pl.DataFrame, decisions: pl.DataFrame
+) -> Iterator[tuple[str | None, str | None, str | None]]:
     """(per-capita income to the fen, recorded risks as JSON, recorded elimination date) of each row: what
     the store keeps for later months' history. Income is rounded half up to 0.01 (the money type)."""
     income = (
