@@ -310,7 +310,7 @@ def _history(draw: st.DrawFn) -> dict[str, Any]:
             "risks": draw(st.lists(st.sampled_from([r.value for r in RiskType]), max_size=3, unique=True)),
             "risk_eliminated_on": draw(st.dates(date(2019, 1, 1), date(2026, 12, 31))),
         }
-        items.append({k: v for k, v in item.items() if not draw(st.integers(0, 4)) == 0})
+        items.append({k: v for k, v in item.items() if draw(st.integers(0, 4)) != 0})
     return {"assessments": items}
 
 
