@@ -86,6 +86,21 @@ HISTORY_MONTHS: Final = 36
 runs, enough for every history fact of the packs (the assessment two years before needs 24 months)."""
 
 _DECISION_COLUMNS: Final = [c for c in DECISION_SCHEMA if c not in ("_row", "household_id", "error")]
+_STATE_COLUMNS: Final = [
+    "jurisdiction",
+    "status",
+    "category",
+    "risks",
+    "reviews",
+    "blocking",
+    "gaps",
+    "exit_status",
+    "exit_blockers",
+    "exit_method",
+    "procedure",
+    "warnings",
+]
+"""The decision columns the comparison, the visit list and the focus flags read (``_Household.decision``)."""
 
 
 @dataclass
@@ -637,6 +652,8 @@ def _run_monthly(
     # decision (the decision-table row as JSON, stored once per distinct value) or the error.
     digests = _digest_lines(_lines(frame.drop("_row", "as_of")))
     bodies_all = _lines(decisions.select(_DECISION_COLUMNS))
+    # What the comparison reads, parsed from a narrower JSON than the stored body (about half its size).
+    state_of = dict(zip(decisions.get_column("_row").to_list(), _lines(decisions.select(_STATE_COLUMNS)), strict=True))
     columns = zip(
         frame.get_column("_row").to_list(),
         frame.get_column("household_id").to_list(),
@@ -695,7 +712,7 @@ def _run_monthly(
             row_errors.append(
                 RowError(file_label, None, None, "evaluation", r.error, index=r.input_row, household_id=r.household_id)
             )
-    states = _state([r.decision for r in rows])
+    states = _state([None if r.decision is None else state_of[r.input_row] for r in rows])
     now = [_Household(r.household_id, r.region, r.monitoring_status, s) for r, s in zip(rows, states, strict=True)]
     timings["digest"] = time.perf_counter() - t
 
