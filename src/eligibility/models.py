@@ -329,6 +329,8 @@ _DATE_MESSAGE: Final = "应为日期 YYYY-MM-DD / must be a date YYYY-MM-DD"
 
 
 Money = Annotated[Decimal, _Number(ge=0, max_digits=14, decimal_places=2), MoneyMark()]
+SignedMoney = Annotated[Decimal, _Number(max_digits=14, decimal_places=2), MoneyMark()]
+"""Money that may be negative: a per-capita net income after a business loss (``history.assessments``)."""
 """Yuan, two decimal places; money is Decimal so that 7,899.99 vs 7,900 compares exactly."""
 
 Quantity = Annotated[Decimal | None, _Number(ge=0, max_digits=14, decimal_places=4)]
@@ -527,7 +529,7 @@ class EarlierAssessment(BaseModel):
     model_config = _FROZEN
 
     as_of: Day | None = _f("评估日期", "date of that assessment")
-    per_capita_net_income: Money | None = _f("当时的家庭人均纯收入", "per-capita net income then")
+    per_capita_net_income: SignedMoney | None = _f("当时的家庭人均纯收入", "per-capita net income then")
     monitoring_status: MonitoringStatus | None = _f("当时的监测状态", "monitoring status then")
     risks: tuple[RiskType, ...] | None = _f("当时记录的风险", "risk types recorded then", max_length=5)
     risk_eliminated_on: Day | None = _f("当时记录的风险消除时间", "risk elimination date recorded then")

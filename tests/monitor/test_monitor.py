@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,10 @@ import polars as pl
 import pytest
 
 from eligibility import Engine, load_rules
-from eligibility.compile.polars import decision_row
+from eligibility.compile.polars import INPUT_SCHEMA, decision_row
 from eligibility.errors import EvaluationError
 from eligibility.monitor.feeds import CHANNEL, import_feed
-from eligibility.monitor.routine import MONITORED, run_monthly, stratified_sample
+from eligibility.monitor.routine import MONITORED, run_monthly, stratified_sample, with_history
 from eligibility.ruleset import RuleSet
 from eligibility.store import IdentityKey, Store, StoreError, open_store
 from eligibility.store.schema import MIGRATIONS
@@ -475,7 +477,7 @@ def test_a_run_a_year_before_turns_an_undecided_income_drop_into_a_warning(
     assert visits_with == visits_without
     # The visit list is still exactly what the per-household engine decides, given the same history.
     history = {
-        "HB-003": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": "7899"}]},
+        "HB-003": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": "7900"}]},
     }
     sept = [
         {**h, "history": history[h["household_id"]]} if h["household_id"] in history else h
@@ -485,19 +487,21 @@ def test_a_run_a_year_before_turns_an_undecided_income_drop_into_a_warning(
 
 
 def test_each_run_keeps_what_later_runs_read_as_history(store: Store, rules: RuleSet, tmp_path: Path) -> None:
-    sept = three_runs(store, rules, tmp_path)
-    rows = {
-        r[0]: r[1:]
-        for r in store.execute(
-            "SELECT household_id, per_capita_income, risks, risk_eliminated_on FROM households WHERE run_id = ?",
-            (sept.run_id,),
-        )
-    }
-    assert rows["HB-003"][0] == "4900.00"  # (5000 + 12400 − 3000 + 300) / 3, from the rules' own fact
-    assert rows["HB-013"][2] == "2023-09-20"
-    assert json.loads(rows["HB-014"][1]) == (population()[13]["monitoring"].get("risks") or [])
-    got = store.history("test", SEP + timedelta(days=1), YEAR_BEFORE)
-    assert [r[1] for r in got if r[0] == "HB-003"] == ["2022-09-30", "2023-08-31", "2023-09-30"]
+    three_runs(store, rules, tmp_path)
+    blocks = store.history("test", SEP + timedelta(days=1), YEAR_BEFORE)
+    assert [on for on, _ in blocks] == [YEAR_BEFORE, AUG, SEP]
+    sept = {r["household_id"]: r for r in pl.read_ipc(io.BytesIO(blocks[-1][1])).to_dicts()}
+    assert sept["HB-003"]["per_capita_net_income"] == Decimal("4900.00")  # (5000 + 12400 − 3000 + 300) / 3
+    assert sept["HB-013"]["risk_eliminated_on"] == date(2023, 9, 20)
+    assert sept["HB-014"]["risks"] == (population()[13]["monitoring"].get("risks") or None)
+    assert "WX-018" in sept  # decided (its line is a configuration gap), so part of the history
+    # Month 2's households see the year before and August, in date order.
+    frame = pl.DataFrame({"household_id": ["HB-003", "NEW-1"], "history.assessments": [None, None]})
+    frame = frame.cast({"history.assessments": INPUT_SCHEMA["history.assessments"]})
+    filled = with_history(frame, blocks[:2]).get_column("history.assessments").to_list()
+    assert [a["as_of"] for a in filled[0]] == [YEAR_BEFORE, AUG]
+    assert filled[0][0]["per_capita_net_income"] == Decimal("7900.00")  # August: 23,700 / 3
+    assert filled[1] is None  # no earlier run: unknown, not empty
 
 
 def test_a_history_given_in_the_input_is_used_instead_of_the_stores(

@@ -22,11 +22,12 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import io
 import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -48,6 +49,7 @@ __all__ = [
     "HISTORY_MONTHS",
     "VISIT_REASONS",
     "MonthlyResult",
+    "history_block",
     "run_monthly",
     "stratified_sample",
     "with_history",
@@ -679,11 +681,8 @@ def _run_monthly(
             dg,
             None if err else body,
             err,
-            *later,
         )
-        for (row, hid, region, ms, st, cat, ex, err, dg, body), later in zip(
-            columns, _history_columns(frame, decisions), strict=True
-        )
+        for row, hid, region, ms, st, cat, ex, err, dg, body in columns
     ]
     # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
     seen: dict[str, int] = {}
@@ -792,6 +791,7 @@ def _run_monthly(
             "sample": sample,
         },
         after_batch=after_batch,
+        history=history_block(frame, decisions, sorted(dup)),
     )
     timings["store"] = time.perf_counter() - t
 
@@ -864,36 +864,21 @@ def _months_before(on: date, months: int) -> date:
     return on - relativedelta(months=months)
 
 
-def with_history(frame: pl.DataFrame, stored: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    """The households frame with ``history.assessments`` filled from stored earlier runs (``Store.history``
-    rows) for every household whose input does not give its own history. A household with no earlier run
-    keeps a null history: every fact over it is unknown (no earlier assessment is not "no change")."""
+def with_history(frame: pl.DataFrame, stored: Sequence[tuple[date, bytes]]) -> pl.DataFrame:
+    """The households frame with ``history.assessments`` filled from the history blocks of stored earlier
+    runs (``Store.history``) for every household whose input does not give its own history. A household
+    with no earlier run keeps a null history: every fact over it is unknown (no earlier assessment is not
+    "no change")."""
     column = "history.assessments"
     if not stored:
         return frame
-    hist = pl.DataFrame(
-        stored,
-        schema={
-            "household_id": pl.String,
-            "as_of": pl.String,
-            "monitoring_status": pl.String,
-            "per_capita_net_income": pl.String,
-            "risks": pl.String,
-            "risk_eliminated_on": pl.String,
-        },
-        orient="row",
-    )
-    dtype = frame.schema[column]
+    runs = [pl.read_ipc(io.BytesIO(body)).with_columns(pl.lit(on, dtype=pl.Date).alias("as_of")) for on, body in stored]
     hist = (
-        hist.with_columns(
-            pl.col("as_of").str.to_date(),
-            pl.col("per_capita_net_income").cast(pl.Decimal(38, 2)),
-            pl.col("risks").str.json_decode(pl.List(pl.String)),
-            pl.col("risk_eliminated_on").str.to_date(),
-        )
+        pl.concat(runs, how="vertical_relaxed")
+        .sort("household_id", "as_of")
         .group_by("household_id", maintain_order=True)
         .agg(pl.struct(*_ASSESSMENT_FIELDS).alias("__history"))
-        .with_columns(pl.col("__history").cast(dtype))
+        .with_columns(pl.col("__history").cast(frame.schema[column]))
     )
     return (
         frame.join(hist, on="household_id", how="left", maintain_order="left")
@@ -912,24 +897,35 @@ def _decide(rules: RuleSet, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
     return table.select(keep)
 
 
-def _history_columns(
-    frame: pl.DataFrame, decisions: pl.DataFrame
-) -> Iterator[tuple[str | None, str | None, str | None]]:
-    """(per-capita income to the fen, recorded risks as JSON, recorded elimination date) of each row: what
-    the store keeps for later months' history. Income is rounded half up to 0.01 (the money type)."""
-    income = (
-        decisions.get_column("fact:" + HISTORY_FACT)
-        .cast(pl.Decimal(38, 18))
-        .map_elements(lambda v: str(v.quantize(_FEN, rounding=ROUND_HALF_UP)), return_dtype=pl.String)
-    )
-    risks = frame.get_column("monitoring.risks").map_elements(
-        lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String
-    )
-    eliminated = frame.get_column("monitoring.risk_eliminated_on").cast(pl.String)
-    return zip(income.to_list(), risks.to_list(), eliminated.to_list(), strict=True)
+def _fen(v: Decimal) -> Decimal:
+    """Half up to 0.01 (the money type), as the decision's own display rounds (docs/input.md)."""
+    return v.quantize(_FEN, rounding=ROUND_HALF_UP)
 
 
 _FEN: Final = Decimal("0.01")
+
+
+def history_block(frame: pl.DataFrame, decisions: pl.DataFrame, exclude: Sequence[str]) -> bytes:
+    """This run's history block: for each decided household, what later runs read as one earlier
+    assessment (Arrow IPC, zstd). ``exclude``: household ids not stored (repeated ids)."""
+    income = decisions.get_column("fact:" + HISTORY_FACT).cast(pl.Decimal(38, 18))
+    block = (
+        pl.DataFrame(
+            {
+                "household_id": frame.get_column("household_id"),
+                "per_capita_net_income": income.map_elements(_fen, return_dtype=pl.Decimal(38, 2)),
+                "monitoring_status": frame.get_column("monitoring.status"),
+                "risks": frame.get_column("monitoring.risks"),
+                "risk_eliminated_on": frame.get_column("monitoring.risk_eliminated_on"),
+                "__ok": decisions.get_column("error").is_null(),
+            }
+        )
+        .filter(pl.col("__ok") & pl.col("household_id").is_not_null() & ~pl.col("household_id").is_in(list(exclude)))
+        .drop("__ok")
+    )
+    out = io.BytesIO()
+    block.write_ipc(out, compression="zstd")
+    return out.getvalue()
 
 
 def _identities(frame: pl.DataFrame, key: IdentityKey, plain: bool) -> list[tuple[Any, ...]]:

@@ -126,12 +126,6 @@ class HouseholdRow:
     input_digest: bytes
     decision: str | None
     error: str | None
-    per_capita_income: str | None = None
-    """The per-capita net income the rules computed (decimal text, to the fen), for later months' history."""
-    risks: str | None = None
-    """The recorded risk types (``monitoring.risks``) as a JSON list, or None when not recorded."""
-    risk_eliminated_on: str | None = None
-    """The recorded elimination date (``monitoring.risk_eliminated_on``, ISO), or None."""
 
 
 @dataclass(frozen=True)
@@ -331,17 +325,16 @@ class Store:
         )
         return [(r[0], r[1], r[2], r[3], bytes(r[4]).hex(), bodies[int(r[5])] or None, r[6]) for r in rows]
 
-    def history(self, jurisdiction: str, before: date, since: date) -> list[tuple[Any, ...]]:
-        """(household_id, as_of, monitoring_status, per_capita_income, risks, risk_eliminated_on) of every
-        household decided in the runs of ``jurisdiction`` assessed on or after ``since`` and before
-        ``before``, ordered by household and date: the earlier assessments the routine gives the rules."""
-        return self.execute(
-            "SELECT h.household_id, r.as_of, h.monitoring_status, h.per_capita_income, h.risks, "
-            "h.risk_eliminated_on FROM households h JOIN runs r ON r.run_id = h.run_id "
-            "WHERE r.jurisdiction = ? AND r.as_of >= ? AND r.as_of < ? AND h.error IS NULL "
-            "ORDER BY h.household_id, r.as_of",
+    def history(self, jurisdiction: str, before: date, since: date) -> list[tuple[date, bytes]]:
+        """(as_of, history block) of the runs of ``jurisdiction`` assessed on or after ``since`` and before
+        ``before``, oldest first: the earlier assessments the routine gives the rules (Arrow IPC, as
+        :meth:`record_run` stored them)."""
+        rows = self.execute(
+            "SELECT r.as_of, b.body FROM history_blocks b JOIN runs r ON r.run_id = b.run_id "
+            "WHERE r.jurisdiction = ? AND r.as_of >= ? AND r.as_of < ? ORDER BY r.as_of",
             (jurisdiction, since.isoformat(), before.isoformat()),
         )
+        return [(date.fromisoformat(a), bytes(b)) for a, b in rows]
 
     def run_errors(self, run_id: int) -> list[tuple[Any, ...]]:
         return self.execute(
@@ -381,6 +374,7 @@ class Store:
         identities: Iterable[Sequence[Any]],
         lists: dict[str, Any],
         after_batch: Callable[[int], None] | None = None,
+        history: bytes | None = None,
     ) -> int:
         """Write one run in one transaction; its ``run_id``. Replaces a stored run of the same
         (jurisdiction, as_of).
@@ -389,6 +383,7 @@ class Store:
         line, column, code, message). ``identities``: (household_id, region, member_id, id_hash, phone_hash,
         id_number, phone).
         ``after_batch`` is called after each batch of household rows (tests kill the process there).
+        ``history``: the run's history block (Arrow IPC) that later runs read with :meth:`history`.
         """
         rows_read, decided, n_errors = counts
         with self.transaction():
@@ -414,8 +409,7 @@ class Store:
                 chunk = households[start : start + BATCH_ROWS]
                 self.executemany(
                     "INSERT INTO households (run_id, household_id, ordinal, input_row, region, monitoring_status, "
-                    "status, category, exit_status, input_digest, error, per_capita_income, risks, risk_eliminated_on) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "status, category, exit_status, input_digest, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run_id,
@@ -429,9 +423,6 @@ class Store:
                             h.exit_status,
                             h.input_digest,
                             h.error,
-                            h.per_capita_income,
-                            h.risks,
-                            h.risk_eliminated_on,
                         )
                         for i, h in enumerate(chunk)
                     ],
@@ -445,6 +436,8 @@ class Store:
                     for k, s in enumerate(range(0, len(households), BLOCK_ROWS))
                 ],
             )
+            if history is not None:
+                self.execute("INSERT INTO history_blocks (run_id, body) VALUES (?, ?)", (run_id, history))
             self.executemany(
                 "INSERT INTO run_errors (run_id, input_row, household_id, file, line, column_name, code, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -154,13 +154,16 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
     Migration(
         2,
-        "what later runs read as the household's history: per-capita income, recorded risks, elimination date",
+        "per run, what later runs read as each household's history (issue 14 §3)",
         (
-            # Filled by the monthly routine for each decided household; ``monitor run`` reads them back as
-            # the ``history.assessments`` of later months (issue 14 §3). Money as exact decimal text.
-            "ALTER TABLE households ADD COLUMN per_capita_income TEXT",
-            "ALTER TABLE households ADD COLUMN risks TEXT",
-            "ALTER TABLE households ADD COLUMN risk_eliminated_on TEXT",
+            # One Arrow IPC file (zstd) per run: household_id, monitoring_status, per_capita_net_income (the
+            # rules' fact, to the fen), risks, risk_eliminated_on of every decided household. Read back by
+            # polars in one call per run, so filling a city's three-year history costs no Python per row.
+            """CREATE TABLE history_blocks (
+                run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+                body {blob} NOT NULL,
+                PRIMARY KEY (run_id)
+            )""",
         ),
     ),
 )
