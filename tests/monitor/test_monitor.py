@@ -515,3 +515,39 @@ def test_a_history_given_in_the_input_is_used_instead_of_the_stores(
             h["history"] = {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": 1000}]}
     sept = three_runs(store, rules, tmp_path, second)
     assert not [c for c in sept.changes if c["change"] == "warning" and c["household_id"] == "HB-003"]
+
+
+def test_a_parquet_input_carries_its_own_history_and_a_bad_item_is_an_error(tmp_path: Path) -> None:
+    """Parquet in the frame contract keeps ``history.assessments``; each item is checked by the model, so a
+    status that is not a code is an error naming the item, and that household alone is held back."""
+    from eligibility import parse_household
+    from eligibility.batch import read_inputs
+    from eligibility.compile.polars import households_frame
+
+    good = {**population()[0], "history": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": 1000}]}}
+    frame = households_frame([parse_household(good), parse_household({**good, "household_id": "X-2"})]).drop("as_of")
+    dtype = frame.schema["history.assessments"]
+    bad_item = [{"as_of": None, "per_capita_net_income": None, "monitoring_status": "乱写", "risks": None}]
+    frame = frame.with_columns(
+        pl.when(pl.col("household_id") == "X-2")
+        .then(pl.lit([{**bad_item[0], "risk_eliminated_on": None}], dtype=dtype))
+        .otherwise(pl.col("history.assessments"))
+        .alias("history.assessments")
+    )
+    frame.write_parquet(tmp_path / "h.parquet")
+    read = read_inputs([tmp_path / "h.parquet"], as_of=SEP)
+    assert read.unknown_columns == []
+    assert [(e.household_id, e.column, e.code) for e in read.errors] == [
+        ("X-2", "history.assessments[0].monitoring_status", "enum")
+    ]
+    assert read.frame.get_column("history.assessments").to_list() == [
+        [
+            {
+                "as_of": date(2022, 9, 30),
+                "per_capita_net_income": Decimal("1000.00"),
+                "monitoring_status": None,
+                "risks": None,
+                "risk_eliminated_on": None,
+            }
+        ]
+    ]
