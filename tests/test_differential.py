@@ -185,6 +185,19 @@ member = st.fixed_dictionaries(
         "public_payroll": st.booleans(),
     },
 )
+# Earlier assessments on the days either side of one and two years before each as_of drawn below.
+history_days = st.sampled_from(
+    [date(y, m, d) for y in (2019, 2020, 2021, 2022, 2023) for m, d in ((1, 1), (3, 1), (2, 28), (6, 30), (7, 1))]
+)
+assessment = st.fixed_dictionaries(
+    {},
+    optional={
+        "as_of": history_days.map(str),
+        "per_capita_net_income": money.map(str),
+        "monitoring_status": st.sampled_from(["未纳入监测", "监测中", "风险已消除"]),
+        "risk_eliminated_on": history_days.map(str),
+    },
+)
 bundled = st.fixed_dictionaries(
     {
         "household_id": st.just("H"),
@@ -220,6 +233,7 @@ bundled = st.fixed_dictionaries(
             {}, optional={k: st.booleans() for k in ("disaster", "accident", "employment_unstable", "self_coping")}
         ),
         "monitoring": st.fixed_dictionaries({"status": st.sampled_from(["未纳入监测", "监测中", "风险已消除"])}),
+        "history": st.fixed_dictionaries({}, optional={"assessments": st.lists(assessment, max_size=4)}),
     },
 )
 

@@ -255,6 +255,8 @@ MAX_MEMBERS: Final = 200
 """Most members in one household (a 户 rarely has twenty; 100,000 once took 46 s to decide)."""
 MAX_ITEMS: Final = 1000
 """Most items in any other list of a household (measures, visits)."""
+MAX_HISTORY: Final = 240
+"""Most earlier assessments a household carries: twenty years of monthly runs."""
 MAX_COUNT: Final = 2**31 - 1
 """Largest whole number (minutes, metres, days): fits every column type the batch path writes."""
 FIRST_DAY: Final = date(1900, 1, 1)
@@ -352,6 +354,8 @@ _DATE_MESSAGE: Final = "应为日期 YYYY-MM-DD / must be a date YYYY-MM-DD"
 
 Money = Annotated[Decimal, _Number(ge=0, max_digits=14, decimal_places=2), MoneyMark()]
 """Yuan, two decimal places; money is Decimal so that 7,899.99 vs 7,900 compares exactly."""
+SignedMoney = Annotated[Decimal, _Number(max_digits=14, decimal_places=2), MoneyMark()]
+"""Money that may be negative: a per-capita net income after a business loss (``history.assessments``)."""
 
 Quantity = Annotated[Decimal | None, _Number(ge=0, max_digits=14, decimal_places=4)]
 """A non-negative measured quantity (litres) or unknown, read exactly; four decimals are finer than any
@@ -563,6 +567,29 @@ class Procedure(BaseModel):
     review_passed: Flag | None = _f("民主评议是否通过", "the democratic review agreed")
 
 
+class EarlierAssessment(BaseModel):
+    """One earlier assessment of the same household: a previous monthly run (``eligibility monitor run``
+    fills these from its store) or the county system's own record. Rule files read them as
+    ``history.assessments`` to derive facts over time (previous year's income, 连续两年收入下降); with no
+    earlier assessment those facts are unknown, never false (docs/monitoring.md §7)."""
+
+    model_config = _FROZEN
+
+    as_of: Day | None = _f("评估日期", "date of that assessment")
+    per_capita_net_income: SignedMoney | None = _f("当时的家庭人均纯收入", "per-capita net income then")
+    monitoring_status: MonitoringStatus | None = _f("当时的监测状态", "monitoring status then")
+    risks: tuple[RiskType, ...] | None = _f("当时记录的风险", "risk types recorded then", max_length=5)
+    risk_eliminated_on: Day | None = _f("当时记录的风险消除时间", "risk elimination date recorded then")
+
+
+class History(BaseModel):
+    """历次评估 — what earlier assessments of the household found (issue 14 §3)."""
+
+    model_config = _FROZEN
+
+    assessments: tuple[EarlierAssessment, ...] | None = _f("历次评估", "earlier assessments", max_length=MAX_HISTORY)
+
+
 class Household(BaseModel):
     """农户 — one household as the rules see it (户籍 plus actual residence, policy.md §1.1)."""
 
@@ -602,6 +629,7 @@ class Household(BaseModel):
     social_assistance: SocialAssistance | None = _f(
         "农村社会救助（民政认定）", "rural social assistance (civil affairs)"
     )
+    history: History | None = _f("历次评估记录", "earlier assessments of this household")
 
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

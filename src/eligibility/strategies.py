@@ -269,6 +269,7 @@ def household_data(
                 "rigid_spending_hardship_on": st.dates(date(2024, 10, 24), date(2026, 12, 31)),
             }
         ),
+        "history": _history(),
     }
     required = {"members", "income"} if per_capita is not None else set()
     if htype is not None:
@@ -306,6 +307,23 @@ def _monitoring(draw: st.DrawFn) -> dict[str, Any]:
             for _ in range(draw(st.integers(0, 3)))
         ]
     return out
+
+
+@st.composite
+def _history(draw: st.DrawFn) -> dict[str, Any]:
+    """Earlier assessments (issue 14 §3): none, or up to six on dates from 2019 to 2026 (so some fall a year
+    or two before any as_of the tests draw and some after), each field absent on a coin; dates may repeat."""
+    items = []
+    for _ in range(draw(st.integers(0, 6))):
+        item = {
+            "as_of": draw(st.dates(date(2019, 1, 1), date(2026, 12, 31))),
+            "per_capita_net_income": draw(_money(40_000)),
+            "monitoring_status": draw(st.sampled_from([s.value for s in MonitoringStatus])),
+            "risks": draw(st.lists(st.sampled_from([r.value for r in RiskType]), max_size=3, unique=True)),
+            "risk_eliminated_on": draw(st.dates(date(2019, 1, 1), date(2026, 12, 31))),
+        }
+        items.append({k: v for k, v in item.items() if draw(st.integers(0, 4)) != 0})
+    return {"assessments": items}
 
 
 def households(**kwargs: Any) -> SearchStrategy[Household]:

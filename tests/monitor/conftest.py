@@ -96,6 +96,21 @@ def month_two(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def year_before(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same households a year earlier (2022-09): same incomes as month 1, the 12-month window a year
+    back, nobody yet identified in 2023 under monitoring, no procedure events. Run before the two months,
+    it gives month 2 a household's previous-year income from the store (issue 14 §3): HB-003's lower wage
+    in month 2 is then a certain 收入下降 warning instead of an undecided one."""
+    out = copy.deepcopy(households)
+    for h in out:
+        if (h.get("monitoring") or {}).get("identified_on", "") > "2022-09-30":
+            h["monitoring"] = {"status": "未纳入监测"}
+        h.pop("procedure", None)
+        if h.get("income"):
+            h["income"] = {**h["income"], "window_start": "2021-09-01", "window_end": "2022-08-31"}
+    return out
+
+
 def write_jsonl(households: list[dict[str, Any]], path: Path) -> Path:
     path.write_text("".join(json.dumps(h, ensure_ascii=False) + "\n" for h in households), encoding="utf-8")
     return path

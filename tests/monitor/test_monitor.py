@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,15 @@ import polars as pl
 import pytest
 
 from eligibility import Engine, load_rules
-from eligibility.compile.polars import decision_row
+from eligibility.compile.polars import INPUT_SCHEMA, decision_row
 from eligibility.errors import EvaluationError
 from eligibility.monitor.feeds import CHANNEL, import_feed
-from eligibility.monitor.routine import MONITORED, run_monthly, stratified_sample
+from eligibility.monitor.routine import MONITORED, run_monthly, stratified_sample, with_history
 from eligibility.ruleset import RuleSet
 from eligibility.store import IdentityKey, Store, StoreError, open_store
 from eligibility.store.schema import MIGRATIONS
 
-from .conftest import KEY, ROOT, month_two, population, write_jsonl
+from .conftest import KEY, ROOT, month_two, population, write_jsonl, year_before
 
 AUG, SEP = date(2023, 8, 31), date(2023, 9, 30)
 EXAMPLE_MONTHS = ROOT / "examples" / "monitor"
@@ -376,7 +378,11 @@ def test_leads_join_the_next_visit_list(store: Store, rules: RuleSet, tmp_path: 
 
 def test_the_example_months_are_the_test_population(tmp_path: Path) -> None:
     """examples/monitor holds the two months these tests use, for a new user to run by hand."""
-    for name, households in (("2023-08.jsonl", population()), ("2023-09.jsonl", month_two(population()))):
+    for name, households in (
+        ("2022-09.jsonl", year_before(population())),
+        ("2023-08.jsonl", population()),
+        ("2023-09.jsonl", month_two(population())),
+    ):
         want = write_jsonl(households, tmp_path / name).read_text(encoding="utf-8")
         assert (EXAMPLE_MONTHS / name).read_text(encoding="utf-8") == want
 
@@ -423,3 +429,125 @@ def test_the_commands_run_end_to_end_as_a_new_user_would(tmp_path: Path) -> None
         "monitor", "run", str(EXAMPLE_MONTHS / "2023-08.jsonl"), "--as-of", "2023-08-31", "--db", str(db), env=nokey
     )
     assert bad.returncode == 1 and "ELIGIBILITY_ID_KEY" in bad.stderr
+
+
+# --------------------------------------------------------------------------------- history (§3)
+
+YEAR_BEFORE = date(2022, 9, 30)
+
+
+def three_runs(store: Store, rules: RuleSet, tmp_path: Path, second: list[dict[str, Any]] | None = None) -> Any:
+    """2022-09 (a year before), then the two months; the September result."""
+    kw: dict[str, Any] = {"store": store, "rules": rules, "key": KEY, "jurisdiction": "test"}
+    months = (
+        (YEAR_BEFORE, year_before(population())),
+        (AUG, population()),
+        (SEP, second if second is not None else month_two(population())),
+    )
+    res = None
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for on, households in months:
+        path = write_jsonl(households, tmp_path / f"{on}.jsonl")
+        res = run_monthly([path], as_of=on, out_dir=tmp_path / f"out-{on}", **kw)
+    return res
+
+
+def test_a_run_a_year_before_turns_an_undecided_income_drop_into_a_warning(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    """HB-003's wage falls in September. Without an earlier year its previous-year income is unknown, so
+    the 收入下降 warning is undecided and on no list; with the 2022-09 run in the store it is certain: a
+    new warning in the change list and a visit reason — and nothing else changes."""
+    with_year = three_runs(store, rules, tmp_path / "with")
+    (tmp_path / "without").mkdir()
+    with open_store(tmp_path / "control.db") as control:
+        _, without = two_months(control, rules, tmp_path / "without")
+
+    def warned(res: Any) -> dict[str, list[str]]:
+        return {c["household_id"]: c["rules"] for c in res.changes if c["change"] == "warning"}
+
+    assert warned(with_year).get("HB-003") == ["warning.income_fell"]
+    assert "HB-003" not in warned(without)
+    change = next(c for c in with_year.changes if c["change"] == "warning" and c["household_id"] == "HB-003")
+    assert change["after"] == "新：人均纯收入低于上年（收入下降户）"
+    visits_with = {v["household_id"]: set(v["reasons"]) for v in with_year.visits}
+    visits_without = {v["household_id"]: set(v["reasons"]) for v in without.visits}
+    assert visits_with["HB-003"] - visits_without["HB-003"] == {"warning"}
+    visits_with["HB-003"].discard("warning")
+    assert visits_with == visits_without
+    # The visit list is still exactly what the per-household engine decides, given the same history.
+    history = {
+        "HB-003": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": "7900"}]},
+    }
+    sept = [
+        {**h, "history": history[h["household_id"]]} if h["household_id"] in history else h
+        for h in month_two(population())
+    ]
+    assert expected_visits(rules, sept, SEP)["HB-003"] == {"identify", "warning"}
+
+
+def test_each_run_keeps_what_later_runs_read_as_history(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    three_runs(store, rules, tmp_path)
+    blocks = store.history("test", SEP + timedelta(days=1), YEAR_BEFORE)
+    assert [on for on, _ in blocks] == [YEAR_BEFORE, AUG, SEP]
+    sept = {r["household_id"]: r for r in pl.read_ipc(io.BytesIO(blocks[-1][1])).to_dicts()}
+    assert sept["HB-003"]["per_capita_net_income"] == Decimal("4900.00")  # (5000 + 12400 − 3000 + 300) / 3
+    assert sept["HB-013"]["risk_eliminated_on"] == date(2023, 9, 20)
+    assert sept["HB-014"]["risks"] == (population()[13]["monitoring"].get("risks") or None)
+    assert "WX-018" in sept  # decided (its line is a configuration gap), so part of the history
+    # Month 2's households see the year before and August, in date order.
+    frame = pl.DataFrame({"household_id": ["HB-003", "NEW-1"], "history.assessments": [None, None]})
+    frame = frame.cast({"history.assessments": INPUT_SCHEMA["history.assessments"]})
+    filled = with_history(frame, blocks[:2]).get_column("history.assessments").to_list()
+    assert [a["as_of"] for a in filled[0]] == [YEAR_BEFORE, AUG]
+    assert filled[0][0]["per_capita_net_income"] == Decimal("7900.00")  # August: 23,700 / 3
+    assert filled[1] is None  # no earlier run: unknown, not empty
+
+
+def test_a_history_given_in_the_input_is_used_instead_of_the_stores(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    """A county system that sends its own earlier assessments is taken at its word: HB-003's own record
+    says it earned 1,000 a head a year before, so September's 4,900 is no drop."""
+    second = month_two(population())
+    for h in second:
+        if h["household_id"] == "HB-003":
+            h["history"] = {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": 1000}]}
+    sept = three_runs(store, rules, tmp_path, second)
+    assert not [c for c in sept.changes if c["change"] == "warning" and c["household_id"] == "HB-003"]
+
+
+def test_a_parquet_input_carries_its_own_history_and_a_bad_item_is_an_error(tmp_path: Path) -> None:
+    """Parquet in the frame contract keeps ``history.assessments``; each item is checked by the model, so a
+    status that is not a code is an error naming the item, and that household alone is held back."""
+    from eligibility import parse_household
+    from eligibility.batch import read_inputs
+    from eligibility.compile.polars import households_frame
+
+    good = {**population()[0], "history": {"assessments": [{"as_of": "2022-09-30", "per_capita_net_income": 1000}]}}
+    frame = households_frame([parse_household(good), parse_household({**good, "household_id": "X-2"})]).drop("as_of")
+    dtype = frame.schema["history.assessments"]
+    bad_item = [{"as_of": None, "per_capita_net_income": None, "monitoring_status": "乱写", "risks": None}]
+    frame = frame.with_columns(
+        pl.when(pl.col("household_id") == "X-2")
+        .then(pl.lit([{**bad_item[0], "risk_eliminated_on": None}], dtype=dtype))
+        .otherwise(pl.col("history.assessments"))
+        .alias("history.assessments")
+    )
+    frame.write_parquet(tmp_path / "h.parquet")
+    read = read_inputs([tmp_path / "h.parquet"], as_of=SEP)
+    assert read.unknown_columns == []
+    assert [(e.household_id, e.column, e.code) for e in read.errors] == [
+        ("X-2", "history.assessments[0].monitoring_status", "enum")
+    ]
+    assert read.frame.get_column("history.assessments").to_list() == [
+        [
+            {
+                "as_of": date(2022, 9, 30),
+                "per_capita_net_income": Decimal("1000.00"),
+                "monitoring_status": None,
+                "risks": None,
+                "risk_eliminated_on": None,
+            }
+        ]
+    ]

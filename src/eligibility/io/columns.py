@@ -310,11 +310,21 @@ def _struct(table: Table) -> pl.Struct:
     return pl.Struct([pl.Field(c.path, c.dtype) for c in TABLES[table] if c.path != HOUSEHOLD_ID])
 
 
+def _no_table(spec: FieldSpec) -> pl.DataType:
+    """A collection that no input table carries (``history.assessments``: the monitoring store fills it):
+    the frame still has its column, null (unknown) unless a Parquet or JSON Lines input gives it."""
+    from ..compile.polars import _dtype
+
+    return _dtype(spec)
+
+
 def frame_schema() -> dict[str, pl.DataType]:
     """Name → type of every column of the households frame, in order (the evaluator's input contract)."""
     schema: dict[str, pl.DataType] = {ROW: pl.UInt64(), AS_OF: pl.Date()}
     for path, spec in CATALOGUE.items():
-        if spec.item_fields is not None:
+        if spec.item_fields is not None and path not in COLLECTIONS:
+            schema[path] = _no_table(spec)
+        elif spec.item_fields is not None:
             schema[path] = pl.List(_struct(COLLECTIONS[path]))
         else:
             schema[path] = next(c for c in TABLES["households"] if c.path == path).dtype

@@ -849,7 +849,8 @@ def _read_parquet(
     errors: list[RowError] = []
     unknown: list[str] = []
     collections = {c: raw[c] for c in COLLECTIONS if c in raw.columns}
-    scalars = _Table(file, None, raw.drop(list(collections)), None)
+    carried = [c for c in CARRIED if c in raw.columns]
+    scalars = _Table(file, None, raw.drop([*collections, *carried]), None)
     cols = _map_columns(scalars, "households", errors, unknown)
     if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
         raise TableFormatError(f"{file}: 没有 household_id 列 / no household_id column")
@@ -931,7 +932,39 @@ def _read_parquet(
             .group_by(ROW, maintain_order=True)
             .agg(pl.col(collection))
         )
+    for name in carried:
+        lists[name] = _carried(raw, name, file, errors, bad, ids)
     return _finish(clean, bad, lists, empty_known, as_of, errors, unknown, raw.height)
+
+
+CARRIED: Final = ("history.assessments",)
+"""Collections with no table of their own that a Parquet file may still carry in the frame contract (the
+earlier assessments, issue 14 §3): validated by the household model, item by item."""
+
+
+def _carried(
+    raw: pl.DataFrame, name: str, file: str, errors: list[RowError], bad: set[int], ids: dict[int, str]
+) -> pl.DataFrame:
+    """The column ``name`` of a Parquet file in the frame's type, each row's items checked by the model
+    (:class:`~eligibility.models.History`) — a bad item is an error naming it, its row kept out."""
+    from ..models import History
+
+    dtype = frame_schema()[name]
+    section, field_name = name.split(".", 1)
+    try:
+        column = raw.select(ROW, _LOC, pl.col(name).cast(dtype, strict=True))
+    except pl.exceptions.PolarsError as exc:
+        raise TableFormatError(f"{file}: {name} 应为 {dtype} / must be {dtype}: {exc}") from None
+    for row, loc, items in column.filter(pl.col(name).is_not_null()).iter_rows():
+        try:
+            History.model_validate({field_name: items})
+        except ValueError as exc:
+            for e in getattr(exc, "errors", lambda: [])():
+                where = ".".join(str(p) for p in e["loc"]).replace(f"{field_name}.", f"{field_name}[", 1)
+                where = re.sub(r"\[(\d+)\.", r"[\1].", where)
+                errors.append(RowError(file, loc, f"{section}.{where}", e["type"], e["msg"], None, row, ids.get(row)))
+            bad.add(row)
+    return column.drop(_LOC)
 
 
 LineProblem = tuple[str, str, str | None, str | None]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import io
 import json
 import random
 import sys
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -42,7 +44,16 @@ from ..io.writers import DECISION_SCHEMA, STATUS_LABELS, write_errors
 from ..ruleset import RuleSet
 from ..store import HouseholdRow, IdentityKey, RunInfo, Store, _now
 
-__all__ = ["CHANGE_KINDS", "VISIT_REASONS", "MonthlyResult", "run_monthly", "stratified_sample"]
+__all__ = [
+    "CHANGE_KINDS",
+    "HISTORY_MONTHS",
+    "VISIT_REASONS",
+    "MonthlyResult",
+    "history_block",
+    "run_monthly",
+    "stratified_sample",
+    "with_history",
+]
 
 MONITORED: Final = "监测中"
 ELIMINATED: Final = "风险已消除"
@@ -72,7 +83,26 @@ VISIT_REASONS: Final[dict[str, str]] = {
 }
 """Why a household is on the month's visit list (docs/monitoring.md §3 gives the source of each)."""
 
+HISTORY_MONTHS: Final = 36
+"""How far back ``monitor run`` fills a household's ``history.assessments`` from the store: three years of
+runs, enough for every history fact of the packs (the assessment two years before needs 24 months)."""
+
 _DECISION_COLUMNS: Final = [c for c in DECISION_SCHEMA if c not in ("_row", "household_id", "error")]
+_STATE_COLUMNS: Final = [
+    "jurisdiction",
+    "status",
+    "category",
+    "risks",
+    "reviews",
+    "blocking",
+    "gaps",
+    "exit_status",
+    "exit_blockers",
+    "exit_method",
+    "procedure",
+    "warnings",
+]
+"""The decision columns the comparison, the visit list and the focus flags read (``_Household.decision``)."""
 
 
 @dataclass
@@ -544,6 +574,7 @@ def run_monthly(
     seed: str | int | None = None,
     fmt: str = "xlsx",
     store_plain_ids: bool = False,
+    history_months: int = HISTORY_MONTHS,
     chunk_rows: int = 100_000,
     after_batch: Callable[[int], None] | None = None,
     log: TextIO | None = None,
@@ -567,6 +598,7 @@ def run_monthly(
             seed=seed,
             fmt=fmt,
             store_plain_ids=store_plain_ids,
+            history_months=history_months,
             chunk_rows=chunk_rows,
             after_batch=after_batch,
             log=log,
@@ -590,6 +622,7 @@ def _run_monthly(
     seed: str | int | None,
     fmt: str,
     store_plain_ids: bool,
+    history_months: int,
     chunk_rows: int,
     after_batch: Callable[[int], None] | None,
     log: TextIO | None,
@@ -601,20 +634,28 @@ def _run_monthly(
     store.check_key(key)
     read = read_inputs(paths, as_of=as_of)
     frame = read.frame
+    regions = [r for r in frame.get_column("region").to_list() if r]
+    juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
     t = time.perf_counter()
-    parts = [decide_table(rules, frame.slice(s, chunk_rows), as_of) for s in range(0, frame.height, chunk_rows)]
-    decisions = pl.concat(parts) if parts else decide_table(rules, frame, as_of)
+    since = _months_before(as_of, history_months)
+    decided_frame = with_history(frame, store.history(juris, as_of, since))
+    timings["history"] = time.perf_counter() - t
+    t = time.perf_counter()
+    parts = [
+        _decide(rules, decided_frame.slice(s, chunk_rows), as_of) for s in range(0, decided_frame.height, chunk_rows)
+    ]
+    decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
     decisions = decisions.sort("_row")
     timings["decide"] = time.perf_counter() - t
     t = time.perf_counter()
-    regions = [r for r in frame.get_column("region").to_list() if r]
-    juris = jurisdiction or _jurisdiction(regions)
 
     # Per household: the input digest (the row as read, without its position and date), the compact
     # decision (the decision-table row as JSON, stored once per distinct value) or the error.
     digests = _digest_lines(_lines(frame.drop("_row", "as_of")))
     bodies_all = _lines(decisions.select(_DECISION_COLUMNS))
+    # What the comparison reads, parsed from a narrower JSON than the stored body (about half its size).
+    state_of = dict(zip(decisions.get_column("_row").to_list(), _lines(decisions.select(_STATE_COLUMNS)), strict=True))
     columns = zip(
         frame.get_column("_row").to_list(),
         frame.get_column("household_id").to_list(),
@@ -670,7 +711,7 @@ def _run_monthly(
             row_errors.append(
                 RowError(file_label, None, None, "evaluation", r.error, index=r.input_row, household_id=r.household_id)
             )
-    states = _state([r.decision for r in rows])
+    states = _state([None if r.decision is None else state_of[r.input_row] for r in rows])
     now = [_Household(r.household_id, r.region, r.monitoring_status, s) for r, s in zip(rows, states, strict=True)]
     timings["digest"] = time.perf_counter() - t
 
@@ -750,6 +791,7 @@ def _run_monthly(
             "sample": sample,
         },
         after_batch=after_batch,
+        history=history_block(frame, decisions, sorted(dup)),
     )
     timings["store"] = time.perf_counter() - t
 
@@ -804,6 +846,86 @@ def _run_monthly(
         timings=timings,
         gaps=configuration_gaps(decisions.filter(pl.col("error").is_null())),
     )
+
+
+# ------------------------------------------------------------------------------------------- history
+
+HISTORY_FACT: Final = "per_capita_net_income"
+"""The fact whose value each run keeps as the household's per-capita income of that assessment."""
+
+_ASSESSMENT_FIELDS: Final = ("as_of", "per_capita_net_income", "monitoring_status", "risks", "risk_eliminated_on")
+"""The fields of an earlier assessment, in the model's order (the frame's struct casts by position)."""
+
+
+def _months_before(on: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier (clipped to the month's end)."""
+    from dateutil.relativedelta import relativedelta
+
+    return on - relativedelta(months=months)
+
+
+def with_history(frame: pl.DataFrame, stored: Sequence[tuple[date, bytes]]) -> pl.DataFrame:
+    """The households frame with ``history.assessments`` filled from the history blocks of stored earlier
+    runs (``Store.history``) for every household whose input does not give its own history. A household
+    with no earlier run keeps a null history: every fact over it is unknown (no earlier assessment is not
+    "no change")."""
+    column = "history.assessments"
+    if not stored:
+        return frame
+    runs = [pl.read_ipc(io.BytesIO(body)).with_columns(pl.lit(on, dtype=pl.Date).alias("as_of")) for on, body in stored]
+    hist = (
+        pl.concat(runs, how="vertical_relaxed")
+        .sort("household_id", "as_of")
+        .group_by("household_id", maintain_order=True)
+        .agg(pl.struct(*_ASSESSMENT_FIELDS).alias("__history"))
+        .with_columns(pl.col("__history").cast(frame.schema[column]))
+    )
+    return (
+        frame.join(hist, on="household_id", how="left", maintain_order="left")
+        .with_columns(pl.col(column).fill_null(pl.col("__history")))
+        .drop("__history")
+    )
+
+
+def _decide(rules: RuleSet, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The decision table plus the one fact later runs keep (``fact:per_capita_net_income``)."""
+    table = decide_table(rules, frame, as_of, rule_columns=True)
+    fact = "fact:" + HISTORY_FACT
+    keep = [*(c for c in table.columns if not c.startswith(("rule:", "fact:"))), fact]
+    if fact not in table.columns:
+        table = table.with_columns(pl.lit(None, dtype=pl.Decimal(38, 2)).alias(fact))
+    return table.select(keep)
+
+
+def _fen(v: Decimal) -> Decimal:
+    """Half up to 0.01 (the money type), as the decision's own display rounds (docs/input.md)."""
+    return v.quantize(_FEN, rounding=ROUND_HALF_UP)
+
+
+_FEN: Final = Decimal("0.01")
+
+
+def history_block(frame: pl.DataFrame, decisions: pl.DataFrame, exclude: Sequence[str]) -> bytes:
+    """This run's history block: for each decided household, what later runs read as one earlier
+    assessment (Arrow IPC, zstd). ``exclude``: household ids not stored (repeated ids)."""
+    income = decisions.get_column("fact:" + HISTORY_FACT).cast(pl.Decimal(38, 18))
+    block = (
+        pl.DataFrame(
+            {
+                "household_id": frame.get_column("household_id"),
+                "per_capita_net_income": income.map_elements(_fen, return_dtype=pl.Decimal(38, 2)),
+                "monitoring_status": frame.get_column("monitoring.status"),
+                "risks": frame.get_column("monitoring.risks"),
+                "risk_eliminated_on": frame.get_column("monitoring.risk_eliminated_on"),
+                "__ok": decisions.get_column("error").is_null(),
+            }
+        )
+        .filter(pl.col("__ok") & pl.col("household_id").is_not_null() & ~pl.col("household_id").is_in(list(exclude)))
+        .drop("__ok")
+    )
+    out = io.BytesIO()
+    block.write_ipc(out, compression="zstd")
+    return out.getvalue()
 
 
 def _identities(frame: pl.DataFrame, key: IdentityKey, plain: bool) -> list[tuple[Any, ...]]:

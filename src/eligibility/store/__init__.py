@@ -325,6 +325,17 @@ class Store:
         )
         return [(r[0], r[1], r[2], r[3], bytes(r[4]).hex(), bodies[int(r[5])] or None, r[6]) for r in rows]
 
+    def history(self, jurisdiction: str, before: date, since: date) -> list[tuple[date, bytes]]:
+        """(as_of, history block) of the runs of ``jurisdiction`` assessed on or after ``since`` and before
+        ``before``, oldest first: the earlier assessments the routine gives the rules (Arrow IPC, as
+        :meth:`record_run` stored them)."""
+        rows = self.execute(
+            "SELECT r.as_of, b.body FROM history_blocks b JOIN runs r ON r.run_id = b.run_id "
+            "WHERE r.jurisdiction = ? AND r.as_of >= ? AND r.as_of < ? ORDER BY r.as_of",
+            (jurisdiction, since.isoformat(), before.isoformat()),
+        )
+        return [(date.fromisoformat(a), bytes(b)) for a, b in rows]
+
     def run_errors(self, run_id: int) -> list[tuple[Any, ...]]:
         return self.execute(
             "SELECT input_row, household_id, file, line, column_name, code, message FROM run_errors "
@@ -363,6 +374,7 @@ class Store:
         identities: Iterable[Sequence[Any]],
         lists: dict[str, Any],
         after_batch: Callable[[int], None] | None = None,
+        history: bytes | None = None,
     ) -> int:
         """Write one run in one transaction; its ``run_id``. Replaces a stored run of the same
         (jurisdiction, as_of).
@@ -371,6 +383,7 @@ class Store:
         line, column, code, message). ``identities``: (household_id, region, member_id, id_hash, phone_hash,
         id_number, phone).
         ``after_batch`` is called after each batch of household rows (tests kill the process there).
+        ``history``: the run's history block (Arrow IPC) that later runs read with :meth:`history`.
         """
         rows_read, decided, n_errors = counts
         with self.transaction():
@@ -423,6 +436,8 @@ class Store:
                     for k, s in enumerate(range(0, len(households), BLOCK_ROWS))
                 ],
             )
+            if history is not None:
+                self.execute("INSERT INTO history_blocks (run_id, body) VALUES (?, ?)", (run_id, history))
             self.executemany(
                 "INSERT INTO run_errors (run_id, input_row, household_id, file, line, column_name, code, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -152,6 +152,20 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX leads_household ON leads (jurisdiction, household_id)",
         ),
     ),
+    Migration(
+        2,
+        "per run, what later runs read as each household's history (issue 14 §3)",
+        (
+            # One Arrow IPC file (zstd) per run: household_id, monitoring_status, per_capita_net_income (the
+            # rules' fact, to the fen), risks, risk_eliminated_on of every decided household. Read back by
+            # polars in one call per run, so filling a city's three-year history costs no Python per row.
+            """CREATE TABLE history_blocks (
+                run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+                body {blob} NOT NULL,
+                PRIMARY KEY (run_id)
+            )""",
+        ),
+    ),
 )
 """Every schema version, oldest first. Never edit a released migration: add the next one."""
 
