@@ -1,0 +1,234 @@
+"""``eligibility check``: overlap and gap of the category rules, each shown by a household the real engine
+evaluates (eligibility.check). The fixture rule folders are small and written here, from one template, with
+one planted mistake each; the bundled rules are checked as they are."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+from eligibility import Engine, load_rules
+from eligibility.check import check_rules, render_table
+from eligibility.cli import main
+from eligibility.models import parse_household
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_SOURCES = """\
+sources:
+  FIX:
+    title: "Fixture source for the completeness check"
+    grade: D
+"""
+
+_PACK = """\
+id: national
+name: {zh: 全国, en: National}
+regions: []
+"""
+
+_VOCAB = """\
+categories:
+  unstable_former_poor: {label: {zh: 脱贫不稳定户, en: Former-poor at risk}, cite: [{source: FIX}]}
+  marginal: {label: {zh: 边缘易致贫户, en: Marginal}, cite: [{source: FIX}]}
+"""
+
+_FACTS = """\
+facts:
+  household_size: {label: {zh: 家庭人口数, en: Household size}, expr: count(members)}
+  net_income: {label: {zh: 家庭纯收入, en: Net income}, expr: income.wage + income.transfer}
+  per_capita_net_income: {label: {zh: 家庭人均纯收入, en: Per-capita net income}, expr: net_income / household_size}
+"""
+
+_PARAMS = """\
+parameters:
+  monitoring_line:
+    label: {zh: 监测范围, en: Monitoring line}
+    type: money
+    values:
+      - {from: 2024-01-01, value: 7000, cite: [{source: FIX}]}
+"""
+
+_RULES = """\
+rules:
+  - id: identification.income_below_line
+    label: {zh: 收入低于监测范围, en: Income below the line}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when: {fact: per_capita_net_income, lt: {param: monitoring_line}}
+  - id: identification.category.unstable_former_poor
+    label: {zh: 脱贫不稳定户, en: Former-poor below the line}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when:
+          all:
+            - {fact: household_type, FORMER_POOR}
+            - {rule: identification.income_below_line}
+    then: [{category: unstable_former_poor}]
+  - id: identification.category.marginal_small
+    label: {zh: 边缘易致贫户（小户）, en: Marginal (small household)}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when:
+          all:
+            - {fact: household_type, eq: 一般农户}
+            - {fact: household_size, le: 2}
+            - {rule: identification.income_below_line}
+    then: [{category: marginal}]
+  - id: identification.category.marginal_large
+    label: {zh: 边缘易致贫户（大户）, en: Marginal (larger household)}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when:
+          all:
+            - {fact: household_type, eq: 一般农户}
+            - {fact: household_size, LARGE}
+            - {rule: identification.income_below_line}
+    then: [{category: marginal}]
+"""
+
+
+def _folder(tmp_path: Path, former_poor: str, large: str) -> Path:
+    """A one-pack rule folder: three category rules splitting on household type and size."""
+    root = tmp_path / "rules"
+    files = {
+        "sources.yaml": _SOURCES,
+        "national/pack.yaml": _PACK,
+        "national/vocabulary.yaml": _VOCAB,
+        "national/facts.yaml": _FACTS,
+        "national/parameters/income.yaml": _PARAMS,
+        "national/identification/income.yaml": _RULES.replace("FORMER_POOR", former_poor).replace("LARGE", large),
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_complete_and_exclusive_rules_pass(tmp_path: Path) -> None:
+    rules = load_rules(_folder(tmp_path, "eq: 脱贫户", "ge: 3"))
+    report = check_rules(rules)
+    assert not report.failed
+    assert report.findings == []
+    # 2 pairs with different codes; the 3 rules share their criterion (below the line): 1 gap question
+    assert [s.questions for s in report.spans] == [3]
+
+
+def _evaluate(rules_dir: Path, record: dict[str, object], on: date) -> tuple[str, dict[str, str]]:
+    """The example evaluated afresh by the real engine: status and each rule's outcome."""
+    d = Engine(load_rules(rules_dir)).evaluate(parse_household(record), on, trace="full")
+    assert d.trace is not None
+    return d.identification.status, {r.id: r.outcome for r in d.trace.rules}
+
+
+def test_planted_overlap_is_found_with_an_example(tmp_path: Path) -> None:
+    # The typo: the former-poor category also takes general households.
+    root = _folder(tmp_path, "in: [脱贫户, 一般农户]", "ge: 3")
+    report = check_rules(load_rules(root))
+    assert report.failed
+    overlaps = [f for f in report.findings if f.kind == "overlap"]
+    assert {f.rules for f in overlaps} == {
+        ("identification.category.unstable_former_poor", "identification.category.marginal_small"),
+        ("identification.category.unstable_former_poor", "identification.category.marginal_large"),
+    }
+    assert [f for f in report.findings if f.kind == "gap"] == []
+    for f in overlaps:
+        assert f.confirmed and f.household is not None
+        status, outcomes = _evaluate(root, f.household, f.as_of)
+        assert status == "needs_review"  # two categories at once: the engine cannot identify
+        assert outcomes[f.rules[0]] == outcomes[f.rules[1]] == "fired"
+        assert f.household["household_type"] == "一般农户"
+
+
+def test_planted_gap_is_found_with_an_example(tmp_path: Path) -> None:
+    # The slip: small households are "le 2", larger ones "ge 4": a general household of three falls through.
+    root = _folder(tmp_path, "eq: 脱贫户", "ge: 4")
+    report = check_rules(load_rules(root))
+    assert report.failed
+    assert [f for f in report.findings if f.kind == "overlap"] == []
+    gaps = [f for f in report.findings if f.kind == "gap"]
+    assert [f.rules for f in gaps] == [
+        (
+            "identification.category.unstable_former_poor",
+            "identification.category.marginal_small",
+            "identification.category.marginal_large",
+        )
+    ]
+    for f in gaps:
+        assert f.confirmed and f.household is not None
+        h = f.household
+        members = h["members"]
+        assert isinstance(members, list) and len(members) == 3
+        assert h["household_type"] == "一般农户"
+        status, outcomes = _evaluate(root, h, f.as_of)
+        assert status == "not_identified"
+        assert outcomes["identification.income_below_line"] == "fired"
+        assert all(outcomes[r] == "not_fired" for r in outcomes if ".category." in r)
+
+
+def test_unknown_data_is_review_not_a_gap(tmp_path: Path) -> None:
+    # A household type left empty makes the category unknown: needs_review, which the check must not call a gap.
+    root = _folder(tmp_path, "eq: 脱贫户", "ge: 3")
+    record = {
+        "household_id": "U",
+        "members": [{"member_id": "1"}],
+        "income": {"wage": 100, "transfer": 0},
+    }
+    status, _ = _evaluate(root, record, date(2024, 6, 1))
+    assert status == "needs_review"
+    assert check_rules(load_rules(root)).findings == []
+
+
+def test_bundled_rules_have_no_overlap_or_gap() -> None:
+    """The bundled packs, every chain and every span: no overlap, no gap (docs/check.md gives the reading)."""
+    report = check_rules(load_rules(ROOT / "rules"))
+    assert [f.to_json() for f in report.findings] == []
+    assert len(report.spans) > 50
+    national = [s for s in report.spans if s.pack == "national"]
+    assert all(len(s.categories) == 3 for s in national)
+    # Not vacuous: where the line has a value, the solver builds households that make the categories fire
+    # (the engine confirms each); where it has none, or the deduction rule is not adopted, they cannot.
+    dead = {(s.pack, s.start.isoformat()): s.dead for s in report.spans}
+    sudden = ("identification.category.sudden_hardship",)
+    every = (
+        "identification.category.marginal",
+        "identification.category.sudden_hardship",
+        "identification.category.unstable_former_poor",
+    )
+    assert dead["gansu", "2024-01-01"] == sudden
+    assert dead["yunnan-yuanmou", "2023-01-01"] == sudden  # marginal there needs a listed risk: still reachable
+    assert dead["gansu", "2025-01-01"] == every  # no Gansu line for 2025 in the rules: a configuration gap
+
+
+def _cli(*argv: str) -> tuple[int, str]:
+    buf = io.StringIO()
+    return main(["check", *argv], out=buf), buf.getvalue()
+
+
+def test_cli_table_json_exit_codes_and_restrictions(tmp_path: Path) -> None:
+    bad = str(_folder(tmp_path, "eq: 脱贫户", "ge: 4"))
+    code, text = _cli(bad)
+    assert code == 1
+    assert "缺口 gap" in text and "marginal_small" in text and '"household_type": "一般农户"' in text
+    code, text = _cli(bad, "--json")
+    data = json.loads(text)
+    assert code == 1 and data["gaps"] == 1 and data["overlaps"] == 0 and not data["ok"]
+    assert data["spans"][0]["findings"][0]["household"]["household_type"] == "一般农户"
+    code, text = _cli(str(ROOT / "rules"), "--pack", "yunnan-yuanmou", "--as-of", "2023-06-01")
+    assert code == 0, text
+    rows = text.splitlines()[1:-2]
+    assert [r.split()[:2] for r in rows] == [["yunnan-yuanmou", "2023-06-01"]]
+    assert _cli(str(ROOT / "rules"), "--pack", "nowhere")[0] == 2
+    assert _cli(str(ROOT / "rules"), "--as-of", "2023-13-01")[0] == 2
+
+
+def test_table_renders_every_span(tmp_path: Path) -> None:
+    report = check_rules(load_rules(_folder(tmp_path, "eq: 脱贫户", "ge: 3")))
+    text = render_table(report)
+    assert "通过 ok" in text and "0 overlaps, 0 gaps" in text
