@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from eligibility import Engine, load_rules
@@ -33,6 +34,7 @@ _VOCAB = """\
 categories:
   unstable_former_poor: {label: {zh: 脱贫不稳定户, en: Former-poor at risk}, cite: [{source: FIX}]}
   marginal: {label: {zh: 边缘易致贫户, en: Marginal}, cite: [{source: FIX}]}
+  sudden_hardship: {label: {zh: 突发严重困难户, en: Sudden hardship}, cite: [{source: FIX}]}
 """
 
 _FACTS = """\
@@ -91,11 +93,22 @@ rules:
             - {fact: household_size, LARGE}
             - {rule: identification.income_below_line}
     then: [{category: marginal}]
+  - id: identification.category.sudden_hardship
+    label: {zh: 受灾且收入不低于监测范围, en: Hit by a disaster and not below the line}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when:
+          all:
+            - {fact: per_capita_net_income, HARDSHIP: {param: monitoring_line}}
+            - {fact: circumstances.disaster, eq: true}
+    then: [{category: sudden_hardship}]
 """
 
 
-def _folder(tmp_path: Path, former_poor: str, large: str) -> Path:
-    """A one-pack rule folder: three category rules splitting on household type and size."""
+def _folder(tmp_path: Path, former_poor: str = "eq: 脱贫户", large: str = "ge: 3", hardship: str = "ge") -> Path:
+    """A one-pack rule folder: category rules splitting on household type, size and the line; the
+    defaults make them exclusive and complete, each argument can plant a mistake."""
     root = tmp_path / "rules"
     files = {
         "sources.yaml": _SOURCES,
@@ -103,7 +116,9 @@ def _folder(tmp_path: Path, former_poor: str, large: str) -> Path:
         "national/vocabulary.yaml": _VOCAB,
         "national/facts.yaml": _FACTS,
         "national/parameters/income.yaml": _PARAMS,
-        "national/identification/income.yaml": _RULES.replace("FORMER_POOR", former_poor).replace("LARGE", large),
+        "national/identification/income.yaml": _RULES.replace("FORMER_POOR", former_poor)
+        .replace("LARGE", large)
+        .replace("HARDSHIP", hardship),
     }
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -112,12 +127,14 @@ def _folder(tmp_path: Path, former_poor: str, large: str) -> Path:
 
 
 def test_complete_and_exclusive_rules_pass(tmp_path: Path) -> None:
-    rules = load_rules(_folder(tmp_path, "eq: 脱贫户", "ge: 3"))
+    rules = load_rules(_folder(tmp_path))
     report = check_rules(rules)
     assert not report.failed
     assert report.findings == []
-    # 2 pairs with different codes; the 3 rules share their criterion (below the line): 1 gap question
-    assert [s.questions for s in report.spans] == [3]
+    # 5 pairs with different codes; the first 3 rules share their criterion (below the line): 1 gap
+    # question; each of them divides the income axis with the hardship rule: 1 more (same criteria)
+    assert [s.questions for s in report.spans] == [7]
+    assert report.spans[0].dead == ()
 
 
 def _evaluate(rules_dir: Path, record: dict[str, object], on: date) -> tuple[str, dict[str, str]]:
@@ -129,7 +146,7 @@ def _evaluate(rules_dir: Path, record: dict[str, object], on: date) -> tuple[str
 
 def test_planted_overlap_is_found_with_an_example(tmp_path: Path) -> None:
     # The typo: the former-poor category also takes general households.
-    root = _folder(tmp_path, "in: [脱贫户, 一般农户]", "ge: 3")
+    root = _folder(tmp_path, former_poor="in: [脱贫户, 一般农户]")
     report = check_rules(load_rules(root))
     assert report.failed
     overlaps = [f for f in report.findings if f.kind == "overlap"]
@@ -148,18 +165,16 @@ def test_planted_overlap_is_found_with_an_example(tmp_path: Path) -> None:
 
 def test_planted_gap_is_found_with_an_example(tmp_path: Path) -> None:
     # The slip: small households are "le 2", larger ones "ge 4": a general household of three falls through.
-    root = _folder(tmp_path, "eq: 脱贫户", "ge: 4")
+    root = _folder(tmp_path, large="ge: 4")
     report = check_rules(load_rules(root))
     assert report.failed
     assert [f for f in report.findings if f.kind == "overlap"] == []
     gaps = [f for f in report.findings if f.kind == "gap"]
-    assert [f.rules for f in gaps] == [
-        (
-            "identification.category.unstable_former_poor",
-            "identification.category.marginal_small",
-            "identification.category.marginal_large",
-        )
-    ]
+    assert [f.rules[:3] for f in gaps][0] == (
+        "identification.category.unstable_former_poor",
+        "identification.category.marginal_small",
+        "identification.category.marginal_large",
+    )
     for f in gaps:
         assert f.confirmed and f.household is not None
         h = f.household
@@ -172,9 +187,33 @@ def test_planted_gap_is_found_with_an_example(tmp_path: Path) -> None:
         assert all(outcomes[r] == "not_fired" for r in outcomes if ".category." in r)
 
 
+def test_planted_interval_overlap_and_gap_on_the_line(tmp_path: Path) -> None:
+    # "le" where "ge" was meant: a household exactly at the line (or below it) is in two categories.
+    root = _folder(tmp_path, hardship="le")
+    overlaps = [f for f in check_rules(load_rules(root)).findings if f.kind == "overlap"]
+    assert {f.rules[1] for f in overlaps} == {"identification.category.sudden_hardship"}
+    assert len(overlaps) == 3 and all(f.confirmed for f in overlaps)
+    for f in overlaps:
+        assert f.household is not None
+        status, outcomes = _evaluate(root, f.household, f.as_of)
+        assert status == "needs_review" and outcomes[f.rules[0]] == outcomes[f.rules[1]] == "fired"
+    # "gt" where "ge" was meant: exactly at the line, neither "below" nor "above" holds.
+    root = _folder(tmp_path / "gt", hardship="gt")
+    report = check_rules(load_rules(root))
+    gaps = [f for f in report.findings if f.kind == "gap"]
+    assert [f.kind for f in report.findings] == ["gap"] and gaps[0].confirmed
+    h = gaps[0].household
+    assert h is not None and h["circumstances"] == {"disaster": True}
+    income = h["income"]
+    assert isinstance(income, dict)
+    assert Decimal(income["wage"]) + Decimal(income["transfer"]) == 7000 * len(h["members"])  # on the line
+    status, outcomes = _evaluate(root, h, gaps[0].as_of)
+    assert status == "not_identified" and outcomes["identification.income_below_line"] == "not_fired"
+
+
 def test_unknown_data_is_review_not_a_gap(tmp_path: Path) -> None:
     # A household type left empty makes the category unknown: needs_review, which the check must not call a gap.
-    root = _folder(tmp_path, "eq: 脱贫户", "ge: 3")
+    root = _folder(tmp_path)
     record = {
         "household_id": "U",
         "members": [{"member_id": "1"}],
@@ -212,7 +251,7 @@ def _cli(*argv: str) -> tuple[int, str]:
 
 
 def test_cli_table_json_exit_codes_and_restrictions(tmp_path: Path) -> None:
-    bad = str(_folder(tmp_path, "eq: 脱贫户", "ge: 4"))
+    bad = str(_folder(tmp_path, large="ge: 4"))
     code, text = _cli(bad)
     assert code == 1
     assert "缺口 gap" in text and "marginal_small" in text and '"household_type": "一般农户"' in text
@@ -229,6 +268,6 @@ def test_cli_table_json_exit_codes_and_restrictions(tmp_path: Path) -> None:
 
 
 def test_table_renders_every_span(tmp_path: Path) -> None:
-    report = check_rules(load_rules(_folder(tmp_path, "eq: 脱贫户", "ge: 3")))
+    report = check_rules(load_rules(_folder(tmp_path)))
     text = render_table(report)
     assert "通过 ok" in text and "0 overlaps, 0 gaps" in text

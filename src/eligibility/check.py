@@ -578,30 +578,76 @@ def _kind_rules(chain: Chain, on: date, kind: str) -> list[tuple[RuleDef, RuleVe
 
 @dataclass
 class _Question:
-    kind: str
+    kind: str  # overlap | gap | fires
     rules: tuple[str, ...]
     codes: tuple[str, ...]
+    criteria: tuple[tuple[str, int], ...] = ()
+    """For a gap: the conjuncts (rule id, index) that must certainly hold."""
+
+
+def _codes(rules: Iterable[RuleDef]) -> tuple[str, ...]:
+    return tuple(sorted({c for r in rules for k, c in r.conclusions if k == "category"}))
 
 
 def _questions(chain: Chain, on: date) -> list[_Question]:
+    """The overlap question of every pair of category rules with different codes, and the gap questions.
+
+    Gap questions relax the conjuncts that split the population — literal splits within one rule, and
+    for a pair of rules also the comparisons that divide one axis between them (``lt`` / ``ge`` of the
+    same fact against the same parameter) — and ask whether a household satisfying what is left of the
+    rules falls through. Questions with the same criteria are asked once, for all their rules.
+    """
     cats = _kind_rules(chain, on, "category")
     out: list[_Question] = []
     for i, (a, _) in enumerate(cats):
         for b, _ in cats[i + 1 :]:
-            ca = tuple(sorted({c for k, c in a.conclusions if k == "category"}))
-            cb = tuple(sorted({c for k, c in b.conclusions if k == "category"}))
-            if set(ca) != set(cb):
-                out.append(_Question("overlap", (a.id, b.id), (*ca, *cb)))
-    # One gap question per set of criteria: category rules that share their criteria and differ only in
-    # their splits (脱贫户 / 一般农户 below the line) ask the same question, and answer it together.
-    by_criteria: dict[tuple[Any, ...], list[RuleDef]] = {}
+            if set(_codes([a])) != set(_codes([b])):
+                out.append(_Question("overlap", (a.id, b.id), (*_codes([a]), *_codes([b]))))
+    gaps: dict[tuple[Any, ...], tuple[list[RuleDef], list[tuple[str, int]]]] = {}
+
+    def add(group: list[tuple[RuleDef, RuleVersion]], relaxed: set[tuple[str, int]]) -> None:
+        kept = [(r.id, i) for r, v in group for i, _ in enumerate(_conjuncts(v)) if (r.id, i) not in relaxed]
+        by_id = {r.id: v for r, v in group}
+        sig = tuple(sorted({_signature(chain, _conjuncts(by_id[rid])[i]) for rid, i in kept}))
+        members, _ = gaps.setdefault(sig, ([], kept))
+        members.extend(r for r, _ in group if r not in members)
+
     for r, v in cats:
-        if any(is_split(c) for c in _conjuncts(v)):
-            sig = tuple(sorted(_signature(chain, c) for c in _conjuncts(v) if not is_split(c)))
-            by_criteria.setdefault(sig, []).append(r)
-    for group in by_criteria.values():
-        codes = tuple(sorted({c for r in group for k, c in r.conclusions if k == "category"}))
-        out.append(_Question("gap", tuple(r.id for r in group), codes))
+        splits = {(r.id, i) for i, c in enumerate(_conjuncts(v)) if is_split(c)}
+        if splits:
+            add([(r, v)], splits)
+    for i, (a, va) in enumerate(cats):
+        for b, vb in cats[i + 1 :]:
+            axes_a, axes_b = _axes(chain, on, a, va), _axes(chain, on, b, vb)
+            shared = {x for x in axes_a if x in axes_b and axes_a[x][1] != axes_b[x][1]}
+            if not shared:
+                continue
+            relaxed = {(a.id, i) for i, c in enumerate(_conjuncts(va)) if is_split(c)}
+            relaxed |= {(b.id, i) for i, c in enumerate(_conjuncts(vb)) if is_split(c)}
+            relaxed |= {(a.id, axes_a[x][0]) for x in shared} | {(b.id, axes_b[x][0]) for x in shared}
+            add([(a, va), (b, vb)], relaxed)
+    for members, criteria in gaps.values():
+        out.append(_Question("gap", tuple(r.id for r in members), _codes(members), tuple(criteria)))
+    return out
+
+
+def _axes(chain: Chain, on: date, r: RuleDef, v: RuleVersion) -> dict[tuple[str, str], tuple[int, str]]:
+    """The conjuncts comparing a fact with a parameter by order: ``(fact, parameter) -> (index, op)``.
+
+    A conjunct ``{rule: X}`` counts as X's condition when X concludes nothing and is one comparison
+    (``identification.income_below_line``), so rules that test the line directly and through it meet."""
+    out: dict[tuple[str, str], tuple[int, str]] = {}
+    active = {x.id: (x, xv) for x, xv in chain.in_force(on)}
+    for i, c in enumerate(_conjuncts(v)):
+        if isinstance(c, RuleRef):
+            got = active.get(chain.alias.get(c.rule, c.rule))
+            if got is None or got[0].conclusions:
+                continue
+            c = got[1].when
+        if not isinstance(c, Leaf) or c.op not in ("lt", "le", "gt", "ge") or len(c.operands) != 1:
+            continue
+        if c.operands[0].kind == "param":
+            out[(c.subject, c.operands[0].name)] = (i, "below" if c.op in ("lt", "le") else "above")
     return out
 
 
@@ -619,10 +665,13 @@ def _goal(tr: _Translator, q: _Question) -> Any:
         return tr.rule(q.rules[0]).t
     if q.kind == "overlap":
         return z3.And(tr.rule(q.rules[0]).t, tr.rule(q.rules[1]).t)
-    _, version = tr.active[q.rules[0]]
-    criteria = [tr.cond(c) for c in _conjuncts(version) if not is_split(c)]
     nothing = [tr.rule(r.id).f for kind in _DECIDING for r, _ in _kind_rules(tr.chain, tr.on, kind)]
-    return z3.And(*[c.t for c in criteria], *nothing)
+    return z3.And(_criteria(tr, q), *nothing)
+
+
+def _criteria(tr: _Translator, q: _Question) -> Any:
+    """A gap question's criteria, all certainly true."""
+    return z3.And([tr.cond(_conjuncts(tr.active[rid][1])[i]).t for rid, i in q.criteria])
 
 
 # ---------------------------------------------------------------------------------------- examples
@@ -703,17 +752,16 @@ def _confirm(
     if q.kind in ("overlap", "fires"):
         ok = all(outcomes.get(r) is not None and outcomes[r].outcome == "fired" for r in q.rules)
         return ok, status, ""
-    rt = outcomes.get(q.rules[0])
-    if rt is None or status != "not_identified":
+    if status != "not_identified":
         return False, status, ""
-    chain = rules.chain(rules.pack_for_region(record["region"]))
-    version = chain.rules[q.rules[0]].version_on(on)
-    assert version is not None
-    traced = rt.condition.children if isinstance(version.when, Group) and version.when.op == "all" else [rt.condition]
-    criteria_hold = all(
-        t.outcome == "true" for c, t in zip(_conjuncts(version), traced, strict=True) if not is_split(c)
-    )
-    return criteria_hold, status, ""
+    for rid, i in q.criteria:
+        rt = outcomes.get(rid)
+        if rt is None:
+            return False, status, ""
+        traced = rt.condition.children if rt.condition.op == "all" else [rt.condition]
+        if traced[i].outcome != "true":
+            return False, status, ""
+    return True, status, ""
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -799,11 +847,14 @@ def _solve(
     questions = _questions(chain, on)
     found: list[Finding] = []
     abstracted: set[str] = set()
+    holes: list[_Question] = []  # gaps found: a later question looks for a different one
     for q in questions:
-        verdict, finding, free = _ask(rules, engine, chain, on, region, q)
+        verdict, finding, free = _ask(rules, engine, chain, on, region, q, tuple(holes))
         abstracted |= free
         if finding is not None:
             found.append(finding)
+            if q.kind == "gap":
+                holes.append(q)
     dead = []
     for r, _ in _kind_rules(chain, on, "category"):
         q = _Question("fires", (r.id,), ())
@@ -815,12 +866,14 @@ def _solve(
 
 
 def _ask(
-    rules: RuleSet, engine: Any, chain: Chain, on: date, region: str, q: _Question
+    rules: RuleSet, engine: Any, chain: Chain, on: date, region: str, q: _Question, holes: tuple[_Question, ...] = ()
 ) -> tuple[str, Finding | None, set[str]]:
     """One question to the solver: "unsat" (no such household), "sat" (with the example the engine
     evaluated, confirmed or not) or "unknown" (the solver gave up: reported, never read as "no")."""
     tr = _Translator(chain, on)
     goal = _goal(tr, q)
+    if q.kind == "gap":
+        goal = z3.And(goal, *[z3.Not(_criteria(tr, h)) for h in holes])
     solver = z3.Solver()
     solver.set("timeout", 20_000)
     solver.add(*tr.constraints, goal)
