@@ -274,3 +274,67 @@ def test_table_renders_every_span(tmp_path: Path) -> None:
     report = check_rules(load_rules(_folder(tmp_path)))
     text = render_table(report)
     assert "通过 ok" in text and "0 overlaps, 0 gaps" in text
+
+
+_DEDUCTION_PACK = """id: deduction-demo
+name: {zh: 扣减规则示范县, en: Deduction demo county}
+regions: ["990101"]
+extends: national
+"""
+_DEDUCTION_ON = """parameters:
+  rigid_expenditure_deduction:
+    values:
+      - {from: 2021-01-01, value: true, cite: [{source: MANWAN22}]}
+"""
+_SUDDEN_GT = """rules:
+  - id: demo.category.sudden_hardship
+    replaces: identification.category.sudden_hardship
+    label: {zh: 突发严重困难户（误写为高于）, en: Sudden hardship (mistyped as above)}
+    versions:
+      - from: 2021-01-01
+        cite: [{source: MANWAN22}]
+        when:
+          all:
+            - {fact: deduction_rule_adopted, eq: true}
+            - {fact: per_capita_net_income, gt: {param: monitoring_line}}
+            - {fact: per_capita_income_after_rigid_spending, lt: {param: monitoring_line}}
+            - {rule: identification.hardship.trigger}
+            - {fact: circumstances.self_coping, eq: false}
+    then: [{category: sudden_hardship}]
+"""
+
+
+def _deduction_overlay(rules_copy: Path, sudden_gt: bool) -> Path:
+    """The bundled rules with a demo county that adopts the deduction rule (docs/packs.md §0)."""
+    pack = rules_copy / "deduction-demo"
+    files = {"pack.yaml": _DEDUCTION_PACK, "parameters/switch.yaml": _DEDUCTION_ON}
+    if sudden_gt:
+        files["identification/sudden.yaml"] = _SUDDEN_GT
+    for rel, text in files.items():
+        (pack / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pack / rel).write_text(text, encoding="utf-8")
+    return rules_copy
+
+
+def test_bundled_rules_with_the_deduction_rule_adopted(rules_copy: Path) -> None:
+    # Adopted, the sudden-hardship category meets the income categories at the line ("ge" against "lt"):
+    # every category can fire (the trigger over members, illness and schooling is translated, not assumed)
+    # and there is neither overlap nor gap.
+    root = _deduction_overlay(rules_copy, sudden_gt=False)
+    report = check_rules(load_rules(root), packs=["deduction-demo"], as_of=date(2021, 6, 1))
+    assert report.findings == []
+    assert [s.dead for s in report.spans] == [()]
+    assert report.spans[0].abstracted == ()
+
+
+def test_bundled_rules_with_a_mistyped_deduction_category_leave_the_line_uncovered(rules_copy: Path) -> None:
+    root = _deduction_overlay(rules_copy, sudden_gt=True)
+    report = check_rules(load_rules(root), packs=["deduction-demo"], as_of=date(2021, 6, 1))
+    [gap] = report.findings
+    assert gap.kind == "gap" and gap.confirmed and gap.household is not None
+    assert "demo.category.sudden_hardship" in gap.rules
+    status, outcomes = _evaluate(root, gap.household, gap.as_of)
+    assert status == "not_identified"
+    assert outcomes["identification.income_below_line"] == "not_fired"  # exactly on the 2021 line of 6,000
+    assert outcomes["identification.hardship.trigger"] == "fired"
+    assert outcomes["identification.review.rigid_spending"] == "not_fired"

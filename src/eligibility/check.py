@@ -86,8 +86,9 @@ class Finding:
             head = f"重叠：类别 {a} 可同时成立 / overlap: categories {', '.join(self.codes)} can both hold"
         else:
             head = (
-                f"缺口：满足类别 {a} 的条件但户属性不在任何类别中，结论为未识别"
-                f" / gap: the criteria of category {a} hold, the household falls between the splits, not identified"
+                f"缺口：满足类别 {a} 的条件（除划分类别的条件外），却落在各类别之间，结论为未识别"
+                f" / gap: meets the conditions of {', '.join(self.codes)} but those that divide the categories,"
+                " falls between them and is not identified"
             )
         if not self.confirmed:
             head += "（未能以实例证实 / not confirmed by an example）"
