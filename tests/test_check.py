@@ -107,7 +107,13 @@ rules:
 """
 
 
-def _folder(tmp_path: Path, former_poor: str = "eq: 脱贫户", large: str = "ge: 3", hardship: str = "ge") -> Path:
+def _folder(
+    tmp_path: Path,
+    former_poor: str = "eq: 脱贫户",
+    large: str = "ge: 3",
+    hardship: str = "ge",
+    extra: dict[str, str] | None = None,
+) -> Path:
     """A one-pack rule folder: category rules splitting on household type, size and the line; the
     defaults make them exclusive and complete, each argument can plant a mistake."""
     root = tmp_path / "rules"
@@ -120,6 +126,7 @@ def _folder(tmp_path: Path, former_poor: str = "eq: 脱贫户", large: str = "ge
         "national/identification/income.yaml": _RULES.replace("FORMER_POOR", former_poor)
         .replace("LARGE", large)
         .replace("HARDSHIP", hardship),
+        **(extra or {}),
     }
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +220,59 @@ def test_planted_interval_overlap_and_gap_on_the_line(tmp_path: Path) -> None:
     assert Decimal(income["wage"]) + Decimal(income["transfer"]) == 7000 * len(h["members"])  # on the line
     status, outcomes = _evaluate(root, h, gaps[0].as_of)
     assert status == "not_identified" and outcomes["identification.income_below_line"] == "not_fired"
+
+
+_FACTS_MONITORED = (
+    _FACTS
+    + """\
+  months_monitored: {label: {zh: 监测月数, en: Months monitored}, expr: months_since(monitoring.identified_on)}
+  review_due: {label: {zh: 满一年复核日, en: Review due}, expr: "add_months(monitoring.identified_on, 12)"}
+"""
+)
+_MONITORED = """\
+rules:
+  - id: identification.category.long_monitored
+    label: {zh: 监测满一年且收入低于监测范围, en: Monitored a year and below the line}
+    versions:
+      - from: 2024-01-01
+        cite: [{source: FIX}]
+        when:
+          all:
+            - {fact: WHEN}
+            - {rule: identification.income_below_line}
+    then: [{category: sudden_hardship}]
+"""
+
+
+def _monitored(tmp_path: Path, when: str) -> Path:
+    rule = _MONITORED.replace("WHEN", when)
+    return _folder(tmp_path, extra={"national/facts.yaml": _FACTS_MONITORED, "national/identification/m.yaml": rule})
+
+
+def test_months_since_is_translated_and_its_overlap_confirmed(tmp_path: Path) -> None:
+    root = _monitored(tmp_path, "months_monitored, ge: 12")
+    report = check_rules(load_rules(root))
+    overlaps = [f for f in report.findings if f.kind == "overlap"]
+    assert overlaps and all(f.confirmed for f in overlaps) and report.spans[0].abstracted == ()
+    for f in overlaps:
+        assert f.household is not None
+        status, outcomes = _evaluate(root, f.household, f.as_of)
+        assert status == "needs_review"
+        assert outcomes["identification.category.long_monitored"] == "fired" == outcomes[f.rules[0]]
+
+
+def test_a_fact_outside_the_translation_is_abstracted_and_its_candidates_are_checked(tmp_path: Path) -> None:
+    # add_months() is not translated: the fact is left free, so the solver proposes overlaps whose
+    # households do not carry the data behind it (no identification date): the engine leaves the rule
+    # unknown, refutes every candidate, and they are reported unconfirmed — never passed off as confirmed,
+    # and not failing the check.
+    report = check_rules(load_rules(_monitored(tmp_path, "review_due, le: 2024-06-01")))
+    assert report.spans[0].abstracted == ("review_due",)
+    unconfirmed = [f for f in report.findings if not f.confirmed]
+    assert unconfirmed and {f.kind for f in unconfirmed} == {"overlap"}
+    assert all("identification.category.long_monitored" in f.rules for f in unconfirmed)
+    assert not report.failed and report.to_json()["unconfirmed"] == len(unconfirmed)
+    assert "未能以实例证实" in render_table(report)
 
 
 def test_unknown_data_is_review_not_a_gap(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import z3  # type: ignore[import-untyped]  # z3-solver ships no type information
+from dateutil.relativedelta import relativedelta
 
 from .compile.python import spans
 from .conditions import AtLeast, Cond, Group, Leaf, Negation, RuleRef
@@ -232,7 +233,7 @@ class _Translator:
         self.codes = _Codes()
         self.constraints: list[Any] = []
         self.fields: dict[str, tuple[Term, FieldSpec]] = {}  # "income.wage" | "members[0].labour"
-        self.ages: dict[str, Any] = {}  # "members[0].birth_date" -> years (Int)
+        self.ages: dict[str, tuple[str, Any]] = {}  # "members[0].birth_date" -> ("age", whole years)
         self.present = [z3.Bool(f"present_{i}") for i in range(SLOTS)]
         self.constraints.append(self.present[0])
         for i in range(1, SLOTS):
@@ -279,9 +280,12 @@ class _Translator:
             v = z3.Int(f"val:{name}")
             self.constraints += [v >= FIRST_DAY.toordinal(), v <= LAST_DAY.toordinal()]
             return Term(known, v, "date")
-        if kind == "text" and t.values:
+        if kind == "text":
             v = z3.Int(f"val:{name}")
-            self.constraints.append(z3.Or([v == self.codes(x) for x in t.values]))
+            if t.values:
+                self.constraints.append(z3.Or([v == self.codes(x) for x in t.values]))
+            else:  # free text: any literal the rules name, or some other text
+                self.constraints.append(v >= 1)
             return Term(known, v, "code")
         if kind == "set" and t.values:
             vals = [z3.Bool(f"val:{name}={x}") for x in t.values]
@@ -410,17 +414,22 @@ class _Translator:
             va, vb = (_num(a.val), _num(b.val)) if a.kind == "num" else (a.val, b.val)
             same = z3.And(a.known, b.known, va == vb)
             return Term(z3.If(c.t, a.known, z3.If(c.f, b.known, same)), z3.If(c.t, va, z3.If(c.f, vb, va)), a.kind)
-        if fn == "age":
+        if fn in ("age", "months_since"):
+            # Whole years or months from a recorded date to the assessment day: the date is chosen as that
+            # many years (months) before the day, so the count is a plain integer for the solver.
             arg = node.args[0]
             if not isinstance(arg, Name) or arg.ref not in ("item", "field"):
-                raise Unsupported("age of a computed date")
+                raise Unsupported(f"{fn} of a computed date")
             path = f"members[{slot}].{arg.key}" if arg.ref == "item" else arg.key
             date_term = self.field(path)
-            years = self.ages.get(path)
-            if years is None:
-                years = self.ages[path] = z3.Int(f"age:{path}")
-                self.constraints += [years >= 0, years <= 100]
-            return Term(date_term.known, years, "num")
+            got = self.ages.get(path)
+            if got is None:
+                count = z3.Int(f"{fn}:{path}")
+                self.constraints += [count >= 0, count <= (100 if fn == "age" else 1200)]
+                got = self.ages[path] = (fn, count)
+            if got[0] != fn:
+                raise Unsupported(f"{path} counted in years and in months")
+            return Term(date_term.known, got[1], "num")
         raise Unsupported(f"function {fn}")
 
     def aggregate(self, node: Aggregate) -> Term:
@@ -480,6 +489,18 @@ class _Translator:
         if isinstance(c, RuleRef):
             return self.rule(c.rule)
         assert isinstance(c, Leaf)
+        try:
+            return self.leaf(c)
+        except Unsupported:
+            # A comparison outside the translated subset: left free (either outcome, or unknown); the
+            # engine's evaluation of the example is what confirms or refutes a finding that uses it.
+            t, f = z3.Bool(f"leaf:{c.loc}:t"), z3.Bool(f"leaf:{c.loc}:f")
+            self.constraints.append(z3.Not(z3.And(t, f)))
+            self.abstracted[f"{c.subject} ({c.loc})"] = Term(z3.Or(t, f), t, "bool")
+            return Tri(t, f)
+
+    def leaf(self, c: Leaf) -> Tri:
+        """A comparison of a fact or field with literals, parameters or other facts."""
         subject = self.fact(c.subject) if c.ref == "fact" else self.field(c.subject)
         ops = [self.operand(o.kind, o.value, o.name) for o in c.operands]
         if c.op == "known":
@@ -713,14 +734,16 @@ def _household(tr: _Translator, m: z3.ModelRef, region: str) -> dict[str, Any]:
 
 def _realise(tr: _Translator, m: z3.ModelRef, path: str, term: Term, spec: FieldSpec) -> Any:
     if path in tr.ages:
-        years = _model_value(m, tr.ages[path])
-        on = tr.on
-        return on.replace(year=on.year - years, day=min(on.day, 28)).isoformat()
+        unit, count = tr.ages[path]
+        n, on = _model_value(m, count), tr.on
+        if unit == "age":
+            return on.replace(year=on.year - n, day=min(on.day, 28)).isoformat()
+        return (on - relativedelta(months=n)).isoformat()
     if term.kind == "set":
         return [name for name, v in zip(term.options, term.val, strict=True) if _model_value(m, v)]
     v = _model_value(m, term.val)
     if term.kind == "code":
-        return tr.codes.text(v)
+        return tr.codes.text(v) if v in tr.codes.ids.values() else f"其他{v}"
     if term.kind == "date":
         return date.fromordinal(v).isoformat()
     return v
