@@ -16,6 +16,8 @@ from eligibility.cli import main
 from eligibility.errors import MissingParameterError
 from eligibility.models import parse_household
 
+from .test_engine import DEDUCTION_PACK, DEDUCTION_PARAMS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _SOURCES = """\
@@ -72,28 +74,8 @@ rules:
             - {fact: household_type, FORMER_POOR}
             - {rule: identification.income_below_line}
     then: [{category: unstable_former_poor}]
-  - id: identification.category.marginal_small
-    label: {zh: 边缘易致贫户（小户）, en: Marginal (small household)}
-    versions:
-      - from: 2024-01-01
-        cite: [{source: FIX}]
-        when:
-          all:
-            - {fact: household_type, eq: 一般农户}
-            - {fact: household_size, le: 2}
-            - {rule: identification.income_below_line}
-    then: [{category: marginal}]
-  - id: identification.category.marginal_large
-    label: {zh: 边缘易致贫户（大户）, en: Marginal (larger household)}
-    versions:
-      - from: 2024-01-01
-        cite: [{source: FIX}]
-        when:
-          all:
-            - {fact: household_type, eq: 一般农户}
-            - {fact: household_size, LARGE}
-            - {rule: identification.income_below_line}
-    then: [{category: marginal}]
+MARGINAL_SMALL
+MARGINAL_LARGE
   - id: identification.category.sudden_hardship
     label: {zh: 受灾且收入不低于监测范围, en: Hit by a disaster and not below the line}
     versions:
@@ -105,6 +87,20 @@ rules:
             - {fact: circumstances.disaster, eq: true}
     then: [{category: sudden_hardship}]
 """
+
+
+_MARGINAL = """\
+  - id: identification.category.marginal_{name}
+    label: {{zh: 边缘易致贫户（{zh}）, en: Marginal ({name} household)}}
+    versions:
+      - from: 2024-01-01
+        cite: [{{source: FIX}}]
+        when:
+          all:
+            - {{fact: household_type, eq: 一般农户}}
+            - {{fact: household_size, {size}}}
+            - {{rule: identification.income_below_line}}
+    then: [{{category: marginal}}]"""
 
 
 def _folder(
@@ -124,7 +120,8 @@ def _folder(
         "national/facts.yaml": _FACTS,
         "national/parameters/income.yaml": _PARAMS,
         "national/identification/income.yaml": _RULES.replace("FORMER_POOR", former_poor)
-        .replace("LARGE", large)
+        .replace("MARGINAL_SMALL", _MARGINAL.format(name="small", zh="小户", size="le: 2"))
+        .replace("MARGINAL_LARGE", _MARGINAL.format(name="large", zh="大户", size=large))
         .replace("HARDSHIP", hardship),
         **(extra or {}),
     }
@@ -346,16 +343,6 @@ def test_table_renders_every_span(tmp_path: Path) -> None:
     assert "通过 ok" in text and "0 overlaps, 0 gaps" in text
 
 
-_DEDUCTION_PACK = """id: deduction-demo
-name: {zh: 扣减规则示范县, en: Deduction demo county}
-regions: ["990101"]
-extends: national
-"""
-_DEDUCTION_ON = """parameters:
-  rigid_expenditure_deduction:
-    values:
-      - {from: 2021-01-01, value: true, cite: [{source: MANWAN22}]}
-"""
 _SUDDEN_GT = """rules:
   - id: demo.category.sudden_hardship
     replaces: identification.category.sudden_hardship
@@ -377,7 +364,7 @@ _SUDDEN_GT = """rules:
 def _deduction_overlay(rules_copy: Path, sudden_gt: bool) -> Path:
     """The bundled rules with a demo county that adopts the deduction rule (docs/packs.md §0)."""
     pack = rules_copy / "deduction-demo"
-    files = {"pack.yaml": _DEDUCTION_PACK, "parameters/switch.yaml": _DEDUCTION_ON}
+    files = {"pack.yaml": DEDUCTION_PACK, "parameters/switch.yaml": DEDUCTION_PARAMS}
     if sudden_gt:
         files["identification/sudden.yaml"] = _SUDDEN_GT
     for rel, text in files.items():
