@@ -40,7 +40,9 @@ def test_a_typo_inside_a_condition_gives_exactly_one_diagnostic_with_line_and_ca
     assert [(d.code, d.location.line, d.location.col) for d in diags] == [("EL101", 15, 11)]
     assert main(["lint", str(rules_copy)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("income.yaml:15:11: EL101 unknown key `fcat` (did you mean `fact`?)")
+    assert out[0].endswith(
+        "income.yaml:15:11: EL101 未知的键 `fcat`（是否应为 `fact`？） / unknown key `fcat` (did you mean `fact`?)"
+    )
     assert out[1:] == [
         "   |",
         "15 |           fcat: per_capita_net_income",

@@ -38,9 +38,9 @@ def test_misspelt_key_bad_date_and_unknown_fact_in_one_pass(rules_copy: Path, mo
     )
     f = "rules/national/identification/broken.yaml"
     assert _lint(rules_copy, monkeypatch, "national/identification/broken.yaml", text) == [
-        f"{f}:3:5: EL101 unknown key `lable` (did you mean `label`?)",
-        f"{f}:5:15: EL104 `2023-02-30` is not a date (YYYY-MM-DD)",
-        f"{f}:7:22: EL204 unknown fact `per_capita_net_incom` (did you mean `per_capita_net_income`?)",
+        f"{f}:3:5: EL101 未知的键 `lable`（是否应为 `label`？） / unknown key `lable` (did you mean `label`?)",
+        f"{f}:5:15: EL104 `2023-02-30` 不是日期（YYYY-MM-DD）/ `2023-02-30` is not a date (YYYY-MM-DD)",
+        f"{f}:7:22: EL204 未知的事实 `per_capita_net_incom`（是否应为 `per_capita_net_income`？） / unknown fact `per_capita_net_incom` (did you mean `per_capita_net_income`?)",
     ]
 
 
@@ -58,7 +58,9 @@ def test_cli_lint_exits_1_without_traceback(rules_copy: Path) -> None:
     )
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert lines[0] == "rules/national/identification/broken.yaml:4:51: EL203 unknown source `NOPE`"
+    assert (
+        lines[0] == "rules/national/identification/broken.yaml:4:51: EL203 未登记的来源 `NOPE` / unknown source `NOPE`"
+    )
     # the source line and a caret under column 51, labelled with the code's title (Chinese first)
     assert lines[2].startswith("4 |     versions: [{from: 2021-01-01, cite: [{source: NOPE}]")
     assert lines[3] == "  | " + " " * 50 + "^ 未登记的来源 / unknown-source"
@@ -82,46 +84,46 @@ def _rule(*versions: tuple[str, str, str]) -> str:
                 ("2021-01-01", "2023-01-01", "{fact: household_size, gt: 0}"),
                 ("2022-01-01", "null", "{fact: household_size, gt: 0}"),
             ),
-            "9:9: EL201 version from 2022-01-01 overlaps the version from 2021-01-01 (until 2023-01-01)",
+            "9:9: EL201 自 2022-01-01 起的版本与自 2021-01-01 起的版本（至 2023-01-01）重叠 / version from 2022-01-01 overlaps the version from 2021-01-01 (until 2023-01-01)",
         ),
         (
             _rule(("2023-01-01", "2022-01-01", "{fact: household_size, gt: 0}")),
-            "6:16: EL201 version ends (2022-01-01) before it starts (2023-01-01)",
+            "6:16: EL201 版本结束日（2022-01-01）早于开始日（2023-01-01）/ version ends (2022-01-01) before it starts (2023-01-01)",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: per_capita_net_income, eq: true}")),
-            "8:49: EL208 cannot compare `per_capita_net_income` (money) with `true` (yes/no)",
+            "8:49: EL208 `per_capita_net_income`（金额）不能与 `true`（是/否）比较 / cannot compare `per_capita_net_income` (money) with `true` (yes/no)",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: per_capita_net_income, lt: {param: monitoring_lin}}")),
-            "8:57: EL205 unknown parameter `monitoring_lin` (did you mean `monitoring_line`?)",
+            "8:57: EL205 未知的参数 `monitoring_lin`（是否应为 `monitoring_line`？） / unknown parameter `monitoring_lin` (did you mean `monitoring_line`?)",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: household_type, eq: 贫困户}")),
-            "8:42: EL213 `贫困户` is not one of: 脱贫户, 一般农户",
+            "8:42: EL213 `贫困户` 不是可选值（脱贫户、一般农户）/ `贫困户` is not one of: 脱贫户, 一般农户",
         ),
         (
             _rule(("2021-01-01", "null", "{rule: identification.incom_below_line}")),
-            "8:22: EL210 unknown rule `identification.incom_below_line` (did you mean `identification.income_below_line`?)",
+            "8:22: EL210 未知的规则 `identification.incom_below_line`（是否应为 `identification.income_below_line`？） / unknown rule `identification.incom_below_line` (did you mean `identification.income_below_line`?)",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: household_size, gt: 0, lt: 5}")),
-            "8:15: EL103 a condition on `household_size` needs exactly one operator of eq, ne, lt, le, gt, ge, in, between, known",
+            "8:15: EL103 `household_size` 的条件须有且只有一个运算符 / a condition on `household_size` needs exactly one operator of eq, ne, lt, le, gt, ge, in, between, known",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: household_size, gte: 0}")),
-            "8:38: EL101 unknown key `gte` (did you mean `gt`?)",
+            "8:38: EL101 未知的键 `gte`（是否应为 `gt`？） / unknown key `gte` (did you mean `gt`?)",
         ),
         (
             "rules:\n  - id: identification.income_below_line\n    label: {zh: 重复, en: dup}\n"
             "    versions: [{from: 2021-01-01, cite: [{source: QINAN}], when: {fact: household_size, gt: 0}}]\n",
-            "2:9: EL206 rule id `identification.income_below_line` is already used",
+            "2:9: EL206 规则编号 `identification.income_below_line` 已被使用",
         ),
         (
             _rule(("2021-01-01", "null", "{fact: household_size, gt: 0}")).replace(
                 "cite: [{source: QINAN}]", "cite: []"
             ),
-            "5:9: EL202 version from 2021-01-01 of rule `identification.t` has no citation (add `cite:` with a source)",
+            "5:9: EL202 规则 `identification.t` 自 2021-01-01 起的版本没有出处（请添加 `cite:` 并写明来源）/ version from 2021-01-01 of rule `identification.t` has no citation (add `cite:` with a source)",
         ),
     ],
 )
@@ -141,7 +143,7 @@ def test_rule_cycle_is_reported(rules_copy: Path, monkeypatch: pytest.MonkeyPatc
     )
     got = _lint(rules_copy, monkeypatch, "national/identification/cycle.yaml", text)
     assert got == [
-        "rules/national/identification/cycle.yaml:2:9: EL207 rules depend on each other in a circle: a.one → a.two → a.one"
+        "rules/national/identification/cycle.yaml:2:9: EL207 规则相互依赖成环 / rules depend on each other in a circle: a.one → a.two → a.one"
     ]
 
 
@@ -158,10 +160,10 @@ def test_fact_problems(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     tail = [g.split("facts.yaml:", 1)[1] for g in got]
     n = facts.count("\n") - 15
     assert tail == [
-        f"{n + 1}:3: EL207 facts depend on each other in a circle: loop_a → loop_b → loop_a",
-        f"{n + 9}:24: EL209 expected a value, found `*`",
-        f"{n + 12}:24: EL208 `+` needs numbers, got a text value",
-        f"{n + 15}:11: EL211 unknown function `agee` (did you mean `age`?)",
+        f"{n + 1}:3: EL207 事实相互依赖成环 / facts depend on each other in a circle: loop_a → loop_b → loop_a",
+        f"{n + 9}:24: EL209 此处应为一个值，实际是 `*` / expected a value, found `*`",
+        f"{n + 12}:24: EL208 `+` 须为数值，实际是文本 / `+` needs numbers, got a text value",
+        f"{n + 15}:11: EL211 未知的函数 `agee`（是否应为 `age`？） / unknown function `agee` (did you mean `age`?)",
     ]
 
 
@@ -177,8 +179,8 @@ def test_unknown_extends_and_duplicate_parameter(rules_copy: Path, monkeypatch: 
     monkeypatch.chdir(rules_copy.parent)
     got = [str(d) for d in lint("rules")]
     assert got == [
-        "rules/anhui/parameters/x.yaml:2:3: EL206 parameter `monitoring_line` is already declared by pack `national`; give only `values` here",
-        "rules/gansu/pack.yaml:4:10: EL212 unknown pack `nationa` (did you mean `national`?)",
+        "rules/anhui/parameters/x.yaml:2:3: EL206 参数 `monitoring_line` 已在规则包 `national` 中声明，此处只写 `values` / parameter `monitoring_line` is already declared by pack `national`; give only `values` here",
+        "rules/gansu/pack.yaml:4:10: EL212 未知的规则包 `nationa`（是否应为 `national`？） / unknown pack `nationa` (did you mean `national`?)",
     ]
 
 
@@ -190,15 +192,15 @@ def test_parameter_values_must_be_dated_in_order_and_typed(rules_copy: Path, mon
     )
     got = _lint(rules_copy, monkeypatch, "gansu/parameters/income.yaml", text)
     assert got == [
-        "rules/gansu/parameters/income.yaml:5:16: EL215 `2023-01-01` is not after the previous value's date",
-        "rules/gansu/parameters/income.yaml:5:35: EL208 `yes please` is not a money value (parameter `monitoring_line` is money)",
+        "rules/gansu/parameters/income.yaml:5:16: EL215 `2023-01-01` 不晚于上一个值的日期 / `2023-01-01` is not after the previous value's date",
+        "rules/gansu/parameters/income.yaml:5:35: EL208 `yes please` 不是金额（参数 `monitoring_line` 的类型为金额）/ `yes please` is not a money value (parameter `monitoring_line` is money)",
     ]
 
 
 def test_misplaced_file_is_reported(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     got = _lint(rules_copy, monkeypatch, "national/identifcation/x.yaml", "rules: []\n")
     assert got == [
-        "rules/national/identifcation/x.yaml:1:1: EL101 file is not in a known place (did you mean `identification`?)"
+        "rules/national/identifcation/x.yaml:1:1: EL101 文件不在规定的位置（是否应为 `identification`？） / file is not in a known place (did you mean `identification`?)"
     ]
 
 
@@ -222,5 +224,5 @@ def test_packs_extending_each_other_are_one_diagnostic(rules_copy: Path, monkeyp
     )
     monkeypatch.chdir(rules_copy.parent)
     assert [str(d) for d in lint("rules")] == [
-        "rules/anhui-huaibei/pack.yaml:4:10: EL212 packs extend each other in a circle through `anhui-huaibei`"
+        "rules/anhui-huaibei/pack.yaml:4:10: EL212 规则包经 `anhui-huaibei` 相互继承成环 / packs extend each other in a circle through `anhui-huaibei`"
     ]

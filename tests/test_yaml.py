@@ -17,7 +17,7 @@ def test_positions_of_values_and_keys() -> None:
 def test_python_tags_are_refused_not_constructed() -> None:
     _, diags = read_yaml("x: !!python/object/apply:os.system ['echo hi']\n", "f.yaml")
     assert [str(d) for d in diags] == [
-        "f.yaml:1:4: EL002 YAML tag `tag:yaml.org,2002:python/object/apply:os.system` is not allowed in rule files"
+        "f.yaml:1:4: EL002 规则文件中不允许 YAML 标签 `tag:yaml.org,2002:python/object/apply:os.system` / YAML tag `tag:yaml.org,2002:python/object/apply:os.system` is not allowed in rule files"
     ]
 
 

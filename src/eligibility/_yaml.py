@@ -82,13 +82,21 @@ class _Converter:
         if len(path) > MAX_DEPTH:
             if not self.too_deep:
                 self.too_deep = True
-                self.diagnostics.append(Diagnostic(self.where(node), "EL006", f"nested deeper than {MAX_DEPTH} levels"))
+                self.diagnostics.append(
+                    Diagnostic(
+                        self.where(node), "EL006", f"嵌套超过 {MAX_DEPTH} 层 / nested deeper than {MAX_DEPTH} levels"
+                    )
+                )
             return None
         if self.count > MAX_NODES:
             if not self.too_big:
                 self.too_big = True
                 self.diagnostics.append(
-                    Diagnostic(self.where(node), "EL003", f"more than {MAX_NODES} nodes after alias expansion")
+                    Diagnostic(
+                        self.where(node),
+                        "EL003",
+                        f"别名展开后超过 {MAX_NODES} 个节点 / more than {MAX_NODES} nodes after alias expansion",
+                    )
                 )
             return None
         self.locations[path] = self.where(node)
@@ -99,16 +107,24 @@ class _Converter:
             for knode, vnode in node.value:
                 if isinstance(knode, yaml.ScalarNode) and knode.value == "<<":
                     self.diagnostics.append(
-                        Diagnostic(self.where(knode), "EL002", "merge keys (<<) are not allowed; write the keys out")
+                        Diagnostic(
+                            self.where(knode),
+                            "EL002",
+                            "不允许合并键（<<），请直接写出各键 / merge keys (<<) are not allowed; write the keys out",
+                        )
                     )
                     continue
                 key = self._scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
                 if not isinstance(key, str | int) or isinstance(key, bool):
-                    self.diagnostics.append(Diagnostic(self.where(knode), "EL103", "mapping keys must be plain text"))
+                    self.diagnostics.append(
+                        Diagnostic(self.where(knode), "EL103", "映射的键须为纯文本 / mapping keys must be plain text")
+                    )
                     continue
                 key = str(key)
                 if key in out:
-                    self.diagnostics.append(Diagnostic(self.where(knode), "EL004", f"duplicate key `{key}`"))
+                    self.diagnostics.append(
+                        Diagnostic(self.where(knode), "EL004", f"重复的键 `{key}` / duplicate key `{key}`")
+                    )
                     continue
                 key_path = (*path, key, KEY)
                 self.locations[key_path] = self.where(knode)
@@ -123,7 +139,11 @@ class _Converter:
 
     def _forbidden(self, node: yaml.Node) -> None:
         self.diagnostics.append(
-            Diagnostic(self.where(node), "EL002", f"YAML tag `{node.tag}` is not allowed in rule files")
+            Diagnostic(
+                self.where(node),
+                "EL002",
+                f"规则文件中不允许 YAML 标签 `{node.tag}` / YAML tag `{node.tag}` is not allowed in rule files",
+            )
         )
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -153,14 +173,18 @@ def read_yaml(text: str, path: str) -> tuple[Located | None, list[Diagnostic]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except RecursionError:  # PyYAML's composer recurses once per level: hundreds of levels exhaust the stack
-        return None, [Diagnostic(SourceLocation(path, 1, 1), "EL006", f"nested deeper than {MAX_DEPTH} levels")]
+        return None, [
+            Diagnostic(
+                SourceLocation(path, 1, 1), "EL006", f"嵌套超过 {MAX_DEPTH} 层 / nested deeper than {MAX_DEPTH} levels"
+            )
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else SourceLocation(path, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        return None, [Diagnostic(loc, "EL001", f"YAML syntax: {problem}")]
+        return None, [Diagnostic(loc, "EL001", f"YAML 语法错误 / YAML syntax: {problem}")]
     except yaml.YAMLError as exc:
-        return None, [Diagnostic(SourceLocation(path, 1, 1), "EL001", f"YAML syntax: {exc}")]
+        return None, [Diagnostic(SourceLocation(path, 1, 1), "EL001", f"YAML 语法错误 / YAML syntax: {exc}")]
     if node is None:
         return Located(path, None, {(): SourceLocation(path, 1, 1)}), []
     conv = _Converter(path)

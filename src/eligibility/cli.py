@@ -619,6 +619,34 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if imp.read_errors else 0
 
 
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Overlap and gap of the category rules per pack chain and date span, with example households
+    (eligibility.check, docs/check.md): exit 1 when one is found, 2 on bad arguments or without z3."""
+    try:
+        from .check import check_rules, render_table
+    except ImportError as exc:  # z3-solver is the extra eligibility[check]
+        print(f"完整性检查需要 / check needs: pip install 'eligibility[check]' ({exc})", file=sys.stderr)
+        return 2
+    from .loader import load_rules
+
+    try:
+        on = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        print("评估日期无效 / invalid date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    rules = load_rules(args.rules_path or str(bundled_rules_path()))
+    unknown = sorted(set(args.pack or ()) - set(rules.packs))
+    if unknown:
+        print(f"没有规则包 / no such pack: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    report = check_rules(rules, packs=args.pack or None, as_of=on)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2), file=out)
+    else:
+        print(render_table(report), file=out)
+    return 1 if report.failed else 0
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """The HTTP service for county systems (see :mod:`eligibility.service` and docs/service.md)."""
     try:
@@ -708,6 +736,11 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--as-of", required=True, help="评估日期 / assessment date YYYY-MM-DD")
     df.add_argument("--vs-as-of", default=None, help="与另一评估日期比较 / compare with a second date (one rule set)")
     df.add_argument("-o", "--output", default=None, help="报告 / report: .md, .csv or .xlsx (default: Markdown)")
+    ck = sub.add_parser("check", help="类别规则重叠与缺口 / overlap and gap of the category rules (docs/check.md)")
+    ck.add_argument("rules_path", nargs="?", default=None, metavar="RULES", help="规则目录 / rules folder")
+    ck.add_argument("--pack", action="append", help="只查此规则包（可重复）/ only this pack chain (repeatable)")
+    ck.add_argument("--as-of", default=None, help="只查此日期所在区间 / only the span holding this date")
+    ck.add_argument("--json", action="store_true", help="JSON 输出 / JSON output")
     sv = sub.add_parser("serve", help="HTTP 服务 / the HTTP service for county systems (docs/service.md)")
     sv.add_argument("rules_path", nargs="?", default=None, metavar="RULES", help="规则目录 / rules folder")
     rules_arg(sv)
@@ -745,6 +778,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "docs": cmd_docs,
         "diff": cmd_diff,
         "serve": cmd_serve,
+        "check": cmd_check,
         "monitor": cmd_monitor,
         "feeds": cmd_feeds,
         "report": cmd_report,

@@ -39,8 +39,11 @@ __all__ = [
     "NoPackError",
     "RuleFileError",
     "SourceLocation",
+    "bilingual",
+    "did_you_mean",
     "punctuation_hints",
     "render_diagnostic",
+    "type_zh",
 ]
 
 
@@ -312,6 +315,51 @@ CODES_ZH: Final[dict[str, tuple[str, str, str]]] = {
         "按 docs/rule-files.md 的测试格式填写。",
     ),
 }
+
+
+def did_you_mean(hint: str) -> str:
+    """The Chinese side of a `` (did you mean `x`?)`` hint (:func:`eligibility.expressions.suggest`)."""
+    return f"（是否应为 `{hint.split('`')[1]}`？）" if hint.count("`") >= 2 else ""
+
+
+def bilingual(zh: str, en: str, hint: str = "") -> str:
+    """A diagnostic message: Chinese first (policy staff read it first), English beside; a "did you
+    mean" hint goes on both sides, so either reader gets the suggested name."""
+    return f"{zh}{did_you_mean(hint)} / {en}{hint}"
+
+
+_TYPE_ZH: Final[dict[str, str]] = {
+    "yes/no": "是/否",
+    "bool": "是/否",
+    "number": "数值",
+    "integer": "整数",
+    "money": "金额",
+    "date": "日期",
+    "text": "文本",
+    "set": "多值字段",
+    "list": "列表",
+    "collection": "集合",
+    "mapping": "映射",
+    "category": "类别",
+    "risk": "风险",
+    "risk_type": "风险类型",
+    "exclusion": "比对线索",
+    "review": "研判事项",
+    "measure": "帮扶措施",
+    "gap": "措施缺口",
+    "exit_blocker": "风险消除阻断项",
+    "exit_method": "风险消除方式",
+    "finding": "程序问题",
+    "warning": "预警",
+    "layer": "社会救助分层",
+    "term": "方案用语",
+    "channel": "线索渠道",
+}
+
+
+def type_zh(name: str) -> str:
+    """The Chinese name of a value type (``Type.describe()``, a parameter type) or conclusion kind."""
+    return _TYPE_ZH.get(name, name)
 
 
 @dataclass(frozen=True, order=True)

@@ -26,6 +26,8 @@ from typing import Any, Final, Protocol
 
 from dateutil.relativedelta import relativedelta
 
+from .errors import bilingual, type_zh
+
 __all__ = [
     "UNKNOWN",
     "Env",
@@ -188,7 +190,7 @@ def tokenize(src: str) -> list[Tok]:
     while i < len(src):
         m = _TOKEN.match(src, i)
         if not m:
-            raise ExprError("EL209", f"unexpected character `{src[i]}`", i)
+            raise ExprError("EL209", f"意外的字符 `{src[i]}` / unexpected character `{src[i]}`", i)
         kind = m.lastgroup or ""
         if kind != "ws":
             text = m.group()
@@ -312,13 +314,15 @@ class _Parser:
         t = self.accept(text)
         if t is None:
             found = self.tok.text or "end of formula"
-            raise ExprError("EL209", f"expected `{text}`, found `{found}`", self.tok.pos)
+            raise ExprError(
+                "EL209", f"此处应为 `{text}`，实际是 `{found}` / expected `{text}`, found `{found}`", self.tok.pos
+            )
         return t
 
     def parse(self) -> Node:
         node = self.expr()
         if self.tok.kind != "end":
-            raise ExprError("EL209", f"unexpected `{self.tok.text}`", self.tok.pos)
+            raise ExprError("EL209", f"意外的 `{self.tok.text}` / unexpected `{self.tok.text}`", self.tok.pos)
         return node
 
     def expr(self) -> Node:
@@ -407,19 +411,24 @@ class _Parser:
             while self.accept("."):
                 nt = self.tok
                 if nt.kind not in ("name", "kw"):
-                    raise ExprError("EL209", "expected a name after `.`", nt.pos)
+                    raise ExprError("EL209", "`.` 之后应为名称 / expected a name after `.`", nt.pos)
                 self.take()
                 parts.append(nt.text)
             return Name(t.pos, tuple(parts))
         found = t.text or "end of formula"
-        raise ExprError("EL209", f"expected a value, found `{found}`", t.pos)
+        raise ExprError("EL209", f"此处应为一个值，实际是 `{found}` / expected a value, found `{found}`", t.pos)
 
     def call(self, name: Tok) -> Node:
         self.expect("(")
         if name.text in AGGREGATES:
             coll = self.atom()
             if not isinstance(coll, Name):
-                raise ExprError("EL209", f"{name.text}() needs a collection such as `members` first", coll.pos)
+                raise ExprError(
+                    "EL209",
+                    f"{name.text}() 的第一个参数须为集合，如 `members` / "
+                    f"{name.text}() needs a collection such as `members` first",
+                    coll.pos,
+                )
             value: Node | None = None
             where: Node | None = None
             if self.accept(","):
@@ -447,16 +456,20 @@ def parse(src: str) -> Node:
     """Parse a formula; raises :class:`ExprError` (EL209) with the offending offset, or EL006 when it is too
     long or too deeply nested for the recursive parser and the code generated from it."""
     if len(src) > MAX_FORMULA:
-        raise ExprError("EL006", f"formula longer than {MAX_FORMULA} characters", MAX_FORMULA)
+        raise ExprError(
+            "EL006", f"公式超过 {MAX_FORMULA} 个字符 / formula longer than {MAX_FORMULA} characters", MAX_FORMULA
+        )
     depth = 0
     for i, ch in enumerate(src):
         depth += (ch in "([") - (ch in ")]")
         if depth > MAX_BRACKETS:
-            raise ExprError("EL006", f"formula nested deeper than {MAX_BRACKETS} brackets", i)
+            raise ExprError(
+                "EL006", f"公式括号嵌套超过 {MAX_BRACKETS} 层 / formula nested deeper than {MAX_BRACKETS} brackets", i
+            )
     try:
         return _Parser(src).parse()
     except RecursionError:  # a long chain of unary operators (`not not not …`)
-        raise ExprError("EL006", "formula nested too deeply", 0) from None
+        raise ExprError("EL006", "公式嵌套过深 / formula nested too deeply", 0) from None
 
 
 def names(node: Node) -> list[Name]:
@@ -518,7 +531,7 @@ class _Checker:
             types = [self.check(i) for i in node.items]
             kinds = {t.kind if not t.numeric else "number" for t in types}
             if len(kinds) > 1:
-                raise ExprError("EL208", "a list mixes values of different types", node.pos)
+                raise ExprError("EL208", "列表中的值类型不一致 / a list mixes values of different types", node.pos)
             return Type("list", item=types[0].kind if types else "text")
         if isinstance(node, Name):
             return self.name(node)
@@ -528,7 +541,9 @@ class _Checker:
                 self.want(t, BOOL, node.operand.pos, "`not`")
                 return BOOL
             if not t.numeric:
-                raise ExprError("EL208", f"cannot negate a {t.describe()} value", node.operand.pos)
+                raise ExprError(
+                    "EL208", f"{type_zh(t.describe())}不能取负 / cannot negate a {t.describe()} value", node.operand.pos
+                )
             return t
         if isinstance(node, BoolOp):
             for item in node.items:
@@ -544,7 +559,12 @@ class _Checker:
 
     def want(self, got: Type, want: Type, pos: int, what: str) -> None:
         if not compatible(got, want):
-            raise ExprError("EL208", f"{what} needs a {want.describe()} value, got {got.describe()}", pos)
+            raise ExprError(
+                "EL208",
+                f"{what} 须为{type_zh(want.describe())}，实际是{type_zh(got.describe())} / "
+                f"{what} needs a {want.describe()} value, got {got.describe()}",
+                pos,
+            )
 
     def name(self, node: Name) -> Type:
         parts = node.parts
@@ -552,7 +572,13 @@ class _Checker:
             pname = ".".join(parts[1:])
             t = self.r.param_type(pname)
             if t is None:
-                raise ExprError("EL205", f"unknown parameter `{pname}`{suggest(pname, self.r.param_names())}", node.pos)
+                raise ExprError(
+                    "EL205",
+                    bilingual(
+                        f"未知的参数 `{pname}`", f"unknown parameter `{pname}`", suggest(pname, self.r.param_names())
+                    ),
+                    node.pos,
+                )
             node.ref, node.key = "param", pname
             self.out.params.add(pname)
             return t
@@ -563,7 +589,11 @@ class _Checker:
                 if t is None:
                     raise ExprError(
                         "EL204",
-                        f"unknown field `{var}.{fname}`{suggest(fname, self.r.item_names(coll))}",
+                        bilingual(
+                            f"未知的字段 `{var}.{fname}`",
+                            f"unknown field `{var}.{fname}`",
+                            suggest(fname, self.r.item_names(coll)),
+                        ),
                         node.pos,
                     )
                 node.ref, node.key = "item", fname
@@ -583,7 +613,11 @@ class _Checker:
             node.ref, node.key = "field", full
             self.out.fields.add(full)
             return t
-        raise ExprError("EL204", f"unknown fact or field `{full}`{suggest(full, self.r.names())}", node.pos)
+        raise ExprError(
+            "EL204",
+            bilingual(f"未知的事实或字段 `{full}`", f"unknown fact or field `{full}`", suggest(full, self.r.names())),
+            node.pos,
+        )
 
     def binary(self, node: Binary) -> Type:
         lt, rt = self.check(node.left), self.check(node.right)
@@ -591,7 +625,12 @@ class _Checker:
         if op in ("+", "-", "*", "/"):
             for t, n in ((lt, node.left), (rt, node.right)):
                 if not t.numeric:
-                    raise ExprError("EL208", f"`{op}` needs numbers, got a {t.describe()} value", n.pos)
+                    raise ExprError(
+                        "EL208",
+                        f"`{op}` 须为数值，实际是{type_zh(t.describe())} / "
+                        f"`{op}` needs numbers, got a {t.describe()} value",
+                        n.pos,
+                    )
             if op in ("+", "-"):
                 return MONEY if "money" in (lt.kind, rt.kind) else NUMBER
             if op == "/" and lt.kind == rt.kind == "money":
@@ -604,11 +643,25 @@ class _Checker:
                 elif rt.kind == "set" and isinstance(node.left, Lit):
                     self.enum_literals(rt, [node.left])
                 return BOOL
-            raise ExprError("EL208", f"`in` needs a list or set on the right, got {rt.describe()}", node.right.pos)
+            raise ExprError(
+                "EL208",
+                f"`in` 右边须为列表或多值字段，实际是{type_zh(rt.describe())} / "
+                f"`in` needs a list or set on the right, got {rt.describe()}",
+                node.right.pos,
+            )
         if not compatible(lt, rt):
-            raise ExprError("EL208", f"cannot compare a {lt.describe()} value with a {rt.describe()} value", node.pos)
+            raise ExprError(
+                "EL208",
+                f"{type_zh(lt.describe())}不能与{type_zh(rt.describe())}比较 / "
+                f"cannot compare a {lt.describe()} value with a {rt.describe()} value",
+                node.pos,
+            )
         if op not in ("==", "!=") and lt.kind not in ("number", "money", "date"):
-            raise ExprError("EL208", f"`{op}` does not order {lt.describe()} values", node.pos)
+            raise ExprError(
+                "EL208",
+                f"`{op}` 不能比较{type_zh(lt.describe())}的大小 / `{op}` does not order {lt.describe()} values",
+                node.pos,
+            )
         if lt.values and isinstance(node.right, Lit):
             self.enum_literals(lt, [node.right])
         if rt.values and isinstance(node.left, Lit):
@@ -624,16 +677,29 @@ class _Checker:
                 norm = t.normalise(lit.value)
                 if norm is None:
                     allowed = ", ".join(t.values)
-                    raise ExprError("EL213", f"`{lit.value}` is not one of: {allowed}", lit.pos)
+                    raise ExprError(
+                        "EL213",
+                        f"`{lit.value}` 不是可选值（{'、'.join(t.values)}）/ `{lit.value}` is not one of: {allowed}",
+                        lit.pos,
+                    )
                 lit.value = norm
 
     def call(self, node: Call) -> Type:
         fn = node.fn
         if fn not in FUNCTIONS:
-            raise ExprError("EL211", f"unknown function `{fn}`{suggest(fn, [*FUNCTIONS, *AGGREGATES])}", node.pos)
+            raise ExprError(
+                "EL211",
+                bilingual(f"未知的函数 `{fn}`", f"unknown function `{fn}`", suggest(fn, [*FUNCTIONS, *AGGREGATES])),
+                node.pos,
+            )
         arity = _ARITY[fn]
         if len(node.args) != arity:
-            raise ExprError("EL209", f"{fn}() takes {arity} argument(s), got {len(node.args)}", node.pos)
+            raise ExprError(
+                "EL209",
+                f"{fn}() 须有 {arity} 个参数，实际 {len(node.args)} 个 / "
+                f"{fn}() takes {arity} argument(s), got {len(node.args)}",
+                node.pos,
+            )
         types = [self.check(a) for a in node.args]
         if fn in ("age", "months_since", "months_between", "days_between"):
             for t, a in zip(types, node.args, strict=True):
@@ -642,7 +708,9 @@ class _Checker:
         if fn == "if":
             self.want(types[0], BOOL, node.args[0].pos, "if()")
             if not compatible(types[1], types[2]):
-                raise ExprError("EL208", "the two branches of if() have different types", node.pos)
+                raise ExprError(
+                    "EL208", "if() 的两个分支类型不同 / the two branches of if() have different types", node.pos
+                )
             return types[1]
         if fn in ("add_days", "add_months"):
             self.want(types[0], DATE, node.args[0].pos, f"{fn}()")
@@ -653,7 +721,9 @@ class _Checker:
             return DATE
         if fn in ("months_without", "first_month_without"):
             if types[0].kind != "list" or types[0].item != "date":
-                raise ExprError("EL208", f"{fn}() needs a list of dates first", node.args[0].pos)
+                raise ExprError(
+                    "EL208", f"{fn}() 的第一个参数须为日期列表 / {fn}() needs a list of dates first", node.args[0].pos
+                )
             for t, a in zip(types[1:], node.args[1:], strict=True):
                 self.want(t, DATE, a.pos, f"{fn}()")
             return NUMBER if fn == "months_without" else DATE
@@ -663,7 +733,11 @@ class _Checker:
         coll = ".".join(node.collection.parts)
         ct = self.r.field_type(coll)
         if ct is None or ct.kind != "collection" or ct.item is None:
-            raise ExprError("EL204", f"`{coll}` is not a collection of the household", node.collection.pos)
+            raise ExprError(
+                "EL204",
+                f"`{coll}` 不是农户数据中的集合 / `{coll}` is not a collection of the household",
+                node.collection.pos,
+            )
         node.collection.ref, node.collection.key = "field", coll
         self.out.fields.add(coll)
         node.var = ct.item
@@ -676,15 +750,21 @@ class _Checker:
             self.scope.pop()
         if node.fn == "count":
             if vt is not None:
-                raise ExprError("EL209", "count() takes a collection and an optional `where`", node.value.pos)  # type: ignore[union-attr]
+                raise ExprError(
+                    "EL209",
+                    "count() 的参数为一个集合和可选的 `where` / count() takes a collection and an optional `where`",
+                    node.value.pos,  # type: ignore[union-attr]
+                )
             return NUMBER
         if vt is None:
-            raise ExprError("EL209", f"{node.fn}() needs a value after the collection", node.pos)
+            raise ExprError(
+                "EL209", f"{node.fn}() 在集合之后须有一个值 / {node.fn}() needs a value after the collection", node.pos
+            )
         if node.fn in ("any", "all"):
             self.want(vt, BOOL, node.value.pos, f"{node.fn}()")  # type: ignore[union-attr]
             return BOOL
         if node.fn == "sum" and not vt.numeric:
-            raise ExprError("EL208", "sum() needs numbers", node.value.pos)  # type: ignore[union-attr]
+            raise ExprError("EL208", "sum() 须为数值 / sum() needs numbers", node.value.pos)  # type: ignore[union-attr]
         return vt
 
 

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import os
+import re
 import stat
 import typing
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .conditions import OPS, AtLeast, Cond, Group, Leaf, Negation, Operand, RuleRef
-from .errors import Diagnostic, RuleFileError, SourceLocation
+from .errors import Diagnostic, RuleFileError, SourceLocation, bilingual, type_zh
 from .expressions import ExprError, Node, Type, check, compatible, compile_expr, names, parse, suggest
 from .facts import CATALOGUE
 from .ruleset import (
@@ -170,6 +171,7 @@ class _Loader:
         # is not a second mistake, so it must not produce a follow-on EL210 (one mistake, one diagnostic).
         self.broken: set[str] = set()
         self.broken_facts: set[str] = set()  # the same for facts: declared, reported, not loaded
+        self.broken_params: set[str] = set()  # parameters declared in a file that could not be read
         self.raws: dict[Path, bytes | None] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -197,24 +199,49 @@ class _Loader:
         try:
             st = p.stat()
             if not stat.S_ISREG(st.st_mode):
-                self.err(where, "EL005", "not a regular file (a FIFO, device or socket); rule files are plain files")
+                self.err(
+                    where,
+                    "EL005",
+                    "不是普通文件（FIFO、设备或套接字），规则文件须为普通文件 / "
+                    "not a regular file (a FIFO, device or socket); rule files are plain files",
+                )
             elif st.st_size > MAX_RULE_FILE_BYTES:
-                self.err(where, "EL005", f"file larger than {MAX_RULE_FILE_BYTES} bytes")
+                self.err(
+                    where,
+                    "EL005",
+                    f"文件超过 {MAX_RULE_FILE_BYTES} 字节 / file larger than {MAX_RULE_FILE_BYTES} bytes",
+                )
             else:
                 with p.open("rb") as fh:
                     data = fh.read(MAX_RULE_FILE_BYTES + 1)
                 if len(data) > MAX_RULE_FILE_BYTES:
-                    self.err(where, "EL005", f"file larger than {MAX_RULE_FILE_BYTES} bytes")
+                    self.err(
+                        where,
+                        "EL005",
+                        f"文件超过 {MAX_RULE_FILE_BYTES} 字节 / file larger than {MAX_RULE_FILE_BYTES} bytes",
+                    )
                     data = None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            self.err(where, "EL005", f"cannot read file: {reason} (a dangling link or a link loop?)")
+            self.err(
+                where,
+                "EL005",
+                f"无法读取文件：{reason}（悬空链接或链接循环？）/ "
+                f"cannot read file: {reason} (a dangling link or a link loop?)",
+            )
         self.raws[p] = data
         return data
 
     def normalised(self, p: Path) -> bytes:
         """The file's bytes with CRLF as LF, for the digests (empty when unreadable)."""
         return (self.raw(p) or b"").replace(b"\r\n", b"\n")
+
+    def _declared(self, p: Path, pattern: re.Pattern[str]) -> set[str]:
+        """Names a file declares, found in its text when it cannot be parsed (a YAML syntax error, a
+        wrong shape): rules and facts referring to them then get no follow-on "unknown" diagnostic."""
+        data = self.raws.get(p)
+        text = data.decode("utf-8", "replace") if data else ""
+        return {m.group(1) for m in pattern.finditer(text)}
 
     def read(self, p: Path) -> Located | None:
         from ._yaml import read_yaml
@@ -226,7 +253,11 @@ class _Loader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.err(SourceLocation(shown, 1, 1), "EL005", f"not UTF-8: byte {exc.start}: {exc.reason}")
+            self.err(
+                SourceLocation(shown, 1, 1),
+                "EL005",
+                f"不是 UTF-8 编码：第 {exc.start} 字节 / not UTF-8: byte {exc.start}: {exc.reason}",
+            )
             return None
         self.texts[shown] = text.splitlines()
         located, diags = read_yaml(text, shown)
@@ -256,18 +287,32 @@ class _Loader:
                         break
                     loc = loc[:-1]
                 if kind == "missing":
-                    found.append((doc.loc(loc[:-1]), "EL102", f"missing key `{loc[-1]}`", loc))
+                    found.append((doc.loc(loc[:-1]), "EL102", f"缺少键 `{loc[-1]}` / missing key `{loc[-1]}`", loc))
                 elif kind == "extra_forbidden":
                     owner = _model_at(model, rel[:-1])
                     keys = _keys(owner) if owner else []
                     hint = suggest(str(loc[-1]), keys)
                     if hint:
                         meant.add((*loc[:-1], hint.split("`")[1]))
-                    found.append((doc.loc(loc, key=True), "EL101", f"unknown key `{loc[-1]}`{hint}", loc))
+                    found.append(
+                        (
+                            doc.loc(loc, key=True),
+                            "EL101",
+                            bilingual(f"未知的键 `{loc[-1]}`", f"unknown key `{loc[-1]}`", hint),
+                            loc,
+                        )
+                    )
                 elif kind.startswith("date"):
-                    found.append((doc.loc(loc), "EL104", f"`{e.get('input')}` is not a date (YYYY-MM-DD)", loc))
+                    found.append(
+                        (
+                            doc.loc(loc),
+                            "EL104",
+                            f"`{e.get('input')}` 不是日期（YYYY-MM-DD）/ `{e.get('input')}` is not a date (YYYY-MM-DD)",
+                            loc,
+                        )
+                    )
                 else:
-                    found.append((doc.loc(loc), "EL103", f"{e['msg']}", loc))
+                    found.append((doc.loc(loc), "EL103", _bad_value(e), loc))
             seen: set[tuple[Any, ...]] = set()
             for where, code, msg, loc in found:
                 if (code == "EL102" and loc in meant) or (loc, code) in seen:
@@ -279,12 +324,24 @@ class _Loader:
     def after(self, doc: Located, path: tuple[Any, ...], day: date, last: date | None) -> date:
         """Dated entries (parameter values, wording versions) must start in order: report one that does not."""
         if last is not None and day <= last:
-            self.err(doc.loc((*path, "from")), "EL215", f"`{day}` is not after the previous value's date")
+            self.err(
+                doc.loc((*path, "from")),
+                "EL215",
+                f"`{day}` 不晚于上一个值的日期 / `{day}` is not after the previous value's date",
+            )
         return day
 
-    def cites(self, doc: Located, path: tuple[Any, ...], cites: list[rf.Citation], what: str) -> tuple[Cite, ...]:
+    def cites(
+        self, doc: Located, path: tuple[Any, ...], cites: list[rf.Citation], what: tuple[str, str]
+    ) -> tuple[Cite, ...]:
+        """The citations resolved against sources.yaml; ``what`` names the cited thing (Chinese, English)."""
         if not cites:
-            self.err(doc.loc(path), "EL202", f"{what} has no citation (add `cite:` with a source)")
+            self.err(
+                doc.loc(path),
+                "EL202",
+                f"{what[0]}没有出处（请添加 `cite:` 并写明来源）/ "
+                f"{what[1]} has no citation (add `cite:` with a source)",
+            )
             return ()
         out = []
         for i, c in enumerate(cites):
@@ -293,7 +350,11 @@ class _Loader:
                 self.err(
                     doc.loc((*path, "cite", i, "source")),
                     "EL203",
-                    f"unknown source `{c.source}`{suggest(c.source, list(self.sources))}",
+                    bilingual(
+                        f"未登记的来源 `{c.source}`",
+                        f"unknown source `{c.source}`",
+                        suggest(c.source, list(self.sources)),
+                    ),
                 )
                 continue
             out.append(Cite(c.source, src.title, src.grade, src.url, c.clause, c.note))
@@ -306,7 +367,11 @@ class _Loader:
 
         src_path = self.root / "sources.yaml"
         if not src_path.is_file():
-            self.err(SourceLocation(self.show(src_path), 1, 1), "EL102", "rules folder has no sources.yaml")
+            self.err(
+                SourceLocation(self.show(src_path), 1, 1),
+                "EL102",
+                "规则目录中没有 sources.yaml / rules folder has no sources.yaml",
+            )
             return self.diags, None
         doc = self.read(src_path)
         digest = hashlib.sha256()
@@ -317,7 +382,11 @@ class _Loader:
                 for key, s in sf.sources.items():
                     if s.url is not None and not s.url.lower().startswith(("http://", "https://")):
                         where = doc.loc(("sources", key, "url"))
-                        self.err(where, "EL103", "a source URL must begin with http:// or https://")
+                        self.err(
+                            where,
+                            "EL103",
+                            "来源网址须以 http:// 或 https:// 开头 / a source URL must begin with http:// or https://",
+                        )
                         s = s.model_copy(update={"url": None})
                     self.sources[key] = Cite(key, s.title, s.grade, s.url, None, s.note)
         raw: dict[str, tuple[Path, Located, rf.PackFile]] = {}
@@ -332,6 +401,7 @@ class _Loader:
                 self.err(
                     pdoc.loc(("id",)),
                     "EL206",
+                    f"规则包编号 `{pf.id}` 已被 {self.show(raw[pf.id][0])} 使用 / "
                     f"pack id `{pf.id}` is also used by {self.show(raw[pf.id][0])}",
                 )
                 continue
@@ -357,12 +427,20 @@ class _Loader:
             if pf.extends is not None:
                 if pf.extends not in raw:
                     hint = suggest(pf.extends, list(raw))
-                    self.err(doc.loc(("extends",)), "EL212", f"unknown pack `{pf.extends}`{hint}")
+                    self.err(
+                        doc.loc(("extends",)),
+                        "EL212",
+                        bilingual(f"未知的规则包 `{pf.extends}`", f"unknown pack `{pf.extends}`", hint),
+                    )
                     result = "failed"
                 else:
                     parent = visit(pf.extends)
                     if parent == "cycle":
-                        self.err(doc.loc(("extends",)), "EL212", f"packs extend each other in a circle through `{pid}`")
+                        self.err(
+                            doc.loc(("extends",)),
+                            "EL212",
+                            f"规则包经 `{pid}` 相互继承成环 / packs extend each other in a circle through `{pid}`",
+                        )
                     if parent != "ok":
                         result = "failed"
             state[pid] = result
@@ -401,7 +479,11 @@ class _Loader:
                 rule_files.append((rel[0], f))
             else:
                 hint = suggest(rel[0], [*KINDS, "parameters", "facts.yaml", "vocabulary.yaml"])
-                self.err(SourceLocation(self.show(f), 1, 1), "EL101", f"file is not in a known place{hint}")
+                self.err(
+                    SourceLocation(self.show(f), 1, 1),
+                    "EL101",
+                    bilingual("文件不在规定的位置", "file is not in a known place", hint),
+                )
         if (directory / "facts.yaml").is_file():
             self._facts(directory / "facts.yaml", pack, chain)
         for kind, f in rule_files:
@@ -414,13 +496,27 @@ class _Loader:
         extends another lists at least one — an empty list would make a county pack cover the country."""
         parent = self.packs.get(pf.extends) if pf.extends else None
         if pf.extends is not None and not pf.regions:
-            self.err(pdoc.loc(("regions",)), "EL103", "a pack that extends another must list its region prefixes")
+            self.err(
+                pdoc.loc(("regions",)),
+                "EL103",
+                "继承上级的规则包须列出区划代码前缀 / a pack that extends another must list its region prefixes",
+            )
         for i, r in enumerate(pf.regions):
             where = pdoc.loc(("regions", i))
             if not (r.isascii() and r.isdigit() and 2 <= len(r) <= 12):
-                self.err(where, "EL103", f"region prefix `{r}` must be 2 to 12 GB/T 2260 digits")
+                self.err(
+                    where,
+                    "EL103",
+                    f"区划代码前缀 `{r}` 须为 2 至 12 位 GB/T 2260 数字 / "
+                    f"region prefix `{r}` must be 2 to 12 GB/T 2260 digits",
+                )
             elif parent is not None and parent.regions and not any(r.startswith(p) for p in parent.regions):
-                self.err(where, "EL103", f"region prefix `{r}` is outside the regions of pack `{parent.id}`")
+                self.err(
+                    where,
+                    "EL103",
+                    f"区划代码前缀 `{r}` 不在上级规则包 `{parent.id}` 的区划内 / "
+                    f"region prefix `{r}` is outside the regions of pack `{parent.id}`",
+                )
 
     def _ancestors(self, pack: PackDef) -> list[PackDef]:
         out = [pack]
@@ -444,15 +540,24 @@ class _Loader:
                 if entry is None:
                     continue
                 if (kind, code) in self.vocab:
-                    self.err(doc.loc((section, code), key=True), "EL206", f"{kind} `{code}` is declared twice")
+                    self.err(
+                        doc.loc((section, code), key=True),
+                        "EL206",
+                        f"{type_zh(kind)} `{code}` 重复声明 / {kind} `{code}` is declared twice",
+                    )
                     continue
-                cites = self.cites(doc, (section, code), entry.cite, f"{kind} `{code}`")
+                cites = self.cites(doc, (section, code), entry.cite, (f"{type_zh(kind)} `{code}` ", f"{kind} `{code}`"))
                 versions = []
                 last: date | None = None
                 for i, v in enumerate(entry.versions):
                     where = (section, code, "versions", i)
                     last = self.after(doc, where, v.from_, last)
-                    vc = self.cites(doc, where, v.cite, f"{kind} `{code}` from {v.from_}")
+                    vc = self.cites(
+                        doc,
+                        where,
+                        v.cite,
+                        (f"{type_zh(kind)} `{code}` 自 {v.from_} 起的措辞", f"{kind} `{code}` from {v.from_}"),
+                    )
                     versions.append(VocabItem(kind, code, v.label.zh, v.label.en, vc, entry.severity, start=v.from_))
                 self.vocab[(kind, code)] = VocabItem(
                     kind, code, entry.label.zh, entry.label.en, cites, entry.severity, tuple(versions)
@@ -466,22 +571,29 @@ class _Loader:
         doc = self.read(f)
         pfile = self.validate(rf.ParamsFile, doc) if doc else None
         if pfile is None or doc is None:
+            self.broken_params |= self._declared(f, _TOP_KEY)
             return
         for name, decl in pfile.parameters.items():
             path = ("parameters", name)
             inherited = next((p.params[name] for p in chain if name in p.params), None)
             if inherited is not None and (decl.label or decl.type or decl.unit or decl.optional is not None):
                 where = "this pack" if inherited.pack == pack.id else f"pack `{inherited.pack}`"
+                where_zh = "本包" if inherited.pack == pack.id else f"规则包 `{inherited.pack}` "
                 self.err(
                     doc.loc(path, key=True),
                     "EL206",
+                    f"参数 `{name}` 已在{where_zh}中声明，此处只写 `values` / "
                     f"parameter `{name}` is already declared by {where}; give only `values` here",
                 )
                 continue
             if inherited is None:
                 missing = [k for k in ("label", "type") if getattr(decl, k) is None]
                 for k in missing:
-                    self.err(doc.loc(path), "EL102", f"parameter `{name}` is declared here and needs `{k}`")
+                    self.err(
+                        doc.loc(path),
+                        "EL102",
+                        f"参数 `{name}` 在此声明，须写 `{k}` / parameter `{name}` is declared here and needs `{k}`",
+                    )
                 if missing or decl.label is None or decl.type is None:
                     continue
                 pack.params[name] = inherited = ParamDef(
@@ -499,14 +611,20 @@ class _Loader:
             for i, v in enumerate(decl.values):
                 vpath = (*path, "values", i)
                 last = self.after(doc, vpath, v.from_, last)
-                cites = self.cites(doc, vpath, v.cite, f"value of `{name}` from {v.from_}")
+                cites = self.cites(
+                    doc, vpath, v.cite, (f"参数 `{name}` 自 {v.from_} 起的值", f"value of `{name}` from {v.from_}")
+                )
                 if v.inherit and v.value is not None:
-                    msg = "give either `value` or `inherit: true`, not both"
+                    msg = "`value` 与 `inherit: true` 只能写一个 / give either `value` or `inherit: true`, not both"
                     self.err(doc.loc((*vpath, "inherit")), "EL103", msg)
                 value = INHERIT if v.inherit else self._param_value(doc, (*vpath, "value"), inherited, v.value)
                 values.append(ParamValue(v.from_, value, cites, doc.loc(vpath)))
             if name in pack.values:
-                self.err(doc.loc(path, key=True), "EL206", f"values of `{name}` are given twice in this pack")
+                self.err(
+                    doc.loc(path, key=True),
+                    "EL206",
+                    f"本包两次给出 `{name}` 的值 / values of `{name}` are given twice in this pack",
+                )
                 continue
             pack.values[name] = values
 
@@ -523,10 +641,19 @@ class _Loader:
             "list": isinstance(v, list),
         }[t]
         if not ok:
-            self.err(doc.loc(path), "EL208", f"`{name_of(v)}` is not a {t} value (parameter `{decl.name}` is {t})")
+            self.err(
+                doc.loc(path),
+                "EL208",
+                f"`{name_of(v)}` 不是{type_zh(t)}（参数 `{decl.name}` 的类型为{type_zh(t)}）/ "
+                f"`{name_of(v)}` is not a {t} value (parameter `{decl.name}` is {t})",
+            )
             return None
         if t == "money" and v < 0:
-            self.err(doc.loc(path), "EL103", f"`{name_of(v)}` is negative; money values are ≥ 0")
+            self.err(
+                doc.loc(path),
+                "EL103",
+                f"`{name_of(v)}` 为负数；金额须 ≥ 0 / `{name_of(v)}` is negative; money values are ≥ 0",
+            )
             return None
         if t in ("money", "number") and isinstance(v, int):
             return Decimal(v)
@@ -542,6 +669,7 @@ class _Loader:
         doc = self.read(f)
         envelope = self.validate(_envelope("facts"), doc) if doc else None
         if envelope is None or doc is None:
+            self.broken_facts |= self._declared(f, _TOP_KEY)
             return
         parsed: dict[str, tuple[rf.FactDecl, Node]] = {}
         declared: dict[str, Any] = dict(envelope)["facts"]
@@ -551,7 +679,11 @@ class _Loader:
                 self.broken_facts.add(name)
                 continue
             if any(name in p.facts for p in chain) or name in CATALOGUE:
-                self.err(doc.loc(("facts", name), key=True), "EL206", f"fact `{name}` is already defined")
+                self.err(
+                    doc.loc(("facts", name), key=True),
+                    "EL206",
+                    f"事实 `{name}` 已定义 / fact `{name}` is already defined",
+                )
                 continue
             try:
                 parsed[name] = (decl, parse(decl.expr))
@@ -575,7 +707,7 @@ class _Loader:
                 self.err(
                     doc.loc(("facts", n), key=True),
                     "EL207",
-                    "facts depend on each other in a circle: " + " → ".join(cyc),
+                    "事实相互依赖成环 / facts depend on each other in a circle: " + " → ".join(cyc),
                 )
                 return
             state[n] = 1
@@ -598,7 +730,11 @@ class _Loader:
                 self.expr_err(doc, ("facts", name, "expr"), exc)
                 self.broken_facts.add(name)
                 continue
-            cites = tuple(self.cites(doc, ("facts", name), decl.cite, f"fact `{name}`")) if decl.cite else ()
+            cites = (
+                tuple(self.cites(doc, ("facts", name), decl.cite, (f"事实 `{name}` ", f"fact `{name}`")))
+                if decl.cite
+                else ()
+            )
             pack.facts[name] = FactDef(
                 name,
                 decl.label.zh,
@@ -616,6 +752,12 @@ class _Loader:
             )
 
     def expr_err(self, doc: Located, path: tuple[Any, ...], exc: ExprError) -> None:
+        named = re.findall(r"`([^`]+)`", exc.message)
+        unreadable = {"EL204": self.broken_facts, "EL205": self.broken_params, "EL210": self.broken}.get(
+            exc.code, set()
+        )
+        if named and named[0] in unreadable:
+            return  # it is declared in a file already reported as unreadable: no follow-on diagnostic
         loc = doc.loc(path)
         line = self.texts.get(loc.path, [])
         quote = 1 if 0 < loc.line <= len(line) and line[loc.line - 1][loc.col - 1 : loc.col] in "'\"" else 0
@@ -629,6 +771,7 @@ class _Loader:
         doc = self.read(f)
         envelope = self.validate(_envelope("rules"), doc) if doc else None
         if envelope is None or doc is None:
+            self.broken |= self._declared(f, _RULE_ID)
             return
         resolver = _Resolver(chain)
         rules: list[Any] = dict(envelope)["rules"]
@@ -649,16 +792,25 @@ class _Loader:
                 self.err(
                     doc.loc((*path, "id")),
                     "EL206",
-                    f"rule id `{decl.id}` is already used ({existing.loc}); "
+                    f"规则编号 `{decl.id}` 已被使用（{existing.loc}）；"
+                    + ("如要替换请写 `replaces:`" if existing.pack != pack.id else "请重命名其一")
+                    + f" / rule id `{decl.id}` is already used ({existing.loc}); "
                     + ("write `replaces:` to replace it explicitly" if existing.pack != pack.id else "rename one"),
                 )
                 continue
-            if decl.replaces is not None and not any(decl.replaces in p.rules for p in chain[:-1]):
+            if (
+                decl.replaces is not None
+                and decl.replaces not in self.broken
+                and not any(decl.replaces in p.rules for p in chain[:-1])
+            ):
                 self.err(
                     doc.loc((*path, "replaces")),
                     "EL210",
-                    f"`replaces: {decl.replaces}` names no inherited rule"
-                    f"{suggest(decl.replaces, [r for p in chain[:-1] for r in p.rules])}",
+                    bilingual(
+                        f"`replaces: {decl.replaces}` 不是继承来的规则",
+                        f"`replaces: {decl.replaces}` names no inherited rule",
+                        suggest(decl.replaces, [r for p in chain[:-1] for r in p.rules]),
+                    ),
                 )
             versions = self._versions(doc, path, decl, resolver)
             conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
@@ -691,11 +843,17 @@ class _Loader:
                 self.err(
                     doc.loc((*vpath, "until")),
                     "EL201",
+                    f"版本结束日（{v.until}）早于开始日（{v.from_}）/ "
                     f"version ends ({v.until}) before it starts ({v.from_})",
                 )
-            cites = self.cites(doc, vpath, v.cite, f"version from {v.from_} of rule `{decl.id}`")
+            cites = self.cites(
+                doc,
+                vpath,
+                v.cite,
+                (f"规则 `{decl.id}` 自 {v.from_} 起的版本", f"version from {v.from_} of rule `{decl.id}`"),
+            )
             if v.when is None:
-                self.err(doc.loc(vpath), "EL102", "missing key `when`")
+                self.err(doc.loc(vpath), "EL102", "缺少键 `when` / missing key `when`")
                 ok = False
                 continue
             cond = self._cond(doc, (*vpath, "when"), v.when, resolver)
@@ -709,6 +867,7 @@ class _Loader:
                 self.err(
                     b.loc,
                     "EL201",
+                    f"自 {b.start} 起的版本与自 {a.start} 起的版本（至 {a.until or '无结束日'}）重叠 / "
                     f"version from {b.start} overlaps the version from {a.start} (until {a.until or 'open end'})",
                 )
         return tuple(ordered) if ok else None
@@ -725,29 +884,48 @@ class _Loader:
             mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "done") if m in given}
             if len(given) != 1:
                 kinds = ", ".join([*VOCAB_SECTIONS, "already_monitored", "exit_applies"])
-                self.err(doc.loc(cpath), "EL103", f"a conclusion has exactly one of: {kinds}")
+                self.err(doc.loc(cpath), "EL103", f"一个结论只能有以下之一 / a conclusion has exactly one of: {kinds}")
                 continue
             kind, code = next(iter(given.items()))
             for m in mods:
                 if m not in allowed.get(kind, set()):
-                    self.err(doc.loc((*cpath, m), key=True), "EL101", f"`{m}` does not go with `{kind}`")
+                    self.err(
+                        doc.loc((*cpath, m), key=True),
+                        "EL101",
+                        f"`{m}` 不能用于 `{kind}` / `{m}` does not go with `{kind}`",
+                    )
             if kind == "finding" and "due" not in mods:
-                self.err(doc.loc(cpath), "EL102", "a finding needs `due`: the fact giving its due date")
+                self.err(
+                    doc.loc(cpath),
+                    "EL102",
+                    "程序问题须写 `due`：给出应完成日期的事实 / a finding needs `due`: the fact giving its due date",
+                )
             for m, fact in mods.items():
                 resolved = r.subject(fact)
                 if resolved is None:
                     if fact not in self.broken_facts:
-                        self.err(doc.loc((*cpath, m)), "EL204", f"unknown fact `{fact}`{suggest(fact, r.names())}")
+                        self.err(
+                            doc.loc((*cpath, m)),
+                            "EL204",
+                            bilingual(f"未知的事实 `{fact}`", f"unknown fact `{fact}`", suggest(fact, r.names())),
+                        )
                 elif resolved[1].kind != "date":
                     self.err(
-                        doc.loc((*cpath, m)), "EL208", f"`{m}` needs a date fact, `{fact}` is {resolved[1].describe()}"
+                        doc.loc((*cpath, m)),
+                        "EL208",
+                        f"`{m}` 须为日期事实，`{fact}` 是{type_zh(resolved[1].describe())} / "
+                        f"`{m}` needs a date fact, `{fact}` is {resolved[1].describe()}",
                     )
             if kind in ("already_monitored", "exit_applies"):
                 out.append((kind, "yes"))
                 continue
             if (kind, code) not in self.vocab:
                 known = [c for (k2, c) in self.vocab if k2 == kind]
-                self.err(doc.loc((*cpath, kind)), "EL214", f"unknown {kind} `{code}`{suggest(code, known)}")
+                self.err(
+                    doc.loc((*cpath, kind)),
+                    "EL214",
+                    bilingual(f"未知的{type_zh(kind)} `{code}`", f"unknown {kind} `{code}`", suggest(code, known)),
+                )
                 continue
             out.append((kind, code))
             if mods:
@@ -757,16 +935,29 @@ class _Loader:
     def _cond(self, doc: Located, path: tuple[Any, ...], data: Any, r: _Resolver) -> Cond | None:
         loc = doc.loc(path)
         if not isinstance(data, dict) or not data:
-            self.err(loc, "EL103", "a condition is a mapping: all, any, not, rule, or fact with an operator")
+            self.err(
+                loc,
+                "EL103",
+                "条件须为映射：all、any、not、rule，或 fact 加一个运算符 / "
+                "a condition is a mapping: all, any, not, rule, or fact with an operator",
+            )
             return None
         for group in ("all", "any"):
             if group in data:
                 if len(data) != 1:
                     extra = next(k for k in data if k != group)
-                    self.err(doc.loc((*path, extra), key=True), "EL101", f"unknown key `{extra}` beside `{group}`")
+                    self.err(
+                        doc.loc((*path, extra), key=True),
+                        "EL101",
+                        f"`{group}` 旁有未知的键 `{extra}` / unknown key `{extra}` beside `{group}`",
+                    )
                 items = data[group]
                 if not isinstance(items, list) or not items:
-                    self.err(doc.loc((*path, group)), "EL103", f"`{group}` takes a non-empty list of conditions")
+                    self.err(
+                        doc.loc((*path, group)),
+                        "EL103",
+                        f"`{group}` 须为非空的条件列表 / `{group}` takes a non-empty list of conditions",
+                    )
                     return None
                 kids = [self._cond(doc, (*path, group, i), c, r) for i, c in enumerate(items)]
                 if any(k is None for k in kids):
@@ -778,14 +969,18 @@ class _Loader:
         if "at_least" in data:
             spec = data["at_least"]
             if not isinstance(spec, dict) or set(spec) != {"n", "of"} or not isinstance(spec.get("of"), list):
-                self.err(doc.loc((*path, "at_least")), "EL103", "`at_least` takes {n: NUMBER, of: [conditions]}")
+                self.err(
+                    doc.loc((*path, "at_least")),
+                    "EL103",
+                    "`at_least` 的写法为 {n: 数目, of: [条件]} / `at_least` takes {n: NUMBER, of: [conditions]}",
+                )
                 return None
             n = spec["n"]
             if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(spec["of"]):
                 self.err(
                     doc.loc((*path, "at_least", "n")),
                     "EL103",
-                    "`n` must be a whole number from 1 to the number of conditions",
+                    "`n` 须为 1 至条件个数之间的整数 / `n` must be a whole number from 1 to the number of conditions",
                 )
                 return None
             kids = [self._cond(doc, (*path, "at_least", "of", i), c, r) for i, c in enumerate(spec["of"])]
@@ -795,13 +990,15 @@ class _Loader:
         if "rule" in data:
             rid = data["rule"]
             if not isinstance(rid, str):
-                self.err(doc.loc((*path, "rule")), "EL103", "`rule` takes a rule id")
+                self.err(doc.loc((*path, "rule")), "EL103", "`rule` 须为规则编号 / `rule` takes a rule id")
                 return None
             return RuleRef(rid, doc.loc((*path, "rule")))
         if "fact" not in data:
             key = next(iter(data))
             hint = suggest(str(key), ["all", "any", "not", "at_least", "rule", "fact", *OPS])
-            self.err(doc.loc((*path, key), key=True), "EL101", f"unknown key `{key}`{hint}")
+            self.err(
+                doc.loc((*path, key), key=True), "EL101", bilingual(f"未知的键 `{key}`", f"unknown key `{key}`", hint)
+            )
             return None
         return self._leaf(doc, path, data, r)
 
@@ -809,17 +1006,25 @@ class _Loader:
         subject = data["fact"]
         sloc = doc.loc((*path, "fact"))
         if not isinstance(subject, str):
-            self.err(sloc, "EL103", "`fact` takes a fact name")
+            self.err(sloc, "EL103", "`fact` 须为事实名称 / `fact` takes a fact name")
             return None
         resolved = r.subject(subject)
         ops = [k for k in data if k != "fact"]
         bad = [k for k in ops if k not in OPS]
         for k in bad:
-            self.err(doc.loc((*path, k), key=True), "EL101", f"unknown key `{k}`{suggest(k, list(OPS))}")
+            self.err(
+                doc.loc((*path, k), key=True),
+                "EL101",
+                bilingual(f"未知的键 `{k}`", f"unknown key `{k}`", suggest(k, list(OPS))),
+            )
         ops = [k for k in ops if k in OPS]
         if resolved is None:
             if subject not in self.broken_facts:
-                self.err(sloc, "EL204", f"unknown fact `{subject}`{suggest(subject, r.names())}")
+                self.err(
+                    sloc,
+                    "EL204",
+                    bilingual(f"未知的事实 `{subject}`", f"unknown fact `{subject}`", suggest(subject, r.names())),
+                )
             return None
         if bad:
             return None
@@ -827,6 +1032,7 @@ class _Loader:
             self.err(
                 doc.loc(path),
                 "EL103",
+                f"`{subject}` 的条件须有且只有一个运算符 / "
                 f"a condition on `{subject}` needs exactly one operator of {', '.join(OPS)}",
             )
             return None
@@ -836,12 +1042,16 @@ class _Loader:
         raw = data[op]
         if op == "known":
             if not isinstance(raw, bool):
-                self.err(doc.loc(opath), "EL208", "`known` takes true or false")
+                self.err(doc.loc(opath), "EL208", "`known` 须为 true 或 false / `known` takes true or false")
                 return None
             return Leaf(subject, ref, op, (Operand("literal", raw),), stype, doc.loc(path))
         if op == "between":
             if not isinstance(raw, list) or len(raw) != 2:
-                self.err(doc.loc(opath), "EL103", "`between` takes a list of two bounds: [low, high]")
+                self.err(
+                    doc.loc(opath),
+                    "EL103",
+                    "`between` 须为两个界限的列表 [下限, 上限] / `between` takes a list of two bounds: [low, high]",
+                )
                 return None
             got = [self._operand(doc, (*opath, i), x, stype, r, subject) for i, x in enumerate(raw)]
             if any(g is None for g in got):
@@ -852,7 +1062,11 @@ class _Loader:
                 got1 = self._operand(doc, opath, raw, Type("list", item=stype.kind), r, subject)
                 return Leaf(subject, ref, op, (got1,), stype, doc.loc(path)) if got1 else None
             if not isinstance(raw, list) or not raw:
-                self.err(doc.loc(opath), "EL103", "`in` takes a list of values or {param: name}")
+                self.err(
+                    doc.loc(opath),
+                    "EL103",
+                    "`in` 须为取值列表或 {param: 参数名} / `in` takes a list of values or {param: name}",
+                )
                 return None
             item_type = Type("text", stype.values, stype.aliases) if stype.kind == "set" else stype
             got = [self._operand(doc, (*opath, i), x, item_type, r, subject) for i, x in enumerate(raw)]
@@ -863,10 +1077,18 @@ class _Loader:
                 return Leaf(subject, ref, op, (Operand("literal", lits),), stype, doc.loc(path))
             return Leaf(subject, ref, op, tuple(g for g in got if g is not None), stype, doc.loc(path))
         if stype.kind in ("set", "collection", "list"):
-            self.err(doc.loc(opath), "EL208", f"`{subject}` holds several values: use `in` or `known`")
+            self.err(
+                doc.loc(opath),
+                "EL208",
+                f"`{subject}` 含多个值：请用 `in` 或 `known` / `{subject}` holds several values: use `in` or `known`",
+            )
             return None
         if op in ("lt", "le", "gt", "ge") and stype.kind not in ("number", "money", "date"):
-            self.err(doc.loc(opath), "EL208", f"`{op}` does not order {stype.describe()} values")
+            self.err(
+                doc.loc(opath),
+                "EL208",
+                f"`{op}` 不能比较{type_zh(stype.describe())}的大小 / `{op}` does not order {stype.describe()} values",
+            )
             return None
         got2 = self._operand(doc, opath, raw, stype, r, subject)
         return Leaf(subject, ref, op, (got2,), stype, doc.loc(path)) if got2 else None
@@ -881,17 +1103,21 @@ class _Loader:
                 self.err(
                     doc.loc((*path, key), key=True),
                     "EL101",
-                    f"unknown key `{key}`{suggest(str(key), ['param', 'fact'])}",
+                    bilingual(f"未知的键 `{key}`", f"unknown key `{key}`", suggest(str(key), ["param", "fact"])),
                 )
                 return None
             kind, name = next(iter(raw.items()))
             if kind == "param":
                 decl = r.param(name)
+                if decl is None and name in self.broken_params:
+                    return None  # declared in a file already reported as unreadable: one mistake, one diagnostic
                 if decl is None:
                     self.err(
                         doc.loc((*path, "param")),
                         "EL205",
-                        f"unknown parameter `{name}`{suggest(str(name), r.param_names())}",
+                        bilingual(
+                            f"未知的参数 `{name}`", f"unknown parameter `{name}`", suggest(str(name), r.param_names())
+                        ),
                     )
                     return None
                 ptype = decl.expr_type
@@ -900,6 +1126,8 @@ class _Loader:
                     self.err(
                         doc.loc((*path, "param")),
                         "EL208",
+                        f"`{subject}`（{type_zh(want.describe())}）不能与参数 `{name}`"
+                        f"（{type_zh(ptype.describe())}）比较 / "
                         f"cannot compare `{subject}` ({want.describe()}) with parameter `{name}` ({ptype.describe()})",
                     )
                     return None
@@ -907,12 +1135,17 @@ class _Loader:
             other = r.subject(str(name))
             if other is None:
                 if name not in self.broken_facts:
-                    self.err(doc.loc((*path, "fact")), "EL204", f"unknown fact `{name}`{suggest(str(name), r.names())}")
+                    self.err(
+                        doc.loc((*path, "fact")),
+                        "EL204",
+                        bilingual(f"未知的事实 `{name}`", f"unknown fact `{name}`", suggest(str(name), r.names())),
+                    )
                 return None
             if not compatible(want, other[1]):
                 self.err(
                     doc.loc((*path, "fact")),
                     "EL208",
+                    f"`{subject}`（{type_zh(want.describe())}）不能与 `{name}`（{type_zh(other[1].describe())}）比较 / "
                     f"cannot compare `{subject}` ({want.describe()}) with `{name}` ({other[1].describe()})",
                 )
                 return None
@@ -924,6 +1157,7 @@ class _Loader:
             self.err(
                 loc,
                 "EL208",
+                f"`{subject}`（{type_zh(want.describe())}）不能与 `{name_of(raw)}`（{type_zh(kind_of(raw))}）比较 / "
                 f"cannot compare `{subject}` ({want.describe()}) with `{name_of(raw)}` ({kind_of(raw)})",
             )
 
@@ -941,14 +1175,18 @@ class _Loader:
             try:
                 return Operand("literal", date.fromisoformat(str(raw)))
             except ValueError:
-                self.err(loc, "EL104", f"`{raw}` is not a date (YYYY-MM-DD)")
+                self.err(loc, "EL104", f"`{raw}` 不是日期（YYYY-MM-DD）/ `{raw}` is not a date (YYYY-MM-DD)")
                 return None
         if not isinstance(raw, str):
             mismatch()
             return None
         norm = want.normalise(raw)
         if norm is None:
-            self.err(loc, "EL213", f"`{raw}` is not one of: {', '.join(want.values)}")
+            self.err(
+                loc,
+                "EL213",
+                f"`{raw}` 不是可选值（{'、'.join(want.values)}）/ `{raw}` is not one of: {', '.join(want.values)}",
+            )
             return None
         return Operand("literal", norm)
 
@@ -962,10 +1200,14 @@ class _Loader:
                 self.err(
                     pdoc.loc((*path, "rule")),
                     "EL210",
-                    f"cannot disable unknown rule `{d.rule}`{suggest(d.rule, known)}",
+                    bilingual(
+                        f"不能停用未知的规则 `{d.rule}`",
+                        f"cannot disable unknown rule `{d.rule}`",
+                        suggest(d.rule, known),
+                    ),
                 )
                 continue
-            cites = self.cites(pdoc, path, d.cite, f"disabling `{d.rule}`")
+            cites = self.cites(pdoc, path, d.cite, (f"停用 `{d.rule}` ", f"disabling `{d.rule}`"))
             pack.disabled[d.rule] = (d.reason.zh, d.reason.en, cites)
 
     def _check_rule_refs(self, pack: PackDef, chain: list[PackDef]) -> None:
@@ -974,7 +1216,15 @@ class _Loader:
             for v in rule.versions:
                 for ref in _rule_refs(v.when):
                     if ref.rule not in known and ref.rule not in self.broken:
-                        self.err(ref.loc, "EL210", f"unknown rule `{ref.rule}`{suggest(ref.rule, sorted(known))}")
+                        self.err(
+                            ref.loc,
+                            "EL210",
+                            bilingual(
+                                f"未知的规则 `{ref.rule}`",
+                                f"unknown rule `{ref.rule}`",
+                                suggest(ref.rule, sorted(known)),
+                            ),
+                        )
         # cycles over the whole chain, as a replacing overlay can close one
         graph: dict[str, set[str]] = {}
         for p in chain:
@@ -989,7 +1239,11 @@ class _Loader:
                 cyc = [*trail[trail.index(n) :], n]
                 first = next(p.rules[n] for p in chain if n in p.rules)
                 if first.pack == pack.id:
-                    self.err(first.loc, "EL207", "rules depend on each other in a circle: " + " → ".join(cyc))
+                    self.err(
+                        first.loc,
+                        "EL207",
+                        "规则相互依赖成环 / rules depend on each other in a circle: " + " → ".join(cyc),
+                    )
                 return
             state[n] = 1
             for d in sorted(graph.get(n, ())):
@@ -1012,6 +1266,39 @@ def _rule_refs(c: Cond) -> list[RuleRef]:
 
 def _chain_facts(chain: list[PackDef]) -> set[str]:
     return {f for p in chain for f in p.facts}
+
+
+_RULE_ID: Final = re.compile(r"^[ \t]*-?[ \t]*id[ \t]*[:：][ \t]*[\"']?([a-z][a-z0-9_.-]*)", re.MULTILINE)
+"""A rule's ``id:`` line, found in the text of a rule file that cannot be parsed."""
+_TOP_KEY: Final = re.compile(r"^ {1,4}([A-Za-z_][A-Za-z0-9_.]*)[ \t]*[:：]", re.MULTILINE)
+"""A declared name (fact, parameter) one level in, found in the text of a file that cannot be parsed."""
+
+_PYDANTIC_ZH: Final[dict[str, str]] = {
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "decimal_type": "应为数字",
+    "decimal_parsing": "应为数字",
+    "list_type": "应为列表",
+    "dict_type": "应为映射",
+    "model_type": "应为映射",
+    "model_attributes_type": "应为映射",
+    "literal_error": "不是可选值",
+    "string_pattern_mismatch": "格式不符",
+    "string_too_short": "不能为空",
+    "too_short": "项数太少",
+    "too_long": "项数太多",
+    "greater_than_equal": "取值太小",
+    "less_than_equal": "取值太大",
+}
+
+
+def _bad_value(e: Any) -> str:
+    """A pydantic error on a rule file as a bilingual EL103 message (never raw pydantic text alone)."""
+    return f"取值有误：{_PYDANTIC_ZH.get(e['type'], '不符合格式')} / bad value: {e['msg']}"
 
 
 def name_of(v: Any) -> str:

@@ -166,7 +166,10 @@ def test_the_issues_rule_file_mutants_are_diagnosed(rules_copy: Path) -> None:
     assert "a pack that extends another must list its region prefixes" in found
     assert "region prefix `35` is outside the regions of pack" not in found  # anhui's parent covers all
     assert "region prefix `٣٥` must be 2 to 12 GB/T 2260 digits" in found
-    assert "sources.yaml EL103 a source URL must begin with http:// or https://" in found
+    assert (
+        "sources.yaml EL103 来源网址须以 http:// 或 https:// 开头 / a source URL must begin with http:// or https://"
+        in found
+    )
     assert "is negative; money values are ≥ 0" in found
 
 
