@@ -24,7 +24,7 @@ from .conditions import AtLeast, Cond, Group, Leaf, Negation
 from .decision import ConditionTrace, Trace
 from .errors import Diagnostic, EligibilityError, SourceLocation
 from .loader import load_rules
-from .ruleset import RuleSet, RuleVersion
+from .ruleset import INHERIT, RuleSet, RuleVersion
 from .testing import Case, collect, engine_for, find_test_files, run_case
 
 __all__ = ["ORDERED", "CaseResult", "Coverage", "RuleCoverage", "ThresholdCoverage", "measure", "walk_leaves"]
@@ -69,6 +69,10 @@ class ThresholdCoverage:
     op: str
     param: str
     sides: dict[str, list[str]] = field(default_factory=dict)
+    valued: bool = True
+    """False when no pack gives the parameter a value while this version is in force (e.g. the 2026 认定标准, the
+    低保 multiple): no test can sit beside a number nobody has published, so the threshold is listed apart and
+    left out of the percentage until a pack sets it (its overlay tests cover it there)."""
 
     @property
     def wanted(self) -> tuple[str, ...]:
@@ -94,7 +98,8 @@ class Coverage:
         def pct(items: list[bool]) -> float:
             return 100.0 * sum(items) / len(items) if items else 100.0
 
-        return pct([r.complete for r in self.rules.values()]), pct([t.complete for t in self.thresholds.values()])
+        valued = [t.complete for t in self.thresholds.values() if t.valued]
+        return pct([r.complete for r in self.rules.values()]), pct(valued)
 
     def cases_of(self, rule: str) -> list[tuple[CaseResult, str]]:
         """The cases in which ``rule`` was in force, with its outcome in each."""
@@ -144,8 +149,28 @@ def _thresholds(rules: RuleSet) -> dict[tuple[str, date, SourceLocation], Thresh
                     for o in leaf.operands:
                         if o.kind == "param":
                             key = (r.id, v.start, leaf.loc)
-                            out[key] = ThresholdCoverage(r.id, v.start, leaf.loc, leaf.subject, leaf.op, o.name)
+                            out[key] = ThresholdCoverage(
+                                r.id,
+                                v.start,
+                                leaf.loc,
+                                leaf.subject,
+                                leaf.op,
+                                o.name,
+                                valued=_valued(rules, o.name, v.start, v.until),
+                            )
     return out
+
+
+def _valued(rules: RuleSet, name: str, start: date, until: date | None) -> bool:
+    """Whether some pack gives ``name`` a value on some day of ``[start, until)``."""
+    for pack in rules.packs.values():
+        values = sorted(pack.values.get(name, ()), key=lambda v: v.start)
+        for i, v in enumerate(values):
+            end = values[i + 1].start if i + 1 < len(values) else None
+            overlaps = (until is None or v.start < until) and (end is None or end > start)
+            if overlaps and v.value is not None and v.value is not INHERIT:
+                return True
+    return False
 
 
 def measure(path: str | Path) -> Coverage:
@@ -209,6 +234,12 @@ def render_table(cov: Coverage) -> str:
     lines.append("阈值覆盖 / thresholds: below · on · above (or true · false)")
     for t in sorted(cov.thresholds.values(), key=lambda t: (t.rule, t.version_from, t.loc)):
         counts = " · ".join(str(len(t.sides.get(s, []))) for s in t.wanted)
+        if not t.valued:
+            lines.append(
+                f"  ○ {t.rule} {t.subject} {t.op} param.{t.param} ({t.loc}): {counts}  "
+                "无取值（任何规则包在此期间都未设定该参数，不计入百分比）/ no pack sets it in this window (not counted)"
+            )
+            continue
         lines.append(
             f"  {mark[t.complete]} {t.rule} {t.subject} {t.op} param.{t.param} ({t.loc}): {counts}"
             + ("" if t.complete else "  缺 / missing: " + ", ".join(s for s in t.wanted if not t.sides.get(s)))
