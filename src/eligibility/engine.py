@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from . import __version__
 from .compile.manifest import Expander, TextExpander, manifest
+from .compile.members_py import attach as attach_members
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -40,6 +41,7 @@ from .decision import (
     ExitBlocker,
     Finding,
     Identification,
+    MeasureFinding,
     MissingFact,
     MissingParameter,
     ProcedureFinding,
@@ -351,7 +353,7 @@ class Engine:
             region=h.region,
             jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
             identification=self._identify(run, shape),
-            assistance=shape.assistance,
+            assistance=attach_members(program, h, on, run.values, shape.assistance),
             exit=self._exit(run, shape),
             procedure=self._procedure(run, shape),
             warnings=shape.warnings,
@@ -542,8 +544,8 @@ class Engine:
             blocking=(),
             unknown=(),
         )
-        required = self._findings("measure", groups, Finding)
-        gaps = self._findings("gap", groups, Finding)
+        required = self._findings("measure", groups, MeasureFinding)
+        gaps = self._findings("gap", groups, MeasureFinding)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:

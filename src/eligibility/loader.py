@@ -652,6 +652,7 @@ class _Loader:
                 )
             versions = self._versions(doc, path, decl, resolver)
             conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
+            selectors = self._selectors(doc, path, decl, resolver)
             if versions is None:
                 self.broken.add(decl.id)
                 continue
@@ -668,7 +669,32 @@ class _Loader:
                 decl.description.zh if decl.description else None,
                 decl.description.en if decl.description else None,
                 modifiers,
+                selectors,
             )
+
+    def _selectors(
+        self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, r: _Resolver
+    ) -> dict[tuple[str, str], Any]:
+        """The ``members: {where: ...}`` of each measure or gap conclusion, checked (members.py)."""
+        from .members import SELECTABLE_KINDS, MemberSelector, parse_selector
+
+        out: dict[tuple[str, str], Any] = {}
+        for k, c in enumerate(decl.then):
+            if c.members is None:
+                continue
+            cpath = (*path, "then", k)
+            kind = next((kd for kd in SELECTABLE_KINDS if getattr(c, kd) is not None), None)
+            if kind is None:
+                self.err(doc.loc((*cpath, "members"), key=True), "EL101", "`members` goes only with `measure` or `gap`")
+                continue
+            wpath = (*cpath, "members", "where")
+            try:
+                node = parse_selector(c.members.where, r)
+            except ExprError as exc:
+                self.expr_err(doc, wpath, exc)
+                continue
+            out[(kind, str(getattr(c, kind)))] = MemberSelector(c.members.where, node, doc.loc(wpath))
+        return out
 
     def _versions(
         self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, resolver: _Resolver
@@ -713,6 +739,7 @@ class _Loader:
             cpath = (*path, "then", k)
             given = {key: val for key, val in c.model_dump().items() if val is not None}
             mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "done") if m in given}
+            given.pop("members", None)  # checked by _selectors
             if len(given) != 1:
                 kinds = ", ".join([*VOCAB_SECTIONS, "already_monitored", "exit_applies"])
                 self.err(doc.loc(cpath), "EL103", f"a conclusion has exactly one of: {kinds}")

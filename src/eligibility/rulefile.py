@@ -23,6 +23,7 @@ __all__ = [
     "FactDecl",
     "FactsFile",
     "Label",
+    "MemberSelectorDecl",
     "PackFile",
     "ParamDecl",
     "ParamValue",
@@ -160,12 +161,23 @@ class VersionDecl(BaseModel):
     note: str | None = None
 
 
+class MemberSelectorDecl(BaseModel):
+    """``members: {where: <member condition>}`` on a measure or gap: the members it is for.
+
+    The condition is a formula over one ``member`` (the grammar of ``count(members where ...)``);
+    a member whose condition is unknown is listed for review (docs/rule-files.md)."""
+
+    model_config = _STRICT
+    where: str = Field(min_length=1)
+
+
 class ConclusionDecl(BaseModel):
     """What a rule concludes when it fires: exactly one kind key, plus the modifiers its kind allows.
 
     Identification: ``category``, ``risk``, ``risk_type`` (致贫/返贫风险类型), ``exclusion``, ``review``,
     ``already_monitored``.
-    Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
+    Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered); either may name
+    the members it is for with ``members: {where: <member condition>}``.
     Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
     itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``done``: date facts;
     days late = done − due, ``done`` defaulting to the assessment date). Warnings: ``warning``.
@@ -188,6 +200,7 @@ class ConclusionDecl(BaseModel):
     until: str | None = None
     due: str | None = None
     done: str | None = None
+    members: MemberSelectorDecl | None = None
 
 
 class RuleDecl(BaseModel):
