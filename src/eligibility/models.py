@@ -388,6 +388,7 @@ class Member(BaseModel):
     )
     critical_illness_insurance: Flag | None = _f("是否参加大病保险", "enrolled in critical-illness insurance")
     public_payroll: Flag | None = _f("是否财政供养人员", "on a public payroll")
+    accident_injury: Flag | None = _f("是否因意外事故受伤", "injured in an accident")
 
 
 class Income(BaseModel):
@@ -486,6 +487,9 @@ class Measure(BaseModel):
     type: MeasureType | None = _f("措施类别", "measure type")
     detail: str | None = _f("措施内容", "what was done")
     delivered_on: Day | None = _f("落实日期", "date delivered")
+    member_id: str | None = _f(
+        "受益成员编号（空：全户）", "member id of the member it was delivered to (absent: the whole household)"
+    )
 
 
 class Monitoring(BaseModel):

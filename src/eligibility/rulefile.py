@@ -266,6 +266,10 @@ class Expectation(BaseModel):
     error: str | None = None
     measures: list[str] | None = None
     gaps: list[str] | None = None
+    members: dict[str, list[str]] | None = None
+    """Per measure or gap code, the member ids (成员编号) it names, exactly (the codes given only)."""
+    members_to_review: dict[str, list[str]] | None = None
+    """Per measure or gap code, the member ids it lists for review, exactly (the codes given only)."""
     exit: Literal["not_applicable", "eligible", "blocked", "needs_review"] | None = None
     exit_blockers: list[str] | None = None
     exit_opens_on: date | None = None
