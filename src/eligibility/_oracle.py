@@ -29,7 +29,7 @@ from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationE
 from .expressions import UNKNOWN, substitute
 from .facts import CATALOGUE, flatten, missing_paths
 from .loader import load_rules
-from .members import combine, refs, select_interpreted, selectors_of
+from .members import combine, keep_gap, refs, select_interpreted, selectors_of
 from .models import Household, parse_household
 from .ruleset import Chain, Cite, RuleSet
 
@@ -387,11 +387,14 @@ class ReferenceInterpreter:
         ids = [m.member_id for m in h.members or ()]
         out: dict[str, Any] = {}
         for kind, name in (("measure", "required"), ("gap", "gaps")):
-            items = self._findings(ctx, kind, fired, unknown)
-            for f in items:
+            items = []
+            for f in self._findings(ctx, kind, fired, unknown):
                 got = combine(f["rules"], kind, f["code"], chosen)
+                if kind == "gap" and not keep_gap(f["rules"], f["code"], got, chosen, h.members is not None):
+                    continue  # every member who needed it received it
                 if got is not None:
                     f["members"], f["members_to_review"] = (list(refs(s, ids)) for s in got)
+                items.append(f)
             out[name] = items
         return out
 

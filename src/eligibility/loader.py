@@ -677,6 +677,7 @@ class _Loader:
     ) -> dict[tuple[str, str], Any]:
         """The ``members: {where: ...}`` of each measure or gap conclusion, checked (members.py)."""
         from .members import SELECTABLE_KINDS, MemberSelector, parse_selector
+        from .models import MeasureType
 
         out: dict[tuple[str, str], Any] = {}
         for k, c in enumerate(decl.then):
@@ -693,7 +694,13 @@ class _Loader:
             except ExprError as exc:
                 self.expr_err(doc, wpath, exc)
                 continue
-            out[(kind, str(getattr(c, kind)))] = MemberSelector(c.members.where, node, doc.loc(wpath))
+            types = tuple(c.members.not_delivered)
+            valid = [t.value for t in MeasureType]
+            for j, t in enumerate(types):
+                if t not in valid:
+                    where = doc.loc((*cpath, "members", "not_delivered", j))
+                    self.err(where, "EL214", f"unknown measure type `{t}`{suggest(t, valid)}")
+            out[(kind, str(getattr(c, kind)))] = MemberSelector(c.members.where, node, doc.loc(wpath), types)
         return out
 
     def _versions(

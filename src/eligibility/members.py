@@ -33,13 +33,28 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import SourceLocation
-from .expressions import UNKNOWN, Aggregate, Env, ExprError, Node, Resolver, check, compile_expr, parse
+from .expressions import (
+    UNKNOWN,
+    Aggregate,
+    Env,
+    ExprError,
+    Node,
+    Resolver,
+    check,
+    compile_expr,
+    kleene_and,
+    kleene_not,
+    kleene_or,
+    parse,
+)
 
 __all__ = [
     "SELECTABLE_KINDS",
     "MemberSelector",
     "Selection",
     "combine",
+    "covered",
+    "keep_gap",
     "parse_selector",
     "select_interpreted",
 ]
@@ -60,13 +75,15 @@ class MemberSelector:
     source: str
     node: Node
     loc: SourceLocation
+    not_delivered: tuple[str, ...] = ()
+    """Measure types whose delivery takes a member off the list (see :func:`covered`)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # The compiled closure does not pickle (the rule set is cached on disk): leave it out, with the
         # private caches evaluation keeps on the AST; it is compiled again on first use.
         from .ruleset import _plain
 
-        return {"source": self.source, "node": _plain(self.node), "loc": self.loc}
+        return {"source": self.source, "node": _plain(self.node), "loc": self.loc, "not_delivered": self.not_delivered}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -101,13 +118,45 @@ def select_interpreted(selector: MemberSelector, env: Env, members: Any) -> Sele
         object.__setattr__(selector, "_fn", fn)
     yes: list[int] = []
     maybe: list[int] = []
+    measures = env.fields.get("monitoring.measures", UNKNOWN)
     for i, item in enumerate(members, start=1):
         v = fn(env, item)
+        if selector.not_delivered:
+            got = covered(measures, selector.not_delivered, env.as_of, item.get("member_id", UNKNOWN))
+            v = kleene_and([v, kleene_not(got)])
         if v is UNKNOWN:
             maybe.append(i)
         elif v is True:
             yes.append(i)
     return tuple(yes), tuple(maybe)
+
+
+def covered(measures: Any, types: Sequence[str], as_of: Any, member_id: Any) -> Any:
+    """Whether a measure of one of ``types`` was delivered to this member by ``as_of`` (reference form,
+    over the flattened measure items): a measure naming no member counts for the whole household (so
+    records without member references keep their meaning). Kleene: a measure of unknown type or date
+    that could count makes the answer unknown; an unknown list of measures is unknown."""
+    if measures is UNKNOWN or measures is None:
+        return UNKNOWN
+    found: list[Any] = []
+    for m in measures:
+        kind, on, who = m.get("type", UNKNOWN), m.get("delivered_on", UNKNOWN), m.get("member_id", UNKNOWN)
+        is_type = UNKNOWN if kind is UNKNOWN else kind in types
+        in_time = UNKNOWN if on is UNKNOWN else on <= as_of
+        for_them = True if who is UNKNOWN else (UNKNOWN if member_id is UNKNOWN else who == member_id)
+        found.append(kleene_and([is_type, in_time, for_them]))
+    return kleene_or(found)
+
+
+def keep_gap(
+    rules: Sequence[str], code: str, selection: Selection | None, selections: Mapping[Any, Any], known: bool
+) -> bool:
+    """A gap whose listed rules all name members, and together name none (neither listed nor to review),
+    is not reported: every member who needed the measure received it. ``known``: whether the household
+    has a member list at all (without one nobody can be named, and the gap stays as the rules say)."""
+    if not known or selection is None or selection != ((), ()):
+        return True
+    return not all((r, "gap", code) in selections for r in rules)
 
 
 def combine(

@@ -169,6 +169,9 @@ class MemberSelectorDecl(BaseModel):
 
     model_config = _STRICT
     where: str = Field(min_length=1)
+    not_delivered: list[str] = []
+    """For a gap: measure types (帮扶措施类别) whose delivery to a member — or to the whole household,
+    when the delivered measure names no member — by the assessment date takes that member off the list."""
 
 
 class ConclusionDecl(BaseModel):

@@ -141,6 +141,7 @@ def member_data(
         "basic_medical_insurance": st.booleans().map(lambda b: not b),
         "critical_illness_insurance": st.booleans().map(lambda b: not b),
         "public_payroll": st.booleans(),
+        "accident_injury": st.booleans(),
     }
     out = {"member_id": member_id, **_fill(draw, fields, missing, "members.")}
     if HealthStatus.disabled.value in out.get("health", ()) and not (
@@ -289,10 +290,25 @@ def _monitoring(draw: st.DrawFn) -> dict[str, Any]:
         out["category"] = draw(st.sampled_from([c.value for c in MonitoringCategory]))
         out["identified_on"] = draw(st.dates(date(2021, 1, 1), date(2025, 12, 31)))
         out["risks"] = draw(st.lists(st.sampled_from([r.value for r in RiskType]), max_size=5, unique=True))
-        out["measures"] = [
-            {"type": draw(st.sampled_from([m.value for m in MeasureType])), "delivered_on": out["identified_on"]}
-            for _ in range(draw(st.integers(0, 3)))
-        ]
+        out["measures"] = [draw(_measure(out["identified_on"])) for _ in range(draw(st.integers(0, 3)))]
+    return out
+
+
+@st.composite
+def _measure(draw: st.DrawFn, identified_on: date) -> dict[str, Any]:
+    """A delivered measure: for the whole household or one member (issue 11 §2), on or after the day the
+    household was identified, its type or date sometimes not recorded. Shrinks towards the old form: a
+    typed household-level measure on the identification day."""
+    out: dict[str, Any] = {
+        "type": draw(st.sampled_from([m.value for m in MeasureType])),
+        "delivered_on": identified_on + timedelta(days=draw(st.sampled_from([0, 30, 200]))),
+    }
+    who = draw(st.sampled_from([None, "1", "2", "3"]))
+    if who is not None:
+        out["member_id"] = who
+    for key in ("type", "delivered_on"):
+        if draw(st.integers(0, 9)) == 9:
+            del out[key]
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
 from ..facts import _item
-from ..members import combine, refs
+from ..members import combine, keep_gap, refs
 from .python import (
     Program,
     _add_months,
@@ -79,6 +79,13 @@ def _compile(program: Program, on: date) -> _Select | None:
         c.branch(f"for i, {var} in enumerate({members}, 1):")
         c.loop_vars.append((var, "members"))
         w = c.expr(sel.where)
+        if sel.not_delivered:
+            cv, both = c.new("cv"), c.new("t")
+            measures = c.collection("monitoring.measures")
+            types = c.const(frozenset(sel.not_delivered))
+            c.emit(f"{cv} = _covered({measures}, {types}, as_of, {var}.member_id)")
+            c.emit(f"{both} = False if ({w} is False or {cv} is True) else (U if ({w} is U or {cv} is U) else True)")
+            w = both
         c.loop_vars.pop()
         c.emit(f"if {w} is True:")
         c.emit("    yes.append(i)")
@@ -104,6 +111,7 @@ def _compile(program: Program, on: date) -> _Select | None:
         "_months_lacking": _months_lacking,
         "_first": _first,
         "_item": _item,
+        "_covered": _covered,
         **c.consts,
     }
     code = compile(source, f"<eligibility members {program.key}>", "exec")
@@ -112,6 +120,27 @@ def _compile(program: Program, on: date) -> _Select | None:
     fn: _Select = namespace["select"]
     return fn
 
+
+
+def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:
+    """:func:`eligibility.members.covered` over the measure models themselves (the target's own form)."""
+    if measures is UNKNOWN:
+        return UNKNOWN
+    unsure = False
+    for m in measures:
+        kind = m.type
+        if kind is not None and kind._value_ not in types:
+            continue
+        on = m.delivered_on
+        if on is not None and on > as_of:
+            continue
+        if m.member_id is not None and m.member_id != member_id:
+            continue
+        if kind is None or on is None:
+            unsure = True
+        else:
+            return True
+    return UNKNOWN if unsure else False
 
 
 def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assistance: Any) -> Any:
@@ -130,6 +159,8 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
             got = combine(f.rules, kind, f.code, chosen)
             if got is None:
                 out.append(f)
+                continue
+            if kind == "gap" and not keep_gap(f.rules, f.code, got, chosen, h.members is not None):
                 continue
             yes, maybe = (tuple(MemberRef.model_construct(**r) for r in refs(s, ids)) for s in got)
             out.append(f.model_copy(update={"members": yes, "members_to_review": maybe}))
