@@ -50,6 +50,7 @@ EXPECTED = {
     "17-huaibei-identification-overdue-3-days": ("identified", "marginal", [], []),
     "18-weixi-focus-warning": ("not_identified", None, [], []),
     "19-huaibei-exit-blocked-by-recorded-illness": ("already_monitored", None, [], []),
+    "20-huaibei-measures-per-member": ("already_monitored", None, [], []),
 }
 
 
@@ -91,7 +92,7 @@ def test_demo_summary_prints_every_example() -> None:
     out = io.StringIO()
     assert main(["evaluate", str(EX), "--as-of", AS_OF, "--summary"], out=out) == 0
     text = out.getvalue()
-    assert "19 households: 19 decisions, 0 errors" in text
+    assert f"{len(EXPECTED)} households: {len(EXPECTED)} decisions, 0 errors" in text
     assert "HB-001 [淮北市] identified 边缘易致贫户" in text
 
 
@@ -139,3 +140,20 @@ def test_weixi_focus_warning(engine: Engine) -> None:
     d = engine.evaluate(*load("18-weixi-focus-warning"))
     assert [w.code for w in d.warnings if w.certain] == ["focus_income_with_labour"]
     assert d.jurisdiction.code == "yunnan-weixi" and d.as_of == date(2024, 6, 30)
+
+
+def test_measures_name_their_members(engine: Engine) -> None:
+    """Issue 11 §2: each per-member measure names its members; the health gap names only the member the
+    delivered health measure (recorded for member 1) did not reach."""
+    d = engine.evaluate(*load("20-huaibei-measures-per-member"))
+    named = {f.code: [m.member_id for m in f.members] for f in d.assistance.required if f.members is not None}
+    assert named == {
+        "chronic_disease_contract": ["1"],
+        "compulsory_education_support": ["3"],
+        "disability_support": ["2"],
+        "major_illness_treatment": ["2"],
+        "public_welfare_job": ["4"],
+    }
+    household_level = [f.code for f in d.assistance.required if f.members is None]
+    assert household_level == ["development", "one_member_employed"]
+    assert [(g.code, [m.index for m in g.members or ()]) for g in d.assistance.gaps] == [("medical_measure_missing", [2])]

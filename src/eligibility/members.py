@@ -55,6 +55,7 @@ __all__ = [
     "combine",
     "covered",
     "keep_gap",
+    "named_brief",
     "parse_selector",
     "select_interpreted",
 ]
@@ -179,3 +180,13 @@ def refs(selection: Iterable[int], member_ids: Sequence[str]) -> tuple[dict[str,
 def selectors_of(rules: Iterable[Any]) -> dict[tuple[str, str, str], MemberSelector]:
     """Every selector of these rules, keyed (rule id, kind, code)."""
     return {(r.id, kind, code): s for r in rules for (kind, code), s in r.selectors.items()}
+
+
+def named_brief(finding: Any) -> str:
+    """``（成员1、3；待核实2）`` after a measure's label in one-line summaries; empty when household-level."""
+    members = getattr(finding, "members", None)
+    if members is None:
+        return ""
+    text = "成员" + "、".join(str(m.index) for m in members) if members else "无成员"
+    review = finding.members_to_review
+    return f"（{text}" + (f"；待核实{'、'.join(str(m.index) for m in review)}" if review else "") + "）"
