@@ -156,4 +156,6 @@ def test_measures_name_their_members(engine: Engine) -> None:
     }
     household_level = [f.code for f in d.assistance.required if f.members is None]
     assert household_level == ["development", "one_member_employed"]
-    assert [(g.code, [m.index for m in g.members or ()]) for g in d.assistance.gaps] == [("medical_measure_missing", [2])]
+    assert [(g.code, [m.index for m in g.members or ()]) for g in d.assistance.gaps] == [
+        ("medical_measure_missing", [2])
+    ]

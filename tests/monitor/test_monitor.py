@@ -109,11 +109,12 @@ def test_every_run_records_its_date_rules_input_and_counts(store: Store, rules: 
     runs = store.runs("test")
     assert [r.as_of for r in runs] == [AUG, SEP]
     r = runs[1]
-    assert (r.rows, r.decided, r.errors) == (19, 19, 0)
+    n = len(population())  # every example household
+    assert (r.rows, r.decided, r.errors) == (n, n, 0)
     assert r.ruleset_fingerprint.startswith("sha256:") and r.input_digest.startswith("sha256:")
     assert r.input_digest != runs[0].input_digest
     households = store.households(r.run_id)
-    assert len(households) == 19
+    assert len(households) == n
     by_id = {h[0]: h for h in households}
     assert json.loads(by_id["WX-018"][5])["missing_parameters"] == ["monitoring_line"]
     assert json.loads(by_id["HB-003"][5])["status"] == "identified"

@@ -89,7 +89,10 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
             maybe = _union([pl.when(listed[r]).then(pl.col(f"__mrev{column[(r, kind, code)]}")) for r in named])
             maybe = maybe.list.set_difference(yes).list.sort()
             entry = pl.struct(
-                pl.lit(kind).alias("kind"), pl.lit(code).alias("code"), yes.alias("members"), maybe.alias("members_to_review")
+                pl.lit(kind).alias("kind"),
+                pl.lit(code).alias("code"),
+                yes.alias("members"),
+                maybe.alias("members_to_review"),
             )
             any_named = pl.any_horizontal([listed[r] for r in named])
             shown = any_named

@@ -13,8 +13,8 @@ Only programs with a selector in force get one; :func:`selections` returns ``{}`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,7 +51,7 @@ def selections(program: Program, h: Any, as_of: date, values: tuple[Any, ...]) -
             fn = program.__dict__.get("_select", False)
             if fn is False:
                 fn = program.__dict__["_select"] = _compile(program, as_of)
-    return {} if fn is None else fn(h, as_of, values)  # type: ignore[no-any-return]
+    return {} if fn is None else fn(h, as_of, values)
 
 
 def _compile(program: Program, on: date) -> _Select | None:
@@ -114,12 +114,11 @@ def _compile(program: Program, on: date) -> _Select | None:
         "_covered": _covered,
         **c.consts,
     }
-    code = compile(source, f"<eligibility members {program.key}>", "exec")
-    exec(code, namespace)  # our own generated source; no text from a rule file is code
+    compiled = compile(source, f"<eligibility members {program.key}>", "exec")
+    exec(compiled, namespace)  # our own generated source; no text from a rule file is code
     program.__dict__["selector_source"] = source
     fn: _Select = namespace["select"]
     return fn
-
 
 
 def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:
