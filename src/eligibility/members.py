@@ -1,6 +1,6 @@
 """Member selectors: a required measure (or a gap) that names the members it is for.
 
-A conclusion may carry ``members: {where: <member condition>}`` (rule-files.md, "Measures per member").
+A conclusion may carry ``members: {where: <member condition>}`` (docs/members.md).
 The condition is a formula over one member, in the grammar ``count``/``any`` already use after
 ``where`` — it is checked exactly as ``count(members where <condition>)`` would be, so ``member.*``,
 facts, parameters, ``as_of`` and the date functions mean what they mean there.
@@ -19,7 +19,9 @@ One semantics in every target, defined here:
 * a finding none of whose listed rules carries a selector is household-level: ``members`` is null;
 * members are named by position (1 = the first member of ``members``) and ``member_id`` (成员编号) —
   never by ID-document number or phone, which the decision never carries;
-* a household without a member list (unknown) gets empty lists: there is no one to name.
+* a household without a member list (unknown) gets empty lists: there is no one to name;
+* ``not_delivered`` (on a gap): the condition becomes ``where and not covered`` (:func:`covered`), and a
+  gap whose listed rules all name members but together name nobody is not reported (:func:`keep_gap`).
 
 The compiled Python target (:mod:`eligibility.compile.members_py`), the polars target
 (:mod:`eligibility.compile.members_pl`) and the reference interpreter (:func:`select_interpreted`,

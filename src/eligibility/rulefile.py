@@ -165,7 +165,7 @@ class MemberSelectorDecl(BaseModel):
     """``members: {where: <member condition>}`` on a measure or gap: the members it is for.
 
     The condition is a formula over one ``member`` (the grammar of ``count(members where ...)``);
-    a member whose condition is unknown is listed for review (docs/rule-files.md)."""
+    a member whose condition is unknown is listed for review (docs/members.md)."""
 
     model_config = _STRICT
     where: str = Field(min_length=1)

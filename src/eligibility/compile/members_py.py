@@ -100,20 +100,10 @@ def _compile(program: Program, on: date) -> _Select | None:
     lines += c.lines
     lines.append("    return out")
     source = "\n".join(lines) + "\n"
-    namespace: dict[str, Any] = {
-        "U": UNKNOWN,
-        "Decimal": Decimal,
-        "timedelta": timedelta,
-        "_delta": _whole,
-        "_add_months": _add_months,
-        "_set_values": _set_values,
-        "_end_of_month": _end_of_month,
-        "_months_lacking": _months_lacking,
-        "_first": _first,
-        "_item": _item,
-        "_covered": _covered,
-        **c.consts,
-    }
+    # The names the Python target's generated code calls (the same objects its programs get).
+    helpers = (_add_months, _set_values, _end_of_month, _months_lacking, _first, _item, _covered)
+    namespace: dict[str, Any] = {f.__name__: f for f in helpers}
+    namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
     compiled = compile(source, f"<eligibility members {program.key}>", "exec")
     exec(compiled, namespace)  # our own generated source; no text from a rule file is code
     program.__dict__["selector_source"] = source
