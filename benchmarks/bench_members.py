@@ -27,10 +27,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import workload  # noqa: E402
+import workload
 
-from eligibility import Engine, load_rules, parse_household  # noqa: E402
-from eligibility.compile.polars import decide_table, households_frame  # noqa: E402
+from eligibility import Engine, load_rules, parse_household
+from eligibility.compile.polars import decide_table, households_frame
 
 
 def _without_selectors(src: Path, dest: Path) -> int:
