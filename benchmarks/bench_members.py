@@ -62,7 +62,7 @@ def main() -> None:
         removed = _without_selectors(workload.RULES, base)
         rules = {"with selectors": load_rules(workload.RULES), "baseline (no selectors)": load_rules(base)}
         rng = random.Random(20261130)
-        items = workload.generate(rng, args.n, workload.sites(workload.read_packs()))
+        items = workload.generate(rng, args.n, workload.sites())
         hs = [(parse_household(d), on) for d, on in items]
         frame = households_frame([h for h, _ in hs], [on for _, on in hs])
         engines = {k: Engine(r) for k, r in rules.items()}

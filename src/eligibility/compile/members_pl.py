@@ -87,7 +87,8 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
             named = [r for r in rids if (r, kind, code) in column]
             yes = _union([pl.when(listed[r]).then(pl.col(f"__msel{column[(r, kind, code)]}")) for r in named])
             maybe = _union([pl.when(listed[r]).then(pl.col(f"__mrev{column[(r, kind, code)]}")) for r in named])
-            maybe = maybe.list.set_difference(yes).list.sort()
+            if len(named) > 1:  # one rule's lists are sorted, distinct and disjoint already
+                maybe = maybe.list.set_difference(yes).list.sort()
             entry = pl.struct(
                 pl.lit(kind).alias("kind"),
                 pl.lit(code).alias("code"),
@@ -185,6 +186,8 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
 
 def _union(lists: Sequence[pl.Expr]) -> pl.Expr:
     """Sorted distinct positions over the lists (a null list — a rule not listed — adds none)."""
+    if len(lists) == 1:
+        return lists[0].fill_null(_EMPTY)  # already sorted and distinct (positions in member order)
     return pl.concat_list([x.fill_null(_EMPTY) for x in lists]).list.unique().list.sort()
 
 
