@@ -7,8 +7,9 @@ The baseline is built at run time in a temporary folder: a copy of the bundled r
 ``members:`` key removed from the conclusions (same rules, same outcomes; measures and gaps household-level
 only — and, without ``not_delivered``, a gap names nobody and is never dropped, so the two decide the
 same households but are not byte-equal). Both rule sets decide the same generated households
-(``workload.py``, fixed seed, every bundled pack): the compiled engine at ``trace="none"`` and the polars
-target (``decide_table``), interleaved in rounds; the median round is reported.
+(``workload.py``, fixed seed, every bundled pack, or one with ``--pack``): the compiled engine at
+``trace="none"`` and the polars target (``decide_table``), interleaved in rounds; the median round is
+reported.
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--n", type=int, default=20_000, help="households (default 20,000)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument(
+        "--pack", default=None, help="only this pack's households (e.g. anhui-huaibei); default: every pack"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "rules"
         removed = _without_selectors(workload.RULES, base)
         rules = {"with selectors": load_rules(workload.RULES), "baseline (no selectors)": load_rules(base)}
         rng = random.Random(20261130)
-        items = workload.generate(rng, args.n, workload.sites())
+        wanted = (args.pack,) if args.pack else None
+        items = workload.generate(rng, args.n, workload.sites(packs_wanted=wanted))
         hs = [(parse_household(d), on) for d, on in items]
         frame = households_frame([h for h, _ in hs], [on for _, on in hs])
         engines = {k: Engine(r) for k, r in rules.items()}
@@ -84,7 +89,8 @@ def main() -> None:
             for h, on in hs[:2000]
             for f in engines["with selectors"].evaluate(h, on, trace="none").assistance.required
         )
-    print(f"{args.n:,} households, every bundled pack; {removed} selectors removed for the baseline")
+    where = f"pack {args.pack}" if args.pack else "every bundled pack"
+    print(f"{args.n:,} households, {where}; {removed} selectors removed for the baseline")
     print(f"(in the first 2,000 decisions {named:,} required measures name members)")
     for target in ("compiled, trace=none", "polars decide_table"):
         b = statistics.median(times[(target, "baseline (no selectors)")])
