@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .conditions import Group, Leaf, Negation
+from .errors import MissingParameterError
 from .expressions import Node, names
 from .facts import CATALOGUE
 from .models import (
@@ -398,7 +399,10 @@ def _age_params(chain: Chain, on: date) -> list[int]:
     for f in chain.facts.values():
         if "age(" in f.source:
             for p in _params_in(f.node):
-                v = chain.param_hit(p, on).value
+                try:
+                    v = chain.param_hit(p, on).value
+                except MissingParameterError:
+                    continue  # an optional parameter without value on the date: no threshold there
                 if isinstance(v, int | Decimal) and not isinstance(v, bool):
                     ages.add(int(v))
     return sorted(ages)
