@@ -53,6 +53,7 @@ EXPECTED = {
     "20-yunnan-marginal-on-2025-12-31": ("identified", "marginal", [], []),
     "21-yunnan-same-household-2026-undecided": ("needs_review", None, [], []),
     "22-yunnan-2026-dibao-and-rigid-spending-layers": ("needs_review", None, [], []),
+    "23-huaibei-measures-per-member": ("already_monitored", None, [], []),
 }
 
 
@@ -98,7 +99,7 @@ def test_demo_summary_prints_every_example(capsys: pytest.CaptureFixture[str]) -
     assert "transition_categories_retained" in capsys.readouterr().err
     assert main(["evaluate", str(EX), "--as-of", AS_OF, "--summary"], out=io.StringIO()) == 1
     text = out.getvalue()
-    assert "22 households: 22 decisions, 0 errors" in text
+    assert f"{len(EXPECTED)} households: {len(EXPECTED)} decisions, 0 errors" in text
     assert "社会救助分层: 农村低保对象（已认定）、刚性支出困难家庭（认定有效期内）" in text
     assert "HB-001 [淮北市] identified 边缘易致贫户" in text
 
@@ -147,3 +148,22 @@ def test_weixi_focus_warning(engine: Engine) -> None:
     d = engine.evaluate(*load("18-weixi-focus-warning"))
     assert [w.code for w in d.warnings if w.certain] == ["focus_income_with_labour"]
     assert d.jurisdiction.code == "yunnan-weixi" and d.as_of == date(2024, 6, 30)
+
+
+def test_measures_name_their_members(engine: Engine) -> None:
+    """Issue 11 §2: each per-member measure names its members; the health gap names only the member the
+    delivered health measure (recorded for member 1) did not reach."""
+    d = engine.evaluate(*load("23-huaibei-measures-per-member"))
+    named = {f.code: [m.member_id for m in f.members] for f in d.assistance.required if f.members is not None}
+    assert named == {
+        "chronic_disease_contract": ["1"],
+        "compulsory_education_support": ["3"],
+        "disability_support": ["2"],
+        "major_illness_treatment": ["2"],
+        "public_welfare_job": ["4"],
+    }
+    household_level = [f.code for f in d.assistance.required if f.members is None]
+    assert household_level == ["development", "one_member_employed"]
+    assert [(g.code, [m.index for m in g.members or ()]) for g in d.assistance.gaps] == [
+        ("medical_measure_missing", [2])
+    ]

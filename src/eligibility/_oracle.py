@@ -29,6 +29,7 @@ from .errors import EngineDisagreementError, EngineUnavailableError, EvaluationE
 from .expressions import UNKNOWN, substitute
 from .facts import CATALOGUE, flatten, missing_paths
 from .loader import load_rules
+from .members import combine, keep_gap, refs, select_interpreted, selectors_of
 from .models import Household, parse_household
 from .ruleset import Chain, Cite, RuleSet
 
@@ -187,10 +188,7 @@ class ReferenceInterpreter:
                 "scheme": self.rules.scheme(on),
                 "lead": self.rules.lead(h, on),
                 "identification": ident,
-                "assistance": {
-                    "required": self._findings(ctx, "measure", fired, unknown),
-                    "gaps": self._findings(ctx, "gap", fired, unknown),
-                },
+                "assistance": self._assistance(ctx, h, fired, unknown),
                 "exit": self._exit(ctx, fired, unknown),
                 "procedure": self._procedure(ctx, fired, unknown),
                 "warnings": self._findings(ctx, "warning", fired, unknown),
@@ -380,6 +378,27 @@ class ReferenceInterpreter:
             v = self.rules.vocab(kind, code, ctx.as_of)
             out.append({"code": code, "zh": v.zh, "en": v.en, "certain": certain, "rules": rules})
         return sorted(out, key=lambda f: (not f["certain"], f["code"]))
+
+    def _assistance(
+        self, ctx: _Ctx, h: Household, fired: list[tuple[str, str, str]], unknown: list[tuple[str, str, str]]
+    ) -> dict[str, Any]:
+        """Required measures and gaps, each naming its members where its rules say (members.py)."""
+        selectors = selectors_of(rule for rule, _ in ctx.chain.in_force(ctx.as_of))
+        people = ctx.fields.get("members", UNKNOWN)
+        chosen = {key: select_interpreted(sel, ctx, people) for key, sel in selectors.items()}
+        ids = [m.member_id for m in h.members or ()]
+        out: dict[str, Any] = {}
+        for kind, name in (("measure", "required"), ("gap", "gaps")):
+            items = []
+            for f in self._findings(ctx, kind, fired, unknown):
+                got = combine(f["rules"], kind, f["code"], chosen)
+                if kind == "gap" and not keep_gap(f["rules"], f["code"], got, chosen, h.members is not None):
+                    continue  # every member who needed it received it
+                if got is not None:
+                    f["members"], f["members_to_review"] = (list(refs(s, ids)) for s in got)
+                items.append(f)
+            out[name] = items
+        return out
 
     def _missing(self, ctx: _Ctx, rule_ids: list[str]) -> list[dict[str, Any]]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it."""

@@ -25,6 +25,7 @@ from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
 from .explain import explain
 from .loader import bundled_rules_path, lint
+from .members import named_brief
 from .models import MAX_RECORD_BYTES, Household, household_from_json, loads_json
 from .monitor.commands import add_parsers as add_monitor_parsers
 from .monitor.commands import cmd_feeds, cmd_monitor, cmd_report
@@ -226,10 +227,10 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
         blockers = "、".join(b.zh for b in ex.blockers if b.certain)
         opens = f"（{ex.opens_on} 起可启动）" if ex.opens_on else ""
         parts.append(f"风险消除: {ex.status}" + (f"（{blockers}）" if blockers else "") + opens)
-    needs = [f.zh for f in result.assistance.required if f.certain]
+    needs = [f.zh + named_brief(f) for f in result.assistance.required if f.certain]
     if needs:
         parts.append("帮扶: " + "、".join(needs))
-    gaps = [f.zh for f in result.assistance.gaps if f.certain]
+    gaps = [f.zh + named_brief(f) for f in result.assistance.gaps if f.certain]
     if gaps:
         parts.append("缺口: " + "、".join(gaps))
     late = [f"{f.zh}（{f.days_late:+d}天）" for f in result.procedure if f.certain and f.days_late is not None]

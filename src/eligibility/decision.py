@@ -27,6 +27,8 @@ __all__ = [
     "Finding",
     "Identification",
     "Lead",
+    "MeasureFinding",
+    "MemberRef",
     "MissingFact",
     "MissingParameter",
     "ProcedureFinding",
@@ -267,12 +269,31 @@ class Identification(BaseModel):
     unknown: tuple[MissingFact, ...] = ()
 
 
+class MemberRef(BaseModel):
+    """A member named by a measure: position in ``members`` (from 1) and 成员编号 — never an ID number."""
+
+    model_config = _OUT
+    index: int = Field(description="成员序号（从1起）/ position in the household's members, from 1")
+    member_id: str = Field(description="成员编号 / member id")
+
+
+class MeasureFinding(Finding):
+    """A required measure or gap, with the members it is for when its rule names them (members.py)."""
+
+    members: tuple[MemberRef, ...] | None = Field(
+        default=None, description="成员 / members it is for; null: a household-level measure names none"
+    )
+    members_to_review: tuple[MemberRef, ...] = Field(
+        default=(), description="待核实成员 / members whose data cannot settle whether it is for them"
+    )
+
+
 class Assistance(BaseModel):
     """帮扶: measures the household's risks and labour require, and those required but not delivered."""
 
     model_config = _OUT
-    required: tuple[Finding, ...] = ()
-    gaps: tuple[Finding, ...] = ()
+    required: tuple[MeasureFinding, ...] = ()
+    gaps: tuple[MeasureFinding, ...] = ()
 
 
 class ExitBlocker(Finding):

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from . import __version__
 from .compile.manifest import Expander, TextExpander, manifest
+from .compile.members_py import attach as attach_members
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -41,6 +42,7 @@ from .decision import (
     Finding,
     Identification,
     Lead,
+    MeasureFinding,
     MissingFact,
     MissingParameter,
     ProcedureFinding,
@@ -356,7 +358,7 @@ class Engine:
             scheme=self._scheme(program, on),
             lead=self._lead(h, on),
             identification=self._identify(run, shape),
-            assistance=shape.assistance,
+            assistance=attach_members(program, h, on, run.values, shape.assistance),
             exit=self._exit(run, shape),
             procedure=self._procedure(run, shape),
             warnings=shape.warnings,
@@ -563,8 +565,8 @@ class Engine:
             blocking=(),
             unknown=(),
         )
-        required = self._findings("measure", groups, Finding, on)
-        gaps = self._findings("gap", groups, Finding, on)
+        required = self._findings("measure", groups, MeasureFinding, on)
+        gaps = self._findings("gap", groups, MeasureFinding, on)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:

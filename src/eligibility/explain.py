@@ -260,6 +260,25 @@ def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
     return _section(_HEAD["procedure"], lang, body)
 
 
+def _named(f: Any, lang: Lang) -> str:
+    """The members a measure or gap is for (members.py): ``：成员2（编号 M2）；待核实：成员3（编号 M3）``."""
+    members = getattr(f, "members", None)
+    if members is None:
+        return ""
+    review = f.members_to_review
+
+    def who(refs: Any) -> str:
+        if lang == "zh":
+            return "、".join(f"成员{m.index}（编号 {m.member_id}）" for m in refs)
+        return ", ".join(f"member {m.index} (id {m.member_id})" for m in refs)
+
+    if lang == "zh":
+        text = "：" + (who(members) if members else "无成员")
+        return text + (f"；待核实：{who(review)}" if review else "")
+    text = ": " + (who(members) if members else "no member")
+    return text + (f"; to review: {who(review)}" if review else "")
+
+
 def explain(decision: Decision, lang: Lang = "zh") -> str:
     """A readable account of the decision: outcome, why, why not, open questions, derived facts."""
     d, ident = decision, decision.identification
@@ -329,7 +348,7 @@ def explain(decision: Decision, lang: Lang = "zh") -> str:
         out = []
         for f in items:
             sure = "" if f.certain else ("（待核实）" if lang == "zh" else " (unconfirmed)")
-            out.append(f"  • {f.zh if lang == 'zh' else f.en}{sure} ← {', '.join(f.rules)}")
+            out.append(f"  • {f.zh if lang == 'zh' else f.en}{sure}{_named(f, lang)} ← {', '.join(f.rules)}")
         return _section(title, lang, out)
 
     lines += findings(_HEAD["risks"], ident.risks)

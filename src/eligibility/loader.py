@@ -814,6 +814,7 @@ class _Loader:
                 )
             versions = self._versions(doc, path, decl, resolver)
             conclusions, modifiers = self._conclusions(doc, path, decl, resolver)
+            selectors = self._selectors(doc, path, decl, resolver)
             if versions is None:
                 self.broken.add(decl.id)
                 continue
@@ -830,7 +831,39 @@ class _Loader:
                 decl.description.zh if decl.description else None,
                 decl.description.en if decl.description else None,
                 modifiers,
+                selectors,
             )
+
+    def _selectors(
+        self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, r: _Resolver
+    ) -> dict[tuple[str, str], Any]:
+        """The ``members: {where: ...}`` of each measure or gap conclusion, checked (members.py)."""
+        from .members import SELECTABLE_KINDS, MemberSelector, parse_selector
+        from .models import MeasureType
+
+        out: dict[tuple[str, str], Any] = {}
+        for k, c in enumerate(decl.then):
+            if c.members is None:
+                continue
+            cpath = (*path, "then", k)
+            kind = next((kd for kd in SELECTABLE_KINDS if getattr(c, kd) is not None), None)
+            if kind is None:
+                self.err(doc.loc((*cpath, "members"), key=True), "EL101", "`members` goes only with `measure` or `gap`")
+                continue
+            wpath = (*cpath, "members", "where")
+            try:
+                node = parse_selector(c.members.where, r)
+            except ExprError as exc:
+                self.expr_err(doc, wpath, exc)
+                continue
+            types = tuple(c.members.not_delivered)
+            valid = [t.value for t in MeasureType]
+            for j, t in enumerate(types):
+                if t not in valid:
+                    where = doc.loc((*cpath, "members", "not_delivered", j))
+                    self.err(where, "EL214", f"unknown measure type `{t}`{suggest(t, valid)}")
+            out[(kind, str(getattr(c, kind)))] = MemberSelector(c.members.where, node, doc.loc(wpath), types)
+        return out
 
     def _versions(
         self, doc: Located, path: tuple[Any, ...], decl: rf.RuleDecl, resolver: _Resolver
@@ -882,6 +915,7 @@ class _Loader:
             cpath = (*path, "then", k)
             given = {key: val for key, val in c.model_dump().items() if val is not None}
             mods: dict[str, str] = {m: str(given.pop(m)) for m in ("until", "due", "done") if m in given}
+            given.pop("members", None)  # checked by _selectors
             if len(given) != 1:
                 kinds = ", ".join([*VOCAB_SECTIONS, "already_monitored", "exit_applies"])
                 self.err(doc.loc(cpath), "EL103", f"一个结论只能有以下之一 / a conclusion has exactly one of: {kinds}")

@@ -421,6 +421,7 @@ class Member(BaseModel):
     relocated: Flag | None = _f("是否异地扶贫搬迁人口", "relocated for poverty alleviation")
     employed: Flag | None = _f("是否务工就业", "working (migrant work or local employment)")
     work_months: Count | None = _f("收入统计期内务工就业月数", "months worked within the income window", ge=0, le=12)
+    accident_injury: Flag | None = _f("是否因意外事故受伤", "injured in an accident")
 
 
 class Income(BaseModel):
@@ -533,6 +534,9 @@ class Measure(BaseModel):
     type: MeasureType | None = _f("措施类别", "measure type")
     detail: str | None = _f("措施内容", "what was done")
     delivered_on: Day | None = _f("落实日期", "date delivered")
+    member_id: str | None = _f(
+        "受益成员编号（空：全户）", "member id of the member it was delivered to (absent: the whole household)"
+    )
 
 
 class Monitoring(BaseModel):

@@ -23,6 +23,7 @@ __all__ = [
     "FactDecl",
     "FactsFile",
     "Label",
+    "MemberSelectorDecl",
     "PackFile",
     "ParamDecl",
     "ParamValue",
@@ -160,12 +161,26 @@ class VersionDecl(BaseModel):
     note: str | None = None
 
 
+class MemberSelectorDecl(BaseModel):
+    """``members: {where: <member condition>}`` on a measure or gap: the members it is for.
+
+    The condition is a formula over one ``member`` (the grammar of ``count(members where ...)``);
+    a member whose condition is unknown is listed for review (docs/members.md)."""
+
+    model_config = _STRICT
+    where: str = Field(min_length=1)
+    not_delivered: list[str] = []
+    """For a gap: measure types (帮扶措施类别) whose delivery to a member — or to the whole household,
+    when the delivered measure names no member — by the assessment date takes that member off the list."""
+
+
 class ConclusionDecl(BaseModel):
     """What a rule concludes when it fires: exactly one kind key, plus the modifiers its kind allows.
 
     Identification: ``category``, ``risk``, ``risk_type`` (致贫/返贫风险类型), ``layer`` (分层分类: the
     rural social-assistance layer, issue 12), ``exclusion``, ``review``, ``already_monitored``.
-    Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered).
+    Assistance: ``measure`` (a required measure), ``gap`` (required but not delivered); either may name
+    the members it is for with ``members: {where: <member condition>}``.
     Exit: ``exit_applies``, ``exit_blocker`` (with ``until``: a date fact when the blocker lifts by
     itself), ``exit_method``. Procedure: ``finding`` (with ``due`` and optionally ``done``: date facts;
     days late = done − due, ``done`` defaulting to the assessment date). Warnings: ``warning``.
@@ -189,6 +204,7 @@ class ConclusionDecl(BaseModel):
     until: str | None = None
     due: str | None = None
     done: str | None = None
+    members: MemberSelectorDecl | None = None
 
 
 class RuleDecl(BaseModel):
@@ -273,6 +289,10 @@ class Expectation(BaseModel):
     error: str | None = None
     measures: list[str] | None = None
     gaps: list[str] | None = None
+    members: dict[str, list[str]] | None = None
+    """Per measure or gap code, the member ids (成员编号) it names, exactly (the codes given only)."""
+    members_to_review: dict[str, list[str]] | None = None
+    """Per measure or gap code, the member ids it lists for review, exactly (the codes given only)."""
     exit: Literal["not_applicable", "eligible", "blocked", "needs_review"] | None = None
     exit_blockers: list[str] | None = None
     exit_opens_on: date | None = None

@@ -226,6 +226,8 @@ class RuleDef:
     description_en: str | None = None
     modifiers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """Per conclusion, its date facts: ``until`` (exit blocker), ``due`` and ``on`` (finding)."""
+    selectors: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Per measure or gap conclusion, its :class:`~eligibility.members.MemberSelector` (if it names members)."""
 
     def version_on(self, on: date) -> RuleVersion | None:
         for v in self.versions:

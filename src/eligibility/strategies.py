@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .conditions import Group, Leaf, Negation
+from .errors import MissingParameterError
 from .expressions import Node, names
 from .facts import CATALOGUE
 from .models import (
@@ -146,6 +147,7 @@ def member_data(
         "relocated": st.booleans(),
         "employed": st.booleans(),
         "work_months": st.integers(0, 12),
+        "accident_injury": st.booleans(),
     }
     out = {"member_id": member_id, **_fill(draw, fields, missing, "members.")}
     if HealthStatus.disabled.value in out.get("health", ()) and not (
@@ -302,10 +304,25 @@ def _monitoring(draw: st.DrawFn) -> dict[str, Any]:
         out["category"] = draw(st.sampled_from([c.value for c in MonitoringCategory]))
         out["identified_on"] = draw(st.dates(date(2021, 1, 1), date(2025, 12, 31)))
         out["risks"] = draw(st.lists(st.sampled_from([r.value for r in RiskType]), max_size=5, unique=True))
-        out["measures"] = [
-            {"type": draw(st.sampled_from([m.value for m in MeasureType])), "delivered_on": out["identified_on"]}
-            for _ in range(draw(st.integers(0, 3)))
-        ]
+        out["measures"] = [draw(_measure(out["identified_on"])) for _ in range(draw(st.integers(0, 3)))]
+    return out
+
+
+@st.composite
+def _measure(draw: st.DrawFn, identified_on: date) -> dict[str, Any]:
+    """A delivered measure: for the whole household or one member (issue 11 §2), on or after the day the
+    household was identified, its type or date sometimes not recorded. Shrinks towards the old form: a
+    typed household-level measure on the identification day."""
+    out: dict[str, Any] = {
+        "type": draw(st.sampled_from([m.value for m in MeasureType])),
+        "delivered_on": identified_on + timedelta(days=draw(st.sampled_from([0, 30, 200]))),
+    }
+    who = draw(st.sampled_from([None, "1", "2", "3"]))
+    if who is not None:
+        out["member_id"] = who
+    for key in ("type", "delivered_on"):
+        if draw(st.integers(0, 9)) == 9:
+            del out[key]
     return out
 
 
@@ -412,7 +429,10 @@ def _age_params(chain: Chain, on: date) -> list[int]:
     for f in chain.facts.values():
         if "age(" in f.source:
             for p in _params_in(f.node):
-                v = chain.param_hit(p, on).value
+                try:
+                    v = chain.param_hit(p, on).value
+                except MissingParameterError:
+                    continue  # an optional parameter without value on the date: no threshold there
                 if isinstance(v, int | Decimal) and not isinstance(v, bool):
                     ages.add(int(v))
     return sorted(ages)

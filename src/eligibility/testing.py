@@ -254,6 +254,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
             got_codes = sorted(f.code for f in found if f.certain)
             if want != got_codes:
                 fails.append(f"{key}: expected {want}, got {got_codes}")
+    fails += _member_fails(d, exp)
     if "exit" in given and d.exit.status != exp.exit:
         fails.append(f"exit: expected {exp.exit}, got {d.exit.status}")
     if "exit_opens_on" in given and d.exit.opens_on != exp.exit_opens_on:
@@ -286,6 +287,26 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     return fails
 
 
+def _member_fails(d: Any, exp: rf.Expectation) -> list[str]:
+    """``members`` / ``members_to_review``: the member ids each given measure or gap names (members.py)."""
+    found = {f.code: f for f in (*d.assistance.required, *d.assistance.gaps)}
+    fails: list[str] = []
+    for key, want_by_code in (("members", exp.members), ("members_to_review", exp.members_to_review)):
+        for code, want in (want_by_code or {}).items():
+            f = found.get(code)
+            if f is None:
+                fails.append(f"{key}: `{code}` is not among the measures and gaps")
+                continue
+            named = getattr(f, key)
+            if named is None:
+                fails.append(f"{key}: `{code}` names no members (a household-level measure)")
+                continue
+            got = [m.member_id for m in named]
+            if got != want:
+                fails.append(f"{key} of {code}: expected {want}, got {got}")
+    return fails
+
+
 _KIND_OF_KEY = {
     "status": "identification",
     "category": "identification",
@@ -294,6 +315,8 @@ _KIND_OF_KEY = {
     "reviews": "identification",
     "measures": "assistance",
     "gaps": "assistance",
+    "members": "assistance",
+    "members_to_review": "assistance",
     "exit": "exit",
     "exit_blockers": "exit",
     "exit_opens_on": "exit",

@@ -111,11 +111,12 @@ def test_every_run_records_its_date_rules_input_and_counts(store: Store, rules: 
     runs = store.runs("test")
     assert [r.as_of for r in runs] == [AUG, SEP]
     r = runs[1]
-    assert (r.rows, r.decided, r.errors) == (19, 19, 0)
+    n = len(population())  # every example household
+    assert (r.rows, r.decided, r.errors) == (n, n, 0)
     assert r.ruleset_fingerprint.startswith("sha256:") and r.input_digest.startswith("sha256:")
     assert r.input_digest != runs[0].input_digest
     households = store.households(r.run_id)
-    assert len(households) == 19
+    assert len(households) == n
     by_id = {h[0]: h for h in households}
     assert json.loads(by_id["WX-018"][5])["missing_parameters"] == ["monitoring_line"]
     assert json.loads(by_id["HB-003"][5])["status"] == "identified"
@@ -132,7 +133,7 @@ def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, 
     again = run_monthly([m2], as_of=SEP, store=store, rules=rules, key=KEY, out_dir=tmp_path / "o", jurisdiction="test")
     assert [r.as_of for r in store.runs("test")] == [AUG, SEP]
     assert again.previous is not None and again.previous.as_of == AUG
-    assert store.execute("SELECT COUNT(*) FROM households")[0][0] == 38
+    assert store.execute("SELECT COUNT(*) FROM households")[0][0] == 2 * len(population())
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -272,7 +273,7 @@ def test_the_routine_writes_its_files(store: Store, rules: RuleSet, tmp_path: Pa
     analysis = pl.read_excel(out / "一月一分析.xlsx")
     assert {"户数", "上月户数", "户数变化"} <= set(analysis.columns)
     total = analysis.filter((pl.col("区划代码") == "合计") & (pl.col("指标") == "评估户数"))
-    assert total["户数"].to_list() == [19] and total["户数变化"].to_list() == [0]
+    assert total["户数"].to_list() == [len(population())] and total["户数变化"].to_list() == [0]
     identified = analysis.filter(
         (pl.col("区划代码") == "合计") & (pl.col("指标") == "认定结论") & (pl.col("代码") == "identified")
     )

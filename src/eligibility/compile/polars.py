@@ -87,6 +87,7 @@ from ..expressions import UNKNOWN, Aggregate, Binary, BoolOp, Call, ListLit, Lit
 from ..facts import CATALOGUE, FieldSpec
 from ..models import Household
 from ..ruleset import VOCAB_SECTIONS, Chain, RuleDef, RuleSet, RuleVersion
+from .members_pl import MEMBER_MEASURE, add_member_stage, member_rows
 from .python import spans
 
 __all__ = ["OUTPUT_SCHEMA", "TableProgram", "compile_table", "decide_table", "decision_row", "households_frame"]
@@ -154,6 +155,7 @@ OUTPUT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "procedure": pl.List(PROCEDURE),
     "warnings": pl.List(FINDING),
     "missing_parameters": pl.List(pl.String),
+    "member_measures": pl.List(MEMBER_MEASURE),
     "ruleset_fingerprint": pl.String(),
     "error": pl.String(),
 }
@@ -894,7 +896,9 @@ class _Compiler:
         if self.leaf_exprs:
             self.stages.insert(leaf_stage, _with_columns(self.leaf_exprs))
         prog = TableProgram(chain, self.start, self.until, self.facts, in_force, None, self.stages)
-        _Decide(self, prog).build()
+        decide = _Decide(self, prog)
+        decide.build()
+        prog.decision.append(add_member_stage(self, prog, decide))  # members named per measure (members_pl)
         return prog
 
 
@@ -1831,5 +1835,6 @@ def decision_row(decision: Any) -> dict[str, Any]:
         ],
         "warnings": findings(decision.warnings),
         "missing_parameters": [m.name for m in decision.missing_parameters],
+        "member_measures": member_rows(decision),
         "error": None,
     }

@@ -72,6 +72,7 @@ DECISION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "exit_blocking": ("风险消除缺少数据", "missing data for exit"),
     "procedure": ("程序问题", "procedure findings"),
     "missing_parameters": ("缺少参数（配置缺口）", "missing parameters (configuration gap)"),
+    "member_measures": ("帮扶措施落实到人（成员序号）", "measures per member (member positions)"),
     "ruleset_fingerprint": ("规则版本指纹", "rule-set fingerprint"),
     "error": ("错误", "error"),
 }
@@ -160,6 +161,18 @@ def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: L
     return text
 
 
+def _fmt_member_measure(item: dict[str, Any], rules: RuleSet | None, lang: Lang) -> str:
+    """``健康帮扶：…：成员1、成员3（待核实：成员2）`` — a measure or gap and the members it names."""
+    label = _label(rules, item["kind"], item["code"], lang)
+    word = "成员" if lang == "zh" else "member "
+    named = ("、" if lang == "zh" else ", ").join(f"{word}{i}" for i in item["members"] or [])
+    text = f"{label}：{named or '无'}" if lang == "zh" else f"{label}: {named or 'none'}"
+    review = ("、" if lang == "zh" else ", ").join(f"{word}{i}" for i in item["members_to_review"] or [])
+    if review:
+        text += f"（待核实：{review}）" if lang == "zh" else f" (to review: {review})"
+    return text
+
+
 def _param_label(rules: RuleSet | None, name: str, lang: Lang) -> str:
     """A parameter's label and name (``监测标准（monitoring_line）``): its declaration in any pack."""
     for pack in rules.packs.values() if rules is not None else ():
@@ -202,6 +215,8 @@ def flatten_decisions(
             values = [None if v is None else _SEP.join(_fmt_finding(x, kind, rules, lang, on) for x in v) for v in s]
         elif name in ("blocking", "unknown", "exit_blocking"):
             values = [None if v is None else _SEP.join(_fmt_missing(x, rules, lang) for x in v) for v in s]
+        elif name == "member_measures":
+            values = [None if v is None else _SEP.join(_fmt_member_measure(x, rules, lang) for x in v) for v in s]
         elif name == "missing_parameters":
             values = [None if v is None else _SEP.join(_param_label(rules, p, lang) for p in v) for v in s]
         elif name == "candidate_categories":

@@ -1,0 +1,160 @@
+"""Member selectors in the Python target: one generated function per compiled program.
+
+A program (:mod:`eligibility.compile.python`) decides the household; the rules whose conclusions name
+members (``members: {where: ...}``, :mod:`eligibility.members`) then need, per member, whether the
+condition holds. That is compiled here, apart from the program's hot path: the generator is the
+Python target's own (same expression code, same constants folded for the span), driven over a loop on
+``members``, into a second function ``select(h, as_of, values)`` that returns
+``{(rule id, kind, code): (members listed, members to review)}`` — positions from 1. Facts the
+conditions read come from the program's value slots, so nothing is computed twice.
+
+Only programs with a selector in force get one; :func:`selections` returns ``{}`` for the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..decision import MemberRef
+from ..expressions import UNKNOWN, Name
+from ..facts import _item
+from ..members import combine, keep_gap, refs
+from .python import (
+    Program,
+    _add_months,
+    _Compiler,
+    _end_of_month,
+    _first,
+    _ident,
+    _months_lacking,
+    _set_values,
+    _walk,
+    _whole,
+)
+
+__all__ = ["attach", "selections"]
+
+_LOCK = threading.Lock()
+
+_Select = Callable[[Any, Any, tuple[Any, ...]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]]
+
+
+def selections(program: Program, h: Any, as_of: date, values: tuple[Any, ...]) -> dict[tuple[str, str, str], Any]:
+    """Every selector's (listed, to review) members on this household, or ``{}`` without selectors."""
+    fn = program.__dict__.get("_select", False)
+    if fn is False:
+        with _LOCK:
+            fn = program.__dict__.get("_select", False)
+            if fn is False:
+                fn = program.__dict__["_select"] = _compile(program, as_of)
+    return {} if fn is None else fn(h, as_of, values)
+
+
+def _compile(program: Program, on: date) -> _Select | None:
+    """``on``: any day of the program's span (the parameter values folded in are the span's)."""
+    chain = program.chain
+    todo = [(rule, key, sel) for rule, _, _ in program.rules for key, sel in rule.selectors.items()]
+    if not todo:
+        return None
+    c = _Compiler(chain, on, program.start, program.until)
+    c.prologue = []
+    c.collections = set()
+    c.fact_index = dict(program.fact_index)
+    members = c.collection("members")
+    facts = sorted({n.key for _, _, s in todo for n in _walk(s.where) if isinstance(n, Name) and n.ref == "fact"})
+    for name in facts:
+        c.emit(f"F_{_ident(name)} = values[{program.fact_index[name]}]")
+    c.emit("out = {}")
+    for rule, (kind, code), sel in todo:
+        key = c.const((rule.id, kind, code))
+        c.emit(f"# {rule.id} {kind}:{code} members where {sel.source!r} ({sel.loc})")
+        c.emit("yes = []")
+        c.emit("maybe = []")
+        c.branch(f"if {members} is not U:")
+        var = c.new("m")
+        c.branch(f"for i, {var} in enumerate({members}, 1):")
+        c.loop_vars.append((var, "members"))
+        w = c.expr(sel.where)
+        if sel.not_delivered:
+            cv, both = c.new("cv"), c.new("t")
+            measures = c.collection("monitoring.measures")
+            types = c.const(frozenset(sel.not_delivered))
+            c.emit(f"{cv} = _covered({measures}, {types}, as_of, {var}.member_id)")
+            c.emit(f"{both} = False if ({w} is False or {cv} is True) else (U if ({w} is U or {cv} is U) else True)")
+            w = both
+        c.loop_vars.pop()
+        c.emit(f"if {w} is True:")
+        c.emit("    yes.append(i)")
+        c.emit(f"elif {w} is U:")
+        c.emit("    maybe.append(i)")
+        c.end()
+        c.end()
+        c.emit(f"out[{key}] = (tuple(yes), tuple(maybe))")
+    lines = ["def select(h, as_of, values):"]
+    lines += [f"    s_{sec} = h.{sec}" for sec in sorted(c.sections)]
+    lines += ["    " + line for line in c.prologue]
+    lines += c.lines
+    lines.append("    return out")
+    source = "\n".join(lines) + "\n"
+    # The names the Python target's generated code calls (the same objects its programs get).
+    helpers = (_add_months, _set_values, _end_of_month, _months_lacking, _first, _item, _covered)
+    namespace: dict[str, Any] = {f.__name__: f for f in helpers}
+    namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
+    compiled = compile(source, f"<eligibility members {program.key}>", "exec")
+    exec(compiled, namespace)  # our own generated source; no text from a rule file is code
+    program.__dict__["selector_source"] = source
+    fn: _Select = namespace["select"]
+    return fn
+
+
+def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:
+    """:func:`eligibility.members.covered` over the measure models themselves (the target's own form)."""
+    if measures is UNKNOWN:
+        return UNKNOWN
+    unsure = False
+    for m in measures:
+        kind = m.type
+        if kind is not None and kind._value_ not in types:
+            continue
+        on = m.delivered_on
+        if on is not None and on > as_of:
+            continue
+        if m.member_id is not None and m.member_id != member_id:
+            continue
+        if kind is None or on is None:
+            unsure = True
+        else:
+            return True
+    return UNKNOWN if unsure else False
+
+
+def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assistance: Any) -> Any:
+    """``assistance`` (a :class:`~eligibility.decision.Assistance`) with each measure's and gap's members
+    (:func:`eligibility.members.combine`); the same object when nothing names members."""
+    if not assistance.required and not assistance.gaps:
+        return assistance
+    chosen = selections(program, h, as_of, values)
+    if not chosen:
+        return assistance
+    ids = [m.member_id for m in h.members or ()]
+
+    def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
+        out = []
+        for f in findings:
+            got = combine(f.rules, kind, f.code, chosen)
+            if got is None:
+                out.append(f)
+                continue
+            if kind == "gap" and not keep_gap(f.rules, f.code, got, chosen, h.members is not None):
+                continue
+            yes, maybe = (tuple(MemberRef.model_construct(**r) for r in refs(s, ids)) for s in got)
+            out.append(f.model_copy(update={"members": yes, "members_to_review": maybe}))
+        return tuple(out)
+
+    return assistance.model_copy(
+        update={"required": named(assistance.required, "measure"), "gaps": named(assistance.gaps, "gap")}
+    )
