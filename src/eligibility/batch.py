@@ -14,7 +14,8 @@ no household is decided twice or lost. The parts are joined into ``out`` at the 
 
 Memory (``docs/batch.md`` §9): one part at a time. A Parquet input is read part by part (a slice per
 part, with one pass over the household-id column first so that a repeated id is found across parts);
-the other formats are read whole (a county's exports, checked row by row) and decided part by part.
+so is JSON Lines (one pass first finds where each part starts and which ids repeat); CSV and Excel are
+read whole (a county's exports, checked row by row) and decided part by part.
 Each part's decisions, row errors and summary counts go to disk before the next part; the output is
 joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
 up the parts' counts, so the decisions of the whole run are never in memory together.
@@ -39,7 +40,16 @@ import polars as pl
 
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
-from .io.tables import ReadResult, RowError, parquet_repeated_ids, parquet_rows, read_households, read_parquet_slice
+from .io.tables import (
+    ReadResult,
+    RowError,
+    jsonl_index,
+    parquet_repeated_ids,
+    parquet_rows,
+    read_households,
+    read_jsonl_part,
+    read_parquet_slice,
+)
 from .io.writers import write_decisions, write_errors
 from .ruleset import RuleSet
 
@@ -168,9 +178,9 @@ class _Chunk:
 
 def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) -> Iterator[_Chunk]:
     """The parts of a run, in input order. A Parquet file is read slice by slice (only the slice is in
-    memory, its repeated ids found by one pass over the id column); the other formats are read whole,
-    when their first part is due, and then cut into parts (their files are a county's exports, read
-    through per-row validation: CSV, Excel, JSON Lines)."""
+    memory, its repeated ids found by one pass over the id column); a JSON Lines file part by part from
+    the byte offsets one pass over it finds (:func:`~eligibility.io.tables.jsonl_index`); CSV and Excel
+    are read whole, when their first part is due, and then cut into parts (two tables joined by id)."""
     offset, part = 0, 0
     for p in paths:
         path = Path(p)
@@ -191,6 +201,15 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
                 part += 1
             offset += total
             continue
+        if path.suffix.lower() in (".jsonl", ".ndjson") and path.is_file():
+            index = jsonl_index(path, chunk_rows, as_of)
+            for begin in index.starts or [(0, 1, 0)]:  # an empty file is one (empty) part
+                rows = min(chunk_rows, index.records - begin[2])
+                read = functools.partial(read_jsonl_part, path, begin, rows, as_of, index.repeated)
+                yield _Chunk(part, offset + begin[2], rows, functools.partial(_read_shifted, read, offset))
+                part += 1
+            offset += index.records
+            continue
         whole = read_households(p, as_of=as_of)
         got = _shifted(whole, offset)
         total = max(whole.total_rows, 1)  # an empty file is one (empty) part: its header errors still count
@@ -199,6 +218,10 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
             yield _Chunk(part, offset + start, rows, functools.partial(_cut, got, offset + start, rows, start == 0))
             part += 1
         offset += whole.total_rows
+
+
+def _read_shifted(read: Callable[[], ReadResult], offset: int) -> ReadResult:
+    return _shifted(read(), offset)
 
 
 def _shifted(got: ReadResult, offset: int) -> ReadResult:

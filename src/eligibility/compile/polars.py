@@ -1848,20 +1848,30 @@ def decide_table(
         programs.setdefault((pack, prog.start), (prog, []))[1].append(on)
     out_cols = list(OUTPUT_SCHEMA)
 
-    def run(item: tuple[tuple[str, date | None], tuple[TableProgram, list[date]]]) -> pl.DataFrame:
+    unborn = _births_after(df)
+    if unborn is not None:
+        df = df.join(unborn, on="_row", how="left", maintain_order="left")
+
+    def run(item: tuple[tuple[str, date | None], tuple[TableProgram, list[date]]]) -> list[pl.DataFrame]:
         (pack, _), (prog, dates) = item
         part = df.filter(
             (pl.col("__pack") == pack) & pl.col("as_of").is_in(pl.lit(pl.Series(dates, dtype=pl.Date)).implode())
         )
-        return prog.run(part, rule_columns)
+        if unborn is None or prog.error is not None:
+            return [prog.run(part, rule_columns)]
+        bad = pl.col("__unborn").is_not_null()
+        refused = part.filter(bad).with_columns(
+            pl.lit(prog.chain.pack.id, dtype=pl.String).alias("jurisdiction"), pl.col("__unborn").alias("error")
+        )
+        return [prog.run(part.filter(~bad), rule_columns), refused]
 
     # Parts run side by side: a small part's time is mostly polars planning its stages, which is single
     # threaded, so a table of many jurisdictions and dates gains from overlapping them.
     if len(programs) > 1:
         with ThreadPoolExecutor(max_workers=min(len(programs), os.cpu_count() or 1)) as pool:
-            parts += list(pool.map(run, programs.items()))
+            parts += [f for got in pool.map(run, programs.items()) for f in got]
     else:
-        parts += [run(item) for item in programs.items()]
+        parts += [f for item in programs.items() for f in run(item)]
     nulls = df.filter(pl.col("__pack").is_null())
     parts.append(nulls.with_columns(**_no_region_row()))
     undated = df.filter(pl.col("__pack").is_not_null() & pl.col("as_of").is_null())
@@ -1891,6 +1901,39 @@ def decide_table(
     fills = [pl.when(decided).then(pl.col(n).fill_null(_empty(OUTPUT_SCHEMA[n].inner))).alias(n) for n in lists]  # type: ignore[attr-defined]
     fills.append(pl.when(decided).then(pl.col("exit_status").fill_null("not_applicable")).alias("exit_status"))
     return result.with_columns(fills)
+
+
+def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
+    """``(_row, __unborn)`` for the rows with a member born after the row's ``as_of``: the engine refuses
+    such a record (``models.births_after``: an impossible date, not an unknown), and so does the table,
+    with the same JSON path and code in the row's ``error``. None when no row has one."""
+    if "members" not in df.columns:
+        return None
+    items = (
+        df.lazy()
+        .select("_row", "as_of", pl.col("members"))
+        .filter(pl.col("members").list.len() > 0)
+        .with_columns(pl.int_ranges(pl.col("members").list.len()).alias("__i"))
+        .explode("members", "__i")
+        .filter(pl.col("members").struct.field("birth_date") > pl.col("as_of"))
+    )
+    on = pl.col("as_of").dt.strftime("%Y-%m-%d")
+    found = (
+        items.select(
+            "_row",
+            pl.format(
+                "$.members[{}].birth_date: 出生日期晚于评估日期 {} / date of birth after the assessment date {} "
+                "(born_after_as_of)",
+                pl.col("__i"),
+                on,
+                on,
+            ).alias("__unborn"),
+        )
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("__unborn").str.join("; "))
+        .collect()
+    )
+    return found if found.height else None
 
 
 def decision_row(decision: Any) -> dict[str, Any]:
