@@ -3,9 +3,9 @@
 Run: ``.venv/bin/python benchmarks/bench_batch_jsonl.py [N ...] [--dir DIR] [--chunk-rows R]``
 (default N = 100,000 then 1,000,000). Prints figures only; nothing here asserts on time or memory.
 
-For each N, ``N`` generated households (``workload.py``, fixed seed: every bundled pack, its own
-assessment date per record as ``{"as_of": ..., "household": {...}}``) are written to a JSON Lines
-file, then ``eligibility batch FILE -o OUT.parquet`` runs in a fresh subprocess under
+For each N, ``N`` generated households of one county (``workload.py``, fixed seed: 淮北's sites,
+assessed on 2023-09-30, as a county's monthly run is) are written to a JSON Lines file, then
+``eligibility batch FILE --as-of 2023-09-30 -o OUT.parquet`` runs in a fresh subprocess under
 ``/usr/bin/time -v``: wall time, households/s, maximum resident set size, output size. A JSON Lines
 file is read part by part (``jsonl_index``, ``read_jsonl_part``), so the peak RSS should not grow with
 N: the figures of the two sizes side by side are the check (``docs/batch.md``, 性能 / Performance).
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,27 +31,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
 
 BIN = Path(sys.executable).parent
+AS_OF = date(2023, 9, 30)
 
 
 def write_jsonl(path: Path, n: int) -> float:
     """``n`` generated households, one record a line, each with its own assessment date."""
     t0 = time.perf_counter()
-    where = workload.sites()
+    where = workload.sites(packs_wanted=("anhui-huaibei",), dates=(AS_OF,))
     with path.open("w", encoding="utf-8") as f:
-        for h, on in workload.iter_generate(random.Random(20261130), n, where):
-            f.write(json.dumps({"as_of": on.isoformat(), "household": h}, ensure_ascii=False) + "\n")
+        for h, _ in workload.iter_generate(random.Random(20261130), n, where):
+            f.write(json.dumps(h, ensure_ascii=False) + "\n")
     return time.perf_counter() - t0
 
 
 def run(path: Path, out: Path, n: int, chunk_rows: int) -> None:
-    cmd = ["/usr/bin/time", "-v", str(BIN / "eligibility"), "batch", str(path), "-o", str(out)]
+    cmd = ["/usr/bin/time", "-v", str(BIN / "eligibility"), "batch", str(path), "--as-of", AS_OF.isoformat()]
+    cmd += ["-o", str(out)]
     cmd += ["--chunk-rows", str(chunk_rows)] if chunk_rows else []
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
-    counts = re.search(r"([\d,]+) rows: ([\d,]+) decisions, ([\d,]+) errors", done.stderr)
+    text = done.stdout + done.stderr
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
+    counts = re.search(r"([\d,]+) rows: ([\d,]+) decisions, ([\d,]+) errors", text)
     size = out.stat().st_size / 2**20 if out.exists() else 0.0
     print(
         f"  eligibility batch {n:>11,} JSON Lines → Parquet: {wall:8.1f} s  {n / wall:>9,.0f} households/s  "

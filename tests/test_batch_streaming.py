@@ -158,3 +158,18 @@ def test_a_member_born_after_the_date_is_refused_as_the_engine_refuses_it(jsonl:
     errors = decide_table(RULES, frame).get_column("error").to_list()
     assert errors[0] is not None and errors[0].startswith("$.members[0].birth_date: ")
     assert errors[0].endswith("(born_after_as_of)") and errors[1] is None
+
+
+def test_a_parquet_member_born_after_the_date_is_an_error_naming_path_and_code(tmp_path: Path) -> None:
+    frame = read_households(ROOT / "examples" / "batch" / "households.jsonl", as_of=AS_OF).frame
+    births = frame.get_column("members").to_list()
+    births[0][1]["birth_date"] = date(2073, 5, 1)
+    frame = frame.with_columns(pl.Series("members", births, dtype=frame.schema["members"])).drop("_row", "as_of")
+    path = tmp_path / "households.parquet"
+    frame.write_parquet(path)
+    out = tmp_path / "out.jsonl"
+    r = run_batch([path], out, rules=RULES, as_of=AS_OF, progress=False, log=io.StringIO())
+    assert (r.decided, r.errors) == (frame.height - 1, 1)
+    assert r.errors_file is not None
+    (error,) = [json.loads(line) for line in r.errors_file.read_text("utf-8").splitlines()]
+    assert "born_after_as_of" in error.values() and "$.members[1].birth_date" in error.values()

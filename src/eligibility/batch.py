@@ -39,6 +39,7 @@ from typing import Any, TextIO
 import polars as pl
 
 from .compile.polars import OUTPUT_SCHEMA, decide_table
+from .compile.polars import row_errors as row_errors_of
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
     ReadResult,
@@ -416,17 +417,18 @@ def run_batch(
     )
     row_errors = list(read_errors)
     for r in evaluation.iter_rows():
-        row_errors.append(
-            RowError(
-                file=", ".join(str(p) for p in paths),
-                row=None,
-                column=None,
-                code="evaluation",
-                message=str(r[2]),
-                index=int(r[0]),
-                household_id=r[1],
+        for column, code, message in row_errors_of(str(r[2])):
+            row_errors.append(
+                RowError(
+                    file=", ".join(str(p) for p in paths),
+                    row=None,
+                    column=column,
+                    code=code,
+                    message=message,
+                    index=int(r[0]),
+                    household_id=r[1],
+                )
             )
-        )
     errors_file: Path | None = None
     if row_errors:
         errors_file = out.with_name(out.stem + ".errors" + out.suffix)

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -89,7 +90,15 @@ from ..models import Household
 from ..ruleset import VOCAB_SECTIONS, Chain, RuleDef, RuleSet, RuleVersion
 from .python import spans
 
-__all__ = ["OUTPUT_SCHEMA", "TableProgram", "compile_table", "decide_table", "decision_row", "households_frame"]
+__all__ = [
+    "OUTPUT_SCHEMA",
+    "TableProgram",
+    "compile_table",
+    "decide_table",
+    "decision_row",
+    "households_frame",
+    "row_errors",
+]
 
 MONEY_DTYPE: Final = pl.Decimal(38, 2)
 NUMBER_SCALE: Final = 10
@@ -1934,6 +1943,19 @@ def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
         .collect()
     )
     return found if found.height else None
+
+
+_FIELD_ERROR: Final = re.compile(r"^(\$\S*): (.*) \(([a-z_]+)\)$")
+
+
+def row_errors(error: str) -> list[tuple[str | None, str, str]]:
+    """A row's ``error`` as (JSON path, code, message) items: the field errors :func:`_births_after`
+    writes (``$.path: message (code)``, joined by ``; ``) keep their path and code, so the batch's
+    errors file names them as the engine does; any other text is one ``evaluation`` error."""
+    items = [_FIELD_ERROR.match(part) for part in error.split("; ")]
+    if all(items):
+        return [(m.group(1), m.group(3), m.group(2)) for m in items if m]
+    return [(None, "evaluation", error)]
 
 
 def decision_row(decision: Any) -> dict[str, Any]:

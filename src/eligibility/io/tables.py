@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -256,6 +257,28 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
         return _Converted(raw, none)
     if col.kind == "bool" and isinstance(dtype, pl.Boolean):
         return _Converted(raw, none)
+    if col.kind == "int" and dtype.is_integer():
+        # A typed integer column (Parquet) needs no text round trip: the same value and range checks.
+        v = raw.cast(pl.Int64, strict=False)
+        code = pl.when(raw.is_not_null() & v.is_null()).then(pl.lit("not_integer")).otherwise(none)
+        if col.ge is not None:
+            code = pl.when(v < col.ge).then(pl.lit("too_small")).otherwise(code)
+        if col.le is not None:
+            code = pl.when(v > col.le).then(pl.lit("too_large")).otherwise(code)
+        return _Converted(pl.when(code.is_null()).then(v).otherwise(None), code)
+    places = 2 if col.kind == "money" else 10
+    if col.kind in ("money", "decimal") and isinstance(dtype, pl.Decimal) and (dtype.scale or 0) <= places:
+        # A typed decimal of no more places than allowed (Parquet): exact as it is; the checks of the
+        # text path (negative, too many whole digits) on the number itself.
+        limit = pl.lit(Decimal(10) ** (12 if col.kind == "money" else 28))
+        code = (
+            pl.when(raw < 0)
+            .then(pl.lit("too_small"))
+            .when(raw.abs() >= limit)
+            .then(pl.lit("too_large"))
+            .otherwise(none)
+        )
+        return _Converted(pl.when(code.is_null()).then(raw).otherwise(None).cast(col.dtype), code)
     t = _text(raw, dtype)
     present = t.is_not_null()
     if col.kind == "text":
@@ -288,7 +311,6 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
             code = pl.when(v > col.le).then(pl.lit("too_large")).otherwise(code)
         return _Converted(pl.when(code.is_null()).then(v).otherwise(None), code)
     if col.kind in ("money", "decimal"):
-        places = 2 if col.kind == "money" else 10
         number = t.str.contains(_NUMBER)
         frac = t.str.extract(r"\.([0-9]*?)0*$", 1).fill_null("")
         whole = t.str.extract(r"^-?0*([0-9]*)", 1).fill_null("")
@@ -348,24 +370,34 @@ def _normalise(
     """
     values: list[pl.Expr] = [pl.col(k) for k in keys]
     err_frames: list[pl.DataFrame] = []
-    for name, (header, col) in columns.items():
+    codes: list[pl.Expr] = []
+    for name, (_, col) in columns.items():
         conv = _convert(col, pl.col(name), raw.schema[name])
         values.append(conv.value.cast(col.dtype).alias(col.path))
-        codes = raw.select(*[pl.col(k) for k in keys], conv.code.alias("code"), _text_or_repr(name, raw))
-        codes = codes.filter(pl.col("code").is_not_null())
-        if codes.height:
-            messages = [
-                _message(col, c, f"：{v!r}" if v is not None else "")
-                for c, v in zip(codes["code"].to_list(), codes["value"].to_list(), strict=True)
-            ]
-            err_frames.append(
-                codes.select(
-                    *keys,
-                    pl.lit(header).alias("column"),
-                    "code",
-                    pl.Series("message", messages, dtype=pl.String),
-                )
+        codes.append(conv.code.alias(name))
+    # Every column's error codes in one pass; the cells of a bad column are then read again only on
+    # its bad rows (as text, for the message): one select per column over the whole table, each
+    # casting the column to text, cost most of reading a clean Parquet file.
+    found = raw.select(*[pl.col(k) for k in keys], *codes) if codes else raw.select(keys)
+    bad_any = found.select(pl.col(c).is_not_null().any() for c in found.columns[len(keys) :]).row(0) if codes else ()
+    for (name, (header, col)), bad in zip(columns.items(), bad_any, strict=True):
+        if not bad:
+            continue
+        where = found.get_column(name).is_not_null()
+        rows = raw.filter(where).select(*[pl.col(k) for k in keys], _text_or_repr(name, raw))
+        code_list = found.get_column(name).filter(where).to_list()
+        messages = [
+            _message(col, c, f"：{v!r}" if v is not None else "")
+            for c, v in zip(code_list, rows["value"].to_list(), strict=True)
+        ]
+        err_frames.append(
+            rows.select(
+                *keys,
+                pl.lit(header).alias("column"),
+                pl.Series("code", code_list, dtype=pl.String),
+                pl.Series("message", messages, dtype=pl.String),
             )
+        )
     clean = raw.select(values)
     key_schema = {k: raw.schema[k] for k in keys}
     errors = (
