@@ -1562,12 +1562,10 @@ class _Decide:
                 index="_row", variable_name="code", value_name=name
             )
 
-        def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
-            lf = lf.cache()
-            if not conc_rows:
-                return lf.with_columns(_empty(_FINDING_DTYPES[k]).alias(n) for k, n in _FINDING_COLUMNS.items())
-            grouped = (
-                lf.select("_row", *(pl.col("rule:" + r).alias(r) for r in rules_with))
+        def grouped_of(lf: pl.LazyFrame, rules: list[str]) -> pl.LazyFrame:
+            """Per (row, kind, code) whether certain and which rules decided it, from these rules."""
+            return (
+                lf.select("_row", *(pl.col("rule:" + r).alias(r) for r in rules))
                 .unpivot(index="_row", variable_name="rule", value_name="v")
                 .filter(pl.col("v").is_null() | pl.col("v"))
                 .join(conc, on="rule")
@@ -1590,10 +1588,66 @@ class _Decide:
                 )
                 .sort("_row", "kind", "certain", "kc", descending=[False, False, True, False])
             )
+
+        # A kind whose findings carry no per-household date depends only on the outcomes of the rules
+        # concluding it, and most households share a few thousand combinations of those: each kind is
+        # worked out once per distinct combination (2 bits per rule, in UInt64 keys) and joined back.
+        # Unpivoting every (household, rule) pair cost most of this stage.
+        dated_kinds = {"exit_blocker", "finding"}
+        dated_rules = [r for r in rules_with if self.kinds[r] & dated_kinds]
+        kind_rules = {
+            kind: [r for r in rules_with if kind in self.kinds[r]]
+            for kind in _FINDING_COLUMNS
+            if kind not in dated_kinds
+        }
+
+        def state_keys(rules: list[str]) -> list[pl.Expr]:
+            keys = []
+            for w in range(0, len(rules), 32):
+                states = [
+                    pl.when(pl.col("rule:" + r).is_null())
+                    .then(pl.lit(2 << (2 * i), dtype=pl.UInt64))
+                    .when(pl.col("rule:" + r))
+                    .then(pl.lit(1 << (2 * i), dtype=pl.UInt64))
+                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    for i, r in enumerate(rules[w : w + 32])
+                ]
+                keys.append(_bit_or(states).alias(f"__k{w // 32}"))
+            return keys
+
+        def shared(lf: pl.LazyFrame, kind: str, name: str) -> pl.LazyFrame:
+            rules = kind_rules[kind]
+            keys = state_keys(rules)
+            key_names = [k.meta.output_name() for k in keys]
+            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect()
+            distinct = (
+                keyed.drop("_row")
+                .unique(subset=key_names)
+                .with_row_index("_row")
+                .with_columns(pl.col("_row").cast(pl.UInt64))
+            )
+            lists = (
+                grouped_of(distinct.lazy(), rules)
+                .filter(pl.col("kind") == kind)
+                .group_by("_row", maintain_order=True)
+                .agg(pl.struct([pl.col("code"), pl.col("certain"), pl.col("rules")]).alias(name))
+                .join(distinct.lazy().select("_row", *key_names), on="_row")
+                .drop("_row")
+            )
+            return keyed.lazy().select("_row", *key_names).join(lists, on=key_names, how="left").select("_row", name)
+
+        def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
+            lf = lf.cache()
+            if not conc_rows:
+                return lf.with_columns(_empty(_FINDING_DTYPES[k]).alias(n) for k, n in _FINDING_COLUMNS.items())
             # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
-            grouped = grouped.collect(engine="in-memory").lazy()
+            grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
             frames: list[pl.LazyFrame] = []
             for kind, name in _FINDING_COLUMNS.items():
+                if kind not in dated_kinds:
+                    if kind_rules[kind]:
+                        frames.append(shared(lf, kind, name))
+                    continue
                 part = grouped.filter(pl.col("kind") == kind)
                 fields = [pl.col("code"), pl.col("certain"), pl.col("rules")]
                 if kind == "exit_blocker" and blocker_codes:
@@ -1638,7 +1692,12 @@ class _Decide:
             out = _attach(lf, frames)
             return (
                 out.with_columns(
-                    [pl.col(n).fill_null(_empty(_FINDING_DTYPES[k])) for k, n in _FINDING_COLUMNS.items()]
+                    [
+                        pl.col(n).fill_null(_empty(_FINDING_DTYPES[k]))
+                        if k in dated_kinds or kind_rules[k]
+                        else _empty(_FINDING_DTYPES[k]).alias(n)
+                        for k, n in _FINDING_COLUMNS.items()
+                    ]
                 ).with_columns(
                     pl.when(pl.col("__applies"))
                     .then(pl.col("exit_blockers"))
