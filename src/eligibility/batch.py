@@ -280,7 +280,9 @@ def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rule
         return 0
     if suffix == ".parquet":
         tmp = out.with_name(out.name + ".tmp")
-        pl.scan_parquet(files).filter(ok).sink_parquet(tmp)
+        # One scan per part, concatenated: a single scan over every part held about 0.5 GiB more at
+        # its peak, growing with the number of parts.
+        pl.concat([pl.scan_parquet(f).filter(ok) for f in files]).sink_parquet(tmp, row_group_size=10_000)
         os.replace(tmp, out)
         return parquet_rows(out)
     if suffix not in (".csv", ".jsonl", ".ndjson"):
@@ -450,10 +452,7 @@ def run_batch(
         resumed_parts=len(done),
         notes=notes,
         gaps=configuration_gaps(
-            pl.scan_parquet(files)
-            .filter(pl.col("error").is_null())
-            .select("jurisdiction", "missing_parameters")
-            .collect()
+            pl.concat([pl.scan_parquet(f) for f in files]).filter(pl.col("error").is_null())
             if files
             else pl.DataFrame()
         ),
@@ -474,12 +473,16 @@ def print_gaps(gaps: Sequence[tuple[str, str, int]], log: TextIO) -> None:
         )
 
 
-def configuration_gaps(decisions: pl.DataFrame) -> list[tuple[str, str, int]]:
-    """Each configuration gap once per jurisdiction and parameter, with how many households it touched."""
-    if "missing_parameters" not in decisions.columns or not decisions.height:
+def configuration_gaps(decisions: pl.DataFrame | pl.LazyFrame) -> list[tuple[str, str, int]]:
+    """Each configuration gap once per jurisdiction and parameter, with how many households it touched.
+
+    A lazy frame (a run's parts on disk) is counted streaming: only the counts are ever in memory."""
+    lf = decisions.lazy()
+    if "missing_parameters" not in lf.collect_schema().names():
         return []
-    long = decisions.select("jurisdiction", "missing_parameters").explode("missing_parameters").drop_nulls()
-    counted = long.group_by("jurisdiction", "missing_parameters").len().sort("jurisdiction", "missing_parameters")
+    long = lf.select("jurisdiction", "missing_parameters").explode("missing_parameters").drop_nulls()
+    grouped = long.group_by("jurisdiction", "missing_parameters").len()
+    counted = grouped.collect(engine="streaming").sort("jurisdiction", "missing_parameters")
     return [(str(j), str(p), int(n)) for j, p, n in counted.iter_rows()]
 
 

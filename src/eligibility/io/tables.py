@@ -849,7 +849,15 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
         col = index.get(normalise_header(name))
         if col is not None and col.path == HOUSEHOLD_ID:
             ids = _convert(col, pl.col(name), dtype).value.cast(pl.String).alias("id")
-            counts = pl.scan_parquet(path).select(ids).group_by("id").len()
+            # First an 8-byte hash per row (a group_by of the ids themselves held every distinct id:
+            # gigabytes at ten million rows); the ids are read only on the rows whose hash repeats.
+            hashes = pl.scan_parquet(path).select(ids.hash(seed=0).alias("h"), ids.is_null().alias("null"))
+            seen = hashes.filter(~pl.col("null")).select("h").collect(engine="streaming").get_column("h")
+            twice = seen.filter(seen.is_duplicated()).unique()
+            if not twice.len():
+                return set()
+            rows = pl.scan_parquet(path).select(ids).filter(pl.col("id").hash(seed=0).is_in(twice.implode()))
+            counts = rows.group_by("id").len()
             repeated = counts.filter(pl.col("id").is_not_null() & (pl.col("len") > 1)).collect(engine="streaming")
             return set(repeated.get_column("id").to_list())
     return set()
