@@ -378,7 +378,10 @@ def run_batch(
             errors = [_error_record(e) for e in read.errors]
             _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors})
             tmp = parts_dir / f"{stem}.parquet.tmp"
-            decided.write_parquet(tmp)
+            # Small row groups: joining the parts decodes a few row groups at a time, and one row group
+            # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
+            # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
+            decided.write_parquet(tmp, row_group_size=10_000)
             os.replace(tmp, parts_dir / f"{stem}.parquet")
             parts.append(
                 {
