@@ -67,3 +67,9 @@ bench-monitor: $(BIN)/eligibility
 .PHONY: fuzz
 fuzz: $(BIN)/eligibility
 	ELIGIBILITY_FUZZ_EXAMPLES=2000 $(BIN)/pytest tests/fuzz -p no:cacheprovider
+
+# A JSON Lines batch end to end under /usr/bin/time -v (issue 10 §5): households/s and max RSS at
+# 100,000 and 1,000,000 households (generated into a temporary folder, deleted after; long).
+.PHONY: bench-jsonl
+bench-jsonl: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_batch_jsonl.py

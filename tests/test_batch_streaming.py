@@ -1,13 +1,15 @@
 """A batch read and decided part by part equals one read and decided whole (issue 10 §5, streaming).
 
-Parquet inputs are read slice by slice (``read_parquet_slice``), so the slices must give the same valid
-rows and the same errors as the whole file — a household id repeated in two slices included — and a run
-of many small parts must write the same decisions, errors and summary as a run of one part.
+Parquet inputs are read slice by slice (``read_parquet_slice``) and JSON Lines part by part
+(``jsonl_index``, ``read_jsonl_part``), so the parts must give the same valid rows and the same errors as
+the whole file — a household id repeated in two parts included — and a run of many small parts must
+write the same decisions, errors and summary as a run of one part.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,17 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eligibility import load_rules
+from eligibility import Engine, load_rules, parse_household
 from eligibility.batch import run_batch
-from eligibility.io.tables import parquet_repeated_ids, read_households, read_parquet_slice
+from eligibility.compile.polars import decide_table, households_frame
+from eligibility.errors import HouseholdError
+from eligibility.io.tables import (
+    jsonl_index,
+    parquet_repeated_ids,
+    read_households,
+    read_jsonl_part,
+    read_parquet_slice,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
@@ -77,3 +87,89 @@ def test_many_small_parts_write_what_one_part_writes(parquet: Path, tmp_path: Pa
     assert small.errors_file is not None and one.errors_file is not None
     assert small.errors_file.read_bytes() == one.errors_file.read_bytes()
     assert sum_small.read_bytes() == sum_one.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example households four times over (ids made unique) as JSON Lines, with what a careless
+    export adds: a blank line, a line that is not JSON, an id on two valid records far apart, an id on
+    a valid record and on an invalid one (the valid one is decided), a member born after the date."""
+    lines = (ROOT / "examples" / "batch" / "households.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    records = [r for r in records if "household_id" in r]  # the bare records (one line wraps its own date)
+    out: list[str] = []
+    for k in range(4):
+        for r in records:
+            out.append(json.dumps({**r, "household_id": f"{r['household_id']}-{k}"}, ensure_ascii=False))
+    out[2] = ""  # a blank line: no record
+    out[3] = '{"household_id": "HB-x", '  # truncated JSON
+    twice = json.loads(out[0])["household_id"]
+    out.append(json.dumps({**records[1], "household_id": twice}, ensure_ascii=False))  # valid, repeated
+    once = json.loads(out[5])["household_id"]
+    out.append(json.dumps({**records[1], "household_id": once, "region": 5}, ensure_ascii=False))  # invalid
+    unborn = json.loads(out[7])
+    unborn["members"][0]["birth_date"] = "2073-05-01"
+    out[7] = json.dumps(unborn, ensure_ascii=False)
+    path = tmp_path_factory.mktemp("jsonl") / "households.jsonl"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jsonl_parts_read_as_the_whole_file(jsonl: Path) -> None:
+    whole = read_households(jsonl, as_of=AS_OF)
+    index = jsonl_index(jsonl, 4, AS_OF)
+    assert index.records == whole.total_rows and len(index.starts) == -(-index.records // 4)
+    frames, errors = [], []
+    for start in index.starts:
+        got = read_jsonl_part(jsonl, start, min(4, index.records - start[2]), AS_OF, index.repeated)
+        frames.append(got.frame)
+        errors += got.errors
+    assert_frame_equal(pl.concat(frames), whole.frame)
+    key = lambda e: (e.index, e.row, e.column, e.code)  # noqa: E731
+    assert sorted(errors, key=key) == sorted(whole.errors, key=key)
+    codes = [e.code for e in errors]
+    assert codes.count("duplicate_id") == 2, "both valid records of a repeated id, not the invalid one"
+    assert "born_after_as_of" in codes and "bad_json" in codes
+    assert whole.frame.height + len({e.index for e in errors}) == whole.total_rows
+
+
+def test_a_jsonl_run_in_many_parts_writes_what_one_part_writes(jsonl: Path, tmp_path: Path) -> None:
+    got = []
+    for chunk in (3, 1000):
+        out = tmp_path / f"out-{chunk}.jsonl"
+        r = run_batch([jsonl], out, rules=RULES, as_of=AS_OF, chunk_rows=chunk, progress=False, log=io.StringIO())
+        assert r.decided + r.errors == r.rows
+        assert r.errors_file is not None
+        got.append((r.rows, r.decided, r.errors, out.read_bytes(), r.errors_file.read_bytes()))
+    assert got[0] == got[1]
+
+
+def test_a_member_born_after_the_date_is_refused_as_the_engine_refuses_it(jsonl: Path, tmp_path: Path) -> None:
+    """The batch and ``Engine.evaluate`` reject the same record with the same code and JSON path."""
+    line = jsonl.read_text(encoding="utf-8").splitlines()[7]
+    with pytest.raises(HouseholdError) as info:
+        Engine(RULES).evaluate(json.loads(line), AS_OF)
+    engine = [(e.path, e.code) for e in info.value.errors]
+    assert engine == [("$.members[0].birth_date", "born_after_as_of")]
+    read = read_households(jsonl, as_of=AS_OF)
+    batch = [(e.column, e.code) for e in read.errors if e.row == 8]
+    assert batch == engine
+    frame = households_frame([parse_household(line), parse_household(jsonl.read_text("utf-8").splitlines()[0])], AS_OF)
+    errors = decide_table(RULES, frame).get_column("error").to_list()
+    assert errors[0] is not None and errors[0].startswith("$.members[0].birth_date: ")
+    assert errors[0].endswith("(born_after_as_of)") and errors[1] is None
+
+
+def test_a_parquet_member_born_after_the_date_is_an_error_naming_path_and_code(tmp_path: Path) -> None:
+    frame = read_households(ROOT / "examples" / "batch" / "households.jsonl", as_of=AS_OF).frame
+    births = frame.get_column("members").to_list()
+    births[0][1]["birth_date"] = date(2073, 5, 1)
+    frame = frame.with_columns(pl.Series("members", births, dtype=frame.schema["members"])).drop("_row", "as_of")
+    path = tmp_path / "households.parquet"
+    frame.write_parquet(path)
+    out = tmp_path / "out.jsonl"
+    r = run_batch([path], out, rules=RULES, as_of=AS_OF, progress=False, log=io.StringIO())
+    assert (r.decided, r.errors) == (frame.height - 1, 1)
+    assert r.errors_file is not None
+    (error,) = [json.loads(line) for line in r.errors_file.read_text("utf-8").splitlines()]
+    assert "born_after_as_of" in error.values() and "$.members[1].birth_date" in error.values()

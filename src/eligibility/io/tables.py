@@ -21,10 +21,13 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import json
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,7 +36,7 @@ from pydantic import BaseModel
 
 from .._dates import iso_date
 from ..errors import EligibilityError, HouseholdError
-from ..models import Household, household_from_json, loads_json
+from ..models import Household, births_after, household_from_json, loads_json
 from .columns import (
     AS_OF,
     COLLECTIONS,
@@ -51,14 +54,17 @@ from .columns import (
 )
 
 __all__ = [
+    "JsonlIndex",
     "ReadResult",
     "RowError",
     "TableFormatError",
     "frame_from_households",
+    "jsonl_index",
     "jsonl_record",
     "parquet_repeated_ids",
     "parquet_rows",
     "read_households",
+    "read_jsonl_part",
     "read_parquet_slice",
     "sibling_tables",
 ]
@@ -251,6 +257,28 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
         return _Converted(raw, none)
     if col.kind == "bool" and isinstance(dtype, pl.Boolean):
         return _Converted(raw, none)
+    if col.kind == "int" and dtype.is_integer():
+        # A typed integer column (Parquet) needs no text round trip: the same value and range checks.
+        v = raw.cast(pl.Int64, strict=False)
+        code = pl.when(raw.is_not_null() & v.is_null()).then(pl.lit("not_integer")).otherwise(none)
+        if col.ge is not None:
+            code = pl.when(v < col.ge).then(pl.lit("too_small")).otherwise(code)
+        if col.le is not None:
+            code = pl.when(v > col.le).then(pl.lit("too_large")).otherwise(code)
+        return _Converted(pl.when(code.is_null()).then(v).otherwise(None), code)
+    places = 2 if col.kind == "money" else 10
+    if col.kind in ("money", "decimal") and isinstance(dtype, pl.Decimal) and (dtype.scale or 0) <= places:
+        # A typed decimal of no more places than allowed (Parquet): exact as it is; the checks of the
+        # text path (negative, too many whole digits) on the number itself.
+        limit = pl.lit(Decimal(10) ** (12 if col.kind == "money" else 28))
+        code = (
+            pl.when(raw < 0)
+            .then(pl.lit("too_small"))
+            .when(raw.abs() >= limit)
+            .then(pl.lit("too_large"))
+            .otherwise(none)
+        )
+        return _Converted(pl.when(code.is_null()).then(raw).otherwise(None).cast(col.dtype), code)
     t = _text(raw, dtype)
     present = t.is_not_null()
     if col.kind == "text":
@@ -283,7 +311,6 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
             code = pl.when(v > col.le).then(pl.lit("too_large")).otherwise(code)
         return _Converted(pl.when(code.is_null()).then(v).otherwise(None), code)
     if col.kind in ("money", "decimal"):
-        places = 2 if col.kind == "money" else 10
         number = t.str.contains(_NUMBER)
         frac = t.str.extract(r"\.([0-9]*?)0*$", 1).fill_null("")
         whole = t.str.extract(r"^-?0*([0-9]*)", 1).fill_null("")
@@ -343,24 +370,34 @@ def _normalise(
     """
     values: list[pl.Expr] = [pl.col(k) for k in keys]
     err_frames: list[pl.DataFrame] = []
-    for name, (header, col) in columns.items():
+    codes: list[pl.Expr] = []
+    for name, (_, col) in columns.items():
         conv = _convert(col, pl.col(name), raw.schema[name])
         values.append(conv.value.cast(col.dtype).alias(col.path))
-        codes = raw.select(*[pl.col(k) for k in keys], conv.code.alias("code"), _text_or_repr(name, raw))
-        codes = codes.filter(pl.col("code").is_not_null())
-        if codes.height:
-            messages = [
-                _message(col, c, f"：{v!r}" if v is not None else "")
-                for c, v in zip(codes["code"].to_list(), codes["value"].to_list(), strict=True)
-            ]
-            err_frames.append(
-                codes.select(
-                    *keys,
-                    pl.lit(header).alias("column"),
-                    "code",
-                    pl.Series("message", messages, dtype=pl.String),
-                )
+        codes.append(conv.code.alias(name))
+    # Every column's error codes in one pass; the cells of a bad column are then read again only on
+    # its bad rows (as text, for the message): one select per column over the whole table, each
+    # casting the column to text, cost most of reading a clean Parquet file.
+    found = raw.select(*[pl.col(k) for k in keys], *codes) if codes else raw.select(keys)
+    bad_any = found.select(pl.col(c).is_not_null().any() for c in found.columns[len(keys) :]).row(0) if codes else ()
+    for (name, (header, col)), bad in zip(columns.items(), bad_any, strict=True):
+        if not bad:
+            continue
+        where = found.get_column(name).is_not_null()
+        rows = raw.filter(where).select(*[pl.col(k) for k in keys], _text_or_repr(name, raw))
+        code_list = found.get_column(name).filter(where).to_list()
+        messages = [
+            _message(col, c, f"：{v!r}" if v is not None else "")
+            for c, v in zip(code_list, rows["value"].to_list(), strict=True)
+        ]
+        err_frames.append(
+            rows.select(
+                *keys,
+                pl.lit(header).alias("column"),
+                pl.Series("code", code_list, dtype=pl.String),
+                pl.Series("message", messages, dtype=pl.String),
             )
+        )
     clean = raw.select(values)
     key_schema = {k: raw.schema[k] for k in keys}
     errors = (
@@ -812,7 +849,15 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
         col = index.get(normalise_header(name))
         if col is not None and col.path == HOUSEHOLD_ID:
             ids = _convert(col, pl.col(name), dtype).value.cast(pl.String).alias("id")
-            counts = pl.scan_parquet(path).select(ids).group_by("id").len()
+            # First an 8-byte hash per row (a group_by of the ids themselves held every distinct id:
+            # gigabytes at ten million rows); the ids are read only on the rows whose hash repeats.
+            hashes = pl.scan_parquet(path).select(ids.hash(seed=0).alias("h"), ids.is_null().alias("null"))
+            seen = hashes.filter(~pl.col("null")).select("h").collect(engine="streaming").get_column("h")
+            twice = seen.filter(seen.is_duplicated()).unique()
+            if not twice.len():
+                return set()
+            rows = pl.scan_parquet(path).select(ids).filter(pl.col("id").hash(seed=0).is_in(twice.implode()))
+            counts = rows.group_by("id").len()
             repeated = counts.filter(pl.col("id").is_not_null() & (pl.col("len") > 1)).collect(engine="streaming")
             return set(repeated.get_column("id").to_list())
     return set()
@@ -1010,50 +1055,166 @@ def jsonl_record(
         return [(fe.code, fe.message, fe.path, hid if isinstance(hid, str) else None) for fe in exc.errors]
 
 
-def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
-    """JSON Lines: one household per line, or ``{"as_of": ..., "household": {...}}``.
+_FRAME_BATCH: Final = 10_000
+"""Parsed households turned into frame rows this many at a time: a part of a JSON Lines file holds the
+pydantic objects of at most this many households, whatever the part's size."""
 
-    Lines are split on ``\\n`` only: U+2028 and U+2029 are legal inside JSON strings (and
-    ``str.splitlines`` would break a record there). Each line is decoded on its own, so one line of bad
-    bytes is one error and the others are still read.
-    """
+
+def _jsonl_id(line: bytes) -> str | None:
+    """The household id a JSON Lines record names, read cheaply (``json.loads``, no validation): only
+    to find the ids that may occur twice, which are then parsed in full."""
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and "household" in data and set(data) <= {"household", "as_of"}:
+        data = data["household"]
+    hid = data.get("household_id") if isinstance(data, dict) else None
+    return hid if isinstance(hid, str) else None
+
+
+@dataclass
+class JsonlIndex:
+    """Where the parts of a JSON Lines file start, and which ids occur on more than one valid record.
+
+    ``starts``: per part of ``chunk_rows`` records, (byte offset, line number, record index) of its
+    first record. Built by :func:`jsonl_index` in one pass over the file that keeps 8 bytes per record
+    (a hash of its id), so a file of any size is then read part by part."""
+
+    records: int
+    starts: list[tuple[int, int, int]]
+    repeated: set[str]
+
+
+def jsonl_index(path: str | Path, chunk_rows: int, as_of: date | None = None) -> JsonlIndex:
+    """One pass over a JSON Lines file: the parts' starting points and the repeated ids.
+
+    A repeated id is an error on every valid record that has it (as when the file is read whole). The
+    pass hashes each record's id as ``json.loads`` reads it; only records whose id hash occurs twice —
+    none in a clean file — are parsed in full, in a second pass, to count the *valid* records per id."""
+    starts: list[tuple[int, int, int]] = []
+    hashes: array[int] = array("q")
+    records, offset = 0, 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                if records % chunk_rows == 0:
+                    starts.append((offset, number, records))
+                hid = _jsonl_id(line)
+                hashes.append(0 if hid is None else hash(hid))
+                records += 1
+            offset += len(line)
+    known = pl.Series("h", hashes, dtype=pl.Int64)
+    twice = set(known.filter(known.is_duplicated() & (known != 0)).unique().to_list())
+    repeated: set[str] = set()
+    if twice:
+        valid: dict[str, int] = {}
+        with open(path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                hid = _jsonl_id(line)
+                if hid is None or hash(hid) not in twice:
+                    continue
+                got = jsonl_record(line.removesuffix(b"\n"), as_of, first=number == 1)
+                if not isinstance(got, list):
+                    valid[got[0].household_id] = valid.get(got[0].household_id, 0) + 1
+        repeated = {k for k, n in valid.items() if n > 1}
+    return JsonlIndex(records, starts, repeated)
+
+
+def read_jsonl_part(
+    path: str | Path, start: tuple[int, int, int], rows: int, as_of: date | None, repeated: set[str]
+) -> ReadResult:
+    """``rows`` records of a JSON Lines file from ``start`` (a :class:`JsonlIndex` start), read line by
+    line: only this part is in memory. ``_row`` and the errors count records and lines from the
+    file's start; a record whose id is in ``repeated`` is an error (:func:`jsonl_index`)."""
+    byte, number, first = start
+    p = Path(path)
+    with open(p, "rb") as f:
+        f.seek(byte)
+        return _read_jsonl_lines(p, enumerate(f, start=number), first, rows, as_of, repeated)
+
+
+def _read_jsonl_lines(
+    path: Path,
+    lines: Iterable[tuple[int, bytes]],
+    first_row: int,
+    rows: int | None,
+    as_of: date | None,
+    repeated: set[str] | None,
+) -> ReadResult:
+    """Records from numbered lines (``\n`` still on them) until ``rows`` records are read (all with
+    None). ``repeated`` None: the ids repeated among these records are the errors (a whole file)."""
     file = str(path)
     errors: list[RowError] = []
     pairs: list[tuple[Household, date | None, int]] = []
-    line_of: list[int] = []  # record index (_row) → line number
-    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+    frames: list[pl.DataFrame] = []
+    line_of: dict[int, int] = {}  # record index (_row) → line number, for the records kept
+    row = first_row
+    for number, raw in lines:
+        if rows is not None and row - first_row >= rows:
+            break
+        line = raw.removesuffix(b"\n")
         if not line.strip():
             continue
-        row = len(line_of)
-        line_of.append(number)
+        row += 1
         got = jsonl_record(line, as_of, first=number == 1)
+        if not isinstance(got, list):
+            unborn = births_after(got[0], got[1]) if got[1] is not None else []
+            if unborn:  # as the engine refuses it: an impossible record, not an unknown
+                got = [(e.code, e.message, e.path, got[0].household_id) for e in unborn]
+            elif repeated is not None and got[0].household_id in repeated:
+                got = [("duplicate_id", _duplicate(got[0].household_id), "$.household_id", got[0].household_id)]
         if isinstance(got, list):
-            errors += [RowError(file, number, column, code, msg, None, row, hid) for code, msg, column, hid in got]
+            errors += [RowError(file, number, column, code, msg, None, row - 1, hid) for code, msg, column, hid in got]
             continue
-        pairs.append((got[0], got[1], row))
-    # Duplicate ids among the valid records are errors on every record that has them.
-    seen: dict[str, list[int]] = {}
-    for i, (h, _, _) in enumerate(pairs):
-        seen.setdefault(h.household_id, []).append(i)
-    dup = {i for ids in seen.values() if len(ids) > 1 for i in ids}
-    if dup:
+        pairs.append((got[0], got[1], row - 1))
+        line_of[row - 1] = number
+        if repeated is not None and len(pairs) >= _FRAME_BATCH:
+            frames.append(frame_from_households(pairs))
+            pairs = []
+    if repeated is None:
+        # Duplicate ids among the valid records are errors on every record that has them.
+        seen: dict[str, list[int]] = {}
+        for i, (h, _, _) in enumerate(pairs):
+            seen.setdefault(h.household_id, []).append(i)
+        dup = {i for ids in seen.values() if len(ids) > 1 for i in ids}
         for i in sorted(dup):
-            h, _, row = pairs[i]
+            h, _, index = pairs[i]
             errors.append(
                 RowError(
                     file,
-                    line_of[row],
+                    line_of[index],
                     "$.household_id",
                     "duplicate_id",
-                    f"户编号重复 / household id repeated: {h.household_id}",
+                    _duplicate(h.household_id),
                     None,
-                    row,
+                    index,
                     h.household_id,
                 )
             )
         pairs = [p for i, p in enumerate(pairs) if i not in dup]
+    frames.append(frame_from_households(pairs))
     errors.sort(key=lambda e: (e.index if e.index is not None else 1 << 62, e.row or 0))
-    return ReadResult(frame_from_households(pairs), errors, [], len(line_of))
+    frame = pl.concat(frames) if len(frames) > 1 else frames[0]
+    return ReadResult(frame, errors, [], row - first_row)
+
+
+def _duplicate(hid: str) -> str:
+    return f"户编号重复 / household id repeated: {hid}"
+
+
+def _read_jsonl(path: Path, as_of: date | None) -> ReadResult:
+    """JSON Lines: one household per line, or ``{"as_of": ..., "household": {...}}``.
+
+    Lines are split on ``\n`` only: U+2028 and U+2029 are legal inside JSON strings (and
+    ``str.splitlines`` would break a record there). Each line is decoded on its own, so one line of bad
+    bytes is one error and the others are still read. (The batch reads a large file part by part
+    instead: :func:`jsonl_index`, :func:`read_jsonl_part`.)
+    """
+    with open(path, "rb") as f:
+        return _read_jsonl_lines(path, enumerate(f, start=1), 0, None, as_of, None)
 
 
 def read_households(
