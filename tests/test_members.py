@@ -184,5 +184,8 @@ def test_selector_diagnostics(rules_copy: Path, monkeypatch: pytest.MonkeyPatch,
     target.write_text(_RULE + then, encoding="utf-8")
     monkeypatch.chdir(rules_copy.parent)
     got = [str(d) for d in lint("rules")]
-    assert len(got) == 1 and expected in got[0], got
+    code, english = expected.split(" ", 1)
+    # Chinese first, English beside (issue 15 §5): the code, then both languages.
+    assert len(got) == 1 and f" {code} " in got[0] and english in got[0], got
+    assert " / " in got[0]
     assert got[0].startswith("rules/national/assistance/t.yaml:5:")

@@ -848,7 +848,11 @@ class _Loader:
             cpath = (*path, "then", k)
             kind = next((kd for kd in SELECTABLE_KINDS if getattr(c, kd) is not None), None)
             if kind is None:
-                self.err(doc.loc((*cpath, "members"), key=True), "EL101", "`members` goes only with `measure` or `gap`")
+                self.err(
+                    doc.loc((*cpath, "members"), key=True),
+                    "EL101",
+                    bilingual("`members` 只能用于 `measure` 或 `gap`", "`members` goes only with `measure` or `gap`"),
+                )
                 continue
             wpath = (*cpath, "members", "where")
             try:
@@ -861,7 +865,11 @@ class _Loader:
             for j, t in enumerate(types):
                 if t not in valid:
                     where = doc.loc((*cpath, "members", "not_delivered", j))
-                    self.err(where, "EL214", f"unknown measure type `{t}`{suggest(t, valid)}")
+                    self.err(
+                        where,
+                        "EL214",
+                        bilingual(f"未知的措施类别 `{t}`", f"unknown measure type `{t}`", suggest(t, valid)),
+                    )
             out[(kind, str(getattr(c, kind)))] = MemberSelector(c.members.where, node, doc.loc(wpath), types)
         return out
 
