@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
 from datetime import date
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -218,7 +219,8 @@ class Engine:
         self._text_expanders: dict[str, TextExpander] = {}
         self._labels: dict[tuple[str, str], CodeLabel] = {}
         self._chain_by_region: dict[str, Chain] = {}
-        self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
+        self._parts: tuple[dict[Any, Any], ...] = ({}, {}, {}, {}, {})
+        self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -344,19 +346,20 @@ class Engine:
         if self._durable is not None:
             self._cross_check(run)
         shape = self._shape(run)
-        decision = _new(
-            Decision,
-            household_id=h.household_id,
-            as_of=on,
-            region=h.region,
-            jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
-            identification=self._identify(run, shape),
-            assistance=shape.assistance,
-            exit=self._exit(run, shape),
-            procedure=self._procedure(run, shape),
-            warnings=shape.warnings,
-            missing_parameters=_gaps(program),
-            trace=None,
+        decision = _decision(
+            (
+                h.household_id,
+                on,
+                h.region,
+                self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
+                self._identify(run, shape),
+                shape.assistance,
+                self._exit(run, shape),
+                self._procedure(run, shape) if shape.procedure else (),
+                shape.warnings,
+                _gaps(program),
+                None,
+            )
         )
         if trace == "none":
             return decision
@@ -425,17 +428,52 @@ class Engine:
             out.sort(key=lambda f: (not f.certain, f.code))
         return tuple(out)
 
-    def _missing(self, run: _Run, rule_ids: list[str]) -> tuple[MissingFact, ...]:
+    def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it.
 
         A leaf counts when it and every node above it — through rule references, into the referenced
-        rule — is unknown. The leaves of each rule with the paths above them are laid out once per
-        program (:func:`_leaf_paths`); a household only checks its outcomes along them."""
-        found: dict[str, set[str]] = {}
+        rule — is unknown. Which leaves count, and what each one asks for, follows from the outcomes of
+        the nodes on those paths and from which inputs of the few leaves that read two household values
+        are unknown: that is worked out once per combination (:class:`_MissingPlan`), and per household
+        only the paths of unknown facts (which name this household's members) are looked up."""
+        plan = _missing_plan(run.program, rule_ids)
+        values = run.values
+        key = (plan.nodes(run.nodes), tuple([values[i] is UNKNOWN for i in plan.extra]))
+        got = plan.memo.get(key)
+        if got is None:
+            got = self._missing_requests(run, rule_ids, plan)
+            with self._lock:
+                if len(plan.memo) >= _SHAPE_CACHE_SIZE:
+                    plan.memo.clear()
+                plan.memo[key] = got
+        if type(got) is not list:  # no unknown fact among them: the same for every household
+            return got  # type: ignore[return-value]
+        out = []
+        for subject, static, facts in got:
+            if facts:
+                paths = set(static)
+                for name in facts:
+                    paths.update(run.missing_of_fact(name))
+                out.append(self._missing_fact(run.program.chain, subject, tuple(sorted(paths))))
+            else:
+                out.append(self._missing_fact(run.program.chain, subject, static))
+        return tuple(out)
+
+    def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
+        """What :meth:`_missing` asks for on this combination: per subject, in name order, the household
+        paths known statically and the unknown facts whose paths depend on the household — or, when no
+        fact is asked for, the finished tuple of :class:`MissingFact`."""
+        found: dict[str, tuple[set[str], set[str]]] = {}
         nodes, values = run.nodes, run.values
-        flat = _leaf_paths(run.program)
+
+        def ask(into: tuple[set[str], set[str]], name: str, kind: str) -> None:
+            if kind == "fact":
+                into[1].add(name)
+            elif CATALOGUE.get(name) is not None:
+                into[0].add(f"$.{name}")
+
         for rid in rule_ids:
-            for path, n, subject, ref, operands, gap in flat.get(rid, ()):
+            for path, n, subject, ref, operands, gap in plan.flat.get(rid, ()):
                 for i in path:
                     if nodes[i] is not UNKNOWN:
                         break
@@ -443,55 +481,95 @@ class Engine:
                     unknown_subject = n.actual is not None and values[n.actual] is UNKNOWN
                     if gap and not unknown_subject and all(values[x] is not UNKNOWN for _, _, x in operands):
                         continue  # unknown only for a parameter without value: Decision.missing_parameters
-                    miss = found.setdefault(subject, set())
+                    into = found.setdefault(subject, (set(), set()))
                     if unknown_subject:
-                        miss.update(run.subject_missing(subject, ref))
+                        ask(into, subject, ref)
                     for kind, name, x in operands:
                         if values[x] is UNKNOWN:
-                            miss.update(run.subject_missing(name, kind))
-        if not found:
-            return ()
+                            ask(into, name, kind)
+        requests = [(name, tuple(sorted(found[name][0])), tuple(sorted(found[name][1]))) for name in sorted(found)]
+        if any(facts for _, _, facts in requests):
+            return requests
         chain = run.program.chain
-        out = []
-        for name in sorted(found):
+        return tuple(self._missing_fact(chain, name, static) for name, static, _ in requests)
+
+    def _missing_fact(self, chain: Chain, name: str, fields: tuple[str, ...]) -> MissingFact:
+        """A fact or field with the paths that would settle it — one frozen object per (chain, name, paths)."""
+        key = (chain.pack.id, name, fields)
+        got = self._missing_facts.get(key)
+        if got is None:
             f = chain.facts.get(name)
             spec = CATALOGUE.get(name)
             zh, en = (f.zh, f.en) if f is not None else ((spec.zh, spec.en) if spec else (name, name))
-            out.append(_new(MissingFact, name=name, zh=zh, en=en, fields=tuple(sorted(found[name]))))
-        return tuple(out)
+            got = _new(MissingFact, name=name, zh=zh, en=en, fields=fields)
+            with self._lock:
+                if len(self._missing_facts) >= _SHAPE_CACHE_SIZE:
+                    self._missing_facts.clear()
+                self._missing_facts[key] = got
+        return got
 
     def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-        if not name:
+        slots: dict[tuple[str, str, str, str], int | str | None] = run.program.__dict__.setdefault("_modifiers", {})
+        key = (rid, kind, code, modifier)
+        where = slots.get(key, _ABSENT)
+        if where is _ABSENT:
+            name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+            where = slots[key] = (run.program.fact_index.get(name, name) if name else None)  # type: ignore[assignment]
+        if where is None:
             return None
-        idx = run.program.fact_index.get(name)
-        value = run.values[idx] if idx is not None else _View(run.h).get(name)
+        value = run.values[where] if type(where) is int else _View(run.h).get(where)  # type: ignore[arg-type]
         return value if isinstance(value, date) else None
 
     def _shape(self, run: _Run) -> _Shape:
-        """Everything of the decision that follows from which conclusions fired and which are unknown
-        alone — the same for every household with the same ones, so it is worked out once per
-        combination (most of a county shares a few hundred) and only the household's own dates and
-        gaps are added per household."""
-        key = (run.program.key, tuple(run.fired), tuple(run.unknown))
-        got = self._shapes.get(key)
+        """The parts of the decision that follow from which conclusions fired and which are unknown.
+
+        Each part — identification, assistance, exit, procedure, warnings — depends only on the
+        conclusions of its own kinds, so each is worked out once per combination of those (a county
+        shares a handful per part, where whole-decision combinations are nearly one per household), and
+        only the household's own dates and gaps are added per household."""
+        fired: tuple[list[Conclusion], ...] = ([], [], [], [], [], [])
+        unknown: tuple[list[Conclusion], ...] = ([], [], [], [], [], [])
+        part = _PART_OF_KIND.get
+        for c in run.fired:
+            fired[part(c[0], 5)].append(c)
+        for c in run.unknown:
+            unknown[part(c[0], 5)].append(c)
+        key = run.program.key
+        ident, blocking, needs_review = self._part(0, key, fired, unknown)
+        rids = {c[2] for c in run.unknown}
+        rest = tuple(sorted(rids.difference(blocking) if needs_review else rids)) if rids else ()
+        return _Shape(
+            ident,
+            blocking if needs_review else (),
+            rest,
+            self._part(1, key, fired, unknown),
+            self._part(4, key, fired, unknown),
+            self._part(2, key, fired, unknown),
+            self._part(3, key, fired, unknown),
+        )
+
+    def _part(self, i: int, key: str, fired: tuple[list[Conclusion], ...], unknown: tuple[list[Conclusion], ...]) -> Any:
+        """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
+        f, u = fired[i], unknown[i]
+        memo = self._parts[i]
+        k = (key, tuple(f), tuple(u))
+        got = memo.get(k)
         if got is None:
-            got = self._make_shape(run)
+            groups: _Groups = ({}, {})
+            for src, by_kind in zip((f, u), groups, strict=True):
+                for kind, code, rid in src:
+                    by_kind.setdefault(kind, []).append((code, rid))
+            got = _PART_BUILDERS[i](self, f, u, groups)
             with self._lock:
-                # Bounded, so a long stream of households with mostly distinct shapes (measured: ~14 KB each,
-                # nearly one per household on a mixed workload) keeps memory flat: start over when full.
-                if len(self._shapes) >= _SHAPE_CACHE_SIZE:
-                    self._shapes.clear()
-                self._shapes[key] = got
+                # Bounded, so a long stream of households keeps memory flat: start over when full.
+                if len(memo) >= _SHAPE_CACHE_SIZE:
+                    memo.clear()
+                memo[k] = got
         return got
 
-    def _make_shape(self, run: _Run) -> _Shape:
-        fired, unknown = run.fired, run.unknown
-        groups: _Groups = ({}, {})
-        for src, by_kind in zip((fired, unknown), groups, strict=True):
-            for k, c, r in src:
-                by_kind.setdefault(k, []).append((c, r))
+    def _ident_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups) -> Any:
+        """(identification without this household's gaps, the rules left unknown that block it, needs review)."""
 
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
@@ -509,8 +587,7 @@ class Engine:
         deciding = {"category", "review", "already_monitored"}
         if sure_cats:
             deciding.add("exclusion")
-        blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
-        other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
+        blocking_rules = tuple(sorted({rid for k, _, rid in unknown if k in deciding}))
 
         def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code)
@@ -529,7 +606,6 @@ class Engine:
             status = "needs_review"
         else:
             status = "not_identified"
-        rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
         ident = _new(
             Identification,
             status=status,
@@ -542,50 +618,57 @@ class Engine:
             blocking=(),
             unknown=(),
         )
+        return ident, blocking_rules, status == "needs_review"
+
+    def _assistance_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups) -> Assistance:
         required = self._findings("measure", groups, Finding)
         gaps = self._findings("gap", groups, Finding)
+        return _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
+
+    def _exit_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups) -> _ExitPart:
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0])
             method = self._label("exit_method", v.code, v.zh, v.en)
+        return _ExitPart(
+            applies=any(k == "exit_applies" for k, _, _ in fired),
+            maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
+            blockers=self._findings("exit_blocker", groups, ExitBlocker),
+            method=method,
+            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
+        )
+
+    def _procedure_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups) -> tuple[Any, ...]:
         procedure = self._findings("finding", groups, ProcedureFinding)
         for f in procedure:
             f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
-        return _Shape(
-            identification=ident,
-            blocking_rules=tuple(blocking_rules if status == "needs_review" else ()),
-            rest_rules=tuple(rest),
-            assistance=_new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE,
-            warnings=self._findings("warning", groups, Finding),
-            exit_applies=any(k == "exit_applies" for k, _, _ in fired),
-            exit_maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            exit_blockers=self._findings("exit_blocker", groups, ExitBlocker),
-            exit_method=method,
-            exit_review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
-            procedure=procedure,
-        )
+        return procedure
+
+    def _warnings_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups) -> tuple[Any, ...]:
+        return self._findings("warning", groups, Finding)
 
     def _exit(self, run: _Run, shape: _Shape) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
-        if not shape.exit_applies:
-            if shape.exit_maybe:
-                return _new(Exit, status="needs_review", blocking=self._missing(run, list(shape.exit_maybe)))
+        part = shape.exit
+        if not part.applies:
+            if part.maybe:
+                return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
             return _NO_EXIT
         blockers = []
-        for b in shape.exit_blockers:
+        for b in part.blockers:
             dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
             known = [d for d in dates if d is not None]
             blockers.append(_clone(b, until=max(known) if known and len(known) == len(dates) else None))
         certain = [b for b in blockers if b.certain]
-        out: dict[str, Any] = {"blockers": tuple(blockers), "method": shape.exit_method}
+        out: dict[str, Any] = {"blockers": tuple(blockers), "method": part.method}
         if certain:
             out["status"] = "blocked"
             if all(b.until is not None for b in certain):
                 out["opens_on"] = max(b.until for b in certain if b.until is not None)
         elif blockers:
             out["status"] = "needs_review"
-            out["blocking"] = self._missing(run, list(shape.exit_review_rules))
+            out["blocking"] = self._missing(run, part.review_rules)
         else:
             out["status"] = "eligible"
         return _new(Exit, **out)
@@ -605,12 +688,14 @@ class Engine:
         ident = shape.identification
         if not shape.blocking_rules and not shape.rest_rules:
             return ident
-        blocking = self._missing(run, list(shape.blocking_rules)) if shape.blocking_rules else ()
-        names = {m.name for m in blocking}
-        others = tuple(m for m in self._missing(run, list(shape.rest_rules)) if m.name not in names)
-        if not blocking and not others:
+        blocking = self._missing(run, shape.blocking_rules) if shape.blocking_rules else ()
+        rest = self._missing(run, shape.rest_rules) if shape.rest_rules else ()
+        if blocking and rest:
+            names = {m.name for m in blocking}
+            rest = tuple(m for m in rest if m.name not in names)
+        if not blocking and not rest:
             return ident
-        return _clone(ident, blocking=blocking, unknown=others)
+        return _clone(ident, blocking=blocking, unknown=rest)
 
     def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -703,21 +788,98 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
     return flat
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """The part of a decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
+class _Shape(NamedTuple):
+    """The parts of one decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
 
     identification: Identification
     blocking_rules: tuple[str, ...]
     rest_rules: tuple[str, ...]
     assistance: Assistance
     warnings: tuple[Any, ...]
-    exit_applies: bool
-    exit_maybe: tuple[str, ...]
-    exit_blockers: tuple[Any, ...]
-    exit_method: CodeLabel | None
-    exit_review_rules: tuple[str, ...]
+    exit: _ExitPart
     procedure: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _ExitPart:
+    """The exit part of a decision for one combination of exit conclusions."""
+
+    applies: bool
+    maybe: tuple[str, ...]
+    blockers: tuple[Any, ...]
+    method: CodeLabel | None
+    review_rules: tuple[str, ...]
+
+
+_PART_OF_KIND: Final[dict[str, int]] = {
+    **dict.fromkeys(("category", "review", "exclusion", "already_monitored", "risk", "risk_type"), 0),
+    **dict.fromkeys(("measure", "gap"), 1),
+    **dict.fromkeys(("exit_applies", "exit_blocker", "exit_method"), 2),
+    "finding": 3,
+    "warning": 4,
+}
+"""The part of the decision each kind of conclusion feeds; any other kind (5) only counts as unknown."""
+_PART_BUILDERS: Final = (
+    Engine._ident_part,
+    Engine._assistance_part,
+    Engine._exit_part,
+    Engine._procedure_part,
+    Engine._warnings_part,
+)
+_ABSENT: Final = object()
+
+
+@dataclass
+class _MissingPlan:
+    """For one program and one set of rules: their condition leaves with the paths above them, the node
+    outcomes and the value slots that decide which leaves are open, and the answers seen so far.
+
+    A leaf that reads one household value (the others are constants) is unknown exactly when that value
+    is, so its node's outcome says all; only leaves reading two values, or a parameter without a value,
+    need their values' unknown-ness in the key."""
+
+    flat: dict[str, list[LeafPath]]
+    nodes: Callable[[Any], tuple[Any, ...]]
+    extra: tuple[int, ...]
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+def _getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """``lambda xs: tuple(xs[i] for i in indices)``, at C speed (``itemgetter``) where it can be."""
+    if not indices:
+        return lambda xs: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda xs: (xs[i],)
+    return itemgetter(*indices)
+
+
+def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
+    plans: dict[tuple[str, ...], _MissingPlan] = program.__dict__.setdefault("_missing_plans", {})
+    got = plans.get(rule_ids)
+    if got is None:
+        flat = _leaf_paths(program)
+        nodes: set[int] = set()
+        extra: set[int] = set()
+        for rid in rule_ids:
+            for path, n, _, _, operands, gap in flat.get(rid, ()):
+                nodes.update(path)
+                if operands or gap:
+                    if n.actual is not None:
+                        extra.add(n.actual)
+                    extra.update(x for _, _, x in operands)
+        got = _MissingPlan(flat, _getter(sorted(nodes)), tuple(sorted(extra)))
+        if len(plans) < 10_000:
+            plans[rule_ids] = got
+    return got
+
+
+_DECISION_FIELDS: Final = tuple(Decision.model_fields)
+
+
+def _decision(values: tuple[Any, ...]) -> Decision:
+    """A decision from its field values in field order, without validation (the engine's own values)."""
+    return _raw(Decision, dict(zip(_DECISION_FIELDS, values, strict=True)), set(_DECISION_FIELDS))
 
 
 class _Digest:
