@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from operator import itemgetter
 from datetime import date
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_encode_basestring
@@ -488,6 +489,17 @@ class TextExpander:
             )
             for r in m["rules"]
         ]
+        # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
+        # settling paths of the facts they read. Most rules read yes/no or coded values that a county's
+        # households share, so each rule's text is rendered once per combination (bounded memo).
+        self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
+        self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
+        # A fact's text depends on its value and the values its formula shows.
+        self.fact_keys = [
+            _getter([index] + [p for p in (template or ()) if isinstance(p, int)])
+            for index, template, _, _ in self.facts
+        ]
+        self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
         self.trace = _template(
             {
                 "engine_version": m["engine_version"],
@@ -532,10 +544,24 @@ class TextExpander:
         nodes: str = compact["nodes"]
         fact_missing: dict[str, list[str]] = compact.get("missing") or {}
 
+        # Each value as a memo key, with its type (``1``, ``True`` and ``Decimal(1)`` are equal keys of a
+        # dict but are written differently) and a set's members as a tuple.
+        keys = [(list, tuple(v)) if type(v) is list else (type(v), v) for v in values]
         facts = []
-        for index, template, name, tmpl in self.facts:
-            sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
-            facts.append(_fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing))))
+        for (index, template, name, tmpl), getter, memo in zip(self.facts, self.fact_keys, self.fact_memo):
+            try:
+                key: Any = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
+                text = memo.get(key)
+            except TypeError:  # a value that cannot be a key: rendered each time
+                key, text = None, None
+            if text is None:
+                sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
+                text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing)))
+                if key is not None:
+                    if len(memo) >= _RULE_MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = text
+            facts.append(text)
 
         def cond(plan: tuple[Any, ...]) -> str:
             kind, i, tmpl = plan[0], plan[1], plan[2]
@@ -548,7 +574,24 @@ class TextExpander:
             actual, expected, missing = _leaf_shown(plan, values, outcome, fact_missing)
             return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
 
-        rules = [_fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan))) for tmpl, root, plan in self.rules]
+        rules = []
+        for (tmpl, root, plan), (lo, hi, slots, read), memo in zip(self.rules, self.rule_keys, self.rule_memo):
+            try:
+                key: Any = (
+                    nodes[lo:hi],
+                    slots(keys),
+                    tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),
+                )
+                text = memo.get(key)
+            except TypeError:  # a value that cannot be a key (a collection of items): rendered each time
+                key, text = None, None
+            if text is None:
+                text = _fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan)))
+                if key is not None:
+                    if len(memo) >= _RULE_MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = text
+            rules.append(text)
         return _fill(
             self.trace,
             (
@@ -558,3 +601,44 @@ class TextExpander:
                 "[" + ",".join(rules) + "]",
             ),
         )
+
+
+_RULE_MEMO_SIZE = 1024
+"""Rendered texts kept per rule of a manifest (see :class:`TextExpander`)."""
+
+
+def _getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """``lambda xs: tuple(xs[i] for i in indices)``, at C speed where it can be."""
+    if not indices:
+        return lambda xs: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda xs: (xs[i],)
+    return itemgetter(*indices)
+
+
+def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, Callable[[Any], tuple[Any, ...]], tuple[str, ...]]:
+    """For a rule's condition plan: the range of its node indices (a rule's nodes are numbered
+    consecutively), the value slots its leaves show and the facts whose settling paths they may list."""
+    nodes: list[int] = []
+    slots: set[int] = set()
+    facts: set[str] = set()
+
+    def walk(p: tuple[Any, ...]) -> None:
+        nodes.append(p[1])
+        if p[0] == "group":
+            for k in p[3]:
+                walk(k)
+        elif p[0] == "leaf":
+            _, _, _, actual_i, expected, refs, ref, subject = p
+            slots.add(actual_i)
+            slots.update(vi for vi, _ in expected if vi is not None)
+            if ref == "fact":
+                facts.add(subject)
+            facts.update(r[1] for r in refs if r is not None and r[0] == "fact")
+
+    walk(plan)
+    lo, hi = min(nodes), max(nodes) + 1
+    if hi - lo != len(nodes):  # pragma: no cover - the compiler numbers a rule's nodes consecutively
+        raise AssertionError(f"condition nodes not consecutive: {sorted(nodes)}")
+    return lo, hi, _getter(sorted(slots)), tuple(sorted(facts))
