@@ -48,7 +48,7 @@ from .decision import (
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
-from .facts import CATALOGUE, _plain, flatten, missing_paths
+from .facts import CATALOGUE, _plain, flatten
 from .loader import load_rules
 from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
 from .ruleset import Chain, RuleSet
@@ -134,16 +134,48 @@ class _View:
         return _plain(v)
 
 
+_FieldPlan = tuple[tuple[str | None, str, str, str | None], ...]
+_FIELD_PLANS: dict[frozenset[str], _FieldPlan] = {}
+
+
+def _field_plan(fields: frozenset[str]) -> _FieldPlan:
+    """How to find the absent ones among a fact's household fields: (section, attribute, path, item field)."""
+    got = _FIELD_PLANS.get(fields)
+    if got is None:
+        plan = []
+        for p in sorted(fields):
+            coll, _, sub = p.partition("[].")
+            if not sub and CATALOGUE.get(p) is None:
+                continue  # not a household field: never reported (as facts.missing_paths)
+            sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
+            plan.append((sec, attr, coll, sub or None))
+        got = _FIELD_PLANS[fields] = tuple(plan)
+    return got
+
+
+def _absent(h: Household, fields: frozenset[str]) -> list[str]:
+    """The JSON paths of ``fields`` (dotted paths and item paths such as ``members[].birth_date``) that the
+    household does not give — what :func:`facts.missing_paths` reports, read straight off the models."""
+    out: list[str] = []
+    for sec, attr, path, sub in _field_plan(fields):
+        obj: Any = h if sec is None else getattr(h, sec, None)
+        v = None if obj is None else getattr(obj, attr, None)
+        if v is None:
+            out.append("$." + path)
+        elif sub is not None:
+            out.extend(f"$.{path}[{i}].{sub}" for i, item in enumerate(v) if getattr(item, sub, None) is None)
+    return out
+
+
 class _Run:
     """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
-    __slots__ = ("_missing", "_view", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
+    __slots__ = ("_missing", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
 
     def __init__(self, program: Program, h: Household, as_of: date) -> None:
         self.program, self.h, self.as_of = program, h, as_of
         self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
         self._missing: dict[str, list[str]] = {}
-        self._view: _View | None = None
 
     def missing_of_fact(self, name: str) -> list[str]:
         """For an unknown fact, the household paths that would settle it (its own and its inputs');
@@ -153,10 +185,8 @@ class _Run:
             idx = self.program.fact_index[name]
             if self.values[idx] is not UNKNOWN:
                 return []
-            if self._view is None:
-                self._view = _View(self.h)
             f = self.program.chain.facts[name]
-            miss = missing_paths(self._view, set(f.fields))  # type: ignore[arg-type]
+            miss = _absent(self.h, f.fields)
             for d in f.facts:
                 miss += self.missing_of_fact(d)
             got = self._missing[name] = sorted(set(miss))
@@ -510,7 +540,9 @@ class Engine:
 
     def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        slots: dict[tuple[str, str, str, str], int | str | None] = run.program.__dict__.setdefault("_modifiers", {})
+        slots: dict[tuple[str, str, str, str], int | str | None] | None = run.program.__dict__.get("_modifiers")
+        if slots is None:
+            slots = run.program.__dict__["_modifiers"] = {}
         key = (rid, kind, code, modifier)
         where = slots.get(key, _ABSENT)
         if where is _ABSENT:
@@ -676,11 +708,14 @@ class Engine:
     def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
         out = []
+        dated = self._dated
         for f in shape.procedure:
-            rid = f.rules[0]
-            due = self._dated(run, rid, "finding", f.code, "due")
-            on = self._dated(run, rid, "finding", f.code, "done") or run.as_of
-            out.append(_clone(f, due=due, on=on, days_late=(on - due).days if due is not None else None))
+            rid, code = f.rules[0], f.code
+            due = dated(run, rid, "finding", code, "due")
+            on = dated(run, rid, "finding", code, "done") or run.as_of
+            data = f.__dict__.copy()
+            data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
+            out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
         return tuple(out)
 
     def _identify(self, run: _Run, shape: _Shape) -> Identification:
@@ -827,6 +862,7 @@ _PART_BUILDERS: Final = (
     Engine._warnings_part,
 )
 _ABSENT: Final = object()
+_DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
 
 
 @dataclass
