@@ -585,7 +585,7 @@ class Engine:
         """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
         f, u = fired[i], unknown[i]
         memo = self._parts[i]
-        k = (key, tuple(f), tuple(u))
+        k = (key, tuple(f), tuple(u)) if f or u else key  # no conclusion of its kinds: the commonest case
         got = memo.get(k)
         if got is None:
             groups: _Groups = ({}, {})

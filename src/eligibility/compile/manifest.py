@@ -65,6 +65,9 @@ def json_value(v: Any) -> Any:
 
 def encode_value(v: Any) -> Any:
     """A value in the compact trace's exact JSON form (see the module docstring)."""
+    t = type(v)
+    if t is bool or t is int or t is str:  # most values: as they are, without the checks below
+        return v
     if v is UNKNOWN or v is None:
         return None
     if isinstance(v, bool | int | str):
