@@ -22,8 +22,8 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from datetime import date
+from operator import itemgetter
 from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -61,6 +61,8 @@ Conclusion = tuple[str, str, str]
 _Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
 """Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
 _M = TypeVar("_M", bound=BaseModel)
+_ByPart = tuple[list[Conclusion], ...]
+"""Conclusions by the part of the decision they feed (see ``_PART_OF_KIND``)."""
 
 
 _SHAPES: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
@@ -477,7 +479,7 @@ class Engine:
                     plan.memo.clear()
                 plan.memo[key] = got
         if type(got) is not list:  # no unknown fact among them: the same for every household
-            return got  # type: ignore[return-value]
+            return got  # type: ignore[no-any-return]
         out = []
         for subject, static, facts in got:
             if facts:
@@ -547,7 +549,7 @@ class Engine:
         where = slots.get(key, _ABSENT)
         if where is _ABSENT:
             name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-            where = slots[key] = (run.program.fact_index.get(name, name) if name else None)  # type: ignore[assignment]
+            where = slots[key] = run.program.fact_index.get(name, name) if name else None
         if where is None:
             return None
         value = run.values[where] if type(where) is int else _View(run.h).get(where)  # type: ignore[arg-type]
@@ -560,8 +562,8 @@ class Engine:
         conclusions of its own kinds, so each is worked out once per combination of those (a county
         shares a handful per part, where whole-decision combinations are nearly one per household), and
         only the household's own dates and gaps are added per household."""
-        fired: tuple[list[Conclusion], ...] = ([], [], [], [], [], [])
-        unknown: tuple[list[Conclusion], ...] = ([], [], [], [], [], [])
+        fired: _ByPart = ([], [], [], [], [], [])
+        unknown: _ByPart = ([], [], [], [], [], [])
         part = _PART_OF_KIND.get
         for c in run.fired:
             fired[part(c[0], 5)].append(c)
@@ -581,7 +583,7 @@ class Engine:
             self._part(3, key, fired, unknown),
         )
 
-    def _part(self, i: int, key: str, fired: tuple[list[Conclusion], ...], unknown: tuple[list[Conclusion], ...]) -> Any:
+    def _part(self, i: int, key: str, fired: _ByPart, unknown: _ByPart) -> Any:
         """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
         f, u = fired[i], unknown[i]
         memo = self._parts[i]

@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from operator import itemgetter
 from datetime import date
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from .. import __version__
@@ -551,7 +551,7 @@ class TextExpander:
         # dict but are written differently) and a set's members as a tuple.
         keys = [(list, tuple(v)) if type(v) is list else (type(v), v) for v in values]
         facts = []
-        for (index, template, name, tmpl), getter, memo in zip(self.facts, self.fact_keys, self.fact_memo):
+        for (index, template, name, tmpl), getter, memo in zip(self.facts, self.fact_keys, self.fact_memo, strict=True):
             try:
                 key: Any = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
                 text = memo.get(key)
@@ -578,9 +578,11 @@ class TextExpander:
             return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
 
         rules = []
-        for (tmpl, root, plan), (lo, hi, slots, read), memo in zip(self.rules, self.rule_keys, self.rule_memo):
+        for (tmpl, root, plan), (lo, hi, slots, read), memo in zip(
+            self.rules, self.rule_keys, self.rule_memo, strict=True
+        ):
             try:
-                key: Any = (
+                key = (
                     nodes[lo:hi],
                     slots(keys),
                     tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),

@@ -680,7 +680,8 @@ class _Compiler:
             return
         if op in ("eq", "ne") and exps[0] in ("True", "False") and self.is_bool(c):
             # A yes/no value (True, False or U) compared with a constant: the value itself or its negation.
-            self.emit(f"{t} = {a}" if (op == "eq") == (exps[0] == "True") else f"{t} = U if {a} is U else ({a} is False)")
+            same = (op == "eq") == (exps[0] == "True")
+            self.emit(f"{t} = {a}" if same else f"{t} = U if {a} is U else ({a} is False)")
             return
         guard = self.guard([a, *exps])
         if op in ("eq", "ne", "lt", "le", "gt", "ge"):
