@@ -23,13 +23,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from operator import itemgetter
 from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from . import __version__
-from .compile.manifest import Expander, TextExpander, manifest
+from .compile.manifest import Expander, TextExpander, manifest, value_getter
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -882,16 +881,6 @@ class _MissingPlan:
     memo: dict[Any, Any] = field(default_factory=dict)
 
 
-def _getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
-    """``lambda xs: tuple(xs[i] for i in indices)``, at C speed (``itemgetter``) where it can be."""
-    if not indices:
-        return lambda xs: ()
-    if len(indices) == 1:
-        i = indices[0]
-        return lambda xs: (xs[i],)
-    return itemgetter(*indices)
-
-
 def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
     plans: dict[tuple[str, ...], _MissingPlan] = program.__dict__.setdefault("_missing_plans", {})
     got = plans.get(rule_ids)
@@ -906,7 +895,7 @@ def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
                     if n.actual is not None:
                         extra.add(n.actual)
                     extra.update(x for _, _, x in operands)
-        got = _MissingPlan(flat, _getter(sorted(nodes)), tuple(sorted(extra)))
+        got = _MissingPlan(flat, value_getter(sorted(nodes)), tuple(sorted(extra)))
         if len(plans) < 10_000:
             plans[rule_ids] = got
     return got

@@ -33,7 +33,16 @@ from ..expressions import UNKNOWN, format_value
 from ..facts import CATALOGUE
 from .python import CondNode, Program
 
-__all__ = ["Expander", "TextExpander", "decode_value", "encode_value", "expand", "json_value", "manifest"]
+__all__ = [
+    "Expander",
+    "TextExpander",
+    "decode_value",
+    "encode_value",
+    "expand",
+    "json_value",
+    "manifest",
+    "value_getter",
+]
 
 _encode_str: Callable[[str], str] = _json_encode_basestring
 """A str as a JSON string literal, non-ASCII kept — the C function ``json.dumps(..., ensure_ascii=False)`` uses."""
@@ -499,7 +508,7 @@ class TextExpander:
         self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
         # A fact's text depends on its value and the values its formula shows.
         self.fact_keys = [
-            _getter([index] + [p for p in (template or ()) if isinstance(p, int)])
+            value_getter([index] + [p for p in (template or ()) if isinstance(p, int)])
             for index, template, _, _ in self.facts
         ]
         self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
@@ -612,7 +621,7 @@ _RULE_MEMO_SIZE = 1024
 """Rendered texts kept per rule of a manifest (see :class:`TextExpander`)."""
 
 
-def _getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
     """``lambda xs: tuple(xs[i] for i in indices)``, at C speed where it can be."""
     if not indices:
         return lambda xs: ()
@@ -646,4 +655,4 @@ def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, Callable[[Any], tu
     lo, hi = min(nodes), max(nodes) + 1
     if hi - lo != len(nodes):  # pragma: no cover - the compiler numbers a rule's nodes consecutively
         raise AssertionError(f"condition nodes not consecutive: {sorted(nodes)}")
-    return lo, hi, _getter(sorted(slots)), tuple(sorted(facts))
+    return lo, hi, value_getter(sorted(slots)), tuple(sorted(facts))
