@@ -331,8 +331,8 @@ class Engine:
             if not isinstance(decision.trace, CompactTrace):
                 raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
             head = decision.model_dump_json(exclude={"trace"})
-            text = self._text_expander(decision.trace.program)(decision.trace.to_data())
-            return head[:-1] + ',"trace":' + text + "}"
+            pieces = self._text_expander(decision.trace.program).text_pieces(decision.trace.to_data())
+            return "".join([head[:-1], ',"trace":', *pieces, "}"])
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
         return json.dumps(data, ensure_ascii=False, indent=indent)

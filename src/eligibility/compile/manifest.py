@@ -421,11 +421,16 @@ def _template(data: dict[str, Any]) -> str:
     """``data`` as compact JSON text with a ``%s`` at each marker value (``_MARK.format(k)``), for
     ``template % holes``. The markers are numbered in the order they appear, so the holes are passed in
     that order (checked here); a ``%`` of the static text is doubled."""
+    return "%s".join(p.replace("%", "%%") for p in _static_parts(data))
+
+
+def _static_parts(data: dict[str, Any]) -> list[str]:
+    """The static text of ``data`` as compact JSON around its marker values, in order (see ``_template``)."""
     pieces = re.split(r'"\\u0000(\d+)\\u0000"', _dumps(data))
     holes = [int(p) for p in pieces[1::2]]
     if holes != list(range(len(holes))):  # pragma: no cover - a template written out of order
         raise AssertionError(f"template holes out of order: {holes}")
-    return "%s".join(p.replace("%", "%%") for p in pieces[0::2])
+    return pieces[0::2]
 
 
 def _enc(v: Any) -> str:
@@ -512,19 +517,19 @@ class TextExpander:
             for index, template, _, _ in self.facts
         ]
         self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
-        self.trace = _template(
-            {
-                "engine_version": m["engine_version"],
-                "engines": mark[0],
-                "pack_chain": m["pack_chain"],
-                "ruleset_fingerprint": m["ruleset_fingerprint"],
-                "input_digest": mark[1],
-                "facts": mark[2],
-                "rules": mark[3],
-                "skipped": m["skipped"],
-                "sources": m["sources"],
-            }
-        )
+        trace = {
+            "engine_version": m["engine_version"],
+            "engines": mark[0],
+            "pack_chain": m["pack_chain"],
+            "ruleset_fingerprint": m["ruleset_fingerprint"],
+            "input_digest": mark[1],
+            "facts": mark[2],
+            "rules": mark[3],
+            "skipped": m["skipped"],
+            "sources": m["sources"],
+        }
+        self.trace = _template(trace)
+        self.trace_parts = _static_parts(trace)  # the text around its four holes, for :meth:`pieces`
 
     def _plan(self, n: dict[str, Any], mark: list[str]) -> tuple[Any, ...]:
         if "children" in n:
@@ -552,6 +557,10 @@ class TextExpander:
 
     def __call__(self, compact: dict[str, Any]) -> str:
         """The full trace of one household's compact trace (its JSON form), as compact JSON text."""
+        return "".join(self.text_pieces(compact))
+
+    def text_pieces(self, compact: dict[str, Any]) -> list[str]:
+        """The full trace's compact JSON text as pieces, to be joined once (``"".join``)."""
         values = [decode_value(v) for v in compact["values"]]
         nodes: str = compact["nodes"]
         fact_missing: dict[str, list[str]] = compact.get("missing") or {}
@@ -606,15 +615,20 @@ class TextExpander:
                         memo.clear()
                     memo[key] = text
             rules.append(text)
-        return _fill(
-            self.trace,
-            (
-                _enc(list(compact["engines"])),
-                _encode_str(compact["input_digest"]),
-                "[" + ",".join(facts) + "]",
-                "[" + ",".join(rules) + "]",
-            ),
-        )
+        return self.pieces(compact, facts, rules)
+
+    def pieces(self, compact: dict[str, Any], facts: list[str], rules: list[str]) -> list[str]:
+        """The trace's text as pieces to join once (the fact and rule texts are not copied into
+        intermediate strings: a full trace is tens of kilobytes)."""
+        p = self.trace_parts
+        out = [p[0], _enc(list(compact["engines"])), p[1], _encode_str(compact["input_digest"]), p[2], "["]
+        for i, text in enumerate(facts):
+            out += (",", text) if i else (text,)
+        out += ("]", p[3], "[")
+        for i, text in enumerate(rules):
+            out += (",", text) if i else (text,)
+        out += ("]", p[4])
+        return out
 
 
 _RULE_MEMO_SIZE = 1024
