@@ -1,8 +1,9 @@
 """Throughput of the engine beside a hand-written plain-Python baseline, measured in the same run (issue 9 §5).
 
 Run: ``.venv/bin/python benchmarks/bench_compiled.py`` (N = 100,000 generated households per workload),
-``--quick`` (N = 5,000), ``--n N``, ``--rounds R`` (default 5), ``--clock cpu`` (CPU time, for a shared machine). Prints its figures with the target beside
-each (met / NOT met); nothing asserts. The run is single-threaded, so every rate is per core.
+``--quick`` (N = 5,000), ``--n N``, ``--rounds R`` (default 5), ``--clock cpu`` (time by CPU, not wall:
+for a shared machine). Prints its figures with the target beside each (met / NOT met); nothing asserts.
+The run is single-threaded, so every rate is per core.
 
 What is measured:
 
