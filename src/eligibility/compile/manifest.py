@@ -508,15 +508,17 @@ class TextExpander:
         ]
         # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
         # settling paths of the facts they read. Most rules read yes/no or coded values that a county's
-        # households share, so each rule's text is rendered once per combination (bounded memo).
+        # households share, so each rule's text is rendered once per combination. A rule whose texts
+        # keep differing (it shows each household's income) stops being memoised once it has
+        # :data:`_MEMO_SIZE` of them, so memory stays bounded by the rules that repeat.
         self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
-        self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
+        self.rule_memo: list[dict[Any, str] | None] = [{} for _ in self.rules]
         # A fact's text depends on its value and the values its formula shows.
         self.fact_keys = [
             value_getter([index] + [p for p in (template or ()) if isinstance(p, int)])
             for index, template, _, _ in self.facts
         ]
-        self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
+        self.fact_memo: list[dict[Any, str] | None] = [{} for _ in self.facts]
         trace = {
             "engine_version": m["engine_version"],
             "engines": mark[0],
@@ -569,19 +571,22 @@ class TextExpander:
         # dict but are written differently) and a set's members as a tuple.
         keys = [(list, tuple(v)) if type(v) is list else (type(v), v) for v in values]
         facts = []
-        for (index, template, name, tmpl), getter, memo in zip(self.facts, self.fact_keys, self.fact_memo, strict=True):
-            try:
-                key: Any = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
-                text = memo.get(key)
-            except TypeError:  # a value that cannot be a key: rendered each time
-                key, text = None, None
+        for i, ((index, template, name, tmpl), getter, memo) in enumerate(
+            zip(self.facts, self.fact_keys, self.fact_memo, strict=True)
+        ):
+            key: Any = None
+            text = None
+            if memo is not None:
+                try:
+                    key = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
+                    text = memo.get(key)
+                except TypeError:  # a value that cannot be a key: rendered each time
+                    key = None
             if text is None:
                 sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
                 text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing)))
                 if key is not None:
-                    if len(memo) >= _RULE_MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = text
+                    self.fact_memo[i] = _remember(memo, key, text)
             facts.append(text)
 
         def cond(plan: tuple[Any, ...]) -> str:
@@ -596,24 +601,24 @@ class TextExpander:
             return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
 
         rules = []
-        for (tmpl, root, plan), (lo, hi, slots, read), memo in zip(
-            self.rules, self.rule_keys, self.rule_memo, strict=True
+        for i, ((tmpl, root, plan), (lo, hi, slots, read), memo) in enumerate(
+            zip(self.rules, self.rule_keys, self.rule_memo, strict=True)
         ):
-            try:
-                key = (
-                    nodes[lo:hi],
-                    slots(keys),
-                    tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),
-                )
-                text = memo.get(key)
-            except TypeError:  # a value that cannot be a key (a collection of items): rendered each time
-                key, text = None, None
+            key = text = None
+            if memo is not None:
+                try:
+                    key = (
+                        nodes[lo:hi],
+                        slots(keys),
+                        tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),
+                    )
+                    text = memo.get(key)
+                except TypeError:  # a value that cannot be a key (a collection of items): rendered each time
+                    key = None
             if text is None:
                 text = _fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan)))
                 if key is not None:
-                    if len(memo) >= _RULE_MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = text
+                    self.rule_memo[i] = _remember(memo, key, text)
             rules.append(text)
         return self.pieces(compact, facts, rules)
 
@@ -631,8 +636,16 @@ class TextExpander:
         return out
 
 
-_RULE_MEMO_SIZE = 1024
-"""Rendered texts kept per rule of a manifest (see :class:`TextExpander`)."""
+_MEMO_SIZE = 256
+"""Rendered texts kept per rule or fact of a manifest (see :class:`TextExpander`)."""
+
+
+def _remember(memo: dict[Any, str] | None, key: Any, text: str) -> dict[Any, str] | None:
+    """``memo`` with ``text`` under ``key``; None (no memo any more) once it holds :data:`_MEMO_SIZE` texts."""
+    if memo is None or len(memo) >= _MEMO_SIZE:
+        return None
+    memo[key] = text
+    return memo
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
