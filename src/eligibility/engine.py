@@ -394,15 +394,19 @@ class Engine:
         )
         if trace == "none":
             return decision
-        compact = _new(
+        compact = _raw(
             CompactTrace,
-            program=program.key,
-            ruleset_fingerprint=chain.fingerprint,
-            engines=self.engines,
-            input_digest=_Digest(h),
-            values=run.values,
-            nodes=run.nodes,
-            missing=_UnknownFacts(run),
+            {  # in field order, as _new writes it (the serialiser reads ``__dict__`` in its own order)
+                "level": "compact",
+                "program": program.key,
+                "ruleset_fingerprint": chain.fingerprint,
+                "engines": self.engines,
+                "input_digest": _Digest(h),
+                "values": run.values,
+                "nodes": run.nodes,
+                "missing": _UnknownFacts(run),
+            },
+            set(_COMPACT_SET),
         )
         if trace == "compact":
             decision.__dict__["trace"] = compact
@@ -902,6 +906,7 @@ def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
 
 
 _DECISION_FIELDS: Final = tuple(Decision.model_fields)
+_COMPACT_SET: Final = frozenset(CompactTrace.model_fields) - {"level"}
 
 
 def _decision(values: tuple[Any, ...]) -> Decision:
