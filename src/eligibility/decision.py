@@ -202,8 +202,8 @@ class CompactTrace(BaseModel):
             "ruleset_fingerprint": self.ruleset_fingerprint,
             "engines": list(self.engines),
             "input_digest": str(self.input_digest),
-            "values": [encode_value(v) for v in values] if isinstance(values, tuple) else values,
-            "nodes": self.nodes if isinstance(self.nodes, str) else "".join(_OUTCOME_CHAR[v] for v in self.nodes),
+            "values": list(map(encode_value, values)) if isinstance(values, tuple) else values,
+            "nodes": self.nodes if isinstance(self.nodes, str) else "".join(map(_OUTCOME_CHAR.__getitem__, self.nodes)),
             "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
         }
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from . import __version__
-from .compile.manifest import Expander, TextExpander, manifest
+from .compile.manifest import Expander, TextExpander, manifest, value_getter
 from .compile.members_py import attach as attach_members
 from .compile.python import CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
@@ -51,7 +51,7 @@ from .decision import (
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
-from .facts import CATALOGUE, _plain, flatten, missing_paths
+from .facts import CATALOGUE, _plain, flatten
 from .loader import load_rules
 from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
 from .ruleset import Chain, RuleSet
@@ -64,6 +64,8 @@ Conclusion = tuple[str, str, str]
 _Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
 """Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
 _M = TypeVar("_M", bound=BaseModel)
+_ByPart = tuple[list[Conclusion], ...]
+"""Conclusions by the part of the decision they feed (see ``_PART_OF_KIND``)."""
 
 
 _SHAPES: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
@@ -137,16 +139,48 @@ class _View:
         return _plain(v)
 
 
+_FieldPlan = tuple[tuple[str | None, str, str, str | None], ...]
+_FIELD_PLANS: dict[frozenset[str], _FieldPlan] = {}
+
+
+def _field_plan(fields: frozenset[str]) -> _FieldPlan:
+    """How to find the absent ones among a fact's household fields: (section, attribute, path, item field)."""
+    got = _FIELD_PLANS.get(fields)
+    if got is None:
+        plan = []
+        for p in sorted(fields):
+            coll, _, sub = p.partition("[].")
+            if not sub and CATALOGUE.get(p) is None:
+                continue  # not a household field: never reported (as facts.missing_paths)
+            sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
+            plan.append((sec, attr, coll, sub or None))
+        got = _FIELD_PLANS[fields] = tuple(plan)
+    return got
+
+
+def _absent(h: Household, fields: frozenset[str]) -> list[str]:
+    """The JSON paths of ``fields`` (dotted paths and item paths such as ``members[].birth_date``) that the
+    household does not give — what :func:`facts.missing_paths` reports, read straight off the models."""
+    out: list[str] = []
+    for sec, attr, path, sub in _field_plan(fields):
+        obj: Any = h if sec is None else getattr(h, sec, None)
+        v = None if obj is None else getattr(obj, attr, None)
+        if v is None:
+            out.append("$." + path)
+        elif sub is not None:
+            out.extend(f"$.{path}[{i}].{sub}" for i, item in enumerate(v) if getattr(item, sub, None) is None)
+    return out
+
+
 class _Run:
     """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
-    __slots__ = ("_missing", "_view", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
+    __slots__ = ("_missing", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
 
     def __init__(self, program: Program, h: Household, as_of: date) -> None:
         self.program, self.h, self.as_of = program, h, as_of
         self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
         self._missing: dict[str, list[str]] = {}
-        self._view: _View | None = None
 
     def missing_of_fact(self, name: str) -> list[str]:
         """For an unknown fact, the household paths that would settle it (its own and its inputs');
@@ -156,10 +190,8 @@ class _Run:
             idx = self.program.fact_index[name]
             if self.values[idx] is not UNKNOWN:
                 return []
-            if self._view is None:
-                self._view = _View(self.h)
             f = self.program.chain.facts[name]
-            miss = missing_paths(self._view, set(f.fields))  # type: ignore[arg-type]
+            miss = _absent(self.h, f.fields)
             for d in f.facts:
                 miss += self.missing_of_fact(d)
             got = self._missing[name] = sorted(set(miss))
@@ -223,7 +255,8 @@ class Engine:
         self._labels: dict[tuple[str, str, str], CodeLabel] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
-        self._shapes: dict[tuple[str, tuple[Conclusion, ...], tuple[Conclusion, ...]], _Shape] = {}
+        self._parts: tuple[dict[Any, Any], ...] = ({}, {}, {}, {}, {})
+        self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -303,8 +336,8 @@ class Engine:
             if not isinstance(decision.trace, CompactTrace):
                 raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
             head = decision.model_dump_json(exclude={"trace"})
-            text = self._text_expander(decision.trace.program)(decision.trace.to_data())
-            return head[:-1] + ',"trace":' + text + "}"
+            pieces = self._text_expander(decision.trace.program).text_pieces(decision.trace.to_data())
+            return "".join([head[:-1], ',"trace":', *pieces, "}"])
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
         return json.dumps(data, ensure_ascii=False, indent=indent)
@@ -349,33 +382,38 @@ class Engine:
         if self._durable is not None:
             self._cross_check(run)
         shape = self._shape(run)
-        decision = _new(
-            Decision,
-            household_id=h.household_id,
-            as_of=on,
-            region=h.region,
-            jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
-            scheme=self._scheme(program, on),
-            lead=self._lead(h, on),
-            identification=self._identify(run, shape),
-            assistance=attach_members(program, h, on, run.values, shape.assistance),
-            exit=self._exit(run, shape),
-            procedure=self._procedure(run, shape),
-            warnings=shape.warnings,
-            missing_parameters=_gaps(program),
-            trace=None,
+        decision = _decision(
+            (
+                h.household_id,
+                on,
+                h.region,
+                self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
+                self._scheme(program, on),
+                self._lead(h, on),
+                self._identify(run, shape),
+                attach_members(program, h, on, run.values, shape.assistance),
+                self._exit(run, shape),
+                self._procedure(run, shape) if shape.procedure else (),
+                shape.warnings,
+                _gaps(program),
+                None,
+            )
         )
         if trace == "none":
             return decision
-        compact = _new(
+        compact = _raw(
             CompactTrace,
-            program=program.key,
-            ruleset_fingerprint=chain.fingerprint,
-            engines=self.engines,
-            input_digest=_Digest(h),
-            values=run.values,
-            nodes=run.nodes,
-            missing=_UnknownFacts(run),
+            {  # in field order, as _new writes it (the serialiser reads ``__dict__`` in its own order)
+                "level": "compact",
+                "program": program.key,
+                "ruleset_fingerprint": chain.fingerprint,
+                "engines": self.engines,
+                "input_digest": _Digest(h),
+                "values": run.values,
+                "nodes": run.nodes,
+                "missing": _UnknownFacts(run),
+            },
+            set(_COMPACT_SET),
         )
         if trace == "compact":
             decision.__dict__["trace"] = compact
@@ -444,17 +482,52 @@ class Engine:
             out.sort(key=lambda f: (not f.certain, f.code))
         return tuple(out)
 
-    def _missing(self, run: _Run, rule_ids: list[str]) -> tuple[MissingFact, ...]:
+    def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it.
 
         A leaf counts when it and every node above it — through rule references, into the referenced
-        rule — is unknown. The leaves of each rule with the paths above them are laid out once per
-        program (:func:`_leaf_paths`); a household only checks its outcomes along them."""
-        found: dict[str, set[str]] = {}
+        rule — is unknown. Which leaves count, and what each one asks for, follows from the outcomes of
+        the nodes on those paths and from which inputs of the few leaves that read two household values
+        are unknown: that is worked out once per combination (:class:`_MissingPlan`), and per household
+        only the paths of unknown facts (which name this household's members) are looked up."""
+        plan = _missing_plan(run.program, rule_ids)
+        values = run.values
+        key = (plan.nodes(run.nodes), tuple([values[i] is UNKNOWN for i in plan.extra]))
+        got = plan.memo.get(key)
+        if got is None:
+            got = self._missing_requests(run, rule_ids, plan)
+            with self._lock:
+                if len(plan.memo) >= _SHAPE_CACHE_SIZE:
+                    plan.memo.clear()
+                plan.memo[key] = got
+        if type(got) is not list:  # no unknown fact among them: the same for every household
+            return got  # type: ignore[no-any-return]
+        out = []
+        for subject, static, facts in got:
+            if facts:
+                paths = set(static)
+                for name in facts:
+                    paths.update(run.missing_of_fact(name))
+                out.append(self._missing_fact(run.program.chain, subject, tuple(sorted(paths))))
+            else:
+                out.append(self._missing_fact(run.program.chain, subject, static))
+        return tuple(out)
+
+    def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
+        """What :meth:`_missing` asks for on this combination: per subject, in name order, the household
+        paths known statically and the unknown facts whose paths depend on the household — or, when no
+        fact is asked for, the finished tuple of :class:`MissingFact`."""
+        found: dict[str, tuple[set[str], set[str]]] = {}
         nodes, values = run.nodes, run.values
-        flat = _leaf_paths(run.program)
+
+        def ask(into: tuple[set[str], set[str]], name: str, kind: str) -> None:
+            if kind == "fact":
+                into[1].add(name)
+            elif CATALOGUE.get(name) is not None:
+                into[0].add(f"$.{name}")
+
         for rid in rule_ids:
-            for path, n, subject, ref, operands, gap in flat.get(rid, ()):
+            for path, n, subject, ref, operands, gap in plan.flat.get(rid, ()):
                 for i in path:
                     if nodes[i] is not UNKNOWN:
                         break
@@ -462,57 +535,101 @@ class Engine:
                     unknown_subject = n.actual is not None and values[n.actual] is UNKNOWN
                     if gap and not unknown_subject and all(values[x] is not UNKNOWN for _, _, x in operands):
                         continue  # unknown only for a parameter without value: Decision.missing_parameters
-                    miss = found.setdefault(subject, set())
+                    into = found.setdefault(subject, (set(), set()))
                     if unknown_subject:
-                        miss.update(run.subject_missing(subject, ref))
+                        ask(into, subject, ref)
                     for kind, name, x in operands:
                         if values[x] is UNKNOWN:
-                            miss.update(run.subject_missing(name, kind))
-        if not found:
-            return ()
+                            ask(into, name, kind)
+        requests = [(name, tuple(sorted(found[name][0])), tuple(sorted(found[name][1]))) for name in sorted(found)]
+        if any(facts for _, _, facts in requests):
+            return requests
         chain = run.program.chain
-        out = []
-        for name in sorted(found):
+        return tuple(self._missing_fact(chain, name, static) for name, static, _ in requests)
+
+    def _missing_fact(self, chain: Chain, name: str, fields: tuple[str, ...]) -> MissingFact:
+        """A fact or field with the paths that would settle it — one frozen object per (chain, name, paths)."""
+        key = (chain.pack.id, name, fields)
+        got = self._missing_facts.get(key)
+        if got is None:
             f = chain.facts.get(name)
             spec = CATALOGUE.get(name)
             zh, en = (f.zh, f.en) if f is not None else ((spec.zh, spec.en) if spec else (name, name))
-            out.append(_new(MissingFact, name=name, zh=zh, en=en, fields=tuple(sorted(found[name]))))
-        return tuple(out)
+            got = _new(MissingFact, name=name, zh=zh, en=en, fields=fields)
+            with self._lock:
+                if len(self._missing_facts) >= _SHAPE_CACHE_SIZE:
+                    self._missing_facts.clear()
+                self._missing_facts[key] = got
+        return got
 
     def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-        if not name:
+        slots: dict[tuple[str, str, str, str], int | str | None] | None = run.program.__dict__.get("_modifiers")
+        if slots is None:
+            slots = run.program.__dict__["_modifiers"] = {}
+        key = (rid, kind, code, modifier)
+        where = slots.get(key, _ABSENT)
+        if where is _ABSENT:
+            name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+            where = slots[key] = run.program.fact_index.get(name, name) if name else None
+        if where is None:
             return None
-        idx = run.program.fact_index.get(name)
-        value = run.values[idx] if idx is not None else _View(run.h).get(name)
+        value = run.values[where] if type(where) is int else _View(run.h).get(where)  # type: ignore[arg-type]
         return value if isinstance(value, date) else None
 
     def _shape(self, run: _Run) -> _Shape:
-        """Everything of the decision that follows from which conclusions fired and which are unknown
-        alone — the same for every household with the same ones, so it is worked out once per
-        combination (most of a county shares a few hundred) and only the household's own dates and
-        gaps are added per household."""
-        key = (run.program.key, tuple(run.fired), tuple(run.unknown))
-        got = self._shapes.get(key)
+        """The parts of the decision that follow from which conclusions fired and which are unknown.
+
+        Each part — identification, assistance, exit, procedure, warnings — depends only on the
+        conclusions of its own kinds, so each is worked out once per combination of those (a county
+        shares a handful per part, where whole-decision combinations are nearly one per household), and
+        only the household's own dates and gaps are added per household."""
+        fired: _ByPart = ([], [], [], [], [], [])
+        unknown: _ByPart = ([], [], [], [], [], [])
+        part = _PART_OF_KIND.get
+        for c in run.fired:
+            fired[part(c[0], 5)].append(c)
+        for c in run.unknown:
+            unknown[part(c[0], 5)].append(c)
+        key = run.program.key
+        on = run.as_of
+        ident, blocking, needs_review = self._part(0, key, fired, unknown, on)
+        rids = {c[2] for c in run.unknown}
+        rest = tuple(sorted(rids.difference(blocking) if needs_review else rids)) if rids else ()
+        return _Shape(
+            ident,
+            blocking if needs_review else (),
+            rest,
+            self._part(1, key, fired, unknown, on),
+            self._part(4, key, fired, unknown, on),
+            self._part(2, key, fired, unknown, on),
+            self._part(3, key, fired, unknown, on),
+        )
+
+    def _part(self, i: int, key: str, fired: _ByPart, unknown: _ByPart, on: date) -> Any:
+        """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
+        f, u = fired[i], unknown[i]
+        memo = self._parts[i]
+        k = (key, tuple(f), tuple(u)) if f or u else key  # no conclusion of its kinds: the commonest case
+        got = memo.get(k)
         if got is None:
-            got = self._make_shape(run)
+            groups: _Groups = ({}, {})
+            for src, by_kind in zip((f, u), groups, strict=True):
+                for kind, code, rid in src:
+                    by_kind.setdefault(kind, []).append((code, rid))
+            got = _PART_BUILDERS[i](self, f, u, groups, on)
             with self._lock:
-                # Bounded, so a long stream of households with mostly distinct shapes (measured: ~14 KB each,
-                # nearly one per household on a mixed workload) keeps memory flat: start over when full.
-                if len(self._shapes) >= _SHAPE_CACHE_SIZE:
-                    self._shapes.clear()
-                self._shapes[key] = got
+                # Bounded, so a long stream of households keeps memory flat: start over when full.
+                if len(memo) >= _SHAPE_CACHE_SIZE:
+                    memo.clear()
+                memo[k] = got
         return got
 
-    def _make_shape(self, run: _Run) -> _Shape:
-        # Labels as worded on the assessment date: programs split their spans where a wording changes, and
-        # the shape is memoised per program, so every household sharing this shape shares the wording too.
-        fired, unknown, on = run.fired, run.unknown, run.as_of
-        groups: _Groups = ({}, {})
-        for src, by_kind in zip((fired, unknown), groups, strict=True):
-            for k, c, r in src:
-                by_kind.setdefault(k, []).append((c, r))
+    def _ident_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date) -> Any:
+        """(identification without this household's gaps, the rules left unknown that block it, needs review).
+
+        Labels as worded on ``on``: programs split their spans where a wording changes, and parts are
+        memoised per program, so every household sharing this part shares the wording too."""
 
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
@@ -531,8 +648,7 @@ class Engine:
         deciding = {"category", "review", "already_monitored"}
         if sure_cats:
             deciding.add("exclusion")
-        blocking_rules = sorted({rid for k, _, rid in unknown if k in deciding})
-        other_rules = sorted({rid for _, _, rid in unknown} - set(blocking_rules))
+        blocking_rules = tuple(sorted({rid for k, _, rid in unknown if k in deciding}))
 
         def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code, on)
@@ -551,7 +667,6 @@ class Engine:
             status = "needs_review"
         else:
             status = "not_identified"
-        rest = other_rules if status == "needs_review" else sorted({rid for _, _, rid in unknown})
         ident = _new(
             Identification,
             status=status,
@@ -565,50 +680,63 @@ class Engine:
             blocking=(),
             unknown=(),
         )
+        return ident, blocking_rules, status == "needs_review"
+
+    def _assistance_part(
+        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
+    ) -> Assistance:
         required = self._findings("measure", groups, MeasureFinding, on)
         gaps = self._findings("gap", groups, MeasureFinding, on)
+        return _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
+
+    def _exit_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date) -> _ExitPart:
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0], on)
             method = self._label("exit_method", v.code, v.zh, v.en)
+        return _ExitPart(
+            applies=any(k == "exit_applies" for k, _, _ in fired),
+            maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
+            blockers=self._findings("exit_blocker", groups, ExitBlocker, on),
+            method=method,
+            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
+        )
+
+    def _procedure_part(
+        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
+    ) -> tuple[Any, ...]:
         procedure = self._findings("finding", groups, ProcedureFinding, on)
         for f in procedure:
             f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
-        return _Shape(
-            identification=ident,
-            blocking_rules=tuple(blocking_rules if status == "needs_review" else ()),
-            rest_rules=tuple(rest),
-            assistance=_new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE,
-            warnings=self._findings("warning", groups, Finding, on),
-            exit_applies=any(k == "exit_applies" for k, _, _ in fired),
-            exit_maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            exit_blockers=self._findings("exit_blocker", groups, ExitBlocker, on),
-            exit_method=method,
-            exit_review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
-            procedure=procedure,
-        )
+        return procedure
+
+    def _warnings_part(
+        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
+    ) -> tuple[Any, ...]:
+        return self._findings("warning", groups, Finding, on)
 
     def _exit(self, run: _Run, shape: _Shape) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
-        if not shape.exit_applies:
-            if shape.exit_maybe:
-                return _new(Exit, status="needs_review", blocking=self._missing(run, list(shape.exit_maybe)))
+        part = shape.exit
+        if not part.applies:
+            if part.maybe:
+                return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
             return _NO_EXIT
         blockers = []
-        for b in shape.exit_blockers:
+        for b in part.blockers:
             dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
             known = [d for d in dates if d is not None]
             blockers.append(_clone(b, until=max(known) if known and len(known) == len(dates) else None))
         certain = [b for b in blockers if b.certain]
-        out: dict[str, Any] = {"blockers": tuple(blockers), "method": shape.exit_method}
+        out: dict[str, Any] = {"blockers": tuple(blockers), "method": part.method}
         if certain:
             out["status"] = "blocked"
             if all(b.until is not None for b in certain):
                 out["opens_on"] = max(b.until for b in certain if b.until is not None)
         elif blockers:
             out["status"] = "needs_review"
-            out["blocking"] = self._missing(run, list(shape.exit_review_rules))
+            out["blocking"] = self._missing(run, part.review_rules)
         else:
             out["status"] = "eligible"
         return _new(Exit, **out)
@@ -616,11 +744,14 @@ class Engine:
     def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
         out = []
+        dated = self._dated
         for f in shape.procedure:
-            rid = f.rules[0]
-            due = self._dated(run, rid, "finding", f.code, "due")
-            on = self._dated(run, rid, "finding", f.code, "done") or run.as_of
-            out.append(_clone(f, due=due, on=on, days_late=(on - due).days if due is not None else None))
+            rid, code = f.rules[0], f.code
+            due = dated(run, rid, "finding", code, "due")
+            on = dated(run, rid, "finding", code, "done") or run.as_of
+            data = f.__dict__.copy()
+            data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
+            out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
         return tuple(out)
 
     def _identify(self, run: _Run, shape: _Shape) -> Identification:
@@ -628,12 +759,14 @@ class Engine:
         ident = shape.identification
         if not shape.blocking_rules and not shape.rest_rules:
             return ident
-        blocking = self._missing(run, list(shape.blocking_rules)) if shape.blocking_rules else ()
-        names = {m.name for m in blocking}
-        others = tuple(m for m in self._missing(run, list(shape.rest_rules)) if m.name not in names)
-        if not blocking and not others:
+        blocking = self._missing(run, shape.blocking_rules) if shape.blocking_rules else ()
+        rest = self._missing(run, shape.rest_rules) if shape.rest_rules else ()
+        if blocking and rest:
+            names = {m.name for m in blocking}
+            rest = tuple(m for m in rest if m.name not in names)
+        if not blocking and not rest:
             return ident
-        return _clone(ident, blocking=blocking, unknown=others)
+        return _clone(ident, blocking=blocking, unknown=rest)
 
     def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -726,21 +859,90 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
     return flat
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """The part of a decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
+class _Shape(NamedTuple):
+    """The parts of one decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
 
     identification: Identification
     blocking_rules: tuple[str, ...]
     rest_rules: tuple[str, ...]
     assistance: Assistance
     warnings: tuple[Any, ...]
-    exit_applies: bool
-    exit_maybe: tuple[str, ...]
-    exit_blockers: tuple[Any, ...]
-    exit_method: CodeLabel | None
-    exit_review_rules: tuple[str, ...]
+    exit: _ExitPart
     procedure: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _ExitPart:
+    """The exit part of a decision for one combination of exit conclusions."""
+
+    applies: bool
+    maybe: tuple[str, ...]
+    blockers: tuple[Any, ...]
+    method: CodeLabel | None
+    review_rules: tuple[str, ...]
+
+
+_PART_OF_KIND: Final[dict[str, int]] = {
+    **dict.fromkeys(("category", "review", "exclusion", "already_monitored", "risk", "risk_type", "layer"), 0),
+    **dict.fromkeys(("measure", "gap"), 1),
+    **dict.fromkeys(("exit_applies", "exit_blocker", "exit_method"), 2),
+    "finding": 3,
+    "warning": 4,
+}
+"""The part of the decision each kind of conclusion feeds; any other kind (5) only counts as unknown."""
+_PART_BUILDERS: Final = (
+    Engine._ident_part,
+    Engine._assistance_part,
+    Engine._exit_part,
+    Engine._procedure_part,
+    Engine._warnings_part,
+)
+_ABSENT: Final = object()
+_DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
+
+
+@dataclass
+class _MissingPlan:
+    """For one program and one set of rules: their condition leaves with the paths above them, the node
+    outcomes and the value slots that decide which leaves are open, and the answers seen so far.
+
+    A leaf that reads one household value (the others are constants) is unknown exactly when that value
+    is, so its node's outcome says all; only leaves reading two values, or a parameter without a value,
+    need their values' unknown-ness in the key."""
+
+    flat: dict[str, list[LeafPath]]
+    nodes: Callable[[Any], tuple[Any, ...]]
+    extra: tuple[int, ...]
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
+    plans: dict[tuple[str, ...], _MissingPlan] = program.__dict__.setdefault("_missing_plans", {})
+    got = plans.get(rule_ids)
+    if got is None:
+        flat = _leaf_paths(program)
+        nodes: set[int] = set()
+        extra: set[int] = set()
+        for rid in rule_ids:
+            for path, n, _, _, operands, gap in flat.get(rid, ()):
+                nodes.update(path)
+                if operands or gap:
+                    if n.actual is not None:
+                        extra.add(n.actual)
+                    extra.update(x for _, _, x in operands)
+        got = _MissingPlan(flat, value_getter(sorted(nodes)), tuple(sorted(extra)))
+        if len(plans) < 10_000:
+            plans[rule_ids] = got
+    return got
+
+
+_DECISION_FIELDS: Final = tuple(Decision.model_fields)
+_COMPACT_SET: Final = frozenset(CompactTrace.model_fields) - {"level"}
+
+
+def _decision(values: tuple[Any, ...]) -> Decision:
+    """A decision from its field values in field order, without validation (the engine's own values)."""
+    return _raw(Decision, dict(zip(_DECISION_FIELDS, values, strict=True)), set(_DECISION_FIELDS))
 
 
 class _Digest:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from .. import __version__
@@ -32,7 +33,16 @@ from ..expressions import UNKNOWN, format_value
 from ..facts import CATALOGUE
 from .python import CondNode, Program
 
-__all__ = ["Expander", "TextExpander", "decode_value", "encode_value", "expand", "json_value", "manifest"]
+__all__ = [
+    "Expander",
+    "TextExpander",
+    "decode_value",
+    "encode_value",
+    "expand",
+    "json_value",
+    "manifest",
+    "value_getter",
+]
 
 _encode_str: Callable[[str], str] = _json_encode_basestring
 """A str as a JSON string literal, non-ASCII kept — the C function ``json.dumps(..., ensure_ascii=False)`` uses."""
@@ -64,6 +74,9 @@ def json_value(v: Any) -> Any:
 
 def encode_value(v: Any) -> Any:
     """A value in the compact trace's exact JSON form (see the module docstring)."""
+    t = type(v)
+    if t is bool or t is int or t is str:  # most values: as they are, without the checks below
+        return v
     if v is UNKNOWN or v is None:
         return None
     if isinstance(v, bool | int | str):
@@ -408,11 +421,16 @@ def _template(data: dict[str, Any]) -> str:
     """``data`` as compact JSON text with a ``%s`` at each marker value (``_MARK.format(k)``), for
     ``template % holes``. The markers are numbered in the order they appear, so the holes are passed in
     that order (checked here); a ``%`` of the static text is doubled."""
+    return "%s".join(p.replace("%", "%%") for p in _static_parts(data))
+
+
+def _static_parts(data: dict[str, Any]) -> list[str]:
+    """The static text of ``data`` as compact JSON around its marker values, in order (see ``_template``)."""
     pieces = re.split(r'"\\u0000(\d+)\\u0000"', _dumps(data))
     holes = [int(p) for p in pieces[1::2]]
     if holes != list(range(len(holes))):  # pragma: no cover - a template written out of order
         raise AssertionError(f"template holes out of order: {holes}")
-    return "%s".join(p.replace("%", "%%") for p in pieces[0::2])
+    return pieces[0::2]
 
 
 def _enc(v: Any) -> str:
@@ -488,19 +506,32 @@ class TextExpander:
             )
             for r in m["rules"]
         ]
-        self.trace = _template(
-            {
-                "engine_version": m["engine_version"],
-                "engines": mark[0],
-                "pack_chain": m["pack_chain"],
-                "ruleset_fingerprint": m["ruleset_fingerprint"],
-                "input_digest": mark[1],
-                "facts": mark[2],
-                "rules": mark[3],
-                "skipped": m["skipped"],
-                "sources": m["sources"],
-            }
-        )
+        # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
+        # settling paths of the facts they read. Most rules read yes/no or coded values that a county's
+        # households share, so each rule's text is rendered once per combination. A rule whose texts
+        # keep differing (it shows each household's income) stops being memoised once it has
+        # :data:`_MEMO_SIZE` of them, so memory stays bounded by the rules that repeat.
+        self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
+        self.rule_memo: list[dict[Any, str] | None] = [{} for _ in self.rules]
+        # A fact's text depends on its value and the values its formula shows.
+        self.fact_keys = [
+            value_getter([index] + [p for p in (template or ()) if isinstance(p, int)])
+            for index, template, _, _ in self.facts
+        ]
+        self.fact_memo: list[dict[Any, str] | None] = [{} for _ in self.facts]
+        trace = {
+            "engine_version": m["engine_version"],
+            "engines": mark[0],
+            "pack_chain": m["pack_chain"],
+            "ruleset_fingerprint": m["ruleset_fingerprint"],
+            "input_digest": mark[1],
+            "facts": mark[2],
+            "rules": mark[3],
+            "skipped": m["skipped"],
+            "sources": m["sources"],
+        }
+        self.trace = _template(trace)
+        self.trace_parts = _static_parts(trace)  # the text around its four holes, for :meth:`pieces`
 
     def _plan(self, n: dict[str, Any], mark: list[str]) -> tuple[Any, ...]:
         if "children" in n:
@@ -528,14 +559,35 @@ class TextExpander:
 
     def __call__(self, compact: dict[str, Any]) -> str:
         """The full trace of one household's compact trace (its JSON form), as compact JSON text."""
+        return "".join(self.text_pieces(compact))
+
+    def text_pieces(self, compact: dict[str, Any]) -> list[str]:
+        """The full trace's compact JSON text as pieces, to be joined once (``"".join``)."""
         values = [decode_value(v) for v in compact["values"]]
         nodes: str = compact["nodes"]
         fact_missing: dict[str, list[str]] = compact.get("missing") or {}
 
+        # Each value as a memo key, with its type (``1``, ``True`` and ``Decimal(1)`` are equal keys of a
+        # dict but are written differently) and a set's members as a tuple.
+        keys = [(list, tuple(v)) if type(v) is list else (type(v), v) for v in values]
         facts = []
-        for index, template, name, tmpl in self.facts:
-            sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
-            facts.append(_fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing))))
+        for i, ((index, template, name, tmpl), getter, memo) in enumerate(
+            zip(self.facts, self.fact_keys, self.fact_memo, strict=True)
+        ):
+            key: Any = None
+            text = None
+            if memo is not None:
+                try:
+                    key = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
+                    text = memo.get(key)
+                except TypeError:  # a value that cannot be a key: rendered each time
+                    key = None
+            if text is None:
+                sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
+                text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing)))
+                if key is not None:
+                    self.fact_memo[i] = _remember(memo, key, text)
+            facts.append(text)
 
         def cond(plan: tuple[Any, ...]) -> str:
             kind, i, tmpl = plan[0], plan[1], plan[2]
@@ -548,13 +600,86 @@ class TextExpander:
             actual, expected, missing = _leaf_shown(plan, values, outcome, fact_missing)
             return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
 
-        rules = [_fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan))) for tmpl, root, plan in self.rules]
-        return _fill(
-            self.trace,
-            (
-                _enc(list(compact["engines"])),
-                _encode_str(compact["input_digest"]),
-                "[" + ",".join(facts) + "]",
-                "[" + ",".join(rules) + "]",
-            ),
-        )
+        rules = []
+        for i, ((tmpl, root, plan), (lo, hi, slots, read), memo) in enumerate(
+            zip(self.rules, self.rule_keys, self.rule_memo, strict=True)
+        ):
+            key = text = None
+            if memo is not None:
+                try:
+                    key = (
+                        nodes[lo:hi],
+                        slots(keys),
+                        tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),
+                    )
+                    text = memo.get(key)
+                except TypeError:  # a value that cannot be a key (a collection of items): rendered each time
+                    key = None
+            if text is None:
+                text = _fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan)))
+                if key is not None:
+                    self.rule_memo[i] = _remember(memo, key, text)
+            rules.append(text)
+        return self.pieces(compact, facts, rules)
+
+    def pieces(self, compact: dict[str, Any], facts: list[str], rules: list[str]) -> list[str]:
+        """The trace's text as pieces to join once (the fact and rule texts are not copied into
+        intermediate strings: a full trace is tens of kilobytes)."""
+        p = self.trace_parts
+        out = [p[0], _enc(list(compact["engines"])), p[1], _encode_str(compact["input_digest"]), p[2], "["]
+        for i, text in enumerate(facts):
+            out += (",", text) if i else (text,)
+        out += ("]", p[3], "[")
+        for i, text in enumerate(rules):
+            out += (",", text) if i else (text,)
+        out += ("]", p[4])
+        return out
+
+
+_MEMO_SIZE = 256
+"""Rendered texts kept per rule or fact of a manifest (see :class:`TextExpander`)."""
+
+
+def _remember(memo: dict[Any, str] | None, key: Any, text: str) -> dict[Any, str] | None:
+    """``memo`` with ``text`` under ``key``; None (no memo any more) once it holds :data:`_MEMO_SIZE` texts."""
+    if memo is None or len(memo) >= _MEMO_SIZE:
+        return None
+    memo[key] = text
+    return memo
+
+
+def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """``lambda xs: tuple(xs[i] for i in indices)``, at C speed where it can be."""
+    if not indices:
+        return lambda xs: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda xs: (xs[i],)
+    return itemgetter(*indices)
+
+
+def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, Callable[[Any], tuple[Any, ...]], tuple[str, ...]]:
+    """For a rule's condition plan: the range of its node indices (a rule's nodes are numbered
+    consecutively), the value slots its leaves show and the facts whose settling paths they may list."""
+    nodes: list[int] = []
+    slots: set[int] = set()
+    facts: set[str] = set()
+
+    def walk(p: tuple[Any, ...]) -> None:
+        nodes.append(p[1])
+        if p[0] == "group":
+            for k in p[3]:
+                walk(k)
+        elif p[0] == "leaf":
+            _, _, _, actual_i, expected, refs, ref, subject = p
+            slots.add(actual_i)
+            slots.update(vi for vi, _ in expected if vi is not None)
+            if ref == "fact":
+                facts.add(subject)
+            facts.update(r[1] for r in refs if r is not None and r[0] == "fact")
+
+    walk(plan)
+    lo, hi = min(nodes), max(nodes) + 1
+    if hi - lo != len(nodes):  # pragma: no cover - the compiler numbers a rule's nodes consecutively
+        raise AssertionError(f"condition nodes not consecutive: {sorted(nodes)}")
+    return lo, hi, value_getter(sorted(slots)), tuple(sorted(facts))

@@ -680,20 +680,47 @@ class _Compiler:
         if op == "known":
             self.emit(f"{t} = ({a} is not U) == {exps[0]}")
             return
-        guard = "U if " + " or ".join(f"{x} is U" for x in [a, *exps]) + " else "
+        if op in ("eq", "ne") and exps[0] in ("True", "False") and self.is_bool(c):
+            # A yes/no value (True, False or U) compared with a constant: the value itself or its negation.
+            same = (op == "eq") == (exps[0] == "True")
+            self.emit(f"{t} = {a}" if same else f"{t} = U if {a} is U else ({a} is False)")
+            return
+        guard = self.guard([a, *exps])
         if op in ("eq", "ne", "lt", "le", "gt", "ge"):
             sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
             self.emit(f"{t} = {guard}({a} {sym} {exps[0]})")
         elif op == "between":
             self.emit(f"{t} = {guard}bool({exps[0]} <= {a} <= {exps[1]})")
         else:  # in
-            if len(exps) == 1:
+            if len(exps) == 1 and exps[0] in self.consts:  # a folded constant: its options known now
+                v = self.consts[exps[0]]
+                opts = self.const(tuple(v) if isinstance(v, list | tuple) else (v,))
+            elif len(exps) == 1:
                 opts = f"({exps[0]} if isinstance({exps[0]}, (list, tuple)) else ({exps[0]},))"
             else:
                 opts = f"({', '.join(exps)},)"
-            self.emit(
-                f"{t} = {guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
-            )
+            kind = self.subject_kind(c)
+            if kind == "set":
+                # an empty set may arrive as an empty tuple (``_set_values``): it holds none of them
+                self.emit(f"{t} = {guard}(bool({a}.intersection({opts})) if {a} else False)")
+            elif kind is not None:
+                self.emit(f"{t} = {guard}({a} in {opts})")
+            else:
+                self.emit(
+                    f"{t} = {guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
+                )
+
+    def subject_kind(self, c: Leaf) -> str | None:
+        """The type kind of a leaf's subject (``bool``, ``set``, …), or None when it is not known here."""
+        if c.ref == "fact":
+            f = self.chain.facts.get(c.subject)
+            return None if f is None else f.type.kind
+        spec = CATALOGUE.get(c.subject)
+        return None if spec is None else spec.type.kind
+
+    def is_bool(self, c: Leaf) -> bool:
+        """Whether a leaf's subject is a yes/no value: True, False or unknown, nothing else."""
+        return self.subject_kind(c) == "bool"
 
     def param_ok(self, name: str) -> bool:
         try:
