@@ -145,3 +145,39 @@ def test_a_planted_wrong_expectation_in_the_overlay_fails(demo_rules: Path) -> N
     params.write_text(params.read_text(encoding="utf-8").replace("value: 700", "value: 710"), encoding="utf-8")
     failed = [c.name for c, fails, _ in iter_results(demo_rules / "demo-2026") if c and fails]
     assert any("8400" in name for name in failed)
+
+
+def test_a_dated_category_wording_reaches_decisions_and_tables(rules_copy: Path) -> None:
+    """Labels are dated like parameters: a wording version on a category is used by the engine from its date
+    on (and not before), and by the table writer for the run's assessment date."""
+    import polars as pl
+
+    from eligibility.io.writers import flatten_decisions
+
+    vocab = rules_copy / "national" / "vocabulary.yaml"
+    text = vocab.read_text(encoding="utf-8")
+    old = "  marginal:\n    label: {zh: 边缘易致贫户, en: Marginal household at risk of becoming poor}\n"
+    assert old in text
+    new = old + (
+        "    versions:\n      - from: 2026-01-01\n"
+        "        label: {zh: 边缘易致贫户（新措辞）, en: Marginal household (new wording)}\n"
+        "        cite: [{source: HAN2026}]\n"
+    )
+    vocab.write_text(text.replace(old, new), encoding="utf-8")
+    engine = Engine(rules_copy)
+    rules = engine.rules
+    assert rules.vocab("category", "marginal", None).zh == "边缘易致贫户"
+    assert rules.vocab("category", "marginal", parse_date("2025-12-31")).zh == "边缘易致贫户"
+    assert rules.vocab("category", "marginal", parse_date("2026-01-01")).zh == "边缘易致贫户（新措辞）"
+    before = engine.evaluate(_yunnan(), "2025-12-31")
+    assert before.identification.category is not None
+    assert before.identification.category.zh == "边缘易致贫户"
+    frame = pl.DataFrame({"category": ["marginal"]})
+    assert flatten_decisions(frame, rules=rules, on=parse_date("2025-12-31")).row(0) == ("边缘易致贫户",)
+    assert flatten_decisions(frame, rules=rules, on=parse_date("2026-03-31")).row(0) == ("边缘易致贫户（新措辞）",)
+
+
+def parse_date(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)

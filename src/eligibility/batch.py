@@ -268,7 +268,9 @@ def _merge_summaries(parts: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet) -> int:
+def _write_output(
+    files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None = None
+) -> int:
     """Join the parts' decisions (error rows left out) into ``out`` without holding them all: Parquet is
     streamed by polars; CSV and JSON Lines are written part by part with :func:`write_decisions` and
     concatenated (one header, one byte-order mark); Excel, whose sheets stop at 1,048,576 rows, is
@@ -276,7 +278,7 @@ def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rule
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
-        write_decisions(pl.DataFrame(schema=OUTPUT_SCHEMA), out, lang=lang, rules=rules)  # type: ignore[arg-type]
+        write_decisions(pl.DataFrame(schema=OUTPUT_SCHEMA), out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
         return 0
     if suffix == ".parquet":
         tmp = out.with_name(out.name + ".tmp")
@@ -287,7 +289,7 @@ def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rule
         return parquet_rows(out)
     if suffix not in (".csv", ".jsonl", ".ndjson"):
         frame = pl.scan_parquet(files).filter(ok).collect()
-        write_decisions(frame, out, lang=lang, rules=rules)  # type: ignore[arg-type]
+        write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
         return frame.height
     written = 0
     tmp = out.with_name(out.name + ".tmp")
@@ -297,7 +299,7 @@ def _write_output(files: list[Path], out: Path, parts_dir: Path, lang: str, rule
             if k and not frame.height:
                 continue
             piece = parts_dir / ("out" + suffix)
-            write_decisions(frame, piece, lang=lang, rules=rules)  # type: ignore[arg-type]
+            write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
             data = piece.read_bytes()
             if k and suffix == ".csv":
                 data = data[data.index(b"\n") + 1 :]  # the header (and BOM) only once
@@ -411,7 +413,8 @@ def run_batch(
     files = [parts_dir / p["file"] for p in ordered]
     # A row the rules could not decide goes to the errors file only: every input row is in exactly one
     # of the two files.
-    decided_ok = _write_output(files, out, parts_dir, lang, rules)
+    # Labels in the words of the assessment date (``--as-of``; per-row dates keep each code's first wording).
+    decided_ok = _write_output(files, out, parts_dir, lang, rules, as_of)
     read_errors = [
         RowError(**e) for p in ordered for e in json.loads((parts_dir / p["errors"]).read_text("utf-8"))["errors"]
     ]
