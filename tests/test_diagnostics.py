@@ -153,3 +153,16 @@ def test_a_broken_fact_is_one_diagnostic_not_one_per_rule_using_it(
     _edit(rules_copy / "national" / "facts.yaml", old, new)
     diags = lint(rules_copy)
     assert [(d.code, Path(d.location.path).name) for d in diags] == [(code, "facts.yaml")]
+
+
+def test_the_bundled_packs_cover_every_threshold_a_pack_gives_a_value() -> None:
+    """Issue 15 §3: every threshold whose parameters some pack sets has tests below, on and above; those no pack
+    sets (the 2026 认定标准, the near-line band) are listed apart, never counted as covered."""
+    from eligibility.coverage import render_table
+
+    cov = measure(Path(__file__).resolve().parents[1] / "rules")
+    assert cov.percent()[1] == 100.0
+    unvalued = {t.rule for t in cov.thresholds.values() if not t.valued}
+    assert {"warning.near_line", "social.rigid_spending_hardship.eligible"} <= unvalued
+    assert all(not t.complete for t in cov.thresholds.values() if not t.valued)
+    assert "○ warning.near_line" in render_table(cov)

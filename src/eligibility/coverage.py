@@ -143,12 +143,18 @@ def _side(actual: Any, expected: Any) -> str | None:
 def _thresholds(rules: RuleSet) -> dict[tuple[str, date, SourceLocation], ThresholdCoverage]:
     out: dict[tuple[str, date, SourceLocation], ThresholdCoverage] = {}
     for pack in rules.packs.values():
+        chain = rules.chain(pack.id)
         for r in pack.rules.values():
             for v in r.versions:
                 for leaf, _ in walk_leaves(v.when):
                     for o in leaf.operands:
                         if o.kind == "param":
                             key = (r.id, v.start, leaf.loc)
+                            # Also unvalued when the rule is skipped everywhere for an optional parameter
+                            # nobody sets (e.g. the near-line warning's band): no case can reach the leaf.
+                            needed = {o.name} | {
+                                n for n in chain.version_params(v) if n in chain.params and chain.params[n].optional
+                            }
                             out[key] = ThresholdCoverage(
                                 r.id,
                                 v.start,
@@ -156,7 +162,7 @@ def _thresholds(rules: RuleSet) -> dict[tuple[str, date, SourceLocation], Thresh
                                 leaf.subject,
                                 leaf.op,
                                 o.name,
-                                valued=_valued(rules, o.name, v.start, v.until),
+                                valued=all(_valued(rules, n, v.start, v.until) for n in needed),
                             )
     return out
 

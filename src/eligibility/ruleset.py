@@ -415,6 +415,10 @@ class Chain:
             return False
         return True
 
+    def version_params(self, v: RuleVersion) -> set[str]:
+        """Parameters a rule version reads: in its conditions and, transitively, in its facts."""
+        return self._version_params(v)
+
     def _version_params(self, v: RuleVersion) -> set[str]:
         """Parameters a rule version reads: in its conditions and, transitively, in its facts."""
         out = set(v.when.params())
