@@ -94,8 +94,8 @@ def test_an_or_with_every_branch_true_concludes_once() -> None:
 
 
 def test_error_inside_durable_rules_surfaces_as_our_exception(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Exploding(set[str]):
-        def add(self, item: str) -> None:
+    class Exploding(dict[str, int]):
+        def __setitem__(self, key: str, value: int) -> None:
             raise RuntimeError("boom in an action")
 
     monkeypatch.setattr(_durable.DurableBackend, "_receipts", Exploding())
@@ -217,3 +217,51 @@ def test_a_ruleset_is_compiled_once_and_reused(engine: Engine) -> None:
     assert backend.compile(chain, date(2023, 6, 30)) is first
     # another date with the same rules and values shares the same ruleset
     assert backend.compile(chain, date(2023, 7, 31)).name == first.name
+
+
+WIDE = Path(__file__).parent / "data" / "durable_wide_household.json"
+
+
+def test_a_household_that_matches_many_tests_is_verified_not_crashed() -> None:
+    """This household (from the benchmark workload: 云南, 2024-06-30, almost every field known) once made
+    durable-rules overflow its 64-node alpha stack (error 303) and then free a half-built session: the
+    process died. Run in a subprocess so that a crash fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "eligibility", "verify", str(WIDE), "--as-of", "2024-06-30"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "一致 1，不一致 0" in done.stdout, done.stdout
+
+
+def test_buckets_keep_every_alpha_walk_within_durable_rules_stack(ruleset: RuleSet) -> None:
+    """The premise and the guard: one bucket for all of 云南's 2024 rules could have more alpha nodes
+    pending than durable-rules' stack of 64 holds; after :func:`_durable._buckets` no bucket can."""
+    chain = ruleset.chain("yunnan")
+    on = date(2024, 6, 30)
+    in_force = chain.in_force(on)
+    definitions = _durable._Compiler(chain, on, in_force).rules(in_force)
+
+    def trie_of(names: list[str]) -> dict[str, Any]:
+        trie: dict[str, Any] = {}
+        for name in names:
+            tests = _durable._household_tests(definitions[name])
+            if tests is None:
+                continue
+            node = trie
+            for t in tests:
+                node = node.setdefault(t, {})
+        return trie
+
+    assert _durable._alpha_peak(trie_of(list(definitions))) > 64
+    buckets = _durable._buckets(definitions)
+    assert buckets > 1
+    for k in range(buckets):
+        mine = [n for n, d in definitions.items() if d["all"][0].get("h", {}).get("$and", [{}])[0] == {"tag": f"h{k}"}]
+        assert mine, f"bucket h{k} holds no rule"
+        assert _durable._alpha_peak(trie_of(mine)) <= _durable.ALPHA_STACK_BUDGET

@@ -29,6 +29,11 @@ Traps of durable-rules 2.0.28, each guarded here (see issue 3 and ``tests/test_d
 * a comparison with a *missing* field through ``$m`` can be true: every operand is guarded by ``$ex``;
 * ``$iall`` over an empty array is false: set-valued fields become one yes/no field per value;
 * a rule whose only test is "field absent" loops: every rule is conjoined with a positive tag;
+* the alpha network is walked with a fixed stack of 64 nodes (``MAX_STACK_SIZE`` in its ``events.c``): a fact
+  that matches more tests under one node than that fails with error 303, and the half-handled session then
+  corrupts memory when deleted (a crash of the whole process). The household's tests are therefore spread over
+  *buckets* whose worst case stays far below the limit (:func:`_buckets`), and the household is asserted once
+  per bucket under the bucket's own tag;
 * loading mutates the definition and a name cannot be registered twice: definitions are built fresh
   and rulesets are named by a digest of their content and cached for the life of the process;
 * it does not import on Python ≥ 3.13: :data:`AVAILABLE` is False there and the engine says so.
@@ -82,6 +87,9 @@ def _quiet() -> Iterator[None]:
 
 MAX_RULES_PER_RULESET: Final = 400
 """durable-rules hangs loading ~840 rules under one node; stay far below and say so if exceeded."""
+
+ALPHA_STACK_BUDGET: Final = 48
+"""The most alpha nodes one household fact may have pending in durable-rules' walk (its fixed stack holds 64)."""
 
 _TRUE: Final[dict[str, Any]] = {"$and": []}
 Pattern = dict[str, Any]
@@ -288,8 +296,8 @@ class _Compiler:
                             patterns.append({f"r{j}": {"$and": [{"tag": "r"}, {"id": rid}, {"v": value}]}})
                         out[f"{rule.id}|{want}|{i}"] = {"all": patterns, "_outcome": (rule.id, want)}
                         i += 1
-        # Receipts: a fact that matches no rule raises in durable-rules, so every fact has one.
-        out["receipt"] = {"all": [{"m": {"tag": "h"}}], "_outcome": None}
+        # Receipts: a fact that matches no rule raises in durable-rules, so every fact has one
+        # (:func:`_buckets` gives each bucket of household tests its own).
         out["receipt_conclusion"] = {"all": [{"m": {"tag": "r"}}], "_outcome": "conclusion"}
         return out
 
@@ -340,6 +348,71 @@ def _merge(branches: list[Branch]) -> list[Branch]:
     return out
 
 
+def _alpha_peak(trie: dict[str, Any]) -> int:
+    """Worst case of durable-rules' alpha stack below a node: every child pushed, then the worst child's own."""
+    if not trie:
+        return 0
+    return len(trie) + max(_alpha_peak(child) for child in trie.values())
+
+
+def _household_tests(definition: dict[str, Any]) -> list[str] | None:
+    """The tests a durable rule makes on the household fact, in order (None: it reads no household fact)."""
+    first = definition["all"][0]
+    pattern = first.get("h")
+    if pattern is None:
+        return None
+    tests = pattern.get("$and", [pattern])
+    return [json.dumps(t, sort_keys=True, default=str) for t in tests[1:]]  # tests[0] is the tag
+
+
+def _buckets(definitions: dict[str, dict[str, Any]], budget: int = ALPHA_STACK_BUDGET) -> int:
+    """Give each rule that tests the household fact a bucket tag ``h0``, ``h1``, … so that no bucket's
+    tests can have more than ``budget`` alpha nodes pending at once, whatever the household holds.
+
+    durable-rules shares a node among rules whose tests begin alike, so a bucket's worst case is computed
+    on the trie of its rules' test sequences, as durable-rules builds it (``$and`` in order). Rules are
+    placed first-fit; the definitions are rewritten in place, with one receipt rule per bucket, and the
+    number of buckets is returned (the household is asserted once per bucket).
+    """
+    tries: list[dict[str, Any]] = []
+    for name, definition in list(definitions.items()):
+        tests = _household_tests(definition)
+        if tests is None:
+            continue
+        k = next((i for i, t in enumerate(tries) if _fits(t, tests, budget)), len(tries))
+        if k == len(tries):
+            tries.append({})
+            if not _fits(tries[k], tests, budget):
+                raise DurableLimitError(f"rule {name} alone has more than {budget} alternatives for durable-rules")
+        trie = tries[k]
+        node = trie
+        for t in tests:
+            node = node.setdefault(t, {})
+        pattern = definition["all"][0]["h"]
+        if "$and" in pattern:
+            pattern["$and"][0] = {"tag": f"h{k}"}
+        else:  # the tag is the rule's only test on the household
+            definition["all"][0]["h"] = {"tag": f"h{k}"}
+    for k in range(max(len(tries), 1)):
+        definitions[f"receipt{k}"] = {"all": [{"m": {"tag": f"h{k}"}}], "_outcome": None}
+    return max(len(tries), 1)
+
+
+def _fits(trie: dict[str, Any], tests: list[str], budget: int) -> bool:
+    """Whether adding one rule's test sequence keeps the bucket's worst case within ``budget``."""
+    probe: dict[str, Any] = trie
+    added: list[tuple[dict[str, Any], str]] = []
+    for t in tests:
+        if t not in probe:
+            probe[t] = {}
+            added.append((probe, t))
+        probe = probe[t]
+    ok = _alpha_peak(trie) <= budget
+    for parent, t in reversed(added):  # undo: the caller inserts for real where it fits
+        del parent[t]
+    return ok
+
+
 # ------------------------------------------------------------------------------------------ engine
 
 if AVAILABLE:
@@ -370,6 +443,8 @@ class _Compiled:
         self.fields = sorted(fields)
         self.set_fields = set_fields
         self.rule_count = 0
+        self.buckets = 1
+        """How many copies of the household fact are asserted, one per bucket tag (see :func:`_buckets`)."""
         self.parts: list[_Compiled] = [self]
         """The rulesets a household goes through: itself, or — for rules beyond one ruleset's limit — one
         ruleset per decision kind, each holding that kind's rules and everything they refer to."""
@@ -384,7 +459,7 @@ class DurableBackend:
     _by_date: dict[tuple[str, date], _Compiled] = {}  # noqa: RUF012
     _sids = itertools.count(1)
     _results: dict[str, dict[str, set[bool]]] = {}  # noqa: RUF012
-    _receipts: set[str] = set()  # noqa: RUF012
+    _receipts: dict[str, int] = {}  # noqa: RUF012 - per session, how many household copies were received
 
     def __init__(self) -> None:
         if not AVAILABLE:
@@ -441,6 +516,7 @@ class DurableBackend:
         """One ruleset for these rules; None when ``limit`` is None and they exceed one ruleset's limit."""
         comp = _Compiler(chain, on, in_force)
         definitions = comp.rules(in_force)
+        buckets = _buckets(definitions)
         text = _dump({k: v["all"] for k, v in definitions.items()})
         name = "elig_" + hashlib.sha256((chain.fingerprint + text).encode()).hexdigest()[:24]
         with self._lock:
@@ -466,6 +542,7 @@ class DurableBackend:
                 raise InternalError(f"durable-rules rejected ruleset {name}: {exc}") from None
             compiled = _Compiled(name, rs, comp.fields, comp.set_fields)
             compiled.rule_count = len(definitions)
+            compiled.buckets = buckets
             self._cache[name] = compiled
             return compiled
 
@@ -484,7 +561,7 @@ class DurableBackend:
 
     def _run(self, compiled: _Compiled, fields: dict[str, Any], facts: dict[str, Any]) -> dict[str, set[bool]]:
         """One household through one ruleset: the outcomes it concluded, per rule."""
-        fact: dict[str, Any] = {"tag": "h"}
+        fact: dict[str, Any] = {}
         for name in compiled.fields:
             v = facts[name] if name in facts else fields.get(name, UNKNOWN)
             if v is UNKNOWN:
@@ -501,10 +578,13 @@ class DurableBackend:
         with self._lock:
             sid = str(next(self._sids))
             fact["sid"] = sid
+            copies = [{"tag": f"h{k}", **fact} for k in range(compiled.buckets)]
             self._results[sid] = {}
             rs = compiled.ruleset
+            asserted = False
             try:
-                state_handle = rs._handle_result(_dre.assert_fact(rs._handle, _dump(fact)), fact)
+                state_handle = rs._handle_result(_dre.assert_facts(rs._handle, _dump(copies)), copies)
+                asserted = True
                 done: list[Any] = [None, None]
 
                 def complete(error: Any, state: Any) -> None:
@@ -515,8 +595,11 @@ class DurableBackend:
                     raise InternalError(f"durable-rules action failed: {done[0]}")
                 if isinstance(done[1], dict) and "exception" in done[1]:
                     raise InternalError(f"durable-rules action failed: {done[1]['exception']}")
-                if sid not in self._receipts:
-                    raise InternalError("durable-rules did not process the household (no receipt)")
+                if self._receipts.get(sid, 0) != compiled.buckets:
+                    raise InternalError(
+                        f"durable-rules processed {self._receipts.get(sid, 0)} of {compiled.buckets} "
+                        "copies of the household (receipts)"
+                    )
                 seen = self._results[sid]
             except InternalError:
                 raise
@@ -524,9 +607,12 @@ class DurableBackend:
                 raise InternalError(f"durable-rules failed: {type(exc).__name__}: {exc}") from None
             finally:
                 self._results.pop(sid, None)
-                self._receipts.discard(sid)
-                with contextlib.suppress(Exception):  # a session never created has nothing to delete
-                    rs.delete_state(sid)
+                self._receipts.pop(sid, None)
+                # A session whose facts durable-rules refused may be half built, and deleting it has been
+                # seen to corrupt memory: it is left alone (a leak, never a crash).
+                if asserted:
+                    with contextlib.suppress(Exception):
+                        rs.delete_state(sid)
         return seen
 
     @classmethod
@@ -558,7 +644,7 @@ def _action(outcome: tuple[str, bool] | str | None) -> Any:
     def run(c: Any) -> None:
         sid = c.s.sid
         if outcome is None:
-            DurableBackend._receipts.add(sid)
+            DurableBackend._receipts[sid] = DurableBackend._receipts.get(sid, 0) + 1
             return
         if isinstance(outcome, str):  # receipt of a conclusion fact: nothing to record
             return
