@@ -156,13 +156,20 @@ def test_the_derived_validators_are_in_use() -> None:
     """Guards the rewritten number schemas: pydantic-core reuses a model class's own validator for nested
     models unless told otherwise (see ``models._derived_validator``).
 
-    ``_FAST`` refuses ``-0.0`` (its digit pattern has no sign), which the models take; ``_EXACT`` refuses
-    money as text, which the models take from a dict (a spreadsheet cell) — nested two levels deep.
+    ``_FAST`` takes ``1.005`` for money (its digit limit is :func:`models._risky`'s, outside the schema),
+    which the models refuse; ``_FAST_DICT`` refuses ``-0.0`` (its digit pattern has no sign), which the
+    models take; ``_EXACT`` refuses money as text, which the models take from a dict (a spreadsheet
+    cell) — each nested two levels deep.
     """
-    signed = '{"household_id": "X", "income": {"wage": -0.0}}'
+    places = '{"household_id": "X", "income": {"wage": 1.005}}'
+    assert m._FAST.validate_json(places).income.wage == Decimal("1.005")
     with pytest.raises(ValidationError):
-        m._FAST.validate_json(signed)
-    assert Household.model_validate_json(signed).income is not None
+        Household.model_validate_json(places)
+    assert m._risky(places.encode())
+    signed = {"household_id": "X", "income": {"wage": -0.0}}
+    with pytest.raises(ValidationError):
+        m._FAST_DICT.validate_python(signed)
+    assert Household.model_validate(signed).income is not None
     text = {"household_id": "X", "income": {"wage": "5"}}
     with pytest.raises(ValidationError):
         m._EXACT.validate_python(text)
