@@ -667,9 +667,9 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
 # decoding to Python objects first. It reads JSON floats through f64 and lets the last of two repeated
 # keys win, so its result is used only when neither can have happened. One pass over the text
 # (:func:`_risky`) sends to the exact path every record with a number literal that f64 could change or
-# that the fast number schema does not check itself (an exponent, three or more digits after a point);
-# without those, every literal the fast schema accepts has at most 14 significant digits, which f64
-# gives back unchanged. And its colons must be no more than the keys the household holds: every key of
+# that the fast number schema does not check itself (a negative exponent, three or more digits after a
+# point); without those, every literal the fast schema accepts has at most 14 significant digits, which
+# f64 gives back unchanged. And its colons must be no more than the keys the household holds: every key of
 # a JSON object is followed by one colon, and colons inside strings only add, so ``colons == keys kept``
 # proves no key was repeated. Any other record takes the exact path, which decides; the fast path never
 # accepts what it would refuse.
@@ -709,8 +709,8 @@ def _fast_json_number(constraints: dict[str, Any]) -> core_schema.CoreSchema:
     """A JSON number on the fast path: bounds checked in Rust on the int or f64, then the Decimal of the
     text Python writes for it — what the exact path makes of the same literal.
 
-    What makes that safe is outside this schema: :func:`_risky` lets through only literals without an
-    exponent and with at most :data:`_FAST_PLACES` digits after the point, so the bound (fewer whole digits
+    What makes that safe is outside this schema: :func:`_risky` lets through only literals without a
+    negative exponent and with at most :data:`_FAST_PLACES` digits after the point, so the bound (fewer whole digits
     than ``max_digits - decimal_places``) leaves at most 14 significant digits, which f64 and its shortest
     round-trip text give back unchanged, and the digit limits hold without the models' Decimal checks.
     """
@@ -813,21 +813,26 @@ _FAST_DICT: Final = _derived_validator(_fast_number)
 """A dict whose numbers are ints and floats: what the models give, without their Decimal checks in Python."""
 _EXACT: Final = _derived_validator(_exact_number)
 
-_NUMBER_CHARS: Final = bytes.maketrans(b"0123456789E", b"0000000000e")
-"""For :func:`_risky`: every digit becomes ``0`` and ``E`` ``e``, so ``.125`` reads ``.000`` and ``1E5`` ``0e0``."""
+_PLACES_OVER: Final = re.compile(rb"\.[0-9]{3}")
+"""Three digits after a point. A literal prefix, so ``re`` skips to each point without looking at the
+rest (a character class first would make it try every position)."""
+_EXPONENT_BELOW: Final = re.compile(rb"-(?<=[eE]-)")
+"""A negative exponent: found from each minus sign (few: the dashes of dates) looking one byte back."""
 
 
 def _risky(data: bytes) -> bool:
-    """Whether the text may hold a number literal that the fast path must not read: one with an exponent
-    (``1e-400`` underflows to 0.0, ``2369999999999999999999999e-21`` rounds to 23700.0 in f64) or with three
-    or more digits after the point (``23699.999999999999999999``; also more places than money has).
+    """Whether the text may hold a number literal that the fast path must not read: three or more digits
+    after the point (``23699.999999999999999999``; also more places than money has), or a negative
+    exponent (``1e-400`` underflows to 0.0, ``2369999999999999999999999e-21`` rounds to 23700.0 in f64,
+    ``1e-3`` has three places).
 
-    A match inside a string (a date is ``2023-07-30``, digits never followed by ``e``) is harmless: the
-    record only takes the exact path. Long integers need no check: pydantic-core reads them exactly and the
-    fast number's bound refuses them.
+    Other literals the fast number accepts are exact in f64: an integer is read as one; with at most two
+    places and no negative exponent, a value under the bound (10¹² for money) has at most 14 significant
+    digits, and a positive exponent only moves the point right (``1E+3`` reads ``1000.0`` on both paths,
+    :func:`_trimmed`; ``1e999`` is infinity, which the fast number refuses). A match inside a string (a
+    name ``Mae-``, a note ``1.125``) is harmless: the record only takes the exact path.
     """
-    t = data.translate(_NUMBER_CHARS)
-    return b".000" in t or b"0e" in t
+    return _PLACES_OVER.search(data) is not None or _EXPONENT_BELOW.search(data) is not None
 
 
 def _submodels(cls: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
