@@ -692,10 +692,10 @@ def _fast_number(constraints: dict[str, Any]) -> core_schema.CoreSchema:
     digit strings within the limits, so no constraint check (whose ``Decimal.as_tuple()`` calls are
     Python) is needed.
     """
-    # A float by its type: pydantic's strict float also takes a Decimal (as a float, which is not exact).
-    gate = core_schema.union_schema(
-        [core_schema.int_schema(strict=True), core_schema.is_instance_schema(float)], mode="left_to_right"
-    )
+    # A float by its type first: pydantic's strict float also takes a Decimal (as a float, which is not
+    # exact); then the strict float itself, which makes a float subclass a float (its own str() may differ).
+    real = core_schema.chain_schema([core_schema.is_instance_schema(float), core_schema.float_schema(strict=True)])
+    gate = core_schema.union_schema([core_schema.int_schema(strict=True), real], mode="left_to_right")
     text = core_schema.str_schema(pattern=_money_text(constraints), coerce_numbers_to_str=True)
     return core_schema.chain_schema([gate, text, core_schema.decimal_schema(allow_inf_nan=True)])
 
