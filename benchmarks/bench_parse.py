@@ -12,6 +12,12 @@ models' own validator (``Household.model_validate_json``/``model_validate``), wh
 with Decimals and duplicate-key checks, then the strict validator), which decides every record the
 fast path refuses.
 
+Then ``parse_household(bytes)`` by stage, each timed alone on the same records (their costs add up to
+about the whole): the text scan for number literals f64 could change (``_risky``), the fast pydantic-core
+validator (``_FAST.validate_json``), the colon count and the count of keys kept (``_keys_kept``) that
+prove no key was repeated — with microseconds per household beside each, so a change to one stage shows
+where it went.
+
 The last line keeps every parsed household in a list, as ``bench_evaluate.py`` does. That figure is
 much lower and is mostly not parsing: each household is some 40 container objects that stay alive, so
 the collector's full collections walk an ever larger heap.
@@ -34,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_evaluate import generate
 
 from eligibility import Household, parse_household
-from eligibility.models import household_from_json, loads_json
+from eligibility.models import _FAST, _keys_kept, _risky, household_from_json, loads_json
 
 CLOCK: list[Callable[[], float]] = [time.perf_counter]
 """Wall time, or with ``--cpu`` (a third argument) this process's CPU time: on a machine shared with other
@@ -82,6 +88,17 @@ def main() -> None:
     for label, items, parse in cases:
         best, median = rate(items, parse, rounds)
         print(f"{label:36} {best:9,.0f} households/s  ({median:,.0f})")
+    kept = [_FAST.validate_json(b) for b in blobs]
+    stages: list[tuple[str, list[Any], Callable[[Any], object]]] = [
+        ("stage: text scan (_risky)", blobs, _risky),
+        ("stage: fast validator (_FAST)", blobs, _FAST.validate_json),
+        ("stage: colon count", blobs, lambda b: b.count(b":")),
+        ("stage: keys kept (_keys_kept)", kept, _keys_kept),
+    ]
+    for label, items, parse in stages:
+        best, median = rate(items, parse, rounds)
+        print(f"{label:36} {best:9,.0f} households/s  ({median:,.0f})  {1e6 / best:6.2f} µs each")
+    del kept
     best, median = rate(texts, parse_household, max(1, rounds // 2), keep=True)
     print(f"{'parse_household(str), all kept':36} {best:9,.0f} households/s  ({median:,.0f})")
 

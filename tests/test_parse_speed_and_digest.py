@@ -156,13 +156,20 @@ def test_the_derived_validators_are_in_use() -> None:
     """Guards the rewritten number schemas: pydantic-core reuses a model class's own validator for nested
     models unless told otherwise (see ``models._derived_validator``).
 
-    ``_FAST`` refuses ``-0.0`` (its digit pattern has no sign), which the models take; ``_EXACT`` refuses
-    money as text, which the models take from a dict (a spreadsheet cell) — nested two levels deep.
+    ``_FAST`` takes ``1.005`` for money (its digit limit is :func:`models._risky`'s, outside the schema),
+    which the models refuse; ``_FAST_DICT`` refuses ``-0.0`` (its digit pattern has no sign), which the
+    models take; ``_EXACT`` refuses money as text, which the models take from a dict (a spreadsheet
+    cell) — each nested two levels deep.
     """
-    signed = '{"household_id": "X", "income": {"wage": -0.0}}'
+    places = '{"household_id": "X", "income": {"wage": 1.005}}'
+    assert m._FAST.validate_json(places).income.wage == Decimal("1.005")
     with pytest.raises(ValidationError):
-        m._FAST.validate_json(signed)
-    assert Household.model_validate_json(signed).income is not None
+        Household.model_validate_json(places)
+    assert m._risky(places.encode())
+    signed = {"household_id": "X", "income": {"wage": -0.0}}
+    with pytest.raises(ValidationError):
+        m._FAST_DICT.validate_python(signed)
+    assert Household.model_validate(signed).income is not None
     text = {"household_id": "X", "income": {"wage": "5"}}
     with pytest.raises(ValidationError):
         m._EXACT.validate_python(text)
@@ -181,6 +188,33 @@ def test_the_benchmark_households_take_the_fast_path() -> None:
     assert text.count(b":") == m._keys_kept(h)
 
 
+def _count_fields_sets(tree: Any) -> int:
+    if isinstance(tree, list):
+        return sum(_count_fields_sets(t) for t in tree)
+    return len(tree[""]) + sum(_count_fields_sets(v) for k, v in tree.items() if k)
+
+
+@given(household_data())
+def test_the_written_out_key_count_counts_every_model(data: dict[str, Any]) -> None:
+    """``_keys_kept`` is generated from the model classes; a nested model it missed would let a repeated
+    key inside it through. It must equal the fields-sets of every model in the household, and the keys of
+    the JSON text when no key is repeated."""
+    h = Household.model_validate(data)
+    assert m._keys_kept(h) == _count_fields_sets(_fields_sets(h))
+    text = json.dumps(data, ensure_ascii=False)
+    if ":" not in "".join(str(v) for v in _strings(data)):
+        assert text.count(":") == m._keys_kept(h)
+
+
+def _strings(value: Any) -> list[Any]:
+    """Every string value and key in ``value`` (a colon in one adds to the text's colons)."""
+    if isinstance(value, dict):
+        return [*value, *(s for v in value.values() for s in _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 @given(household_data(), st.lists(st.tuples(st.integers(0, 99), JSON_MONEY), max_size=3))
 @example({"household_id": "X"}, [(0, "23699.99"), (1, 1000.0), (2, 0.1 + 0.2)])
 @example({"household_id": "X"}, [(0, -0.0), (1, 999999999999.99), (2, 10**12)])
@@ -196,6 +230,8 @@ def test_json_input_gives_what_the_models_give(data: dict[str, Any], money: list
 @example({"household_id": "X"}, [(0, b"5"), (1, _Plain.five), (2, _Float(5.0))])
 @example({"household_id": "X"}, [(0, _Text.five), (1, _Int.five), (2, Decimal("1.50"))])
 @example({"household_id": "X"}, [(0, 1000.0), (1, 1e16), (2, float("nan"))])
+@example({"household_id": "X"}, [(0, _Float(5.0))])  # alone: the fast dict validator must not read str() "7"
+@example({"household_id": "X"}, [(0, Decimal("5"))])  # alone: pydantic's strict float takes it as 5.0
 def test_dict_input_gives_what_the_models_give(data: dict[str, Any], money: list[tuple[int, Any]]) -> None:
     data = json.loads(json.dumps(data))
     for index, value in money:

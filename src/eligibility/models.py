@@ -665,11 +665,14 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
 #
 # Fast: most records are valid, and pydantic-core's own JSON validation (``_FAST``) is quicker than
 # decoding to Python objects first. It reads JSON floats through f64 and lets the last of two repeated
-# keys win, so its result is used only when neither can have happened: the text has no number literal
-# that f64 could change (16 or more digits or points, an exponent — :func:`_risky`), and its
-# colons are no more than the keys the household holds. Every key of a JSON object is followed by one
-# colon, and colons inside strings only add, so ``colons == keys kept`` proves no key was repeated. Any
-# other record takes the exact path, which decides; the fast path never accepts what it would refuse.
+# keys win, so its result is used only when neither can have happened. One pass over the text
+# (:func:`_risky`) sends to the exact path every record with a number literal that f64 could change or
+# that the fast number schema does not check itself (a negative exponent, three or more digits after a
+# point); without those, every literal the fast schema accepts has at most 14 significant digits, which
+# f64 gives back unchanged. And its colons must be no more than the keys the household holds: every key of
+# a JSON object is followed by one colon, and colons inside strings only add, so ``colons == keys kept``
+# proves no key was repeated. Any other record takes the exact path, which decides; the fast path never
+# accepts what it would refuse.
 
 
 def _money_text(constraints: dict[str, Any]) -> str:
@@ -680,17 +683,50 @@ def _money_text(constraints: dict[str, Any]) -> str:
 
 
 def _fast_number(constraints: dict[str, Any]) -> core_schema.CoreSchema:
-    """A JSON number as the text f64 gives back, accepted when it is plainly valid, converted as the exact
-    path converts it.
+    """A Python number (a dict's value) as the text Python writes for it, accepted when it is plainly valid,
+    converted as the models convert it.
 
-    A JSON number without an exponent and with at most 15 significant digits (:func:`_risky` sends the others
-    to the exact path) survives f64 and its shortest round-trip text, so ``Decimal`` of that text equals
-    the exact path's Decimal; the pattern admits only digit strings within the limits, so no constraint
-    check (whose ``Decimal.as_tuple()`` calls are Python) is needed.
+    Only an int or a float gets through (anything else — a Decimal, ASCII text, a bool — is left to the
+    models' own validator, which decides). Python writes a float in its shortest round-trip form
+    (``1000.0``, ``0.1``), so ``Decimal`` of that text is what the models make of it; the pattern admits only
+    digit strings within the limits, so no constraint check (whose ``Decimal.as_tuple()`` calls are
+    Python) is needed.
     """
-    gate = core_schema.union_schema([core_schema.int_schema(strict=True), core_schema.float_schema(strict=True)])
+    # A float by its type first: pydantic's strict float also takes a Decimal (as a float, which is not
+    # exact); then the strict float itself, which makes a float subclass a float (its own str() may differ).
+    real = core_schema.chain_schema([core_schema.is_instance_schema(float), core_schema.float_schema(strict=True)])
+    gate = core_schema.union_schema([core_schema.int_schema(strict=True), real], mode="left_to_right")
     text = core_schema.str_schema(pattern=_money_text(constraints), coerce_numbers_to_str=True)
     return core_schema.chain_schema([gate, text, core_schema.decimal_schema(allow_inf_nan=True)])
+
+
+_FAST_PLACES: Final = 2
+"""Digits after the point that a JSON number on the fast path may have (:func:`_risky` sends the others
+to the exact path); every number schema allows at least as many, which :func:`_fast_json_number` checks."""
+
+
+def _fast_json_number(constraints: dict[str, Any]) -> core_schema.CoreSchema:
+    """A JSON number on the fast path: bounds checked in Rust on the int or f64, then the Decimal of the
+    text Python writes for it — what the exact path makes of the same literal.
+
+    What makes that safe is outside this schema: :func:`_risky` lets through only literals without a
+    negative exponent and with at most :data:`_FAST_PLACES` digits after the point, so the bound (fewer whole digits
+    than ``max_digits - decimal_places``) leaves at most 14 significant digits, which f64 and its shortest
+    round-trip text give back unchanged, and the digit limits hold without the models' Decimal checks.
+    """
+    places = constraints["decimal_places"]
+    if places < _FAST_PLACES:
+        raise ValueError(f"a number schema with {places} decimal places needs its own fast-path check")
+    bound = 10 ** (constraints["max_digits"] - places)
+    low = constraints.get("ge", -bound)
+    gate = core_schema.union_schema(
+        [
+            core_schema.int_schema(strict=True, ge=low, lt=bound),
+            core_schema.float_schema(strict=True, allow_inf_nan=False, ge=low, lt=bound),
+        ],
+        mode="left_to_right",  # a smart union tries each choice again in lax mode: Decimal("5") as 5.0
+    )
+    return core_schema.chain_schema([gate, core_schema.decimal_schema(allow_inf_nan=True)])
 
 
 _TENTH: Final = Decimal("0.1")
@@ -771,26 +807,32 @@ def _derived_validator(number: Callable[[dict[str, Any]], Any]) -> SchemaValidat
             cls.__pydantic_complete__ = was
 
 
-_FAST: Final = _derived_validator(_fast_number)
+_FAST: Final = _derived_validator(_fast_json_number)
+"""JSON text of an ordinary record (see above)."""
+_FAST_DICT: Final = _derived_validator(_fast_number)
+"""A dict whose numbers are ints and floats: what the models give, without their Decimal checks in Python."""
 _EXACT: Final = _derived_validator(_exact_number)
 
-_NUMBER_CHARS: Final = bytes.maketrans(b"0123456789.E,[ \t\r\n", b"00000000000e::::::")
-"""For :func:`_risky`: digits and points become ``0``, ``E`` ``e``, and what can precede a number's first
-digit (``,`` ``[`` whitespace) ``:``, so ``, 12.5`` reads ``::000`` and ``1E-5`` reads ``0e-0``."""
+_PLACES_OVER: Final = re.compile(rb"\.[0-9]{3}")
+"""Three digits after a point. A literal prefix, so ``re`` skips to each point without looking at the
+rest (a character class first would make it try every position)."""
+_EXPONENT_BELOW: Final = re.compile(rb"-(?<=[eE]-)")
+"""A negative exponent: found from each minus sign (few: the dashes of dates) looking one byte back."""
 
 
 def _risky(data: bytes) -> bool:
-    """Whether the text may hold a number literal that f64 could change: 16 or more digits and points, or
-    an exponent of -10 or less (``1e-400`` underflows to 0.0; ``1e-9`` is written ``1e-09`` by Python and
-    refused by the fast pattern). A match inside a string is harmless — the record
-    only takes the exact path.
+    """Whether the text may hold a number literal that the fast path must not read: three or more digits
+    after the point (``23699.999999999999999999``; also more places than money has), or a negative
+    exponent (``1e-400`` underflows to 0.0, ``2369999999999999999999999e-21`` rounds to 23700.0 in f64,
+    ``1e-3`` has three places).
 
-    Other exponents need no check: ``1E+3`` reads ``1000.0`` on both paths (:func:`_trimmed`), an
-    overflow gives infinity, which the fast digit pattern refuses, as it refuses NaN, signs and the
-    exponent form Python writes for tiny floats.
+    Other literals the fast number accepts are exact in f64: an integer is read as one; with at most two
+    places and no negative exponent, a value under the bound (10¹² for money) has at most 14 significant
+    digits, and a positive exponent only moves the point right (``1E+3`` reads ``1000.0`` on both paths,
+    :func:`_trimmed`; ``1e999`` is infinity, which the fast number refuses). A match inside a string (a
+    name ``Mae-``, a note ``1.125``) is harmless: the record only takes the exact path.
     """
-    t = data.translate(_NUMBER_CHARS)
-    return b":0000000000000000" in t or b"e-00" in t  # an underflow needs a two-digit exponent
+    return _PLACES_OVER.search(data) is not None or _EXPONENT_BELOW.search(data) is not None
 
 
 def _submodels(cls: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
@@ -818,22 +860,46 @@ def _all_submodels(cls: type[BaseModel], out: dict[type[BaseModel], tuple[tuple[
 
 _SUBMODELS: Final[dict[type[BaseModel], tuple[tuple[str, bool], ...]]] = {}
 _all_submodels(Household, _SUBMODELS)
-_NESTED: Final = {cls: bool(fields) for cls, fields in _SUBMODELS.items()}
 
 
-def _keys_kept(model: BaseModel) -> int:
-    """How many keys the JSON objects of ``model`` had, counting a repeated key once (fields-sets).
+def _kept_source(cls: type[BaseModel], var: str, depth: int, lines: list[str]) -> None:
+    """Lines of :func:`_keys_kept` that add the keys of ``var`` (a ``cls``) and of the models it holds."""
+    pad = "    " * (depth + 1)
+    lines.append(f"{pad}n += len({var}.__pydantic_fields_set__)")
+    if _SUBMODELS[cls]:
+        lines.append(f"{pad}d{depth} = {var}.__dict__")
+    for name, many in _SUBMODELS[cls]:
+        inner = next(
+            typing.get_args(arg)[0] if many else arg
+            for arg in typing.get_args(cls.model_fields[name].annotation)
+            if arg is not type(None)
+        )
+        lines.append(f"{pad}v{depth} = d{depth}[{name!r}]")
+        if many:
+            lines += [f"{pad}if v{depth}:", f"{pad}    for x{depth} in v{depth}:"]
+            _kept_source(inner, f"x{depth}", depth + 2, lines)
+        else:
+            lines.append(f"{pad}if v{depth} is not None:")
+            _kept_source(inner, f"v{depth}", depth + 1, lines)
 
-    Runs on every record of the fast path, so a model without nested models is counted without a call."""
-    n = len(model.__pydantic_fields_set__)
-    values = model.__dict__
-    for name, many in _SUBMODELS[type(model)]:
-        value = values[name]
-        if value is None:
-            continue
-        for item in value if many else (value,):
-            n += _keys_kept(item) if _NESTED[type(item)] else len(item.__pydantic_fields_set__)
-    return n
+
+def _kept_function() -> Callable[[Household], int]:
+    """:func:`_keys_kept`, written out for the models as they are: it runs on every record of the fast path,
+    and straight-line code over the known nested fields is a third quicker than a loop that looks them up.
+    Generated from the model classes at import (nothing from input or rule files reaches the source), so a
+    field added to a model is counted without an edit here."""
+    lines = ["def _keys_kept(h):", "    n = 0"]
+    _kept_source(Household, "h", 0, lines)
+    lines.append("    return n")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", "<eligibility.models._keys_kept>", "exec"), namespace)
+    function: Callable[[Household], int] = namespace["_keys_kept"]
+    function.__doc__ = """How many keys the JSON objects of a household had, counting a repeated key once
+    (the fields-sets of the household and of every model in it)."""
+    return function
+
+
+_keys_kept: Final = _kept_function()
 
 
 def _json_error(message: str) -> HouseholdError:
@@ -904,11 +970,17 @@ def parse_household(data: Any) -> Household:
     so a county data clerk can fix a record in one go.
 
     JSON text is read exactly (:func:`loads_json`, :func:`household_from_json`); ordinary records take
-    the fast path described above, with the same result. A dict is validated by the models themselves:
-    numbers as int, float, Decimal or ASCII decimal text (a spreadsheet cell), booleans as bool only.
+    the fast path described above, with the same result. A dict is validated by the models' rules:
+    numbers as int, float, Decimal or ASCII decimal text (a spreadsheet cell), booleans as bool only; one
+    whose numbers are ints and floats within the limits is validated by ``_FAST_DICT``, which gives what
+    the models give without their Python Decimal checks, and any other dict by the models themselves.
     """
     if not isinstance(data, str | bytes):
-        return _validated(Household.model_validate, data)
+        try:
+            h: Household = _FAST_DICT.validate_python(data)
+        except ValidationError:
+            return _validated(Household.model_validate, data)  # the models' own errors
+        return h
     if len(data) <= MAX_RECORD_BYTES // 4:  # larger text goes the exact way, which measures it in bytes
         try:
             raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -916,7 +988,7 @@ def parse_household(data: Any) -> Household:
             raw = b"NaN"  # a lone surrogate: loads_json says so
         if not _risky(raw):
             try:
-                h: Household = _FAST.validate_json(raw)
+                h = _FAST.validate_json(raw)
             except ValidationError:
                 pass
             else:
