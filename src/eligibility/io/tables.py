@@ -961,10 +961,10 @@ def _spill_items(
     source: Path, kind: Table, folder: Path, collection: str, first_part: pl.DataFrame, notes: list[str]
 ) -> tuple[Path, list[str] | None, int]:
     """Copy each row of an item table into the spill file of its household's part; a row naming no
-    household of the file (or none at all) goes to the first part, where it is reported."""
+    household of the file (or none at all) goes to the first part, where it is reported. Rows are
+    appended batch by batch, one file open at a time (a file per part kept open could exceed the
+    limit on open files for small parts)."""
     name = collection.replace(".", "-")
-    writers: dict[int, Any] = {}
-    handles: list[Any] = []
     with open(source, encoding=_csv_encoding(source, notes), newline="") as f:
         records = _csv_records(f)
         header_line, header = next(records, (1, None))
@@ -973,18 +973,14 @@ def _spill_items(
                 table = _csv_table(str(source), header, header_line, batch)
                 ids = _csv_ids(table, kind)  # one row per record: blank rows are already skipped
                 placed = ids.join(first_part, on="id", how="left", maintain_order="left")
+                by_part: dict[int, list[list[str]]] = {}
                 for part, (line, cells) in zip(placed.get_column("part").fill_null(0).to_list(), batch, strict=True):
-                    w = writers.get(part)
-                    if w is None:
-                        handle = open(_spill(folder, name, part), "a", encoding="utf-8", newline="")  # noqa: SIM115
-                        handles.append(handle)
-                        w = writers[part] = csv.writer(handle)
-                    w.writerow([str(line), *cells])
+                    by_part.setdefault(part, []).append([str(line), *cells])
+                for part, rows in by_part.items():
+                    with open(_spill(folder, name, part), "a", encoding="utf-8", newline="") as out:
+                        csv.writer(out).writerows(rows)
         except TableFormatError:
             pass  # no id column: reported when the first part is read, as the whole file's read does
-        finally:
-            for handle in handles:
-                handle.close()
     return source, header, header_line
 
 
