@@ -190,3 +190,15 @@ def test_generated_tables_read_in_parts_as_read_whole(
     (folder / "households.csv").write_text(tables[0], encoding="utf-8")
     (folder / "members.csv").write_text(tables[1], encoding="utf-8")
     _same_as_whole(folder / "households.csv", chunk_rows)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2])
+def test_rows_of_spaces_count_as_the_whole_read_counts_them(tmp_path: Path, chunk_rows: int) -> None:
+    """Cells beyond the header are cut off before a row is found blank: ideographic spaces then make a
+    blank row (no row), while U+001C is not white space to the table reader, so that row is read — in
+    parts as in the whole file."""
+    (tmp_path / "households.csv").write_text(
+        "户编号,户类型\nA,一般农户\n\u3000,\u3000 ,x\nB,一般农户\n\x1c,,y\nC,一般农户\n", encoding="utf-8"
+    )
+    _same_as_whole(tmp_path / "households.csv", chunk_rows)
+    assert sum(p.total_rows for p in _in_parts(tmp_path / "households.csv", chunk_rows)) == 4

@@ -858,15 +858,37 @@ def _batched(records: Iterator[tuple[int, list[str]]], n: int) -> Iterator[list[
         yield batch
 
 
-def _csv_ids(table: _Table, kind: Table) -> pl.DataFrame:
-    """``(_loc, id)`` of every row of a (part of a) table, the id converted as :func:`_assemble` converts
-    it. Raises as :func:`_assemble` does when the table has no id column."""
-    cols = {n: hc for n, hc in _map_columns(table, kind, [], []).items() if hc[1].path == HOUSEHOLD_ID}
+_WHITE_SPACE: Final = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What polars' ``str.strip_chars()`` strips (Unicode White_Space; Python's ``str.strip()`` also strips
+U+001C–U+001F): a blank cell for :func:`_csv_ids` is a blank cell for :func:`_drop_blank_rows`."""
+
+
+def _csv_ids(
+    file: str, header: list[str], batch: list[tuple[int, list[str]]], kind: Table, blank_rows: bool
+) -> tuple[pl.DataFrame, int]:
+    """``(_loc, id)`` of the records of a batch, the id converted as :func:`_assemble` converts it, and
+    how many rows the batch counts. Only the id cells are put into a table (the whole table was built
+    twice per record otherwise: here and when the part is read). ``blank_rows``: leave out the rows
+    :func:`_drop_blank_rows` leaves out (the households table; an item table's rows are all placed).
+    Raises as :func:`_assemble` does when the table has no id column."""
+    header = [cell.strip() for cell in header]
+    names = _unique_names(header)
+    shape = _Table(file, None, pl.DataFrame(schema=dict.fromkeys(names, pl.String())), None)
+    cols = {n: hc for n, hc in _map_columns(shape, kind, [], []).items() if hc[1].path == HOUSEHOLD_ID}
     if not cols:
-        raise TableFormatError(f"{table.file}: 没有「户编号」列 / no household id column (户编号 or household_id)")
+        raise TableFormatError(f"{file}: 没有「户编号」列 / no household id column (户编号 or household_id)")
     name = next(iter(cols))
-    clean, _ = _normalise(table.frame, {name: cols[name]}, [_LOC])
-    return clean.select(_LOC, pl.col(HOUSEHOLD_ID).cast(pl.String).alias("id"))
+    at, width = names.index(name), len(header)
+    if blank_rows:
+        batch = [(line, cells) for line, cells in batch if any(c.strip(_WHITE_SPACE) for c in cells[:width])]
+    frame = pl.DataFrame(
+        {_LOC: [line for line, _ in batch], name: [cells[at] if at < len(cells) else None for _, cells in batch]},
+        schema={_LOC: pl.Int64(), name: pl.String()},
+    )
+    clean, _ = _normalise(frame, {name: cols[name]}, [_LOC])
+    return clean.select(_LOC, pl.col(HOUSEHOLD_ID).cast(pl.String).alias("id")), len(batch)
 
 
 @dataclass
@@ -914,15 +936,11 @@ def csv_parts(
         header_line, header = next(records, (1, None))
         start = 0
         for k, batch in enumerate(_batched(records, chunk_rows)):
-            table = _csv_table(str(p), header, header_line, batch)
-            rows = _drop_blank_rows(table.frame).height
-            if header is not None:
-                try:
-                    ids = _csv_ids(_Table(table.file, None, _drop_blank_rows(table.frame), header_line), "households")
-                except TableFormatError:
-                    ids = None  # reported when the part is read, as the whole file's read reports it
-                if ids is not None:
-                    id_frames.append(ids.with_columns(pl.lit(k, dtype=pl.Int32).alias("part")))
+            try:
+                ids, rows = _csv_ids(str(p), header or [], batch, "households", blank_rows=True)
+                id_frames.append(ids.with_columns(pl.lit(k, dtype=pl.Int32).alias("part")))
+            except TableFormatError:  # reported when the part is read, as the whole file's read reports it
+                rows = _drop_blank_rows(_csv_table(str(p), header, header_line, batch).frame).height
             with open(_spill(folder, "households", k), "w", encoding="utf-8", newline="") as out:
                 csv.writer(out).writerows([str(line), *cells] for line, cells in batch)
             parts.append((start, rows))
@@ -970,8 +988,7 @@ def _spill_items(
         header_line, header = next(records, (1, None))
         try:
             for batch in _batched(records, _ITEM_BATCH):
-                table = _csv_table(str(source), header, header_line, batch)
-                ids = _csv_ids(table, kind)  # one row per record: blank rows are already skipped
+                ids, _ = _csv_ids(str(source), header or [], batch, kind, blank_rows=False)
                 placed = ids.join(first_part, on="id", how="left", maintain_order="left")
                 by_part: dict[int, list[list[str]]] = {}
                 for part, (line, cells) in zip(placed.get_column("part").fill_null(0).to_list(), batch, strict=True):
