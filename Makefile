@@ -73,3 +73,9 @@ fuzz: $(BIN)/eligibility
 .PHONY: bench-jsonl
 bench-jsonl: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_batch_jsonl.py
+
+# A CSV batch read whole against read in parts (issue 10 §5): time and peak RSS side by side, 300,000
+# generated households (into a temporary folder, deleted after).
+.PHONY: bench-csv
+bench-csv: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_batch_csv.py

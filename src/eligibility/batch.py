@@ -14,8 +14,10 @@ no household is decided twice or lost. The parts are joined into ``out`` at the 
 
 Memory (``docs/batch.md`` §9): one part at a time. A Parquet input is read part by part (a slice per
 part, with one pass over the household-id column first so that a repeated id is found across parts);
-so is JSON Lines (one pass first finds where each part starts and which ids repeat); CSV and Excel are
-read whole (a county's exports, checked row by row) and decided part by part.
+so is JSON Lines (one pass first finds where each part starts and which ids repeat), and CSV (one pass
+over each table copies every record into the spill file of its part — an item row into its household's
+part — and finds the ids that repeat: :func:`~eligibility.io.tables.csv_parts`); Excel is read whole (a
+county's workbook, checked row by row) and decided part by part.
 Each part's decisions, row errors and summary counts go to disk before the next part; the output is
 joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
 up the parts' counts, so the decisions of the whole run are never in memory together.
@@ -44,9 +46,11 @@ from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, wr
 from .io.tables import (
     ReadResult,
     RowError,
+    csv_parts,
     jsonl_index,
     parquet_repeated_ids,
     parquet_rows,
+    read_csv_part,
     read_households,
     read_jsonl_part,
     read_parquet_slice,
@@ -180,8 +184,10 @@ class _Chunk:
 def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) -> Iterator[_Chunk]:
     """The parts of a run, in input order. A Parquet file is read slice by slice (only the slice is in
     memory, its repeated ids found by one pass over the id column); a JSON Lines file part by part from
-    the byte offsets one pass over it finds (:func:`~eligibility.io.tables.jsonl_index`); CSV and Excel
-    are read whole, when their first part is due, and then cut into parts (two tables joined by id)."""
+    the byte offsets one pass over it finds (:func:`~eligibility.io.tables.jsonl_index`); a CSV file
+    part by part from the spill files one pass over its tables writes
+    (:func:`~eligibility.io.tables.csv_parts`); Excel is read whole, when its first part is due, and then
+    cut into parts (two tables joined by id)."""
     offset, part = 0, 0
     for p in paths:
         path = Path(p)
@@ -210,6 +216,14 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
                 yield _Chunk(part, offset + begin[2], rows, functools.partial(_read_shifted, read, offset))
                 part += 1
             offset += index.records
+            continue
+        if path.suffix.lower() == ".csv" and path.is_file():
+            cut = csv_parts(path, chunk_rows)  # its spill folder goes when the last part's reader does
+            for k, (start, rows) in enumerate(cut.parts):
+                read = functools.partial(read_csv_part, cut, k, as_of)
+                yield _Chunk(part, offset + start, rows, functools.partial(_read_shifted, read, offset))
+                part += 1
+            offset += sum(rows for _, rows in cut.parts)
             continue
         whole = read_households(p, as_of=as_of)
         got = _shifted(whole, offset)

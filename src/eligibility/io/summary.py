@@ -70,6 +70,11 @@ _INDICATORS: Final[dict[str, str]] = {
 """Indicator code → Chinese name, in the order the table lists them."""
 
 
+_FLAT: Final = ("status", "category", "exit_status")
+_LISTED: Final = ("risks", "risk_types", "layers", "measures", "gaps", "exit_blockers", "procedure", "warnings")
+"""The decision columns counted: one code per household, and lists of findings."""
+
+
 def _digits(level: Level | str | int) -> int:
     if isinstance(level, int):
         return level
@@ -101,13 +106,20 @@ def summarise(
         .alias("region"),
         pl.col("members").list.len().fill_null(0).cast(pl.Int64).alias("_people"),
     )
-    d = decisions.join(base, on=ROW, how="left").with_columns(pl.col("region").fill_null(UNKNOWN_REGION))
+    # Only the columns counted, and each household once: the 合计 rows are counted from the same long
+    # table with the region left out (every household is in exactly one region), where stacking the
+    # whole decision table a second time under 合计 cost most of a part's summary.
+    counted = [c for c in (*_FLAT, *_LISTED, "error") if c in decisions.columns]
+    d = (
+        decisions.select(ROW, *counted)
+        .join(base, on=ROW, how="left")
+        .with_columns(pl.col("region").fill_null(UNKNOWN_REGION))
+    )
     if "error" in d.columns:
         # A row the rules could not decide is counted as 评估出错, so the statuses add up to the total.
         d = d.with_columns(
             pl.when(pl.col("error").is_not_null()).then(pl.lit("error")).otherwise(pl.col("status")).alias("status")
         )
-    d = pl.concat([d, d.with_columns(pl.lit(ALL_REGIONS).alias("region"))])
     parts: list[pl.DataFrame] = [
         d.select(
             "region",
@@ -117,7 +129,7 @@ def summarise(
             pl.lit(True).alias("certain"),
         )
     ]
-    for col in ("status", "category", "exit_status"):
+    for col in _FLAT:
         if col in d.columns:
             parts.append(
                 d.filter(pl.col(col).is_not_null()).select(
@@ -128,25 +140,35 @@ def summarise(
                     pl.lit(True).alias("certain"),
                 )
             )
-    for col in ("risks", "risk_types", "layers", "measures", "gaps", "exit_blockers", "procedure", "warnings"):
+    for col in _LISTED:
         if col not in d.columns:
             continue
         items = d.select("region", "_people", ROW, pl.col(col)).explode(col).filter(pl.col(col).is_not_null())
-        items = items.unnest(col)
+        fields = ["code", "certain", *(["days_late"] if col == "procedure" else [])]
+        items = items.select("region", "_people", ROW, *(pl.col(col).struct.field(f) for f in fields))
         if col == "procedure":
             items = items.filter(pl.col("days_late") > 0)
         # One household counts once per item even when two rules concluded it.
         items = items.unique(subset=["region", ROW, "code", "certain"], maintain_order=True)
         parts.append(items.select("region", "_people", pl.lit(col).alias("indicator"), "code", "certain"))
     long = pl.concat(parts, how="vertical_relaxed")
-    out = long.group_by(["region", "indicator", "code", "certain"], maintain_order=True).agg(
-        pl.len().cast(pl.Int64).alias("households"), pl.col("_people").sum().cast(pl.Int64).alias("people")
+    counts = [pl.len().cast(pl.Int64).alias("households"), pl.col("_people").sum().cast(pl.Int64).alias("people")]
+    keys = ["indicator", "code", "certain"]
+    out = pl.concat(
+        [
+            long.group_by(["region", *keys], maintain_order=True).agg(counts),
+            long.group_by(keys, maintain_order=True).agg(counts).select(pl.lit(ALL_REGIONS).alias("region"), pl.all()),
+        ]
     )
     order = {k: i for i, k in enumerate(_INDICATORS)}
     out = out.with_columns(
         pl.col("indicator").replace_strict(order, return_dtype=pl.Int64).alias("_order"),
         (pl.col("region") == ALL_REGIONS).alias("_total"),
-    ).sort(["_total", "region", "_order", "households", "code"], descending=[False, False, False, True, False])
+    ).sort(
+        # certain before uncertain (``code?``) on a tie, as the batch's merged summary orders them
+        ["_total", "region", "_order", "households", "code", "certain"],
+        descending=[False, False, False, True, False, True],
+    )
     labels = [
         _item_label(ind, code, certain, rules)
         for ind, code, certain in zip(out["indicator"], out["code"], out["certain"], strict=True)

@@ -18,13 +18,18 @@ silently coerced cell would decide a household on a value nobody entered. See ``
 
 from __future__ import annotations
 
+import codecs
 import csv
 import enum
 import io
+import itertools
 import json
 import re
+import shutil
+import tempfile
+import weakref
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -54,15 +59,18 @@ from .columns import (
 )
 
 __all__ = [
+    "CsvParts",
     "JsonlIndex",
     "ReadResult",
     "RowError",
     "TableFormatError",
+    "csv_parts",
     "frame_from_households",
     "jsonl_index",
     "jsonl_record",
     "parquet_repeated_ids",
     "parquet_rows",
+    "read_csv_part",
     "read_households",
     "read_jsonl_part",
     "read_parquet_slice",
@@ -521,11 +529,18 @@ def _assemble(
     households: _Table,
     items: dict[str, _Table | None],
     as_of: date | None,
+    *,
+    row_offset: int = 0,
+    repeated: dict[str, list[int]] | None = None,
 ) -> ReadResult:
-    """Households table (+ item tables) → ReadResult; the shared back half of the CSV and Excel readers."""
+    """Households table (+ item tables) → ReadResult; the shared back half of the CSV and Excel readers.
+
+    A part of a file (:func:`read_csv_part`) passes its first row's number (``row_offset``) and the ids
+    repeated anywhere in the file with their lines (``repeated``): a repeated id is then an error on
+    every row that has it, whichever part that row is in."""
     errors: list[RowError] = []
     unknown: list[str] = []
-    raw = _drop_blank_rows(households.frame).with_row_index(ROW)
+    raw = _drop_blank_rows(households.frame).with_row_index(ROW, offset=row_offset)
     total = raw.height
     cols = _map_columns(households, "households", errors, unknown)
     if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
@@ -539,10 +554,17 @@ def _assemble(
     bad: set[int] = set(errs[ROW].to_list()) | {e.index for e in errors if e.index is not None}
 
     # Duplicate household ids: every row sharing an id is an error, since either could be the right one.
-    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & pl.col(HOUSEHOLD_ID).is_duplicated())
+    is_repeated = (
+        pl.col(HOUSEHOLD_ID).is_duplicated() if repeated is None else pl.col(HOUSEHOLD_ID).is_in(list(repeated))
+    )
+    dup = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & is_repeated)
     id_header = next(h for h, c in cols.values() if c.path == HOUSEHOLD_ID)
     for rec in dup.iter_rows(named=True):
-        others = [str(r) for r in dup.filter(pl.col(HOUSEHOLD_ID) == rec[HOUSEHOLD_ID])[_LOC].to_list()]
+        others = (
+            [str(r) for r in dup.filter(pl.col(HOUSEHOLD_ID) == rec[HOUSEHOLD_ID])[_LOC].to_list()]
+            if repeated is None
+            else [str(r) for r in repeated[rec[HOUSEHOLD_ID]]]
+        )
         errors.append(
             RowError(
                 households.file,
@@ -557,9 +579,7 @@ def _assemble(
             )
         )
         bad.add(rec[ROW])
-    unique_ids = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & ~pl.col(HOUSEHOLD_ID).is_duplicated()).select(
-        ROW, HOUSEHOLD_ID
-    )
+    unique_ids = clean.filter(pl.col(HOUSEHOLD_ID).is_not_null() & ~is_repeated).select(ROW, HOUSEHOLD_ID)
 
     # Collection markers: 无 = known empty.
     empty_known: dict[str, set[int]] = {}
@@ -601,7 +621,7 @@ def _assemble(
         item_errors = _row_errors(table, ierrs, "_hh", ids) + _ragged_errors(table, iclean, "_hh", ids)
         errors += item_errors
         bad.update(e.index for e in item_errors if e.index is not None)
-        duplicated = set(dup[HOUSEHOLD_ID].to_list())
+        duplicated = set(dup[HOUSEHOLD_ID].to_list()) if repeated is None else set(repeated)
         orphans = iclean.filter(pl.col("_hh").is_null() & pl.col(HOUSEHOLD_ID).is_not_null())
         orphans = orphans.filter(~pl.col(HOUSEHOLD_ID).is_in(list(duplicated)))
         ihdr = next(h for h, c in icols.values() if c.path == HOUSEHOLD_ID)
@@ -710,21 +730,34 @@ def _decode(data: bytes, file: str, notes: list[str]) -> str:
 def _read_csv_table(path: Path, notes: list[str]) -> _Table:
     """A CSV file as a string table; each row keeps its first line number (quoted cells may span lines)."""
     text = _decode(path.read_bytes(), str(path), notes)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[list[str | None]] = []
-    locs: list[int] = []
-    ragged: dict[int, str] = {}
-    header_line = 1
+    records = _csv_records(io.StringIO(text, newline=""))
+    header_line, header = next(records, (1, None))
+    return _csv_table(str(path), header, header_line, records)
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) of each record that is not blank, the header first."""
+    reader = csv.reader(lines)
     line = 1
     for record in reader:
         start, line = line, reader.line_num + 1
         if not record or all(not cell.strip() for cell in record):
             continue
-        if header is None:
-            header = [cell.strip() for cell in record]
-            header_line = start
-            continue
+        yield start, record
+
+
+def _csv_table(
+    file: str, header: list[str] | None, header_line: int, records: Iterable[tuple[int, list[str]]]
+) -> _Table:
+    """The string table of a CSV file's (or part's) records under its header."""
+    if header is None:
+        header = []
+    header = [cell.strip() for cell in header]
+    rows: list[list[str | None]] = []
+    locs: list[int] = []
+    ragged: dict[int, str] = {}
+    for start, cells in records:
+        record: list[str] = cells
         if len(record) > len(header):
             # Trailing empty cells (a spreadsheet's stray commas) are harmless; a value beyond the header
             # belongs to no column, so the row is not read.
@@ -736,8 +769,6 @@ def _read_csv_table(path: Path, notes: list[str]) -> _Table:
             record = record[: len(header)]
         rows.append([*record, *[None] * (len(header) - len(record))])
         locs.append(start)
-    if header is None:
-        header = []
     names = _unique_names(header)
     columns: dict[str, list[Any]] = {name: [] for name in names}
     if rows:
@@ -746,7 +777,7 @@ def _read_csv_table(path: Path, notes: list[str]) -> _Table:
         {**columns, _LOC: locs},
         schema={**dict.fromkeys(names, pl.String()), _LOC: pl.Int64()},
     )
-    return _Table(str(path), None, frame, header_line, ragged)
+    return _Table(file, None, frame, header_line, ragged)
 
 
 def _unique_names(header: Sequence[str]) -> list[str]:
@@ -791,6 +822,223 @@ def _read_csv(path: Path, as_of: date | None, members: Path | None, measures: Pa
     for c, p in paths.items():
         label = "成员表 / members" if c == "members" else "措施表 / measures"
         notes.append(f"{label}: {p}" if p else f"{label}: 未找到，视为未知 / not found, taken as unknown")
+    result.notes = notes
+    return result
+
+
+# ------------------------------------------------------------------------------- CSV in parts
+
+
+def _csv_encoding(path: Path, notes: list[str]) -> str:
+    """The encoding :func:`_decode` would pick for the file, found reading it block by block."""
+    with open(path, "rb") as f:
+        if f.read(3) == b"\xef\xbb\xbf":
+            return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                continue
+            raise TableFormatError(
+                f"{path}: 既不是 UTF-8 也不是 GB18030 编码 / neither UTF-8 nor GB18030: {exc}"
+            ) from None
+        if encoding == "gb18030":
+            notes.append(f"{path}: 按 GB18030 解码 / decoded as GB18030")
+        return encoding
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _batched(records: Iterator[tuple[int, list[str]]], n: int) -> Iterator[list[tuple[int, list[str]]]]:
+    while batch := list(itertools.islice(records, n)):
+        yield batch
+
+
+_WHITE_SPACE: Final = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What polars' ``str.strip_chars()`` strips (Unicode White_Space; Python's ``str.strip()`` also strips
+U+001C–U+001F): a blank cell for :func:`_csv_ids` is a blank cell for :func:`_drop_blank_rows`."""
+
+
+def _csv_ids(
+    file: str, header: list[str], batch: list[tuple[int, list[str]]], kind: Table, blank_rows: bool
+) -> tuple[pl.DataFrame, int]:
+    """``(_loc, id)`` of the records of a batch, the id converted as :func:`_assemble` converts it, and
+    how many rows the batch counts. Only the id cells are put into a table (the whole table was built
+    twice per record otherwise: here and when the part is read). ``blank_rows``: leave out the rows
+    :func:`_drop_blank_rows` leaves out (the households table; an item table's rows are all placed).
+    Raises as :func:`_assemble` does when the table has no id column."""
+    header = [cell.strip() for cell in header]
+    names = _unique_names(header)
+    shape = _Table(file, None, pl.DataFrame(schema=dict.fromkeys(names, pl.String())), None)
+    cols = {n: hc for n, hc in _map_columns(shape, kind, [], []).items() if hc[1].path == HOUSEHOLD_ID}
+    if not cols:
+        raise TableFormatError(f"{file}: 没有「户编号」列 / no household id column (户编号 or household_id)")
+    name = next(iter(cols))
+    at, width = names.index(name), len(header)
+    if blank_rows:
+        batch = [(line, cells) for line, cells in batch if any(c.strip(_WHITE_SPACE) for c in cells[:width])]
+    frame = pl.DataFrame(
+        {_LOC: [line for line, _ in batch], name: [cells[at] if at < len(cells) else None for _, cells in batch]},
+        schema={_LOC: pl.Int64(), name: pl.String()},
+    )
+    clean, _ = _normalise(frame, {name: cols[name]}, [_LOC])
+    return clean.select(_LOC, pl.col(HOUSEHOLD_ID).cast(pl.String).alias("id")), len(batch)
+
+
+@dataclass
+class CsvParts:
+    """A households CSV file and its members / measures tables cut into parts on disk.
+
+    Built by :func:`csv_parts` in one pass over each table: ``parts`` holds, per part, the number of its
+    first row and its rows (blank rows not counted, as when the file is read whole); every record is
+    copied, with its line number, into the spill file of its part, an item row into the part of its
+    household. :func:`read_csv_part` then reads one part (its households and their items) as
+    :func:`read_households` reads the whole file. ``repeated``: the ids on more than one row of the
+    households table, with their lines. The spill folder is deleted when this object is."""
+
+    path: Path
+    folder: Path
+    header: list[str] | None
+    header_line: int
+    items: dict[str, tuple[Path, list[str] | None, int] | None]
+    parts: list[tuple[int, int]]
+    repeated: dict[str, list[int]]
+    notes: list[str]
+    _cleanup: Any = field(default=None, repr=False)
+
+
+def _spill(folder: Path, name: str, k: int) -> Path:
+    return folder / f"{name}-{k:05d}.csv"
+
+
+def csv_parts(
+    path: str | Path, chunk_rows: int, *, members: str | Path | None = None, measures: str | Path | None = None
+) -> CsvParts:
+    """Cut a households CSV (and its item tables, :func:`sibling_tables`) into parts of ``chunk_rows``
+    records, for :func:`read_csv_part`. Memory: one part's records at a time, plus the household ids
+    with their line numbers and part (about 50 bytes per household) to place the item rows and to find
+    the ids that repeat across parts."""
+    p = Path(path)
+    if not p.is_file():
+        raise TableFormatError(f"{p}: 文件不存在 / no such file")
+    folder = Path(tempfile.mkdtemp(prefix="eligibility-csv-"))
+    notes: list[str] = []
+    parts: list[tuple[int, int]] = []
+    id_frames: list[pl.DataFrame] = []
+    with open(p, encoding=_csv_encoding(p, notes), newline="") as f:
+        records = _csv_records(f)
+        header_line, header = next(records, (1, None))
+        start = 0
+        for k, batch in enumerate(_batched(records, chunk_rows)):
+            try:
+                ids, rows = _csv_ids(str(p), header or [], batch, "households", blank_rows=True)
+                id_frames.append(ids.with_columns(pl.lit(k, dtype=pl.Int32).alias("part")))
+            except TableFormatError:  # reported when the part is read, as the whole file's read reports it
+                rows = _drop_blank_rows(_csv_table(str(p), header, header_line, batch).frame).height
+            with open(_spill(folder, "households", k), "w", encoding="utf-8", newline="") as out:
+                csv.writer(out).writerows([str(line), *cells] for line, cells in batch)
+            parts.append((start, rows))
+            start += rows
+    if not parts:
+        parts.append((0, 0))  # an empty file is one (empty) part: its header error still counts
+        _spill(folder, "households", 0).touch()
+    ids = (
+        pl.concat(id_frames) if id_frames else pl.DataFrame(schema={_LOC: pl.Int64, "id": pl.String, "part": pl.Int32})
+    )
+    ids = ids.filter(pl.col("id").is_not_null())
+    repeated = {
+        str(hid): [int(x) for x in locs]
+        for hid, locs in ids.filter(pl.col("id").is_duplicated())
+        .group_by("id", maintain_order=True)
+        .agg(pl.col(_LOC).sort())
+        .iter_rows()
+    }
+    first_part = ids.group_by("id").agg(pl.col("part").min())
+    found = sibling_tables(p)
+    given = {"members": members, "monitoring.measures": measures}
+    items: dict[str, tuple[Path, list[str] | None, int] | None] = {}
+    for collection in COLLECTIONS:
+        named = given[collection]
+        source = Path(named) if named is not None else found[collection]
+        items[collection] = None
+        if source is None:
+            continue
+        items[collection] = _spill_items(source, COLLECTIONS[collection], folder, collection, first_part, notes)
+    result = CsvParts(p, folder, header, header_line, items, parts, repeated, notes)
+    result._cleanup = weakref.finalize(result, shutil.rmtree, folder, ignore_errors=True)
+    return result
+
+
+def _spill_items(
+    source: Path, kind: Table, folder: Path, collection: str, first_part: pl.DataFrame, notes: list[str]
+) -> tuple[Path, list[str] | None, int]:
+    """Copy each row of an item table into the spill file of its household's part; a row naming no
+    household of the file (or none at all) goes to the first part, where it is reported. Rows are
+    appended batch by batch, one file open at a time (a file per part kept open could exceed the
+    limit on open files for small parts)."""
+    name = collection.replace(".", "-")
+    with open(source, encoding=_csv_encoding(source, notes), newline="") as f:
+        records = _csv_records(f)
+        header_line, header = next(records, (1, None))
+        try:
+            for batch in _batched(records, _ITEM_BATCH):
+                ids, _ = _csv_ids(str(source), header or [], batch, kind, blank_rows=False)
+                placed = ids.join(first_part, on="id", how="left", maintain_order="left")
+                by_part: dict[int, list[list[str]]] = {}
+                for part, (line, cells) in zip(placed.get_column("part").fill_null(0).to_list(), batch, strict=True):
+                    by_part.setdefault(part, []).append([str(line), *cells])
+                for part, rows in by_part.items():
+                    with open(_spill(folder, name, part), "a", encoding="utf-8", newline="") as out:
+                        csv.writer(out).writerows(rows)
+        except TableFormatError:
+            pass  # no id column: reported when the first part is read, as the whole file's read does
+    return source, header, header_line
+
+
+_ITEM_BATCH: Final = 100_000
+"""Item rows placed per batch while cutting a CSV item table into parts."""
+
+
+def _spilled_table(file: str, header: list[str] | None, header_line: int, spill: Path) -> _Table:
+    """A part's records from its spill file (line number first) as a string table."""
+    records: list[tuple[int, list[str]]] = []
+    if spill.exists():
+        with open(spill, encoding="utf-8", newline="") as f:
+            records = [(int(r[0]), r[1:]) for r in csv.reader(f)]
+    return _csv_table(file, header, header_line, records)
+
+
+def read_csv_part(parts: CsvParts, k: int, as_of: date | None = None) -> ReadResult:
+    """Part ``k`` of a households CSV cut by :func:`csv_parts`: its rows and their members and measures,
+    read and checked as :func:`read_households` checks the whole file — ``_row`` and the line numbers of
+    errors counted from the file's start, an id repeated in another part an error here too. What
+    concerns the file rather than a row (unknown and repeated columns, item rows naming no household,
+    notes) comes with the first part only."""
+    first = k == 0
+    hh = _spilled_table(str(parts.path), parts.header, parts.header_line, _spill(parts.folder, "households", k))
+    items: dict[str, _Table | None] = {}
+    for collection, got in parts.items.items():
+        if got is None:
+            items[collection] = None
+            continue
+        source, header, header_line = got
+        spill = _spill(parts.folder, collection.replace(".", "-"), k)
+        items[collection] = _spilled_table(str(source), header, header_line, spill)
+    result = _assemble(hh, items, as_of, row_offset=parts.parts[k][0], repeated=parts.repeated)
+    if not first:
+        result.errors = [e for e in result.errors if not (e.index is None and e.code == "duplicate_column")]
+        result.unknown_columns = []
+        return result
+    notes = list(parts.notes)
+    for c, got in parts.items.items():
+        label = "成员表 / members" if c == "members" else "措施表 / measures"
+        notes.append(f"{label}: {got[0]}" if got else f"{label}: 未找到，视为未知 / not found, taken as unknown")
     result.notes = notes
     return result
 

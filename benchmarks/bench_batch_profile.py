@@ -1,0 +1,125 @@
+"""Where a columnar batch spends its CPU time (issue 10 §7): shares per program stage and per batch step.
+
+Run: ``.venv/bin/python benchmarks/bench_batch_profile.py [--n N] [--identification] [--out csv|parquet|jsonl]``
+(default N = 100,000 households of ``bench_batch.py``'s generated workload, bundled packs, CSV output).
+Prints figures only; nothing here asserts on time.
+
+1. **Program stages**: the compiled polars program of the 淮北 chain (``compile_table``) run stage by stage
+   over the whole frame, three times; per kind of stage (the leaf and rule batches, the exploded member
+   aggregates, the settling-facts "gap" stage, the findings stage, the member selection and assembly, the
+   decision expressions) the least CPU time of the three runs and its share of their sum. CPU time, not
+   wall time: on a shared machine the wall time also measures the other tenants.
+2. **Batch steps**: ``run_batch`` Parquet → ``--out``, with the CPU time of its steps (deciding, the
+   summary, joining and writing the output incl. label look-ups and flattening) and the rest (reading
+   the parts, writing the part files, the errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_batch as bb
+
+from eligibility import load_rules
+from eligibility.compile import polars as target
+from eligibility.io.tables import read_households
+
+
+def stage_shares(rules: Any, frame: pl.DataFrame, repeat: int = 3) -> None:
+    chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
+    target.decide_table(rules, frame.head(100))  # compile once, not timed
+    prog = target.compile_table(chain, bb.AS_OF)
+    start = frame.with_columns(
+        pl.lit(bb.AS_OF).alias("as_of"), pl.lit("").alias("jurisdiction"), pl.lit("").alias("ruleset_fingerprint")
+    )
+    best: list[float] = []
+    for _ in range(repeat):
+        base, times = start, []
+        for stage in prog.stages:
+            c = time.process_time()
+            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+            times.append(time.process_time() - c)
+        c = time.process_time()
+        base.with_columns(*prog.decision)
+        times.append(time.process_time() - c)
+        best = times if not best else [min(a, b) for a, b in zip(best, times, strict=True)]
+    names = [getattr(getattr(s, "func", s), "__qualname__", "?").replace("<locals>.", "") for s in prog.stages]
+    grouped: dict[str, float] = {}
+    for name, t in zip([*names, "decision expressions"], best, strict=True):
+        grouped[name] = grouped.get(name, 0.0) + t
+    total = sum(best)
+    print(f"program stages ({len(prog.stages)}): {total:.2f} CPU s, {frame.height / total:,.0f} households per CPU s")
+    for name, t in sorted(grouped.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<44} {t:7.2f} s {100 * t / total:5.1f} %")
+
+
+def batch_steps(rules: Any, parquet: Path, out: Path) -> None:
+    import eligibility.batch as batch
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str) -> None:
+        fn: Callable[..., Any] = getattr(batch, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            c = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.process_time() - c
+
+        setattr(batch, name, wrapper)
+
+    for name in ("decide_table", "summarise", "_write_output", "configuration_gaps"):
+        timed(name)
+    c = time.process_time()
+    result = batch.run_batch([parquet], out, rules=rules, as_of=bb.AS_OF, progress=False, log=io.StringIO())
+    total = time.process_time() - c
+    print(f"run_batch → {out.suffix}: {total:.2f} CPU s for {result.rows:,} rows ({result.decided:,} decided)")
+    labels = {
+        "decide_table": "decide_table",
+        "summarise": "summary (一月一分析)",
+        "_write_output": "output: join parts, flatten, labels, write",
+        "configuration_gaps": "configuration gaps",
+    }
+    for name, t in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {labels[name]:<44} {t:7.2f} s {100 * t / total:5.1f} %")
+    rest = total - sum(spent.values())
+    print(f"  {'rest: read parts, write part files, errors':<44} {rest:7.2f} s {100 * rest / total:5.1f} %")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="households")
+    ap.add_argument("--identification", action="store_true", help="the identification-only packs")
+    ap.add_argument("--out", default="csv", choices=("csv", "parquet", "jsonl"), help="run_batch output format")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    try:
+        rules = bb.identification_rules(tmp) if args.identification else load_rules(bb.RULES)
+        chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
+        line = chain.param_hit("monitoring_line", bb.AS_OF).value
+        parquet = tmp / "households.parquet"
+        bb.write_workload(parquet, args.n, line)
+        which = "identification-only packs" if args.identification else "bundled packs"
+        print(f"workload: {args.n:,} households of 淮北, {which}")
+        stage_shares(rules, read_households(parquet, as_of=bb.AS_OF).frame)
+        batch_steps(rules, parquet, tmp / f"decisions.{args.out}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
