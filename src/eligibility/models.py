@@ -604,10 +604,10 @@ class Loan(BaseModel):
 
     model_config = _FROZEN
 
-    borrower_member_id: str | None = _f("借款人成员编号", "member id of the borrower")
-    amount: Money | None = _f("贷款金额", "amount lent")
-    term_months: Count | None = _f("贷款期限（月）", "term in months", ge=1)
-    start_date: Day | None = _f("放款日期", "date the loan was paid out")
+    borrower_member_id: str | None = _f("小额信贷借款人成员编号", "member id of the microcredit borrower")
+    amount: Money | None = _f("小额信贷金额", "microcredit amount lent")
+    term_months: Count | None = _f("小额信贷期限（月）", "microcredit term in months", ge=1)
+    start_date: Day | None = _f("小额信贷放款日期", "date the microcredit was paid out")
 
 
 class Household(BaseModel):
