@@ -55,7 +55,7 @@ EXPECTED = {
     "22-yunnan-2026-dibao-and-rigid-spending-layers": ("needs_review", None, [], []),
     "23-huaibei-measures-per-member": ("already_monitored", None, [], []),
     "24-zengdu-insurance-tiers-and-pupil": ("already_monitored", None, [], []),
-    "25-gansu-microcredit-over-terms": ("already_monitored", None, [], []),
+    "25-lanzhou-xinqu-microcredit-over-terms": ("already_monitored", None, [], []),
 }
 
 
@@ -187,9 +187,9 @@ def test_zengdu_tiers_follow_each_members_flags_and_the_pupil_gap(engine: Engine
 
 def test_microcredit_over_the_terms_gives_one_finding_per_broken_term(engine: Engine) -> None:
     """LOAN_BYPC: 60,000 yuan over 48 months breaks the cap and the term; the borrower's age is within."""
-    d = engine.evaluate(*load("25-gansu-microcredit-over-terms"))
+    d = engine.evaluate(*load("25-lanzhou-xinqu-microcredit-over-terms"))
     found = {f.code: (f.due, f.days_late) for f in d.procedure if f.certain}
     assert found == {
-        "microcredit_amount_over_cap": (date(2024, 3, 15), 0),
-        "microcredit_term_too_long": (date(2024, 3, 15), 0),
+        "microcredit_amount_over_cap": (date(2025, 3, 15), 0),
+        "microcredit_term_too_long": (date(2025, 3, 15), 0),
     }
