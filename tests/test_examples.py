@@ -54,6 +54,8 @@ EXPECTED = {
     "21-yunnan-same-household-2026-undecided": ("needs_review", None, [], []),
     "22-yunnan-2026-dibao-and-rigid-spending-layers": ("needs_review", None, [], []),
     "23-huaibei-measures-per-member": ("already_monitored", None, [], []),
+    "24-zengdu-insurance-tiers-and-pupil": ("already_monitored", None, [], []),
+    "25-lanzhou-xinqu-microcredit-over-terms": ("already_monitored", None, [], []),
 }
 
 
@@ -165,5 +167,29 @@ def test_measures_name_their_members(engine: Engine) -> None:
     household_level = [f.code for f in d.assistance.required if f.members is None]
     assert household_level == ["development", "one_member_employed"]
     assert [(g.code, [m.index for m in g.members or ()]) for g in d.assistance.gaps] == [
-        ("medical_measure_missing", [2])
+        ("education_aid_missing", [3]),
+        ("medical_measure_missing", [2]),
     ]
+
+
+def test_zengdu_tiers_follow_each_members_flags_and_the_pupil_gap(engine: Engine) -> None:
+    """曾都 (ZENGDU): the 低保 member gets the 低保 tier, the others the monitored tier; the pupil in 小学
+    has no delivered 义务教育保障, so the education-aid gap names the pupil (issue 11 §2)."""
+    d = engine.evaluate(*load("24-zengdu-insurance-tiers-and-pupil"))
+    named = {f.code: [m.member_id for m in f.members or ()] for f in d.assistance.required}
+    assert named["insurance_subsidy_dibao"] == ["2"]
+    assert named["insurance_subsidy_monitored"] == ["1", "3"]
+    assert "insurance_subsidy_tekun" not in named
+    assert [(g.code, [m.member_id for m in g.members or ()]) for g in d.assistance.gaps] == [
+        ("education_aid_missing", ["3"])
+    ]
+
+
+def test_microcredit_over_the_terms_gives_one_finding_per_broken_term(engine: Engine) -> None:
+    """LOAN_BYPC: 60,000 yuan over 48 months breaks the cap and the term; the borrower's age is within."""
+    d = engine.evaluate(*load("25-lanzhou-xinqu-microcredit-over-terms"))
+    found = {f.code: (f.due, f.days_late) for f in d.procedure if f.certain}
+    assert found == {
+        "microcredit_amount_over_cap": (date(2025, 3, 15), 0),
+        "microcredit_term_too_long": (date(2025, 3, 15), 0),
+    }

@@ -45,6 +45,7 @@ __all__ = [
     "Income",
     "LabourCapacity",
     "LeadChannel",
+    "Loan",
     "Measure",
     "MeasureType",
     "Member",
@@ -594,6 +595,21 @@ class History(BaseModel):
     assessments: tuple[EarlierAssessment, ...] | None = _f("历次评估", "earlier assessments", max_length=MAX_HISTORY)
 
 
+class Loan(BaseModel):
+    """脱贫人口小额信贷 — the household's poverty-alleviation microcredit, as the bank or county records it.
+
+    Rule files check it against the jurisdiction's loan terms (borrower age on the start date, amount cap,
+    longest term; policy.md §7.4): each broken term is a finding, and a term whose data is missing is
+    unknown rather than passed. No record (``null``) means no loan to check, not a loan of unknown terms."""
+
+    model_config = _FROZEN
+
+    borrower_member_id: str | None = _f("小额信贷借款人成员编号", "member id of the microcredit borrower")
+    amount: Money | None = _f("小额信贷金额", "microcredit amount lent")
+    term_months: Count | None = _f("小额信贷期限（月）", "microcredit term in months", ge=1)
+    start_date: Day | None = _f("小额信贷放款日期", "date the microcredit was paid out")
+
+
 class Household(BaseModel):
     """农户 — one household as the rules see it (户籍 plus actual residence, policy.md §1.1)."""
 
@@ -634,6 +650,7 @@ class Household(BaseModel):
         "农村社会救助（民政认定）", "rural social assistance (civil affairs)"
     )
     history: History | None = _f("历次评估记录", "earlier assessments of this household")
+    loan: Loan | None = _f("脱贫人口小额信贷", "the household's poverty-alleviation microcredit")
 
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

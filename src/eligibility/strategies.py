@@ -272,6 +272,7 @@ def household_data(
             }
         ),
         "history": _history(),
+        "loan": _loan(),
     }
     required = {"members", "income"} if per_capita is not None else set()
     if htype is not None:
@@ -504,3 +505,22 @@ def _hypothesis_setup_hook() -> None:
     """Hypothesis entry point: ``st.from_type(Household)`` and ``st.from_type(Member)`` work."""
     st.register_type_strategy(Household, households())
     st.register_type_strategy(Member, members())
+
+
+@st.composite
+def _loan(draw: st.DrawFn) -> dict[str, Any]:
+    """A 脱贫人口小额信贷 record: the borrower one of the first members or someone not in the household,
+    amounts and terms on both sides of the bundled caps, start dates on both sides of the day the bundled
+    terms begin (2024-01-01); each field absent on a coin in ``household_data``. Shrinks towards the first
+    member borrowing a small amount for a year, paid out on the first date."""
+    return {
+        "borrower_member_id": draw(st.sampled_from(["1", "2", "3", "9"])),
+        "amount": draw(
+            st.one_of(
+                st.sampled_from([Decimal(10_000), Decimal("49999.99"), Decimal(50_000), Decimal("50000.01")]),
+                _money(120_000),
+            )
+        ),
+        "term_months": draw(st.one_of(st.sampled_from([12, 35, 36, 37]), st.integers(1, 72))),
+        "start_date": draw(st.dates(date(2023, 6, 1), date(2026, 6, 30))),
+    }
