@@ -722,9 +722,13 @@ def _run_monthly(
         prev_rows = store.households(previous.run_id)
         prev_states = _state([r[5] for r in prev_rows])
         before = {r[0]: _Household(r[0], r[2], r[3], s) for r, s in zip(prev_rows, prev_states, strict=True)}
+    timings["previous"] = time.perf_counter() - t
+    t = time.perf_counter()
     window_start = previous.as_of + timedelta(days=1) if previous else as_of - timedelta(days=31)
     leads = [lead for lead in _leads(store, juris) if window_start.isoformat() <= lead["found_on"] <= as_of.isoformat()]
     changes = compare(rules, now, before, leads)
+    timings["compare"] = time.perf_counter() - t
+    t = time.perf_counter()
     visit_list = visits(rules, now, leads)
     flags = _flags(now)
     quarter = [
@@ -746,7 +750,7 @@ def _run_monthly(
     ok = decisions.filter(pl.col("error").is_null() & ~pl.col("household_id").is_in(list(dup)))
     summary = summarise(ok, frame, level, rules=rules)
     analysis = _analysis(summary, (store.run_list(previous.run_id, "summary") if previous else None) or [])
-    timings["compare"] = time.perf_counter() - t
+    timings["lists"] = time.perf_counter() - t
 
     t = time.perf_counter()
     identities = _identities(frame.filter(~pl.col("household_id").is_in(list(dup))), key, store_plain_ids)
@@ -771,6 +775,11 @@ def _run_monthly(
         "focus": len(focus),
         "sample": len(sample),
     }
+    timings["prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    block = history_block(frame, decisions, sorted(dup))
+    timings["history_block"] = time.perf_counter() - t
+    t = time.perf_counter()
     run_id = store.record_run(
         jurisdiction=juris,
         as_of=as_of,
@@ -791,7 +800,7 @@ def _run_monthly(
             "sample": sample,
         },
         after_batch=after_batch,
-        history=history_block(frame, decisions, sorted(dup)),
+        history=block,
     )
     timings["store"] = time.perf_counter() - t
 
