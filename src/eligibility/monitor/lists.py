@@ -327,7 +327,13 @@ def visits_frame(
         .otherwise(pl.col("region"))
         .alias("region")
     )
-    add(lf, "lead", pl.format("{}，须于 {} 前核实", pl.col("reason"), pl.col("verify_by")), pl.concat_list("rule"))
+    # A lead without a deadline (no identification_max_days where it lives) has always read "None" here.
+    add(
+        lf,
+        "lead",
+        pl.format("{}，须于 {} 前核实", pl.col("reason"), pl.col("verify_by").fill_null("None")),
+        pl.concat_list("rule"),
+    )
     long = pl.concat([p.with_columns(pl.col("region").cast(pl.String)) for p in parts], how="vertical")
     zh = pl.col("why").replace_strict(reasons, return_dtype=pl.String)
     line = pl.when(pl.col("detail") != "").then(pl.format("{}（{}）", zh, pl.col("detail"))).otherwise(zh)
