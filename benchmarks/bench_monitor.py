@@ -105,6 +105,7 @@ def main() -> None:
                     sample_size=200,
                     jurisdiction="3406",
                 )
+                store.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the size of the database, not of its log
                 size = store.table_bytes()
                 months = m
                 per = size / (N * months)

@@ -19,7 +19,6 @@ label of the rules' vocabulary with the ids of the rules that drew it.
 
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
 import io
@@ -106,6 +105,24 @@ _STATE_COLUMNS: Final = [
 """The decision columns the comparison, the visit list and the focus flags read (``_Household.decision``)."""
 
 
+class _Rows:
+    """A list of a :class:`MonthlyResult` as dicts (as in ``monitor.json``), built from its frame when first
+    read: the routine itself never needs them, a caller who reads them pays once."""
+
+    def __init__(self, frame: str) -> None:
+        self.frame = frame
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] | None = obj.__dict__.get(self.name)
+        if rows is None:
+            rows = obj.__dict__[self.name] = getattr(obj, self.frame).to_dicts()
+        return rows
+
+
 @dataclass
 class MonthlyResult:
     """What one monthly run did. The lists are kept as frames (``*_frame``); ``changes``, ``visits``,
@@ -129,21 +146,10 @@ class MonthlyResult:
     gaps: list[tuple[str, str, int]] = field(default_factory=list)
     """配置缺口 (jurisdiction, parameter, households): decided with what needs the parameter undecided."""
 
-    @functools.cached_property
-    def changes(self) -> list[dict[str, Any]]:
-        return self.changes_frame.to_dicts()
-
-    @functools.cached_property
-    def visits(self) -> list[dict[str, Any]]:
-        return self.visits_frame.to_dicts()
-
-    @functools.cached_property
-    def focus(self) -> list[dict[str, Any]]:
-        return self.focus_frame.to_dicts()
-
-    @functools.cached_property
-    def sample(self) -> list[dict[str, Any]]:
-        return self.sample_frame.to_dicts()
+    changes = _Rows("changes_frame")
+    visits = _Rows("visits_frame")
+    focus = _Rows("focus_frame")
+    sample = _Rows("sample_frame")
 
     def change_counts(self) -> dict[str, int]:
         """Change code → rows of that kind (every code of :data:`CHANGE_KINDS`, zero included)."""
