@@ -351,8 +351,8 @@ def run_monthly(
     log: TextIO | None = None,
 ) -> MonthlyResult:
     """Decide, store and compare one month (module docstring); write the routine's files to ``out_dir``."""
-    # The comparison holds a few dicts per household of two months; the cyclic collector would walk that
-    # growing heap again and again (none of it is cyclic garbage), so it is paused for the run.
+    # The store's rows (a tuple per household and per member) are many small objects, none of them cyclic
+    # garbage: the cyclic collector would walk that growing heap again and again, so it is paused for the run.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
