@@ -105,6 +105,7 @@ def main() -> None:
                     sample_size=200,
                     jurisdiction="3406",
                 )
+                store.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the size of the database, not of its log
                 size = store.table_bytes()
                 months = m
                 per = size / (N * months)
@@ -112,7 +113,8 @@ def main() -> None:
                 label = f"monitor run {on} ({'first' if m == 1 else 'vs previous'})"
                 print(f"{label:<58} {res.seconds:8.1f} s  {N / res.seconds:>10,.0f} households/s  [{parts}]")
                 print(
-                    f"    changes {len(res.changes):,}, visits {len(res.visits):,}, focus {len(res.focus):,}; "
+                    f"    changes {res.changes_frame.height:,}, visits {res.visits_frame.height:,}, "
+                    f"focus {res.focus_frame.height:,}; "
                     f"store {size / 2**20:,.0f} MiB after {months} month(s) = {per:,.0f} B/household-month",
                     flush=True,
                 )

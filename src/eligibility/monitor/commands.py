@@ -128,11 +128,12 @@ def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
         f"{res.rows:,} rows, {res.decided:,} decisions, {res.errors:,} errors",
         file=out,
     )
+    counts = res.change_counts()
     for k, zh in CHANGE_KINDS.items():
-        print(f"  {zh} / {k}: {sum(1 for c in res.changes if c['change'] == k):,}", file=out)
+        print(f"  {zh} / {k}: {counts[k]:,}", file=out)
     print(
-        f"  本月走访 / to visit: {len(res.visits):,}；本季重点 / focus: {len(res.focus):,}；"
-        f"抽查 / sample: {len(res.sample):,}",
+        f"  本月走访 / to visit: {res.visits_frame.height:,}；本季重点 / focus: {res.focus_frame.height:,}；"
+        f"抽查 / sample: {res.sample_frame.height:,}",
         file=out,
     )
     for f in res.files:

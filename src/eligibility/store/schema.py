@@ -69,7 +69,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             # The compact decisions of a run, in household ordinal order, as zlib-compressed JSON Lines of
             # BLOCK_ROWS households each (an empty line for a household that could not be decided): decisions
             # of one month are alike, so a block compresses about tenfold, which keeps a 12-month history of a
-            # city within the issue's 2 GiB.
+            # city within the issue's 2 GiB. (Since the routine went columnar a block is a Parquet file of
+            # the decision table instead, of up to 50,000 households; the table is the same, both are read.)
             """CREATE TABLE decision_blocks (
                 run_id {bigint} NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
                 block {bigint} NOT NULL,
