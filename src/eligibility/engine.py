@@ -23,11 +23,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal, NamedTuple, TypeVar
+from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel
 
 from . import __version__
+from ._construct import clone as _clone
+from ._construct import new as _new
+from ._construct import raw as _raw
 from .compile.manifest import Expander, TextExpander, manifest, value_getter
 from .compile.members_py import attach as attach_members
 from .compile.python import CondNode, Program, program_for
@@ -63,45 +66,8 @@ _LEVELS = ("none", "compact", "full")
 Conclusion = tuple[str, str, str]
 _Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
 """Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
-_M = TypeVar("_M", bound=BaseModel)
 _ByPart = tuple[list[Conclusion], ...]
 """Conclusions by the part of the decision they feed (see ``_PART_OF_KIND``)."""
-
-
-_SHAPES: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
-
-
-def _new(cls: type[_M], **values: Any) -> _M:
-    """An output model built without validation (what ``model_construct`` does, without its per-call
-    bookkeeping): the engine builds these values itself, and the tests validate their shape."""
-    shape = _SHAPES.get(cls)
-    if shape is None:
-        fields = cls.model_fields
-        shape = _SHAPES[cls] = (
-            tuple(fields),
-            {n: f.get_default(call_default_factory=True) for n, f in fields.items() if not f.is_required()},
-        )
-    names, defaults = shape
-    # In field order: the serialiser writes ``__dict__`` in its own order.
-    data = {name: values[name] if name in values else defaults[name] for name in names}
-    return _raw(cls, data, set(values))
-
-
-def _clone(obj: _M, **changes: Any) -> _M:
-    """A copy of an output model with some fields replaced (no validation: the engine's own values)."""
-    data = dict(obj.__dict__)
-    data.update(changes)
-    return _raw(type(obj), data, obj.__pydantic_fields_set__ | set(changes))
-
-
-def _raw(cls: type[_M], data: dict[str, Any], fields_set: set[str]) -> _M:
-    """An instance of ``cls`` holding ``data`` as is — the state pydantic itself would set."""
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
 
 
 class _Item:

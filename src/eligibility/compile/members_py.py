@@ -19,10 +19,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from .._construct import clone, raw
 from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
 from ..facts import _item
-from ..members import combine, keep_gap, refs
+from ..members import combine, keep_gap
 from .python import (
     Program,
     _add_months,
@@ -142,6 +143,9 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
         return assistance
     ids = [m.member_id for m in h.members or ()]
 
+    def ref(i: int) -> MemberRef:  # what ``members.refs`` gives, as the model
+        return raw(MemberRef, {"index": i, "member_id": ids[i - 1]}, {"index", "member_id"})
+
     def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
         out = []
         for f in findings:
@@ -151,10 +155,8 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
                 continue
             if kind == "gap" and not keep_gap(f.rules, f.code, got, chosen, h.members is not None):
                 continue
-            yes, maybe = (tuple(MemberRef.model_construct(**r) for r in refs(s, ids)) for s in got)
-            out.append(f.model_copy(update={"members": yes, "members_to_review": maybe}))
+            yes, maybe = got
+            out.append(clone(f, members=tuple(map(ref, yes)), members_to_review=tuple(map(ref, maybe))))
         return tuple(out)
 
-    return assistance.model_copy(
-        update={"required": named(assistance.required, "measure"), "gaps": named(assistance.gaps, "gap")}
-    )
+    return clone(assistance, required=named(assistance.required, "measure"), gaps=named(assistance.gaps, "gap"))
