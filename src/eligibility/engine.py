@@ -66,8 +66,6 @@ _LEVELS = ("none", "compact", "full")
 Conclusion = tuple[str, str, str]
 _Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
 """Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
-_ByPart = tuple[list[Conclusion], ...]
-"""Conclusions by the part of the decision they feed (see ``_PART_OF_KIND``)."""
 
 
 class _Item:
@@ -222,6 +220,7 @@ class Engine:
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
         self._parts: tuple[dict[Any, Any], ...] = ({}, {}, {}, {}, {})
+        self._rests: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
 
@@ -550,40 +549,47 @@ class Engine:
         conclusions of its own kinds, so each is worked out once per combination of those (a county
         shares a handful per part, where whole-decision combinations are nearly one per household), and
         only the household's own dates and gaps are added per household."""
-        fired: _ByPart = ([], [], [], [], [], [])
-        unknown: _ByPart = ([], [], [], [], [], [])
-        part = _PART_OF_KIND.get
-        for c in run.fired:
-            fired[part(c[0], 5)].append(c)
-        for c in run.unknown:
-            unknown[part(c[0], 5)].append(c)
-        key = run.program.key
-        on = run.as_of
-        ident, blocking, needs_review = self._part(0, key, fired, unknown, on)
-        rids = {c[2] for c in run.unknown}
-        rest = tuple(sorted(rids.difference(blocking) if needs_review else rids)) if rids else ()
+        program, on = run.program, run.as_of
+        fired, unknown = run.fired, run.unknown
+        part = self._part
+        ident, blocking, needs_review = part(0, program, fired[0], unknown[0], on)
+        if not needs_review:
+            blocking = ()
+        rest: tuple[str, ...] = ()
+        if any(unknown):
+            k = (program.key, unknown, blocking)
+            got = self._rests.get(k)
+            if got is None:
+                rids = {rid for i, mask in enumerate(unknown) for _, _, rid in program.conclusions(i, mask)}
+                got = tuple(sorted(rids.difference(blocking)))
+                with self._lock:
+                    if len(self._rests) >= _SHAPE_CACHE_SIZE:
+                        self._rests.clear()
+                    self._rests[k] = got
+            rest = got
         return _Shape(
             ident,
-            blocking if needs_review else (),
+            blocking,
             rest,
-            self._part(1, key, fired, unknown, on),
-            self._part(4, key, fired, unknown, on),
-            self._part(2, key, fired, unknown, on),
-            self._part(3, key, fired, unknown, on),
+            part(1, program, fired[1], unknown[1], on),
+            part(4, program, fired[4], unknown[4], on),
+            part(2, program, fired[2], unknown[2], on),
+            part(3, program, fired[3], unknown[3], on),
         )
 
-    def _part(self, i: int, key: str, fired: _ByPart, unknown: _ByPart, on: date) -> Any:
-        """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
-        f, u = fired[i], unknown[i]
+    def _part(self, i: int, program: Program, f: int, u: int, on: date) -> Any:
+        """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination): ``f``
+        and ``u`` are the program's masks of the part's fired and unknown conclusions."""
         memo = self._parts[i]
-        k = (key, tuple(f), tuple(u)) if f or u else key  # no conclusion of its kinds: the commonest case
+        k = (program.key, f, u)
         got = memo.get(k)
         if got is None:
+            fired, unknown = program.conclusions(i, f), program.conclusions(i, u)
             groups: _Groups = ({}, {})
-            for src, by_kind in zip((f, u), groups, strict=True):
+            for src, by_kind in zip((fired, unknown), groups, strict=True):
                 for kind, code, rid in src:
                     by_kind.setdefault(kind, []).append((code, rid))
-            got = _PART_BUILDERS[i](self, f, u, groups, on)
+            got = _PART_BUILDERS[i](self, fired, unknown, groups, on)
             with self._lock:
                 # Bounded, so a long stream of households keeps memory flat: start over when full.
                 if len(memo) >= _SHAPE_CACHE_SIZE:
@@ -848,14 +854,6 @@ class _ExitPart:
     review_rules: tuple[str, ...]
 
 
-_PART_OF_KIND: Final[dict[str, int]] = {
-    **dict.fromkeys(("category", "review", "exclusion", "already_monitored", "risk", "risk_type", "layer"), 0),
-    **dict.fromkeys(("measure", "gap"), 1),
-    **dict.fromkeys(("exit_applies", "exit_blocker", "exit_method"), 2),
-    "finding": 3,
-    "warning": 4,
-}
-"""The part of the decision each kind of conclusion feeds; any other kind (5) only counts as unknown."""
 _PART_BUILDERS: Final = (
     Engine._ident_part,
     Engine._assistance_part,

@@ -55,9 +55,25 @@ from ..expressions import (
 from ..facts import CATALOGUE, FieldSpec, _item
 from ..ruleset import Chain, RuleDef, RuleVersion
 
-__all__ = ["CondNode", "FactSlot", "Program", "program_for", "spans"]
+__all__ = ["N_PARTS", "PART_OF_KIND", "CondNode", "FactSlot", "Program", "program_for", "spans"]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
+
+Conclusion = tuple[str, str, str]
+"""(kind, code, rule id)."""
+Masks = tuple[int, ...]
+"""One bit mask per part of the decision: bit ``j`` of part ``i`` is ``Program.conclusion_bits[i][j]``."""
+
+PART_OF_KIND: Final[dict[str, int]] = {
+    **dict.fromkeys(("category", "review", "exclusion", "already_monitored", "risk", "risk_type", "layer"), 0),
+    **dict.fromkeys(("measure", "gap"), 1),
+    **dict.fromkeys(("exit_applies", "exit_blocker", "exit_method"), 2),
+    "finding": 3,
+    "warning": 4,
+}
+"""The part of the decision each kind of conclusion feeds — identification, assistance, exit,
+procedure, warnings; any other kind (part 5) only counts as unknown (the engine's gap report)."""
+N_PARTS: Final = 6
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -106,12 +122,31 @@ class Program:
     hits: frozenset[ParamHit]
     fact_index: dict[str, int]
     value_kinds: list[str] = field(default_factory=list)
+    conclusion_bits: tuple[tuple[tuple[Conclusion, ...], ...], ...] = ()
+    """Per part of the decision (:data:`PART_OF_KIND`), per bit of that part's masks: the conclusions
+    one rule contributes to the part when it fires (or is unknown), in the rule's order."""
 
-    def run(
-        self, h: Any, as_of: date
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-        """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown ones)."""
+    def run(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], tuple[Any, ...], Masks, Masks]:
+        """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown
+        ones): the conclusions as one bit mask per part of the decision (:meth:`conclusions` lists them).
+
+        Masks, not lists, because the engine memoises each part of a decision per combination of its
+        conclusions: a few integers make that key, where lists of (kind, code, rule id) had to be
+        sorted into parts and hashed per household."""
         return self.fn(h, as_of)  # type: ignore[no-any-return]
+
+    def conclusions(self, part: int, mask: int) -> list[Conclusion]:
+        """The (kind, code, rule id) conclusions of ``part`` that ``mask`` holds, in rule order — the
+        order the rules are evaluated in."""
+        out: list[Conclusion] = []
+        table = self.conclusion_bits[part]
+        j = 0
+        while mask:
+            if mask & 1:
+                out += table[j]
+            mask >>= 1
+            j += 1
+        return out
 
 
 # ------------------------------------------------------------------------------------------- spans
@@ -760,6 +795,7 @@ class _Compiler:
         rule_locals: dict[str, str] = {}
         rules: list[tuple[RuleDef, RuleVersion, CondNode]] = []
         conclude: list[str] = []
+        bits: tuple[list[tuple[Conclusion, ...]], ...] = tuple([] for _ in range(N_PARTS))
         for k, (rule, version) in enumerate(chain.in_force(self.on)):
             self.emit(f"# rule {rule.id} ({version.loc})")
             root = self.cond(version.when, rule_locals)
@@ -770,11 +806,18 @@ class _Compiler:
                 rule_locals[alias] = local
             rules.append((rule, version, root))
             if rule.conclusions:
-                cs = self.const(tuple((kind, code, rule.id) for kind, code in rule.conclusions))
+                # One bit per (rule, part): the rule's conclusions feeding that part of the decision.
+                by_part: dict[int, list[Conclusion]] = {}
+                for kind, what in rule.conclusions:
+                    by_part.setdefault(PART_OF_KIND.get(kind, N_PARTS - 1), []).append((kind, what, rule.id))
+                sure = [f"f{i} |= {1 << len(bits[i])}" for i in by_part]
+                maybe = [f"u{i} |= {1 << len(bits[i])}" for i in by_part]
+                for i, cs in by_part.items():
+                    bits[i].append(tuple(cs))
                 conclude.append(f"if {local} is True:")
-                conclude.append(f"    fired += {cs}")
+                conclude += ["    " + x for x in sure]
                 conclude.append(f"elif {local} is U:")
-                conclude.append(f"    unknown += {cs}")
+                conclude += ["    " + x for x in maybe]
         body = self.lines[body_start:]
         n_nodes = self.node_count
         out: list[str] = [f"def program(h, as_of):  # {chain.pack.id} [{self.start}, {self.until or '…'})"]
@@ -782,12 +825,13 @@ class _Compiler:
             out.append(f"    s_{sec} = h.{sec}")
         out += ["    " + line for line in self.prologue]
         out += body
-        out.append("    fired = []")
-        out.append("    unknown = []")
+        out.append("    " + " = ".join([*(f"f{i}" for i in range(N_PARTS)), *(f"u{i}" for i in range(N_PARTS))]) + " = 0")
         out += ["    " + line for line in conclude]
         values = ", ".join(self.values)
         outcomes = "(" + "".join(f"n{i}, " for i in range(n_nodes)) + ")"
-        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, fired, unknown")
+        fired = "(" + "".join(f"f{i}, " for i in range(N_PARTS)) + ")"
+        unknown = "(" + "".join(f"u{i}, " for i in range(N_PARTS)) + ")"
+        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, {fired}, {unknown}")
         source = "\n".join(out) + "\n"
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
@@ -820,6 +864,7 @@ class _Compiler:
             hits=frozenset(self.hits),
             fact_index=dict(self.fact_index),
             value_kinds=self.value_kinds,
+            conclusion_bits=tuple(tuple(b) for b in bits),
         )
 
 
