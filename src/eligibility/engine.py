@@ -222,6 +222,7 @@ class Engine:
         self._statuses: dict[tuple[Any, ...], _Status] = {}
         self._groups: dict[tuple[str, int, int, int], tuple[Any, ...]] = {}
         self._exit_parts: dict[tuple[str, int, int], _ExitPart] = {}
+        self._channels: dict[tuple[str, Any], Any] = {}
         self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
         self._rests: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
@@ -357,7 +358,7 @@ class Engine:
                 h.region,
                 self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
                 self._scheme(program, on),
-                self._lead(h, on),
+                self._lead(h, on, program.key),
                 self._identify(run, shape),
                 attach_members(program, h, on, run.values, shape.assistance),
                 self._exit(run, shape),
@@ -413,9 +414,22 @@ class Engine:
         got = self._schemes[program.key] = Scheme.model_validate(data) if data is not None else None
         return got
 
-    def _lead(self, h: Household, on: date) -> Lead | None:
-        data = self.rules.lead(h, on)
-        return Lead.model_validate(data) if data is not None else None
+    def _lead(self, h: Household, on: date, key: str) -> Lead | None:
+        """The recorded risk lead (:meth:`RuleSet.lead`), its channel's label shared per (program, channel):
+        the wording is the program's (spans split where wording changes); no validation."""
+        proc = h.procedure
+        if proc is None or (proc.lead_channel is None and proc.lead_found_on is None):
+            return None
+        ch = proc.lead_channel
+        k = (key, None if ch is None else ch._name_)  # an enum member hashes in Python; its name in C
+        channel = self._channels.get(k, _ABSENT)
+        if channel is _ABSENT:
+            data = self.rules.lead(h, on)
+            got = data["channel"] if data is not None else None
+            channel = None if got is None else self._label("channel", got["code"], got["zh"], got["en"])
+            with self._lock:
+                self._channels[k] = channel
+        return _raw(Lead, {"channel": channel, "found_on": proc.lead_found_on}, {"channel", "found_on"})
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
