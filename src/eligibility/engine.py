@@ -580,18 +580,27 @@ class Engine:
 
     def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        slots: dict[tuple[str, str, str, str], int | str | None] | None = run.program.__dict__.get("_modifiers")
-        if slots is None:
-            slots = run.program.__dict__["_modifiers"] = {}
+        return self._date_reader(run.program, rid, kind, code, modifier)(run.values, run.h)
+
+    def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader:
+        """How to read a conclusion's modifier date off a run — a value slot, or a household field read
+        as :class:`_View` reads it — worked out once per program."""
+        readers: dict[tuple[str, str, str, str], _DateReader] | None = program.__dict__.get("_date_readers")
+        if readers is None:
+            readers = program.__dict__["_date_readers"] = {}
         key = (rid, kind, code, modifier)
-        where = slots.get(key, _ABSENT)
-        if where is _ABSENT:
-            name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-            where = slots[key] = run.program.fact_index.get(name, name) if name else None
-        if where is None:
-            return None
-        value = run.values[where] if type(where) is int else _View(run.h).get(where)  # type: ignore[arg-type]
-        return value if isinstance(value, date) else None
+        got = readers.get(key)
+        if got is None:
+            name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+            where = program.fact_index.get(name, name) if name else None
+            if where is None:
+                got = _no_date
+            elif isinstance(where, int):
+                got = _slot_date(where)
+            else:
+                got = _field_date(where)
+            readers[key] = got
+        return got
 
     def _shape(self, run: _Run) -> _Shape:
         """The parts of the decision that follow from which conclusions fired and which are unknown.
@@ -762,11 +771,20 @@ class Engine:
     def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
         out = []
-        dated = self._dated
+        program, values, h = run.program, run.values, run.h
+        plans: dict[tuple[str, str], tuple[_DateReader, _DateReader]] | None = program.__dict__.get("_procedure_dates")
+        if plans is None:
+            plans = program.__dict__["_procedure_dates"] = {}
         for f in shape.procedure:
-            rid, code = f.rules[0], f.code
-            due = dated(run, rid, "finding", code, "due")
-            on = dated(run, rid, "finding", code, "done") or run.as_of
+            k = (f.rules[0], f.code)
+            plan = plans.get(k)
+            if plan is None:
+                plan = plans[k] = (
+                    self._date_reader(program, k[0], "finding", k[1], "due"),
+                    self._date_reader(program, k[0], "finding", k[1], "done"),
+                )
+            due = plan[0](values, h)
+            on = plan[1](values, h) or run.as_of
             data = f.__dict__.copy()
             data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
             out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
@@ -943,6 +961,37 @@ class _Status(NamedTuple):
 
 
 _ABSENT: Final = object()
+_DateReader = Callable[[tuple[Any, ...], Household], date | None]
+
+
+def _no_date(values: tuple[Any, ...], h: Household) -> None:
+    return None
+
+
+def _slot_date(i: int) -> _DateReader:
+    """A modifier fact's date from its value slot (None unless it is a date)."""
+
+    def read(values: tuple[Any, ...], h: Household) -> date | None:
+        v = values[i]
+        return v if isinstance(v, date) else None
+
+    return read
+
+
+def _field_date(path: str) -> _DateReader:
+    """A household field's date (``section.field`` or ``field``), None when absent or not a date."""
+    sec, _, attr = path.rpartition(".")
+    if "." in sec:  # deeper than a section: read it as the gap report does
+        return lambda values, h: v if isinstance(v := _View(h).get(path), date) else None
+
+    def read(values: tuple[Any, ...], h: Household) -> date | None:
+        obj = getattr(h, sec, None) if sec else h
+        v = None if obj is None else getattr(obj, attr, None)
+        return v if isinstance(v, date) else None
+
+    return read
+
+
 _DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
 
 

@@ -835,7 +835,8 @@ class _Compiler:
             out.append(f"    s_{sec} = h.{sec}")
         out += ["    " + line for line in self.prologue]
         out += body
-        out.append("    " + " = ".join([*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]) + " = 0")
+        masks = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
+        out.append("    " + " = ".join(masks) + " = 0")
         out += ["    " + line for line in conclude]
         values = ", ".join(self.values)
         outcomes = "(" + "".join(f"n{i}, " for i in range(n_nodes)) + ")"
