@@ -23,14 +23,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal, NamedTuple, TypeVar
+from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel
 
 from . import __version__
+from ._construct import clone as _clone
+from ._construct import new as _new
+from ._construct import raw as _raw
 from .compile.manifest import Expander, TextExpander, manifest, value_getter
 from .compile.members_py import attach as attach_members
-from .compile.python import CondNode, Program, program_for
+from .compile.python import CONCLUSION_GROUPS, CondNode, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
     Assistance,
@@ -61,47 +64,7 @@ __all__ = ["Engine", "TraceLevel"]
 TraceLevel = Literal["none", "compact", "full"]
 _LEVELS = ("none", "compact", "full")
 Conclusion = tuple[str, str, str]
-_Groups = tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]
-"""Fired and unknown conclusions by kind: ``{kind: [(code, rule id), …]}``."""
-_M = TypeVar("_M", bound=BaseModel)
-_ByPart = tuple[list[Conclusion], ...]
-"""Conclusions by the part of the decision they feed (see ``_PART_OF_KIND``)."""
-
-
-_SHAPES: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any]]] = {}
-
-
-def _new(cls: type[_M], **values: Any) -> _M:
-    """An output model built without validation (what ``model_construct`` does, without its per-call
-    bookkeeping): the engine builds these values itself, and the tests validate their shape."""
-    shape = _SHAPES.get(cls)
-    if shape is None:
-        fields = cls.model_fields
-        shape = _SHAPES[cls] = (
-            tuple(fields),
-            {n: f.get_default(call_default_factory=True) for n, f in fields.items() if not f.is_required()},
-        )
-    names, defaults = shape
-    # In field order: the serialiser writes ``__dict__`` in its own order.
-    data = {name: values[name] if name in values else defaults[name] for name in names}
-    return _raw(cls, data, set(values))
-
-
-def _clone(obj: _M, **changes: Any) -> _M:
-    """A copy of an output model with some fields replaced (no validation: the engine's own values)."""
-    data = dict(obj.__dict__)
-    data.update(changes)
-    return _raw(type(obj), data, obj.__pydantic_fields_set__ | set(changes))
-
-
-def _raw(cls: type[_M], data: dict[str, Any], fields_set: set[str]) -> _M:
-    """An instance of ``cls`` holding ``data`` as is — the state pydantic itself would set."""
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
+"""(kind, code, rule id)."""
 
 
 class _Item:
@@ -255,7 +218,13 @@ class Engine:
         self._labels: dict[tuple[str, str, str], CodeLabel] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
-        self._parts: tuple[dict[Any, Any], ...] = ({}, {}, {}, {}, {})
+        # Memos of the pieces of decisions (see ``_shape``), each bounded by _MEMO_SIZE.
+        self._statuses: dict[tuple[Any, ...], _Status] = {}
+        self._groups: dict[tuple[str, int, int, int], tuple[Any, ...]] = {}
+        self._exit_parts: dict[tuple[str, int, int], _ExitPart] = {}
+        self._channels: dict[tuple[str, Any], Any] = {}
+        self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
+        self._rests: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
 
@@ -389,7 +358,7 @@ class Engine:
                 h.region,
                 self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
                 self._scheme(program, on),
-                self._lead(h, on),
+                self._lead(h, on, program.key),
                 self._identify(run, shape),
                 attach_members(program, h, on, run.values, shape.assistance),
                 self._exit(run, shape),
@@ -445,9 +414,22 @@ class Engine:
         got = self._schemes[program.key] = Scheme.model_validate(data) if data is not None else None
         return got
 
-    def _lead(self, h: Household, on: date) -> Lead | None:
-        data = self.rules.lead(h, on)
-        return Lead.model_validate(data) if data is not None else None
+    def _lead(self, h: Household, on: date, key: str) -> Lead | None:
+        """The recorded risk lead (:meth:`RuleSet.lead`), its channel's label shared per (program, channel):
+        the wording is the program's (spans split where wording changes); no validation."""
+        proc = h.procedure
+        if proc is None or (proc.lead_channel is None and proc.lead_found_on is None):
+            return None
+        ch = proc.lead_channel
+        k = (key, None if ch is None else ch._name_)  # an enum member hashes in Python; its name in C
+        channel = self._channels.get(k, _ABSENT)
+        if channel is _ABSENT:
+            data = self.rules.lead(h, on)
+            got = data["channel"] if data is not None else None
+            channel = None if got is None else self._label("channel", got["code"], got["zh"], got["en"])
+            with self._lock:
+                self._channels[k] = channel
+        return _raw(Lead, {"channel": channel, "found_on": proc.lead_found_on}, {"channel", "found_on"})
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -456,31 +438,65 @@ class Engine:
             got = self._labels[(kind, code, zh)] = _new(CodeLabel, code=code, zh=zh, en=en)
         return got
 
-    def _findings(self, kind: str, groups: _Groups, model: Any, on: date) -> tuple[Any, ...]:
+    def _findings(
+        self, key: str, kind: str, fired: list[Conclusion], unknown: list[Conclusion], on: date
+    ) -> tuple[Any, ...]:
         """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
-        sure, maybe = groups[0].get(kind), groups[1].get(kind)
-        if not sure and not maybe:
-            return ()
         by_code: dict[str, tuple[bool, list[str]]] = {}
-        for code, rid in sure or ():
+        for k, code, rid in fired:
+            if k != kind:
+                continue
             got = by_code.get(code)
             if got is None:
                 by_code[code] = (True, [rid])
             else:
                 got[1].append(rid)
-        for code, rid in maybe or ():
+        for k, code, rid in unknown:
+            if k != kind:
+                continue
             got = by_code.get(code)
             if got is None:
                 by_code[code] = (False, [rid])
             elif not got[0]:
                 got[1].append(rid)
-        out = []
-        for code, (certain, rules) in by_code.items():
-            v = self.rules.vocab(kind, code, on)
-            out.append(_new(model, code=code, zh=v.zh, en=v.en, certain=certain, rules=tuple(rules)))
+        if not by_code:
+            return ()
+        out = [self._finding(key, kind, code, certain, tuple(rules), on) for code, (certain, rules) in by_code.items()]
         if len(out) > 1:
             out.sort(key=lambda f: (not f.certain, f.code))
         return tuple(out)
+
+    def _finding(self, key: str, kind: str, code: str, certain: bool, rules: tuple[str, ...], on: date) -> Any:
+        """One finding — one frozen object per (program, kind, code, certainty, rules), shared by every
+        decision that concludes it (worded as on ``on``: programs split their spans where wording changes)."""
+        k = (key, kind, code, certain, rules)
+        got = self._finding_objs.get(k)
+        if got is None:
+            v = self.rules.vocab(kind, code, on)
+            got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
+            if kind == "finding":
+                got.__dict__["severity"] = self.rules.vocab("finding", code).severity
+            with self._lock:
+                if len(self._finding_objs) >= _MEMO_SIZE:
+                    self._finding_objs.clear()
+                self._finding_objs[k] = got
+        return got
+
+    def _group(self, program: Program, g: int, f: int, u: int, on: date) -> tuple[Any, ...]:
+        """The findings of conclusion group ``g`` (one kind) for these masks of it, memoised per combination."""
+        if not f and not u:
+            return ()
+        k = (program.key, g, f, u)
+        got = self._groups.get(k)
+        if got is None:
+            got = self._findings(
+                program.key, CONCLUSION_GROUPS[g][0], program.conclusions(g, f), program.conclusions(g, u), on
+            )
+            with self._lock:
+                if len(self._groups) >= _MEMO_SIZE:
+                    self._groups.clear()
+                self._groups[k] = got
+        return got
 
     def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it.
@@ -564,83 +580,110 @@ class Engine:
 
     def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
         """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        slots: dict[tuple[str, str, str, str], int | str | None] | None = run.program.__dict__.get("_modifiers")
-        if slots is None:
-            slots = run.program.__dict__["_modifiers"] = {}
+        return self._date_reader(run.program, rid, kind, code, modifier)(run.values, run.h)
+
+    def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader:
+        """How to read a conclusion's modifier date off a run — a value slot, or a household field read
+        as :class:`_View` reads it — worked out once per program."""
+        readers: dict[tuple[str, str, str, str], _DateReader] | None = program.__dict__.get("_date_readers")
+        if readers is None:
+            readers = program.__dict__["_date_readers"] = {}
         key = (rid, kind, code, modifier)
-        where = slots.get(key, _ABSENT)
-        if where is _ABSENT:
-            name = run.program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-            where = slots[key] = run.program.fact_index.get(name, name) if name else None
-        if where is None:
-            return None
-        value = run.values[where] if type(where) is int else _View(run.h).get(where)  # type: ignore[arg-type]
-        return value if isinstance(value, date) else None
+        got = readers.get(key)
+        if got is None:
+            name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+            where = program.fact_index.get(name, name) if name else None
+            if where is None:
+                got = _no_date
+            elif isinstance(where, int):
+                got = _slot_date(where)
+            else:
+                got = _field_date(where)
+            readers[key] = got
+        return got
 
     def _shape(self, run: _Run) -> _Shape:
         """The parts of the decision that follow from which conclusions fired and which are unknown.
 
-        Each part — identification, assistance, exit, procedure, warnings — depends only on the
-        conclusions of its own kinds, so each is worked out once per combination of those (a county
-        shares a handful per part, where whole-decision combinations are nearly one per household), and
-        only the household's own dates and gaps are added per household."""
-        fired: _ByPart = ([], [], [], [], [], [])
-        unknown: _ByPart = ([], [], [], [], [], [])
-        part = _PART_OF_KIND.get
-        for c in run.fired:
-            fired[part(c[0], 5)].append(c)
-        for c in run.unknown:
-            unknown[part(c[0], 5)].append(c)
-        key = run.program.key
-        on = run.as_of
-        ident, blocking, needs_review = self._part(0, key, fired, unknown, on)
-        rids = {c[2] for c in run.unknown}
-        rest = tuple(sorted(rids.difference(blocking) if needs_review else rids)) if rids else ()
+        Each piece — the identification's status, its findings of each kind, the assistance, exit,
+        procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
+        out once per combination of those (a county shares a handful per kind, where combinations of
+        all kinds together are nearly one per household), and only the household's own dates and gaps
+        are added per household."""
+        program, on = run.program, run.as_of
+        f, u = run.fired, run.unknown
+        key = program.key
+        memo = self._groups
+        found: list[tuple[Any, ...]] = []
+        for g in _FINDING_GROUPS:  # inline: one dict lookup per group with conclusions, none otherwise
+            fg, ug = f[g], u[g]
+            if fg or ug:
+                got = memo.get((key, g, fg, ug))
+                found.append(self._group(program, g, fg, ug, on) if got is None else got)
+            else:
+                found.append(())
+        risks, risk_types, layers, required, gaps, warnings, procedure = found
+        status = self._status(program, f, u, on)
+        ident = _raw(
+            Identification,
+            {
+                "status": status.status,
+                "category": status.category,
+                "candidate_categories": status.candidates,
+                "risks": risks,
+                "risk_types": risk_types,
+                "layers": layers,
+                "exclusions": status.exclusions,
+                "reviews": status.reviews,
+                "blocking": (),
+                "unknown": (),
+            },
+            set(_IDENT_FIELDS),
+        )
+        blocking = status.blocking_rules if status.status == "needs_review" else ()
+        rest: tuple[str, ...] = ()
+        if any(u):
+            k = (key, u, blocking)
+            rest = self._rests.get(k)  # type: ignore[assignment]
+            if rest is None:
+                rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
+                rest = tuple(sorted(rids.difference(blocking)))
+                with self._lock:
+                    if len(self._rests) >= _MEMO_SIZE:
+                        self._rests.clear()
+                    self._rests[k] = rest
+        assistance = _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
         return _Shape(
             ident,
-            blocking if needs_review else (),
+            blocking,
             rest,
-            self._part(1, key, fired, unknown, on),
-            self._part(4, key, fired, unknown, on),
-            self._part(2, key, fired, unknown, on),
-            self._part(3, key, fired, unknown, on),
+            assistance,
+            warnings,
+            self._exit_part(program, f[_G_EXIT], u[_G_EXIT], on) if f[_G_EXIT] or u[_G_EXIT] else _NO_EXIT_PART,
+            procedure,
         )
 
-    def _part(self, i: int, key: str, fired: _ByPart, unknown: _ByPart, on: date) -> Any:
-        """Part ``i`` of the decision for these conclusions of its kinds (memoised per combination)."""
-        f, u = fired[i], unknown[i]
-        memo = self._parts[i]
-        k = (key, tuple(f), tuple(u)) if f or u else key  # no conclusion of its kinds: the commonest case
-        got = memo.get(k)
-        if got is None:
-            groups: _Groups = ({}, {})
-            for src, by_kind in zip((f, u), groups, strict=True):
-                for kind, code, rid in src:
-                    by_kind.setdefault(kind, []).append((code, rid))
-            got = _PART_BUILDERS[i](self, f, u, groups, on)
-            with self._lock:
-                # Bounded, so a long stream of households keeps memory flat: start over when full.
-                if len(memo) >= _SHAPE_CACHE_SIZE:
-                    memo.clear()
-                memo[k] = got
-        return got
+    def _status(self, program: Program, f: tuple[int, ...], u: tuple[int, ...], on: date) -> _Status:
+        """The identification's status, category and candidates, exclusions and reviews, and the rules left
+        unknown that block it — from the category, review, exclusion and already-monitored conclusions
+        (memoised per combination of those).
 
-    def _ident_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date) -> Any:
-        """(identification without this household's gaps, the rules left unknown that block it, needs review).
-
-        Labels as worded on ``on``: programs split their spans where a wording changes, and parts are
-        memoised per program, so every household sharing this part shares the wording too."""
+        Labels as worded on ``on``: programs split their spans where a wording changes, and this is
+        memoised per program, so every household sharing it shares the wording too."""
+        k = (program.key, f[0], u[0], f[1], u[1], f[2], u[2], f[3], u[3])
+        got = self._statuses.get(k)
+        if got is not None:
+            return got
+        fired = [c for g in _STATUS_GROUPS for c in program.conclusions(g, f[g])]
+        unknown = [c for g in _STATUS_GROUPS for c in program.conclusions(g, u[g])]
 
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        risks = self._findings("risk", groups, Finding, on)
-        risk_types = self._findings("risk_type", groups, Finding, on)
-        layers = self._findings("layer", groups, Finding, on)
-        exclusions = self._findings("exclusion", groups, Finding, on)
-        reviews = self._findings("review", groups, Finding, on)
+        exclusions = self._group(program, _G_EXCLUSION, f[_G_EXCLUSION], u[_G_EXCLUSION], on)
+        reviews = self._group(program, _G_REVIEW, f[_G_REVIEW], u[_G_REVIEW], on)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -663,58 +706,42 @@ class Engine:
             and not any(k in ("exclusion", "already_monitored") for k, _, _ in unknown)
         ):
             status, category = "identified", label(sure_cats[0])
-        elif sure_cats or maybe_cats or any(f.certain for f in reviews) or blocking_rules:
+        elif sure_cats or maybe_cats or any(x.certain for x in reviews) or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
-        ident = _new(
-            Identification,
-            status=status,
-            category=category,
-            candidate_categories=tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats),
-            risks=risks,
-            risk_types=risk_types,
-            layers=layers,
-            exclusions=exclusions,
-            reviews=reviews,
-            blocking=(),
-            unknown=(),
-        )
-        return ident, blocking_rules, status == "needs_review"
+        candidates = tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats)
+        got = _Status(status, category, candidates, exclusions, reviews, blocking_rules)
+        with self._lock:
+            if len(self._statuses) >= _MEMO_SIZE:
+                self._statuses.clear()
+            self._statuses[k] = got
+        return got
 
-    def _assistance_part(
-        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
-    ) -> Assistance:
-        required = self._findings("measure", groups, MeasureFinding, on)
-        gaps = self._findings("gap", groups, MeasureFinding, on)
-        return _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
-
-    def _exit_part(self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date) -> _ExitPart:
+    def _exit_part(self, program: Program, f: int, u: int, on: date) -> _ExitPart:
+        """The exit part for these exit conclusions (memoised per combination)."""
+        k = (program.key, f, u)
+        got = self._exit_parts.get(k)
+        if got is not None:
+            return got
+        fired, unknown = program.conclusions(_G_EXIT, f), program.conclusions(_G_EXIT, u)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0], on)
             method = self._label("exit_method", v.code, v.zh, v.en)
-        return _ExitPart(
+        got = _ExitPart(
             applies=any(k == "exit_applies" for k, _, _ in fired),
             maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            blockers=self._findings("exit_blocker", groups, ExitBlocker, on),
+            blockers=self._findings(program.key, "exit_blocker", fired, unknown, on),
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
         )
-
-    def _procedure_part(
-        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
-    ) -> tuple[Any, ...]:
-        procedure = self._findings("finding", groups, ProcedureFinding, on)
-        for f in procedure:
-            f.__dict__["severity"] = self.rules.vocab("finding", f.code).severity
-        return procedure
-
-    def _warnings_part(
-        self, fired: list[Conclusion], unknown: list[Conclusion], groups: _Groups, on: date
-    ) -> tuple[Any, ...]:
-        return self._findings("warning", groups, Finding, on)
+        with self._lock:
+            if len(self._exit_parts) >= _MEMO_SIZE:
+                self._exit_parts.clear()
+            self._exit_parts[k] = got
+        return got
 
     def _exit(self, run: _Run, shape: _Shape) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
@@ -744,11 +771,20 @@ class Engine:
     def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late."""
         out = []
-        dated = self._dated
+        program, values, h = run.program, run.values, run.h
+        plans: dict[tuple[str, str], tuple[_DateReader, _DateReader]] | None = program.__dict__.get("_procedure_dates")
+        if plans is None:
+            plans = program.__dict__["_procedure_dates"] = {}
         for f in shape.procedure:
-            rid, code = f.rules[0], f.code
-            due = dated(run, rid, "finding", code, "due")
-            on = dated(run, rid, "finding", code, "done") or run.as_of
+            k = (f.rules[0], f.code)
+            plan = plans.get(k)
+            if plan is None:
+                plan = plans[k] = (
+                    self._date_reader(program, k[0], "finding", k[1], "due"),
+                    self._date_reader(program, k[0], "finding", k[1], "done"),
+                )
+            due = plan[0](values, h)
+            on = plan[1](values, h) or run.as_of
             data = f.__dict__.copy()
             data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
             out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
@@ -796,6 +832,9 @@ class Engine:
 
 _SHAPE_CACHE_SIZE: Final = 4096
 """Decision shapes kept per engine: a county's few hundred common ones fit; more only costs memory."""
+_MEMO_SIZE: Final = 16_384
+"""Entries kept per memo of decision pieces: a county's combinations of one kind of conclusion (a
+thousand or so of risk types among 10⁵ households) fit; when full, the memo starts over."""
 _RULE_OUTCOME: Final[dict[Any, str]] = {True: "fired", False: "not_fired", UNKNOWN: "unknown"}
 _NO_ASSISTANCE: Final = Assistance()
 _NO_EXIT: Final = Exit()
@@ -882,22 +921,77 @@ class _ExitPart:
     review_rules: tuple[str, ...]
 
 
-_PART_OF_KIND: Final[dict[str, int]] = {
-    **dict.fromkeys(("category", "review", "exclusion", "already_monitored", "risk", "risk_type", "layer"), 0),
-    **dict.fromkeys(("measure", "gap"), 1),
-    **dict.fromkeys(("exit_applies", "exit_blocker", "exit_method"), 2),
-    "finding": 3,
-    "warning": 4,
+_NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=None, review_rules=())
+(
+    _G_CATEGORY,
+    _G_REVIEW,
+    _G_EXCLUSION,
+    _G_MONITORED,
+    _G_RISK,
+    _G_RISK_TYPE,
+    _G_LAYER,
+    _G_MEASURE,
+    _G_GAP,
+    _G_EXIT,
+    _G_FINDING,
+    _G_WARNING,
+) = range(len(CONCLUSION_GROUPS))
+_STATUS_GROUPS: Final = (_G_CATEGORY, _G_REVIEW, _G_EXCLUSION, _G_MONITORED)
+_FINDING_GROUPS: Final = (_G_RISK, _G_RISK_TYPE, _G_LAYER, _G_MEASURE, _G_GAP, _G_WARNING, _G_FINDING)
+"""The groups whose findings go into a decision as they are (in ``_shape``'s order)."""
+_MODEL_OF_KIND: Final[dict[str, Any]] = {
+    "measure": MeasureFinding,
+    "gap": MeasureFinding,
+    "exit_blocker": ExitBlocker,
+    "finding": ProcedureFinding,
 }
-"""The part of the decision each kind of conclusion feeds; any other kind (5) only counts as unknown."""
-_PART_BUILDERS: Final = (
-    Engine._ident_part,
-    Engine._assistance_part,
-    Engine._exit_part,
-    Engine._procedure_part,
-    Engine._warnings_part,
-)
+"""The model of each kind's findings (any other: :class:`Finding`)."""
+_IDENT_FIELDS: Final = frozenset(Identification.model_fields)
+
+
+class _Status(NamedTuple):
+    """What the identification's status follows from, for one combination of conclusions (see ``_status``)."""
+
+    status: str
+    category: CodeLabel | None
+    candidates: tuple[CodeLabel, ...]
+    exclusions: tuple[Any, ...]
+    reviews: tuple[Any, ...]
+    blocking_rules: tuple[str, ...]
+
+
 _ABSENT: Final = object()
+_DateReader = Callable[[tuple[Any, ...], Household], date | None]
+
+
+def _no_date(values: tuple[Any, ...], h: Household) -> None:
+    return None
+
+
+def _slot_date(i: int) -> _DateReader:
+    """A modifier fact's date from its value slot (None unless it is a date)."""
+
+    def read(values: tuple[Any, ...], h: Household) -> date | None:
+        v = values[i]
+        return v if isinstance(v, date) else None
+
+    return read
+
+
+def _field_date(path: str) -> _DateReader:
+    """A household field's date (``section.field`` or ``field``), None when absent or not a date."""
+    sec, _, attr = path.rpartition(".")
+    if "." in sec:  # deeper than a section: read it as the gap report does
+        return lambda values, h: v if isinstance(v := _View(h).get(path), date) else None
+
+    def read(values: tuple[Any, ...], h: Household) -> date | None:
+        obj = getattr(h, sec, None) if sec else h
+        v = None if obj is None else getattr(obj, attr, None)
+        return v if isinstance(v, date) else None
+
+    return read
+
+
 _DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
 
 

@@ -19,10 +19,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from .._construct import clone, raw
 from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
 from ..facts import _item
-from ..members import combine, keep_gap, refs
+from ..members import combine, keep_gap
 from .python import (
     Program,
     _add_months,
@@ -142,19 +143,34 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
         return assistance
     ids = [m.member_id for m in h.members or ()]
 
+    def ref(i: int) -> MemberRef:  # what ``members.refs`` gives, as the model; shared per (position, id)
+        k = (i, ids[i - 1])
+        got = _REFS.get(k)
+        if got is None:
+            got = raw(MemberRef, {"index": i, "member_id": k[1]}, {"index", "member_id"})
+            if len(_REFS) >= 65_536:  # member ids are mostly positions ("1", "2", …): rarely full
+                _REFS.clear()
+            _REFS[k] = got
+        return got
+
     def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
         out = []
         for f in findings:
-            got = combine(f.rules, kind, f.code, chosen)
+            rules = f.rules
+            # One selector's (listed, to review) is already what ``combine`` makes of it: positions
+            # ascending, each member in one of the two.
+            got = chosen.get((rules[0], kind, f.code)) if len(rules) == 1 else combine(rules, kind, f.code, chosen)
             if got is None:
                 out.append(f)
                 continue
-            if kind == "gap" and not keep_gap(f.rules, f.code, got, chosen, h.members is not None):
+            if kind == "gap" and not keep_gap(rules, f.code, got, chosen, h.members is not None):
                 continue
-            yes, maybe = (tuple(MemberRef.model_construct(**r) for r in refs(s, ids)) for s in got)
-            out.append(f.model_copy(update={"members": yes, "members_to_review": maybe}))
+            yes, maybe = got
+            out.append(clone(f, members=tuple(map(ref, yes)), members_to_review=tuple(map(ref, maybe))))
         return tuple(out)
 
-    return assistance.model_copy(
-        update={"required": named(assistance.required, "measure"), "gaps": named(assistance.gaps, "gap")}
-    )
+    return clone(assistance, required=named(assistance.required, "measure"), gaps=named(assistance.gaps, "gap"))
+
+
+_REFS: dict[tuple[int, str], MemberRef] = {}
+"""Member references shared by decisions (frozen models): a dict operation is atomic, so threads may share it."""

@@ -55,9 +55,35 @@ from ..expressions import (
 from ..facts import CATALOGUE, FieldSpec, _item
 from ..ruleset import Chain, RuleDef, RuleVersion
 
-__all__ = ["CondNode", "FactSlot", "Program", "program_for", "spans"]
+__all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
+
+Conclusion = tuple[str, str, str]
+"""(kind, code, rule id)."""
+Masks = tuple[int, ...]
+"""One bit mask per conclusion group: bit ``j`` of group ``i`` is ``Program.conclusion_bits[i][j]``."""
+
+CONCLUSION_GROUPS: Final[tuple[tuple[str, ...], ...]] = (
+    ("category",),
+    ("review",),
+    ("exclusion",),
+    ("already_monitored",),
+    ("risk",),
+    ("risk_type",),
+    ("layer",),
+    ("measure",),
+    ("gap",),
+    ("exit_applies", "exit_blocker", "exit_method"),
+    ("finding",),
+    ("warning",),
+)
+"""The kinds of conclusion the engine builds one piece of a decision from, each piece memoised per
+combination of its own conclusions: a kind apiece, as a county's households share few combinations of
+one kind where combinations of all identification kinds together are nearly one per household; the
+exit's kinds decide together. Any other kind (the last group) only counts as unknown."""
+GROUP_OF_KIND: Final[dict[str, int]] = {kind: i for i, group in enumerate(CONCLUSION_GROUPS) for kind in group}
+N_GROUPS: Final = len(CONCLUSION_GROUPS) + 1
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -106,12 +132,31 @@ class Program:
     hits: frozenset[ParamHit]
     fact_index: dict[str, int]
     value_kinds: list[str] = field(default_factory=list)
+    conclusion_bits: tuple[tuple[tuple[Conclusion, ...], ...], ...] = ()
+    """Per conclusion group (:data:`CONCLUSION_GROUPS`), per bit of that group's masks: the conclusions
+    one rule contributes to the group when it fires (or is unknown), in the rule's order."""
 
-    def run(
-        self, h: Any, as_of: date
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-        """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown ones)."""
+    def run(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], tuple[Any, ...], Masks, Masks]:
+        """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown
+        ones): the conclusions as one bit mask per conclusion group (:meth:`conclusions` lists them).
+
+        Masks, not lists, because the engine memoises each piece of a decision per combination of its
+        conclusions: a few integers make that key, where lists of (kind, code, rule id) had to be
+        sorted into groups and hashed per household."""
         return self.fn(h, as_of)  # type: ignore[no-any-return]
+
+    def conclusions(self, group: int, mask: int) -> list[Conclusion]:
+        """The (kind, code, rule id) conclusions of ``group`` that ``mask`` holds, in rule order — the
+        order the rules are evaluated in."""
+        out: list[Conclusion] = []
+        table = self.conclusion_bits[group]
+        j = 0
+        while mask:
+            if mask & 1:
+                out += table[j]
+            mask >>= 1
+            j += 1
+        return out
 
 
 # ------------------------------------------------------------------------------------------- spans
@@ -760,6 +805,7 @@ class _Compiler:
         rule_locals: dict[str, str] = {}
         rules: list[tuple[RuleDef, RuleVersion, CondNode]] = []
         conclude: list[str] = []
+        bits: tuple[list[tuple[Conclusion, ...]], ...] = tuple([] for _ in range(N_GROUPS))
         for k, (rule, version) in enumerate(chain.in_force(self.on)):
             self.emit(f"# rule {rule.id} ({version.loc})")
             root = self.cond(version.when, rule_locals)
@@ -770,11 +816,18 @@ class _Compiler:
                 rule_locals[alias] = local
             rules.append((rule, version, root))
             if rule.conclusions:
-                cs = self.const(tuple((kind, code, rule.id) for kind, code in rule.conclusions))
+                # One bit per (rule, group): the rule's conclusions of that group's kinds.
+                by_part: dict[int, list[Conclusion]] = {}
+                for kind, what in rule.conclusions:
+                    by_part.setdefault(GROUP_OF_KIND.get(kind, N_GROUPS - 1), []).append((kind, what, rule.id))
+                sure = [f"f{i} |= {1 << len(bits[i])}" for i in by_part]
+                maybe = [f"u{i} |= {1 << len(bits[i])}" for i in by_part]
+                for i, cs in by_part.items():
+                    bits[i].append(tuple(cs))
                 conclude.append(f"if {local} is True:")
-                conclude.append(f"    fired += {cs}")
+                conclude += ["    " + x for x in sure]
                 conclude.append(f"elif {local} is U:")
-                conclude.append(f"    unknown += {cs}")
+                conclude += ["    " + x for x in maybe]
         body = self.lines[body_start:]
         n_nodes = self.node_count
         out: list[str] = [f"def program(h, as_of):  # {chain.pack.id} [{self.start}, {self.until or '…'})"]
@@ -782,12 +835,14 @@ class _Compiler:
             out.append(f"    s_{sec} = h.{sec}")
         out += ["    " + line for line in self.prologue]
         out += body
-        out.append("    fired = []")
-        out.append("    unknown = []")
+        masks = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
+        out.append("    " + " = ".join(masks) + " = 0")
         out += ["    " + line for line in conclude]
         values = ", ".join(self.values)
         outcomes = "(" + "".join(f"n{i}, " for i in range(n_nodes)) + ")"
-        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, fired, unknown")
+        fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
+        unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
+        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, {fired}, {unknown}")
         source = "\n".join(out) + "\n"
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
@@ -820,6 +875,7 @@ class _Compiler:
             hits=frozenset(self.hits),
             fact_index=dict(self.fact_index),
             value_kinds=self.value_kinds,
+            conclusion_bits=tuple(tuple(b) for b in bits),
         )
 
 

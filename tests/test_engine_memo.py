@@ -1,0 +1,107 @@
+"""The engine's per-household shortcuts (issue 9, speed) change nothing a caller can see.
+
+* A generated program reports its fired and unknown conclusions as one bit mask per conclusion group;
+  decoded, they are exactly the conclusions of the rules whose root condition is true (unknown), in
+  rule order — checked against the node outcomes the same program returns.
+* Pieces of decisions are memoised per combination of conclusions and shared as objects between
+  decisions: an engine that has already decided many other households gives the same bytes as a
+  fresh engine, and an engine whose memos start over (a small bound) gives the same bytes too.
+* The objects built without validation are exactly what pydantic would build from their own JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from eligibility import Decision, Engine, load_rules, parse_household
+from eligibility import engine as engine_module
+from eligibility.compile.python import GROUP_OF_KIND, N_GROUPS
+from eligibility.expressions import UNKNOWN
+from eligibility.models import births_after
+
+ROOT = Path(__file__).resolve().parent.parent
+EX = ROOT / "examples" / "households"
+DATES = (date(2021, 9, 30), date(2022, 6, 30), date(2023, 9, 30), date(2024, 6, 30), date(2025, 6, 30))
+
+
+@pytest.fixture(scope="module")
+def rules():  # type: ignore[no-untyped-def]
+    return load_rules()
+
+
+@pytest.fixture(scope="module")
+def households() -> list:  # type: ignore[type-arg]
+    out = []
+    for p in sorted(EX.glob("*.json")):
+        data = json.loads(p.read_text(encoding="utf-8"))
+        out.append(parse_household(data.get("household", data)))  # some examples carry their as_of
+    return out
+
+
+def _cases(engine: Engine, households: list) -> list:  # type: ignore[type-arg]
+    """Every example on every date its chain has rules in force (region codes as the examples give them)."""
+    out = []
+    for h in households:
+        chain = engine.chain_for(h)
+        out += [(h, on) for on in DATES if chain is not None and chain.in_force(on) and not births_after(h, on)]
+    return out
+
+
+def test_masks_decode_to_the_conclusions_of_the_rules_that_fired(rules, households) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(rules)
+    cases = _cases(engine, households)
+    assert len(cases) >= len(households)
+    seen = 0
+    for h, on in cases:
+        program = engine.program(h, on)
+        assert program is not None
+        _, nodes, fired, unknown = program.run(h, on)
+        assert len(fired) == len(unknown) == N_GROUPS
+        for outcome, masks in ((True, fired), (UNKNOWN, unknown)):
+            expected: list[list[tuple[str, str, str]]] = [[] for _ in range(N_GROUPS)]
+            for rule, _, root in program.rules:
+                if nodes[root.index] is outcome:
+                    for kind, code in rule.conclusions:
+                        expected[GROUP_OF_KIND.get(kind, N_GROUPS - 1)].append((kind, code, rule.id))
+            got = [program.conclusions(g, masks[g]) for g in range(N_GROUPS)]
+            assert got == expected, (h.household_id, on, outcome)
+            seen += sum(map(len, got))
+    assert seen > 0  # the examples do conclude something
+
+
+@pytest.mark.parametrize("level", ["none", "compact", "full"])
+def test_a_warm_engine_and_memos_that_start_over_give_the_same_bytes(
+    rules, households, level, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    warm = Engine(rules)
+    cases = _cases(warm, households)
+    shuffled = cases * 3
+    random.Random(9).shuffle(shuffled)
+    for h, on in shuffled:  # fill every memo with other households' pieces first
+        warm.evaluate(h, on, trace=level)
+    got_warm = [warm.evaluate(h, on, trace=level).to_json() for h, on in cases]
+    got_fresh = [Engine(rules).evaluate(h, on, trace=level).to_json() for h, on in cases]
+    assert got_warm == got_fresh
+    monkeypatch.setattr(engine_module, "_MEMO_SIZE", 2)  # every memo starts over all the time
+    small = Engine(rules)
+    got_small = [small.evaluate(h, on, trace=level).to_json() for h, on in shuffled]
+    by_case = {(h.household_id, on): text for (h, on), text in zip(cases, got_fresh, strict=True)}
+    assert got_small == [by_case[(h.household_id, on)] for h, on in shuffled]
+
+
+def test_unvalidated_decisions_are_what_pydantic_builds(rules, households) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(rules)
+    for h, on in _cases(engine, households):
+        for level in ("none", "compact"):
+            d = engine.evaluate(h, on, trace=level)
+            data = json.loads(d.to_json())
+            again = Decision.model_validate(data)  # raises on any field the models would not accept
+            assert again.model_dump_json(exclude={"trace"}) == d.model_dump_json(exclude={"trace"})
+            assert again.identification == d.identification
+            assert again.assistance == d.assistance
+            assert again.identification.model_fields_set == d.identification.model_fields_set
