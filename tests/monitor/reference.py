@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from eligibility.io.writers import STATUS_LABELS
+from eligibility.monitor.lists import NO_DEADLINE
 from eligibility.monitor.routine import CHANGE_KINDS, ELIMINATED, MONITORED, VISIT_REASONS
 from eligibility.ruleset import RuleSet
 
@@ -205,7 +206,8 @@ def visits(rules: RuleSet, now: Sequence[Household], leads: Sequence[dict[str, A
     by_id = {h.household_id: h for h in now}
     for lead in leads:
         h = by_id.get(lead["household_id"]) or Household(lead["household_id"], lead.get("region"), None, None)
-        add(h, "lead", f"{lead['reason']}，须于 {lead['verify_by']} 前核实", [lead["rule"]])
+        deadline = f"须于 {lead['verify_by']} 前核实" if lead["verify_by"] is not None else NO_DEADLINE
+        add(h, "lead", f"{lead['reason']}，{deadline}", [lead["rule"]])
     out = []
     for hid, (h, items) in reasons.items():
         region = h.region or ""

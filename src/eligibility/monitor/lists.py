@@ -48,6 +48,10 @@ _RULES: Final = pl.List(pl.String)
 _ITEM_COLUMNS: Final = ("risks", "reviews", "gaps", "exit_blockers", "procedure", "warnings")
 
 
+NO_DEADLINE: Final = "本地未规定核实时限 / no verification deadline set here"
+"""The visit reason of a lead where the rules give no deadline (no ``identification_max_days``)."""
+
+
 def _codes(col: str) -> pl.Expr:
     """The codes of a findings column (a null list stays null)."""
     return pl.col(col).list.eval(pl.element().struct.field("code"))
@@ -327,11 +331,12 @@ def visits_frame(
         .otherwise(pl.col("region"))
         .alias("region")
     )
-    # A lead without a deadline (no identification_max_days where it lives) has always read "None" here.
+    # A lead without a deadline (no identification_max_days where it lives) says so rather than "None".
+    deadline = pl.format("须于 {} 前核实", pl.col("verify_by"))
     add(
         lf,
         "lead",
-        pl.format("{}，须于 {} 前核实", pl.col("reason"), pl.col("verify_by").fill_null("None")),
+        pl.format("{}，{}", pl.col("reason"), deadline.fill_null(pl.lit(NO_DEADLINE))),
         pl.concat_list("rule"),
     )
     long = pl.concat([p.with_columns(pl.col("region").cast(pl.String)) for p in parts], how="vertical")
