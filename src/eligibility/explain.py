@@ -253,6 +253,12 @@ def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
         else:
             late = ""
         sev = f"[{f.severity}] " if f.severity else ""
+        if f.due == f.on and f.days_late == 0:
+            # A dated check, not a deadline (e.g. a loan's terms on its start date: due and done are that
+            # date): "应于 X，实际 X，逾期 0 天" would read as a deadline met, so only the date is shown.
+            when = f"（{f.due}）" if lang == "zh" else f" ({f.due}) "
+            body.append(f"  ✘ {sev}{name}{when}← {', '.join(f.rules)}")
+            continue
         if lang == "zh":
             body.append(f"  ✘ {sev}{name}：应于 {f.due}，实际 {f.on}，{late} ← {', '.join(f.rules)}")
         else:
