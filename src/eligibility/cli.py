@@ -233,7 +233,11 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
     gaps = [f.zh + named_brief(f) for f in result.assistance.gaps if f.certain]
     if gaps:
         parts.append("缺口: " + "、".join(gaps))
-    late = [f"{f.zh}（{f.days_late:+d}天）" for f in result.procedure if f.certain and f.days_late is not None]
+    late = [  # a dated check (due and done the same day: a loan's terms, a data hint) has no days to show
+        f.zh if f.due == f.on and f.days_late == 0 else f"{f.zh}（{f.days_late:+d}天）"
+        for f in result.procedure
+        if f.certain and f.days_late is not None
+    ]
     if late:
         parts.append("程序: " + "、".join(late))
     warns = [f.zh for f in result.warnings if f.certain]
