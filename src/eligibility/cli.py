@@ -233,8 +233,8 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
     gaps = [f.zh + named_brief(f) for f in result.assistance.gaps if f.certain]
     if gaps:
         parts.append("缺口: " + "、".join(gaps))
-    late = [  # a dated check (due and done the same day: a loan's terms, a data hint) has no days to show
-        f.zh if f.due == f.on and f.days_late == 0 else f"{f.zh}（{f.days_late:+d}天）"
+    late = [
+        f.zh if f.dated_check else f"{f.zh}（{f.days_late:+d}天）"
         for f in result.procedure
         if f.certain and f.days_late is not None
     ]

@@ -323,6 +323,13 @@ class ProcedureFinding(Finding):
     on: date | None = None
     days_late: int | None = None
 
+    @property
+    def dated_check(self) -> bool:
+        """A check dated on one day rather than a deadline (a loan's terms on its start date, a data-quality
+        hint on the assessment date): the rule gives the same date as due and done, so "0 days late" would
+        read as a deadline met. Renderers show only the date."""
+        return self.due is not None and self.due == self.on and self.days_late == 0
+
 
 class Scheme(BaseModel):
     """The policy scheme in force on the assessment date, in its own words (issue 12): the transition

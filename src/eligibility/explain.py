@@ -253,9 +253,7 @@ def _procedure_lines(d: Decision, lang: Lang) -> list[str]:
         else:
             late = ""
         sev = f"[{f.severity}] " if f.severity else ""
-        if f.due == f.on and f.days_late == 0:
-            # A dated check, not a deadline (e.g. a loan's terms on its start date: due and done are that
-            # date): "应于 X，实际 X，逾期 0 天" would read as a deadline met, so only the date is shown.
+        if f.dated_check:
             when = f"（{f.due}）" if lang == "zh" else f" ({f.due}) "
             body.append(f"  ✘ {sev}{name}{when}← {', '.join(f.rules)}")
             continue
