@@ -62,8 +62,6 @@ def _compile(program: Program, on: date) -> _Select | None:
     if not todo:
         return None
     c = _Compiler(chain, on, program.start, program.until)
-    c.prologue = []
-    c.collections = set()
     c.fact_index = dict(program.fact_index)
     members = c.collection("members")
     facts = sorted({n.key for _, _, s in todo for n in _walk(s.where) if isinstance(n, Name) and n.ref == "fact"})
@@ -96,8 +94,7 @@ def _compile(program: Program, on: date) -> _Select | None:
         c.end()
         c.emit(f"out[{key}] = (tuple(yes), tuple(maybe))")
     lines = ["def select(h, as_of, values):"]
-    lines += [f"    s_{sec} = h.{sec}" for sec in sorted(c.sections)]
-    lines += ["    " + line for line in c.prologue]
+    lines += ["    " + line for line in c.render_prologue()]
     lines += c.lines
     lines.append("    return out")
     source = "\n".join(lines) + "\n"

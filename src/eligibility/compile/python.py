@@ -114,6 +114,8 @@ class CondNode:
     actual: int | None = None  # leaves: value index of the subject
     operands: list[tuple[str, Any]] = field(default_factory=list)  # leaves: ("value", idx) | ("const", v)
     hits: list[ParamHit | None] = field(default_factory=list)  # leaves: the parameter hit per operand
+    expr: str = ""  # in the generated code: the local or constant holding the outcome
+    code: str = ""  # leaves: the expression computing the outcome
 
 
 @dataclass
@@ -135,6 +137,14 @@ class Program:
     conclusion_bits: tuple[tuple[tuple[Conclusion, ...], ...], ...] = ()
     """Per conclusion group (:data:`CONCLUSION_GROUPS`), per bit of that group's masks: the conclusions
     one rule contributes to the group when it fires (or is unknown), in the rule's order."""
+
+    lean_fn: Any = None
+
+    def run_lean(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], None, Masks, Masks]:
+        """What :meth:`run` gives, but ``None`` for the outcome tuple: for a decision without a trace.
+        The lean function computes a rule's nodes only until its outcome is settled (an ``all`` with a
+        false child is false), so it does less work; values and masks are the same."""
+        return self.lean_fn(h, as_of)  # type: ignore[no-any-return]
 
     def run(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], tuple[Any, ...], Masks, Masks]:
         """(values, each condition node's outcome — True, False or UNKNOWN —, fired conclusions, unknown
@@ -269,6 +279,10 @@ class _Compiler:
         self.node_count = 0
         self.scopes: list[dict[Any, str]] = [{}]
         self.safe: set[str] = {"True", "False", "None", "as_of"}  # expressions that are never unknown
+        self.reads: dict[str | None, list[tuple[str, str, str]]] = {}  # section → (local, attribute, conversion)
+        self.collections: set[str] = set()
+        self.fact_const: dict[str, str] = {}  # facts whose value the span fixes → that constant
+        self.cond_nodes: list[CondNode] = []
 
     # ------------------------------------------------------------------ emit helpers
 
@@ -315,13 +329,33 @@ class _Compiler:
         kind = _kind(spec)
         if "." in path and path.split(".", 1)[0] in _SECTION_FIELDS:
             sec, attr = path.split(".", 1)
-            self.sections.add(sec)
-            src = f"s_{sec}.{attr}"
-            self.prologue.append(f"{local} = U if s_{sec} is None or (x := {src}) is None else {_convert('x', kind)}")
+            self.read(sec, local, attr, _convert("x", kind))
         else:
-            self.prologue.append(f"{local} = U if (x := h.{path}) is None else {_convert('x', kind)}")
+            self.read(None, local, path, _convert("x", kind))
         self.field_locals[path] = local
         return local
+
+    def read(self, sec: str | None, local: str, attr: str, conv: str) -> None:
+        """Note a household read for the prologue: ``local`` = attribute ``attr`` of section ``sec`` (or of
+        the household) turned into its rule value by ``conv`` (over ``x``), or U when it is absent."""
+        if sec is not None:
+            self.sections.add(sec)
+        self.reads.setdefault(sec, []).append((local, attr, conv))
+
+    def render_prologue(self) -> list[str]:
+        """The household reads, section by section: an absent section makes all its fields U at once,
+        instead of testing the section again for each field."""
+        out = [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in self.reads.get(None, ())]
+        for sec in sorted(self.sections):
+            out.append(f"s_{sec} = h.{sec}")
+            reads = self.reads.get(sec, [])
+            if not reads:
+                continue
+            out.append(f"if s_{sec} is None:")
+            out.append("    " + " = ".join(local for local, _, _ in reads) + " = U")
+            out.append("else:")
+            out += [f"    {local} = U if (x := s_{sec}.{attr}) is None else {conv}" for local, attr, conv in reads]
+        return out
 
     def collection(self, path: str) -> str:
         """A local holding the raw tuple of items (models) of a collection, or U."""
@@ -331,10 +365,9 @@ class _Compiler:
         self.collections.add(local)
         if "." in path:
             sec, attr = path.split(".", 1)
-            self.sections.add(sec)
-            self.prologue.append(f"{local} = U if s_{sec} is None or (x := s_{sec}.{attr}) is None else x")
+            self.read(sec, local, attr, "x")
         else:
-            self.prologue.append(f"{local} = U if (x := h.{path}) is None else x")
+            self.read(None, local, path, "x")
         return local
 
     def value_slot(self, expr: str, kind: str) -> int:
@@ -419,7 +452,7 @@ class _Compiler:
             if node.ref == "param":
                 return self.param_expr(node.key)
             if node.ref == "fact":
-                return "F_" + _ident(node.key)
+                return self.fact_const.get(node.key, "F_" + _ident(node.key))
             if node.ref == "as_of":
                 return "as_of"
             if node.ref == "item":
@@ -435,6 +468,8 @@ class _Compiler:
         t = self.new()
         if isinstance(node, Unary):
             a = self.expr(node.operand)
+            if a == "U":  # an operand without a value: the result has none either
+                return a
             if node.op == "not":
                 self.emit(f"{t} = {self.guard([a])}(not {a})")
             else:
@@ -442,10 +477,20 @@ class _Compiler:
             return t
         if isinstance(node, BoolOp):
             items = [self.expr(i) for i in node.items]
+            stop, skip = ("False", "True") if node.op == "and" else ("True", "False")
+            if stop in items:
+                return stop
+            items = [i for i in items if i != skip]
+            if not items:
+                return skip
+            if all(i == "U" for i in items):
+                return "U"
             self.emit(f"{t} = {_kleene(node.op, items)}")
             return t
         if isinstance(node, Binary):
             a, b = self.expr(node.left), self.expr(node.right)
+            if "U" in (a, b):
+                return "U"
             guard = self.guard([a, b])
             if node.op == "in":
                 self.emit(f"{t} = {guard}({a} in {b})")
@@ -476,6 +521,8 @@ class _Compiler:
         fn = node.fn
         if fn == "if":
             c = self.expr(node.args[0])
+            if c in ("True", "False"):  # the span decides the branch
+                return self.expr(node.args[1 if c == "True" else 2])
             self.branch(f"if {c} is U:")
             a, b = self.expr(node.args[1]), self.expr(node.args[2])
             self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
@@ -489,8 +536,12 @@ class _Compiler:
             return t
         args = [self.expr(a) for a in node.args]
         if fn == "is_known":
+            if args[0] == "U" or args[0] in self.safe:
+                return str(args[0] != "U")
             self.emit(f"{t} = {args[0]} is not U")
             return t
+        if "U" in args:
+            return "U"
         body = {
             "age": "_delta({0}, as_of)[0]",
             "months_since": "_delta({0}, as_of)[1]",
@@ -571,32 +622,97 @@ class _Compiler:
         self.end()
 
     def aggregate_item(self, node: Aggregate, unsure: str, acc: str, seen_u: str) -> None:
-        """The statements one item contributes to one aggregate (inside the loop over the items)."""
+        """The statements one item contributes to one aggregate (inside the loop over the items).
+
+        A ``where`` or an any/all value that is a plain comparison is tested in place (:meth:`test`):
+        one ``if``/``elif`` on "is it unknown" and "does it hold", instead of a three-valued local
+        that is then compared with True and with U."""
         fn = node.fn
         if node.where is not None:
-            w = self.expr(node.where)
-            self.emit(f"if {w} is U:")
-            self.emit(f"    {unsure} = True")
-            self.branch(f"elif {w}:")
+            test = self.test(node.where)
+            if test is not None:
+                self.emit(f"if {test[0]}:")
+                self.emit(f"    {unsure} = True")
+                self.branch(f"elif {test[1]}:")
+            else:
+                w = self.expr(node.where)
+                self.emit(f"if {w} is U:")
+                self.emit(f"    {unsure} = True")
+                self.branch(f"elif {w}:")
         if fn == "count":
             self.emit(f"{acc} += 1")
         else:
             assert node.value is not None
-            v = self.expr(node.value)
-            if fn == "any":
-                self.emit(f"if {v} is True:")
-                self.emit(f"    {acc} = True")
-                self.emit(f"elif {v} is U:")
-                self.emit(f"    {seen_u} = True")
-            elif fn == "all":
-                self.emit(f"if {v} is False:")
-                self.emit(f"    {acc} = True")
-                self.emit(f"elif {v} is U:")
-                self.emit(f"    {seen_u} = True")
+            test = self.test(node.value) if fn in ("any", "all") else None
+            if test is not None:
+                unknown, holds = test
+                hit = holds if fn == "any" else f"not ({holds})"
+                if unknown == "False":
+                    self.emit(f"if {hit}:")
+                    self.emit(f"    {acc} = True")
+                else:
+                    self.emit(f"if {unknown}:")
+                    self.emit(f"    {seen_u} = True")
+                    self.emit(f"elif {hit}:")
+                    self.emit(f"    {acc} = True")
             else:
-                self.emit(f"{acc}.append({v})")
+                v = self.expr(node.value)
+                if fn == "any":
+                    self.emit(f"if {v} is True:")
+                    self.emit(f"    {acc} = True")
+                    self.emit(f"elif {v} is U:")
+                    self.emit(f"    {seen_u} = True")
+                elif fn == "all":
+                    self.emit(f"if {v} is False:")
+                    self.emit(f"    {acc} = True")
+                    self.emit(f"elif {v} is U:")
+                    self.emit(f"    {seen_u} = True")
+                else:
+                    self.emit(f"{acc}.append({v})")
         if node.where is not None:
             self.end()
+
+    def computed(self, node: Node) -> bool:
+        """Whether ``node`` already has a local in this scope or an enclosing one."""
+        key = self.sig(node)
+        return any(key in scope for scope in self.scopes)
+
+    def test(self, node: Node) -> tuple[str, str] | None:
+        """A comparison (or an and/or of comparisons that are unknown together) as two expressions:
+        ``unknown`` — true exactly when the three-valued result is U — and ``holds``, its truth
+        otherwise (only evaluated when ``unknown`` is false; ``"False"`` when it can never be U).
+
+        An item's own attribute is read inside ``unknown`` (``(x := m.f) is None``), so a member's
+        yes/no or coded field is read and compared in one step. None when ``node`` has another shape,
+        or is already computed (the local is reused then)."""
+        if self.computed(node):
+            return None
+        if isinstance(node, BoolOp):
+            tests = [self.test(i) for i in node.items]
+            if any(t is None or ":=" in t[0] for t in tests) or len({t[0] for t in tests if t}) != 1:
+                return None  # (each item test emitted nothing; the generic path computes them)
+            glue = f" {node.op} "
+            return tests[0][0], glue.join(f"({t[1]})" for t in tests if t)  # type: ignore[index]
+        if not isinstance(node, Binary) or node.op not in ("==", "!=", "<", "<=", ">", ">=", "in"):
+            return None
+        unknown: list[str] = []
+        parts: list[str] = []
+        for side in (node.left, node.right):
+            if isinstance(side, Name) and side.ref == "item" and not self.computed(side):
+                var, coll = self.loop_vars[-1]
+                kind = _kind((CATALOGUE[coll].item_fields or {}).get(side.key))
+                if kind in ("raw", "enum"):
+                    x = self.new("x")
+                    unknown.append(f"({x} := {var}.{side.key}) is None")
+                    parts.append(_convert(x, kind))
+                    continue
+            e = self.expr(side)
+            if e == "U":
+                return None
+            if e not in self.safe:
+                unknown.append(f"{e} is U")
+            parts.append(e)
+        return " or ".join(unknown) or "False", f"{parts[0]} {node.op} {parts[1]}"
 
     def fuse_aggregates(self) -> None:
         """Compute, before the facts, every aggregate of a fact formula that reads no other fact and no
@@ -667,35 +783,123 @@ class _Compiler:
 
     # ------------------------------------------------------------------ conditions
 
+    # Every node's outcome is True, False or U. A node whose outcome the span already fixes (a fact
+    # folded to a constant, a parameter without a value, a group holding a constant that decides it)
+    # is that constant in the code, and a node that only repeats a value computed elsewhere (a yes/no
+    # field or fact, another rule's outcome) is that value's local: neither gets a line of its own.
+    # ``node.expr`` is what the outcome tuple and the parent read.
+
+    def is_const(self, e: str) -> bool:
+        """Whether expression ``e`` is a constant of the span (a folded value), not a local."""
+        return e in ("True", "False", "None", "U") or e in self.consts
+
     def cond(self, c: Cond, rule_locals: dict[str, str]) -> CondNode:
         node = CondNode(c, self.node_count)
         self.node_count += 1
+        self.cond_nodes.append(node)
         t = f"n{node.index}"
         if isinstance(c, Group | AtLeast):
             node.children = [self.cond(x, rule_locals) for x in c.items]
-            kids = [f"n{k.index}" for k in node.children]
+            kids = [k.expr for k in node.children]
             if isinstance(c, Group):
-                self.emit(f"{t} = {_kleene('and' if c.op == 'all' else 'or', kids)}")
+                node.expr = self.group(c.op, kids, t)
+            elif all(self.is_const(k) for k in kids):
+                n_true, n_unk = kids.count("True"), kids.count("U")
+                node.expr = "True" if n_true >= c.n else ("False" if n_true + n_unk < c.n else "U")
             else:
-                true = " + ".join(f"({k} is True)" for k in kids)
-                unk = " + ".join(f"({k} is U)" for k in kids)
-                self.emit(f"x = {true}")
-                self.emit(f"{t} = True if x >= {c.n} else (False if x + ({unk}) < {c.n} else U)")
+                node.expr = self.at_least(kids, c.n, t)
         elif isinstance(c, Negation):
             node.children = [self.cond(c.item, rule_locals)]
-            k = f"n{node.children[0].index}"
-            self.emit(f"{t} = U if {k} is U else (not {k})")
+            node.expr = self.negation(node.children[0].expr, t)
         elif isinstance(c, RuleRef):
-            self.emit(f"{t} = {rule_locals.get(c.rule, 'False')}")
+            node.expr = rule_locals.get(c.rule, "False")
         elif isinstance(c, Leaf):
-            self.leaf(c, node, t)
+            node.code = self.leaf(c, node)
+            if node.code.isidentifier() or self.is_const(node.code):
+                node.expr = node.code  # a yes/no value as it is, or a constant
+            else:
+                self.emit(f"{t} = {node.code}")
+                node.expr = t
         else:  # pragma: no cover
             raise AssertionError(c)
         return node
 
-    def leaf(self, c: Leaf, node: CondNode, t: str) -> None:
+    def group(self, op: str, kids: list[str], t: str) -> str:
+        """An all/any over the children's outcomes: the constant it folds to, the one child left that
+        decides it, or ``t`` computed from the rest."""
+        stop, skip = ("False", "True") if op == "all" else ("True", "False")
+        if stop in kids:
+            return stop
+        live = [k for k in kids if k != skip]
+        if not live:
+            return skip
+        if all(k == "U" for k in live):
+            return "U"
+        if len(live) == 1:
+            return live[0]
+        self.emit(f"{t} = {_kleene('and' if op == 'all' else 'or', live)}")
+        return t
+
+    def negation(self, k: str, t: str) -> str:
+        if k in ("True", "False", "U"):
+            return {"True": "False", "False": "True", "U": "U"}[k]
+        self.emit(f"{t} = U if {k} is U else (not {k})")
+        return t
+
+    def lean(self, node: CondNode) -> str:
+        """Emit the statements of ``node`` for the lean program (no outcome tuple): the same value as
+        :meth:`cond` gave, but an all/any stops at the first child that decides it. Only the nodes
+        whose value is needed are computed, under the names :meth:`cond` gave them."""
+        e, t = node.expr, f"n{node.index}"
+        c = node.cond
+        if self.is_const(e) or isinstance(c, RuleRef) or (isinstance(c, Leaf) and e != t):
+            return e
+        if isinstance(c, Leaf):
+            self.emit(f"{t} = {node.code}")
+            return t
+        if isinstance(c, Negation):
+            k = self.lean(node.children[0])
+            self.emit(f"{t} = U if {k} is U else (not {k})")
+            return t
+        if isinstance(c, AtLeast):
+            return self.at_least([self.lean(k) for k in node.children], c.n, t)
+        assert isinstance(c, Group)
+        if e != t:  # one child decides it (the others were constants that do not)
+            return self.lean(next(k for k in node.children if k.expr == e))
+        stop, skip = ("False", "True") if c.op == "all" else ("True", "False")
+        live = [k for k in node.children if k.expr != skip]
+        # Children that cost nothing first (values already computed), then leaves, then groups:
+        # any order gives the same Kleene value, and a cheap child may settle it.
+        live.sort(key=lambda k: 0 if k.expr != f"n{k.index}" else (1 if isinstance(k.cond, Leaf) else 2))
+        first = live[0]
+        if isinstance(first.cond, Leaf) and first.expr == f"n{first.index}":
+            self.emit(f"{t} = {first.code}")  # (the leaf's own name would only be copied)
+        else:
+            self.emit(f"{t} = {self.lean(first)}")
+        for kid in live[1:]:
+            # Kleene and: while not yet False, a child that is not True (False or U) is the answer so
+            # far; any is the mirror image.
+            self.emit(f"if {t} is not {stop}:")
+            self.depth += 1
+            v = self.lean(kid)
+            self.emit(f"if {v} is not {skip}:")
+            self.emit(f"    {t} = {v}")
+            self.depth -= 1
+        return t
+
+    def at_least(self, kids: list[str], n: int, t: str) -> str:
+        """At least ``n`` of the children true: True; fewer than ``n`` even if every unknown one were
+        true: False; else U."""
+        true = " + ".join(f"({k} is True)" for k in kids)
+        unk = " + ".join(f"({k} is U)" for k in kids)
+        self.emit(f"x = {true}")
+        self.emit(f"{t} = True if x >= {n} else (False if x + ({unk}) < {n} else U)")
+        return t
+
+    def leaf(self, c: Leaf, node: CondNode) -> str:
+        """The expression of a leaf's outcome (a local's or constant's name when it is one)."""
         if c.ref == "fact":
-            a = "F_" + _ident(c.subject)
+            a = self.fact_const.get(c.subject, "F_" + _ident(c.subject))
             node.actual = self.fact_index[c.subject]
         else:
             node.actual = self.field_slot(c.subject)
@@ -714,7 +918,7 @@ class _Compiler:
                 node.operands.append(("const", self.param(o.name)))
                 node.hits.append(hit)
             elif o.kind == "fact":
-                exps.append("F_" + _ident(o.name))
+                exps.append(self.fact_const.get(o.name, "F_" + _ident(o.name)))
                 node.operands.append(("value", self.fact_index[o.name]))
                 node.hits.append(None)
             else:
@@ -723,37 +927,38 @@ class _Compiler:
                 node.hits.append(None)
         op = c.op
         if op == "known":
-            self.emit(f"{t} = ({a} is not U) == {exps[0]}")
-            return
+            if a in ("True", "False", "U") and exps[0] in ("True", "False"):
+                return str((a != "U") == (exps[0] == "True"))
+            return f"({a} is not U) == {exps[0]}"
         if op in ("eq", "ne") and exps[0] in ("True", "False") and self.is_bool(c):
             # A yes/no value (True, False or U) compared with a constant: the value itself or its negation.
             same = (op == "eq") == (exps[0] == "True")
-            self.emit(f"{t} = {a}" if same else f"{t} = U if {a} is U else ({a} is False)")
-            return
+            if a in ("True", "False", "U"):
+                return a if same or a == "U" else str(a == "False")
+            return a if same else f"U if {a} is U else ({a} is False)"
+        if "U" in (a, *exps):
+            return "U"
         guard = self.guard([a, *exps])
         if op in ("eq", "ne", "lt", "le", "gt", "ge"):
             sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
-            self.emit(f"{t} = {guard}({a} {sym} {exps[0]})")
-        elif op == "between":
-            self.emit(f"{t} = {guard}bool({exps[0]} <= {a} <= {exps[1]})")
-        else:  # in
-            if len(exps) == 1 and exps[0] in self.consts:  # a folded constant: its options known now
-                v = self.consts[exps[0]]
-                opts = self.const(tuple(v) if isinstance(v, list | tuple) else (v,))
-            elif len(exps) == 1:
-                opts = f"({exps[0]} if isinstance({exps[0]}, (list, tuple)) else ({exps[0]},))"
-            else:
-                opts = f"({', '.join(exps)},)"
-            kind = self.subject_kind(c)
-            if kind == "set":
-                # an empty set may arrive as an empty tuple (``_set_values``): it holds none of them
-                self.emit(f"{t} = {guard}(bool({a}.intersection({opts})) if {a} else False)")
-            elif kind is not None:
-                self.emit(f"{t} = {guard}({a} in {opts})")
-            else:
-                self.emit(
-                    f"{t} = {guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
-                )
+            return f"{guard}({a} {sym} {exps[0]})"
+        if op == "between":
+            return f"{guard}bool({exps[0]} <= {a} <= {exps[1]})"
+        # in
+        if len(exps) == 1 and exps[0] in self.consts:  # a folded constant: its options known now
+            v = self.consts[exps[0]]
+            opts = self.const(tuple(v) if isinstance(v, list | tuple) else (v,))
+        elif len(exps) == 1:
+            opts = f"({exps[0]} if isinstance({exps[0]}, (list, tuple)) else ({exps[0]},))"
+        else:
+            opts = f"({', '.join(exps)},)"
+        kind = self.subject_kind(c)
+        if kind == "set":
+            # an empty set may arrive as an empty tuple (``_set_values``): it holds none of them
+            return f"{guard}(bool({a}.intersection({opts})) if {a} else False)"
+        if kind is not None:
+            return f"{guard}({a} in {opts})"
+        return f"{guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
 
     def subject_kind(self, c: Leaf) -> str | None:
         """The type kind of a leaf's subject (``bool``, ``set``, …), or None when it is not known here."""
@@ -778,8 +983,6 @@ class _Compiler:
 
     def build(self) -> Program:
         chain = self.chain
-        self.prologue: list[str] = []
-        self.collections: set[str] = set()
         body_start = len(self.lines)
         # Derived facts in dependency order, each with its substitution template's slots.
         facts: list[FactSlot] = []
@@ -792,57 +995,65 @@ class _Compiler:
             self.emit(f"# fact {name} ({f.loc})")
             whole = isinstance(f.node, Name | Call | Aggregate)
             tmpl: list[str | int] = []
-            if whole:
-                self.emit(f"F_{_ident(name)} = {self.expr(f.node)}")
-            else:
+            if not whole:
                 # Each name, call and aggregate of the formula is evaluated once into a value slot
                 # (the numbers the trace shows); the fact is then the formula over those values, which
                 # the common-subexpression scope hands back instead of computing them again.
                 self.template(f.node, 0, tmpl)
-                self.emit(f"F_{_ident(name)} = {self.expr(f.node)}")
+            value = self.expr(f.node)
+            self.emit(f"F_{_ident(name)} = {value}")
+            if self.is_const(value):  # the span fixes it: what reads it reads the constant
+                self.fact_const[name] = value
             facts.append(FactSlot(name, idx, tmpl, whole))
         # Rules in force, in dependency order.
+        facts_end = len(self.lines)
         rule_locals: dict[str, str] = {}
         rules: list[tuple[RuleDef, RuleVersion, CondNode]] = []
-        conclude: list[str] = []
+        heads: list[str] = []
+        results: list[tuple[str, list[tuple[int, int]]]] = []  # (outcome, [(group, bit)])
         bits: tuple[list[tuple[Conclusion, ...]], ...] = tuple([] for _ in range(N_GROUPS))
-        for k, (rule, version) in enumerate(chain.in_force(self.on)):
-            self.emit(f"# rule {rule.id} ({version.loc})")
+        for rule, version in chain.in_force(self.on):
+            heads.append(f"# rule {rule.id} ({version.loc})")
+            self.emit(heads[-1])
             root = self.cond(version.when, rule_locals)
-            local = f"R{k}"
-            self.emit(f"{local} = n{root.index}")
-            rule_locals[rule.id] = local
+            rule_locals[rule.id] = root.expr
             for alias in chain.aliases_of.get(rule.id, ()):
-                rule_locals[alias] = local
+                rule_locals[alias] = root.expr
             rules.append((rule, version, root))
             if rule.conclusions:
                 # One bit per (rule, group): the rule's conclusions of that group's kinds.
                 by_part: dict[int, list[Conclusion]] = {}
                 for kind, what in rule.conclusions:
                     by_part.setdefault(GROUP_OF_KIND.get(kind, N_GROUPS - 1), []).append((kind, what, rule.id))
-                sure = [f"f{i} |= {1 << len(bits[i])}" for i in by_part]
-                maybe = [f"u{i} |= {1 << len(bits[i])}" for i in by_part]
+                results.append((root.expr, [(i, 1 << len(bits[i])) for i in by_part]))
                 for i, cs in by_part.items():
                     bits[i].append(tuple(cs))
-                conclude.append(f"if {local} is True:")
-                conclude += ["    " + x for x in sure]
-                conclude.append(f"elif {local} is U:")
-                conclude += ["    " + x for x in maybe]
-        body = self.lines[body_start:]
+        facts_body = self.lines[body_start:facts_end]
+        full_rules = self.lines[facts_end:]
+        # The lean program: the same rules, each stopping as soon as its outcome is settled.
+        self.lines = []
+        for head, (_, _, root) in zip(heads, rules, strict=True):
+            self.emit(head)
+            self.lean(root)
+        lean_rules = self.lines
         n_nodes = self.node_count
-        out: list[str] = [f"def program(h, as_of):  # {chain.pack.id} [{self.start}, {self.until or '…'})"]
-        for sec in sorted(self.sections):
-            out.append(f"    s_{sec} = h.{sec}")
-        out += ["    " + line for line in self.prologue]
-        out += body
-        masks = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
-        out.append("    " + " = ".join(masks) + " = 0")
-        out += ["    " + line for line in conclude]
+        prologue = ["    " + line for line in self.render_prologue()]
+        conclude = _masks(results)
         values = ", ".join(self.values)
-        outcomes = "(" + "".join(f"n{i}, " for i in range(n_nodes)) + ")"
+        by_index = sorted(self.cond_nodes, key=lambda n: n.index)
+        outcomes = "(" + "".join(f"{n.expr}, " for n in by_index) + ")"
         fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
         unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
-        out.append(f"    return ({values}{',' if len(self.values) == 1 else ''}), {outcomes}, {fired}, {unknown}")
+        span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
+        tail = f"({values}{',' if len(self.values) == 1 else ''})"
+        out: list[str] = [f"def program(h, as_of):  # {span}"]
+        out += [*prologue, *facts_body, *full_rules, *conclude]
+        out.append(f"    return {tail}, {outcomes}, {fired}, {unknown}")
+        out.append("")
+        out.append("")
+        out.append(f"def program_lean(h, as_of):  # {span}: the same values and conclusions, no outcome tuple")
+        out += [*prologue, *facts_body, *lean_rules, *conclude]
+        out.append(f"    return {tail}, None, {fired}, {unknown}")
         source = "\n".join(out) + "\n"
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
@@ -869,6 +1080,7 @@ class _Compiler:
             key=key,
             source=source,
             fn=namespace["program"],
+            lean_fn=namespace["program_lean"],
             facts=facts,
             rules=rules,
             n_nodes=n_nodes,
@@ -877,6 +1089,30 @@ class _Compiler:
             value_kinds=self.value_kinds,
             conclusion_bits=tuple(tuple(b) for b in bits),
         )
+
+
+def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
+    """The statements gathering the conclusions into one fired and one unknown mask per group, from
+    each concluding rule's outcome and its (group, bit) pairs; a rule whose outcome the span fixes
+    only sets the masks' starting values."""
+    start = [0] * (2 * N_GROUPS)
+    body: list[str] = []
+    for expr, parts in results:
+        if expr in ("True", "U"):
+            for i, bit in parts:
+                start[i + (N_GROUPS if expr == "U" else 0)] |= bit
+            continue
+        if expr == "False":
+            continue
+        body.append(f"if {expr} is True:")
+        body += [f"    f{i} |= {bit}" for i, bit in parts]
+        body.append(f"elif {expr} is U:")
+        body += [f"    u{i} |= {bit}" for i, bit in parts]
+    names = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
+    init: dict[int, list[str]] = {}
+    for name, v in zip(names, start, strict=True):
+        init.setdefault(v, []).append(name)
+    return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
 
 def _kleene(op: str, items: list[str]) -> str:
