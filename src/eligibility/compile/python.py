@@ -488,6 +488,11 @@ class _Compiler:
             self.emit(f"{t} = {_kleene(node.op, items)}")
             return t
         if isinstance(node, Binary):
+            test = self.test(node)
+            if test is not None:  # a comparison reading an item's attribute in place
+                unknown, holds = test
+                self.emit(f"{t} = {holds}" if unknown == "False" else f"{t} = U if {unknown} else ({holds})")
+                return t
             a, b = self.expr(node.left), self.expr(node.right)
             if "U" in (a, b):
                 return "U"
@@ -534,6 +539,13 @@ class _Compiler:
             self.emit(f"{t} = {self.expr(node.args[2])}")
             self.end()
             return t
+        arg = node.args[0] if len(node.args) == 1 else None
+        if fn in ("age", "months_since", "end_of_month") and isinstance(arg, Name) and arg.ref == "item":
+            if not self.computed(arg):  # an item's date read in place: no local for the date itself
+                var = self.loop_vars[-1][0]
+                body = _CALLS[fn].format("x")
+                self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
+                return t
         args = [self.expr(a) for a in node.args]
         if fn == "is_known":
             if args[0] == "U" or args[0] in self.safe:
@@ -542,18 +554,7 @@ class _Compiler:
             return t
         if "U" in args:
             return "U"
-        body = {
-            "age": "_delta({0}, as_of)[0]",
-            "months_since": "_delta({0}, as_of)[1]",
-            "months_between": "_delta({0}, {1})[1]",
-            "days_between": "({1} - {0}).days",
-            "add_days": "{0} + timedelta(days=int({1}))",
-            "add_months": "_add_months({0}, int({1}))",
-            "end_of_month": "_end_of_month({0})",
-            "months_without": "len(_months_lacking(tuple({0}), {1}, {2}))",
-            "first_month_without": "_first(_months_lacking(tuple({0}), {1}, {2}))",
-        }[fn]
-        self.emit(f"{t} = {self.guard(args)}{body.format(*args)}")
+        self.emit(f"{t} = {self.guard(args)}{_CALLS[fn].format(*args)}")
         return t
 
     def aggregate(self, node: Aggregate, t: str) -> str:
@@ -609,7 +610,7 @@ class _Compiler:
             elif fn == "all":
                 self.emit(f"{t} = False if {acc} else (U if {seen_u}{maybe} else True)")
             else:
-                self.emit(f"if {maybe[4:] + ' or ' if maybe else ''}any(x is U for x in {acc}):")
+                self.emit(f"if {maybe[4:] + ' or ' if maybe else ''}_has_unknown({acc}):")
                 self.emit(f"    {t} = U")
                 if fn == "sum":
                     self.emit("else:")
@@ -677,7 +678,7 @@ class _Compiler:
         key = self.sig(node)
         return any(key in scope for scope in self.scopes)
 
-    def test(self, node: Node) -> tuple[str, str] | None:
+    def test(self, node: Node, keep: bool = True) -> tuple[str, str] | None:
         """A comparison (or an and/or of comparisons that are unknown together) as two expressions:
         ``unknown`` — true exactly when the three-valued result is U — and ``holds``, its truth
         otherwise (only evaluated when ``unknown`` is false; ``"False"`` when it can never be U).
@@ -688,7 +689,7 @@ class _Compiler:
         if self.computed(node):
             return None
         if isinstance(node, BoolOp):
-            tests = [self.test(i) for i in node.items]
+            tests = [self.test(i, keep=False) for i in node.items]
             if any(t is None or ":=" in t[0] for t in tests) or len({t[0] for t in tests if t}) != 1:
                 return None  # (each item test emitted nothing; the generic path computes them)
             glue = f" {node.op} "
@@ -697,13 +698,27 @@ class _Compiler:
             return None
         unknown: list[str] = []
         parts: list[str] = []
+        first: tuple[Any, str] | None = None
         for side in (node.left, node.right):
             if isinstance(side, Name) and side.ref == "item" and not self.computed(side):
                 var, coll = self.loop_vars[-1]
                 kind = _kind((CATALOGUE[coll].item_fields or {}).get(side.key))
+                if kind == "set" and side is node.right and node.op == "in":
+                    # ``value in member.health``: the model's frozenset of coded members answers for
+                    # the Chinese value itself (a coded member hashes and compares as its value).
+                    kind = "raw"
                 if kind in ("raw", "enum"):
-                    x = self.new("x")
-                    unknown.append(f"({x} := {var}.{side.key}) is None")
+                    # The raw attribute (None when absent), read once per item: a later test in the
+                    # same scope reuses the local the first one assigned.
+                    key = ("raw", var, side.key)
+                    x = next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+                    if x is not None:
+                        unknown.append(f"{x} is None")
+                    else:
+                        x = self.new("x")
+                        if keep and not unknown:  # (only the first test of an ``or`` always runs)
+                            first = (key, x)
+                        unknown.append(f"({x} := {var}.{side.key}) is None")
                     parts.append(_convert(x, kind))
                     continue
             e = self.expr(side)
@@ -712,6 +727,8 @@ class _Compiler:
             if e not in self.safe:
                 unknown.append(f"{e} is U")
             parts.append(e)
+        if first is not None:  # the caller emits the test: its read is there for later tests
+            self.scopes[-1][first[0]] = first[1]
         return " or ".join(unknown) or "False", f"{parts[0]} {node.op} {parts[1]}"
 
     def fuse_aggregates(self) -> None:
@@ -929,6 +946,8 @@ class _Compiler:
         if op == "known":
             if a in ("True", "False", "U") and exps[0] in ("True", "False"):
                 return str((a != "U") == (exps[0] == "True"))
+            if exps[0] in ("True", "False"):
+                return f"{a} is not U" if exps[0] == "True" else f"{a} is U"
             return f"({a} is not U) == {exps[0]}"
         if op in ("eq", "ne") and exps[0] in ("True", "False") and self.is_bool(c):
             # A yes/no value (True, False or U) compared with a constant: the value itself or its negation.
@@ -953,12 +972,13 @@ class _Compiler:
         else:
             opts = f"({', '.join(exps)},)"
         kind = self.subject_kind(c)
+        # (``not isdisjoint``: whether the sets share a value, without building their intersection)
         if kind == "set":
             # an empty set may arrive as an empty tuple (``_set_values``): it holds none of them
-            return f"{guard}(bool({a}.intersection({opts})) if {a} else False)"
+            return f"{guard}((not {a}.isdisjoint({opts})) if {a} else False)"
         if kind is not None:
             return f"{guard}({a} in {opts})"
-        return f"{guard}(bool({a}.intersection({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
+        return f"{guard}((not {a}.isdisjoint({opts})) if isinstance({a}, frozenset) else ({a} in {opts}))"
 
     def subject_kind(self, c: Leaf) -> str | None:
         """The type kind of a leaf's subject (``bool``, ``set``, …), or None when it is not known here."""
@@ -1046,12 +1066,13 @@ class _Compiler:
         unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
         span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
-        out: list[str] = [f"def program(h, as_of):  # {span}"]
+        params = "h, as_of"
+        out: list[str] = [f"def program({params}):  # {span}"]
         out += [*prologue, *facts_body, *full_rules, *conclude]
         out.append(f"    return {tail}, {outcomes}, {fired}, {unknown}")
         out.append("")
         out.append("")
-        out.append(f"def program_lean(h, as_of):  # {span}: the same values and conclusions, no outcome tuple")
+        out.append(f"def program_lean({params}):  # {span}: the same values and conclusions, no outcome tuple")
         out += [*prologue, *facts_body, *lean_rules, *conclude]
         out.append(f"    return {tail}, None, {fired}, {unknown}")
         source = "\n".join(out) + "\n"
@@ -1068,6 +1089,7 @@ class _Compiler:
             "_months_lacking": _months_lacking,
             "_first": _first,
             "_item": _item,
+            "_has_unknown": _has_unknown,
             **self.consts,
         }
         key = f"{chain.pack.id}@{self.start.isoformat()}"
@@ -1091,6 +1113,20 @@ class _Compiler:
         )
 
 
+_CALLS: Final = {
+    "age": "_delta({0}, as_of)[0]",
+    "months_since": "_delta({0}, as_of)[1]",
+    "months_between": "_delta({0}, {1})[1]",
+    "days_between": "({1} - {0}).days",
+    "add_days": "{0} + timedelta(days=int({1}))",
+    "add_months": "_add_months({0}, int({1}))",
+    "end_of_month": "_end_of_month({0})",
+    "months_without": "len(_months_lacking(tuple({0}), {1}, {2}))",
+    "first_month_without": "_first(_months_lacking(tuple({0}), {1}, {2}))",
+}
+"""The rule language's date functions as Python over already-known arguments."""
+
+
 def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     """The statements gathering the conclusions into one fired and one unknown mask per group, from
     each concluding rule's outcome and its (group, bit) pairs; a rule whose outcome the span fixes
@@ -1104,10 +1140,12 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
             continue
         if expr == "False":
             continue
-        body.append(f"if {expr} is True:")
-        body += [f"    f{i} |= {bit}" for i, bit in parts]
-        body.append(f"elif {expr} is U:")
-        body += [f"    u{i} |= {bit}" for i, bit in parts]
+        # Most rules do not fire for most households: one test settles those.
+        body.append(f"if {expr} is not False:")
+        body.append(f"    if {expr} is True:")
+        body += [f"        f{i} |= {bit}" for i, bit in parts]
+        body.append("    else:")
+        body += [f"        u{i} |= {bit}" for i, bit in parts]
     names = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
     init: dict[int, list[str]] = {}
     for name, v in zip(names, start, strict=True):
@@ -1147,6 +1185,11 @@ def _top_aggregates(node: Node) -> Iterator[Aggregate]:
 
 def _literal(expr: str) -> Any:
     return {"True": True, "False": False, "None": None}[expr]
+
+
+def _has_unknown(xs: list[Any]) -> bool:
+    """Whether a list of collected values holds an unknown one."""
+    return any(x is UNKNOWN for x in xs)
 
 
 def _first(xs: tuple[date, ...]) -> Any:
