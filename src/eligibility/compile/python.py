@@ -470,10 +470,14 @@ class _Compiler:
             a = self.expr(node.operand)
             if a == "U":  # an operand without a value: the result has none either
                 return a
+            if node.op != "not" and _whole_number(self.consts.get(a)):
+                return self.const(-self.consts[a])  # a parameter's negation, once per span
             if node.op == "not":
                 self.emit(f"{t} = {self.guard([a])}(not {a})")
             else:
                 self.emit(f"{t} = {self.guard([a])}-{a}")
+            if a in self.safe:
+                self.safe.add(t)
             return t
         if isinstance(node, BoolOp):
             items = [self.expr(i) for i in node.items]
@@ -485,7 +489,7 @@ class _Compiler:
                 return skip
             if all(i == "U" for i in items):
                 return "U"
-            self.emit(f"{t} = {_kleene(node.op, items)}")
+            self.emit(f"{t} = {_kleene(node.op, items, self.safe)}")
             return t
         if isinstance(node, Binary):
             test = self.test(node)
@@ -496,7 +500,13 @@ class _Compiler:
             a, b = self.expr(node.left), self.expr(node.right)
             if "U" in (a, b):
                 return "U"
+            if node.op in ("+", "-", "*") and _whole_number(self.consts.get(a)) and _whole_number(self.consts.get(b)):
+                # whole numbers of the span (months, days): exact, so computed once here
+                x, y = self.consts[a], self.consts[b]
+                return self.const(x + y if node.op == "+" else (x - y if node.op == "-" else x * y))
             guard = self.guard([a, b])
+            if not guard and node.op != "/":
+                self.safe.add(t)  # known operands give a known result (a division by zero does not)
             if node.op == "in":
                 self.emit(f"{t} = {guard}({a} in {b})")
             elif node.op in ("<", "<=", ">", ">=", "==", "!="):
@@ -528,6 +538,14 @@ class _Compiler:
             c = self.expr(node.args[0])
             if c in ("True", "False"):  # the span decides the branch
                 return self.expr(node.args[1 if c == "True" else 2])
+            if c in self.safe:  # a condition that is never unknown (``is_known``): two branches
+                self.branch(f"if {c}:")
+                self.emit(f"{t} = {self.expr(node.args[1])}")
+                self.end()
+                self.branch("else:")
+                self.emit(f"{t} = {self.expr(node.args[2])}")
+                self.end()
+                return t
             self.branch(f"if {c} is U:")
             a, b = self.expr(node.args[1]), self.expr(node.args[2])
             self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
@@ -551,6 +569,7 @@ class _Compiler:
             if args[0] == "U" or args[0] in self.safe:
                 return str(args[0] != "U")
             self.emit(f"{t} = {args[0]} is not U")
+            self.safe.add(t)
             return t
         if "U" in args:
             return "U"
@@ -637,9 +656,15 @@ class _Compiler:
                 self.branch(f"elif {test[1]}:")
             else:
                 w = self.expr(node.where)
-                self.emit(f"if {w} is U:")
-                self.emit(f"    {unsure} = True")
-                self.branch(f"elif {w}:")
+                if w in ("U", "False"):  # the span settles the filter: no item is (surely) kept
+                    self.emit(f"{unsure} = True" if w == "U" else "pass")
+                    return
+                if w == "True":
+                    self.branch("if True:")
+                else:
+                    self.emit(f"if {w} is U:")
+                    self.emit(f"    {unsure} = True")
+                    self.branch(f"elif {w}:")
         if fn == "count":
             self.emit(f"{acc} += 1")
         else:
@@ -658,7 +683,10 @@ class _Compiler:
                     self.emit(f"    {acc} = True")
             else:
                 v = self.expr(node.value)
-                if fn == "any":
+                if v in ("True", "False", "U") and fn in ("any", "all"):  # a value the span fixes
+                    found = "True" if fn == "any" else "False"
+                    self.emit(f"{seen_u} = True" if v == "U" else (f"{acc} = True" if v == found else "pass"))
+                elif fn == "any":
                     self.emit(f"if {v} is True:")
                     self.emit(f"    {acc} = True")
                     self.emit(f"elif {v} is U:")
@@ -854,7 +882,7 @@ class _Compiler:
             return "U"
         if len(live) == 1:
             return live[0]
-        self.emit(f"{t} = {_kleene('and' if op == 'all' else 'or', live)}")
+        self.emit(f"{t} = {_kleene('and' if op == 'all' else 'or', live, self.safe)}")
         return t
 
     def negation(self, k: str, t: str) -> str:
@@ -1153,14 +1181,22 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
 
-def _kleene(op: str, items: list[str]) -> str:
-    """Kleene and/or over locals: the same truth tables as ``kleene_and`` / ``kleene_or``."""
-    anyu = " or ".join(f"{i} is U" for i in items)
-    if op == "and":
-        anyf = " or ".join(f"{i} is False" for i in items)
-        return f"False if ({anyf}) else (U if ({anyu}) else True)"
-    anyt = " or ".join(f"{i} is True" for i in items)
-    return f"True if ({anyt}) else (U if ({anyu}) else False)"
+def _kleene(op: str, items: list[str], safe: set[str]) -> str:
+    """Kleene and/or over locals: the same truth tables as ``kleene_and`` / ``kleene_or``. Items in
+    ``safe`` are never unknown (no U test for them); an item that is the constant U leaves only the
+    deciding value to look for (and: any False, else U)."""
+    stop, rest = ("False", "True") if op == "and" else ("True", "False")
+    if "U" in items:
+        found = " or ".join(f"{i} is {stop}" for i in items if i != "U")
+        return f"{stop} if ({found}) else U"
+    anyu = " or ".join(f"{i} is U" for i in items if i not in safe)
+    found = " or ".join(f"{i} is {stop}" for i in items)
+    return f"{stop} if ({found}) else " + (f"(U if ({anyu}) else {rest})" if anyu else rest)
+
+
+def _whole_number(v: Any) -> bool:
+    """An int constant (not a bool): arithmetic on it is exact whatever the decimal context."""
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _walk(node: Node) -> Iterator[Node]:
