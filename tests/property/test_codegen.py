@@ -121,7 +121,9 @@ def switched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Referenc
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
-@given(els.household_data(regions=["990101"]), st.sampled_from([date(2021, 6, 30), date(2023, 1, 1), date(2024, 2, 29)]))
+@given(
+    els.household_data(regions=["990101"]), st.sampled_from([date(2021, 6, 30), date(2023, 1, 1), date(2024, 2, 29)])
+)
 def test_a_switch_that_folds_to_true_is_decided_as_the_oracle_decides(
     switched: tuple[Engine, ReferenceInterpreter], data: dict[str, Any], on: date
 ) -> None:
@@ -167,7 +169,9 @@ def _members_at_the_edges(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
 
 
 @given(_members_at_the_edges())
-def test_members_with_absent_fields_and_birthdays_on_the_edges_are_the_oracles(case: tuple[dict[str, Any], date]) -> None:
+def test_members_with_absent_fields_and_birthdays_on_the_edges_are_the_oracles(
+    case: tuple[dict[str, Any], date],
+) -> None:
     data, on = case
     _oracle_full(ORACLE, ENGINE, data, on)
 

@@ -558,12 +558,16 @@ class _Compiler:
             self.end()
             return t
         arg = node.args[0] if len(node.args) == 1 else None
-        if fn in ("age", "months_since", "end_of_month") and isinstance(arg, Name) and arg.ref == "item":
-            if not self.computed(arg):  # an item's date read in place: no local for the date itself
-                var = self.loop_vars[-1][0]
-                body = _CALLS[fn].format("x")
-                self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
-                return t
+        if (
+            fn in ("age", "months_since", "end_of_month")
+            and isinstance(arg, Name)
+            and arg.ref == "item"
+            and not self.computed(arg)
+        ):  # an item's date read in place: no local for the date itself
+            var = self.loop_vars[-1][0]
+            body = _CALLS[fn].format("x")
+            self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
+            return t
         args = [self.expr(a) for a in node.args]
         if fn == "is_known":
             if args[0] == "U" or args[0] in self.safe:
