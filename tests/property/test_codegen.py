@@ -31,26 +31,15 @@ from eligibility.errors import EvaluationError
 from eligibility.expressions import UNKNOWN
 
 from ..conftest import EXAMPLES, RULES
+from ..test_engine import DEDUCTION_PACK, DEDUCTION_PARAMS
 from .test_compiled import DATES, REGIONS
 
 RULESET = load_rules(RULES)
 ENGINE = Engine(RULESET)
 ORACLE = ReferenceInterpreter(RULESET, engines=("reference",))
 
-# The 扣减 switch (a county that counts rigid spending against income): the national rules read it as a
-# fact that the span fixes, false nationally and true here — the folding must follow it either way.
-SWITCH_PACK = """id: codegen-switch
-name: {zh: 扣减规则示范县, en: Deduction demo county}
-regions: ["990101"]
-extends: national
-"""
-SWITCH_PARAMS = """parameters:
-  rigid_expenditure_deduction:
-    values:
-      - from: 2021-01-01
-        value: true
-        cite: [{source: MANWAN22}]
-"""
+# The 扣减 switch (a county that counts rigid spending against income, as in test_engine): the national
+# rules read it as a fact the span fixes, false nationally and true there — folding must follow it.
 
 MEMBER_FLAGS = ("dropped_out", "basic_medical_insurance", "public_payroll", "dibao", "tekun", "accident_injury")
 MEMBER_CODES = ("schooling", "labour", "health", "disability_grade", "birth_date")
@@ -79,18 +68,6 @@ def test_lean_program_gives_the_full_programs_values_and_conclusions(data: dict[
     assert lean[2] == fired and lean[3] == unknown
 
 
-@given(els.household_data(regions=REGIONS), DATES)
-def test_decision_without_trace_is_the_full_decision(data: dict[str, Any], on: date) -> None:
-    """Whatever the engine builds from the lean run is what the full run gives, trace aside."""
-    try:
-        full = ENGINE.evaluate(data, on, trace="full")
-    except EvaluationError:
-        assume(False)
-        return
-    none = ENGINE.evaluate(data, on, trace="none")
-    assert none.model_dump(exclude={"trace"}) == full.model_dump(exclude={"trace"})
-
-
 def _oracle_full(oracle: ReferenceInterpreter, engine: Engine, data: dict[str, Any], on: date) -> None:
     try:
         d = oracle.evaluate(data, on)
@@ -112,10 +89,10 @@ def switched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Referenc
 
     root = tmp_path_factory.mktemp("codegen") / "rules"
     shutil.copytree(RULES, root, ignore=shutil.ignore_patterns("tests"))
-    pack = root / "codegen-switch"
+    pack = root / "deduction-demo"
     (pack / "parameters").mkdir(parents=True)
-    (pack / "pack.yaml").write_text(SWITCH_PACK, encoding="utf-8")
-    (pack / "parameters" / "switch.yaml").write_text(SWITCH_PARAMS, encoding="utf-8")
+    (pack / "pack.yaml").write_text(DEDUCTION_PACK, encoding="utf-8")
+    (pack / "parameters" / "switch.yaml").write_text(DEDUCTION_PARAMS, encoding="utf-8")
     rs = load_rules(root)
     return Engine(rs), ReferenceInterpreter(rs, engines=("reference",))
 

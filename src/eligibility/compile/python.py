@@ -480,17 +480,8 @@ class _Compiler:
                 self.safe.add(t)
             return t
         if isinstance(node, BoolOp):
-            items = [self.expr(i) for i in node.items]
-            stop, skip = ("False", "True") if node.op == "and" else ("True", "False")
-            if stop in items:
-                return stop
-            items = [i for i in items if i != skip]
-            if not items:
-                return skip
-            if all(i == "U" for i in items):
-                return "U"
-            self.emit(f"{t} = {_kleene(node.op, items, self.safe)}")
-            return t
+            # (an operand of and/or need not be a yes/no value: one left alone is still tested)
+            return self.group(node.op, [self.expr(i) for i in node.items], t, alone=False)
         if isinstance(node, Binary):
             test = self.test(node)
             if test is not None:  # a comparison reading an item's attribute in place
@@ -538,24 +529,15 @@ class _Compiler:
             c = self.expr(node.args[0])
             if c in ("True", "False"):  # the span decides the branch
                 return self.expr(node.args[1 if c == "True" else 2])
-            if c in self.safe:  # a condition that is never unknown (``is_known``): two branches
-                self.branch(f"if {c}:")
-                self.emit(f"{t} = {self.expr(node.args[1])}")
+            if c not in self.safe:  # (a condition that is never unknown, ``is_known``, has two branches)
+                self.branch(f"if {c} is U:")
+                a, b = self.expr(node.args[1]), self.expr(node.args[2])
+                self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
                 self.end()
-                self.branch("else:")
-                self.emit(f"{t} = {self.expr(node.args[2])}")
+            for i, line in ((1, f"{'el' if c not in self.safe else ''}if {c}:"), (2, "else:")):
+                self.branch(line)
+                self.emit(f"{t} = {self.expr(node.args[i])}")
                 self.end()
-                return t
-            self.branch(f"if {c} is U:")
-            a, b = self.expr(node.args[1]), self.expr(node.args[2])
-            self.emit(f"{t} = {a} if {a} == {b} and {a} is not U else U")
-            self.end()
-            self.branch(f"elif {c}:")
-            self.emit(f"{t} = {self.expr(node.args[1])}")
-            self.end()
-            self.branch("else:")
-            self.emit(f"{t} = {self.expr(node.args[2])}")
-            self.end()
             return t
         arg = node.args[0] if len(node.args) == 1 else None
         if (
@@ -873,10 +855,12 @@ class _Compiler:
             raise AssertionError(c)
         return node
 
-    def group(self, op: str, kids: list[str], t: str) -> str:
-        """An all/any over the children's outcomes: the constant it folds to, the one child left that
-        decides it, or ``t`` computed from the rest."""
-        stop, skip = ("False", "True") if op == "all" else ("True", "False")
+    def group(self, op: str, kids: list[str], t: str, alone: bool = True) -> str:
+        """A Kleene and/or (``all``/``any``) over ``kids``: the constant it folds to, the one child
+        left that decides it (``alone``: when the children are True/False/U outcomes), or ``t``
+        computed from the rest."""
+        op = {"all": "and", "any": "or"}.get(op, op)
+        stop, skip = ("False", "True") if op == "and" else ("True", "False")
         if stop in kids:
             return stop
         live = [k for k in kids if k != skip]
@@ -884,9 +868,9 @@ class _Compiler:
             return skip
         if all(k == "U" for k in live):
             return "U"
-        if len(live) == 1:
+        if alone and len(live) == 1:
             return live[0]
-        self.emit(f"{t} = {_kleene('and' if op == 'all' else 'or', live, self.safe)}")
+        self.emit(f"{t} = {_kleene(op, live, self.safe)}")
         return t
 
     def negation(self, k: str, t: str) -> str:
