@@ -239,10 +239,10 @@ class Engine:
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
         # What the households of one region on one day share (``_context``), and per program the memos
-        # of the pieces of decisions (see ``_shape``); each memo is bounded by _MEMO_SIZE.
+        # of the pieces of decisions (see ``evaluate``); each memo is bounded by _MEMO_SIZE.
         self._contexts: dict[tuple[Any, Any], _Context] = {}
         self._memos: dict[str, _Memo] = {}
-        self._channels: dict[tuple[str, Any], Any] = {}
+        self._leads: dict[tuple[str, str | None, date | None], Lead] = {}
         self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
@@ -381,14 +381,53 @@ class Engine:
         run = _Run(program, h, on, (values, nodes, f, u))
         if self._durable is not None:
             self._cross_check(run)
-        shape = self._shape(memo, program, f, u, on)
-        ident = shape.identification
-        if shape.blocking_rules or shape.rest_rules:
-            ident = self._identify(run, shape)
-        assistance = shape.assistance
-        if type(assistance) is _Named:
-            assistance = self._attach(memo, run, assistance)
-        part = shape.exit
+        # The parts of the decision that follow from which conclusions fired and which are unknown: each
+        # piece — the identification's status, its findings of each kind, the assistance, exit,
+        # procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
+        # out once per combination of those (a county shares a handful per kind, where combinations of
+        # all kinds together are nearly one per household), and only the household's own dates, gaps
+        # and members are added per household. Inline, as this runs for every household.
+        groups = memo.groups
+        found: list[tuple[Any, ...]] = []
+        for g in _FINDING_GROUPS:  # one dict lookup per group with conclusions, none otherwise
+            fg, ug = f[g], u[g]
+            if fg or ug:
+                got = groups[g].get((fg, ug) if ug else fg)
+                found.append(self._group(memo, g, fg, ug, on) if got is None else got)
+            else:
+                found.append(())
+        risks, risk_types, layers, required, gaps, warnings, procedure = found
+        status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
+        if status is None:
+            status = self._status(memo, f, u, on)
+        blocking: tuple[MissingFact, ...] = ()
+        unknown: tuple[MissingFact, ...] = ()
+        if any(u):
+            blocking, unknown = self._open(memo, run, status)
+        ident = _raw(
+            Identification,
+            {
+                "status": status.status,
+                "category": status.category,
+                "candidate_categories": status.candidates,
+                "risks": risks,
+                "risk_types": risk_types,
+                "layers": layers,
+                "exclusions": status.exclusions,
+                "reviews": status.reviews,
+                "blocking": blocking,
+                "unknown": unknown,
+            },
+            set(_IDENT_FIELDS),
+        )
+        assistance: Any = _NO_ASSISTANCE
+        if required or gaps:
+            assistance = memo.assistance.get((f[_G_MEASURE], u[_G_MEASURE], f[_G_GAP], u[_G_GAP]))
+            if assistance is None:
+                assistance = self._assistance(memo, f, u, required, gaps)
+            if type(assistance) is _Named:
+                assistance = self._attach(memo, run, assistance)
+        fx, ux = f[_G_EXIT], u[_G_EXIT]
         decision = _raw(
             Decision,
             {  # in field order (the serialiser writes ``__dict__`` in its own order)
@@ -400,9 +439,9 @@ class Engine:
                 "lead": None if h.procedure is None else self._lead(h, on, program.key),
                 "identification": ident,
                 "assistance": assistance,
-                "exit": _NO_EXIT if part is _NO_EXIT_PART else self._exit(run, part),
-                "procedure": self._procedure(memo, run, shape) if shape.procedure else (),
-                "warnings": shape.warnings,
+                "exit": self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else _NO_EXIT,
+                "procedure": self._procedure(memo, run, procedure, (f[_G_FINDING], u[_G_FINDING])) if procedure else (),
+                "warnings": warnings,
                 "missing_parameters": ctx.gaps,
                 "trace": None,
             },
@@ -487,21 +526,27 @@ class Engine:
         return got
 
     def _lead(self, h: Household, on: date, key: str) -> Lead | None:
-        """The recorded risk lead (:meth:`RuleSet.lead`), its channel's label shared per (program, channel):
-        the wording is the program's (spans split where wording changes); no validation."""
+        """The recorded risk lead (:meth:`RuleSet.lead`), one frozen object per (program, channel, date)
+        shared by the decisions that have it (a county's lead dates are days of a few years): the
+        wording is the program's (spans split where wording changes); no validation."""
         proc = h.procedure
-        if proc is None or (proc.lead_channel is None and proc.lead_found_on is None):
+        if proc is None:
             return None
-        ch = proc.lead_channel
-        k = (key, None if ch is None else ch._name_)  # an enum member hashes in Python; its name in C
-        channel = self._channels.get(k, _ABSENT)
-        if channel is _ABSENT:
+        ch, found_on = proc.lead_channel, proc.lead_found_on
+        if ch is None and found_on is None:
+            return None
+        k = (key, None if ch is None else ch._name_, found_on)  # an enum member hashes in Python; its name in C
+        got = self._leads.get(k)
+        if got is None:
             data = self.rules.lead(h, on)
-            got = data["channel"] if data is not None else None
-            channel = None if got is None else self._label("channel", got["code"], got["zh"], got["en"])
+            label = data["channel"] if data is not None else None
+            channel = None if label is None else self._label("channel", label["code"], label["zh"], label["en"])
+            got = _raw(Lead, {"channel": channel, "found_on": found_on}, {"channel", "found_on"})
             with self._lock:
-                self._channels[k] = channel
-        return _raw(Lead, {"channel": channel, "found_on": proc.lead_found_on}, {"channel", "found_on"})
+                if len(self._leads) >= _MEMO_SIZE:
+                    self._leads.clear()
+                self._leads[k] = got
+        return got
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -664,67 +709,6 @@ class Engine:
         if isinstance(where, int):
             return _slot_date(where)
         return _field_date(where)
-
-    def _shape(self, memo: _Memo, program: Program, f: Masks, u: Masks, on: date) -> _Shape:
-        """The parts of the decision that follow from which conclusions fired and which are unknown.
-
-        Each piece — the identification's status, its findings of each kind, the assistance, exit,
-        procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
-        out once per combination of those (a county shares a handful per kind, where combinations of
-        all kinds together are nearly one per household), and only the household's own dates and gaps
-        are added per household."""
-        groups = memo.groups
-        found: list[tuple[Any, ...]] = []
-        for g in _FINDING_GROUPS:  # inline: one dict lookup per group with conclusions, none otherwise
-            fg, ug = f[g], u[g]
-            if fg or ug:
-                got = groups[g].get((fg, ug) if ug else fg)
-                found.append(self._group(memo, g, fg, ug, on) if got is None else got)
-            else:
-                found.append(())
-        risks, risk_types, layers, required, gaps, warnings, procedure = found
-        status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
-        if status is None:
-            status = self._status(memo, f, u, on)
-        ident = _raw(
-            Identification,
-            {
-                "status": status.status,
-                "category": status.category,
-                "candidate_categories": status.candidates,
-                "risks": risks,
-                "risk_types": risk_types,
-                "layers": layers,
-                "exclusions": status.exclusions,
-                "reviews": status.reviews,
-                "blocking": (),
-                "unknown": (),
-            },
-            set(_IDENT_FIELDS),
-        )
-        blocking = status.blocking_rules if status.status == "needs_review" else ()
-        rest: tuple[str, ...] = ()
-        if any(u):
-            k = (u, blocking)
-            rest = memo.rests.get(k)  # type: ignore[assignment]
-            if rest is None:
-                rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
-                rest = tuple(sorted(rids.difference(blocking)))
-                with self._lock:
-                    if len(memo.rests) >= _MEMO_SIZE:
-                        memo.rests.clear()
-                    memo.rests[k] = rest
-        fx, ux = f[_G_EXIT], u[_G_EXIT]
-        return _Shape(
-            ident,
-            blocking,
-            rest,
-            self._assistance(memo, f, u, required, gaps) if required or gaps else _NO_ASSISTANCE,
-            warnings,
-            self._exit_part(memo, fx, ux, on) if fx or ux else _NO_EXIT_PART,
-            procedure,
-            (f[_G_FINDING], u[_G_FINDING]),
-        )
 
     def _assistance(
         self, memo: _Memo, f: Masks, u: Masks, required: tuple[Any, ...], gaps: tuple[Any, ...]
@@ -889,12 +873,12 @@ class Engine:
             part.memo[k] = got
         return got
 
-    def _procedure(self, memo: _Memo, run: _Run, shape: _Shape) -> tuple[Any, ...]:
+    def _procedure(self, memo: _Memo, run: _Run, findings: tuple[Any, ...], masks: tuple[int, int]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late — one object per
         (finding, due, on), shared by the decisions that have them (a county's dates repeat)."""
-        plan = memo.procedure.get(shape.procedure_masks)
+        plan = memo.procedure.get(masks)
         if plan is None:
-            plan = self._procedure_plan(memo, shape)
+            plan = self._procedure_plan(memo, findings, masks)
         values, h, as_of = run.values, run.h, run.as_of
         out = []
         for f, read_due, read_on, objs in plan:
@@ -912,7 +896,7 @@ class Engine:
             out.append(got)
         return tuple(out)
 
-    def _procedure_plan(self, memo: _Memo, shape: _Shape) -> _ProcedurePlan:
+    def _procedure_plan(self, memo: _Memo, findings: tuple[Any, ...], masks: tuple[int, int]) -> _ProcedurePlan:
         """Per procedure finding of this combination: the finding, how to read its due and done dates,
         and the findings with dates built so far."""
         program = memo.program
@@ -923,26 +907,35 @@ class Engine:
                 self._date_reader(program, f.rules[0], "finding", f.code, "done"),
                 {},
             )
-            for f in shape.procedure
+            for f in findings
         )
         with self._lock:
             if len(memo.procedure) >= _MEMO_SIZE:
                 memo.procedure.clear()
-            memo.procedure[shape.procedure_masks] = plan
+            memo.procedure[masks] = plan
         return plan
 
-    def _identify(self, run: _Run, shape: _Shape) -> Identification:
-        """The shape's identification, with the facts that would settle this household's open questions
-        (the shape's identification is this household's own object, so they are set on it)."""
-        ident = shape.identification
-        blocking = self._missing(run, shape.blocking_rules) if shape.blocking_rules else ()
-        rest = self._missing(run, shape.rest_rules) if shape.rest_rules else ()
+    def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
+        """The facts that would settle this household's open questions: those blocking its status (when
+        it needs review) and those of every other rule left unknown."""
+        blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
+        u = run.unknown
+        k = (u, blocking_rules)
+        rest_rules = memo.rests.get(k)
+        if rest_rules is None:
+            program = memo.program
+            rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
+            rest_rules = tuple(sorted(rids.difference(blocking_rules)))
+            with self._lock:
+                if len(memo.rests) >= _MEMO_SIZE:
+                    memo.rests.clear()
+                memo.rests[k] = rest_rules
+        blocking = self._missing(run, blocking_rules) if blocking_rules else ()
+        rest = self._missing(run, rest_rules) if rest_rules else ()
         if blocking and rest:
             names = {m.name for m in blocking}
             rest = tuple(m for m in rest if m.name not in names)
-        ident.__dict__["blocking"] = blocking
-        ident.__dict__["unknown"] = rest
-        return ident
+        return blocking, rest
 
     def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -1038,19 +1031,6 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
     return flat
 
 
-class _Shape(NamedTuple):
-    """The parts of one decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
-
-    identification: Identification
-    blocking_rules: tuple[str, ...]
-    rest_rules: tuple[str, ...]
-    assistance: Assistance | _Named
-    warnings: tuple[Any, ...]
-    exit: _ExitPart
-    procedure: tuple[Any, ...]
-    procedure_masks: tuple[int, int]
-
-
 @dataclass(frozen=True)
 class _ExitPart:
     """The exit part of a decision for one combination of exit conclusions."""
@@ -1085,7 +1065,7 @@ _Result = tuple[tuple[Any, ...], Any, Masks, Masks]
 ) = range(len(CONCLUSION_GROUPS))
 _STATUS_GROUPS: Final = (_G_CATEGORY, _G_REVIEW, _G_EXCLUSION, _G_MONITORED)
 _FINDING_GROUPS: Final = (_G_RISK, _G_RISK_TYPE, _G_LAYER, _G_MEASURE, _G_GAP, _G_WARNING, _G_FINDING)
-"""The groups whose findings go into a decision as they are (in ``_shape``'s order)."""
+"""The groups whose findings go into a decision as they are (in ``evaluate``'s order)."""
 _MODEL_OF_KIND: Final[dict[str, Any]] = {
     "measure": MeasureFinding,
     "gap": MeasureFinding,
@@ -1107,12 +1087,7 @@ class _Status(NamedTuple):
     blocking_rules: tuple[str, ...]
 
 
-_ABSENT: Final = object()
 _DateReader = Callable[[tuple[Any, ...], Household], date | None]
-
-
-def _no_date(values: tuple[Any, ...], h: Household) -> None:
-    return None
 
 
 def _slot_date(i: int) -> _DateReader:
