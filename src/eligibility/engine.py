@@ -32,7 +32,7 @@ from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.manifest import Expander, TextExpander, manifest, value_getter
-from .compile.members_py import selections
+from .compile.members_py import selections, with_members
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -46,7 +46,6 @@ from .decision import (
     Identification,
     Lead,
     MeasureFinding,
-    MemberRef,
     MissingFact,
     MissingParameter,
     ProcedureFinding,
@@ -57,7 +56,6 @@ from .errors import EligibilityError, EngineDisagreementError, EngineUnavailable
 from .expressions import UNKNOWN
 from .facts import CATALOGUE, _plain, flatten
 from .loader import load_rules
-from .members import combine, keep_gap
 from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
 from .ruleset import Chain, RuleSet
 
@@ -495,10 +493,7 @@ class Engine:
             lean=lean if callable(lean) else None,
             memo=memo,
         )
-        with self._lock:
-            if len(self._contexts) >= _MEMO_SIZE:
-                self._contexts.clear()
-            self._contexts[(h.region, as_of)] = ctx
+        self._keep(self._contexts, (h.region, as_of), ctx)
         return ctx
 
     # ------------------------------------------------------------------------------------ checks
@@ -542,11 +537,16 @@ class Engine:
             label = data["channel"] if data is not None else None
             channel = None if label is None else self._label("channel", label["code"], label["zh"], label["en"])
             got = _raw(Lead, {"channel": channel, "found_on": found_on}, {"channel", "found_on"})
-            with self._lock:
-                if len(self._leads) >= _MEMO_SIZE:
-                    self._leads.clear()
-                self._leads[k] = got
+            self._keep(self._leads, k, got)
         return got
+
+    def _keep(self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None) -> None:
+        """Remember ``value`` in a memo of this engine, which starts over when it holds ``size`` entries
+        (default ``_MEMO_SIZE``): memory stays bounded whatever a workload's variety."""
+        with self._lock:
+            if len(table) >= (_MEMO_SIZE if size is None else size):
+                table.clear()
+            table[key] = value
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -593,10 +593,7 @@ class Engine:
             got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
             if kind == "finding":
                 got.__dict__["severity"] = self.rules.vocab("finding", code).severity
-            with self._lock:
-                if len(self._finding_objs) >= _MEMO_SIZE:
-                    self._finding_objs.clear()
-                self._finding_objs[k] = got
+            self._keep(self._finding_objs, k, got)
         return got
 
     def _group(self, memo: _Memo, g: int, f: int, u: int, on: date) -> tuple[Any, ...]:
@@ -612,10 +609,7 @@ class Engine:
             got = self._findings(
                 program.key, CONCLUSION_GROUPS[g][0], program.conclusions(g, f), program.conclusions(g, u), on
             )
-            with self._lock:
-                if len(table) >= _MEMO_SIZE:
-                    table.clear()
-                table[k] = got
+            self._keep(table, k, got)
         return got
 
     def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
@@ -632,10 +626,7 @@ class Engine:
         got = plan.memo.get(key)
         if got is None:
             got = self._missing_requests(run, rule_ids, plan)
-            with self._lock:
-                if len(plan.memo) >= _SHAPE_CACHE_SIZE:
-                    plan.memo.clear()
-                plan.memo[key] = got
+            self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE)
         if type(got) is not list:  # no unknown fact among them: the same for every household
             return got  # type: ignore[no-any-return]
         out = []
@@ -693,10 +684,7 @@ class Engine:
             spec = CATALOGUE.get(name)
             zh, en = (f.zh, f.en) if f is not None else ((spec.zh, spec.en) if spec else (name, name))
             got = _new(MissingFact, name=name, zh=zh, en=en, fields=fields)
-            with self._lock:
-                if len(self._missing_facts) >= _SHAPE_CACHE_SIZE:
-                    self._missing_facts.clear()
-                self._missing_facts[key] = got
+            self._keep(self._missing_facts, key, got, _SHAPE_CACHE_SIZE)
         return got
 
     def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader | None:
@@ -726,10 +714,7 @@ class Engine:
                 got = _Named(made, k)
             else:
                 got = made
-            with self._lock:
-                if len(memo.assistance) >= _MEMO_SIZE:
-                    memo.assistance.clear()
-                memo.assistance[k] = got
+            self._keep(memo.assistance, k, got)
         return got
 
     def _attach(self, memo: _Memo, run: _Run, named: _Named) -> Assistance:
@@ -744,11 +729,8 @@ class Engine:
         k = (named.key, tuple(chosen.values()), None if members is None else tuple([m.member_id for m in members]))
         got = memo.attached.get(k)
         if got is None:
-            got = _with_members(h, named.assistance, chosen)
-            with self._lock:
-                if len(memo.attached) >= _MEMO_SIZE:
-                    memo.attached.clear()
-                memo.attached[k] = got
+            got = with_members(h, named.assistance, chosen)
+            self._keep(memo.attached, k, got)
         return got
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
@@ -798,10 +780,7 @@ class Engine:
             status = "not_identified"
         candidates = tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats)
         got = _Status(status, category, candidates, exclusions, reviews, blocking_rules)
-        with self._lock:
-            if len(memo.statuses) >= _MEMO_SIZE:
-                memo.statuses.clear()
-            memo.statuses[k] = got
+        self._keep(memo.statuses, k, got)
         return got
 
     def _exit_part(self, memo: _Memo, f: int, u: int, on: date) -> _ExitPart:
@@ -829,10 +808,7 @@ class Engine:
                 for b in blockers
             ),
         )
-        with self._lock:
-            if len(memo.exit_parts) >= _MEMO_SIZE:
-                memo.exit_parts.clear()
-            memo.exit_parts[k] = got
+        self._keep(memo.exit_parts, k, got)
         return got
 
     def _exit(self, run: _Run, part: _ExitPart) -> Exit:
@@ -867,10 +843,7 @@ class Engine:
         else:
             out["status"] = "eligible"
         got = _new(Exit, **out)
-        with self._lock:
-            if len(part.memo) >= _SHAPE_CACHE_SIZE:
-                part.memo.clear()
-            part.memo[k] = got
+        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE)
         return got
 
     def _procedure(self, memo: _Memo, run: _Run, findings: tuple[Any, ...], masks: tuple[int, int]) -> tuple[Any, ...]:
@@ -889,10 +862,7 @@ class Engine:
                 data = f.__dict__.copy()
                 data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
                 got = _raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS)
-                with self._lock:
-                    if len(objs) >= _SHAPE_CACHE_SIZE:
-                        objs.clear()
-                    objs[(due, on)] = got
+                self._keep(objs, (due, on), got, _SHAPE_CACHE_SIZE)
             out.append(got)
         return tuple(out)
 
@@ -909,10 +879,7 @@ class Engine:
             )
             for f in findings
         )
-        with self._lock:
-            if len(memo.procedure) >= _MEMO_SIZE:
-                memo.procedure.clear()
-            memo.procedure[masks] = plan
+        self._keep(memo.procedure, masks, plan)
         return plan
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
@@ -926,10 +893,7 @@ class Engine:
             program = memo.program
             rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
             rest_rules = tuple(sorted(rids.difference(blocking_rules)))
-            with self._lock:
-                if len(memo.rests) >= _MEMO_SIZE:
-                    memo.rests.clear()
-                memo.rests[k] = rest_rules
+            self._keep(memo.rests, k, rest_rules)
         blocking = self._missing(run, blocking_rules) if blocking_rules else ()
         rest = self._missing(run, rest_rules) if rest_rules else ()
         if blocking and rest:
@@ -1297,30 +1261,6 @@ class _Context(NamedTuple):
     run: Callable[[Household, date], _Result]
     lean: Callable[[Household, date], _Result] | None
     memo: _Memo
-
-
-def _with_members(h: Household, assistance: Assistance, chosen: dict[tuple[str, str, str], Any]) -> Assistance:
-    """``assistance`` with each measure's and gap's members (:func:`eligibility.members.combine`) as
-    the selectors ``chosen`` name them (positions from 1); a gap whose rules all name members and
-    together name none is dropped (:func:`eligibility.members.keep_gap`)."""
-    ids = [m.member_id for m in h.members or ()]
-    known = h.members is not None
-
-    def refs(positions: tuple[int, ...]) -> tuple[MemberRef, ...]:
-        return tuple(_raw(MemberRef, {"index": i, "member_id": ids[i - 1]}, {"index", "member_id"}) for i in positions)
-
-    def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
-        out = []
-        for f in findings:
-            rules = f.rules
-            got = chosen.get((rules[0], kind, f.code)) if len(rules) == 1 else combine(rules, kind, f.code, chosen)
-            if got is None:
-                out.append(f)
-            elif kind != "gap" or keep_gap(rules, f.code, got, chosen, known):
-                out.append(_clone(f, members=refs(got[0]), members_to_review=refs(got[1])))
-        return tuple(out)
-
-    return _clone(assistance, required=named(assistance.required, "measure"), gaps=named(assistance.gaps, "gap"))
 
 
 class _Digest:
