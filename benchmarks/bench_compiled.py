@@ -324,6 +324,24 @@ def engine_loop(
     return run_json if to_json else run
 
 
+def program_loop(engine: Engine, households: list[tuple[Household, date]]) -> Callable[[], float]:
+    """A timed pass of the generated programs alone (``Program.run``) over the same households: the part of
+    ``evaluate`` that is the rules; the rest — reading the conclusions into a decision — is the engine's."""
+    runs = []
+    for h, on in households:
+        program = engine.program(h, on)
+        if program is not None:
+            runs.append((program.run, h, on))
+
+    def run() -> float:
+        t0 = CLOCK[0]()
+        for fn, h, on in runs:
+            fn(h, on)
+        return CLOCK[0]() - t0
+
+    return run
+
+
 def full_json_loop(engine: Engine, households: list[tuple[Household, date]]) -> Callable[[], float]:
     """A timed pass writing each decision's full-trace JSON straight from its compact trace."""
 
@@ -483,6 +501,12 @@ def main() -> None:
             engine_loop(id_none, county_households),
             engine_loop(id_none, warm_c),
         ),
+        "id_program": Stage(
+            "identification pack, generated program alone (Program.run)",
+            n,
+            program_loop(id_engine, county_households),
+            program_loop(id_engine, warm_c),
+        ),
         "compact": Stage(
             f"identification pack, {level_label('compact')}",
             n,
@@ -494,6 +518,12 @@ def main() -> None:
             n,
             engine_loop(b_compact, mixed_households),
             engine_loop(b_compact, warm_m),
+        ),
+        "b_program": Stage(
+            "bundled packs, generated programs alone (Program.run)",
+            n,
+            program_loop(bundled, mixed_households),
+            program_loop(bundled, warm_m),
         ),
         "full": Stage(
             "bundled packs, full-trace JSON (compact + manifest → Engine.full_json)",
@@ -540,6 +570,11 @@ def main() -> None:
         notes["compact"] = ratio + f"target ≥ 50,000/s: {verdict(compact >= 50_000)}"
     if bundled_rate is not None:
         notes["bundled"] = f"all five decisions, mixed regions; target ≥ 20,000/s: {verdict(bundled_rate >= 20_000)}"
+    for key, level, program_key in (("none", "none", "id_program"), ("bundled", "compact", "b_program")):
+        whole, alone = stages[key].median, stages[program_key].median
+        if whole is not None and alone is not None:  # the engine's work around the program, per household
+            around = 1e6 / whole - 1e6 / alone
+            notes[program_key] = f"evaluate({level}) spends {around:.1f} µs/household around the program"
     if full_rate is not None:
         notes["full"] = f"target ≥ 3,000/s: {verdict(full_rate >= 3_000)} ({len(full_set):,} households a round)"
     for key, stage in stages.items():

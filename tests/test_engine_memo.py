@@ -15,12 +15,14 @@ import json
 import random
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from eligibility import Decision, Engine, load_rules, parse_household
 from eligibility import engine as engine_module
 from eligibility.compile.python import GROUP_OF_KIND, N_GROUPS
+from eligibility.errors import EvaluationError
 from eligibility.expressions import UNKNOWN
 from eligibility.models import births_after
 
@@ -105,3 +107,62 @@ def test_unvalidated_decisions_are_what_pydantic_builds(rules, households) -> No
             assert again.identification == d.identification
             assert again.assistance == d.assistance
             assert again.identification.model_fields_set == d.identification.model_fields_set
+
+
+def test_settling_paths_are_the_union_of_each_unknown_facts_own(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """The settling paths worked out once per pattern of unknown facts (``_settling``) are exactly what
+    walking the facts per household (``_Run.missing_of_fact``) reports, for every fact of every program."""
+    engine = Engine(rules)
+    checked = 0
+    for h, on in _cases(engine, households):
+        program = engine.program(h, on)
+        assert program is not None
+        for s in program.facts:
+            walked = engine_module._Run(program, h, on)
+            planned = engine_module._Run(program, h, on)
+            assert engine_module._settling(planned, (s.name,)) == tuple(walked.missing_of_fact(s.name)), s.name
+            checked += walked.values[s.index] is UNKNOWN
+    assert checked > 0  # some facts of the examples are unknown
+
+
+def test_a_lean_run_gives_the_same_decisions(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """``trace="none"`` uses ``Program.run_lean`` when a program offers it (values and masks, no node
+    outcomes) and runs the program again only where a gap report needs the outcomes: same bytes."""
+    plain = Engine(rules)
+    cases = _cases(plain, households)
+    expected = [plain.evaluate(h, on, trace="none").to_json() for h, on in cases]
+    lean = Engine(rules)
+    leaned = []
+    try:
+        for h, on in cases:
+            program = lean.program(h, on)
+            assert program is not None
+            if "run_lean" not in program.__dict__:
+                run = program.run
+
+                def run_lean(h: Any, on: date, run: Any = run) -> Any:
+                    values, _, fired, unknown = run(h, on)
+                    return values, None, fired, unknown
+
+                program.__dict__["run_lean"] = run_lean
+                leaned.append(program)
+        assert leaned
+        assert [lean.evaluate(h, on, trace="none").to_json() for h, on in cases] == expected
+    finally:  # the programs are the rule set's, shared with the other tests
+        for program in leaned:
+            del program.__dict__["run_lean"]
+
+
+def test_bad_dates_and_dates_without_rules_fail_every_time(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """The per-(region, date) context is kept only for a date the region's rules decide: an unhashable,
+    malformed or out-of-range date, and a date before any rule is in force, raise on every call."""
+    engine = Engine(rules)
+    h = next(x for x in households if x.region)
+    for bad in (["2023-09-30"], "2023-13-01", "0001-01-01"):
+        for _ in range(2):
+            with pytest.raises(EvaluationError):
+                engine.evaluate(h, bad)  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(EvaluationError, match="no rules in force"):
+            engine.evaluate(h, "2000-01-01")
+    assert engine.evaluate(h, "2023-09-30").as_of == date(2023, 9, 30)

@@ -32,8 +32,8 @@ from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.manifest import Expander, TextExpander, manifest, value_getter
-from .compile.members_py import attach as attach_members
-from .compile.python import CONCLUSION_GROUPS, CondNode, Program, program_for
+from .compile.members_py import selections, with_members
+from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
     Assistance,
@@ -107,47 +107,65 @@ _FIELD_PLANS: dict[frozenset[str], _FieldPlan] = {}
 
 
 def _field_plan(fields: frozenset[str]) -> _FieldPlan:
-    """How to find the absent ones among a fact's household fields: (section, attribute, path, item field)."""
+    """How to find the absent ones among a fact's household fields: (section, attribute, JSON path, item
+    field)."""
     got = _FIELD_PLANS.get(fields)
     if got is None:
-        plan = []
-        for p in sorted(fields):
-            coll, _, sub = p.partition("[].")
-            if not sub and CATALOGUE.get(p) is None:
-                continue  # not a household field: never reported (as facts.missing_paths)
-            sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
-            plan.append((sec, attr, coll, sub or None))
-        got = _FIELD_PLANS[fields] = tuple(plan)
+        got = _FIELD_PLANS[fields] = _plan_fields(fields)
     return got
+
+
+def _plan_fields(fields: frozenset[str]) -> _FieldPlan:
+    """:func:`_field_plan`, not kept."""
+    plan = []
+    for p in sorted(fields):
+        coll, _, sub = p.partition("[].")
+        if not sub and CATALOGUE.get(p) is None:
+            continue  # not a household field: never reported (as facts.missing_paths)
+        sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
+        plan.append((sec, attr, "$." + coll, sub or None))
+    return tuple(plan)
 
 
 def _absent(h: Household, fields: frozenset[str]) -> list[str]:
     """The JSON paths of ``fields`` (dotted paths and item paths such as ``members[].birth_date``) that the
     household does not give — what :func:`facts.missing_paths` reports, read straight off the models."""
+    return _absent_of(h, _field_plan(fields))
+
+
+def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
+    """:func:`_absent` for fields already planned (:func:`_field_plan`)."""
     out: list[str] = []
-    for sec, attr, path, sub in _field_plan(fields):
+    for sec, attr, path, sub in plan:
         obj: Any = h if sec is None else getattr(h, sec, None)
         v = None if obj is None else getattr(obj, attr, None)
         if v is None:
-            out.append("$." + path)
+            out.append(path)
         elif sub is not None:
-            out.extend(f"$.{path}[{i}].{sub}" for i, item in enumerate(v) if getattr(item, sub, None) is None)
+            for i, item in enumerate(v):
+                if getattr(item, sub, None) is None:
+                    out.append(f"{path}[{i}].{sub}")
     return out
 
 
 class _Run:
     """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
 
-    __slots__ = ("_missing", "as_of", "fired", "h", "nodes", "program", "unknown", "values")
+    __slots__ = ("_missing", "as_of", "fired", "h", "nodes", "program", "settled", "unknown", "values")
 
-    def __init__(self, program: Program, h: Household, as_of: date) -> None:
+    def __init__(self, program: Program, h: Household, as_of: date, result: _Result | None = None) -> None:
+        """``result``: what ``program.run(h, as_of)`` returned, when the caller has run it already."""
         self.program, self.h, self.as_of = program, h, as_of
-        self.values, self.nodes, self.fired, self.unknown = program.run(h, as_of)
-        self._missing: dict[str, list[str]] = {}
+        got: _Result = program.run(h, as_of) if result is None else result
+        self.values, self.nodes, self.fired, self.unknown = got
+        self._missing: dict[str, list[str]] | None = None
+        self.settled: dict[tuple[str, ...], tuple[str, ...]] | None = None
 
     def missing_of_fact(self, name: str) -> list[str]:
         """For an unknown fact, the household paths that would settle it (its own and its inputs');
         computed on first need, inputs first."""
+        if self._missing is None:
+            self._missing = {}
         got = self._missing.get(name)
         if got is None:
             idx = self.program.fact_index[name]
@@ -218,13 +236,12 @@ class Engine:
         self._labels: dict[tuple[str, str, str], CodeLabel] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
-        # Memos of the pieces of decisions (see ``_shape``), each bounded by _MEMO_SIZE.
-        self._statuses: dict[tuple[Any, ...], _Status] = {}
-        self._groups: dict[tuple[str, int, int, int], tuple[Any, ...]] = {}
-        self._exit_parts: dict[tuple[str, int, int], _ExitPart] = {}
-        self._channels: dict[tuple[str, Any], Any] = {}
+        # What the households of one region on one day share (``_context``), and per program the memos
+        # of the pieces of decisions (see ``evaluate``); each memo is bounded by _MEMO_SIZE.
+        self._contexts: dict[tuple[Any, Any], _Context] = {}
+        self._memos: dict[str, _Memo] = {}
+        self._leads: dict[tuple[str, str | None, date | None], Lead] = {}
         self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
-        self._rests: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._lock = threading.Lock()
 
@@ -335,38 +352,98 @@ class Engine:
         if trace not in _LEVELS:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
         h = household if isinstance(household, Household) else parse_household(household)
-        on = _as_date(as_of)
-        chain = self.chain_for(h)
-        if chain is None:
-            return self._no_region(h, on, trace)
-        if not chain.in_force(on):
-            raise EvaluationError(
-                f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
-            )
-        unborn = births_after(h, on)
-        if unborn:  # an impossible record, not an unknown: a typo in a year (2073 for 1973)
-            raise HouseholdError(unborn, h.household_id)
-        program = program_for(chain, on)
-        run = _Run(program, h, on)
+        try:
+            ctx = self._contexts.get((h.region, as_of))
+        except TypeError:  # an unhashable date: _as_date says what is wrong with it
+            ctx = None
+        if ctx is None:
+            on = _as_date(as_of)
+            chain = self.chain_for(h)
+            if chain is None:
+                return self._no_region(h, on, trace)
+            ctx = self._context(h, as_of, chain, on)
+        on = ctx.on
+        members = h.members
+        if members:  # an impossible record, not an unknown: a typo in a year (2073 for 1973)
+            for m in members:
+                born = m.birth_date
+                if born is not None and born > on:
+                    raise HouseholdError(births_after(h, on), h.household_id)
+        program, memo = ctx.program, ctx.memo
+        if trace == "none" and ctx.lean is not None and self._durable is None:
+            values, nodes, f, u = ctx.lean(h, on)
+            if any(u):  # the gap report reads the node outcomes the lean run leaves out
+                values, nodes, f, u = ctx.run(h, on)
+        else:
+            values, nodes, f, u = ctx.run(h, on)
+        run = _Run(program, h, on, (values, nodes, f, u))
         if self._durable is not None:
             self._cross_check(run)
-        shape = self._shape(run)
-        decision = _decision(
-            (
-                h.household_id,
-                on,
-                h.region,
-                self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
-                self._scheme(program, on),
-                self._lead(h, on, program.key),
-                self._identify(run, shape),
-                attach_members(program, h, on, run.values, shape.assistance),
-                self._exit(run, shape),
-                self._procedure(run, shape) if shape.procedure else (),
-                shape.warnings,
-                _gaps(program),
-                None,
-            )
+        # The parts of the decision that follow from which conclusions fired and which are unknown: each
+        # piece — the identification's status, its findings of each kind, the assistance, exit,
+        # procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
+        # out once per combination of those (a county shares a handful per kind, where combinations of
+        # all kinds together are nearly one per household), and only the household's own dates, gaps
+        # and members are added per household. Inline, as this runs for every household.
+        groups = memo.groups
+        found: list[tuple[Any, ...]] = []
+        for g in _FINDING_GROUPS:  # one dict lookup per group with conclusions, none otherwise
+            fg, ug = f[g], u[g]
+            if fg or ug:
+                got = groups[g].get((fg, ug) if ug else fg)
+                found.append(self._group(memo, g, fg, ug, on) if got is None else got)
+            else:
+                found.append(())
+        risks, risk_types, layers, required, gaps, warnings, procedure = found
+        status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
+        if status is None:
+            status = self._status(memo, f, u, on)
+        blocking: tuple[MissingFact, ...] = ()
+        unknown: tuple[MissingFact, ...] = ()
+        if any(u):
+            blocking, unknown = self._open(memo, run, status)
+        ident = _raw(
+            Identification,
+            {
+                "status": status.status,
+                "category": status.category,
+                "candidate_categories": status.candidates,
+                "risks": risks,
+                "risk_types": risk_types,
+                "layers": layers,
+                "exclusions": status.exclusions,
+                "reviews": status.reviews,
+                "blocking": blocking,
+                "unknown": unknown,
+            },
+            set(_IDENT_FIELDS),
+        )
+        assistance: Any = _NO_ASSISTANCE
+        if required or gaps:
+            assistance = memo.assistance.get((f[_G_MEASURE], u[_G_MEASURE], f[_G_GAP], u[_G_GAP]))
+            if assistance is None:
+                assistance = self._assistance(memo, f, u, required, gaps)
+            if type(assistance) is _Named:
+                assistance = self._attach(memo, run, assistance)
+        fx, ux = f[_G_EXIT], u[_G_EXIT]
+        decision = _raw(
+            Decision,
+            {  # in field order (the serialiser writes ``__dict__`` in its own order)
+                "household_id": h.household_id,
+                "as_of": on,
+                "region": h.region,
+                "jurisdiction": ctx.jurisdiction,
+                "scheme": ctx.scheme,
+                "lead": None if h.procedure is None else self._lead(h, on, program.key),
+                "identification": ident,
+                "assistance": assistance,
+                "exit": self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else _NO_EXIT,
+                "procedure": self._procedure(memo, run, procedure, (f[_G_FINDING], u[_G_FINDING])) if procedure else (),
+                "warnings": warnings,
+                "missing_parameters": ctx.gaps,
+                "trace": None,
+            },
+            set(_DECISION_FIELDS),
         )
         if trace == "none":
             return decision
@@ -375,11 +452,11 @@ class Engine:
             {  # in field order, as _new writes it (the serialiser reads ``__dict__`` in its own order)
                 "level": "compact",
                 "program": program.key,
-                "ruleset_fingerprint": chain.fingerprint,
+                "ruleset_fingerprint": ctx.chain.fingerprint,
                 "engines": self.engines,
                 "input_digest": _Digest(h),
-                "values": run.values,
-                "nodes": run.nodes,
+                "values": values,
+                "nodes": nodes,
                 "missing": _UnknownFacts(run),
             },
             set(_COMPACT_SET),
@@ -389,6 +466,35 @@ class Engine:
             return decision
         decision.__dict__["trace"] = Trace.model_validate(self._expander(program.key)(compact.to_data()))
         return decision
+
+    def _context(self, h: Household, as_of: Any, chain: Chain, on: date) -> _Context:
+        """What every household of ``h``'s region assessed on ``as_of`` shares — its program, labels,
+        scheme, configuration gaps and memos — worked out on the first such household (the rules in
+        force checked there), then one dict lookup per household."""
+        if not chain.in_force(on):
+            raise EvaluationError(
+                f"{chain.jurisdiction} 在 {on} 没有生效的规则 / no rules in force for {chain.pack.en} on {on}"
+            )
+        program = program_for(chain, on)
+        memo = self._memos.get(program.key)
+        if memo is None or memo.program is not program:
+            memo = _Memo(program)
+            with self._lock:
+                self._memos[program.key] = memo
+        lean = getattr(program, "run_lean", None)
+        ctx = _Context(
+            chain=chain,
+            program=program,
+            on=on,
+            jurisdiction=self._label("jurisdiction", chain.pack.id, chain.pack.zh, chain.pack.en),
+            scheme=self._scheme(program, on),
+            gaps=_gaps(program),
+            run=program.run,
+            lean=lean if callable(lean) else None,
+            memo=memo,
+        )
+        self._keep(self._contexts, (h.region, as_of), ctx)
+        return ctx
 
     # ------------------------------------------------------------------------------------ checks
 
@@ -415,21 +521,32 @@ class Engine:
         return got
 
     def _lead(self, h: Household, on: date, key: str) -> Lead | None:
-        """The recorded risk lead (:meth:`RuleSet.lead`), its channel's label shared per (program, channel):
-        the wording is the program's (spans split where wording changes); no validation."""
+        """The recorded risk lead (:meth:`RuleSet.lead`), one frozen object per (program, channel, date)
+        shared by the decisions that have it (a county's lead dates are days of a few years): the
+        wording is the program's (spans split where wording changes); no validation."""
         proc = h.procedure
-        if proc is None or (proc.lead_channel is None and proc.lead_found_on is None):
+        if proc is None:
             return None
-        ch = proc.lead_channel
-        k = (key, None if ch is None else ch._name_)  # an enum member hashes in Python; its name in C
-        channel = self._channels.get(k, _ABSENT)
-        if channel is _ABSENT:
+        ch, found_on = proc.lead_channel, proc.lead_found_on
+        if ch is None and found_on is None:
+            return None
+        k = (key, None if ch is None else ch._name_, found_on)  # an enum member hashes in Python; its name in C
+        got = self._leads.get(k)
+        if got is None:
             data = self.rules.lead(h, on)
-            got = data["channel"] if data is not None else None
-            channel = None if got is None else self._label("channel", got["code"], got["zh"], got["en"])
-            with self._lock:
-                self._channels[k] = channel
-        return _raw(Lead, {"channel": channel, "found_on": proc.lead_found_on}, {"channel", "found_on"})
+            label = data["channel"] if data is not None else None
+            channel = None if label is None else self._label("channel", label["code"], label["zh"], label["en"])
+            got = _raw(Lead, {"channel": channel, "found_on": found_on}, {"channel", "found_on"})
+            self._keep(self._leads, k, got)
+        return got
+
+    def _keep(self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None) -> None:
+        """Remember ``value`` in a memo of this engine, which starts over when it holds ``size`` entries
+        (default ``_MEMO_SIZE``): memory stays bounded whatever a workload's variety."""
+        with self._lock:
+            if len(table) >= (_MEMO_SIZE if size is None else size):
+                table.clear()
+            table[key] = value
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -476,26 +593,23 @@ class Engine:
             got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
             if kind == "finding":
                 got.__dict__["severity"] = self.rules.vocab("finding", code).severity
-            with self._lock:
-                if len(self._finding_objs) >= _MEMO_SIZE:
-                    self._finding_objs.clear()
-                self._finding_objs[k] = got
+            self._keep(self._finding_objs, k, got)
         return got
 
-    def _group(self, program: Program, g: int, f: int, u: int, on: date) -> tuple[Any, ...]:
-        """The findings of conclusion group ``g`` (one kind) for these masks of it, memoised per combination."""
+    def _group(self, memo: _Memo, g: int, f: int, u: int, on: date) -> tuple[Any, ...]:
+        """The findings of conclusion group ``g`` (one kind) for these masks of it, memoised per combination
+        (keyed by the fired mask alone when nothing is unknown: an int hashes for free)."""
         if not f and not u:
             return ()
-        k = (program.key, g, f, u)
-        got = self._groups.get(k)
+        table = memo.groups[g]
+        k = (f, u) if u else f
+        got = table.get(k)
         if got is None:
+            program = memo.program
             got = self._findings(
                 program.key, CONCLUSION_GROUPS[g][0], program.conclusions(g, f), program.conclusions(g, u), on
             )
-            with self._lock:
-                if len(self._groups) >= _MEMO_SIZE:
-                    self._groups.clear()
-                self._groups[k] = got
+            self._keep(table, k, got)
         return got
 
     def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
@@ -505,28 +619,26 @@ class Engine:
         rule — is unknown. Which leaves count, and what each one asks for, follows from the outcomes of
         the nodes on those paths and from which inputs of the few leaves that read two household values
         are unknown: that is worked out once per combination (:class:`_MissingPlan`), and per household
-        only the paths of unknown facts (which name this household's members) are looked up."""
+        only the paths of unknown facts (which name this household's members) are looked up
+        (:func:`_settling`)."""
         plan = _missing_plan(run.program, rule_ids)
-        values = run.values
-        key = (plan.nodes(run.nodes), tuple([values[i] is UNKNOWN for i in plan.extra]))
+        key = plan.key(run.nodes, run.values)
         got = plan.memo.get(key)
         if got is None:
             got = self._missing_requests(run, rule_ids, plan)
-            with self._lock:
-                if len(plan.memo) >= _SHAPE_CACHE_SIZE:
-                    plan.memo.clear()
-                plan.memo[key] = got
+            self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE)
         if type(got) is not list:  # no unknown fact among them: the same for every household
             return got  # type: ignore[no-any-return]
         out = []
+        chain = run.program.chain
         for subject, static, facts in got:
             if facts:
-                paths = set(static)
-                for name in facts:
-                    paths.update(run.missing_of_fact(name))
-                out.append(self._missing_fact(run.program.chain, subject, tuple(sorted(paths))))
+                paths = _settling(run, facts)
+                if static:
+                    paths = tuple(sorted(set(static).union(paths)))
+                out.append(self._missing_fact(chain, subject, paths))
             else:
-                out.append(self._missing_fact(run.program.chain, subject, static))
+                out.append(self._missing_fact(chain, subject, static))
         return tuple(out)
 
     def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
@@ -572,108 +684,64 @@ class Engine:
             spec = CATALOGUE.get(name)
             zh, en = (f.zh, f.en) if f is not None else ((spec.zh, spec.en) if spec else (name, name))
             got = _new(MissingFact, name=name, zh=zh, en=en, fields=fields)
-            with self._lock:
-                if len(self._missing_facts) >= _SHAPE_CACHE_SIZE:
-                    self._missing_facts.clear()
-                self._missing_facts[key] = got
+            self._keep(self._missing_facts, key, got, _SHAPE_CACHE_SIZE)
         return got
 
-    def _dated(self, run: _Run, rid: str, kind: str, code: str, modifier: str) -> date | None:
-        """The date a conclusion's modifier fact (``until``, ``due``, ``on``) has on this household."""
-        return self._date_reader(run.program, rid, kind, code, modifier)(run.values, run.h)
-
-    def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader:
+    def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader | None:
         """How to read a conclusion's modifier date off a run — a value slot, or a household field read
-        as :class:`_View` reads it — worked out once per program."""
-        readers: dict[tuple[str, str, str, str], _DateReader] | None = program.__dict__.get("_date_readers")
-        if readers is None:
-            readers = program.__dict__["_date_readers"] = {}
-        key = (rid, kind, code, modifier)
-        got = readers.get(key)
+        as :class:`_View` reads it — or None when the rule gives it no such date."""
+        name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+        where = program.fact_index.get(name, name) if name else None
+        if where is None:
+            return None
+        if isinstance(where, int):
+            return _slot_date(where)
+        return _field_date(where)
+
+    def _assistance(
+        self, memo: _Memo, f: Masks, u: Masks, required: tuple[Any, ...], gaps: tuple[Any, ...]
+    ) -> Assistance | _Named:
+        """The assistance part for these measure and gap conclusions — one object per combination, and
+        whether any of its findings comes from a rule that names members (then :meth:`_attach` adds them)."""
+        k = (f[_G_MEASURE], u[_G_MEASURE], f[_G_GAP], u[_G_GAP])
+        got = memo.assistance.get(k)
         if got is None:
-            name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-            where = program.fact_index.get(name, name) if name else None
-            if where is None:
-                got = _no_date
-            elif isinstance(where, int):
-                got = _slot_date(where)
+            made = _new(Assistance, required=required, gaps=gaps)
+            named = memo.program_selectors
+            if any((r, "measure", x.code) in named for x in required for r in x.rules) or any(
+                (r, "gap", x.code) in named for x in gaps for r in x.rules
+            ):
+                got = _Named(made, k)
             else:
-                got = _field_date(where)
-            readers[key] = got
+                got = made
+            self._keep(memo.assistance, k, got)
         return got
 
-    def _shape(self, run: _Run) -> _Shape:
-        """The parts of the decision that follow from which conclusions fired and which are unknown.
+    def _attach(self, memo: _Memo, run: _Run, named: _Named) -> Assistance:
+        """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`),
+        one object per (combination, members chosen, member ids): the per-member conditions run on
+        every household, the findings are built once per answer."""
+        program, h = run.program, run.h
+        chosen = selections(program, h, run.as_of, run.values)
+        if not chosen:
+            return named.assistance
+        members = h.members
+        k = (named.key, tuple(chosen.values()), None if members is None else tuple([m.member_id for m in members]))
+        got = memo.attached.get(k)
+        if got is None:
+            got = with_members(h, named.assistance, chosen)
+            self._keep(memo.attached, k, got)
+        return got
 
-        Each piece — the identification's status, its findings of each kind, the assistance, exit,
-        procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
-        out once per combination of those (a county shares a handful per kind, where combinations of
-        all kinds together are nearly one per household), and only the household's own dates and gaps
-        are added per household."""
-        program, on = run.program, run.as_of
-        f, u = run.fired, run.unknown
-        key = program.key
-        memo = self._groups
-        found: list[tuple[Any, ...]] = []
-        for g in _FINDING_GROUPS:  # inline: one dict lookup per group with conclusions, none otherwise
-            fg, ug = f[g], u[g]
-            if fg or ug:
-                got = memo.get((key, g, fg, ug))
-                found.append(self._group(program, g, fg, ug, on) if got is None else got)
-            else:
-                found.append(())
-        risks, risk_types, layers, required, gaps, warnings, procedure = found
-        status = self._status(program, f, u, on)
-        ident = _raw(
-            Identification,
-            {
-                "status": status.status,
-                "category": status.category,
-                "candidate_categories": status.candidates,
-                "risks": risks,
-                "risk_types": risk_types,
-                "layers": layers,
-                "exclusions": status.exclusions,
-                "reviews": status.reviews,
-                "blocking": (),
-                "unknown": (),
-            },
-            set(_IDENT_FIELDS),
-        )
-        blocking = status.blocking_rules if status.status == "needs_review" else ()
-        rest: tuple[str, ...] = ()
-        if any(u):
-            k = (key, u, blocking)
-            rest = self._rests.get(k)  # type: ignore[assignment]
-            if rest is None:
-                rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
-                rest = tuple(sorted(rids.difference(blocking)))
-                with self._lock:
-                    if len(self._rests) >= _MEMO_SIZE:
-                        self._rests.clear()
-                    self._rests[k] = rest
-        assistance = _new(Assistance, required=required, gaps=gaps) if required or gaps else _NO_ASSISTANCE
-        return _Shape(
-            ident,
-            blocking,
-            rest,
-            assistance,
-            warnings,
-            self._exit_part(program, f[_G_EXIT], u[_G_EXIT], on) if f[_G_EXIT] or u[_G_EXIT] else _NO_EXIT_PART,
-            procedure,
-        )
-
-    def _status(self, program: Program, f: tuple[int, ...], u: tuple[int, ...], on: date) -> _Status:
+    def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
         unknown that block it — from the category, review, exclusion and already-monitored conclusions
         (memoised per combination of those).
 
         Labels as worded on ``on``: programs split their spans where a wording changes, and this is
         memoised per program, so every household sharing it shares the wording too."""
-        k = (program.key, f[0], u[0], f[1], u[1], f[2], u[2], f[3], u[3])
-        got = self._statuses.get(k)
-        if got is not None:
-            return got
+        program = memo.program
+        k = (f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3])
         fired = [c for g in _STATUS_GROUPS for c in program.conclusions(g, f[g])]
         unknown = [c for g in _STATUS_GROUPS for c in program.conclusions(g, u[g])]
 
@@ -682,8 +750,8 @@ class Engine:
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        exclusions = self._group(program, _G_EXCLUSION, f[_G_EXCLUSION], u[_G_EXCLUSION], on)
-        reviews = self._group(program, _G_REVIEW, f[_G_REVIEW], u[_G_REVIEW], on)
+        exclusions = self._group(memo, _G_EXCLUSION, f[_G_EXCLUSION], u[_G_EXCLUSION], on)
+        reviews = self._group(memo, _G_REVIEW, f[_G_REVIEW], u[_G_REVIEW], on)
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -712,51 +780,58 @@ class Engine:
             status = "not_identified"
         candidates = tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats)
         got = _Status(status, category, candidates, exclusions, reviews, blocking_rules)
-        with self._lock:
-            if len(self._statuses) >= _MEMO_SIZE:
-                self._statuses.clear()
-            self._statuses[k] = got
+        self._keep(memo.statuses, k, got)
         return got
 
-    def _exit_part(self, program: Program, f: int, u: int, on: date) -> _ExitPart:
+    def _exit_part(self, memo: _Memo, f: int, u: int, on: date) -> _ExitPart:
         """The exit part for these exit conclusions (memoised per combination)."""
-        k = (program.key, f, u)
-        got = self._exit_parts.get(k)
+        k = (f, u)
+        got = memo.exit_parts.get(k)
         if got is not None:
             return got
+        program = memo.program
         fired, unknown = program.conclusions(_G_EXIT, f), program.conclusions(_G_EXIT, u)
         methods = sorted({c for k, c, _ in fired if k == "exit_method"})
         method = None
         if methods:
             v = self.rules.vocab("exit_method", methods[0], on)
             method = self._label("exit_method", v.code, v.zh, v.en)
+        blockers = self._findings(program.key, "exit_blocker", fired, unknown, on)
         got = _ExitPart(
             applies=any(k == "exit_applies" for k, _, _ in fired),
             maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
-            blockers=self._findings(program.key, "exit_blocker", fired, unknown, on),
+            blockers=blockers,
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
+            until=tuple(
+                tuple(self._date_reader(program, rid, "exit_blocker", b.code, "until") for rid in b.rules)
+                for b in blockers
+            ),
         )
-        with self._lock:
-            if len(self._exit_parts) >= _MEMO_SIZE:
-                self._exit_parts.clear()
-            self._exit_parts[k] = got
+        self._keep(memo.exit_parts, k, got)
         return got
 
-    def _exit(self, run: _Run, shape: _Shape) -> Exit:
-        """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold."""
-        part = shape.exit
+    def _exit(self, run: _Run, part: _ExitPart) -> Exit:
+        """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold.
+
+        Everything but the blockers' dates is the part's; an exit without an open question is one
+        object per (part, dates), built once."""
         if not part.applies:
             if part.maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
             return _NO_EXIT
-        blockers = []
-        for b in part.blockers:
-            dates = [self._dated(run, rid, "exit_blocker", b.code, "until") for rid in b.rules]
-            known = [d for d in dates if d is not None]
-            blockers.append(_clone(b, until=max(known) if known and len(known) == len(dates) else None))
+        values, h = run.values, run.h
+        untils = []
+        for readers in part.until:
+            dates = [None if read is None else read(values, h) for read in readers]
+            untils.append(None if None in dates else max(dates))  # type: ignore[type-var]
+        k = tuple(untils)
+        got = part.memo.get(k)
+        if got is not None:
+            return got
+        blockers = tuple(_clone(b, until=d) for b, d in zip(part.blockers, untils, strict=True))
         certain = [b for b in blockers if b.certain]
-        out: dict[str, Any] = {"blockers": tuple(blockers), "method": part.method}
+        out: dict[str, Any] = {"blockers": blockers, "method": part.method}
         if certain:
             out["status"] = "blocked"
             if all(b.until is not None for b in certain):
@@ -764,45 +839,67 @@ class Engine:
         elif blockers:
             out["status"] = "needs_review"
             out["blocking"] = self._missing(run, part.review_rules)
+            return _new(Exit, **out)  # names this household's members: not shared
         else:
             out["status"] = "eligible"
-        return _new(Exit, **out)
+        got = _new(Exit, **out)
+        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE)
+        return got
 
-    def _procedure(self, run: _Run, shape: _Shape) -> tuple[Any, ...]:
-        """程序 findings with due date, the date compared (default: as_of) and days late."""
+    def _procedure(self, memo: _Memo, run: _Run, findings: tuple[Any, ...], masks: tuple[int, int]) -> tuple[Any, ...]:
+        """程序 findings with due date, the date compared (default: as_of) and days late — one object per
+        (finding, due, on), shared by the decisions that have them (a county's dates repeat)."""
+        plan = memo.procedure.get(masks)
+        if plan is None:
+            plan = self._procedure_plan(memo, findings, masks)
+        values, h, as_of = run.values, run.h, run.as_of
         out = []
-        program, values, h = run.program, run.values, run.h
-        plans: dict[tuple[str, str], tuple[_DateReader, _DateReader]] | None = program.__dict__.get("_procedure_dates")
-        if plans is None:
-            plans = program.__dict__["_procedure_dates"] = {}
-        for f in shape.procedure:
-            k = (f.rules[0], f.code)
-            plan = plans.get(k)
-            if plan is None:
-                plan = plans[k] = (
-                    self._date_reader(program, k[0], "finding", k[1], "due"),
-                    self._date_reader(program, k[0], "finding", k[1], "done"),
-                )
-            due = plan[0](values, h)
-            on = plan[1](values, h) or run.as_of
-            data = f.__dict__.copy()
-            data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
-            out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
+        for f, read_due, read_on, objs in plan:
+            due = None if read_due is None else read_due(values, h)
+            on = (None if read_on is None else read_on(values, h)) or as_of
+            got = objs.get((due, on))
+            if got is None:
+                data = f.__dict__.copy()
+                data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
+                got = _raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS)
+                self._keep(objs, (due, on), got, _SHAPE_CACHE_SIZE)
+            out.append(got)
         return tuple(out)
 
-    def _identify(self, run: _Run, shape: _Shape) -> Identification:
-        """The shape's identification, with the facts that would settle this household's open questions."""
-        ident = shape.identification
-        if not shape.blocking_rules and not shape.rest_rules:
-            return ident
-        blocking = self._missing(run, shape.blocking_rules) if shape.blocking_rules else ()
-        rest = self._missing(run, shape.rest_rules) if shape.rest_rules else ()
+    def _procedure_plan(self, memo: _Memo, findings: tuple[Any, ...], masks: tuple[int, int]) -> _ProcedurePlan:
+        """Per procedure finding of this combination: the finding, how to read its due and done dates,
+        and the findings with dates built so far."""
+        program = memo.program
+        plan: _ProcedurePlan = tuple(
+            (
+                f,
+                self._date_reader(program, f.rules[0], "finding", f.code, "due"),
+                self._date_reader(program, f.rules[0], "finding", f.code, "done"),
+                {},
+            )
+            for f in findings
+        )
+        self._keep(memo.procedure, masks, plan)
+        return plan
+
+    def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
+        """The facts that would settle this household's open questions: those blocking its status (when
+        it needs review) and those of every other rule left unknown."""
+        blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
+        u = run.unknown
+        k = (u, blocking_rules)
+        rest_rules = memo.rests.get(k)
+        if rest_rules is None:
+            program = memo.program
+            rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
+            rest_rules = tuple(sorted(rids.difference(blocking_rules)))
+            self._keep(memo.rests, k, rest_rules)
+        blocking = self._missing(run, blocking_rules) if blocking_rules else ()
+        rest = self._missing(run, rest_rules) if rest_rules else ()
         if blocking and rest:
             names = {m.name for m in blocking}
             rest = tuple(m for m in rest if m.name not in names)
-        if not blocking and not rest:
-            return ident
-        return _clone(ident, blocking=blocking, unknown=rest)
+        return blocking, rest
 
     def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -898,18 +995,6 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
     return flat
 
 
-class _Shape(NamedTuple):
-    """The parts of one decision fixed by which conclusions fired and which are unknown (see ``_shape``)."""
-
-    identification: Identification
-    blocking_rules: tuple[str, ...]
-    rest_rules: tuple[str, ...]
-    assistance: Assistance
-    warnings: tuple[Any, ...]
-    exit: _ExitPart
-    procedure: tuple[Any, ...]
-
-
 @dataclass(frozen=True)
 class _ExitPart:
     """The exit part of a decision for one combination of exit conclusions."""
@@ -919,9 +1004,15 @@ class _ExitPart:
     blockers: tuple[Any, ...]
     method: CodeLabel | None
     review_rules: tuple[str, ...]
+    until: tuple[tuple[_DateReader | None, ...], ...] = ()
+    """Per blocker, how to read each of its rules' ``until`` date."""
+    memo: dict[tuple[date | None, ...], Exit] = field(default_factory=dict, compare=False)
+    """The exits built so far, by their blockers' dates."""
 
 
 _NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=None, review_rules=())
+_Result = tuple[tuple[Any, ...], Any, Masks, Masks]
+"""What a program's run returns: values, node outcomes (None from a lean run), fired and unknown masks."""
 (
     _G_CATEGORY,
     _G_REVIEW,
@@ -938,7 +1029,7 @@ _NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=No
 ) = range(len(CONCLUSION_GROUPS))
 _STATUS_GROUPS: Final = (_G_CATEGORY, _G_REVIEW, _G_EXCLUSION, _G_MONITORED)
 _FINDING_GROUPS: Final = (_G_RISK, _G_RISK_TYPE, _G_LAYER, _G_MEASURE, _G_GAP, _G_WARNING, _G_FINDING)
-"""The groups whose findings go into a decision as they are (in ``_shape``'s order)."""
+"""The groups whose findings go into a decision as they are (in ``evaluate``'s order)."""
 _MODEL_OF_KIND: Final[dict[str, Any]] = {
     "measure": MeasureFinding,
     "gap": MeasureFinding,
@@ -960,12 +1051,7 @@ class _Status(NamedTuple):
     blocking_rules: tuple[str, ...]
 
 
-_ABSENT: Final = object()
 _DateReader = Callable[[tuple[Any, ...], Household], date | None]
-
-
-def _no_date(values: tuple[Any, ...], h: Household) -> None:
-    return None
 
 
 def _slot_date(i: int) -> _DateReader:
@@ -1002,16 +1088,27 @@ class _MissingPlan:
 
     A leaf that reads one household value (the others are constants) is unknown exactly when that value
     is, so its node's outcome says all; only leaves reading two values, or a parameter without a value,
-    need their values' unknown-ness in the key."""
+    need their values' unknown-ness in the key. (Walking down from the roots through unknown nodes
+    instead, to key on the open leaves alone, cost more: a bundled pack's households leave about ten
+    leaves open among some forty-five nodes, and reading forty-five outcomes at C speed wins.)"""
 
     flat: dict[str, list[LeafPath]]
     nodes: Callable[[Any], tuple[Any, ...]]
     extra: tuple[int, ...]
     memo: dict[Any, Any] = field(default_factory=dict)
 
+    def key(self, nodes: tuple[Any, ...], values: tuple[Any, ...]) -> Any:
+        """What the answer depends on: the outcomes of the nodes on the leaves' paths, and which of the
+        extra values are unknown."""
+        if self.extra:
+            return (self.nodes(nodes), tuple([values[x] is UNKNOWN for x in self.extra]))
+        return self.nodes(nodes)
+
 
 def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
-    plans: dict[tuple[str, ...], _MissingPlan] = program.__dict__.setdefault("_missing_plans", {})
+    plans: dict[tuple[str, ...], _MissingPlan] | None = program.__dict__.get("_missing_plans")
+    if plans is None:
+        plans = program.__dict__["_missing_plans"] = {}
     got = plans.get(rule_ids)
     if got is None:
         flat = _leaf_paths(program)
@@ -1030,13 +1127,140 @@ def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
     return got
 
 
-_DECISION_FIELDS: Final = tuple(Decision.model_fields)
+_DECISION_FIELDS: Final = frozenset(Decision.model_fields)
 _COMPACT_SET: Final = frozenset(CompactTrace.model_fields) - {"level"}
 
 
-def _decision(values: tuple[Any, ...]) -> Decision:
-    """A decision from its field values in field order, without validation (the engine's own values)."""
-    return _raw(Decision, dict(zip(_DECISION_FIELDS, values, strict=True)), set(_DECISION_FIELDS))
+class _SettlePlan:
+    """For one program and one set of unknown facts a gap report asks about: the facts they depend on
+    (themselves included) and, per pattern of which of those are unknown, the household fields whose
+    absence :meth:`_Run.missing_of_fact` would report for them together — worked out once per pattern,
+    so a household costs one read of its absent fields."""
+
+    __slots__ = ("deps", "facts", "fields", "memo", "names", "slots")
+
+    def __init__(self, program: Program, facts: tuple[str, ...]) -> None:
+        chain = program.chain
+        seen: set[str] = set()
+        stack = list(facts)
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(chain.facts[name].facts)
+        self.facts = facts
+        self.names = tuple(sorted(seen))
+        self.slots = [program.fact_index[n] for n in self.names]
+        self.deps = {n: chain.facts[n].facts for n in self.names}
+        self.fields = {n: chain.facts[n].fields for n in self.names}
+        self.memo: dict[Any, _FieldPlan] = {}
+
+    def pattern(self, values: tuple[Any, ...]) -> Any:
+        """Which of the facts are unknown on this household (the one fact's answer when there is one)."""
+        slots = self.slots
+        if len(slots) == 1:
+            return values[slots[0]] is UNKNOWN
+        return tuple([values[i] is UNKNOWN for i in slots])
+
+    def plan(self, pattern: Any) -> _FieldPlan:
+        """The fields of the facts reached from ``facts`` through unknown facts only (a known fact
+        settles nothing below it), as :meth:`_Run.missing_of_fact` walks them."""
+        flags = (pattern,) if isinstance(pattern, bool) else pattern
+        unknown = {n for n, u in zip(self.names, flags, strict=True) if u}
+        reached: set[str] = set()
+        stack = [n for n in self.facts if n in unknown]
+        while stack:
+            name = stack.pop()
+            if name not in reached:
+                reached.add(name)
+                stack.extend(d for d in self.deps[name] if d in unknown)
+        return _plan_fields(frozenset().union(*(self.fields[n] for n in reached)))
+
+
+def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
+    """The household paths that would settle these facts on this household, sorted: the union of
+    :meth:`_Run.missing_of_fact` over them, without walking the facts per household (and once per
+    household: the same fact is often asked for by several gap reports of one decision)."""
+    done = run.settled
+    if done is None:
+        done = run.settled = {}
+    else:
+        got = done.get(facts)
+        if got is not None:
+            return got
+    plans: dict[tuple[str, ...], _SettlePlan] | None = run.program.__dict__.get("_settle_plans")
+    if plans is None:
+        plans = run.program.__dict__["_settle_plans"] = {}
+    sp = plans.get(facts)
+    if sp is None:
+        sp = _SettlePlan(run.program, facts)
+        if len(plans) < 10_000:
+            plans[facts] = sp
+    pattern = sp.pattern(run.values)
+    fields = sp.memo.get(pattern)
+    if fields is None:
+        fields = sp.plan(pattern)
+        if len(sp.memo) >= _SHAPE_CACHE_SIZE:
+            sp.memo.clear()
+        sp.memo[pattern] = fields
+    absent = _absent_of(run.h, fields)
+    got = done[facts] = tuple(sorted(set(absent))) if len(absent) > 1 else tuple(absent)
+    return got
+
+
+class _Memo:
+    """One engine's memos of the pieces of decisions for one program (each bounded by _MEMO_SIZE): per
+    conclusion group its findings, and the status, rest rules, exit, assistance and procedure parts."""
+
+    __slots__ = (
+        "assistance",
+        "attached",
+        "exit_parts",
+        "groups",
+        "procedure",
+        "program",
+        "program_selectors",
+        "rests",
+        "statuses",
+    )
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
+        self.statuses: dict[tuple[int, ...], _Status] = {}
+        self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
+        self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
+        self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
+        self.attached: dict[tuple[Any, ...], Assistance] = {}
+        self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
+        self.program_selectors = frozenset(
+            (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
+        )
+        """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
+
+
+class _Named(NamedTuple):
+    """An assistance part some of whose findings name members: those are added per household."""
+
+    assistance: Assistance
+    key: tuple[int, ...]
+
+
+_ProcedurePlan = tuple[tuple[Any, "_DateReader | None", "_DateReader | None", dict[tuple[Any, Any], Any]], ...]
+
+
+class _Context(NamedTuple):
+    """What every household of one region assessed on one day shares (see ``Engine._context``)."""
+
+    chain: Chain
+    program: Program
+    on: date
+    jurisdiction: CodeLabel
+    scheme: Scheme | None
+    gaps: tuple[MissingParameter, ...]
+    run: Callable[[Household, date], _Result]
+    lean: Callable[[Household, date], _Result] | None
+    memo: _Memo
 
 
 class _Digest:

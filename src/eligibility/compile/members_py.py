@@ -38,7 +38,7 @@ from .python import (
     _whole,
 )
 
-__all__ = ["attach", "selections"]
+__all__ = ["attach", "selections", "with_members"]
 
 _LOCK = threading.Lock()
 
@@ -139,6 +139,12 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
     chosen = selections(program, h, as_of, values)
     if not chosen:
         return assistance
+    return with_members(h, assistance, chosen)
+
+
+def with_members(h: Any, assistance: Any, chosen: dict[tuple[str, str, str], Any]) -> Any:
+    """``assistance`` with each measure's and gap's members as the selectors ``chosen`` name them
+    (:func:`selections` of this household); the engine calls it once per answer it has not seen."""
     ids = [m.member_id for m in h.members or ()]
 
     def ref(i: int) -> MemberRef:  # what ``members.refs`` gives, as the model; shared per (position, id)
