@@ -127,6 +127,30 @@ def test_every_run_records_its_date_rules_input_and_counts(store: Store, rules: 
     assert errors == []
 
 
+def test_the_input_digest_is_the_row_as_read_in_one_line_of_json(tmp_path: Path) -> None:
+    """The store documents each household's input digest as BLAKE2b-128 of the row as read (the households
+    frame without its position and date) written as one line of JSON; the columnar computation keeps that
+    definition byte for byte, so digests stored by earlier versions still compare equal. A line separator
+    inside a name (U+2028) is one row, not two."""
+    import hashlib
+
+    from eligibility.batch import read_inputs
+    from eligibility.monitor.routine import input_digests
+
+    households = population()
+    households[0]["members"][0]["name"] = '王\u2028"引号" \\ 末'
+    path = write_jsonl(households, tmp_path / "m.jsonl")
+    frame = read_inputs([path], as_of=AUG).frame
+    lines = frame.drop("_row", "as_of").write_ndjson().rstrip("\n").split("\n")
+    assert len(lines) == frame.height == len(households)
+    expected = [hashlib.blake2b(line.encode(), digest_size=16).digest() for line in lines]
+    assert input_digests(frame).to_list() == expected
+    # the position and the date are not part of it: the same rows read later in another file digest alike
+    again = read_inputs([write_jsonl(households[::-1], tmp_path / "r.jsonl")], as_of=SEP).frame
+    assert input_digests(again).to_list() == expected[::-1]
+    assert input_digests(frame.head(0)).to_list() == []
+
+
 def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     m2 = write_jsonl(month_two(population()), tmp_path / "again.jsonl")

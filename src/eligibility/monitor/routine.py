@@ -50,6 +50,7 @@ __all__ = [
     "VISIT_REASONS",
     "MonthlyResult",
     "history_block",
+    "input_digests",
     "run_monthly",
     "stratified_sample",
     "with_history",
@@ -169,8 +170,21 @@ def _jurisdiction(regions: Sequence[str]) -> str:
     return "全国"
 
 
-def _digest_lines(lines: Sequence[str]) -> list[bytes]:
-    return [hashlib.blake2b(line.encode(), digest_size=16).digest() for line in lines]
+def input_digests(frame: pl.DataFrame) -> pl.Series:
+    """Each row's input digest: BLAKE2b-128 of the row as read (the households frame, without ``_row``
+    and ``as_of``) written as one line of JSON — the definition the store documents, so an unchanged
+    household keeps its digest from month to month, across versions of this code too.
+
+    The JSON is made by polars for the whole column at once (``struct.json_encode`` writes exactly the
+    line ``write_ndjson`` writes, without one big text to split again), and each row is hashed from its
+    bytes without first becoming a Python string.
+    """
+    if frame.height == 0:
+        return pl.Series("input_digest", [], pl.Binary)
+    text = frame.select(pl.struct(pl.exclude("_row", "as_of")).struct.json_encode()).to_series()
+    b2 = hashlib.blake2b
+    rows = text.cast(pl.Binary).to_list()
+    return pl.Series("input_digest", [b2(row, digest_size=16).digest() for row in rows], pl.Binary)
 
 
 def _file_digest(paths: Sequence[str | Path]) -> str:
@@ -423,9 +437,7 @@ def _run_monthly(
 
     # Per household: the input digest (the row as read, without its position and date) and the decision
     # table's row beside what was read (the state the lists compare).
-    digests = pl.Series(
-        "input_digest", _digest_lines(frame.drop("_row", "as_of").write_ndjson().splitlines()), pl.Binary
-    )
+    digests = input_digests(frame)
     table = pl.concat(
         [
             frame.select(
