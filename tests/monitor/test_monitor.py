@@ -151,6 +151,38 @@ def test_the_input_digest_is_the_row_as_read_in_one_line_of_json(tmp_path: Path)
     assert input_digests(frame.head(0)).to_list() == []
 
 
+def test_an_excel_list_keeps_every_row_and_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list written as a workbook reads back as the frame it was (text stays text, numbers numbers,
+    empty cells empty); a list longer than a sheet holds continues on numbered sheets, never cut off."""
+    from eligibility.monitor import routine
+
+    frame = pl.DataFrame(
+        {
+            "村": ["340603100201", "340603100202", "340603100201", None, "3406"],
+            "户编号": ["HB-001", "HB-002", "HB-003", "HB-004", "HB-005"],
+            "走访原因": ["新识别：入户核实、农户授权承诺", "预警：入户核查", "", "需研判", "本月应入户走访"],
+            "户数": [3, None, 0, -2, 12_000_000],
+        }
+    )
+    path = routine._write(frame, tmp_path / "一月一提示.xlsx", "一月一提示")
+    sheets = pl.read_excel(path, sheet_id=0)
+    assert list(sheets) == ["一月一提示"]
+    back = sheets["一月一提示"]
+    assert back.columns == frame.columns and back.height == frame.height
+    assert back["村"].to_list() == frame["村"].to_list()  # a code of digits is still text
+    assert back["户数"].to_list() == frame["户数"].to_list()
+    assert back["走访原因"].fill_null("").to_list() == frame["走访原因"].to_list()
+
+    monkeypatch.setattr(routine, "EXCEL_ROWS", 2)
+    path = routine._write(frame, tmp_path / "变化清单.xlsx", "变化清单")
+    sheets = pl.read_excel(path, sheet_id=0)
+    assert list(sheets) == ["变化清单", "变化清单 (2)", "变化清单 (3)"]
+    assert pl.concat(list(sheets.values()))["户编号"].to_list() == frame["户编号"].to_list()
+    # an empty list is a sheet with its header
+    empty = pl.read_excel(routine._write(frame.head(0), tmp_path / "空.xlsx", "一周一抽查"))
+    assert empty.columns == frame.columns and empty.height == 0
+
+
 def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     m2 = write_jsonl(month_two(population()), tmp_path / "again.jsonl")
