@@ -183,6 +183,24 @@ def test_an_excel_list_keeps_every_row_and_value(tmp_path: Path, monkeypatch: py
     assert empty.columns == frame.columns and empty.height == 0
 
 
+def test_every_record_is_decided_or_an_error_in_the_errors_file(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    """Bad input gets a clear error and nothing is lost: a malformed record and a household id given twice
+    are rows of 错误.xlsx (and of the store), every other record is decided."""
+    households = population()
+    broken = {**households[1], "household_id": "=HB-BAD", "income": {**households[1]["income"], "wage": "很多"}}
+    path = write_jsonl([*households, households[0], broken], tmp_path / "m.jsonl")
+    res = run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=tmp_path / "o", jurisdiction="t")
+    n = len(households) + 2
+    assert res.rows == n and res.decided == len(households) - 1 and res.errors == 3
+    table = pl.read_excel(tmp_path / "o" / "错误.xlsx")
+    assert table.columns == ["文件", "工作表", "行号", "列", "错误代码", "说明", "户编号", "序号"]
+    by_code = sorted(zip(table["错误代码"], table["户编号"], strict=True))
+    first = households[0]["household_id"]
+    assert by_code[:2] == [("duplicate_id", first), ("duplicate_id", first)]
+    assert by_code[2][1] == "'=HB-BAD"  # neutralised: a spreadsheet shows it, never runs it as a formula
+    assert len(store.run_errors(res.run_id)) == 3
+
+
 def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     m2 = write_jsonl(month_two(population()), tmp_path / "again.jsonl")

@@ -39,7 +39,7 @@ from ..batch import configuration_gaps, read_inputs
 from ..compile.polars import decide_table
 from ..io.summary import LEVELS, summarise
 from ..io.tables import RowError
-from ..io.writers import DECISION_SCHEMA, write_errors
+from ..io.writers import DECISION_SCHEMA, ERROR_COLUMNS, errors_frame, neutralised
 from ..ruleset import RuleSet
 from ..store import PARQUET_MAGIC, IdentityKey, RunInfo, Store, _now
 from .lists import FLAG_SCHEMA, changes_frame, flags_frame, focus_frame, visits_frame
@@ -349,6 +349,24 @@ def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
+def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> None:
+    """monitor.json: ``head``'s fields, ``changes`` (one array per change code, in :data:`CHANGE_KINDS`'
+    order), then ``lists`` — each array written by polars straight into the file, no text of the whole
+    document built in between (it is a few hundred megabytes for a city)."""
+    by_kind = changes.partition_by("change", as_dict=True, maintain_order=True)
+    none = changes.head(0)
+    with path.open("wb") as f:
+        f.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "changes": {')
+        for n, kind in enumerate(CHANGE_KINDS):
+            f.write(f"{', ' if n else ''}{json.dumps(kind)}: ".encode())
+            by_kind.get((kind,), none).write_json(f)
+        f.write(b"}")
+        for name, frame in lists.items():
+            f.write(f', "{name}": '.encode())
+            frame.write_json(f)
+        f.write(b"}")
+
+
 # ------------------------------------------------------------------------------------------- the routine
 
 
@@ -599,9 +617,10 @@ def _run_monthly(
         _write(_table(changes, _HEADERS["changes"]), out / f"变化清单{suffix}", "变化清单"),
     ]
     if row_errors:
-        errors_path = out / f"错误{suffix}"
-        write_errors(row_errors, errors_path)
-        files.append(errors_path)
+        # As eligibility.io.writers.write_errors lays them out (messages quote the input: neutralised for
+        # spreadsheets), through the same writer as the lists.
+        table = neutralised(errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
+        files.append(_write(table, out / f"错误{suffix}", "错误"))
     head = {
         "run_id": run_id,
         "jurisdiction": juris,
@@ -611,14 +630,8 @@ def _run_monthly(
         "decided": decided,
         "errors": n_errors,
     }
-    # monitor.json: the lists written by polars (one JSON array each), not dumped dict by dict.
-    by_kind = ", ".join(f"{json.dumps(k)}: {changes.filter(pl.col('change') == k).write_json()}" for k in CHANGE_KINDS)
-    lists_json = (
-        f'"changes": {{{by_kind}}}, "visits": {visit_list.write_json()}, "focus": {focus.write_json()}, '
-        f'"sample": {sample.write_json()}'
-    )
     json_path = out / "monitor.json"
-    json_path.write_text(json.dumps(head, ensure_ascii=False)[:-1] + ", " + lists_json + "}", encoding="utf-8")
+    _write_json(json_path, head, {"visits": visit_list, "focus": focus, "sample": sample}, changes)
     files.append(json_path)
     timings["write"] = time.perf_counter() - t
     return MonthlyResult(
