@@ -201,6 +201,22 @@ def test_every_record_is_decided_or_an_error_in_the_errors_file(store: Store, ru
     assert len(store.run_errors(res.run_id)) == 3
 
 
+def test_a_run_that_fails_to_store_leaves_no_files(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    """The files are written beside the store but only moved into place once the run is committed: a run
+    that fails while storing leaves neither a run in the store nor files in the folder."""
+    path = write_jsonl(population(), tmp_path / "m.jsonl")
+
+    def fail(batch: int) -> None:
+        raise RuntimeError("disk full")
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=out, after_batch=fail)
+    assert store.runs() == [] and list(out.iterdir()) == []
+    again = run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in again.files)
+
+
 def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     m2 = write_jsonl(month_two(population()), tmp_path / "again.jsonl")

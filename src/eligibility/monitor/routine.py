@@ -24,10 +24,13 @@ import hashlib
 import io
 import json
 import random
+import shutil
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,21 +173,26 @@ def _jurisdiction(regions: Sequence[str]) -> str:
     return "全国"
 
 
+DIGEST_ROWS: Final = 50_000
+"""Rows written as JSON and hashed at a time (a city's rows as JSON are over a gigabyte at once)."""
+
+
 def input_digests(frame: pl.DataFrame) -> pl.Series:
     """Each row's input digest: BLAKE2b-128 of the row as read (the households frame, without ``_row``
     and ``as_of``) written as one line of JSON — the definition the store documents, so an unchanged
     household keeps its digest from month to month, across versions of this code too.
 
-    The JSON is made by polars for the whole column at once (``struct.json_encode`` writes exactly the
-    line ``write_ndjson`` writes, without one big text to split again), and each row is hashed from its
-    bytes without first becoming a Python string.
+    The JSON is made by polars for a column at once (``struct.json_encode`` writes exactly the line
+    ``write_ndjson`` writes, without one big text to split again), :data:`DIGEST_ROWS` rows at a time, and
+    each row is hashed from its bytes without first becoming a Python string.
     """
-    if frame.height == 0:
-        return pl.Series("input_digest", [], pl.Binary)
-    text = frame.select(pl.struct(pl.exclude("_row", "as_of")).struct.json_encode()).to_series()
     b2 = hashlib.blake2b
-    rows = text.cast(pl.Binary).to_list()
-    return pl.Series("input_digest", [b2(row, digest_size=16).digest() for row in rows], pl.Binary)
+    row = pl.struct(pl.exclude("_row", "as_of")).struct.json_encode().cast(pl.Binary)
+    out: list[bytes] = []
+    for start in range(0, frame.height, DIGEST_ROWS):
+        text = frame.slice(start, DIGEST_ROWS).select(row).to_series().to_list()
+        out += [b2(line, digest_size=16).digest() for line in text]
+    return pl.Series("input_digest", out, pl.Binary)
 
 
 def _file_digest(paths: Sequence[str | Path]) -> str:
@@ -349,6 +357,21 @@ def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
+def _write_files(
+    folder: Path, suffix: str, lists: dict[str, pl.DataFrame], row_errors: Sequence[RowError]
+) -> tuple[list[Path], float]:
+    """The lists (file name → table) and the errors file, if any, written in ``folder``; the files and the
+    seconds it took."""
+    t = time.perf_counter()
+    files = [_write(table, folder / f"{name}{suffix}", name.split("-")[0]) for name, table in lists.items()]
+    if row_errors:
+        # As eligibility.io.writers.write_errors lays them out (messages quote the input: neutralised for
+        # spreadsheets), through the same writer as the lists.
+        table = neutralised(errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
+        files.append(_write(table, folder / f"错误{suffix}", "错误"))
+    return files, time.perf_counter() - t
+
+
 def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> None:
     """monitor.json: ``head``'s fields, ``changes`` (one array per change code, in :data:`CHANGE_KINDS`'
     order), then ``lists`` — each array written by polars straight into the file, no text of the whole
@@ -447,22 +470,28 @@ def _run_monthly(
     regions = [r for r in frame.get_column("region").to_list() if r]
     juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    since = _months_before(as_of, history_months)
-    decided_frame = with_history(frame, store.history(juris, as_of, since))
-    timings["history"] = time.perf_counter() - t
-    t = time.perf_counter()
-    parts = [
-        _decide(rules, decided_frame.slice(s, chunk_rows), as_of) for s in range(0, decided_frame.height, chunk_rows)
-    ]
-    decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
-    decisions = decisions.sort("_row")
-    timings["decide"] = time.perf_counter() - t
-    t = time.perf_counter()
+    # The input digests need only the rows as read, so they are computed beside the history and the
+    # decisions, in a thread of their own: polars writes the JSON and hashlib hashes rows of over 2 KiB
+    # outside the GIL, so on two cores this is mostly off the routine's path ("digest" is what is left).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="input-digest") as pool:
+        digest_job = pool.submit(input_digests, frame)
+        t = time.perf_counter()
+        since = _months_before(as_of, history_months)
+        decided_frame = with_history(frame, store.history(juris, as_of, since))
+        timings["history"] = time.perf_counter() - t
+        t = time.perf_counter()
+        parts = [
+            _decide(rules, decided_frame.slice(s, chunk_rows), as_of)
+            for s in range(0, decided_frame.height, chunk_rows)
+        ]
+        decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
+        decisions = decisions.sort("_row")
+        timings["decide"] = time.perf_counter() - t
+        t = time.perf_counter()
+        digests = digest_job.result()
 
     # Per household: the input digest (the row as read, without its position and date) and the decision
     # table's row beside what was read (the state the lists compare).
-    digests = input_digests(frame)
     table = pl.concat(
         [
             frame.select(
@@ -535,92 +564,97 @@ def _run_monthly(
     analysis = _analysis(summary, prev_summary)
     timings["lists"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    identities = _identities(frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids)
-    fingerprint = (
-        "sha256:"
-        + hashlib.sha256(
-            (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
-        ).hexdigest()
-    )
+    decided = cur.height
     bad_rows = {e.index for e in row_errors if e.index is not None}
     n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
-    decided = cur.height
-    counts = dict(changes.get_column("change").value_counts().iter_rows())
-    # The run row keeps the totals the report's trend needs; the whole table (a row per region, indicator
-    # and item: large for a city at town level) is a list beside it.
-    totals = summary.filter((pl.col("region") == "合计") & (pl.col("indicator") == "认定结论"))
-    run_summary = {
-        "status": dict(totals.select("code", "households").iter_rows()),
-        "level": level,
-        "changes": {k: int(counts.get(k, 0)) for k in CHANGE_KINDS},
-        "visits": visit_list.height,
-        "focus": focus.height,
-        "sample": sample.height,
-    }
-    # The households table (what SQL counts), and the compact decisions as the decision table itself:
-    # Parquet blocks, no JSON written or parsed on the way.
-    state = stored.select(
-        "household_id",
-        pl.col("_row").cast(pl.Int64),
-        "region",
-        "monitoring_status",
-        *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
-        "input_digest",
-        "error",
-    )
-    households = state.rows()  # tuples in HouseholdRow's order
-    blocks = [
-        _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
-        for s in range(0, stored.height, DECISION_BLOCK_ROWS)
-    ]
-    timings["prepare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    block = history_block(frame, decisions, dup)
-    timings["history_block"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run_id = store.record_run(
-        jurisdiction=juris,
-        as_of=as_of,
-        started_at=started,
-        ruleset_fingerprint=fingerprint,
-        input_digest=_file_digest(paths),
-        counts=(read.total_rows, decided, n_errors),
-        summary=run_summary,
-        households=households,
-        decisions=blocks,
-        errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
-        identities=identities,
-        lists={
-            "summary": _table_bytes(summary),
-            "changes": _table_bytes(changes),
-            "visits": _table_bytes(visit_list),
-            "focus_flags": _table_bytes(flags),
-            "focus": _table_bytes(focus),
-            "sample": _table_bytes(sample),
-        },
-        after_batch=after_batch,
-        history=block,
-    )
-    timings["store"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    # The lists' files need nothing from the store: a thread writes them beside it (polars and
+    # rust_xlsxwriter work outside the GIL, SQLite too while it steps) into a staging folder, and they are
+    # moved into ``out_dir`` once the run is committed — a run that fails to store leaves no files.
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    suffix = ".csv" if fmt == "csv" else ".xlsx"
-    quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
-    files = [
-        _write(_table(visit_list, _HEADERS["visits"]), out / f"一月一提示{suffix}", "一月一提示"),
-        _write(analysis.rename(_HEADERS["analysis"]), out / f"一月一分析{suffix}", "一月一分析"),
-        _write(_table(focus, _HEADERS["focus"]), out / f"一季一预警-{quarter_name}{suffix}", "一季一预警"),
-        _write(_table(sample, _HEADERS["sample"]), out / f"一周一抽查{suffix}", "一周一抽查"),
-        _write(_table(changes, _HEADERS["changes"]), out / f"变化清单{suffix}", "变化清单"),
-    ]
-    if row_errors:
-        # As eligibility.io.writers.write_errors lays them out (messages quote the input: neutralised for
-        # spreadsheets), through the same writer as the lists.
-        table = neutralised(errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
-        files.append(_write(table, out / f"错误{suffix}", "错误"))
+    staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-files")
+    try:
+        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
+        lists = {
+            "一月一提示": _table(visit_list, _HEADERS["visits"]),
+            "一月一分析": analysis.rename(_HEADERS["analysis"]),
+            f"一季一预警-{quarter_name}": _table(focus, _HEADERS["focus"]),
+            "一周一抽查": _table(sample, _HEADERS["sample"]),
+            "变化清单": _table(changes, _HEADERS["changes"]),
+        }
+        files_job = pool.submit(_write_files, staging, ".csv" if fmt == "csv" else ".xlsx", lists, row_errors)
+        t = time.perf_counter()
+        identities = _identities(frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids)
+        fingerprint = (
+            "sha256:"
+            + hashlib.sha256(
+                (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
+            ).hexdigest()
+        )
+        counts = dict(changes.get_column("change").value_counts().iter_rows())
+        # The run row keeps the totals the report's trend needs; the whole table (a row per region, indicator
+        # and item: large for a city at town level) is a list beside it.
+        totals = summary.filter((pl.col("region") == "合计") & (pl.col("indicator") == "认定结论"))
+        run_summary = {
+            "status": dict(totals.select("code", "households").iter_rows()),
+            "level": level,
+            "changes": {k: int(counts.get(k, 0)) for k in CHANGE_KINDS},
+            "visits": visit_list.height,
+            "focus": focus.height,
+            "sample": sample.height,
+        }
+        # The households table (what SQL counts), and the compact decisions as the decision table itself:
+        # Parquet blocks, no JSON written or parsed on the way.
+        state = stored.select(
+            "household_id",
+            pl.col("_row").cast(pl.Int64),
+            "region",
+            "monitoring_status",
+            *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
+            "input_digest",
+            "error",
+        )
+        households = state.rows()  # tuples in HouseholdRow's order
+        blocks = [
+            _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
+            for s in range(0, stored.height, DECISION_BLOCK_ROWS)
+        ]
+        timings["prepare"] = time.perf_counter() - t
+        t = time.perf_counter()
+        block = history_block(frame, decisions, dup)
+        timings["history_block"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run_id = store.record_run(
+            jurisdiction=juris,
+            as_of=as_of,
+            started_at=started,
+            ruleset_fingerprint=fingerprint,
+            input_digest=_file_digest(paths),
+            counts=(read.total_rows, decided, n_errors),
+            summary=run_summary,
+            households=households,
+            decisions=blocks,
+            errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
+            identities=identities,
+            lists={
+                "summary": _table_bytes(summary),
+                "changes": _table_bytes(changes),
+                "visits": _table_bytes(visit_list),
+                "focus_flags": _table_bytes(flags),
+                "focus": _table_bytes(focus),
+                "sample": _table_bytes(sample),
+            },
+            after_batch=after_batch,
+            history=block,
+        )
+        timings["store"] = time.perf_counter() - t
+        t = time.perf_counter()
+        staged, timings["files"] = files_job.result()
+        files = [p.replace(out / p.name) for p in staged]
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(staging, ignore_errors=True)
     head = {
         "run_id": run_id,
         "jurisdiction": juris,
