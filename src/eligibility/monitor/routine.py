@@ -30,7 +30,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -392,6 +392,27 @@ def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame]
 
 # ------------------------------------------------------------------------------------------- the routine
 
+OVERLAP: bool = True
+"""Whether the routine runs its independent steps beside each other (the input digests beside the
+decisions, the files beside the store). ``False`` runs them one after the other in the calling thread —
+the same results; ``benchmarks/bench_monitor.py --serial`` measures the difference."""
+
+
+class _Inline(Executor):
+    """An executor that runs each job at once in the calling thread (:data:`OVERLAP` off)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+
+def _executor(name: str) -> Executor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if OVERLAP else _Inline()
+
 
 def run_monthly(
     paths: Sequence[str | Path],
@@ -473,7 +494,7 @@ def _run_monthly(
     # The input digests need only the rows as read, so they are computed beside the history and the
     # decisions, in a thread of their own: polars writes the JSON and hashlib hashes rows of over 2 KiB
     # outside the GIL, so on two cores this is mostly off the routine's path ("digest" is what is left).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="input-digest") as pool:
+    with _executor("input-digest") as pool:
         digest_job = pool.submit(input_digests, frame)
         t = time.perf_counter()
         since = _months_before(as_of, history_months)
@@ -573,7 +594,7 @@ def _run_monthly(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-files")
+    pool = _executor("monitor-files")
     try:
         quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
         lists = {
