@@ -77,6 +77,14 @@ def test_no_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         IdentityKey.from_env()
 
 
+def test_numbers_hash_alike_one_by_one_and_in_bulk() -> None:
+    """A department's number (hashed one by one) must meet the same member's number hashed with a month's
+    members in bulk: spaces and a lower-case x do not matter, a blank number has no hash."""
+    numbers = ["34060319750302001x", " 340603 19750302001X ", "13800000000", "", "   ", None, "\u3000138 0000 0000"]
+    assert KEY.hash_many(numbers) == [KEY.hash(n) for n in numbers]
+    assert KEY.hash_many(numbers)[0] == KEY.hash_many(numbers)[1] and KEY.hash_many(numbers)[3:6] == [None] * 3
+
+
 def test_id_and_phone_numbers_are_stored_only_as_keyed_hashes(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     ids = {m["id_number"] for h in population() for m in h.get("members") or [] if m.get("id_number")}

@@ -820,19 +820,27 @@ def history_block(frame: pl.DataFrame, decisions: pl.DataFrame, exclude: Sequenc
 
 
 def _identities(frame: pl.DataFrame, key: IdentityKey, plain: bool) -> list[tuple[Any, ...]]:
-    """(household_id, region, member_id, id_hash, phone_hash, id_number, phone) of every member."""
+    """(household_id, region, member_id, id_hash, phone_hash, id_number, phone) of every member with an ID
+    or phone number."""
     members = (
         frame.select("household_id", "region", "members")
         .explode("members")
         .filter(pl.col("members").is_not_null())
         .unnest("members")
         .select("household_id", "region", "member_id", "id_number", "phone")
+        .filter((pl.col("id_number").fill_null("") != "") | (pl.col("phone").fill_null("") != ""))
     )
-    return [
-        (hid, region, mid, key.hash(idn), key.hash(ph), idn if plain else None, ph if plain else None)
-        for hid, region, mid, idn, ph in members.iter_rows()
-        if idn or ph
+    ids, phones = members.get_column("id_number").to_list(), members.get_column("phone").to_list()
+    columns = [
+        members.get_column("household_id").to_list(),
+        members.get_column("region").to_list(),
+        members.get_column("member_id").to_list(),
+        key.hash_many(ids),
+        key.hash_many(phones),
+        ids if plain else [None] * len(ids),
+        phones if plain else [None] * len(ids),
     ]
+    return list(zip(*columns, strict=True))
 
 
 def _leads(store: Store, jurisdiction: str) -> list[dict[str, Any]]:
