@@ -482,6 +482,9 @@ def _run_monthly(
     log: TextIO | None,
 ) -> MonthlyResult:
     log = log or sys.stderr
+    if fmt != "csv":
+        # The Excel writer (extra ``monitor``) is needed only at the end: missing, say so before any work.
+        import rustpy_xlsxwriter  # noqa: F401
     t0 = time.perf_counter()
     started = _now()
     timings: dict[str, float] = {}
