@@ -77,6 +77,14 @@ def test_no_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         IdentityKey.from_env()
 
 
+def test_numbers_hash_alike_one_by_one_and_in_bulk() -> None:
+    """A department's number (hashed one by one) must meet the same member's number hashed with a month's
+    members in bulk: spaces and a lower-case x do not matter, a blank number has no hash."""
+    numbers = ["34060319750302001x", " 340603 19750302001X ", "13800000000", "", "   ", None, "\u3000138 0000 0000"]
+    assert KEY.hash_many(numbers) == [KEY.hash(n) for n in numbers]
+    assert KEY.hash_many(numbers)[0] == KEY.hash_many(numbers)[1] and KEY.hash_many(numbers)[3:6] == [None] * 3
+
+
 def test_id_and_phone_numbers_are_stored_only_as_keyed_hashes(store: Store, rules: RuleSet, tmp_path: Path) -> None:
     two_months(store, rules, tmp_path)
     ids = {m["id_number"] for h in population() for m in h.get("members") or [] if m.get("id_number")}
@@ -125,6 +133,115 @@ def test_every_run_records_its_date_rules_input_and_counts(store: Store, rules: 
     assert before["HB-001"] == by_id["HB-001"][4] and before["HB-003"] != by_id["HB-003"][4]
     errors = store.run_errors(r.run_id)
     assert errors == []
+
+
+def test_the_input_digest_is_the_row_as_read_in_one_line_of_json(tmp_path: Path) -> None:
+    """The store documents each household's input digest as BLAKE2b-128 of the row as read (the households
+    frame without its position and date) written as one line of JSON; the columnar computation keeps that
+    definition byte for byte, so digests stored by earlier versions still compare equal. A line separator
+    inside a name (U+2028) is one row, not two."""
+    import hashlib
+
+    from eligibility.batch import read_inputs
+    from eligibility.monitor.routine import input_digests
+
+    households = population()
+    households[0]["members"][0]["name"] = '王\u2028"引号" \\ 末'
+    path = write_jsonl(households, tmp_path / "m.jsonl")
+    frame = read_inputs([path], as_of=AUG).frame
+    lines = frame.drop("_row", "as_of").write_ndjson().rstrip("\n").split("\n")
+    assert len(lines) == frame.height == len(households)
+    expected = [hashlib.blake2b(line.encode(), digest_size=16).digest() for line in lines]
+    assert input_digests(frame).to_list() == expected
+    # the position and the date are not part of it: the same rows read later in another file digest alike
+    again = read_inputs([write_jsonl(households[::-1], tmp_path / "r.jsonl")], as_of=SEP).frame
+    assert input_digests(again).to_list() == expected[::-1]
+    assert input_digests(frame.head(0)).to_list() == []
+
+
+def test_an_excel_list_keeps_every_row_and_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list written as a workbook reads back as the frame it was (text stays text, numbers numbers,
+    empty cells empty); a list longer than a sheet holds continues on numbered sheets, never cut off."""
+    from eligibility.monitor import routine
+
+    frame = pl.DataFrame(
+        {
+            "村": ["340603100201", "340603100202", "340603100201", None, "3406"],
+            "户编号": ["HB-001", "HB-002", "HB-003", "HB-004", "HB-005"],
+            "走访原因": ["新识别：入户核实、农户授权承诺", "预警：入户核查", "", "需研判", "本月应入户走访"],
+            "户数": [3, None, 0, -2, 12_000_000],
+        }
+    )
+    path = routine._write(frame, tmp_path / "一月一提示.xlsx", "一月一提示")
+    sheets = pl.read_excel(path, sheet_id=0)
+    assert list(sheets) == ["一月一提示"]
+    back = sheets["一月一提示"]
+    assert back.columns == frame.columns and back.height == frame.height
+    assert back["村"].to_list() == frame["村"].to_list()  # a code of digits is still text
+    assert back["户数"].to_list() == frame["户数"].to_list()
+    assert back["走访原因"].fill_null("").to_list() == frame["走访原因"].to_list()
+
+    monkeypatch.setattr(routine, "EXCEL_ROWS", 2)
+    path = routine._write(frame, tmp_path / "变化清单.xlsx", "变化清单")
+    sheets = pl.read_excel(path, sheet_id=0)
+    assert list(sheets) == ["变化清单", "变化清单 (2)", "变化清单 (3)"]
+    assert pl.concat(list(sheets.values()))["户编号"].to_list() == frame["户编号"].to_list()
+    # an empty list is a sheet with its header
+    empty = pl.read_excel(routine._write(frame.head(0), tmp_path / "空.xlsx", "一周一抽查"))
+    assert empty.columns == frame.columns and empty.height == 0
+
+
+def test_every_record_is_decided_or_an_error_in_the_errors_file(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    """Bad input gets a clear error and nothing is lost: a malformed record and a household id given twice
+    are rows of 错误.xlsx (and of the store), every other record is decided."""
+    households = population()
+    broken = {**households[1], "household_id": "=HB-BAD", "income": {**households[1]["income"], "wage": "很多"}}
+    path = write_jsonl([*households, households[0], broken], tmp_path / "m.jsonl")
+    res = run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=tmp_path / "o", jurisdiction="t")
+    n = len(households) + 2
+    assert res.rows == n and res.decided == len(households) - 1 and res.errors == 3
+    table = pl.read_excel(tmp_path / "o" / "错误.xlsx")
+    assert table.columns == ["文件", "工作表", "行号", "列", "错误代码", "说明", "户编号", "序号"]
+    by_code = sorted(zip(table["错误代码"], table["户编号"], strict=True))
+    first = households[0]["household_id"]
+    assert by_code[:2] == [("duplicate_id", first), ("duplicate_id", first)]
+    assert by_code[2][1] == "'=HB-BAD"  # neutralised: a spreadsheet shows it, never runs it as a formula
+    assert len(store.run_errors(res.run_id)) == 3
+
+
+def test_a_run_that_fails_to_store_leaves_no_files(store: Store, rules: RuleSet, tmp_path: Path) -> None:
+    """The files are written beside the store but only moved into place once the run is committed: a run
+    that fails while storing leaves neither a run in the store nor files in the folder."""
+    path = write_jsonl(population(), tmp_path / "m.jsonl")
+
+    def fail(batch: int) -> None:
+        raise RuntimeError("disk full")
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=out, after_batch=fail)
+    assert store.runs() == [] and list(out.iterdir()) == []
+    again = run_monthly([path], as_of=AUG, store=store, rules=rules, key=KEY, out_dir=out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in again.files)
+
+
+def test_overlapping_steps_change_nothing(rules: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The routine runs the input digests beside the decisions and the files beside the store; run one step
+    after the other instead, it writes the same files, byte for byte, and stores the same households."""
+    from eligibility.monitor import routine
+
+    m1 = write_jsonl(population(), tmp_path / "m1.jsonl")
+    m2 = write_jsonl(month_two(population()), tmp_path / "m2.jsonl")
+    got = {}
+    for overlap in (True, False):
+        monkeypatch.setattr(routine, "OVERLAP", overlap)
+        with open_store(tmp_path / f"{overlap}.db") as store:
+            for path, on in ((m1, AUG), (m2, SEP)):
+                out = tmp_path / f"{overlap}-{on}"
+                run_monthly([path], as_of=on, store=store, rules=rules, key=KEY, out_dir=out, fmt="csv")
+            files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+            got[overlap] = (files, store.households(store.runs()[-1].run_id))
+    assert got[True] == got[False]
 
 
 def test_storing_the_same_month_again_replaces_it(store: Store, rules: RuleSet, tmp_path: Path) -> None:

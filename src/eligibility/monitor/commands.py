@@ -121,6 +121,8 @@ def cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
         except ValueError as exc:
             print(f"错误 / error: {exc}", file=sys.stderr)
             return 1
+        except ImportError as exc:
+            return _extra_missing(exc)
     prev = res.previous.as_of.isoformat() if res.previous else "无 / none"
     print(f"辖区 / jurisdiction {res.jurisdiction}，评估日期 / as of {res.as_of}，上次 / previous {prev}", file=out)
     print(

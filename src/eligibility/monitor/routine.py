@@ -24,10 +24,13 @@ import hashlib
 import io
 import json
 import random
+import shutil
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,7 +42,7 @@ from ..batch import configuration_gaps, read_inputs
 from ..compile.polars import decide_table
 from ..io.summary import LEVELS, summarise
 from ..io.tables import RowError
-from ..io.writers import DECISION_SCHEMA, write_errors
+from ..io.writers import DECISION_SCHEMA, ERROR_COLUMNS, errors_frame, neutralised
 from ..ruleset import RuleSet
 from ..store import PARQUET_MAGIC, IdentityKey, RunInfo, Store, _now
 from .lists import FLAG_SCHEMA, changes_frame, flags_frame, focus_frame, visits_frame
@@ -50,6 +53,7 @@ __all__ = [
     "VISIT_REASONS",
     "MonthlyResult",
     "history_block",
+    "input_digests",
     "run_monthly",
     "stratified_sample",
     "with_history",
@@ -169,8 +173,26 @@ def _jurisdiction(regions: Sequence[str]) -> str:
     return "全国"
 
 
-def _digest_lines(lines: Sequence[str]) -> list[bytes]:
-    return [hashlib.blake2b(line.encode(), digest_size=16).digest() for line in lines]
+DIGEST_ROWS: Final = 50_000
+"""Rows written as JSON and hashed at a time (a city's rows as JSON are over a gigabyte at once)."""
+
+
+def input_digests(frame: pl.DataFrame) -> pl.Series:
+    """Each row's input digest: BLAKE2b-128 of the row as read (the households frame, without ``_row``
+    and ``as_of``) written as one line of JSON — the definition the store documents, so an unchanged
+    household keeps its digest from month to month, across versions of this code too.
+
+    The JSON is made by polars for a column at once (``struct.json_encode`` writes exactly the line
+    ``write_ndjson`` writes, without one big text to split again), :data:`DIGEST_ROWS` rows at a time, and
+    each row is hashed from its bytes without first becoming a Python string.
+    """
+    b2 = hashlib.blake2b
+    row = pl.struct(pl.exclude("_row", "as_of")).struct.json_encode().cast(pl.Binary)
+    out: list[bytes] = []
+    for start in range(0, frame.height, DIGEST_ROWS):
+        text = frame.slice(start, DIGEST_ROWS).select(row).to_series().to_list()
+        out += [b2(line, digest_size=16).digest() for line in text]
+    return pl.Series("input_digest", out, pl.Binary)
 
 
 def _file_digest(paths: Sequence[str | Path]) -> str:
@@ -310,25 +332,86 @@ def _table(frame: pl.DataFrame, headers: dict[str, str]) -> pl.DataFrame:
     return frame.select(cols)
 
 
-AUTOFIT_ROWS: Final = 5_000
-"""Excel columns are sized to their content up to this many rows (autofit measures every cell in Python)."""
+EXCEL_ROWS: Final = 1_048_575
+"""Data rows an Excel sheet holds (1,048,576 rows, one of them the header); a longer list continues on
+the next sheet of the same workbook (``变化清单``, ``变化清单 (2)``, …) rather than being cut off."""
 
 
 def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
+    """One list as CSV (UTF-8 with a BOM, so that Excel and WPS read it; docs/batch.md §5) or as an Excel
+    workbook: bold header, frozen first row, columns sized to their content.
+
+    The workbook is written by rust_xlsxwriter (``rustpy-xlsxwriter``) from the frame's Arrow columns:
+    xlsxwriter through ``DataFrame.write_excel`` goes cell by cell in Python, about ten times slower,
+    which a city's lists (hundreds of thousands of rows) turned into a minute a month."""
     if path.suffix == ".csv":
-        frame.write_csv(path, include_bom=True)  # a BOM, so that Excel and WPS read UTF-8 (docs/batch.md §5)
-    else:
-        frame.write_excel(
-            path,
-            worksheet=sheet,
-            autofit=frame.height <= AUTOFIT_ROWS,
-            header_format={"bold": True},
-            freeze_panes=(1, 0),
-        )
+        frame.write_csv(path, include_bom=True)
+        return path
+    from rustpy_xlsxwriter import FastExcel
+
+    book = FastExcel(str(path), autofit=True).format(bold_headers=True).freeze(row=1)
+    parts = range(0, max(frame.height, 1), EXCEL_ROWS)
+    for n, start in enumerate(parts, 1):
+        book.sheet(sheet if n == 1 else f"{sheet} ({n})", frame.slice(start, EXCEL_ROWS))
+    book.save()
     return path
 
 
+def _write_files(
+    folder: Path, suffix: str, lists: dict[str, pl.DataFrame], row_errors: Sequence[RowError]
+) -> tuple[list[Path], float]:
+    """The lists (file name → table) and the errors file, if any, written in ``folder``; the files and the
+    seconds it took."""
+    t = time.perf_counter()
+    files = [_write(table, folder / f"{name}{suffix}", name.split("-")[0]) for name, table in lists.items()]
+    if row_errors:
+        # As eligibility.io.writers.write_errors lays them out (messages quote the input: neutralised for
+        # spreadsheets), through the same writer as the lists.
+        table = neutralised(errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
+        files.append(_write(table, folder / f"错误{suffix}", "错误"))
+    return files, time.perf_counter() - t
+
+
+def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> None:
+    """monitor.json: ``head``'s fields, ``changes`` (one array per change code, in :data:`CHANGE_KINDS`'
+    order), then ``lists`` — each array written by polars straight into the file, no text of the whole
+    document built in between (it is a few hundred megabytes for a city)."""
+    by_kind = changes.partition_by("change", as_dict=True, maintain_order=True)
+    none = changes.head(0)
+    with path.open("wb") as f:
+        f.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "changes": {')
+        for n, kind in enumerate(CHANGE_KINDS):
+            f.write(f"{', ' if n else ''}{json.dumps(kind)}: ".encode())
+            by_kind.get((kind,), none).write_json(f)
+        f.write(b"}")
+        for name, frame in lists.items():
+            f.write(f', "{name}": '.encode())
+            frame.write_json(f)
+        f.write(b"}")
+
+
 # ------------------------------------------------------------------------------------------- the routine
+
+OVERLAP: bool = True
+"""Whether the routine runs its independent steps beside each other (the input digests beside the
+decisions, the files beside the store). ``False`` runs them one after the other in the calling thread —
+the same results; ``benchmarks/bench_monitor.py --serial`` measures the difference."""
+
+
+class _Inline(Executor):
+    """An executor that runs each job at once in the calling thread (:data:`OVERLAP` off)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+
+def _executor(name: str) -> Executor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if OVERLAP else _Inline()
 
 
 def run_monthly(
@@ -399,6 +482,9 @@ def _run_monthly(
     log: TextIO | None,
 ) -> MonthlyResult:
     log = log or sys.stderr
+    if fmt != "csv":
+        # The Excel writer (extra ``monitor``) is needed only at the end: missing, say so before any work.
+        import rustpy_xlsxwriter  # noqa: F401
     t0 = time.perf_counter()
     started = _now()
     timings: dict[str, float] = {}
@@ -408,24 +494,28 @@ def _run_monthly(
     regions = [r for r in frame.get_column("region").to_list() if r]
     juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    since = _months_before(as_of, history_months)
-    decided_frame = with_history(frame, store.history(juris, as_of, since))
-    timings["history"] = time.perf_counter() - t
-    t = time.perf_counter()
-    parts = [
-        _decide(rules, decided_frame.slice(s, chunk_rows), as_of) for s in range(0, decided_frame.height, chunk_rows)
-    ]
-    decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
-    decisions = decisions.sort("_row")
-    timings["decide"] = time.perf_counter() - t
-    t = time.perf_counter()
+    # The input digests need only the rows as read, so they are computed beside the history and the
+    # decisions, in a thread of their own: polars writes the JSON and hashlib hashes rows of over 2 KiB
+    # outside the GIL, so on two cores this is mostly off the routine's path ("digest" is what is left).
+    with _executor("input-digest") as pool:
+        digest_job = pool.submit(input_digests, frame)
+        t = time.perf_counter()
+        since = _months_before(as_of, history_months)
+        decided_frame = with_history(frame, store.history(juris, as_of, since))
+        timings["history"] = time.perf_counter() - t
+        t = time.perf_counter()
+        parts = [
+            _decide(rules, decided_frame.slice(s, chunk_rows), as_of)
+            for s in range(0, decided_frame.height, chunk_rows)
+        ]
+        decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
+        decisions = decisions.sort("_row")
+        timings["decide"] = time.perf_counter() - t
+        t = time.perf_counter()
+        digests = digest_job.result()
 
     # Per household: the input digest (the row as read, without its position and date) and the decision
     # table's row beside what was read (the state the lists compare).
-    digests = pl.Series(
-        "input_digest", _digest_lines(frame.drop("_row", "as_of").write_ndjson().splitlines()), pl.Binary
-    )
     table = pl.concat(
         [
             frame.select(
@@ -498,91 +588,97 @@ def _run_monthly(
     analysis = _analysis(summary, prev_summary)
     timings["lists"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    identities = _identities(frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids)
-    fingerprint = (
-        "sha256:"
-        + hashlib.sha256(
-            (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
-        ).hexdigest()
-    )
+    decided = cur.height
     bad_rows = {e.index for e in row_errors if e.index is not None}
     n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
-    decided = cur.height
-    counts = dict(changes.get_column("change").value_counts().iter_rows())
-    # The run row keeps the totals the report's trend needs; the whole table (a row per region, indicator
-    # and item: large for a city at town level) is a list beside it.
-    totals = summary.filter((pl.col("region") == "合计") & (pl.col("indicator") == "认定结论"))
-    run_summary = {
-        "status": dict(totals.select("code", "households").iter_rows()),
-        "level": level,
-        "changes": {k: int(counts.get(k, 0)) for k in CHANGE_KINDS},
-        "visits": visit_list.height,
-        "focus": focus.height,
-        "sample": sample.height,
-    }
-    # The households table (what SQL counts), and the compact decisions as the decision table itself:
-    # Parquet blocks, no JSON written or parsed on the way.
-    state = stored.select(
-        "household_id",
-        pl.col("_row").cast(pl.Int64),
-        "region",
-        "monitoring_status",
-        *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
-        "input_digest",
-        "error",
-    )
-    households = state.rows()  # tuples in HouseholdRow's order
-    blocks = [
-        _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
-        for s in range(0, stored.height, DECISION_BLOCK_ROWS)
-    ]
-    timings["prepare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    block = history_block(frame, decisions, dup)
-    timings["history_block"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run_id = store.record_run(
-        jurisdiction=juris,
-        as_of=as_of,
-        started_at=started,
-        ruleset_fingerprint=fingerprint,
-        input_digest=_file_digest(paths),
-        counts=(read.total_rows, decided, n_errors),
-        summary=run_summary,
-        households=households,
-        decisions=blocks,
-        errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
-        identities=identities,
-        lists={
-            "summary": _table_bytes(summary),
-            "changes": _table_bytes(changes),
-            "visits": _table_bytes(visit_list),
-            "focus_flags": _table_bytes(flags),
-            "focus": _table_bytes(focus),
-            "sample": _table_bytes(sample),
-        },
-        after_batch=after_batch,
-        history=block,
-    )
-    timings["store"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    # The lists' files need nothing from the store: a thread writes them beside it (polars and
+    # rust_xlsxwriter work outside the GIL, SQLite too while it steps) into a staging folder, and they are
+    # moved into ``out_dir`` once the run is committed — a run that fails to store leaves no files.
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    suffix = ".csv" if fmt == "csv" else ".xlsx"
-    quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
-    files = [
-        _write(_table(visit_list, _HEADERS["visits"]), out / f"一月一提示{suffix}", "一月一提示"),
-        _write(analysis.rename(_HEADERS["analysis"]), out / f"一月一分析{suffix}", "一月一分析"),
-        _write(_table(focus, _HEADERS["focus"]), out / f"一季一预警-{quarter_name}{suffix}", "一季一预警"),
-        _write(_table(sample, _HEADERS["sample"]), out / f"一周一抽查{suffix}", "一周一抽查"),
-        _write(_table(changes, _HEADERS["changes"]), out / f"变化清单{suffix}", "变化清单"),
-    ]
-    if row_errors:
-        errors_path = out / f"错误{suffix}"
-        write_errors(row_errors, errors_path)
-        files.append(errors_path)
+    staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
+    pool = _executor("monitor-files")
+    try:
+        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
+        lists = {
+            "一月一提示": _table(visit_list, _HEADERS["visits"]),
+            "一月一分析": analysis.rename(_HEADERS["analysis"]),
+            f"一季一预警-{quarter_name}": _table(focus, _HEADERS["focus"]),
+            "一周一抽查": _table(sample, _HEADERS["sample"]),
+            "变化清单": _table(changes, _HEADERS["changes"]),
+        }
+        files_job = pool.submit(_write_files, staging, ".csv" if fmt == "csv" else ".xlsx", lists, row_errors)
+        t = time.perf_counter()
+        identities = _identities(frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids)
+        fingerprint = (
+            "sha256:"
+            + hashlib.sha256(
+                (",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest).encode()
+            ).hexdigest()
+        )
+        counts = dict(changes.get_column("change").value_counts().iter_rows())
+        # The run row keeps the totals the report's trend needs; the whole table (a row per region, indicator
+        # and item: large for a city at town level) is a list beside it.
+        totals = summary.filter((pl.col("region") == "合计") & (pl.col("indicator") == "认定结论"))
+        run_summary = {
+            "status": dict(totals.select("code", "households").iter_rows()),
+            "level": level,
+            "changes": {k: int(counts.get(k, 0)) for k in CHANGE_KINDS},
+            "visits": visit_list.height,
+            "focus": focus.height,
+            "sample": sample.height,
+        }
+        # The households table (what SQL counts), and the compact decisions as the decision table itself:
+        # Parquet blocks, no JSON written or parsed on the way.
+        state = stored.select(
+            "household_id",
+            pl.col("_row").cast(pl.Int64),
+            "region",
+            "monitoring_status",
+            *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
+            "input_digest",
+            "error",
+        )
+        households = state.rows()  # tuples in HouseholdRow's order
+        blocks = [
+            _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
+            for s in range(0, stored.height, DECISION_BLOCK_ROWS)
+        ]
+        timings["prepare"] = time.perf_counter() - t
+        t = time.perf_counter()
+        block = history_block(frame, decisions, dup)
+        timings["history_block"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run_id = store.record_run(
+            jurisdiction=juris,
+            as_of=as_of,
+            started_at=started,
+            ruleset_fingerprint=fingerprint,
+            input_digest=_file_digest(paths),
+            counts=(read.total_rows, decided, n_errors),
+            summary=run_summary,
+            households=households,
+            decisions=blocks,
+            errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
+            identities=identities,
+            lists={
+                "summary": _table_bytes(summary),
+                "changes": _table_bytes(changes),
+                "visits": _table_bytes(visit_list),
+                "focus_flags": _table_bytes(flags),
+                "focus": _table_bytes(focus),
+                "sample": _table_bytes(sample),
+            },
+            after_batch=after_batch,
+            history=block,
+        )
+        timings["store"] = time.perf_counter() - t
+        t = time.perf_counter()
+        staged, timings["files"] = files_job.result()
+        files = [p.replace(out / p.name) for p in staged]
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(staging, ignore_errors=True)
     head = {
         "run_id": run_id,
         "jurisdiction": juris,
@@ -592,14 +688,8 @@ def _run_monthly(
         "decided": decided,
         "errors": n_errors,
     }
-    # monitor.json: the lists written by polars (one JSON array each), not dumped dict by dict.
-    by_kind = ", ".join(f"{json.dumps(k)}: {changes.filter(pl.col('change') == k).write_json()}" for k in CHANGE_KINDS)
-    lists_json = (
-        f'"changes": {{{by_kind}}}, "visits": {visit_list.write_json()}, "focus": {focus.write_json()}, '
-        f'"sample": {sample.write_json()}'
-    )
     json_path = out / "monitor.json"
-    json_path.write_text(json.dumps(head, ensure_ascii=False)[:-1] + ", " + lists_json + "}", encoding="utf-8")
+    _write_json(json_path, head, {"visits": visit_list, "focus": focus, "sample": sample}, changes)
     files.append(json_path)
     timings["write"] = time.perf_counter() - t
     return MonthlyResult(
@@ -733,19 +823,27 @@ def history_block(frame: pl.DataFrame, decisions: pl.DataFrame, exclude: Sequenc
 
 
 def _identities(frame: pl.DataFrame, key: IdentityKey, plain: bool) -> list[tuple[Any, ...]]:
-    """(household_id, region, member_id, id_hash, phone_hash, id_number, phone) of every member."""
+    """(household_id, region, member_id, id_hash, phone_hash, id_number, phone) of every member with an ID
+    or phone number."""
     members = (
         frame.select("household_id", "region", "members")
         .explode("members")
         .filter(pl.col("members").is_not_null())
         .unnest("members")
         .select("household_id", "region", "member_id", "id_number", "phone")
+        .filter((pl.col("id_number").fill_null("") != "") | (pl.col("phone").fill_null("") != ""))
     )
-    return [
-        (hid, region, mid, key.hash(idn), key.hash(ph), idn if plain else None, ph if plain else None)
-        for hid, region, mid, idn, ph in members.iter_rows()
-        if idn or ph
+    ids, phones = members.get_column("id_number").to_list(), members.get_column("phone").to_list()
+    columns = [
+        members.get_column("household_id").to_list(),
+        members.get_column("region").to_list(),
+        members.get_column("member_id").to_list(),
+        key.hash_many(ids),
+        key.hash_many(phones),
+        ids if plain else [None] * len(ids),
+        phones if plain else [None] * len(ids),
     ]
+    return list(zip(*columns, strict=True))
 
 
 def _leads(store: Store, jurisdiction: str) -> list[dict[str, Any]]:
