@@ -1235,17 +1235,6 @@ class _Decide:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
         return [e.alias(f"__n:{rid}:{i}") for rid, (nodes, _, _) in self.c.rule_nodes.items() for i, e in nodes.items()]
 
-    def path_missing(self, p: str) -> pl.Expr:
-        """facts.missing_paths for one item path (``members[].birth_date``): every item lacking it, or
-        ``$.members`` when the list is unknown (read only for the few rows whose gap names such a path)."""
-        coll, sub = p.split("[].", 1)
-        items = pl.col(coll).list.eval(
-            pl.when(pl.element().struct.field(sub).is_null())
-            .then(pl.concat_str([pl.lit(f"$.{coll}["), pl.int_range(pl.len()).cast(pl.String), pl.lit(f"].{sub}")]))
-            .drop_nulls()
-        )
-        return pl.when(pl.col(coll).is_null()).then(pl.lit([f"$.{coll}"])).otherwise(items)
-
     # A set of settling paths is a bitset over the paths the program can name (``self.bits``): a plain
     # path ``$.income.wage`` or an item path ``members[].birth_date`` (its items spelled out only when
     # the lists are assembled). Per row, ``__M<w>`` holds which of them are missing (UInt64 words), a
@@ -1439,57 +1428,109 @@ class _Decide:
             return got
 
         def has(k: str, b: int) -> pl.Expr:
-            return (pl.col(f"{k}{b // 64}") & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
+            return bit_set(pl.col(f"{k}{b // 64}"), b)
 
-        def spelled_items(wide: pl.DataFrame) -> pl.DataFrame:
-            """Per row lacking an item path, its items spelled out (``$.members[2].birth_date``): once
-            per row, however many subjects name them."""
-            lacks = wide.filter(_any([has("__M", b) for _, b in item_bits]))
-            return lacks.select(
-                "_row",
-                *(
-                    pl.when(has("__M", b)).then(self.path_missing(k)).otherwise(_empty(pl.String())).alias(f"__i{j}")
-                    for j, (k, b) in enumerate(item_bits)
-                ),
-            )
+        def bit_set(word: pl.Expr, b: int) -> pl.Expr:
+            return (word & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
 
-        def listed(long: pl.DataFrame, items: pl.DataFrame | None, name: str) -> pl.LazyFrame:
-            """(row, subject, words) → the row's list of {name, fields}, subjects in name order."""
-            keys = long.select(word_names).unique()
-            table = keys.with_columns(
-                pl.Series("plain", [plain_paths(tuple(r)) for r in keys.iter_rows()], dtype=pl.List(pl.String))
-            )
-            got = long.join(table, on=word_names, how="left")
-            if items is not None:
-                got = got.with_columns(_any([has("w", b) for _, b in item_bits]).alias("__item"))
-                simple = got.filter(~pl.col("__item")).select("_row", "si", pl.col("plain").alias("fields"))
-                extra = [
-                    pl.when(has("w", b)).then(pl.col(f"__i{j}")).otherwise(_empty(pl.String()))
-                    for j, (_, b) in enumerate(item_bits)
-                ]
-                spelled = (
-                    got.filter(pl.col("__item"))
-                    .join(items, on="_row", how="left")
+        item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
+        position_bit = {i: 1 << i for i in range(64)}
+
+        def lacking(wide: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+            """Per row lacking an item path: which items lack it, as bitsets over item positions
+            (``__l<bit>:<k>``: positions 64k … 64k+63; null where none). One explode per collection and
+            integer words, where spelling ``$.members[2].birth_date`` per row and path cost the most of
+            this stage (the strings are spelled per distinct pattern in ``listed``)."""
+            frames: list[pl.DataFrame] = []
+            words: dict[str, int] = {}
+            for coll in sorted({c for c, _ in item_of.values()}):
+                subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+                flat = (
+                    wide.lazy()
+                    .filter(_any([has("__M", b) for _, b in subs]))
+                    .select("_row", coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
+                    .explode(coll, "__i")
                     .select(
                         "_row",
-                        "si",
-                        pl.concat_list([pl.col("plain"), *extra]).list.unique().list.sort().alias("fields"),
+                        (pl.col("__i") // 64).alias("__k"),
+                        (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
+                        *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
+                    )
+                    .filter(_any([pl.col(f"__n{b}") for _, b in subs]))
+                    .collect()
+                )
+                last: int | None = flat.select(pl.col("__k").max()).item()
+                words[coll] = n = 1 + (last or 0)
+                frames.append(
+                    flat.group_by("_row").agg(
+                        pl.col("__v").filter(pl.col(f"__n{b}") & (pl.col("__k") == k)).sum().alias(f"__l{b}:{k}")
+                        for _, b in subs
+                        for k in range(n)
                     )
                 )
-                got = pl.concat([simple, spelled])
-            else:
-                got = got.select("_row", "si", pl.col("plain").alias("fields"))
-            names = pl.Series(subjects, dtype=pl.String)
-            return (
-                got.lazy()
-                .sort("_row", "si")
-                .group_by("_row", maintain_order=True)
-                .agg(
-                    pl.struct(
-                        pl.col("si").replace_strict(dict(enumerate(names)), return_dtype=pl.String).alias("name"),
-                        pl.col("fields"),
-                    ).alias(name)
+            out = wide.select("_row")
+            for frame in frames:
+                out = out.join(frame, on="_row", how="left", maintain_order="left")
+            return out, words
+
+        index = {s: i for i, s in enumerate(subjects)}
+
+        def listed(
+            wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int]
+        ) -> pl.LazyFrame:
+            """(row, subject, words) → the row's list of {name, fields}, subjects in name order. The
+            fields of a (subject, words, lacking items) pattern are spelled once, in Python: a batch
+            has a few hundred patterns, against ten (row, subject) pairs per row."""
+            ors = {
+                k: v or 0
+                for k, v in wide.select(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws)
+                .row(0, named=True)
+                .items()
+            }
+            slots: dict[int, list[tuple[int, int]]] = {}
+            parts = []
+            for subject, ws in per_tag:
+                si = index[subject]
+                bits = [b for b in item_of if ors[ws[b // 64]] >> (b % 64) & 1]
+                slots[si] = [(b, k) for b in bits for k in range(positions[item_of[b][0]])]
+                parts.append(
+                    wide.lazy()
+                    .filter(pl.col(ws[0]).is_not_null())
+                    .select(
+                        "_row",
+                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
+                        *(
+                            pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(f"__l{b}:{k}")).alias(f"x{j}")
+                            for j, (b, k) in enumerate(slots[si])
+                        ),
+                    )
                 )
+            long = pl.concat(parts, how="diagonal").collect()
+            xs = [c for c in long.columns if c.startswith("x")]
+            key = ["si", *word_names, *xs]
+            table = long.select(key).unique()
+            fields = []
+            for row in table.iter_rows():
+                plain = plain_paths(row[1 : 1 + self.n_words])
+                extra = [
+                    f"$.{item_of[b][0]}[{64 * k + i}].{item_of[b][1]}"
+                    for (b, k), v in zip(slots[row[0]], row[1 + self.n_words :], strict=False)
+                    if v
+                    for i in range(64)
+                    if v >> i & 1
+                ]
+                fields.append(sorted({*plain, *extra}) if extra else plain)
+            table = table.with_columns(
+                pl.col("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String).alias("name"),
+                pl.Series("fields", fields, dtype=pl.List(pl.String)),
+            )
+            return (
+                long.lazy()
+                .join(table.lazy(), on=key, how="left", nulls_equal=True)
+                # the row order of the groups does not matter: ``_attach`` joins them on ``_row``
+                .group_by("_row")
+                .agg(pl.struct(pl.col("name"), pl.col("fields")).sort_by("si").alias(name))
             )
 
         nodes = self.node_columns()
@@ -1511,19 +1552,11 @@ class _Decide:
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *{k.split("[].", 1)[0] for k, _ in item_bits},
             ).collect(engine="in-memory")
-            items = spelled_items(wide) if item_bits else None
-            index = {s: i for i, s in enumerate(subjects)}
-            frames: list[pl.LazyFrame] = []
-            for tag, per_tag in columns.items():
-                parts = [
-                    wide.select(
-                        "_row",
-                        pl.lit(index[subject], dtype=pl.UInt32).alias("si"),
-                        *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
-                    ).filter(pl.col("w0").is_not_null())
-                    for subject, ws in per_tag
-                ]
-                frames.append(listed(pl.concat(parts), items, gap_names[tag]))
+            positions: dict[str, int] = {}
+            if item_bits:
+                lacks, positions = lacking(wide)
+                wide = pl.concat([wide, lacks.drop("_row")], how="horizontal")
+            frames = [listed(wide, per_tag, gap_names[tag], positions) for tag, per_tag in columns.items()]
             made = [gap_names[t] for t in columns]
             return _attach(lf, frames).with_columns(
                 pl.col(n).fill_null(_empty(MISSING)) if n in made else _empty(MISSING).alias(n) for n in all_names
@@ -1562,12 +1595,6 @@ class _Decide:
         kc_kind = {i: kind for i, (kind, _) in enumerate(kcs)}
         kc_code = {i: code for i, (_, code) in enumerate(kcs)}
         severity = {c: self.ruleset.vocab("finding", c).severity for c in finding_codes}
-        names = list(_FINDING_COLUMNS.values())
-
-        def long_dates(lf: pl.LazyFrame, prefix: str, codes: list[str], name: str) -> pl.LazyFrame:
-            return lf.select("_row", *(pl.col(f"{prefix}{c}").alias(c) for c in codes)).unpivot(
-                index="_row", variable_name="code", value_name=name
-            )
 
         def grouped_of(lf: pl.LazyFrame, rules: list[str]) -> pl.LazyFrame:
             """Per (row, kind, code) whether certain and which rules decided it, from these rules."""
@@ -1596,17 +1623,14 @@ class _Decide:
                 .sort("_row", "kind", "certain", "kc", descending=[False, False, True, False])
             )
 
-        # A kind whose findings carry no per-household date depends only on the outcomes of the rules
-        # concluding it, and most households share a few thousand combinations of those: each kind is
-        # worked out once per distinct combination (2 bits per rule, in UInt64 keys) and joined back.
-        # Unpivoting every (household, rule) pair cost most of this stage.
-        dated_kinds = {"exit_blocker", "finding"}
-        dated_rules = [r for r in rules_with if self.kinds[r] & dated_kinds]
-        kind_rules = {
-            kind: [r for r in rules_with if kind in self.kinds[r]]
-            for kind in _FINDING_COLUMNS
-            if kind not in dated_kinds
-        }
+        # Which findings of a kind a household has (code, certain, rules) depends only on the outcomes of
+        # the rules concluding that kind, and most households share a few thousand combinations of those:
+        # each kind is worked out once per distinct combination (2 bits per rule, in UInt64 keys) and
+        # joined back. Unpivoting every (household, rule) pair cost most of this stage. The dates of an
+        # exit blocker or a procedure finding are the household's own: they are added afterwards, on the
+        # few (household, finding) pairs that have one.
+        kind_rules = {kind: [r for r in rules_with if kind in self.kinds[r]] for kind in _FINDING_COLUMNS}
+        dated_codes = {"exit_blocker": blocker_codes, "finding": finding_codes}
 
         def state_keys(rules: list[str]) -> list[pl.Expr]:
             keys = []
@@ -1622,97 +1646,82 @@ class _Decide:
                 keys.append(_bit_or(states).alias(f"__k{w // 32}"))
             return keys
 
-        def shared(lf: pl.LazyFrame, kind: str, name: str) -> pl.LazyFrame:
+        def shared(df: pl.DataFrame, kind: str) -> pl.Series:
+            """The (code, certain, rules) findings of ``kind`` per row of ``df``, in its row order (null
+            where none), worked out once per distinct combination of the outcomes of its rules."""
             rules = kind_rules[kind]
             keys = state_keys(rules)
             key_names = [k.meta.output_name() for k in keys]
-            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect()
+            keyed = df.select(*keys, *(pl.col("rule:" + r) for r in rules))
             distinct = (
-                keyed.drop("_row")
-                .unique(subset=key_names)
-                .with_row_index("_row")
-                .with_columns(pl.col("_row").cast(pl.UInt64))
+                keyed.unique(subset=key_names).with_row_index("_row").with_columns(pl.col("_row").cast(pl.UInt64))
             )
             lists = (
                 grouped_of(distinct.lazy(), rules)
                 .filter(pl.col("kind") == kind)
                 .group_by("_row", maintain_order=True)
-                .agg(pl.struct([pl.col("code"), pl.col("certain"), pl.col("rules")]).alias(name))
+                .agg(pl.struct([pl.col("code"), pl.col("certain"), pl.col("rules")]).alias("__e"))
                 .join(distinct.lazy().select("_row", *key_names), on="_row")
                 .drop("_row")
+                .collect()
             )
-            return keyed.lazy().select("_row", *key_names).join(lists, on=key_names, how="left").select("_row", name)
+            return (
+                keyed.select(key_names).join(lists, on=key_names, how="left", maintain_order="left").get_column("__e")
+            )
+
+        def dated(df: pl.DataFrame, kind: str, found: pl.Series) -> pl.Series:
+            """``found`` (from ``shared``) with each finding's own dates: an exit blocker's ``until``, a
+            procedure finding's ``due``, ``on`` and days late — the row's date column of the finding's code."""
+            codes = dated_codes[kind]
+
+            def pick(prefix: str) -> pl.Expr:
+                return pl.coalesce([pl.when(pl.col("code") == c).then(pl.col(prefix + c)) for c in codes])
+
+            fields = [pl.col("code"), pl.col("certain"), pl.col("rules")]
+            if kind == "exit_blocker":
+                fields.append(pick("__until:").alias("until"))
+                prefixes = ["__until:"]
+            else:
+                fields += [
+                    pl.col("code").replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
+                    pick("__due:").alias("due"),
+                    pick("__on:").alias("on"),
+                ]
+                prefixes = ["__due:", "__on:"]
+            flat = (
+                df.select("_row", found.alias("__e"), *(pl.col(p + c) for p in prefixes for c in codes))
+                .filter(pl.col("__e").list.len() > 0)
+                .explode("__e")
+                .unnest("__e")
+                .select("_row", *fields)
+            )
+            if kind == "finding":
+                late = (pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64)
+                flat = flat.with_columns(pl.when(pl.col("due").is_not_null()).then(late).alias("days_late"))
+            grouped = flat.group_by("_row").agg(pl.struct(pl.exclude("_row")).alias("__e"))
+            return df.select("_row").join(grouped, on="_row", how="left", maintain_order="left").get_column("__e")
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
-            lf = lf.cache()
             if not conc_rows:
                 return lf.with_columns(_empty(_FINDING_DTYPES[k]).alias(n) for k, n in _FINDING_COLUMNS.items())
-            # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
-            grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
-            frames: list[pl.LazyFrame] = []
+            df = lf.collect()
+            columns: list[pl.Series | pl.Expr] = []
             for kind, name in _FINDING_COLUMNS.items():
-                if kind not in dated_kinds:
-                    if kind_rules[kind]:
-                        frames.append(shared(lf, kind, name))
+                if not kind_rules[kind]:
+                    columns.append(_empty(_FINDING_DTYPES[kind]).alias(name))
                     continue
-                part = grouped.filter(pl.col("kind") == kind)
-                fields = [pl.col("code"), pl.col("certain"), pl.col("rules")]
-                if kind == "exit_blocker" and blocker_codes:
-                    part = part.join(
-                        long_dates(lf, "__until:", blocker_codes, "until"),
-                        on=["_row", "code"],
-                        how="left",
-                        maintain_order="left",
-                    )
-                    fields.append(pl.col("until"))
-                elif kind == "exit_blocker":
-                    fields.append(pl.lit(None, dtype=pl.Date).alias("until"))
-                if kind == "finding" and finding_codes:
-                    part = part.join(
-                        long_dates(lf, "__due:", finding_codes, "due"),
-                        on=["_row", "code"],
-                        how="left",
-                        maintain_order="left",
-                    )
-                    part = part.join(
-                        long_dates(lf, "__on:", finding_codes, "on"),
-                        on=["_row", "code"],
-                        how="left",
-                        maintain_order="left",
-                    )
-                    fields += [
-                        pl.col("code").replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
-                        pl.col("due"),
-                        pl.col("on"),
-                        pl.when(pl.col("due").is_not_null())
-                        .then((pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64))
-                        .alias("days_late"),
-                    ]
-                elif kind == "finding":
-                    # no procedure rules in force: the struct keeps its fields (all null)
-                    fields += [
-                        pl.lit(None, dtype=dt).alias(f)
-                        for f, dt in PROCEDURE.to_schema().items()
-                        if f not in ("code", "certain", "rules")
-                    ]
-                frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
-            out = _attach(lf, frames)
-            return (
-                out.with_columns(
-                    [
-                        pl.col(n).fill_null(_empty(_FINDING_DTYPES[k]))
-                        if k in dated_kinds or kind_rules[k]
-                        else _empty(_FINDING_DTYPES[k]).alias(n)
-                        for k, n in _FINDING_COLUMNS.items()
-                    ]
-                ).with_columns(
-                    pl.when(pl.col("__applies"))
-                    .then(pl.col("exit_blockers"))
-                    .otherwise(_empty(BLOCKER))
-                    .alias("exit_blockers")
-                )
-                if names
-                else out
+                found = shared(df, kind)
+                if kind in dated_codes:
+                    found = dated(df, kind, found)
+                columns.append(found.cast(pl.List(_FINDING_DTYPES[kind])).alias(name))
+            out = df.with_columns(columns).with_columns(
+                pl.col(n).fill_null(_empty(_FINDING_DTYPES[k])) for k, n in _FINDING_COLUMNS.items()
+            )
+            return out.lazy().with_columns(
+                pl.when(pl.col("__applies"))
+                .then(pl.col("exit_blockers"))
+                .otherwise(_empty(BLOCKER))
+                .alias("exit_blockers")
             )
 
         # Measured: the sort / window / group_by of this stage runs faster on the in-memory engine than on
