@@ -574,7 +574,8 @@ class _Compiler:
         self.item: list[tuple[str, FieldSpec]] = []  # (collection path, spec) of the enclosing aggregate
         self.outer: list[set[str]] = []
         self.agg_count = 0
-        self.agg_deps: set[str] = set()
+        self.fact_level: dict[str, int] = {}
+        self.agg_level: dict[str, int] = {}
         self.leaf_names: dict[Any, str] = {}
         self.leaf_exprs: list[pl.Expr] = []
 
@@ -596,7 +597,7 @@ class _Compiler:
             self.use("as_of")
             return V(pl.col("as_of"), "date")
         if node.ref == "fact":
-            self.use("__f:" + node.key, fact=node.key)
+            self.use("__f:" + node.key)
             return self.fact_ref(node.key)
         if node.ref == "item":
             coll, spec = self.item[-1]
@@ -609,12 +610,10 @@ class _Compiler:
         self.use(node.key)
         return V(pl.col(node.key), kind, scale)
 
-    def use(self, column: str, fact: str | None = None) -> None:
+    def use(self, column: str) -> None:
         """Note an outer column read inside an aggregate's body (it travels into the exploded pass)."""
         if self.outer:
             self.outer[-1].add(column)
-            if fact is not None:
-                self.agg_deps.add(fact)
 
     def fact_ref(self, name: str) -> V:
         v = self.facts[name]
@@ -734,42 +733,49 @@ class _Compiler:
     # ------------------------------------------------------------------ staging
 
     def flush(self) -> None:
-        """Materialise the pending aggregates (exploded pass), then the pending facts."""
+        """Materialise the pending aggregates and facts, level by level (see ``add_fact``): at each
+        level one exploded pass per collection for every aggregate of that level, then one stage of
+        that level's facts."""
         aggs, facts = self.pending_aggs, self.pending_facts
         self.pending_aggs, self.pending_facts = [], []
-        if aggs:
+        levels = [self.agg_level[a.column] for a in aggs] + [self.fact_level[n] for n, _ in facts]
+        for k in range(max(levels, default=-1) + 1):
             by_coll: dict[str, list[_AggSpec]] = {}
             for a in aggs:
-                by_coll.setdefault(a.coll, []).append(a)
+                if self.agg_level[a.column] == k:
+                    by_coll.setdefault(a.coll, []).append(a)
             for coll, group in by_coll.items():
                 self.stages.append(functools.partial(_aggregate_pass, coll, group))
-        if facts:
             cols: list[pl.Expr] = []
             for name, v in facts:
+                if self.fact_level[name] != k:
+                    continue
                 cols.append(v.expr.alias("__f:" + name))
                 if v.den is not None:
                     cols.append(v.den.alias("__fd:" + name))
                 self.materialised.add(name)
-            self.stages.append(_with_columns(cols))
+            if cols:
+                self.stages.append(_with_columns(cols))
 
     def add_fact(self, name: str, node: Node) -> None:
-        self.agg_deps = set()
+        """Compile a fact and give it a level: one more than the deepest fact it reads, and not before
+        its aggregates, whose level is one more than the deepest fact (or inner aggregate) their items
+        read. Scheduling by level rather than in the order of the facts puts every aggregate over
+        members that can run together into one exploded pass (in fact order, an unrelated fact in
+        between split them into three)."""
         before = len(self.pending_aggs)
         v = self.expr(node)
-        new_aggs = self.pending_aggs[before:]
-        pending = {n for n, _ in self.pending_facts}
-        if new_aggs and self.agg_deps & pending:
-            # An aggregate reading a fact not yet computed: compute the facts first.
-            self.pending_aggs = self.pending_aggs[:before]
-            self.flush()
-            self.pending_aggs = new_aggs
-        deps = _fact_refs(node) & pending
-        if deps:
-            # A fact reads the columns of its inputs, so they come first.
-            keep = self.pending_aggs
-            self.pending_aggs = [a for a in keep if a not in new_aggs]
-            self.flush()
-            self.pending_aggs = [a for a in keep if a in new_aggs]
+        level = max((self.fact_level[d] + 1 for d in _fact_refs(node) if d in self.fact_level), default=0)
+        for a in self.pending_aggs[before:]:  # an inner aggregate comes before the one around it
+            at = 0
+            for col in a.outer:
+                if col.startswith(("__f:", "__fd:")):
+                    at = max(at, self.fact_level[col.split(":", 1)[1]] + 1)
+                elif col in self.agg_level:
+                    at = max(at, self.agg_level[col] + 1)
+            self.agg_level[a.column] = at
+            level = max(level, at)
+        self.fact_level[name] = level
         self.facts[name] = v
         self.pending_facts.append((name, v))
 
