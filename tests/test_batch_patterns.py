@@ -1,7 +1,7 @@
 """The columnar decision's per-pattern stages against the engine (issue 10 §5): the settling paths of a
-``needs_review`` and the findings are worked out once per distinct pattern and joined back, so rows
-that share a pattern, rows that differ only in which item lacks a field, and item positions past the
-first 64-bit word must still come out as the engine decides each household."""
+``needs_review`` (and the findings of the undated kinds) are worked out once per distinct pattern and
+joined back, so rows that share a pattern, rows that differ only in which item lacks a field, and item
+positions past the first 64-bit word must still come out as the engine decides each household."""
 
 from __future__ import annotations
 

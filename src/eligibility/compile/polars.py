@@ -1601,6 +1601,12 @@ class _Decide:
         kc_kind = {i: kind for i, (kind, _) in enumerate(kcs)}
         kc_code = {i: code for i, (_, code) in enumerate(kcs)}
         severity = {c: self.ruleset.vocab("finding", c).severity for c in finding_codes}
+        names = list(_FINDING_COLUMNS.values())
+
+        def long_dates(lf: pl.LazyFrame, prefix: str, codes: list[str], name: str) -> pl.LazyFrame:
+            return lf.select("_row", *(pl.col(f"{prefix}{c}").alias(c) for c in codes)).unpivot(
+                index="_row", variable_name="code", value_name=name
+            )
 
         def grouped_of(lf: pl.LazyFrame, rules: list[str]) -> pl.LazyFrame:
             """Per (row, kind, code) whether certain and which rules decided it, from these rules."""
@@ -1629,14 +1635,17 @@ class _Decide:
                 .sort("_row", "kind", "certain", "kc", descending=[False, False, True, False])
             )
 
-        # Which findings of a kind a household has (code, certain, rules) depends only on the outcomes of
-        # the rules concluding that kind, and most households share a few thousand combinations of those:
-        # each kind is worked out once per distinct combination (2 bits per rule, in UInt64 keys) and
-        # joined back. Unpivoting every (household, rule) pair cost most of this stage. The dates of an
-        # exit blocker or a procedure finding are the household's own: they are added afterwards, on the
-        # few (household, finding) pairs that have one.
-        kind_rules = {kind: [r for r in rules_with if kind in self.kinds[r]] for kind in _FINDING_COLUMNS}
-        dated_codes = {"exit_blocker": blocker_codes, "finding": finding_codes}
+        # A kind whose findings carry no per-household date depends only on the outcomes of the rules
+        # concluding it, and most households share a few thousand combinations of those: each kind is
+        # worked out once per distinct combination (2 bits per rule, in UInt64 keys) and joined back.
+        # Unpivoting every (household, rule) pair cost most of this stage.
+        dated_kinds = {"exit_blocker", "finding"}
+        dated_rules = [r for r in rules_with if self.kinds[r] & dated_kinds]
+        kind_rules = {
+            kind: [r for r in rules_with if kind in self.kinds[r]]
+            for kind in _FINDING_COLUMNS
+            if kind not in dated_kinds
+        }
 
         def state_keys(rules: list[str]) -> list[pl.Expr]:
             keys = []
@@ -1652,82 +1661,97 @@ class _Decide:
                 keys.append(_bit_or(states).alias(f"__k{w // 32}"))
             return keys
 
-        def shared(df: pl.DataFrame, kind: str) -> pl.Series:
-            """The (code, certain, rules) findings of ``kind`` per row of ``df``, in its row order (null
-            where none), worked out once per distinct combination of the outcomes of its rules."""
+        def shared(lf: pl.LazyFrame, kind: str, name: str) -> pl.LazyFrame:
             rules = kind_rules[kind]
             keys = state_keys(rules)
             key_names = [k.meta.output_name() for k in keys]
-            keyed = df.select(*keys, *(pl.col("rule:" + r) for r in rules))
+            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect()
             distinct = (
-                keyed.unique(subset=key_names).with_row_index("_row").with_columns(pl.col("_row").cast(pl.UInt64))
+                keyed.drop("_row")
+                .unique(subset=key_names)
+                .with_row_index("_row")
+                .with_columns(pl.col("_row").cast(pl.UInt64))
             )
             lists = (
                 grouped_of(distinct.lazy(), rules)
                 .filter(pl.col("kind") == kind)
                 .group_by("_row", maintain_order=True)
-                .agg(pl.struct([pl.col("code"), pl.col("certain"), pl.col("rules")]).alias("__e"))
+                .agg(pl.struct([pl.col("code"), pl.col("certain"), pl.col("rules")]).alias(name))
                 .join(distinct.lazy().select("_row", *key_names), on="_row")
                 .drop("_row")
-                .collect()
             )
-            return (
-                keyed.select(key_names).join(lists, on=key_names, how="left", maintain_order="left").get_column("__e")
-            )
-
-        def dated(df: pl.DataFrame, kind: str, found: pl.Series) -> pl.Series:
-            """``found`` (from ``shared``) with each finding's own dates: an exit blocker's ``until``, a
-            procedure finding's ``due``, ``on`` and days late — the row's date column of the finding's code."""
-            codes = dated_codes[kind]
-
-            def pick(prefix: str) -> pl.Expr:
-                return pl.coalesce([pl.when(pl.col("code") == c).then(pl.col(prefix + c)) for c in codes])
-
-            fields = [pl.col("code"), pl.col("certain"), pl.col("rules")]
-            if kind == "exit_blocker":
-                fields.append(pick("__until:").alias("until"))
-                prefixes = ["__until:"]
-            else:
-                fields += [
-                    pl.col("code").replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
-                    pick("__due:").alias("due"),
-                    pick("__on:").alias("on"),
-                ]
-                prefixes = ["__due:", "__on:"]
-            flat = (
-                df.select("_row", found.alias("__e"), *(pl.col(p + c) for p in prefixes for c in codes))
-                .filter(pl.col("__e").list.len() > 0)
-                .explode("__e")
-                .unnest("__e")
-                .select("_row", *fields)
-            )
-            if kind == "finding":
-                late = (pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64)
-                flat = flat.with_columns(pl.when(pl.col("due").is_not_null()).then(late).alias("days_late"))
-            grouped = flat.group_by("_row").agg(pl.struct(pl.exclude("_row")).alias("__e"))
-            return df.select("_row").join(grouped, on="_row", how="left", maintain_order="left").get_column("__e")
+            return keyed.lazy().select("_row", *key_names).join(lists, on=key_names, how="left").select("_row", name)
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
+            lf = lf.cache()
             if not conc_rows:
                 return lf.with_columns(_empty(_FINDING_DTYPES[k]).alias(n) for k, n in _FINDING_COLUMNS.items())
-            df = lf.collect()
-            columns: list[pl.Series | pl.Expr] = []
+            # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
+            grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
+            frames: list[pl.LazyFrame] = []
             for kind, name in _FINDING_COLUMNS.items():
-                if not kind_rules[kind]:
-                    columns.append(_empty(_FINDING_DTYPES[kind]).alias(name))
+                if kind not in dated_kinds:
+                    if kind_rules[kind]:
+                        frames.append(shared(lf, kind, name))
                     continue
-                found = shared(df, kind)
-                if kind in dated_codes:
-                    found = dated(df, kind, found)
-                columns.append(found.cast(pl.List(_FINDING_DTYPES[kind])).alias(name))
-            out = df.with_columns(columns).with_columns(
-                pl.col(n).fill_null(_empty(_FINDING_DTYPES[k])) for k, n in _FINDING_COLUMNS.items()
-            )
-            return out.lazy().with_columns(
-                pl.when(pl.col("__applies"))
-                .then(pl.col("exit_blockers"))
-                .otherwise(_empty(BLOCKER))
-                .alias("exit_blockers")
+                part = grouped.filter(pl.col("kind") == kind)
+                fields = [pl.col("code"), pl.col("certain"), pl.col("rules")]
+                if kind == "exit_blocker" and blocker_codes:
+                    part = part.join(
+                        long_dates(lf, "__until:", blocker_codes, "until"),
+                        on=["_row", "code"],
+                        how="left",
+                        maintain_order="left",
+                    )
+                    fields.append(pl.col("until"))
+                elif kind == "exit_blocker":
+                    fields.append(pl.lit(None, dtype=pl.Date).alias("until"))
+                if kind == "finding" and finding_codes:
+                    part = part.join(
+                        long_dates(lf, "__due:", finding_codes, "due"),
+                        on=["_row", "code"],
+                        how="left",
+                        maintain_order="left",
+                    )
+                    part = part.join(
+                        long_dates(lf, "__on:", finding_codes, "on"),
+                        on=["_row", "code"],
+                        how="left",
+                        maintain_order="left",
+                    )
+                    fields += [
+                        pl.col("code").replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
+                        pl.col("due"),
+                        pl.col("on"),
+                        pl.when(pl.col("due").is_not_null())
+                        .then((pl.col("on") - pl.col("due")).dt.total_days().cast(pl.Int64))
+                        .alias("days_late"),
+                    ]
+                elif kind == "finding":
+                    # no procedure rules in force: the struct keeps its fields (all null)
+                    fields += [
+                        pl.lit(None, dtype=dt).alias(f)
+                        for f, dt in PROCEDURE.to_schema().items()
+                        if f not in ("code", "certain", "rules")
+                    ]
+                frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
+            out = _attach(lf, frames)
+            return (
+                out.with_columns(
+                    [
+                        pl.col(n).fill_null(_empty(_FINDING_DTYPES[k]))
+                        if k in dated_kinds or kind_rules[k]
+                        else _empty(_FINDING_DTYPES[k]).alias(n)
+                        for k, n in _FINDING_COLUMNS.items()
+                    ]
+                ).with_columns(
+                    pl.when(pl.col("__applies"))
+                    .then(pl.col("exit_blockers"))
+                    .otherwise(_empty(BLOCKER))
+                    .alias("exit_blockers")
+                )
+                if names
+                else out
             )
 
         # Measured: the sort / window / group_by of this stage runs faster on the in-memory engine than on
