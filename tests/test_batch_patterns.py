@@ -71,3 +71,18 @@ def test_patterns_joined_back_are_each_households_decision(ruleset: RuleSet, eng
         paths = [p for k in ("blocking", "unknown", "exit_blocking") for gap in row[k] for p in gap["fields"]]
         named_past_64 |= any(p.startswith(("$.members[66]", "$.members[129]")) for p in paths)
     assert named_past_64  # the case past the first word of item positions was reached
+
+
+def test_only_the_facts_rules_read_unless_audit_columns_are_asked(ruleset: RuleSet) -> None:
+    """The decision program leaves out the facts no rule in force reads; ``rule_columns`` gets the
+    program of every fact, and both decide the examples the same."""
+    from eligibility.compile.polars import compile_table
+
+    chain = ruleset.chain(ruleset.pack_for_region("340602000000"))
+    lean, full = compile_table(chain, ON), compile_table(chain, ON, every_fact=True)
+    assert set(lean.facts) < set(full.facts) == set(chain.facts)
+    items = _households()[:8]
+    frame = households_frame([parse_household(d) for d in items], [ON] * len(items))
+    plain, audit = decide_table(ruleset, frame), decide_table(ruleset, frame, rule_columns=True)
+    assert {c[5:] for c in audit.columns if c.startswith("fact:")} == set(full.facts)
+    assert audit.select(plain.columns).equals(plain)

@@ -539,9 +539,14 @@ class TableProgram:
 _LOCK: Final = threading.Lock()
 
 
-def compile_table(chain: Chain, on: date) -> TableProgram:
-    """The polars program of ``chain`` for the date span holding ``on`` (compiled once per span)."""
-    cache: dict[date | None, TableProgram] | None = chain.__dict__.get("_tables")
+def compile_table(chain: Chain, on: date, *, every_fact: bool = False) -> TableProgram:
+    """The polars program of ``chain`` for the date span holding ``on`` (compiled once per span).
+
+    Without ``every_fact`` the program computes only the facts some rule in force reads (in a
+    condition, a conclusion's date or a member selector), directly or through other facts: the
+    identification packs read 17 of the 92 facts of the bundled catalogue. ``every_fact`` computes
+    them all, for the ``fact:`` audit columns (``rule_columns``)."""
+    cache: dict[tuple[date | None, bool], TableProgram] | None = chain.__dict__.get("_tables")
     if cache is None:
         with _LOCK:
             cache = chain.__dict__.setdefault("_tables", {})
@@ -549,14 +554,14 @@ def compile_table(chain: Chain, on: date) -> TableProgram:
     points: list[date] = chain.__dict__["_table_points"]
     i = bisect_right(points, on) - 1
     start = points[i] if i >= 0 else None
-    prog = cache.get(start)
+    prog = cache.get((start, every_fact))
     if prog is None:
         with _LOCK:
-            prog = cache.get(start)
+            prog = cache.get((start, every_fact))
             if prog is None:
                 until = points[i + 1] if i + 1 < len(points) else None
-                prog = _Compiler(chain, on, start or date.min, until).build()
-                cache[start] = prog
+                prog = _Compiler(chain, on, start or date.min, until, every_fact).build()
+                cache[(start, every_fact)] = prog
     return prog
 
 
@@ -564,8 +569,9 @@ class _Compiler:
     """The IR of one (chain, span) to polars stages: facts (with the exploded aggregate passes they
     need), rule condition trees, then the decision columns."""
 
-    def __init__(self, chain: Chain, on: date, start: date, until: date | None) -> None:
+    def __init__(self, chain: Chain, on: date, start: date, until: date | None, every_fact: bool = True) -> None:
         self.chain, self.on, self.start, self.until = chain, on, start, until
+        self.every_fact = every_fact
         self.facts: dict[str, V] = {}
         self.materialised: set[str] = set()
         self.pending_facts: list[tuple[str, V]] = []
@@ -880,8 +886,10 @@ class _Compiler:
 
     def _build(self, in_force: list[tuple[RuleDef, RuleVersion]]) -> TableProgram:
         chain = self.chain
+        read = None if self.every_fact else _facts_read(chain, in_force)
         for name in chain.fact_order:
-            self.add_fact(name, chain.facts[name].node)
+            if read is None or name in read:
+                self.add_fact(name, chain.facts[name].node)
         self.flush()
         # Rules in dependency order; a rule reads the columns of the rules it refers to.
         self.refs: list[tuple[list[int], str]] = []
@@ -915,6 +923,34 @@ class _Compiler:
         decide.build()
         prog.decision.append(add_member_stage(self, prog, decide))  # members named per measure (members_pl)
         return prog
+
+
+def _facts_read(chain: Chain, in_force: list[tuple[RuleDef, RuleVersion]]) -> set[str]:
+    """The facts the rules in force read — leaf subjects and operands, the facts a conclusion's
+    modifiers name (due dates, opening dates), the facts of member selectors — and the facts those
+    read, transitively. The decision reads no other fact (the settling paths start at the leaves)."""
+    todo: list[str] = []
+
+    def walk(c: Cond) -> None:
+        if isinstance(c, Group | AtLeast):
+            for x in c.items:
+                walk(x)
+        elif isinstance(c, Negation):
+            walk(c.item)
+        elif isinstance(c, Leaf):
+            todo.extend(n for n, k in [(c.subject, c.ref), *((o.name, o.kind) for o in c.operands)] if k == "fact")
+
+    for rule, version in in_force:
+        walk(version.when)
+        todo.extend(name for modifiers in rule.modifiers.values() for name in modifiers.values())
+        todo.extend(name for sel in rule.selectors.values() for name in _fact_refs(sel.where))
+    read: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in chain.facts and name not in read:
+            read.add(name)
+            todo.extend(chain.facts[name].facts)
+    return read
 
 
 def _int(v: V) -> pl.Expr:
@@ -1958,7 +1994,7 @@ def decide_table(
     keys = df.select("__pack", "as_of").unique().drop_nulls()
     programs: dict[tuple[str, date | None], tuple[TableProgram, list[date]]] = {}
     for pack, on in keys.iter_rows():
-        prog = compile_table(ruleset.chain(pack), on)
+        prog = compile_table(ruleset.chain(pack), on, every_fact=rule_columns)
         programs.setdefault((pack, prog.start), (prog, []))[1].append(on)
     out_cols = list(OUTPUT_SCHEMA)
 
