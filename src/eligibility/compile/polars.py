@@ -539,9 +539,14 @@ class TableProgram:
 _LOCK: Final = threading.Lock()
 
 
-def compile_table(chain: Chain, on: date) -> TableProgram:
-    """The polars program of ``chain`` for the date span holding ``on`` (compiled once per span)."""
-    cache: dict[date | None, TableProgram] | None = chain.__dict__.get("_tables")
+def compile_table(chain: Chain, on: date, *, every_fact: bool = False) -> TableProgram:
+    """The polars program of ``chain`` for the date span holding ``on`` (compiled once per span).
+
+    Without ``every_fact`` the program computes only the facts some rule in force reads (in a
+    condition, a conclusion's date or a member selector), directly or through other facts: the
+    identification packs read 17 of the 92 facts of the bundled catalogue. ``every_fact`` computes
+    them all, for the ``fact:`` audit columns (``rule_columns``)."""
+    cache: dict[tuple[date | None, bool], TableProgram] | None = chain.__dict__.get("_tables")
     if cache is None:
         with _LOCK:
             cache = chain.__dict__.setdefault("_tables", {})
@@ -549,14 +554,14 @@ def compile_table(chain: Chain, on: date) -> TableProgram:
     points: list[date] = chain.__dict__["_table_points"]
     i = bisect_right(points, on) - 1
     start = points[i] if i >= 0 else None
-    prog = cache.get(start)
+    prog = cache.get((start, every_fact))
     if prog is None:
         with _LOCK:
-            prog = cache.get(start)
+            prog = cache.get((start, every_fact))
             if prog is None:
                 until = points[i + 1] if i + 1 < len(points) else None
-                prog = _Compiler(chain, on, start or date.min, until).build()
-                cache[start] = prog
+                prog = _Compiler(chain, on, start or date.min, until, every_fact).build()
+                cache[(start, every_fact)] = prog
     return prog
 
 
@@ -564,8 +569,9 @@ class _Compiler:
     """The IR of one (chain, span) to polars stages: facts (with the exploded aggregate passes they
     need), rule condition trees, then the decision columns."""
 
-    def __init__(self, chain: Chain, on: date, start: date, until: date | None) -> None:
+    def __init__(self, chain: Chain, on: date, start: date, until: date | None, every_fact: bool = True) -> None:
         self.chain, self.on, self.start, self.until = chain, on, start, until
+        self.every_fact = every_fact
         self.facts: dict[str, V] = {}
         self.materialised: set[str] = set()
         self.pending_facts: list[tuple[str, V]] = []
@@ -574,7 +580,8 @@ class _Compiler:
         self.item: list[tuple[str, FieldSpec]] = []  # (collection path, spec) of the enclosing aggregate
         self.outer: list[set[str]] = []
         self.agg_count = 0
-        self.agg_deps: set[str] = set()
+        self.fact_level: dict[str, int] = {}
+        self.agg_level: dict[str, int] = {}
         self.leaf_names: dict[Any, str] = {}
         self.leaf_exprs: list[pl.Expr] = []
 
@@ -596,7 +603,7 @@ class _Compiler:
             self.use("as_of")
             return V(pl.col("as_of"), "date")
         if node.ref == "fact":
-            self.use("__f:" + node.key, fact=node.key)
+            self.use("__f:" + node.key)
             return self.fact_ref(node.key)
         if node.ref == "item":
             coll, spec = self.item[-1]
@@ -609,12 +616,10 @@ class _Compiler:
         self.use(node.key)
         return V(pl.col(node.key), kind, scale)
 
-    def use(self, column: str, fact: str | None = None) -> None:
+    def use(self, column: str) -> None:
         """Note an outer column read inside an aggregate's body (it travels into the exploded pass)."""
         if self.outer:
             self.outer[-1].add(column)
-            if fact is not None:
-                self.agg_deps.add(fact)
 
     def fact_ref(self, name: str) -> V:
         v = self.facts[name]
@@ -734,42 +739,49 @@ class _Compiler:
     # ------------------------------------------------------------------ staging
 
     def flush(self) -> None:
-        """Materialise the pending aggregates (exploded pass), then the pending facts."""
+        """Materialise the pending aggregates and facts, level by level (see ``add_fact``): at each
+        level one exploded pass per collection for every aggregate of that level, then one stage of
+        that level's facts."""
         aggs, facts = self.pending_aggs, self.pending_facts
         self.pending_aggs, self.pending_facts = [], []
-        if aggs:
+        levels = [self.agg_level[a.column] for a in aggs] + [self.fact_level[n] for n, _ in facts]
+        for k in range(max(levels, default=-1) + 1):
             by_coll: dict[str, list[_AggSpec]] = {}
             for a in aggs:
-                by_coll.setdefault(a.coll, []).append(a)
+                if self.agg_level[a.column] == k:
+                    by_coll.setdefault(a.coll, []).append(a)
             for coll, group in by_coll.items():
                 self.stages.append(functools.partial(_aggregate_pass, coll, group))
-        if facts:
             cols: list[pl.Expr] = []
             for name, v in facts:
+                if self.fact_level[name] != k:
+                    continue
                 cols.append(v.expr.alias("__f:" + name))
                 if v.den is not None:
                     cols.append(v.den.alias("__fd:" + name))
                 self.materialised.add(name)
-            self.stages.append(_with_columns(cols))
+            if cols:
+                self.stages.append(_with_columns(cols))
 
     def add_fact(self, name: str, node: Node) -> None:
-        self.agg_deps = set()
+        """Compile a fact and give it a level: one more than the deepest fact it reads, and not before
+        its aggregates, whose level is one more than the deepest fact (or inner aggregate) their items
+        read. Scheduling by level rather than in the order of the facts puts every aggregate over
+        members that can run together into one exploded pass (in fact order, an unrelated fact in
+        between split them into three)."""
         before = len(self.pending_aggs)
         v = self.expr(node)
-        new_aggs = self.pending_aggs[before:]
-        pending = {n for n, _ in self.pending_facts}
-        if new_aggs and self.agg_deps & pending:
-            # An aggregate reading a fact not yet computed: compute the facts first.
-            self.pending_aggs = self.pending_aggs[:before]
-            self.flush()
-            self.pending_aggs = new_aggs
-        deps = _fact_refs(node) & pending
-        if deps:
-            # A fact reads the columns of its inputs, so they come first.
-            keep = self.pending_aggs
-            self.pending_aggs = [a for a in keep if a not in new_aggs]
-            self.flush()
-            self.pending_aggs = [a for a in keep if a in new_aggs]
+        level = max((self.fact_level[d] + 1 for d in _fact_refs(node) if d in self.fact_level), default=0)
+        for a in self.pending_aggs[before:]:  # an inner aggregate comes before the one around it
+            at = 0
+            for col in a.outer:
+                if col.startswith(("__f:", "__fd:")):
+                    at = max(at, self.fact_level[col.split(":", 1)[1]] + 1)
+                elif col in self.agg_level:
+                    at = max(at, self.agg_level[col] + 1)
+            self.agg_level[a.column] = at
+            level = max(level, at)
+        self.fact_level[name] = level
         self.facts[name] = v
         self.pending_facts.append((name, v))
 
@@ -874,8 +886,10 @@ class _Compiler:
 
     def _build(self, in_force: list[tuple[RuleDef, RuleVersion]]) -> TableProgram:
         chain = self.chain
+        read = None if self.every_fact else _facts_read(chain, in_force)
         for name in chain.fact_order:
-            self.add_fact(name, chain.facts[name].node)
+            if read is None or name in read:
+                self.add_fact(name, chain.facts[name].node)
         self.flush()
         # Rules in dependency order; a rule reads the columns of the rules it refers to.
         self.refs: list[tuple[list[int], str]] = []
@@ -909,6 +923,34 @@ class _Compiler:
         decide.build()
         prog.decision.append(add_member_stage(self, prog, decide))  # members named per measure (members_pl)
         return prog
+
+
+def _facts_read(chain: Chain, in_force: list[tuple[RuleDef, RuleVersion]]) -> set[str]:
+    """The facts the rules in force read — leaf subjects and operands, the facts a conclusion's
+    modifiers name (due dates, opening dates), the facts of member selectors — and the facts those
+    read, transitively. The decision reads no other fact (the settling paths start at the leaves)."""
+    todo: list[str] = []
+
+    def walk(c: Cond) -> None:
+        if isinstance(c, Group | AtLeast):
+            for x in c.items:
+                walk(x)
+        elif isinstance(c, Negation):
+            walk(c.item)
+        elif isinstance(c, Leaf):
+            todo.extend(n for n, k in [(c.subject, c.ref), *((o.name, o.kind) for o in c.operands)] if k == "fact")
+
+    for rule, version in in_force:
+        walk(version.when)
+        todo.extend(name for modifiers in rule.modifiers.values() for name in modifiers.values())
+        todo.extend(name for sel in rule.selectors.values() for name in _fact_refs(sel.where))
+    read: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in chain.facts and name not in read:
+            read.add(name)
+            todo.extend(chain.facts[name].facts)
+    return read
 
 
 def _int(v: V) -> pl.Expr:
@@ -1235,17 +1277,6 @@ class _Decide:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
         return [e.alias(f"__n:{rid}:{i}") for rid, (nodes, _, _) in self.c.rule_nodes.items() for i, e in nodes.items()]
 
-    def path_missing(self, p: str) -> pl.Expr:
-        """facts.missing_paths for one item path (``members[].birth_date``): every item lacking it, or
-        ``$.members`` when the list is unknown (read only for the few rows whose gap names such a path)."""
-        coll, sub = p.split("[].", 1)
-        items = pl.col(coll).list.eval(
-            pl.when(pl.element().struct.field(sub).is_null())
-            .then(pl.concat_str([pl.lit(f"$.{coll}["), pl.int_range(pl.len()).cast(pl.String), pl.lit(f"].{sub}")]))
-            .drop_nulls()
-        )
-        return pl.when(pl.col(coll).is_null()).then(pl.lit([f"$.{coll}"])).otherwise(items)
-
     # A set of settling paths is a bitset over the paths the program can name (``self.bits``): a plain
     # path ``$.income.wage`` or an item path ``members[].birth_date`` (its items spelled out only when
     # the lists are assembled). Per row, ``__M<w>`` holds which of them are missing (UInt64 words), a
@@ -1439,57 +1470,109 @@ class _Decide:
             return got
 
         def has(k: str, b: int) -> pl.Expr:
-            return (pl.col(f"{k}{b // 64}") & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
+            return bit_set(pl.col(f"{k}{b // 64}"), b)
 
-        def spelled_items(wide: pl.DataFrame) -> pl.DataFrame:
-            """Per row lacking an item path, its items spelled out (``$.members[2].birth_date``): once
-            per row, however many subjects name them."""
-            lacks = wide.filter(_any([has("__M", b) for _, b in item_bits]))
-            return lacks.select(
-                "_row",
-                *(
-                    pl.when(has("__M", b)).then(self.path_missing(k)).otherwise(_empty(pl.String())).alias(f"__i{j}")
-                    for j, (k, b) in enumerate(item_bits)
-                ),
-            )
+        def bit_set(word: pl.Expr, b: int) -> pl.Expr:
+            return (word & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
 
-        def listed(long: pl.DataFrame, items: pl.DataFrame | None, name: str) -> pl.LazyFrame:
-            """(row, subject, words) → the row's list of {name, fields}, subjects in name order."""
-            keys = long.select(word_names).unique()
-            table = keys.with_columns(
-                pl.Series("plain", [plain_paths(tuple(r)) for r in keys.iter_rows()], dtype=pl.List(pl.String))
-            )
-            got = long.join(table, on=word_names, how="left")
-            if items is not None:
-                got = got.with_columns(_any([has("w", b) for _, b in item_bits]).alias("__item"))
-                simple = got.filter(~pl.col("__item")).select("_row", "si", pl.col("plain").alias("fields"))
-                extra = [
-                    pl.when(has("w", b)).then(pl.col(f"__i{j}")).otherwise(_empty(pl.String()))
-                    for j, (_, b) in enumerate(item_bits)
-                ]
-                spelled = (
-                    got.filter(pl.col("__item"))
-                    .join(items, on="_row", how="left")
+        item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
+        position_bit = {i: 1 << i for i in range(64)}
+
+        def lacking(wide: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+            """Per row lacking an item path: which items lack it, as bitsets over item positions
+            (``__l<bit>:<k>``: positions 64k … 64k+63; null where none). One explode per collection and
+            integer words, where spelling ``$.members[2].birth_date`` per row and path cost the most of
+            this stage (the strings are spelled per distinct pattern in ``listed``)."""
+            frames: list[pl.DataFrame] = []
+            words: dict[str, int] = {}
+            for coll in sorted({c for c, _ in item_of.values()}):
+                subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+                flat = (
+                    wide.lazy()
+                    .filter(_any([has("__M", b) for _, b in subs]))
+                    .select("_row", coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
+                    .explode(coll, "__i")
                     .select(
                         "_row",
-                        "si",
-                        pl.concat_list([pl.col("plain"), *extra]).list.unique().list.sort().alias("fields"),
+                        (pl.col("__i") // 64).alias("__k"),
+                        (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
+                        *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
+                    )
+                    .filter(_any([pl.col(f"__n{b}") for _, b in subs]))
+                    .collect()
+                )
+                last: int | None = flat.select(pl.col("__k").max()).item()
+                words[coll] = n = 1 + (last or 0)
+                frames.append(
+                    flat.group_by("_row").agg(
+                        pl.col("__v").filter(pl.col(f"__n{b}") & (pl.col("__k") == k)).sum().alias(f"__l{b}:{k}")
+                        for _, b in subs
+                        for k in range(n)
                     )
                 )
-                got = pl.concat([simple, spelled])
-            else:
-                got = got.select("_row", "si", pl.col("plain").alias("fields"))
-            names = pl.Series(subjects, dtype=pl.String)
-            return (
-                got.lazy()
-                .sort("_row", "si")
-                .group_by("_row", maintain_order=True)
-                .agg(
-                    pl.struct(
-                        pl.col("si").replace_strict(dict(enumerate(names)), return_dtype=pl.String).alias("name"),
-                        pl.col("fields"),
-                    ).alias(name)
+            out = wide.select("_row")
+            for frame in frames:
+                out = out.join(frame, on="_row", how="left", maintain_order="left")
+            return out, words
+
+        index = {s: i for i, s in enumerate(subjects)}
+
+        def listed(
+            wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int]
+        ) -> pl.LazyFrame:
+            """(row, subject, words) → the row's list of {name, fields}, subjects in name order. The
+            fields of a (subject, words, lacking items) pattern are spelled once, in Python: a batch
+            has a few hundred patterns, against ten (row, subject) pairs per row."""
+            ors = {
+                k: v or 0
+                for k, v in wide.select(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws)
+                .row(0, named=True)
+                .items()
+            }
+            slots: dict[int, list[tuple[int, int]]] = {}
+            parts = []
+            for subject, ws in per_tag:
+                si = index[subject]
+                bits = [b for b in item_of if ors[ws[b // 64]] >> (b % 64) & 1]
+                slots[si] = [(b, k) for b in bits for k in range(positions[item_of[b][0]])]
+                parts.append(
+                    wide.lazy()
+                    .filter(pl.col(ws[0]).is_not_null())
+                    .select(
+                        "_row",
+                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
+                        *(
+                            pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(f"__l{b}:{k}")).alias(f"x{j}")
+                            for j, (b, k) in enumerate(slots[si])
+                        ),
+                    )
                 )
+            long = pl.concat(parts, how="diagonal").collect()
+            xs = [c for c in long.columns if c.startswith("x")]
+            key = ["si", *word_names, *xs]
+            table = long.select(key).unique()
+            fields = []
+            for row in table.iter_rows():
+                plain = plain_paths(row[1 : 1 + self.n_words])
+                extra = [
+                    f"$.{item_of[b][0]}[{64 * k + i}].{item_of[b][1]}"
+                    for (b, k), v in zip(slots[row[0]], row[1 + self.n_words :], strict=False)
+                    if v
+                    for i in range(64)
+                    if v >> i & 1
+                ]
+                fields.append(sorted({*plain, *extra}) if extra else plain)
+            table = table.with_columns(
+                pl.col("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String).alias("name"),
+                pl.Series("fields", fields, dtype=pl.List(pl.String)),
+            )
+            return (
+                long.lazy()
+                .join(table.lazy(), on=key, how="left", nulls_equal=True)
+                # the row order of the groups does not matter: ``_attach`` joins them on ``_row``
+                .group_by("_row")
+                .agg(pl.struct(pl.col("name"), pl.col("fields")).sort_by("si").alias(name))
             )
 
         nodes = self.node_columns()
@@ -1511,19 +1594,11 @@ class _Decide:
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *{k.split("[].", 1)[0] for k, _ in item_bits},
             ).collect(engine="in-memory")
-            items = spelled_items(wide) if item_bits else None
-            index = {s: i for i, s in enumerate(subjects)}
-            frames: list[pl.LazyFrame] = []
-            for tag, per_tag in columns.items():
-                parts = [
-                    wide.select(
-                        "_row",
-                        pl.lit(index[subject], dtype=pl.UInt32).alias("si"),
-                        *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
-                    ).filter(pl.col("w0").is_not_null())
-                    for subject, ws in per_tag
-                ]
-                frames.append(listed(pl.concat(parts), items, gap_names[tag]))
+            positions: dict[str, int] = {}
+            if item_bits:
+                lacks, positions = lacking(wide)
+                wide = pl.concat([wide, lacks.drop("_row")], how="horizontal")
+            frames = [listed(wide, per_tag, gap_names[tag], positions) for tag, per_tag in columns.items()]
             made = [gap_names[t] for t in columns]
             return _attach(lf, frames).with_columns(
                 pl.col(n).fill_null(_empty(MISSING)) if n in made else _empty(MISSING).alias(n) for n in all_names
@@ -1919,7 +1994,7 @@ def decide_table(
     keys = df.select("__pack", "as_of").unique().drop_nulls()
     programs: dict[tuple[str, date | None], tuple[TableProgram, list[date]]] = {}
     for pack, on in keys.iter_rows():
-        prog = compile_table(ruleset.chain(pack), on)
+        prog = compile_table(ruleset.chain(pack), on, every_fact=rule_columns)
         programs.setdefault((pack, prog.start), (prog, []))[1].append(on)
     out_cols = list(OUTPUT_SCHEMA)
 
