@@ -377,5 +377,16 @@ class Decision(BaseModel):
     )
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped."""
+        """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped.
+
+        A decision with a compact trace is written in the compact wire form (no indentation; labels,
+        rule ids and the trace's static parts referred to in the program's rules manifest:
+        :mod:`eligibility.compile.wire`, ``docs/trace.md``); ``model_dump_json`` still gives its labelled
+        form. Full-trace and trace-less decisions are written as they always were."""
+        if isinstance(self.trace, CompactTrace):
+            from .compile.wire import write_decision
+
+            got = write_decision(self)
+            if got is not None:
+                return got
         return self.model_dump_json(indent=indent)

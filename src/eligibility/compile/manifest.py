@@ -198,6 +198,7 @@ def manifest(program: Program) -> dict[str, Any]:
     cited = set(chain.cited_on(on))
     for hit in program.hits:
         cited.update(c.source for c in hit.cites)
+    paths, fact_paths = _path_table(program)
     facts = []
     for slot in program.facts:
         f = chain.facts[slot.name]
@@ -211,6 +212,7 @@ def manifest(program: Program) -> dict[str, Any]:
                 "template": None if slot.whole else slot.template,
                 "fields": sorted(f.fields),
                 "facts": sorted(f.facts),
+                "paths": fact_paths[slot.name],
             }
         )
     return {
@@ -227,6 +229,20 @@ def manifest(program: Program) -> dict[str, Any]:
             for key in sorted(cited)
         },
         "values": program.value_kinds,
+        "paths": paths,
+        "labels": _labels(program),
+        "names": _names(program),
+        "scheme": _scheme(program),
+        "missing_parameters": [
+            {
+                "name": name,
+                "zh": chain.params[name].zh,
+                "en": chain.params[name].en,
+                "jurisdiction": chain.jurisdiction,
+                "rules": list(rids),
+            }
+            for name, rids in chain.missing_params(on)
+        ],
         "nodes": program.n_nodes,
         "facts": facts,
         "rules": [
@@ -245,6 +261,75 @@ def manifest(program: Program) -> dict[str, Any]:
             for rule, version, root in program.rules
         ],
     }
+
+
+def _path_table(program: Program) -> tuple[list[str], dict[str, list[list[int | None]]]]:
+    """The household paths the program's facts read that a gap report names (as the engine's
+    ``_absent`` reports them): plain fields of the catalogue, collections and item paths
+    (``members[].dibao``); and per fact, its own as ``[k, collection k or null]``. The compact wire
+    form (:mod:`eligibility.compile.wire`) names a lacking path by its index here."""
+    table: list[str] = []
+    index: dict[str, int] = {}
+
+    def at(p: str) -> int:
+        got = index.get(p)
+        if got is None:
+            got = index[p] = len(table)
+            table.append(p)
+        return got
+
+    per_fact: dict[str, list[list[int | None]]] = {}
+    for slot in program.facts:
+        own: list[list[int | None]] = []
+        for p in sorted(program.chain.facts[slot.name].fields):
+            coll, _, sub = p.partition("[].")
+            if not sub and CATALOGUE.get(p) is None:
+                continue  # not a household field: never reported
+            own.append([at(p), at(coll) if sub else None])
+        per_fact[slot.name] = own
+    return table, per_fact
+
+
+def _labels(program: Program) -> dict[str, dict[str, list[Any]]]:
+    """The zh/en labels of every code the program can conclude (and of every discovery channel), as
+    worded in its span — and, for a procedure finding, its severity — by kind and code."""
+    rules = program.chain.ruleset
+    on = program.start
+    out: dict[str, dict[str, list[Any]]] = {}
+    kinds = sorted({(kind, code) for rule, _, _ in program.rules for kind, code in rule.conclusions})
+    kinds += sorted((k, c) for k, c in rules.vocabulary if k == "channel")
+    for kind, code in kinds:
+        v = rules.vocab(kind, code, on)
+        entry: list[Any] = [v.zh, v.en]
+        if kind == "finding":
+            entry.append(rules.vocab("finding", code).severity)
+        out.setdefault(kind, {})[code] = entry
+    return out
+
+
+def _names(program: Program) -> dict[str, list[str]]:
+    """The labels of every fact or field a condition reads: what a decision's missing facts are named by."""
+    out: dict[str, list[str]] = {}
+
+    def walk(n: CondNode) -> None:
+        if isinstance(n.cond, Leaf) and n.cond.subject not in out:
+            out[n.cond.subject] = list(_label(program, n.cond.subject))
+        for k in n.children:
+            walk(k)
+
+    for _, _, root in program.rules:
+        walk(root)
+    return dict(sorted(out.items()))
+
+
+def _scheme(program: Program) -> dict[str, Any] | None:
+    """The scheme in force in the program's span, as ``Decision.scheme`` writes it."""
+    data = program.chain.ruleset.scheme(program.start)
+    if data is None:
+        return None
+    from ..decision import Scheme
+
+    return Scheme.model_validate(data).model_dump(mode="json")
 
 
 _OUTCOME = {"1": "true", "0": "false", "?": "unknown"}
