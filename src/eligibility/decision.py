@@ -203,9 +203,14 @@ class CompactTrace(BaseModel):
             "engines": list(self.engines),
             "input_digest": str(self.input_digest),
             "values": list(map(encode_value, values)) if isinstance(values, tuple) else values,
-            "nodes": self.nodes if isinstance(self.nodes, str) else "".join(map(_OUTCOME_CHAR.__getitem__, self.nodes)),
+            "nodes": self.nodes_text(),
             "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
         }
+
+    def nodes_text(self) -> str:
+        """The condition outcomes as their JSON string (one ``1`` / ``0`` / ``?`` per node)."""
+        nodes = self.nodes
+        return nodes if isinstance(nodes, str) else "".join(map(_OUTCOME_CHAR.__getitem__, nodes))
 
     @model_serializer(mode="plain")
     def _serialise(self) -> dict[str, Any]:
