@@ -168,6 +168,7 @@ def _outcome_chars() -> dict[Any, str]:
 
 
 _OUTCOME_CHAR: dict[Any, str] = _outcome_chars()
+_PLAIN = frozenset({str, int, bool})
 
 
 class CompactTrace(BaseModel):
@@ -202,7 +203,10 @@ class CompactTrace(BaseModel):
             "ruleset_fingerprint": self.ruleset_fingerprint,
             "engines": list(self.engines),
             "input_digest": str(self.input_digest),
-            "values": list(map(encode_value, values)) if isinstance(values, tuple) else values,
+            # Most values (str, int, bool) are their own JSON form: encode_value only for the rest.
+            "values": [v if v.__class__ in _PLAIN else encode_value(v) for v in values]
+            if isinstance(values, tuple)
+            else values,
             "nodes": self.nodes_text(),
             "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
         }
