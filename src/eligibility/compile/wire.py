@@ -45,7 +45,7 @@ class Codec:
     """What writing and reading a compact decision of one program needs from its manifest."""
 
     def __init__(self, m: dict[str, Any]) -> None:
-        self.m = m
+        # Only what writing and reading need is kept (not the manifest's condition trees).
         self.key: str = m["program"]
         self.fingerprint: str = m["ruleset_fingerprint"]
         self.n_nodes: int = m["nodes"]
@@ -152,9 +152,9 @@ _LOCK = threading.Lock()
 
 def codec(m: dict[str, Any]) -> Codec:
     """The codec of a manifest, registered so that ``to_json`` finds it for decisions of its program."""
-    k = (m["program"], m["ruleset_fingerprint"])
+    k = (m["program"], m["ruleset_fingerprint"])  # the same program of the same rules: the same manifest
     got = _CODECS.get(k)
-    if got is None or got.m is not m:
+    if got is None:
         got = Codec(m)
         with _LOCK:
             _CODECS[k] = got
