@@ -101,7 +101,7 @@ def test_unvalidated_decisions_are_what_pydantic_builds(rules, households) -> No
     for h, on in _cases(engine, households):
         for level in ("none", "compact"):
             d = engine.evaluate(h, on, trace=level)
-            data = json.loads(d.to_json())
+            data = json.loads(d.model_dump_json())  # the labelled form (to_json at compact: the wire form)
             again = Decision.model_validate(data)  # raises on any field the models would not accept
             assert again.model_dump_json(exclude={"trace"}) == d.model_dump_json(exclude={"trace"})
             assert again.identification == d.identification

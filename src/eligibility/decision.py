@@ -168,6 +168,7 @@ def _outcome_chars() -> dict[Any, str]:
 
 
 _OUTCOME_CHAR: dict[Any, str] = _outcome_chars()
+_PLAIN = frozenset({str, int, bool})
 
 
 class CompactTrace(BaseModel):
@@ -202,10 +203,18 @@ class CompactTrace(BaseModel):
             "ruleset_fingerprint": self.ruleset_fingerprint,
             "engines": list(self.engines),
             "input_digest": str(self.input_digest),
-            "values": list(map(encode_value, values)) if isinstance(values, tuple) else values,
-            "nodes": self.nodes if isinstance(self.nodes, str) else "".join(map(_OUTCOME_CHAR.__getitem__, self.nodes)),
+            # Most values (str, int, bool) are their own JSON form: encode_value only for the rest.
+            "values": [v if v.__class__ in _PLAIN else encode_value(v) for v in values]
+            if isinstance(values, tuple)
+            else values,
+            "nodes": self.nodes_text(),
             "missing": missing.data() if hasattr(missing, "data") else (missing or {}),
         }
+
+    def nodes_text(self) -> str:
+        """The condition outcomes as their JSON string (one ``1`` / ``0`` / ``?`` per node)."""
+        nodes = self.nodes
+        return nodes if isinstance(nodes, str) else "".join(map(_OUTCOME_CHAR.__getitem__, nodes))
 
     @model_serializer(mode="plain")
     def _serialise(self) -> dict[str, Any]:
@@ -377,5 +386,16 @@ class Decision(BaseModel):
     )
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped."""
+        """Deterministic JSON (same input, same bytes); Chinese kept as is, not escaped.
+
+        A decision with a compact trace is written in the compact wire form (no indentation; labels,
+        rule ids and the trace's static parts referred to in the program's rules manifest:
+        :mod:`eligibility.compile.wire`, ``docs/trace.md``); ``model_dump_json`` still gives its labelled
+        form. Full-trace and trace-less decisions are written as they always were."""
+        if isinstance(self.trace, CompactTrace):
+            from .compile.wire import write_decision
+
+            got = write_decision(self)
+            if got is not None:
+                return got
         return self.model_dump_json(indent=indent)

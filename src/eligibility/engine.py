@@ -322,7 +322,16 @@ class Engine:
             if not isinstance(decision.trace, CompactTrace):
                 raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
             head = decision.model_dump_json(exclude={"trace"})
-            pieces = self._text_expander(decision.trace.program).text_pieces(decision.trace.to_data())
+            t = decision.trace
+            expander = self._text_expander(t.program)
+            if type(t.values) is tuple and type(t.nodes) is tuple and hasattr(t.missing, "data"):
+                # The engine's own compact trace: its values taken as they are, not written as JSON data
+                # and read back.
+                pieces = expander.trace_pieces(
+                    t.values, t.nodes, t.missing.data(), list(t.engines), str(t.input_digest)
+                )
+            else:
+                pieces = expander.text_pieces(t.to_data())
             return "".join([head[:-1], ',"trace":', *pieces, "}"])
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)

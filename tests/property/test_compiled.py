@@ -20,6 +20,7 @@ from eligibility import Engine, load_rules
 from eligibility import strategies as els
 from eligibility._oracle import ReferenceInterpreter
 from eligibility.compile.manifest import expand
+from eligibility.compile.wire import read_decision
 from eligibility.decision import CompactTrace, Decision, Trace
 from eligibility.errors import EvaluationError
 
@@ -93,8 +94,10 @@ def test_compact_with_the_manifest_is_the_full_trace(data: dict[str, Any], on: d
     compact = ENGINE.evaluate(data, on)
     none = ENGINE.evaluate(data, on, trace="none")
     assert isinstance(compact.trace, CompactTrace) and none.trace is None
-    compact_json = json.loads(compact.to_json(indent=None))
     manifest = json.loads(json.dumps(ENGINE.manifest(compact.trace.program), ensure_ascii=False))
+    # The wire form (no labels, rule indices) read back with the manifest is the labelled decision.
+    compact_json = read_decision(compact.to_json(), manifest)
+    assert compact_json == json.loads(compact.model_dump_json())
     expanded = expand(manifest, compact_json["trace"])
     assert Trace.model_validate(expanded).model_dump(mode="json") == json.loads(full.to_json())["trace"]
     rebuilt = Decision.model_validate({**compact_json, "trace": expanded})

@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 from .. import __version__
 from ..conditions import AtLeast, Group, Leaf, Negation, RuleRef
@@ -198,6 +198,7 @@ def manifest(program: Program) -> dict[str, Any]:
     cited = set(chain.cited_on(on))
     for hit in program.hits:
         cited.update(c.source for c in hit.cites)
+    paths, fact_paths = _path_table(program)
     facts = []
     for slot in program.facts:
         f = chain.facts[slot.name]
@@ -211,6 +212,7 @@ def manifest(program: Program) -> dict[str, Any]:
                 "template": None if slot.whole else slot.template,
                 "fields": sorted(f.fields),
                 "facts": sorted(f.facts),
+                "paths": fact_paths[slot.name],
             }
         )
     return {
@@ -227,6 +229,20 @@ def manifest(program: Program) -> dict[str, Any]:
             for key in sorted(cited)
         },
         "values": program.value_kinds,
+        "paths": paths,
+        "labels": _labels(program),
+        "names": _names(program),
+        "scheme": _scheme(program),
+        "missing_parameters": [
+            {
+                "name": name,
+                "zh": chain.params[name].zh,
+                "en": chain.params[name].en,
+                "jurisdiction": chain.jurisdiction,
+                "rules": list(rids),
+            }
+            for name, rids in chain.missing_params(on)
+        ],
         "nodes": program.n_nodes,
         "facts": facts,
         "rules": [
@@ -245,6 +261,75 @@ def manifest(program: Program) -> dict[str, Any]:
             for rule, version, root in program.rules
         ],
     }
+
+
+def _path_table(program: Program) -> tuple[list[str], dict[str, list[list[int | None]]]]:
+    """The household paths the program's facts read that a gap report names (as the engine's
+    ``_absent`` reports them): plain fields of the catalogue, collections and item paths
+    (``members[].dibao``); and per fact, its own as ``[k, collection k or null]``. The compact wire
+    form (:mod:`eligibility.compile.wire`) names a lacking path by its index here."""
+    table: list[str] = []
+    index: dict[str, int] = {}
+
+    def at(p: str) -> int:
+        got = index.get(p)
+        if got is None:
+            got = index[p] = len(table)
+            table.append(p)
+        return got
+
+    per_fact: dict[str, list[list[int | None]]] = {}
+    for slot in program.facts:
+        own: list[list[int | None]] = []
+        for p in sorted(program.chain.facts[slot.name].fields):
+            coll, _, sub = p.partition("[].")
+            if not sub and CATALOGUE.get(p) is None:
+                continue  # not a household field: never reported
+            own.append([at(p), at(coll) if sub else None])
+        per_fact[slot.name] = own
+    return table, per_fact
+
+
+def _labels(program: Program) -> dict[str, dict[str, list[Any]]]:
+    """The zh/en labels of every code the program can conclude (and of every discovery channel), as
+    worded in its span — and, for a procedure finding, its severity — by kind and code."""
+    rules = program.chain.ruleset
+    on = program.start
+    out: dict[str, dict[str, list[Any]]] = {}
+    kinds = sorted({(kind, code) for rule, _, _ in program.rules for kind, code in rule.conclusions})
+    kinds += sorted((k, c) for k, c in rules.vocabulary if k == "channel")
+    for kind, code in kinds:
+        v = rules.vocab(kind, code, on)
+        entry: list[Any] = [v.zh, v.en]
+        if kind == "finding":
+            entry.append(rules.vocab("finding", code).severity)
+        out.setdefault(kind, {})[code] = entry
+    return out
+
+
+def _names(program: Program) -> dict[str, list[str]]:
+    """The labels of every fact or field a condition reads: what a decision's missing facts are named by."""
+    out: dict[str, list[str]] = {}
+
+    def walk(n: CondNode) -> None:
+        if isinstance(n.cond, Leaf) and n.cond.subject not in out:
+            out[n.cond.subject] = list(_label(program, n.cond.subject))
+        for k in n.children:
+            walk(k)
+
+    for _, _, root in program.rules:
+        walk(root)
+    return dict(sorted(out.items()))
+
+
+def _scheme(program: Program) -> dict[str, Any] | None:
+    """The scheme in force in the program's span, as ``Decision.scheme`` writes it."""
+    data = program.chain.ruleset.scheme(program.start)
+    if data is None:
+        return None
+    from ..decision import Scheme
+
+    return Scheme.model_validate(data).model_dump(mode="json")
 
 
 _OUTCOME = {"1": "true", "0": "false", "?": "unknown"}
@@ -507,18 +592,17 @@ class TextExpander:
             for r in m["rules"]
         ]
         # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
-        # settling paths of the facts they read. Most rules read yes/no or coded values that a county's
-        # households share, so each rule's text is rendered once per combination. A rule whose texts
-        # keep differing (it shows each household's income) stops being memoised once it has
-        # :data:`_MEMO_SIZE` of them, so memory stays bounded by the rules that repeat.
+        # settling paths of the facts they read; per fact, its value and the values its formula shows.
+        # Most rules read yes/no or coded values that a county's households share, so each text is
+        # rendered once per combination and kept (up to :data:`_MEMO_SIZE` per rule or fact: a rule
+        # that shows each household's income stops storing new texts then, and memory stays bounded).
         self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
-        self.rule_memo: list[dict[Any, str] | None] = [{} for _ in self.rules]
-        # A fact's text depends on its value and the values its formula shows.
+        self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
         self.fact_keys = [
-            value_getter([index] + [p for p in (template or ()) if isinstance(p, int)])
-            for index, template, _, _ in self.facts
+            [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
         ]
-        self.fact_memo: list[dict[Any, str] | None] = [{} for _ in self.facts]
+        self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
+        self.render = self._renderer()
         trace = {
             "engine_version": m["engine_version"],
             "engines": mark[0],
@@ -562,90 +646,177 @@ class TextExpander:
         return "".join(self.text_pieces(compact))
 
     def text_pieces(self, compact: dict[str, Any]) -> list[str]:
-        """The full trace's compact JSON text as pieces, to be joined once (``"".join``)."""
+        """The full trace's compact JSON text as pieces, to be joined once (``"".join``), from a compact
+        trace in its JSON data form."""
         values = [decode_value(v) for v in compact["values"]]
-        nodes: str = compact["nodes"]
-        fact_missing: dict[str, list[str]] = compact.get("missing") or {}
+        missing = compact.get("missing") or {}
+        nodes = tuple(map(_NODE_OF_CHAR.__getitem__, compact["nodes"]))
+        return self._pieces(_Shown(values, nodes, missing, values), list(compact["engines"]), compact["input_digest"])
 
-        # Each value as a memo key, with its type (``1``, ``True`` and ``Decimal(1)`` are equal keys of a
-        # dict but are written differently) and a set's members as a tuple.
-        keys = [(list, tuple(v)) if type(v) is list else (type(v), v) for v in values]
-        facts = []
-        for i, ((index, template, name, tmpl), getter, memo) in enumerate(
-            zip(self.facts, self.fact_keys, self.fact_memo, strict=True)
-        ):
-            key: Any = None
-            text = None
-            if memo is not None:
-                try:
-                    key = (getter(keys), tuple(fact_missing.get(name, ())) if fact_missing else ())
-                    text = memo.get(key)
-                except TypeError:  # a value that cannot be a key: rendered each time
-                    key = None
-            if text is None:
-                sub, value, known, missing = _fact_shown(values, index, template, name, fact_missing)
-                text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(missing)))
-                if key is not None:
-                    self.fact_memo[i] = _remember(memo, key, text)
-            facts.append(text)
+    def trace_pieces(
+        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
+    ) -> list[str]:
+        """As :meth:`text_pieces`, from the engine's own values and outcomes (tuples; unknown as
+        ``UNKNOWN``): a value is taken as its JSON data form reads back only when a text is rendered."""
+        return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
+
+    def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
+        # Each value as a memo key: ``1``, ``True`` and ``Decimal("1.0")`` are equal keys of a dict but
+        # are written differently, so every value that is not a str or an int is keyed with its type (a
+        # decimal by its digits, a list as a tuple).
+        u = UNKNOWN
+        keys = [
+            v if (c := v.__class__) is str or c is int or v is u else (c, v) if c is bool else _typed_key(v)
+            for v in h.given
+        ]
+        unknown = {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
+        try:
+            facts, rules = self.render(keys, h.nodes, unknown, h)
+        except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
+            facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
+            rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
+        return self.pieces(engines, digest, facts, rules)
+
+    def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
+        """Fact ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
+        values, missing = h.values(), h.missing
+        index, template, name, tmpl = self.facts[i]
+        sub, value, known, miss = _fact_shown(values, index, template, name, missing)
+        text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(miss)))
+        if i:
+            text = "," + text  # the separator kept with the text: the trace is joined once, in C
+        memo = self.fact_memo[i]
+        if key is not None and len(memo) < _MEMO_SIZE:
+            memo[key] = text
+        return text
+
+    def _rule_text(self, i: int, key: Any, h: _Shown) -> str:
+        """Rule ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
+        values, nodes, missing = h.values(), h.nodes, h.missing
 
         def cond(plan: tuple[Any, ...]) -> str:
             kind, i, tmpl = plan[0], plan[1], plan[2]
-            outcome = _OUTCOME[nodes[i]]
+            outcome = _OUTCOME_OF[nodes[i]]
             if kind == "group":
                 kids = "[" + ",".join(cond(k) for k in plan[3]) + "]"
                 return _fill(tmpl, ('"' + outcome + '"', kids))
             if kind == "rule":
                 return _fill(tmpl, ('"' + outcome + '"',))
-            actual, expected, missing = _leaf_shown(plan, values, outcome, fact_missing)
-            return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(missing)))
+            actual, expected, miss = _leaf_shown(plan, values, outcome, missing)
+            return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(miss)))
 
-        rules = []
-        for i, ((tmpl, root, plan), (lo, hi, slots, read), memo) in enumerate(
-            zip(self.rules, self.rule_keys, self.rule_memo, strict=True)
-        ):
-            key = text = None
-            if memo is not None:
-                try:
-                    key = (
-                        nodes[lo:hi],
-                        slots(keys),
-                        tuple([tuple(fact_missing.get(f, ())) for f in read]) if fact_missing and read else (),
-                    )
-                    text = memo.get(key)
-                except TypeError:  # a value that cannot be a key (a collection of items): rendered each time
-                    key = None
-            if text is None:
-                text = _fill(tmpl, ('"' + _RULE_OUTCOME[nodes[root]] + '"', cond(plan)))
-                if key is not None:
-                    self.rule_memo[i] = _remember(memo, key, text)
-            rules.append(text)
-        return self.pieces(compact, facts, rules)
+        tmpl, root, plan = self.rules[i]
+        text = _fill(tmpl, ('"' + _RULE_OUTCOME_OF[nodes[root]] + '"', cond(plan)))
+        if i:
+            text = "," + text
+        memo = self.rule_memo[i]
+        if key is not None and len(memo) < _MEMO_SIZE:
+            memo[key] = text
+        return text
 
-    def pieces(self, compact: dict[str, Any], facts: list[str], rules: list[str]) -> list[str]:
+    def _renderer(self) -> Callable[..., tuple[list[str], list[str]]]:
+        """A function generated for this manifest that gives every fact's and every rule's text (two
+        lists) from its memo — one line each, the memo key built inline from the node outcomes and value
+        keys it depends on — rendering only what is not there: the per-household work of a full trace is
+        then one tuple and one dict lookup per rule. Nothing of a rule file reaches the source but indices
+        and fact names (as ``repr`` string literals)."""
+
+        ns: dict[str, Any] = {"sf": self._fact_text, "sr": self._rule_text}
+        lines = ["def render(K, n, u, h):", "    return ["]
+        for i, slots in enumerate(self.fact_keys):
+            ns[f"f{i}"] = self.fact_memo[i]
+            key = "(" + "".join(f"K[{s}], " for s in slots) + f"u.get({self.facts[i][2]!r}))"
+            lines.append(f"        f{i}.get(k := {key}) or sf({i}, k, h),")
+        lines.append("    ], [")
+        for i, (lo, hi, slots, read) in enumerate(self.rule_keys):
+            ns[f"r{i}"] = self.rule_memo[i]
+            key = f"(n[{lo}:{hi}], " + "".join(f"K[{s}], " for s in slots) + "".join(f"u.get({f!r}), " for f in read)
+            lines.append(f"        r{i}.get(k := {key})) or sr({i}, k, h),")
+        lines.append("    ]")
+        exec(compile("\n".join(lines) + "\n", f"<full trace of {self.m['program']}>", "exec"), ns)
+        render: Callable[..., tuple[list[str], list[str]]] = ns["render"]
+        return render
+
+    def pieces(self, engines: list[str], digest: str, facts: list[str], rules: list[str]) -> list[str]:
         """The trace's text as pieces to join once (the fact and rule texts are not copied into
         intermediate strings: a full trace is tens of kilobytes)."""
         p = self.trace_parts
-        out = [p[0], _enc(list(compact["engines"])), p[1], _encode_str(compact["input_digest"]), p[2], "["]
-        for i, text in enumerate(facts):
-            out += (",", text) if i else (text,)
-        out += ("]", p[3], "[")
-        for i, text in enumerate(rules):
-            out += (",", text) if i else (text,)
-        out += ("]", p[4])
-        return out
+        return [p[0], _enc(engines), p[1], _encode_str(digest), p[2], "[", *facts, "]", p[3], "[", *rules, "]", p[4]]
+
+
+_PLAIN: Final = frozenset({str, int, bool})
+"""Types whose values read back from the compact JSON as they are (see :func:`as_read`)."""
+_NODE_OF_CHAR: Final[dict[str, Any]] = {"1": True, "0": False, "?": UNKNOWN}
+_OUTCOME_OF: Final[dict[Any, str]] = {True: "true", False: "false", UNKNOWN: "unknown"}
+_RULE_OUTCOME_OF: Final[dict[Any, str]] = {True: "fired", False: "not_fired", UNKNOWN: "unknown"}
+_READ_AS: dict[type, Callable[[Any], Any]] = {}
+
+
+def as_read(v: Any) -> Any:
+    """An engine value as it reads back from its compact JSON form (``decode_value(encode_value(v))``),
+    by a converter chosen once per type: most values (str, int, bool, unknown) are kept as they are."""
+    c = v.__class__
+    if c in _PLAIN or v is UNKNOWN:
+        return v
+    f = _READ_AS.get(c)
+    if f is None:
+        if issubclass(c, Decimal):
+            f = _decimal_as_read
+        elif issubclass(c, date):
+            f = c.isoformat
+        elif issubclass(c, bool | int | str):  # an enum member: written and read as itself
+            f = _same
+        else:
+            f = _round_trip
+        _READ_AS[c] = f
+    return f(v)
+
+
+def _decimal_as_read(v: Decimal) -> Any:
+    return int(v) if v == v.to_integral_value() else v
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _round_trip(v: Any) -> Any:
+    return decode_value(encode_value(v))
+
+
+def _typed_key(v: Any) -> Any:
+    """A value other than a str, an int or a bool as a memo key: with its type; a decimal by its digits
+    (``1.50`` and ``1.5`` are equal but show differently in a formula), a list as a tuple."""
+    c = v.__class__
+    if c is list:
+        return (list, tuple(v))
+    if c is Decimal:
+        return (Decimal, str(v))
+    return (c, v)
+
+
+class _Shown:
+    """One household's compact trace as the text expander reads it: the values it was given (the
+    engine's own, or read from JSON data), the node outcomes, the settling paths of unknown facts; the
+    values as the full trace shows them are worked out only if a text has to be rendered."""
+
+    __slots__ = ("_values", "given", "missing", "nodes")
+
+    def __init__(
+        self, given: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], values: list[Any] | None
+    ) -> None:
+        self.given, self.nodes, self.missing, self._values = given, nodes, missing, values
+
+    def values(self) -> list[Any]:
+        got = self._values
+        if got is None:
+            u = UNKNOWN
+            got = self._values = [v if v.__class__ in _PLAIN or v is u else as_read(v) for v in self.given]
+        return got
 
 
 _MEMO_SIZE = 256
 """Rendered texts kept per rule or fact of a manifest (see :class:`TextExpander`)."""
-
-
-def _remember(memo: dict[Any, str] | None, key: Any, text: str) -> dict[Any, str] | None:
-    """``memo`` with ``text`` under ``key``; None (no memo any more) once it holds :data:`_MEMO_SIZE` texts."""
-    if memo is None or len(memo) >= _MEMO_SIZE:
-        return None
-    memo[key] = text
-    return memo
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
@@ -658,7 +829,7 @@ def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
     return itemgetter(*indices)
 
 
-def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, Callable[[Any], tuple[Any, ...]], tuple[str, ...]]:
+def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, list[int], tuple[str, ...]]:
     """For a rule's condition plan: the range of its node indices (a rule's nodes are numbered
     consecutively), the value slots its leaves show and the facts whose settling paths they may list."""
     nodes: list[int] = []
@@ -682,4 +853,4 @@ def _rule_key_parts(plan: tuple[Any, ...]) -> tuple[int, int, Callable[[Any], tu
     lo, hi = min(nodes), max(nodes) + 1
     if hi - lo != len(nodes):  # pragma: no cover - the compiler numbers a rule's nodes consecutively
         raise AssertionError(f"condition nodes not consecutive: {sorted(nodes)}")
-    return lo, hi, value_getter(sorted(slots)), tuple(sorted(facts))
+    return lo, hi, sorted(slots), tuple(sorted(facts))

@@ -264,8 +264,12 @@ def _decide(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -
 
 
 def decision_json(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> str:
-    """The decision's JSON: the bytes ``Decision.to_json(indent=None)`` gives at that trace level."""
+    """The decision's JSON: the bytes ``Decision.to_json(indent=None)`` gives at that trace level — except
+    that ``compact`` answers in the labelled form (``model_dump_json``), as the decision schema describes
+    it, not the storage wire form (docs/trace.md)."""
     d = _decide(snap, household, on, trace)
+    if trace == "compact":
+        return d.model_dump_json()
     return snap.engine.full_json(d, indent=None) if trace == "full" else d.to_json(indent=None)
 
 
