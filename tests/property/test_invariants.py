@@ -159,6 +159,8 @@ def _used_paths(d: Decision, data: dict[str, Any]) -> list[tuple[str, ...]]:
             todo.extend(fact.facts)
     out: list[tuple[str, ...]] = []
     for f in sorted(fields):
+        if _required(f):  # taking it away makes the record invalid (an error), not a gap
+            continue
         if "[]." in f:
             coll, sub = f.split("[].", 1)
             out += [(coll, str(i), sub) for i, m in enumerate(data.get(coll, []) or []) if sub in m]
@@ -169,6 +171,23 @@ def _used_paths(d: Decision, data: dict[str, Any]) -> list[tuple[str, ...]]:
         elif f in data and f != "members":
             out.append((f,))
     return out
+
+
+def _required(path: str) -> bool:
+    """Whether the model field at ``path`` (``members[].member_id``, ``income.wage``) must be present."""
+    model: Any = Household
+    for part in path.replace("[]", "").split("."):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        if field.is_required():
+            return True
+        inner = [a for a in getattr(field.annotation, "__args__", (field.annotation,)) if a is not type(None)]
+        inner = [getattr(a, "__args__", (a,))[0] for a in inner]  # tuple[Member, ...] → Member
+        model = next((a for a in inner if isinstance(a, type) and hasattr(a, "model_fields")), None)
+        if model is None:
+            return False
+    return False
 
 
 def _without(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
