@@ -166,3 +166,22 @@ def test_bad_dates_and_dates_without_rules_fail_every_time(rules, households) ->
         with pytest.raises(EvaluationError, match="no rules in force"):
             engine.evaluate(h, "2000-01-01")
     assert engine.evaluate(h, "2023-09-30").as_of == date(2023, 9, 30)
+
+
+def test_lean_first_stops_where_most_households_need_the_full_run(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """Where most households have an unknown conclusion (each then needs the full run for its gap report),
+    ``trace="none"`` stops trying the lean program first after a warm-up — and the bytes stay the same."""
+    engine = Engine(rules)
+    h, on = next(
+        (h, on)
+        for h, on in _cases(engine, households)
+        if any(engine.program(h, on).run(h, on)[3])  # type: ignore[union-attr]
+    )
+    expected = Engine(rules).evaluate(h, on, trace="none").to_json()
+    outputs = {engine.evaluate(h, on, trace="none").to_json() for _ in range(100)}
+    assert outputs == {expected}
+    program = engine.program(h, on)
+    assert program is not None
+    memo = engine._memos[program.key]
+    assert memo.lean_runs == 64 and memo.lean_reruns == 64
+    assert not memo.lean_pays()
