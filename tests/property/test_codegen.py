@@ -130,10 +130,13 @@ def _members_at_the_edges(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
             if draw(st.integers(0, 4)) == 0:
                 m.pop(name, None)
         if "birth_date" in m and draw(st.booleans()):
-            years = draw(st.integers(0, 70))
             kind = draw(st.sampled_from(["on", "before", "after", "feb29"]))
+            # the day after a birthday is only a valid birth date from the first birthday on: a birth
+            # after the assessment date is invalid input, not an edge of the age arithmetic
+            years = draw(st.integers(1 if kind == "after" else 0, 70))
             if kind == "feb29":
-                year = draw(st.sampled_from([y for y in range(on.year - 70, on.year + 1) if y % 4 == 0 and y != 1900]))
+                leap = [y for y in range(on.year - 70, on.year + 1) if y % 4 == 0 and y != 1900]
+                year = draw(st.sampled_from([y for y in leap if date(y, 2, 29) <= on]))
                 born = date(year, 2, 29)
             else:
                 try:
