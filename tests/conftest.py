@@ -27,7 +27,19 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "quick")
+settings.load_profile(PROFILE)
+
+
+def population_examples(quick: int) -> settings:
+    """Settings for a property whose one example is a whole population decided by several targets.
+
+    Such an example costs what dozens of single-household examples cost, so under the quick profile
+    (`make test`, which must stay within its CI budget) the property runs ``quick`` of them; under
+    "thorough" (`make proptest`) it runs the profile's full number.
+    """
+    return settings(max_examples=quick) if PROFILE == "quick" else settings()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

@@ -29,7 +29,7 @@ from eligibility.loader import lint
 from eligibility.models import parse_household
 from eligibility.testing import collect
 
-from .conftest import EXAMPLES, RULES
+from .conftest import EXAMPLES, RULES, population_examples
 
 RULESET = load_rules(RULES)
 ENGINE = Engine(RULESET)
@@ -87,6 +87,7 @@ def _monitored(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     return h, on
 
 
+@population_examples(25)
 @given(st.lists(_monitored(), min_size=1, max_size=6))
 def test_member_lists_agree_on_generated_monitored_households(population: list[tuple[dict[str, Any], date]]) -> None:
     rows = _polars_rows(population)

@@ -23,7 +23,7 @@ from eligibility.compile.polars import decide_table, decision_row, households_fr
 from eligibility.models import parse_household
 from eligibility.testing import collect
 
-from .conftest import RULES
+from .conftest import RULES, population_examples
 
 RULESET = load_rules(RULES)
 ENGINE = Engine(RULESET)
@@ -117,6 +117,7 @@ def _with_loan(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     return h, on
 
 
+@population_examples(25)
 @given(st.lists(_with_loan(), min_size=1, max_size=6))
 def test_generated_loans_are_decided_alike_in_every_target(population: list[tuple[dict[str, Any], date]]) -> None:
     _agree(population, [h["household_id"] for h, _ in population])

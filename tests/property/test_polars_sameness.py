@@ -24,6 +24,7 @@ from eligibility.errors import EvaluationError
 from eligibility.expressions import UNKNOWN
 from eligibility.models import parse_household
 
+from ..conftest import population_examples
 from .test_compiled import DATES, ENGINE, REGIONS, RULESET
 
 
@@ -45,6 +46,7 @@ def _expected(data: dict[str, Any], on: date) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+@population_examples(25)
 @given(POPULATION)
 def test_every_row_is_the_python_targets_decision(population: list[tuple[dict[str, Any], date]]) -> None:
     households = [parse_household(d) for d, _ in population]
@@ -63,6 +65,7 @@ def test_every_row_is_the_python_targets_decision(population: list[tuple[dict[st
             assert row["ruleset_fingerprint"] == chain.fingerprint
 
 
+@population_examples(25)
 @given(st.lists(_member(), min_size=1, max_size=8))
 def test_rule_and_fact_columns_are_the_python_programs_values(population: list[tuple[dict[str, Any], date]]) -> None:
     """``rule_columns=True``: each rule's outcome exactly, each fact's value (a quotient to within 1e-16:
