@@ -30,7 +30,7 @@ test: lint typecheck pytest
 
 # Many more generated examples than `make test` (Hypothesis profile "thorough"; several minutes).
 proptest: $(BIN)/eligibility
-	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property tests/test_differential.py
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property tests/test_differential.py tests/test_members.py tests/test_policy_content.py
 
 bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_compiled.py
