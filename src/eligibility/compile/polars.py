@@ -1556,10 +1556,10 @@ class _Decide:
                 flat = (
                     wide.lazy()
                     .filter(_any([has("__M", b) for _, b in subs]))
-                    .select("_row", coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
+                    .select("__pos", coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
                     .explode(coll, "__i")
                     .select(
-                        "_row",
+                        "__pos",
                         (pl.col("__i") // 64).alias("__k"),
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
                         *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
@@ -1569,23 +1569,26 @@ class _Decide:
                 )
                 last: int | None = flat.select(pl.col("__k").max()).item()
                 words[coll] = n = 1 + (last or 0)
+                # the exploded items are in row order: grouped as sorted runs, not by hashing
                 frames.append(
-                    flat.group_by("_row").agg(
+                    flat.set_sorted("__pos")
+                    .group_by("__pos", maintain_order=True)
+                    .agg(
                         pl.col("__v").filter(pl.col(f"__n{b}") & (pl.col("__k") == k)).sum().alias(f"__l{b}:{k}")
                         for _, b in subs
                         for k in range(n)
                     )
                 )
-            out = wide.select("_row")
+            out = wide.select("__pos")
             for frame in frames:
-                out = out.join(frame, on="_row", how="left", maintain_order="left")
+                out = out.join(frame, on="__pos", how="left", maintain_order="left")
             return out, words
 
         index = {s: i for i, s in enumerate(subjects)}
 
         def listed(
-            wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int]
-        ) -> pl.LazyFrame:
+            wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int], n: int
+        ) -> pl.Series:
             """(row, subject, words) → the row's list of {name, fields}, subjects in name order. The
             fields of a (subject, words, lacking items) pattern are spelled once, in Python: a batch
             has a few hundred patterns, against ten (row, subject) pairs per row."""
@@ -1605,7 +1608,7 @@ class _Decide:
                     wide.lazy()
                     .filter(pl.col(ws[0]).is_not_null())
                     .select(
-                        "_row",
+                        "__pos",
                         pl.lit(si, dtype=pl.UInt32).alias("si"),
                         *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
                         *(
@@ -1633,13 +1636,18 @@ class _Decide:
                 pl.col("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String).alias("name"),
                 pl.Series("fields", fields, dtype=pl.List(pl.String)),
             )
-            return (
+            # Sorted by row position and subject, the pairs group as sorted runs; hashed, with a sort
+            # inside each group and a join back on ``_row``, the same measured 3-5x the time.
+            got = (
                 long.lazy()
-                .join(table.lazy(), on=key, how="left", nulls_equal=True)
-                # the row order of the groups does not matter: ``_attach`` joins them on ``_row``
-                .group_by("_row")
-                .agg(pl.struct(pl.col("name"), pl.col("fields")).sort_by("si").alias(name))
+                .join(table.lazy(), on=key, how="left", nulls_equal=True, maintain_order="left")
+                .sort("__pos", "si")
+                .set_sorted("__pos")
+                .group_by("__pos", maintain_order=True)
+                .agg(pl.struct(pl.col("name"), pl.col("fields")).alias(name))
             )
+            every = pl.LazyFrame({"__pos": pl.Series(range(n), dtype=pl.UInt32)})
+            return every.join(got, on="__pos", how="left", maintain_order="left").collect().get_column(name)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
@@ -1649,13 +1657,14 @@ class _Decide:
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             if not columns:
                 return lf.with_columns(_empty(MISSING).alias(n) for n in all_names)
-            need = lf.filter(pl.col("__any_unknown")).with_columns([*nodes, *missing])
+            n = lf.select(pl.len()).collect().item()
+            need = lf.with_row_index("__pos").filter(pl.col("__any_unknown")).with_columns([*nodes, *missing])
             for cols in fact_stages:
                 need = need.with_columns(cols)
             need = need.with_columns(mem_cols).with_columns(reach_cols).with_columns(present_cols)
             need = need.with_columns(out_cols)
             wide = need.select(
-                "_row",
+                "__pos",
                 *(f"__M{w}" for w in range(self.n_words)),
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *{k.split("[].", 1)[0] for k, _ in item_bits},
@@ -1663,11 +1672,11 @@ class _Decide:
             positions: dict[str, int] = {}
             if item_bits:
                 lacks, positions = lacking(wide)
-                wide = pl.concat([wide, lacks.drop("_row")], how="horizontal")
-            frames = [listed(wide, per_tag, gap_names[tag], positions) for tag, per_tag in columns.items()]
-            made = [gap_names[t] for t in columns]
-            return _attach(lf, frames).with_columns(
-                pl.col(n).fill_null(_empty(MISSING)) if n in made else _empty(MISSING).alias(n) for n in all_names
+                wide = pl.concat([wide, lacks.drop("__pos")], how="horizontal")
+            made = pl.DataFrame([listed(wide, per_tag, gap_names[tag], positions, n) for tag, per_tag in columns.items()])
+            return pl.concat([lf, made.lazy()], how="horizontal").with_columns(
+                pl.col(c).fill_null(_empty(MISSING)) if c in made.columns else _empty(MISSING).alias(c)
+                for c in all_names
             )
 
         return stage
