@@ -468,17 +468,18 @@ def months_between(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     past it when its day exceeds ``a``'s. No date is built, which made this 7x faster."""
     m = _month_index(b) - _month_index(a)
     ad, bd = a.dt.day().cast(pl.Int64), b.dt.day().cast(pl.Int64)
+    forward = b >= a
     short = (bd < ad) & (bd < b.dt.days_in_month().cast(pl.Int64))
-    return (
-        pl.when(b >= a)
-        .then(pl.when(short).then(m - 1).otherwise(m))
-        .otherwise(pl.when(bd > ad).then(m + 1).otherwise(m))
-    )
+    # ``m`` appears once: polars does not share a repeated subexpression here, and each copy of it
+    # extracted the dates' parts again (written as ``when(..).then(m - 1).otherwise(m)``: 2x the time)
+    return m - (forward & short).cast(pl.Int64) + (~forward & (bd > ad)).cast(pl.Int64)
 
 
 def whole_years(months: pl.Expr) -> pl.Expr:
-    """relativedelta's years: the months divided by 12, truncated toward zero."""
-    return pl.when(months >= 0).then(months // 12).otherwise(-((-months) // 12))
+    """relativedelta's years: the months divided by 12, truncated toward zero (a float division is exact
+    enough: ``m / 12`` for an integer ``m`` lies at least 1/12 from any integer it is not equal to, and
+    a cast truncates toward zero). ``months`` appears once (see :func:`months_between`)."""
+    return (months.cast(pl.Float64) / 12).cast(pl.Int64)
 
 
 def _from_month_index(idx: pl.Expr) -> pl.Expr:
