@@ -2093,6 +2093,16 @@ def _no_region_row() -> dict[str, pl.Expr]:
     }
 
 
+def _pack_of(ruleset: RuleSet, region: pl.Expr) -> pl.Expr:
+    """:meth:`RuleSet.pack_for_region` as an expression (null for no region, or no pack without a root):
+    the most specific prefix first. Called once per distinct region, it cost 5 % of an identification
+    batch whose households live in 95,000 villages."""
+    out = pl.lit(ruleset.root_pack or None, dtype=pl.String)
+    for prefix, pid in reversed(ruleset._prefixes):
+        out = pl.when(region.str.starts_with(prefix)).then(pl.lit(pid, dtype=pl.String)).otherwise(out)
+    return pl.when(region.is_not_null()).then(out)
+
+
 def decide_table(
     ruleset: RuleSet, households: pl.DataFrame, as_of: date | None = None, *, rule_columns: bool = False
 ) -> pl.DataFrame:
@@ -2110,9 +2120,11 @@ def decide_table(
         df = df.with_columns(pl.col("as_of").fill_null(pl.lit(as_of, dtype=pl.Date)))
     if "_row" not in df.columns:
         df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.UInt64))
-    regions = df.get_column("region").unique().drop_nulls().to_list()
-    pack_of = {r: ruleset.pack_for_region(r) for r in regions}
-    df = df.with_columns(pl.col("region").replace_strict(pack_of, default=None, return_dtype=pl.String).alias("__pack"))
+    df = df.with_columns(_pack_of(ruleset, pl.col("region")).alias("__pack"))
+    if not ruleset.root_pack:  # a region no pack covers: RuleSet.pack_for_region's error
+        uncovered = df.filter(pl.col("region").is_not_null() & pl.col("__pack").is_null())
+        if uncovered.height:
+            ruleset.pack_for_region(uncovered.get_column("region")[0])
     parts: list[pl.DataFrame] = []
     keys = df.select("__pack", "as_of").unique().drop_nulls()
     programs: dict[tuple[str, date | None], tuple[TableProgram, list[date]]] = {}
@@ -2190,6 +2202,10 @@ def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
     such a record (``models.births_after``: an impossible date, not an unknown), and so does the table,
     with the same JSON path and code in the row's ``error``. None when no row has one."""
     if "members" not in df.columns:
+        return None
+    # Mostly nobody is: the birth dates alone (no int_ranges, no explode of every member field) first.
+    late = pl.col("members").list.eval(pl.element().struct.field("birth_date")).list.max() > pl.col("as_of")
+    if not df.select(late.fill_null(False).any()).item():
         return None
     items = (
         df.lazy()
