@@ -1234,8 +1234,8 @@ def _finding_lists(items: list[list[tuple[str, bool, list[str]]]], dtype: pl.Dat
     ).with_columns(pl.col("rules").str.split("\x1f"))
     grouped = flat.group_by("i", maintain_order=True).agg(pl.struct("code", "certain", "rules").alias("x"))
     full = pl.DataFrame({"i": pl.Series(range(len(items)), dtype=pl.UInt32)})
-    got = full.join(grouped, on="i", how="left", maintain_order="left").get_column("x")
-    return got.fill_null(pl.lit([], dtype=dtype)).cast(dtype)
+    got = full.join(grouped, on="i", how="left", maintain_order="left")
+    return got.select(pl.col("x").fill_null(pl.lit([], dtype=dtype)).cast(dtype)).to_series()
 
 
 class _Decide:
@@ -1691,7 +1691,9 @@ class _Decide:
             if item_bits:
                 lacks, positions = lacking(wide)
                 wide = pl.concat([wide, lacks.drop("__pos")], how="horizontal")
-            made = pl.DataFrame([listed(wide, per_tag, gap_names[tag], positions, n) for tag, per_tag in columns.items()])
+            made = pl.DataFrame(
+                [listed(wide, per_tag, gap_names[tag], positions, n) for tag, per_tag in columns.items()]
+            )
             return pl.concat([lf, made.lazy()], how="horizontal").with_columns(
                 pl.col(c).fill_null(_empty(MISSING)) if c in made.columns else _empty(MISSING).alias(c)
                 for c in all_names
