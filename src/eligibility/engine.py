@@ -51,6 +51,7 @@ from .decision import (
     ProcedureFinding,
     Scheme,
     Trace,
+    full_text,
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
@@ -475,7 +476,13 @@ class Engine:
         if trace == "compact":
             decision.__dict__["trace"] = compact
             return decision
-        decision.__dict__["trace"] = Trace.model_validate(self._expander(program.key)(compact.to_data()))
+        # The full trace from the manifest's memo of fact and rule models (each validated once, when
+        # first seen), and its JSON text, should it be written, from the memo of their texts.
+        text, missing, engines = self._text_expander(program.key), compact.missing.data(), list(self.engines)
+        digest = str(compact.input_digest)
+        full = text.trace_model(values, nodes, missing, engines, digest)
+        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
+        decision.__dict__["trace"] = full
         return decision
 
     def _context(self, h: Household, as_of: Any, chain: Chain, on: date) -> _Context:
