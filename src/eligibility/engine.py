@@ -725,22 +725,23 @@ class Engine:
         got = memo.assistance.get(k)
         if got is None:
             made = _new(Assistance, required=required, gaps=gaps)
-            named = memo.program_selectors
-            if any((r, "measure", x.code) in named for x in required for r in x.rules) or any(
-                (r, "gap", x.code) in named for x in gaps for r in x.rules
-            ):
-                got = _Named(made, k)
-            else:
-                got = made
+            # The selectors this combination's findings look up (members.combine / keep_gap read only
+            # the keys of a finding's own rules): only those run per household.
+            wanted = memo.program_selectors.intersection(
+                [(r, "measure", x.code) for x in required for r in x.rules]
+                + [(r, "gap", x.code) for x in gaps for r in x.rules]
+            )
+            got = _Named(made, k, wanted) if wanted else made
             self._keep(memo.assistance, k, got)
         return got
 
     def _attach(self, memo: _Memo, run: _Run, named: _Named) -> Assistance:
         """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`),
-        one object per (combination, members chosen, member ids): the per-member conditions run on
-        every household, the findings are built once per answer."""
+        one object per (combination, members chosen, member ids): the per-member conditions of the
+        selectors its findings name (``named.wanted``) run on every household, the findings are built
+        once per answer."""
         program, h = run.program, run.h
-        chosen = selections(program, h, run.as_of, run.values)
+        chosen = selections(program, h, run.as_of, run.values, named.wanted)
         if not chosen:
             return named.assistance
         members = h.members
@@ -1275,6 +1276,8 @@ class _Named(NamedTuple):
 
     assistance: Assistance
     key: tuple[int, ...]
+    wanted: frozenset[tuple[str, str, str]]
+    """The (rule id, kind, code) of the selectors its findings name members by."""
 
 
 _ProcedurePlan = tuple[tuple[Any, "_DateReader | None", "_DateReader | None", dict[tuple[Any, Any], Any]], ...]
