@@ -43,7 +43,9 @@ __all__ = ["attach", "selections", "with_members"]
 
 _LOCK = threading.Lock()
 
-_Select = Callable[[Any, Any, tuple[Any, ...], Container[Any]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]]
+_Select = Callable[
+    [Any, Any, tuple[Any, ...], Container[Any]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]
+]
 
 
 def selections(

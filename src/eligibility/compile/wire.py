@@ -25,6 +25,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Codec:
         # Per fact: its value slot, the facts it reads and its reportable paths (see ``_missing``).
         self.facts = [(f["name"], f["index"], f["facts"], f["paths"]) for f in m["facts"]]
         self._rules_memo: dict[tuple[str, ...], Any] = {}
+        self._where: dict[str, tuple[Any, int | None]] = {}
 
     # ------------------------------------------------------------------------------------- write
 
@@ -73,25 +75,42 @@ class Codec:
     def absent(self, missing: dict[str, list[str]]) -> list[Any]:
         """The household paths the unknown facts lack, once each: ``k`` for the path ``paths[k]``,
         ``[k, i, j…]`` for items ``i, j…`` of the item path ``paths[k]`` (``members[].dibao``)."""
-        every = sorted(set().union(*missing.values())) if missing else []
+        return self.absent_paths(sorted(set().union(*missing.values())) if missing else [])
+
+    def absent_paths(self, every: Any) -> list[Any]:
+        """:meth:`absent` of the sorted union of the unknown facts' paths."""
         out: list[Any] = []
         items: dict[int, list[Any]] = {}
+        where = self._where
         for p in every:
-            k = self.path_index.get(p[2:]) if p.startswith("$.") else None
-            if k is not None:
-                out.append(k)
+            got = where.get(p)
+            if got is None:
+                got = self._place(p)
+            k, i = got
+            if i is None:
+                out.append(k)  # a path of the table, or one not in it (written as it is)
                 continue
+            entry = items.get(k)
+            if entry is None:
+                entry = items[k] = [k]
+                out.append(entry)
+            entry.append(i)
+        return out
+
+    def _place(self, p: str) -> tuple[Any, int | None]:
+        """Where path ``p`` goes in ``absent``: (table index, None), (item path's index, item number), or
+        (``p`` itself, None) outside the table — kept per path (a county's paths repeat)."""
+        k = self.path_index.get(p[2:]) if p.startswith("$.") else None
+        got: tuple[Any, int | None]
+        if k is not None:
+            got = (k, None)
+        else:
             m = _ITEM.fullmatch(p)
             k = self.path_index.get(f"{m.group(1)}[].{m.group(3)}") if m else None
-            if m is None or k is None:
-                out.append(p)  # not in the table: written as it is
-                continue
-            got = items.get(k)
-            if got is None:
-                got = items[k] = [k]
-                out.append(got)
-            got.append(int(m.group(2)))
-        return out
+            got = (p, None) if m is None or k is None else (k, int(m.group(2)))
+        if len(self._where) < 65_536:
+            self._where[p] = got
+        return got
 
     # -------------------------------------------------------------------------------------- read
 
@@ -220,6 +239,72 @@ def _pack(values: list[Any]) -> tuple[str, list[Any]]:
             chars.append(".")
             rest.append(v)
             continue
+        at = seen.get((c, v))
+        if at is None:
+            seen[(c, v)] = len(rest)
+            chars.append(c)
+            rest.append(v)
+        else:
+            chars.append("^")
+            rest.append(at)
+    return _RUN.sub(_run, "".join(chars)), rest
+
+
+def _pack_raw(values: tuple[Any, ...]) -> tuple[str, list[Any]]:
+    """:func:`_pack` of the engine's own values (unknown as ``UNKNOWN``, decimals, dates, enums), in one
+    pass: each value is put in its compact JSON form (:func:`~eligibility.compile.manifest.encode_value`)
+    only where it is not its own — the same pattern and values as ``_pack([encode_value(v) …])``."""
+    from ..expressions import UNKNOWN
+    from .manifest import encode_value
+
+    chars: list[str] = []
+    rest: list[Any] = []
+    seen: dict[tuple[str, Any], int] = {}
+    small = _SMALL
+    c = ""
+    for v in values:
+        t = v.__class__
+        if v is UNKNOWN:
+            chars.append("n")
+            continue
+        if t is bool:
+            chars.append("t" if v else "f")
+            continue
+        decimal = False
+        if t is Decimal:  # encode_value's form: an integral amount as an int, any other as its digits
+            if v == v.to_integral_value():
+                v = int(v)
+                t = int
+            else:
+                c, v, decimal = "d", str(v), True
+        if t is int:
+            if 0 <= v <= 9:
+                chars.append(small[v])
+            else:
+                chars.append(".")
+                rest.append(v)
+            continue
+        if decimal:
+            pass
+        elif t is str:
+            c = "."
+        elif t is date:
+            c, v = ".", v.isoformat()
+        else:
+            e = encode_value(v)
+            short = _short(e)
+            if short is not None:
+                chars.append(short)
+                continue
+            t = type(e)
+            if t is dict and len(e) == 1 and "d" in e:
+                c, v = "d", e["d"]
+            elif t is str:
+                c, v = ".", e
+            else:
+                chars.append(".")
+                rest.append(e)
+                continue
         at = seen.get((c, v))
         if at is None:
             seen[(c, v)] = len(rest)
@@ -401,18 +486,26 @@ def write_decision(d: Decision) -> str | None:
         out["exit"] = ex
     _put(out, "procedure", [_procedure(c, p) for p in d.procedure])
     _put(out, "warnings", [_finding(c, f) for f in d.warnings])
-    data = t.to_data()
-    slots, values = _pack(data["values"])
+    missing = t.missing
+    if type(t.values) is tuple and hasattr(missing, "data"):
+        # The engine's own compact trace: its values packed as they are, not first put in their JSON
+        # form one by one.
+        slots, values = _pack_raw(t.values)
+        nodes, absent = _pack_nodes(t.nodes_text()), c.absent(missing.data())
+    else:
+        data = t.to_data()
+        slots, values = _pack(data["values"])
+        nodes, absent = _pack_nodes(data["nodes"]), c.absent(data["missing"])
     trace = out["trace"] = {
         "level": WIRE_LEVEL,
-        "program": data["program"],
-        "ruleset_fingerprint": data["ruleset_fingerprint"],
-        "engines": data["engines"],
-        "input_digest": data["input_digest"],
+        "program": t.program,
+        "ruleset_fingerprint": t.ruleset_fingerprint,
+        "engines": list(t.engines),
+        "input_digest": str(t.input_digest),
         "slots": slots,
         "values": values,
-        "nodes": _pack_nodes(data["nodes"]),
-        "absent": c.absent(data["missing"]),
+        "nodes": nodes,
+        "absent": absent,
     }
     if trace["engines"] == ["compiled"]:  # the default: only a cross-checked decision names its engines
         del trace["engines"]
