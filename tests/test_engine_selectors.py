@@ -38,25 +38,24 @@ def test_wanted_selections_are_the_full_selections_of_those_keys(monkeypatch) ->
         return got
 
     monkeypatch.setattr(engine_module, "selections", spy)
-    texts = []
-    for p in sorted(EX.glob("*.json")):
-        data = json.loads(p.read_text(encoding="utf-8"))
-        h = parse_household(data.get("household", data))
-        chain = engine.chain_for(h)
-        for on in DATES:
-            if chain is not None and chain.in_force(on) and not births_after(h, on):
-                texts.append(engine.evaluate(h, on, trace="full").to_json())
+    texts = _full_texts(engine)
     assert seen, "no example names members"
     assert any(n < every for _, _, n, every in seen)  # some selectors were skipped
     # The same bytes as an engine whose every selector runs.
     monkeypatch.setattr(engine_module, "selections", lambda p, h, a, v, wanted=None: real(p, h, a, v))
-    again = Engine(rules)
-    texts_all = []
+    assert texts == _full_texts(Engine(rules))
+
+
+def _full_texts(engine: Engine) -> list[str]:
+    """Every example's full decision JSON on every date its chain has rules in force."""
+    out = []
     for p in sorted(EX.glob("*.json")):
         data = json.loads(p.read_text(encoding="utf-8"))
         h = parse_household(data.get("household", data))
-        chain = again.chain_for(h)
-        for on in DATES:
-            if chain is not None and chain.in_force(on) and not births_after(h, on):
-                texts_all.append(again.evaluate(h, on, trace="full").to_json())
-    assert texts == texts_all
+        chain = engine.chain_for(h)
+        out += [
+            engine.evaluate(h, on, trace="full").to_json()
+            for on in DATES
+            if chain is not None and chain.in_force(on) and not births_after(h, on)
+        ]
+    return out

@@ -1,5 +1,6 @@
 """The wire form packs the engine's own values in one pass (issue 9, speed): the same slot pattern and
-values as putting each value in its compact JSON form first (``encode_value``) and packing those."""
+values as putting each value in its compact JSON form first (``encode_value``) and packing those, and
+reading the pattern back gives exactly those JSON forms."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from eligibility import Engine, parse_household
 from eligibility.compile.manifest import encode_value
-from eligibility.compile.wire import _pack, _pack_raw
+from eligibility.compile.wire import _pack, _unpack
 from eligibility.expressions import UNKNOWN
 from eligibility.models import HouseholdType, births_after
 
@@ -19,7 +20,10 @@ EX = ROOT / "examples" / "households"
 
 
 def _both(values: tuple[object, ...]) -> None:
-    assert _pack_raw(values) == _pack([encode_value(v) for v in values])
+    encoded = [encode_value(v) for v in values]
+    packed = _pack(values)
+    assert packed == _pack(encoded)
+    assert _unpack(*packed) == encoded
 
 
 def test_edge_values_pack_as_their_json_form() -> None:

@@ -214,46 +214,18 @@ def _short(v: Any) -> str | None:
     return None
 
 
-def _pack(values: list[Any]) -> tuple[str, list[Any]]:
+def _pack(values: Any) -> tuple[str, list[Any]]:
     """The value slots as a pattern of one character per slot and the values the pattern does not hold.
 
     ``n`` unknown, ``t`` / ``f`` true / false, ``A``…``J`` the integers 0…9; ``d`` the next of
     ``values`` is a decimal (as a string); ``^`` the next of ``values`` is the position in ``values`` of
     an earlier string or decimal this slot repeats (a household's income shows in several formulas, its
     dates in several conditions); ``.`` the next of ``values`` as it is. A run of three or more of one
-    character is written as the character and the run's length (``n16``)."""
-    chars: list[str] = []
-    rest: list[Any] = []
-    seen: dict[tuple[str, str], int] = {}
-    for v in values:
-        c = _short(v)
-        if c is not None:
-            chars.append(c)
-            continue
-        t = type(v)
-        if t is dict and len(v) == 1 and "d" in v:
-            c, v = "d", v["d"]
-        elif t is str:
-            c = "."
-        else:
-            chars.append(".")
-            rest.append(v)
-            continue
-        at = seen.get((c, v))
-        if at is None:
-            seen[(c, v)] = len(rest)
-            chars.append(c)
-            rest.append(v)
-        else:
-            chars.append("^")
-            rest.append(at)
-    return _RUN.sub(_run, "".join(chars)), rest
+    character is written as the character and the run's length (``n16``).
 
-
-def _pack_raw(values: tuple[Any, ...]) -> tuple[str, list[Any]]:
-    """:func:`_pack` of the engine's own values (unknown as ``UNKNOWN``, decimals, dates, enums), in one
-    pass: each value is put in its compact JSON form (:func:`~eligibility.compile.manifest.encode_value`)
-    only where it is not its own — the same pattern and values as ``_pack([encode_value(v) …])``."""
+    ``values``: the engine's own (unknown as ``UNKNOWN``, decimals, dates, enums) or their compact JSON
+    forms (:func:`~eligibility.compile.manifest.encode_value`) — the same result either way. The
+    engine's are packed in one pass, each put in its JSON form only where it is not its own."""
     from ..expressions import UNKNOWN
     from .manifest import encode_value
 
@@ -490,7 +462,7 @@ def write_decision(d: Decision) -> str | None:
     if type(t.values) is tuple and hasattr(missing, "data"):
         # The engine's own compact trace: its values packed as they are, not first put in their JSON
         # form one by one.
-        slots, values = _pack_raw(t.values)
+        slots, values = _pack(t.values)
         nodes, absent = _pack_nodes(t.nodes_text()), c.absent(missing.data())
     else:
         data = t.to_data()
