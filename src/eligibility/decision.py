@@ -8,6 +8,8 @@ household, date and rules give the same bytes — so county systems can store, d
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
@@ -392,10 +394,29 @@ class Decision(BaseModel):
         rule ids and the trace's static parts referred to in the program's rules manifest:
         :mod:`eligibility.compile.wire`, ``docs/trace.md``); ``model_dump_json`` still gives its labelled
         form. Full-trace and trace-less decisions are written as they always were."""
-        if isinstance(self.trace, CompactTrace):
+        t = self.trace
+        if isinstance(t, CompactTrace):
             from .compile.wire import write_decision
 
             got = write_decision(self)
             if got is not None:
                 return got
+        elif indent is None and t is not None:
+            text = _FULL_TEXT.get(id(t))
+            if text is not None and text[0]() is t:  # the engine's own full trace: written from its memo
+                head = self.model_dump_json(exclude={"trace"})
+                return "".join([head[:-1], ',"trace":', *text[1](), "}"])
         return self.model_dump_json(indent=indent)
+
+
+_FULL_TEXT: dict[int, tuple[weakref.ref[Trace], Callable[[], list[str]]]] = {}
+"""Per full trace the engine built (by ``id``, while it lives): how to write its compact JSON text
+straight from the compact trace and the manifest's rendered texts — the same bytes pydantic writes for
+the model (``Engine.full_json``), without serialising some thousands of nested models per decision."""
+
+
+def full_text(trace: Trace, pieces: Callable[[], list[str]]) -> None:
+    """Register how to write ``trace``'s JSON text (see ``_FULL_TEXT``); forgotten when it is freed. The
+    weak reference's callback runs before the trace's memory is, so its ``id`` is not reused meanwhile."""
+    key = id(trace)
+    _FULL_TEXT[key] = (weakref.ref(trace, lambda _: _FULL_TEXT.pop(key, None)), pieces)

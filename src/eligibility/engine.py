@@ -51,6 +51,7 @@ from .decision import (
     ProcedureFinding,
     Scheme,
     Trace,
+    full_text,
 )
 from .errors import EligibilityError, EngineDisagreementError, EngineUnavailableError, EvaluationError, HouseholdError
 from .expressions import UNKNOWN
@@ -146,6 +147,41 @@ def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
                 if getattr(item, sub, None) is None:
                     out.append(f"{path}[{i}].{sub}")
     return out
+
+
+_Reader = Callable[[Household], list[str]]
+
+
+def _reader(plan: _FieldPlan) -> _Reader:
+    """:func:`_absent_of` for one plan as a generated function — the plan's fields read in straight-line
+    code, each section once — for the settling paths a gap report asks for on every household with an
+    open question. Names and JSON paths travel as string literals (``repr``), never as code."""
+    lines = ["def absent(h):", "    out = []"]
+    sections: dict[str, str] = {}
+    for n, (sec, attr, path, sub) in enumerate(plan):
+        if sec is None:
+            owner = "h"
+        else:
+            owner = sections.get(sec, "")
+            if not owner:
+                owner = sections[sec] = f"s{len(sections)}"
+                lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
+        get = f"getattr({owner}, {attr!r}, None)"
+        if sec is not None:
+            get = f"(None if {owner} is None else {get})"
+        lines.append(f"    v{n} = {get}")
+        lines.append(f"    if v{n} is None:")
+        lines.append(f"        out.append({path!r})")
+        if sub is not None:
+            lines.append("    else:")
+            lines.append(f"        for i, x in enumerate(v{n}):")
+            lines.append(f"            if getattr(x, {sub!r}, None) is None:")
+            lines.append(f"                out.append({path + '['!r} + str(i) + {'].' + sub!r})")
+    lines.append("    return out")
+    ns: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", "<eligibility absent fields>", "exec"), ns)  # our own source
+    fn: _Reader = ns["absent"]
+    return fn
 
 
 class _Run:
@@ -475,7 +511,13 @@ class Engine:
         if trace == "compact":
             decision.__dict__["trace"] = compact
             return decision
-        decision.__dict__["trace"] = Trace.model_validate(self._expander(program.key)(compact.to_data()))
+        # The full trace from the manifest's memo of fact and rule models (each validated once, when
+        # first seen), and its JSON text, should it be written, from the memo of their texts.
+        text, missing, engines = self._text_expander(program.key), compact.missing.data(), list(self.engines)
+        digest = str(compact.input_digest)
+        full = text.trace_model(values, nodes, missing, engines, digest)
+        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
+        decision.__dict__["trace"] = full
         return decision
 
     def _context(self, h: Household, as_of: Any, chain: Chain, on: date) -> _Context:
@@ -718,22 +760,23 @@ class Engine:
         got = memo.assistance.get(k)
         if got is None:
             made = _new(Assistance, required=required, gaps=gaps)
-            named = memo.program_selectors
-            if any((r, "measure", x.code) in named for x in required for r in x.rules) or any(
-                (r, "gap", x.code) in named for x in gaps for r in x.rules
-            ):
-                got = _Named(made, k)
-            else:
-                got = made
+            # The selectors this combination's findings look up (members.combine / keep_gap read only
+            # the keys of a finding's own rules): only those run per household.
+            wanted = memo.program_selectors.intersection(
+                [(r, "measure", x.code) for x in required for r in x.rules]
+                + [(r, "gap", x.code) for x in gaps for r in x.rules]
+            )
+            got = _Named(made, k, wanted) if wanted else made
             self._keep(memo.assistance, k, got)
         return got
 
     def _attach(self, memo: _Memo, run: _Run, named: _Named) -> Assistance:
         """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`),
-        one object per (combination, members chosen, member ids): the per-member conditions run on
-        every household, the findings are built once per answer."""
+        one object per (combination, members chosen, member ids): the per-member conditions of the
+        selectors its findings name (``named.wanted``) run on every household, the findings are built
+        once per answer."""
         program, h = run.program, run.h
-        chosen = selections(program, h, run.as_of, run.values)
+        chosen = selections(program, h, run.as_of, run.values, named.wanted)
         if not chosen:
             return named.assistance
         members = h.members
@@ -1164,7 +1207,7 @@ class _SettlePlan:
         self.slots = [program.fact_index[n] for n in self.names]
         self.deps = {n: chain.facts[n].facts for n in self.names}
         self.fields = {n: chain.facts[n].fields for n in self.names}
-        self.memo: dict[Any, _FieldPlan] = {}
+        self.memo: dict[Any, _Reader] = {}
 
     def pattern(self, values: tuple[Any, ...]) -> Any:
         """Which of the facts are unknown on this household (the one fact's answer when there is one)."""
@@ -1173,9 +1216,10 @@ class _SettlePlan:
             return values[slots[0]] is UNKNOWN
         return tuple([values[i] is UNKNOWN for i in slots])
 
-    def plan(self, pattern: Any) -> _FieldPlan:
-        """The fields of the facts reached from ``facts`` through unknown facts only (a known fact
-        settles nothing below it), as :meth:`_Run.missing_of_fact` walks them."""
+    def plan(self, pattern: Any) -> _Reader:
+        """How to read the absent ones among the fields of the facts reached from ``facts`` through
+        unknown facts only (a known fact settles nothing below it), as :meth:`_Run.missing_of_fact`
+        walks them."""
         flags = (pattern,) if isinstance(pattern, bool) else pattern
         unknown = {n for n, u in zip(self.names, flags, strict=True) if u}
         reached: set[str] = set()
@@ -1185,7 +1229,7 @@ class _SettlePlan:
             if name not in reached:
                 reached.add(name)
                 stack.extend(d for d in self.deps[name] if d in unknown)
-        return _plan_fields(frozenset().union(*(self.fields[n] for n in reached)))
+        return _reader(_plan_fields(frozenset().union(*(self.fields[n] for n in reached))))
 
 
 def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
@@ -1208,13 +1252,13 @@ def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
         if len(plans) < 10_000:
             plans[facts] = sp
     pattern = sp.pattern(run.values)
-    fields = sp.memo.get(pattern)
-    if fields is None:
-        fields = sp.plan(pattern)
+    read = sp.memo.get(pattern)
+    if read is None:
+        read = sp.plan(pattern)
         if len(sp.memo) >= _SHAPE_CACHE_SIZE:
             sp.memo.clear()
-        sp.memo[pattern] = fields
-    absent = _absent_of(run.h, fields)
+        sp.memo[pattern] = read
+    absent = read(run.h)
     got = done[facts] = tuple(sorted(set(absent))) if len(absent) > 1 else tuple(absent)
     return got
 
@@ -1268,6 +1312,8 @@ class _Named(NamedTuple):
 
     assistance: Assistance
     key: tuple[int, ...]
+    wanted: frozenset[tuple[str, str, str]]
+    """The (rule id, kind, code) of the selectors its findings name members by."""
 
 
 _ProcedurePlan = tuple[tuple[Any, "_DateReader | None", "_DateReader | None", dict[tuple[Any, Any], Any]], ...]

@@ -28,7 +28,9 @@ from operator import itemgetter
 from typing import Any, Final
 
 from .. import __version__
+from .._construct import raw
 from ..conditions import AtLeast, Group, Leaf, Negation, RuleRef
+from ..decision import FactTrace, RuleTrace, Trace
 from ..expressions import UNKNOWN, format_value
 from ..facts import CATALOGUE
 from .python import CondNode, Program
@@ -447,33 +449,10 @@ class Expander:
         values = [decode_value(v) for v in compact["values"]]
         nodes: str = compact["nodes"]
         fact_missing: dict[str, list[str]] = compact.get("missing") or {}
-
-        facts = []
-        for index, template, name, base in self.facts:
-            d = base.copy()
-            d["substituted"], d["value"], d["known"], d["missing"] = _fact_shown(
-                values, index, template, name, fact_missing
-            )
-            facts.append(d)
-
-        def cond(plan: tuple[Any, ...]) -> dict[str, Any]:
-            kind, i, base = plan[0], plan[1], plan[2]
-            d: dict[str, Any] = base.copy()
-            outcome = d["outcome"] = _OUTCOME[nodes[i]]
-            if kind == "group":
-                d["children"] = [cond(k) for k in plan[3]]
-                return d
-            if kind == "rule":
-                return d
-            d["actual"], d["expected"], d["missing"] = _leaf_shown(plan, values, outcome, fact_missing)
-            return d
-
-        rules = []
-        for base, root, plan in self.rules:
-            d = base.copy()
-            d["outcome"] = _RULE_OUTCOME[nodes[root]]
-            d["condition"] = cond(plan)
-            rules.append(d)
+        facts = [self.fact_data(i, values, fact_missing) for i in range(len(self.facts))]
+        rules = [
+            self.rule_data(i, values, nodes, _OUTCOME, _RULE_OUTCOME, fact_missing) for i in range(len(self.rules))
+        ]
         m = self.m
         return {
             "engine_version": m["engine_version"],
@@ -486,6 +465,45 @@ class Expander:
             "skipped": m["skipped"],
             "sources": m["sources"],
         }
+
+    def fact_data(self, i: int, values: list[Any], fact_missing: dict[str, list[str]]) -> dict[str, Any]:
+        """Fact ``i`` of the full trace as plain data (``values`` as they read back from the compact JSON)."""
+        index, template, name, base = self.facts[i]
+        d = base.copy()
+        shown = _fact_shown(values, index, template, name, fact_missing)
+        d["substituted"], d["value"], d["known"], d["missing"] = shown
+        return d
+
+    def rule_data(
+        self,
+        i: int,
+        values: list[Any],
+        nodes: Any,
+        outcome_of: dict[Any, str],
+        rule_outcome_of: dict[Any, str],
+        fact_missing: dict[str, list[str]],
+    ) -> dict[str, Any]:
+        """Rule ``i`` of the full trace as plain data; ``nodes[k]`` is node ``k``'s outcome, named by
+        ``outcome_of`` (condition) and ``rule_outcome_of`` (rule): the JSON form's ``1`` / ``0`` / ``?``
+        or the engine's own ``True`` / ``False`` / ``UNKNOWN``."""
+
+        def cond(plan: tuple[Any, ...]) -> dict[str, Any]:
+            kind, i, base = plan[0], plan[1], plan[2]
+            d: dict[str, Any] = base.copy()
+            outcome = d["outcome"] = outcome_of[nodes[i]]
+            if kind == "group":
+                d["children"] = [cond(k) for k in plan[3]]
+                return d
+            if kind == "rule":
+                return d
+            d["actual"], d["expected"], d["missing"] = _leaf_shown(plan, values, outcome, fact_missing)
+            return d
+
+        base, root, plan = self.rules[i]
+        d = base.copy()
+        d["outcome"] = rule_outcome_of[nodes[root]]
+        d["condition"] = cond(plan)
+        return d
 
 
 def expand(m: dict[str, Any], compact: dict[str, Any]) -> dict[str, Any]:
@@ -602,7 +620,13 @@ class TextExpander:
             [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
         ]
         self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
-        self.render = self._renderer()
+        self.render = self._renderer(self.fact_memo, self.rule_memo, self._fact_text, self._rule_text)
+        # The same per fact and per rule as frozen models (``trace_model``), built on first use.
+        self.fact_models: list[dict[Any, Any]] = []
+        self.rule_models: list[dict[Any, Any]] = []
+        self._model_render: Callable[..., tuple[list[Any], list[Any]]] | None = None
+        self._static: dict[str, Any] | None = None
+        self._expander: Expander | None = None
         trace = {
             "engine_version": m["engine_version"],
             "engines": mark[0],
@@ -661,21 +685,28 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
 
     def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
-        # Each value as a memo key: ``1``, ``True`` and ``Decimal("1.0")`` are equal keys of a dict but
-        # are written differently, so every value that is not a str or an int is keyed with its type (a
-        # decimal by its digits, a list as a tuple).
-        u = UNKNOWN
-        keys = [
-            v if (c := v.__class__) is str or c is int or v is u else (c, v) if c is bool else _typed_key(v)
-            for v in h.given
-        ]
-        unknown = {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
         try:
-            facts, rules = self.render(keys, h.nodes, unknown, h)
+            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h), h)
         except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
             facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
             rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
         return self.pieces(engines, digest, facts, rules)
+
+    @staticmethod
+    def _keys(h: _Shown) -> list[Any]:
+        """Each value as a memo key: ``1``, ``True`` and ``Decimal("1.0")`` are equal keys of a dict but
+        are written differently, so every value that is not a str or an int is keyed with its type (a
+        decimal by its digits, a list as a tuple)."""
+        u = UNKNOWN
+        return [
+            v if (c := v.__class__) is str or c is int or v is u else (c, v) if c is bool else _typed_key(v)
+            for v in h.given
+        ]
+
+    @staticmethod
+    def _unknown(h: _Shown) -> dict[str, tuple[str, ...]]:
+        """The settling paths of the unknown facts, as memo keys."""
+        return {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
 
     def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
         """Fact ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
@@ -714,28 +745,106 @@ class TextExpander:
             memo[key] = text
         return text
 
-    def _renderer(self) -> Callable[..., tuple[list[str], list[str]]]:
+    def _renderer(
+        self,
+        fact_memo: list[dict[Any, Any]],
+        rule_memo: list[dict[Any, Any]],
+        sf: Callable[[int, Any, _Shown], Any],
+        sr: Callable[[int, Any, _Shown], Any],
+    ) -> Callable[..., tuple[list[Any], list[Any]]]:
         """A function generated for this manifest that gives every fact's and every rule's text (two
         lists) from its memo — one line each, the memo key built inline from the node outcomes and value
         keys it depends on — rendering only what is not there: the per-household work of a full trace is
         then one tuple and one dict lookup per rule. Nothing of a rule file reaches the source but indices
-        and fact names (as ``repr`` string literals)."""
+        and fact names (as ``repr`` string literals). ``fact_memo`` / ``rule_memo`` and the renderers of a
+        miss ``sf`` / ``sr``: the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`)."""
 
-        ns: dict[str, Any] = {"sf": self._fact_text, "sr": self._rule_text}
+        ns: dict[str, Any] = {"sf": sf, "sr": sr}
         lines = ["def render(K, n, u, h):", "    return ["]
         for i, slots in enumerate(self.fact_keys):
-            ns[f"f{i}"] = self.fact_memo[i]
+            ns[f"f{i}"] = fact_memo[i]
             key = "(" + "".join(f"K[{s}], " for s in slots) + f"u.get({self.facts[i][2]!r}))"
             lines.append(f"        f{i}.get(k := {key}) or sf({i}, k, h),")
         lines.append("    ], [")
         for i, (lo, hi, slots, read) in enumerate(self.rule_keys):
-            ns[f"r{i}"] = self.rule_memo[i]
+            ns[f"r{i}"] = rule_memo[i]
             key = f"(n[{lo}:{hi}], " + "".join(f"K[{s}], " for s in slots) + "".join(f"u.get({f!r}), " for f in read)
             lines.append(f"        r{i}.get(k := {key})) or sr({i}, k, h),")
         lines.append("    ]")
         exec(compile("\n".join(lines) + "\n", f"<full trace of {self.m['program']}>", "exec"), ns)
-        render: Callable[..., tuple[list[str], list[str]]] = ns["render"]
+        render: Callable[..., tuple[list[Any], list[Any]]] = ns["render"]
         return render
+
+    # ------------------------------------------------------------------------------ as models
+
+    def trace_model(
+        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
+    ) -> Trace:
+        """The full trace as the :class:`~eligibility.decision.Trace` model — what validating
+        :class:`Expander`'s data gives — from the engine's own values and outcomes (as :meth:`trace_pieces`).
+
+        Each fact's and each rule's model is frozen, so one object serves every household with the same
+        memo key as its text (validated once, when first seen); the trace itself is assembled without
+        validation. The memo keys are the texts' (see :meth:`_pieces`): a rule's model, like its text,
+        depends only on its nodes' outcomes, the values its leaves show and its facts' settling paths."""
+        render = self._model_render
+        if render is None:
+            self.fact_models = [{} for _ in self.facts]
+            self.rule_models = [{} for _ in self.rules]
+            render = self._model_render = self._renderer(
+                self.fact_models, self.rule_models, self._fact_model, self._rule_model
+            )
+        h = _Shown(values, nodes, missing, None)
+        try:
+            facts, rules = render(self._keys(h), nodes, self._unknown(h), h)
+        except TypeError:  # a value that cannot be a memo key: this household is built without the memo
+            facts = [self._fact_model(i, None, h) for i in range(len(self.facts))]
+            rules = [self._rule_model(i, None, h) for i in range(len(self.rules))]
+        static = self._static
+        if static is None:
+            m = self.m
+            empty = {"engine_version": "", "engines": [], "ruleset_fingerprint": "", "input_digest": "", "facts": []}
+            static = self._static = Trace.model_validate(
+                {**empty, "pack_chain": m["pack_chain"], "rules": [], "skipped": m["skipped"], "sources": m["sources"]}
+            ).__dict__
+        return raw(
+            Trace,
+            {
+                "engine_version": self.m["engine_version"],
+                "engines": tuple(engines),
+                "pack_chain": static["pack_chain"],
+                "ruleset_fingerprint": self.m["ruleset_fingerprint"],
+                "input_digest": digest,
+                "facts": tuple(facts),
+                "rules": tuple(rules),
+                "skipped": static["skipped"],
+                "sources": dict(static["sources"]),  # a dict is not frozen: each trace its own
+            },
+            set(_TRACE_FIELDS),
+        )
+
+    def _data(self) -> Expander:
+        got = self._expander
+        if got is None:
+            got = self._expander = Expander(self.m)
+        return got
+
+    def _fact_model(self, i: int, key: Any, h: _Shown) -> FactTrace:
+        """Fact ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
+        got = FactTrace.model_validate(self._data().fact_data(i, h.values(), h.missing))
+        memo = self.fact_models[i]
+        if key is not None and len(memo) < _MEMO_SIZE:
+            memo[key] = got
+        return got
+
+    def _rule_model(self, i: int, key: Any, h: _Shown) -> RuleTrace:
+        """Rule ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
+        data = self._data().rule_data(i, h.values(), h.nodes, _OUTCOME_OF, _RULE_OUTCOME_OF, h.missing)
+        got = RuleTrace.model_validate(data)
+        memo = self.rule_models[i]
+        if key is not None and len(memo) < _MEMO_SIZE:
+            memo[key] = got
+        return got
 
     def pieces(self, engines: list[str], digest: str, facts: list[str], rules: list[str]) -> list[str]:
         """The trace's text as pieces to join once (the fact and rule texts are not copied into
@@ -816,7 +925,8 @@ class _Shown:
 
 
 _MEMO_SIZE = 256
-"""Rendered texts kept per rule or fact of a manifest (see :class:`TextExpander`)."""
+"""Rendered texts (and models) kept per rule or fact of a manifest (see :class:`TextExpander`)."""
+_TRACE_FIELDS: Final = tuple(Trace.model_fields)
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:

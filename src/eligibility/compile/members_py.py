@@ -4,8 +4,9 @@ A program (:mod:`eligibility.compile.python`) decides the household; the rules w
 members (``members: {where: ...}``, :mod:`eligibility.members`) then need, per member, whether the
 condition holds. That is compiled here, apart from the program's hot path: the generator is the
 Python target's own (same expression code, same constants folded for the span), driven over a loop on
-``members``, into a second function ``select(h, as_of, values)`` that returns
-``{(rule id, kind, code): (members listed, members to review)}`` — positions from 1. Facts the
+``members``, into a second function ``select(h, as_of, values, wanted)`` that returns
+``{(rule id, kind, code): (members listed, members to review)}`` — positions from 1 — for the keys
+``wanted`` holds (a decision needs those of the findings it reports; the rest are skipped). Facts the
 conditions read come from the program's value slots, so nothing is computed twice.
 
 Only programs with a selector in force get one; :func:`selections` returns ``{}`` for the rest.
@@ -14,10 +15,10 @@ Only programs with a selector in force get one; :func:`selections` returns ``{}`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from .._construct import clone, raw
 from ..decision import MemberRef
@@ -42,18 +43,34 @@ __all__ = ["attach", "selections", "with_members"]
 
 _LOCK = threading.Lock()
 
-_Select = Callable[[Any, Any, tuple[Any, ...]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]]
+_Select = Callable[
+    [Any, Any, tuple[Any, ...], Container[Any]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]
+]
 
 
-def selections(program: Program, h: Any, as_of: date, values: tuple[Any, ...]) -> dict[tuple[str, str, str], Any]:
-    """Every selector's (listed, to review) members on this household, or ``{}`` without selectors."""
+def selections(
+    program: Program, h: Any, as_of: date, values: tuple[Any, ...], wanted: Container[Any] | None = None
+) -> dict[tuple[str, str, str], Any]:
+    """Every selector's (listed, to review) members on this household, or ``{}`` without selectors;
+    with ``wanted``, only the selectors whose (rule id, kind, code) it holds (the engine asks for those
+    of the findings a decision reports)."""
     fn = program.__dict__.get("_select", False)
     if fn is False:
         with _LOCK:
             fn = program.__dict__.get("_select", False)
             if fn is False:
                 fn = program.__dict__["_select"] = _compile(program, as_of)
-    return {} if fn is None else fn(h, as_of, values)
+    return {} if fn is None else fn(h, as_of, values, _EVERY if wanted is None else wanted)
+
+
+class _Every:
+    """Holds every key: all selectors wanted."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_EVERY: Final = _Every()
 
 
 def _compile(program: Program, on: date) -> _Select | None:
@@ -72,6 +89,7 @@ def _compile(program: Program, on: date) -> _Select | None:
     for rule, (kind, code), sel in todo:
         key = c.const((rule.id, kind, code))
         c.emit(f"# {rule.id} {kind}:{code} members where {sel.source!r} ({sel.loc})")
+        c.branch(f"if {key} in wanted:")
         c.emit("yes = []")
         c.emit("maybe = []")
         c.branch(f"if {members} is not U:")
@@ -94,7 +112,8 @@ def _compile(program: Program, on: date) -> _Select | None:
         c.end()
         c.end()
         c.emit(f"out[{key}] = (tuple(yes), tuple(maybe))")
-    lines = ["def select(h, as_of, values):"]
+        c.end()
+    lines = ["def select(h, as_of, values, wanted):"]
     lines += ["    " + line for line in c.render_prologue()]
     lines += c.lines
     lines.append("    return out")

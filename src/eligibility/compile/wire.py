@@ -25,6 +25,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Codec:
         # Per fact: its value slot, the facts it reads and its reportable paths (see ``_missing``).
         self.facts = [(f["name"], f["index"], f["facts"], f["paths"]) for f in m["facts"]]
         self._rules_memo: dict[tuple[str, ...], Any] = {}
+        self._where: dict[str, tuple[Any, int | None]] = {}
 
     # ------------------------------------------------------------------------------------- write
 
@@ -73,25 +75,42 @@ class Codec:
     def absent(self, missing: dict[str, list[str]]) -> list[Any]:
         """The household paths the unknown facts lack, once each: ``k`` for the path ``paths[k]``,
         ``[k, i, j…]`` for items ``i, j…`` of the item path ``paths[k]`` (``members[].dibao``)."""
-        every = sorted(set().union(*missing.values())) if missing else []
+        return self.absent_paths(sorted(set().union(*missing.values())) if missing else [])
+
+    def absent_paths(self, every: Any) -> list[Any]:
+        """:meth:`absent` of the sorted union of the unknown facts' paths."""
         out: list[Any] = []
         items: dict[int, list[Any]] = {}
+        where = self._where
         for p in every:
-            k = self.path_index.get(p[2:]) if p.startswith("$.") else None
-            if k is not None:
-                out.append(k)
+            got = where.get(p)
+            if got is None:
+                got = self._place(p)
+            k, i = got
+            if i is None:
+                out.append(k)  # a path of the table, or one not in it (written as it is)
                 continue
+            entry = items.get(k)
+            if entry is None:
+                entry = items[k] = [k]
+                out.append(entry)
+            entry.append(i)
+        return out
+
+    def _place(self, p: str) -> tuple[Any, int | None]:
+        """Where path ``p`` goes in ``absent``: (table index, None), (item path's index, item number), or
+        (``p`` itself, None) outside the table — kept per path (a county's paths repeat)."""
+        k = self.path_index.get(p[2:]) if p.startswith("$.") else None
+        got: tuple[Any, int | None]
+        if k is not None:
+            got = (k, None)
+        else:
             m = _ITEM.fullmatch(p)
             k = self.path_index.get(f"{m.group(1)}[].{m.group(3)}") if m else None
-            if m is None or k is None:
-                out.append(p)  # not in the table: written as it is
-                continue
-            got = items.get(k)
-            if got is None:
-                got = items[k] = [k]
-                out.append(got)
-            got.append(int(m.group(2)))
-        return out
+            got = (p, None) if m is None or k is None else (k, int(m.group(2)))
+        if len(self._where) < 65_536:
+            self._where[p] = got
+        return got
 
     # -------------------------------------------------------------------------------------- read
 
@@ -195,31 +214,69 @@ def _short(v: Any) -> str | None:
     return None
 
 
-def _pack(values: list[Any]) -> tuple[str, list[Any]]:
+def _pack(values: Any) -> tuple[str, list[Any]]:
     """The value slots as a pattern of one character per slot and the values the pattern does not hold.
 
     ``n`` unknown, ``t`` / ``f`` true / false, ``A``…``J`` the integers 0…9; ``d`` the next of
     ``values`` is a decimal (as a string); ``^`` the next of ``values`` is the position in ``values`` of
     an earlier string or decimal this slot repeats (a household's income shows in several formulas, its
     dates in several conditions); ``.`` the next of ``values`` as it is. A run of three or more of one
-    character is written as the character and the run's length (``n16``)."""
+    character is written as the character and the run's length (``n16``).
+
+    ``values``: the engine's own (unknown as ``UNKNOWN``, decimals, dates, enums) or their compact JSON
+    forms (:func:`~eligibility.compile.manifest.encode_value`) — the same result either way. The
+    engine's are packed in one pass, each put in its JSON form only where it is not its own."""
+    from ..expressions import UNKNOWN
+    from .manifest import encode_value
+
     chars: list[str] = []
     rest: list[Any] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, Any], int] = {}
+    small = _SMALL
+    c = ""
     for v in values:
-        c = _short(v)
-        if c is not None:
-            chars.append(c)
+        t = v.__class__
+        if v is UNKNOWN:
+            chars.append("n")
             continue
-        t = type(v)
-        if t is dict and len(v) == 1 and "d" in v:
-            c, v = "d", v["d"]
+        if t is bool:
+            chars.append("t" if v else "f")
+            continue
+        decimal = False
+        if t is Decimal:  # encode_value's form: an integral amount as an int, any other as its digits
+            if v == v.to_integral_value():
+                v = int(v)
+                t = int
+            else:
+                c, v, decimal = "d", str(v), True
+        if t is int:
+            if 0 <= v <= 9:
+                chars.append(small[v])
+            else:
+                chars.append(".")
+                rest.append(v)
+            continue
+        if decimal:
+            pass
         elif t is str:
             c = "."
+        elif t is date:
+            c, v = ".", v.isoformat()
         else:
-            chars.append(".")
-            rest.append(v)
-            continue
+            e = encode_value(v)
+            short = _short(e)
+            if short is not None:
+                chars.append(short)
+                continue
+            t = type(e)
+            if t is dict and len(e) == 1 and "d" in e:
+                c, v = "d", e["d"]
+            elif t is str:
+                c, v = ".", e
+            else:
+                chars.append(".")
+                rest.append(e)
+                continue
         at = seen.get((c, v))
         if at is None:
             seen[(c, v)] = len(rest)
@@ -401,18 +458,26 @@ def write_decision(d: Decision) -> str | None:
         out["exit"] = ex
     _put(out, "procedure", [_procedure(c, p) for p in d.procedure])
     _put(out, "warnings", [_finding(c, f) for f in d.warnings])
-    data = t.to_data()
-    slots, values = _pack(data["values"])
+    missing = t.missing
+    if type(t.values) is tuple and hasattr(missing, "data"):
+        # The engine's own compact trace: its values packed as they are, not first put in their JSON
+        # form one by one.
+        slots, values = _pack(t.values)
+        nodes, absent = _pack_nodes(t.nodes_text()), c.absent(missing.data())
+    else:
+        data = t.to_data()
+        slots, values = _pack(data["values"])
+        nodes, absent = _pack_nodes(data["nodes"]), c.absent(data["missing"])
     trace = out["trace"] = {
         "level": WIRE_LEVEL,
-        "program": data["program"],
-        "ruleset_fingerprint": data["ruleset_fingerprint"],
-        "engines": data["engines"],
-        "input_digest": data["input_digest"],
+        "program": t.program,
+        "ruleset_fingerprint": t.ruleset_fingerprint,
+        "engines": list(t.engines),
+        "input_digest": str(t.input_digest),
         "slots": slots,
         "values": values,
-        "nodes": _pack_nodes(data["nodes"]),
-        "absent": c.absent(data["missing"]),
+        "nodes": nodes,
+        "absent": absent,
     }
     if trace["engines"] == ["compiled"]:  # the default: only a cross-checked decision names its engines
         del trace["engines"]
