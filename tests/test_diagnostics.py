@@ -98,7 +98,7 @@ def test_lint_checks_test_files_and_test_reports_diagnostics_not_pydantic(
     out = capsys.readouterr().out
     assert "Extra inputs are not permitted" not in out
     # the other cases of the file still run (one bad case does not drop the file)
-    assert "9 passed, 2 failed" in out
+    assert "12 passed, 2 failed" in out  # line.yaml and exit_without_stable_income_gate.yaml
 
 
 def test_a_failing_boundary_test_shows_the_income_and_the_line(

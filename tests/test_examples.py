@@ -56,6 +56,7 @@ EXPECTED = {
     "23-huaibei-measures-per-member": ("already_monitored", None, [], []),
     "24-zengdu-insurance-tiers-and-pupil": ("already_monitored", None, [], []),
     "25-lanzhou-xinqu-microcredit-over-terms": ("already_monitored", None, [], []),
+    "26-huaibei-exit-blocked-income-not-stable": ("already_monitored", None, [], []),
 }
 
 
@@ -119,6 +120,15 @@ def test_exit_blocked_at_five_months_opens_at_six(engine: Engine) -> None:
     assert blocked.opens_on == date(2023, 10, 15)
     eligible = engine.evaluate(*load("14-huaibei-exit-eligible-at-6-months")).exit
     assert (eligible.status, eligible.method.code if eligible.method else None) == ("eligible", "assisted")
+
+
+def test_exit_blocked_by_an_income_dip_within_six_months(engine: Engine) -> None:
+    """Anhui's half-year stable-income condition (YJQ): the assessment of 2023-05-31 recorded 7,650 yuan a
+    head, at or below the 7,900 line, so on 2023-09-30 the income has not been stable for six months, though
+    it is 9,899 now and every other condition holds. Example 14, stable since its identification, may exit."""
+    d = engine.evaluate(*load("26-huaibei-exit-blocked-income-not-stable"))
+    assert d.exit.status == "blocked"
+    assert [(b.code, b.certain) for b in d.exit.blockers] == [("income_not_stable", True)]
 
 
 def test_exit_blocked_by_c_grade_house_above_the_line(engine: Engine) -> None:

@@ -285,6 +285,9 @@ class Expectation(BaseModel):
     fired: list[str] = []
     not_fired: list[str] = []
     unknown: list[str] = []
+    skipped: list[str] = []
+    """Rules that do not apply here (an optional parameter they read has no value on the date): each is
+    in the trace's ``skipped`` list, so a jurisdiction-only rule is shown absent, not merely not fired."""
     missing: list[str] = []
     error: str | None = None
     measures: list[str] | None = None

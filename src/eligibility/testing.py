@@ -278,6 +278,10 @@ def run_case(engine: Engine, case: Case) -> list[str]:
             got_o = outcomes.get(rid, "not in force")
             if got_o != outcome:
                 fails.append(f"rule {rid}: expected {outcome}, got {got_o}")
+    skipped = {s.id for s in d.trace.skipped}
+    for rid in exp.skipped:
+        if rid not in skipped:
+            fails.append(f"rule {rid}: expected skipped (not applicable here), got {outcomes.get(rid, 'not in force')}")
     paths = {p for m in (*ident.blocking, *ident.unknown) for p in m.fields}
     for p in exp.missing:
         if p not in paths:

@@ -106,6 +106,7 @@ def year_before(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if (h.get("monitoring") or {}).get("identified_on", "") > "2022-09-30":
             h["monitoring"] = {"status": "未纳入监测"}
         h.pop("procedure", None)
+        h.pop("history", None)  # the assessments an example carries are later than a year before
         if h.get("income"):
             h["income"] = {**h["income"], "window_start": "2021-09-01", "window_end": "2022-08-31"}
     return out
