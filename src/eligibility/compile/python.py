@@ -58,6 +58,12 @@ from ..ruleset import Chain, RuleDef, RuleVersion
 __all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
+_POSITION: Final = {
+    **{p.split(".", 1)[0]: i for i, p in reversed(list(enumerate(CATALOGUE)))},
+    **{p: i for i, p in enumerate(CATALOGUE)},
+}
+"""Each household field's (and section's) place in the models' declaration order, which is the order
+pydantic builds an instance's attributes in: the program reads them in that order."""
 
 Conclusion = tuple[str, str, str]
 """(kind, code, rule id)."""
@@ -345,10 +351,11 @@ class _Compiler:
     def render_prologue(self) -> list[str]:
         """The household reads, section by section: an absent section makes all its fields U at once,
         instead of testing the section again for each field."""
-        out = [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in self.reads.get(None, ())]
-        for sec in sorted(self.sections):
+        top = sorted(self.reads.get(None, ()), key=lambda r: _POSITION.get(r[1], len(_POSITION)))
+        out = [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in top]
+        for sec in sorted(self.sections, key=lambda s: (_POSITION.get(s, len(_POSITION)), s)):
             out.append(f"s_{sec} = h.{sec}")
-            reads = self.reads.get(sec, [])
+            reads = sorted(self.reads.get(sec, []), key=lambda r: _POSITION.get(f"{sec}.{r[1]}", len(_POSITION)))
             if not reads:
                 continue
             out.append(f"if s_{sec} is None:")
@@ -1082,16 +1089,8 @@ class _Compiler:
         unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
         span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
-        params = "h, as_of"
-        out: list[str] = [f"def program({params}):  # {span}"]
-        out += [*prologue, *facts_body, *full_rules, *conclude]
-        out.append(f"    return {tail}, {outcomes}, {fired}, {unknown}")
-        out.append("")
-        out.append("")
-        out.append(f"def program_lean({params}):  # {span}: the same values and conclusions, no outcome tuple")
-        out += [*prologue, *facts_body, *lean_rules, *conclude]
-        out.append(f"    return {tail}, None, {fired}, {unknown}")
-        source = "\n".join(out) + "\n"
+        full = [*prologue, *facts_body, *full_rules, *conclude, f"    return {tail}, {outcomes}, {fired}, {unknown}"]
+        lean = [*prologue, *facts_body, *lean_rules, *conclude, f"    return {tail}, None, {fired}, {unknown}"]
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
             "O": {True: "1", False: "0", UNKNOWN: "?"},
@@ -1108,6 +1107,15 @@ class _Compiler:
             "_has_unknown": _has_unknown,
             **self.consts,
         }
+        out = [
+            f"def program(h, as_of{_bound(full, namespace)}):  # {span}",
+            *full,
+            "",
+            "",
+            f"def program_lean(h, as_of{_bound(lean, namespace)}):  # {span}: the same values and conclusions, no outcome tuple",
+            *lean,
+        ]
+        source = "\n".join(out) + "\n"
         key = f"{chain.pack.id}@{self.start.isoformat()}"
         code = compile(source, f"<eligibility program {key}>", "exec")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
@@ -1167,6 +1175,24 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     for name, v in zip(names, start, strict=True):
         init.setdefault(v, []).append(name)
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
+
+
+_NAME: Final = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+
+
+def _bound(body: list[str], namespace: dict[str, Any]) -> str:
+    """The constants and helpers ``body`` reads, as defaults of the function's extra parameters
+    (``, U=U, K0=K0``): a default is a local, read with ``LOAD_FAST``, where a global costs a dictionary
+    look-up on every read — and the program reads ``U`` and the span's constants hundreds of times. Callers
+    pass only ``(h, as_of)``."""
+    used = {m.group() for line in body for m in _NAME.finditer(line.split("#", 1)[0])} & namespace.keys()
+    return "".join(f", {name}={name}" for name in sorted(used, key=_natural))
+
+
+def _natural(name: str) -> tuple[str, int]:
+    """``K2`` before ``K10``."""
+    head = name.rstrip("0123456789")
+    return head, int(name[len(head) :] or -1)
 
 
 def _kleene(op: str, items: list[str], safe: set[str]) -> str:
