@@ -24,8 +24,10 @@ comment pointing at its rule file's ``path:line``.
 
 from __future__ import annotations
 
+import enum
 import re
 import threading
+import typing
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,7 +54,8 @@ from ..expressions import (
     Unary,
     end_of_month,
 )
-from ..facts import CATALOGUE, FieldSpec, _item
+from ..facts import CATALOGUE, FieldSpec, _item, _unwrap
+from ..models import Household
 from ..ruleset import Chain, RuleDef, RuleVersion
 
 __all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
@@ -122,6 +125,7 @@ class CondNode:
     hits: list[ParamHit | None] = field(default_factory=list)  # leaves: the parameter hit per operand
     expr: str = ""  # in the generated code: the local or constant holding the outcome
     code: str = ""  # leaves: the expression computing the outcome
+    shared: bool = False  # leaves: ``expr`` is the local of the same test in an earlier rule (full program)
 
 
 @dataclass
@@ -274,6 +278,9 @@ class _Compiler:
         self.depth = 1
         self.consts: dict[str, Any] = {}
         self.const_ids: dict[int, str] = {}
+        self.const_values: dict[tuple[type, str], str] = {}
+        self.const_kept: list[Any] = []
+        self.shared_leaves: dict[str, str] = {}  # a leaf's code → the local the full program computed it in
         self.tmp = 0
         self.values: list[str] = []  # the expression of each value slot, in order
         self.value_kinds: list[str] = []
@@ -306,10 +313,19 @@ class _Compiler:
             return "U"
         name = self.const_ids.get(id(v))
         if name is None:
-            name = f"K{len(self.consts)}"
-            self.consts[name] = v
+            # Equal values of the same type and spelling (``Decimal('1.0')`` is not ``Decimal('1.00')``)
+            # share a name: rule files repeat a value (监测中 in a dozen conditions), and leaves that read
+            # the same thing then have the same code, which :meth:`cond` computes once.
+            key = (type(v), repr(v)) if isinstance(v, _SHAREABLE) else None
+            name = self.const_values.get(key) if key is not None else None
+            if name is None:
+                name = f"K{len(self.consts)}"
+                self.consts[name] = v
+                self.safe.add(name)
+                if key is not None:
+                    self.const_values[key] = name
             self.const_ids[id(v)] = name
-            self.safe.add(name)
+            self.const_kept.append(v)  # an id stays this object's only while the object lives
         return name
 
     def param(self, name: str) -> Any:
@@ -663,7 +679,14 @@ class _Compiler:
         else:
             assert node.value is not None
             test = self.test(node.value) if fn in ("any", "all") else None
-            if test is not None:
+            tests = self.tests(node.value) if fn in ("any", "all") and test is None else None
+            if tests is not None:
+                # (any: a true item is found, an unknown one seen; all: a false one found, an unknown seen)
+                found, seen = f"{acc} = True", f"{seen_u} = True"
+                outcome = (found, seen, None) if fn == "any" else (None, seen, found)
+                assert isinstance(node.value, BoolOp)
+                self.kleene_tests(node.value.op, tests, False, outcome)
+            elif test is not None:
                 unknown, holds = test
                 hit = holds if fn == "any" else f"not ({holds})"
                 if unknown == "False":
@@ -694,6 +717,49 @@ class _Compiler:
         if node.where is not None:
             self.end()
 
+    def tests(self, node: Node) -> list[tuple[str, str]] | None:
+        """An and/or of comparisons as one (unknown, holds) test per operand (:meth:`test`), when each
+        operand is such a comparison and the and/or has no local yet; else None."""
+        if not isinstance(node, BoolOp) or self.computed(node):
+            return None
+        tests = [self.test(i, keep=False) for i in node.items]
+        return None if any(t is None for t in tests) else tests  # type: ignore[return-value]
+
+    def kleene_tests(
+        self, op: str, tests: list[tuple[str, str]], unsure: bool, outcome: tuple[str | None, str | None, str | None]
+    ) -> None:
+        """Statements running ``outcome`` (what to do when the Kleene and/or of ``tests`` is True, U,
+        False; None: nothing) without a three-valued local per operand: one ``if`` per operand, each
+        branch carrying what is settled so far (``unsure``: an unknown operand seen). The operands are
+        tested in order, and each one's ``unknown`` before its ``holds``, as :meth:`test` requires."""
+        on_true, on_unknown, on_false = outcome
+        if not tests:
+            body = on_unknown if unsure else (on_true if op == "and" else on_false)
+            self.emit(body or "pass")
+            return
+        (unknown, holds), rest = tests[0], tests[1:]
+        # and: a false operand settles False; or: a true one settles True. ``stop`` is that operand's
+        # test, ``settled`` what it settles to.
+        stop, settled = (f"not ({holds})", on_false) if op == "and" else (f"({holds})", on_true)
+        if unsure:
+            self.emit(f"if not ({unknown}) and {stop}:")
+            self.emit(f"    {settled or 'pass'}")
+            self.emit("else:")
+            self.depth += 1
+            self.kleene_tests(op, rest, True, outcome)
+            self.depth -= 1
+            return
+        self.emit(f"if {unknown}:")
+        self.depth += 1
+        self.kleene_tests(op, rest, True, outcome)
+        self.depth -= 1
+        self.emit(f"elif {stop}:")
+        self.emit(f"    {settled or 'pass'}")
+        self.emit("else:")
+        self.depth += 1
+        self.kleene_tests(op, rest, False, outcome)
+        self.depth -= 1
+
     def computed(self, node: Node) -> bool:
         """Whether ``node`` already has a local in this scope or an enclosing one."""
         key = self.sig(node)
@@ -720,10 +786,13 @@ class _Compiler:
         unknown: list[str] = []
         parts: list[str] = []
         first: tuple[Any, str] | None = None
+        raws: list[tuple[str, str, Any] | None] = []  # per side: (raw local, kind, annotation) of an item's attribute
         for side in (node.left, node.right):
+            raws.append(None)
             if isinstance(side, Name) and side.ref == "item" and not self.computed(side):
                 var, coll = self.loop_vars[-1]
-                kind = _kind((CATALOGUE[coll].item_fields or {}).get(side.key))
+                spec = (CATALOGUE[coll].item_fields or {}).get(side.key)
+                kind = _kind(spec)
                 if kind == "set" and side is node.right and node.op == "in":
                     # ``value in member.health``: the model's frozenset of coded members answers for
                     # the Chinese value itself (a coded member hashes and compares as its value).
@@ -741,6 +810,7 @@ class _Compiler:
                             first = (key, x)
                         unknown.append(f"({x} := {var}.{side.key}) is None")
                     parts.append(_convert(x, kind))
+                    raws[-1] = (x, None if spec is None else spec.type.kind, _item_annotation(coll, side.key))
                     continue
             e = self.expr(side)
             if e == "U":
@@ -750,7 +820,43 @@ class _Compiler:
             parts.append(e)
         if first is not None:  # the caller emits the test: its read is there for later tests
             self.scopes[-1][first[0]] = first[1]
-        return " or ".join(unknown) or "False", f"{parts[0]} {node.op} {parts[1]}"
+        holds = self.coded(node.op, parts, raws) or f"{parts[0]} {node.op} {parts[1]}"
+        return " or ".join(unknown) or "False", holds
+
+    def coded(self, op: str, parts: list[str], raws: list[tuple[str, str, Any] | None]) -> str | None:
+        """A test of an item's yes/no, coded or coded-set attribute against a constant, on the model's
+        own objects (the attribute is known not to be None where ``holds`` runs): a yes/no value by
+        identity (``x is True``: the models admit only the bools); a coded value by identity with the
+        enum member that has the constant's Chinese value (``x is K7``; members are singletons), or in a
+        frozenset of such members — a hash look-up that matches by identity, where ``x._value_ in K`` read
+        an attribute and compared text; a constant no member has can never match. None: another shape."""
+        if op not in ("==", "!=", "in"):
+            return None
+        side = 0 if raws[0] is not None else 1
+        raw = raws[side]
+        other = parts[1 - side]
+        if raw is None or raws[1 - side] is not None or not (other in self.consts or other in ("True", "False")):
+            return None
+        x, kind, ann = raw
+        value = self.consts[other] if other in self.consts else other == "True"
+        if kind == "bool" and op != "in" and isinstance(value, bool):
+            return f"{x} is {'not ' if op == '!=' else ''}{value}"
+        members = _members_of(ann)
+        if members is None:
+            return None
+        if kind == "set" and op == "in" and side == 1 and isinstance(value, str):
+            member = members.get(value)
+            return "False" if member is None else f"{self.const(member)} in {x}"
+        if kind != "text" or side != 0:
+            return None
+        if op == "in" and isinstance(value, tuple | list | frozenset | set):
+            return f"{x} in {self.const(frozenset(members[v] for v in value if isinstance(v, str) and v in members))}"
+        if op in ("==", "!=") and isinstance(value, str):
+            member = members.get(value)
+            if member is None:
+                return "False" if op == "==" else "True"
+            return f"{x} is {'not ' if op == '!=' else ''}{self.const(member)}"
+        return None
 
     def fuse_aggregates(self) -> None:
         """Compute, before the facts, every aggregate of a fact formula that reads no other fact and no
@@ -831,13 +937,13 @@ class _Compiler:
         """Whether expression ``e`` is a constant of the span (a folded value), not a local."""
         return e in ("True", "False", "None", "U") or e in self.consts
 
-    def cond(self, c: Cond, rule_locals: dict[str, str]) -> CondNode:
+    def cond(self, c: Cond, rule_locals: dict[str, str], root: bool = True) -> CondNode:
         node = CondNode(c, self.node_count)
         self.node_count += 1
         self.cond_nodes.append(node)
         t = f"n{node.index}"
         if isinstance(c, Group | AtLeast):
-            node.children = [self.cond(x, rule_locals) for x in c.items]
+            node.children = [self.cond(x, rule_locals, False) for x in c.items]
             kids = [k.expr for k in node.children]
             if isinstance(c, Group):
                 node.expr = self.group(c.op, kids, t)
@@ -847,7 +953,7 @@ class _Compiler:
             else:
                 node.expr = self.at_least(kids, c.n, t)
         elif isinstance(c, Negation):
-            node.children = [self.cond(c.item, rule_locals)]
+            node.children = [self.cond(c.item, rule_locals, False)]
             node.expr = self.negation(node.children[0].expr, t)
         elif isinstance(c, RuleRef):
             node.expr = rule_locals.get(c.rule, "False")
@@ -855,9 +961,16 @@ class _Compiler:
             node.code = self.leaf(c, node)
             if node.code.isidentifier() or self.is_const(node.code):
                 node.expr = node.code  # a yes/no value as it is, or a constant
+            elif not root and node.code in self.shared_leaves:
+                # The same test in an earlier rule (``status == 监测中``): its outcome, not computed again.
+                # (Not for a rule's own outcome, which the lean program needs under its own name.)
+                node.expr = self.shared_leaves[node.code]
+                node.shared = True
             else:
                 self.emit(f"{t} = {node.code}")
                 node.expr = t
+                if self.depth == 1:
+                    self.shared_leaves[node.code] = t
         else:  # pragma: no cover
             raise AssertionError(c)
         return node
@@ -892,6 +1005,9 @@ class _Compiler:
         whose value is needed are computed, under the names :meth:`cond` gave them."""
         e, t = node.expr, f"n{node.index}"
         c = node.cond
+        if isinstance(c, Leaf) and node.shared:  # the earlier rule's local may not be computed here
+            self.emit(f"{t} = {node.code}")
+            return t
         if self.is_const(e) or isinstance(c, RuleRef) or (isinstance(c, Leaf) and e != t):
             return e
         if isinstance(c, Leaf):
@@ -1077,7 +1193,12 @@ class _Compiler:
         self.lines = []
         for head, (_, _, root) in zip(heads, rules, strict=True):
             self.emit(head)
-            self.lean(root)
+            got = self.lean(root)
+            if got != root.expr:
+                # The rule's outcome is an earlier rule's test (a shared leaf), which the lean program may
+                # have computed only on some branch: give it that name here, where the conclusions and
+                # later rules read it (the same test, so the same value).
+                self.emit(f"{root.expr} = {got}")
         lean_rules = self.lines
         n_nodes = self.node_count
         prologue = ["    " + line for line in self.render_prologue()]
@@ -1177,6 +1298,8 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
 
+_SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
+"""Types of constants that are shared by value (immutable; ``bool`` and None never reach the table)."""
 _NAME: Final = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 
 
@@ -1193,6 +1316,25 @@ def _natural(name: str) -> tuple[str, int]:
     """``K2`` before ``K10``."""
     head = name.rstrip("0123456789")
     return head, int(name[len(head) :] or -1)
+
+
+def _item_annotation(coll: str, key: str) -> Any:
+    """The type of field ``key`` of the items of collection ``coll`` (``members``, ``monitoring.measures``)
+    as the models declare it, ``X | None`` and ``Annotated`` stripped."""
+    model: Any = Household
+    for part in coll.split("."):
+        ann = _unwrap(model.model_fields[part].annotation)
+        model = _unwrap(typing.get_args(ann)[0]) if typing.get_origin(ann) is tuple else ann
+    return _unwrap(model.model_fields[key].annotation)
+
+
+def _members_of(ann: Any) -> dict[str, Any] | None:
+    """{Chinese value: enum member} of a coded type or a set of a coded type; None for another type."""
+    if typing.get_origin(ann) in (frozenset, tuple):
+        ann = _unwrap(typing.get_args(ann)[0])
+    if isinstance(ann, type) and issubclass(ann, enum.Enum):
+        return {m.value: m for m in ann if isinstance(m.value, str)}
+    return None
 
 
 def _kleene(op: str, items: list[str], safe: set[str]) -> str:
