@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from dateutil.relativedelta import relativedelta
+from pydantic import BaseModel
 
 from .._dates import whole_months
 from ..conditions import AtLeast, Cond, Group, Leaf, Negation, ParamHit, RuleRef
@@ -280,6 +281,8 @@ class _Compiler:
         self.const_ids: dict[int, str] = {}
         self.const_values: dict[tuple[type, str], str] = {}
         self.const_kept: list[Any] = []
+        self.day_lines: list[str] = []  # the day function's statements (values of ``as_of`` alone)
+        self.daily: list[str] = []  # the locals it computes, in order
         self.shared_leaves: dict[str, str] = {}  # a leaf's code → the local the full program computed it in
         self.tmp = 0
         self.values: list[str] = []  # the expression of each value slot, in order
@@ -364,11 +367,13 @@ class _Compiler:
             self.sections.add(sec)
         self.reads.setdefault(sec, []).append((local, attr, conv))
 
-    def render_prologue(self) -> list[str]:
+    def render_prologue(self, days: bool = True) -> list[str]:
         """The household reads, section by section: an absent section makes all its fields U at once,
-        instead of testing the section again for each field."""
+        instead of testing the section again for each field. ``days``: the values of the day alone
+        first, computed in place (the programs read them from their day function's memo instead)."""
         top = sorted(self.reads.get(None, ()), key=lambda r: _POSITION.get(r[1], len(_POSITION)))
-        out = [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in top]
+        out = list(self.day_lines) if days else []
+        out += [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in top]
         for sec in sorted(self.sections, key=lambda s: (_POSITION.get(s, len(_POSITION)), s)):
             out.append(f"s_{sec} = h.{sec}")
             reads = sorted(self.reads.get(sec, []), key=lambda r: _POSITION.get(f"{sec}.{r[1]}", len(_POSITION)))
@@ -460,7 +465,8 @@ class _Compiler:
             if got is not None:
                 return got
         out = self._expr(node)
-        self.scopes[-1][key] = out
+        # A value of the day alone is computed before everything else, so every scope may reuse it.
+        self.scopes[0 if out in self.daily else -1][key] = out
         return out
 
     def _expr(self, node: Node) -> str:
@@ -522,13 +528,16 @@ class _Compiler:
             if not guard and node.op != "/":
                 self.safe.add(t)  # known operands give a known result (a division by zero does not)
             if node.op == "in":
-                self.emit(f"{t} = {guard}({a} in {b})")
-            elif node.op in ("<", "<=", ">", ">=", "==", "!="):
-                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+                code = f"({a} in {b})"
             elif node.op == "/":
-                self.emit(f"{t} = {guard}(U if {b} == 0 else Decimal({a}) / Decimal({b}))")
+                # Decimal ÷ int and Decimal ÷ Decimal are what Decimal(a) / Decimal(b) computes (the int
+                # converted exactly, the same context): the copies are needed only for int ÷ int.
+                kinds = {self.numeric(node.left), self.numeric(node.right)}
+                exact = "decimal" in kinds and kinds <= {"decimal", "int"}
+                code = f"(U if {b} == 0 else {a} / {b})" if exact else f"(U if {b} == 0 else Decimal({a}) / Decimal({b}))"
             else:
-                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+                code = f"({a} {node.op} {b})"
+            self.daily_emit(f"{t} = {guard}{code}", t, [a, b])
             return t
         if isinstance(node, Call):
             return self.call(node, t)
@@ -582,8 +591,64 @@ class _Compiler:
             return t
         if "U" in args:
             return "U"
-        self.emit(f"{t} = {self.guard(args)}{_CALLS[fn].format(*args)}")
+        code = _CALLS[fn].format(*args)
+        count = self.consts.get(args[-1]) if fn in ("add_days", "add_months") else None
+        if isinstance(count, int | Decimal) and not isinstance(count, bool):
+            # a span's number of days or months: the timedelta or int built once, here
+            try:
+                step = self.const(timedelta(days=int(count)) if fn == "add_days" else int(count))
+            except OverflowError:  # left to fail at run time, as before
+                step = ""
+            if step:
+                code = f"{args[0]} + {step}" if fn == "add_days" else f"_add_months({args[0]}, {step})"
+        guard = self.guard(args)
+        if not guard and fn != "first_month_without":  # the date functions of known values are known
+            self.safe.add(t)
+        self.daily_emit(f"{t} = {guard}{code}", t, args)
         return t
+
+    def numeric(self, node: Node) -> str | None:
+        """``"decimal"`` or ``"int"`` when ``node``'s value, whenever known, is surely of that type (from
+        the models' field types, the span's constants and the arithmetic over them); else None."""
+        if isinstance(node, Lit):
+            return _number_kind(node.value)
+        if isinstance(node, Name):
+            if node.ref == "param":
+                return _number_kind(self.param(node.key))
+            if node.ref == "fact":
+                fact = self.chain.facts.get(node.key)
+                return None if fact is None else self.numeric(fact.node)
+            if node.ref == "item":
+                return _number_kind_of(_item_annotation(self.loop_vars[-1][1], node.key))
+            if node.ref == "as_of":
+                return None
+            return _number_kind_of(_field_annotation(node.key))
+        if isinstance(node, Unary) and node.op == "-":
+            return self.numeric(node.operand)
+        if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
+            kinds = {self.numeric(node.left), self.numeric(node.right)}
+            if not kinds <= {"decimal", "int"}:
+                return None
+            return "decimal" if "decimal" in kinds or node.op == "/" else "int"
+        if isinstance(node, Aggregate) and node.fn == "count":
+            return "int"
+        if isinstance(node, Call) and node.fn == "if":
+            a, b = self.numeric(node.args[1]), self.numeric(node.args[2])
+            return a if a == b else None
+        return None
+
+    def daily_emit(self, line: str, t: str, args: list[str]) -> None:
+        """Emit ``line`` computing ``t`` from ``args`` — into the day function when the args are the
+        assessment date, the span's constants and values of the day: a county's households share their
+        ``as_of``, so dates such as "twelve months before the assessment" are computed once per day
+        (:class:`_Days`), not once per household or per member in a loop."""
+        if any(a == "as_of" or a in self.daily for a in args) and all(
+            a == "as_of" or a in self.daily or a in self.consts for a in args
+        ):
+            self.day_lines.append(line)
+            self.daily.append(t)
+        else:
+            self.emit(line)
 
     def aggregate(self, node: Aggregate, t: str) -> str:
         """An aggregate over a collection, in a loop of its own."""
@@ -1201,7 +1266,9 @@ class _Compiler:
                 self.emit(f"{root.expr} = {got}")
         lean_rules = self.lines
         n_nodes = self.node_count
-        prologue = ["    " + line for line in self.render_prologue()]
+        prologue = ["    " + line for line in self.render_prologue(days=False)]
+        if self.daily:
+            prologue.insert(0, f"    {', '.join(self.daily)}{',' if len(self.daily) == 1 else ''} = DAYS[as_of]")
         conclude = _masks(results)
         values = ", ".join(self.values)
         by_index = sorted(self.cond_nodes, key=lambda n: n.index)
@@ -1228,7 +1295,12 @@ class _Compiler:
             "_has_unknown": _has_unknown,
             **self.consts,
         }
-        out = [
+        out = []
+        if self.daily:
+            day = [*("    " + line for line in self.day_lines), f"    return ({', '.join(self.daily)},)"]
+            out += [f"def day(as_of{_bound(day, namespace)}):  # {span}: the values of the day alone", *day, "", ""]
+            namespace["DAYS"] = _Days()
+        out += [
             f"def program(h, as_of{_bound(full, namespace)}):  # {span}",
             *full,
             "",
@@ -1240,6 +1312,8 @@ class _Compiler:
         key = f"{chain.pack.id}@{self.start.isoformat()}"
         code = compile(source, f"<eligibility program {key}>", "exec")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
+        if self.daily:
+            namespace["DAYS"].fn = namespace["day"]
         return Program(
             chain=chain,
             start=self.start,
@@ -1328,6 +1402,27 @@ def _item_annotation(coll: str, key: str) -> Any:
     return _unwrap(model.model_fields[key].annotation)
 
 
+def _field_annotation(path: str) -> Any:
+    """The declared type of a household field (``income.wage``), stripped as :func:`_item_annotation`."""
+    model: Any = Household
+    *sections, key = path.split(".")
+    for part in sections:
+        model = _unwrap(model.model_fields[part].annotation)
+    field = model.model_fields.get(key) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return None if field is None else _unwrap(field.annotation)
+
+
+def _number_kind(v: Any) -> str | None:
+    """"decimal" / "int" for a Decimal / an int value (a bool is not a number here)."""
+    if isinstance(v, bool):
+        return None
+    return "decimal" if isinstance(v, Decimal) else ("int" if isinstance(v, int) else None)
+
+
+def _number_kind_of(ann: Any) -> str | None:
+    return "decimal" if ann is Decimal else ("int" if ann is int else None)
+
+
 def _members_of(ann: Any) -> dict[str, Any] | None:
     """{Chinese value: enum member} of a coded type or a set of a coded type; None for another type."""
     if typing.get_origin(ann) in (frozenset, tuple):
@@ -1377,6 +1472,21 @@ def _top_aggregates(node: Node) -> Iterator[Aggregate]:
 
 def _literal(expr: str) -> Any:
     return {"True": True, "False": False, "None": None}[expr]
+
+
+class _Days(dict[date, tuple[Any, ...]]):
+    """A program's values of the day alone (dates such as twelve months before ``as_of``), per
+    assessment date: the day function runs on a date's first household only. Bounded, and safe to share
+    between threads (a lost race computes the same tuple twice)."""
+
+    fn: Any = None
+
+    def __missing__(self, on: date) -> tuple[Any, ...]:
+        got: tuple[Any, ...] = self.fn(on)
+        if len(self) >= 4096:
+            self.clear()
+        self[on] = got
+        return got
 
 
 def _has_unknown(xs: list[Any]) -> bool:
