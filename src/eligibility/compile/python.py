@@ -579,7 +579,7 @@ class _Compiler:
             and not self.computed(arg)
         ):  # an item's date read in place: no local for the date itself
             var = self.loop_vars[-1][0]
-            body = _CALLS[fn].format("x")
+            body = self.since(fn, "x") or _CALLS[fn].format("x")
             self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
             return t
         args = [self.expr(a) for a in node.args]
@@ -591,7 +591,7 @@ class _Compiler:
             return t
         if "U" in args:
             return "U"
-        code = _CALLS[fn].format(*args)
+        code = self.since(fn, args[0]) or _CALLS[fn].format(*args)
         count = self.consts.get(args[-1]) if fn in ("add_days", "add_months") else None
         if isinstance(count, int | Decimal) and not isinstance(count, bool):
             # a span's number of days or months: the timedelta or int built once, here
@@ -606,6 +606,22 @@ class _Compiler:
             self.safe.add(t)
         self.daily_emit(f"{t} = {guard}{code}", t, args)
         return t
+
+    def since(self, fn: str, x: str) -> str | None:
+        """``age(x)`` / ``months_since(x)`` (``x`` a known date) by integer arithmetic on the day's two
+        anchors, for a date on or before ``as_of`` (a birth date always is); a later date takes the
+        general path. A memo keyed by date (what ``_delta`` is) costs little on a date it holds in the
+        processor's cache, but a county's members have thousands of birth dates: its look-ups, not the
+        arithmetic, were a fifth of the identification program's time."""
+        if fn not in ("age", "months_since"):
+            return None
+        if "d_months" not in self.daily:
+            self.day_lines += ["d_months = as_of.year * 12 + as_of.month", "d_cut = _month_cut(as_of)"]
+            self.daily += ["d_months", "d_cut"]
+        months = _MONTHS_TO_DAY.format(x)
+        if fn == "age":
+            return f"({months} // 12 if {x} <= as_of else _delta({x}, as_of)[0])"
+        return f"({months} if {x} <= as_of else _delta({x}, as_of)[1])"
 
     def numeric(self, node: Node) -> str | None:
         """``"decimal"`` or ``"int"`` when ``node``'s value, whenever known, is surely of that type (from
@@ -1286,6 +1302,7 @@ class _Compiler:
             "timedelta": timedelta,
             "relativedelta": relativedelta,
             "_delta": _whole,
+            "_month_cut": _month_cut,
             "_add_months": _add_months,
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
@@ -1330,6 +1347,21 @@ class _Compiler:
             value_kinds=self.value_kinds,
             conclusion_bits=tuple(tuple(b) for b in bits),
         )
+
+
+_MONTHS_TO_DAY: Final = "(d_months - {0}.year * 12 - {0}.month - ({0}.day > d_cut))"
+"""Whole months from date ``{0}`` to ``as_of`` when ``{0} <= as_of``, as relativedelta counts them
+(:func:`eligibility._dates.whole_months`): the difference of the (year, month) pairs, less one when
+``as_of``'s day comes before ``{0}``'s day clipped to ``as_of``'s month. ``d_months`` is ``as_of``'s
+year × 12 + month and ``d_cut`` its :func:`_month_cut`: ``{0}.day > d_cut`` is exactly
+``as_of.day < min({0}.day, days in as_of's month)``."""
+
+
+def _month_cut(on: date) -> int:
+    """``on.day``, or 99 (above any day) when ``on`` is the last day of its month: a later day of the
+    month of a date clips to the month's end, which is ``on`` itself, so no month is lost."""
+    last = (date(on.year + on.month // 12, on.month % 12 + 1, 1) - timedelta(days=1)).day
+    return on.day if on.day < last else 99
 
 
 _CALLS: Final = {
