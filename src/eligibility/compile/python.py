@@ -534,7 +534,9 @@ class _Compiler:
                 # converted exactly, the same context): the copies are needed only for int ÷ int.
                 kinds = {self.numeric(node.left), self.numeric(node.right)}
                 exact = "decimal" in kinds and kinds <= {"decimal", "int"}
-                code = f"(U if {b} == 0 else {a} / {b})" if exact else f"(U if {b} == 0 else Decimal({a}) / Decimal({b}))"
+                code = (
+                    f"(U if {b} == 0 else {a} / {b})" if exact else f"(U if {b} == 0 else Decimal({a}) / Decimal({b}))"
+                )
             else:
                 code = f"({a} {node.op} {b})"
             self.daily_emit(f"{t} = {guard}{code}", t, [a, b])
@@ -591,6 +593,16 @@ class _Compiler:
             return t
         if "U" in args:
             return "U"
+        if fn in ("months_without", "first_month_without"):
+            # The count and the first of the months without a visit walk the same months: one walk.
+            months = self.lacking(args)
+            code = f"len({months})" if fn == "months_without" else f"_first({months})"
+            self.daily_emit(
+                f"{t} = U if {months} is U else {code}" if months not in self.safe else f"{t} = {code}", t, [months]
+            )
+            if fn == "months_without" and months in self.safe:
+                self.safe.add(t)
+            return t
         code = self.since(fn, args[0]) or _CALLS[fn].format(*args)
         count = self.consts.get(args[-1]) if fn in ("add_days", "add_months") else None
         if isinstance(count, int | Decimal) and not isinstance(count, bool):
@@ -605,6 +617,20 @@ class _Compiler:
         if not guard and fn != "first_month_without":  # the date functions of known values are known
             self.safe.add(t)
         self.daily_emit(f"{t} = {guard}{code}", t, args)
+        return t
+
+    def lacking(self, args: list[str]) -> str:
+        """A local holding ``_months_lacking(dates, start, end)`` (or U), computed once per scope."""
+        key = ("lacking", *args)
+        for scope in reversed(self.scopes):
+            if key in scope:
+                return str(scope[key])
+        t = self.new()
+        guard = self.guard(args)
+        self.daily_emit(f"{t} = {guard}_months_lacking(tuple({args[0]}), {args[1]}, {args[2]})", t, args)
+        if not guard:
+            self.safe.add(t)
+        self.scopes[0 if t in self.daily else -1][key] = t
         return t
 
     def since(self, fn: str, x: str) -> str | None:
@@ -867,7 +893,9 @@ class _Compiler:
         unknown: list[str] = []
         parts: list[str] = []
         first: tuple[Any, str] | None = None
-        raws: list[tuple[str, str, Any] | None] = []  # per side: (raw local, kind, annotation) of an item's attribute
+        raws: list[
+            tuple[str, str | None, Any] | None
+        ] = []  # per side: (raw local, kind, annotation) of an item's attribute
         for side in (node.left, node.right):
             raws.append(None)
             if isinstance(side, Name) and side.ref == "item" and not self.computed(side):
@@ -904,7 +932,7 @@ class _Compiler:
         holds = self.coded(node.op, parts, raws) or f"{parts[0]} {node.op} {parts[1]}"
         return " or ".join(unknown) or "False", holds
 
-    def coded(self, op: str, parts: list[str], raws: list[tuple[str, str, Any] | None]) -> str | None:
+    def coded(self, op: str, parts: list[str], raws: list[tuple[str, str | None, Any] | None]) -> str | None:
         """A test of an item's yes/no, coded or coded-set attribute against a constant, on the model's
         own objects (the attribute is known not to be None where ``holds`` runs): a yes/no value by
         identity (``x is True``: the models admit only the bools); a coded value by identity with the
@@ -919,7 +947,7 @@ class _Compiler:
         if raw is None or raws[1 - side] is not None or not (other in self.consts or other in ("True", "False")):
             return None
         x, kind, ann = raw
-        value = self.consts[other] if other in self.consts else other == "True"
+        value = self.consts.get(other, other == "True")
         if kind == "bool" and op != "in" and isinstance(value, bool):
             return f"{x} is {'not ' if op == '!=' else ''}{value}"
         members = _members_of(ann)
@@ -1322,7 +1350,8 @@ class _Compiler:
             *full,
             "",
             "",
-            f"def program_lean(h, as_of{_bound(lean, namespace)}):  # {span}: the same values and conclusions, no outcome tuple",
+            f"def program_lean(h, as_of{_bound(lean, namespace)}):  # {span}: the same values and conclusions,"
+            " no outcome tuple",
             *lean,
         ]
         source = "\n".join(out) + "\n"
@@ -1445,7 +1474,7 @@ def _field_annotation(path: str) -> Any:
 
 
 def _number_kind(v: Any) -> str | None:
-    """"decimal" / "int" for a Decimal / an int value (a bool is not a number here)."""
+    """ "decimal" / "int" for a Decimal / an int value (a bool is not a number here)."""
     if isinstance(v, bool):
         return None
     return "decimal" if isinstance(v, Decimal) else ("int" if isinstance(v, int) else None)
