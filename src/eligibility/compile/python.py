@@ -848,24 +848,22 @@ class _Compiler:
         # and: a false operand settles False; or: a true one settles True. ``stop`` is that operand's
         # test, ``settled`` what it settles to.
         stop, settled = (f"not ({holds})", on_false) if op == "and" else (f"({holds})", on_true)
+
+        def then(header: str, now_unsure: bool) -> None:  # a branch going on with the other operands
+            self.emit(header)
+            self.depth += 1
+            self.kleene_tests(op, rest, now_unsure, outcome)
+            self.depth -= 1
+
         if unsure:
             self.emit(f"if not ({unknown}) and {stop}:")
             self.emit(f"    {settled or 'pass'}")
-            self.emit("else:")
-            self.depth += 1
-            self.kleene_tests(op, rest, True, outcome)
-            self.depth -= 1
+            then("else:", True)
             return
-        self.emit(f"if {unknown}:")
-        self.depth += 1
-        self.kleene_tests(op, rest, True, outcome)
-        self.depth -= 1
+        then(f"if {unknown}:", True)
         self.emit(f"elif {stop}:")
         self.emit(f"    {settled or 'pass'}")
-        self.emit("else:")
-        self.depth += 1
-        self.kleene_tests(op, rest, False, outcome)
-        self.depth -= 1
+        then("else:", False)
 
     def computed(self, node: Node) -> bool:
         """Whether ``node`` already has a local in this scope or an enclosing one."""
