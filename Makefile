@@ -79,3 +79,9 @@ bench-jsonl: $(BIN)/eligibility
 .PHONY: bench-csv
 bench-csv: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_batch_csv.py
+
+# The generated programs alone beside the hand loop (issue 9, docs/codegen.md); BEFORE=<dir holding another
+# revision's eligibility package, e.g. from `git archive main src`> times that revision's programs in the same run.
+.PHONY: bench-codegen
+bench-codegen: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_codegen.py $(if $(BEFORE),--before $(BEFORE))

@@ -33,6 +33,7 @@ from .python import (
     _first,
     _has_unknown,
     _ident,
+    _month_cut,
     _months_lacking,
     _set_values,
     _walk,
@@ -119,7 +120,17 @@ def _compile(program: Program, on: date) -> _Select | None:
     lines.append("    return out")
     source = "\n".join(lines) + "\n"
     # The names the Python target's generated code calls (the same objects its programs get).
-    helpers = (_add_months, _set_values, _end_of_month, _months_lacking, _first, _has_unknown, _item, _covered)
+    helpers = (
+        _add_months,
+        _set_values,
+        _end_of_month,
+        _months_lacking,
+        _first,
+        _has_unknown,
+        _item,
+        _covered,
+        _month_cut,
+    )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
     compiled = compile(source, f"<eligibility members {program.key}>", "exec")

@@ -24,8 +24,10 @@ comment pointing at its rule file's ``path:line``.
 
 from __future__ import annotations
 
+import enum
 import re
 import threading
+import typing
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from dateutil.relativedelta import relativedelta
+from pydantic import BaseModel
 
 from .._dates import whole_months
 from ..conditions import AtLeast, Cond, Group, Leaf, Negation, ParamHit, RuleRef
@@ -52,12 +55,19 @@ from ..expressions import (
     Unary,
     end_of_month,
 )
-from ..facts import CATALOGUE, FieldSpec, _item
+from ..facts import CATALOGUE, FieldSpec, _item, _unwrap
+from ..models import Household
 from ..ruleset import Chain, RuleDef, RuleVersion
 
 __all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
+_POSITION: Final = {
+    **{p.split(".", 1)[0]: i for i, p in reversed(list(enumerate(CATALOGUE)))},
+    **{p: i for i, p in enumerate(CATALOGUE)},
+}
+"""Each household field's (and section's) place in the models' declaration order, which is the order
+pydantic builds an instance's attributes in: the program reads them in that order."""
 
 Conclusion = tuple[str, str, str]
 """(kind, code, rule id)."""
@@ -116,6 +126,7 @@ class CondNode:
     hits: list[ParamHit | None] = field(default_factory=list)  # leaves: the parameter hit per operand
     expr: str = ""  # in the generated code: the local or constant holding the outcome
     code: str = ""  # leaves: the expression computing the outcome
+    shared: bool = False  # leaves: ``expr`` is the local of the same test in an earlier rule (full program)
 
 
 @dataclass
@@ -268,6 +279,11 @@ class _Compiler:
         self.depth = 1
         self.consts: dict[str, Any] = {}
         self.const_ids: dict[int, str] = {}
+        self.const_values: dict[tuple[type, str], str] = {}
+        self.const_kept: list[Any] = []
+        self.day_lines: list[str] = []  # the day function's statements (values of ``as_of`` alone)
+        self.daily: list[str] = []  # the locals it computes, in order
+        self.shared_leaves: dict[str, str] = {}  # a leaf's code → the local the full program computed it in
         self.tmp = 0
         self.values: list[str] = []  # the expression of each value slot, in order
         self.value_kinds: list[str] = []
@@ -300,10 +316,19 @@ class _Compiler:
             return "U"
         name = self.const_ids.get(id(v))
         if name is None:
-            name = f"K{len(self.consts)}"
-            self.consts[name] = v
+            # Equal values of the same type and spelling (``Decimal('1.0')`` is not ``Decimal('1.00')``)
+            # share a name: rule files repeat a value (监测中 in a dozen conditions), and leaves that read
+            # the same thing then have the same code, which :meth:`cond` computes once.
+            key = (type(v), repr(v)) if isinstance(v, _SHAREABLE) else None
+            name = self.const_values.get(key) if key is not None else None
+            if name is None:
+                name = f"K{len(self.consts)}"
+                self.consts[name] = v
+                self.safe.add(name)
+                if key is not None:
+                    self.const_values[key] = name
             self.const_ids[id(v)] = name
-            self.safe.add(name)
+            self.const_kept.append(v)  # an id stays this object's only while the object lives
         return name
 
     def param(self, name: str) -> Any:
@@ -342,13 +367,16 @@ class _Compiler:
             self.sections.add(sec)
         self.reads.setdefault(sec, []).append((local, attr, conv))
 
-    def render_prologue(self) -> list[str]:
+    def render_prologue(self, days: bool = True) -> list[str]:
         """The household reads, section by section: an absent section makes all its fields U at once,
-        instead of testing the section again for each field."""
-        out = [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in self.reads.get(None, ())]
-        for sec in sorted(self.sections):
+        instead of testing the section again for each field. ``days``: the values of the day alone
+        first, computed in place (the programs read them from their day function's memo instead)."""
+        top = sorted(self.reads.get(None, ()), key=lambda r: _POSITION.get(r[1], len(_POSITION)))
+        out = list(self.day_lines) if days else []
+        out += [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in top]
+        for sec in sorted(self.sections, key=lambda s: (_POSITION.get(s, len(_POSITION)), s)):
             out.append(f"s_{sec} = h.{sec}")
-            reads = self.reads.get(sec, [])
+            reads = sorted(self.reads.get(sec, []), key=lambda r: _POSITION.get(f"{sec}.{r[1]}", len(_POSITION)))
             if not reads:
                 continue
             out.append(f"if s_{sec} is None:")
@@ -437,7 +465,8 @@ class _Compiler:
             if got is not None:
                 return got
         out = self._expr(node)
-        self.scopes[-1][key] = out
+        # A value of the day alone is computed before everything else, so every scope may reuse it.
+        self.scopes[0 if out in self.daily else -1][key] = out
         return out
 
     def _expr(self, node: Node) -> str:
@@ -499,13 +528,18 @@ class _Compiler:
             if not guard and node.op != "/":
                 self.safe.add(t)  # known operands give a known result (a division by zero does not)
             if node.op == "in":
-                self.emit(f"{t} = {guard}({a} in {b})")
-            elif node.op in ("<", "<=", ">", ">=", "==", "!="):
-                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+                code = f"({a} in {b})"
             elif node.op == "/":
-                self.emit(f"{t} = {guard}(U if {b} == 0 else Decimal({a}) / Decimal({b}))")
+                # Decimal ÷ int and Decimal ÷ Decimal are what Decimal(a) / Decimal(b) computes (the int
+                # converted exactly, the same context): the copies are needed only for int ÷ int.
+                kinds = {self.numeric(node.left), self.numeric(node.right)}
+                exact = "decimal" in kinds and kinds <= {"decimal", "int"}
+                code = (
+                    f"(U if {b} == 0 else {a} / {b})" if exact else f"(U if {b} == 0 else Decimal({a}) / Decimal({b}))"
+                )
             else:
-                self.emit(f"{t} = {guard}({a} {node.op} {b})")
+                code = f"({a} {node.op} {b})"
+            self.daily_emit(f"{t} = {guard}{code}", t, [a, b])
             return t
         if isinstance(node, Call):
             return self.call(node, t)
@@ -547,7 +581,7 @@ class _Compiler:
             and not self.computed(arg)
         ):  # an item's date read in place: no local for the date itself
             var = self.loop_vars[-1][0]
-            body = _CALLS[fn].format("x")
+            body = self.since(fn, "x") or _CALLS[fn].format("x")
             self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
             return t
         args = [self.expr(a) for a in node.args]
@@ -559,8 +593,104 @@ class _Compiler:
             return t
         if "U" in args:
             return "U"
-        self.emit(f"{t} = {self.guard(args)}{_CALLS[fn].format(*args)}")
+        if fn in ("months_without", "first_month_without"):
+            # The count and the first of the months without a visit walk the same months: one walk.
+            months = self.lacking(args)
+            code = f"len({months})" if fn == "months_without" else f"_first({months})"
+            self.daily_emit(
+                f"{t} = U if {months} is U else {code}" if months not in self.safe else f"{t} = {code}", t, [months]
+            )
+            if fn == "months_without" and months in self.safe:
+                self.safe.add(t)
+            return t
+        code = self.since(fn, args[0]) or _CALLS[fn].format(*args)
+        count = self.consts.get(args[-1]) if fn in ("add_days", "add_months") else None
+        if isinstance(count, int | Decimal) and not isinstance(count, bool):
+            # a span's number of days or months: the timedelta or int built once, here
+            try:
+                step = self.const(timedelta(days=int(count)) if fn == "add_days" else int(count))
+            except OverflowError:  # left to fail at run time, as before
+                step = ""
+            if step:
+                code = f"{args[0]} + {step}" if fn == "add_days" else f"_add_months({args[0]}, {step})"
+        guard = self.guard(args)
+        if not guard and fn != "first_month_without":  # the date functions of known values are known
+            self.safe.add(t)
+        self.daily_emit(f"{t} = {guard}{code}", t, args)
         return t
+
+    def lacking(self, args: list[str]) -> str:
+        """A local holding ``_months_lacking(dates, start, end)`` (or U), computed once per scope."""
+        key = ("lacking", *args)
+        for scope in reversed(self.scopes):
+            if key in scope:
+                return str(scope[key])
+        t = self.new()
+        guard = self.guard(args)
+        self.daily_emit(f"{t} = {guard}_months_lacking(tuple({args[0]}), {args[1]}, {args[2]})", t, args)
+        if not guard:
+            self.safe.add(t)
+        self.scopes[0 if t in self.daily else -1][key] = t
+        return t
+
+    def since(self, fn: str, x: str) -> str | None:
+        """``age(x)`` / ``months_since(x)`` (``x`` a known date) by integer arithmetic on the day's two
+        anchors, for a date on or before ``as_of`` (a birth date always is); a later date takes the
+        general path. A memo keyed by date (what ``_delta`` is) costs little on a date it holds in the
+        processor's cache, but a county's members have thousands of birth dates: its look-ups, not the
+        arithmetic, were a fifth of the identification program's time."""
+        if fn not in ("age", "months_since"):
+            return None
+        if "d_months" not in self.daily:
+            self.day_lines += ["d_months = as_of.year * 12 + as_of.month", "d_cut = _month_cut(as_of)"]
+            self.daily += ["d_months", "d_cut"]
+        months = _MONTHS_TO_DAY.format(x)
+        if fn == "age":
+            return f"({months} // 12 if {x} <= as_of else _delta({x}, as_of)[0])"
+        return f"({months} if {x} <= as_of else _delta({x}, as_of)[1])"
+
+    def numeric(self, node: Node) -> str | None:
+        """``"decimal"`` or ``"int"`` when ``node``'s value, whenever known, is surely of that type (from
+        the models' field types, the span's constants and the arithmetic over them); else None."""
+        if isinstance(node, Lit):
+            return _number_kind(node.value)
+        if isinstance(node, Name):
+            if node.ref == "param":
+                return _number_kind(self.param(node.key))
+            if node.ref == "fact":
+                fact = self.chain.facts.get(node.key)
+                return None if fact is None else self.numeric(fact.node)
+            if node.ref == "item":
+                return _number_kind_of(_item_annotation(self.loop_vars[-1][1], node.key))
+            if node.ref == "as_of":
+                return None
+            return _number_kind_of(_field_annotation(node.key))
+        if isinstance(node, Unary) and node.op == "-":
+            return self.numeric(node.operand)
+        if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
+            kinds = {self.numeric(node.left), self.numeric(node.right)}
+            if not kinds <= {"decimal", "int"}:
+                return None
+            return "decimal" if "decimal" in kinds or node.op == "/" else "int"
+        if isinstance(node, Aggregate) and node.fn == "count":
+            return "int"
+        if isinstance(node, Call) and node.fn == "if":
+            a, b = self.numeric(node.args[1]), self.numeric(node.args[2])
+            return a if a == b else None
+        return None
+
+    def daily_emit(self, line: str, t: str, args: list[str]) -> None:
+        """Emit ``line`` computing ``t`` from ``args`` — into the day function when the args are the
+        assessment date, the span's constants and values of the day: a county's households share their
+        ``as_of``, so dates such as "twelve months before the assessment" are computed once per day
+        (:class:`_Days`), not once per household or per member in a loop."""
+        if any(a == "as_of" or a in self.daily for a in args) and all(
+            a == "as_of" or a in self.daily or a in self.consts for a in args
+        ):
+            self.day_lines.append(line)
+            self.daily.append(t)
+        else:
+            self.emit(line)
 
     def aggregate(self, node: Aggregate, t: str) -> str:
         """An aggregate over a collection, in a loop of its own."""
@@ -656,7 +786,14 @@ class _Compiler:
         else:
             assert node.value is not None
             test = self.test(node.value) if fn in ("any", "all") else None
-            if test is not None:
+            tests = self.tests(node.value) if fn in ("any", "all") and test is None else None
+            if tests is not None:
+                # (any: a true item is found, an unknown one seen; all: a false one found, an unknown seen)
+                found, seen = f"{acc} = True", f"{seen_u} = True"
+                outcome = (found, seen, None) if fn == "any" else (None, seen, found)
+                assert isinstance(node.value, BoolOp)
+                self.kleene_tests(node.value.op, tests, False, outcome)
+            elif test is not None:
                 unknown, holds = test
                 hit = holds if fn == "any" else f"not ({holds})"
                 if unknown == "False":
@@ -687,6 +824,47 @@ class _Compiler:
         if node.where is not None:
             self.end()
 
+    def tests(self, node: Node) -> list[tuple[str, str]] | None:
+        """An and/or of comparisons as one (unknown, holds) test per operand (:meth:`test`), when each
+        operand is such a comparison and the and/or has no local yet; else None."""
+        if not isinstance(node, BoolOp) or self.computed(node):
+            return None
+        tests = [self.test(i, keep=False) for i in node.items]
+        return None if any(t is None for t in tests) else tests  # type: ignore[return-value]
+
+    def kleene_tests(
+        self, op: str, tests: list[tuple[str, str]], unsure: bool, outcome: tuple[str | None, str | None, str | None]
+    ) -> None:
+        """Statements running ``outcome`` (what to do when the Kleene and/or of ``tests`` is True, U,
+        False; None: nothing) without a three-valued local per operand: one ``if`` per operand, each
+        branch carrying what is settled so far (``unsure``: an unknown operand seen). The operands are
+        tested in order, and each one's ``unknown`` before its ``holds``, as :meth:`test` requires."""
+        on_true, on_unknown, on_false = outcome
+        if not tests:
+            body = on_unknown if unsure else (on_true if op == "and" else on_false)
+            self.emit(body or "pass")
+            return
+        (unknown, holds), rest = tests[0], tests[1:]
+        # and: a false operand settles False; or: a true one settles True. ``stop`` is that operand's
+        # test, ``settled`` what it settles to.
+        stop, settled = (f"not ({holds})", on_false) if op == "and" else (f"({holds})", on_true)
+
+        def then(header: str, now_unsure: bool) -> None:  # a branch going on with the other operands
+            self.emit(header)
+            self.depth += 1
+            self.kleene_tests(op, rest, now_unsure, outcome)
+            self.depth -= 1
+
+        if unsure:
+            self.emit(f"if not ({unknown}) and {stop}:")
+            self.emit(f"    {settled or 'pass'}")
+            then("else:", True)
+            return
+        then(f"if {unknown}:", True)
+        self.emit(f"elif {stop}:")
+        self.emit(f"    {settled or 'pass'}")
+        then("else:", False)
+
     def computed(self, node: Node) -> bool:
         """Whether ``node`` already has a local in this scope or an enclosing one."""
         key = self.sig(node)
@@ -713,10 +891,15 @@ class _Compiler:
         unknown: list[str] = []
         parts: list[str] = []
         first: tuple[Any, str] | None = None
+        raws: list[
+            tuple[str, str | None, Any] | None
+        ] = []  # per side: (raw local, kind, annotation) of an item's attribute
         for side in (node.left, node.right):
+            raws.append(None)
             if isinstance(side, Name) and side.ref == "item" and not self.computed(side):
                 var, coll = self.loop_vars[-1]
-                kind = _kind((CATALOGUE[coll].item_fields or {}).get(side.key))
+                spec = (CATALOGUE[coll].item_fields or {}).get(side.key)
+                kind = _kind(spec)
                 if kind == "set" and side is node.right and node.op == "in":
                     # ``value in member.health``: the model's frozenset of coded members answers for
                     # the Chinese value itself (a coded member hashes and compares as its value).
@@ -734,6 +917,7 @@ class _Compiler:
                             first = (key, x)
                         unknown.append(f"({x} := {var}.{side.key}) is None")
                     parts.append(_convert(x, kind))
+                    raws[-1] = (x, None if spec is None else spec.type.kind, _item_annotation(coll, side.key))
                     continue
             e = self.expr(side)
             if e == "U":
@@ -743,7 +927,43 @@ class _Compiler:
             parts.append(e)
         if first is not None:  # the caller emits the test: its read is there for later tests
             self.scopes[-1][first[0]] = first[1]
-        return " or ".join(unknown) or "False", f"{parts[0]} {node.op} {parts[1]}"
+        holds = self.coded(node.op, parts, raws) or f"{parts[0]} {node.op} {parts[1]}"
+        return " or ".join(unknown) or "False", holds
+
+    def coded(self, op: str, parts: list[str], raws: list[tuple[str, str | None, Any] | None]) -> str | None:
+        """A test of an item's yes/no, coded or coded-set attribute against a constant, on the model's
+        own objects (the attribute is known not to be None where ``holds`` runs): a yes/no value by
+        identity (``x is True``: the models admit only the bools); a coded value by identity with the
+        enum member that has the constant's Chinese value (``x is K7``; members are singletons), or in a
+        frozenset of such members — a hash look-up that matches by identity, where ``x._value_ in K`` read
+        an attribute and compared text; a constant no member has can never match. None: another shape."""
+        if op not in ("==", "!=", "in"):
+            return None
+        side = 0 if raws[0] is not None else 1
+        raw = raws[side]
+        other = parts[1 - side]
+        if raw is None or raws[1 - side] is not None or not (other in self.consts or other in ("True", "False")):
+            return None
+        x, kind, ann = raw
+        value = self.consts.get(other, other == "True")
+        if kind == "bool" and op != "in" and isinstance(value, bool):
+            return f"{x} is {'not ' if op == '!=' else ''}{value}"
+        members = _members_of(ann)
+        if members is None:
+            return None
+        if kind == "set" and op == "in" and side == 1 and isinstance(value, str):
+            member = members.get(value)
+            return "False" if member is None else f"{self.const(member)} in {x}"
+        if kind != "text" or side != 0:
+            return None
+        if op == "in" and isinstance(value, tuple | list | frozenset | set):
+            return f"{x} in {self.const(frozenset(members[v] for v in value if isinstance(v, str) and v in members))}"
+        if op in ("==", "!=") and isinstance(value, str):
+            member = members.get(value)
+            if member is None:
+                return "False" if op == "==" else "True"
+            return f"{x} is {'not ' if op == '!=' else ''}{self.const(member)}"
+        return None
 
     def fuse_aggregates(self) -> None:
         """Compute, before the facts, every aggregate of a fact formula that reads no other fact and no
@@ -824,13 +1044,13 @@ class _Compiler:
         """Whether expression ``e`` is a constant of the span (a folded value), not a local."""
         return e in ("True", "False", "None", "U") or e in self.consts
 
-    def cond(self, c: Cond, rule_locals: dict[str, str]) -> CondNode:
+    def cond(self, c: Cond, rule_locals: dict[str, str], root: bool = True) -> CondNode:
         node = CondNode(c, self.node_count)
         self.node_count += 1
         self.cond_nodes.append(node)
         t = f"n{node.index}"
         if isinstance(c, Group | AtLeast):
-            node.children = [self.cond(x, rule_locals) for x in c.items]
+            node.children = [self.cond(x, rule_locals, False) for x in c.items]
             kids = [k.expr for k in node.children]
             if isinstance(c, Group):
                 node.expr = self.group(c.op, kids, t)
@@ -840,7 +1060,7 @@ class _Compiler:
             else:
                 node.expr = self.at_least(kids, c.n, t)
         elif isinstance(c, Negation):
-            node.children = [self.cond(c.item, rule_locals)]
+            node.children = [self.cond(c.item, rule_locals, False)]
             node.expr = self.negation(node.children[0].expr, t)
         elif isinstance(c, RuleRef):
             node.expr = rule_locals.get(c.rule, "False")
@@ -848,9 +1068,16 @@ class _Compiler:
             node.code = self.leaf(c, node)
             if node.code.isidentifier() or self.is_const(node.code):
                 node.expr = node.code  # a yes/no value as it is, or a constant
+            elif not root and node.code in self.shared_leaves:
+                # The same test in an earlier rule (``status == 监测中``): its outcome, not computed again.
+                # (Not for a rule's own outcome, which the lean program needs under its own name.)
+                node.expr = self.shared_leaves[node.code]
+                node.shared = True
             else:
                 self.emit(f"{t} = {node.code}")
                 node.expr = t
+                if self.depth == 1:
+                    self.shared_leaves[node.code] = t
         else:  # pragma: no cover
             raise AssertionError(c)
         return node
@@ -885,6 +1112,9 @@ class _Compiler:
         whose value is needed are computed, under the names :meth:`cond` gave them."""
         e, t = node.expr, f"n{node.index}"
         c = node.cond
+        if isinstance(c, Leaf) and node.shared:  # the earlier rule's local may not be computed here
+            self.emit(f"{t} = {node.code}")
+            return t
         if self.is_const(e) or isinstance(c, RuleRef) or (isinstance(c, Leaf) and e != t):
             return e
         if isinstance(c, Leaf):
@@ -1070,10 +1300,17 @@ class _Compiler:
         self.lines = []
         for head, (_, _, root) in zip(heads, rules, strict=True):
             self.emit(head)
-            self.lean(root)
+            got = self.lean(root)
+            if got != root.expr:
+                # The rule's outcome is an earlier rule's test (a shared leaf), which the lean program may
+                # have computed only on some branch: give it that name here, where the conclusions and
+                # later rules read it (the same test, so the same value).
+                self.emit(f"{root.expr} = {got}")
         lean_rules = self.lines
         n_nodes = self.node_count
-        prologue = ["    " + line for line in self.render_prologue()]
+        prologue = ["    " + line for line in self.render_prologue(days=False)]
+        if self.daily:
+            prologue.insert(0, f"    {', '.join(self.daily)}{',' if len(self.daily) == 1 else ''} = DAYS[as_of]")
         conclude = _masks(results)
         values = ", ".join(self.values)
         by_index = sorted(self.cond_nodes, key=lambda n: n.index)
@@ -1082,16 +1319,8 @@ class _Compiler:
         unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
         span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
-        params = "h, as_of"
-        out: list[str] = [f"def program({params}):  # {span}"]
-        out += [*prologue, *facts_body, *full_rules, *conclude]
-        out.append(f"    return {tail}, {outcomes}, {fired}, {unknown}")
-        out.append("")
-        out.append("")
-        out.append(f"def program_lean({params}):  # {span}: the same values and conclusions, no outcome tuple")
-        out += [*prologue, *facts_body, *lean_rules, *conclude]
-        out.append(f"    return {tail}, None, {fired}, {unknown}")
-        source = "\n".join(out) + "\n"
+        full = [*prologue, *facts_body, *full_rules, *conclude, f"    return {tail}, {outcomes}, {fired}, {unknown}"]
+        lean = [*prologue, *facts_body, *lean_rules, *conclude, f"    return {tail}, None, {fired}, {unknown}"]
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
             "O": {True: "1", False: "0", UNKNOWN: "?"},
@@ -1099,6 +1328,7 @@ class _Compiler:
             "timedelta": timedelta,
             "relativedelta": relativedelta,
             "_delta": _whole,
+            "_month_cut": _month_cut,
             "_add_months": _add_months,
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
@@ -1108,9 +1338,26 @@ class _Compiler:
             "_has_unknown": _has_unknown,
             **self.consts,
         }
+        out = []
+        if self.daily:
+            day = [*("    " + line for line in self.day_lines), f"    return ({', '.join(self.daily)},)"]
+            out += [f"def day(as_of{_bound(day, namespace)}):  # {span}: the values of the day alone", *day, "", ""]
+            namespace["DAYS"] = _Days()
+        out += [
+            f"def program(h, as_of{_bound(full, namespace)}):  # {span}",
+            *full,
+            "",
+            "",
+            f"def program_lean(h, as_of{_bound(lean, namespace)}):  # {span}: the same values and conclusions,"
+            " no outcome tuple",
+            *lean,
+        ]
+        source = "\n".join(out) + "\n"
         key = f"{chain.pack.id}@{self.start.isoformat()}"
         code = compile(source, f"<eligibility program {key}>", "exec")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
+        if self.daily:
+            namespace["DAYS"].fn = namespace["day"]
         return Program(
             chain=chain,
             start=self.start,
@@ -1127,6 +1374,21 @@ class _Compiler:
             value_kinds=self.value_kinds,
             conclusion_bits=tuple(tuple(b) for b in bits),
         )
+
+
+_MONTHS_TO_DAY: Final = "(d_months - {0}.year * 12 - {0}.month - ({0}.day > d_cut))"
+"""Whole months from date ``{0}`` to ``as_of`` when ``{0} <= as_of``, as relativedelta counts them
+(:func:`eligibility._dates.whole_months`): the difference of the (year, month) pairs, less one when
+``as_of``'s day comes before ``{0}``'s day clipped to ``as_of``'s month. ``d_months`` is ``as_of``'s
+year × 12 + month and ``d_cut`` its :func:`_month_cut`: ``{0}.day > d_cut`` is exactly
+``as_of.day < min({0}.day, days in as_of's month)``."""
+
+
+def _month_cut(on: date) -> int:
+    """``on.day``, or 99 (above any day) when ``on`` is the last day of its month: a later day of the
+    month of a date clips to the month's end, which is ``on`` itself, so no month is lost."""
+    last = (date(on.year + on.month // 12, on.month % 12 + 1, 1) - timedelta(days=1)).day
+    return on.day if on.day < last else 99
 
 
 _CALLS: Final = {
@@ -1169,6 +1431,66 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
 
+_SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
+"""Types of constants that are shared by value (immutable; ``bool`` and None never reach the table)."""
+_NAME: Final = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+
+
+def _bound(body: list[str], namespace: dict[str, Any]) -> str:
+    """The constants and helpers ``body`` reads, as defaults of the function's extra parameters
+    (``, U=U, K0=K0``): a default is a local, read with ``LOAD_FAST``, where a global costs a dictionary
+    look-up on every read — and the program reads ``U`` and the span's constants hundreds of times. Callers
+    pass only ``(h, as_of)``."""
+    used = {m.group() for line in body for m in _NAME.finditer(line.split("#", 1)[0])} & namespace.keys()
+    return "".join(f", {name}={name}" for name in sorted(used, key=_natural))
+
+
+def _natural(name: str) -> tuple[str, int]:
+    """``K2`` before ``K10``."""
+    head = name.rstrip("0123456789")
+    return head, int(name[len(head) :] or -1)
+
+
+def _item_annotation(coll: str, key: str) -> Any:
+    """The type of field ``key`` of the items of collection ``coll`` (``members``, ``monitoring.measures``)
+    as the models declare it, ``X | None`` and ``Annotated`` stripped."""
+    model: Any = Household
+    for part in coll.split("."):
+        ann = _unwrap(model.model_fields[part].annotation)
+        model = _unwrap(typing.get_args(ann)[0]) if typing.get_origin(ann) is tuple else ann
+    return _unwrap(model.model_fields[key].annotation)
+
+
+def _field_annotation(path: str) -> Any:
+    """The declared type of a household field (``income.wage``), stripped as :func:`_item_annotation`."""
+    model: Any = Household
+    *sections, key = path.split(".")
+    for part in sections:
+        model = _unwrap(model.model_fields[part].annotation)
+    field = model.model_fields.get(key) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return None if field is None else _unwrap(field.annotation)
+
+
+def _number_kind(v: Any) -> str | None:
+    """ "decimal" / "int" for a Decimal / an int value (a bool is not a number here)."""
+    if isinstance(v, bool):
+        return None
+    return "decimal" if isinstance(v, Decimal) else ("int" if isinstance(v, int) else None)
+
+
+def _number_kind_of(ann: Any) -> str | None:
+    return "decimal" if ann is Decimal else ("int" if ann is int else None)
+
+
+def _members_of(ann: Any) -> dict[str, Any] | None:
+    """{Chinese value: enum member} of a coded type or a set of a coded type; None for another type."""
+    if typing.get_origin(ann) in (frozenset, tuple):
+        ann = _unwrap(typing.get_args(ann)[0])
+    if isinstance(ann, type) and issubclass(ann, enum.Enum):
+        return {m.value: m for m in ann if isinstance(m.value, str)}
+    return None
+
+
 def _kleene(op: str, items: list[str], safe: set[str]) -> str:
     """Kleene and/or over locals: the same truth tables as ``kleene_and`` / ``kleene_or``. Items in
     ``safe`` are never unknown (no U test for them); an item that is the constant U leaves only the
@@ -1209,6 +1531,21 @@ def _top_aggregates(node: Node) -> Iterator[Aggregate]:
 
 def _literal(expr: str) -> Any:
     return {"True": True, "False": False, "None": None}[expr]
+
+
+class _Days(dict[date, tuple[Any, ...]]):
+    """A program's values of the day alone (dates such as twelve months before ``as_of``), per
+    assessment date: the day function runs on a date's first household only. Bounded, and safe to share
+    between threads (a lost race computes the same tuple twice)."""
+
+    fn: Any = None
+
+    def __missing__(self, on: date) -> tuple[Any, ...]:
+        got: tuple[Any, ...] = self.fn(on)
+        if len(self) >= 4096:
+            self.clear()
+        self[on] = got
+        return got
 
 
 def _has_unknown(xs: list[Any]) -> bool:

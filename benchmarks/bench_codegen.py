@@ -1,0 +1,145 @@
+"""The generated programs alone, per household, beside the hand-written loop — and, with ``--before``, beside
+the programs another revision of the generator writes, in the same process (issue 9 §1, docs/codegen.md).
+
+Run: ``.venv/bin/python benchmarks/bench_codegen.py`` (N = 5,000 households per workload, 5 rounds, CPU
+time). ``--before DIR``: DIR holds another revision's ``eligibility`` package, e.g. after
+``git archive main src | tar -x -C /tmp/before`` pass ``/tmp/before/src``; it is imported as a package of
+its own (``eligibility_before``), loads the same rule files, and its programs run on the same parsed
+households, interleaved with this revision's, so that machine noise falls on both alike. Before timing,
+every household's values, node outcomes and conclusions are compared between the two revisions and
+between ``run`` and ``run_lean``; a difference is reported (the figures are then not comparable).
+
+Workloads and the hand loop are ``bench_compiled.py``'s (淮北 identification pack on 2023-09-30; all
+bundled packs on their dates). Nothing is asserted: the figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_compiled as bc
+import workload
+
+import eligibility
+
+Runs = list[tuple[Callable[..., Any], Any, Any]]
+
+
+def load_before(source: Path, into: Path) -> Any:
+    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``."""
+    shutil.copytree(source / "eligibility", into / "eligibility_before")
+    sys.path.insert(0, str(into))
+    return importlib.import_module("eligibility_before")
+
+
+def engines(package: Any, id_root: Path) -> tuple[Any, Any]:
+    """(identification-pack engine, bundled engine) of a revision, on the same rule files."""
+    rules = eligibility.loader.bundled_rules_path()
+    return package.Engine(package.load_rules(id_root)), package.Engine(package.load_rules(rules))
+
+
+def runs(engine: Any, households: list[tuple[Any, Any]], lean: bool) -> Runs:
+    out: Runs = []
+    for h, on in households:
+        program = engine.program(h, on)
+        if program is not None:
+            out.append((program.run_lean if lean else program.run, h, on))
+    return out
+
+
+def differences(engine: Any, other: Any | None, households: list[tuple[Any, Any]]) -> int:
+    """Households whose results differ between revisions, or between ``run`` and ``run_lean``."""
+    bad = 0
+    for h, on in households:
+        program = engine.program(h, on)
+        if program is None:
+            continue
+        full, lean = program.run(h, on), program.run_lean(h, on)
+        same = repr(full[0]) == repr(lean[0]) and full[2:] == lean[2:]
+        if other is not None:
+            same = same and repr(full) == repr(other.program(h, on).run(h, on))
+        bad += not same
+    return bad
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--n", type=int, default=5_000, help="households per workload (default 5,000)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5; the median is shown)")
+    ap.add_argument("--before", type=Path, help="a folder holding another revision's eligibility package")
+    args = ap.parse_args()
+    bc.CLOCK[0] = time.process_time
+
+    county = workload.sites(dates=(bc.COUNTY_AS_OF,), packs_wanted=(bc.COUNTY_CHAIN[-1],))
+    texts, ons = bc.workload_texts(random.Random(bc.SEED), args.n, county)
+    mixed_texts, mixed_ons = bc.workload_texts(random.Random(bc.SEED + 1), args.n, workload.sites())
+    county_dicts = [(json.loads(t, parse_float=Decimal), on) for t, on in zip(texts, ons, strict=True)]
+    county_h, _ = bc.parse_all(texts, ons)
+    mixed_h, _ = bc.parse_all(mixed_texts, mixed_ons)
+
+    with tempfile.TemporaryDirectory(prefix="bench-codegen-") as tmp:
+        id_root = Path(tmp) / "id-pack"
+        id_root.mkdir()
+        bc.build_identification_pack(workload.RULES, id_root)
+        revisions = {"this revision": engines(eligibility, id_root)}
+        if args.before is not None:
+            revisions = {"before": engines(load_before(args.before, Path(tmp)), id_root), **revisions}
+
+    now_id, now_bundled = revisions["this revision"]
+    then = revisions.get("before")
+    for label, engine, other, households in (
+        ("identification pack", now_id, then and then[0], county_h),
+        ("bundled packs", now_bundled, then and then[1], mixed_h),
+    ):
+        bad = differences(engine, other, households)
+        print(f"{label}: {bad} of {len(households):,} households differ" + (" — figures NOT comparable" if bad else ""))
+
+    hand_label = "hand-written loop (淮北, from dicts)"
+    stages: dict[str, Callable[[], float]] = {hand_label: bc.baseline_loop(county_dicts)}
+    counts = {hand_label: len(county_dicts)}
+    for rev, (id_engine, bundled) in revisions.items():
+        for lean in (False, True):
+            fn = "run_lean" if lean else "run"
+            for label, engine, households in (("identification", id_engine, county_h), ("bundled", bundled, mixed_h)):
+                rs = runs(engine, households, lean)
+                stages[f"{label} program.{fn}, {rev}"] = _timer(rs)
+                counts[f"{label} program.{fn}, {rev}"] = len(rs)
+    gc.collect()
+    gc.freeze()
+    seconds: dict[str, list[float]] = {k: [] for k in stages}
+    for _ in range(args.rounds):
+        for k, run in stages.items():
+            seconds[k].append(run())
+    per = {k: statistics.median(v) / counts[k] * 1e6 for k, v in seconds.items()}
+    print(f"\nµs per household (CPU time), median of {args.rounds} interleaved rounds; N = {args.n:,} per workload")
+    for k in sorted(per):
+        print(f"  {k:58s} {per[k]:7.2f} µs   {per[hand_label] / per[k]:5.2f}× the hand loop's rate")
+
+
+def _timer(rs: Runs) -> Callable[[], float]:
+    def run() -> float:
+        t0 = time.process_time()
+        for fn, h, on in rs:
+            fn(h, on)
+        return time.process_time() - t0
+
+    return run
+
+
+if __name__ == "__main__":
+    main()

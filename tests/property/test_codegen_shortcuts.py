@@ -1,0 +1,147 @@
+"""The shortcuts the generated program takes (docs/codegen.md, "再快一倍 / Twice as fast"), each against
+the general computation it replaces.
+
+The oracle comparisons in ``test_codegen.py`` and ``test_compiled.py`` check whole decisions; these check
+each shortcut on its own, over the whole range of its inputs, so that a shortcut that is right only for
+the households the strategies happen to generate fails here:
+
+- whole months and years up to the assessment date by integer arithmetic on the day's two anchors are
+  relativedelta's, on every pair of dates (month ends, 29 February, a date after the assessment);
+- a coded field tested by identity with enum members gives what comparing its Chinese value gave;
+- a Decimal divided by an int, or by a Decimal, without the ``Decimal()`` copies, is the same number
+  with the same exponent (the trace prints it);
+- constants shared by value keep their spelling (``Decimal('1.0')`` is not ``Decimal('1.00')``);
+- a Kleene and/or of tests written as branches has the truth table of ``kleene_and`` / ``kleene_or``.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from eligibility import models
+from eligibility.compile.python import _Compiler, _Days, _month_cut, _whole
+from eligibility.expressions import UNKNOWN, kleene_and, kleene_or
+
+DAYS = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
+
+
+def _compiler() -> Any:
+    """A compiler with no chain: enough for the methods that only build code text."""
+    return _Compiler(None, date(2023, 9, 30), date(2023, 1, 1), None)  # type: ignore[arg-type]
+
+
+def _since(fn: str, born: date, on: date) -> Any:
+    """``age(born)`` / ``months_since(born)`` on ``on`` as the generated code computes it: the day
+    function's lines, then the expression the program evaluates."""
+    c = _compiler()
+    expr = c.since(fn, "x")
+    env: dict[str, Any] = {"as_of": on, "_month_cut": _month_cut, "_delta": _whole, "x": born}
+    for line in c.day_lines:
+        exec(line, env)  # the generator's own lines, no outside text
+    return eval(expr, env)  # the generator's own expression
+
+
+@given(DAYS, DAYS)
+@example(date(2020, 2, 29), date(2021, 2, 28))
+@example(date(2020, 2, 29), date(2024, 2, 29))
+@example(date(2019, 1, 31), date(2019, 2, 28))
+@example(date(2019, 3, 31), date(2019, 4, 30))
+@example(date(2019, 3, 30), date(2019, 4, 30))
+@example(date(2023, 9, 30), date(2023, 9, 30))
+@example(date(2024, 1, 1), date(2023, 12, 31))
+def test_months_and_years_to_the_day_are_relativedeltas(born: date, on: date) -> None:
+    delta = relativedelta(on, born)
+    assert _since("months_since", born, on) == delta.years * 12 + delta.months
+    assert _since("age", born, on) == delta.years
+
+
+def _coded_types() -> list[type[enum.Enum]]:
+    return [
+        t
+        for t in vars(models).values()
+        if isinstance(t, type) and issubclass(t, models.CodedEnum) and t is not models.CodedEnum
+    ]
+
+
+def test_coded_values_by_member_identity_are_comparisons_of_their_values() -> None:
+    """``x._value_ == v`` ⇔ ``x is member(v)``; ``x._value_ in vs`` ⇔ ``x in {member(v)}``;
+    ``v in {m._value_ for m in s}`` ⇔ ``member(v) in s`` — for every coded type, every member, every
+    value of the type and a value no member has."""
+    for kind in _coded_types():
+        members = {m.value: m for m in kind}
+        values = [*members, "不是任何一项 / none of them"]
+        for x in kind:
+            for v in values:
+                assert (x._value_ == v) == (x is members.get(v))
+            for n in range(3):
+                for options in itertools.combinations(values, n):
+                    chosen = frozenset(members[v] for v in options if v in members)
+                    assert (x._value_ in options) == (x in chosen)
+        for n in range(3):
+            for held in itertools.combinations(list(kind), n):
+                s = frozenset(held)
+                for v in values:
+                    assert (v in {m._value_ for m in s}) == (v in members and members[v] in s)
+
+
+MONEY = st.decimals(min_value=-(10**6), max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(MONEY | st.integers(-(10**6), 10**6).map(Decimal), min_size=1, max_size=5), st.integers(1, 40))
+@example([Decimal("1.10"), Decimal("2")], 3)
+@example([Decimal("7900.00")], 1)
+def test_decimal_division_without_copies_keeps_value_and_spelling(amounts: list[Decimal], size: int) -> None:
+    total = sum(amounts[1:], amounts[0])  # a net income: a sum of amounts of different exponents
+    assert repr(total / size) == repr(Decimal(total) / Decimal(size))
+    assert repr(size / total if total else 0) == repr(Decimal(size) / Decimal(total) if total else 0)
+    d = Decimal(size)
+    assert repr(total / d) == repr(Decimal(total) / Decimal(d))
+
+
+def test_constants_are_shared_by_value_and_spelling_only() -> None:
+    c = _compiler()
+    a, b = c.const(Decimal("7900")), c.const(Decimal(7900))
+    assert a == b  # the same value, spelt the same: one name
+    assert c.const(Decimal("1.0")) != c.const(Decimal("1.00"))  # equal, but printed differently
+    assert c.const(1) != c.const(Decimal(1))  # equal, but not the same type
+    assert c.const(("a", "b")) == c.const(("a", "b"))
+    for _ in range(1000):  # temporary objects: a reused id must not alias another constant
+        c.const(frozenset({"x", str(_)}))
+    assert len({c.const(frozenset({"x", str(i)})) for i in range(1000)}) == 1000
+
+
+TRUTH = (True, False, UNKNOWN)
+
+
+def test_kleene_tests_as_branches_have_the_truth_tables() -> None:
+    """Every and/or of one to three tests, each True, False or unknown."""
+    for op, table in (("and", kleene_and), ("or", kleene_or)):
+        for n in (1, 2, 3):
+            c = _compiler()
+            c.depth = 0
+            tests = [(f"u{i}", f"h{i}") for i in range(n)]
+            c.kleene_tests(op, tests, False, ("r = True", "r = U", "r = False"))
+            code = "\n".join(c.lines)
+            for values in itertools.product(TRUTH, repeat=n):
+                env: dict[str, Any] = {"U": UNKNOWN, "r": None}
+                for i, v in enumerate(values):
+                    env[f"u{i}"], env[f"h{i}"] = v is UNKNOWN, v is True
+                exec(code, env)  # the generator's own code
+                assert env["r"] is table(list(values)), (op, values, code)
+
+
+def test_the_day_memo_gives_each_date_its_own_values() -> None:
+    calls: list[date] = []
+    days = _Days()
+    days.fn = lambda on: calls.append(on) or (on.year * 12 + on.month, _month_cut(on))
+    first, second = date(2023, 9, 30), date(2023, 10, 15)
+    assert days[first] == (2023 * 12 + 9, 99) and days[second] == (2023 * 12 + 10, 15)
+    assert days[first] == (2023 * 12 + 9, 99) and calls == [first, second]
