@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import polars as pl
 
 from .columns import ROW
-from .writers import _FINDING_KIND, EXIT_LABELS, STATUS_LABELS, UNCERTAIN
+from .writers import _FINDING_KIND, EXIT_LABELS, STATUS_LABELS, UNCERTAIN, neutralised
 
 if TYPE_CHECKING:
     from ..ruleset import RuleSet
@@ -209,10 +209,11 @@ def render_markdown(summary: pl.DataFrame) -> str:
 
 
 def write_summary(summary: pl.DataFrame, path: str | Path) -> None:
-    """Write the summary as CSV (UTF-8 with BOM), Excel or Markdown (``.md``), Chinese headers."""
+    """Write the summary as CSV (UTF-8 with BOM), Excel or Markdown (``.md``), Chinese headers; the text
+    cells of CSV and Excel neutralised for spreadsheets, as every table a clerk opens (issue 13 §5)."""
     p = Path(path)
     suffix = p.suffix.lower()
-    zh = summary.rename({c: SUMMARY_COLUMNS[c][0] for c in summary.columns})
+    zh = neutralised(summary.rename({c: SUMMARY_COLUMNS[c][0] for c in summary.columns}))
     if suffix == ".md":
         p.write_text(render_markdown(summary), encoding="utf-8")
     elif suffix == ".csv":
