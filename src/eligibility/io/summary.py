@@ -169,15 +169,16 @@ def summarise(
         ["_total", "region", "_order", "households", "code", "certain"],
         descending=[False, False, False, True, False, True],
     )
-    labels = [
-        _item_label(ind, code, certain, rules)
-        for ind, code, certain in zip(out["indicator"], out["code"], out["certain"], strict=True)
-    ]
+    # Each distinct item labelled once and joined back: every region repeats the same few items, and a
+    # Python call per row of the table (tens of thousands of rows for a city by town) was most of the summary.
+    distinct = out.select(keys).unique(maintain_order=True)
+    labels = pl.Series("item", [_item_label(*k, rules) for k in distinct.iter_rows()], dtype=pl.String)
+    out = out.join(distinct.with_columns(labels), on=keys, how="left", nulls_equal=True, maintain_order="left")
     return out.select(
         "region",
         pl.col("indicator").replace_strict(_INDICATORS, return_dtype=pl.String).alias("indicator"),
         pl.col("code") + pl.when(pl.col("certain")).then(pl.lit("")).otherwise(pl.lit("?")),
-        pl.Series("item", labels, dtype=pl.String),
+        "item",
         "households",
         "people",
     )
