@@ -172,7 +172,7 @@ def summarise(
     # Each distinct item labelled once and joined back: every region repeats the same few items, and a
     # Python call per row of the table (tens of thousands of rows for a city by town) was most of the summary.
     distinct = out.select(keys).unique(maintain_order=True)
-    labels = pl.Series("item", [_item_label(*k, rules) for k in distinct.iter_rows()], dtype=pl.String)
+    labels = pl.Series("item", [_item_label(i, c, ok, rules) for i, c, ok in distinct.iter_rows()], dtype=pl.String)
     out = out.join(distinct.with_columns(labels), on=keys, how="left", nulls_equal=True, maintain_order="left")
     return out.select(
         "region",

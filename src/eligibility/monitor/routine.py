@@ -725,14 +725,10 @@ def _previous_state(store: Store, run_id: int) -> pl.DataFrame:
     """Every household of a stored run with its decision's state columns (null where it was an error),
     read in bulk: the households table in one query and the decision blocks as Parquet (or, for runs stored
     before, as JSON Lines parsed by polars)."""
-    rows = store.household_rows(run_id)
     base = pl.DataFrame(
-        {
-            "household_id": [r[0] for r in rows],
-            "monitoring_status": [r[3] for r in rows],
-            "__error": [r[6] for r in rows],
-        },
+        store.household_states(run_id),
         schema={"household_id": pl.String, "monitoring_status": pl.String, "__error": pl.String},
+        orient="row",
     )
     schema = {c: DECISION_SCHEMA[c] for c in _STATE_COLUMNS}
     parts = []

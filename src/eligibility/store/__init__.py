@@ -383,6 +383,12 @@ class Store:
             )
         ]
 
+    def household_states(self, run_id: int) -> list[tuple[str, str | None, str | None]]:
+        """(household_id, monitoring_status, error) of a run, by ordinal: what the next month compares
+        (:meth:`household_rows` without the columns it does not read, nor a Python conversion per row)."""
+        sql = "SELECT household_id, monitoring_status, error FROM households WHERE run_id = ? ORDER BY ordinal"
+        return self.execute(sql, (run_id,))
+
     def decision_blocks(self, run_id: int) -> list[bytes]:
         """The run's stored decision blocks in order: Parquet files of the decision table (the routine
         keeps the table as it is), or zlib-compressed JSON Lines (older stores)."""
