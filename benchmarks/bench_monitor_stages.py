@@ -82,17 +82,7 @@ def main() -> None:
                 inputs = bench_monitor.changed(inputs, m, work / f"month-{m}.parquet")
             CPU.clear()
             cpu, wall = time.process_time(), time.perf_counter()
-            routine.run_monthly(
-                [inputs],
-                as_of=bench_monitor.month_end(m),
-                store=store,
-                rules=rules,
-                key=key,
-                out_dir=work / f"out-{m}",
-                fmt=fmt,
-                sample_size=200,
-                jurisdiction="3406",
-            )
+            bench_monitor.run_month(inputs, m, store=store, rules=rules, key=key, work=work, fmt=fmt)
             total = time.process_time() - cpu
             print(
                 f"month {m} ({n:,} households, {fmt}): CPU {total:.1f} s, wall {time.perf_counter() - wall:.1f} s; "
