@@ -62,6 +62,11 @@ bench-service: $(BIN)/eligibility
 bench-monitor: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_monitor.py
 
+# CPU time per stage of the routine's months 1 and 2 at 100,000 households (a few minutes).
+.PHONY: bench-monitor-stages
+bench-monitor-stages: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_monitor_stages.py
+
 # The fuzz suite of issue 13 with many more corrupted households and rule-file mutants than `make test`
 # runs (tens of minutes); the counts it reached are printed at the end.
 .PHONY: fuzz

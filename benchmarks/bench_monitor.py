@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -98,6 +99,22 @@ def changed(src: Path, month: int, dest: Path) -> Path:
     return dest
 
 
+def run_month(inputs: Path, m: int, *, store: Any, rules: Any, key: IdentityKey, work: Path, fmt: str) -> Any:
+    """Month ``m`` of the routine with the benchmark's settings (files in ``work/out-<m>``, a sample of
+    200, jurisdiction 3406); also used by ``bench_monitor_stages.py``."""
+    return run_monthly(
+        [inputs],
+        as_of=month_end(m),
+        store=store,
+        rules=rules,
+        key=key,
+        out_dir=work / f"out-{m}",
+        fmt=fmt,
+        sample_size=200,
+        jurisdiction="3406",
+    )
+
+
 def main() -> None:
     cache = Path(tempfile.gettempdir()) / "eligibility-bench-monitor"
     cache.mkdir(exist_ok=True)
@@ -120,17 +137,7 @@ def main() -> None:
                     inputs = changed(inputs, m, work / f"month-{m}.parquet")
                 on = month_end(m)
                 cpu = time.process_time()
-                res = run_monthly(
-                    [inputs],
-                    as_of=on,
-                    store=store,
-                    rules=rules,
-                    key=key,
-                    out_dir=work / f"out-{m}",
-                    fmt=FMT,
-                    sample_size=200,
-                    jurisdiction="3406",
-                )
+                res = run_month(inputs, m, store=store, rules=rules, key=key, work=work, fmt=FMT)
                 cpu = time.process_time() - cpu
                 store.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the size of the database, not of its log
                 size = store.table_bytes()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import polars as pl
 
 from .columns import ROW
-from .writers import _FINDING_KIND, EXIT_LABELS, STATUS_LABELS, UNCERTAIN
+from .writers import _FINDING_KIND, EXIT_LABELS, STATUS_LABELS, UNCERTAIN, neutralised
 
 if TYPE_CHECKING:
     from ..ruleset import RuleSet
@@ -169,15 +169,16 @@ def summarise(
         ["_total", "region", "_order", "households", "code", "certain"],
         descending=[False, False, False, True, False, True],
     )
-    labels = [
-        _item_label(ind, code, certain, rules)
-        for ind, code, certain in zip(out["indicator"], out["code"], out["certain"], strict=True)
-    ]
+    # Each distinct item labelled once and joined back: every region repeats the same few items, and a
+    # Python call per row of the table (tens of thousands of rows for a city by town) was most of the summary.
+    distinct = out.select(keys).unique(maintain_order=True)
+    labels = pl.Series("item", [_item_label(i, c, ok, rules) for i, c, ok in distinct.iter_rows()], dtype=pl.String)
+    out = out.join(distinct.with_columns(labels), on=keys, how="left", nulls_equal=True, maintain_order="left")
     return out.select(
         "region",
         pl.col("indicator").replace_strict(_INDICATORS, return_dtype=pl.String).alias("indicator"),
         pl.col("code") + pl.when(pl.col("certain")).then(pl.lit("")).otherwise(pl.lit("?")),
-        pl.Series("item", labels, dtype=pl.String),
+        "item",
         "households",
         "people",
     )
@@ -209,10 +210,11 @@ def render_markdown(summary: pl.DataFrame) -> str:
 
 
 def write_summary(summary: pl.DataFrame, path: str | Path) -> None:
-    """Write the summary as CSV (UTF-8 with BOM), Excel or Markdown (``.md``), Chinese headers."""
+    """Write the summary as CSV (UTF-8 with BOM), Excel or Markdown (``.md``), Chinese headers; the text
+    cells of CSV and Excel neutralised for spreadsheets, as every table a clerk opens (issue 13 §5)."""
     p = Path(path)
     suffix = p.suffix.lower()
-    zh = summary.rename({c: SUMMARY_COLUMNS[c][0] for c in summary.columns})
+    zh = neutralised(summary.rename({c: SUMMARY_COLUMNS[c][0] for c in summary.columns}))
     if suffix == ".md":
         p.write_text(render_markdown(summary), encoding="utf-8")
     elif suffix == ".csv":

@@ -249,9 +249,52 @@ class _Converted:
     code: pl.Expr  # null where the cell is fine
 
 
-def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType) -> _Converted:
-    """Expressions turning one raw column into the frame's type, and the error code of each bad cell."""
+def _canonical_items(col: Column, series: pl.Series) -> bool:
+    """Whether every item of a typed list column (Parquet) already reads as itself through the text path
+    of :func:`_convert`: a date of a four-digit year, or a code of the column's vocabulary with no
+    separator, no surrounding space and no 无-like marker in it. Such a column is converted item for item
+    (:func:`_typed_items`), without writing every list as text and parsing it back, which cost most of
+    reading a Parquet file (a list of visit dates or health statuses per row); the result is the same."""
+    dtype = series.dtype
+    if not isinstance(dtype, pl.List):
+        return False
+    items = series.explode().drop_nulls()
+    if col.kind == "dates" and dtype.inner == pl.Date():
+        return bool(items.is_empty() or items.dt.year().is_between(1000, 9999).all())
+    if col.kind == "set" and dtype.inner == pl.String():
+        keys = [
+            k
+            for k in _enum_map(col)
+            if k == k.strip() and k and not re.search(_SEP_RE, k) and k.lower() not in EMPTY_MARKERS
+        ]
+        return bool(items.is_in(keys).all())
+    return False
+
+
+def _typed_items(col: Column, raw: pl.Expr) -> _Converted:
+    """A typed list column whose items are all canonical (:func:`_canonical_items`): the value and the
+    error codes :func:`_convert`'s text path gives it — a null item is ``missing``, more items than
+    allowed ``too_many``; codes map to the vocabulary's values and a set is made unique and sorted."""
     none = pl.lit(None, pl.String)
+    items = raw
+    if col.kind == "set":
+        items = raw.list.eval(pl.element().replace_strict(_enum_map(col), return_dtype=pl.String))
+    if col.unique:
+        items = items.list.unique().list.sort()
+    holes = raw.list.eval(pl.element().is_null()).list.any().fill_null(False)
+    err = pl.when(holes).then(pl.lit("missing")).otherwise(none)
+    if col.max_items is not None:
+        err = pl.when(err.is_null() & (items.list.len() > col.max_items)).then(pl.lit("too_many")).otherwise(err)
+    return _Converted(pl.when(err.is_null()).then(items).otherwise(None), err)
+
+
+def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = False) -> _Converted:
+    """Expressions turning one raw column into the frame's type, and the error code of each bad cell.
+
+    ``canonical``: a typed list column whose items :func:`_canonical_items` found canonical."""
+    none = pl.lit(None, pl.String)
+    if canonical:
+        return _typed_items(col, raw)
     if col.kind in ("set", "dates") and isinstance(dtype, pl.List):
         # A list column (Parquet): empty list = known empty, otherwise the elements as a 、 joined text.
         joined = raw.list.eval(pl.element().cast(pl.String)).list.join(_FIRST_SEP, ignore_nulls=False)
@@ -380,7 +423,8 @@ def _normalise(
     err_frames: list[pl.DataFrame] = []
     codes: list[pl.Expr] = []
     for name, (_, col) in columns.items():
-        conv = _convert(col, pl.col(name), raw.schema[name])
+        canonical = col.kind in ("set", "dates") and _canonical_items(col, raw.get_column(name))
+        conv = _convert(col, pl.col(name), raw.schema[name], canonical)
         values.append(conv.value.cast(col.dtype).alias(col.path))
         codes.append(conv.code.alias(name))
     # Every column's error codes in one pass; the cells of a bad column are then read again only on

@@ -332,10 +332,19 @@ def _format(path: Path) -> str:
     return formats[suffix]
 
 
+_RISKY: Final = f"{CONTROL}|{FORMULA_START}"
+"""A cell :func:`neutralised` changes: a control character anywhere, or a formula start."""
+
+
 def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     """Text columns made safe to open in a spreadsheet, as :func:`eligibility._safe.spreadsheet_cell` does
     for one cell: control characters become spaces, a leading ``=`` ``+`` ``-`` ``@`` gets a ``'``."""
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if text:
+        # One scan finds the columns with any cell to change (codes, labels and ids seldom have one); only
+        # those are rewritten, which is most of the cost for a city's lists of hundreds of thousands of rows.
+        risky = frame.select(pl.col(text).str.contains(_RISKY).any()).row(0)
+        text = [name for name, hit in zip(text, risky, strict=True) if hit]
     if not text:
         return frame
     spaced = frame.with_columns(pl.col(text).str.replace_all(CONTROL, " "))

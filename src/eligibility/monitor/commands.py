@@ -169,7 +169,10 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
     if args.output:
         import csv
 
-        rows = lead_rows(res)
+        from .._safe import spreadsheet_cell
+
+        # The outcomes quote the department's cells: neutralised, as every table a clerk opens (issue 13 §5).
+        rows = [{k: spreadsheet_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in lead_rows(res)]
         with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["行号", "结果", "户编号", "核实期限", "说明"])
             w.writeheader()

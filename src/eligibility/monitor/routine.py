@@ -343,7 +343,12 @@ def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
 
     The workbook is written by rust_xlsxwriter (``rustpy-xlsxwriter``) from the frame's Arrow columns:
     xlsxwriter through ``DataFrame.write_excel`` goes cell by cell in Python, about ten times slower,
-    which a city's lists (hundreds of thousands of rows) turned into a minute a month."""
+    which a city's lists (hundreds of thousands of rows) turned into a minute a month.
+
+    Every text cell is neutralised first (:func:`~eligibility.io.writers.neutralised`, the semantics of
+    :func:`eligibility._safe.spreadsheet_cell`): a household id, a region or a department's lead text
+    comes from the county's input, and the lists are opened in Excel and WPS (issue 13 §5)."""
+    frame = neutralised(frame)
     if path.suffix == ".csv":
         frame.write_csv(path, include_bom=True)
         return path
@@ -365,9 +370,9 @@ def _write_files(
     t = time.perf_counter()
     files = [_write(table, folder / f"{name}{suffix}", name.split("-")[0]) for name, table in lists.items()]
     if row_errors:
-        # As eligibility.io.writers.write_errors lays them out (messages quote the input: neutralised for
-        # spreadsheets), through the same writer as the lists.
-        table = neutralised(errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
+        # As eligibility.io.writers.write_errors lays them out, through the same writer (and neutralisation)
+        # as the lists.
+        table = errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()})
         files.append(_write(table, folder / f"错误{suffix}", "错误"))
     return files, time.perf_counter() - t
 
@@ -720,14 +725,10 @@ def _previous_state(store: Store, run_id: int) -> pl.DataFrame:
     """Every household of a stored run with its decision's state columns (null where it was an error),
     read in bulk: the households table in one query and the decision blocks as Parquet (or, for runs stored
     before, as JSON Lines parsed by polars)."""
-    rows = store.household_rows(run_id)
     base = pl.DataFrame(
-        {
-            "household_id": [r[0] for r in rows],
-            "monitoring_status": [r[3] for r in rows],
-            "__error": [r[6] for r in rows],
-        },
+        store.household_states(run_id),
         schema={"household_id": pl.String, "monitoring_status": pl.String, "__error": pl.String},
+        orient="row",
     )
     schema = {c: DECISION_SCHEMA[c] for c in _STATE_COLUMNS}
     parts = []

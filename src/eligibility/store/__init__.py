@@ -32,6 +32,7 @@ import json
 import os
 import sqlite3
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -383,6 +384,12 @@ class Store:
             )
         ]
 
+    def household_states(self, run_id: int) -> list[tuple[str, str | None, str | None]]:
+        """(household_id, monitoring_status, error) of a run, by ordinal: what the next month compares
+        (:meth:`household_rows` without the columns it does not read, nor a Python conversion per row)."""
+        sql = "SELECT household_id, monitoring_status, error FROM households WHERE run_id = ? ORDER BY ordinal"
+        return self.execute(sql, (run_id,))
+
     def decision_blocks(self, run_id: int) -> list[bytes]:
         """The run's stored decision blocks in order: Parquet files of the decision table (the routine
         keeps the table as it is), or zlib-compressed JSON Lines (older stores)."""
@@ -517,23 +524,39 @@ class Store:
             latest = self.execute("SELECT MAX(as_of) FROM runs WHERE jurisdiction = ?", (jurisdiction,))[0][0]
             if latest == as_of.isoformat():
                 # The identity index follows the newest month only: feeds match who lives where now.
-                self.execute("DELETE FROM identities WHERE jurisdiction = ?", (jurisdiction,))
-                self.insert_many(
-                    "identities",
-                    (
-                        "jurisdiction",
-                        "run_id",
-                        "household_id",
-                        "region",
-                        "member_id",
-                        "id_hash",
-                        "phone_hash",
-                        "id_number",
-                        "phone",
-                    ),
-                    [(jurisdiction, run_id, *i) for i in identities],
-                )
+                self._replace_identities(jurisdiction, run_id, [tuple(i) for i in identities])
         return run_id
+
+    def _replace_identities(self, jurisdiction: str, run_id: int, rows: list[tuple[Any, ...]]) -> None:
+        """Make the jurisdiction's identity index exactly ``rows``, every row marked with ``run_id``.
+
+        SQLite: incrementally — a month changes few members, and deleting and inserting every member's row
+        (indexed by hash: random positions in the B-tree) was most of storing a run. The rows already
+        there are compared with ``rows`` as multisets; only the difference is deleted and inserted, and
+        the rest re-marked with the new run in one statement (no index holds ``run_id``). PostgreSQL
+        rewrites the index with ``COPY``, which costs little there."""
+        columns = ("jurisdiction", "run_id", *IDENTITY_COLUMNS)
+        if self.dialect != "sqlite":
+            self.execute("DELETE FROM identities WHERE jurisdiction = ?", (jurisdiction,))
+            self.insert_many("identities", columns, [(jurisdiction, run_id, *r) for r in rows])
+            return
+        wanted = Counter(rows)
+        gone: list[tuple[int]] = []
+        names = ", ".join(IDENTITY_COLUMNS)
+        for rowid, *old in self.execute(
+            f"SELECT rowid, {names} FROM identities WHERE jurisdiction = ?", (jurisdiction,)
+        ):
+            key = tuple(old)
+            if wanted[key] > 0:
+                wanted[key] -= 1
+            else:
+                gone.append((rowid,))
+        if gone:
+            self.executemany("DELETE FROM identities WHERE rowid = ?", gone)
+        self.execute("UPDATE identities SET run_id = ? WHERE jurisdiction = ?", (run_id, jurisdiction))
+        self.insert_many(
+            "identities", columns, [(jurisdiction, run_id, *r) for r, n in wanted.items() for _ in range(n)]
+        )
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many rows in the current transaction: one prepared ``executemany`` on SQLite, ``COPY …
@@ -570,6 +593,10 @@ class Store:
             path = Path(self.url)
             return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
         return int(self.execute("SELECT pg_database_size(current_database())")[0][0])
+
+
+IDENTITY_COLUMNS: Final = ("household_id", "region", "member_id", "id_hash", "phone_hash", "id_number", "phone")
+"""A row of the identity index as :meth:`Store.record_run` takes it (after the jurisdiction and run)."""
 
 
 def _pack(text: str) -> bytes:
