@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from . import __version__
+from ._dates import iso_date
 from ._safe import inline, printable
 from .decision import Decision
 from .engine import Engine, TraceLevel
@@ -153,7 +154,9 @@ def _household(raw: Any, as_of: str | None) -> tuple[Household, str]:
         raise raw
     on = as_of
     if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
-        if not isinstance(raw["as_of"], str):
+        # checked here, so that the message never quotes the value: a record's as_of is input, and a
+        # careless export may have put a phone or ID number there (issue 13 §1, privacy)
+        if iso_date(raw["as_of"]) is None:
             raise InputError("bad_as_of", "评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD")
         on, raw = raw["as_of"], raw["household"]
     if on is None:

@@ -269,3 +269,23 @@ def test_terminal_output_has_no_escapes_and_no_forged_line(outputs: Outputs, nam
 def test_the_html_report_escapes_household_text(outputs: Outputs) -> None:
     html = (outputs.folder / "report.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html
+
+
+_AS_OF_ECHO = pytest.mark.xfail(
+    strict=True,
+    reason="io/tables.py jsonl_record quotes a bad record as_of in its bad_date message ({raw_on!r}) — "
+    "helper monthly3's file; remove the mark when the message names $.as_of without the value",
+)
+
+
+@_AS_OF_ECHO
+def test_a_sensitive_value_as_a_records_date_is_not_echoed_by_batch(tmp_path: Path) -> None:
+    """A careless export puts a mobile number where a record's ``as_of`` goes: one error, not quoted."""
+    h = json.loads(MONTH.read_text(encoding="utf-8").splitlines()[0])
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps({"as_of": PHONE, "household": h}, ensure_ascii=False) + "\n", encoding="utf-8")
+    run = _cli("batch", str(path), "-o", str(tmp_path / "d.csv"), cwd=tmp_path)
+    assert "Traceback" not in run.stderr
+    written = "".join(p.read_text(encoding="utf-8-sig") for p in tmp_path.glob("d*.csv"))
+    assert "bad_date" in written
+    assert PHONE not in written + run.stdout + run.stderr
