@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -92,3 +93,22 @@ def test_the_what_if_report_cannot_run_or_forge_rows(tmp_path: Path, capsys: Any
     main(["diff", str(ROOT / "rules"), "--population", str(path), "--as-of", "2023-09-30", "--vs-as-of", "2021-09-30"])
     out = capsys.readouterr().out
     assert "\r" not in out and all(line.endswith("|") for line in out.splitlines() if line.startswith("|"))
+
+
+def test_the_rules_site_escapes_what_a_rule_file_says(tmp_path: Path) -> None:
+    """Policy staff edit the rule files, and a label is shown on every page that names it: markup in a
+    label is text on the site, never an element (the site is opened on county intranets)."""
+    from eligibility.site import build_site
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    risks = rules / "national" / "identification" / "risk_types.yaml"
+    text = risks.read_text(encoding="utf-8")
+    label = "{zh: 因病：成员患大病或长期慢性病且有合规自付医疗支出, en: Illness"
+    assert label in text
+    hostile = "'<script>alert(1)</script>\"&<img src=x onerror=alert(2)>'"
+    risks.write_text(text.replace(label, f"{{zh: {hostile}, en: Illness"), "utf-8")
+    built = build_site(rules, tmp_path / "site", tests=False)
+    pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "site").rglob("*.html"))
+    assert built.pages and "&lt;script&gt;alert(1)&lt;/script&gt;" in pages
+    assert "<script>alert(1)" not in pages and "<img src=x" not in pages
