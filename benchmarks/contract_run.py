@@ -18,7 +18,9 @@ as a boolean, a number as a member id, a missing ``household_id``, an unknown ke
   status 1; its maximum resident set size is printed for each N (flat memory: the two figures side by side);
 * the same command under ``PYTHONHASHSEED=0`` and ``=1`` must print the same bytes;
 * ``eligibility batch`` of the same file to CSV, JSON Lines and Parquet under both seeds must write the
-  same bytes (files compared one by one).
+  same bytes (files compared one by one);
+* ``eligibility serve`` started under each seed must answer the example households (``/v1/evaluate`` at
+  every trace level, ``/v1/explain``, ``/v1/batch`` of the first 500 lines of the file) with the same bytes.
 """
 
 from __future__ import annotations
@@ -228,6 +230,68 @@ def check_batch(path: Path, folder: Path, failures: list[str]) -> None:
         failures.append("batch output files differ between hash seeds: " + ", ".join(differ))
 
 
+def _serve(seed: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``eligibility serve`` on a free port of 127.0.0.1 under ``PYTHONHASHSEED=seed``: (process, url, key)."""
+    import socket
+
+    keys = folder / f"keys-{seed}.yaml"
+    made = subprocess.run(
+        [str(BIN / "eligibility"), "serve", "--keys", str(keys), "--new-key", "contract"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    key = next(w for w in made.stdout.split() if w.startswith("elig_"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    cmd = [str(BIN / "eligibility"), "serve", "--keys", str(keys), "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}", key
+
+
+def check_service(path: Path, folder: Path, failures: list[str]) -> None:
+    import httpx
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples" / "households").glob("*.json"))
+    batch = b"".join(path.read_bytes().splitlines(keepends=True)[:500])
+    answers: dict[str, list[bytes]] = {}
+    for seed in ("0", "1"):
+        proc, url, key = _serve(seed, folder)
+        try:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        if c.get("/readyz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("eligibility serve did not start")
+                    time.sleep(0.2)
+                got = []
+                for ex in examples:
+                    body = ex.read_bytes()
+                    for trace in ("full", "compact", "none"):
+                        query = {"as_of": AS_OF, "trace": trace}
+                        got.append(c.post("/v1/evaluate", params=query, content=body).content)
+                    got.append(c.post("/v1/explain", params={"as_of": AS_OF}, content=body).content)
+                got.append(c.post("/v1/batch", params={"as_of": AS_OF}, content=batch).content)
+                got.append(c.post("/v1/batch", params={"as_of": AS_OF, "form": "table"}, content=batch).content)
+                answers[seed] = got
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    same = answers["0"] == answers["1"]
+    n = len(answers["0"])
+    print(
+        f"  serve: {n} responses ({len(examples)} examples × evaluate full/compact/none + explain, 2 batches of "
+        f"500 lines); same bytes under PYTHONHASHSEED=0 and =1: {'yes' if same else 'NO'}"
+    )
+    if not same:
+        failures.append("service responses differ between hash seeds")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[2_000, 10_000])
@@ -248,6 +312,7 @@ def main() -> int:
             check_evaluate(path, n, where, failures)
             if not args.no_batch and n == args.sizes[-1]:
                 check_batch(path, Path(tmp) / f"batch-{n}", failures)
+                check_service(path, Path(tmp), failures)
     for f in failures:
         print(f"FAILED: {f}")
     print("全部通过 / all checks passed" if not failures else f"{len(failures)} 项未通过 / checks failed")

@@ -5,6 +5,7 @@ nested brackets with a 500."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -44,6 +45,28 @@ def test_the_issues_inputs_are_refused_as_the_command_line_refuses_them(
     assert [(e["path"], e["code"]) for e in doc["errors"]] == [(path, code)]
     if problem == "malformed_json":
         assert doc["line"] >= 1 and doc["column"] >= 1
+
+
+BORN_LATER = ('"birth_date": "1975-03-02"', '"birth_date": "2073-01-01"')
+
+
+def test_a_member_born_after_the_date_is_one_error_not_a_lost_batch(client: httpx.Client) -> None:
+    """Valid alone, invalid on the date asked: the engine refuses it. /v1/evaluate answers 422 naming the
+    field; in /v1/batch it is that line's error, and the lines after it are still answered (the stream
+    used to break off there, losing the whole batch)."""
+    text = (EXAMPLES / "01-huaibei-marginal.json").read_text(encoding="utf-8")
+    assert BORN_LATER[0] in text
+    later = text.replace(*BORN_LATER)
+    doc = _problem(
+        client.post("/v1/evaluate", params={"as_of": AS_OF}, content=later.encode()), 422, "invalid_household"
+    )
+    assert [(e["path"], e["code"]) for e in doc["errors"]] == [("$.members[0].birth_date", "born_after_as_of")]
+    lines = [text.replace("\n", " "), later.replace("\n", " ").replace("HB-001", "HB-001b"), text.replace("\n", " ")]
+    lines[2] = lines[2].replace("HB-001", "HB-001c")
+    for form in ("decision", "table"):
+        r = client.post("/v1/batch", params={"as_of": AS_OF, "form": form}, content="\n".join(lines).encode())
+        out = [json.loads(x) for x in r.text.splitlines()]
+        assert [x["line"] for x in out] == [1, 2, 3] and ["error" in x for x in out] == [False, True, False]
 
 
 def test_exact_money_is_decided_from_its_digits(client: httpx.Client) -> None:

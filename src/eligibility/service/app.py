@@ -298,6 +298,8 @@ def _decide(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -
         return snap.engine.evaluate(household, on, trace="compact" if trace == "full" else trace)
     except EvaluationError as exc:
         raise Problem("cannot_evaluate", str(exc)) from None
+    except HouseholdError as exc:  # valid alone, invalid on this date: a member born after it
+        raise _household_problem(exc, "$") from None
 
 
 def decision_json(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> str:
