@@ -13,17 +13,20 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["CONTROL", "FORMULA_START", "printable", "spreadsheet_cell"]
+__all__ = ["CONTROL", "FORMULA_START", "inline", "printable", "spreadsheet_cell"]
 
 CONTROL: Final = r"[\x00-\x1f\x7f]"
 """C0 control characters and DEL: a cell has no use for them (tab, CR and LF included)."""
 
-FORMULA_START: Final = r"^[=+\-@]"
-"""What makes a spreadsheet read a cell as a formula (after control characters became spaces)."""
+FORMULA_START: Final = r"^ *[=+\-@]"
+"""What makes a spreadsheet read a cell as a formula (after control characters became spaces): the
+OWASP list ``=`` ``+`` ``-`` ``@``, also after the spaces a leading tab or CR became, since an import
+that trims spaces would otherwise hand the formula over."""
 
 _CONTROL: Final = re.compile(CONTROL)
 _FORMULA: Final = re.compile(FORMULA_START)
 _UNPRINTABLE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NOT_INLINE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def spreadsheet_cell(text: str) -> str:
@@ -36,4 +39,15 @@ def spreadsheet_cell(text: str) -> str:
 def printable(text: str) -> str:
     """``text`` for a terminal: control characters and bidi overrides written as ``\\uXXXX``; newlines
     and tabs stay, since reports are multi-line."""
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def inline(text: str) -> str:
+    """One value of a household (its id, a member id, a name) for a line of terminal text: as
+    :func:`printable`, and line breaks and tabs too are written as ``\\uXXXX``, so a value cannot start
+    a line of its own and pass for another household's summary or another line of an explanation."""
+    return _NOT_INLINE.sub(_escaped, text)

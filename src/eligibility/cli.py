@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from . import __version__
-from ._safe import printable
+from ._dates import iso_date
+from ._safe import inline, printable
 from .decision import Decision
 from .engine import Engine, TraceLevel
 from .errors import EligibilityError, EvaluationError, HouseholdError, RuleFileError
@@ -153,7 +154,9 @@ def _household(raw: Any, as_of: str | None) -> tuple[Household, str]:
         raise raw
     on = as_of
     if isinstance(raw, dict) and set(raw) == {"as_of", "household"}:
-        if not isinstance(raw["as_of"], str):
+        # checked here, so that the message never quotes the value: a record's as_of is input, and a
+        # careless export may have put a phone or ID number there (issue 13 §1, privacy)
+        if iso_date(raw["as_of"]) is None:
             raise InputError("bad_as_of", "评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD")
         on, raw = raw["as_of"], raw["household"]
     if on is None:
@@ -207,7 +210,7 @@ def _summary_line(label: str, result: Decision | BaseException) -> str:
     i = result.identification
     cat = f" {i.category.zh}" if i.category else ""
     risks = "、".join(f.zh for f in i.risks if f.certain)
-    parts = [f"{label}\n    {result.household_id} [{result.jurisdiction.zh}] {i.status}{cat}"]
+    parts = [f"{label}\n    {inline(result.household_id)} [{result.jurisdiction.zh}] {i.status}{cat}"]
     if risks:
         parts.append(f"风险: {risks}")
     if i.exclusions:
@@ -325,9 +328,31 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
             failed += 1
             print(printable(f"{label}: {_error_record(label, result)['error']['message']}"), file=sys.stderr)
         else:
-            print(printable(explain(result, args.lang)), file=out)
+            print(printable(explain(_one_line_ids(result), args.lang)), file=out)
             failed += bool(result.missing_parameters)  # named in the text; the exit status says so too
     return 1 if failed else 0
+
+
+def _one_line_ids(d: Decision) -> Decision:
+    """``d`` with its household id and member ids written by :func:`~eligibility._safe.inline` when one
+    holds a line break or a tab (which :func:`printable` keeps, explanations being multi-line): an id
+    must not start a line that reads as part of the explanation. The decision itself keeps the ids."""
+    if "\\n" not in (text := d.to_json(indent=None)) and "\\t" not in text and "\\r" not in text:
+        return d
+    return _inline_ids(d)  # type: ignore[no-any-return]
+
+
+def _inline_ids(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        changed = {k: new for k, v in obj.__dict__.items() if (new := _inline_ids(v)) is not v}
+        for key in ("household_id", "member_id"):
+            if isinstance(getattr(obj, key, None), str) and inline(getattr(obj, key)) != getattr(obj, key):
+                changed[key] = inline(getattr(obj, key))
+        return obj.model_copy(update=changed) if changed else obj
+    if isinstance(obj, tuple):
+        items = tuple(_inline_ids(v) for v in obj)
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    return obj
 
 
 def cmd_publicity(args: argparse.Namespace, out: TextIO) -> int:
@@ -620,7 +645,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     else:
-        print(render_markdown(imp), end="", file=out)
+        print(printable(render_markdown(imp)), end="", file=out)
     return 1 if imp.read_errors else 0
 
 

@@ -21,6 +21,7 @@ Reports: Markdown (default), CSV (one row per changed household) and Excel (chan
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from ._safe import CONTROL
 from .batch import read_inputs
 from .compile.polars import decide_table
 from .conditions import Leaf
@@ -38,9 +40,11 @@ from .coverage import walk_leaves
 from .errors import MissingParameterError
 from .expressions import UNKNOWN
 from .io.tables import RowError
-from .io.writers import STATUS_LABELS
+from .io.writers import STATUS_LABELS, neutralised
 from .ruleset import Chain, RuleSet
 from .testing import _SIGNS
+
+_CONTROL: Final = re.compile(CONTROL)
 
 __all__ = ["MONITORED", "Change", "Comparison", "Impact", "RuleFlip", "impact", "render_markdown", "write_report"]
 
@@ -394,8 +398,10 @@ def _flips(
 
 
 def _md_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table; a household's text (an id, a village) cannot end its row or start another:
+    line breaks and other control characters become spaces, ``|`` is escaped (issue 13 §5)."""
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |" for r in rows]
+    out += ["| " + " | ".join(_CONTROL.sub(" ", str(x)).replace("|", "\\|") for x in r) + " |" for r in rows]
     return out
 
 
@@ -450,8 +456,8 @@ def render_markdown(imp: Impact) -> str:
     )
     if imp.read_errors or imp.errors_both:
         lines += ["", "## 无法比较的记录 / Records that could not be compared", ""]
-        lines += [f"- {e}" for e in imp.read_errors]
-        lines += [f"- #{row} {hid or ''}: {msg}" for row, hid, msg in imp.errors_both]
+        lines += [f"- {_CONTROL.sub(' ', str(e))}" for e in imp.read_errors]
+        lines += [f"- #{row} {_CONTROL.sub(' ', hid or '')}: {msg}" for row, hid, msg in imp.errors_both]
     return "\n".join(lines) + "\n"
 
 
@@ -495,13 +501,13 @@ def write_report(imp: Impact, path: str | Path) -> None:
     suffix = p.suffix.lower()
     if suffix == ".md":
         p.write_text(render_markdown(imp), encoding="utf-8")
-    elif suffix == ".csv":
-        changes_frame(imp).write_csv(p, include_bom=True)
+    elif suffix == ".csv":  # cells a spreadsheet cannot run, nor split into rows (issue 13 §5)
+        neutralised(changes_frame(imp)).write_csv(p, include_bom=True)
     elif suffix == ".xlsx":
         import xlsxwriter  # type: ignore[import-untyped]  # the extra eligibility[excel]
 
         with xlsxwriter.Workbook(str(p)) as wb:
-            changes_frame(imp).write_excel(wb, worksheet="变化户 changes", autofit=True)
-            totals_frame(imp).write_excel(wb, worksheet="汇总 totals", autofit=True)
+            neutralised(changes_frame(imp)).write_excel(wb, worksheet="变化户 changes", autofit=True)
+            neutralised(totals_frame(imp)).write_excel(wb, worksheet="汇总 totals", autofit=True)
     else:
         raise ValueError(f"不支持的格式 / unsupported report format {suffix!r} (md, csv, xlsx)")

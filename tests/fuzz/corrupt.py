@@ -175,7 +175,9 @@ def corrupted_lines(draw: st.DrawFn) -> bytes:
         data["members"] = [{"member_id": str(i)} for i in range(n)]
         text = _text(data)
     elif how == "wrapped":
-        on = draw(st.sampled_from(["2023-09-30", "9999-12-31", "1800-01-01", "x", 5, None, "2023-9-30"]))
+        on = draw(
+            st.sampled_from(["2023-09-30", "9999-12-31", "1800-01-01", "x", 5, None, "2023-9-30", PHONE, ID_NUMBER])
+        )
         text = _text({"as_of": on, "household": data})
     elif how == "not_an_object":
         text = draw(st.sampled_from(["[]", "null", "5", '"household"', "[{}]", "true", "{}"]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..decision import Decision
 from ..engine import TraceLevel
 from ..errors import EvaluationError, HouseholdError
 from ..explain import explain
-from ..models import Household, parse_household
+from ..models import Household, household_from_json, loads_json
 from .problems import PROBLEMS, Problem, problem_body
 from .state import Snapshot, State
 
@@ -200,6 +201,38 @@ def _malformed(exc: json.JSONDecodeError) -> Problem:
     )
 
 
+_AT = re.compile(r" at line (\d+) column (\d+)$")
+
+
+def _undecodable(body: bytes, exc: HouseholdError) -> Problem:
+    """A body the library's exact JSON reader refuses (:func:`~eligibility.models.loads_json`, the reader
+    of ``eligibility evaluate``), as a problem document naming where and why, never the text there.
+
+    The same reader as the command line, so that a body means over HTTP what it means in a file (issue 13
+    §2): a repeated key is an error rather than the last value silently winning, ``NaN`` is not a number,
+    money is read from its digits and not through a float (``23699.999999999999999999`` is too many
+    digits, not 23,700), and 2,000 nested brackets are ``too_deep``, not an internal error.
+    """
+    err = exc.errors[0]
+    if err.code == "too_large":
+        return Problem("too_large", err.message)
+    if err.code == "json_invalid":
+        try:  # plain syntax errors keep Python's position in characters (line, column, offset)
+            json.loads(body)
+        except json.JSONDecodeError as jexc:
+            return _malformed(jexc)
+        except (ValueError, RecursionError):
+            pass
+    at = _AT.search(err.message)
+    where = {"line": int(at.group(1)), "column": int(at.group(2))} if at else {}
+    return Problem(
+        "malformed_json",
+        err.message,
+        errors=[{"path": "$", "code": err.code, "message": err.message, **where}],
+        extra=where or None,
+    )
+
+
 def _household_problem(exc: HouseholdError, prefix: str) -> Problem:
     """The library's field errors, each with its JSON path (under ``prefix`` in an envelope)."""
     errors = [{"path": prefix + e.path[1:], "code": e.code, "message": e.message} for e in exc.errors]
@@ -211,11 +244,9 @@ def _parse_request(body: bytes, as_of: date | None) -> tuple[Household, date]:
     """A household body, or an envelope ``{"as_of": ..., "household": {...}}`` as the CLI reads one;
     the date from the envelope, else from ``?as_of=`` (as a record's own date wins over ``--as-of``)."""
     try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise Problem("malformed_json", "请求体不是 UTF-8 / body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise _malformed(exc) from None
+        data = loads_json(body)  # exact numbers; repeated keys, NaN, deep nesting, lone surrogates refused
+    except HouseholdError as exc:
+        raise _undecodable(body, exc) from None
     if not isinstance(data, dict):
         raise Problem(
             "invalid_request",
@@ -248,8 +279,14 @@ def _parse_request(body: bytes, as_of: date | None) -> tuple[Household, date]:
             "没有评估日期 / no assessment date: give ?as_of=YYYY-MM-DD or an {as_of, household} body",
             errors=[{"path": "query.as_of", "code": "missing", "message": "Field required"}],
         )
+    if not isinstance(data, dict):
+        raise Problem(
+            "invalid_request",
+            "household 应为 JSON 对象 / household must be a JSON object",
+            errors=[{"path": prefix, "code": "model_type", "message": "must be a JSON object"}],
+        )
     try:
-        return parse_household(data), on
+        return household_from_json(data), on
     except HouseholdError as exc:
         raise _household_problem(exc, prefix) from None
 
@@ -261,6 +298,8 @@ def _decide(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -
         return snap.engine.evaluate(household, on, trace="compact" if trace == "full" else trace)
     except EvaluationError as exc:
         raise Problem("cannot_evaluate", str(exc)) from None
+    except HouseholdError as exc:  # valid alone, invalid on this date: a member born after it
+        raise _household_problem(exc, "$") from None
 
 
 def decision_json(snap: Snapshot, household: Household, on: date, trace: TraceLevel) -> str:

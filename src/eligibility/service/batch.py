@@ -126,8 +126,8 @@ def _decisions(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: T
     for n, h, on in todo:
         try:
             text = decision_json(snap, h, on, trace)
-        except Problem as exc:
-            out[n] = _error(n, h.household_id, exc.code, exc.detail)
+        except Problem as exc:  # the rules cannot decide, or a member born after the date: this line's error
+            out[n] = _error(n, h.household_id, exc.code, exc.detail, exc.errors)
             continue
         head = _dumps({"line": n, "household_id": h.household_id})
         out[n] = (head[:-1] + ',"decision":' + text + "}\n").encode()
