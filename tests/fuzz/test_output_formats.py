@@ -186,11 +186,6 @@ def test_the_what_if_report_cells_cannot_run_or_forge_rows(outputs: Outputs) -> 
     assert _excel_problems(outputs.folder / "diff.xlsx") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor/lists.py (the month's list writers) write household text unneutralised — helper "
-    "monthly3 is fixing this; remove the mark after the merge",
-)
 def test_monitor_list_cells_cannot_run_or_forge_rows(outputs: Outputs) -> None:
     lists = [p for p in outputs.files(".csv") if p.parent.name == "lists-csv"]
     assert lists
@@ -200,11 +195,6 @@ def test_monitor_list_cells_cannot_run_or_forge_rows(outputs: Outputs) -> None:
         assert _excel_problems(path) == [], path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor/commands.py cmd_feeds writes the -o report with csv.DictWriter, household ids "
-    "unneutralised — helper monthly3's file; remove the mark when it writes them as spreadsheet cells",
-)
 def test_the_feed_report_cells_cannot_run_or_forge_rows(outputs: Outputs) -> None:
     assert not _bad_cells(_csv_cells(outputs.folder / "feed-report.csv"))
 
@@ -244,14 +234,9 @@ def test_no_sensitive_value_in_any_output_error_or_log(outputs: Outputs) -> None
     assert leaks == []
 
 
-_FEEDS_TERMINAL = pytest.mark.xfail(
-    strict=True,
-    reason="monitor/commands.py cmd_feeds prints candidate household ids raw (escapes, line breaks) — "
-    "helper monthly3's file; remove the mark when it prints them through eligibility._safe.inline",
-)
 RUNS = [
     "batch csv", "batch xlsx", "batch jsonl", "monitor csv", "monitor xlsx", "report", "diff md", "diff csv",
-    "diff xlsx", "diff terminal", pytest.param("feeds", marks=_FEEDS_TERMINAL),
+    "diff xlsx", "diff terminal", "feeds",
 ]  # fmt: skip
 
 
@@ -271,14 +256,6 @@ def test_the_html_report_escapes_household_text(outputs: Outputs) -> None:
     assert "<script>alert(1)</script>" not in html
 
 
-_AS_OF_ECHO = pytest.mark.xfail(
-    strict=True,
-    reason="io/tables.py jsonl_record quotes a bad record as_of in its bad_date message ({raw_on!r}) — "
-    "helper monthly3's file; remove the mark when the message names $.as_of without the value",
-)
-
-
-@_AS_OF_ECHO
 def test_a_sensitive_value_as_a_records_date_is_not_echoed_by_batch(tmp_path: Path) -> None:
     """A careless export puts a mobile number where a record's ``as_of`` goes: one error, not quoted."""
     h = json.loads(MONTH.read_text(encoding="utf-8").splitlines()[0])

@@ -76,11 +76,6 @@ def test_exact_money_is_decided_from_its_digits(client: httpx.Client) -> None:
     assert same.content == r.content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io/tables.py jsonl_record (read by /v1/batch) quotes a bad as_of in its bad_date message — "
-    "helper monthly3's file; remove the mark when the message names $.as_of without the value",
-)
 def test_a_phone_number_as_a_batch_lines_date_is_not_echoed(client: httpx.Client) -> None:
     household = (EXAMPLES / "01-huaibei-marginal.json").read_text(encoding="utf-8").replace("\n", " ")
     line = '{"as_of": "13912345678", "household": ' + household + "}\n"

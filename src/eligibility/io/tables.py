@@ -1334,7 +1334,8 @@ def jsonl_record(
         if raw_on is not None:
             on = iso_date(raw_on)
             if on is None:
-                message = f"评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD: {raw_on!r}"
+                # not quoted: a careless export puts a phone or ID number here, and errors never echo those
+                message = "评估日期应为 YYYY-MM-DD / as_of must be a date YYYY-MM-DD"
                 return [("bad_date", message, "$.as_of", None)]
         if not isinstance(data, dict):
             return [

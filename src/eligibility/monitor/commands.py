@@ -160,10 +160,14 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
         f"错误 / errors {len(res.errors):,}，已导入过 / already imported {res.duplicates:,}",
         file=out,
     )
+    from .._safe import inline
+
     for row in lead_rows(res):
+        # household ids and the notes quote the department's cells: escaped so that none of them can
+        # carry a terminal escape or start a line that passes for another record's (issue 13 §5)
         print(
-            f"  第 {row['行号']} 行 / line {row['行号']}: {row['结果']} {row['户编号']} "
-            f"{row['核实期限']} {row['说明']}",
+            f"  第 {row['行号']} 行 / line {row['行号']}: {inline(str(row['结果']))} {inline(str(row['户编号']))} "
+            f"{inline(str(row['核实期限']))} {inline(str(row['说明']))}",
             file=out,
         )
     if args.output:
