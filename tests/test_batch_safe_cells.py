@@ -21,7 +21,7 @@ from eligibility.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "households"
 IDS = ['=HYPERLINK("x")', "@SUM(1)", "HB\n=1+1", "+1", "-1-1", "\t=cmd"]
-SHOWN = ['\'=HYPERLINK("x")', "'@SUM(1)", "HB =1+1", "'+1", "'-1-1", " =cmd"]
+SHOWN = ['\'=HYPERLINK("x")', "'@SUM(1)", "HB =1+1", "'+1", "'-1-1", "' =cmd"]
 BAD_ID = "=BAD()"  # a record the model rejects: its id is quoted in the errors file
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUMBER = re.compile(r"-?[0-9]+")
