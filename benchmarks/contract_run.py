@@ -59,60 +59,25 @@ def _splice(h: dict[str, Any], path: tuple[Any, ...], literal: str) -> str:
 def corrupted(kind: int, h: dict[str, Any]) -> bytes:
     """One corrupted JSON Lines record (without its newline): kind ``kind`` of :data:`KINDS`."""
     name = KINDS[kind % len(KINDS)]
+    if name in SPLICED:
+        path, literal = SPLICED[name]
+        return _splice(h, path, literal).encode("utf-8", "surrogatepass")
     text: str
-    if name == "lone_surrogate":
-        text = _splice(h, ("members", 0, "name"), '"\\ud800"')
-    elif name == "deep_nesting":
-        text = _splice(h, ("income", "wage"), "[" * 2000 + "]" * 2000)
-    elif name == "truncated":
+    if name == "truncated":
         text = json.dumps(h, ensure_ascii=False, default=str)[:-7]
     elif name == "non_utf8":
         raw = json.dumps(h, ensure_ascii=False, default=str).encode()
         return raw[:40] + b"\xff\xfe" + raw[40:]
-    elif name == "duplicate_key":
-        text = _splice(h, ("income", "wage"), '0, "wage": 99999')
-    elif name == "nan":
-        text = _splice(h, ("income", "wage"), "NaN")
-    elif name == "infinity":
-        text = _splice(h, ("rigid_expenditure", "medical_self_pay"), "Infinity")
-    elif name == "huge_integer":
-        text = _splice(h, ("income", "transfer"), "9" * 4300)
-    elif name == "procedure_9999":
-        text = _splice(h, ("procedure", "lead_found_on"), '"9999-12-31"')
-    elif name == "born_2073":
-        text = _splice(h, ("members", 0, "birth_date"), '"2073-01-01"')
-    elif name == "born_0":
-        text = _splice(h, ("members", 0, "birth_date"), "0")
-    elif name == "impossible_date":
-        text = _splice(h, ("members", 0, "birth_date"), '"2023-02-30"')
-    elif name == "underscore_money":
-        text = _splice(h, ("income", "wage"), '"14_000"')
-    elif name == "arabic_indic_money":
-        text = _splice(h, ("income", "wage"), '"١٢٣"')
-    elif name == "exponent_money":
-        text = _splice(h, ("income", "wage"), '"1.4e4"')
-    elif name == "string_boolean":
-        text = _splice(h, ("members", 0, "basic_medical_insurance"), '"1"')
-    elif name == "numeric_member_id":
-        text = _splice(h, ("members", 0, "member_id"), "7")
     elif name == "missing_household_id":
         data = json.loads(json.dumps(h, default=str))
         del data["household_id"]
         text = json.dumps(data, ensure_ascii=False)
-    elif name == "unknown_key":
-        text = _splice(h, ("income", "wage "), "1")
-    elif name == "ten_mb_string":
-        text = _splice(h, ("members", 0, "name"), '"' + "x" * 10_000_000 + '"')
     elif name == "many_members":
         data = json.loads(json.dumps(h, default=str))
         data["members"] = [{"member_id": str(i)} for i in range(100_000)]
         text = json.dumps(data)
-    elif name == "empty_list":
+    else:  # empty_list
         text = "[]"
-    elif name == "money_24_digits":
-        text = _splice(h, ("income", "wage"), "23699.999999999999999999")
-    else:  # water_20_decimals
-        text = _splice(h, ("water", "litres_per_person_day"), "60.00000000000000000001")
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -122,6 +87,31 @@ KINDS = [
     "arabic_indic_money", "exponent_money", "string_boolean", "numeric_member_id", "missing_household_id",
     "unknown_key", "ten_mb_string", "many_members", "empty_list", "money_24_digits", "water_20_decimals",
 ]  # fmt: skip
+
+
+SPLICED: dict[str, tuple[tuple[Any, ...], str]] = {
+    # kind: (where in the household, the JSON text put there)
+    "lone_surrogate": (("members", 0, "name"), '"\\ud800"'),
+    "deep_nesting": (("income", "wage"), "[" * 2000 + "]" * 2000),
+    "duplicate_key": (("income", "wage"), '0, "wage": 99999'),
+    "nan": (("income", "wage"), "NaN"),
+    "infinity": (("rigid_expenditure", "medical_self_pay"), "Infinity"),
+    "huge_integer": (("income", "transfer"), "9" * 4300),
+    "procedure_9999": (("procedure", "lead_found_on"), '"9999-12-31"'),
+    "born_2073": (("members", 0, "birth_date"), '"2073-01-01"'),
+    "born_0": (("members", 0, "birth_date"), "0"),
+    "impossible_date": (("members", 0, "birth_date"), '"2023-02-30"'),
+    "underscore_money": (("income", "wage"), '"14_000"'),
+    "arabic_indic_money": (("income", "wage"), '"١٢٣"'),
+    "exponent_money": (("income", "wage"), '"1.4e4"'),
+    "string_boolean": (("members", 0, "basic_medical_insurance"), '"1"'),
+    "numeric_member_id": (("members", 0, "member_id"), "7"),
+    "unknown_key": (("income", "wage "), "1"),
+    "ten_mb_string": (("members", 0, "name"), '"' + "x" * 10_000_000 + '"'),
+    "money_24_digits": (("income", "wage"), "23699.999999999999999999"),
+    "water_20_decimals": (("water", "litres_per_person_day"), "60.00000000000000000001"),
+}
+"""The corruptions that put one JSON literal at one place of the household."""
 
 
 def write_file(path: Path, n: int, bad: int) -> set[int]:
