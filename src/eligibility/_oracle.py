@@ -456,8 +456,8 @@ class ReferenceInterpreter:
         out: dict[str, Any] = {"blockers": blockers, "method": method}
         if certain:
             out["status"] = "blocked"
-            if all(b["until"] is not None for b in certain):
-                out["opens_on"] = max(b["until"] for b in certain)
+            if all(b["until"] is not None for b in blockers):  # pending blockers too: see Exit.opens_on
+                out["opens_on"] = max(b["until"] for b in blockers)
         elif blockers:
             out["status"] = "needs_review"
             out["blocking"] = self._missing(ctx, sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))

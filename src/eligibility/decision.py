@@ -320,7 +320,8 @@ class Exit(BaseModel):
     status: Literal["not_applicable", "eligible", "blocked", "needs_review"] = "not_applicable"
     blockers: tuple[ExitBlocker, ...] = ()
     opens_on: date | None = Field(
-        default=None, description="when every blocker is a time gate: the first day all of them are open"
+        default=None,
+        description="when every blocker, pending ones included, is a time gate: the first day all of them are open",
     )
     method: CodeLabel | None = None
     blocking: tuple[MissingFact, ...] = ()

@@ -279,6 +279,7 @@ class Engine:
         self._leads: dict[tuple[str, str | None, date | None], Lead] = {}
         self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
+        self._entries = 0  # memo entries made since the memos last started over (see _keep)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -595,11 +596,34 @@ class Engine:
 
     def _keep(self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None) -> None:
         """Remember ``value`` in a memo of this engine, which starts over when it holds ``size`` entries
-        (default ``_MEMO_SIZE``): memory stays bounded whatever a workload's variety."""
+        (default ``_MEMO_SIZE``).
+
+        Memos nest (a procedure plan holds its dated findings, an exit part its exits, a gap-report plan
+        its answers), so a bound per table alone multiplies into hundreds of MiB over a long run of
+        varied households (issue 13: memory grew ~9 KiB a household to 440 MiB at 40,000). Every entry
+        therefore also counts against one budget per engine, :data:`_ENTRY_BUDGET`: when it is spent,
+        every memo of the engine starts over at once (:meth:`_start_over`), so what a long batch keeps
+        is bounded by the budget, not by its length. Hits cost nothing and add no entry: a county whose
+        households share their combinations rarely spends the budget at all."""
         with self._lock:
+            self._entries += 1
+            if self._entries > _ENTRY_BUDGET:
+                self._start_over()
             if len(table) >= (_MEMO_SIZE if size is None else size):
                 table.clear()
             table[key] = value
+
+    def _start_over(self) -> None:
+        """Empty every memo of decision pieces (called with the lock held; the compiled programs, labels
+        and contexts stay). A decision already built keeps the objects it refers to; the next household
+        of a combination builds its pieces again."""
+        self._entries = 0
+        for memo in self._memos.values():
+            memo.start_over()
+        self._leads.clear()
+        self._finding_objs.clear()
+        self._missing_facts.clear()
+        self._contexts.clear()
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -888,8 +912,10 @@ class Engine:
         out: dict[str, Any] = {"blockers": blockers, "method": part.method}
         if certain:
             out["status"] = "blocked"
-            if all(b.until is not None for b in certain):
-                out["opens_on"] = max(b.until for b in certain if b.until is not None)
+            # The earliest exit date only when every blocker — the pending ones too — is a time gate: a
+            # blocker not yet settled (income stability unconfirmed) may hold past any date.
+            if all(b.until is not None for b in blockers):
+                out["opens_on"] = max(b.until for b in blockers if b.until is not None)
         elif blockers:
             out["status"] = "needs_review"
             out["blocking"] = self._missing(run, part.review_rules)
@@ -983,6 +1009,10 @@ class Engine:
 
 _SHAPE_CACHE_SIZE: Final = 4096
 """Decision shapes kept per engine: a county's few hundred common ones fit; more only costs memory."""
+_ENTRY_BUDGET: Final = 50_000
+"""Memo entries one engine makes before all its memos start over (see ``Engine._keep``): at about
+1 KiB an entry (a finding object with its members, a dated procedure finding, a gap-report answer)
+some 50 MiB, which a county's few thousand shared combinations never come near."""
 _MEMO_SIZE: Final = 16_384
 """Entries kept per memo of decision pieces: a county's combinations of one kind of conclusion (a
 thousand or so of risk types among 10⁵ households) fit; when full, the memo starts over."""
@@ -1283,6 +1313,16 @@ class _Memo:
 
     def __init__(self, program: Program) -> None:
         self.program = program
+        self.lean_runs = self.lean_reruns = 0
+        self.program_selectors = frozenset(
+            (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
+        )
+        """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
+        self.start_over()
+
+    def start_over(self) -> None:
+        """Empty every memo (see :meth:`Engine._keep`), including the gap-report plans the program keeps:
+        their answers are entries of this engine's budget too."""
         self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
         self.statuses: dict[tuple[int, ...], _Status] = {}
         self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
@@ -1290,11 +1330,10 @@ class _Memo:
         self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
         self.attached: dict[tuple[Any, ...], Assistance] = {}
         self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
-        self.lean_runs = self.lean_reruns = 0
-        self.program_selectors = frozenset(
-            (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
-        )
-        """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
+        for name in ("_missing_plans", "_settle_plans"):
+            plans = self.program.__dict__.get(name)
+            if plans:
+                plans.clear()
 
     def lean_pays(self) -> bool:
         """Whether ``trace="none"`` should still try the lean program first. A household with an unknown

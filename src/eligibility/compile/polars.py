@@ -1991,13 +1991,16 @@ class _Decide:
             pl.when(
                 _all(
                     [
-                        ~self.sure("exit_blocker", c) | u.is_not_null()
+                        ~(self.sure("exit_blocker", c) | self.maybe("exit_blocker", c)) | u.is_not_null()
                         for c, u in zip(blocker_codes, untils, strict=True)
                     ]
                 )
-            ).then(
+            ).then(  # every blocker, pending ones too, a time gate (see Exit.opens_on)
                 pl.max_horizontal(
-                    [pl.when(self.sure("exit_blocker", c)).then(u) for c, u in zip(blocker_codes, untils, strict=True)]
+                    [
+                        pl.when(self.sure("exit_blocker", c) | self.maybe("exit_blocker", c)).then(u)
+                        for c, u in zip(blocker_codes, untils, strict=True)
+                    ]
                 )
             )
             if blocker_codes
