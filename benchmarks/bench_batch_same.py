@@ -2,9 +2,10 @@
 against a reference tree (e.g. ``main``) in the same run, cell by cell and in CPU seconds.
 
 Run: ``.venv/bin/python benchmarks/bench_batch_same.py --before PATH [--n 100000] [--bundled 30000]
-[--audit 5000] [--mixed 5000] [--repeat 3]`` where PATH is the ``src`` folder of the reference tree
-(``git archive main src | tar -x -C DIR`` gives ``DIR/src``). Prints figures only; nothing here
-asserts on time.
+[--audit 5000] [--mixed 5000] [--repeat 3] [--after PATH2]`` where PATH is the ``src`` folder of the
+reference tree (``git archive main src | tar -x -C DIR`` gives ``DIR/src``) and PATH2 that of the tree
+to test (default: this tree's ``src``; a snapshot lets you keep editing while it runs). Prints
+figures only; nothing here asserts on time.
 
 Each side runs in its own subprocess with its ``src`` first on ``PYTHONPATH``, on the same generated
 files (``bench_batch.py``'s workload and ``workload.py``'s mixed jurisdictions and dates):
@@ -117,6 +118,9 @@ def differing(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, help="the reference tree's src folder")
+    ap.add_argument(
+        "--after", type=Path, default=HERE.parent / "src", help="the src folder to test (default: this tree's)"
+    )
     ap.add_argument("--n", type=int, default=100_000, help="households, identification-only packs")
     ap.add_argument("--bundled", type=int, default=30_000, help="households, bundled packs")
     ap.add_argument("--audit", type=int, default=5_000, help="households, bundled packs with audit columns")
@@ -128,6 +132,8 @@ def main() -> None:
     if args.side:
         side(args)
         return
+    if args.before is None:
+        ap.error("--before is required")
     import bench_batch as bb
 
     from eligibility import load_rules
@@ -137,9 +143,8 @@ def main() -> None:
         rules = load_rules(bb.RULES)
         line = rules.chain(rules.pack_for_region(bb.REGION + "000000")).param_hit("monitoring_line", bb.AS_OF).value
         bb.write_workload(tmp / "households.parquet", max(args.n, args.bundled, args.audit), line)
-        here = str(HERE.parent / "src")
         runs: dict[str, dict[str, float]] = {}
-        for name, src in (("before", str(args.before)), ("after", here)):
+        for name, src in (("before", str(args.before)), ("after", str(args.after))):
             env = {**os.environ, "PYTHONPATH": src}
             cmd = [sys.executable, __file__, "--side", name, "--dir", str(tmp)]
             cmd += [f"--{k}={getattr(args, k)}" for k in ("n", "bundled", "audit", "mixed", "repeat")]
@@ -148,7 +153,7 @@ def main() -> None:
                 sys.exit(f"{name} ({src}) failed:\n{done.stderr}")
             runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
         b, a = runs["before"], runs["after"]
-        print(f"CPU seconds, least of {args.repeat} (before = {args.before}, after = this tree)")
+        print(f"CPU seconds, least of {args.repeat} (before = {args.before}, after = {args.after})")
         print(f"  {'':<44} {'before':>9} {'after':>9}")
         sizes = {"hand": args.n, "identification": args.n, "bundled": args.bundled}
         sizes |= {"audit": args.audit, "mixed": args.mixed}
