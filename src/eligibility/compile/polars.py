@@ -1794,12 +1794,16 @@ class _Decide:
         # worked out once per distinct combination (2 bits per rule, in UInt64 keys) and joined back.
         # Unpivoting every (household, rule) pair cost most of this stage.
         dated_kinds = {"exit_blocker", "finding"}
-        dated_rules = [r for r in rules_with if self.kinds[r] & dated_kinds]
         kind_rules = {
             kind: [r for r in rules_with if kind in self.kinds[r]]
             for kind in _FINDING_COLUMNS
             if kind not in dated_kinds
         }
+        # The dated kinds too, up to 32 rules: their (code, certain, rules) entries per combination, the
+        # dates added per entry afterwards (``dated_lists``); the others in long form (``grouped_of``).
+        dated_of = {kind: [r for r in rules_with if kind in self.kinds[r]] for kind in sorted(dated_kinds)}
+        dated_looked = [k for k, rules in dated_of.items() if 0 < len(rules) <= 32]
+        dated_rules = [r for r in rules_with if self.kinds[r] & (dated_kinds - set(dated_looked))]
 
         def state_keys(rules: list[str]) -> list[pl.Expr]:
             keys = []
@@ -1840,15 +1844,16 @@ class _Decide:
         # outcomes is made in Python (``_combination``), once per program: the table grows with the
         # combinations a batch meets (a few hundred per kind) and each row picks its list by number.
         looked_up = [k for k, rules in kind_rules.items() if 0 < len(rules) <= 32]
-        tables = {k: _Table(FINDING) for k in looked_up}
+        tables = {k: _Table(FINDING) for k in [*looked_up, *dated_looked]}
+        rules_of_kind = {**kind_rules, **dated_of}
 
         # per looked-up kind: its codes in order, each with the key's bit positions of its rules
         positions = {
             kind: [
-                (code, [(2 * kind_rules[kind].index(r), r) for r in self.by[kind][code]])
+                (code, [(2 * rules_of_kind[kind].index(r), r) for r in self.by[kind][code]])
                 for code in sorted(self.by[kind])
             ]
-            for kind in looked_up
+            for kind in [*looked_up, *dated_looked]
         }
 
         def combination(kind: str, key: int) -> list[tuple[str, bool, list[str]]]:
@@ -1870,13 +1875,64 @@ class _Decide:
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
             gathered from the kind's table by number."""
-            keyed = lf.select(*(state_keys(kind_rules[k])[0].alias(k) for k in looked_up)).collect()
+            dates = [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
+            keyed = lf.select(
+                *(state_keys(rules_of_kind[k])[0].alias(k) for k in [*looked_up, *dated_looked]), *dates
+            ).collect()
             return pl.DataFrame(
                 [
                     tables[k].lists(keyed.get_column(k), functools.partial(combination, k)).alias(_FINDING_COLUMNS[k])
                     for k in looked_up
                 ]
+                + [dated_lists(keyed, k) for k in dated_looked]
             )
+
+        date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
+
+        def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
+            """A dated kind's column: each row's entries looked up by combination as above, then only
+            the rows with entries exploded, each entry given its code's dates from the row's date
+            columns and grouped back in row order (sorted runs, no hashing)."""
+            name, dtype = _FINDING_COLUMNS[kind], _FINDING_DTYPES[kind]
+            base = tables[kind].lists(keyed.get_column(kind), functools.partial(combination, kind))
+            code = pl.col("code")
+
+            def pick(prefix: str) -> pl.Expr:
+                got: pl.Expr = pl.lit(None, dtype=pl.Date)
+                for c, _ in positions[kind]:
+                    got = pl.when(code == c).then(pl.col(prefix + c)).otherwise(got)
+                return got
+
+            fields = [code, pl.col("certain"), pl.col("rules")]
+            if kind == "exit_blocker":
+                fields.append(pick("__until:").alias("until"))
+            else:
+                due, on = pick("__due:"), pick("__on:")
+                fields += [
+                    code.replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
+                    due.alias("due"),
+                    on.alias("on"),
+                    pl.when(due.is_not_null()).then((on - due).dt.total_days().cast(pl.Int64)).alias("days_late"),
+                ]
+            got = (
+                keyed.lazy()
+                .select(
+                    pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"),
+                    pl.lit(base).alias("__l"),
+                    *(pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]),
+                )
+                .filter(pl.col("__l").list.len() > 0)
+                .explode("__l")
+                .unnest("__l")
+                .select(pl.col("__i").set_sorted(), pl.struct(fields).alias(name))
+                .group_by("__i", maintain_order=True)
+                .agg(name)
+                .collect()
+            )
+            at = pl.repeat(None, keyed.height, dtype=pl.UInt32, eager=True)
+            at = at.scatter(got.get_column("__i"), pl.Series(range(got.height), dtype=pl.UInt32))
+            lists = got.get_column(name).cast(pl.List(dtype)).gather(at)
+            return pl.select(pl.lit(lists).fill_null(_empty(dtype))).to_series().alias(name)
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             lf = lf.cache()
@@ -1887,6 +1943,8 @@ class _Decide:
                 # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
                 grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
             for kind, name in _FINDING_COLUMNS.items():
+                if kind in dated_looked:
+                    continue
                 if kind not in dated_kinds:
                     if kind_rules[kind] and kind not in looked_up:
                         frames.append(shared(lf, kind, name))
@@ -1935,7 +1993,7 @@ class _Decide:
                     ]
                 frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
             out = _attach(lf, frames) if frames else lf
-            if looked_up:
+            if looked_up or dated_looked:
                 out = pl.concat([out, looked_up_lists(lf).lazy()], how="horizontal")
             return (
                 out.with_columns(
@@ -1944,7 +2002,7 @@ class _Decide:
                         if (k in dated_kinds and dated_rules) or (kind_rules.get(k) and k not in looked_up)
                         else _empty(_FINDING_DTYPES[k]).alias(n)
                         for k, n in _FINDING_COLUMNS.items()
-                        if k not in looked_up
+                        if k not in looked_up and k not in dated_looked
                     ]
                 ).with_columns(
                     pl.when(pl.col("__applies"))
