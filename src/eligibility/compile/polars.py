@@ -1077,7 +1077,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     return done.drop(drop, strict=False)
 
 
-def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType = pl.Int64()) -> pl.DataFrame:
+def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
     """Per row of ``lists``, the sum of each Boolean (or ``dtype``) column of ``flat`` over that row's
     items, where ``flat`` has one row per item of the non-empty lists, in order.
 
@@ -1086,7 +1086,7 @@ def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType = pl.
     slower). With ``UInt64`` the running sum wraps around and so does the difference: a row's sum is
     exact whenever it is below 2**64 (the bitsets of ``gap_stage``: distinct bits per row)."""
     ends = lists.list.len().fill_null(0).cast(pl.Int64).cum_sum()
-    running = flat.select(pl.all().cast(dtype).cum_sum()).collect()
+    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect()
     total = int(ends[-1]) if len(ends) else 0
     if running.height != total:  # pragma: no cover - polars' explode contract
         raise AssertionError("explode did not give one row per item")
@@ -1252,15 +1252,18 @@ def _numbered(long: pl.DataFrame, table: pl.DataFrame, key: list[str]) -> pl.Ser
     hash when the hashes of ``table``'s keys are distinct (a row's key is one of them, so then the
     hash names it exactly); else a join on the key's columns (measured 2-3x the time of the hashes)."""
     hashed = table.select(pl.struct(key).hash(7)).to_series()
+    number: pl.Series
     if hashed.n_unique() == table.height:
         number = long.select(pl.struct(key).hash(7)).to_series()
-        return number.replace_strict(hashed, pl.Series(range(table.height), dtype=pl.UInt32))
-    return (  # pragma: no cover - a 64-bit hash collision among the distinct keys
-        long.select(key)
-        .join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
-        .get_column("__t")
-        .cast(pl.UInt32)
-    )
+        number = number.replace_strict(hashed, pl.Series(range(table.height), dtype=pl.UInt32))
+    else:  # pragma: no cover - a 64-bit hash collision among the distinct keys
+        number = (
+            long.select(key)
+            .join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
+            .get_column("__t")
+            .cast(pl.UInt32)
+        )
+    return number
 
 
 class _Decide:
