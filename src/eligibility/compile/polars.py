@@ -1077,15 +1077,16 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     return done.drop(drop, strict=False)
 
 
-def _segment_sums(lists: pl.Series, flat: pl.LazyFrame) -> pl.DataFrame:
-    """Per row of ``lists``, the sum of each Boolean column of ``flat`` over that row's items, where
-    ``flat`` has one row per item of the non-empty lists, in order.
+def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
+    """Per row of ``lists``, the sum of each Boolean (or ``dtype``) column of ``flat`` over that row's
+    items, where ``flat`` has one row per item of the non-empty lists, in order.
 
     A running sum over the items (with a leading zero), read after each row's last item and differenced
     with the previous row's: linear, and no hashing (a group_by on the row key measured ten times
-    slower)."""
+    slower). With ``UInt64`` the running sum wraps around and so does the difference: a row's sum is
+    exact whenever it is below 2**64 (the bitsets of ``gap_stage``: distinct bits per row)."""
     ends = lists.list.len().fill_null(0).cast(pl.Int64).cum_sum()
-    running = flat.select(pl.all().cast(pl.Int64).cum_sum()).collect()
+    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect()
     total = int(ends[-1]) if len(ends) else 0
     if running.height != total:  # pragma: no cover - polars' explode contract
         raise AssertionError("explode did not give one row per item")
@@ -1236,6 +1237,33 @@ def _finding_lists(items: list[list[tuple[str, bool, list[str]]]], dtype: pl.Dat
     full = pl.DataFrame({"i": pl.Series(range(len(items)), dtype=pl.UInt32)})
     got = full.join(grouped, on="i", how="left", maintain_order="left")
     return got.select(pl.col("x").fill_null(pl.lit([], dtype=dtype)).cast(dtype)).to_series()
+
+
+def _string_lists(name: str, values: list[list[str]]) -> pl.Series:
+    """A column of lists of strings, from one joined string per list split by polars: from nested
+    Python lists polars builds the values one by one (measured: 6x the time for 3,000 lists)."""
+    joined = pl.Series(name, ["\x1f".join(v) for v in values], dtype=pl.String)
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return pl.select(pl.when(joined == "").then(empty).otherwise(joined.str.split("\x1f")).alias(name)).to_series()
+
+
+def _numbered(long: pl.DataFrame, table: pl.DataFrame, key: list[str]) -> pl.Series:
+    """Each row of ``long`` by the number of its key in ``table`` (its distinct keys): by the key's
+    hash when the hashes of ``table``'s keys are distinct (a row's key is one of them, so then the
+    hash names it exactly); else a join on the key's columns (measured 2-3x the time of the hashes)."""
+    hashed = table.select(pl.struct(key).hash(7)).to_series()
+    number: pl.Series
+    if hashed.n_unique() == table.height:
+        number = long.select(pl.struct(key).hash(7)).to_series()
+        number = number.replace_strict(hashed, pl.Series(range(table.height), dtype=pl.UInt32))
+    else:  # pragma: no cover - a 64-bit hash collision among the distinct keys
+        number = (
+            long.select(key)
+            .join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
+            .get_column("__t")
+            .cast(pl.UInt32)
+        )
+    return number
 
 
 class _Decide:
@@ -1554,32 +1582,33 @@ class _Decide:
             words: dict[str, int] = {}
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+                rows = wide.filter(_any([has("__M", b) for _, b in subs]))  # each lacks an item: non-empty
                 flat = (
-                    wide.lazy()
-                    .filter(_any([has("__M", b) for _, b in subs]))
-                    .select("__pos", coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
+                    rows.lazy()
+                    .select(coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
                     .explode(coll, "__i")
                     .select(
-                        "__pos",
                         (pl.col("__i") // 64).alias("__k"),
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
                         *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
                     )
-                    .filter(_any([pl.col(f"__n{b}") for _, b in subs]))
                     .collect()
                 )
-                last: int | None = flat.select(pl.col("__k").max()).item()
+                lacks_one = _any([pl.col(f"__n{b}") for _, b in subs])
+                last: int | None = flat.select(pl.col("__k").filter(lacks_one).max()).item()
                 words[coll] = n = 1 + (last or 0)
-                # the exploded items are in row order: grouped as sorted runs, not by hashing
-                frames.append(
-                    flat.set_sorted("__pos")
-                    .group_by("__pos", maintain_order=True)
-                    .agg(
-                        pl.col("__v").filter(pl.col(f"__n{b}") & (pl.col("__k") == k)).sum().alias(f"__l{b}:{k}")
-                        for _, b in subs
-                        for k in range(n)
-                    )
+                # The exploded items are in row order and a row's bits are distinct (their sum is their
+                # OR): segment sums, where a group_by on the row, even as sorted runs, cost most of this.
+                bits = flat.lazy().select(
+                    pl.when(pl.col(f"__n{b}") & (pl.col("__k") == k))
+                    .then(pl.col("__v"))
+                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    .alias(f"__l{b}:{k}")
+                    for _, b in subs
+                    for k in range(n)
                 )
+                sums = _segment_sums(rows.get_column(coll), bits, pl.UInt64())
+                frames.append(pl.concat([rows.select("__pos"), sums], how="horizontal"))
             out = wide.select("__pos")
             for frame in frames:
                 out = out.join(frame, on="__pos", how="left", maintain_order="left")
@@ -1634,38 +1663,37 @@ class _Decide:
                 ]
                 fields.append(sorted({*plain, *extra}) if extra else plain)
             names = table.get_column("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String)
-            # Each pair's pattern by number: the hash of its key, when the patterns' hashes are distinct
-            # (a pair's key is one of the patterns, so then the hash names it exactly); else a join on
-            # the key's columns (measured 2-3x the time of the hashes).
-            hashed = table.select(pl.struct(key).hash(7)).to_series()
-            if hashed.n_unique() == table.height:
-                number = long.select(pl.struct(key).hash(7)).to_series()
-                number = number.replace_strict(hashed, pl.Series(range(table.height), dtype=pl.UInt32))
-            else:  # pragma: no cover - a 64-bit hash collision among a few hundred patterns
-                number = (
-                    long.join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
-                    .get_column("__t")
-                    .cast(pl.UInt32)
-                )
-            # Sorted by row position and subject, the pairs group as sorted runs; hashed, with a sort
-            # inside each group and a join back on ``_row``, the same measured 3-5x the time.
-            got = (
+            number = _numbered(long, table, key)
+            # A row's list is fixed by its pairs' pattern numbers in subject order: far fewer distinct
+            # lists than rows (measured: 21,412 lists among 90,569 rows), so each distinct list of numbers
+            # is turned into its list of {name, fields} once and gathered per row. Sorting and grouping
+            # the pairs' integers only, where moving the path strings through the sort and the grouping
+            # per pair cost most of this step.
+            order = (long.get_column("__pos").cast(pl.UInt64) * len(subjects) + long.get_column("si")).arg_sort()
+            rows = (
+                pl.DataFrame([long.get_column("__pos").gather(order), number.gather(order).alias("n")])
+                .set_sorted("__pos")
+                .group_by("__pos", maintain_order=True)
+                .agg("n")
+            )
+            lists = rows.select("n").unique()
+            which = _numbered(rows, lists, ["n"])
+            items = lists.with_row_index("__k").explode("n")
+            made = (
                 pl.DataFrame(
                     [
-                        long.get_column("__pos"),
-                        (long.get_column("__pos").cast(pl.UInt64) * len(subjects) + long.get_column("si")).alias("__o"),
-                        names.gather(number).alias("name"),
-                        pl.Series("fields", fields, dtype=pl.List(pl.String)).gather(number),
+                        items.get_column("__k"),
+                        names.gather(items.get_column("n")).alias("name"),
+                        _string_lists("fields", fields).gather(items.get_column("n")),
                     ]
                 )
-                .sort("__o")
-                .set_sorted("__pos")
-                .lazy()
-                .group_by("__pos", maintain_order=True)
+                .set_sorted("__k")
+                .group_by("__k", maintain_order=True)
                 .agg(pl.struct(pl.col("name"), pl.col("fields")).alias(name))
+                .get_column(name)
             )
-            every = pl.LazyFrame({"__pos": pl.Series(range(n), dtype=pl.UInt32)})
-            return every.join(got, on="__pos", how="left", maintain_order="left").collect().get_column(name)
+            at = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
+            return made.gather(at)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
@@ -1771,12 +1799,16 @@ class _Decide:
         # worked out once per distinct combination (2 bits per rule, in UInt64 keys) and joined back.
         # Unpivoting every (household, rule) pair cost most of this stage.
         dated_kinds = {"exit_blocker", "finding"}
-        dated_rules = [r for r in rules_with if self.kinds[r] & dated_kinds]
         kind_rules = {
             kind: [r for r in rules_with if kind in self.kinds[r]]
             for kind in _FINDING_COLUMNS
             if kind not in dated_kinds
         }
+        # The dated kinds too, up to 32 rules: their (code, certain, rules) entries per combination, the
+        # dates added per entry afterwards (``dated_lists``); the others in long form (``grouped_of``).
+        dated_of = {kind: [r for r in rules_with if kind in self.kinds[r]] for kind in sorted(dated_kinds)}
+        dated_looked = [k for k, rules in dated_of.items() if 0 < len(rules) <= 32]
+        dated_rules = [r for r in rules_with if self.kinds[r] & (dated_kinds - set(dated_looked))]
 
         def state_keys(rules: list[str]) -> list[pl.Expr]:
             keys = []
@@ -1817,15 +1849,16 @@ class _Decide:
         # outcomes is made in Python (``_combination``), once per program: the table grows with the
         # combinations a batch meets (a few hundred per kind) and each row picks its list by number.
         looked_up = [k for k, rules in kind_rules.items() if 0 < len(rules) <= 32]
-        tables = {k: _Table(FINDING) for k in looked_up}
+        tables = {k: _Table(FINDING) for k in [*looked_up, *dated_looked]}
+        rules_of_kind = {**kind_rules, **dated_of}
 
         # per looked-up kind: its codes in order, each with the key's bit positions of its rules
         positions = {
             kind: [
-                (code, [(2 * kind_rules[kind].index(r), r) for r in self.by[kind][code]])
+                (code, [(2 * rules_of_kind[kind].index(r), r) for r in self.by[kind][code]])
                 for code in sorted(self.by[kind])
             ]
-            for kind in looked_up
+            for kind in [*looked_up, *dated_looked]
         }
 
         def combination(kind: str, key: int) -> list[tuple[str, bool, list[str]]]:
@@ -1847,13 +1880,64 @@ class _Decide:
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
             gathered from the kind's table by number."""
-            keyed = lf.select(*(state_keys(kind_rules[k])[0].alias(k) for k in looked_up)).collect()
+            dates = [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
+            keyed = lf.select(
+                *(state_keys(rules_of_kind[k])[0].alias(k) for k in [*looked_up, *dated_looked]), *dates
+            ).collect()
             return pl.DataFrame(
                 [
                     tables[k].lists(keyed.get_column(k), functools.partial(combination, k)).alias(_FINDING_COLUMNS[k])
                     for k in looked_up
                 ]
+                + [dated_lists(keyed, k) for k in dated_looked]
             )
+
+        date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
+
+        def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
+            """A dated kind's column: each row's entries looked up by combination as above, then only
+            the rows with entries exploded, each entry given its code's dates from the row's date
+            columns and grouped back in row order (sorted runs, no hashing)."""
+            name, dtype = _FINDING_COLUMNS[kind], _FINDING_DTYPES[kind]
+            base = tables[kind].lists(keyed.get_column(kind), functools.partial(combination, kind))
+            code = pl.col("code")
+
+            def pick(prefix: str) -> pl.Expr:
+                got: pl.Expr = pl.lit(None, dtype=pl.Date)
+                for c, _ in positions[kind]:
+                    got = pl.when(code == c).then(pl.col(prefix + c)).otherwise(got)
+                return got
+
+            fields = [code, pl.col("certain"), pl.col("rules")]
+            if kind == "exit_blocker":
+                fields.append(pick("__until:").alias("until"))
+            else:
+                due, on = pick("__due:"), pick("__on:")
+                fields += [
+                    code.replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
+                    due.alias("due"),
+                    on.alias("on"),
+                    pl.when(due.is_not_null()).then((on - due).dt.total_days().cast(pl.Int64)).alias("days_late"),
+                ]
+            got = (
+                keyed.lazy()
+                .select(
+                    pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"),
+                    pl.lit(base).alias("__l"),
+                    *(pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]),
+                )
+                .filter(pl.col("__l").list.len() > 0)
+                .explode("__l")
+                .unnest("__l")
+                .select(pl.col("__i").set_sorted(), pl.struct(fields).alias(name))
+                .group_by("__i", maintain_order=True)
+                .agg(name)
+                .collect()
+            )
+            at = pl.repeat(None, keyed.height, dtype=pl.UInt32, eager=True)
+            at = at.scatter(got.get_column("__i"), pl.Series(range(got.height), dtype=pl.UInt32))
+            lists = got.get_column(name).cast(pl.List(dtype)).gather(at)
+            return pl.select(pl.lit(lists).fill_null(_empty(dtype))).to_series().alias(name)
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             lf = lf.cache()
@@ -1864,6 +1948,8 @@ class _Decide:
                 # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
                 grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
             for kind, name in _FINDING_COLUMNS.items():
+                if kind in dated_looked:
+                    continue
                 if kind not in dated_kinds:
                     if kind_rules[kind] and kind not in looked_up:
                         frames.append(shared(lf, kind, name))
@@ -1912,7 +1998,7 @@ class _Decide:
                     ]
                 frames.append(part.group_by("_row", maintain_order=True).agg(pl.struct(fields).alias(name)))
             out = _attach(lf, frames) if frames else lf
-            if looked_up:
+            if looked_up or dated_looked:
                 out = pl.concat([out, looked_up_lists(lf).lazy()], how="horizontal")
             return (
                 out.with_columns(
@@ -1921,7 +2007,7 @@ class _Decide:
                         if (k in dated_kinds and dated_rules) or (kind_rules.get(k) and k not in looked_up)
                         else _empty(_FINDING_DTYPES[k]).alias(n)
                         for k, n in _FINDING_COLUMNS.items()
-                        if k not in looked_up
+                        if k not in looked_up and k not in dated_looked
                     ]
                 ).with_columns(
                     pl.when(pl.col("__applies"))
