@@ -151,12 +151,11 @@ class Program:
     lean_fn: Any = None
 
     def __post_init__(self) -> None:
-        """``run`` and ``run_lean`` are the generated functions themselves, set on the instance: the
-        methods below only call them, and that extra Python frame per household is a cost the engine
-        pays on every decision (the methods stay as the documented signatures and the fallback)."""
+        """``run`` is the generated function itself, set on the instance: the method below only calls
+        it, and that extra Python frame per household is a cost the engine pays on every decision (the
+        method stays as the documented signature). ``run_lean`` stays a method: tests put their own
+        ``run_lean`` on a program's instance to check how the engine uses it."""
         self.__dict__["run"] = self.fn
-        if self.lean_fn is not None:
-            self.__dict__["run_lean"] = self.lean_fn
 
     def run_lean(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], None, Masks, Masks]:
         """What :meth:`run` gives, but ``None`` for the outcome tuple: for a decision without a trace.
