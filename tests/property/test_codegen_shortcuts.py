@@ -11,7 +11,11 @@ the households the strategies happen to generate fails here:
 - a Decimal divided by an int, or by a Decimal, without the ``Decimal()`` copies, is the same number
   with the same exponent (the trace prints it);
 - constants shared by value keep their spelling (``Decimal('1.0')`` is not ``Decimal('1.00')``);
-- a Kleene and/or of tests written as branches has the truth table of ``kleene_and`` / ``kleene_or``.
+- a Kleene and/or of tests written as branches has the truth table of ``kleene_and`` / ``kleene_or``;
+- the date helpers by integer arithmetic (``_add_months``, ``_end_of_month``, ``_months_lacking``, the
+  memo dropped from the last) are dateutil's ``relativedelta`` / ``rrule``, the oracle's primitives, on
+  every date including month ends, 29 February and the calendar's last years;
+- ``months_between(x, as_of)`` written like ``months_since(x)`` is relativedelta's.
 """
 
 from __future__ import annotations
@@ -27,8 +31,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from eligibility import models
-from eligibility.compile.python import _Compiler, _Days, _month_cut, _whole
-from eligibility.expressions import UNKNOWN, kleene_and, kleene_or
+from eligibility.compile.python import (
+    _add_months,
+    _Compiler,
+    _Days,
+    _end_of_month,
+    _month_cut,
+    _months_lacking,
+    _whole,
+)
+from eligibility.expressions import UNKNOWN, kleene_and, kleene_or, months_lacking
 
 DAYS = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 
@@ -145,3 +157,72 @@ def test_the_day_memo_gives_each_date_its_own_values() -> None:
     first, second = date(2023, 9, 30), date(2023, 10, 15)
     assert days[first] == (2023 * 12 + 9, 99) and days[second] == (2023 * 12 + 10, 15)
     assert days[first] == (2023 * 12 + 9, 99) and calls == [first, second]
+
+
+MONTH_ENDS = st.builds(
+    lambda y, m: _end_of_month.__wrapped__(date(y, m, 1)), st.integers(1900, 2100), st.integers(1, 12)
+)
+"""The last day of a month (28, 29, 30 or 31), computed by the helper under test only to pick dates:
+the tests compare it with dateutil anyway."""
+ANY_DAY = st.one_of(DAYS, MONTH_ENDS, st.dates(min_value=date(9990, 1, 1)), st.dates(max_value=date(1, 12, 31)))
+
+
+def _same_or_both_fail(mine: Any, theirs: Any) -> None:
+    """Either both give the same date, or both raise ValueError (a date outside years 1–9999)."""
+    try:
+        expected = theirs()
+    except (ValueError, OverflowError):
+        try:
+            got = mine()
+        except ValueError:
+            return
+        raise AssertionError(f"dateutil raises, the helper gives {got}") from None
+    assert mine() == expected
+
+
+@given(ANY_DAY, st.integers(-1200, 1200))
+@example(date(2020, 1, 31), 1)
+@example(date(2021, 1, 31), 1)
+@example(date(2020, 2, 29), 12)
+@example(date(2020, 2, 29), -12)
+@example(date(2020, 2, 29), 48)
+@example(date(2019, 3, 31), -1)
+@example(date(2023, 12, 31), 1)
+@example(date(2023, 1, 1), -1)
+@example(date(9999, 12, 31), 1)
+@example(date(1, 1, 1), -1)
+def test_add_months_is_relativedeltas(d: date, n: int) -> None:
+    _add_months.cache_clear()
+    _same_or_both_fail(lambda: _add_months(d, n), lambda: d + relativedelta(months=n))
+    _same_or_both_fail(lambda: _add_months(d, n), lambda: d + relativedelta(months=n))  # from the memo
+
+
+@given(ANY_DAY)
+@example(date(2024, 2, 1))
+@example(date(2023, 2, 28))
+@example(date(1900, 2, 10))
+@example(date(2000, 2, 10))
+@example(date(9999, 12, 31))
+def test_end_of_month_is_relativedeltas(d: date) -> None:
+    assert _end_of_month.__wrapped__(d) == d + relativedelta(day=31) == _end_of_month(d)
+
+
+@given(st.lists(ANY_DAY, max_size=8), ANY_DAY, ANY_DAY)
+@example([date(2024, 2, 29)], date(2024, 1, 31), date(2024, 3, 1))
+@example([], date(2023, 9, 30), date(2023, 9, 1))
+@example([], date(2023, 9, 30), date(2023, 8, 31))
+@example([date(2023, 12, 31)], date(2023, 11, 30), date(2024, 2, 29))
+@example([], date(9999, 11, 15), date(9999, 12, 31))
+def test_months_lacking_is_the_oracles(dates: list[date], start: date, end: date) -> None:
+    if (end.year - start.year) * 12 > 2400:  # the oracle's rrule walks every month: keep it short
+        start = date(end.year - 200, start.month, 1) if end.year > 200 else start
+    assert list(_months_lacking(tuple(dates), start, end)) == months_lacking(dates, start, end)
+
+
+@given(DAYS, DAYS)
+@example(date(2020, 2, 29), date(2021, 2, 28))
+@example(date(2024, 1, 31), date(2023, 12, 31))
+def test_months_between_and_the_assessment_date_is_relativedeltas(x: date, on: date) -> None:
+    """The generator writes ``months_between(x, as_of)`` as ``months_since(x)``; that is this, per date."""
+    delta = relativedelta(on, x)
+    assert _since("months_since", x, on) == delta.years * 12 + delta.months == _whole(x, on)[1]

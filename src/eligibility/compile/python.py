@@ -53,7 +53,6 @@ from ..expressions import (
     Name,
     Node,
     Unary,
-    end_of_month,
 )
 from ..facts import CATALOGUE, FieldSpec, _item, _unwrap
 from ..models import Household
@@ -150,6 +149,13 @@ class Program:
     one rule contributes to the group when it fires (or is unknown), in the rule's order."""
 
     lean_fn: Any = None
+
+    def __post_init__(self) -> None:
+        """``run`` is the generated function itself, set on the instance: the method below only calls
+        it, and that extra Python frame per household is a cost the engine pays on every decision (the
+        method stays as the documented signature). ``run_lean`` stays a method: tests put their own
+        ``run_lean`` on a program's instance to check how the engine uses it."""
+        self.__dict__["run"] = self.fn
 
     def run_lean(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], None, Masks, Masks]:
         """What :meth:`run` gives, but ``None`` for the outcome tuple: for a decision without a trace.
@@ -603,6 +609,8 @@ class _Compiler:
             if fn == "months_without" and months in self.safe:
                 self.safe.add(t)
             return t
+        if fn == "months_between" and args[1] == "as_of":  # (``assessment_date`` is as_of itself)
+            fn = "months_since"
         code = self.since(fn, args[0]) or _CALLS[fn].format(*args)
         count = self.consts.get(args[-1]) if fn in ("add_days", "add_months") else None
         if isinstance(count, int | Decimal) and not isinstance(count, bool):
@@ -1557,17 +1565,24 @@ def _first(xs: tuple[date, ...]) -> Any:
     return xs[0] if xs else UNKNOWN
 
 
-# Date functions of the rule language, memoised: a county's households share the assessment date and
-# the window dates derived from it, and dateutil's objects are slow to build. Each gives exactly what
-# the interpreter's primitive gives (python-dateutil semantics); the differential tests hold them to it.
+# Date functions of the rule language. Each gives exactly what the interpreter's primitive gives
+# (python-dateutil semantics); the differential tests hold them to it, and
+# tests/property/test_codegen_shortcuts.py checks each against dateutil on every kind of date.
+#
+# Measured on the bundled workload (session 9): ``_add_months`` and ``_end_of_month`` are called about
+# twice a household on ~1,000 distinct dates (identification dates, the income window's anchor), so
+# their memo answers four calls in five and stays; on a miss they now take a few integer operations
+# instead of building a relativedelta. ``_months_lacking`` is keyed by a household's own visits: 1,393
+# distinct keys in 1,395 calls, so its memo only cost a hash of the tuple and an insertion into a large
+# table per call — it is not memoised any more. The values that depend only on the assessment date and
+# the span are computed once per day by the program's ``day()`` (``_Days``).
 
 
 @lru_cache(maxsize=65536)
 def _whole(a: date, b: date) -> tuple[int, int]:
     """Whole (years, months) from ``a`` to ``b`` — what ``relativedelta(b, a)`` gives — by integer
-    arithmetic (:mod:`eligibility._dates`), memoised: a county's members share birth dates and the
-    assessment date. The interpreter kept as the test oracle still uses relativedelta itself, so the
-    differential tests check this against it."""
+    arithmetic (:mod:`eligibility._dates`). The interpreter kept as the test oracle still uses
+    relativedelta itself, so the differential tests check this against it."""
     months = whole_months(a, b)
     return (months // 12 if months >= 0 else -(-months // 12)), months
 
@@ -1580,25 +1595,40 @@ def _set_values(x: Any) -> Any:
     return frozenset([e._value_ for e in x]) if x else x
 
 
+def _month_days(y: int, m: int) -> int:
+    """Days in month ``m`` of year ``y`` (Gregorian)."""
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
 @lru_cache(maxsize=65536)
 def _add_months(d: date, n: int) -> date:
-    return d + relativedelta(months=n)
+    """``d + relativedelta(months=n)``: the same day ``n`` months on, clipped to that month's last day
+    (01-31 plus one month is 02-28, or 02-29 in a leap year). Out of the calendar's years it raises
+    ValueError, as relativedelta does."""
+    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
+    m += 1
+    day = d.day
+    if day > 28:
+        day = min(day, _month_days(y, m))
+    return date(y, m, day)
 
 
 @lru_cache(maxsize=65536)
 def _end_of_month(d: date) -> date:
-    return end_of_month(d)
+    """The last day of ``d``'s month: :func:`expressions.end_of_month` (``d + relativedelta(day=31)``)."""
+    return d.replace(day=_month_days(d.year, d.month))
 
 
-@lru_cache(maxsize=65536)
 def _months_lacking(dates: tuple[date, ...], start: date, end: date) -> tuple[date, ...]:
     """First days of the calendar months from ``start``'s to ``end`` (inclusive) holding none of
     ``dates`` — the months dateutil's ``rrule(MONTHLY)`` walks, counted on (year, month) integers."""
-    seen = {(d.year, d.month) for d in dates}
+    seen = {d.year * 12 + d.month for d in dates}
     out: list[date] = []
-    y, m = start.year, start.month
-    while date(y, m, 1) <= end:
-        if (y, m) not in seen:
-            out.append(date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    last = end.year * 12 + end.month
+    for k in range(start.year * 12 + start.month, last + 1):
+        if k not in seen:
+            y, m = divmod(k - 1, 12)
+            out.append(date(y, m + 1, 1))
     return tuple(out)
