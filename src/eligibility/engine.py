@@ -1505,13 +1505,10 @@ class _UnknownFacts:
         return read(run.h)
 
 
-_FactsReader = Callable[[Household], dict[str, list[str]]]
-
-
 class _FactsPlan:
     """For one program: per pattern of which of its facts are unknown, how to read the settling paths of
     every unknown fact (:meth:`_Run.missing_of_fact`: its own absent fields and, through the unknown
-    facts it reads, theirs). ``memo`` holds one generated function per pattern seen, bounded by
+    facts it reads, theirs). ``memo`` holds one :class:`_FactsRead` per pattern seen, bounded by
     ``_SHAPE_CACHE_SIZE`` (starts over when full): patterns are combinations of facts, not households."""
 
     __slots__ = ("deps", "fields", "memo", "names", "slots")
@@ -1522,14 +1519,15 @@ class _FactsPlan:
         self.slots = [s.index for s in program.facts]
         self.deps = {n: chain.facts[n].facts for n in self.names}
         self.fields = {n: chain.facts[n].fields for n in self.names}
-        self.memo: dict[tuple[bool, ...], _FactsReader] = {}
+        self.memo: dict[tuple[bool, ...], _FactsRead] = {}
 
-    def reader(self, pattern: tuple[bool, ...]) -> _FactsReader:
-        """The generated reader for one pattern: each absent-field check once, then per unknown fact the
-        sorted union of its fields' absent paths. Names and paths travel as string literals (``repr``)."""
+    def reader(self, pattern: tuple[bool, ...]) -> _FactsRead:
+        """How to read one pattern's settling paths: every field an unknown fact reaches (through unknown
+        facts only, as :meth:`_Run.missing_of_fact` walks them) numbered once, and per unknown fact the
+        bit mask of its fields."""
         unknown = {n for n, u in zip(self.names, pattern, strict=True) if u}
         entries: dict[tuple[str | None, str, str, str | None], int] = {}
-        per_fact: list[tuple[str, list[int]]] = []
+        facts: list[tuple[str, int]] = []
         for name in self.names:
             if name not in unknown:
                 continue
@@ -1540,39 +1538,83 @@ class _FactsPlan:
                 if fact not in reached:
                     reached.add(fact)
                     stack.extend(d for d in self.deps.get(fact, ()) if d in unknown)
-            plan = _plan_fields(frozenset().union(*(self.fields[f] for f in reached)))
-            per_fact.append((name, [entries.setdefault(e, len(entries)) for e in plan]))
-        lines = ["def facts(h):", "    out = {}"]
-        sections: dict[str, str] = {}
-        for (sec, attr, path, sub), n in entries.items():
-            owner = "h"
-            if sec is not None:
-                owner = sections.get(sec, "")
-                if not owner:
-                    owner = sections[sec] = f"s{len(sections)}"
-                    lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
-            get = f"getattr({owner}, {attr!r}, None)"
-            if sec is not None:
-                get = f"(None if {owner} is None else {get})"
-            lines.append(f"    v = {get}")
-            if sub is None:
-                lines.append(f"    a{n} = [{path!r}] if v is None else []")
-                continue
-            lines.append(f"    if v is None:\n        a{n} = [{path!r}]\n    else:")
-            lines.append(f"        a{n} = [{path + '['!r} + str(i) + {'].' + sub!r}")
-            lines.append(f"               for i, x in enumerate(v) if getattr(x, {sub!r}, None) is None]")
-        for name, ks in per_fact:
-            if not ks:
-                continue
-            joined = " + ".join(f"a{k}" for k in ks)
-            lines.append(f"    x = {joined}")
-            lines.append("    if x:")
-            lines.append(f"        out[{name!r}] = sorted(set(x)) if len(x) > 1 else [x[0]]")
-        lines.append("    return out")
-        ns: dict[str, Any] = {}
-        exec(compile("\n".join(lines) + "\n", "<eligibility unknown facts>", "exec"), ns)  # our own source
-        fn: _FactsReader = ns["facts"]
-        return fn
+            mask = 0
+            for e in _plan_fields(frozenset().union(*(self.fields[f] for f in reached))):
+                mask |= 1 << entries.setdefault(e, len(entries))
+            if mask:
+                facts.append((name, mask))
+        return _FactsRead(_absent_reader(tuple(entries)), tuple(facts))
+
+
+class _FactsRead:
+    """One pattern of :class:`_FactsPlan`: ``absent(h)`` gives the bit mask of the numbered fields the
+    household lacks and each field's absent paths; a fact's settling paths are the sorted union over
+    its mask's fields that are absent — worked out once per distinct mask on a household (facts often
+    share their fields)."""
+
+    __slots__ = ("absent", "facts")
+
+    def __init__(self, absent: Callable[[Household], tuple[int, list[list[str]]]], facts: tuple[tuple[str, int], ...]):
+        self.absent, self.facts = absent, facts
+
+    def __call__(self, h: Household) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if not self.facts:
+            return out
+        lacking, paths = self.absent(h)
+        if not lacking:
+            return out
+        done: dict[int, list[str]] = {}
+        for name, mask in self.facts:
+            m = mask & lacking
+            if m:
+                got = done.get(m)
+                if got is None:
+                    got = []
+                    bits = m
+                    while bits:  # the fields this fact reaches that the household lacks
+                        low = bits & -bits
+                        got += paths[low.bit_length() - 1]
+                        bits ^= low
+                    if len(got) > 1:
+                        got = sorted(set(got))
+                    done[m] = got
+                out[name] = list(got)
+        return out
+
+
+def _absent_reader(entries: tuple[tuple[str | None, str, str, str | None], ...]) -> Any:
+    """A generated function of the household: (bit mask of the ``entries`` it lacks, each entry's absent
+    JSON paths) — each section read once, names and paths as string literals (``repr``), never code."""
+    lines = ["def absent(h):", "    m = 0"]
+    sections: dict[str, str] = {}
+    for n, (sec, attr, path, sub) in enumerate(entries):
+        owner = "h"
+        if sec is not None:
+            owner = sections.get(sec, "")
+            if not owner:
+                owner = sections[sec] = f"s{len(sections)}"
+                lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
+        get = f"getattr({owner}, {attr!r}, None)"
+        if sec is not None:
+            get = f"(None if {owner} is None else {get})"
+        lines.append(f"    v = {get}")
+        lines.append("    if v is None:")
+        lines.append(f"        a{n} = [{path!r}]")
+        lines.append(f"        m |= {1 << n}")
+        if sub is None:
+            lines.append("    else:")
+            lines.append(f"        a{n} = ()")
+            continue
+        lines.append("    else:")
+        lines.append(f"        a{n} = [{path + '['!r} + str(i) + {'].' + sub!r}")
+        lines.append(f"               for i, x in enumerate(v) if getattr(x, {sub!r}, None) is None]")
+        lines.append(f"        if a{n}:")
+        lines.append(f"            m |= {1 << n}")
+    lines.append(f"    return m, [{', '.join(f'a{n}' for n in range(len(entries)))}]")
+    ns: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", "<eligibility unknown facts>", "exec"), ns)  # our own source
+    return ns["absent"]
 
 
 def _as_date(v: date | str) -> date:
