@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -152,6 +152,18 @@ def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
 _Reader = Callable[[Household], list[str]]
 
 
+def _field_code(sec: str | None, attr: str, sections: dict[str, str], lines: list[str]) -> str:
+    """Generated code reading a household field (``None`` when absent): a section is read into a local
+    the first time (its line added to ``lines``), names as string literals (``repr``), never as code."""
+    if sec is None:
+        return f"getattr(h, {attr!r}, None)"
+    owner = sections.get(sec, "")
+    if not owner:
+        owner = sections[sec] = f"s{len(sections)}"
+        lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
+    return f"(None if {owner} is None else getattr({owner}, {attr!r}, None))"
+
+
 def _reader(plan: _FieldPlan) -> _Reader:
     """:func:`_absent_of` for one plan as a generated function — the plan's fields read in straight-line
     code, each section once — for the settling paths a gap report asks for on every household with an
@@ -159,17 +171,7 @@ def _reader(plan: _FieldPlan) -> _Reader:
     lines = ["def absent(h):", "    out = []"]
     sections: dict[str, str] = {}
     for n, (sec, attr, path, sub) in enumerate(plan):
-        if sec is None:
-            owner = "h"
-        else:
-            owner = sections.get(sec, "")
-            if not owner:
-                owner = sections[sec] = f"s{len(sections)}"
-                lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
-        get = f"getattr({owner}, {attr!r}, None)"
-        if sec is not None:
-            get = f"(None if {owner} is None else {get})"
-        lines.append(f"    v{n} = {get}")
+        lines.append(f"    v{n} = {_field_code(sec, attr, sections, lines)}")
         lines.append(f"    if v{n} is None:")
         lines.append(f"        out.append({path!r})")
         if sub is not None:
@@ -681,17 +683,7 @@ class Engine:
             self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE)
         if type(got) is not list:  # no unknown fact among them: the same for every household
             return got  # type: ignore[no-any-return]
-        out = []
-        chain = run.program.chain
-        for subject, static, facts in got:
-            if facts:
-                paths = _settling(run, facts)
-                if static:
-                    paths = tuple(sorted(set(static).union(paths)))
-                out.append(self._missing_fact(chain, subject, paths))
-            else:
-                out.append(self._missing_fact(chain, subject, static))
-        return tuple(out)
+        return self._resolve(run, _with_plans(run.program, got))
 
     def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
         """What :meth:`_missing` asks for on this combination: per subject, in name order, the household
@@ -994,13 +986,7 @@ class Engine:
             reqs = plan.memo.get(plan.key(run.nodes, run.values))
             if reqs is None:
                 reqs = self._missing_requests(run, rids, plan)
-            if type(reqs) is list:
-                program = run.program
-                reqs = [
-                    (subject, static, _settle_plan(program, facts) if facts else None)
-                    for subject, static, facts in reqs
-                ]
-            sides.append(reqs)
+            sides.append(_with_plans(run.program, reqs) if type(reqs) is list else reqs)
         if type(sides[0]) is list or type(sides[1]) is list:
             return sides
         blocking, rest = sides
@@ -1010,8 +996,8 @@ class Engine:
         return (blocking, rest)
 
     def _resolve(self, run: _Run, reqs: Any) -> tuple[MissingFact, ...]:
-        """One side of an :meth:`_open_answer` on this household: the settling paths of its unknown facts
-        looked up (:func:`_settled`), as :meth:`_missing` does."""
+        """A gap report's requests (:func:`_with_plans`) on this household: the settling paths of its
+        unknown facts looked up (:func:`_settled`), each subject's :class:`MissingFact` shared."""
         if type(reqs) is not list:
             return reqs  # type: ignore[no-any-return]
         out = []
@@ -1345,6 +1331,27 @@ def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
     return _settled(run, _settle_plan(run.program, facts))
 
 
+def _with_plans(program: Program, requests: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[Any]:
+    """:meth:`Engine._missing_requests`' (subject, static paths, unknown facts) with each set of facts
+    replaced by its :class:`_SettlePlan` (None for none), as :meth:`Engine._resolve` reads them."""
+    return [(subject, static, _settle_plan(program, facts) if facts else None) for subject, static, facts in requests]
+
+
+_T = TypeVar("_T")
+
+
+def _shape(memo: dict[Any, _T], pattern: Any, make: Callable[[Any], _T]) -> _T:
+    """``memo[pattern]``, made on first need; the memo starts over when it holds ``_SHAPE_CACHE_SIZE``
+    entries (patterns of unknown facts: combinations, not households, so it rarely does)."""
+    got = memo.get(pattern)
+    if got is None:
+        got = make(pattern)
+        if len(memo) >= _SHAPE_CACHE_SIZE:
+            memo.clear()
+        memo[pattern] = got
+    return got
+
+
 def _settle_plan(program: Program, facts: tuple[str, ...]) -> _SettlePlan:
     """The :class:`_SettlePlan` of these facts, kept per program (at most 10,000: sets of facts a gap
     report asks about, not households)."""
@@ -1368,14 +1375,7 @@ def _settled(run: _Run, sp: _SettlePlan) -> tuple[str, ...]:
         got = done.get(sp.facts)
         if got is not None:
             return got
-    pattern = sp.pattern(run.values)
-    read = sp.memo.get(pattern)
-    if read is None:
-        read = sp.plan(pattern)
-        if len(sp.memo) >= _SHAPE_CACHE_SIZE:
-            sp.memo.clear()
-        sp.memo[pattern] = read
-    absent = read(run.h)
+    absent = _shape(sp.memo, sp.pattern(run.values), sp.plan)(run.h)
     got = done[sp.facts] = tuple(sorted(set(absent))) if len(absent) > 1 else tuple(absent)
     return got
 
@@ -1495,14 +1495,7 @@ class _UnknownFacts:
         if plan is None:
             plan = run.program.__dict__["_facts_plan"] = _FactsPlan(run.program)
         values = run.values
-        pattern = tuple([values[i] is UNKNOWN for i in plan.slots])
-        read = plan.memo.get(pattern)
-        if read is None:
-            read = plan.reader(pattern)
-            if len(plan.memo) >= _SHAPE_CACHE_SIZE:
-                plan.memo.clear()
-            plan.memo[pattern] = read
-        return read(run.h)
+        return _shape(plan.memo, tuple([values[i] is UNKNOWN for i in plan.slots]), plan.reader)(run.h)
 
 
 class _FactsPlan:
@@ -1589,16 +1582,7 @@ def _absent_reader(entries: tuple[tuple[str | None, str, str, str | None], ...])
     lines = ["def absent(h):", "    m = 0"]
     sections: dict[str, str] = {}
     for n, (sec, attr, path, sub) in enumerate(entries):
-        owner = "h"
-        if sec is not None:
-            owner = sections.get(sec, "")
-            if not owner:
-                owner = sections[sec] = f"s{len(sections)}"
-                lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
-        get = f"getattr({owner}, {attr!r}, None)"
-        if sec is not None:
-            get = f"(None if {owner} is None else {get})"
-        lines.append(f"    v = {get}")
+        lines.append(f"    v = {_field_code(sec, attr, sections, lines)}")
         lines.append("    if v is None:")
         lines.append(f"        a{n} = [{path!r}]")
         lines.append(f"        m |= {1 << n}")
