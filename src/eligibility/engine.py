@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -152,6 +152,18 @@ def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
 _Reader = Callable[[Household], list[str]]
 
 
+def _field_code(sec: str | None, attr: str, sections: dict[str, str], lines: list[str]) -> str:
+    """Generated code reading a household field (``None`` when absent): a section is read into a local
+    the first time (its line added to ``lines``), names as string literals (``repr``), never as code."""
+    if sec is None:
+        return f"getattr(h, {attr!r}, None)"
+    owner = sections.get(sec, "")
+    if not owner:
+        owner = sections[sec] = f"s{len(sections)}"
+        lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
+    return f"(None if {owner} is None else getattr({owner}, {attr!r}, None))"
+
+
 def _reader(plan: _FieldPlan) -> _Reader:
     """:func:`_absent_of` for one plan as a generated function — the plan's fields read in straight-line
     code, each section once — for the settling paths a gap report asks for on every household with an
@@ -159,17 +171,7 @@ def _reader(plan: _FieldPlan) -> _Reader:
     lines = ["def absent(h):", "    out = []"]
     sections: dict[str, str] = {}
     for n, (sec, attr, path, sub) in enumerate(plan):
-        if sec is None:
-            owner = "h"
-        else:
-            owner = sections.get(sec, "")
-            if not owner:
-                owner = sections[sec] = f"s{len(sections)}"
-                lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
-        get = f"getattr({owner}, {attr!r}, None)"
-        if sec is not None:
-            get = f"(None if {owner} is None else {get})"
-        lines.append(f"    v{n} = {get}")
+        lines.append(f"    v{n} = {_field_code(sec, attr, sections, lines)}")
         lines.append(f"    if v{n} is None:")
         lines.append(f"        out.append({path!r})")
         if sub is not None:
@@ -434,14 +436,12 @@ class Engine:
         # all kinds together are nearly one per household), and only the household's own dates, gaps
         # and members are added per household. Inline, as this runs for every household.
         groups = memo.groups
-        found: list[tuple[Any, ...]] = []
-        for g in _FINDING_GROUPS:  # one dict lookup per group with conclusions, none otherwise
+        found: list[tuple[Any, ...]] = [(), (), (), (), (), (), ()]
+        for at, g in ctx.finding_groups:  # one dict lookup per group with conclusions, none otherwise
             fg, ug = f[g], u[g]
             if fg or ug:
                 got = groups[g].get((fg, ug) if ug else fg)
-                found.append(self._group(memo, g, fg, ug, on) if got is None else got)
-            else:
-                found.append(())
+                found[at] = self._group(memo, g, fg, ug, on) if got is None else got
         risks, risk_types, layers, required, gaps, warnings, procedure = found
         status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
         if status is None:
@@ -546,6 +546,7 @@ class Engine:
             run=program.run,
             lean=lean if callable(lean) else None,
             memo=memo,
+            finding_groups=_finding_groups(program),
         )
         self._keep(self._contexts, (h.region, as_of), ctx)
         return ctx
@@ -706,17 +707,7 @@ class Engine:
             self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE)
         if type(got) is not list:  # no unknown fact among them: the same for every household
             return got  # type: ignore[no-any-return]
-        out = []
-        chain = run.program.chain
-        for subject, static, facts in got:
-            if facts:
-                paths = _settling(run, facts)
-                if static:
-                    paths = tuple(sorted(set(static).union(paths)))
-                out.append(self._missing_fact(chain, subject, paths))
-            else:
-                out.append(self._missing_fact(chain, subject, static))
-        return tuple(out)
+        return self._resolve(run, _with_plans(run.program, got))
 
     def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
         """What :meth:`_missing` asks for on this combination: per subject, in name order, the household
@@ -968,18 +959,84 @@ class Engine:
         blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
         u = run.unknown
         k = (u, blocking_rules)
+        program = memo.program
+        plans: dict[Any, _OpenPlan] | None = program.__dict__.get("_open_by_masks")
+        if plans is None:
+            plans = program.__dict__["_open_by_masks"] = {}
+        op = plans.get(k)
+        if op is None:
+            op = self._open_plan(memo, k)
+        key = op.key(run.nodes, run.values)
+        got = op.memo.get(key)
+        if got is None:
+            got = self._open_answer(run, op)
+            self._keep(op.memo, key, got, _SHAPE_CACHE_SIZE)
+        if type(got) is tuple:  # no unknown fact on either side: the same for every household
+            return got
+        blocking, rest = self._resolve(run, got[0]), self._resolve(run, got[1])
+        if blocking and rest:
+            names = {m.name for m in blocking}
+            rest = tuple(m for m in rest if m.name not in names)
+        return blocking, rest
+
+    def _open_plan(self, memo: _Memo, k: tuple[Masks, tuple[str, ...]]) -> _OpenPlan:
+        """The :class:`_OpenPlan` for these unknown masks and blocking rules (kept per program, keyed by
+        both, bounded by ``_MEMO_SIZE``: the masks are combinations of conclusions, not households)."""
+        u, blocking_rules = k
         rest_rules = memo.rests.get(k)
         if rest_rules is None:
             program = memo.program
             rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
             rest_rules = tuple(sorted(rids.difference(blocking_rules)))
             self._keep(memo.rests, k, rest_rules)
-        blocking = self._missing(run, blocking_rules) if blocking_rules else ()
-        rest = self._missing(run, rest_rules) if rest_rules else ()
+        program = memo.program
+        shared: dict[Any, _OpenPlan] | None = program.__dict__.get("_open_plans")
+        if shared is None:
+            shared = program.__dict__["_open_plans"] = {}
+        got = shared.get((blocking_rules, rest_rules))
+        if got is None:
+            got = _OpenPlan(program, blocking_rules, rest_rules)
+            self._keep(shared, (blocking_rules, rest_rules), got, _SHAPE_CACHE_SIZE)
+        self._keep(program.__dict__["_open_by_masks"], k, got)
+        return got
+
+    def _open_answer(self, run: _Run, op: _OpenPlan) -> Any:
+        """What :meth:`_open` gives for this key of ``op``: the finished pair of :class:`MissingFact`
+        tuples when neither side asks about an unknown fact, else per side its finished tuple or its
+        requests (subject, static paths, :class:`_SettlePlan` or None) for :meth:`_resolve`."""
+        sides: list[Any] = []
+        for rids, plan in ((op.blocking_rules, op.blocking), (op.rest_rules, op.rest)):
+            if plan is None:
+                sides.append(())
+                continue
+            reqs = plan.memo.get(plan.key(run.nodes, run.values))
+            if reqs is None:
+                reqs = self._missing_requests(run, rids, plan)
+            sides.append(_with_plans(run.program, reqs) if type(reqs) is list else reqs)
+        if type(sides[0]) is list or type(sides[1]) is list:
+            return sides
+        blocking, rest = sides
         if blocking and rest:
             names = {m.name for m in blocking}
             rest = tuple(m for m in rest if m.name not in names)
-        return blocking, rest
+        return (blocking, rest)
+
+    def _resolve(self, run: _Run, reqs: Any) -> tuple[MissingFact, ...]:
+        """A gap report's requests (:func:`_with_plans`) on this household: the settling paths of its
+        unknown facts looked up (:func:`_settled`), each subject's :class:`MissingFact` shared."""
+        if type(reqs) is not list:
+            return reqs  # type: ignore[no-any-return]
+        out = []
+        chain = run.program.chain
+        for subject, static, sp in reqs:
+            if sp is not None:
+                paths = _settled(run, sp)
+                if static:
+                    paths = tuple(sorted(set(static).union(paths)))
+                out.append(self._missing_fact(chain, subject, paths))
+            else:
+                out.append(self._missing_fact(chain, subject, static))
+        return tuple(out)
 
     def _no_region(self, h: Household, on: date, level: str) -> Decision:
         """Without a region code no jurisdiction's rules apply: review, naming the field to fill."""
@@ -1211,6 +1268,41 @@ def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
     return got
 
 
+class _OpenPlan:
+    """The gap report of :meth:`Engine._open` for one program and one pair of rule sets (those blocking
+    the status, the other unknown ones): both sides' :class:`_MissingPlan` under one key — the node
+    outcomes and unknown values either side's answer depends on — so a household costs one key and
+    one lookup for both, and the answer names the :class:`_SettlePlan` of each unknown fact it asks
+    about. ``memo`` is bounded (``_SHAPE_CACHE_SIZE``, starts over when full): its keys are outcome
+    patterns of the rules' condition nodes, which repeat across households."""
+
+    __slots__ = ("blocking", "blocking_rules", "extra", "memo", "nodes", "rest", "rest_rules")
+
+    def __init__(self, program: Program, blocking_rules: tuple[str, ...], rest_rules: tuple[str, ...]) -> None:
+        self.blocking_rules, self.rest_rules = blocking_rules, rest_rules
+        self.blocking = _missing_plan(program, blocking_rules) if blocking_rules else None
+        self.rest = _missing_plan(program, rest_rules) if rest_rules else None
+        nodes: set[int] = set()
+        extra: set[int] = set()
+        for rids in (blocking_rules, rest_rules):
+            for rid in rids:
+                for path, n, _, _, operands, gap in _leaf_paths(program).get(rid, ()):
+                    nodes.update(path)
+                    if operands or gap:
+                        if n.actual is not None:
+                            extra.add(n.actual)
+                        extra.update(x for _, _, x in operands)
+        self.nodes = value_getter(sorted(nodes))
+        self.extra = tuple(sorted(extra))
+        self.memo: dict[Any, Any] = {}
+
+    def key(self, nodes: tuple[Any, ...], values: tuple[Any, ...]) -> Any:
+        """As :meth:`_MissingPlan.key`, over the nodes and values of both sides."""
+        if self.extra:
+            return (self.nodes(nodes), tuple([values[x] is UNKNOWN for x in self.extra]))
+        return self.nodes(nodes)
+
+
 _DECISION_FIELDS: Final = frozenset(Decision.model_fields)
 _COMPACT_SET: Final = frozenset(CompactTrace.model_fields) - {"level"}
 
@@ -1266,30 +1358,55 @@ def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
     """The household paths that would settle these facts on this household, sorted: the union of
     :meth:`_Run.missing_of_fact` over them, without walking the facts per household (and once per
     household: the same fact is often asked for by several gap reports of one decision)."""
+    return _settled(run, _settle_plan(run.program, facts))
+
+
+def _with_plans(program: Program, requests: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[Any]:
+    """:meth:`Engine._missing_requests`' (subject, static paths, unknown facts) with each set of facts
+    replaced by its :class:`_SettlePlan` (None for none), as :meth:`Engine._resolve` reads them."""
+    return [(subject, static, _settle_plan(program, facts) if facts else None) for subject, static, facts in requests]
+
+
+_T = TypeVar("_T")
+
+
+def _shape(memo: dict[Any, _T], pattern: Any, make: Callable[[Any], _T]) -> _T:
+    """``memo[pattern]``, made on first need; the memo starts over when it holds ``_SHAPE_CACHE_SIZE``
+    entries (patterns of unknown facts: combinations, not households, so it rarely does)."""
+    got = memo.get(pattern)
+    if got is None:
+        got = make(pattern)
+        if len(memo) >= _SHAPE_CACHE_SIZE:
+            memo.clear()
+        memo[pattern] = got
+    return got
+
+
+def _settle_plan(program: Program, facts: tuple[str, ...]) -> _SettlePlan:
+    """The :class:`_SettlePlan` of these facts, kept per program (at most 10,000: sets of facts a gap
+    report asks about, not households)."""
+    plans: dict[tuple[str, ...], _SettlePlan] | None = program.__dict__.get("_settle_plans")
+    if plans is None:
+        plans = program.__dict__["_settle_plans"] = {}
+    sp = plans.get(facts)
+    if sp is None:
+        sp = _SettlePlan(program, facts)
+        if len(plans) < 10_000:
+            plans[facts] = sp
+    return sp
+
+
+def _settled(run: _Run, sp: _SettlePlan) -> tuple[str, ...]:
+    """:func:`_settling` with the plan at hand: the absent fields read once per household and plan."""
     done = run.settled
     if done is None:
         done = run.settled = {}
     else:
-        got = done.get(facts)
+        got = done.get(sp.facts)
         if got is not None:
             return got
-    plans: dict[tuple[str, ...], _SettlePlan] | None = run.program.__dict__.get("_settle_plans")
-    if plans is None:
-        plans = run.program.__dict__["_settle_plans"] = {}
-    sp = plans.get(facts)
-    if sp is None:
-        sp = _SettlePlan(run.program, facts)
-        if len(plans) < 10_000:
-            plans[facts] = sp
-    pattern = sp.pattern(run.values)
-    read = sp.memo.get(pattern)
-    if read is None:
-        read = sp.plan(pattern)
-        if len(sp.memo) >= _SHAPE_CACHE_SIZE:
-            sp.memo.clear()
-        sp.memo[pattern] = read
-    absent = read(run.h)
-    got = done[facts] = tuple(sorted(set(absent))) if len(absent) > 1 else tuple(absent)
+    absent = _shape(sp.memo, sp.pattern(run.values), sp.plan)(run.h)
+    got = done[sp.facts] = tuple(sorted(set(absent))) if len(absent) > 1 else tuple(absent)
     return got
 
 
@@ -1358,6 +1475,13 @@ class _Named(NamedTuple):
 _ProcedurePlan = tuple[tuple[Any, "_DateReader | None", "_DateReader | None", dict[tuple[Any, Any], Any]], ...]
 
 
+def _finding_groups(program: Program) -> tuple[tuple[int, int], ...]:
+    """``_Context.finding_groups``: every finding group when the program does not list its conclusion
+    bits per group (then any mask may be set)."""
+    bits = program.conclusion_bits
+    return tuple((at, g) for at, g in enumerate(_FINDING_GROUPS) if len(bits) != len(CONCLUSION_GROUPS) or any(bits[g]))
+
+
 class _Context(NamedTuple):
     """What every household of one region assessed on one day shares (see ``Engine._context``)."""
 
@@ -1370,6 +1494,10 @@ class _Context(NamedTuple):
     run: Callable[[Household, date], _Result]
     lean: Callable[[Household, date], _Result] | None
     memo: _Memo
+    finding_groups: tuple[tuple[int, int], ...]
+    """(position in ``_FINDING_GROUPS``, group) of the finding groups the program has conclusions in:
+    the masks of the others are always 0 (an identification-only pack has no measures, procedure or
+    warnings), so ``evaluate`` does not look at them."""
 
 
 class _Digest:
@@ -1398,7 +1526,118 @@ class _UnknownFacts:
         self.run = run
 
     def data(self) -> dict[str, list[str]]:
-        return {k: v for k, v in self.run.fact_missing.items() if v}
+        """Every unknown fact with the household paths that would settle it (those with none left out),
+        in the program's fact order — what :attr:`_Run.fact_missing` gives, read by one function per
+        pattern of unknown facts (:class:`_FactsPlan`) instead of walking the facts per household."""
+        run = self.run
+        plan: _FactsPlan | None = run.program.__dict__.get("_facts_plan")
+        if plan is None:
+            plan = run.program.__dict__["_facts_plan"] = _FactsPlan(run.program)
+        values = run.values
+        return _shape(plan.memo, tuple([values[i] is UNKNOWN for i in plan.slots]), plan.reader)(run.h)
+
+
+class _FactsPlan:
+    """For one program: per pattern of which of its facts are unknown, how to read the settling paths of
+    every unknown fact (:meth:`_Run.missing_of_fact`: its own absent fields and, through the unknown
+    facts it reads, theirs). ``memo`` holds one :class:`_FactsRead` per pattern seen, bounded by
+    ``_SHAPE_CACHE_SIZE`` (starts over when full): patterns are combinations of facts, not households."""
+
+    __slots__ = ("deps", "fields", "memo", "names", "slots")
+
+    def __init__(self, program: Program) -> None:
+        chain = program.chain
+        self.names = [s.name for s in program.facts]
+        self.slots = [s.index for s in program.facts]
+        self.deps = {n: chain.facts[n].facts for n in self.names}
+        self.fields = {n: chain.facts[n].fields for n in self.names}
+        self.memo: dict[tuple[bool, ...], _FactsRead] = {}
+
+    def reader(self, pattern: tuple[bool, ...]) -> _FactsRead:
+        """How to read one pattern's settling paths: every field an unknown fact reaches (through unknown
+        facts only, as :meth:`_Run.missing_of_fact` walks them) numbered once, and per unknown fact the
+        bit mask of its fields."""
+        unknown = {n for n, u in zip(self.names, pattern, strict=True) if u}
+        entries: dict[tuple[str | None, str, str, str | None], int] = {}
+        facts: list[tuple[str, int]] = []
+        for name in self.names:
+            if name not in unknown:
+                continue
+            reached: set[str] = set()
+            stack = [name]
+            while stack:
+                fact = stack.pop()
+                if fact not in reached:
+                    reached.add(fact)
+                    stack.extend(d for d in self.deps.get(fact, ()) if d in unknown)
+            mask = 0
+            for e in _plan_fields(frozenset().union(*(self.fields[f] for f in reached))):
+                mask |= 1 << entries.setdefault(e, len(entries))
+            if mask:
+                facts.append((name, mask))
+        return _FactsRead(_absent_reader(tuple(entries)), tuple(facts))
+
+
+class _FactsRead:
+    """One pattern of :class:`_FactsPlan`: ``absent(h)`` gives the bit mask of the numbered fields the
+    household lacks and each field's absent paths; a fact's settling paths are the sorted union over
+    its mask's fields that are absent — worked out once per distinct mask on a household (facts often
+    share their fields)."""
+
+    __slots__ = ("absent", "facts")
+
+    def __init__(self, absent: Callable[[Household], tuple[int, list[list[str]]]], facts: tuple[tuple[str, int], ...]):
+        self.absent, self.facts = absent, facts
+
+    def __call__(self, h: Household) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if not self.facts:
+            return out
+        lacking, paths = self.absent(h)
+        if not lacking:
+            return out
+        done: dict[int, list[str]] = {}
+        for name, mask in self.facts:
+            m = mask & lacking
+            if m:
+                got = done.get(m)
+                if got is None:
+                    got = []
+                    bits = m
+                    while bits:  # the fields this fact reaches that the household lacks
+                        low = bits & -bits
+                        got += paths[low.bit_length() - 1]
+                        bits ^= low
+                    if len(got) > 1:
+                        got = sorted(set(got))
+                    done[m] = got
+                out[name] = list(got)
+        return out
+
+
+def _absent_reader(entries: tuple[tuple[str | None, str, str, str | None], ...]) -> Any:
+    """A generated function of the household: (bit mask of the ``entries`` it lacks, each entry's absent
+    JSON paths) — each section read once, names and paths as string literals (``repr``), never code."""
+    lines = ["def absent(h):", "    m = 0"]
+    sections: dict[str, str] = {}
+    for n, (sec, attr, path, sub) in enumerate(entries):
+        lines.append(f"    v = {_field_code(sec, attr, sections, lines)}")
+        lines.append("    if v is None:")
+        lines.append(f"        a{n} = [{path!r}]")
+        lines.append(f"        m |= {1 << n}")
+        if sub is None:
+            lines.append("    else:")
+            lines.append(f"        a{n} = ()")
+            continue
+        lines.append("    else:")
+        lines.append(f"        a{n} = [{path + '['!r} + str(i) + {'].' + sub!r}")
+        lines.append(f"               for i, x in enumerate(v) if getattr(x, {sub!r}, None) is None]")
+        lines.append(f"        if a{n}:")
+        lines.append(f"            m |= {1 << n}")
+    lines.append(f"    return m, [{', '.join(f'a{n}' for n in range(len(entries)))}]")
+    ns: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", "<eligibility unknown facts>", "exec"), ns)  # our own source
+    return ns["absent"]
 
 
 def _as_date(v: date | str) -> date:
