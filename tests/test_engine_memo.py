@@ -104,9 +104,12 @@ def _memo_entries(engine: Engine) -> int:
         total += sum(len(t) for t in tables) + len(memo.procedure)
         total += sum(len(objs) for plan in memo.procedure.values() for *_, objs in plan)
         total += sum(len(part.memo) for part in memo.exit_parts.values())
-        for name in ("_missing_plans", "_settle_plans"):
-            plans = memo.program.__dict__.get(name) or {}
+        kept = memo.program.__dict__
+        for name in ("_missing_plans", "_settle_plans", "_open_plans"):
+            plans = kept.get(name) or {}
             total += sum(len(p.memo) for p in plans.values())
+        total += len(kept.get("_open_by_masks") or ())
+        total += len(kept["_facts_plan"].memo) if "_facts_plan" in kept else 0
     return total
 
 

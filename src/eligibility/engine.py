@@ -1447,10 +1447,14 @@ class _Memo:
         self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
         self.attached: dict[tuple[Any, ...], Assistance] = {}
         self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
-        for name in ("_missing_plans", "_settle_plans"):
-            plans = self.program.__dict__.get(name)
+        kept = self.program.__dict__
+        for name in ("_missing_plans", "_settle_plans", "_open_by_masks", "_open_plans"):
+            plans = kept.get(name)
             if plans:
-                plans.clear()
+                plans.clear()  # cleared, not removed: a caller may be about to store into it
+        facts_plan = kept.get("_facts_plan")
+        if facts_plan is not None:
+            facts_plan.memo.clear()
 
     def lean_pays(self) -> bool:
         """Whether ``trace="none"`` should still try the lean program first. A household with an unknown
