@@ -366,34 +366,18 @@ def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
-def _write_files(
-    folder: Path,
-    suffix: str,
-    lists: dict[str, pl.DataFrame],
-    row_errors: Sequence[RowError],
-    json_lists: dict[str, pl.DataFrame],
-    changes: pl.DataFrame,
-) -> tuple[list[Path], Path, float]:
-    """The lists (file name → table) and the errors file, if any, written in ``folder``, and the lists of
-    monitor.json (:func:`_write_json_lists`) in a file of their own there; the files, that file and the
-    seconds it took."""
+def _write_timed(frame: pl.DataFrame, path: Path, sheet: str) -> tuple[Path, float]:
+    """:func:`_write`, and the seconds it took."""
     t = time.perf_counter()
-    files = [_write(table, folder / f"{name}{suffix}", name.split("-")[0]) for name, table in lists.items()]
-    if row_errors:
-        # As eligibility.io.writers.write_errors lays them out, through the same writer (and neutralisation)
-        # as the lists.
-        table = errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()})
-        files.append(_write(table, folder / f"错误{suffix}", "错误"))
-    body = folder / ".monitor.json.lists"
-    _write_json_lists(body, json_lists, changes)
-    return files, body, time.perf_counter() - t
+    return _write(frame, path, sheet), time.perf_counter() - t
 
 
-def _write_json_lists(path: Path, lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> None:
+def _write_json_lists(path: Path, lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> tuple[Path, float]:
     """monitor.json after its head's fields: ``changes`` (one array per change code, in
     :data:`CHANGE_KINDS`' order), then ``lists`` — each array written by polars straight into the file, no
     text of the whole document built in between (it is a few hundred megabytes for a city). Written before
     the run is stored (the head needs the run's id, :func:`_finish_json` puts it in front)."""
+    t = time.perf_counter()
     by_kind = changes.partition_by("change", as_dict=True, maintain_order=True)
     none = changes.head(0)
     with path.open("wb") as f:
@@ -406,6 +390,7 @@ def _write_json_lists(path: Path, lists: dict[str, pl.DataFrame], changes: pl.Da
             f.write(f', "{name}": '.encode())
             frame.write_json(f)
         f.write(b"}")
+    return path, time.perf_counter() - t
 
 
 def _finish_json(path: Path, head: dict[str, Any], lists: Path) -> None:
@@ -423,6 +408,11 @@ decisions, the files beside the store). ``False`` runs them one after the other 
 the same results; ``benchmarks/bench_monitor.py --serial`` measures the difference."""
 
 
+FILE_THREADS: Final = 2
+"""Threads writing the routine's files: the biggest list (变化清单) is written beside the others, each
+list's file started as soon as the list is made (rust_xlsxwriter and polars' CSV writer run outside the GIL)."""
+
+
 class _Inline(Executor):
     """An executor that runs each job at once in the calling thread (:data:`OVERLAP` off)."""
 
@@ -435,8 +425,8 @@ class _Inline(Executor):
         return done
 
 
-def _executor(name: str) -> Executor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if OVERLAP else _Inline()
+def _executor(name: str, workers: int = 1) -> Executor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) if OVERLAP else _Inline()
 
 
 def run_monthly(
@@ -527,7 +517,8 @@ def _run_monthly(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
-    work, files_pool, decide_pool = _executor("monitor-work"), _executor("monitor-files"), _executor("monitor-decide")
+    work, decide_pool = _executor("monitor-work"), _executor("monitor-decide")
+    files_pool = _executor("monitor-files", FILE_THREADS)
     try:
         # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
         dup = sorted(
@@ -608,13 +599,26 @@ def _run_monthly(
         timings["digest"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        # Each list's file is written (into the staging folder, by the ``files`` threads) as soon as the list
+        # is made, beside the next list and the store; they are moved into ``out_dir`` once the run is
+        # committed — a run that fails to store leaves no files.
+        suffix = ".csv" if fmt == "csv" else ".xlsx"
+        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
+        file_jobs: dict[str, Future[tuple[Path, float]]] = {}
+
+        def write(name: str, table: pl.DataFrame) -> None:
+            file_jobs[name] = files_pool.submit(_write_timed, table, staging / f"{name}{suffix}", name.split("-")[0])
+
         changes = changes_frame(rules, cur, prev, leads, CHANGE_KINDS)
+        write("变化清单", _table(changes, _HEADERS["changes"]))
         timings["compare"] = time.perf_counter() - t
         t = time.perf_counter()
         everyone = stored.select("household_id", "region")
         visit_list = visits_frame(rules, cur, everyone, leads, VISIT_REASONS)
+        write("一月一提示", _table(visit_list, _HEADERS["visits"]))
         flags = flags_frame(cur)
         focus = focus_frame(rules, [*quarter_flags, (as_of.isoformat(), flags)])
+        write(f"一季一预警-{quarter_name}", _table(focus, _HEADERS["focus"]))
         in_care = (pl.col("monitoring_status") == MONITORED).fill_null(False) | pl.col("status").is_in(
             ["identified", "already_monitored"]
         ).fill_null(False)
@@ -626,28 +630,23 @@ def _run_monthly(
             schema={"village": pl.String, "household_id": pl.String},
             orient="row",
         )
+        write("一周一抽查", _table(sample, _HEADERS["sample"]))
+        json_lists = {"visits": visit_list, "focus": focus, "sample": sample}
+        json_job = files_pool.submit(_write_json_lists, staging / ".monitor.json.lists", json_lists, changes)
         decided_ok = decisions.filter(ok & ~pl.col("household_id").is_in(dup))
         summary = summarise(decided_ok, frame, level, rules=rules)
         prev_summary = _list_frame(prev_summary_body, dict(summary.schema)) if previous else None
         analysis = _analysis(summary, prev_summary)
+        write("一月一分析", analysis.rename(_HEADERS["analysis"]))
+        if row_errors:
+            # As eligibility.io.writers.write_errors lays them out, through the same writer (and
+            # neutralisation) as the lists.
+            write("错误", errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
         timings["lists"] = time.perf_counter() - t
 
         decided = cur.height
         bad_rows = {e.index for e in row_errors if e.index is not None}
         n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
-        # The lists' files need nothing from the store: they are written beside it into the staging folder,
-        # and moved into ``out_dir`` once the run is committed — a run that fails to store leaves no files.
-        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
-        lists = {
-            "一月一提示": _table(visit_list, _HEADERS["visits"]),
-            "一月一分析": analysis.rename(_HEADERS["analysis"]),
-            f"一季一预警-{quarter_name}": _table(focus, _HEADERS["focus"]),
-            "一周一抽查": _table(sample, _HEADERS["sample"]),
-            "变化清单": _table(changes, _HEADERS["changes"]),
-        }
-        suffix = ".csv" if fmt == "csv" else ".xlsx"
-        json_lists = {"visits": visit_list, "focus": focus, "sample": sample}
-        files_job = files_pool.submit(_write_files, staging, suffix, lists, row_errors, json_lists, changes)
         t = time.perf_counter()
         stored_lists = {
             "summary": summary,
@@ -700,8 +699,12 @@ def _run_monthly(
         )
         timings["store"] = time.perf_counter() - t
         t = time.perf_counter()
-        staged, json_body, timings["files"] = files_job.result()
-        files = [p.replace(out / p.name) for p in staged]
+        # The files in the order they have always been listed: the lists, the errors file, monitor.json.
+        order = ["一月一提示", "一月一分析", f"一季一预警-{quarter_name}", "一周一抽查", "变化清单", "错误"]
+        written = [file_jobs[name].result() for name in order if name in file_jobs]
+        json_body, json_seconds = json_job.result()
+        timings["files"] = sum(seconds for _, seconds in written) + json_seconds
+        files = [p.replace(out / p.name) for p, _ in written]
         head = {
             "run_id": run_id,
             "jurisdiction": juris,
