@@ -509,11 +509,13 @@ def _run_monthly(
     regions = [r for r in frame.get_column("region").to_list() if r]
     juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
-    # Three threads share the month (two cores; polars, hashlib, SQLite and rust_xlsxwriter work outside the
-    # GIL): ``work`` computes what needs only the rows as read (the input digests, the members' identity
-    # hashes) and then the store's rows of the decisions, while this thread reads the store and builds the
-    # lists; ``files`` writes the lists' files (and monitor.json's lists) into a staging folder while the run
-    # is stored. With :data:`OVERLAP` off each job runs at once where it is submitted: the same results.
+    # The month's steps share the two cores (polars, hashlib, SQLite and rust_xlsxwriter work outside the
+    # GIL): ``decide`` decides the households while this thread reads last month from the store (its
+    # connection stays in this thread); ``work`` computes what needs only the rows as read (the input
+    # digests, the members' identity hashes), then the store's rows of the decisions and the stored lists'
+    # tables while this thread builds the lists; ``files`` (:data:`FILE_THREADS`) writes each list's file,
+    # and monitor.json's lists, into a staging folder as soon as the list is made, beside the next list and
+    # the store. With :data:`OVERLAP` off each job runs at once where it is submitted: the same results.
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
@@ -529,6 +531,7 @@ def _run_monthly(
             .to_list()
         )
         digest_job = work.submit(input_digests, frame)
+        file_digest_job = work.submit(_file_digest, paths)
         identities_job = work.submit(
             _identities, frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids
         )
@@ -675,7 +678,6 @@ def _run_monthly(
             "focus": focus.height,
             "sample": sample.height,
         }
-        input_digest = _file_digest(paths)
         households, blocks, block = rows_job.result()
         identities = identities_job.result()
         list_bodies = lists_job.result()
@@ -686,7 +688,7 @@ def _run_monthly(
             as_of=as_of,
             started_at=started,
             ruleset_fingerprint=fingerprint,
-            input_digest=input_digest,
+            input_digest=file_digest_job.result(),
             counts=(read.total_rows, decided, n_errors),
             summary=run_summary,
             households=households,
