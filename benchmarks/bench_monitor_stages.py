@@ -43,7 +43,9 @@ STAGES = (
     "_table_bytes",
     "history_block",
     "_write_files",
+    "_write_timed",
     "_write_json",
+    "_write_json_lists",
 )
 """The functions of :mod:`eligibility.monitor.routine` timed (those a version lacks are left out)."""
 

@@ -254,7 +254,11 @@ def _analysis(summary: pl.DataFrame, prev: pl.DataFrame | None) -> pl.DataFrame:
 def _stored_frame(store: Store, run_id: int, name: str, schema: dict[str, Any]) -> pl.DataFrame | None:
     """A list stored with a run as a frame: a Parquet table as it is, or (stores written before the lists
     were kept as tables) the JSON rows, read in ``schema``'s column order."""
-    body = store.run_list_body(run_id, name)
+    return _list_frame(store.run_list_body(run_id, name), schema)
+
+
+def _list_frame(body: bytes | None, schema: dict[str, Any]) -> pl.DataFrame | None:
+    """A stored list's body (``Store.run_list_body``) as a frame (:func:`_stored_frame`)."""
     if body is None:
         return None
     if body.startswith(PARQUET_MAGIC):
@@ -362,29 +366,22 @@ def _write(frame: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
-def _write_files(
-    folder: Path, suffix: str, lists: dict[str, pl.DataFrame], row_errors: Sequence[RowError]
-) -> tuple[list[Path], float]:
-    """The lists (file name → table) and the errors file, if any, written in ``folder``; the files and the
-    seconds it took."""
+def _write_timed(frame: pl.DataFrame, path: Path, sheet: str) -> tuple[Path, float]:
+    """:func:`_write`, and the seconds it took."""
     t = time.perf_counter()
-    files = [_write(table, folder / f"{name}{suffix}", name.split("-")[0]) for name, table in lists.items()]
-    if row_errors:
-        # As eligibility.io.writers.write_errors lays them out, through the same writer (and neutralisation)
-        # as the lists.
-        table = errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()})
-        files.append(_write(table, folder / f"错误{suffix}", "错误"))
-    return files, time.perf_counter() - t
+    return _write(frame, path, sheet), time.perf_counter() - t
 
 
-def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> None:
-    """monitor.json: ``head``'s fields, ``changes`` (one array per change code, in :data:`CHANGE_KINDS`'
-    order), then ``lists`` — each array written by polars straight into the file, no text of the whole
-    document built in between (it is a few hundred megabytes for a city)."""
+def _write_json_lists(path: Path, lists: dict[str, pl.DataFrame], changes: pl.DataFrame) -> tuple[Path, float]:
+    """monitor.json after its head's fields: ``changes`` (one array per change code, in
+    :data:`CHANGE_KINDS`' order), then ``lists`` — each array written by polars straight into the file, no
+    text of the whole document built in between (it is a few hundred megabytes for a city). Written before
+    the run is stored (the head needs the run's id, :func:`_finish_json` puts it in front)."""
+    t = time.perf_counter()
     by_kind = changes.partition_by("change", as_dict=True, maintain_order=True)
     none = changes.head(0)
     with path.open("wb") as f:
-        f.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "changes": {')
+        f.write(b', "changes": {')
         for n, kind in enumerate(CHANGE_KINDS):
             f.write(f"{', ' if n else ''}{json.dumps(kind)}: ".encode())
             by_kind.get((kind,), none).write_json(f)
@@ -393,6 +390,14 @@ def _write_json(path: Path, head: dict[str, Any], lists: dict[str, pl.DataFrame]
             f.write(f', "{name}": '.encode())
             frame.write_json(f)
         f.write(b"}")
+    return path, time.perf_counter() - t
+
+
+def _finish_json(path: Path, head: dict[str, Any], lists: Path) -> None:
+    """monitor.json: ``head``'s fields, then the lists already written to ``lists`` (copied, not parsed)."""
+    with path.open("wb") as f, lists.open("rb") as body:
+        f.write(json.dumps(head, ensure_ascii=False)[:-1].encode())
+        shutil.copyfileobj(body, f, 1 << 20)
 
 
 # ------------------------------------------------------------------------------------------- the routine
@@ -401,6 +406,11 @@ OVERLAP: bool = True
 """Whether the routine runs its independent steps beside each other (the input digests beside the
 decisions, the files beside the store). ``False`` runs them one after the other in the calling thread —
 the same results; ``benchmarks/bench_monitor.py --serial`` measures the difference."""
+
+
+FILE_THREADS: Final = 2
+"""Threads writing the routine's files: the biggest list (变化清单) is written beside the others, each
+list's file started as soon as the list is made (rust_xlsxwriter and polars' CSV writer run outside the GIL)."""
 
 
 class _Inline(Executor):
@@ -415,8 +425,8 @@ class _Inline(Executor):
         return done
 
 
-def _executor(name: str) -> Executor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if OVERLAP else _Inline()
+def _executor(name: str, workers: int = 1) -> Executor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) if OVERLAP else _Inline()
 
 
 def run_monthly(
@@ -499,122 +509,157 @@ def _run_monthly(
     regions = [r for r in frame.get_column("region").to_list() if r]
     juris = jurisdiction or _jurisdiction(regions)
     timings["read"] = time.perf_counter() - t0
-    # The input digests need only the rows as read, so they are computed beside the history and the
-    # decisions, in a thread of their own: polars writes the JSON and hashlib hashes rows of over 2 KiB
-    # outside the GIL, so on two cores this is mostly off the routine's path ("digest" is what is left).
-    with _executor("input-digest") as pool:
-        digest_job = pool.submit(input_digests, frame)
+    # The month's steps share the two cores (polars, hashlib, SQLite and rust_xlsxwriter work outside the
+    # GIL): ``decide`` decides the households while this thread reads last month from the store (its
+    # connection stays in this thread); ``work`` computes what needs only the rows as read (the input
+    # digests, the members' identity hashes), then the store's rows of the decisions and the stored lists'
+    # tables while this thread builds the lists; ``files`` (:data:`FILE_THREADS`) writes each list's file,
+    # and monitor.json's lists, into a staging folder as soon as the list is made, beside the next list and
+    # the store. With :data:`OVERLAP` off each job runs at once where it is submitted: the same results.
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
+    work, decide_pool = _executor("monitor-work"), _executor("monitor-decide")
+    files_pool = _executor("monitor-files", FILE_THREADS)
+    try:
+        # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
+        dup = sorted(
+            frame.filter(pl.col("household_id").is_duplicated())
+            .get_column("household_id")
+            .drop_nulls()
+            .unique()
+            .to_list()
+        )
+        digest_job = work.submit(input_digests, frame)
+        file_digest_job = work.submit(_file_digest, paths)
+        identities_job = work.submit(
+            _identities, frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids
+        )
         t = time.perf_counter()
         since = _months_before(as_of, history_months)
         decided_frame = with_history(frame, store.history(juris, as_of, since))
         timings["history"] = time.perf_counter() - t
         t = time.perf_counter()
-        parts = [
-            _decide(rules, decided_frame.slice(s, chunk_rows), as_of)
-            for s in range(0, decided_frame.height, chunk_rows)
+        decide_job = decide_pool.submit(_decide_all, rules, decided_frame, as_of, chunk_rows)
+        # Last month's state and lists are read from the store (this thread's connection) while the
+        # households are decided.
+        previous = store.previous_run(juris, as_of)
+        prev = _previous_state(store, previous.run_id) if previous is not None else None
+        window_start = previous.as_of + timedelta(days=1) if previous else as_of - timedelta(days=31)
+        leads = [
+            lead for lead in _leads(store, juris) if window_start.isoformat() <= lead["found_on"] <= as_of.isoformat()
         ]
-        decisions = pl.concat(parts) if parts else _decide(rules, decided_frame, as_of)
-        decisions = decisions.sort("_row")
+        quarter_flags = [
+            (r.as_of.isoformat(), f)
+            for r in store.runs(juris)
+            if _quarter_start(as_of) <= r.as_of < as_of
+            and (f := _stored_frame(store, r.run_id, "focus_flags", FLAG_SCHEMA)) is not None
+        ]
+        prev_summary_body = store.run_list_body(previous.run_id, "summary") if previous else None
+        timings["previous"] = time.perf_counter() - t
+        decisions = decide_job.result()
         timings["decide"] = time.perf_counter() - t
         t = time.perf_counter()
         digests = digest_job.result()
 
-    # Per household: the input digest (the row as read, without its position and date) and the decision
-    # table's row beside what was read (the state the lists compare).
-    table = pl.concat(
-        [
-            frame.select(
-                "_row", "household_id", "region", pl.col("monitoring.status").alias("monitoring_status"), digests
-            ),
-            decisions.select(pl.exclude("_row", "household_id")),
-        ],
-        how="horizontal",
-    )
-    # Ids repeated across input files cannot both be stored: every copy becomes an error, none is decided.
-    repeated = pl.col("household_id").is_duplicated()
-    dup = sorted(table.filter(repeated).get_column("household_id").drop_nulls().unique().to_list())
-    row_errors: list[RowError] = list(read.errors)
-    file_label = ", ".join(str(p) for p in paths)
-    row_errors += [
-        RowError(
-            file_label,
-            None,
-            "户编号",
-            "duplicate_id",
-            "户编号在多个输入中重复 / household id repeated",
-            index=int(row),
-            household_id=hid,
+        # Per household: the input digest (the row as read, without its position and date) and the decision
+        # table's row beside what was read (the state the lists compare).
+        table = pl.concat(
+            [
+                frame.select(
+                    "_row", "household_id", "region", pl.col("monitoring.status").alias("monitoring_status"), digests
+                ),
+                decisions.select(pl.exclude("_row", "household_id")),
+            ],
+            how="horizontal",
         )
-        for row, hid in table.filter(repeated).select("_row", "household_id").iter_rows()
-    ]
-    stored = table.filter(~repeated)
-    row_errors += [
-        RowError(file_label, None, None, "evaluation", err, index=int(row), household_id=hid)
-        for row, hid, err in stored.filter(pl.col("error").is_not_null())
-        .select("_row", "household_id", "error")
-        .iter_rows()
-    ]
-    ok = pl.col("error").is_null()
-    cur = stored.filter(ok).select("household_id", "region", "monitoring_status", *_STATE_COLUMNS)
-    timings["digest"] = time.perf_counter() - t
+        repeated = pl.col("household_id").is_duplicated()
+        row_errors: list[RowError] = list(read.errors)
+        file_label = ", ".join(str(p) for p in paths)
+        row_errors += [
+            RowError(
+                file_label,
+                None,
+                "户编号",
+                "duplicate_id",
+                "户编号在多个输入中重复 / household id repeated",
+                index=int(row),
+                household_id=hid,
+            )
+            for row, hid in table.filter(repeated).select("_row", "household_id").iter_rows()
+        ]
+        stored = table.filter(~repeated)
+        row_errors += [
+            RowError(file_label, None, None, "evaluation", err, index=int(row), household_id=hid)
+            for row, hid, err in stored.filter(pl.col("error").is_not_null())
+            .select("_row", "household_id", "error")
+            .iter_rows()
+        ]
+        ok = pl.col("error").is_null()
+        cur = stored.filter(ok).select("household_id", "region", "monitoring_status", *_STATE_COLUMNS)
+        # The store's rows of the households and decisions need nothing from the lists.
+        rows_job = work.submit(_store_rows, stored, frame, decisions, dup)
+        timings["digest"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    previous = store.previous_run(juris, as_of)
-    prev = _previous_state(store, previous.run_id) if previous is not None else None
-    timings["previous"] = time.perf_counter() - t
-    t = time.perf_counter()
-    window_start = previous.as_of + timedelta(days=1) if previous else as_of - timedelta(days=31)
-    leads = [lead for lead in _leads(store, juris) if window_start.isoformat() <= lead["found_on"] <= as_of.isoformat()]
-    changes = changes_frame(rules, cur, prev, leads, CHANGE_KINDS)
-    timings["compare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    everyone = stored.select("household_id", "region")
-    visit_list = visits_frame(rules, cur, everyone, leads, VISIT_REASONS)
-    flags = flags_frame(cur)
-    quarter = [
-        (r.as_of.isoformat(), f)
-        for r in store.runs(juris)
-        if _quarter_start(as_of) <= r.as_of < as_of
-        and (f := _stored_frame(store, r.run_id, "focus_flags", FLAG_SCHEMA)) is not None
-    ] + [(as_of.isoformat(), flags)]
-    focus = focus_frame(rules, quarter)
-    in_care = (pl.col("monitoring_status") == MONITORED).fill_null(False) | pl.col("status").is_in(
-        ["identified", "already_monitored"]
-    ).fill_null(False)
-    monitored = stored.filter(in_care).select(pl.col("region").fill_null("").str.slice(0, 12), "household_id")
-    sample = pl.DataFrame(
-        stratified_sample(list(monitored.iter_rows()), sample_size, seed if seed is not None else as_of.isoformat()),
-        schema={"village": pl.String, "household_id": pl.String},
-        orient="row",
-    )
-    decided_ok = decisions.filter(ok & ~pl.col("household_id").is_in(dup))
-    summary = summarise(decided_ok, frame, level, rules=rules)
-    prev_summary = _stored_frame(store, previous.run_id, "summary", dict(summary.schema)) if previous else None
-    analysis = _analysis(summary, prev_summary)
-    timings["lists"] = time.perf_counter() - t
-
-    decided = cur.height
-    bad_rows = {e.index for e in row_errors if e.index is not None}
-    n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
-    # The lists' files need nothing from the store: a thread writes them beside it (polars and
-    # rust_xlsxwriter work outside the GIL, SQLite too while it steps) into a staging folder, and they are
-    # moved into ``out_dir`` once the run is committed — a run that fails to store leaves no files.
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".monitor-", dir=out))
-    pool = _executor("monitor-files")
-    try:
-        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
-        lists = {
-            "一月一提示": _table(visit_list, _HEADERS["visits"]),
-            "一月一分析": analysis.rename(_HEADERS["analysis"]),
-            f"一季一预警-{quarter_name}": _table(focus, _HEADERS["focus"]),
-            "一周一抽查": _table(sample, _HEADERS["sample"]),
-            "变化清单": _table(changes, _HEADERS["changes"]),
-        }
-        files_job = pool.submit(_write_files, staging, ".csv" if fmt == "csv" else ".xlsx", lists, row_errors)
         t = time.perf_counter()
-        identities = _identities(frame.filter(~pl.col("household_id").is_in(dup)), key, store_plain_ids)
+        # Each list's file is written (into the staging folder, by the ``files`` threads) as soon as the list
+        # is made, beside the next list and the store; they are moved into ``out_dir`` once the run is
+        # committed — a run that fails to store leaves no files.
+        suffix = ".csv" if fmt == "csv" else ".xlsx"
+        quarter_name = f"{as_of.year}Q{(as_of.month - 1) // 3 + 1}"
+        file_jobs: dict[str, Future[tuple[Path, float]]] = {}
+
+        def write(name: str, table: pl.DataFrame) -> None:
+            file_jobs[name] = files_pool.submit(_write_timed, table, staging / f"{name}{suffix}", name.split("-")[0])
+
+        changes = changes_frame(rules, cur, prev, leads, CHANGE_KINDS)
+        write("变化清单", _table(changes, _HEADERS["changes"]))
+        timings["compare"] = time.perf_counter() - t
+        t = time.perf_counter()
+        everyone = stored.select("household_id", "region")
+        visit_list = visits_frame(rules, cur, everyone, leads, VISIT_REASONS)
+        write("一月一提示", _table(visit_list, _HEADERS["visits"]))
+        flags = flags_frame(cur)
+        focus = focus_frame(rules, [*quarter_flags, (as_of.isoformat(), flags)])
+        write(f"一季一预警-{quarter_name}", _table(focus, _HEADERS["focus"]))
+        in_care = (pl.col("monitoring_status") == MONITORED).fill_null(False) | pl.col("status").is_in(
+            ["identified", "already_monitored"]
+        ).fill_null(False)
+        monitored = stored.filter(in_care).select(pl.col("region").fill_null("").str.slice(0, 12), "household_id")
+        sample = pl.DataFrame(
+            stratified_sample(
+                list(monitored.iter_rows()), sample_size, seed if seed is not None else as_of.isoformat()
+            ),
+            schema={"village": pl.String, "household_id": pl.String},
+            orient="row",
+        )
+        write("一周一抽查", _table(sample, _HEADERS["sample"]))
+        json_lists = {"visits": visit_list, "focus": focus, "sample": sample}
+        json_job = files_pool.submit(_write_json_lists, staging / ".monitor.json.lists", json_lists, changes)
+        decided_ok = decisions.filter(ok & ~pl.col("household_id").is_in(dup))
+        summary = summarise(decided_ok, frame, level, rules=rules)
+        prev_summary = _list_frame(prev_summary_body, dict(summary.schema)) if previous else None
+        analysis = _analysis(summary, prev_summary)
+        write("一月一分析", analysis.rename(_HEADERS["analysis"]))
+        if row_errors:
+            # As eligibility.io.writers.write_errors lays them out, through the same writer (and
+            # neutralisation) as the lists.
+            write("错误", errors_frame(row_errors).rename({k: v[0] for k, v in ERROR_COLUMNS.items()}))
+        timings["lists"] = time.perf_counter() - t
+
+        decided = cur.height
+        bad_rows = {e.index for e in row_errors if e.index is not None}
+        n_errors = len(bad_rows) + sum(1 for e in row_errors if e.index is None)
+        t = time.perf_counter()
+        stored_lists = {
+            "summary": summary,
+            "changes": changes,
+            "visits": visit_list,
+            "focus_flags": flags,
+            "focus": focus,
+            "sample": sample,
+        }
+        lists_job = work.submit(lambda: {k: _table_bytes(v) for k, v in stored_lists.items()})
         fingerprint = (
             "sha256:"
             + hashlib.sha256(
@@ -633,70 +678,52 @@ def _run_monthly(
             "focus": focus.height,
             "sample": sample.height,
         }
-        # The households table (what SQL counts), and the compact decisions as the decision table itself:
-        # Parquet blocks, no JSON written or parsed on the way.
-        state = stored.select(
-            "household_id",
-            pl.col("_row").cast(pl.Int64),
-            "region",
-            "monitoring_status",
-            *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
-            "input_digest",
-            "error",
-        )
-        households = state.rows()  # tuples in HouseholdRow's order
-        blocks = [
-            _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
-            for s in range(0, stored.height, DECISION_BLOCK_ROWS)
-        ]
+        households, blocks, block = rows_job.result()
+        identities = identities_job.result()
+        list_bodies = lists_job.result()
         timings["prepare"] = time.perf_counter() - t
-        t = time.perf_counter()
-        block = history_block(frame, decisions, dup)
-        timings["history_block"] = time.perf_counter() - t
         t = time.perf_counter()
         run_id = store.record_run(
             jurisdiction=juris,
             as_of=as_of,
             started_at=started,
             ruleset_fingerprint=fingerprint,
-            input_digest=_file_digest(paths),
+            input_digest=file_digest_job.result(),
             counts=(read.total_rows, decided, n_errors),
             summary=run_summary,
             households=households,
             decisions=blocks,
             errors=[(e.index, e.household_id, e.file, e.row, e.column, e.code, e.message) for e in row_errors],
             identities=identities,
-            lists={
-                "summary": _table_bytes(summary),
-                "changes": _table_bytes(changes),
-                "visits": _table_bytes(visit_list),
-                "focus_flags": _table_bytes(flags),
-                "focus": _table_bytes(focus),
-                "sample": _table_bytes(sample),
-            },
+            lists=list_bodies,
             after_batch=after_batch,
             history=block,
         )
         timings["store"] = time.perf_counter() - t
         t = time.perf_counter()
-        staged, timings["files"] = files_job.result()
-        files = [p.replace(out / p.name) for p in staged]
+        # The files in the order they have always been listed: the lists, the errors file, monitor.json.
+        order = ["一月一提示", "一月一分析", f"一季一预警-{quarter_name}", "一周一抽查", "变化清单", "错误"]
+        written = [file_jobs[name].result() for name in order if name in file_jobs]
+        json_body, json_seconds = json_job.result()
+        timings["files"] = sum(seconds for _, seconds in written) + json_seconds
+        files = [p.replace(out / p.name) for p, _ in written]
+        head = {
+            "run_id": run_id,
+            "jurisdiction": juris,
+            "as_of": as_of.isoformat(),
+            "previous_as_of": previous.as_of.isoformat() if previous else None,
+            "rows": read.total_rows,
+            "decided": decided,
+            "errors": n_errors,
+        }
+        json_path = out / "monitor.json"
+        _finish_json(json_path, head, json_body)
+        files.append(json_path)
+        timings["write"] = time.perf_counter() - t
     finally:
-        pool.shutdown(wait=True)
+        for pool in (decide_pool, work, files_pool):
+            pool.shutdown(wait=True)
         shutil.rmtree(staging, ignore_errors=True)
-    head = {
-        "run_id": run_id,
-        "jurisdiction": juris,
-        "as_of": as_of.isoformat(),
-        "previous_as_of": previous.as_of.isoformat() if previous else None,
-        "rows": read.total_rows,
-        "decided": decided,
-        "errors": n_errors,
-    }
-    json_path = out / "monitor.json"
-    _write_json(json_path, head, {"visits": visit_list, "focus": focus, "sample": sample}, changes)
-    files.append(json_path)
-    timings["write"] = time.perf_counter() - t
     return MonthlyResult(
         run_id=run_id,
         jurisdiction=juris,
@@ -715,6 +742,37 @@ def _run_monthly(
         timings=timings,
         gaps=configuration_gaps(decisions.filter(pl.col("error").is_null())),
     )
+
+
+def _decide_all(rules: RuleSet, frame: pl.DataFrame, as_of: date, chunk_rows: int) -> pl.DataFrame:
+    """The decision table of every household of ``frame`` (``chunk_rows`` at a time), in input order."""
+    parts = [_decide(rules, frame.slice(s, chunk_rows), as_of) for s in range(0, frame.height, chunk_rows)]
+    decisions = pl.concat(parts) if parts else _decide(rules, frame, as_of)
+    return decisions.sort("_row")
+
+
+def _store_rows(
+    stored: pl.DataFrame, frame: pl.DataFrame, decisions: pl.DataFrame, dup: Sequence[str]
+) -> tuple[list[tuple[Any, ...]], list[bytes], bytes]:
+    """What :meth:`Store.record_run` writes of the households: the households table's rows (what SQL
+    counts), the compact decisions as the decision table itself (Parquet blocks, no JSON written or parsed
+    on the way) and the run's history block."""
+    ok = pl.col("error").is_null()
+    state = stored.select(
+        "household_id",
+        pl.col("_row").cast(pl.Int64),
+        "region",
+        "monitoring_status",
+        *(pl.when(ok).then(pl.col(c)).alias(c) for c in ("status", "category", "exit_status")),
+        "input_digest",
+        "error",
+    )
+    households = state.rows()  # tuples in HouseholdRow's order
+    blocks = [
+        _table_bytes(stored.slice(s, DECISION_BLOCK_ROWS).select(_DECISION_COLUMNS))
+        for s in range(0, stored.height, DECISION_BLOCK_ROWS)
+    ]
+    return households, blocks, history_block(frame, decisions, dup)
 
 
 DECISION_BLOCK_ROWS: Final = 50_000
