@@ -281,7 +281,7 @@ class Engine:
         self._leads: dict[tuple[str, str | None, date | None], Lead] = {}
         self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
-        self._entries = 0  # memo entries made since the memos last started over (see _keep)
+        self._entries = self._combinations = 0  # memo entries made since they last started over (_keep)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ public
@@ -595,36 +595,49 @@ class Engine:
             self._keep(self._leads, k, got)
         return got
 
-    def _keep(self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None) -> None:
+    def _keep(
+        self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None, *, answer: bool = False
+    ) -> None:
         """Remember ``value`` in a memo of this engine, which starts over when it holds ``size`` entries
         (default ``_MEMO_SIZE``).
 
-        Memos nest (a procedure plan holds its dated findings, an exit part its exits, a gap-report plan
-        its answers), so a bound per table alone multiplies into hundreds of MiB over a long run of
-        varied households (issue 13: memory grew ~9 KiB a household to 440 MiB at 40,000). Every entry
-        therefore also counts against one budget per engine, :data:`_ENTRY_BUDGET`: when it is spent,
-        every memo of the engine starts over at once (:meth:`_start_over`), so what a long batch keeps
-        is bounded by the budget, not by its length. Hits cost nothing and add no entry: a county whose
-        households share their combinations rarely spends the budget at all."""
+        Most memos are keyed by combinations of conclusions, which a county shares (a few thousand).
+        Some hold *answers* keyed by a household's own values — its dates, members, the unknown values
+        of its gap report (``answer=True``) — and hang off the others (a procedure plan holds its dated
+        findings, an exit part its exits, a gap-report plan its answers), so a bound per table alone
+        multiplied into hundreds of MiB over a long run of varied households (issue 13: ~9 KiB a
+        household, 440 MiB at 40,000). Every answer therefore also counts against one budget per
+        engine, :data:`_ENTRY_BUDGET`: when it is spent, every answer memo starts over at once
+        (:meth:`_start_over`) while the combinations, plans and programs stay — rebuilding those is
+        what a cold start costs (~1 ms a household on the bundled packs)."""
         with self._lock:
-            self._entries += 1
-            if self._entries > _ENTRY_BUDGET:
-                self._start_over()
+            if answer:
+                self._entries += 1
+                if self._entries > _ENTRY_BUDGET:
+                    self._start_over()
+            else:
+                self._combinations += 1
+                if self._combinations > _COMBINATION_BUDGET:  # a workload where even these rarely repeat
+                    self._start_over(everything=True)
             if len(table) >= (_MEMO_SIZE if size is None else size):
                 table.clear()
             table[key] = value
 
-    def _start_over(self) -> None:
-        """Empty every memo of decision pieces (called with the lock held; the compiled programs, labels
-        and contexts stay). A decision already built keeps the objects it refers to; the next household
-        of a combination builds its pieces again."""
+    def _start_over(self, *, everything: bool = False) -> None:
+        """Empty every answer memo — with ``everything``, every memo of decision pieces, plans included
+        (called with the lock held; see :meth:`_keep`). A decision already built keeps the objects it
+        refers to; the next household with the same values builds them again."""
         self._entries = 0
-        for memo in self._memos.values():
-            memo.start_over()
-        self._leads.clear()
-        self._finding_objs.clear()
-        self._missing_facts.clear()
-        self._contexts.clear()
+        for memo in list(self._memos.values()):
+            memo.forget_answers()
+            if everything:
+                memo.forget_combinations()
+        if everything:
+            self._combinations = 0
+            self._leads.clear()
+            self._finding_objs.clear()
+            self._missing_facts.clear()
+            self._contexts.clear()
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
         """A code with its labels — one frozen object per (kind, code), shared by every decision."""
@@ -704,7 +717,7 @@ class Engine:
         got = plan.memo.get(key)
         if got is None:
             got = self._missing_requests(run, rule_ids, plan)
-            self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE)
+            self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE, answer=True)
         if type(got) is not list:  # no unknown fact among them: the same for every household
             return got  # type: ignore[no-any-return]
         return self._resolve(run, _with_plans(run.program, got))
@@ -799,7 +812,7 @@ class Engine:
         got = memo.attached.get(k)
         if got is None:
             got = with_members(h, named.assistance, chosen)
-            self._keep(memo.attached, k, got)
+            self._keep(memo.attached, k, got, answer=True)
         return got
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
@@ -914,7 +927,7 @@ class Engine:
         else:
             out["status"] = "eligible"
         got = _new(Exit, **out)
-        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE)
+        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE, answer=True)
         return got
 
     def _procedure(self, memo: _Memo, run: _Run, findings: tuple[Any, ...], masks: tuple[int, int]) -> tuple[Any, ...]:
@@ -933,7 +946,7 @@ class Engine:
                 data = f.__dict__.copy()
                 data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
                 got = _raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS)
-                self._keep(objs, (due, on), got, _SHAPE_CACHE_SIZE)
+                self._keep(objs, (due, on), got, _SHAPE_CACHE_SIZE, answer=True)
             out.append(got)
         return tuple(out)
 
@@ -970,7 +983,7 @@ class Engine:
         got = op.memo.get(key)
         if got is None:
             got = self._open_answer(run, op)
-            self._keep(op.memo, key, got, _SHAPE_CACHE_SIZE)
+            self._keep(op.memo, key, got, _SHAPE_CACHE_SIZE, answer=True)
         if type(got) is tuple:  # no unknown fact on either side: the same for every household
             return got
         blocking, rest = self._resolve(run, got[0]), self._resolve(run, got[1])
@@ -1066,10 +1079,14 @@ class Engine:
 
 _SHAPE_CACHE_SIZE: Final = 4096
 """Decision shapes kept per engine: a county's few hundred common ones fit; more only costs memory."""
+_COMBINATION_BUDGET: Final = 100_000
+"""Entries of the memos keyed by combinations of conclusions one engine makes before every memo starts
+over: a county's few thousand combinations never come near it; data whose gaps make nearly every
+household its own combination (generated workloads) do, and memory stays bounded all the same."""
 _ENTRY_BUDGET: Final = 50_000
-"""Memo entries one engine makes before all its memos start over (see ``Engine._keep``): at about
-1 KiB an entry (a finding object with its members, a dated procedure finding, a gap-report answer)
-some 50 MiB, which a county's few thousand shared combinations never come near."""
+"""Answers one engine memoises before its answer memos start over (see ``Engine._keep``): at about
+1 KiB an answer (a finding object with its members, a dated procedure finding, a gap-report answer)
+some 50 MiB."""
 _MEMO_SIZE: Final = 16_384
 """Entries kept per memo of decision pieces: a county's combinations of one kind of conclusion (a
 thousand or so of risk types among 10⁵ households) fit; when full, the memo starts over."""
@@ -1435,11 +1452,11 @@ class _Memo:
             (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
         )
         """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
-        self.start_over()
+        self.forget_combinations()
 
-    def start_over(self) -> None:
-        """Empty every memo (see :meth:`Engine._keep`), including the gap-report plans the program keeps:
-        their answers are entries of this engine's budget too."""
+    def forget_combinations(self) -> None:
+        """Empty the memos keyed by combinations of conclusions, and the plans the program keeps (see
+        :meth:`Engine._keep`): only when even these stop repeating."""
         self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
         self.statuses: dict[tuple[int, ...], _Status] = {}
         self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
@@ -1455,6 +1472,21 @@ class _Memo:
         facts_plan = kept.get("_facts_plan")
         if facts_plan is not None:
             facts_plan.memo.clear()
+
+    def forget_answers(self) -> None:
+        """Empty the memos of answers keyed by households' own values (see :meth:`Engine._keep`): the
+        members attached, the exits by their dates, the dated procedure findings, and the answers of the
+        gap-report plans the program keeps. Cleared in place: a caller may be about to store into them."""
+        self.attached.clear()
+        for part in list(self.exit_parts.values()):  # copied at C speed: other threads may add to them
+            part.memo.clear()
+        for plan in list(self.procedure.values()):
+            for entry in plan:
+                entry[3].clear()
+        kept = self.program.__dict__
+        for name in ("_missing_plans", "_settle_plans", "_open_plans"):
+            for p in list((kept.get(name) or {}).values()):
+                p.memo.clear()
 
     def lean_pays(self) -> bool:
         """Whether ``trace="none"`` should still try the lean program first. A household with an unknown
