@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
+from operator import is_
 from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel
@@ -360,11 +362,13 @@ class Engine:
             head = decision.model_dump_json(exclude={"trace"})
             t = decision.trace
             expander = self._text_expander(t.program)
-            if type(t.values) is tuple and type(t.nodes) is tuple and hasattr(t.missing, "data"):
+            run = getattr(t.missing, "run", None)
+            if type(t.values) is tuple and type(t.nodes) is tuple and isinstance(run, _Run):
                 # The engine's own compact trace: its values taken as they are, not written as JSON data
-                # and read back.
+                # and read back; the settling paths from the program's memo (``_Settled``).
+                missing, unknown = _settled(run)
                 pieces = expander.trace_pieces(
-                    t.values, t.nodes, t.missing.data(), list(t.engines), str(t.input_digest)
+                    t.values, t.nodes, missing, list(t.engines), str(t.input_digest), unknown=unknown
                 )
             else:
                 pieces = expander.text_pieces(t.to_data())
@@ -513,10 +517,10 @@ class Engine:
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
         # first seen), and its JSON text, should it be written, from the memo of their texts.
-        text, missing, engines = self._text_expander(program.key), compact.missing.data(), list(self.engines)
+        text, (missing, keyed), engines = self._text_expander(program.key), _settled(run), list(self.engines)
         digest = str(compact.input_digest)
-        full = text.trace_model(values, nodes, missing, engines, digest)
-        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
+        full = text.trace_model(values, nodes, missing, engines, digest, unknown=keyed)
+        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest, unknown=keyed))
         decision.__dict__["trace"] = full
         return decision
 
@@ -1360,6 +1364,62 @@ class _UnknownFacts:
 
     def data(self) -> dict[str, list[str]]:
         return {k: v for k, v in self.run.fact_missing.items() if v}
+
+
+class _Settled:
+    """Per program: the settling paths of a household's unknown facts for its full trace — what
+    ``_UnknownFacts.data()`` gives — kept per (pattern of unknown facts, paths the household lacks).
+
+    Why: worked out per household, the paths take some fifty reads of the household and a sort per
+    unknown fact (about a sixth of ``Engine.full_json``). They depend on the household only through
+    which facts are unknown and which of those facts' fields it lacks; so per pattern of unknown facts
+    the fields of all of them are read by one generated function (:func:`_reader`), and the lacking
+    paths it lists, with the pattern, key the result: computed the exact way (``_Run.fact_missing``) on
+    the first household with that key, shared (read only) by the next ones — with its memo-key form
+    (paths as tuples), whose shared objects also make the full trace's memo keys compare by identity.
+    Both memos are bounded and start over when full."""
+
+    __slots__ = ("chain", "done", "facts", "get", "plans")
+
+    def __init__(self, program: Program) -> None:
+        self.chain = program.chain
+        self.facts = [s.name for s in program.facts]
+        self.get = value_getter([s.index for s in program.facts])
+        self.plans: dict[tuple[bool, ...], _Reader] = {}
+        self.done: dict[tuple[Any, ...], tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]] = {}
+
+    def __call__(self, run: _Run) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+        """The settling paths of ``run``'s unknown facts (those with any), and the same as tuples."""
+        pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
+        read = self.plans.get(pattern)
+        if read is None:
+            facts = self.chain.facts
+            fields = frozenset().union(*(facts[n].fields for n, u in zip(self.facts, pattern, strict=True) if u))
+            read = _reader(_field_plan(fields))
+            if len(self.plans) >= _SETTLED_SIZE:
+                self.plans.clear()
+            self.plans[pattern] = read
+        key = (pattern, *read(run.h))
+        got = self.done.get(key)
+        if got is None:
+            missing = {k: v for k, v in run.fact_missing.items() if v}
+            got = (missing, {k: tuple(v) for k, v in missing.items()})
+            if len(self.done) >= _SETTLED_SIZE:
+                self.done.clear()
+            self.done[key] = got
+        return got
+
+
+_SETTLED_SIZE: Final = 1024
+"""Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
+
+
+def _settled(run: _Run) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+    """:class:`_Settled` of ``run``'s program (made on first use, kept with the program)."""
+    got: _Settled | None = run.program.__dict__.get("_full_settled")
+    if got is None:
+        got = run.program.__dict__["_full_settled"] = _Settled(run.program)
+    return got(run)
 
 
 def _as_date(v: date | str) -> date:

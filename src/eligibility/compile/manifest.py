@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
 from typing import Any, Final
@@ -678,15 +679,25 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, values), list(compact["engines"]), compact["input_digest"])
 
     def trace_pieces(
-        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
+        self,
+        values: Any,
+        nodes: tuple[Any, ...],
+        missing: dict[str, list[str]],
+        engines: list[str],
+        digest: str,
+        *,
+        unknown: dict[str, tuple[str, ...]] | None = None,
     ) -> list[str]:
         """As :meth:`text_pieces`, from the engine's own values and outcomes (tuples; unknown as
-        ``UNKNOWN``): a value is taken as its JSON data form reads back only when a text is rendered."""
-        return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
+        ``UNKNOWN``): a value is taken as its JSON data form reads back only when a text is rendered.
+        ``unknown``: ``missing`` with its lists as tuples, when the caller has it (see :meth:`_unknown`)."""
+        return self._pieces(_Shown(values, nodes, missing, None), engines, digest, unknown)
 
-    def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
+    def _pieces(
+        self, h: _Shown, engines: list[str], digest: str, unknown: dict[str, tuple[str, ...]] | None = None
+    ) -> list[str]:
         try:
-            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h), h)
+            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h) if unknown is None else unknown, h)
         except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
             facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
             rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
@@ -699,7 +710,7 @@ class TextExpander:
         decimal by its digits, a list as a tuple)."""
         u = UNKNOWN
         return [
-            v if (c := v.__class__) is str or c is int or v is u else (c, v) if c is bool else _typed_key(v)
+            v if (c := v.__class__) is str or c is int or v is u else _BOOL_KEY[v] if c is bool else _typed_key(v)
             for v in h.given
         ]
 
@@ -752,33 +763,58 @@ class TextExpander:
         sf: Callable[[int, Any, _Shown], Any],
         sr: Callable[[int, Any, _Shown], Any],
     ) -> Callable[..., tuple[list[Any], list[Any]]]:
-        """A function generated for this manifest that gives every fact's and every rule's text (two
-        lists) from its memo — one line each, the memo key built inline from the node outcomes and value
-        keys it depends on — rendering only what is not there: the per-household work of a full trace is
-        then one tuple and one dict lookup per rule. Nothing of a rule file reaches the source but indices
-        and fact names (as ``repr`` string literals). ``fact_memo`` / ``rule_memo`` and the renderers of a
-        miss ``sf`` / ``sr``: the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`)."""
+        """A function that gives every fact's and every rule's text (two lists) from its memo, rendering
+        only what is not there: ``fact_memo`` / ``rule_memo`` and the renderers of a miss ``sf`` / ``sr``
+        are the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`).
 
-        ns: dict[str, Any] = {"sf": sf, "sr": sr}
-        lines = ["def render(K, n, u, h):", "    return ["]
-        for i, slots in enumerate(self.fact_keys):
-            ns[f"f{i}"] = fact_memo[i]
-            key = "(" + "".join(f"K[{s}], " for s in slots) + f"u.get({self.facts[i][2]!r}))"
-            lines.append(f"        f{i}.get(k := {key}) or sf({i}, k, h),")
-        lines.append("    ], [")
-        for i, (lo, hi, slots, read) in enumerate(self.rule_keys):
-            ns[f"r{i}"] = rule_memo[i]
-            key = f"(n[{lo}:{hi}], " + "".join(f"K[{s}], " for s in slots) + "".join(f"u.get({f!r}), " for f in read)
-            lines.append(f"        r{i}.get(k := {key})) or sr({i}, k, h),")
-        lines.append("    ]")
-        exec(compile("\n".join(lines) + "\n", f"<full trace of {self.m['program']}>", "exec"), ns)
-        render: Callable[..., tuple[list[Any], list[Any]]] = ns["render"]
+        Why it is built this way: with warm memos a full trace is some two hundred memo lookups, and the
+        per-household cost is making their keys. So a household's node outcomes, the settling paths of
+        its facts and its value keys are laid side by side in one list, once, and each fact's and rule's
+        key is cut from that list by an ``itemgetter`` made here — every key made and looked up in C
+        (``map``), no Python line per rule. A key is the same tuple of items as before (a rule's node
+        outcomes, the value keys its leaves show, its facts' settling paths; a fact's value keys and its
+        own settling paths), so what a memo holds, and its bound, are unchanged."""
+        n_nodes = int(self.m["nodes"])
+        names = sorted(
+            {self.facts[i][2] for i in range(len(self.facts))} | {f for *_, read in self.rule_keys for f in read}
+        )
+        at_name = {name: n_nodes + k for k, name in enumerate(names)}
+        k0 = n_nodes + len(names)  # where the value keys start
+        fact_get = [
+            itemgetter(*[k0 + s for s in slots], at_name[self.facts[i][2]]) for i, slots in enumerate(self.fact_keys)
+        ]
+        rule_get = [
+            itemgetter(*range(lo, hi), *[k0 + s for s in slots], *[at_name[f] for f in read])
+            for lo, hi, slots, read in self.rule_keys
+        ]
+
+        def render(keys: list[Any], nodes: tuple[Any, ...], unknown: dict[str, Any], h: _Shown) -> Any:
+            if len(nodes) != n_nodes:
+                raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {n_nodes}")
+            row = [*nodes, *map(unknown.get, names), *keys]
+            fk = list(map(_CALL, fact_get, repeat(row)))
+            facts = list(map(dict.get, fact_memo, fk))
+            if not all(facts):
+                facts = [t or sf(i, fk[i], h) for i, t in enumerate(facts)]
+            rk = list(map(_CALL, rule_get, repeat(row)))
+            rules = list(map(dict.get, rule_memo, rk))
+            if not all(rules):
+                rules = [t or sr(i, rk[i], h) for i, t in enumerate(rules)]
+            return facts, rules
+
         return render
 
     # ------------------------------------------------------------------------------ as models
 
     def trace_model(
-        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
+        self,
+        values: Any,
+        nodes: tuple[Any, ...],
+        missing: dict[str, list[str]],
+        engines: list[str],
+        digest: str,
+        *,
+        unknown: dict[str, tuple[str, ...]] | None = None,
     ) -> Trace:
         """The full trace as the :class:`~eligibility.decision.Trace` model — what validating
         :class:`Expander`'s data gives — from the engine's own values and outcomes (as :meth:`trace_pieces`).
@@ -796,7 +832,7 @@ class TextExpander:
             )
         h = _Shown(values, nodes, missing, None)
         try:
-            facts, rules = render(self._keys(h), nodes, self._unknown(h), h)
+            facts, rules = render(self._keys(h), nodes, self._unknown(h) if unknown is None else unknown, h)
         except TypeError:  # a value that cannot be a memo key: this household is built without the memo
             facts = [self._fact_model(i, None, h) for i in range(len(self.facts))]
             rules = [self._rule_model(i, None, h) for i in range(len(self.rules))]
@@ -852,6 +888,14 @@ class TextExpander:
         p = self.trace_parts
         return [p[0], _enc(engines), p[1], _encode_str(digest), p[2], "[", *facts, "]", p[3], "[", *rules, "]", p[4]]
 
+
+_CALL: Final = itemgetter.__call__
+"""``_CALL(g, x)`` is ``g(x)`` for an ``itemgetter`` ``g``: what ``map`` applies to cut every memo key
+from one household's row in :meth:`TextExpander._renderer` (``operator.call`` is Python 3.11+)."""
+
+_BOOL_KEY: Final[dict[bool, tuple[type, bool]]] = {True: (bool, True), False: (bool, False)}
+"""A bool's memo key (see :meth:`TextExpander._keys`), one shared object each: a memo key compares its
+items by identity first, so a stored key's shared items are not read again."""
 
 _PLAIN: Final = frozenset({str, int, bool})
 """Types whose values read back from the compact JSON as they are (see :func:`as_read`)."""
