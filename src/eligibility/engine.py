@@ -1373,10 +1373,12 @@ class _Settled:
     Why: worked out per household, the paths take some fifty reads of the household and a sort per
     unknown fact (about a sixth of ``Engine.full_json``). They depend on the household only through
     which facts are unknown and which of those facts' fields it lacks; so per pattern of unknown facts
-    the fields of all of them are read by one generated function (:func:`_reader`), and the lacking
-    paths it lists, with the pattern, key the result: computed the exact way (``_Run.fact_missing``) on
-    the first household with that key, shared (read only) by the next ones — with its memo-key form
-    (paths as tuples), whose shared objects also make the full trace's memo keys compare by identity.
+    the fields of all of them are planned once (:func:`_plan_fields`; not a generated reader: compiling
+    one per pattern cost more than it saved on households never seen before), and the lacking paths
+    read with that plan (:func:`_absent_of`), with the pattern, key the result: computed the exact way
+    (``_Run.fact_missing``) on the first household with that key, shared (read only) by the next
+    ones — with its memo-key form (paths as tuples), whose shared objects also make the full trace's
+    memo keys compare by identity.
     Both memos are bounded and start over when full."""
 
     __slots__ = ("chain", "done", "facts", "get", "plans")
@@ -1385,21 +1387,21 @@ class _Settled:
         self.chain = program.chain
         self.facts = [s.name for s in program.facts]
         self.get = value_getter([s.index for s in program.facts])
-        self.plans: dict[tuple[bool, ...], _Reader] = {}
+        self.plans: dict[tuple[bool, ...], _FieldPlan] = {}
         self.done: dict[tuple[Any, ...], tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]] = {}
 
     def __call__(self, run: _Run) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
         """The settling paths of ``run``'s unknown facts (those with any), and the same as tuples."""
         pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
-        read = self.plans.get(pattern)
-        if read is None:
+        plan = self.plans.get(pattern)
+        if plan is None:
             facts = self.chain.facts
             fields = frozenset().union(*(facts[n].fields for n, u in zip(self.facts, pattern, strict=True) if u))
-            read = _reader(_field_plan(fields))
+            plan = _plan_fields(fields)
             if len(self.plans) >= _SETTLED_SIZE:
                 self.plans.clear()
-            self.plans[pattern] = read
-        key = (pattern, *read(run.h))
+            self.plans[pattern] = plan
+        key = (pattern, *_absent_of(run.h, plan))
         got = self.done.get(key)
         if got is None:
             missing = {k: v for k, v in run.fact_missing.items() if v}
