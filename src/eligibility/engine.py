@@ -33,7 +33,7 @@ from . import __version__
 from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
-from .compile.manifest import Expander, TextExpander, manifest, value_getter
+from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
 from .compile.members_py import selections, with_members
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
@@ -366,10 +366,7 @@ class Engine:
             if type(t.values) is tuple and type(t.nodes) is tuple and isinstance(run, _Run):
                 # The engine's own compact trace: its values taken as they are, not written as JSON data
                 # and read back; the settling paths from the program's memo (``_Settled``).
-                missing, unknown = _settled(run)
-                pieces = expander.trace_pieces(
-                    t.values, t.nodes, missing, list(t.engines), str(t.input_digest), unknown=unknown
-                )
+                pieces = expander.trace_pieces(t.values, t.nodes, _settled(run), list(t.engines), str(t.input_digest))
             else:
                 pieces = expander.text_pieces(t.to_data())
             return "".join([head[:-1], ',"trace":', *pieces, "}"])
@@ -517,10 +514,10 @@ class Engine:
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
         # first seen), and its JSON text, should it be written, from the memo of their texts.
-        text, (missing, keyed), engines = self._text_expander(program.key), _settled(run), list(self.engines)
+        text, missing, engines = self._text_expander(program.key), _settled(run), list(self.engines)
         digest = str(compact.input_digest)
-        full = text.trace_model(values, nodes, missing, engines, digest, unknown=keyed)
-        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest, unknown=keyed))
+        full = text.trace_model(values, nodes, missing, engines, digest)
+        full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
         decision.__dict__["trace"] = full
         return decision
 
@@ -1388,10 +1385,10 @@ class _Settled:
         self.facts = [s.name for s in program.facts]
         self.get = value_getter([s.index for s in program.facts])
         self.plans: dict[tuple[bool, ...], _FieldPlan] = {}
-        self.done: dict[tuple[Any, ...], tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]] = {}
+        self.done: dict[tuple[Any, ...], SettledPaths] = {}
 
-    def __call__(self, run: _Run) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
-        """The settling paths of ``run``'s unknown facts (those with any), and the same as tuples."""
+    def __call__(self, run: _Run) -> SettledPaths:
+        """The settling paths of ``run``'s unknown facts (those with any), also as memo keys."""
         pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
         plan = self.plans.get(pattern)
         if plan is None:
@@ -1404,8 +1401,7 @@ class _Settled:
         key = (pattern, *_absent_of(run.h, plan))
         got = self.done.get(key)
         if got is None:
-            missing = {k: v for k, v in run.fact_missing.items() if v}
-            got = (missing, {k: tuple(v) for k, v in missing.items()})
+            got = SettledPaths({k: v for k, v in run.fact_missing.items() if v})
             if len(self.done) >= _SETTLED_SIZE:
                 self.done.clear()
             self.done[key] = got
@@ -1416,7 +1412,7 @@ _SETTLED_SIZE: Final = 1024
 """Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
 
 
-def _settled(run: _Run) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+def _settled(run: _Run) -> SettledPaths:
     """:class:`_Settled` of ``run``'s program (made on first use, kept with the program)."""
     got: _Settled | None = run.program.__dict__.get("_full_settled")
     if got is None:

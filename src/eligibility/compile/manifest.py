@@ -38,6 +38,7 @@ from .python import CondNode, Program
 
 __all__ = [
     "Expander",
+    "SettledPaths",
     "TextExpander",
     "decode_value",
     "encode_value",
@@ -517,6 +518,18 @@ def expand(m: dict[str, Any], compact: dict[str, Any]) -> dict[str, Any]:
 _MARK = "\x00{}\x00"
 
 
+class SettledPaths(dict[str, list[str]]):
+    """A household's settling paths of unknown facts (a compact trace's ``missing``) that also carries
+    them as memo keys (``keyed``: the lists as tuples), so :meth:`TextExpander._unknown` need not make
+    them per household: the engine keeps one such object per combination (``engine._Settled``)."""
+
+    __slots__ = ("keyed",)
+
+    def __init__(self, paths: dict[str, list[str]]) -> None:
+        super().__init__(paths)
+        self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()}
+
+
 def _dumps(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
@@ -679,25 +692,15 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, values), list(compact["engines"]), compact["input_digest"])
 
     def trace_pieces(
-        self,
-        values: Any,
-        nodes: tuple[Any, ...],
-        missing: dict[str, list[str]],
-        engines: list[str],
-        digest: str,
-        *,
-        unknown: dict[str, tuple[str, ...]] | None = None,
+        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
     ) -> list[str]:
         """As :meth:`text_pieces`, from the engine's own values and outcomes (tuples; unknown as
-        ``UNKNOWN``): a value is taken as its JSON data form reads back only when a text is rendered.
-        ``unknown``: ``missing`` with its lists as tuples, when the caller has it (see :meth:`_unknown`)."""
-        return self._pieces(_Shown(values, nodes, missing, None), engines, digest, unknown)
+        ``UNKNOWN``): a value is taken as its JSON data form reads back only when a text is rendered."""
+        return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
 
-    def _pieces(
-        self, h: _Shown, engines: list[str], digest: str, unknown: dict[str, tuple[str, ...]] | None = None
-    ) -> list[str]:
+    def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
         try:
-            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h) if unknown is None else unknown, h)
+            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h), h)
         except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
             facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
             rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
@@ -716,7 +719,10 @@ class TextExpander:
 
     @staticmethod
     def _unknown(h: _Shown) -> dict[str, tuple[str, ...]]:
-        """The settling paths of the unknown facts, as memo keys."""
+        """The settling paths of the unknown facts, as memo keys (made once if they come as
+        :class:`SettledPaths`)."""
+        if type(h.missing) is SettledPaths:
+            return h.missing.keyed
         return {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
 
     def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
@@ -807,14 +813,7 @@ class TextExpander:
     # ------------------------------------------------------------------------------ as models
 
     def trace_model(
-        self,
-        values: Any,
-        nodes: tuple[Any, ...],
-        missing: dict[str, list[str]],
-        engines: list[str],
-        digest: str,
-        *,
-        unknown: dict[str, tuple[str, ...]] | None = None,
+        self, values: Any, nodes: tuple[Any, ...], missing: dict[str, list[str]], engines: list[str], digest: str
     ) -> Trace:
         """The full trace as the :class:`~eligibility.decision.Trace` model — what validating
         :class:`Expander`'s data gives — from the engine's own values and outcomes (as :meth:`trace_pieces`).
@@ -832,7 +831,7 @@ class TextExpander:
             )
         h = _Shown(values, nodes, missing, None)
         try:
-            facts, rules = render(self._keys(h), nodes, self._unknown(h) if unknown is None else unknown, h)
+            facts, rules = render(self._keys(h), nodes, self._unknown(h), h)
         except TypeError:  # a value that cannot be a memo key: this household is built without the memo
             facts = [self._fact_model(i, None, h) for i in range(len(self.facts))]
             rules = [self._rule_model(i, None, h) for i in range(len(self.rules))]
