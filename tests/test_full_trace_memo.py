@@ -17,12 +17,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eligibility import Engine, load_rules, parse_household
 from eligibility import decision as decision_module
+from eligibility import engine as engine_module
 from eligibility.compile import manifest as manifest_module
 from eligibility.decision import CompactTrace, Trace
 from eligibility.models import births_after
+from eligibility.strategies import households
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples" / "households"
@@ -115,3 +119,62 @@ def test_memos_that_keep_nothing_give_the_same_models_and_bytes(cases, monkeypat
         d = cold.evaluate(h, on, trace="full")
         assert d.trace == model
         assert d.to_json(indent=None) == text
+
+
+# ------------------------------------------------------------------ settling paths from the program's memo
+# ``engine._Settled`` (issue 9 §5 speed): the settling paths a full trace shows come from a memo per
+# (pattern of unknown facts, paths the household lacks); they must be what working them out for each
+# household gives (``_UnknownFacts.data()``) — with warm memos, with memos that start over at every
+# second entry, and for generated households that meet a key an earlier household made.
+
+
+def _check_settled(engine: Engine, h, on) -> int:  # type: ignore[no-untyped-def]
+    """Compare the memo's paths with the per-household ones; the number of unknown facts with paths."""
+    t = engine.evaluate(h, on, trace="compact").trace
+    if not isinstance(t, CompactTrace):
+        return 0
+    want = t.missing.data()  # type: ignore[attr-defined]
+    got = engine_module._settled(t.missing.run)  # type: ignore[attr-defined]
+    assert got == want, (h.household_id, on)
+    assert got.keyed == {k: tuple(v) for k, v in want.items()}
+    return len(want)
+
+
+def test_settled_paths_equal_the_per_household_ones(cases) -> None:  # type: ignore[no-untyped-def]
+    rules, households = cases
+    engine = Engine(rules)
+    shown = 0
+    for _ in range(2):  # the second time every result comes from the memo
+        for h, on in households:
+            shown += _check_settled(engine, h, on)
+    assert shown > 0  # some example has an unknown fact with paths that would settle it
+
+
+def test_settled_memos_start_over_when_full(cases, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    rules, households = cases
+    engine = Engine(rules)
+    for h, on in households:
+        engine.evaluate(h, on, trace="none")
+    programs = [m.program for m in engine._memos.values()]
+    for p in programs:  # programs are shared by the engines of one rule set: start from empty memos
+        p.__dict__.pop("_full_settled", None)
+    monkeypatch.setattr(engine_module, "_SETTLED_SIZE", 2)
+    for h, on in households:
+        _check_settled(engine, h, on)
+    memos = [p.__dict__["_full_settled"] for p in programs if "_full_settled" in p.__dict__]
+    assert memos and all(len(m.plans) <= 2 and len(m.done) <= 2 for m in memos)
+    for p in programs:  # not left with the bound of this test
+        p.__dict__.pop("_full_settled", None)
+
+
+_GENERATED = Engine(load_rules())
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=households(), on=st.sampled_from(DATES))
+def test_settled_paths_of_generated_households(h, on) -> None:  # type: ignore[no-untyped-def]
+    """One engine for every example: a key met before, with another household, gives this one's paths."""
+    chain = _GENERATED.chain_for(h)
+    if chain is None or not chain.in_force(on) or births_after(h, on):
+        return
+    _check_settled(_GENERATED, h, on)

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
+from operator import is_
 from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -31,7 +33,7 @@ from . import __version__
 from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
-from .compile.manifest import Expander, TextExpander, manifest, value_getter
+from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
 from .compile.members_py import selections, with_members
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
@@ -363,11 +365,12 @@ class Engine:
             head = decision.model_dump_json(exclude={"trace"})
             t = decision.trace
             expander = self._text_expander(t.program)
-            if type(t.values) is tuple and type(t.nodes) is tuple and hasattr(t.missing, "data"):
+            run = getattr(t.missing, "run", None)
+            if type(t.values) is tuple and type(t.nodes) is tuple and isinstance(run, _Run):
                 # The engine's own compact trace: its values taken as they are, not written as JSON data
-                # and read back.
+                # and read back; the settling paths from the program's memo (``_Settled``).
                 pieces = expander.trace_pieces(
-                    t.values, t.nodes, t.missing.data(), list(t.engines), str(t.input_digest)
+                    t.values, t.nodes, _full_settled(run), list(t.engines), str(t.input_digest)
                 )
             else:
                 pieces = expander.text_pieces(t.to_data())
@@ -514,7 +517,7 @@ class Engine:
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
         # first seen), and its JSON text, should it be written, from the memo of their texts.
-        text, missing, engines = self._text_expander(program.key), compact.missing.data(), list(self.engines)
+        text, missing, engines = self._text_expander(program.key), _full_settled(run), list(self.engines)
         digest = str(compact.input_digest)
         full = text.trace_model(values, nodes, missing, engines, digest)
         full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
@@ -1674,6 +1677,63 @@ def _absent_reader(entries: tuple[tuple[str | None, str, str, str | None], ...])
     ns: dict[str, Any] = {}
     exec(compile("\n".join(lines) + "\n", "<eligibility unknown facts>", "exec"), ns)  # our own source
     return ns["absent"]
+
+
+class _Settled:
+    """Per program: the settling paths of a household's unknown facts for its full trace — what
+    ``_UnknownFacts.data()`` gives — kept per (pattern of unknown facts, paths the household lacks).
+
+    Why: worked out per household, the paths take some fifty reads of the household and a sort per
+    unknown fact (about a sixth of ``Engine.full_json``). They depend on the household only through
+    which facts are unknown and which of those facts' fields it lacks; so per pattern of unknown facts
+    the fields of all of them are planned once (:func:`_plan_fields`; not a generated reader: compiling
+    one per pattern cost more than it saved on households never seen before), and the lacking paths
+    read with that plan (:func:`_absent_of`), with the pattern, key the result: computed the exact way
+    (``_Run.fact_missing``) on the first household with that key, shared (read only) by the next
+    ones — with its memo-key form (paths as tuples), whose shared objects also make the full trace's
+    memo keys compare by identity.
+    Both memos are bounded and start over when full."""
+
+    __slots__ = ("chain", "done", "facts", "get", "plans")
+
+    def __init__(self, program: Program) -> None:
+        self.chain = program.chain
+        self.facts = [s.name for s in program.facts]
+        self.get = value_getter([s.index for s in program.facts])
+        self.plans: dict[tuple[bool, ...], _FieldPlan] = {}
+        self.done: dict[tuple[Any, ...], SettledPaths] = {}
+
+    def __call__(self, run: _Run) -> SettledPaths:
+        """The settling paths of ``run``'s unknown facts (those with any), also as memo keys."""
+        pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
+        plan = self.plans.get(pattern)
+        if plan is None:
+            facts = self.chain.facts
+            fields = frozenset().union(*(facts[n].fields for n, u in zip(self.facts, pattern, strict=True) if u))
+            plan = _plan_fields(fields)
+            if len(self.plans) >= _SETTLED_SIZE:
+                self.plans.clear()
+            self.plans[pattern] = plan
+        key = (pattern, *_absent_of(run.h, plan))
+        got = self.done.get(key)
+        if got is None:
+            got = SettledPaths({k: v for k, v in run.fact_missing.items() if v})
+            if len(self.done) >= _SETTLED_SIZE:
+                self.done.clear()
+            self.done[key] = got
+        return got
+
+
+_SETTLED_SIZE: Final = 1024
+"""Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
+
+
+def _full_settled(run: _Run) -> SettledPaths:
+    """:class:`_Settled` of ``run``'s program (made on first use, kept with the program)."""
+    got: _Settled | None = run.program.__dict__.get("_full_settled")
+    if got is None:
+        got = run.program.__dict__["_full_settled"] = _Settled(run.program)
+    return got(run)
 
 
 def _as_date(v: date | str) -> date:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
 from typing import Any, Final
@@ -37,6 +38,7 @@ from .python import CondNode, Program
 
 __all__ = [
     "Expander",
+    "SettledPaths",
     "TextExpander",
     "decode_value",
     "encode_value",
@@ -516,6 +518,18 @@ def expand(m: dict[str, Any], compact: dict[str, Any]) -> dict[str, Any]:
 _MARK = "\x00{}\x00"
 
 
+class SettledPaths(dict[str, list[str]]):
+    """A household's settling paths of unknown facts (a compact trace's ``missing``) that also carries
+    them as memo keys (``keyed``: the lists as tuples), so :meth:`TextExpander._unknown` need not make
+    them per household: the engine keeps one such object per combination (``engine._Settled``)."""
+
+    __slots__ = ("keyed",)
+
+    def __init__(self, paths: dict[str, list[str]]) -> None:
+        super().__init__(paths)
+        self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()}
+
+
 def _dumps(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
@@ -699,13 +713,16 @@ class TextExpander:
         decimal by its digits, a list as a tuple)."""
         u = UNKNOWN
         return [
-            v if (c := v.__class__) is str or c is int or v is u else (c, v) if c is bool else _typed_key(v)
+            v if (c := v.__class__) is str or c is int or v is u else _BOOL_KEY[v] if c is bool else _typed_key(v)
             for v in h.given
         ]
 
     @staticmethod
     def _unknown(h: _Shown) -> dict[str, tuple[str, ...]]:
-        """The settling paths of the unknown facts, as memo keys."""
+        """The settling paths of the unknown facts, as memo keys (made once if they come as
+        :class:`SettledPaths`)."""
+        if type(h.missing) is SettledPaths:
+            return h.missing.keyed
         return {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
 
     def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
@@ -752,27 +769,45 @@ class TextExpander:
         sf: Callable[[int, Any, _Shown], Any],
         sr: Callable[[int, Any, _Shown], Any],
     ) -> Callable[..., tuple[list[Any], list[Any]]]:
-        """A function generated for this manifest that gives every fact's and every rule's text (two
-        lists) from its memo — one line each, the memo key built inline from the node outcomes and value
-        keys it depends on — rendering only what is not there: the per-household work of a full trace is
-        then one tuple and one dict lookup per rule. Nothing of a rule file reaches the source but indices
-        and fact names (as ``repr`` string literals). ``fact_memo`` / ``rule_memo`` and the renderers of a
-        miss ``sf`` / ``sr``: the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`)."""
+        """A function that gives every fact's and every rule's text (two lists) from its memo, rendering
+        only what is not there: ``fact_memo`` / ``rule_memo`` and the renderers of a miss ``sf`` / ``sr``
+        are the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`).
 
-        ns: dict[str, Any] = {"sf": sf, "sr": sr}
-        lines = ["def render(K, n, u, h):", "    return ["]
-        for i, slots in enumerate(self.fact_keys):
-            ns[f"f{i}"] = fact_memo[i]
-            key = "(" + "".join(f"K[{s}], " for s in slots) + f"u.get({self.facts[i][2]!r}))"
-            lines.append(f"        f{i}.get(k := {key}) or sf({i}, k, h),")
-        lines.append("    ], [")
-        for i, (lo, hi, slots, read) in enumerate(self.rule_keys):
-            ns[f"r{i}"] = rule_memo[i]
-            key = f"(n[{lo}:{hi}], " + "".join(f"K[{s}], " for s in slots) + "".join(f"u.get({f!r}), " for f in read)
-            lines.append(f"        r{i}.get(k := {key})) or sr({i}, k, h),")
-        lines.append("    ]")
-        exec(compile("\n".join(lines) + "\n", f"<full trace of {self.m['program']}>", "exec"), ns)
-        render: Callable[..., tuple[list[Any], list[Any]]] = ns["render"]
+        Why it is built this way: with warm memos a full trace is some two hundred memo lookups, and the
+        per-household cost is making their keys. So a household's node outcomes, the settling paths of
+        its facts and its value keys are laid side by side in one list, once, and each fact's and rule's
+        key is cut from that list by an ``itemgetter`` made here — every key made and looked up in C
+        (``map``), no Python line per rule. A key is the same tuple of items as before (a rule's node
+        outcomes, the value keys its leaves show, its facts' settling paths; a fact's value keys and its
+        own settling paths), so what a memo holds, and its bound, are unchanged."""
+        n_nodes = int(self.m["nodes"])
+        names = sorted(
+            {self.facts[i][2] for i in range(len(self.facts))} | {f for *_, read in self.rule_keys for f in read}
+        )
+        at_name = {name: n_nodes + k for k, name in enumerate(names)}
+        k0 = n_nodes + len(names)  # where the value keys start
+        fact_get = [
+            itemgetter(*[k0 + s for s in slots], at_name[self.facts[i][2]]) for i, slots in enumerate(self.fact_keys)
+        ]
+        rule_get = [
+            itemgetter(*range(lo, hi), *[k0 + s for s in slots], *[at_name[f] for f in read])
+            for lo, hi, slots, read in self.rule_keys
+        ]
+
+        def render(keys: list[Any], nodes: tuple[Any, ...], unknown: dict[str, Any], h: _Shown) -> Any:
+            if len(nodes) != n_nodes:
+                raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {n_nodes}")
+            row = [*nodes, *map(unknown.get, names), *keys]
+            fk = list(map(_CALL, fact_get, repeat(row)))
+            facts = list(map(dict.get, fact_memo, fk))
+            if not all(facts):
+                facts = [t or sf(i, fk[i], h) for i, t in enumerate(facts)]
+            rk = list(map(_CALL, rule_get, repeat(row)))
+            rules = list(map(dict.get, rule_memo, rk))
+            if not all(rules):
+                rules = [t or sr(i, rk[i], h) for i, t in enumerate(rules)]
+            return facts, rules
+
         return render
 
     # ------------------------------------------------------------------------------ as models
@@ -852,6 +887,14 @@ class TextExpander:
         p = self.trace_parts
         return [p[0], _enc(engines), p[1], _encode_str(digest), p[2], "[", *facts, "]", p[3], "[", *rules, "]", p[4]]
 
+
+_CALL: Final = itemgetter.__call__
+"""``_CALL(g, x)`` is ``g(x)`` for an ``itemgetter`` ``g``: what ``map`` applies to cut every memo key
+from one household's row in :meth:`TextExpander._renderer` (``operator.call`` is Python 3.11+)."""
+
+_BOOL_KEY: Final[dict[bool, tuple[type, bool]]] = {True: (bool, True), False: (bool, False)}
+"""A bool's memo key (see :meth:`TextExpander._keys`), one shared object each: a memo key compares its
+items by identity first, so a stored key's shared items are not read again."""
 
 _PLAIN: Final = frozenset({str, int, bool})
 """Types whose values read back from the compact JSON as they are (see :func:`as_read`)."""
