@@ -134,7 +134,7 @@ def _check_settled(engine: Engine, h, on) -> int:  # type: ignore[no-untyped-def
     if not isinstance(t, CompactTrace):
         return 0
     want = t.missing.data()  # type: ignore[attr-defined]
-    got = engine_module._settled(t.missing.run)  # type: ignore[attr-defined]
+    got = engine_module._full_settled(t.missing.run)  # type: ignore[attr-defined]
     assert got == want, (h.household_id, on)
     assert got.keyed == {k: tuple(v) for k, v in want.items()}
     return len(want)
