@@ -1455,18 +1455,13 @@ class _Memo:
             (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
         )
         """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
-        self.forget_combinations()
+        self._new_tables()
 
     def forget_combinations(self) -> None:
         """Empty the memos keyed by combinations of conclusions, and the plans the program keeps (see
-        :meth:`Engine._keep`): only when even these stop repeating."""
-        self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
-        self.statuses: dict[tuple[int, ...], _Status] = {}
-        self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
-        self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
-        self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
-        self.attached: dict[tuple[Any, ...], Assistance] = {}
-        self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
+        :meth:`Engine._keep`): only when even these stop repeating. (A new engine's memo leaves the
+        program's plans alone: other engines share them, and rebuilding them is what a cold start costs.)"""
+        self._new_tables()
         kept = self.program.__dict__
         for name in ("_missing_plans", "_settle_plans", "_open_by_masks", "_open_plans"):
             plans = kept.get(name)
@@ -1475,6 +1470,16 @@ class _Memo:
         facts_plan = kept.get("_facts_plan")
         if facts_plan is not None:
             facts_plan.memo.clear()
+
+    def _new_tables(self) -> None:
+        """Fresh, empty memos of combinations (new, and each time they start over)."""
+        self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
+        self.statuses: dict[tuple[int, ...], _Status] = {}
+        self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
+        self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
+        self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
+        self.attached: dict[tuple[Any, ...], Assistance] = {}
+        self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
 
     def forget_answers(self) -> None:
         """Empty the memos of answers keyed by households' own values (see :meth:`Engine._keep`): the
