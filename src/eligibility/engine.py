@@ -719,11 +719,9 @@ class Engine:
         key = plan.key(run.nodes, run.values)
         got = plan.memo.get(key)
         if got is None:
-            got = self._missing_requests(run, rule_ids, plan)
+            got = _with_plans(run.program, self._missing_requests(run, rule_ids, plan))
             self._keep(plan.memo, key, got, _SHAPE_CACHE_SIZE, answer=True)
-        if type(got) is not list:  # no unknown fact among them: the same for every household
-            return got  # type: ignore[no-any-return]
-        return self._resolve(run, _with_plans(run.program, got))
+        return self._resolve(run, got)
 
     def _missing_requests(self, run: _Run, rule_ids: tuple[str, ...], plan: _MissingPlan) -> Any:
         """What :meth:`_missing` asks for on this combination: per subject, in name order, the household
@@ -1026,9 +1024,7 @@ class Engine:
                 sides.append(())
                 continue
             reqs = plan.memo.get(plan.key(run.nodes, run.values))
-            if reqs is None:
-                reqs = self._missing_requests(run, rids, plan)
-            sides.append(_with_plans(run.program, reqs) if type(reqs) is list else reqs)
+            sides.append(_with_plans(run.program, self._missing_requests(run, rids, plan)) if reqs is None else reqs)
         if type(sides[0]) is list or type(sides[1]) is list:
             return sides
         blocking, rest = sides
@@ -1381,9 +1377,13 @@ def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
     return _settled(run, _settle_plan(run.program, facts))
 
 
-def _with_plans(program: Program, requests: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[Any]:
-    """:meth:`Engine._missing_requests`' (subject, static paths, unknown facts) with each set of facts
-    replaced by its :class:`_SettlePlan` (None for none), as :meth:`Engine._resolve` reads them."""
+def _with_plans(program: Program, requests: Any) -> Any:
+    """:meth:`Engine._missing_requests`' answer as :meth:`Engine._resolve` reads it, and as the
+    :class:`_MissingPlan` memo keeps it (made once per answer, not per household): its (subject, static
+    paths, unknown facts) with each set of facts replaced by its :class:`_SettlePlan` (None for none); a
+    finished tuple as it is."""
+    if type(requests) is not list:
+        return requests
     return [(subject, static, _settle_plan(program, facts) if facts else None) for subject, static, facts in requests]
 
 
@@ -1492,7 +1492,7 @@ class _Memo:
             for entry in plan:
                 entry[3].clear()
         kept = self.program.__dict__
-        for name in ("_missing_plans", "_settle_plans", "_open_plans"):
+        for name in ("_missing_plans", "_open_plans"):  # a _SettlePlan's memo holds patterns: combinations
             for p in list((kept.get(name) or {}).values()):
                 p.memo.clear()
 
