@@ -48,6 +48,7 @@ class Household:
     region: str | None
     monitoring_status: str | None
     decision: dict[str, Any] | None
+    responsible: str | None = None
 
 
 def _change(h: Household, kind: str, reason: str, rule_ids: Sequence[str], before: str, after: str) -> dict[str, Any]:
@@ -216,8 +217,9 @@ def visits(rules: RuleSet, now: Sequence[Household], leads: Sequence[dict[str, A
                 "town": region[:9],
                 "village": region[:12],
                 "household_id": hid,
-                # The model has no field for the 帮扶责任人 yet: the column is there for the village to fill.
-                "responsible": "",
+                # The household's 帮扶责任人 (monitoring.assistance_officer); empty when not recorded, for the
+                # village to fill.
+                "responsible": h.responsible or "",
                 "reasons": [why for why, _, _ in items],
                 "reason": "；".join(
                     f"{VISIT_REASONS[why]}（{detail}）" if detail else VISIT_REASONS[why] for why, detail, _ in items
@@ -225,7 +227,7 @@ def visits(rules: RuleSet, now: Sequence[Household], leads: Sequence[dict[str, A
                 "rules": sorted({r for _, _, rs in items for r in rs}),
             }
         )
-    out.sort(key=lambda v: (v["village"], v["household_id"]))
+    out.sort(key=lambda v: (v["village"], v["responsible"], v["household_id"]))
     return out
 
 

@@ -30,6 +30,7 @@ from .conftest import ROOT, month_two, population, write_jsonl
 SEP = date(2023, 9, 30)
 STATUSES = [MONITORED, MONITORED, ELIMINATED, ELIMINATED, "未纳入监测", None]
 REGIONS = ["340602001001", "340602001002", "340603002001", "3406", None]
+OFFICERS = ["驻村工作队员甲", "村干部乙", None]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,14 @@ def _month(rng: random.Random, pool: pl.DataFrame, ids: list[str]) -> pl.DataFra
             "household_id": ids,
             "region": [rng.choice(REGIONS) for _ in ids],
             "monitoring_status": [rng.choice(STATUSES) for _ in ids],
+            "responsible": [rng.choice(OFFICERS) for _ in ids],
         },
-        schema={"household_id": pl.String, "region": pl.String, "monitoring_status": pl.String},
+        schema={
+            "household_id": pl.String,
+            "region": pl.String,
+            "monitoring_status": pl.String,
+            "responsible": pl.String,
+        },
     )
     return pl.concat([head, pool[picks]], how="horizontal")
 
@@ -70,7 +77,11 @@ def _households(frame: pl.DataFrame, decided: bool = True) -> list[reference.Hou
     out = []
     for row in frame.to_dicts():
         state = {c: row[c] for c in _STATE_COLUMNS} if decided and row["status"] is not None else None
-        out.append(reference.Household(row["household_id"], row.get("region"), row["monitoring_status"], state))
+        out.append(
+            reference.Household(
+                row["household_id"], row.get("region"), row["monitoring_status"], state, row.get("responsible")
+            )
+        )
     return out
 
 
@@ -113,7 +124,7 @@ def test_the_columnar_lists_equal_the_household_by_household_ones(
     got = changes_frame(rules, cur, prev, leads, CHANGE_KINDS).to_dicts()
     want = reference.compare(rules, ref_now, ref_before if prev is not None else {}, leads)
     assert got == want
-    everyone = now.select("household_id", "region")
+    everyone = now.select("household_id", "region", "responsible")
     assert visits_frame(rules, cur, everyone, leads, VISIT_REASONS).to_dicts() == reference.visits(
         rules, ref_now, leads
     )

@@ -367,6 +367,15 @@ def test_the_second_months_visit_list_is_exactly_who_needs_a_visit(
     assert "HB-013" not in got and "GS-007" not in got
     for v in second.visits:
         assert v["reason"] and v["village"] and v["town"] == v["village"][:9]
+    # Each row names the household's 帮扶责任人 where the input records one (empty for the village to fill
+    # otherwise), and the list runs village by village, officer by officer.
+    officers = {
+        h["household_id"]: (h.get("monitoring") or {}).get("assistance_officer") or "" for h in month_two(population())
+    }
+    assert {v["household_id"]: v["responsible"] for v in second.visits} == {h: officers[h] for h in got}
+    assert any(v["responsible"] for v in second.visits) and any(not v["responsible"] for v in second.visits)
+    order = [(v["village"], v["responsible"], v["household_id"]) for v in second.visits]
+    assert order == sorted(order)
     # The file has the same rows, with Chinese headers.
     visits = pl.read_excel(tmp_path / "out-09" / "一月一提示.xlsx")
     assert visits.columns == ["乡镇", "村", "户编号", "帮扶责任人", "走访原因", "依据规则"]

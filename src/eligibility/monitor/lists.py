@@ -285,9 +285,11 @@ def visits_frame(
 ) -> pl.DataFrame:
     """一月一提示: every household whose state this month requires a visit, with each reason and its rules.
 
-    ``cur``: the decided households (as for :func:`changes_frame`); ``everyone``: ``household_id`` and
-    ``region`` of every stored household of the month (a lead names its household's region from there);
-    ``reasons``: reason code → Chinese text, in the order a household's reasons are listed."""
+    ``cur``: the decided households (as for :func:`changes_frame`); ``everyone``: ``household_id``,
+    ``region`` and, if known, ``responsible`` (the 帮扶责任人) of every stored household of the month (a lead
+    names its household's region from there); ``reasons``: reason code → Chinese text, in the order a
+    household's reasons are listed. Rows are ordered by village, then 帮扶责任人, then household: the list is
+    handed out per village and per officer."""
     j = cur.with_row_index("_i")
     status, text = pl.col("status"), pl.col("text")
     parts: list[pl.DataFrame] = []
@@ -352,16 +354,23 @@ def visits_frame(
             pl.col("rule_ids").explode().drop_nulls().unique().sort().alias("rules"),
         )
     )
+    if "responsible" in everyone.columns:
+        officers = everyone.select("household_id", pl.col("responsible").cast(pl.String)).unique(
+            "household_id", keep="first", maintain_order=True
+        )
+        out = out.join(officers, on="household_id", how="left", maintain_order="left")
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.String).alias("responsible"))
     region = pl.col("region").fill_null("")
     return out.select(
         region.str.slice(0, 9).alias("town"),
         region.str.slice(0, 12).alias("village"),
         "household_id",
-        pl.lit("").alias("responsible"),
+        pl.col("responsible").fill_null(""),
         "reasons",
         "reason",
         "rules",
-    ).sort("village", "household_id")
+    ).sort("village", "responsible", "household_id")
 
 
 def flags_frame(cur: pl.DataFrame) -> pl.DataFrame:

@@ -567,7 +567,12 @@ def _run_monthly(
         table = pl.concat(
             [
                 frame.select(
-                    "_row", "household_id", "region", pl.col("monitoring.status").alias("monitoring_status"), digests
+                    "_row",
+                    "household_id",
+                    "region",
+                    pl.col("monitoring.status").alias("monitoring_status"),
+                    _officer(frame),
+                    digests,
                 ),
                 decisions.select(pl.exclude("_row", "household_id")),
             ],
@@ -616,7 +621,7 @@ def _run_monthly(
         write("变化清单", _table(changes, _HEADERS["changes"]))
         timings["compare"] = time.perf_counter() - t
         t = time.perf_counter()
-        everyone = stored.select("household_id", "region")
+        everyone = stored.select("household_id", "region", "responsible")
         visit_list = visits_frame(rules, cur, everyone, leads, VISIT_REASONS)
         write("一月一提示", _table(visit_list, _HEADERS["visits"]))
         flags = flags_frame(cur)
@@ -749,6 +754,15 @@ def _decide_all(rules: RuleSet, frame: pl.DataFrame, as_of: date, chunk_rows: in
     parts = [_decide(rules, frame.slice(s, chunk_rows), as_of) for s in range(0, frame.height, chunk_rows)]
     decisions = pl.concat(parts) if parts else _decide(rules, frame, as_of)
     return decisions.sort("_row")
+
+
+def _officer(frame: pl.DataFrame) -> pl.Expr:
+    """The household's 帮扶责任人 (``monitoring.assistance_officer``) as the visit list's ``responsible``
+    column: the list is read per village and per officer (issue 14 §2, 一月一提示). An input without the
+    column (a table that never had it) gives null, shown as an empty cell for the village to fill."""
+    if "monitoring.assistance_officer" in frame.columns:
+        return pl.col("monitoring.assistance_officer").cast(pl.String).alias("responsible")
+    return pl.lit(None, dtype=pl.String).alias("responsible")
 
 
 def _store_rows(
