@@ -7,7 +7,8 @@ time). ``--before DIR``: DIR holds another revision's ``eligibility`` package, e
 its own (``eligibility_before``), loads the same rule files, and its programs run on the same parsed
 households, interleaved with this revision's, so that machine noise falls on both alike. Before timing,
 every household's values, node outcomes and conclusions are compared between the two revisions and
-between ``run`` and ``run_lean``; a difference is reported (the figures are then not comparable).
+between ``run`` and ``run_lean`` / ``run_none`` (where it builds its tuples); a difference is reported
+(the figures are then not comparable).
 
 Workloads and the hand loop are ``bench_compiled.py``'s (淮北 identification pack on 2023-09-30; all
 bundled packs on their dates). Nothing is asserted: the figures are printed.
@@ -54,19 +55,23 @@ def engines(package: Any, id_root: Path) -> tuple[Any, Any]:
     return package.Engine(package.load_rules(id_root)), package.Engine(package.load_rules(rules))
 
 
-def runs(engine: Any, households: list[tuple[Any, Any]], lean: bool) -> Runs:
+def runs(engine: Any, households: list[tuple[Any, Any]], fn: str) -> Runs | None:
+    """(program function, household, date) per household; None when the revision's programs lack ``fn``
+    (``run_none`` is newer than some revisions)."""
     out: Runs = []
     for h, on in households:
         program = engine.program(h, on)
         if program is not None:
-            out.append((program.run_lean if lean else program.run, h, on))
+            if not hasattr(program, fn):
+                return None
+            out.append((getattr(program, fn), h, on))
     return out
 
 
 def differences(
     engine: Any, other: Any | None, households: list[tuple[Any, Any]], theirs: list[tuple[Any, Any]] | None
 ) -> int:
-    """Households whose results differ between revisions, or between ``run`` and ``run_lean``.
+    """Households whose results differ between revisions, or between ``run`` and ``run_lean`` or ``run_none``.
     ``theirs``: the same households parsed by the other revision's own models — a program tests coded
     fields by identity with its package's enum members, so it must read households of its own classes."""
     bad = 0
@@ -76,6 +81,11 @@ def differences(
             continue
         full, lean = program.run(h, on), program.run_lean(h, on)
         same = repr(full[0]) == repr(lean[0]) and full[2:] == lean[2:]
+        if hasattr(program, "run_none"):  # its tuples, where it builds them, are the full ones
+            none = program.run_none(h, on)
+            same = same and none[2:] == full[2:]
+            same = same and (none[0] is None or repr(none[0]) == repr(full[0]))
+            same = same and (none[1] is None or repr(none[1]) == repr(full[1]))
         if other is not None and theirs is not None:
             hb = theirs[i][0]
             same = same and repr(full) == repr(other.program(hb, on).run(hb, on)).replace("eligibility_before.", "")
@@ -130,16 +140,16 @@ def main() -> None:
     stages: dict[str, Callable[[], float]] = {hand_label: bc.baseline_loop(county_dicts)}
     counts = {hand_label: len(county_dicts)}
     for rev, (id_engine, bundled) in revisions.items():
-        for lean in (False, True):
-            fn = "run_lean" if lean else "run"
+        for fn in ("run", "run_lean", "run_none"):
             own_county, own_mixed = parsed[rev]
             for label, engine, households in (
                 ("identification", id_engine, own_county),
                 ("bundled", bundled, own_mixed),
             ):
-                rs = runs(engine, households, lean)
-                stages[f"{label} program.{fn}, {rev}"] = _timer(rs, clearers[rev])
-                counts[f"{label} program.{fn}, {rev}"] = len(rs)
+                rs = runs(engine, households, fn)
+                if rs is not None:
+                    stages[f"{label} program.{fn}, {rev}"] = _timer(rs, clearers[rev])
+                    counts[f"{label} program.{fn}, {rev}"] = len(rs)
     gc.collect()
     gc.freeze()
     seconds: dict[str, list[float]] = {k: [] for k in stages}

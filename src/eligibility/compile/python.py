@@ -58,7 +58,17 @@ from ..facts import CATALOGUE, FieldSpec, _item, _unwrap
 from ..models import Household
 from ..ruleset import Chain, RuleDef, RuleVersion
 
-__all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
+__all__ = [
+    "CONCLUSION_GROUPS",
+    "GROUP_OF_KIND",
+    "N_GROUPS",
+    "VALUE_GROUPS",
+    "CondNode",
+    "FactSlot",
+    "Program",
+    "program_for",
+    "spans",
+]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
 _POSITION: Final = {
@@ -93,6 +103,11 @@ one kind where combinations of all identification kinds together are nearly one 
 exit's kinds decide together. Any other kind (the last group) only counts as unknown."""
 GROUP_OF_KIND: Final[dict[str, int]] = {kind: i for i, group in enumerate(CONCLUSION_GROUPS) for kind in group}
 N_GROUPS: Final = len(CONCLUSION_GROUPS) + 1
+VALUE_GROUPS: Final = tuple(sorted({GROUP_OF_KIND[k] for k in ("measure", "gap", "exit_applies", "finding")}))
+"""The conclusion groups whose firing makes a decision without a trace read the program's values: the
+members a measure or gap names (``Engine._attach``), an exit's dates (``Engine._exit``), the procedure's
+dated findings (``Engine._procedure``). :meth:`Program.run_none` returns the values only when one of
+them fired (or a conclusion is unknown: the gap report reads values and node outcomes)."""
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -149,13 +164,40 @@ class Program:
     one rule contributes to the group when it fires (or is unknown), in the rule's order."""
 
     lean_fn: Any = None
+    none_code: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+    """``program_none``'s source and the namespace it runs in, compiled on the first :meth:`run_none`."""
 
     def __post_init__(self) -> None:
-        """``run`` is the generated function itself, set on the instance: the method below only calls
-        it, and that extra Python frame per household is a cost the engine pays on every decision (the
-        method stays as the documented signature). ``run_lean`` stays a method: tests put their own
-        ``run_lean`` on a program's instance to check how the engine uses it."""
+        """``run`` is the generated function itself, set on the instance (and so is ``run_none`` once
+        compiled): the method below only calls it, and that extra Python frame per household is a cost
+        the engine pays on every decision (the methods stay as the documented signatures). ``run_lean``
+        stays a method: tests put their own ``run_lean`` on a program's instance to check how the engine
+        uses it."""
         self.__dict__["run"] = self.fn
+
+    def none_fn(self) -> Any:
+        """The compiled ``program_none`` (compiled once, thread-safe), set on the instance as ``run_none``."""
+        fn = self.__dict__.get("run_none")
+        if fn is None:
+            assert self.none_code is not None
+            with _NONE_LOCK:
+                fn = self.__dict__.get("run_none")
+                if fn is None:
+                    text, namespace = self.none_code
+                    scope = dict(namespace)  # (the defaults bind the same constants and helpers)
+                    exec(compile(text, f"<eligibility program {self.key} (none)>", "exec"), scope)  # our own source
+                    fn = self.__dict__["run_none"] = scope["program_none"]
+        return fn
+
+    def run_none(self, h: Any, as_of: date) -> tuple[Any, Any, Masks, Masks]:
+        """What :meth:`run` gives, for a decision without a trace: every node computed as in :meth:`run`,
+        but the two large tuples built only when the decision reads them — the node outcomes when a
+        conclusion is unknown (the gap report), the values then too or when a conclusion of a
+        :data:`VALUE_GROUPS` group fired; ``None`` otherwise. Those tuples (83 and 105 items for the
+        淮北 identification pack, 178 and 383 for the bundled packs) cost CPython a list grown item by
+        item and, past 59 items, a ``malloc``: about a sixth of the identification program's time.
+        (The values are typed ``Any``: a tuple, or None as just said.)"""
+        return self.none_fn()(h, as_of)  # type: ignore[no-any-return]
 
     def run_lean(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], None, Masks, Masks]:
         """What :meth:`run` gives, but ``None`` for the outcome tuple: for a decision without a trace.
@@ -206,6 +248,7 @@ def spans(chain: Chain) -> list[date]:
 
 
 _CACHE_LOCK: Final = threading.Lock()
+_NONE_LOCK: Final = threading.Lock()
 
 
 def program_for(chain: Chain, on: date) -> Program:
@@ -1354,6 +1397,7 @@ class _Compiler:
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
         full = [*prologue, *facts_body, *full_rules, *conclude, f"    return {tail}, {outcomes}, {fired}, {unknown}"]
         lean = [*prologue, *facts_body, *lean_rules, *conclude, f"    return {tail}, None, {fired}, {unknown}"]
+        none = [*prologue, *facts_body, *full_rules, *conclude, *_none_returns(results, tail, outcomes)]
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
             "O": {True: "1", False: "0", UNKNOWN: "?"},
@@ -1385,9 +1429,18 @@ class _Compiler:
             " no outcome tuple",
             *lean,
         ]
-        source = "\n".join(out) + "\n"
+        none_source = "\n".join(
+            [
+                f"def program_none(h, as_of{_bound(none, namespace)}):  # {span}: the full program, its tuples"
+                " built only when a decision without a trace reads them",
+                *none,
+            ]
+        )
+        source = "\n".join([*out, "", "", none_source]) + "\n"
         key = f"{chain.pack.id}@{self.start.isoformat()}"
-        code = compile(source, f"<eligibility program {key}>", "exec")
+        # ``program_none`` is compiled on its first call (:meth:`Program.run_none`): compiling costs about
+        # as much per line as the engine's first decision can spare (issue 9's cold start).
+        code = compile("\n".join(out) + "\n", f"<eligibility program {key}>", "exec")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
         if self.daily:
             namespace["DAYS"].fn = namespace["day"]
@@ -1399,6 +1452,7 @@ class _Compiler:
             source=source,
             fn=namespace["program"],
             lean_fn=namespace["program_lean"],
+            none_code=(none_source + "\n", namespace),
             facts=facts,
             rules=rules,
             n_nodes=n_nodes,
@@ -1462,6 +1516,22 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     for name, v in zip(names, start, strict=True):
         init.setdefault(v, []).append(name)
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
+
+
+def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, outcomes: str) -> list[str]:
+    """The returns of ``program_none``: the whole result when a conclusion may be unknown, the values
+    without the node outcomes when a conclusion of a :data:`VALUE_GROUPS` group fired, else neither.
+    Only the masks a rule of this span can set are tested (the others are 0)."""
+    fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
+    unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
+    live = sorted({i for _, parts in results for i, _ in parts})
+    out: list[str] = []
+    if live:
+        out += [f"    if {' or '.join(f'u{i}' for i in live)}:", f"        return {tail}, {outcomes}, {fired}, {unknown}"]
+    valued = [i for i in VALUE_GROUPS if i in live]
+    if valued:
+        out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, {unknown}"]
+    return [*out, f"    return None, None, {fired}, {unknown}"]
 
 
 _SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
