@@ -64,6 +64,7 @@ def runs(engine: Any, households: list[tuple[Any, Any]], fn: str) -> Runs | None
         if program is not None:
             if not hasattr(program, fn):
                 return None
+            getattr(program, fn)(h, on)  # ``run_none`` is compiled on first use, then is the function itself
             out.append((getattr(program, fn), h, on))
     return out
 
