@@ -561,7 +561,7 @@ class _Compiler:
             if node.ref == "as_of":
                 return "as_of"
             if node.ref == "item":
-                var, coll = self.loop_vars[-1]
+                coll = self.loop_vars[-1][1]
                 spec = CATALOGUE[coll].item_fields or {}
                 kind = _kind(spec.get(node.key))
                 t = self.new()
@@ -1527,7 +1527,10 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
     live = sorted({i for _, parts in results for i, _ in parts})
     out: list[str] = []
     if live:
-        out += [f"    if {' or '.join(f'u{i}' for i in live)}:", f"        return {tail}, {outcomes}, {fired}, {unknown}"]
+        out += [
+            f"    if {' or '.join(f'u{i}' for i in live)}:",
+            f"        return {tail}, {outcomes}, {fired}, {unknown}",
+        ]
     valued = [i for i in VALUE_GROUPS if i in live]
     if valued:
         out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, {unknown}"]
@@ -1594,7 +1597,11 @@ def _plain_field(model: Any, key: str) -> bool:
 
 def _plain_fields(model: Any) -> bool:
     """Whether ``model`` is a pydantic model with a field :func:`_plain_field` reads from ``__dict__``."""
-    return isinstance(model, type) and issubclass(model, BaseModel) and any(_plain_field(model, k) for k in model.model_fields)
+    return (
+        isinstance(model, type)
+        and issubclass(model, BaseModel)
+        and any(_plain_field(model, k) for k in model.model_fields)
+    )
 
 
 def _get(obj: str, model: Any, key: str) -> str:
