@@ -3,12 +3,12 @@ the programs another revision of the generator writes, in the same process (issu
 
 Run: ``.venv/bin/python benchmarks/bench_codegen.py`` (N = 5,000 households per workload, 5 rounds, CPU
 time). ``--before DIR``: DIR holds another revision's ``eligibility`` package, e.g. after
-``git archive main src | tar -x -C /tmp/before`` pass ``/tmp/before/src``; it is imported as a package of
-its own (``eligibility_before``), loads the same rule files, and its programs run on the same parsed
-households, interleaved with this revision's, so that machine noise falls on both alike. Before timing,
-every household's values, node outcomes and conclusions are compared between the two revisions and
-between ``run`` and ``run_lean`` / ``run_none`` (where it builds its tuples); a difference is reported
-(the figures are then not comparable).
+``git archive main src | tar -x -C /tmp/before`` pass ``/tmp/before/src`` — or the revision itself
+(``--before main``). It is imported as a package of its own (``eligibility_before``), loads the same
+rule files, and its programs run on the same parsed households, interleaved with this revision's, so
+that machine noise falls on both alike. Before timing, every household's values, node outcomes and
+conclusions are compared between the two revisions and between ``run`` and ``run_lean`` / ``run_none``
+(where it builds its tuples); a difference is reported (the figures are then not comparable).
 
 Workloads and the hand loop are ``bench_compiled.py``'s (淮北 identification pack on 2023-09-30; all
 bundled packs on their dates). Nothing is asserted: the figures are printed.
@@ -23,6 +23,7 @@ import json
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +44,17 @@ Runs = list[tuple[Callable[..., Any], Any, Any]]
 
 
 def load_before(source: Path, into: Path) -> Any:
-    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``."""
+    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``. ``source`` may
+    also name a git revision of this checkout (``main``, a commit): its ``src`` is taken with ``git
+    archive`` (so ``make bench-codegen BEFORE=main`` works)."""
+    if not source.is_dir():
+        tree = into / "before-tree"
+        tree.mkdir()
+        repo = Path(__file__).resolve().parent.parent
+        command = ["git", "-C", str(repo), "archive", str(source), "src"]
+        archive = subprocess.run(command, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        source = tree / "src"
     shutil.copytree(source / "eligibility", into / "eligibility_before")
     sys.path.insert(0, str(into))
     return importlib.import_module("eligibility_before")
@@ -103,7 +114,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--n", type=int, default=5_000, help="households per workload (default 5,000)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5; the median is shown)")
-    ap.add_argument("--before", type=Path, help="a folder holding another revision's eligibility package")
+    ap.add_argument(
+        "--before", type=Path, help="a folder holding another revision's eligibility package, or a git revision"
+    )
     args = ap.parse_args()
     bc.CLOCK[0] = time.process_time
 
