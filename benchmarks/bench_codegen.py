@@ -3,11 +3,12 @@ the programs another revision of the generator writes, in the same process (issu
 
 Run: ``.venv/bin/python benchmarks/bench_codegen.py`` (N = 5,000 households per workload, 5 rounds, CPU
 time). ``--before DIR``: DIR holds another revision's ``eligibility`` package, e.g. after
-``git archive main src | tar -x -C /tmp/before`` pass ``/tmp/before/src``; it is imported as a package of
-its own (``eligibility_before``), loads the same rule files, and its programs run on the same parsed
-households, interleaved with this revision's, so that machine noise falls on both alike. Before timing,
-every household's values, node outcomes and conclusions are compared between the two revisions and
-between ``run`` and ``run_lean``; a difference is reported (the figures are then not comparable).
+``git archive main src | tar -x -C /tmp/before`` pass ``/tmp/before/src`` — or the revision itself
+(``--before main``). It is imported as a package of its own (``eligibility_before``), loads the same
+rule files, and its programs run on the same parsed households, interleaved with this revision's, so
+that machine noise falls on both alike. Before timing, every household's values, node outcomes and
+conclusions are compared between the two revisions and between ``run`` and ``run_lean`` / ``run_none``
+(where it builds its tuples); a difference is reported (the figures are then not comparable).
 
 Workloads and the hand loop are ``bench_compiled.py``'s (淮北 identification pack on 2023-09-30; all
 bundled packs on their dates). Nothing is asserted: the figures are printed.
@@ -22,6 +23,7 @@ import json
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +44,17 @@ Runs = list[tuple[Callable[..., Any], Any, Any]]
 
 
 def load_before(source: Path, into: Path) -> Any:
-    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``."""
+    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``. ``source`` may
+    also name a git revision of this checkout (``main``, a commit): its ``src`` is taken with ``git
+    archive`` (so ``make bench-codegen BEFORE=main`` works)."""
+    if not source.is_dir():
+        tree = into / "before-tree"
+        tree.mkdir()
+        repo = Path(__file__).resolve().parent.parent
+        command = ["git", "-C", str(repo), "archive", str(source), "src"]
+        archive = subprocess.run(command, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        source = tree / "src"
     shutil.copytree(source / "eligibility", into / "eligibility_before")
     sys.path.insert(0, str(into))
     return importlib.import_module("eligibility_before")
@@ -54,19 +66,24 @@ def engines(package: Any, id_root: Path) -> tuple[Any, Any]:
     return package.Engine(package.load_rules(id_root)), package.Engine(package.load_rules(rules))
 
 
-def runs(engine: Any, households: list[tuple[Any, Any]], lean: bool) -> Runs:
+def runs(engine: Any, households: list[tuple[Any, Any]], fn: str) -> Runs | None:
+    """(program function, household, date) per household; None when the revision's programs lack ``fn``
+    (``run_none`` is newer than some revisions)."""
     out: Runs = []
     for h, on in households:
         program = engine.program(h, on)
         if program is not None:
-            out.append((program.run_lean if lean else program.run, h, on))
+            if not hasattr(program, fn):
+                return None
+            getattr(program, fn)(h, on)  # ``run_none`` is compiled on first use, then is the function itself
+            out.append((getattr(program, fn), h, on))
     return out
 
 
 def differences(
     engine: Any, other: Any | None, households: list[tuple[Any, Any]], theirs: list[tuple[Any, Any]] | None
 ) -> int:
-    """Households whose results differ between revisions, or between ``run`` and ``run_lean``.
+    """Households whose results differ between revisions, or between ``run`` and ``run_lean`` or ``run_none``.
     ``theirs``: the same households parsed by the other revision's own models — a program tests coded
     fields by identity with its package's enum members, so it must read households of its own classes."""
     bad = 0
@@ -76,6 +93,11 @@ def differences(
             continue
         full, lean = program.run(h, on), program.run_lean(h, on)
         same = repr(full[0]) == repr(lean[0]) and full[2:] == lean[2:]
+        if hasattr(program, "run_none"):  # its tuples, where it builds them, are the full ones
+            none = program.run_none(h, on)
+            same = same and none[2:] == full[2:]
+            same = same and (none[0] is None or repr(none[0]) == repr(full[0]))
+            same = same and (none[1] is None or repr(none[1]) == repr(full[1]))
         if other is not None and theirs is not None:
             hb = theirs[i][0]
             same = same and repr(full) == repr(other.program(hb, on).run(hb, on)).replace("eligibility_before.", "")
@@ -92,7 +114,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--n", type=int, default=5_000, help="households per workload (default 5,000)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5; the median is shown)")
-    ap.add_argument("--before", type=Path, help="a folder holding another revision's eligibility package")
+    ap.add_argument(
+        "--before", type=Path, help="a folder holding another revision's eligibility package, or a git revision"
+    )
     args = ap.parse_args()
     bc.CLOCK[0] = time.process_time
 
@@ -130,16 +154,16 @@ def main() -> None:
     stages: dict[str, Callable[[], float]] = {hand_label: bc.baseline_loop(county_dicts)}
     counts = {hand_label: len(county_dicts)}
     for rev, (id_engine, bundled) in revisions.items():
-        for lean in (False, True):
-            fn = "run_lean" if lean else "run"
+        for fn in ("run", "run_lean", "run_none"):
             own_county, own_mixed = parsed[rev]
             for label, engine, households in (
                 ("identification", id_engine, own_county),
                 ("bundled", bundled, own_mixed),
             ):
-                rs = runs(engine, households, lean)
-                stages[f"{label} program.{fn}, {rev}"] = _timer(rs, clearers[rev])
-                counts[f"{label} program.{fn}, {rev}"] = len(rs)
+                rs = runs(engine, households, fn)
+                if rs is not None:
+                    stages[f"{label} program.{fn}, {rev}"] = _timer(rs, clearers[rev])
+                    counts[f"{label} program.{fn}, {rev}"] = len(rs)
     gc.collect()
     gc.freeze()
     seconds: dict[str, list[float]] = {k: [] for k in stages}

@@ -427,6 +427,10 @@ class Engine:
             if any(u):  # the gap report reads the node outcomes the lean run leaves out
                 memo.lean_reruns += 1
                 values, nodes, f, u = ctx.run(h, on)
+        elif trace == "none" and self._durable is None:
+            # The full program, its values and node outcomes built only where this decision reads them
+            # (Program.run_none: None otherwise; nothing below reads them then).
+            values, nodes, f, u = ctx.program.run_none(h, on)
         else:
             values, nodes, f, u = ctx.run(h, on)
         run = _Run(program, h, on, (values, nodes, f, u))

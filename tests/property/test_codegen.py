@@ -7,7 +7,9 @@ that stops a rule's condition as soon as its outcome is settled. Each of these c
 same value is computed, so:
 
 - for generated households on every bundled pack and on dates around every effective date, the lean
-  function gives exactly the values and conclusions of the full one (and no outcome tuple);
+  function gives exactly the values and conclusions of the full one (and no outcome tuple), and the
+  ``none`` function the full one's result wherever a decision without a trace reads it (and the engine
+  using it the compact decision);
 - with a county switch that turns a constant fact to true (the rigid-spending deduction) the full
   decision is still the old interpreter's, byte for byte;
 - members whose yes/no and coded fields are absent, and members born on the assessment day or on
@@ -27,6 +29,7 @@ from hypothesis import strategies as st
 from eligibility import Engine, load_rules, parse_household
 from eligibility import strategies as els
 from eligibility._oracle import ReferenceInterpreter
+from eligibility.compile.python import VALUE_GROUPS
 from eligibility.errors import EvaluationError
 from eligibility.expressions import UNKNOWN
 
@@ -66,6 +69,111 @@ def test_lean_program_gives_the_full_programs_values_and_conclusions(data: dict[
     assert lean[1] is None and len(nodes) == prog.n_nodes
     assert _same(lean[0], values)
     assert lean[2] == fired and lean[3] == unknown
+
+
+def _none_matches_full(prog: Any, h: Any, on: date) -> str:
+    """Check ``run_none`` against ``run`` on one household; say which of its three returns it took."""
+    values, nodes, fired, unknown = prog.run(h, on)
+    got = prog.run_none(h, on)
+    assert got[2] == fired and got[3] == unknown
+    if any(unknown):
+        assert _same(got[0], values) and _same(got[1], nodes)
+        return "unknown"
+    assert got[1] is None
+    if any(fired[g] for g in VALUE_GROUPS):
+        assert _same(got[0], values)
+        return "values"
+    assert got[0] is None
+    return "neither"
+
+
+def _some_complete(regions: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Households with gaps (most have an unknown conclusion) and complete ones (most have none)."""
+    return st.one_of(els.household_data(regions=regions), els.household_data(regions=regions, missing=False))
+
+
+def _generated(engine: Engine, regions: list[str], dates: st.SearchStrategy[date], seen: dict[str, int]) -> None:
+    """Generated households through ``run_none`` and ``run`` (each the same where a decision reads it),
+    counting in ``seen`` the returns of ``run_none`` they reached."""
+
+    @settings(max_examples=150, database=None)
+    @given(_some_complete(regions), dates)
+    def check(data: dict[str, Any], on: date) -> None:
+        h = parse_household(data)
+        prog = engine.program(h, on)
+        assume(prog is not None)
+        way = _none_matches_full(prog, h, on)
+        seen[way] = seen.get(way, 0) + 1
+
+    check()
+
+
+def test_the_none_program_gives_the_full_programs_result_where_a_decision_reads_it() -> None:
+    """``run_none`` computes what ``run`` computes and builds its tuples only where a decision without a
+    trace reads them: the node outcomes (and values) when a conclusion is unknown, the values when a
+    conclusion of a value group fired; the masks always. Every bundled pack, dates around every
+    effective date; then the benchmark's seeded workload, whose households carry a procedure (a
+    procedure finding fires: a value group). Between them every return is reached, so each check can fail."""
+    import random
+    import sys
+
+    seen: dict[str, int] = {}
+    _generated(ENGINE, REGIONS, DATES, seen)
+    sys.path.insert(0, str(RULES.parent / "benchmarks"))
+    try:
+        import workload
+    finally:
+        sys.path.pop(0)
+    for data, on in workload.generate(random.Random(20261201), 200, workload.sites()):
+        h = parse_household(data)
+        prog = ENGINE.program(h, on)
+        if prog is not None:
+            way = _none_matches_full(prog, h, on)
+            seen[way] = seen.get(way, 0) + 1
+    assert seen.keys() == {"unknown", "values", "neither"}, seen
+
+
+@pytest.fixture(scope="module")
+def identification_pack(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """National, 安徽 and 淮北 rules without assistance, exit, procedure and warnings (the benchmark's
+    identification pack): no value group, so ``run_none`` may return neither tuple."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("identification")
+    shutil.copy(RULES / "sources.yaml", root / "sources.yaml")
+    for name in ("national", "anhui", "anhui-huaibei"):
+        left_out = shutil.ignore_patterns("tests", "assistance", "exit", "procedure", "warning")
+        shutil.copytree(RULES / name, root / name, ignore=left_out)
+    return Engine(load_rules(root, cache=False))
+
+
+def test_the_none_program_of_an_identification_pack(identification_pack: Engine) -> None:
+    """The same on the identification pack (淮北 households, dates of 2021–2024): no value group."""
+    seen: dict[str, int] = {}
+    _generated(identification_pack, ["3406"], st.dates(date(2021, 1, 1), date(2024, 12, 31)), seen)
+    assert seen.keys() == {"unknown", "neither"}, seen
+
+
+@settings(max_examples=60)
+@given(els.household_data(regions=REGIONS), DATES)
+def test_a_decision_from_the_none_program_is_the_compact_decision(data: dict[str, Any], on: date) -> None:
+    """The engine's ``trace="none"`` once it has stopped trying the lean program first (many households
+    with gaps: ``_Memo.lean_pays``) runs ``run_none``: the same decision as the compact one, households
+    with and without unknown conclusions alike."""
+    engine = Engine(RULESET)
+    try:
+        compact = engine.evaluate(data, on)
+    except EvaluationError:
+        assume(False)
+        return
+    prog = engine.program(parse_household(data), on)
+    assert prog is not None
+    memo = engine._memos[prog.key]
+    memo.lean_runs = memo.lean_reruns = 1_000  # as after a run of households with gaps
+    assert not memo.lean_pays()
+    none = engine.evaluate(data, on, trace="none")
+    assert none.trace is None
+    assert none.model_dump(exclude={"trace"}) == compact.model_dump(exclude={"trace"})
 
 
 def _oracle_full(oracle: ReferenceInterpreter, engine: Engine, data: dict[str, Any], on: date) -> None:

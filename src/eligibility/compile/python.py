@@ -58,7 +58,17 @@ from ..facts import CATALOGUE, FieldSpec, _item, _unwrap
 from ..models import Household
 from ..ruleset import Chain, RuleDef, RuleVersion
 
-__all__ = ["CONCLUSION_GROUPS", "GROUP_OF_KIND", "N_GROUPS", "CondNode", "FactSlot", "Program", "program_for", "spans"]
+__all__ = [
+    "CONCLUSION_GROUPS",
+    "GROUP_OF_KIND",
+    "N_GROUPS",
+    "VALUE_GROUPS",
+    "CondNode",
+    "FactSlot",
+    "Program",
+    "program_for",
+    "spans",
+]
 
 _SECTION_FIELDS: Final = frozenset(p.split(".", 1)[0] for p in CATALOGUE if "." in p)
 _POSITION: Final = {
@@ -93,6 +103,11 @@ one kind where combinations of all identification kinds together are nearly one 
 exit's kinds decide together. Any other kind (the last group) only counts as unknown."""
 GROUP_OF_KIND: Final[dict[str, int]] = {kind: i for i, group in enumerate(CONCLUSION_GROUPS) for kind in group}
 N_GROUPS: Final = len(CONCLUSION_GROUPS) + 1
+VALUE_GROUPS: Final = tuple(sorted({GROUP_OF_KIND[k] for k in ("measure", "gap", "exit_applies", "finding")}))
+"""The conclusion groups whose firing makes a decision without a trace read the program's values: the
+members a measure or gap names (``Engine._attach``), an exit's dates (``Engine._exit``), the procedure's
+dated findings (``Engine._procedure``). :meth:`Program.run_none` returns the values only when one of
+them fired (or a conclusion is unknown: the gap report reads values and node outcomes)."""
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -149,13 +164,40 @@ class Program:
     one rule contributes to the group when it fires (or is unknown), in the rule's order."""
 
     lean_fn: Any = None
+    none_code: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+    """``program_none``'s source and the namespace it runs in, compiled on the first :meth:`run_none`."""
 
     def __post_init__(self) -> None:
-        """``run`` is the generated function itself, set on the instance: the method below only calls
-        it, and that extra Python frame per household is a cost the engine pays on every decision (the
-        method stays as the documented signature). ``run_lean`` stays a method: tests put their own
-        ``run_lean`` on a program's instance to check how the engine uses it."""
+        """``run`` is the generated function itself, set on the instance (and so is ``run_none`` once
+        compiled): the method below only calls it, and that extra Python frame per household is a cost
+        the engine pays on every decision (the methods stay as the documented signatures). ``run_lean``
+        stays a method: tests put their own ``run_lean`` on a program's instance to check how the engine
+        uses it."""
         self.__dict__["run"] = self.fn
+
+    def none_fn(self) -> Any:
+        """The compiled ``program_none`` (compiled once, thread-safe), set on the instance as ``run_none``."""
+        fn = self.__dict__.get("run_none")
+        if fn is None:
+            assert self.none_code is not None
+            with _NONE_LOCK:
+                fn = self.__dict__.get("run_none")
+                if fn is None:
+                    text, namespace = self.none_code
+                    scope = dict(namespace)  # (the defaults bind the same constants and helpers)
+                    exec(compile(text, f"<eligibility program {self.key} (none)>", "exec"), scope)  # our own source
+                    fn = self.__dict__["run_none"] = scope["program_none"]
+        return fn
+
+    def run_none(self, h: Any, as_of: date) -> tuple[Any, Any, Masks, Masks]:
+        """What :meth:`run` gives, for a decision without a trace: every node computed as in :meth:`run`,
+        but the two large tuples built only when the decision reads them — the node outcomes when a
+        conclusion is unknown (the gap report), the values then too or when a conclusion of a
+        :data:`VALUE_GROUPS` group fired; ``None`` otherwise. Those tuples (83 and 105 items for the
+        淮北 identification pack, 178 and 383 for the bundled packs) cost CPython a list grown item by
+        item and, past 59 items, a ``malloc``: about a sixth of the identification program's time.
+        (The values are typed ``Any``: a tuple, or None as just said.)"""
+        return self.none_fn()(h, as_of)  # type: ignore[no-any-return]
 
     def run_lean(self, h: Any, as_of: date) -> tuple[tuple[Any, ...], None, Masks, Masks]:
         """What :meth:`run` gives, but ``None`` for the outcome tuple: for a decision without a trace.
@@ -206,6 +248,7 @@ def spans(chain: Chain) -> list[date]:
 
 
 _CACHE_LOCK: Final = threading.Lock()
+_NONE_LOCK: Final = threading.Lock()
 
 
 def program_for(chain: Chain, on: date) -> Program:
@@ -297,6 +340,7 @@ class _Compiler:
         self.field_index: dict[str, int] = {}
         self.sections: set[str] = set()
         self.loop_vars: list[tuple[str, str]] = []  # (item variable, collection path)
+        self.item_dicts: set[str] = set()  # item variables whose ``__dict__`` the loop took (``{var}d``)
         self.hits: set[ParamHit] = set()
         self.node_count = 0
         self.scopes: list[dict[Any, str]] = [{}]
@@ -379,17 +423,43 @@ class _Compiler:
         first, computed in place (the programs read them from their day function's memo instead)."""
         top = sorted(self.reads.get(None, ()), key=lambda r: _POSITION.get(r[1], len(_POSITION)))
         out = list(self.day_lines) if days else []
-        out += [f"{local} = U if (x := h.{attr}) is None else {conv}" for local, attr, conv in top]
-        for sec in sorted(self.sections, key=lambda s: (_POSITION.get(s, len(_POSITION)), s)):
-            out.append(f"s_{sec} = h.{sec}")
+        sections = sorted(self.sections, key=lambda s: (_POSITION.get(s, len(_POSITION)), s))
+        if any(_plain_field(Household, a) for a in [*(r[1] for r in top), *sections]):
+            out.append("hd = h.__dict__")
+        out += [f"{local} = U if (x := {_get('h', Household, attr)}) is None else {conv}" for local, attr, conv in top]
+        for sec in sections:
+            out.append(f"s_{sec} = {_get('h', Household, sec)}")
             reads = sorted(self.reads.get(sec, []), key=lambda r: _POSITION.get(f"{sec}.{r[1]}", len(_POSITION)))
             if not reads:
                 continue
+            model = _field_annotation(sec)
             out.append(f"if s_{sec} is None:")
             out.append("    " + " = ".join(local for local, _, _ in reads) + " = U")
             out.append("else:")
-            out += [f"    {local} = U if (x := s_{sec}.{attr}) is None else {conv}" for local, attr, conv in reads]
+            if any(_plain_field(model, attr) for _, attr, _ in reads):
+                out.append(f"    s_{sec}d = s_{sec}.__dict__")
+            out += [
+                f"    {local} = U if (x := {_get(f's_{sec}', model, attr)}) is None else {conv}"
+                for local, attr, conv in reads
+            ]
         return out
+
+    def item(self, key: str) -> str:
+        """The expression reading attribute ``key`` of the current loop's item: from the item's
+        ``__dict__`` when the loop took it (:meth:`loop`), else as an attribute."""
+        var, coll = self.loop_vars[-1]
+        if var in self.item_dicts:
+            return _get(var, _item_model(coll), key)
+        return f"{var}.{key}"
+
+    def loop(self, var: str, items: str, coll: str) -> None:
+        """Open ``for var in items:`` over the items (models) of collection ``coll``, and take each
+        item's ``__dict__`` first when its fields are read from there (:func:`_get`)."""
+        self.branch(f"for {var} in {items}:")
+        self.loop_vars.append((var, coll))
+        if _plain_fields(_item_model(coll)):
+            self.emit(f"{var}d = {var}.__dict__")
+            self.item_dicts.add(var)
 
     def collection(self, path: str) -> str:
         """A local holding the raw tuple of items (models) of a collection, or U."""
@@ -491,11 +561,11 @@ class _Compiler:
             if node.ref == "as_of":
                 return "as_of"
             if node.ref == "item":
-                var, coll = self.loop_vars[-1]
+                coll = self.loop_vars[-1][1]
                 spec = CATALOGUE[coll].item_fields or {}
                 kind = _kind(spec.get(node.key))
                 t = self.new()
-                self.emit(f"{t} = U if (x := {var}.{node.key}) is None else {_convert('x', kind)}")
+                self.emit(f"{t} = U if (x := {self.item(node.key)}) is None else {_convert('x', kind)}")
                 return t
             if CATALOGUE.get(node.key) is not None and CATALOGUE[node.key].type.kind == "collection":
                 raise NotImplementedError("a collection used as a value")  # the checker forbids it
@@ -586,9 +656,8 @@ class _Compiler:
             and arg.ref == "item"
             and not self.computed(arg)
         ):  # an item's date read in place: no local for the date itself
-            var = self.loop_vars[-1][0]
             body = self.since(fn, "x") or _CALLS[fn].format("x")
-            self.emit(f"{t} = U if (x := {var}.{arg.key}) is None else {body}")
+            self.emit(f"{t} = U if (x := {self.item(arg.key)}) is None else {body}")
             return t
         args = [self.expr(a) for a in node.args]
         if fn == "is_known":
@@ -737,8 +806,7 @@ class _Compiler:
             else:
                 self.emit(f"{acc} = []")
         if looped:
-            self.branch(f"for {var} in {items}:")
-            self.loop_vars.append((var, coll_path))
+            self.loop(var, items, coll_path)
             for node, _t, unsure, acc, seen_u in looped:
                 self.aggregate_item(node, unsure, acc, seen_u)
             self.loop_vars.pop()
@@ -923,7 +991,7 @@ class _Compiler:
                         x = self.new("x")
                         if keep and not unknown:  # (only the first test of an ``or`` always runs)
                             first = (key, x)
-                        unknown.append(f"({x} := {var}.{side.key}) is None")
+                        unknown.append(f"({x} := {self.item(side.key)}) is None")
                     parts.append(_convert(x, kind))
                     raws[-1] = (x, None if spec is None else spec.type.kind, _item_annotation(coll, side.key))
                     continue
@@ -1329,6 +1397,7 @@ class _Compiler:
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
         full = [*prologue, *facts_body, *full_rules, *conclude, f"    return {tail}, {outcomes}, {fired}, {unknown}"]
         lean = [*prologue, *facts_body, *lean_rules, *conclude, f"    return {tail}, None, {fired}, {unknown}"]
+        none = [*prologue, *facts_body, *full_rules, *conclude, *_none_returns(results, tail, outcomes)]
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
             "O": {True: "1", False: "0", UNKNOWN: "?"},
@@ -1360,9 +1429,18 @@ class _Compiler:
             " no outcome tuple",
             *lean,
         ]
-        source = "\n".join(out) + "\n"
+        none_source = "\n".join(
+            [
+                f"def program_none(h, as_of{_bound(none, namespace)}):  # {span}: the full program, its tuples"
+                " built only when a decision without a trace reads them",
+                *none,
+            ]
+        )
+        source = "\n".join([*out, "", "", none_source]) + "\n"
         key = f"{chain.pack.id}@{self.start.isoformat()}"
-        code = compile(source, f"<eligibility program {key}>", "exec")
+        # ``program_none`` is compiled on its first call (:meth:`Program.run_none`): compiling costs about
+        # as much per line as the engine's first decision can spare (issue 9's cold start).
+        code = compile("\n".join(out) + "\n", f"<eligibility program {key}>", "exec")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
         if self.daily:
             namespace["DAYS"].fn = namespace["day"]
@@ -1374,6 +1452,7 @@ class _Compiler:
             source=source,
             fn=namespace["program"],
             lean_fn=namespace["program_lean"],
+            none_code=(none_source + "\n", namespace),
             facts=facts,
             rules=rules,
             n_nodes=n_nodes,
@@ -1439,6 +1518,25 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
 
+def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, outcomes: str) -> list[str]:
+    """The returns of ``program_none``: the whole result when a conclusion may be unknown, the values
+    without the node outcomes when a conclusion of a :data:`VALUE_GROUPS` group fired, else neither.
+    Only the masks a rule of this span can set are tested (the others are 0)."""
+    fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
+    unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
+    live = sorted({i for _, parts in results for i, _ in parts})
+    out: list[str] = []
+    if live:
+        out += [
+            f"    if {' or '.join(f'u{i}' for i in live)}:",
+            f"        return {tail}, {outcomes}, {fired}, {unknown}",
+        ]
+    valued = [i for i in VALUE_GROUPS if i in live]
+    if valued:
+        out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, {unknown}"]
+    return [*out, f"    return None, None, {fired}, {unknown}"]
+
+
 _SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
 """Types of constants that are shared by value (immutable; ``bool`` and None never reach the table)."""
 _NAME: Final = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
@@ -1462,11 +1560,7 @@ def _natural(name: str) -> tuple[str, int]:
 def _item_annotation(coll: str, key: str) -> Any:
     """The type of field ``key`` of the items of collection ``coll`` (``members``, ``monitoring.measures``)
     as the models declare it, ``X | None`` and ``Annotated`` stripped."""
-    model: Any = Household
-    for part in coll.split("."):
-        ann = _unwrap(model.model_fields[part].annotation)
-        model = _unwrap(typing.get_args(ann)[0]) if typing.get_origin(ann) is tuple else ann
-    return _unwrap(model.model_fields[key].annotation)
+    return _unwrap(_item_model(coll).model_fields[key].annotation)
 
 
 def _field_annotation(path: str) -> Any:
@@ -1477,6 +1571,45 @@ def _field_annotation(path: str) -> Any:
         model = _unwrap(model.model_fields[part].annotation)
     field = model.model_fields.get(key) if isinstance(model, type) and issubclass(model, BaseModel) else None
     return None if field is None else _unwrap(field.annotation)
+
+
+def _item_model(coll: str) -> Any:
+    """The model class of the items of collection ``coll`` (``members``, ``monitoring.measures``)."""
+    model: Any = Household
+    for part in coll.split("."):
+        ann = _unwrap(model.model_fields[part].annotation)
+        model = _unwrap(typing.get_args(ann)[0]) if typing.get_origin(ann) is tuple else ann
+    return model
+
+
+def _plain_field(model: Any, key: str) -> bool:
+    """Whether attribute ``key`` of a ``model`` instance is always its ``__dict__[key]``: a field of a
+    pydantic model (pydantic-core stores every field there) that no data descriptor of the class hides.
+
+    Why read it there: pydantic's ``BaseModel`` defines ``__getattr__``, so CPython cannot specialise an
+    attribute read on a model — every ``m.field`` takes the generic slow path (~60 ns on this machine,
+    where a plain object's is ~13), and a county household's program reads some ninety of them.
+    ``d["field"]`` on the ``__dict__`` taken once per object is ~25 ns, and gives the same object."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or key not in model.model_fields:
+        return False
+    return not any(hasattr(vars(k).get(key), "__set__") for k in model.__mro__)
+
+
+def _plain_fields(model: Any) -> bool:
+    """Whether ``model`` is a pydantic model with a field :func:`_plain_field` reads from ``__dict__``."""
+    return (
+        isinstance(model, type)
+        and issubclass(model, BaseModel)
+        and any(_plain_field(model, k) for k in model.model_fields)
+    )
+
+
+def _get(obj: str, model: Any, key: str) -> str:
+    """The expression reading attribute ``key`` of ``obj`` (an instance of ``model``): from the
+    ``__dict__`` the program took into ``{obj}d`` (``hd`` for the household), or as an attribute."""
+    if not _plain_field(model, key):
+        return f"{obj}.{key}"
+    return f"{'hd' if obj == 'h' else obj + 'd'}[{key!r}]"
 
 
 def _number_kind(v: Any) -> str | None:
