@@ -330,7 +330,7 @@ class Engine:
         """The manifest of program ``key`` prepared as JSON text with holes (built once)."""
         got = self._text_expanders.get(key)
         if got is None:
-            got = TextExpander(self.manifest(key))
+            got = TextExpander(self.manifest(key), self._keep)  # its patterns count against this engine's budget
             with self._lock:
                 self._text_expanders[key] = got
         return got

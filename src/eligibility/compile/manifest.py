@@ -578,8 +578,9 @@ class TextExpander:
     only fills the holes. Byte for byte the text ``json.dumps`` writes for :class:`Expander`'s data
     (and so pydantic's ``to_json(indent=None)``), with a few thousand fewer objects made per household."""
 
-    def __init__(self, m: dict[str, Any]) -> None:
+    def __init__(self, m: dict[str, Any], keep: Keep | None = None) -> None:
         self.m = m
+        self.keep: Keep = _keep_bounded if keep is None else keep
         mark = [_MARK.format(i) for i in range(8)]
         self.facts = [
             (
@@ -634,7 +635,7 @@ class TextExpander:
             [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
         ]
         self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
-        self.render = self._renderer(self.fact_memo, self.rule_memo, self._fact_text, self._rule_text)
+        self._plan_patterns()
         # The same per fact and per rule as frozen models (``trace_model``), built on first use.
         self.fact_models: list[dict[Any, Any]] = []
         self.rule_models: list[dict[Any, Any]] = []
@@ -699,12 +700,131 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
 
     def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
-        try:
-            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h), h)
-        except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
-            facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
-            rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
+        """The trace's text from the memo of patterns: each fact's and rule's text is its pattern's
+        template filled from this household's row of value texts (see :meth:`_plan_patterns`)."""
+        given = h.given
+        texts = list(map(_value_text, self._get_shown(given)))
+        row = texts + list(map(_sub_text, self._get_subbed(given)))
+        nodes = h.nodes
+        if len(nodes) != self._n_nodes:
+            raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
+        unknown = self._unknown(h)
+        krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
+        fp = list(map(dict.get, self.fact_memo, map(_CALL, self._fact_get, repeat(krow))))
+        if None in fp:
+            fp = [p or self._fact_pattern(i, krow, unknown) for i, p in enumerate(fp)]
+        rp = list(map(dict.get, self.rule_memo, map(_CALL, self._rule_get, repeat(krow))))
+        if None in rp:
+            rp = [p or self._rule_pattern(i, krow, nodes, unknown) for i, p in enumerate(rp)]
+        # ``template % holes`` for every fact and rule, in C: a pattern without holes cuts an empty list
+        # from the row, which ``%`` takes as no arguments (``"…" % []`` is the text, ``%%`` undoubled).
+        facts = list(map(_mod, map(_FIRST, fp), map(_CALL, map(_SECOND, fp), repeat(row))))
+        rules = list(map(_mod, map(_FIRST, rp), map(_CALL, map(_SECOND, rp), repeat(row))))
         return self.pieces(engines, digest, facts, rules)
+
+    def _plan_patterns(self) -> None:
+        """Lay out, once per manifest, what a household's texts are cut from.
+
+        Why: a rule's text depends on the household through its nodes' outcomes, which of the values
+        its leaves show are unknown (that decides a leaf's settling paths), the settling paths of the
+        facts it reads — a few combinations per rule, shared by a county's households — and the values
+        it shows, which are nearly one per household. So a rule's memo is keyed by the combination only
+        and holds a *pattern*: the rendered text with a ``%s`` hole wherever a value is shown, and the
+        positions of those values in the household's row of value texts. A fact likewise, keyed by
+        whether it is known and its settling paths, with holes for its value and the numbers of its
+        substituted formula. Per household each shown value's JSON text (and each formula number's
+        text) is written once, by the same encoders as ever (:func:`_value_text`, :func:`_sub_text`),
+        and every text is ``template % holes`` — a household never seen before costs what one seen
+        again does, and a memo key holds no household value (identity-compared singletons and the
+        shared settling-path tuples of ``engine._Settled``)."""
+        n_nodes = self._n_nodes = int(self.m["nodes"])
+        rule_parts = self.rule_keys
+        shown = sorted({s for _, _, slots, _ in rule_parts for s in slots} | {f[0] for f in self.facts})
+        subbed = sorted({p for index, template, _, _ in self.facts for p in (template or [index]) if isinstance(p, int)})
+        self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
+        self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
+        self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
+        names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
+        self._names = names
+        at_name = {name: n_nodes + len(shown) + k for k, name in enumerate(names)}
+        unknown_at = {s: n_nodes + k for k, s in enumerate(shown)}
+        self._fact_get = [itemgetter(unknown_at[index], at_name[name]) for index, _, name, _ in self.facts]
+        self._rule_get = [
+            itemgetter(*range(lo, hi), *[unknown_at[s] for s in slots], *[at_name[f] for f in read])
+            for lo, hi, slots, read in rule_parts
+        ]
+        self._unknown_at = unknown_at
+
+    def _fact_pattern(self, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
+        """Fact ``i``'s pattern for this household's combination (rendered, and kept while its memo has room)."""
+        index, template, name, tmpl = self.facts[i]
+        holes: list[int] = []
+        sub_at = self._sub_at
+
+        def hole(at: int) -> str:
+            holes.append(at)
+            return _HOLE % (len(holes) - 1)
+
+        if template is None:
+            sub = hole(sub_at[index])
+        else:
+            sub = "".join(_encode_str(p)[1:-1] if isinstance(p, str) else hole(sub_at[p]) for p in template)
+        known = krow[self._unknown_at[index]] is False
+        value = hole(self._text_at[index])
+        miss = [] if known else list(unknown.get(name, ()))
+        text = _fill(tmpl, ('"' + sub + '"', value, "true" if known else "false", _enc(miss)))
+        if i:
+            text = "," + text  # the separator kept with the text: the trace is joined once, in C
+        got = _pattern(text, holes)
+        self.keep(self.fact_memo[i], self._fact_get[i](krow), got, _MEMO_SIZE)
+        return got
+
+    def _rule_pattern(
+        self, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
+    ) -> _Pattern:
+        """Rule ``i``'s pattern for this household's combination (rendered, and kept while its memo has room)."""
+        holes: list[int] = []
+        text_at, unknown_at = self._text_at, self._unknown_at
+
+        def hole(slot: int) -> str:
+            holes.append(text_at[slot])
+            return _HOLE % (len(holes) - 1)
+
+        def missing_of(kind: str, name: str) -> list[str]:
+            if kind == "fact":
+                return list(unknown.get(name, ()))
+            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+        def cond(plan: tuple[Any, ...]) -> str:
+            kind, k, tmpl = plan[0], plan[1], plan[2]
+            outcome = _OUTCOME_OF[nodes[k]]
+            if kind == "group":
+                kids = "[" + ",".join(cond(c) for c in plan[3]) + "]"
+                return _fill(tmpl, ('"' + outcome + '"', kids))
+            if kind == "rule":
+                return _fill(tmpl, ('"' + outcome + '"',))
+            # As :func:`_leaf_shown`, with a hole for each value shown.
+            _, _, _, actual_i, expected, refs, ref, subject = plan
+            actual = hole(actual_i)
+            shown = [hole(vi) if vi is not None else _enc(c) for vi, c in expected]
+            exp = shown[0] if len(shown) == 1 else "[" + ",".join(shown) + "]"
+            missing: list[str] = []
+            if outcome == "unknown":
+                if krow[unknown_at[actual_i]]:
+                    missing += missing_of(ref, subject)
+                for r, (vi, _) in zip(refs, expected, strict=True):
+                    if r is not None and vi is not None and krow[unknown_at[vi]]:
+                        missing += missing_of(r[0], r[1])
+                missing = sorted(set(missing))
+            return _fill(tmpl, ('"' + outcome + '"', actual, exp, _enc(missing)))
+
+        tmpl, root, plan = self.rules[i]
+        text = _fill(tmpl, ('"' + _RULE_OUTCOME_OF[nodes[root]] + '"', cond(plan)))
+        if i:
+            text = "," + text
+        got = _pattern(text, holes)
+        self.keep(self.rule_memo[i], self._rule_get[i](krow), got, _MEMO_SIZE)
+        return got
 
     @staticmethod
     def _keys(h: _Shown) -> list[Any]:
@@ -724,43 +844,6 @@ class TextExpander:
         if type(h.missing) is SettledPaths:
             return h.missing.keyed
         return {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
-
-    def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
-        """Fact ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
-        values, missing = h.values(), h.missing
-        index, template, name, tmpl = self.facts[i]
-        sub, value, known, miss = _fact_shown(values, index, template, name, missing)
-        text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(miss)))
-        if i:
-            text = "," + text  # the separator kept with the text: the trace is joined once, in C
-        memo = self.fact_memo[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = text
-        return text
-
-    def _rule_text(self, i: int, key: Any, h: _Shown) -> str:
-        """Rule ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
-        values, nodes, missing = h.values(), h.nodes, h.missing
-
-        def cond(plan: tuple[Any, ...]) -> str:
-            kind, i, tmpl = plan[0], plan[1], plan[2]
-            outcome = _OUTCOME_OF[nodes[i]]
-            if kind == "group":
-                kids = "[" + ",".join(cond(k) for k in plan[3]) + "]"
-                return _fill(tmpl, ('"' + outcome + '"', kids))
-            if kind == "rule":
-                return _fill(tmpl, ('"' + outcome + '"',))
-            actual, expected, miss = _leaf_shown(plan, values, outcome, missing)
-            return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(miss)))
-
-        tmpl, root, plan = self.rules[i]
-        text = _fill(tmpl, ('"' + _RULE_OUTCOME_OF[nodes[root]] + '"', cond(plan)))
-        if i:
-            text = "," + text
-        memo = self.rule_memo[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = text
-        return text
 
     def _renderer(
         self,
@@ -886,6 +969,73 @@ class TextExpander:
         intermediate strings: a full trace is tens of kilobytes)."""
         p = self.trace_parts
         return [p[0], _enc(engines), p[1], _encode_str(digest), p[2], "[", *facts, "]", p[3], "[", *rules, "]", p[4]]
+
+
+Keep = Callable[[dict[Any, Any], Any, Any, int], None]
+"""How a text expander stores a pattern: ``keep(memo, key, pattern, size)`` — the engine passes its own
+``Engine._keep`` (bounded, counted against its budgets); alone, :func:`_keep_bounded`."""
+
+
+def _keep_bounded(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """Store ``value``; a memo holding ``size`` entries starts over first (so it never holds more)."""
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
+
+
+_HOLE: Final = "\x00%d\x00"
+"""Where a pattern shows value number ``k`` while it is rendered: a NUL never stands raw in JSON text
+(``json.dumps`` writes it ``\\u0000``), so the markers cannot meet a static character."""
+_HOLE_RE: Final = re.compile("\x00(\\d+)\x00")
+
+_Pattern = tuple[str, Callable[[list[str]], Any]]
+"""A fact's or rule's text for one combination: a ``%``-template and what cuts its holes from a row."""
+
+
+def _pattern(text: str, holes: list[int]) -> _Pattern:
+    """The pattern of a text rendered with hole markers: ``%`` doubled in the static text, each marker a
+    ``%s``; the row positions in the order the markers stand in the text."""
+    pieces = _HOLE_RE.split(text)
+    order = [holes[int(k)] for k in pieces[1::2]]
+    template = "%s".join(p.replace("%", "%%") for p in pieces[0::2])
+    if not order:
+        return template, _NO_HOLES
+    return template, itemgetter(*order)
+
+
+_NO_HOLES: Final = itemgetter(slice(0, 0))
+"""Cuts an empty list from a row: ``template % []`` is the template with ``%%`` undoubled."""
+_mod: Final = str.__mod__
+_eq: Final = str.__eq__
+_FIRST: Final = itemgetter(0)
+_SECOND: Final = itemgetter(1)
+
+
+def _value_text(v: Any) -> str:
+    """A value's JSON text as the full trace shows it — ``_enc(json_value(as_read(v)))``, with the
+    common types written directly."""
+    c = v.__class__
+    if c is str:
+        return _encode_str(v)
+    if c is bool:
+        return "true" if v else "false"
+    if c is int:
+        return int.__repr__(v)
+    if v is UNKNOWN:
+        return "null"
+    return _enc(json_value(as_read(v)))
+
+
+def _sub_text(v: Any) -> str:
+    """A value as a fact's substituted formula shows it, escaped for inside a JSON string — the
+    characters ``_encode_str(format_value(as_read(v)))`` writes between its quotes (the escaping is
+    per character, so a formula's text is its escaped pieces side by side)."""
+    c = v.__class__
+    if c is int:
+        return int.__repr__(v)
+    if c is bool:
+        return "是" if v else "否"
+    return _encode_str(format_value(as_read(v)))[1:-1]
 
 
 _CALL: Final = itemgetter.__call__
