@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
 from typing import Any, Final
@@ -534,15 +535,10 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
-def _template(data: dict[str, Any]) -> str:
-    """``data`` as compact JSON text with a ``%s`` at each marker value (``_MARK.format(k)``), for
-    ``template % holes``. The markers are numbered in the order they appear, so the holes are passed in
-    that order (checked here); a ``%`` of the static text is doubled."""
-    return "%s".join(p.replace("%", "%%") for p in _static_parts(data))
-
-
 def _static_parts(data: dict[str, Any]) -> list[str]:
-    """The static text of ``data`` as compact JSON around its marker values, in order (see ``_template``)."""
+    """The static text of ``data`` as compact JSON around its marker values (``_MARK.format(k)``), in
+    order: the text a household's values go between. The markers are numbered in the order they appear,
+    so the values are placed in that order (checked here)."""
     pieces = re.split(r'"\\u0000(\d+)\\u0000"', _dumps(data))
     holes = [int(p) for p in pieces[1::2]]
     if holes != list(range(len(holes))):  # pragma: no cover - a template written out of order
@@ -568,10 +564,6 @@ def _enc(v: Any) -> str:
     return _dumps(v)
 
 
-def _fill(template: str, holes: tuple[str, ...]) -> str:
-    return template % holes
-
-
 class TextExpander:
     """The full trace written straight as compact JSON text: every static part of every fact, rule and
     condition node is rendered once, per manifest, with holes for the household's values; a household
@@ -587,7 +579,7 @@ class TextExpander:
                 f["index"],
                 f["template"],
                 f["name"],
-                _template(
+                _static_parts(
                     {
                         "name": f["name"],
                         "zh": f["zh"],
@@ -604,7 +596,7 @@ class TextExpander:
         ]
         self.rules = [
             (
-                _template(
+                _static_parts(
                     {
                         "id": r["id"],
                         "zh": r["zh"],
@@ -630,11 +622,9 @@ class TextExpander:
         # rendered once per combination and kept (up to :data:`_MEMO_SIZE` per rule or fact: a rule
         # that shows each household's income stops storing new texts then, and memory stays bounded).
         self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
-        self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
         self.fact_keys = [
             [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
         ]
-        self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
         self._plan_patterns()
         # The same per fact and per rule as frozen models (``trace_model``), built on first use.
         self.fact_models: list[dict[Any, Any]] = []
@@ -653,18 +643,17 @@ class TextExpander:
             "skipped": m["skipped"],
             "sources": m["sources"],
         }
-        self.trace = _template(trace)
         self.trace_parts = _static_parts(trace)  # the text around its four holes, for :meth:`pieces`
 
     def _plan(self, n: dict[str, Any], mark: list[str]) -> tuple[Any, ...]:
         if "children" in n:
             d = _condition(n["op"], n=n["n"], children=mark[1])
             d["outcome"] = mark[0]
-            return ("group", n["i"], _template(d), [self._plan(k, mark) for k in n["children"]])
+            return ("group", n["i"], _static_parts(d), [self._plan(k, mark) for k in n["children"]])
         if n["op"] == "rule":
             d = _condition("rule", rule=n["rule"], zh=n["zh"], en=n["en"])
             d["outcome"] = mark[0]
-            return ("rule", n["i"], _template(d))
+            return ("rule", n["i"], _static_parts(d))
         d = _condition(
             n["op"],
             subject=n["subject"],
@@ -678,7 +667,7 @@ class TextExpander:
         d["outcome"] = mark[0]
         expected = [(e["value"], None) if "value" in e else (None, e["const"]) for e in n["expected"]]
         refs = [(ref[0], ref[1]) if ref is not None else None for ref in n["operand_refs"]]
-        return ("leaf", n["i"], _template(d), n["actual"], expected, refs, n["ref"], n["subject"])
+        return ("leaf", n["i"], _static_parts(d), n["actual"], expected, refs, n["ref"], n["subject"])
 
     def __call__(self, compact: dict[str, Any]) -> str:
         """The full trace of one household's compact trace (its JSON form), as compact JSON text."""
@@ -700,8 +689,8 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
 
     def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
-        """The trace's text from the memo of patterns: each fact's and rule's text is its pattern's
-        template filled from this household's row of value texts (see :meth:`_plan_patterns`)."""
+        """The trace's text from the memo of patterns: each fact's and rule's text is its pattern's static
+        pieces interleaved with this household's value texts (see :meth:`_plan_patterns`)."""
         given = h.given
         texts = list(map(_value_text, self._get_shown(given)))
         row = texts + list(map(_sub_text, self._get_subbed(given)))
@@ -710,16 +699,19 @@ class TextExpander:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
-        fp = list(map(dict.get, self.fact_memo, map(_CALL, self._fact_get, repeat(krow))))
+        gen = self._gen  # read once: this household's patterns and their static pieces go together
+        fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
         if None in fp:
-            fp = [p or self._fact_pattern(i, krow, unknown) for i, p in enumerate(fp)]
-        rp = list(map(dict.get, self.rule_memo, map(_CALL, self._rule_get, repeat(krow))))
+            fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
+        rp = list(map(dict.get, gen.rules, map(_CALL, self._rule_get, repeat(krow))))
         if None in rp:
-            rp = [p or self._rule_pattern(i, krow, nodes, unknown) for i, p in enumerate(rp)]
-        # ``template % holes`` for every fact and rule, in C: a pattern without holes cuts an empty list
-        # from the row, which ``%`` takes as no arguments (``"…" % []`` is the text, ``%%`` undoubled).
-        facts = list(map(_mod, map(_FIRST, fp), map(_CALL, map(_SECOND, fp), repeat(row))))
-        rules = list(map(_mod, map(_FIRST, rp), map(_CALL, map(_SECOND, rp), repeat(row))))
+            rp = [p or self._rule_pattern(gen, i, krow, nodes, unknown) for i, p in enumerate(rp)]
+        # The row, then every static piece (taken after the patterns were made, so theirs are in it):
+        # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
+        # join — in C, no Python line per fact or rule.
+        whole = row + gen.statics
+        facts = _flat(map(_CALL, fp, repeat(whole)))
+        rules = _flat(map(_CALL, rp, repeat(whole)))
         return self.pieces(engines, digest, facts, rules)
 
     def _plan_patterns(self) -> None:
@@ -729,14 +721,13 @@ class TextExpander:
         its leaves show are unknown (that decides a leaf's settling paths), the settling paths of the
         facts it reads — a few combinations per rule, shared by a county's households — and the values
         it shows, which are nearly one per household. So a rule's memo is keyed by the combination only
-        and holds a *pattern*: the rendered text with a ``%s`` hole wherever a value is shown, and the
-        positions of those values in the household's row of value texts. A fact likewise, keyed by
-        whether it is known and its settling paths, with holes for its value and the numbers of its
-        substituted formula. Per household each shown value's JSON text (and each formula number's
-        text) is written once, by the same encoders as ever (:func:`_value_text`, :func:`_sub_text`),
-        and every text is ``template % holes`` — a household never seen before costs what one seen
-        again does, and a memo key holds no household value (identity-compared singletons and the
-        shared settling-path tuples of ``engine._Settled``)."""
+        and holds a *pattern*: the rendered text's static pieces, and the positions in the household's
+        row of value texts of the values shown between them. A fact likewise, keyed by whether it is
+        known and its settling paths, with holes for its value and the numbers of its substituted
+        formula. Per household each shown value's JSON text (and each formula number's text) is written
+        once, by the same encoders as ever (:func:`_value_text`, :func:`_sub_text`): a household never
+        seen before costs what one seen again does, and a memo key holds no household value (only
+        identity-compared singletons and the shared settling-path tuples of ``engine._Settled``)."""
         n_nodes = self._n_nodes = int(self.m["nodes"])
         rule_parts = self.rule_keys
         shown = sorted({s for _, _, slots, _ in rule_parts for s in slots} | {f[0] for f in self.facts})
@@ -744,6 +735,8 @@ class TextExpander:
         self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
         self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
         self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
+        self._gen = _Patterns(len(self.facts), len(self.rules), len(shown) + len(subbed))
+        self._lock = threading.Lock()  # making a pattern: its static pieces are numbered one by one
         names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
         self._names = names
         at_name = {name: n_nodes + len(shown) + k for k, name in enumerate(names)}
@@ -755,75 +748,98 @@ class TextExpander:
         ]
         self._unknown_at = unknown_at
 
-    def _fact_pattern(self, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
-        """Fact ``i``'s pattern for this household's combination (rendered, and kept while its memo has room)."""
-        index, template, name, tmpl = self.facts[i]
-        holes: list[int] = []
+    def start_over(self) -> None:
+        """Forget every pattern (the next household starts a new generation; one under way finishes with
+        the one it read)."""
+        gen = self._gen
+        self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+
+    def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
+        """Fact ``i``'s pattern for this household's combination (kept in its memo)."""
+        index, template, name, parts = self.facts[i]
+        p = _PatternBuilder()
         sub_at = self._sub_at
-
-        def hole(at: int) -> str:
-            holes.append(at)
-            return _HOLE % (len(holes) - 1)
-
+        p.text(("," if i else "") + parts[0] + '"')  # the separator kept with the text: one join, in C
         if template is None:
-            sub = hole(sub_at[index])
+            p.hole(sub_at[index])
         else:
-            sub = "".join(_encode_str(p)[1:-1] if isinstance(p, str) else hole(sub_at[p]) for p in template)
+            for piece in template:
+                if isinstance(piece, str):
+                    p.text(_encode_str(piece)[1:-1])  # escaping is per character: pieces side by side
+                else:
+                    p.hole(sub_at[piece])
+        p.text('"' + parts[1])
+        p.hole(self._text_at[index])
         known = krow[self._unknown_at[index]] is False
-        value = hole(self._text_at[index])
         miss = [] if known else list(unknown.get(name, ()))
-        text = _fill(tmpl, ('"' + sub + '"', value, "true" if known else "false", _enc(miss)))
-        if i:
-            text = "," + text  # the separator kept with the text: the trace is joined once, in C
-        got = _pattern(text, holes)
-        self.keep(self.fact_memo[i], self._fact_get[i](krow), got, _MEMO_SIZE)
-        return got
+        p.text(parts[2] + ("true" if known else "false") + parts[3] + _enc(miss) + parts[4])
+        return self._store(gen, gen.facts[i], self._fact_get[i](krow), p)
 
     def _rule_pattern(
-        self, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
+        self, gen: _Patterns, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
     ) -> _Pattern:
-        """Rule ``i``'s pattern for this household's combination (rendered, and kept while its memo has room)."""
-        holes: list[int] = []
+        """Rule ``i``'s pattern for this household's combination (kept in its memo): the text
+        :class:`Expander`'s data is written as, with a hole wherever a value is shown."""
+        p = _PatternBuilder()
         text_at, unknown_at = self._text_at, self._unknown_at
-
-        def hole(slot: int) -> str:
-            holes.append(text_at[slot])
-            return _HOLE % (len(holes) - 1)
 
         def missing_of(kind: str, name: str) -> list[str]:
             if kind == "fact":
                 return list(unknown.get(name, ()))
             return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
-        def cond(plan: tuple[Any, ...]) -> str:
-            kind, k, tmpl = plan[0], plan[1], plan[2]
-            outcome = _OUTCOME_OF[nodes[k]]
+        def cond(plan: tuple[Any, ...]) -> None:
+            kind, k, parts = plan[0], plan[1], plan[2]
+            outcome = '"' + _OUTCOME_OF[nodes[k]] + '"'
             if kind == "group":
-                kids = "[" + ",".join(cond(c) for c in plan[3]) + "]"
-                return _fill(tmpl, ('"' + outcome + '"', kids))
+                p.text(parts[0] + outcome + parts[1] + "[")
+                for j, child in enumerate(plan[3]):
+                    if j:
+                        p.text(",")
+                    cond(child)
+                p.text("]" + parts[2])
+                return
             if kind == "rule":
-                return _fill(tmpl, ('"' + outcome + '"',))
+                p.text(parts[0] + outcome + parts[1])
+                return
             # As :func:`_leaf_shown`, with a hole for each value shown.
             _, _, _, actual_i, expected, refs, ref, subject = plan
-            actual = hole(actual_i)
-            shown = [hole(vi) if vi is not None else _enc(c) for vi, c in expected]
-            exp = shown[0] if len(shown) == 1 else "[" + ",".join(shown) + "]"
+            p.text(parts[0] + outcome + parts[1])
+            p.hole(text_at[actual_i])
+            p.text(parts[2] + ("[" if len(expected) != 1 else ""))
+            for j, (vi, c) in enumerate(expected):
+                if j:
+                    p.text(",")
+                if vi is None:
+                    p.text(_enc(c))
+                else:
+                    p.hole(text_at[vi])
             missing: list[str] = []
-            if outcome == "unknown":
+            if outcome == '"unknown"':
                 if krow[unknown_at[actual_i]]:
                     missing += missing_of(ref, subject)
                 for r, (vi, _) in zip(refs, expected, strict=True):
                     if r is not None and vi is not None and krow[unknown_at[vi]]:
                         missing += missing_of(r[0], r[1])
                 missing = sorted(set(missing))
-            return _fill(tmpl, ('"' + outcome + '"', actual, exp, _enc(missing)))
+            p.text(("]" if len(expected) != 1 else "") + parts[3] + _enc(missing) + parts[4])
 
-        tmpl, root, plan = self.rules[i]
-        text = _fill(tmpl, ('"' + _RULE_OUTCOME_OF[nodes[root]] + '"', cond(plan)))
-        if i:
-            text = "," + text
-        got = _pattern(text, holes)
-        self.keep(self.rule_memo[i], self._rule_get[i](krow), got, _MEMO_SIZE)
+        parts, root, plan = self.rules[i]
+        p.text(("," if i else "") + parts[0] + '"' + _RULE_OUTCOME_OF[nodes[root]] + '"' + parts[1])
+        cond(plan)
+        p.text(parts[2])
+        return self._store(gen, gen.rules[i], self._rule_get[i](krow), p)
+
+    def _store(self, gen: _Patterns, memo: dict[Any, _Pattern], key: Any, p: _PatternBuilder) -> _Pattern:
+        """The built pattern, its static pieces numbered in ``gen``, kept in ``memo`` under ``key`` (the
+        engine's ``keep``: bounded, counted against its budget). When ``gen`` holds many static pieces
+        (patterns met once, then dropped by their bounded memos), the next household starts a new
+        generation; this one finishes with ``gen``, whose numbering it read."""
+        with self._lock:
+            got = p.pattern(gen)
+            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
+                self.start_over()
+        self.keep(memo, key, got, _MEMO_SIZE)
         return got
 
     @staticmethod
@@ -983,32 +999,68 @@ def _keep_bounded(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None
     memo[key] = value
 
 
-_HOLE: Final = "\x00%d\x00"
-"""Where a pattern shows value number ``k`` while it is rendered: a NUL never stands raw in JSON text
-(``json.dumps`` writes it ``\\u0000``), so the markers cannot meet a static character."""
-_HOLE_RE: Final = re.compile("\x00(\\d+)\x00")
-
-_Pattern = tuple[str, Callable[[list[str]], Any]]
-"""A fact's or rule's text for one combination: a ``%``-template and what cuts its holes from a row."""
+_Pattern = Callable[[list[str]], tuple[str, ...]]
+"""A fact's or rule's text for one combination: what cuts its pieces, in text order, from a household's
+row of value texts followed by the static pieces (an ``itemgetter``)."""
 
 
-def _pattern(text: str, holes: list[int]) -> _Pattern:
-    """The pattern of a text rendered with hole markers: ``%`` doubled in the static text, each marker a
-    ``%s``; the row positions in the order the markers stand in the text."""
-    pieces = _HOLE_RE.split(text)
-    order = [holes[int(k)] for k in pieces[1::2]]
-    template = "%s".join(p.replace("%", "%%") for p in pieces[0::2])
-    if not order:
-        return template, _NO_HOLES
-    return template, itemgetter(*order)
+class _Patterns:
+    """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
+    combination, and the static pieces they cut (numbered from ``base``, after the row of value texts)."""
+
+    __slots__ = ("at", "base", "facts", "rules", "statics")
+
+    def __init__(self, n_facts: int, n_rules: int, base: int) -> None:
+        self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
+        self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
+        self.statics: list[str] = []
+        self.at: dict[str, int] = {}
+        self.base = base
+
+    def static(self, text: str) -> int:
+        """The position of a static piece (numbered the first time it is met; the caller holds the lock)."""
+        got = self.at.get(text)
+        if got is None:
+            got = self.at[text] = self.base + len(self.statics)
+            self.statics.append(text)
+        return got
 
 
-_NO_HOLES: Final = itemgetter(slice(0, 0))
-"""Cuts an empty list from a row: ``template % []`` is the template with ``%%`` undoubled."""
-_mod: Final = str.__mod__
+_STATICS_SIZE: Final = 1 << 15
+"""Static pieces a generation of patterns numbers before the next household starts a new one."""
+
+
+class _PatternBuilder:
+    """Collects a pattern's pieces in text order: static text (adjacent pieces merged) and holes (row
+    positions of the value texts shown between them)."""
+
+    __slots__ = ("pieces", "text_")
+
+    def __init__(self) -> None:
+        self.pieces: list[str | int] = []
+        self.text_ = ""
+
+    def text(self, t: str) -> None:
+        self.text_ += t
+
+    def hole(self, at: int) -> None:
+        if self.text_:
+            self.pieces.append(self.text_)
+            self.text_ = ""
+        self.pieces.append(at)
+
+    def pattern(self, gen: _Patterns) -> _Pattern:
+        """The pattern, its static pieces numbered in ``gen``. It cuts at least two pieces, so it always
+        gives a tuple (an ``itemgetter`` of one position gives the item itself)."""
+        pieces = [*self.pieces, self.text_] if self.text_ else self.pieces
+        at = [p if isinstance(p, int) else gen.static(p) for p in pieces]
+        if len(at) < 2:
+            at.append(gen.static(""))
+        return itemgetter(*at)
+
+
+_flat: Final = chain.from_iterable
 _eq: Final = str.__eq__
-_FIRST: Final = itemgetter(0)
-_SECOND: Final = itemgetter(1)
 
 
 def _value_text(v: Any) -> str:
@@ -1030,11 +1082,15 @@ def _sub_text(v: Any) -> str:
     """A value as a fact's substituted formula shows it, escaped for inside a JSON string — the
     characters ``_encode_str(format_value(as_read(v)))`` writes between its quotes (the escaping is
     per character, so a formula's text is its escaped pieces side by side)."""
+    if v is UNKNOWN:
+        return "未知"
     c = v.__class__
     if c is int:
         return int.__repr__(v)
     if c is bool:
         return "是" if v else "否"
+    if c is str:
+        return _encode_str(v)[1:-1]
     return _encode_str(format_value(as_read(v)))[1:-1]
 
 
