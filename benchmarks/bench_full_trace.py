@@ -49,7 +49,10 @@ def _households(seed: int, n: int, dates: tuple[date, ...] | None = None) -> lis
     from eligibility import parse_household
 
     where = workload.sites() if dates is None else workload.sites(dates=dates)
-    return [(parse_household(json.dumps(h, ensure_ascii=False)), on) for h, on in workload.iter_generate(random.Random(seed), n, where)]
+    return [
+        (parse_household(json.dumps(h, ensure_ascii=False)), on)
+        for h, on in workload.iter_generate(random.Random(seed), n, where)
+    ]
 
 
 def _every_site(seed: int, per_site: int) -> list[tuple[Any, date]]:
@@ -93,7 +96,7 @@ def child(args: argparse.Namespace) -> None:
                 a = engine.full_json(engine.evaluate(h, on), indent=None)
                 b = engine.evaluate(h, on, trace="full").to_json(indent=None)
                 c = engine.evaluate(h, on, trace="full").to_json()
-            except Exception as e:  # noqa: BLE001 - an error is an outcome to compare too
+            except Exception as e:
                 a = b = c = f"error: {type(e).__name__}: {e}"
             out.append([hashlib.sha256(x.encode()).hexdigest()[:16] for x in (a, b, c)])
         print(json.dumps({"digests": out}))
@@ -142,7 +145,9 @@ def main() -> None:
         base = args.base
         if base is None:
             base = Path(tmp)
-            archive = subprocess.run(["git", "archive", "main", "src", "rules"], cwd=ROOT, capture_output=True, check=True)
+            archive = subprocess.run(
+                ["git", "archive", "main", "src", "rules"], cwd=ROOT, capture_output=True, check=True
+            )
             subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
         revisions = {"base": base, "this": ROOT}
         if args.check:
@@ -167,10 +172,14 @@ def main() -> None:
                 }
                 for k, v in figures.items():
                     rates[name].setdefault(k, []).append(v)
-                print(f"round {r + 1} {name:>4}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in figures.items()), flush=True)
+                print(
+                    f"round {r + 1} {name:>4}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in figures.items()), flush=True
+                )
         print("median households/s (base = main unless --base) | this checkout")
         for k in rates["this"]:
-            print(f"  {k:<28} {statistics.median(rates['base'][k]):>8,.0f} | {statistics.median(rates['this'][k]):>8,.0f}")
+            print(
+                f"  {k:<28} {statistics.median(rates['base'][k]):>8,.0f} | {statistics.median(rates['this'][k]):>8,.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from itertools import chain, repeat
@@ -29,10 +29,12 @@ from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
 from typing import Any, Final
 
+from pydantic import TypeAdapter
+
 from .. import __version__
 from .._construct import raw
 from ..conditions import AtLeast, Group, Leaf, Negation, RuleRef
-from ..decision import FactTrace, RuleTrace, Trace
+from ..decision import Citation, ConditionTrace, ExpectedSource, FactTrace, RuleTrace, Trace
 from ..expressions import UNKNOWN, format_value
 from ..facts import CATALOGUE
 from .python import CondNode, Program
@@ -631,6 +633,7 @@ class TextExpander:
         self.rule_models: list[dict[Any, Any]] = []
         self._model_render: Callable[..., tuple[list[Any], list[Any]]] | None = None
         self._static: dict[str, Any] | None = None
+        self._statics: dict[int, tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]] = {}
         self._expander: Expander | None = None
         trace = {
             "engine_version": m["engine_version"],
@@ -731,7 +734,9 @@ class TextExpander:
         n_nodes = self._n_nodes = int(self.m["nodes"])
         rule_parts = self.rule_keys
         shown = sorted({s for _, _, slots, _ in rule_parts for s in slots} | {f[0] for f in self.facts})
-        subbed = sorted({p for index, template, _, _ in self.facts for p in (template or [index]) if isinstance(p, int)})
+        subbed = sorted(
+            {p for index, template, _, _ in self.facts for p in (template or [index]) if isinstance(p, int)}
+        )
         self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
         self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
         self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
@@ -964,23 +969,72 @@ class TextExpander:
         return got
 
     def _fact_model(self, i: int, key: Any, h: _Shown) -> FactTrace:
-        """Fact ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
-        got = FactTrace.model_validate(self._data().fact_data(i, h.values(), h.missing))
+        """Fact ``i``'s model, built from its data as validating it would (and kept under ``key`` while
+        its memo has room)."""
+        data = self._data().fact_data(i, h.values(), h.missing)
+        data["missing"] = tuple(data["missing"])
+        got = raw(FactTrace, data, set(_FACT_FIELDS))
         memo = self.fact_models[i]
         if key is not None and len(memo) < _MEMO_SIZE:
             memo[key] = got
         return got
 
     def _rule_model(self, i: int, key: Any, h: _Shown) -> RuleTrace:
-        """Rule ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
+        """Rule ``i``'s model, built from its data as validating it would (and kept under ``key`` while
+        its memo has room).
+
+        Why not ``model_validate``: a rule's model holds the values its leaves show, so a household
+        never seen before misses this memo on most rules, and validating some hundred nested models
+        per household made ``evaluate(trace="full")`` ten times slower than the text. What validation
+        changes in the data — the dated, cited parts, the same for every household — is validated once
+        per rule and node (:meth:`_model_statics`); the rest (strings, outcomes, the JSON values of
+        ``actual`` / ``expected``, which the models keep as given) is placed as it is, lists as tuples.
+        ``tests/test_full_trace_memo.py`` checks the result equals the validated one, fields set included."""
         data = self._data().rule_data(i, h.values(), h.nodes, _OUTCOME_OF, _RULE_OUTCOME_OF, h.missing)
-        got = RuleTrace.model_validate(data)
+        fixed, sources = self._model_statics(i)
+        plan = self._data().rules[i][2]
+
+        def cond(d: dict[str, Any], plan: tuple[Any, ...]) -> ConditionTrace:
+            d["sources"] = sources[plan[1]]
+            d["missing"] = tuple(d["missing"])
+            if plan[0] == "group":
+                d["children"] = tuple(map(cond, d["children"], plan[3]))
+            else:
+                d["children"] = ()
+            return raw(ConditionTrace, d, set(_CONDITION_FIELDS))
+
+        data.update(fixed)
+        data["condition"] = cond(data["condition"], plan)
+        got = raw(RuleTrace, data, set(_RULE_FIELDS))
         memo = self.rule_models[i]
         if key is not None and len(memo) < _MEMO_SIZE:
             memo[key] = got
         return got
 
-    def pieces(self, engines: list[str], digest: str, facts: list[str], rules: list[str]) -> list[str]:
+    def _model_statics(self, i: int) -> tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]:
+        """Rule ``i``'s fields that validation converts (dates, citations, conclusions) and each node's
+        sources, validated once (then read only)."""
+        got = self._statics.get(i)
+        if got is None:
+            r = self.m["rules"][i]
+            fixed = {
+                "version_from": _DATE.validate_python(r["version_from"]),
+                "version_until": None if r["version_until"] is None else _DATE.validate_python(r["version_until"]),
+                "citations": _CITATIONS.validate_python(r["citations"]),
+                "conclusions": tuple(r["conclusions"]),
+            }
+            sources: dict[int, tuple[ExpectedSource, ...]] = {}
+
+            def walk(n: dict[str, Any]) -> None:
+                sources[n["i"]] = _SOURCES.validate_python(n.get("sources", ()))
+                for k in n.get("children", ()):
+                    walk(k)
+
+            walk(r["condition"])
+            got = self._statics[i] = (fixed, sources)
+        return got
+
+    def pieces(self, engines: list[str], digest: str, facts: Iterable[str], rules: Iterable[str]) -> list[str]:
         """The trace's text as pieces to join once (the fact and rule texts are not copied into
         intermediate strings: a full trace is tens of kilobytes)."""
         p = self.trace_parts
@@ -1094,7 +1148,7 @@ def _sub_text(v: Any) -> str:
     return _encode_str(format_value(as_read(v)))[1:-1]
 
 
-_CALL: Final = itemgetter.__call__
+_CALL: Final[Callable[[Any, Any], Any]] = itemgetter.__call__
 """``_CALL(g, x)`` is ``g(x)`` for an ``itemgetter`` ``g``: what ``map`` applies to cut every memo key
 from one household's row in :meth:`TextExpander._renderer` (``operator.call`` is Python 3.11+)."""
 
@@ -1176,6 +1230,12 @@ class _Shown:
 _MEMO_SIZE = 256
 """Rendered texts (and models) kept per rule or fact of a manifest (see :class:`TextExpander`)."""
 _TRACE_FIELDS: Final = tuple(Trace.model_fields)
+_FACT_FIELDS: Final = tuple(FactTrace.model_fields)
+_RULE_FIELDS: Final = tuple(RuleTrace.model_fields)
+_CONDITION_FIELDS: Final = tuple(ConditionTrace.model_fields)
+_DATE: Final = TypeAdapter(date)
+_CITATIONS: Final = TypeAdapter(tuple[Citation, ...])
+_SOURCES: Final = TypeAdapter(tuple[ExpectedSource, ...])
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
