@@ -567,10 +567,11 @@ def _enc(v: Any) -> str:
 
 
 class TextExpander:
-    """The full trace written straight as compact JSON text: every static part of every fact, rule and
-    condition node is rendered once, per manifest, with holes for the household's values; a household
-    only fills the holes. Byte for byte the text ``json.dumps`` writes for :class:`Expander`'s data
-    (and so pydantic's ``to_json(indent=None)``), with a few thousand fewer objects made per household."""
+    """The full trace written straight as compact JSON text: each fact's and rule's text is rendered once
+    per combination of its outcomes (a *pattern*, :meth:`_plan_patterns`), with holes for the
+    household's values; a household only writes its values' texts and cuts the pieces. Byte for byte the
+    text ``json.dumps`` writes for :class:`Expander`'s data (and so pydantic's ``to_json(indent=None)``),
+    with a few thousand fewer objects made per household."""
 
     def __init__(self, m: dict[str, Any], keep: Keep | None = None) -> None:
         self.m = m
@@ -620,9 +621,9 @@ class TextExpander:
         ]
         # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
         # settling paths of the facts they read; per fact, its value and the values its formula shows.
-        # Most rules read yes/no or coded values that a county's households share, so each text is
-        # rendered once per combination and kept (up to :data:`_MEMO_SIZE` per rule or fact: a rule
-        # that shows each household's income stops storing new texts then, and memory stays bounded).
+        # The texts are patterns keyed without the values (:meth:`_plan_patterns`); the models
+        # (``trace_model``) are kept per combination with the values (up to :data:`_MEMO_SIZE` per rule
+        # or fact: a rule that shows each household's income stops storing new models then).
         self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
         self.fact_keys = [
             [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
@@ -873,9 +874,9 @@ class TextExpander:
         sf: Callable[[int, Any, _Shown], Any],
         sr: Callable[[int, Any, _Shown], Any],
     ) -> Callable[..., tuple[list[Any], list[Any]]]:
-        """A function that gives every fact's and every rule's text (two lists) from its memo, rendering
-        only what is not there: ``fact_memo`` / ``rule_memo`` and the renderers of a miss ``sf`` / ``sr``
-        are the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`).
+        """A function that gives every fact's and every rule's model (two lists) from its memo, building
+        only what is not there: ``fact_memo`` / ``rule_memo`` and the builders of a miss ``sf`` / ``sr``
+        (:meth:`_fact_model`, :meth:`_rule_model`). (The texts have their own patterns: :meth:`_pieces`.)
 
         Why it is built this way: with warm memos a full trace is some two hundred memo lookups, and the
         per-household cost is making their keys. So a household's node outcomes, the settling paths of
@@ -923,9 +924,9 @@ class TextExpander:
         :class:`Expander`'s data gives — from the engine's own values and outcomes (as :meth:`trace_pieces`).
 
         Each fact's and each rule's model is frozen, so one object serves every household with the same
-        memo key as its text (validated once, when first seen); the trace itself is assembled without
-        validation. The memo keys are the texts' (see :meth:`_pieces`): a rule's model, like its text,
-        depends only on its nodes' outcomes, the values its leaves show and its facts' settling paths."""
+        memo key (built once, when first seen, see :meth:`_rule_model`); the trace itself is assembled
+        without validation. A rule's model depends on its nodes' outcomes, the values its leaves show
+        and its facts' settling paths, and is keyed by all three (:meth:`_renderer`)."""
         render = self._model_render
         if render is None:
             self.fact_models = [{} for _ in self.facts]
