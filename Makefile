@@ -97,3 +97,9 @@ bench-codegen: $(BIN)/eligibility
 .PHONY: contract
 contract: $(BIN)/eligibility
 	$(BIN)/python benchmarks/contract_run.py
+
+# Full-trace JSON on households the engine has never seen, this checkout beside main in alternating
+# processes (issue 9 §5; a few minutes), and `--check N` for byte sameness with main.
+.PHONY: bench-full-trace
+bench-full-trace: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_full_trace.py

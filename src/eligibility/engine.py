@@ -330,10 +330,28 @@ class Engine:
         """The manifest of program ``key`` prepared as JSON text with holes (built once)."""
         got = self._text_expanders.get(key)
         if got is None:
-            got = TextExpander(self.manifest(key))
+            got = TextExpander(self.manifest(key), self._full_keep)  # patterns bounded per engine
             with self._lock:
                 self._text_expanders[key] = got
         return got
+
+    def _full_keep(self, table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+        """Keep a full-trace text pattern (:class:`TextExpander`): each rule's or fact's memo starts over
+        when it holds ``size``, and every pattern of this engine counts against one budget,
+        :data:`_FULL_PATTERN_BUDGET`; when it is spent every text expander of the engine starts afresh
+        (its patterns, not the decision memos: patterns are many at first — a few per rule of every
+        program met — and counting them against ``_keep``'s budgets made every decision memo start over
+        early in a run)."""
+        with self._lock:
+            spent = self.__dict__.get("_full_patterns", 0) + 1
+            if spent > _FULL_PATTERN_BUDGET:
+                spent = 0
+                for expander in self._text_expanders.values():
+                    expander.start_over()
+            self.__dict__["_full_patterns"] = spent
+            if len(table) >= size:
+                table.clear()
+            table[key] = value
 
     def _program_by_key(self, key: str) -> Program:
         """The program a compact trace names (``pack@first day of its span``), compiled if need be."""
@@ -1735,6 +1753,12 @@ class _Settled:
 
 _SETTLED_SIZE: Final = 1024
 """Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
+
+
+_FULL_PATTERN_BUDGET: Final = 50_000
+"""Full-trace text patterns one engine keeps before its text expanders start afresh (``Engine._full_keep``):
+some 1–2 KiB each, so under 100 MiB; the bundled packs' 54 programs make some 30,000 on a mixed county's
+first thousand households, then a few per hundred households."""
 
 
 def _full_settled(run: _Run) -> SettledPaths:

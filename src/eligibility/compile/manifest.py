@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
 from typing import Any, Final
 
+from pydantic import TypeAdapter
+
 from .. import __version__
 from .._construct import raw
 from ..conditions import AtLeast, Group, Leaf, Negation, RuleRef
-from ..decision import FactTrace, RuleTrace, Trace
+from ..decision import Citation, ConditionTrace, ExpectedSource, FactTrace, RuleTrace, Trace
 from ..expressions import UNKNOWN, format_value
 from ..facts import CATALOGUE
 from .python import CondNode, Program
@@ -534,15 +537,10 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
-def _template(data: dict[str, Any]) -> str:
-    """``data`` as compact JSON text with a ``%s`` at each marker value (``_MARK.format(k)``), for
-    ``template % holes``. The markers are numbered in the order they appear, so the holes are passed in
-    that order (checked here); a ``%`` of the static text is doubled."""
-    return "%s".join(p.replace("%", "%%") for p in _static_parts(data))
-
-
 def _static_parts(data: dict[str, Any]) -> list[str]:
-    """The static text of ``data`` as compact JSON around its marker values, in order (see ``_template``)."""
+    """The static text of ``data`` as compact JSON around its marker values (``_MARK.format(k)``), in
+    order: the text a household's values go between. The markers are numbered in the order they appear,
+    so the values are placed in that order (checked here)."""
     pieces = re.split(r'"\\u0000(\d+)\\u0000"', _dumps(data))
     holes = [int(p) for p in pieces[1::2]]
     if holes != list(range(len(holes))):  # pragma: no cover - a template written out of order
@@ -568,25 +566,23 @@ def _enc(v: Any) -> str:
     return _dumps(v)
 
 
-def _fill(template: str, holes: tuple[str, ...]) -> str:
-    return template % holes
-
-
 class TextExpander:
-    """The full trace written straight as compact JSON text: every static part of every fact, rule and
-    condition node is rendered once, per manifest, with holes for the household's values; a household
-    only fills the holes. Byte for byte the text ``json.dumps`` writes for :class:`Expander`'s data
-    (and so pydantic's ``to_json(indent=None)``), with a few thousand fewer objects made per household."""
+    """The full trace written straight as compact JSON text: each fact's and rule's text is rendered once
+    per combination of its outcomes (a *pattern*, :meth:`_plan_patterns`), with holes for the
+    household's values; a household only writes its values' texts and cuts the pieces. Byte for byte the
+    text ``json.dumps`` writes for :class:`Expander`'s data (and so pydantic's ``to_json(indent=None)``),
+    with a few thousand fewer objects made per household."""
 
-    def __init__(self, m: dict[str, Any]) -> None:
+    def __init__(self, m: dict[str, Any], keep: Keep | None = None) -> None:
         self.m = m
+        self.keep: Keep = _keep_bounded if keep is None else keep
         mark = [_MARK.format(i) for i in range(8)]
         self.facts = [
             (
                 f["index"],
                 f["template"],
                 f["name"],
-                _template(
+                _static_parts(
                     {
                         "name": f["name"],
                         "zh": f["zh"],
@@ -603,7 +599,7 @@ class TextExpander:
         ]
         self.rules = [
             (
-                _template(
+                _static_parts(
                     {
                         "id": r["id"],
                         "zh": r["zh"],
@@ -625,21 +621,20 @@ class TextExpander:
         ]
         # Per rule, what its text depends on: its nodes' outcomes, the values its leaves show, and the
         # settling paths of the facts they read; per fact, its value and the values its formula shows.
-        # Most rules read yes/no or coded values that a county's households share, so each text is
-        # rendered once per combination and kept (up to :data:`_MEMO_SIZE` per rule or fact: a rule
-        # that shows each household's income stops storing new texts then, and memory stays bounded).
+        # The texts are patterns keyed without the values (:meth:`_plan_patterns`); the models
+        # (``trace_model``) are kept per combination with the values (up to :data:`_MEMO_SIZE` per rule
+        # or fact: a rule that shows each household's income stops storing new models then).
         self.rule_keys = [_rule_key_parts(plan) for _, _, plan in self.rules]
-        self.rule_memo: list[dict[Any, str]] = [{} for _ in self.rules]
         self.fact_keys = [
             [index] + [p for p in (template or ()) if isinstance(p, int)] for index, template, _, _ in self.facts
         ]
-        self.fact_memo: list[dict[Any, str]] = [{} for _ in self.facts]
-        self.render = self._renderer(self.fact_memo, self.rule_memo, self._fact_text, self._rule_text)
+        self._plan_patterns()
         # The same per fact and per rule as frozen models (``trace_model``), built on first use.
         self.fact_models: list[dict[Any, Any]] = []
         self.rule_models: list[dict[Any, Any]] = []
         self._model_render: Callable[..., tuple[list[Any], list[Any]]] | None = None
         self._static: dict[str, Any] | None = None
+        self._statics: dict[int, tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]] = {}
         self._expander: Expander | None = None
         trace = {
             "engine_version": m["engine_version"],
@@ -652,18 +647,17 @@ class TextExpander:
             "skipped": m["skipped"],
             "sources": m["sources"],
         }
-        self.trace = _template(trace)
         self.trace_parts = _static_parts(trace)  # the text around its four holes, for :meth:`pieces`
 
     def _plan(self, n: dict[str, Any], mark: list[str]) -> tuple[Any, ...]:
         if "children" in n:
             d = _condition(n["op"], n=n["n"], children=mark[1])
             d["outcome"] = mark[0]
-            return ("group", n["i"], _template(d), [self._plan(k, mark) for k in n["children"]])
+            return ("group", n["i"], _static_parts(d), [self._plan(k, mark) for k in n["children"]])
         if n["op"] == "rule":
             d = _condition("rule", rule=n["rule"], zh=n["zh"], en=n["en"])
             d["outcome"] = mark[0]
-            return ("rule", n["i"], _template(d))
+            return ("rule", n["i"], _static_parts(d))
         d = _condition(
             n["op"],
             subject=n["subject"],
@@ -677,7 +671,7 @@ class TextExpander:
         d["outcome"] = mark[0]
         expected = [(e["value"], None) if "value" in e else (None, e["const"]) for e in n["expected"]]
         refs = [(ref[0], ref[1]) if ref is not None else None for ref in n["operand_refs"]]
-        return ("leaf", n["i"], _template(d), n["actual"], expected, refs, n["ref"], n["subject"])
+        return ("leaf", n["i"], _static_parts(d), n["actual"], expected, refs, n["ref"], n["subject"])
 
     def __call__(self, compact: dict[str, Any]) -> str:
         """The full trace of one household's compact trace (its JSON form), as compact JSON text."""
@@ -699,12 +693,160 @@ class TextExpander:
         return self._pieces(_Shown(values, nodes, missing, None), engines, digest)
 
     def _pieces(self, h: _Shown, engines: list[str], digest: str) -> list[str]:
-        try:
-            facts, rules = self.render(self._keys(h), h.nodes, self._unknown(h), h)
-        except TypeError:  # a value that cannot be a memo key: this household is rendered without the memo
-            facts = [self._fact_text(i, None, h) for i in range(len(self.facts))]
-            rules = [self._rule_text(i, None, h) for i in range(len(self.rules))]
+        """The trace's text from the memo of patterns: each fact's and rule's text is its pattern's static
+        pieces interleaved with this household's value texts (see :meth:`_plan_patterns`)."""
+        given = h.given
+        texts = list(map(_value_text, self._get_shown(given)))
+        row = texts + list(map(_sub_text, self._get_subbed(given)))
+        nodes = h.nodes
+        if len(nodes) != self._n_nodes:
+            raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
+        unknown = self._unknown(h)
+        krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
+        gen = self._gen  # read once: this household's patterns and their static pieces go together
+        fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
+        if None in fp:
+            fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
+        rp = list(map(dict.get, gen.rules, map(_CALL, self._rule_get, repeat(krow))))
+        if None in rp:
+            rp = [p or self._rule_pattern(gen, i, krow, nodes, unknown) for i, p in enumerate(rp)]
+        # The row, then every static piece (taken after the patterns were made, so theirs are in it):
+        # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
+        # join — in C, no Python line per fact or rule.
+        whole = row + gen.statics
+        facts = _flat(map(_CALL, fp, repeat(whole)))
+        rules = _flat(map(_CALL, rp, repeat(whole)))
         return self.pieces(engines, digest, facts, rules)
+
+    def _plan_patterns(self) -> None:
+        """Lay out, once per manifest, what a household's texts are cut from.
+
+        Why: a rule's text depends on the household through its nodes' outcomes, which of the values
+        its leaves show are unknown (that decides a leaf's settling paths), the settling paths of the
+        facts it reads — a few combinations per rule, shared by a county's households — and the values
+        it shows, which are nearly one per household. So a rule's memo is keyed by the combination only
+        and holds a *pattern*: the rendered text's static pieces, and the positions in the household's
+        row of value texts of the values shown between them. A fact likewise, keyed by whether it is
+        known and its settling paths, with holes for its value and the numbers of its substituted
+        formula. Per household each shown value's JSON text (and each formula number's text) is written
+        once, by the same encoders as ever (:func:`_value_text`, :func:`_sub_text`): a household never
+        seen before costs what one seen again does, and a memo key holds no household value (only
+        identity-compared singletons and the shared settling-path tuples of ``engine._Settled``)."""
+        n_nodes = self._n_nodes = int(self.m["nodes"])
+        rule_parts = self.rule_keys
+        shown = sorted({s for _, _, slots, _ in rule_parts for s in slots} | {f[0] for f in self.facts})
+        subbed = sorted(
+            {p for index, template, _, _ in self.facts for p in (template or [index]) if isinstance(p, int)}
+        )
+        self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
+        self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
+        self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
+        self._gen = _Patterns(len(self.facts), len(self.rules), len(shown) + len(subbed))
+        self._lock = threading.Lock()  # making a pattern: its static pieces are numbered one by one
+        names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
+        self._names = names
+        at_name = {name: n_nodes + len(shown) + k for k, name in enumerate(names)}
+        unknown_at = {s: n_nodes + k for k, s in enumerate(shown)}
+        self._fact_get = [itemgetter(unknown_at[index], at_name[name]) for index, _, name, _ in self.facts]
+        self._rule_get = [
+            itemgetter(*range(lo, hi), *[unknown_at[s] for s in slots], *[at_name[f] for f in read])
+            for lo, hi, slots, read in rule_parts
+        ]
+        self._unknown_at = unknown_at
+
+    def start_over(self) -> None:
+        """Forget every pattern (the next household starts a new generation; one under way finishes with
+        the one it read)."""
+        gen = self._gen
+        self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+
+    def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
+        """Fact ``i``'s pattern for this household's combination (kept in its memo)."""
+        index, template, name, parts = self.facts[i]
+        p = _PatternBuilder()
+        sub_at = self._sub_at
+        p.text(("," if i else "") + parts[0] + '"')  # the separator kept with the text: one join, in C
+        if template is None:
+            p.hole(sub_at[index])
+        else:
+            for piece in template:
+                if isinstance(piece, str):
+                    p.text(_encode_str(piece)[1:-1])  # escaping is per character: pieces side by side
+                else:
+                    p.hole(sub_at[piece])
+        p.text('"' + parts[1])
+        p.hole(self._text_at[index])
+        known = krow[self._unknown_at[index]] is False
+        miss = [] if known else list(unknown.get(name, ()))
+        p.text(parts[2] + ("true" if known else "false") + parts[3] + _enc(miss) + parts[4])
+        return self._store(gen, gen.facts[i], self._fact_get[i](krow), p)
+
+    def _rule_pattern(
+        self, gen: _Patterns, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
+    ) -> _Pattern:
+        """Rule ``i``'s pattern for this household's combination (kept in its memo): the text
+        :class:`Expander`'s data is written as, with a hole wherever a value is shown."""
+        p = _PatternBuilder()
+        text_at, unknown_at = self._text_at, self._unknown_at
+
+        def missing_of(kind: str, name: str) -> list[str]:
+            if kind == "fact":
+                return list(unknown.get(name, ()))
+            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+        def cond(plan: tuple[Any, ...]) -> None:
+            kind, k, parts = plan[0], plan[1], plan[2]
+            outcome = '"' + _OUTCOME_OF[nodes[k]] + '"'
+            if kind == "group":
+                p.text(parts[0] + outcome + parts[1] + "[")
+                for j, child in enumerate(plan[3]):
+                    if j:
+                        p.text(",")
+                    cond(child)
+                p.text("]" + parts[2])
+                return
+            if kind == "rule":
+                p.text(parts[0] + outcome + parts[1])
+                return
+            # As :func:`_leaf_shown`, with a hole for each value shown.
+            _, _, _, actual_i, expected, refs, ref, subject = plan
+            p.text(parts[0] + outcome + parts[1])
+            p.hole(text_at[actual_i])
+            p.text(parts[2] + ("[" if len(expected) != 1 else ""))
+            for j, (vi, c) in enumerate(expected):
+                if j:
+                    p.text(",")
+                if vi is None:
+                    p.text(_enc(c))
+                else:
+                    p.hole(text_at[vi])
+            missing: list[str] = []
+            if outcome == '"unknown"':
+                if krow[unknown_at[actual_i]]:
+                    missing += missing_of(ref, subject)
+                for r, (vi, _) in zip(refs, expected, strict=True):
+                    if r is not None and vi is not None and krow[unknown_at[vi]]:
+                        missing += missing_of(r[0], r[1])
+                missing = sorted(set(missing))
+            p.text(("]" if len(expected) != 1 else "") + parts[3] + _enc(missing) + parts[4])
+
+        parts, root, plan = self.rules[i]
+        p.text(("," if i else "") + parts[0] + '"' + _RULE_OUTCOME_OF[nodes[root]] + '"' + parts[1])
+        cond(plan)
+        p.text(parts[2])
+        return self._store(gen, gen.rules[i], self._rule_get[i](krow), p)
+
+    def _store(self, gen: _Patterns, memo: dict[Any, _Pattern], key: Any, p: _PatternBuilder) -> _Pattern:
+        """The built pattern, its static pieces numbered in ``gen``, kept in ``memo`` under ``key`` (the
+        engine's ``keep``: bounded, counted against its budget). When ``gen`` holds many static pieces
+        (patterns met once, then dropped by their bounded memos), the next household starts a new
+        generation; this one finishes with ``gen``, whose numbering it read."""
+        with self._lock:
+            got = p.pattern(gen)
+            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
+                self.start_over()
+        self.keep(memo, key, got, _MEMO_SIZE)
+        return got
 
     @staticmethod
     def _keys(h: _Shown) -> list[Any]:
@@ -725,43 +867,6 @@ class TextExpander:
             return h.missing.keyed
         return {k: tuple(v) for k, v in h.missing.items()} if h.missing else {}
 
-    def _fact_text(self, i: int, key: Any, h: _Shown) -> str:
-        """Fact ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
-        values, missing = h.values(), h.missing
-        index, template, name, tmpl = self.facts[i]
-        sub, value, known, miss = _fact_shown(values, index, template, name, missing)
-        text = _fill(tmpl, (_encode_str(sub), _enc(value), "true" if known else "false", _enc(miss)))
-        if i:
-            text = "," + text  # the separator kept with the text: the trace is joined once, in C
-        memo = self.fact_memo[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = text
-        return text
-
-    def _rule_text(self, i: int, key: Any, h: _Shown) -> str:
-        """Rule ``i``'s text, rendered (and kept under ``key`` while its memo has room)."""
-        values, nodes, missing = h.values(), h.nodes, h.missing
-
-        def cond(plan: tuple[Any, ...]) -> str:
-            kind, i, tmpl = plan[0], plan[1], plan[2]
-            outcome = _OUTCOME_OF[nodes[i]]
-            if kind == "group":
-                kids = "[" + ",".join(cond(k) for k in plan[3]) + "]"
-                return _fill(tmpl, ('"' + outcome + '"', kids))
-            if kind == "rule":
-                return _fill(tmpl, ('"' + outcome + '"',))
-            actual, expected, miss = _leaf_shown(plan, values, outcome, missing)
-            return _fill(tmpl, ('"' + outcome + '"', _enc(actual), _enc(expected), _enc(miss)))
-
-        tmpl, root, plan = self.rules[i]
-        text = _fill(tmpl, ('"' + _RULE_OUTCOME_OF[nodes[root]] + '"', cond(plan)))
-        if i:
-            text = "," + text
-        memo = self.rule_memo[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = text
-        return text
-
     def _renderer(
         self,
         fact_memo: list[dict[Any, Any]],
@@ -769,9 +874,9 @@ class TextExpander:
         sf: Callable[[int, Any, _Shown], Any],
         sr: Callable[[int, Any, _Shown], Any],
     ) -> Callable[..., tuple[list[Any], list[Any]]]:
-        """A function that gives every fact's and every rule's text (two lists) from its memo, rendering
-        only what is not there: ``fact_memo`` / ``rule_memo`` and the renderers of a miss ``sf`` / ``sr``
-        are the texts' (:meth:`_fact_text`), or the models' (:meth:`_fact_model`).
+        """A function that gives every fact's and every rule's model (two lists) from its memo, building
+        only what is not there: ``fact_memo`` / ``rule_memo`` and the builders of a miss ``sf`` / ``sr``
+        (:meth:`_fact_model`, :meth:`_rule_model`). (The texts have their own patterns: :meth:`_pieces`.)
 
         Why it is built this way: with warm memos a full trace is some two hundred memo lookups, and the
         per-household cost is making their keys. So a household's node outcomes, the settling paths of
@@ -819,9 +924,9 @@ class TextExpander:
         :class:`Expander`'s data gives — from the engine's own values and outcomes (as :meth:`trace_pieces`).
 
         Each fact's and each rule's model is frozen, so one object serves every household with the same
-        memo key as its text (validated once, when first seen); the trace itself is assembled without
-        validation. The memo keys are the texts' (see :meth:`_pieces`): a rule's model, like its text,
-        depends only on its nodes' outcomes, the values its leaves show and its facts' settling paths."""
+        memo key (built once, when first seen, see :meth:`_rule_model`); the trace itself is assembled
+        without validation. A rule's model depends on its nodes' outcomes, the values its leaves show
+        and its facts' settling paths, and is keyed by all three (:meth:`_renderer`)."""
         render = self._model_render
         if render is None:
             self.fact_models = [{} for _ in self.facts]
@@ -865,30 +970,186 @@ class TextExpander:
         return got
 
     def _fact_model(self, i: int, key: Any, h: _Shown) -> FactTrace:
-        """Fact ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
-        got = FactTrace.model_validate(self._data().fact_data(i, h.values(), h.missing))
+        """Fact ``i``'s model, built from its data as validating it would (and kept under ``key`` while
+        its memo has room)."""
+        data = self._data().fact_data(i, h.values(), h.missing)
+        data["missing"] = tuple(data["missing"])
+        got = raw(FactTrace, data, set(_FACT_FIELDS))
         memo = self.fact_models[i]
         if key is not None and len(memo) < _MEMO_SIZE:
             memo[key] = got
         return got
 
     def _rule_model(self, i: int, key: Any, h: _Shown) -> RuleTrace:
-        """Rule ``i``'s model, validated from its data (and kept under ``key`` while its memo has room)."""
+        """Rule ``i``'s model, built from its data as validating it would (and kept under ``key`` while
+        its memo has room).
+
+        Why not ``model_validate``: a rule's model holds the values its leaves show, so a household
+        never seen before misses this memo on most rules, and validating some hundred nested models
+        per household made ``evaluate(trace="full")`` ten times slower than the text. What validation
+        changes in the data — the dated, cited parts, the same for every household — is validated once
+        per rule and node (:meth:`_model_statics`); the rest (strings, outcomes, the JSON values of
+        ``actual`` / ``expected``, which the models keep as given) is placed as it is, lists as tuples.
+        ``tests/test_full_trace_memo.py`` checks the result equals the validated one, fields set included."""
         data = self._data().rule_data(i, h.values(), h.nodes, _OUTCOME_OF, _RULE_OUTCOME_OF, h.missing)
-        got = RuleTrace.model_validate(data)
+        fixed, sources = self._model_statics(i)
+        plan = self._data().rules[i][2]
+
+        def cond(d: dict[str, Any], plan: tuple[Any, ...]) -> ConditionTrace:
+            d["sources"] = sources[plan[1]]
+            d["missing"] = tuple(d["missing"])
+            if plan[0] == "group":
+                d["children"] = tuple(map(cond, d["children"], plan[3]))
+            else:
+                d["children"] = ()
+            return raw(ConditionTrace, d, set(_CONDITION_FIELDS))
+
+        data.update(fixed)
+        data["condition"] = cond(data["condition"], plan)
+        got = raw(RuleTrace, data, set(_RULE_FIELDS))
         memo = self.rule_models[i]
         if key is not None and len(memo) < _MEMO_SIZE:
             memo[key] = got
         return got
 
-    def pieces(self, engines: list[str], digest: str, facts: list[str], rules: list[str]) -> list[str]:
+    def _model_statics(self, i: int) -> tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]:
+        """Rule ``i``'s fields that validation converts (dates, citations, conclusions) and each node's
+        sources, validated once (then read only)."""
+        got = self._statics.get(i)
+        if got is None:
+            r = self.m["rules"][i]
+            fixed = {
+                "version_from": _DATE.validate_python(r["version_from"]),
+                "version_until": None if r["version_until"] is None else _DATE.validate_python(r["version_until"]),
+                "citations": _CITATIONS.validate_python(r["citations"]),
+                "conclusions": tuple(r["conclusions"]),
+            }
+            sources: dict[int, tuple[ExpectedSource, ...]] = {}
+
+            def walk(n: dict[str, Any]) -> None:
+                sources[n["i"]] = _SOURCES.validate_python(n.get("sources", ()))
+                for k in n.get("children", ()):
+                    walk(k)
+
+            walk(r["condition"])
+            got = self._statics[i] = (fixed, sources)
+        return got
+
+    def pieces(self, engines: list[str], digest: str, facts: Iterable[str], rules: Iterable[str]) -> list[str]:
         """The trace's text as pieces to join once (the fact and rule texts are not copied into
         intermediate strings: a full trace is tens of kilobytes)."""
         p = self.trace_parts
         return [p[0], _enc(engines), p[1], _encode_str(digest), p[2], "[", *facts, "]", p[3], "[", *rules, "]", p[4]]
 
 
-_CALL: Final = itemgetter.__call__
+Keep = Callable[[dict[Any, Any], Any, Any, int], None]
+"""How a text expander stores a pattern: ``keep(memo, key, pattern, size)`` — the engine passes its own
+``Engine._keep`` (bounded, counted against its budgets); alone, :func:`_keep_bounded`."""
+
+
+def _keep_bounded(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """Store ``value``; a memo holding ``size`` entries starts over first (so it never holds more)."""
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
+
+
+_Pattern = Callable[[list[str]], tuple[str, ...]]
+"""A fact's or rule's text for one combination: what cuts its pieces, in text order, from a household's
+row of value texts followed by the static pieces (an ``itemgetter``)."""
+
+
+class _Patterns:
+    """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
+    combination, and the static pieces they cut (numbered from ``base``, after the row of value texts)."""
+
+    __slots__ = ("at", "base", "facts", "rules", "statics")
+
+    def __init__(self, n_facts: int, n_rules: int, base: int) -> None:
+        self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
+        self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
+        self.statics: list[str] = []
+        self.at: dict[str, int] = {}
+        self.base = base
+
+    def static(self, text: str) -> int:
+        """The position of a static piece (numbered the first time it is met; the caller holds the lock)."""
+        got = self.at.get(text)
+        if got is None:
+            got = self.at[text] = self.base + len(self.statics)
+            self.statics.append(text)
+        return got
+
+
+_STATICS_SIZE: Final = 1 << 15
+"""Static pieces a generation of patterns numbers before the next household starts a new one."""
+
+
+class _PatternBuilder:
+    """Collects a pattern's pieces in text order: static text (adjacent pieces merged) and holes (row
+    positions of the value texts shown between them)."""
+
+    __slots__ = ("pieces", "text_")
+
+    def __init__(self) -> None:
+        self.pieces: list[str | int] = []
+        self.text_ = ""
+
+    def text(self, t: str) -> None:
+        self.text_ += t
+
+    def hole(self, at: int) -> None:
+        if self.text_:
+            self.pieces.append(self.text_)
+            self.text_ = ""
+        self.pieces.append(at)
+
+    def pattern(self, gen: _Patterns) -> _Pattern:
+        """The pattern, its static pieces numbered in ``gen``. It cuts at least two pieces, so it always
+        gives a tuple (an ``itemgetter`` of one position gives the item itself)."""
+        pieces = [*self.pieces, self.text_] if self.text_ else self.pieces
+        at = [p if isinstance(p, int) else gen.static(p) for p in pieces]
+        if len(at) < 2:
+            at.append(gen.static(""))
+        return itemgetter(*at)
+
+
+_flat: Final = chain.from_iterable
+_eq: Final = str.__eq__
+
+
+def _value_text(v: Any) -> str:
+    """A value's JSON text as the full trace shows it — ``_enc(json_value(as_read(v)))``, with the
+    common types written directly."""
+    c = v.__class__
+    if c is str:
+        return _encode_str(v)
+    if c is bool:
+        return "true" if v else "false"
+    if c is int:
+        return int.__repr__(v)
+    if v is UNKNOWN:
+        return "null"
+    return _enc(json_value(as_read(v)))
+
+
+def _sub_text(v: Any) -> str:
+    """A value as a fact's substituted formula shows it, escaped for inside a JSON string — the
+    characters ``_encode_str(format_value(as_read(v)))`` writes between its quotes (the escaping is
+    per character, so a formula's text is its escaped pieces side by side)."""
+    if v is UNKNOWN:
+        return "未知"
+    c = v.__class__
+    if c is int:
+        return int.__repr__(v)
+    if c is bool:
+        return "是" if v else "否"
+    if c is str:
+        return _encode_str(v)[1:-1]
+    return _encode_str(format_value(as_read(v)))[1:-1]
+
+
+_CALL: Final[Callable[[Any, Any], Any]] = itemgetter.__call__
 """``_CALL(g, x)`` is ``g(x)`` for an ``itemgetter`` ``g``: what ``map`` applies to cut every memo key
 from one household's row in :meth:`TextExpander._renderer` (``operator.call`` is Python 3.11+)."""
 
@@ -970,6 +1231,12 @@ class _Shown:
 _MEMO_SIZE = 256
 """Rendered texts (and models) kept per rule or fact of a manifest (see :class:`TextExpander`)."""
 _TRACE_FIELDS: Final = tuple(Trace.model_fields)
+_FACT_FIELDS: Final = tuple(FactTrace.model_fields)
+_RULE_FIELDS: Final = tuple(RuleTrace.model_fields)
+_CONDITION_FIELDS: Final = tuple(ConditionTrace.model_fields)
+_DATE: Final = TypeAdapter(date)
+_CITATIONS: Final = TypeAdapter(tuple[Citation, ...])
+_SOURCES: Final = TypeAdapter(tuple[ExpectedSource, ...])
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
