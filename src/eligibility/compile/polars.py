@@ -1573,24 +1573,36 @@ class _Decide:
         item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
         position_bit = {i: 1 << i for i in range(64)}
 
+        def lacks_items() -> list[pl.Expr]:
+            """``__lk:<coll>``: per item of each collection with an item path, whether it lacks each
+            (a struct of Booleans ``n<bit>``): an element-wise ``list.eval``, cheap beside moving the
+            items themselves through the filter and the explode of ``lacking``."""
+            colls: dict[str, list[pl.Expr]] = {}
+            for b, (coll, sub) in item_of.items():
+                colls.setdefault(coll, []).append(pl.element().struct.field(sub).is_null().alias(f"n{b}"))
+            return [pl.col(c).list.eval(pl.struct(xs)).alias(f"__lk:{c}") for c, xs in sorted(colls.items())]
+
         def lacking(wide: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
             """Per row lacking an item path: which items lack it, as bitsets over item positions
             (``__l<bit>:<k>``: positions 64k … 64k+63; null where none). One explode per collection and
             integer words, where spelling ``$.members[2].birth_date`` per row and path cost the most of
-            this stage (the strings are spelled per distinct pattern in ``listed``)."""
+            this stage (the strings are spelled per distinct pattern in ``listed``). What is exploded is
+            ``__lk:<coll>`` (``lacks_items``): each item's lacking flags, not the items, whose every
+            field a filter or an explode copies (measured: most of this step)."""
             frames: list[pl.DataFrame] = []
             words: dict[str, int] = {}
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+                lk = f"__lk:{coll}"
                 rows = wide.filter(_any([has("__M", b) for _, b in subs]))  # each lacks an item: non-empty
                 flat = (
                     rows.lazy()
-                    .select(coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
-                    .explode(coll, "__i")
+                    .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
+                    .explode(lk, "__i")
                     .select(
                         (pl.col("__i") // 64).alias("__k"),
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
-                        *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
+                        *(pl.col(lk).struct.field(f"n{b}").alias(f"__n{b}") for _, b in subs),
                     )
                     .collect()
                 )
@@ -1607,7 +1619,7 @@ class _Decide:
                     for _, b in subs
                     for k in range(n)
                 )
-                sums = _segment_sums(rows.get_column(coll), bits, pl.UInt64())
+                sums = _segment_sums(rows.get_column(lk), bits, pl.UInt64())
                 frames.append(pl.concat([rows.select("__pos"), sums], how="horizontal"))
             out = wide.select("__pos")
             for frame in frames:
@@ -1698,13 +1710,18 @@ class _Decide:
         nodes = self.node_columns()
         fact_stages = self.fact_words()
         missing = self.missing_words()
+        lk_names = [f"__lk:{c}" for c in sorted({c for c, _ in item_of.values()})]
         all_names = list(gap_names.values())
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             if not columns:
                 return lf.with_columns(_empty(MISSING).alias(n) for n in all_names)
-            n = lf.select(pl.len()).collect().item()
-            need = lf.with_row_index("__pos").filter(pl.col("__any_unknown")).with_columns([*nodes, *missing])
+            # What reads the collections (``__M``'s item bits, ``__lk``) goes before the filter: the
+            # filter then gathers integers and flags, not every field of every item (measured: a third
+            # of this stage's wide part).
+            pre = lf.with_row_index("__pos").with_columns([*missing, *lacks_items()]).collect()
+            n = pre.height
+            need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
                 need = need.with_columns(cols)
             need = need.with_columns(mem_cols).with_columns(reach_cols).with_columns(present_cols)
@@ -1713,7 +1730,7 @@ class _Decide:
                 "__pos",
                 *(f"__M{w}" for w in range(self.n_words)),
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
-                *{k.split("[].", 1)[0] for k, _ in item_bits},
+                *lk_names,
             ).collect(engine="in-memory")
             positions: dict[str, int] = {}
             if item_bits:
