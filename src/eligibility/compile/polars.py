@@ -499,6 +499,10 @@ class _AggSpec:
     where: pl.Expr | None
     value: V | None
     outer: set[str]
+    fields: set[str] = field(default_factory=set)  # the item fields ``where`` and ``value`` read
+    # ``where`` and ``value`` over ``pl.element()``, for ``list.eval``: when they read nothing but the
+    # item (no outer column, no inner aggregate)
+    element: tuple[pl.Expr | None, V | None] | None = None
 
 
 @dataclass
@@ -579,6 +583,8 @@ class _Compiler:
         self.pending_aggs: list[_AggSpec] = []
         self.stages: list[Callable[[pl.LazyFrame], pl.LazyFrame]] = []
         self.item: list[tuple[str, FieldSpec]] = []  # (collection path, spec) of the enclosing aggregate
+        self.item_keys: list[set[str]] = []  # the item fields each enclosing aggregate reads
+        self.element_mode = False  # an item field as ``pl.element()``'s (see ``aggregate``)
         self.outer: list[set[str]] = []
         self.agg_count = 0
         self.fact_level: dict[str, int] = {}
@@ -611,7 +617,10 @@ class _Compiler:
             assert spec.item_fields is not None
             sub = spec.item_fields[node.key]
             kind, scale = _field_kind(sub, "")
-            return V(pl.col(coll).struct.field(node.key), kind, scale)
+            if self.item_keys:  # (a member selector of ``members_pl`` reads items outside any aggregate)
+                self.item_keys[-1].add(node.key)
+            item = pl.element() if self.element_mode else pl.col(coll)
+            return V(item.struct.field(node.key), kind, scale)
         spec = CATALOGUE[node.key]
         kind, scale = _field_kind(spec, node.key)
         self.use(node.key)
@@ -719,17 +728,32 @@ class _Compiler:
         self.agg_count += 1
         column = f"__agg{self.agg_count}"
         self.item.append((coll, spec))
+        self.item_keys.append(set())
         self.outer.append(set())
+        inner = len(self.pending_aggs)
         try:
             where = self.expr(node.where).expr if node.where is not None else None
             value = self.expr(node.value) if node.value is not None else None
+            element = None
+            if not self.outer[-1] and len(self.pending_aggs) == inner and fn in ("count", "any", "all"):
+                # Only the item is read: compiled again over ``pl.element()``, so that the pass can
+                # work it out inside each list (``list.eval``) without exploding the items.
+                self.element_mode = True
+                try:
+                    element = (
+                        self.expr(node.where).expr if node.where is not None else None,
+                        self.expr(node.value) if node.value is not None else None,
+                    )
+                finally:
+                    self.element_mode = False
         finally:
             self.item.pop()
+            keys = self.item_keys.pop()
             outer = self.outer.pop()
         if value is not None and value.den is not None:
             raise NotImplementedError("an aggregate of quotients")
         outer.discard(coll)
-        self.pending_aggs.append(_AggSpec(column, fn, coll, where, value, outer))
+        self.pending_aggs.append(_AggSpec(column, fn, coll, where, value, outer, keys, element))
         if self.outer:  # nested aggregates read the inner one's column from outside
             self.outer[-1].add(column)
         kind, scale = ("int", 0) if fn == "count" else (("bool", 0) if fn in ("any", "all") else ("", 0))
@@ -1010,6 +1034,47 @@ def _attach(lf: pl.LazyFrame, narrow: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     return pl.concat([lf, keys.drop("_row")], how="horizontal")
 
 
+def _narrowed(coll: str, specs: list[_AggSpec]) -> pl.Expr:
+    """``coll`` with each item cut down to the fields ``specs`` read (a null item stays null): an
+    element-wise ``list.eval``, so that the explode after it copies those fields only, not every field
+    of every item (measured: most of an aggregate pass over members)."""
+    keys = sorted({k for s in specs for k in s.fields})
+    e = pl.element()
+    item = pl.struct([e.struct.field(k) for k in keys]) if keys else pl.struct(pl.lit(True).alias("__item"))
+    return pl.col(coll).list.eval(pl.when(e.is_not_null()).then(item)).alias(coll)
+
+
+def _within(coll: str, s: _AggSpec) -> tuple[pl.Expr, pl.Expr]:
+    """A ``count``/``any``/``all`` that reads only the item, worked out inside each list: an
+    element-wise ``list.eval`` reduced by ``list.max``/``list.sum``, with the same Kleene rules as the
+    exploded pass below. Returns the per-row reduction (column ``<column>:m``, computed once) and the
+    result read from it."""
+    assert s.element is not None
+    where, value = s.element
+    e = pl.element()
+    keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
+    kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
+    unsure = e.is_not_null() & keep.is_null()
+    items = pl.col(coll)
+    m = pl.col(s.column + ":m")
+    if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
+        code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
+        total = items.list.eval(code).list.sum().alias(s.column + ":m")
+        return total, pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column)
+    assert value is not None
+    want = s.fn == "any"
+    # one pass over the items: 2 where an item decides it, 1 where one leaves it unknown, else 0
+    code = (
+        pl.when(kept & (value.expr == want).fill_null(False))
+        .then(pl.lit(2, dtype=pl.Int8))
+        .when((kept & value.expr.is_null()) | unsure)
+        .then(pl.lit(1, dtype=pl.Int8))
+        .otherwise(pl.lit(0, dtype=pl.Int8))
+    )
+    most = items.list.eval(code).list.max().alias(s.column + ":m")
+    return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
+
+
 def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.LazyFrame:
     """Every aggregate over ``coll`` from one explode of it, without grouping or joining back.
 
@@ -1030,8 +1095,10 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
     items: list[pl.Expr] = [pl.col(coll).is_not_null().alias("__present")]
     flags: list[pl.Expr] = []
-    finals: list[pl.Expr] = []
-    for s in (s for s in specs if s.fn in ("count", "any", "all")):
+    within = [_within(coll, s) for s in specs if s.element is not None]
+    finals: list[pl.Expr] = [f for _, f in within]
+    exploded = [s for s in specs if s.element is None]
+    for s in (s for s in exploded if s.fn in ("count", "any", "all")):
         c = s.column
         keep = pl.lit(True)
         if s.where is not None:
@@ -1060,20 +1127,30 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
             .alias(c)
         )
     if flags:
-        has_items = pl.col(coll).list.len() > 0
-        # collected between the two selects: polars would otherwise fuse them and inline the items again
-        per_item = df.lazy().filter(has_items).select(coll, *sorted(outer)).explode(coll).select(items).collect()
+        # Every row exploded (an empty or absent list gives one placeholder row, without an ``__i``), the
+        # placeholders dropped after: a filter on the rows first would gather every field of the items.
+        # Collected between the two selects: polars would otherwise fuse them and inline the items again.
+        per_item = (
+            df.lazy()
+            .select(_narrowed(coll, exploded), *sorted(outer), pl.int_ranges(0, pl.col(coll).list.len()).alias("__i"))
+            .explode(coll, "__i")
+            .filter(pl.col("__i").is_not_null())
+            .select(items)
+            .collect()
+        )
         flat = per_item.lazy().select(flags)
         df = pl.concat([df, _segment_sums(df.get_column(coll), flat)], how="horizontal")
     reduced = [s for s in specs if s.fn not in ("count", "any", "all")]
     out = df.lazy()
+    if within:
+        out = out.with_columns(m for m, _ in within)
     if reduced:
         out, more = _reduce_pass(coll, reduced, out, outer)
         finals += more
     done = out.with_columns(
         pl.when(pl.col(coll).is_null()).then(None).otherwise(f).alias(f.meta.output_name()) for f in finals
     )
-    drop = [f"{s.column}:{k}" for s in specs for k in ("unsure", "n", "hit", "unk", "v")]
+    drop = [f"{s.column}:{k}" for s in specs for k in ("unsure", "n", "hit", "unk", "v", "m")]
     return done.drop(drop, strict=False)
 
 
@@ -1103,7 +1180,7 @@ def _reduce_pass(
     Filters and values are computed item by item before the group_by, which then only reduces plain
     columns (a formula inside the aggregation context runs group by group: 20-100x slower)."""
     lf = lf.cache()  # read twice (explode, join): computed once
-    ex = lf.select("_row", coll, *sorted(outer)).explode(coll).filter(pl.col(coll).is_not_null())
+    ex = lf.select("_row", _narrowed(coll, specs), *sorted(outer)).explode(coll).filter(pl.col(coll).is_not_null())
     items: list[pl.Expr] = []
     for s in specs:
         assert s.value is not None
