@@ -2038,7 +2038,8 @@ class _Decide:
             )
             if got.height != keyed.height:  # pragma: no cover - one group per row, by construction
                 raise AssertionError("dated findings: not one list per row")
-            return got.get_column(name).cast(pl.List(dtype))
+            lists: pl.Series = got.get_column(name).cast(pl.List(dtype))
+            return lists
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             lf = lf.cache()
