@@ -434,6 +434,11 @@ def main() -> None:
     ap.add_argument("--stream", type=int, default=0, help="also a streaming run_batch over this many households")
     ap.add_argument("--chunk-rows", type=int, default=100_000, help="run_batch part size")
     ap.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument(
+        "--identification-only",
+        action="store_true",
+        help="only phase 2 (identification, compiled vs by hand, interleaved rounds)",
+    )
     ap.add_argument("--phase", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -491,9 +496,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"  speed compiled ÷ by hand, CPU seconds of each round (hand ÷ compiled, {len(ratios)} interleaved rounds): "
         f"least {ratios[0]:.2f}×, median {ratios[len(ratios) // 2]:.2f}×, most {ratios[-1]:.2f}× "
-        f"(target ≥ 1.0×; rounds: {spread}); rows whose status or category differ: {differ}"
+        f"(target ≥ 1.0×; rounds: {spread}); least CPU ÷ least CPU: "
+        f"{min(cpu[hand_label]) / min(cpu[comp_label]):.2f}×; rows whose status or category differ: {differ}"
     )
     print(f"  statuses: {dict(sorted(d.group_by('status').len().iter_rows()))}")
+    if args.identification_only:
+        return
 
     print(f"bundled packs, all five decisions (same frame, in parts of {args.chunk_rows:,} rows as run_batch does)")
     decide_table(rules, frame.head(1000))
