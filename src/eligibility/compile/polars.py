@@ -1034,11 +1034,11 @@ def _attach(lf: pl.LazyFrame, narrow: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     return pl.concat([lf, keys.drop("_row")], how="horizontal")
 
 
-def _narrowed(coll: str, specs: list[_AggSpec]) -> pl.Expr:
-    """``coll`` with each item cut down to the fields ``specs`` read (a null item stays null): an
-    element-wise ``list.eval``, so that the explode after it copies those fields only, not every field
-    of every item (measured: most of an aggregate pass over members)."""
-    keys = sorted({k for s in specs for k in s.fields})
+def _narrowed(coll: str, fields: Iterable[str]) -> pl.Expr:
+    """``coll`` with each item cut down to ``fields`` (a null item stays null): an element-wise
+    ``list.eval``, so that the explode after it copies those fields only, not every field of every item
+    (measured: most of an aggregate pass over members)."""
+    keys = sorted(set(fields))
     e = pl.element()
     item = pl.struct([e.struct.field(k) for k in keys]) if keys else pl.struct(pl.lit(True).alias("__item"))
     return pl.col(coll).list.eval(pl.when(e.is_not_null()).then(item)).alias(coll)
@@ -1132,7 +1132,11 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
         # Collected between the two selects: polars would otherwise fuse them and inline the items again.
         per_item = (
             df.lazy()
-            .select(_narrowed(coll, exploded), *sorted(outer), pl.int_ranges(0, pl.col(coll).list.len()).alias("__i"))
+            .select(
+                _narrowed(coll, (k for s in exploded for k in s.fields)),
+                *sorted(outer),
+                pl.int_ranges(0, pl.col(coll).list.len()).alias("__i"),
+            )
             .explode(coll, "__i")
             .filter(pl.col("__i").is_not_null())
             .select(items)
@@ -1180,7 +1184,11 @@ def _reduce_pass(
     Filters and values are computed item by item before the group_by, which then only reduces plain
     columns (a formula inside the aggregation context runs group by group: 20-100x slower)."""
     lf = lf.cache()  # read twice (explode, join): computed once
-    ex = lf.select("_row", _narrowed(coll, specs), *sorted(outer)).explode(coll).filter(pl.col(coll).is_not_null())
+    ex = (
+        lf.select("_row", _narrowed(coll, (k for s in specs for k in s.fields)), *sorted(outer))
+        .explode(coll)
+        .filter(pl.col(coll).is_not_null())
+    )
     items: list[pl.Expr] = []
     for s in specs:
         assert s.value is not None
