@@ -25,6 +25,20 @@ Phases, all on the same data:
 5. With ``--stream M`` (``make bench-stream``: M = 10,000,000): an M-household Parquet file generated
    in slices by a streaming sink, then ``run_batch`` over it in a subprocess: time and peak RSS (the
    bound is stated in ``docs/batch.md``). The file is deleted afterwards.
+
+``--identification-only`` stops after phase 2. Phase 2 runs the two queries in alternating rounds
+(``--repeat`` each) and prints the CPU ratio of every round: on a shared machine one pair of timings says
+little, the spread of the rounds says how sure the comparison is.
+
+Measured (2026-12-01, session 10, 2 shared cores at load 15–24; ``docs/batch-speed.md`` §8):
+
+- Ten million households (the ``--stream`` phase's two steps run by hand under ``/usr/bin/time -v``,
+  ``main`` afa6f8b): generated in 108 s (49 CPU s, 706 MB Parquet); ``run_batch`` Parquet → Parquet with the
+  bundled packs in parts of 100,000: 4,191 s wall, 901 CPU s (2,386 households/s at that load, 11,100 per
+  CPU second), peak RSS 2,139 MiB; 10,000,000 decided + 0 errors, 10,000,000 output rows.
+- One million end to end (this branch): 95.7 CPU s, peak RSS 1,674 MiB (target < 4 GiB).
+- ``--n 200000 --repeat 5 --identification-only``: hand ÷ compiled 1.23–1.30× and 1.26–1.33× per round
+  (two runs; ``main`` in between: 0.92–1.08×); status and category equal on every row.
 """
 
 from __future__ import annotations
