@@ -57,6 +57,7 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
         return _empty(MEMBER_MEASURE).alias("member_measures")
     type_sets = sorted({sel.not_delivered for _, _, _, sel in todo if sel.not_delivered})
     c.item.append(("members", CATALOGUE["members"]))
+    c.item_keys.append(set())
     c.outer.append(set())
     before = len(c.pending_aggs)
     try:
@@ -68,13 +69,15 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
             wheres.append(w)
     finally:
         c.item.pop()
+        fields = c.item_keys.pop()
         outer = c.outer.pop()
     if len(c.pending_aggs) != before:
         raise NotImplementedError("an aggregate inside a member condition")
     outer.discard("members")
     if type_sets:
         outer |= {"as_of", _MEASURES, *(f"__cov{k}:{x}" for k in range(len(type_sets)) for x in _COVERAGE)}
-    prog.stages.append(functools.partial(_select_pass, wheres, sorted(outer), type_sets))
+        fields.add("member_id")  # read by _covered
+    prog.stages.append(functools.partial(_select_pass, wheres, sorted(outer), type_sets, sorted(fields)))
     prog.stages.append(functools.partial(_assemble_pass, _entries(decide, todo)))
     return pl.col("member_measures")
 
@@ -295,17 +298,18 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
 
 
 def _select_pass(
-    wheres: list[pl.Expr], outer: list[str], type_sets: list[tuple[str, ...]], lf: pl.LazyFrame
+    wheres: list[pl.Expr], outer: list[str], type_sets: list[tuple[str, ...]], fields: list[str], lf: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Explode the members once; per selector, the positions where its condition is true / null."""
-    from .polars import _attach
+    """Explode the members once; per selector, the positions where its condition is true / null. Only
+    the member ``fields`` the selectors read are exploded (``_narrowed``), not every field."""
+    from .polars import _attach, _narrowed
 
     df = lf.collect()
     if type_sets:
         df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
     per_member = (
         df.lazy()
-        .select("_row", "members", *outer)
+        .select("_row", _narrowed("members", fields), *outer)
         .filter(pl.col("members").list.len() > 0)
         .with_columns(pl.int_ranges(1, pl.col("members").list.len() + 1, dtype=pl.Int64).alias(_INDEX))
         .explode("members", _INDEX)

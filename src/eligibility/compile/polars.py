@@ -499,6 +499,10 @@ class _AggSpec:
     where: pl.Expr | None
     value: V | None
     outer: set[str]
+    fields: set[str] = field(default_factory=set)  # the item fields ``where`` and ``value`` read
+    # ``where`` and ``value`` over ``pl.element()``, for ``list.eval``: when they read nothing but the
+    # item (no outer column, no inner aggregate)
+    element: tuple[pl.Expr | None, V | None] | None = None
 
 
 @dataclass
@@ -579,6 +583,8 @@ class _Compiler:
         self.pending_aggs: list[_AggSpec] = []
         self.stages: list[Callable[[pl.LazyFrame], pl.LazyFrame]] = []
         self.item: list[tuple[str, FieldSpec]] = []  # (collection path, spec) of the enclosing aggregate
+        self.item_keys: list[set[str]] = []  # the item fields each enclosing aggregate reads
+        self.element_mode = False  # an item field as ``pl.element()``'s (see ``aggregate``)
         self.outer: list[set[str]] = []
         self.agg_count = 0
         self.fact_level: dict[str, int] = {}
@@ -611,7 +617,10 @@ class _Compiler:
             assert spec.item_fields is not None
             sub = spec.item_fields[node.key]
             kind, scale = _field_kind(sub, "")
-            return V(pl.col(coll).struct.field(node.key), kind, scale)
+            if self.item_keys:  # (a member selector of ``members_pl`` reads items outside any aggregate)
+                self.item_keys[-1].add(node.key)
+            item = pl.element() if self.element_mode else pl.col(coll)
+            return V(item.struct.field(node.key), kind, scale)
         spec = CATALOGUE[node.key]
         kind, scale = _field_kind(spec, node.key)
         self.use(node.key)
@@ -719,17 +728,32 @@ class _Compiler:
         self.agg_count += 1
         column = f"__agg{self.agg_count}"
         self.item.append((coll, spec))
+        self.item_keys.append(set())
         self.outer.append(set())
+        inner = len(self.pending_aggs)
         try:
             where = self.expr(node.where).expr if node.where is not None else None
             value = self.expr(node.value) if node.value is not None else None
+            element = None
+            if not self.outer[-1] and len(self.pending_aggs) == inner and fn in ("count", "any", "all"):
+                # Only the item is read: compiled again over ``pl.element()``, so that the pass can
+                # work it out inside each list (``list.eval``) without exploding the items.
+                self.element_mode = True
+                try:
+                    element = (
+                        self.expr(node.where).expr if node.where is not None else None,
+                        self.expr(node.value) if node.value is not None else None,
+                    )
+                finally:
+                    self.element_mode = False
         finally:
             self.item.pop()
+            keys = self.item_keys.pop()
             outer = self.outer.pop()
         if value is not None and value.den is not None:
             raise NotImplementedError("an aggregate of quotients")
         outer.discard(coll)
-        self.pending_aggs.append(_AggSpec(column, fn, coll, where, value, outer))
+        self.pending_aggs.append(_AggSpec(column, fn, coll, where, value, outer, keys, element))
         if self.outer:  # nested aggregates read the inner one's column from outside
             self.outer[-1].add(column)
         kind, scale = ("int", 0) if fn == "count" else (("bool", 0) if fn in ("any", "all") else ("", 0))
@@ -1010,6 +1034,47 @@ def _attach(lf: pl.LazyFrame, narrow: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     return pl.concat([lf, keys.drop("_row")], how="horizontal")
 
 
+def _narrowed(coll: str, fields: Iterable[str]) -> pl.Expr:
+    """``coll`` with each item cut down to ``fields`` (a null item stays null): an element-wise
+    ``list.eval``, so that the explode after it copies those fields only, not every field of every item
+    (measured: most of an aggregate pass over members)."""
+    keys = sorted(set(fields))
+    e = pl.element()
+    item = pl.struct([e.struct.field(k) for k in keys]) if keys else pl.struct(pl.lit(True).alias("__item"))
+    return pl.col(coll).list.eval(pl.when(e.is_not_null()).then(item)).alias(coll)
+
+
+def _within(coll: str, s: _AggSpec) -> tuple[pl.Expr, pl.Expr]:
+    """A ``count``/``any``/``all`` that reads only the item, worked out inside each list: an
+    element-wise ``list.eval`` reduced by ``list.max``/``list.sum``, with the same Kleene rules as the
+    exploded pass below. Returns the per-row reduction (column ``<column>:m``, computed once) and the
+    result read from it."""
+    assert s.element is not None
+    where, value = s.element
+    e = pl.element()
+    keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
+    kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
+    unsure = e.is_not_null() & keep.is_null()
+    items = pl.col(coll)
+    m = pl.col(s.column + ":m")
+    if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
+        code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
+        total = items.list.eval(code).list.sum().alias(s.column + ":m")
+        return total, pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column)
+    assert value is not None
+    want = s.fn == "any"
+    # one pass over the items: 2 where an item decides it, 1 where one leaves it unknown, else 0
+    code = (
+        pl.when(kept & (value.expr == want).fill_null(False))
+        .then(pl.lit(2, dtype=pl.Int8))
+        .when((kept & value.expr.is_null()) | unsure)
+        .then(pl.lit(1, dtype=pl.Int8))
+        .otherwise(pl.lit(0, dtype=pl.Int8))
+    )
+    most = items.list.eval(code).list.max().alias(s.column + ":m")
+    return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
+
+
 def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.LazyFrame:
     """Every aggregate over ``coll`` from one explode of it, without grouping or joining back.
 
@@ -1030,8 +1095,10 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
     items: list[pl.Expr] = [pl.col(coll).is_not_null().alias("__present")]
     flags: list[pl.Expr] = []
-    finals: list[pl.Expr] = []
-    for s in (s for s in specs if s.fn in ("count", "any", "all")):
+    within = [_within(coll, s) for s in specs if s.element is not None]
+    finals: list[pl.Expr] = [f for _, f in within]
+    exploded = [s for s in specs if s.element is None]
+    for s in (s for s in exploded if s.fn in ("count", "any", "all")):
         c = s.column
         keep = pl.lit(True)
         if s.where is not None:
@@ -1060,20 +1127,34 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
             .alias(c)
         )
     if flags:
-        has_items = pl.col(coll).list.len() > 0
-        # collected between the two selects: polars would otherwise fuse them and inline the items again
-        per_item = df.lazy().filter(has_items).select(coll, *sorted(outer)).explode(coll).select(items).collect()
+        # Every row exploded (an empty or absent list gives one placeholder row, without an ``__i``), the
+        # placeholders dropped after: a filter on the rows first would gather every field of the items.
+        # Collected between the two selects: polars would otherwise fuse them and inline the items again.
+        per_item = (
+            df.lazy()
+            .select(
+                _narrowed(coll, (k for s in exploded for k in s.fields)),
+                *sorted(outer),
+                pl.int_ranges(0, pl.col(coll).list.len()).alias("__i"),
+            )
+            .explode(coll, "__i")
+            .filter(pl.col("__i").is_not_null())
+            .select(items)
+            .collect()
+        )
         flat = per_item.lazy().select(flags)
         df = pl.concat([df, _segment_sums(df.get_column(coll), flat)], how="horizontal")
     reduced = [s for s in specs if s.fn not in ("count", "any", "all")]
     out = df.lazy()
+    if within:
+        out = out.with_columns(m for m, _ in within)
     if reduced:
         out, more = _reduce_pass(coll, reduced, out, outer)
         finals += more
     done = out.with_columns(
         pl.when(pl.col(coll).is_null()).then(None).otherwise(f).alias(f.meta.output_name()) for f in finals
     )
-    drop = [f"{s.column}:{k}" for s in specs for k in ("unsure", "n", "hit", "unk", "v")]
+    drop = [f"{s.column}:{k}" for s in specs for k in ("unsure", "n", "hit", "unk", "v", "m")]
     return done.drop(drop, strict=False)
 
 
@@ -1103,7 +1184,11 @@ def _reduce_pass(
     Filters and values are computed item by item before the group_by, which then only reduces plain
     columns (a formula inside the aggregation context runs group by group: 20-100x slower)."""
     lf = lf.cache()  # read twice (explode, join): computed once
-    ex = lf.select("_row", coll, *sorted(outer)).explode(coll).filter(pl.col(coll).is_not_null())
+    ex = (
+        lf.select("_row", _narrowed(coll, (k for s in specs for k in s.fields)), *sorted(outer))
+        .explode(coll)
+        .filter(pl.col(coll).is_not_null())
+    )
     items: list[pl.Expr] = []
     for s in specs:
         assert s.value is not None
@@ -1573,24 +1658,36 @@ class _Decide:
         item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
         position_bit = {i: 1 << i for i in range(64)}
 
+        def lacks_items() -> list[pl.Expr]:
+            """``__lk:<coll>``: per item of each collection with an item path, whether it lacks each
+            (a struct of Booleans ``n<bit>``): an element-wise ``list.eval``, cheap beside moving the
+            items themselves through the filter and the explode of ``lacking``."""
+            colls: dict[str, list[pl.Expr]] = {}
+            for b, (coll, sub) in item_of.items():
+                colls.setdefault(coll, []).append(pl.element().struct.field(sub).is_null().alias(f"n{b}"))
+            return [pl.col(c).list.eval(pl.struct(xs)).alias(f"__lk:{c}") for c, xs in sorted(colls.items())]
+
         def lacking(wide: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
             """Per row lacking an item path: which items lack it, as bitsets over item positions
             (``__l<bit>:<k>``: positions 64k … 64k+63; null where none). One explode per collection and
             integer words, where spelling ``$.members[2].birth_date`` per row and path cost the most of
-            this stage (the strings are spelled per distinct pattern in ``listed``)."""
+            this stage (the strings are spelled per distinct pattern in ``listed``). What is exploded is
+            ``__lk:<coll>`` (``lacks_items``): each item's lacking flags, not the items, whose every
+            field a filter or an explode copies (measured: most of this step)."""
             frames: list[pl.DataFrame] = []
             words: dict[str, int] = {}
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+                lk = f"__lk:{coll}"
                 rows = wide.filter(_any([has("__M", b) for _, b in subs]))  # each lacks an item: non-empty
                 flat = (
                     rows.lazy()
-                    .select(coll, pl.int_ranges(0, pl.col(coll).list.len(), dtype=pl.UInt32).alias("__i"))
-                    .explode(coll, "__i")
+                    .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
+                    .explode(lk, "__i")
                     .select(
                         (pl.col("__i") // 64).alias("__k"),
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
-                        *(pl.col(coll).struct.field(sub).is_null().alias(f"__n{b}") for sub, b in subs),
+                        *(pl.col(lk).struct.field(f"n{b}").alias(f"__n{b}") for _, b in subs),
                     )
                     .collect()
                 )
@@ -1607,7 +1704,7 @@ class _Decide:
                     for _, b in subs
                     for k in range(n)
                 )
-                sums = _segment_sums(rows.get_column(coll), bits, pl.UInt64())
+                sums = _segment_sums(rows.get_column(lk), bits, pl.UInt64())
                 frames.append(pl.concat([rows.select("__pos"), sums], how="horizontal"))
             out = wide.select("__pos")
             for frame in frames:
@@ -1698,13 +1795,18 @@ class _Decide:
         nodes = self.node_columns()
         fact_stages = self.fact_words()
         missing = self.missing_words()
+        lk_names = [f"__lk:{c}" for c in sorted({c for c, _ in item_of.values()})]
         all_names = list(gap_names.values())
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             if not columns:
                 return lf.with_columns(_empty(MISSING).alias(n) for n in all_names)
-            n = lf.select(pl.len()).collect().item()
-            need = lf.with_row_index("__pos").filter(pl.col("__any_unknown")).with_columns([*nodes, *missing])
+            # What reads the collections (``__M``'s item bits, ``__lk``) goes before the filter: the
+            # filter then gathers integers and flags, not every field of every item (measured: a third
+            # of this stage's wide part).
+            pre = lf.with_row_index("__pos").with_columns([*missing, *lacks_items()]).collect()
+            n = pre.height
+            need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
                 need = need.with_columns(cols)
             need = need.with_columns(mem_cols).with_columns(reach_cols).with_columns(present_cols)
@@ -1713,7 +1815,7 @@ class _Decide:
                 "__pos",
                 *(f"__M{w}" for w in range(self.n_words)),
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
-                *{k.split("[].", 1)[0] for k, _ in item_bits},
+                *lk_names,
             ).collect(engine="in-memory")
             positions: dict[str, int] = {}
             if item_bits:
@@ -1895,9 +1997,9 @@ class _Decide:
         date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
-            """A dated kind's column: each row's entries looked up by combination as above, then only
-            the rows with entries exploded, each entry given its code's dates from the row's date
-            columns and grouped back in row order (sorted runs, no hashing)."""
+            """A dated kind's column: each row's entries looked up by combination as above, then
+            exploded, each entry given its code's dates from the row's date columns and grouped back
+            in row order (sorted runs, no hashing)."""
             name, dtype = _FINDING_COLUMNS[kind], _FINDING_DTYPES[kind]
             base = tables[kind].lists(keyed.get_column(kind), functools.partial(combination, kind))
             code = pl.col("code")
@@ -1909,16 +2011,24 @@ class _Decide:
                 return got
 
             fields = [code, pl.col("certain"), pl.col("rules")]
+            # each entry's dates picked once, into columns the fields read (inlined into each field that
+            # reads them, the chains over every code were evaluated three times over)
+            picked = [pick("__until:").alias("until")] if kind == "exit_blocker" else []
             if kind == "exit_blocker":
-                fields.append(pick("__until:").alias("until"))
+                fields.append(pl.col("until"))
             else:
-                due, on = pick("__due:"), pick("__on:")
+                picked = [pick("__due:").alias("due"), pick("__on:").alias("on")]
+                due, on = pl.col("due"), pl.col("on")
                 fields += [
                     code.replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
                     due.alias("due"),
                     on.alias("on"),
                     pl.when(due.is_not_null()).then((on - due).dt.total_days().cast(pl.Int64)).alias("days_late"),
                 ]
+            # Every row keeps a place (an empty list explodes to one null entry, dropped again inside the
+            # grouping), so the groups come out one per row, in order: placing the rows with entries
+            # back by a gather, or dropping nulls from the lists afterwards, copies nested lists of
+            # structs of lists (measured: four and ten times the time of all the rest).
             got = (
                 keyed.lazy()
                 .select(
@@ -1926,18 +2036,18 @@ class _Decide:
                     pl.lit(base).alias("__l"),
                     *(pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]),
                 )
-                .filter(pl.col("__l").list.len() > 0)
-                .explode("__l")
+                .explode("__l", empty_as_null=True)
                 .unnest("__l")
-                .select(pl.col("__i").set_sorted(), pl.struct(fields).alias(name))
+                .select(pl.col("__i").set_sorted(), code, pl.col("certain"), pl.col("rules"), *picked)
+                .select("__i", code, pl.struct(fields).alias(name))
                 .group_by("__i", maintain_order=True)
-                .agg(name)
+                .agg(pl.col(name).filter(code.is_not_null()))
                 .collect()
             )
-            at = pl.repeat(None, keyed.height, dtype=pl.UInt32, eager=True)
-            at = at.scatter(got.get_column("__i"), pl.Series(range(got.height), dtype=pl.UInt32))
-            lists = got.get_column(name).cast(pl.List(dtype)).gather(at)
-            return pl.select(pl.lit(lists).fill_null(_empty(dtype))).to_series().alias(name)
+            if got.height != keyed.height:  # pragma: no cover - one group per row, by construction
+                raise AssertionError("dated findings: not one list per row")
+            lists: pl.Series = got.get_column(name).cast(pl.List(dtype))
+            return lists
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             lf = lf.cache()

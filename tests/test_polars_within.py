@@ -1,0 +1,67 @@
+"""An aggregate worked out inside each list (``_within``) equals the exploded pass, Kleene nulls included.
+
+The compiled program takes the ``list.eval`` path for a ``count``/``any``/``all`` whose body reads only the
+item, and the explode-and-sum path otherwise. Both must give the same column on every shape of input: an
+absent list (unknown), an empty list, a null item (no item), an item with an unknown field, an unknown
+filter. The differential property test compares the whole program with the engine; this one pins the two
+paths against each other on the corner cases directly.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from eligibility.compile.polars import V, _aggregate_pass, _AggSpec
+
+ITEM = pl.Struct({"flag": pl.Boolean, "grade": pl.Int64})
+LISTS = [
+    None,  # absent collection: every aggregate unknown
+    [],  # empty: count 0, any false, all true
+    [None],  # a null item counts as no item
+    [{"flag": True, "grade": 1}],
+    [{"flag": False, "grade": 1}],
+    [{"flag": None, "grade": 1}],  # unknown value
+    [{"flag": True, "grade": None}],  # unknown filter
+    [{"flag": False, "grade": None}, {"flag": True, "grade": 3}],
+    [{"flag": None, "grade": 2}, {"flag": True, "grade": 2}],
+    [{"flag": False, "grade": 2}, None, {"flag": None, "grade": None}],
+    [{"flag": True, "grade": 2}] * 70,  # more than 64 items
+]
+
+
+def _spec(fn: str, *, where: bool, value: bool, element: bool) -> _AggSpec:
+    item = pl.element() if element else pl.col("members")
+    w = (item.struct.field("grade") <= 2) if where else None
+    v = V(item.struct.field("flag"), "bool") if value else None
+    if element:
+        return _AggSpec("__agg", fn, "members", None, None, set(), {"flag", "grade"}, (w, v))
+    return _AggSpec("__agg", fn, "members", w, v, set(), {"flag", "grade"})
+
+
+@pytest.mark.parametrize(
+    ("fn", "where", "value"),
+    [("count", True, False), ("any", True, True), ("any", False, True), ("all", True, True), ("all", False, True)],
+)
+def test_within_equals_exploded(fn: str, where: bool, value: bool) -> None:
+    df = pl.DataFrame(
+        {"_row": pl.Series(range(len(LISTS)), dtype=pl.UInt64), "members": pl.Series(LISTS, dtype=pl.List(ITEM))}
+    )
+    exploded = _aggregate_pass("members", [_spec(fn, where=where, value=value, element=False)], df.lazy())
+    within = _aggregate_pass("members", [_spec(fn, where=where, value=value, element=True)], df.lazy())
+    a, b = exploded.collect(), within.collect()
+    assert a.columns == b.columns
+    assert a.get_column("__agg").dtype == b.get_column("__agg").dtype
+    assert a.get_column("__agg").to_list() == b.get_column("__agg").to_list()
+    got = a.get_column("__agg").to_list()
+    assert got[0] is None  # an absent collection leaves every aggregate unknown
+    if fn == "count":
+        assert got[1:4] == [0, 0, 1]
+        assert got[6] is None  # an unknown filter makes the count unknown
+        assert got[10] == 70
+    elif fn == "any":
+        assert got[1:5] == [False, False, True, False]
+        assert got[5] is None
+    else:
+        assert got[1:5] == [True, True, True, False]
+        assert got[5] is None
