@@ -759,6 +759,11 @@ class TextExpander:
         the one it read)."""
         gen = self._gen
         self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+        # The models (``trace_model``) go too: each holds the values a household showed, and without this
+        # a long ``evaluate --trace full`` run kept some 256 of them per rule of every program it met
+        # (3 GiB by 8,000 mixed households, still rising).
+        for memo in (*self.fact_models, *self.rule_models):
+            memo.clear()
 
     def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
         """Fact ``i``'s pattern for this household's combination (kept in its memo)."""
@@ -975,9 +980,8 @@ class TextExpander:
         data = self._data().fact_data(i, h.values(), h.missing)
         data["missing"] = tuple(data["missing"])
         got = raw(FactTrace, data, set(_FACT_FIELDS))
-        memo = self.fact_models[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = got
+        if key is not None:  # counted against the engine's budget: models hold a household's values
+            self.keep(self.fact_models[i], key, got, _MEMO_SIZE)
         return got
 
     def _rule_model(self, i: int, key: Any, h: _Shown) -> RuleTrace:
@@ -1007,9 +1011,8 @@ class TextExpander:
         data.update(fixed)
         data["condition"] = cond(data["condition"], plan)
         got = raw(RuleTrace, data, set(_RULE_FIELDS))
-        memo = self.rule_models[i]
-        if key is not None and len(memo) < _MEMO_SIZE:
-            memo[key] = got
+        if key is not None:
+            self.keep(self.rule_models[i], key, got, _MEMO_SIZE)
         return got
 
     def _model_statics(self, i: int) -> tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]:
