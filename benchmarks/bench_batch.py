@@ -30,7 +30,7 @@ Phases, all on the same data:
 (``--repeat`` each) and prints the CPU ratio of every round: on a shared machine one pair of timings says
 little, the spread of the rounds says how sure the comparison is.
 
-Measured (2026-12-01, session 10, 2 shared cores at load 15–24; ``docs/batch-speed.md`` §8):
+Measured (2026-12-01, session 9, 2 shared cores at load 15–24; ``docs/batch-speed.md`` §8):
 
 - Ten million households (the ``--stream`` phase's two steps run by hand under ``/usr/bin/time -v``,
   ``main`` afa6f8b): generated in 108 s (49 CPU s, 706 MB Parquet); ``run_batch`` Parquet → Parquet with the
