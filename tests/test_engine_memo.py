@@ -104,7 +104,7 @@ def _answers(engine: Engine) -> int:
         total += sum(len(part.memo) for part in memo.exit_parts.values())
         total += sum(len(entry[3]) for plan in memo.procedure.values() for entry in plan)
         kept = memo.program.__dict__
-        for name in ("_missing_plans", "_open_plans"):
+        for name in ("_missing_plans", "_open_plans", "_rule_gaps"):
             total += sum(len(p.memo) for p in (kept.get(name) or {}).values())
     return total
 
