@@ -3,8 +3,8 @@
 * ``_UnknownFacts.data()`` — the settling paths of every unknown fact, read by one generated function
   per pattern of unknown facts (``engine._FactsPlan``) — equals walking the facts per household
   (``_Run.fact_missing``), in the same order, with lists of its own per fact.
-* ``Engine._open`` — both sides of the gap report keyed once (``engine._OpenPlan``) — equals the two
-  separate reports (``Engine._missing`` of the blocking rules and of the other unknown ones).
+* ``Engine._open`` — both sides of the gap report, each the union of its rules' own answers
+  (``engine._RuleGap``) — equals the two separate reports (``Engine._missing`` of the blocking rules and of the other unknown ones).
 
 On the examples at every date in force and on generated households of every bundled pack (the
 benchmark workload, seeded), with warm memos and with memos that start over.

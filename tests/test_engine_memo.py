@@ -104,7 +104,7 @@ def _answers(engine: Engine) -> int:
         total += sum(len(part.memo) for part in memo.exit_parts.values())
         total += sum(len(entry[3]) for plan in memo.procedure.values() for entry in plan)
         kept = memo.program.__dict__
-        for name in ("_missing_plans", "_open_plans"):
+        for name in ("_missing_plans", "_open_plans", "_rule_gaps"):
             total += sum(len(p.memo) for p in (kept.get(name) or {}).values())
     return total
 
@@ -229,3 +229,24 @@ def test_lean_first_stops_where_most_households_need_the_full_run(rules, househo
     memo = engine._memos[program.key]
     assert memo.lean_runs == 64 and memo.lean_reruns == 64
     assert not memo.lean_pays()
+
+
+def test_memo_sizes_counts_what_the_memos_hold(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """``Engine.memo_sizes`` (what a benchmark prints beside its figures) counts the engine's own memos:
+    nothing on a new engine, the tables' entries after some decisions, none of the combinations after
+    everything starts over."""
+    engine = Engine(rules)
+    assert set(engine.memo_sizes().values()) == {0}
+    for h, on in _cases(engine, households):
+        engine.evaluate(h, on, trace="compact")
+    sizes = engine.memo_sizes()
+    assert sizes["statuses"] == sum(len(m.statuses) for m in engine._memos.values()) > 0
+    assert sizes["contexts"] == len(engine._contexts) > 0
+    assert sizes["answers_since_start_over"] == engine._entries
+    assert sizes["combinations_since_start_over"] == engine._combinations > 0
+    assert sizes["program_rule_gaps_answers"] > 0  # the examples leave questions open
+    engine._start_over(everything=True)
+    after = engine.memo_sizes()
+    assert after["statuses"] == after["groups"] == after["contexts"] == 0
+    assert after["answers_since_start_over"] == after["combinations_since_start_over"] == 0
+    assert after["program_rule_gaps_answers"] == 0

@@ -648,6 +648,41 @@ class Engine:
                 table.clear()
             table[key] = value
 
+    def memo_sizes(self) -> dict[str, int]:
+        """How many entries this engine's memos hold, by kind — for benchmarks and memory checks (a
+        figure that leans on memos filled by the very households it times says so here). ``answers`` and
+        ``combinations`` are the budgets' counters (:meth:`_keep`); the ``program_*`` entries are the
+        plans kept on the programs this engine has used (shared with other engines using them)."""
+        out: dict[str, int] = {
+            "contexts": len(self._contexts),
+            "leads": len(self._leads),
+            "findings": len(self._finding_objs),
+            "missing_facts": len(self._missing_facts),
+            "answers_since_start_over": self._entries,
+            "combinations_since_start_over": self._combinations,
+        }
+        per: dict[str, int] = {}
+
+        def add(name: str, n: int) -> None:
+            per[name] = per.get(name, 0) + n
+
+        for memo in list(self._memos.values()):
+            add("groups", sum(len(t) for t in memo.groups))
+            for name in ("statuses", "exit_parts", "assistance", "attached", "procedure"):
+                add(name, len(getattr(memo, name)))
+            add("exit_answers", sum(len(part.memo) for part in list(memo.exit_parts.values())))
+            add("procedure_answers", sum(len(e[3]) for plan in list(memo.procedure.values()) for e in plan))
+            kept = memo.program.__dict__
+            for name in ("_missing_plans", "_settle_plans", "_rule_gaps"):
+                plans = kept.get(name) or {}
+                add("program" + name, len(plans))
+                if name in ("_missing_plans", "_rule_gaps"):
+                    add("program" + name + "_answers", sum(len(p.memo) for p in list(plans.values())))
+            facts_plan = kept.get("_facts_plan")
+            add("program_facts_patterns", 0 if facts_plan is None else len(facts_plan.memo))
+        out.update(per)
+        return out
+
     def _start_over(self, *, everything: bool = False) -> None:
         """Empty every answer memo — with ``everything``, every memo of decision pieces, plans included
         (called with the lock held; see :meth:`_keep`). A decision already built keeps the objects it
@@ -750,29 +785,8 @@ class Engine:
         paths known statically and the unknown facts whose paths depend on the household — or, when no
         fact is asked for, the finished tuple of :class:`MissingFact`."""
         found: dict[str, tuple[set[str], set[str]]] = {}
-        nodes, values = run.nodes, run.values
-
-        def ask(into: tuple[set[str], set[str]], name: str, kind: str) -> None:
-            if kind == "fact":
-                into[1].add(name)
-            elif CATALOGUE.get(name) is not None:
-                into[0].add(f"$.{name}")
-
         for rid in rule_ids:
-            for path, n, subject, ref, operands, gap in plan.flat.get(rid, ()):
-                for i in path:
-                    if nodes[i] is not UNKNOWN:
-                        break
-                else:
-                    unknown_subject = n.actual is not None and values[n.actual] is UNKNOWN
-                    if gap and not unknown_subject and all(values[x] is not UNKNOWN for _, _, x in operands):
-                        continue  # unknown only for a parameter without value: Decision.missing_parameters
-                    into = found.setdefault(subject, (set(), set()))
-                    if unknown_subject:
-                        ask(into, subject, ref)
-                    for kind, name, x in operands:
-                        if values[x] is UNKNOWN:
-                            ask(into, name, kind)
+            _open_leaves(plan.flat.get(rid, ()), run.nodes, run.values, found)
         requests = [(name, tuple(sorted(found[name][0])), tuple(sorted(found[name][1]))) for name in sorted(found)]
         if any(facts for _, _, facts in requests):
             return requests
@@ -793,14 +807,20 @@ class Engine:
 
     def _date_reader(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> _DateReader | None:
         """How to read a conclusion's modifier date off a run — a value slot, or a household field read
-        as :class:`_View` reads it — or None when the rule gives it no such date."""
+        as :class:`_View` reads it — or None when the rule gives it no such date. Made once per (program,
+        rule, conclusion, modifier) and kept on the program (bounded by its rules' conclusions): every new
+        combination of procedure or exit conclusions asks again for readers other combinations share."""
+        readers: dict[tuple[str, str, str, str], _DateReader | None] | None = program.__dict__.get("_date_readers")
+        if readers is None:
+            readers = program.__dict__["_date_readers"] = {}
+        k = (rid, kind, code, modifier)
+        if k in readers:
+            return readers[k]
         name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
         where = program.fact_index.get(name, name) if name else None
-        if where is None:
-            return None
-        if isinstance(where, int):
-            return _slot_date(where)
-        return _field_date(where)
+        got = None if where is None else _slot_date(where) if isinstance(where, int) else _field_date(where)
+        readers[k] = got
+        return got
 
     def _assistance(
         self, memo: _Memo, f: Masks, u: Masks, required: tuple[Any, ...], gaps: tuple[Any, ...]
@@ -991,69 +1011,61 @@ class Engine:
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
-        it needs review) and those of every other rule left unknown."""
+        it needs review) and those of every other rule left unknown.
+
+        Each side is the union of its rules' own answers (:meth:`_merged`, :class:`_RuleGap`). Why not
+        one answer per set of unknown rules and node outcomes (sessions 6–9): on households never seen
+        before, the set of unknown rules together with their outcomes was new for about two households
+        in three on the bundled packs, so building that answer and its plan was most of the gap
+        report's cost; a single rule's outcomes repeat far more."""
         blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
-        u = run.unknown
-        k = (u, blocking_rules)
-        program = memo.program
-        plans: dict[Any, _OpenPlan] | None = program.__dict__.get("_open_by_masks")
-        if plans is None:
-            plans = program.__dict__["_open_by_masks"] = {}
-        op = plans.get(k)
-        if op is None:
-            op = self._open_plan(memo, k)
-        key = op.key(run.nodes, run.values)
-        got = op.memo.get(key)
-        if got is None:
-            got = self._open_answer(run, op)
-            self._keep(op.memo, key, got, _SHAPE_CACHE_SIZE, answer=True)
-        if type(got) is tuple:  # no unknown fact on either side: the same for every household
-            return got
-        blocking, rest = self._resolve(run, got[0]), self._resolve(run, got[1])
+        program, nodes = memo.program, run.nodes
+        rids, roots = _unknown_roots(program)
+        rest_rules = [rid for rid, outcome in zip(rids, roots(nodes), strict=True) if outcome is UNKNOWN]
+        if blocking_rules:
+            rest_rules = [rid for rid in rest_rules if rid not in blocking_rules]
+        blocking = self._resolve(run, self._merged(run, _rule_gaps(program, blocking_rules))) if blocking_rules else ()
+        rest = self._resolve(run, self._merged(run, _rule_gaps(program, rest_rules))) if rest_rules else ()
         if blocking and rest:
             names = {m.name for m in blocking}
             rest = tuple(m for m in rest if m.name not in names)
         return blocking, rest
 
-    def _open_plan(self, memo: _Memo, k: tuple[Masks, tuple[str, ...]]) -> _OpenPlan:
-        """The :class:`_OpenPlan` for these unknown masks and blocking rules (kept per program, keyed by
-        both, bounded by ``_MEMO_SIZE``: the masks are combinations of conclusions, not households)."""
-        u, blocking_rules = k
-        rest_rules = memo.rests.get(k)
-        if rest_rules is None:
-            program = memo.program
-            rids = {rid for i, mask in enumerate(u) for _, _, rid in program.conclusions(i, mask)}
-            rest_rules = tuple(sorted(rids.difference(blocking_rules)))
-            self._keep(memo.rests, k, rest_rules)
-        program = memo.program
-        shared: dict[Any, _OpenPlan] | None = program.__dict__.get("_open_plans")
-        if shared is None:
-            shared = program.__dict__["_open_plans"] = {}
-        got = shared.get((blocking_rules, rest_rules))
-        if got is None:
-            got = _OpenPlan(program, blocking_rules, rest_rules)
-            self._keep(shared, (blocking_rules, rest_rules), got, _SHAPE_CACHE_SIZE)
-        self._keep(program.__dict__["_open_by_masks"], k, got)
-        return got
+    def _merged(self, run: _Run, side: tuple[_RuleGap, ...]) -> Any:
+        """What :meth:`_missing_requests` gives for the rules of ``side`` on this household — per
+        subject, the union of each rule's own answer (:class:`_RuleGap`) — as :func:`_with_plans`
+        gives it: requests naming their :class:`_SettlePlan`, or the finished tuple. A side of one rule
+        (often the blocking one) takes that rule's answer as it is."""
+        nodes, values = run.nodes, run.values
+        found: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        got: tuple[Any, Any] | None = None
+        for rg in side:
+            key = rg.key(nodes, values)
+            got = rg.memo.get(key)
+            if got is None:
+                own = rg.answer(nodes, values)
+                got = (own, self._requests(run.program, {subject: (st, fa) for subject, st, fa in own}))
+                self._keep(rg.memo, key, got, _SHAPE_CACHE_SIZE, answer=True)
+            for subject, static, facts in got[0]:
+                had = found.get(subject)
+                found[subject] = (static, facts) if had is None else (had[0] | static, had[1] | facts)
+        if len(side) == 1 and got is not None:
+            return got[1]
+        return self._requests(run.program, found)
 
-    def _open_answer(self, run: _Run, op: _OpenPlan) -> Any:
-        """What :meth:`_open` gives for this key of ``op``: the finished pair of :class:`MissingFact`
-        tuples when neither side asks about an unknown fact, else per side its finished tuple or its
-        requests (subject, static paths, :class:`_SettlePlan` or None) for :meth:`_resolve`."""
-        sides: list[Any] = []
-        for rids, plan in ((op.blocking_rules, op.blocking), (op.rest_rules, op.rest)):
-            if plan is None:
-                sides.append(())
-                continue
-            reqs = plan.memo.get(plan.key(run.nodes, run.values))
-            sides.append(_with_plans(run.program, self._missing_requests(run, rids, plan)) if reqs is None else reqs)
-        if type(sides[0]) is list or type(sides[1]) is list:
-            return sides
-        blocking, rest = sides
-        if blocking and rest:
-            names = {m.name for m in blocking}
-            rest = tuple(m for m in rest if m.name not in names)
-        return (blocking, rest)
+    def _requests(self, program: Program, found: dict[str, tuple[frozenset[str], frozenset[str]]]) -> Any:
+        """Per subject (household paths, unknown facts) as :func:`_with_plans` gives it: in name order,
+        the sorted paths and the :class:`_SettlePlan` of the facts (None for none) — or, when no fact is
+        asked for, the finished tuple of :class:`MissingFact`."""
+        if any(facts for _, facts in found.values()):
+            return [
+                (name, tuple(sorted(static)), _settle_plan(program, tuple(sorted(facts))) if facts else None)
+                for name, (static, facts) in sorted(found.items())
+            ]
+        chain = program.chain
+        return tuple(
+            self._missing_fact(chain, name, tuple(sorted(static))) for name, (static, _) in sorted(found.items())
+        )
 
     def _resolve(self, run: _Run, reqs: Any) -> tuple[MissingFact, ...]:
         """A gap report's requests (:func:`_with_plans`) on this household: the settling paths of its
@@ -1294,51 +1306,114 @@ def _missing_plan(program: Program, rule_ids: tuple[str, ...]) -> _MissingPlan:
         nodes: set[int] = set()
         extra: set[int] = set()
         for rid in rule_ids:
-            for path, n, _, _, operands, gap in flat.get(rid, ()):
-                nodes.update(path)
-                if operands or gap:
-                    if n.actual is not None:
-                        extra.add(n.actual)
-                    extra.update(x for _, _, x in operands)
+            _leaf_key_slots(flat.get(rid, ()), nodes, extra)
         got = _MissingPlan(flat, value_getter(sorted(nodes)), tuple(sorted(extra)))
         if len(plans) < 10_000:
             plans[rule_ids] = got
     return got
 
 
-class _OpenPlan:
-    """The gap report of :meth:`Engine._open` for one program and one pair of rule sets (those blocking
-    the status, the other unknown ones): both sides' :class:`_MissingPlan` under one key — the node
-    outcomes and unknown values either side's answer depends on — so a household costs one key and
-    one lookup for both, and the answer names the :class:`_SettlePlan` of each unknown fact it asks
-    about. ``memo`` is bounded (``_SHAPE_CACHE_SIZE``, starts over when full): its keys are outcome
-    patterns of the rules' condition nodes, which repeat across households."""
+def _open_leaves(
+    leaves: Sequence[LeafPath], nodes: Any, values: tuple[Any, ...], found: dict[str, tuple[set[str], set[str]]]
+) -> None:
+    """Add to ``found`` (subject -> (household paths, unknown facts)) what the open ones among ``leaves``
+    ask for: a leaf is open when it and every node above it is unknown."""
 
-    __slots__ = ("blocking", "blocking_rules", "extra", "memo", "nodes", "rest", "rest_rules")
+    def ask(into: tuple[set[str], set[str]], name: str, kind: str) -> None:
+        if kind == "fact":
+            into[1].add(name)
+        elif CATALOGUE.get(name) is not None:
+            into[0].add(f"$.{name}")
 
-    def __init__(self, program: Program, blocking_rules: tuple[str, ...], rest_rules: tuple[str, ...]) -> None:
-        self.blocking_rules, self.rest_rules = blocking_rules, rest_rules
-        self.blocking = _missing_plan(program, blocking_rules) if blocking_rules else None
-        self.rest = _missing_plan(program, rest_rules) if rest_rules else None
+    for path, n, subject, ref, operands, gap in leaves:
+        for i in path:
+            if nodes[i] is not UNKNOWN:
+                break
+        else:
+            unknown_subject = n.actual is not None and values[n.actual] is UNKNOWN
+            if gap and not unknown_subject and all(values[x] is not UNKNOWN for _, _, x in operands):
+                continue  # unknown only for a parameter without value: Decision.missing_parameters
+            into = found.setdefault(subject, (set(), set()))
+            if unknown_subject:
+                ask(into, subject, ref)
+            for kind, name, x in operands:
+                if values[x] is UNKNOWN:
+                    ask(into, name, kind)
+
+
+def _leaf_key_slots(leaves: Sequence[LeafPath], nodes: set[int], extra: set[int]) -> None:
+    """Add the node outcomes and the value slots whose unknown-ness decide which of ``leaves`` are open
+    and what they ask for (see :class:`_MissingPlan`)."""
+    for path, n, _, _, operands, gap in leaves:
+        nodes.update(path)
+        if operands or gap:
+            if n.actual is not None:
+                extra.add(n.actual)
+            extra.update(x for _, _, x in operands)
+
+
+class _RuleGap:
+    """One rule's share of a gap report on one program: per key of its own node outcomes and unknown
+    values (as :class:`_MissingPlan`, over this rule's leaves alone), what its open leaves ask for —
+    (subject, household paths, unknown facts) — which :meth:`Engine._merged` unites over the rules of
+    a report. Why per rule: the outcomes of one rule's nodes repeat across households far more than
+    those of a whole set of unknown rules, so households never seen before mostly find each rule's
+    answer made (the memo holds answers: through ``Engine._keep``, on the engine's answer budget)."""
+
+    __slots__ = ("extra", "leaves", "memo", "nodes")
+
+    def __init__(self, program: Program, rid: str) -> None:
+        self.leaves = _leaf_paths(program).get(rid, [])
         nodes: set[int] = set()
         extra: set[int] = set()
-        for rids in (blocking_rules, rest_rules):
-            for rid in rids:
-                for path, n, _, _, operands, gap in _leaf_paths(program).get(rid, ()):
-                    nodes.update(path)
-                    if operands or gap:
-                        if n.actual is not None:
-                            extra.add(n.actual)
-                        extra.update(x for _, _, x in operands)
+        _leaf_key_slots(self.leaves, nodes, extra)
         self.nodes = value_getter(sorted(nodes))
         self.extra = tuple(sorted(extra))
-        self.memo: dict[Any, Any] = {}
+        self.memo: dict[Any, tuple[tuple[tuple[str, frozenset[str], frozenset[str]], ...], Any]] = {}
+        """Per key: the rule's own answer, and it as a whole side of a report (``Engine._requests``)."""
 
     def key(self, nodes: tuple[Any, ...], values: tuple[Any, ...]) -> Any:
-        """As :meth:`_MissingPlan.key`, over the nodes and values of both sides."""
+        """As :meth:`_MissingPlan.key`, over this rule's nodes and values."""
         if self.extra:
             return (self.nodes(nodes), tuple([values[x] is UNKNOWN for x in self.extra]))
         return self.nodes(nodes)
+
+    def answer(
+        self, nodes: tuple[Any, ...], values: tuple[Any, ...]
+    ) -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+        """What this rule's open leaves ask for on these outcomes (:func:`_open_leaves`)."""
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        _open_leaves(self.leaves, nodes, values, found)
+        return tuple((name, frozenset(static), frozenset(facts)) for name, (static, facts) in found.items())
+
+
+def _rule_gaps(program: Program, rule_ids: Sequence[str]) -> tuple[_RuleGap, ...]:
+    """The :class:`_RuleGap` of each of these rules, made once per (program, rule) and kept on the
+    program (one per rule at most: bounded by the program's rules)."""
+    kept: dict[str, _RuleGap] | None = program.__dict__.get("_rule_gaps")
+    if kept is None:
+        kept = program.__dict__["_rule_gaps"] = {}
+    out = []
+    for rid in rule_ids:
+        got = kept.get(rid)
+        if got is None:
+            got = kept[rid] = _RuleGap(program, rid)
+        out.append(got)
+    return tuple(out)
+
+
+def _unknown_roots(program: Program) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The ids of the program's rules that conclude something, and a reader of their root outcomes: a
+    rule with an unknown root has every conclusion unknown (the unknown masks), so these are the rules
+    a gap report asks about. Made once per program and kept on it."""
+    got: tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] | None = program.__dict__.get("_unknown_roots")
+    if got is None:
+        concluding = [(rule.id, root.index) for rule, _, root in program.rules if rule.conclusions]
+        got = program.__dict__["_unknown_roots"] = (
+            tuple(rid for rid, _ in concluding),
+            value_getter([i for _, i in concluding]),
+        )
+    return got
 
 
 _DECISION_FIELDS: Final = frozenset(Decision.model_fields)
@@ -1454,7 +1529,7 @@ def _settled(run: _Run, sp: _SettlePlan) -> tuple[str, ...]:
 
 class _Memo:
     """One engine's memos of the pieces of decisions for one program (each bounded by _MEMO_SIZE): per
-    conclusion group its findings, and the status, rest rules, exit, assistance and procedure parts."""
+    conclusion group its findings, and the status, exit, assistance and procedure parts."""
 
     __slots__ = (
         "assistance",
@@ -1466,7 +1541,6 @@ class _Memo:
         "procedure",
         "program",
         "program_selectors",
-        "rests",
         "statuses",
     )
 
@@ -1485,7 +1559,7 @@ class _Memo:
         program's plans alone: other engines share them, and rebuilding them is what a cold start costs.)"""
         self._new_tables()
         kept = self.program.__dict__
-        for name in ("_missing_plans", "_settle_plans", "_open_by_masks", "_open_plans"):
+        for name in ("_missing_plans", "_settle_plans"):
             plans = kept.get(name)
             if plans:
                 plans.clear()  # cleared, not removed: a caller may be about to store into it
@@ -1497,7 +1571,6 @@ class _Memo:
         """Fresh, empty memos of combinations (new, and each time they start over)."""
         self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
         self.statuses: dict[tuple[int, ...], _Status] = {}
-        self.rests: dict[tuple[Masks, tuple[str, ...]], tuple[str, ...]] = {}
         self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
         self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
         self.attached: dict[tuple[Any, ...], Assistance] = {}
@@ -1514,7 +1587,7 @@ class _Memo:
             for entry in plan:
                 entry[3].clear()
         kept = self.program.__dict__
-        for name in ("_missing_plans", "_open_plans"):  # a _SettlePlan's memo holds patterns: combinations
+        for name in ("_missing_plans", "_rule_gaps"):  # a _SettlePlan's memo holds patterns: combinations
             for p in list((kept.get(name) or {}).values()):
                 p.memo.clear()
 
