@@ -122,14 +122,14 @@ def test_memos_that_keep_nothing_give_the_same_models_and_bytes(cases, monkeypat
 
 
 def test_full_trace_models_count_against_the_engines_budget(cases, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    """The models ``trace="full"`` keeps hold a household's values: they share the engine's pattern budget
-    and go when it starts over (before, some 256 per rule of every program stayed: a long ``evaluate
+    """The models ``trace="full"`` keeps hold a household's values: they count against the engine's model
+    budget and all go when it is spent (before, some 256 per rule of every program stayed: a long ``evaluate
     --trace full`` run reached 3 GiB by 8,000 mixed households). Starting over changes no byte."""
     rules, households = cases
     warm = Engine(rules)
     want = [warm.evaluate(h, on, trace="full").to_json(indent=None) for h, on in households]
     budget = 600  # a few households' worth of models (some 300 facts and rules per program)
-    monkeypatch.setattr(engine_module, "_FULL_PATTERN_BUDGET", budget)
+    monkeypatch.setattr(engine_module, "_FULL_MODEL_BUDGET", budget)
     small = Engine(rules)
 
     def models() -> int:

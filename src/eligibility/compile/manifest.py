@@ -573,9 +573,13 @@ class TextExpander:
     text ``json.dumps`` writes for :class:`Expander`'s data (and so pydantic's ``to_json(indent=None)``),
     with a few thousand fewer objects made per household."""
 
-    def __init__(self, m: dict[str, Any], keep: Keep | None = None) -> None:
+    def __init__(self, m: dict[str, Any], keep: Keep | None = None, model_keep: Keep | None = None) -> None:
         self.m = m
         self.keep: Keep = _keep_bounded if keep is None else keep
+        # The models (``trace_model``) have a budget of their own: each holds the values a household showed,
+        # so a run of new households makes many, and spending the patterns' budget on them would throw the
+        # patterns away with them.
+        self.model_keep: Keep = _keep_bounded if model_keep is None else model_keep
         mark = [_MARK.format(i) for i in range(8)]
         self.facts = [
             (
@@ -759,9 +763,11 @@ class TextExpander:
         the one it read)."""
         gen = self._gen
         self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
-        # The models (``trace_model``) go too: each holds the values a household showed, and without this
-        # a long ``evaluate --trace full`` run kept some 256 of them per rule of every program it met
-        # (3 GiB by 8,000 mixed households, still rising).
+
+    def forget_models(self) -> None:
+        """Forget every kept model (``trace_model``). The engine calls it when its model budget is spent:
+        without a budget a long ``evaluate --trace full`` run kept some 256 models per rule of every
+        program it met (3 GiB by 8,000 mixed households, still rising)."""
         for memo in (*self.fact_models, *self.rule_models):
             memo.clear()
 
@@ -980,8 +986,8 @@ class TextExpander:
         data = self._data().fact_data(i, h.values(), h.missing)
         data["missing"] = tuple(data["missing"])
         got = raw(FactTrace, data, set(_FACT_FIELDS))
-        if key is not None:  # counted against the engine's budget: models hold a household's values
-            self.keep(self.fact_models[i], key, got, _MEMO_SIZE)
+        if key is not None:  # counted against the engine's model budget: models hold a household's values
+            self.model_keep(self.fact_models[i], key, got, _MEMO_SIZE)
         return got
 
     def _rule_model(self, i: int, key: Any, h: _Shown) -> RuleTrace:
@@ -1012,7 +1018,7 @@ class TextExpander:
         data["condition"] = cond(data["condition"], plan)
         got = raw(RuleTrace, data, set(_RULE_FIELDS))
         if key is not None:
-            self.keep(self.rule_models[i], key, got, _MEMO_SIZE)
+            self.model_keep(self.rule_models[i], key, got, _MEMO_SIZE)
         return got
 
     def _model_statics(self, i: int) -> tuple[dict[str, Any], dict[int, tuple[ExpectedSource, ...]]]:
