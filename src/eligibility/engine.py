@@ -1850,8 +1850,9 @@ first thousand households, then a few per hundred households."""
 
 _FULL_MODEL_BUDGET: Final = 20_000
 """Full-trace models (``trace="full"``) an engine keeps across its text expanders before they all forget
-them (:meth:`Engine._model_keep`). A model holds a household's shown values; with this budget a long ``evaluate(trace="full")``
-run over mixed households levels off near 0.5 GiB, against 4.3 GiB and rising with none."""
+them (:meth:`Engine._model_keep`). A model holds a household's shown values; with this budget a long
+``evaluate(trace="full")`` run over mixed households levels off near 0.5 GiB, against 4.3 GiB and rising
+with none."""
 
 
 def _full_settled(run: _Run) -> SettledPaths:
