@@ -121,3 +121,31 @@ def test_open_keyed_once_equals_the_two_reports(
         assert (decision.identification.blocking, decision.identification.unknown) == want
         opened += 1
     assert opened > 100
+
+
+def test_field_readers_read_straight_give_what_the_compiled_ones_give(
+    engine: Engine, cases: list[tuple[Any, date]]
+) -> None:
+    """A pattern's field reader reads straight until it comes back (``engine._Lazy``, compiling costs
+    ~2 ms) and is compiled then: both forms give the same, on every household, for every fact's fields
+    and for all of a program's facts' fields together (the two generated readers, both read straight)."""
+    plans: dict[Any, Any] = {}
+    for h, on in cases:
+        program = engine.program(h, on)
+        assert program is not None
+        if program.key not in plans:
+            fields = [program.chain.facts[s.name].fields for s in program.facts]
+            each = [engine_module._plan_fields(frozenset(f)) for f in fields if f]
+            together = engine_module._plan_fields(frozenset().union(*fields))
+            plans[program.key] = (
+                [(p, engine_module._reader(p)) for p in each if p],
+                (together, engine_module._absent_reader(together)),
+            )
+        each, (together, compiled) = plans[program.key]
+        for plan, reader in each:
+            assert engine_module._absent_of(h, plan) == reader(h)
+        assert engine_module._absent_entries(h, together) == compiled(h)
+    lazy = engine_module._lazy_reader(each[0][0])
+    h = cases[0][0]
+    got = [lazy(h) for _ in range(engine_module._COMPILE_AFTER + 2)]
+    assert lazy.compiled is not None and all(g == got[0] for g in got)  # compiled once it came back
