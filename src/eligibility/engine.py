@@ -378,28 +378,34 @@ class Engine:
         (its patterns, not the decision memos: patterns are many at first — a few per rule of every
         program met — and counting them against ``_keep``'s budgets made every decision memo start over
         early in a run)."""
-        with self._lock:
-            spent = self.__dict__.get("_full_patterns", 0) + 1
-            if spent > _FULL_PATTERN_BUDGET:
-                spent = 0
-                for expander in self._text_expanders.values():
-                    expander.start_over()
-            self.__dict__["_full_patterns"] = spent
-            if len(table) >= size:
-                table.clear()
-            table[key] = value
+        self._budget_keep("_full_patterns", _FULL_PATTERN_BUDGET, TextExpander.start_over, table, key, value, size)
 
     def _model_keep(self, table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
         """Keep a full-trace model (``trace="full"``): as :meth:`_full_keep`, against a budget of its own,
         :data:`_FULL_MODEL_BUDGET`; when it is spent every text expander of the engine forgets its models
         (not its patterns)."""
+        self._budget_keep("_full_models", _FULL_MODEL_BUDGET, TextExpander.forget_models, table, key, value, size)
+
+    def _budget_keep(
+        self,
+        counter: str,
+        budget: int,
+        forget: Callable[[TextExpander], None],
+        table: dict[Any, Any],
+        key: Any,
+        value: Any,
+        size: int,
+    ) -> None:
+        """Keep ``value`` in ``table`` (which starts over at ``size``), counting it in the engine's
+        ``counter``; past ``budget`` every text expander of the engine is passed to ``forget`` and the count
+        starts again."""
         with self._lock:
-            spent = self.__dict__.get("_full_models", 0) + 1
-            if spent > _FULL_MODEL_BUDGET:
+            spent = self.__dict__.get(counter, 0) + 1
+            if spent > budget:
                 spent = 0
                 for expander in self._text_expanders.values():
-                    expander.forget_models()
-            self.__dict__["_full_models"] = spent
+                    forget(expander)
+            self.__dict__[counter] = spent
             if len(table) >= size:
                 table.clear()
             table[key] = value
