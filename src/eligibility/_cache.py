@@ -189,21 +189,35 @@ def _header(key: str) -> bytes:
 
 def _read(entry: Path, key: str) -> RuleSet | None:
     """The RuleSet stored in ``entry`` under ``key``, or None for any reason at all."""
+    got = _load(entry, len(_header(key)) + 1)
+    if got is None or got[0] != _header(key):
+        return None
     try:
-        with open(entry, "rb") as f:
-            if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
-                return None  # someone else's file: unpickling it would run what they chose
-            if f.readline(len(_header(key)) + 1) != _header(key):
-                return None
-            data = f.read()
-        rs = pickle.loads(data)
-    except Exception:  # missing, unreadable, truncated, or pickled by incompatible code
+        rs = pickle.loads(got[1])
+    except Exception:  # truncated, or pickled by incompatible code
         return None
     if not isinstance(rs, RuleSet):
         return None
-    with contextlib.suppress(OSError):
-        os.utime(entry)  # recently used: pruning removes the oldest entries first
+    _touch(entry)
     return rs
+
+
+def _load(entry: Path, head_size: int) -> tuple[bytes, bytes] | None:
+    """(the header line, the rest) of ``entry``; None if it cannot be read or the current user does not
+    own it (on systems with user ids): unpickling or running what someone else wrote runs what they chose."""
+    try:
+        with open(entry, "rb") as f:
+            if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
+                return None
+            return f.readline(head_size), f.read()
+    except OSError:
+        return None
+
+
+def _touch(entry: Path) -> None:
+    """Mark ``entry`` recently used: pruning removes the oldest entries first."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
 
 
 def _write(directory: Path, entry: Path, key: str, rs: RuleSet) -> None:
@@ -258,9 +272,10 @@ def _prune(directory: Path, prefix: str, suffix: str, keep: int) -> None:
 CODE_FORMAT: Final = 1
 """Bump when what a cached code entry means changes (the key already holds the text and interpreter)."""
 
-MAX_CODE_ENTRIES: Final = 256
+MAX_CODE_ENTRIES: Final = 128
 """Code entries kept in the cache folder: one per generated text (a program, its ``trace="none"`` variant,
-a member selector) per (pack chain, date span) in use; the bundled programs take 50–300 kB each."""
+a member selector) per (pack chain, date span) in use; the bundled programs' take 75–140 kB each, so
+the folder holds at most some 15 MB of them. An entry pruned only costs its next process a compile."""
 
 _CODE_MAGIC: Final = b"eligibility-code "
 _CODE_MEMO_SIZE: Final = 64
@@ -307,21 +322,16 @@ def _code_header(key: str, payload: bytes) -> bytes:
 
 def _read_code(entry: Path, key: str) -> CodeType | None:
     """The code object stored in ``entry`` under ``key``, or None for any reason at all."""
+    got = _load(entry, len(_CODE_MAGIC) + 64 + 1 + 64 + 1)
+    if got is None or got[0] != _code_header(key, got[1]):
+        return None
     try:
-        with open(entry, "rb") as f:
-            if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
-                return None  # someone else's file: running it would run what they chose
-            head = f.readline(len(_CODE_MAGIC) + 64 + 1 + 64 + 1)
-            payload = f.read()
-        if head != _code_header(key, payload):
-            return None
-        code = marshal.loads(payload)
-    except Exception:  # missing, unreadable, truncated, or from another interpreter
+        code = marshal.loads(got[1])
+    except Exception:  # (the digest matched: only marshal data of another interpreter gets here)
         return None
     if not isinstance(code, CodeType):
         return None
-    with contextlib.suppress(OSError):
-        os.utime(entry)  # recently used: pruning removes the oldest entries first
+    _touch(entry)
     return code
 
 
