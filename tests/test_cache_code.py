@@ -131,12 +131,13 @@ def test_a_damaged_entry_is_compiled_afresh_and_replaced(cache_dir: Path, damage
 def test_an_entry_owned_by_someone_else_is_not_loaded(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _cache.cached_code(TEXT_A, "<p>")
     (entry,) = _code_entries(cache_dir)
-    entry.write_bytes(entry.read_bytes().replace(b"return h + 1", b"return h + 9"))  # (not in the bytecode)
+    key = entry.read_bytes().split(b"\n", 1)[0].split()[1].decode()  # the header: magic, key, digest
+    assert _cache._read_code(entry, key) is not None  # the owner's own entry is read
     real_uid = os.getuid()
     monkeypatch.setattr(os, "getuid", lambda: real_uid + 1)
+    assert _cache._read_code(entry, key) is None
     _cache._code_memo.clear()
-    assert _cache._read_code(entry, "whatever") is None
-    assert _run(_cache.cached_code(TEXT_A, "<p>")) == 41
+    assert _run(_cache.cached_code(TEXT_A, "<p>")) == 41  # compiled afresh
 
 
 def test_no_cache_folder_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
