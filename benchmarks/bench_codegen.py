@@ -10,6 +10,10 @@ that machine noise falls on both alike. Before timing, every household's values,
 conclusions are compared between the two revisions and between ``run`` and ``run_lean`` / ``run_none``
 (where it builds its tuples); a difference is reported (the figures are then not comparable).
 
+``--cold N`` (default 7): the cold start — a new process's ``import eligibility`` + ``Engine()`` + first
+decision (issue 9 §5, target < 300 ms) — of each revision, N new processes each, interleaved, with warm
+caches; split into import + ``Engine()`` and the first decision (CPU time), and the whole (wall time).
+
 Workloads and the hand loop are ``bench_compiled.py``'s (淮北 identification pack on 2023-09-30; all
 bundled packs on their dates). Nothing is asserted: the figures are printed.
 """
@@ -20,6 +24,7 @@ import argparse
 import gc
 import importlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -43,21 +48,72 @@ import eligibility
 Runs = list[tuple[Callable[..., Any], Any, Any]]
 
 
+def revision_src(source: Path, into: Path) -> Path:
+    """A folder holding a revision's ``eligibility`` package: ``source`` itself, or, when ``source`` names a
+    git revision of this checkout (``main``, a commit), its ``src`` and ``rules`` taken with ``git archive``
+    into ``into`` (so ``make bench-codegen BEFORE=main`` works, and a new process of it finds its rules)."""
+    if source.is_dir():
+        return source
+    tree = into / "before-tree"
+    tree.mkdir()
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", str(source), "src", "rules"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree / "src"
+
+
 def load_before(source: Path, into: Path) -> Any:
-    """The ``eligibility`` package under ``source``, imported as ``eligibility_before``. ``source`` may
-    also name a git revision of this checkout (``main``, a commit): its ``src`` is taken with ``git
-    archive`` (so ``make bench-codegen BEFORE=main`` works)."""
-    if not source.is_dir():
-        tree = into / "before-tree"
-        tree.mkdir()
-        repo = Path(__file__).resolve().parent.parent
-        command = ["git", "-C", str(repo), "archive", str(source), "src"]
-        archive = subprocess.run(command, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-        source = tree / "src"
+    """The ``eligibility`` package under ``source`` (see :func:`revision_src`), imported as
+    ``eligibility_before``."""
     shutil.copytree(source / "eligibility", into / "eligibility_before")
     sys.path.insert(0, str(into))
     return importlib.import_module("eligibility_before")
+
+
+COLD_START = """
+import sys, time
+w0, c0 = time.perf_counter(), time.process_time()
+import eligibility
+engine = eligibility.Engine()
+w1, c1 = time.perf_counter(), time.process_time()
+engine.evaluate(eligibility.parse_household(sys.argv[1]), sys.argv[2])
+w2, c2 = time.perf_counter(), time.process_time()
+print((c1 - c0) * 1e3, (c2 - c1) * 1e3, (c2 - c0) * 1e3, (w2 - w0) * 1e3)
+"""
+"""``bench_compiled.py``'s cold start, split: import + ``Engine()`` and the first decision, by CPU time, and the
+whole in wall time."""
+
+
+def cold_starts(trees: dict[str, Path], text: str, on: date, times: int) -> None:
+    """Each revision's cold start in new processes, interleaved, medians printed (ms). Both share a fresh
+    cache folder, warmed by one untimed run each (the rule set and, where the revision keeps them, the
+    compiled programs are then cached, as on any machine after its first run); bytecode files may be
+    written, as an installed package has them."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as cache:
+        env["ELIGIBILITY_CACHE_DIR"] = cache
+        got: dict[str, list[list[float]]] = {rev: [] for rev in trees}
+        for i in range(times + 1):
+            for rev, src in trees.items():
+                t0 = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, "-c", COLD_START, text, on.isoformat()],
+                    env={**env, "PYTHONPATH": str(src)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                whole = (time.perf_counter() - t0) * 1e3
+                if i:  # the first round only warms the caches
+                    got[rev].append([*map(float, out.split()), whole])
+    print(f"\ncold start (ms, median of {times} new processes each, interleaved; caches warm)")
+    heads = ("import+Engine", "1st decision", "both (CPU)", "both (wall)", "process")
+    print(f"  {'':16s}" + "".join(f" {h:>13s}" for h in heads))
+    for rev, rows in got.items():
+        med = [statistics.median(col) for col in zip(*rows, strict=True)]
+        print(f"  {rev:16s}" + "".join(f" {m:13.0f}" for m in med))
 
 
 def engines(package: Any, id_root: Path) -> tuple[Any, Any]:
@@ -117,6 +173,13 @@ def main() -> None:
     ap.add_argument(
         "--before", type=Path, help="a folder holding another revision's eligibility package, or a git revision"
     )
+    ap.add_argument(
+        "--cold",
+        type=int,
+        default=7,
+        metavar="N",
+        help="cold starts per revision, in new processes (default 7; 0: none)",
+    )
     args = ap.parse_args()
     bc.CLOCK[0] = time.process_time
 
@@ -134,8 +197,12 @@ def main() -> None:
         revisions = {"this revision": engines(eligibility, id_root)}
         parsed = {"this revision": (county_h, mixed_h)}
         before = None
+        trees = {"this revision": Path(eligibility.__file__).resolve().parent.parent}
         if args.before is not None:
-            before = load_before(args.before, Path(tmp))
+            trees = {"before": revision_src(args.before, Path(tmp)), **trees}
+            before = load_before(trees["before"], Path(tmp))
+        if args.cold:
+            cold_starts(trees, next(t for t in texts if '"region"' in t), bc.COUNTY_AS_OF, args.cold)
             revisions = {"before": engines(before, id_root), **revisions}
             parsed["before"] = (parse_with(before, texts, ons), parse_with(before, mixed_texts, mixed_ons))
 

@@ -24,6 +24,12 @@ Where: ``$ELIGIBILITY_CACHE_DIR`` if set (and not empty), else ``$XDG_CACHE_HOME
 ``~/.cache/eligibility``; pointing it at something that is not a writable folder (``/dev/null``) turns
 the cache off, as does ``load_rules(..., cache=False)``.
 
+The same folder keeps the *compiled code* of the generated programs (:func:`cached_code`): compiling a
+program's source (a few hundred kilobytes for the bundled packs) is most of a new process's first
+decision. A code object is keyed by a digest of the very text it was compiled from, its file name and
+the interpreter's bytecode version, so it cannot be stale: a changed rule file or a changed generator
+writes other text, and other text has another key.
+
 Unpickling runs code named by the file, so a cache file is trusted only if the current user owns it (on
 systems with user ids); entries are written readable by their owner alone. The folder keeps at most
 :data:`MAX_ENTRIES` entries: each rules folder (and each copy of one, such as the temporary folders of
@@ -35,20 +41,33 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
+import marshal
 import os
 import pickle
 import stat
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import CodeType
 from typing import Final
 
 from . import __version__
 from .ruleset import RuleSet
 
-__all__ = ["FORMAT", "MAX_ENTRIES", "cache_dir", "cached_load", "fingerprint"]
+__all__ = [
+    "CODE_FORMAT",
+    "FORMAT",
+    "MAX_CODE_ENTRIES",
+    "MAX_ENTRIES",
+    "cache_dir",
+    "cached_code",
+    "cached_load",
+    "fingerprint",
+]
 
 FORMAT: Final = 1
 """Bump when what a cached entry means changes in a way the source digest would not notice."""
@@ -170,31 +189,55 @@ def _header(key: str) -> bytes:
 
 def _read(entry: Path, key: str) -> RuleSet | None:
     """The RuleSet stored in ``entry`` under ``key``, or None for any reason at all."""
+    got = _load(entry, len(_header(key)) + 1)
+    if got is None or got[0] != _header(key):
+        return None
     try:
-        with open(entry, "rb") as f:
-            if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
-                return None  # someone else's file: unpickling it would run what they chose
-            if f.readline(len(_header(key)) + 1) != _header(key):
-                return None
-            data = f.read()
-        rs = pickle.loads(data)
-    except Exception:  # missing, unreadable, truncated, or pickled by incompatible code
+        rs = pickle.loads(got[1])
+    except Exception:  # truncated, or pickled by incompatible code
         return None
     if not isinstance(rs, RuleSet):
         return None
-    with contextlib.suppress(OSError):
-        os.utime(entry)  # recently used: pruning removes the oldest entries first
+    _touch(entry)
     return rs
+
+
+def _load(entry: Path, head_size: int) -> tuple[bytes, bytes] | None:
+    """(the header line, the rest) of ``entry``; None if it cannot be read or the current user does not
+    own it (on systems with user ids): unpickling or running what someone else wrote runs what they chose."""
+    try:
+        with open(entry, "rb") as f:
+            if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
+                return None
+            return f.readline(head_size), f.read()
+    except OSError:
+        return None
+
+
+def _touch(entry: Path) -> None:
+    """Mark ``entry`` recently used: pruning removes the oldest entries first."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
 
 
 def _write(directory: Path, entry: Path, key: str, rs: RuleSet) -> None:
     """Store ``rs`` atomically; any failure leaves the cache as it was, silently."""
     try:
         data = _header(key) + pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".rules-", suffix=".tmp", dir=directory)
-    except Exception:  # not picklable, or the folder is not writable: work without the cache
+    except Exception:  # not picklable: work without the cache
         return
+    if _store(directory, entry, "rules-", data):
+        _prune(directory, "rules-", ".pickle", MAX_ENTRIES)
+
+
+def _store(directory: Path, entry: Path, prefix: str, data: bytes) -> bool:
+    """Write ``data`` to ``entry`` atomically (a temporary file in the same folder, then
+    :func:`os.replace`); False, with the cache as it was, if anything fails."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{prefix}", suffix=".tmp", dir=directory)
+    except Exception:  # the folder is not writable: work without the cache
+        return False
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -202,22 +245,98 @@ def _write(directory: Path, entry: Path, key: str, rs: RuleSet) -> None:
     except Exception:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        return
-    _prune(directory)
+        return False
+    return True
 
 
-def _prune(directory: Path) -> None:
-    """Keep the newest :data:`MAX_ENTRIES` entries, and drop temporary files a killed process left."""
+def _prune(directory: Path, prefix: str, suffix: str, keep: int) -> None:
+    """Keep the newest ``keep`` entries named ``prefix…suffix``, and drop temporary files of theirs that
+    a killed process left."""
     try:
         entries: list[tuple[float, Path]] = []
         now = time.time()
         for p in directory.iterdir():
-            if p.name.startswith("rules-") and p.name.endswith(".pickle"):
+            if p.name.startswith(prefix) and p.name.endswith(suffix):
                 entries.append((p.stat().st_mtime, p))
-            elif p.name.startswith(".rules-") and p.name.endswith(".tmp") and now - p.stat().st_mtime > 3600:
+            elif p.name.startswith(f".{prefix}") and p.name.endswith(".tmp") and now - p.stat().st_mtime > 3600:
                 p.unlink()
         entries.sort(reverse=True)
-        for _, p in entries[MAX_ENTRIES:]:
+        for _, p in entries[keep:]:
             p.unlink()
     except OSError:
         pass
+
+
+# ------------------------------------------------------------------------------- compiled programs
+
+CODE_FORMAT: Final = 1
+"""Bump when what a cached code entry means changes (the key already holds the text and interpreter)."""
+
+MAX_CODE_ENTRIES: Final = 128
+"""Code entries kept in the cache folder: one per generated text (a program, its ``trace="none"`` variant,
+a member selector) per (pack chain, date span) in use; the bundled programs' take 75–140 kB each, so
+the folder holds at most some 15 MB of them. An entry pruned only costs its next process a compile."""
+
+_CODE_MAGIC: Final = b"eligibility-code "
+_CODE_MEMO_SIZE: Final = 64
+_code_memo: dict[str, CodeType] = {}
+_code_lock = threading.Lock()
+
+
+def cached_code(text: str, filename: str) -> CodeType:
+    """``compile(text, filename, "exec")``, read from the cache when this text was compiled before.
+
+    The key is a digest of ``text``, ``filename`` and the interpreter's bytecode version
+    (:data:`importlib.util.MAGIC_NUMBER`, which changes whenever the bytecode does): an entry can only be
+    the compilation of this very text, never of an older version of a program. Within one process the
+    last few code objects are kept too (a test run loads the same rules into many engines). A file that
+    is missing, someone else's, damaged or written for another key is compiled afresh and replaced.
+    """
+    h = hashlib.sha256()
+    for part in (f"code {CODE_FORMAT}", sys.version, filename):
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(importlib.util.MAGIC_NUMBER + b"\0")
+    h.update(text.encode("utf-8", "surrogateescape"))
+    key = h.hexdigest()
+    code = _code_memo.get(key)
+    if code is not None:
+        return code
+    directory = cache_dir()
+    entry = directory / f"code-{key[:40]}.marshal" if directory is not None else None
+    code = _read_code(entry, key) if entry is not None else None
+    if code is None or code.co_filename != filename:
+        code = compile(text, filename, "exec")
+        if directory is not None and entry is not None:
+            _write_code(directory, entry, key, code)
+    with _code_lock:
+        if len(_code_memo) >= _CODE_MEMO_SIZE:
+            _code_memo.clear()
+        _code_memo[key] = code
+    return code
+
+
+def _code_header(key: str, payload: bytes) -> bytes:
+    """The key, then a digest of the marshalled bytes: a damaged file is never loaded as code."""
+    return _CODE_MAGIC + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+
+
+def _read_code(entry: Path, key: str) -> CodeType | None:
+    """The code object stored in ``entry`` under ``key``, or None for any reason at all."""
+    got = _load(entry, len(_CODE_MAGIC) + 64 + 1 + 64 + 1)
+    if got is None or got[0] != _code_header(key, got[1]):
+        return None
+    try:
+        code = marshal.loads(got[1])
+    except Exception:  # (the digest matched: only marshal data of another interpreter gets here)
+        return None
+    if not isinstance(code, CodeType):
+        return None
+    _touch(entry)
+    return code
+
+
+def _write_code(directory: Path, entry: Path, key: str, code: CodeType) -> None:
+    """Store ``code`` atomically; any failure leaves the cache as it was, silently."""
+    payload = marshal.dumps(code)
+    if _store(directory, entry, "code-", _code_header(key, payload) + payload):
+        _prune(directory, "code-", ".marshal", MAX_CODE_ENTRIES)

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+from .._cache import cached_code
 from .._construct import clone, raw
 from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
@@ -133,7 +134,7 @@ def _compile(program: Program, on: date) -> _Select | None:
     )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
-    compiled = compile(source, f"<eligibility members {program.key}>", "exec")
+    compiled = cached_code(source, f"<eligibility members {program.key}>")
     exec(compiled, namespace)  # our own generated source; no text from a rule file is code
     program.__dict__["selector_source"] = source
     fn: _Select = namespace["select"]

@@ -39,6 +39,7 @@ from typing import Any, Final
 from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel
 
+from .._cache import cached_code
 from .._dates import whole_months
 from ..conditions import AtLeast, Cond, Group, Leaf, Negation, ParamHit, RuleRef
 from ..errors import MissingParameterError
@@ -185,7 +186,8 @@ class Program:
                 if fn is None:
                     text, namespace = self.none_code
                     scope = dict(namespace)  # (the defaults bind the same constants and helpers)
-                    exec(compile(text, f"<eligibility program {self.key} (none)>", "exec"), scope)  # our own source
+                    code = cached_code(text, f"<eligibility program {self.key} (none)>")
+                    exec(code, scope)  # our own generated source
                     fn = self.__dict__["run_none"] = scope["program_none"]
         return fn
 
@@ -1395,9 +1397,14 @@ class _Compiler:
         unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
         span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
-        full = [*prologue, *facts_body, *full_rules, *conclude, f"    return {tail}, {outcomes}, {fired}, {unknown}"]
-        lean = [*prologue, *facts_body, *lean_rules, *conclude, f"    return {tail}, None, {fired}, {unknown}"]
-        none = [*prologue, *facts_body, *full_rules, *conclude, *_none_returns(results, tail, outcomes)]
+        full_return = [f"    return {tail}, {outcomes}, {fired}, {unknown}"]
+        lean_return = [f"    return {tail}, None, {fired}, {unknown}"]
+        none_returns = _none_returns(results, tail, outcomes)
+        full_parts = [prologue, facts_body, full_rules, conclude, full_return]
+        lean_parts = [prologue, facts_body, lean_rules, conclude, lean_return]
+        none_parts = [prologue, facts_body, full_rules, conclude, none_returns]
+        full, lean, none = ([line for part in parts for line in part] for parts in (full_parts, lean_parts, none_parts))
+        seen: dict[int, set[str]] = {}
         namespace: dict[str, Any] = {
             "U": UNKNOWN,
             "O": {True: "1", False: "0", UNKNOWN: "?"},
@@ -1418,20 +1425,25 @@ class _Compiler:
         out = []
         if self.daily:
             day = [*("    " + line for line in self.day_lines), f"    return ({', '.join(self.daily)},)"]
-            out += [f"def day(as_of{_bound(day, namespace)}):  # {span}: the values of the day alone", *day, "", ""]
+            out += [
+                f"def day(as_of{_bound([day], namespace, seen)}):  # {span}: the values of the day alone",
+                *day,
+                "",
+                "",
+            ]
             namespace["DAYS"] = _Days()
+        full_args, lean_args, none_args = (_bound(p, namespace, seen) for p in (full_parts, lean_parts, none_parts))
         out += [
-            f"def program(h, as_of{_bound(full, namespace)}):  # {span}",
+            f"def program(h, as_of{full_args}):  # {span}",
             *full,
             "",
             "",
-            f"def program_lean(h, as_of{_bound(lean, namespace)}):  # {span}: the same values and conclusions,"
-            " no outcome tuple",
+            f"def program_lean(h, as_of{lean_args}):  # {span}: the same values and conclusions, no outcome tuple",
             *lean,
         ]
         none_source = "\n".join(
             [
-                f"def program_none(h, as_of{_bound(none, namespace)}):  # {span}: the full program, its tuples"
+                f"def program_none(h, as_of{none_args}):  # {span}: the full program, its tuples"
                 " built only when a decision without a trace reads them",
                 *none,
             ]
@@ -1440,7 +1452,9 @@ class _Compiler:
         key = f"{chain.pack.id}@{self.start.isoformat()}"
         # ``program_none`` is compiled on its first call (:meth:`Program.run_none`): compiling costs about
         # as much per line as the engine's first decision can spare (issue 9's cold start).
-        code = compile("\n".join(out) + "\n", f"<eligibility program {key}>", "exec")
+        # Compiled once per text and kept on disk beside the cached rule set, keyed by the text itself
+        # (:func:`eligibility._cache.cached_code`): the compile is most of a new process's first decision.
+        code = cached_code("\n".join(out) + "\n", f"<eligibility program {key}>")
         exec(code, namespace)  # our own generated source; no text from a rule file is code
         if self.daily:
             namespace["DAYS"].fn = namespace["day"]
@@ -1539,15 +1553,29 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
 
 _SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
 """Types of constants that are shared by value (immutable; ``bool`` and None never reach the table)."""
-_NAME: Final = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A name (each match is a whole run of word characters; one inside a number, ``e5`` of ``1e5``, is no
+constant's or helper's name and is dropped with the rest)."""
+_COMMENT: Final = re.compile(r"#[^\n]*")
+"""From a line's first ``#`` to its end (the generated code has no ``#`` in strings: constants are names)."""
 
 
-def _bound(body: list[str], namespace: dict[str, Any]) -> str:
-    """The constants and helpers ``body`` reads, as defaults of the function's extra parameters
-    (``, U=U, K0=K0``): a default is a local, read with ``LOAD_FAST``, where a global costs a dictionary
-    look-up on every read — and the program reads ``U`` and the span's constants hundreds of times. Callers
-    pass only ``(h, as_of)``."""
-    used = {m.group() for line in body for m in _NAME.finditer(line.split("#", 1)[0])} & namespace.keys()
+def _bound(parts: list[list[str]], namespace: dict[str, Any], seen: dict[int, set[str]]) -> str:
+    """The constants and helpers the lines of ``parts`` read, as defaults of the function's extra
+    parameters (``, U=U, K0=K0``): a default is a local, read with ``LOAD_FAST``, where a global costs a
+    dictionary look-up on every read — and the program reads ``U`` and the span's constants hundreds of
+    times. Callers pass only ``(h, as_of)``.
+
+    The three functions share most of their parts (prologue, facts, rules): ``seen`` holds each part's
+    names by the part's ``id``, so each is scanned once. A name that is not really read (a word in a
+    string) only binds one default more."""
+    used: set[str] = set()
+    for part in parts:
+        names = seen.get(id(part))
+        if names is None:
+            names = seen[id(part)] = set(_NAME.findall(_COMMENT.sub("", "\n".join(part))))
+        used |= names
+    used &= namespace.keys()
     return "".join(f", {name}={name}" for name in sorted(used, key=_natural))
 
 
@@ -1557,12 +1585,20 @@ def _natural(name: str) -> tuple[str, int]:
     return head, int(name[len(head) :] or -1)
 
 
+_static: Final = lru_cache(maxsize=None)
+"""For the questions the compiler asks the model classes (a field's type, the items of a collection):
+their answers never change in a process, and a program asks the same ones hundreds of times — typing
+introspection that was a tenth of compiling a program, which a new process's first decision waits for."""
+
+
+@_static
 def _item_annotation(coll: str, key: str) -> Any:
     """The type of field ``key`` of the items of collection ``coll`` (``members``, ``monitoring.measures``)
     as the models declare it, ``X | None`` and ``Annotated`` stripped."""
     return _unwrap(_item_model(coll).model_fields[key].annotation)
 
 
+@_static
 def _field_annotation(path: str) -> Any:
     """The declared type of a household field (``income.wage``), stripped as :func:`_item_annotation`."""
     model: Any = Household
@@ -1573,6 +1609,7 @@ def _field_annotation(path: str) -> Any:
     return None if field is None else _unwrap(field.annotation)
 
 
+@_static
 def _item_model(coll: str) -> Any:
     """The model class of the items of collection ``coll`` (``members``, ``monitoring.measures``)."""
     model: Any = Household
@@ -1582,6 +1619,7 @@ def _item_model(coll: str) -> Any:
     return model
 
 
+@_static
 def _plain_field(model: Any, key: str) -> bool:
     """Whether attribute ``key`` of a ``model`` instance is always its ``__dict__[key]``: a field of a
     pydantic model (pydantic-core stores every field there) that no data descriptor of the class hides.
@@ -1595,6 +1633,7 @@ def _plain_field(model: Any, key: str) -> bool:
     return not any(hasattr(vars(k).get(key), "__set__") for k in model.__mro__)
 
 
+@_static
 def _plain_fields(model: Any) -> bool:
     """Whether ``model`` is a pydantic model with a field :func:`_plain_field` reads from ``__dict__``."""
     return (
