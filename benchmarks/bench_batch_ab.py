@@ -31,6 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_batch_same import parsed, tree_arguments, write_households  # noqa: E402
+
 
 def side(args: argparse.Namespace) -> None:
     """One timed round in this subprocess: the figures as one JSON line."""
@@ -59,31 +61,17 @@ def _spread(xs: list[float], fmt: str = ".2f") -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", type=Path, help="the reference tree's src folder")
-    ap.add_argument(
-        "--after", type=Path, default=HERE.parent / "src", help="the src folder to test (default: this tree's)"
-    )
+    tree_arguments(ap)
     ap.add_argument("--n", type=int, default=200_000, help="households")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per tree (interleaved)")
     ap.add_argument("--chunk-rows", type=int, default=100_000, help="part size, as run_batch's")
     ap.add_argument("--identification", action="store_true", help="the identification-only packs")
-    ap.add_argument("--side", help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.side:
-        side(args)
+    args = parsed(ap, side)
+    if args is None:
         return
-    if args.before is None:
-        ap.error("--before is required")
-    import bench_batch as bb
-
-    from eligibility import load_rules
-
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     try:
-        rules = load_rules(bb.RULES)
-        line = rules.chain(rules.pack_for_region(bb.REGION + "000000")).param_hit("monitoring_line", bb.AS_OF).value
-        bb.write_workload(tmp / "households.parquet", args.n, line)
+        write_households(tmp, args.n)
         which = "identification-only packs" if args.identification else "bundled packs"
         print(f"{args.n:,} households, {which}, parts of {args.chunk_rows:,}; {os.cpu_count()} cores")
         print(f"  before = {args.before}\n  after  = {args.after}")

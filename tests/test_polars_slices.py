@@ -96,3 +96,22 @@ def test_small_parts_and_several_programs_are_not_cut(ruleset: RuleSet, monkeypa
     )
     decide_table(ruleset, mixed)
     assert len(runs) == 2  # two spans, one run each
+
+
+def test_slices_are_asked_for_by_the_environment(ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off unless ``ELIGIBILITY_BATCH_SLICES`` asks (a number or ``auto``); anything else is an error."""
+    monkeypatch.delenv("ELIGIBILITY_BATCH_SLICES", raising=False)
+    assert target._cores() == 1
+    for value, want in (("2", 2), (" 3 ", 3), ("AUTO", None)):
+        monkeypatch.setenv("ELIGIBILITY_BATCH_SLICES", value)
+        assert target._cores() == want if want else target._cores() >= 1
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("ELIGIBILITY_BATCH_SLICES", bad)
+        with pytest.raises(ValueError, match="ELIGIBILITY_BATCH_SLICES"):
+            target._cores()
+    monkeypatch.delenv("ELIGIBILITY_BATCH_SLICES")
+    _, frame = _population()
+    whole = decide_table(ruleset, frame)
+    monkeypatch.setenv("ELIGIBILITY_BATCH_SLICES", "2")
+    monkeypatch.setattr(target, "_SLICE_ROWS", 5)
+    assert decide_table(ruleset, frame).equals(whole)
