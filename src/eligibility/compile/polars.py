@@ -2455,8 +2455,9 @@ def _cores() -> int:
     """How many slices a part of one program may be cut into: ``ELIGIBILITY_BATCH_SLICES``, a number or
     ``auto`` (the cores this process may run on); 1, not cut, when unset. Off by default because the
     measurements on the shared 2-core machine were mixed (docs/batch-speed.md §9): the bundled packs'
-    wall time went down in most interleaved rounds, but the identification-only program spent 11-18 %
-    more CPU time in slices, which the hand-written-query ratio of issue 10 §7 counts."""
+    wall time went down in most interleaved rounds, but the identification-only program spent 11-23 %
+    more CPU time in slices in three of four measurements, which the hand-written-query ratio of issue
+    10 §7 counts."""
     value = os.environ.get("ELIGIBILITY_BATCH_SLICES", "").strip().lower()
     if value == "auto":
         affinity = getattr(os, "sched_getaffinity", None)
