@@ -111,34 +111,54 @@ def differing(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, int]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def tree_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options naming the two source trees (and the hidden ones of a side's subprocess); shared with
+    ``bench_batch_ab.py``."""
     ap.add_argument("--before", type=Path, help="the reference tree's src folder")
     ap.add_argument(
         "--after", type=Path, default=HERE.parent / "src", help="the src folder to test (default: this tree's)"
     )
+    ap.add_argument("--side", help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+
+
+def parsed(ap: argparse.ArgumentParser, side: Callable[[argparse.Namespace], None]) -> argparse.Namespace | None:
+    """The options of the comparing run, or None once ``side`` has run (in a side's subprocess)."""
+    args = ap.parse_args()
+    if args.side:
+        side(args)
+        return None
+    if args.before is None:
+        ap.error("--before is required")
+    return args
+
+
+def write_households(tmp: Path, n: int) -> None:
+    """``bench_batch.py``'s workload of ``n`` households at 淮北's monitoring line, as
+    ``tmp/households.parquet`` (read by both sides)."""
+    import bench_batch as bb
+
+    from eligibility import load_rules
+
+    rules = load_rules(bb.RULES)
+    line = rules.chain(rules.pack_for_region(bb.REGION + "000000")).param_hit("monitoring_line", bb.AS_OF).value
+    bb.write_workload(tmp / "households.parquet", n, line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    tree_arguments(ap)
     ap.add_argument("--n", type=int, default=100_000, help="households, identification-only packs")
     ap.add_argument("--bundled", type=int, default=30_000, help="households, bundled packs")
     ap.add_argument("--audit", type=int, default=5_000, help="households, bundled packs with audit columns")
     ap.add_argument("--mixed", type=int, default=5_000, help="households of every pack and date, mixed")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--side", help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.side:
-        side(args)
+    args = parsed(ap, side)
+    if args is None:
         return
-    if args.before is None:
-        ap.error("--before is required")
-    import bench_batch as bb
-
-    from eligibility import load_rules
-
     tmp = Path(tempfile.mkdtemp(prefix="bench-same-"))
     try:
-        rules = load_rules(bb.RULES)
-        line = rules.chain(rules.pack_for_region(bb.REGION + "000000")).param_hit("monitoring_line", bb.AS_OF).value
-        bb.write_workload(tmp / "households.parquet", max(args.n, args.bundled, args.audit), line)
+        write_households(tmp, max(args.n, args.bundled, args.audit))
         runs: dict[str, dict[str, float]] = {}
         for name, src in (("before", str(args.before)), ("after", str(args.after))):
             env = {**os.environ, "PYTHONPATH": src}

@@ -301,26 +301,38 @@ def _select_pass(
     wheres: list[pl.Expr], outer: list[str], type_sets: list[tuple[str, ...]], fields: list[str], lf: pl.LazyFrame
 ) -> pl.LazyFrame:
     """Explode the members once; per selector, the positions where its condition is true / null. Only
-    the member ``fields`` the selectors read are exploded (``_narrowed``), not every field."""
-    from .polars import _attach, _narrowed
+    the member ``fields`` the selectors read are exploded (``_narrowed``), not every field.
+
+    Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
+    null entry with a null position, which no list takes), so the groups come out one per household in
+    input order and are stacked beside the table: joining them back on ``_row`` and filling the empty
+    lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000 households)."""
+    from .polars import _narrowed
 
     df = lf.collect()
     if type_sets:
         df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
-    per_member = (
+    index = pl.col(_INDEX)
+    at = index.is_not_null()
+    picked = (
         df.lazy()
-        .select("_row", _narrowed("members", fields), *outer)
-        .filter(pl.col("members").list.len() > 0)
-        .with_columns(pl.int_ranges(1, pl.col("members").list.len() + 1, dtype=pl.Int64).alias(_INDEX))
-        .explode("members", _INDEX)
+        .select(_narrowed("members", fields), *outer)
+        .with_columns(
+            pl.int_ranges(1, pl.col("members").list.len() + 1, dtype=pl.Int64).alias(_INDEX),
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
+        )
+        .explode("members", _INDEX, empty_as_null=True)
         .with_columns(w.alias(f"__w{i}") for i, w in enumerate(wheres))
+        .group_by(pl.col("__r").set_sorted(), maintain_order=True)
+        .agg(
+            *(index.filter(pl.col(f"__w{i}") & at).alias(f"__msel{i}") for i in range(len(wheres))),
+            *(index.filter(pl.col(f"__w{i}").is_null() & at).alias(f"__mrev{i}") for i in range(len(wheres))),
+        )
+        .collect()
     )
-    picked = per_member.group_by("_row", maintain_order=True).agg(
-        *(pl.col(_INDEX).filter(pl.col(f"__w{i}")).alias(f"__msel{i}") for i in range(len(wheres))),
-        *(pl.col(_INDEX).filter(pl.col(f"__w{i}").is_null()).alias(f"__mrev{i}") for i in range(len(wheres))),
-    )
-    out = _attach(df.lazy(), [picked])
-    return out.with_columns(pl.col(f"__m{k}{i}").fill_null(_EMPTY) for i in range(len(wheres)) for k in ("sel", "rev"))
+    if picked.height != df.height:  # pragma: no cover - one group per household, by construction
+        raise AssertionError("member selection: not one group per household")
+    return pl.concat([df, picked.drop("__r")], how="horizontal").lazy()
 
 
 def member_rows(decision: Any) -> list[dict[str, Any]]:

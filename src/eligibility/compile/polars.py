@@ -68,6 +68,7 @@ as List; collections as List(Struct) of their item fields (null: absent, unknown
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 import threading
@@ -1291,13 +1292,13 @@ class _Table:
         self.series = pl.Series(values=[], dtype=self.dtype)
         self.lock = threading.Lock()
 
-    def lists(self, keys: pl.Series, make: Callable[[int], list[tuple[str, bool, list[str]]]]) -> pl.Series:
-        """Each key's list; a key not seen before is made (``make``: its (code, certain, rules) entries)."""
+    def lists(self, keys: pl.Series, make: Callable[[list[int]], pl.Series]) -> pl.Series:
+        """Each key's list; the keys not seen before are made (``make``: their lists, in order)."""
         distinct = keys.unique().to_list()
         with self.lock:
             new = [k for k in distinct if k not in self.number]
             if new:
-                self.series = pl.concat([self.series, _finding_lists([make(k) for k in new], self.dtype)]).rechunk()
+                self.series = pl.concat([self.series, make(new).cast(self.dtype)]).rechunk()
                 for k in new:
                     self.number[k] = len(self.number)
             numbers = [self.number[k] for k in distinct]
@@ -1305,22 +1306,55 @@ class _Table:
         return series.gather(keys.replace_strict(distinct, numbers, return_dtype=pl.UInt32))
 
 
-def _finding_lists(items: list[list[tuple[str, bool, list[str]]]], dtype: pl.DataType) -> pl.Series:
-    """Lists of findings from (code, certain, rules) entries, built column by column (the rules as one
-    joined string, split by polars): from Python dicts or nested lists polars builds the values one by
-    one (measured: 0.5 s for 6,500 lists)."""
-    flat = pl.DataFrame(
-        {
-            "i": [i for i, entries in enumerate(items) for _ in entries],
-            "code": [e[0] for entries in items for e in entries],
-            "certain": [e[1] for entries in items for e in entries],
-            "rules": ["\x1f".join(e[2]) for entries in items for e in entries],
-        },
-        schema={"i": pl.UInt32, "code": pl.String, "certain": pl.Boolean, "rules": pl.String},
-    ).with_columns(pl.col("rules").str.split("\x1f"))
-    grouped = flat.group_by("i", maintain_order=True).agg(pl.struct("code", "certain", "rules").alias("x"))
-    full = pl.DataFrame({"i": pl.Series(range(len(items)), dtype=pl.UInt32)})
-    got = full.join(grouped, on="i", how="left", maintain_order="left")
+def _combination_lists(
+    keys: list[int], codes: list[tuple[str, int, list[tuple[int, str]]]], dtype: pl.DataType
+) -> pl.Series:
+    """Engine._findings of one kind for each combination of its rules' outcomes in ``keys`` (2 bits per
+    rule: 1 fired, 2 unknown; never both), as lists of ``dtype``: the certain codes, then the possible
+    ones, each in code order, with the rules that decided them in program order. ``codes`` are the
+    kind's codes in order, each with the key bits of its rules' "fired" states and each rule's bit
+    position.
+
+    Columnar over the new keys: one (key, code) entry where a rule of the code fired (certain, listing
+    the fired rules) or else one is unknown (possible, listing the unknown ones), sorted by key and
+    place, grouped into each key's list. Made per key in Python, a fresh batch's findings stage spent
+    most of its time here (measured: 1.3 of 1.6 CPU s at 100,000 households, 48,359 new keys)."""
+    key = pl.col("k")
+
+    def has(bits: int) -> pl.Expr:
+        return (key & pl.lit(bits, dtype=pl.UInt64)) != 0
+
+    base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
+    certain = pl.col("certain")
+    parts = []
+    for j, (code, fired_bits, rules) in enumerate(codes):
+        fired, unknown = has(fired_bits), has(fired_bits << 1)
+        listed = [
+            pl.when(pl.when(certain).then(has(1 << at)).otherwise(has(2 << at))).then(pl.lit(r)) for at, r in rules
+        ]
+        parts.append(
+            base.filter(fired | unknown)
+            .with_columns(fired.alias("certain"))
+            .select(
+                "i",
+                pl.when(certain).then(j).otherwise(len(codes) + j).cast(pl.UInt32).alias("o"),
+                pl.lit(code, dtype=pl.String).alias("code"),
+                certain,
+                pl.concat_list(listed).list.drop_nulls().alias("rules"),
+            )
+        )
+    schema: dict[str, pl.DataType] = {
+        "i": pl.UInt32(),
+        "o": pl.UInt32(),
+        "code": pl.String(),
+        "certain": pl.Boolean(),
+        "rules": pl.List(pl.String),
+    }
+    flat = pl.concat(parts) if parts else pl.LazyFrame(schema=schema)
+    grouped = (
+        flat.sort("i", "o").group_by("i", maintain_order=True).agg(pl.struct("code", "certain", "rules").alias("x"))
+    )
+    got = base.select("i").join(grouped, on="i", how="left", maintain_order="left").collect()
     return got.select(pl.col("x").fill_null(pl.lit([], dtype=dtype)).cast(dtype)).to_series()
 
 
@@ -1963,45 +1997,41 @@ class _Decide:
             for kind in [*looked_up, *dated_looked]
         }
 
-        def combination(kind: str, key: int) -> list[tuple[str, bool, list[str]]]:
-            """Engine._findings of one kind for one combination of its rules' outcomes (2 bits per rule
-            of ``kind_rules[kind]``: 1 fired, 2 unknown): the certain codes, then the possible ones, each
-            in code order, with the rules that decided them in program order."""
-            sure: list[tuple[str, bool, list[str]]] = []
-            maybe: list[tuple[str, bool, list[str]]] = []
-            for code, rules in positions[kind]:
-                fired = [r for at, r in rules if key >> at & 3 == 1]
-                if fired:
-                    sure.append((code, True, fired))
-                    continue
-                unknown = [r for at, r in rules if key >> at & 3 == 2]
-                if unknown:
-                    maybe.append((code, False, unknown))
-            return sure + maybe
+        # per code, the key bits of its rules' "fired" states (a rule's "unknown" bit is the one above)
+        masks = {
+            kind: [
+                (code, functools.reduce(operator.or_, (1 << at for at, _ in rules), 0), rules) for code, rules in codes
+            ]
+            for kind, codes in positions.items()
+        }
+
+        def combinations(kind: str, keys: list[int]) -> pl.Series:
+            return _combination_lists(keys, masks[kind], pl.List(FINDING))
 
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
             gathered from the kind's table by number."""
-            dates = [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
-            keyed = lf.select(
-                *(state_keys(rules_of_kind[k])[0].alias(k) for k in [*looked_up, *dated_looked]), *dates
-            ).collect()
+            keyed = lf.select(looked_up_keys).collect()
             return pl.DataFrame(
                 [
-                    tables[k].lists(keyed.get_column(k), functools.partial(combination, k)).alias(_FINDING_COLUMNS[k])
+                    tables[k].lists(keyed.get_column(k), functools.partial(combinations, k)).alias(_FINDING_COLUMNS[k])
                     for k in looked_up
                 ]
                 + [dated_lists(keyed, k) for k in dated_looked]
             )
 
         date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
+        # the keys and date columns of ``looked_up_lists``, built once here: built on every part, the key
+        # expressions (a when/then per rule and kind) took about 30 ms of Python per part (profiled)
+        looked_up_keys = [state_keys(rules_of_kind[k])[0].alias(k) for k in [*looked_up, *dated_looked]]
+        looked_up_keys += [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column: each row's entries looked up by combination as above, then
             exploded, each entry given its code's dates from the row's date columns and grouped back
             in row order (sorted runs, no hashing)."""
             name, dtype = _FINDING_COLUMNS[kind], _FINDING_DTYPES[kind]
-            base = tables[kind].lists(keyed.get_column(kind), functools.partial(combination, kind))
+            base = tables[kind].lists(keyed.get_column(kind), functools.partial(combinations, kind))
             code = pl.col("code")
 
             def pick(prefix: str) -> pl.Expr:
@@ -2361,15 +2391,16 @@ def decide_table(
             (pl.col("__pack") == pack) & pl.col("as_of").is_in(pl.lit(pl.Series(dates, dtype=pl.Date)).implode())
         )
         if unborn is None or prog.error is not None:
-            return [prog.run(part, rule_columns)]
+            return _run_sliced(prog, part, rule_columns, ways)
         bad = pl.col("__unborn").is_not_null()
         refused = part.filter(bad).with_columns(
             pl.lit(prog.chain.pack.id, dtype=pl.String).alias("jurisdiction"), pl.col("__unborn").alias("error")
         )
-        return [prog.run(part.filter(~bad), rule_columns), refused]
+        return [*_run_sliced(prog, part.filter(~bad), rule_columns, ways), refused]
 
     # Parts run side by side: a small part's time is mostly polars planning its stages, which is single
     # threaded, so a table of many jurisdictions and dates gains from overlapping them.
+    ways = 1 if len(programs) > 1 else _cores()
     if len(programs) > 1:
         with ThreadPoolExecutor(max_workers=min(len(programs), os.cpu_count() or 1)) as pool:
             parts += [f for got in pool.map(run, programs.items()) for f in got]
@@ -2413,6 +2444,47 @@ def decide_table(
     if errors or result.get_column("exit_status").null_count():
         fills.append(pl.when(decided).then(pl.col("exit_status").fill_null("not_applicable")).alias("exit_status"))
     return result.with_columns(fills) if fills else result
+
+
+_SLICE_ROWS: Final = 25_000
+"""A part of one program is cut into slices run side by side only when each slice has at least this
+many rows: below it the stages' fixed cost per collect outweighs the second core."""
+
+
+def _cores() -> int:
+    """How many slices a part of one program may be cut into: ``ELIGIBILITY_BATCH_SLICES``, a number or
+    ``auto`` (the cores this process may run on); 1, not cut, when unset. Off by default because the
+    measurements on the shared 2-core machine were mixed (docs/batch-speed.md §9): the bundled packs'
+    wall time went down in most interleaved rounds, but the identification-only program spent 11-23 %
+    more CPU time in slices in three of four measurements, which the hand-written-query ratio of issue
+    10 §7 counts."""
+    value = os.environ.get("ELIGIBILITY_BATCH_SLICES", "").strip().lower()
+    if value == "auto":
+        affinity = getattr(os, "sched_getaffinity", None)
+        return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    if not value:
+        return 1
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise ValueError(f"ELIGIBILITY_BATCH_SLICES 应为正整数或 auto / must be a positive number or auto, not {value!r}")
+
+
+def _run_sliced(prog: TableProgram, part: pl.DataFrame, rule_columns: bool, ways: int) -> list[pl.DataFrame]:
+    """``prog.run`` over ``part`` in up to ``ways`` row slices side by side, in row order.
+
+    Most of a program's time is polars work that keeps to about one core (measured: a 100,000-household
+    bundled part took 2.28 CPU s in 2.26 s of wall time, with polars' own thread pool of 2) and releases
+    the GIL, so two slices in two threads use both cores (at the price of each stage's fixed cost once
+    more per slice). A row's decision reads that row only (the look-up tables of finding lists are
+    shared and locked), so the slices decide exactly what the whole part would; they come back in
+    order, each in its own frame (their working columns may differ)."""
+    n = min(ways, part.height // _SLICE_ROWS)
+    if n < 2:
+        return [prog.run(part, rule_columns)]
+    size = -(-part.height // n)
+    slices = [part.slice(start, size) for start in range(0, part.height, size)]
+    with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+        return list(pool.map(lambda piece: prog.run(piece, rule_columns), slices))
 
 
 def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
