@@ -724,7 +724,6 @@ class Engine:
             add("groups", 0 if memo.tables is None else memo.tables.held())
             for name in ("statuses", "exit_parts"):
                 add(name, len(getattr(memo, name)))
-            add("exit_answers", sum(len(part.memo) for part in list(memo.exit_parts.values())))
             kept = memo.program.__dict__
             for name in ("_missing_plans", "_settle_plans", "_rule_gaps"):
                 plans = kept.get(name) or {}
@@ -939,8 +938,9 @@ class Engine:
     def _exit(self, run: _Run, part: _ExitPart) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold.
 
-        Everything but the blockers' dates is the part's; an exit without an open question is one
-        object per (part, dates), built once."""
+        Everything but the blockers' dates is the part's; the exit itself is built per household (kept
+        per (part, dates) before: on households never seen before most were new, and each kept object
+        was more for the cyclic collector to walk)."""
         if not part.applies:
             if part.maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
@@ -950,10 +950,6 @@ class Engine:
         for readers in part.until:
             dates = [None if read is None else read(values, h) for read in readers]
             untils.append(None if None in dates else max(dates))  # type: ignore[type-var]
-        k = tuple(untils)
-        got = part.memo.get(k)
-        if got is not None:
-            return got
         blockers = tuple(_clone(b, until=d) for b, d in zip(part.blockers, untils, strict=True))
         certain = [b for b in blockers if b.certain]
         out: dict[str, Any] = {"blockers": blockers, "method": part.method}
@@ -966,12 +962,9 @@ class Engine:
         elif blockers:
             out["status"] = "needs_review"
             out["blocking"] = self._missing(run, part.review_rules)
-            return _new(Exit, **out)  # names this household's members: not shared
         else:
             out["status"] = "eligible"
-        got = _new(Exit, **out)
-        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE, answer=True)
-        return got
+        return _new(Exit, **out)
 
     def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
@@ -1176,8 +1169,6 @@ class _ExitPart:
     review_rules: tuple[str, ...]
     until: tuple[tuple[_DateReader | None, ...], ...] = ()
     """Per blocker, how to read each of its rules' ``until`` date."""
-    memo: dict[tuple[date | None, ...], Exit] = field(default_factory=dict, compare=False)
-    """The exits built so far, by their blockers' dates."""
 
 
 _NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=None, review_rules=())
@@ -1557,10 +1548,8 @@ class _Memo:
 
     def forget_answers(self) -> None:
         """Empty the memos of answers keyed by households' own values (see :meth:`Engine._keep`): the
-        exits by their dates, and the answers of the gap-report plans the program keeps. Cleared in
-        place: a caller may be about to store into them."""
-        for part in list(self.exit_parts.values()):  # copied at C speed: other threads may add to them
-            part.memo.clear()
+        answers of the gap-report plans the program keeps. Cleared in place: a caller may be about to
+        store into them."""
         kept = self.program.__dict__
         for name in ("_missing_plans", "_rule_gaps"):  # a _SettlePlan's memo holds patterns: combinations
             for p in list((kept.get(name) or {}).values()):
