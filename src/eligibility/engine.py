@@ -682,11 +682,11 @@ class Engine:
         (default ``_MEMO_SIZE``).
 
         Most memos are keyed by combinations of conclusions, which a county shares (a few thousand).
-        Some hold *answers* keyed by a household's own values — its dates, members, the unknown values
-        of its gap report (``answer=True``) — and hang off the others (a procedure plan holds its dated
-        findings, an exit part its exits, a gap-report plan its answers), so a bound per table alone
-        multiplied into hundreds of MiB over a long run of varied households (issue 13: ~9 KiB a
-        household, 440 MiB at 40,000). Every answer therefore also counts against one budget per
+        Some hold *answers* keyed by a household's own values — the unknown values of its gap report
+        (``answer=True``) — and hang off the others (a gap-report plan holds its answers; until session
+        10 also the dated procedure findings, exits and members, now built per household), so a bound
+        per table alone multiplied into hundreds of MiB over a long run of varied households (issue
+        13: ~9 KiB a household, 440 MiB at 40,000). Every answer therefore also counts against one budget per
         engine, :data:`_ENTRY_BUDGET`: when it is spent, every answer memo starts over at once
         (:meth:`_start_over`) while the combinations, plans and programs stay — rebuilding those is
         what a cold start costs (~1 ms a household on the bundled packs)."""
@@ -1090,8 +1090,7 @@ over: a county's few thousand combinations never come near it; data whose gaps m
 household its own combination (generated workloads) do, and memory stays bounded all the same."""
 _ENTRY_BUDGET: Final = 50_000
 """Answers one engine memoises before its answer memos start over (see ``Engine._keep``): at about
-1 KiB an answer (a finding object with its members, a dated procedure finding, a gap-report answer)
-some 50 MiB."""
+1 KiB an answer (a gap-report answer) some 50 MiB."""
 _MEMO_SIZE: Final = 16_384
 """Entries kept per memo of decision pieces: a county's combinations of one kind of conclusion (a
 thousand or so of risk types among 10⁵ households) fit; when full, the memo starts over."""
