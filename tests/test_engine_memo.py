@@ -100,9 +100,6 @@ def _answers(engine: Engine) -> int:
     """The entries of the engine's memos of answers keyed by households' own values (issue 13: memory)."""
     total = 0
     for memo in engine._memos.values():
-        total += len(memo.attached)
-        total += sum(len(part.memo) for part in memo.exit_parts.values())
-        total += sum(len(entry[3]) for plan in memo.procedure.values() for entry in plan)
         kept = memo.program.__dict__
         for name in ("_missing_plans", "_open_plans", "_rule_gaps"):
             total += sum(len(p.memo) for p in (kept.get(name) or {}).values())

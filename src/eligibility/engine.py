@@ -33,6 +33,7 @@ from . import __version__
 from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
+from .compile.findings_py import FindingTables
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
 from .compile.members_py import selections, with_members
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
@@ -316,8 +317,7 @@ class Engine:
         # of the pieces of decisions (see ``evaluate``); each memo is bounded by _MEMO_SIZE.
         self._contexts: dict[tuple[Any, Any], _Context] = {}
         self._memos: dict[str, _Memo] = {}
-        self._leads: dict[tuple[str, str | None, date | None], Lead] = {}
-        self._finding_objs: dict[tuple[str, str, str, bool, tuple[str, ...]], Any] = {}
+        self._leads: dict[tuple[str, str], CodeLabel] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._entries = self._combinations = 0  # memo entries made since they last started over (_keep)
         self._lock = threading.Lock()
@@ -517,14 +517,7 @@ class Engine:
         # out once per combination of those (a county shares a handful per kind, where combinations of
         # all kinds together are nearly one per household), and only the household's own dates, gaps
         # and members are added per household. Inline, as this runs for every household.
-        groups = memo.groups
-        found: list[tuple[Any, ...]] = [(), (), (), (), (), (), ()]
-        for at, g in ctx.finding_groups:  # one dict lookup per group with conclusions, none otherwise
-            fg, ug = f[g], u[g]
-            if fg or ug:
-                got = groups[g].get((fg, ug) if ug else fg)
-                found[at] = self._group(memo, g, fg, ug, on) if got is None else got
-        risks, risk_types, layers, required, gaps, warnings, procedure = found
+        risks, risk_types, layers, required, gaps, warnings, procedure = ctx.findings(f, u)
         status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
         if status is None:
             status = self._status(memo, f, u, on)
@@ -550,10 +543,8 @@ class Engine:
         )
         assistance: Any = _NO_ASSISTANCE
         if required or gaps:
-            assistance = memo.assistance.get((f[_G_MEASURE], u[_G_MEASURE], f[_G_GAP], u[_G_GAP]))
-            if assistance is None:
-                assistance = self._assistance(memo, f, u, required, gaps)
-            if type(assistance) is _Named:
+            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
+            if memo.program_selectors:
                 assistance = self._attach(memo, run, assistance)
         fx, ux = f[_G_EXIT], u[_G_EXIT]
         decision = _raw(
@@ -568,7 +559,7 @@ class Engine:
                 "identification": ident,
                 "assistance": assistance,
                 "exit": self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else _NO_EXIT,
-                "procedure": self._procedure(memo, run, procedure, (f[_G_FINDING], u[_G_FINDING])) if procedure else (),
+                "procedure": self._procedure(run, procedure) if procedure else (),
                 "warnings": warnings,
                 "missing_parameters": ctx.gaps,
                 "trace": None,
@@ -618,6 +609,9 @@ class Engine:
             with self._lock:
                 self._memos[program.key] = memo
         lean = getattr(program, "run_lean", None)
+        tables = memo.tables
+        if tables is None:
+            tables = memo.tables = FindingTables(program, self._finding_maker(program, on), _FINDING_KINDS)
         ctx = _Context(
             chain=chain,
             program=program,
@@ -628,7 +622,7 @@ class Engine:
             run=program.run,
             lean=lean if callable(lean) else None,
             memo=memo,
-            finding_groups=_finding_groups(program),
+            findings=tables.every,
         )
         self._keep(self._contexts, (h.region, as_of), ctx)
         return ctx
@@ -658,24 +652,28 @@ class Engine:
         return got
 
     def _lead(self, h: Household, on: date, key: str) -> Lead | None:
-        """The recorded risk lead (:meth:`RuleSet.lead`), one frozen object per (program, channel, date)
-        shared by the decisions that have it (a county's lead dates are days of a few years): the
-        wording is the program's (spans split where wording changes); no validation."""
+        """The recorded risk lead (:meth:`RuleSet.lead`): the channel's label one frozen object per
+        (program, channel) — the wording is the program's (spans split where wording changes) — and the
+        lead itself built per household, without validation. (Kept per (program, channel, date) before:
+        on households never seen before half the dates were new, and each entry spent the engine's
+        combination budget, bringing the next start-over of every memo nearer.)"""
         proc = h.procedure
         if proc is None:
             return None
         ch, found_on = proc.lead_channel, proc.lead_found_on
         if ch is None and found_on is None:
             return None
-        k = (key, None if ch is None else ch._name_, found_on)  # an enum member hashes in Python; its name in C
-        got = self._leads.get(k)
-        if got is None:
-            data = self.rules.lead(h, on)
-            label = data["channel"] if data is not None else None
-            channel = None if label is None else self._label("channel", label["code"], label["zh"], label["en"])
-            got = _raw(Lead, {"channel": channel, "found_on": found_on}, {"channel", "found_on"})
-            self._keep(self._leads, k, got)
-        return got
+        channel = None
+        if ch is not None:
+            k = (key, ch._name_)  # an enum member hashes in Python; its name in C
+            channel = self._leads.get(k)
+            if channel is None:
+                data = self.rules.lead(h, on)
+                label = data["channel"] if data is not None else None
+                if label is not None:  # (a channel always has its label: a code without one is its own)
+                    channel = self._label("channel", label["code"], label["zh"], label["en"])
+                    self._keep(self._leads, k, channel)
+        return _raw(Lead, {"channel": channel, "found_on": found_on}, {"channel", "found_on"})
 
     def _keep(
         self, table: dict[Any, Any], key: Any, value: Any, size: int | None = None, *, answer: bool = False
@@ -684,11 +682,11 @@ class Engine:
         (default ``_MEMO_SIZE``).
 
         Most memos are keyed by combinations of conclusions, which a county shares (a few thousand).
-        Some hold *answers* keyed by a household's own values — its dates, members, the unknown values
-        of its gap report (``answer=True``) — and hang off the others (a procedure plan holds its dated
-        findings, an exit part its exits, a gap-report plan its answers), so a bound per table alone
-        multiplied into hundreds of MiB over a long run of varied households (issue 13: ~9 KiB a
-        household, 440 MiB at 40,000). Every answer therefore also counts against one budget per
+        Some hold *answers* keyed by a household's own values — the unknown values of its gap report
+        (``answer=True``) — and hang off the others (a gap-report plan holds its answers; until session
+        10 also the dated procedure findings, exits and members, now built per household), so a bound
+        per table alone multiplied into hundreds of MiB over a long run of varied households (issue
+        13: ~9 KiB a household, 440 MiB at 40,000). Every answer therefore also counts against one budget per
         engine, :data:`_ENTRY_BUDGET`: when it is spent, every answer memo starts over at once
         (:meth:`_start_over`) while the combinations, plans and programs stay — rebuilding those is
         what a cold start costs (~1 ms a household on the bundled packs)."""
@@ -713,7 +711,6 @@ class Engine:
         out: dict[str, int] = {
             "contexts": len(self._contexts),
             "leads": len(self._leads),
-            "findings": len(self._finding_objs),
             "missing_facts": len(self._missing_facts),
             "answers_since_start_over": self._entries,
             "combinations_since_start_over": self._combinations,
@@ -724,11 +721,9 @@ class Engine:
             per[name] = per.get(name, 0) + n
 
         for memo in list(self._memos.values()):
-            add("groups", sum(len(t) for t in memo.groups))
-            for name in ("statuses", "exit_parts", "assistance", "attached", "procedure"):
+            add("groups", 0 if memo.tables is None else memo.tables.held())
+            for name in ("statuses", "exit_parts"):
                 add(name, len(getattr(memo, name)))
-            add("exit_answers", sum(len(part.memo) for part in list(memo.exit_parts.values())))
-            add("procedure_answers", sum(len(e[3]) for plan in list(memo.procedure.values()) for e in plan))
             kept = memo.program.__dict__
             for name in ("_missing_plans", "_settle_plans", "_rule_gaps"):
                 plans = kept.get(name) or {}
@@ -752,7 +747,6 @@ class Engine:
         if everything:
             self._combinations = 0
             self._leads.clear()
-            self._finding_objs.clear()
             self._missing_facts.clear()
             self._contexts.clear()
 
@@ -763,62 +757,23 @@ class Engine:
             got = self._labels[(kind, code, zh)] = _new(CodeLabel, code=code, zh=zh, en=en)
         return got
 
-    def _findings(
-        self, key: str, kind: str, fired: list[Conclusion], unknown: list[Conclusion], on: date
-    ) -> tuple[Any, ...]:
-        """The concluded codes of one kind: certain where a rule fired, uncertain where one is unknown."""
-        by_code: dict[str, tuple[bool, list[str]]] = {}
-        for k, code, rid in fired:
-            if k != kind:
-                continue
-            got = by_code.get(code)
-            if got is None:
-                by_code[code] = (True, [rid])
-            else:
-                got[1].append(rid)
-        for k, code, rid in unknown:
-            if k != kind:
-                continue
-            got = by_code.get(code)
-            if got is None:
-                by_code[code] = (False, [rid])
-            elif not got[0]:
-                got[1].append(rid)
-        if not by_code:
-            return ()
-        out = [self._finding(key, kind, code, certain, tuple(rules), on) for code, (certain, rules) in by_code.items()]
-        if len(out) > 1:
-            out.sort(key=lambda f: (not f.certain, f.code))
-        return tuple(out)
+    def _finding_maker(self, program: Program, on: date) -> Callable[[str, str, bool, tuple[str, ...]], Any]:
+        """How :class:`FindingTables` makes the findings of ``program``: one frozen object per (kind, code,
+        certainty, rules), worded as on ``on`` (programs split their spans where a wording changes), made
+        the first time a decision concludes it and kept in the program's tables — a procedure finding
+        with the readers of its due and done dates (:meth:`_procedure` dates it per household)."""
+        vocab = self.rules.vocab
 
-    def _finding(self, key: str, kind: str, code: str, certain: bool, rules: tuple[str, ...], on: date) -> Any:
-        """One finding — one frozen object per (program, kind, code, certainty, rules), shared by every
-        decision that concludes it (worded as on ``on``: programs split their spans where wording changes)."""
-        k = (key, kind, code, certain, rules)
-        got = self._finding_objs.get(k)
-        if got is None:
-            v = self.rules.vocab(kind, code, on)
+        def make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
+            v = vocab(kind, code, on)
             got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
-            if kind == "finding":
-                got.__dict__["severity"] = self.rules.vocab("finding", code).severity
-            self._keep(self._finding_objs, k, got)
-        return got
+            if kind != "finding":
+                return got
+            got.__dict__["severity"] = vocab("finding", code).severity
+            due = self._date_reader(program, rules[0], "finding", code, "due")
+            return got, due, self._date_reader(program, rules[0], "finding", code, "done")
 
-    def _group(self, memo: _Memo, g: int, f: int, u: int, on: date) -> tuple[Any, ...]:
-        """The findings of conclusion group ``g`` (one kind) for these masks of it, memoised per combination
-        (keyed by the fired mask alone when nothing is unknown: an int hashes for free)."""
-        if not f and not u:
-            return ()
-        table = memo.groups[g]
-        k = (f, u) if u else f
-        got = table.get(k)
-        if got is None:
-            program = memo.program
-            got = self._findings(
-                program.key, CONCLUSION_GROUPS[g][0], program.conclusions(g, f), program.conclusions(g, u), on
-            )
-            self._keep(table, k, got)
-        return got
+        return make
 
     def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
         """The unknown leaf facts of these rules, each with the household paths that would settle it.
@@ -879,41 +834,25 @@ class Engine:
         readers[k] = got
         return got
 
-    def _assistance(
-        self, memo: _Memo, f: Masks, u: Masks, required: tuple[Any, ...], gaps: tuple[Any, ...]
-    ) -> Assistance | _Named:
-        """The assistance part for these measure and gap conclusions — one object per combination, and
-        whether any of its findings comes from a rule that names members (then :meth:`_attach` adds them)."""
-        k = (f[_G_MEASURE], u[_G_MEASURE], f[_G_GAP], u[_G_GAP])
-        got = memo.assistance.get(k)
-        if got is None:
-            made = _new(Assistance, required=required, gaps=gaps)
-            # The selectors this combination's findings look up (members.combine / keep_gap read only
-            # the keys of a finding's own rules): only those run per household.
-            wanted = memo.program_selectors.intersection(
-                [(r, "measure", x.code) for x in required for r in x.rules]
-                + [(r, "gap", x.code) for x in gaps for r in x.rules]
-            )
-            got = _Named(made, k, wanted) if wanted else made
-            self._keep(memo.assistance, k, got)
-        return got
+    def _attach(self, memo: _Memo, run: _Run, assistance: Assistance) -> Assistance:
+        """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`).
+        Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
+        of a finding's own rules), and only when one of them is among the program's.
 
-    def _attach(self, memo: _Memo, run: _Run, named: _Named) -> Assistance:
-        """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`),
-        one object per (combination, members chosen, member ids): the per-member conditions of the
-        selectors its findings name (``named.wanted``) run on every household, the findings are built
-        once per answer."""
-        program, h = run.program, run.h
-        chosen = selections(program, h, run.as_of, run.values, named.wanted)
-        if not chosen:
-            return named.assistance
-        members = h.members
-        k = (named.key, tuple(chosen.values()), None if members is None else tuple([m.member_id for m in members]))
-        got = memo.attached.get(k)
-        if got is None:
-            got = with_members(h, named.assistance, chosen)
-            self._keep(memo.attached, k, got, answer=True)
-        return got
+        Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
+        gap conclusions and one per (combination, members chosen, member ids)): on households never seen
+        before both missed for nearly every household (1,856 new combinations in 3,000), and what they
+        kept — some thirty tracked objects a household — was what the cyclic collector spent its time
+        walking."""
+        wanted = memo.program_selectors.intersection(
+            [(r, "measure", x.code) for x in assistance.required for r in x.rules]
+            + [(r, "gap", x.code) for x in assistance.gaps for r in x.rules]
+        )
+        if not wanted:
+            return assistance
+        h = run.h
+        chosen = selections(run.program, h, run.as_of, run.values, wanted)
+        return with_members(h, assistance, chosen) if chosen else assistance
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
@@ -932,8 +871,10 @@ class Engine:
 
         sure_cats = codes(fired, "category")
         maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
-        exclusions = self._group(memo, _G_EXCLUSION, f[_G_EXCLUSION], u[_G_EXCLUSION], on)
-        reviews = self._group(memo, _G_REVIEW, f[_G_REVIEW], u[_G_REVIEW], on)
+        tables = memo.tables
+        assert tables is not None  # made with the program's first context
+        exclusions = tables.group(_G_EXCLUSION, "exclusion")(f[_G_EXCLUSION], u[_G_EXCLUSION])
+        reviews = tables.group(_G_REVIEW, "review")(f[_G_REVIEW], u[_G_REVIEW])
         # A gap never turns into a "no" nor into a premature "yes": a category left unknown, a review
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
@@ -978,7 +919,8 @@ class Engine:
         if methods:
             v = self.rules.vocab("exit_method", methods[0], on)
             method = self._label("exit_method", v.code, v.zh, v.en)
-        blockers = self._findings(program.key, "exit_blocker", fired, unknown, on)
+        assert memo.tables is not None  # made with the program's first context
+        blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
         got = _ExitPart(
             applies=any(k == "exit_applies" for k, _, _ in fired),
             maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
@@ -996,8 +938,9 @@ class Engine:
     def _exit(self, run: _Run, part: _ExitPart) -> Exit:
         """风险消除: only for a household under monitoring; eligible when no blocker holds or may hold.
 
-        Everything but the blockers' dates is the part's; an exit without an open question is one
-        object per (part, dates), built once."""
+        Everything but the blockers' dates is the part's; the exit itself is built per household (kept
+        per (part, dates) before: on households never seen before most were new, and each kept object
+        was more for the cyclic collector to walk)."""
         if not part.applies:
             if part.maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
@@ -1007,10 +950,6 @@ class Engine:
         for readers in part.until:
             dates = [None if read is None else read(values, h) for read in readers]
             untils.append(None if None in dates else max(dates))  # type: ignore[type-var]
-        k = tuple(untils)
-        got = part.memo.get(k)
-        if got is not None:
-            return got
         blockers = tuple(_clone(b, until=d) for b, d in zip(part.blockers, untils, strict=True))
         certain = [b for b in blockers if b.certain]
         out: dict[str, Any] = {"blockers": blockers, "method": part.method}
@@ -1023,48 +962,24 @@ class Engine:
         elif blockers:
             out["status"] = "needs_review"
             out["blocking"] = self._missing(run, part.review_rules)
-            return _new(Exit, **out)  # names this household's members: not shared
         else:
             out["status"] = "eligible"
-        got = _new(Exit, **out)
-        self._keep(part.memo, k, got, _SHAPE_CACHE_SIZE, answer=True)
-        return got
+        return _new(Exit, **out)
 
-    def _procedure(self, memo: _Memo, run: _Run, findings: tuple[Any, ...], masks: tuple[int, int]) -> tuple[Any, ...]:
-        """程序 findings with due date, the date compared (default: as_of) and days late — one object per
-        (finding, due, on), shared by the decisions that have them (a county's dates repeat)."""
-        plan = memo.procedure.get(masks)
-        if plan is None:
-            plan = self._procedure_plan(memo, findings, masks)
+    def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
+        """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
+        (finding, due-date reader, done-date reader) as :meth:`_finding_maker` makes them. Built per
+        household, not memoised: the dates are the household's own (on households never seen before
+        an answer memo per (due, on) mostly missed, and what it kept was more for the collector to walk)."""
         values, h, as_of = run.values, run.h, run.as_of
         out = []
-        for f, read_due, read_on, objs in plan:
+        for f, read_due, read_on in findings:
             due = None if read_due is None else read_due(values, h)
             on = (None if read_on is None else read_on(values, h)) or as_of
-            got = objs.get((due, on))
-            if got is None:
-                data = f.__dict__.copy()
-                data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
-                got = _raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS)
-                self._keep(objs, (due, on), got, _SHAPE_CACHE_SIZE, answer=True)
-            out.append(got)
+            data = f.__dict__.copy()
+            data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
+            out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
         return tuple(out)
-
-    def _procedure_plan(self, memo: _Memo, findings: tuple[Any, ...], masks: tuple[int, int]) -> _ProcedurePlan:
-        """Per procedure finding of this combination: the finding, how to read its due and done dates,
-        and the findings with dates built so far."""
-        program = memo.program
-        plan: _ProcedurePlan = tuple(
-            (
-                f,
-                self._date_reader(program, f.rules[0], "finding", f.code, "due"),
-                self._date_reader(program, f.rules[0], "finding", f.code, "done"),
-                {},
-            )
-            for f in findings
-        )
-        self._keep(memo.procedure, masks, plan)
-        return plan
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
@@ -1175,8 +1090,7 @@ over: a county's few thousand combinations never come near it; data whose gaps m
 household its own combination (generated workloads) do, and memory stays bounded all the same."""
 _ENTRY_BUDGET: Final = 50_000
 """Answers one engine memoises before its answer memos start over (see ``Engine._keep``): at about
-1 KiB an answer (a finding object with its members, a dated procedure finding, a gap-report answer)
-some 50 MiB."""
+1 KiB an answer (a gap-report answer) some 50 MiB."""
 _MEMO_SIZE: Final = 16_384
 """Entries kept per memo of decision pieces: a county's combinations of one kind of conclusion (a
 thousand or so of risk types among 10⁵ households) fit; when full, the memo starts over."""
@@ -1254,8 +1168,6 @@ class _ExitPart:
     review_rules: tuple[str, ...]
     until: tuple[tuple[_DateReader | None, ...], ...] = ()
     """Per blocker, how to read each of its rules' ``until`` date."""
-    memo: dict[tuple[date | None, ...], Exit] = field(default_factory=dict, compare=False)
-    """The exits built so far, by their blockers' dates."""
 
 
 _NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=None, review_rules=())
@@ -1278,6 +1190,8 @@ _Result = tuple[tuple[Any, ...], Any, Masks, Masks]
 _STATUS_GROUPS: Final = (_G_CATEGORY, _G_REVIEW, _G_EXCLUSION, _G_MONITORED)
 _FINDING_GROUPS: Final = (_G_RISK, _G_RISK_TYPE, _G_LAYER, _G_MEASURE, _G_GAP, _G_WARNING, _G_FINDING)
 """The groups whose findings go into a decision as they are (in ``evaluate``'s order)."""
+_FINDING_KINDS: Final = tuple((g, CONCLUSION_GROUPS[g][0]) for g in _FINDING_GROUPS)
+"""(group, kind) of :data:`_FINDING_GROUPS`: the kind each group's findings show (one per group)."""
 _MODEL_OF_KIND: Final[dict[str, Any]] = {
     "measure": MeasureFinding,
     "gap": MeasureFinding,
@@ -1585,20 +1499,19 @@ def _settled(run: _Run, sp: _SettlePlan) -> tuple[str, ...]:
 
 
 class _Memo:
-    """One engine's memos of the pieces of decisions for one program (each bounded by _MEMO_SIZE): per
-    conclusion group its findings, and the status, exit, assistance and procedure parts."""
+    """One engine's memos of the pieces of decisions for one program (each bounded by _MEMO_SIZE): the
+    status and exit parts; and the program's finding tables (:class:`FindingTables`: the
+    findings of each conclusion group from its masks, by generated code, made with the program's first
+    context)."""
 
     __slots__ = (
-        "assistance",
-        "attached",
         "exit_parts",
-        "groups",
         "lean_reruns",
         "lean_runs",
-        "procedure",
         "program",
         "program_selectors",
         "statuses",
+        "tables",
     )
 
     def __init__(self, program: Program) -> None:
@@ -1608,6 +1521,7 @@ class _Memo:
             (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
         )
         """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
+        self.tables: FindingTables | None = None
         self._new_tables()
 
     def forget_combinations(self) -> None:
@@ -1615,6 +1529,8 @@ class _Memo:
         :meth:`Engine._keep`): only when even these stop repeating. (A new engine's memo leaves the
         program's plans alone: other engines share them, and rebuilding them is what a cold start costs.)"""
         self._new_tables()
+        if self.tables is not None:
+            self.tables.forget()
         kept = self.program.__dict__
         for name in ("_missing_plans", "_settle_plans"):
             plans = kept.get(name)
@@ -1626,23 +1542,13 @@ class _Memo:
 
     def _new_tables(self) -> None:
         """Fresh, empty memos of combinations (new, and each time they start over)."""
-        self.groups: tuple[dict[Any, tuple[Any, ...]], ...] = tuple({} for _ in CONCLUSION_GROUPS)
         self.statuses: dict[tuple[int, ...], _Status] = {}
         self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
-        self.assistance: dict[tuple[int, ...], Assistance | _Named] = {}
-        self.attached: dict[tuple[Any, ...], Assistance] = {}
-        self.procedure: dict[tuple[int, int], _ProcedurePlan] = {}
 
     def forget_answers(self) -> None:
         """Empty the memos of answers keyed by households' own values (see :meth:`Engine._keep`): the
-        members attached, the exits by their dates, the dated procedure findings, and the answers of the
-        gap-report plans the program keeps. Cleared in place: a caller may be about to store into them."""
-        self.attached.clear()
-        for part in list(self.exit_parts.values()):  # copied at C speed: other threads may add to them
-            part.memo.clear()
-        for plan in list(self.procedure.values()):
-            for entry in plan:
-                entry[3].clear()
+        answers of the gap-report plans the program keeps. Cleared in place: a caller may be about to
+        store into them."""
         kept = self.program.__dict__
         for name in ("_missing_plans", "_rule_gaps"):  # a _SettlePlan's memo holds patterns: combinations
             for p in list((kept.get(name) or {}).values()):
@@ -1659,25 +1565,6 @@ class _Memo:
         return runs < 64 or self.lean_reruns * 4 <= runs
 
 
-class _Named(NamedTuple):
-    """An assistance part some of whose findings name members: those are added per household."""
-
-    assistance: Assistance
-    key: tuple[int, ...]
-    wanted: frozenset[tuple[str, str, str]]
-    """The (rule id, kind, code) of the selectors its findings name members by."""
-
-
-_ProcedurePlan = tuple[tuple[Any, "_DateReader | None", "_DateReader | None", dict[tuple[Any, Any], Any]], ...]
-
-
-def _finding_groups(program: Program) -> tuple[tuple[int, int], ...]:
-    """``_Context.finding_groups``: every finding group when the program does not list its conclusion
-    bits per group (then any mask may be set)."""
-    bits = program.conclusion_bits
-    return tuple((at, g) for at, g in enumerate(_FINDING_GROUPS) if len(bits) != len(CONCLUSION_GROUPS) or any(bits[g]))
-
-
 class _Context(NamedTuple):
     """What every household of one region assessed on one day shares (see ``Engine._context``)."""
 
@@ -1690,10 +1577,9 @@ class _Context(NamedTuple):
     run: Callable[[Household, date], _Result]
     lean: Callable[[Household, date], _Result] | None
     memo: _Memo
-    finding_groups: tuple[tuple[int, int], ...]
-    """(position in ``_FINDING_GROUPS``, group) of the finding groups the program has conclusions in:
-    the masks of the others are always 0 (an identification-only pack has no measures, procedure or
-    warnings), so ``evaluate`` does not look at them."""
+    findings: Callable[[Masks, Masks], tuple[tuple[Any, ...], ...]]
+    """The findings of every :data:`_FINDING_GROUPS` group from the masks (:class:`FindingTables`): a
+    generated function per program, whose code looks only at the codes the program concludes."""
 
 
 class _Digest:

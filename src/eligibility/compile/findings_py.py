@@ -1,0 +1,154 @@
+"""Finding groups in the Python target: the conclusion masks turned into findings by generated code.
+
+A program (:mod:`eligibility.compile.python`) gives, per conclusion group, a mask of the conclusions
+that fired and one of those left unknown. A decision shows each kind's concluded codes as findings:
+certain where a rule fired, uncertain where a rule that would conclude the code is unknown; certain
+ones first, each in code order; each finding naming its rules in rule order.
+
+Sessions 6–9 memoised the findings per (group, fired mask, unknown mask). On households never seen
+before a quarter to a half of those combinations were new (risk types, measures), and each miss cost
+a list of conclusions, a dict by code, a sort and a memo entry (counted against the engine's budget,
+tracked by the cyclic collector). Here, once per (engine, program), each group's codes are laid out
+in code order with the mask of the bits (rules) that conclude them, and one function is generated —
+straight-line ``if`` tests on those masks, the masks as integer literals of our own — whose cost is a
+few dozen nanoseconds per code of a group with any conclusion, whether or not the combination was
+seen before. The finding objects themselves are made on first need per (code, certainty, rules) —
+for a code one rule concludes, one object for each certainty — and shared by every decision.
+
+Nothing a rule file supplies becomes code: codes and rule ids stay in the tables the generated code
+indexes; only bit masks and table numbers are written into the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from .python import Program
+
+__all__ = ["FindingTables", "Make", "code_masks"]
+
+Make = Callable[[str, str, bool, tuple[str, ...]], Any]
+"""``make(kind, code, certain, rule ids)``: the object a group shows for a concluded code."""
+
+_TABLE_SIZE: Final = 4096
+"""Findings kept per code and certainty: one per set of its rules seen together (a code most rules
+conclude alone has one); past this many the table starts over."""
+
+
+class _Table(dict[int, Any]):
+    """One code's findings of one certainty, by the bits (rules) concluding it: made on first need."""
+
+    __slots__ = ("certain", "code", "kind", "make", "rules")
+
+    def __init__(self, make: Make, kind: str, code: str, certain: bool, rules: Sequence[tuple[int, str]]) -> None:
+        super().__init__()
+        self.make, self.kind, self.code, self.certain = make, kind, code, certain
+        self.rules = tuple(rules)
+        """(bit, rule id) in the order the program lists the group's conclusions (rule order)."""
+
+    def __missing__(self, bits: int) -> Any:
+        got = self.make(self.kind, self.code, self.certain, tuple(rid for b, rid in self.rules if bits >> b & 1))
+        if len(self) >= _TABLE_SIZE:
+            self.clear()
+        self[bits] = got
+        return got
+
+
+def code_masks(program: Program, group: int, kind: str) -> list[tuple[str, int, list[tuple[int, str]]]]:
+    """The codes of ``kind`` that group ``group`` concludes, in code order, each with the mask of the
+    bits concluding it and its (bit, rule id) pairs in the order :meth:`Program.conclusions` lists
+    them (a rule naming a code twice is listed twice, as there)."""
+    by_code: dict[str, tuple[int, list[tuple[int, str]]]] = {}
+    for b, conclusions in enumerate(program.conclusion_bits[group]):
+        for k, code, rid in conclusions:
+            if k == kind:
+                mask, rules = by_code.get(code, (0, []))
+                rules.append((b, rid))
+                by_code[code] = (mask | 1 << b, rules)
+    return [(code, mask, rules) for code, (mask, rules) in sorted(by_code.items())]
+
+
+class FindingTables:
+    """For one program and one engine: a generated function per conclusion group that gives the group's
+    findings from its two masks, and one that gives all the finding groups of a decision at once.
+
+    ``make`` builds a finding (the engine's labels as worded in the program's span); it is called once
+    per (code, certainty, rules) met, never per household."""
+
+    def __init__(self, program: Program, make: Make, groups: Sequence[tuple[int, str]]) -> None:
+        """``groups``: the (group, kind) pairs :attr:`every` returns, in its order."""
+        self.program, self._make = program, make
+        self.tables: list[_Table] = []
+        self._one: dict[tuple[int, str], Callable[[int, int], tuple[Any, ...]]] = {}
+        every = ["def every(f, u):"]
+        for n, (g, kind) in enumerate(groups):
+            every.append(f"    fm = f[{g}]")
+            every.append(f"    um = u[{g}]")
+            every += ["    " + line for line in self._block(g, kind, f"r{n}", make)]
+        every.append(f"    return ({''.join(f'r{n}, ' for n in range(len(groups)))})")
+        self.source = "\n".join(every) + "\n"
+        namespace: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
+        exec(compile(self.source, f"<eligibility findings {program.key}>", "exec"), namespace)  # our own source
+        self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = namespace["every"]
+
+    def group(self, g: int, kind: str) -> Callable[[int, int], tuple[Any, ...]]:
+        """The findings of ``kind`` in group ``g`` as a function of its (fired, unknown) masks — generated
+        on first need (the status reads exclusions and reviews, the exit its blockers)."""
+        got = self._one.get((g, kind))
+        if got is None:
+            start = len(self.tables)
+            body = self._block(g, kind, "r", self._make)
+            source = "\n".join(["def one(fm, um):", *("    " + line for line in body), "    return r"]) + "\n"
+            namespace: dict[str, Any] = {f"t{i}": self.tables[i] for i in range(start, len(self.tables))}
+            exec(compile(source, f"<eligibility findings {self.program.key} {kind}>", "exec"), namespace)
+            got = self._one[(g, kind)] = namespace["one"]
+        return got
+
+    def _block(self, g: int, kind: str, out: str, make: Make) -> list[str]:
+        """Code setting ``out`` to the findings of ``kind`` from masks ``fm`` (fired) and ``um`` (unknown):
+        certain codes first, then uncertain ones not also certain, each in code order — the order of
+        sorting by (not certain, code) — through tables numbered into :attr:`tables`."""
+        codes = code_masks(self.program, g, kind)
+        if not codes:
+            return [f"{out} = ()"]
+        lines = ["if fm or um:", "    o = []"]
+        if len(codes) == 1:  # the common one-code group: no list needed
+            code, mask, rules = codes[0]
+            t_yes, t_maybe = self._tables(make, kind, code, rules)
+            return [
+                f"x = fm & {mask}",
+                "if x:",
+                f"    {out} = ({t_yes}[x],)",
+                f"elif um & {mask}:",
+                f"    {out} = ({t_maybe}[um & {mask}],)",
+                "else:",
+                f"    {out} = ()",
+            ]
+        maybes = []
+        for code, mask, rules in codes:
+            t_yes, t_maybe = self._tables(make, kind, code, rules)
+            lines += [f"    x = fm & {mask}", "    if x:", f"        o.append({t_yes}[x])"]
+            if mask & (mask - 1):  # several rules conclude it: uncertain only when none of them fired
+                maybes += [f"        if not fm & {mask}:", f"            x = um & {mask}"]
+                maybes += ["            if x:", f"                o.append({t_maybe}[x])"]
+            else:
+                maybes += [f"        if um & {mask}:", f"            o.append({t_maybe}[{mask}])"]
+        lines += ["    if um:", *maybes]
+        lines += [f"    {out} = tuple(o)", "else:", f"    {out} = ()"]
+        return lines
+
+    def _tables(self, make: Make, kind: str, code: str, rules: list[tuple[int, str]]) -> tuple[str, str]:
+        """The names of a code's two tables (certain, uncertain) in the generated code."""
+        n = len(self.tables)
+        self.tables += [_Table(make, kind, code, True, rules), _Table(make, kind, code, False, rules)]
+        return f"t{n}", f"t{n + 1}"
+
+    def held(self) -> int:
+        """How many findings the tables hold (for ``Engine.memo_sizes``)."""
+        return sum(len(t) for t in self.tables)
+
+    def forget(self) -> None:
+        """Empty every table (the findings are made again on next need): when everything starts over."""
+        for t in self.tables:
+            t.clear()

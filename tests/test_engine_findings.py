@@ -1,0 +1,132 @@
+"""The finding groups generated per program (``compile/findings_py.py``) give what decoding the masks gives.
+
+The engine used to list a group's conclusions (``Program.conclusions``), gather them by code — certain
+where a rule fired, uncertain where one is unknown and none fired — and sort them by (not certain, code).
+The generated code must give the same codes, certainties, rules (in rule order) and order, for every
+group of every bundled program, on masks drawn at random (fired and unknown bits disjoint, as a rule
+is one or the other) and on the empty and full masks.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from typing import Any
+
+import pytest
+
+from eligibility import load_rules
+from eligibility.compile.findings_py import FindingTables
+from eligibility.compile.python import CONCLUSION_GROUPS, Program, program_for
+
+DATES = (date(2021, 9, 30), date(2023, 9, 30), date(2025, 6, 30), date(2026, 3, 31))
+
+
+def _programs() -> list[Program]:
+    rules = load_rules()
+    out: dict[str, Program] = {}
+    for pack in rules.packs:
+        chain = rules.chain(pack)
+        for on in DATES:
+            if chain.in_force(on):
+                p = program_for(chain, on)
+                out.setdefault(p.key, p)
+    return list(out.values())
+
+
+def _expected(program: Program, g: int, kind: str, f: int, u: int) -> list[tuple[str, bool, tuple[str, ...]]]:
+    """The findings of ``kind`` as the engine built them before: conclusions gathered by code, sorted."""
+    by_code: dict[str, tuple[bool, list[str]]] = {}
+    for k, code, rid in program.conclusions(g, f):
+        if k == kind:
+            by_code.setdefault(code, (True, []))[1].append(rid)
+    for k, code, rid in program.conclusions(g, u):
+        if k == kind:
+            got = by_code.setdefault(code, (False, []))
+            if not got[0]:
+                got[1].append(rid)
+    out = [(code, certain, tuple(rules)) for code, (certain, rules) in by_code.items()]
+    return sorted(out, key=lambda x: (not x[1], x[0]))
+
+
+def _make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
+    return (code, certain, rules)
+
+
+def _masks(rng: random.Random, n: int) -> list[tuple[int, int]]:
+    """Fired and unknown masks over ``n`` bits: none, all fired, all unknown, and random disjoint pairs."""
+    full = (1 << n) - 1
+    out = [(0, 0), (full, 0), (0, full)]
+    for _ in range(40):
+        f = rng.getrandbits(n) & rng.getrandbits(n)  # sparse, as households conclude few codes
+        u = rng.getrandbits(n) & ~f & full
+        out.append((f, u))
+    return out
+
+
+@pytest.fixture(scope="module")
+def programs() -> list[Program]:
+    got = _programs()
+    assert len(got) > 20  # every bundled pack's programs on several dates
+    return got
+
+
+def test_generated_findings_are_the_decoded_masks_gathered_and_sorted(programs: list[Program]) -> None:
+    rng = random.Random(16)
+    kinds = [(g, kinds[0]) for g, kinds in enumerate(CONCLUSION_GROUPS) if len(kinds) == 1]
+    checked = 0
+    for program in programs:
+        tables = FindingTables(program, _make, kinds)
+        for at, (g, kind) in enumerate(kinds):
+            n = len(program.conclusion_bits[g])
+            one = tables.group(g, kind)
+            for f, u in _masks(rng, n):
+                expected = _expected(program, g, kind, f, u)
+                masks_f = [0] * len(CONCLUSION_GROUPS)
+                masks_u = [0] * len(CONCLUSION_GROUPS)
+                masks_f[g], masks_u[g] = f, u
+                assert list(one(f, u)) == expected, (program.key, kind, f, u)
+                assert list(tables.every(masks_f, masks_u)[at]) == expected, (program.key, kind, f, u)
+                checked += len(expected)
+    assert checked > 1000
+
+
+def test_the_exit_blockers_of_the_mixed_exit_group(programs: list[Program]) -> None:
+    """The exit group holds three kinds; its blockers are those of ``exit_blocker`` alone."""
+    rng = random.Random(9)
+    g = next(i for i, kinds in enumerate(CONCLUSION_GROUPS) if "exit_blocker" in kinds)
+    checked = 0
+    for program in programs:
+        one = FindingTables(program, _make, ()).group(g, "exit_blocker")
+        for f, u in _masks(rng, len(program.conclusion_bits[g])):
+            expected = _expected(program, g, "exit_blocker", f, u)
+            assert list(one(f, u)) == expected, (program.key, f, u)
+            checked += len(expected)
+    assert checked > 100
+
+
+def test_findings_are_made_once_per_code_certainty_and_rules(programs: list[Program]) -> None:
+    """The tables call ``make`` once per (code, certainty, rules) met and share the object afterwards;
+    emptied (``forget``), they make it again, equal."""
+    made: list[tuple[str, str, bool, tuple[str, ...]]] = []
+
+    def make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
+        made.append((kind, code, certain, rules))
+        return object()
+
+    program = max(programs, key=lambda p: sum(map(len, p.conclusion_bits)))
+    g = max(range(len(CONCLUSION_GROUPS) - 1), key=lambda i: len(program.conclusion_bits[i]))
+    kind = CONCLUSION_GROUPS[g][0]
+    tables = FindingTables(program, make, ((g, kind),))
+    full = (1 << len(program.conclusion_bits[g])) - 1
+    masks = [0] * len(CONCLUSION_GROUPS)
+    masks[g] = full
+    first = tables.every(masks, [0] * len(CONCLUSION_GROUPS))[0]
+    assert len(made) == len(first) > 0
+    again = tables.every(masks, [0] * len(CONCLUSION_GROUPS))[0]
+    assert all(a is b for a, b in zip(first, again, strict=True)) and len(made) == len(first)
+    assert tables.held() == len(first)
+    tables.forget()
+    assert tables.held() == 0
+    tables.every(masks, [0] * len(CONCLUSION_GROUPS))
+    assert len(made) == 2 * len(first)
