@@ -1309,8 +1309,9 @@ class _Table:
 def _combination_lists(
     keys: list[int], codes: list[tuple[str, int, list[tuple[int, str]]]], dtype: pl.DataType
 ) -> pl.Series:
-    """Engine._findings of one kind for each combination of its rules' outcomes in ``keys`` (2 bits per
-    rule: 1 fired, 2 unknown; never both), as lists of ``dtype``: the certain codes, then the possible
+    """The findings of one kind (as the engine's ``compile/findings_py.FindingTables`` gives them) for
+    each combination of its rules' outcomes in ``keys`` (2 bits per rule: 1 fired, 2 unknown; never
+    both), as lists of ``dtype``: the certain codes, then the possible
     ones, each in code order, with the rules that decided them in program order. ``codes`` are the
     kind's codes in order, each with the key bits of its rules' "fired" states and each rule's bit
     position.
@@ -1387,8 +1388,8 @@ def _numbered(long: pl.DataFrame, table: pl.DataFrame, key: list[str]) -> pl.Ser
 
 class _Decide:
     """The decision columns from the rule columns: :class:`~eligibility.engine.Engine`'s assembly
-    (``_identify``, ``_findings``, ``_exit``, ``_procedure``, ``_missing``) as expressions. Which rule
-    concludes what is known when compiling, so each (kind, code) is a fixed expression over the rule
+    (its status, ``compile/findings_py.FindingTables``, exit, procedure and gap report) as expressions.
+    Which rule concludes what is known when compiling, so each (kind, code) is a fixed expression over the rule
     columns; only which of them fired, or are unknown, varies per row."""
 
     def __init__(self, c: _Compiler, prog: TableProgram) -> None:
@@ -1870,10 +1871,10 @@ class _Decide:
     def findings_stage(
         self, rules_with: list[str], blocker_codes: list[str], finding_codes: list[str]
     ) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
-        """Engine._findings for every kind at once, in long form: one row per (household, rule) that
-        fired or is unknown, joined with what each rule concludes, grouped per (household, kind, code).
-        A household has a handful of such rows; building a list per possible code in wide form would
-        cost every household the whole vocabulary."""
+        """The findings of every kind at once (the engine's ``FindingTables``), in long form: one row
+        per (household, rule) that fired or is unknown, joined with what each rule concludes, grouped
+        per (household, kind, code). A household has a handful of such rows; building a list per
+        possible code in wide form would cost every household the whole vocabulary."""
         conc_rows = [
             (rule.id, o, kind, code)
             for o, (rule, _) in enumerate(self.prog.rules)
