@@ -378,7 +378,7 @@ class Engine:
         (its patterns, not the decision memos: patterns are many at first — a few per rule of every
         program met — and counting them against ``_keep``'s budgets made every decision memo start over
         early in a run)."""
-        self._budget_keep("_full_patterns", _FULL_PATTERN_BUDGET, TextExpander.start_over, table, key, value, size)
+        self._budget_keep("_full_patterns", _FULL_PATTERN_BUDGET, TextExpander.forget_patterns, table, key, value, size)
 
     def _model_keep(self, table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
         """Keep a full-trace model (``trace="full"``): as :meth:`_full_keep`, against a budget of its own,

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
@@ -757,12 +758,22 @@ class TextExpander:
             for lo, hi, slots, read in rule_parts
         ]
         self._unknown_at = unknown_at
+        self._rule_steps: list[list[tuple[str, int, Any]] | None] = [None] * len(self.rules)  # see _steps
 
     def start_over(self) -> None:
-        """Forget every pattern (the next household starts a new generation; one under way finishes with
-        the one it read)."""
+        """Forget every pattern and fragment (the next household starts a new generation; one under way
+        finishes with the one it read)."""
         gen = self._gen
         self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+
+    def forget_patterns(self) -> None:
+        """Forget the patterns — what the engine's pattern budget counts (``Engine._full_keep``) — but keep
+        the rendered fragments and their static pieces, so the patterns are made again from them at the
+        cost of a few dict lookups per node, not rendered again. The fragments are bounded on their own:
+        a generation whose static pieces pass :data:`_STATICS_SIZE` starts over whole."""
+        gen = self._gen
+        for memo in (*gen.facts, *gen.rules):
+            memo.clear()
 
     def forget_models(self) -> None:
         """Forget every kept model (``trace_model``). The engine calls it when its model budget is spent:
@@ -772,91 +783,123 @@ class TextExpander:
             memo.clear()
 
     def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
-        """Fact ``i``'s pattern for this household's combination (kept in its memo)."""
+        """Fact ``i``'s pattern for this household's combination (kept in its memo), made of two
+        fragments (see :meth:`_rule_pattern`): its name, labels and substituted formula with holes, and
+        its end, which depends on whether it is known and on its settling paths."""
         index, template, name, parts = self.facts[i]
-        p = _PatternBuilder()
-        sub_at = self._sub_at
-        p.text(("," if i else "") + parts[0] + '"')  # the separator kept with the text: one join, in C
-        if template is None:
-            p.hole(sub_at[index])
-        else:
-            for piece in template:
-                if isinstance(piece, str):
-                    p.text(_encode_str(piece)[1:-1])  # escaping is per character: pieces side by side
-                else:
-                    p.hole(sub_at[piece])
-        p.text('"' + parts[1])
-        p.hole(self._text_at[index])
         known = krow[self._unknown_at[index]] is False
-        miss = [] if known else list(unknown.get(name, ()))
-        p.text(parts[2] + ("true" if known else "false") + parts[3] + _enc(miss) + parts[4])
-        return self._store(gen, gen.facts[i], self._fact_get[i](krow), p)
+        miss = () if known else unknown.get(name, ())
+
+        def head() -> list[str | int]:
+            out: list[str | int] = [("," if i else "") + parts[0] + '"']  # the separator kept with the text
+            if template is None:
+                out.append(self._sub_at[index])
+            else:  # escaping is per character: a formula's text is its escaped pieces side by side
+                out += [_encode_str(x)[1:-1] if isinstance(x, str) else self._sub_at[x] for x in template]
+            out += ['"' + parts[1], self._text_at[index]]
+            return out
+
+        with self._lock:  # fragments and their static pieces are numbered one by one
+            at = [
+                *self._fragment(gen, ("f", i), head),
+                *self._fragment(
+                    gen,
+                    ("t", i, known, miss),
+                    lambda: [parts[2] + ("true" if known else "false") + parts[3] + _enc(list(miss)) + parts[4]],
+                ),
+            ]
+            got = itemgetter(*at)  # a hole and its end at least: always a tuple
+            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
+                self.start_over()
+        self.keep(gen.facts[i], self._fact_get[i](krow), got, _PATTERN_MEMO_SIZE)
+        return got
 
     def _rule_pattern(
         self, gen: _Patterns, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
     ) -> _Pattern:
         """Rule ``i``'s pattern for this household's combination (kept in its memo): the text
-        :class:`Expander`'s data is written as, with a hole wherever a value is shown."""
-        p = _PatternBuilder()
-        text_at, unknown_at = self._text_at, self._unknown_at
+        :class:`Expander`'s data is written as, with a hole wherever a value is shown.
 
-        def missing_of(kind: str, name: str) -> list[str]:
-            if kind == "fact":
-                return list(unknown.get(name, ()))
-            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
-
-        def cond(plan: tuple[Any, ...]) -> None:
-            kind, k, parts = plan[0], plan[1], plan[2]
-            outcome = '"' + _OUTCOME_OF[nodes[k]] + '"'
-            if kind == "group":
-                p.text(parts[0] + outcome + parts[1] + "[")
-                for j, child in enumerate(plan[3]):
-                    if j:
-                        p.text(",")
-                    cond(child)
-                p.text("]" + parts[2])
-                return
-            if kind == "rule":
-                p.text(parts[0] + outcome + parts[1])
-                return
-            # As :func:`_leaf_shown`, with a hole for each value shown.
-            _, _, _, actual_i, expected, refs, ref, subject = plan
-            p.text(parts[0] + outcome + parts[1])
-            p.hole(text_at[actual_i])
-            p.text(parts[2] + ("[" if len(expected) != 1 else ""))
-            for j, (vi, c) in enumerate(expected):
-                if j:
-                    p.text(",")
-                if vi is None:
-                    p.text(_enc(c))
+        Why it is composed of fragments: a rule's combinations of node outcomes are many (on households
+        never seen before, some nine rules in a hundred meet a new one), and rendering the rule's whole
+        text anew for each cost ~70 µs. Each node's text depends only on its own outcome (a leaf's also on
+        the settling paths it lists), so it is rendered once per such *fragment* (:meth:`_fragment`, kept
+        in ``gen`` with its static pieces numbered) and a rule's pattern is the positions of its nodes'
+        fragments laid end to end (:meth:`_steps`) — a dict lookup per node, nothing rendered or hashed."""
+        steps = self._rule_steps[i]
+        if steps is None:
+            steps = self._rule_steps[i] = self._steps(i)
+        unknown_at = self._unknown_at
+        frags = gen.fragments
+        with self._lock:  # fragments and their static pieces are numbered one by one
+            at: list[int] = []
+            for tag, k, render in steps:
+                if tag == "l":  # a leaf: its outcome and, when unknown, the settling paths it lists
+                    outcome = nodes[k]
+                    key: tuple[Any, ...] = (tag, k, outcome, ())
+                    if outcome is UNKNOWN:
+                        key = (tag, k, outcome, render.missing(krow, unknown_at, unknown))
+                elif tag == ")" or tag == "E":  # the end of a group or of the rule: the same for all
+                    key = (tag, k)
                 else:
-                    p.hole(text_at[vi])
-            missing: list[str] = []
-            if outcome == '"unknown"':
-                if krow[unknown_at[actual_i]]:
-                    missing += missing_of(ref, subject)
-                for r, (vi, _) in zip(refs, expected, strict=True):
-                    if r is not None and vi is not None and krow[unknown_at[vi]]:
-                        missing += missing_of(r[0], r[1])
-                missing = sorted(set(missing))
-            p.text(("]" if len(expected) != 1 else "") + parts[3] + _enc(missing) + parts[4])
-
-        parts, root, plan = self.rules[i]
-        p.text(("," if i else "") + parts[0] + '"' + _RULE_OUTCOME_OF[nodes[root]] + '"' + parts[1])
-        cond(plan)
-        p.text(parts[2])
-        return self._store(gen, gen.rules[i], self._rule_get[i](krow), p)
-
-    def _store(self, gen: _Patterns, memo: dict[Any, _Pattern], key: Any, p: _PatternBuilder) -> _Pattern:
-        """The built pattern, its static pieces numbered in ``gen``, kept in ``memo`` under ``key`` (the
-        engine's ``keep``: bounded, counted against its budget). When ``gen`` holds many static pieces
-        (patterns met once, then dropped by their bounded memos), the next household starts a new
-        generation; this one finishes with ``gen``, whose numbering it read."""
-        with self._lock:
-            got = p.pattern(gen)
+                    key = (tag, k, nodes[k])
+                got = frags.get(key)
+                if got is None:
+                    got = self._fragment(gen, key, partial(render, *key[2:]))
+                at += got
+            pattern = itemgetter(*at)  # a rule's text has at least its head and its end: always a tuple
             if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
                 self.start_over()
-        self.keep(memo, key, got, _MEMO_SIZE)
+        self.keep(gen.rules[i], self._rule_get[i](krow), pattern, _PATTERN_MEMO_SIZE)
+        return pattern
+
+    def _steps(self, i: int) -> list[tuple[str, int, Any]]:
+        """Rule ``i``'s fragments in text order, as ``(tag, node or rule, render)``: the rule's head
+        (``R``, by the rule's outcome), a group's opening (``(``, by its outcome) and end (``)``), a rule
+        reference (``r``, by its outcome), a leaf (``l``, by its outcome and the settling paths it lists),
+        the rule's end (``E``). ``render`` gives a fragment's pieces from what keys it; a leaf's, called
+        is a :class:`_Leaf`, which also works out those paths."""
+        parts, root, plan = self.rules[i]
+        text_at = self._text_at
+        head = ("," if i else "") + parts[0] + '"'
+        steps: list[tuple[str, int, Any]] = [("R", root, lambda o: [head + _RULE_OUTCOME_OF[o] + '"' + parts[1]])]
+
+        def walk(plan: tuple[Any, ...], lead: str) -> None:
+            kind, k, parts = plan[0], plan[1], plan[2]
+            if kind == "group":
+                steps.append(("(", k, lambda o: [lead + parts[0] + _quoted(o) + parts[1] + "["]))
+                for j, child in enumerate(plan[3]):
+                    walk(child, "," if j else "")
+                steps.append((")", k, lambda: ["]" + parts[2]]))
+            elif kind == "rule":
+                steps.append(("r", k, lambda o: [lead + parts[0] + _quoted(o) + parts[1]]))
+            else:
+                steps.append(("l", k, _Leaf(plan, lead, text_at)))
+
+        walk(plan, "")
+        steps.append(("E", i, lambda: [parts[2]]))
+        return steps
+
+    @staticmethod
+    def _fragment(gen: _Patterns, key: tuple[Any, ...], render: Callable[[], list[str | int]]) -> tuple[int, ...]:
+        """The positions a fragment of a rule's text cuts — its static pieces (adjacent ones merged,
+        numbered in ``gen``) and its holes — rendered by ``render`` the first time ``key`` is met in this
+        generation (the caller holds the lock)."""
+        got = gen.fragments.get(key)
+        if got is None:
+            at: list[int] = []
+            run: list[str] = []
+            for piece in render():
+                if isinstance(piece, str):
+                    run.append(piece)
+                    continue
+                if run:
+                    at.append(gen.static("".join(run)))
+                    run.clear()
+                at.append(piece)
+            if run:
+                at.append(gen.static("".join(run)))
+            got = gen.fragments[key] = tuple(at)
         return got
 
     @staticmethod
@@ -1072,13 +1115,14 @@ class _Patterns:
     """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
     combination, and the static pieces they cut (numbered from ``base``, after the row of value texts)."""
 
-    __slots__ = ("at", "base", "facts", "rules", "statics")
+    __slots__ = ("at", "base", "facts", "fragments", "rules", "statics")
 
     def __init__(self, n_facts: int, n_rules: int, base: int) -> None:
         self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
         self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
         self.statics: list[str] = []
         self.at: dict[str, int] = {}
+        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}  # see TextExpander._fragment
         self.base = base
 
     def static(self, text: str) -> int:
@@ -1094,33 +1138,47 @@ _STATICS_SIZE: Final = 1 << 15
 """Static pieces a generation of patterns numbers before the next household starts a new one."""
 
 
-class _PatternBuilder:
-    """Collects a pattern's pieces in text order: static text (adjacent pieces merged) and holes (row
-    positions of the value texts shown between them)."""
+class _Leaf:
+    """A condition leaf's fragment of a rule's text (see :meth:`TextExpander._rule_pattern`): rendered as
+    :func:`_leaf_shown` writes it, with a hole for each value shown."""
 
-    __slots__ = ("pieces", "text_")
+    __slots__ = ("actual", "expected", "lead", "parts", "ref", "refs", "subject", "text_at")
 
-    def __init__(self) -> None:
-        self.pieces: list[str | int] = []
-        self.text_ = ""
+    def __init__(self, plan: tuple[Any, ...], lead: str, text_at: dict[int, int]) -> None:
+        _, _, self.parts, self.actual, self.expected, self.refs, self.ref, self.subject = plan
+        self.lead, self.text_at = lead, text_at
 
-    def text(self, t: str) -> None:
-        self.text_ += t
+    def missing(
+        self, krow: list[Any], unknown_at: dict[int, int], unknown: dict[str, tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        """The settling paths an unknown leaf lists: those of what it reads whose value is unknown."""
+        paths = self._of(self.ref, self.subject, unknown) if krow[unknown_at[self.actual]] else []
+        for r, (vi, _) in zip(self.refs, self.expected, strict=True):
+            if r is not None and vi is not None and krow[unknown_at[vi]]:
+                paths += self._of(r[0], r[1], unknown)
+        return tuple(sorted(set(paths)))
 
-    def hole(self, at: int) -> None:
-        if self.text_:
-            self.pieces.append(self.text_)
-            self.text_ = ""
-        self.pieces.append(at)
+    @staticmethod
+    def _of(kind: str, name: str, unknown: dict[str, tuple[str, ...]]) -> list[str]:
+        if kind == "fact":
+            return list(unknown.get(name, ()))
+        return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
-    def pattern(self, gen: _Patterns) -> _Pattern:
-        """The pattern, its static pieces numbered in ``gen``. It cuts at least two pieces, so it always
-        gives a tuple (an ``itemgetter`` of one position gives the item itself)."""
-        pieces = [*self.pieces, self.text_] if self.text_ else self.pieces
-        at = [p if isinstance(p, int) else gen.static(p) for p in pieces]
-        if len(at) < 2:
-            at.append(gen.static(""))
-        return itemgetter(*at)
+    def __call__(self, outcome: Any, missing: tuple[str, ...]) -> list[str | int]:
+        parts, expected, text_at = self.parts, self.expected, self.text_at
+        out: list[str | int] = [self.lead + parts[0] + _quoted(outcome) + parts[1], text_at[self.actual]]
+        out.append(parts[2] + ("[" if len(expected) != 1 else ""))
+        for j, (vi, c) in enumerate(expected):
+            if j:
+                out.append(",")
+            out.append(_enc(c) if vi is None else text_at[vi])
+        out.append(("]" if len(expected) != 1 else "") + parts[3] + _enc(list(missing)) + parts[4])
+        return out
+
+
+def _quoted(outcome: Any) -> str:
+    """A condition node's outcome as its JSON text (``"true"``, ``"false"``, ``"unknown"``)."""
+    return '"' + _OUTCOME_OF[outcome] + '"'
 
 
 _flat: Final = chain.from_iterable
@@ -1238,6 +1296,7 @@ class _Shown:
 
 
 _MEMO_SIZE = 256
+_PATTERN_MEMO_SIZE = 4096
 """Rendered texts (and models) kept per rule or fact of a manifest (see :class:`TextExpander`)."""
 _TRACE_FIELDS: Final = tuple(Trace.model_fields)
 _FACT_FIELDS: Final = tuple(FactTrace.model_fields)
