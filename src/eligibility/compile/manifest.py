@@ -527,11 +527,13 @@ class SettledPaths(dict[str, list[str]]):
     them as memo keys (``keyed``: the lists as tuples), so :meth:`TextExpander._unknown` need not make
     them per household: the engine keeps one such object per combination (``engine._Settled``)."""
 
-    __slots__ = ("keyed",)
+    __slots__ = ("keyed", "texts")
 
     def __init__(self, paths: dict[str, list[str]]) -> None:
         super().__init__(paths)
         self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()}
+        # The paths as the full trace's text shows them (TextExpander._missing_texts), made once.
+        self.texts: tuple[list[str], list[str]] | None = None
 
 
 def _dumps(v: Any) -> str:
@@ -702,19 +704,19 @@ class TextExpander:
         pieces interleaved with this household's value texts (see :meth:`_plan_patterns`)."""
         given = h.given
         texts = list(map(_value_text, self._get_shown(given)))
-        row = texts + list(map(_sub_text, self._get_subbed(given)))
         nodes = h.nodes
         if len(nodes) != self._n_nodes:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
+        row = texts + list(map(_sub_text, self._get_subbed(given))) + self._missing_texts(h.missing, unknown)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
         gen = self._gen  # read once: this household's patterns and their static pieces go together
         fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
         if None in fp:
             fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
-        rp = list(map(dict.get, gen.rules, map(_CALL, self._rule_get, repeat(krow))))
+        rp = list(map(dict.get, gen.rules, map(_CALL, self._chunk_get, repeat(krow))))
         if None in rp:
-            rp = [p or self._rule_pattern(gen, i, krow, nodes, unknown) for i, p in enumerate(rp)]
+            rp = [p or self._chunk_pattern(gen, c, krow, nodes, unknown) for c, p in enumerate(rp)]
         # The row, then every static piece (taken after the patterns were made, so theirs are in it):
         # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
         # join — in C, no Python line per fact or rule.
@@ -746,19 +748,25 @@ class TextExpander:
         self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
         self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
         self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
-        self._gen = _Patterns(len(self.facts), len(self.rules), len(shown) + len(subbed))
         self._lock = threading.Lock()  # making a pattern: its static pieces are numbered one by one
         names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
         self._names = names
+        self._name_at = {name: k for k, name in enumerate(names)}
         at_name = {name: n_nodes + len(shown) + k for k, name in enumerate(names)}
         unknown_at = {s: n_nodes + k for k, s in enumerate(shown)}
-        self._fact_get = [itemgetter(unknown_at[index], at_name[name]) for index, _, name, _ in self.facts]
-        self._rule_get = [
-            itemgetter(*range(lo, hi), *[unknown_at[s] for s in slots], *[at_name[f] for f in read])
-            for lo, hi, slots, read in rule_parts
-        ]
+        # A fact's settling paths are a hole in its text (and in that of a leaf reading only that fact):
+        # their texts follow the formula numbers in the row, the fact's form then the leaf's
+        # (:meth:`_missing_texts`), so the paths — which vary with a household's members — key no memo.
+        base = len(shown) + len(subbed)
+        self._miss_at = {name: base + k for k, name in enumerate(names)}
+        self._leaf_miss_at = {name: base + len(names) + k for k, name in enumerate(names)}
+        self._fact_get = [itemgetter(unknown_at[index]) for index, _, name, _ in self.facts]
         self._unknown_at = unknown_at
-        self._rule_steps: list[list[tuple[str, int, Any]] | None] = [None] * len(self.rules)  # see _steps
+        # The rules' texts in chunks of a few nodes each (:func:`_chunked`), each keyed by what its own
+        # nodes depend on: a chunk's combinations are few where a long rule's are many.
+        self._chunks = [c for i in range(len(self.rules)) for c in _chunked(self._steps(i))]
+        self._chunk_get = [_chunk_key(c, unknown_at, at_name) for c in self._chunks]
+        self._gen = _Patterns(len(self.facts), len(self._chunks), base + 2 * len(names))
 
     def start_over(self) -> None:
         """Forget every pattern and fragment (the next household starts a new generation; one under way
@@ -784,11 +792,10 @@ class TextExpander:
 
     def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
         """Fact ``i``'s pattern for this household's combination (kept in its memo), made of two
-        fragments (see :meth:`_rule_pattern`): its name, labels and substituted formula with holes, and
+        fragments (see :meth:`_chunk_pattern`): its name, labels and substituted formula with holes, and
         its end, which depends on whether it is known and on its settling paths."""
         index, template, name, parts = self.facts[i]
         known = krow[self._unknown_at[index]] is False
-        miss = () if known else unknown.get(name, ())
 
         def head() -> list[str | int]:
             out: list[str | int] = [("," if i else "") + parts[0] + '"']  # the separator kept with the text
@@ -804,8 +811,12 @@ class TextExpander:
                 *self._fragment(gen, ("f", i), head),
                 *self._fragment(
                     gen,
-                    ("t", i, known, miss),
-                    lambda: [parts[2] + ("true" if known else "false") + parts[3] + _enc(list(miss)) + parts[4]],
+                    ("t", i, known),
+                    lambda: (
+                        [parts[2] + "true" + parts[3] + "[]" + parts[4]]
+                        if known
+                        else [parts[2] + "false" + parts[3], self._miss_at[name], parts[4]]
+                    ),
                 ),
             ]
             got = itemgetter(*at)  # a hole and its end at least: always a tuple
@@ -814,26 +825,24 @@ class TextExpander:
         self.keep(gen.facts[i], self._fact_get[i](krow), got, _PATTERN_MEMO_SIZE)
         return got
 
-    def _rule_pattern(
-        self, gen: _Patterns, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
+    def _chunk_pattern(
+        self, gen: _Patterns, c: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
     ) -> _Pattern:
-        """Rule ``i``'s pattern for this household's combination (kept in its memo): the text
+        """Chunk ``c``'s pattern for this household's combination (kept in its memo): the text
         :class:`Expander`'s data is written as, with a hole wherever a value is shown.
 
-        Why it is composed of fragments: a rule's combinations of node outcomes are many (on households
-        never seen before, some nine rules in a hundred meet a new one), and rendering the rule's whole
-        text anew for each cost ~70 µs. Each node's text depends only on its own outcome (a leaf's also on
-        the settling paths it lists), so it is rendered once per such *fragment* (:meth:`_fragment`, kept
-        in ``gen`` with its static pieces numbered) and a rule's pattern is the positions of its nodes'
-        fragments laid end to end (:meth:`_steps`) — a dict lookup per node, nothing rendered or hashed."""
-        steps = self._rule_steps[i]
-        if steps is None:
-            steps = self._rule_steps[i] = self._steps(i)
+        Why chunks, and why fragments: a long rule's combinations of node outcomes are many (keyed whole,
+        some nine rules in a hundred met a new one on households never seen before), so a rule's text is
+        cut into chunks of a few nodes (:func:`_chunked`), each keyed by its own nodes only; and a new
+        combination re-renders nothing: each node's text depends only on its own outcome (a leaf's also
+        on the settling paths it lists), so it is rendered once per such *fragment* (:meth:`_fragment`,
+        kept in ``gen`` with its static pieces numbered) and a chunk's pattern is the positions of its
+        nodes' fragments laid end to end — a dict lookup per node."""
         unknown_at = self._unknown_at
         frags = gen.fragments
         with self._lock:  # fragments and their static pieces are numbered one by one
             at: list[int] = []
-            for tag, k, render in steps:
+            for tag, k, render in self._chunks[c]:
                 if tag == "l":  # a leaf: its outcome and, when unknown, the settling paths it lists
                     outcome = nodes[k]
                     key: tuple[Any, ...] = (tag, k, outcome, ())
@@ -847,10 +856,12 @@ class TextExpander:
                 if got is None:
                     got = self._fragment(gen, key, partial(render, *key[2:]))
                 at += got
-            pattern = itemgetter(*at)  # a rule's text has at least its head and its end: always a tuple
+            if len(at) < 2:  # an itemgetter of one position gives the item, not a tuple
+                at.append(gen.static(""))
+            pattern = itemgetter(*at)
             if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
                 self.start_over()
-        self.keep(gen.rules[i], self._rule_get[i](krow), pattern, _PATTERN_MEMO_SIZE)
+        self.keep(gen.rules[c], self._chunk_get[c](krow), pattern, _PATTERN_MEMO_SIZE)
         return pattern
 
     def _steps(self, i: int) -> list[tuple[str, int, Any]]:
@@ -874,11 +885,31 @@ class TextExpander:
             elif kind == "rule":
                 steps.append(("r", k, lambda o: [lead + parts[0] + _quoted(o) + parts[1]]))
             else:
-                steps.append(("l", k, _Leaf(plan, lead, text_at)))
+                steps.append(("l", k, _Leaf(plan, lead, text_at, self._leaf_miss_at)))
 
         walk(plan, "")
         steps.append(("E", i, lambda: [parts[2]]))
         return steps
+
+    def _missing_texts(self, missing: dict[str, list[str]], unknown: dict[str, tuple[str, ...]]) -> list[str]:
+        """Per fact (in ``_names`` order) its settling paths' JSON text as the fact shows them, then as a
+        leaf reading it shows them (sorted, once each: the same text when, as the engine makes them,
+        they already are) — "[]" for a fact without any. Made once per :class:`SettledPaths`."""
+        cached = missing.texts if type(missing) is SettledPaths else None
+        if cached is not None and cached[0] is self._names:
+            return cached[1]
+        n, at = len(self._names), self._name_at
+        texts = ["[]"] * (2 * n)
+        for name, paths in unknown.items():
+            k = at.get(name)
+            if k is not None and paths:
+                texts[k] = "[" + ",".join(map(_encode_str, paths)) + "]"
+                ordered = sorted(set(paths))
+                same = len(ordered) == len(paths) and all(map(str.__eq__, ordered, paths))
+                texts[n + k] = texts[k] if same else "[" + ",".join(map(_encode_str, ordered)) + "]"
+        if type(missing) is SettledPaths:
+            missing.texts = (self._names, texts)
+        return texts
 
     @staticmethod
     def _fragment(gen: _Patterns, key: tuple[Any, ...], render: Callable[[], list[str | int]]) -> tuple[int, ...]:
@@ -1138,20 +1169,64 @@ _STATICS_SIZE: Final = 1 << 15
 """Static pieces a generation of patterns numbers before the next household starts a new one."""
 
 
+_CHUNK_NODES: Final = 4
+"""Condition nodes per chunk of a rule's text (:func:`_chunked`)."""
+
+
+def _chunked(steps: list[tuple[str, int, Any]]) -> list[list[tuple[str, int, Any]]]:
+    """A rule's fragments (:meth:`TextExpander._steps`) in chunks of at most :data:`_CHUNK_NODES` that
+    depend on a node's outcome, each with the ends (``)``, ``E``) that follow it."""
+    out: list[list[tuple[str, int, Any]]] = []
+    n = _CHUNK_NODES
+    for step in steps:
+        if step[0] != ")" and step[0] != "E":
+            if n == _CHUNK_NODES:
+                out.append([])
+                n = 0
+            n += 1
+        out[-1].append(step)
+    return out
+
+
+def _chunk_key(chunk: list[tuple[str, int, Any]], unknown_at: dict[int, int], at_name: dict[str, int]) -> Any:
+    """What cuts a chunk's memo key from a household's row: its nodes' outcomes, whether the values its
+    leaves show are unknown, and the settling paths of the facts they read — all its text depends on."""
+    nodes = [k for tag, k, _ in chunk if tag != ")" and tag != "E"]
+    slots: set[int] = set()
+    facts: set[str] = set()
+    for tag, _, leaf in chunk:
+        if tag == "l":
+            slots.add(leaf.actual)
+            slots.update(vi for vi, _ in leaf.expected if vi is not None)
+            if leaf.simple:  # its settling paths are a hole: they key nothing
+                continue
+            if leaf.ref == "fact":
+                facts.add(leaf.subject)
+            facts.update(r[1] for r in leaf.refs if r is not None and r[0] == "fact")
+    return itemgetter(*nodes, *[unknown_at[s] for s in sorted(slots)], *[at_name[f] for f in sorted(facts)])
+
+
 class _Leaf:
-    """A condition leaf's fragment of a rule's text (see :meth:`TextExpander._rule_pattern`): rendered as
-    :func:`_leaf_shown` writes it, with a hole for each value shown."""
+    """A condition leaf's fragment of a rule's text (see :meth:`TextExpander._chunk_pattern`): rendered as
+    :func:`_leaf_shown` writes it, with a hole for each value shown — and, for a leaf that reads one fact
+    and compares it with constants (``simple``), a hole for that fact's settling paths."""
 
-    __slots__ = ("actual", "expected", "lead", "parts", "ref", "refs", "subject", "text_at")
+    __slots__ = ("actual", "expected", "lead", "miss_at", "parts", "ref", "refs", "simple", "subject", "text_at")
 
-    def __init__(self, plan: tuple[Any, ...], lead: str, text_at: dict[int, int]) -> None:
+    def __init__(self, plan: tuple[Any, ...], lead: str, text_at: dict[int, int], miss_at: dict[str, int]) -> None:
         _, _, self.parts, self.actual, self.expected, self.refs, self.ref, self.subject = plan
         self.lead, self.text_at = lead, text_at
+        self.simple = self.ref == "fact" and all(
+            r is None or vi is None for r, (vi, _) in zip(self.refs, self.expected, strict=True)
+        )
+        self.miss_at = miss_at.get(self.subject, -1) if self.simple else -1
 
-    def missing(
-        self, krow: list[Any], unknown_at: dict[int, int], unknown: dict[str, tuple[str, ...]]
-    ) -> tuple[str, ...]:
-        """The settling paths an unknown leaf lists: those of what it reads whose value is unknown."""
+    def missing(self, krow: list[Any], unknown_at: dict[int, int], unknown: dict[str, tuple[str, ...]]) -> Any:
+        """What an unknown leaf's settling paths depend on: for a simple leaf whether its fact is unknown
+        (its paths are then the hole, :data:`_HOLE`); else the paths themselves — those of what it reads
+        whose value is unknown."""
+        if self.simple:
+            return _HOLE if krow[unknown_at[self.actual]] else ()
         paths = self._of(self.ref, self.subject, unknown) if krow[unknown_at[self.actual]] else []
         for r, (vi, _) in zip(self.refs, self.expected, strict=True):
             if r is not None and vi is not None and krow[unknown_at[vi]]:
@@ -1164,7 +1239,7 @@ class _Leaf:
             return list(unknown.get(name, ()))
         return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
 
-    def __call__(self, outcome: Any, missing: tuple[str, ...]) -> list[str | int]:
+    def __call__(self, outcome: Any, missing: Any) -> list[str | int]:
         parts, expected, text_at = self.parts, self.expected, self.text_at
         out: list[str | int] = [self.lead + parts[0] + _quoted(outcome) + parts[1], text_at[self.actual]]
         out.append(parts[2] + ("[" if len(expected) != 1 else ""))
@@ -1172,8 +1247,16 @@ class _Leaf:
             if j:
                 out.append(",")
             out.append(_enc(c) if vi is None else text_at[vi])
-        out.append(("]" if len(expected) != 1 else "") + parts[3] + _enc(list(missing)) + parts[4])
+        out.append(("]" if len(expected) != 1 else "") + parts[3])
+        if missing is _HOLE:
+            out += [self.miss_at, parts[4]]
+        else:
+            out.append(_enc(list(missing)) + parts[4])
         return out
+
+
+_HOLE: Final = ("hole",)
+"""A simple leaf's settling paths, when its fact is unknown: a hole filled from the row (see :class:`_Leaf`)."""
 
 
 def _quoted(outcome: Any) -> str:
