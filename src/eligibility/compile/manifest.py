@@ -1211,7 +1211,19 @@ class _Leaf:
     :func:`_leaf_shown` writes it, with a hole for each value shown — and, for a leaf that reads one fact
     and compares it with constants (``simple``), a hole for that fact's settling paths."""
 
-    __slots__ = ("actual", "expected", "lead", "miss_at", "parts", "ref", "refs", "simple", "subject", "text_at")
+    __slots__ = (
+        "actual",
+        "consts",
+        "expected",
+        "lead",
+        "miss_at",
+        "parts",
+        "ref",
+        "refs",
+        "simple",
+        "subject",
+        "text_at",
+    )
 
     def __init__(self, plan: tuple[Any, ...], lead: str, text_at: dict[int, int], miss_at: dict[str, int]) -> None:
         _, _, self.parts, self.actual, self.expected, self.refs, self.ref, self.subject = plan
@@ -1220,6 +1232,7 @@ class _Leaf:
             r is None or vi is None for r, (vi, _) in zip(self.refs, self.expected, strict=True)
         )
         self.miss_at = miss_at.get(self.subject, -1) if self.simple else -1
+        self.consts: list[str] | None = None  # the expected constants' texts, written once (some are long lists)
 
     def missing(self, krow: list[Any], unknown_at: dict[int, int], unknown: dict[str, tuple[str, ...]]) -> Any:
         """What an unknown leaf's settling paths depend on: for a simple leaf whether its fact is unknown
@@ -1241,12 +1254,15 @@ class _Leaf:
 
     def __call__(self, outcome: Any, missing: Any) -> list[str | int]:
         parts, expected, text_at = self.parts, self.expected, self.text_at
+        consts = self.consts
+        if consts is None:
+            consts = self.consts = [_enc(c) if vi is None else "" for vi, c in expected]
         out: list[str | int] = [self.lead + parts[0] + _quoted(outcome) + parts[1], text_at[self.actual]]
         out.append(parts[2] + ("[" if len(expected) != 1 else ""))
-        for j, (vi, c) in enumerate(expected):
+        for j, (vi, _) in enumerate(expected):
             if j:
                 out.append(",")
-            out.append(_enc(c) if vi is None else text_at[vi])
+            out.append(consts[j] if vi is None else text_at[vi])
         out.append(("]" if len(expected) != 1 else "") + parts[3])
         if missing is _HOLE:
             out += [self.miss_at, parts[4]]
