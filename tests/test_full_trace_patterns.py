@@ -11,16 +11,14 @@ date's text kept by value — none of it changes a byte.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eligibility import Engine, load_rules, parse_household
+from eligibility import Engine, load_rules
 from eligibility import engine as engine_module
 from eligibility.compile import manifest as manifest_module
 from eligibility.compile.manifest import _enc, _encode_str, _sub_text, _value_text, as_read, json_value
@@ -29,23 +27,9 @@ from eligibility.expressions import format_value
 from eligibility.models import births_after
 from eligibility.strategies import households
 
-ROOT = Path(__file__).resolve().parent.parent
-EX = ROOT / "examples" / "households"
-DATES = (date(2021, 9, 30), date(2023, 9, 30), date(2025, 6, 30))
+from .test_full_trace_memo import DATES, cases
 
-
-@pytest.fixture(scope="module")
-def cases() -> list:  # type: ignore[type-arg]
-    rules = load_rules()
-    engine = Engine(rules)
-    out = []
-    for p in sorted(EX.glob("*.json")):
-        data = json.loads(p.read_text(encoding="utf-8"))
-        h = parse_household(data.get("household", data))
-        chain = engine.chain_for(h)
-        out += [(h, on) for on in DATES if chain is not None and chain.in_force(on) and not births_after(h, on)]
-    assert len(out) > 10
-    return [rules, out]
+__all__ = ["cases"]  # the examples on three dates, shared with test_full_trace_memo.py (a fixture)
 
 
 def _want(engine: Engine, h, on) -> str:  # type: ignore[no-untyped-def]

@@ -1340,9 +1340,7 @@ def _kept_text(kept: dict[Any, str], v: Any, text_of: Callable[[Any], str]) -> s
         return text_of(v)
     if got is None:
         got = text_of(v)
-        if len(kept) >= _KEPT_TEXTS:
-            kept.clear()
-        kept[v] = got
+        _keep_bounded(kept, v, got, _KEPT_TEXTS)
     return got
 
 
