@@ -372,13 +372,13 @@ class Engine:
         return got
 
     def _full_keep(self, table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
-        """Keep a full-trace text pattern (:class:`TextExpander`): each rule's or fact's memo starts over
+        """Keep a full-trace text pattern (:class:`TextExpander`): each chunk's or fact's memo starts over
         when it holds ``size``, and every pattern of this engine counts against one budget,
-        :data:`_FULL_PATTERN_BUDGET`; when it is spent every text expander of the engine starts afresh
-        (its patterns, not the decision memos: patterns are many at first — a few per rule of every
-        program met — and counting them against ``_keep``'s budgets made every decision memo start over
-        early in a run)."""
-        self._budget_keep("_full_patterns", _FULL_PATTERN_BUDGET, TextExpander.start_over, table, key, value, size)
+        :data:`_FULL_PATTERN_BUDGET`; when it is spent every text expander of the engine forgets its
+        patterns (not its rendered fragments, nor the decision memos: patterns are many at first — a
+        few per rule of every program met — and counting them against ``_keep``'s budgets made every
+        decision memo start over early in a run)."""
+        self._budget_keep("_full_patterns", _FULL_PATTERN_BUDGET, TextExpander.forget_patterns, table, key, value, size)
 
     def _model_keep(self, table: dict[Any, Any], key: Any, value: Any, size: int) -> None:
         """Keep a full-trace model (``trace="full"``): as :meth:`_full_keep`, against a budget of its own,
@@ -1792,10 +1792,13 @@ _SETTLED_SIZE: Final = 1024
 """Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
 
 
-_FULL_PATTERN_BUDGET: Final = 50_000
-"""Full-trace text patterns one engine keeps before its text expanders start afresh (``Engine._full_keep``):
-some 1–2 KiB each, so under 100 MiB; the bundled packs' 54 programs make some 30,000 on a mixed county's
-first thousand households, then a few per hundred households."""
+_FULL_PATTERN_BUDGET: Final = 200_000
+"""Full-trace text patterns one engine keeps before its text expanders forget them (``Engine._full_keep``;
+the rendered fragments they are made of stay, bounded per generation). A pattern is a few hundred bytes
+(an ``itemgetter`` of positions and its key: the text is in the shared fragments), so under 100 MiB; the
+bundled packs' 54 programs make some 50,000 on a mixed county's first 2,000 households, then one or two per
+household. (50,000 when a pattern held its own rendered text: spent every ~1,500 households, each time
+followed by a burst of misses.)"""
 
 _FULL_MODEL_BUDGET: Final = 20_000
 """Full-trace models (``trace="full"``) an engine keeps across its text expanders before they all forget

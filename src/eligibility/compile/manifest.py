@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
@@ -526,11 +527,13 @@ class SettledPaths(dict[str, list[str]]):
     them as memo keys (``keyed``: the lists as tuples), so :meth:`TextExpander._unknown` need not make
     them per household: the engine keeps one such object per combination (``engine._Settled``)."""
 
-    __slots__ = ("keyed",)
+    __slots__ = ("keyed", "texts")
 
     def __init__(self, paths: dict[str, list[str]]) -> None:
         super().__init__(paths)
         self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()}
+        # The paths as the full trace's text shows them (TextExpander._missing_texts), made once.
+        self.texts: tuple[list[str], list[str]] | None = None
 
 
 def _dumps(v: Any) -> str:
@@ -701,19 +704,19 @@ class TextExpander:
         pieces interleaved with this household's value texts (see :meth:`_plan_patterns`)."""
         given = h.given
         texts = list(map(_value_text, self._get_shown(given)))
-        row = texts + list(map(_sub_text, self._get_subbed(given)))
         nodes = h.nodes
         if len(nodes) != self._n_nodes:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
+        row = texts + list(map(_sub_text, self._get_subbed(given))) + self._missing_texts(h.missing, unknown)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
         gen = self._gen  # read once: this household's patterns and their static pieces go together
         fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
         if None in fp:
             fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
-        rp = list(map(dict.get, gen.rules, map(_CALL, self._rule_get, repeat(krow))))
+        rp = list(map(dict.get, gen.rules, map(_CALL, self._chunk_get, repeat(krow))))
         if None in rp:
-            rp = [p or self._rule_pattern(gen, i, krow, nodes, unknown) for i, p in enumerate(rp)]
+            rp = [p or self._chunk_pattern(gen, c, krow, nodes, unknown) for c, p in enumerate(rp)]
         # The row, then every static piece (taken after the patterns were made, so theirs are in it):
         # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
         # join — in C, no Python line per fact or rule.
@@ -745,24 +748,40 @@ class TextExpander:
         self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
         self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
         self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
-        self._gen = _Patterns(len(self.facts), len(self.rules), len(shown) + len(subbed))
         self._lock = threading.Lock()  # making a pattern: its static pieces are numbered one by one
         names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
         self._names = names
+        self._name_at = {name: k for k, name in enumerate(names)}
         at_name = {name: n_nodes + len(shown) + k for k, name in enumerate(names)}
         unknown_at = {s: n_nodes + k for k, s in enumerate(shown)}
-        self._fact_get = [itemgetter(unknown_at[index], at_name[name]) for index, _, name, _ in self.facts]
-        self._rule_get = [
-            itemgetter(*range(lo, hi), *[unknown_at[s] for s in slots], *[at_name[f] for f in read])
-            for lo, hi, slots, read in rule_parts
-        ]
+        # A fact's settling paths are a hole in its text (and in that of a leaf reading only that fact):
+        # their texts follow the formula numbers in the row, the fact's form then the leaf's
+        # (:meth:`_missing_texts`), so the paths — which vary with a household's members — key no memo.
+        base = len(shown) + len(subbed)
+        self._miss_at = {name: base + k for k, name in enumerate(names)}
+        self._leaf_miss_at = {name: base + len(names) + k for k, name in enumerate(names)}
+        self._fact_get = [itemgetter(unknown_at[index]) for index, _, name, _ in self.facts]
         self._unknown_at = unknown_at
+        # The rules' texts in chunks of a few nodes each (:func:`_chunked`), each keyed by what its own
+        # nodes depend on: a chunk's combinations are few where a long rule's are many.
+        self._chunks = [c for i in range(len(self.rules)) for c in _chunked(self._steps(i))]
+        self._chunk_get = [_chunk_key(c, unknown_at, at_name) for c in self._chunks]
+        self._gen = _Patterns(len(self.facts), len(self._chunks), base + 2 * len(names))
 
     def start_over(self) -> None:
-        """Forget every pattern (the next household starts a new generation; one under way finishes with
-        the one it read)."""
+        """Forget every pattern and fragment (the next household starts a new generation; one under way
+        finishes with the one it read)."""
         gen = self._gen
         self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+
+    def forget_patterns(self) -> None:
+        """Forget the patterns — what the engine's pattern budget counts (``Engine._full_keep``) — but keep
+        the rendered fragments and their static pieces, so the patterns are made again from them at the
+        cost of a few dict lookups per node, not rendered again. The fragments are bounded on their own:
+        a generation whose static pieces pass :data:`_STATICS_SIZE` starts over whole."""
+        gen = self._gen
+        for memo in (*gen.facts, *gen.rules):
+            memo.clear()
 
     def forget_models(self) -> None:
         """Forget every kept model (``trace_model``). The engine calls it when its model budget is spent:
@@ -772,91 +791,146 @@ class TextExpander:
             memo.clear()
 
     def _fact_pattern(self, gen: _Patterns, i: int, krow: list[Any], unknown: dict[str, tuple[str, ...]]) -> _Pattern:
-        """Fact ``i``'s pattern for this household's combination (kept in its memo)."""
+        """Fact ``i``'s pattern for this household's combination (kept in its memo), made of two
+        fragments (see :meth:`_chunk_pattern`): its name, labels and substituted formula with holes, and
+        its end, which depends on whether it is known and on its settling paths."""
         index, template, name, parts = self.facts[i]
-        p = _PatternBuilder()
-        sub_at = self._sub_at
-        p.text(("," if i else "") + parts[0] + '"')  # the separator kept with the text: one join, in C
-        if template is None:
-            p.hole(sub_at[index])
-        else:
-            for piece in template:
-                if isinstance(piece, str):
-                    p.text(_encode_str(piece)[1:-1])  # escaping is per character: pieces side by side
-                else:
-                    p.hole(sub_at[piece])
-        p.text('"' + parts[1])
-        p.hole(self._text_at[index])
         known = krow[self._unknown_at[index]] is False
-        miss = [] if known else list(unknown.get(name, ()))
-        p.text(parts[2] + ("true" if known else "false") + parts[3] + _enc(miss) + parts[4])
-        return self._store(gen, gen.facts[i], self._fact_get[i](krow), p)
 
-    def _rule_pattern(
-        self, gen: _Patterns, i: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
-    ) -> _Pattern:
-        """Rule ``i``'s pattern for this household's combination (kept in its memo): the text
-        :class:`Expander`'s data is written as, with a hole wherever a value is shown."""
-        p = _PatternBuilder()
-        text_at, unknown_at = self._text_at, self._unknown_at
+        def head() -> list[str | int]:
+            out: list[str | int] = [("," if i else "") + parts[0] + '"']  # the separator kept with the text
+            if template is None:
+                out.append(self._sub_at[index])
+            else:  # escaping is per character: a formula's text is its escaped pieces side by side
+                out += [_encode_str(x)[1:-1] if isinstance(x, str) else self._sub_at[x] for x in template]
+            out += ['"' + parts[1], self._text_at[index]]
+            return out
 
-        def missing_of(kind: str, name: str) -> list[str]:
-            if kind == "fact":
-                return list(unknown.get(name, ()))
-            return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
-
-        def cond(plan: tuple[Any, ...]) -> None:
-            kind, k, parts = plan[0], plan[1], plan[2]
-            outcome = '"' + _OUTCOME_OF[nodes[k]] + '"'
-            if kind == "group":
-                p.text(parts[0] + outcome + parts[1] + "[")
-                for j, child in enumerate(plan[3]):
-                    if j:
-                        p.text(",")
-                    cond(child)
-                p.text("]" + parts[2])
-                return
-            if kind == "rule":
-                p.text(parts[0] + outcome + parts[1])
-                return
-            # As :func:`_leaf_shown`, with a hole for each value shown.
-            _, _, _, actual_i, expected, refs, ref, subject = plan
-            p.text(parts[0] + outcome + parts[1])
-            p.hole(text_at[actual_i])
-            p.text(parts[2] + ("[" if len(expected) != 1 else ""))
-            for j, (vi, c) in enumerate(expected):
-                if j:
-                    p.text(",")
-                if vi is None:
-                    p.text(_enc(c))
-                else:
-                    p.hole(text_at[vi])
-            missing: list[str] = []
-            if outcome == '"unknown"':
-                if krow[unknown_at[actual_i]]:
-                    missing += missing_of(ref, subject)
-                for r, (vi, _) in zip(refs, expected, strict=True):
-                    if r is not None and vi is not None and krow[unknown_at[vi]]:
-                        missing += missing_of(r[0], r[1])
-                missing = sorted(set(missing))
-            p.text(("]" if len(expected) != 1 else "") + parts[3] + _enc(missing) + parts[4])
-
-        parts, root, plan = self.rules[i]
-        p.text(("," if i else "") + parts[0] + '"' + _RULE_OUTCOME_OF[nodes[root]] + '"' + parts[1])
-        cond(plan)
-        p.text(parts[2])
-        return self._store(gen, gen.rules[i], self._rule_get[i](krow), p)
-
-    def _store(self, gen: _Patterns, memo: dict[Any, _Pattern], key: Any, p: _PatternBuilder) -> _Pattern:
-        """The built pattern, its static pieces numbered in ``gen``, kept in ``memo`` under ``key`` (the
-        engine's ``keep``: bounded, counted against its budget). When ``gen`` holds many static pieces
-        (patterns met once, then dropped by their bounded memos), the next household starts a new
-        generation; this one finishes with ``gen``, whose numbering it read."""
-        with self._lock:
-            got = p.pattern(gen)
+        with self._lock:  # fragments and their static pieces are numbered one by one
+            at = [
+                *self._fragment(gen, ("f", i), head),
+                *self._fragment(
+                    gen,
+                    ("t", i, known),
+                    lambda: (
+                        [parts[2] + "true" + parts[3] + "[]" + parts[4]]
+                        if known
+                        else [parts[2] + "false" + parts[3], self._miss_at[name], parts[4]]
+                    ),
+                ),
+            ]
+            got = itemgetter(*at)  # a hole and its end at least: always a tuple
             if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
                 self.start_over()
-        self.keep(memo, key, got, _MEMO_SIZE)
+        self.keep(gen.facts[i], self._fact_get[i](krow), got, _PATTERN_MEMO_SIZE)
+        return got
+
+    def _chunk_pattern(
+        self, gen: _Patterns, c: int, krow: list[Any], nodes: tuple[Any, ...], unknown: dict[str, tuple[str, ...]]
+    ) -> _Pattern:
+        """Chunk ``c``'s pattern for this household's combination (kept in its memo): the text
+        :class:`Expander`'s data is written as, with a hole wherever a value is shown.
+
+        Why chunks, and why fragments: a long rule's combinations of node outcomes are many (keyed whole,
+        some nine rules in a hundred met a new one on households never seen before), so a rule's text is
+        cut into chunks of a few nodes (:func:`_chunked`), each keyed by its own nodes only; and a new
+        combination re-renders nothing: each node's text depends only on its own outcome (a leaf's also
+        on the settling paths it lists), so it is rendered once per such *fragment* (:meth:`_fragment`,
+        kept in ``gen`` with its static pieces numbered) and a chunk's pattern is the positions of its
+        nodes' fragments laid end to end — a dict lookup per node."""
+        unknown_at = self._unknown_at
+        frags = gen.fragments
+        with self._lock:  # fragments and their static pieces are numbered one by one
+            at: list[int] = []
+            for tag, k, render in self._chunks[c]:
+                if tag == "l":  # a leaf: its outcome and, when unknown, the settling paths it lists
+                    outcome = nodes[k]
+                    key: tuple[Any, ...] = (tag, k, outcome, ())
+                    if outcome is UNKNOWN:
+                        key = (tag, k, outcome, render.missing(krow, unknown_at, unknown))
+                elif tag == ")" or tag == "E":  # the end of a group or of the rule: the same for all
+                    key = (tag, k)
+                else:
+                    key = (tag, k, nodes[k])
+                got = frags.get(key)
+                if got is None:
+                    got = self._fragment(gen, key, partial(render, *key[2:]))
+                at += got
+            if len(at) < 2:  # an itemgetter of one position gives the item, not a tuple
+                at.append(gen.static(""))
+            pattern = itemgetter(*at)
+            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
+                self.start_over()
+        self.keep(gen.rules[c], self._chunk_get[c](krow), pattern, _PATTERN_MEMO_SIZE)
+        return pattern
+
+    def _steps(self, i: int) -> list[tuple[str, int, Any]]:
+        """Rule ``i``'s fragments in text order, as ``(tag, node or rule, render)``: the rule's head
+        (``R``, by the rule's outcome), a group's opening (``(``, by its outcome) and end (``)``), a rule
+        reference (``r``, by its outcome), a leaf (``l``, by its outcome and the settling paths it lists),
+        the rule's end (``E``). ``render`` gives a fragment's pieces from what keys it; a leaf's, called
+        is a :class:`_Leaf`, which also works out those paths."""
+        parts, root, plan = self.rules[i]
+        text_at = self._text_at
+        head = ("," if i else "") + parts[0] + '"'
+        steps: list[tuple[str, int, Any]] = [("R", root, lambda o: [head + _RULE_OUTCOME_OF[o] + '"' + parts[1]])]
+
+        def walk(plan: tuple[Any, ...], lead: str) -> None:
+            kind, k, parts = plan[0], plan[1], plan[2]
+            if kind == "group":
+                steps.append(("(", k, lambda o: [lead + parts[0] + _quoted(o) + parts[1] + "["]))
+                for j, child in enumerate(plan[3]):
+                    walk(child, "," if j else "")
+                steps.append((")", k, lambda: ["]" + parts[2]]))
+            elif kind == "rule":
+                steps.append(("r", k, lambda o: [lead + parts[0] + _quoted(o) + parts[1]]))
+            else:
+                steps.append(("l", k, _Leaf(plan, lead, text_at, self._leaf_miss_at)))
+
+        walk(plan, "")
+        steps.append(("E", i, lambda: [parts[2]]))
+        return steps
+
+    def _missing_texts(self, missing: dict[str, list[str]], unknown: dict[str, tuple[str, ...]]) -> list[str]:
+        """Per fact (in ``_names`` order) its settling paths' JSON text as the fact shows them, then as a
+        leaf reading it shows them (sorted, once each: the same text when, as the engine makes them,
+        they already are) — "[]" for a fact without any. Made once per :class:`SettledPaths`."""
+        cached = missing.texts if type(missing) is SettledPaths else None
+        if cached is not None and cached[0] is self._names:
+            return cached[1]
+        n, at = len(self._names), self._name_at
+        texts = ["[]"] * (2 * n)
+        for name, paths in unknown.items():
+            k = at.get(name)
+            if k is not None and paths:
+                texts[k] = "[" + ",".join(map(_encode_str, paths)) + "]"
+                ordered = sorted(set(paths))
+                same = len(ordered) == len(paths) and all(map(str.__eq__, ordered, paths))
+                texts[n + k] = texts[k] if same else "[" + ",".join(map(_encode_str, ordered)) + "]"
+        if type(missing) is SettledPaths:
+            missing.texts = (self._names, texts)
+        return texts
+
+    @staticmethod
+    def _fragment(gen: _Patterns, key: tuple[Any, ...], render: Callable[[], list[str | int]]) -> tuple[int, ...]:
+        """The positions a fragment of a rule's text cuts — its static pieces (adjacent ones merged,
+        numbered in ``gen``) and its holes — rendered by ``render`` the first time ``key`` is met in this
+        generation (the caller holds the lock)."""
+        got = gen.fragments.get(key)
+        if got is None:
+            at: list[int] = []
+            run: list[str] = []
+            for piece in render():
+                if isinstance(piece, str):
+                    run.append(piece)
+                    continue
+                if run:
+                    at.append(gen.static("".join(run)))
+                    run.clear()
+                at.append(piece)
+            if run:
+                at.append(gen.static("".join(run)))
+            got = gen.fragments[key] = tuple(at)
         return got
 
     @staticmethod
@@ -1072,13 +1146,14 @@ class _Patterns:
     """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
     combination, and the static pieces they cut (numbered from ``base``, after the row of value texts)."""
 
-    __slots__ = ("at", "base", "facts", "rules", "statics")
+    __slots__ = ("at", "base", "facts", "fragments", "rules", "statics")
 
     def __init__(self, n_facts: int, n_rules: int, base: int) -> None:
         self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
         self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
         self.statics: list[str] = []
         self.at: dict[str, int] = {}
+        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}  # see TextExpander._fragment
         self.base = base
 
     def static(self, text: str) -> int:
@@ -1094,33 +1169,115 @@ _STATICS_SIZE: Final = 1 << 15
 """Static pieces a generation of patterns numbers before the next household starts a new one."""
 
 
-class _PatternBuilder:
-    """Collects a pattern's pieces in text order: static text (adjacent pieces merged) and holes (row
-    positions of the value texts shown between them)."""
+_CHUNK_NODES: Final = 4
+"""Condition nodes per chunk of a rule's text (:func:`_chunked`)."""
 
-    __slots__ = ("pieces", "text_")
 
-    def __init__(self) -> None:
-        self.pieces: list[str | int] = []
-        self.text_ = ""
+def _chunked(steps: list[tuple[str, int, Any]]) -> list[list[tuple[str, int, Any]]]:
+    """A rule's fragments (:meth:`TextExpander._steps`) in chunks of at most :data:`_CHUNK_NODES` that
+    depend on a node's outcome, each with the ends (``)``, ``E``) that follow it."""
+    out: list[list[tuple[str, int, Any]]] = []
+    n = _CHUNK_NODES
+    for step in steps:
+        if step[0] != ")" and step[0] != "E":
+            if n == _CHUNK_NODES:
+                out.append([])
+                n = 0
+            n += 1
+        out[-1].append(step)
+    return out
 
-    def text(self, t: str) -> None:
-        self.text_ += t
 
-    def hole(self, at: int) -> None:
-        if self.text_:
-            self.pieces.append(self.text_)
-            self.text_ = ""
-        self.pieces.append(at)
+def _chunk_key(chunk: list[tuple[str, int, Any]], unknown_at: dict[int, int], at_name: dict[str, int]) -> Any:
+    """What cuts a chunk's memo key from a household's row: its nodes' outcomes, whether the values its
+    leaves show are unknown, and the settling paths of the facts they read — all its text depends on."""
+    nodes = [k for tag, k, _ in chunk if tag != ")" and tag != "E"]
+    slots: set[int] = set()
+    facts: set[str] = set()
+    for tag, _, leaf in chunk:
+        if tag == "l":
+            slots.add(leaf.actual)
+            slots.update(vi for vi, _ in leaf.expected if vi is not None)
+            if leaf.simple:  # its settling paths are a hole: they key nothing
+                continue
+            if leaf.ref == "fact":
+                facts.add(leaf.subject)
+            facts.update(r[1] for r in leaf.refs if r is not None and r[0] == "fact")
+    return itemgetter(*nodes, *[unknown_at[s] for s in sorted(slots)], *[at_name[f] for f in sorted(facts)])
 
-    def pattern(self, gen: _Patterns) -> _Pattern:
-        """The pattern, its static pieces numbered in ``gen``. It cuts at least two pieces, so it always
-        gives a tuple (an ``itemgetter`` of one position gives the item itself)."""
-        pieces = [*self.pieces, self.text_] if self.text_ else self.pieces
-        at = [p if isinstance(p, int) else gen.static(p) for p in pieces]
-        if len(at) < 2:
-            at.append(gen.static(""))
-        return itemgetter(*at)
+
+class _Leaf:
+    """A condition leaf's fragment of a rule's text (see :meth:`TextExpander._chunk_pattern`): rendered as
+    :func:`_leaf_shown` writes it, with a hole for each value shown — and, for a leaf that reads one fact
+    and compares it with constants (``simple``), a hole for that fact's settling paths."""
+
+    __slots__ = (
+        "actual",
+        "consts",
+        "expected",
+        "lead",
+        "miss_at",
+        "parts",
+        "ref",
+        "refs",
+        "simple",
+        "subject",
+        "text_at",
+    )
+
+    def __init__(self, plan: tuple[Any, ...], lead: str, text_at: dict[int, int], miss_at: dict[str, int]) -> None:
+        _, _, self.parts, self.actual, self.expected, self.refs, self.ref, self.subject = plan
+        self.lead, self.text_at = lead, text_at
+        self.simple = self.ref == "fact" and all(
+            r is None or vi is None for r, (vi, _) in zip(self.refs, self.expected, strict=True)
+        )
+        self.miss_at = miss_at.get(self.subject, -1) if self.simple else -1
+        self.consts: list[str] | None = None  # the expected constants' texts, written once (some are long lists)
+
+    def missing(self, krow: list[Any], unknown_at: dict[int, int], unknown: dict[str, tuple[str, ...]]) -> Any:
+        """What an unknown leaf's settling paths depend on: for a simple leaf whether its fact is unknown
+        (its paths are then the hole, :data:`_HOLE`); else the paths themselves — those of what it reads
+        whose value is unknown."""
+        if self.simple:
+            return _HOLE if krow[unknown_at[self.actual]] else ()
+        paths = self._of(self.ref, self.subject, unknown) if krow[unknown_at[self.actual]] else []
+        for r, (vi, _) in zip(self.refs, self.expected, strict=True):
+            if r is not None and vi is not None and krow[unknown_at[vi]]:
+                paths += self._of(r[0], r[1], unknown)
+        return tuple(sorted(set(paths)))
+
+    @staticmethod
+    def _of(kind: str, name: str, unknown: dict[str, tuple[str, ...]]) -> list[str]:
+        if kind == "fact":
+            return list(unknown.get(name, ()))
+        return [f"$.{name}"] if CATALOGUE.get(name) is not None else []
+
+    def __call__(self, outcome: Any, missing: Any) -> list[str | int]:
+        parts, expected, text_at = self.parts, self.expected, self.text_at
+        consts = self.consts
+        if consts is None:
+            consts = self.consts = [_enc(c) if vi is None else "" for vi, c in expected]
+        out: list[str | int] = [self.lead + parts[0] + _quoted(outcome) + parts[1], text_at[self.actual]]
+        out.append(parts[2] + ("[" if len(expected) != 1 else ""))
+        for j, (vi, _) in enumerate(expected):
+            if j:
+                out.append(",")
+            out.append(consts[j] if vi is None else text_at[vi])
+        out.append(("]" if len(expected) != 1 else "") + parts[3])
+        if missing is _HOLE:
+            out += [self.miss_at, parts[4]]
+        else:
+            out.append(_enc(list(missing)) + parts[4])
+        return out
+
+
+_HOLE: Final = ("hole",)
+"""A simple leaf's settling paths, when its fact is unknown: a hole filled from the row (see :class:`_Leaf`)."""
+
+
+def _quoted(outcome: Any) -> str:
+    """A condition node's outcome as its JSON text (``"true"``, ``"false"``, ``"unknown"``)."""
+    return '"' + _OUTCOME_OF[outcome] + '"'
 
 
 _flat: Final = chain.from_iterable
@@ -1129,7 +1286,7 @@ _eq: Final = str.__eq__
 
 def _value_text(v: Any) -> str:
     """A value's JSON text as the full trace shows it — ``_enc(json_value(as_read(v)))``, with the
-    common types written directly."""
+    common types written directly, and a decimal's or a date's text kept (:func:`_kept_text`)."""
     c = v.__class__
     if c is str:
         return _encode_str(v)
@@ -1139,6 +1296,12 @@ def _value_text(v: Any) -> str:
         return int.__repr__(v)
     if v is UNKNOWN:
         return "null"
+    if c is Decimal or c is date:
+        return _kept_text(_VALUE_TEXTS, v, _value_text_of)
+    return _value_text_of(v)
+
+
+def _value_text_of(v: Any) -> str:
     return _enc(json_value(as_read(v)))
 
 
@@ -1155,7 +1318,35 @@ def _sub_text(v: Any) -> str:
         return "是" if v else "否"
     if c is str:
         return _encode_str(v)[1:-1]
+    if c is Decimal or c is date:
+        return _kept_text(_SUB_TEXTS, v, _sub_text_of)
+    return _sub_text_of(v)
+
+
+def _sub_text_of(v: Any) -> str:
     return _encode_str(format_value(as_read(v)))[1:-1]
+
+
+def _kept_text(kept: dict[Any, str], v: Any, text_of: Callable[[Any], str]) -> str:
+    """``text_of(v)`` for a decimal or a date, kept by value: households share amounts, lines and dates
+    (the day assessed, a pack's dates), and writing a decimal's text — integral or not, then rounded or
+    not — cost about a third of a full trace's text. Kept by value because both texts depend on the
+    value only (``1.5`` and ``1.50`` show alike: the JSON as a double, the formula rounded to cents and
+    normalised); a decimal that cannot be a key (a signalling NaN) is written each time. Each table
+    starts over when it holds :data:`_KEPT_TEXTS` entries."""
+    try:
+        got = kept.get(v)
+    except TypeError:
+        return text_of(v)
+    if got is None:
+        got = text_of(v)
+        _keep_bounded(kept, v, got, _KEPT_TEXTS)
+    return got
+
+
+_KEPT_TEXTS: Final = 1 << 16
+_VALUE_TEXTS: dict[Any, str] = {}
+_SUB_TEXTS: dict[Any, str] = {}
 
 
 _CALL: Final[Callable[[Any, Any], Any]] = itemgetter.__call__
@@ -1238,6 +1429,7 @@ class _Shown:
 
 
 _MEMO_SIZE = 256
+_PATTERN_MEMO_SIZE = 4096
 """Rendered texts (and models) kept per rule or fact of a manifest (see :class:`TextExpander`)."""
 _TRACE_FIELDS: Final = tuple(Trace.model_fields)
 _FACT_FIELDS: Final = tuple(FactTrace.model_fields)
