@@ -23,8 +23,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import repeat
-from operator import is_
 from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -1759,51 +1757,35 @@ class _UnknownFacts:
 
 class _Settled:
     """Per program: the settling paths of a household's unknown facts for its full trace — what
-    ``_UnknownFacts.data()`` gives — kept per (pattern of unknown facts, paths the household lacks).
+    ``_UnknownFacts.data()`` gives, by the same generated code (``GapCode.facts``) — one shared
+    :class:`SettledPaths` per distinct answer, with its memo-key form (paths as tuples), whose shared
+    objects make the full trace's memo keys compare by identity.
 
-    Why: worked out per household, the paths take some fifty reads of the household and a sort per
-    unknown fact (about a sixth of ``Engine.full_json``). They depend on the household only through
-    which facts are unknown and which of those facts' fields it lacks; so per pattern of unknown facts
-    the fields of all of them are planned once (:func:`_plan_fields`; not a generated reader: compiling
-    one per pattern cost more than it saved on households never seen before), and the lacking paths
-    read with that plan (:func:`_absent_of`), with the pattern, key the result: computed the exact way
-    (``_Run.fact_missing``) on the first household with that key, shared (read only) by the next
-    ones — with its memo-key form (paths as tuples), whose shared objects also make the full trace's
-    memo keys compare by identity.
-    Both memos are bounded and start over when full."""
+    Why keyed on the answer: until session 9 the key was the pattern of unknown facts with the paths
+    the household lacks, which needed a field plan per pattern (new on most households never seen
+    before) and, on a miss, a walk of the facts. The memo is bounded and starts over when full."""
 
-    __slots__ = ("chain", "done", "facts", "get", "plans")
+    __slots__ = ("done",)
 
     def __init__(self, program: Program) -> None:
-        self.chain = program.chain
-        self.facts = [s.name for s in program.facts]
-        self.get = value_getter([s.index for s in program.facts])
-        self.plans: dict[tuple[bool, ...], _FieldPlan] = {}
         self.done: dict[tuple[Any, ...], SettledPaths] = {}
 
     def __call__(self, run: _Run) -> SettledPaths:
         """The settling paths of ``run``'s unknown facts (those with any), also as memo keys."""
-        pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
-        plan = self.plans.get(pattern)
-        if plan is None:
-            facts = self.chain.facts
-            fields = frozenset().union(*(facts[n].fields for n, u in zip(self.facts, pattern, strict=True) if u))
-            plan = _plan_fields(fields)
-            if len(self.plans) >= _SETTLED_SIZE:
-                self.plans.clear()
-            self.plans[pattern] = plan
-        key = (pattern, *_absent_of(run.h, plan))
-        got = self.done.get(key)
-        if got is None:
-            got = SettledPaths({k: v for k, v in run.fact_missing.items() if v})
+        code = gap_code(run.program)
+        paths = code.facts(run.values, run.h, code.all_facts)
+        key = tuple([(name, *got) for name, got in paths.items()])
+        settled = self.done.get(key)
+        if settled is None:
+            settled = SettledPaths(paths)
             if len(self.done) >= _SETTLED_SIZE:
                 self.done.clear()
-            self.done[key] = got
-        return got
+            self.done[key] = settled
+        return settled
 
 
 _SETTLED_SIZE: Final = 1024
-"""Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
+"""Distinct settling-path answers kept per program by :class:`_Settled`."""
 
 
 _FULL_PATTERN_BUDGET: Final = 50_000
