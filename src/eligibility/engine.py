@@ -1043,38 +1043,31 @@ class Engine:
         )
 
     def _gap_side(self, program: Program, code: GapCode, mask: int) -> _GapSide:
-        """One side of a gap report for its mask (``GapCode.items``): the items grouped by subject,
-        subjects in name order, paths sorted — a finished tuple of :class:`MissingFact` when it names no
-        unknown fact — kept in the program's gap memo (an answer: ``_keep``)."""
-        found: dict[str, tuple[set[str], set[str]]] = {}
-        items, bits = code.items, mask
-        while bits:
-            low = bits & -bits
-            subject, kind, name = items[low.bit_length() - 1]
-            into = found.setdefault(subject, (set(), set()))
-            if kind:
-                into[kind == "fact"].add(name)
-            bits ^= low
-        chain = program.chain
+        """One side of a gap report for its mask: per subject (lowest bit first, which is name order:
+        ``GapCode.subject_at``) its share of the mask, made once per share (:class:`_GapPart`) — a
+        finished tuple of :class:`MissingFact` when it names no unknown fact — kept in the program's gap
+        memo (an answer: ``_keep``)."""
+        parts, at = code.parts, code.subject_at
+        entries: list[_GapPart] = []
         cover = want = 0
-        side: list[tuple[str, tuple[str, ...], tuple[str, ...], MissingFact | None]] = []
-        for name, (static, facts) in sorted(found.items()):
-            cover |= code.subject_bits[name]
-            paths = tuple(sorted(static))
-            for f in facts:
-                want |= code.fact_bits[f]
-            side.append((name, paths, tuple(sorted(facts)), None if facts else self._missing_fact(chain, name, paths)))
-        got = _GapSide(side if want else tuple(made for _, _, _, made in side), want, cover)  # type: ignore[misc]
+        bits = mask
+        while bits:
+            own = at[(bits & -bits).bit_length() - 1]
+            share = mask & own
+            part = parts.get(share) or _gap_part(self, program, code, share)
+            entries.append(part)
+            want |= part.want
+            cover |= own
+            bits &= ~own
+        got = _GapSide(entries if want else tuple(p.made for p in entries), want, cover)  # type: ignore[misc]
         self._keep(code.memo, mask, got, _SHAPE_CACHE_SIZE, answer=True)
         return got
 
-    def _settle(
-        self, chain: Chain, side: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]], paths: dict[str, list[str]]
-    ) -> tuple[MissingFact, ...]:
+    def _settle(self, chain: Chain, side: list[_GapPart], paths: dict[str, list[str]]) -> tuple[MissingFact, ...]:
         """One side of a report on this household: each subject's static paths and its facts' settling
         paths (sorted, without repeats), its :class:`MissingFact` shared per (chain, name, paths)."""
         out = []
-        for subject, static, facts, made in side:
+        for subject, static, facts, _, made in side:
             if made is not None:
                 out.append(made)
             elif len(facts) == 1 and not static:
@@ -1819,10 +1812,47 @@ def _as_date(v: date | str) -> date:
     return on
 
 
-_Side = tuple[MissingFact, ...] | list[tuple[str, tuple[str, ...], tuple[str, ...], MissingFact | None]]
+class _GapPart(NamedTuple):
+    """What one subject of a gap report asks for, for one share of a mask (``GapCode.parts``)."""
+
+    name: str
+    static: tuple[str, ...]
+    """Household paths, sorted."""
+    facts: tuple[str, ...]
+    """Unknown facts whose settling paths it lists, sorted."""
+    want: int
+    """Those facts' bits for ``GapCode.facts`` (their dependencies included)."""
+    made: MissingFact | None
+    """The finished object when it names no fact."""
+
+
+def _gap_part(engine: Engine, program: Program, code: GapCode, share: int) -> _GapPart:
+    """The :class:`_GapPart` of one subject's share of a mask, kept in ``code.parts`` (shares are
+    combinations of one subject's few items: bounded, starts over at ``_SHAPE_CACHE_SIZE``)."""
+    static: list[str] = []
+    facts: list[str] = []
+    name = ""
+    want = 0
+    for n, (subject, kind, item) in enumerate(code.items):
+        if share >> n & 1:
+            name = subject
+            if kind == "path":
+                static.append(item)
+            elif kind == "fact":
+                facts.append(item)
+                want |= code.fact_bits[item]
+    paths = tuple(sorted(set(static)))
+    made = None if facts else engine._missing_fact(program.chain, name, paths)
+    got = _GapPart(name, paths, tuple(sorted(set(facts))), want, made)
+    if len(code.parts) >= _SHAPE_CACHE_SIZE:
+        code.parts.clear()
+    code.parts[share] = got
+    return got
+
+
+_Side = tuple[MissingFact, ...] | list[_GapPart]
 """One side of a gap report as :class:`_GapSide` keeps it: the finished tuple when it names no unknown
-fact, else per subject in name order (subject, static paths, facts, the finished object when it names
-no fact)."""
+fact, else its subjects' parts in name order."""
 
 
 class _GapSide(NamedTuple):

@@ -76,7 +76,19 @@ class GapCode:
     """The generated gap-report functions of one program (see the module docstring), and the engine's
     memo of reports by their masks (``memo``: bounded by the engine's ``_keep``)."""
 
-    __slots__ = ("all_facts", "fact_bits", "facts", "items", "memo", "rules", "source", "subject_bits", "unknown")
+    __slots__ = (
+        "all_facts",
+        "fact_bits",
+        "facts",
+        "items",
+        "memo",
+        "parts",
+        "rules",
+        "source",
+        "subject_at",
+        "subject_bits",
+        "unknown",
+    )
 
     def __init__(
         self,
@@ -93,6 +105,12 @@ class GapCode:
         """Per subject, the bits of all its items (to leave a subject out of a mask)."""
         for n, (subject, _, _) in enumerate(items):
             self.subject_bits[subject] = self.subject_bits.get(subject, 0) | 1 << n
+        self.subject_at = tuple(self.subject_bits[subject] for subject, _, _ in items)
+        """Per bit, the bits of its subject's items. Items are numbered in subject name order, so the
+        subjects of a mask, lowest bit first, come in name order — the order a report lists them in."""
+        self.parts: dict[int, Any] = {}
+        """Per subject's share of a mask (``mask & subject_bits[subject]``: disjoint between subjects),
+        what it asks for (``engine._GapPart``); bounded by the engine (starts over when full)."""
         self.all_facts = 0
         """``wanted`` for every fact of the program (the compact trace's ``missing``)."""
         for bits in fact_bits.values():
@@ -252,8 +270,12 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
 def _generate(program: Program) -> GapCode:
     """Write and compile the program's gap-report functions (see the module docstring)."""
     chain = program.chain
-    w = _Writer()
     fn_of = {rule.id: f"r{k}" for k, (rule, _, _) in enumerate(program.rules)}
+    first = _Writer()  # a first pass finds the items, numbered then in subject order (``subject_at``)
+    for _, _, root in program.rules:
+        _node(first, root, 1, fn_of, chain.alias)
+    w = _Writer()
+    w.items = {item: n for n, item in enumerate(sorted(first.items))}
     for rule, _, root in program.rules:
         w.emit(0, f"def {fn_of[rule.id]}(n, v):")
         w.emit(1, "m = 0")
@@ -270,6 +292,8 @@ def _generate(program: Program) -> GapCode:
     source = "\n".join([*w.lines, *facts_lines]) + "\n"
     ns: dict[str, Any] = {"U": UNKNOWN}
     exec(compile(source, f"<eligibility gaps {program.key}>", "exec"), ns)  # our own source: see above
+    if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
+        raise AssertionError(f"gap items of {program.key} differ between passes")
     items = tuple(sorted(w.items, key=w.items.__getitem__))
     rules = {rid: ns[name] for rid, name in fn_of.items()}
     return GapCode(rules, ns["unknown"], items, ns["facts"], closure, source)
