@@ -29,6 +29,7 @@ from eligibility.errors import EvaluationError, HouseholdError
 from eligibility.expressions import UNKNOWN
 
 from .property.test_compiled import DATES, REGIONS, RULESET, _effective_dates
+from .test_engine_gaps import _two_reports
 
 SHARED = Engine(RULESET)
 """One engine for every example: its gap memos fill up across households."""
@@ -48,17 +49,6 @@ def _unknown_rules(run: Any) -> list[str]:
     return sorted({rid for g, mask in enumerate(run.unknown) for _, _, rid in program.conclusions(g, mask)})
 
 
-def _two_reports(run: Any, blocking_rules: tuple[str, ...]) -> tuple[Any, Any]:
-    """Session 8's gap report: one per-set report per side, the rest without the blocking side's names."""
-    rest_rules = tuple(r for r in _unknown_rules(run) if r not in blocking_rules)
-    blocking = SHARED._missing_planned(run, blocking_rules) if blocking_rules else ()
-    rest = SHARED._missing_planned(run, rest_rules) if rest_rules else ()
-    if blocking and rest:
-        names = {m.name for m in blocking}
-        rest = tuple(m for m in rest if m.name not in names)
-    return blocking, rest
-
-
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(BATCH)
 def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str, Any], date]]) -> None:
@@ -74,7 +64,7 @@ def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str
         blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
         got = SHARED._open(memo, run, status)
         assert got == SHARED._open_planned(memo, run, status)
-        assert got == _two_reports(run, blocking_rules)
+        assert got == _two_reports(SHARED, run, blocking_rules)
         if any(run.unknown):
             assert (d.identification.blocking, d.identification.unknown) == got
         part = SHARED._exit_part(memo, run.fired[engine_module._G_EXIT], run.unknown[engine_module._G_EXIT], run.as_of)
