@@ -1,10 +1,14 @@
 """The gap report's shortcuts (issue 9, engine speed) give what the per-household walks give.
 
-* ``_UnknownFacts.data()`` — the settling paths of every unknown fact, read by one generated function
-  per pattern of unknown facts (``engine._FactsPlan``) — equals walking the facts per household
+* ``_UnknownFacts.data()`` — the settling paths of every unknown fact, read by the program's generated
+  gap code (``compile/gaps_py.py``, ``GapCode.facts``) — equals walking the facts per household
   (``_Run.fact_missing``), in the same order, with lists of its own per fact.
-* ``Engine._open`` — both sides of the gap report, each the union of its rules' own answers
-  (``engine._RuleGap``) — equals the two separate reports (``Engine._missing`` of the blocking rules and of the other unknown ones).
+* ``Engine._open`` — both sides of the gap report, from the generated per-rule masks — equals the two
+  separate per-set reports (``Engine._missing_planned`` of the blocking rules and of the other unknown
+  ones: the test oracle, ``engine._MissingPlan``).
+
+``tests/test_engine_gaps_property.py`` compares the same on generated households of every bundled pack,
+and each rule's generated function with its leaf walk on random node outcomes.
 
 On the examples at every date in force and on generated households of every bundled pack (the
 benchmark workload, seeded), with warm memos and with memos that start over.
@@ -86,13 +90,13 @@ def test_unknown_facts_with_memos_that_start_over(
 
 
 def _two_reports(engine: Engine, run: Any, blocking_rules: tuple[str, ...]) -> tuple[Any, Any]:
-    """What ``_open`` gave before its shortcut: the two reports of ``_missing``, the rest without the
-    blocking side's names."""
+    """What ``_open`` gave before its shortcuts: the two reports of ``_missing_planned``, the rest without
+    the blocking side's names."""
     program = run.program
     rids = {rid for i, mask in enumerate(run.unknown) for _, _, rid in program.conclusions(i, mask)}
     rest_rules = tuple(sorted(rids.difference(blocking_rules)))
-    blocking = engine._missing(run, blocking_rules) if blocking_rules else ()
-    rest = engine._missing(run, rest_rules) if rest_rules else ()
+    blocking = engine._missing_planned(run, blocking_rules) if blocking_rules else ()
+    rest = engine._missing_planned(run, rest_rules) if rest_rules else ()
     if blocking and rest:
         names = {m.name for m in blocking}
         rest = tuple(m for m in rest if m.name not in names)
@@ -121,31 +125,3 @@ def test_open_keyed_once_equals_the_two_reports(
         assert (decision.identification.blocking, decision.identification.unknown) == want
         opened += 1
     assert opened > 100
-
-
-def test_field_readers_read_straight_give_what_the_compiled_ones_give(
-    engine: Engine, cases: list[tuple[Any, date]]
-) -> None:
-    """A pattern's field reader reads straight until it comes back (``engine._Lazy``, compiling costs
-    ~2 ms) and is compiled then: both forms give the same, on every household, for every fact's fields
-    and for all of a program's facts' fields together (the two generated readers, both read straight)."""
-    plans: dict[Any, Any] = {}
-    for h, on in cases:
-        program = engine.program(h, on)
-        assert program is not None
-        if program.key not in plans:
-            fields = [program.chain.facts[s.name].fields for s in program.facts]
-            each = [engine_module._plan_fields(frozenset(f)) for f in fields if f]
-            together = engine_module._plan_fields(frozenset().union(*fields))
-            plans[program.key] = (
-                [(p, engine_module._reader(p)) for p in each if p],
-                (together, engine_module._absent_reader(together)),
-            )
-        each, (together, compiled) = plans[program.key]
-        for plan, reader in each:
-            assert engine_module._absent_of(h, plan) == reader(h)
-        assert engine_module._absent_entries(h, together) == compiled(h)
-    lazy = engine_module._lazy_reader(each[0][0])
-    h = cases[0][0]
-    got = [lazy(h) for _ in range(engine_module._COMPILE_AFTER + 2)]
-    assert lazy.compiled is not None and all(g == got[0] for g in got)  # compiled once it came back

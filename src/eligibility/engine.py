@@ -23,9 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import repeat
-from operator import is_
-from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -34,6 +32,7 @@ from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
+from .compile.gaps_py import GapCode, gap_code, plan_fields
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
 from .compile.members_py import selections, with_members
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
@@ -119,16 +118,8 @@ def _field_plan(fields: frozenset[str]) -> _FieldPlan:
     return got
 
 
-def _plan_fields(fields: frozenset[str]) -> _FieldPlan:
-    """:func:`_field_plan`, not kept."""
-    plan = []
-    for p in sorted(fields):
-        coll, _, sub = p.partition("[].")
-        if not sub and CATALOGUE.get(p) is None:
-            continue  # not a household field: never reported (as facts.missing_paths)
-        sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
-        plan.append((sec, attr, "$." + coll, sub or None))
-    return tuple(plan)
+_plan_fields: Final = plan_fields
+""":func:`_field_plan`, not kept (:func:`eligibility.compile.gaps_py.plan_fields`)."""
 
 
 def _absent(h: Household, fields: frozenset[str]) -> list[str]:
@@ -150,79 +141,6 @@ def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
                 if getattr(item, sub, None) is None:
                     out.append(f"{path}[{i}].{sub}")
     return out
-
-
-_Reader = Callable[[Household], list[str]]
-
-
-def _field_code(sec: str | None, attr: str, sections: dict[str, str], lines: list[str]) -> str:
-    """Generated code reading a household field (``None`` when absent): a section is read into a local
-    the first time (its line added to ``lines``), names as string literals (``repr``), never as code."""
-    if sec is None:
-        return f"getattr(h, {attr!r}, None)"
-    owner = sections.get(sec, "")
-    if not owner:
-        owner = sections[sec] = f"s{len(sections)}"
-        lines.append(f"    {owner} = getattr(h, {sec!r}, None)")
-    return f"(None if {owner} is None else getattr({owner}, {attr!r}, None))"
-
-
-def _reader(plan: _FieldPlan) -> _Reader:
-    """:func:`_absent_of` for one plan as a generated function — the plan's fields read in straight-line
-    code, each section once — for the settling paths a gap report asks for on every household with an
-    open question. Names and JSON paths travel as string literals (``repr``), never as code."""
-    lines = ["def absent(h):", "    out = []"]
-    sections: dict[str, str] = {}
-    for n, (sec, attr, path, sub) in enumerate(plan):
-        lines.append(f"    v{n} = {_field_code(sec, attr, sections, lines)}")
-        lines.append(f"    if v{n} is None:")
-        lines.append(f"        out.append({path!r})")
-        if sub is not None:
-            lines.append("    else:")
-            lines.append(f"        for i, x in enumerate(v{n}):")
-            lines.append(f"            if getattr(x, {sub!r}, None) is None:")
-            lines.append(f"                out.append({path + '['!r} + str(i) + {'].' + sub!r})")
-    lines.append("    return out")
-    ns: dict[str, Any] = {}
-    exec(compile("\n".join(lines) + "\n", "<eligibility absent fields>", "exec"), ns)  # our own source
-    fn: _Reader = ns["absent"]
-    return fn
-
-
-_R = TypeVar("_R")
-
-_COMPILE_AFTER: Final = 64
-"""Uses of a field reader before it is compiled (:class:`_Lazy`). Compiling one costs ~2 ms, reading the
-fields straight a few µs more per use than the compiled reader: generated households make a new pattern of
-absent fields on most households (243 compiles in 2,000 fresh bundled households took a third of their
-time), so a pattern is read straight until it has shown it comes back."""
-
-
-class _Lazy(Generic[_R]):
-    """A per-pattern household reader that reads straight (``interpret``) until it has been used
-    :data:`_COMPILE_AFTER` times, then compiles (``make``) and uses the generated function — the same
-    result either way (``tests/test_engine_gaps.py`` checks both on every pattern it meets)."""
-
-    __slots__ = ("compiled", "interpret", "make", "uses")
-
-    def __init__(self, interpret: Callable[[Household], _R], make: Callable[[], Callable[[Household], _R]]) -> None:
-        self.interpret, self.make = interpret, make
-        self.uses = 0
-        self.compiled: Callable[[Household], _R] | None = None
-
-    def __call__(self, h: Household) -> _R:
-        fn = self.compiled
-        if fn is None:
-            self.uses += 1
-            if self.uses < _COMPILE_AFTER:
-                return self.interpret(h)
-            fn = self.compiled = self.make()
-        return fn(h)
-
-
-def _lazy_reader(plan: _FieldPlan) -> _Lazy[list[str]]:
-    """:func:`_reader` of ``plan``, compiled only once the pattern has come back (:class:`_Lazy`)."""
-    return _Lazy(lambda h: _absent_of(h, plan), lambda: _reader(plan))
 
 
 class _Run:
@@ -730,8 +648,8 @@ class Engine:
                 add("program" + name, len(plans))
                 if name in ("_missing_plans", "_rule_gaps"):
                     add("program" + name + "_answers", sum(len(p.memo) for p in list(plans.values())))
-            facts_plan = kept.get("_facts_plan")
-            add("program_facts_patterns", 0 if facts_plan is None else len(facts_plan.memo))
+            gaps = kept.get("_gap_code")
+            add("program_gap_answers", 0 if gaps is None else len(gaps.memo))
         out.update(per)
         return out
 
@@ -776,7 +694,20 @@ class Engine:
         return make
 
     def _missing(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
-        """The unknown leaf facts of these rules, each with the household paths that would settle it.
+        """The unknown leaf facts of these rules (the exit's open questions), each with the household
+        paths that would settle it: the union of the rules' masks from the program's generated gap code
+        (:mod:`eligibility.compile.gaps_py`), answered as one side of :meth:`_reports`."""
+        code = gap_code(run.program)
+        fns, nodes, values = code.rules, run.nodes, run.values
+        mask = 0
+        for rid in rule_ids:
+            mask |= fns[rid](nodes, values)
+        return self._reports(run, code, mask, 0)[0]
+
+    def _missing_planned(self, run: _Run, rule_ids: tuple[str, ...]) -> tuple[MissingFact, ...]:
+        """The test oracle of :meth:`_missing` and :meth:`_open` (``tests/test_engine_gaps*.py``; not
+        on the engine's path since session 10): the unknown leaf facts of these rules, each with the
+        household paths that would settle it, worked out by walking the rules' leaf paths.
 
         A leaf counts when it and every node above it — through rule references, into the referenced
         rule — is unknown. Which leaves count, and what each one asks for, follows from the outcomes of
@@ -984,6 +915,86 @@ class Engine:
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
         it needs review) and those of every other rule left unknown.
+
+        Each side is the union of its rules' masks, from the program's generated gap code
+        (:mod:`eligibility.compile.gaps_py`: straight-line code that goes down a rule's tree only through
+        unknown nodes), answered by :meth:`_reports`. Why: sessions 6–9 memoised answers on node
+        outcomes (per set of rules, then per rule); on households never seen before those keys were new
+        for most households, and each miss built a plan. The masks say only which facts and paths are
+        asked for, and repeat."""
+        blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
+        nodes, values = run.nodes, run.values
+        code = gap_code(memo.program)
+        fns = code.rules
+        block = 0
+        for rid in blocking_rules:
+            block |= fns[rid](nodes, values)
+        # Every unknown rule's items, the blocking rules' too: those belong to the blocking side's
+        # subjects, which the other side leaves out whole (``_reports``).
+        return self._reports(run, code, block, code.unknown(nodes, values))
+
+    def _reports(self, run: _Run, code: GapCode, block: int, rest: int) -> tuple[tuple[MissingFact, ...], ...]:
+        """The two sides of a gap report from their masks — the blocking side's, and the rest's without
+        the blocking side's subjects (each subject is reported once) — each side made once per mask
+        (:class:`_GapSide`: which facts and paths it asks for, not the household), then the settling
+        paths of the facts they name read off this household (``GapCode.facts``, those facts only)."""
+        memo = code.memo
+        b = r = _NO_SIDE
+        if block:
+            b = memo.get(block) or self._gap_side(run.program, code, block)
+            rest &= ~b.cover
+        if rest:
+            r = memo.get(rest) or self._gap_side(run.program, code, rest)
+        want = b.want | r.want
+        if not want:
+            return b.side, r.side  # type: ignore[return-value]
+        paths = code.facts(run.values, run.h, want)
+        chain = run.program.chain
+        return tuple(
+            side if type(side) is tuple else self._settle(chain, side, paths)  # type: ignore[arg-type]
+            for side in (b.side, r.side)
+        )
+
+    def _gap_side(self, program: Program, code: GapCode, mask: int) -> _GapSide:
+        """One side of a gap report for its mask: per subject (lowest bit first, which is name order:
+        ``GapCode.subject_at``) its share of the mask, made once per share (:class:`_GapPart`) — a
+        finished tuple of :class:`MissingFact` when it names no unknown fact — kept in the program's gap
+        memo (an answer: ``_keep``)."""
+        parts, at = code.parts, code.subject_at
+        entries: list[_GapPart] = []
+        cover = want = 0
+        bits = mask
+        while bits:
+            own = at[(bits & -bits).bit_length() - 1]
+            share = mask & own
+            part = parts.get(share) or _gap_part(self, program, code, share)
+            entries.append(part)
+            want |= part.want
+            cover |= own
+            bits &= ~own
+        got = _GapSide(entries if want else tuple(p.made for p in entries), want, cover)  # type: ignore[misc]
+        self._keep(code.memo, mask, got, _SHAPE_CACHE_SIZE, answer=True)
+        return got
+
+    def _settle(self, chain: Chain, side: list[_GapPart], paths: dict[str, list[str]]) -> tuple[MissingFact, ...]:
+        """One side of a report on this household: each subject's static paths and its facts' settling
+        paths (sorted, without repeats), its :class:`MissingFact` shared per (chain, name, paths)."""
+        out = []
+        for subject, static, facts, _, made in side:
+            if made is not None:
+                out.append(made)
+            elif len(facts) == 1 and not static:
+                out.append(self._missing_fact(chain, subject, tuple(paths.get(facts[0], ()))))
+            else:
+                got = set(static)
+                for f in facts:
+                    got.update(paths.get(f, ()))
+                out.append(self._missing_fact(chain, subject, tuple(sorted(got))))
+        return tuple(out)
+
+    def _open_planned(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
+        """The test oracle of :meth:`_open` (session 9's per-rule answers, :class:`_RuleGap`; not on the
+        engine's path since session 10).
 
         Each side is the union of its rules' own answers (:meth:`_merged`, :class:`_RuleGap`). Why not
         one answer per set of unknown rules and node outcomes (sessions 6–9): on households never seen
@@ -1435,7 +1446,8 @@ class _SettlePlan:
             if name not in reached:
                 reached.add(name)
                 stack.extend(d for d in self.deps[name] if d in unknown)
-        return _lazy_reader(_plan_fields(frozenset().union(*(self.fields[n] for n in reached))))
+        plan = _plan_fields(frozenset().union(*(self.fields[n] for n in reached)))
+        return lambda h: _absent_of(h, plan)
 
 
 def _settling(run: _Run, facts: tuple[str, ...]) -> tuple[str, ...]:
@@ -1536,9 +1548,6 @@ class _Memo:
             plans = kept.get(name)
             if plans:
                 plans.clear()  # cleared, not removed: a caller may be about to store into it
-        facts_plan = kept.get("_facts_plan")
-        if facts_plan is not None:
-            facts_plan.memo.clear()
 
     def _new_tables(self) -> None:
         """Fresh, empty memos of combinations (new, and each time they start over)."""
@@ -1553,6 +1562,9 @@ class _Memo:
         for name in ("_missing_plans", "_rule_gaps"):  # a _SettlePlan's memo holds patterns: combinations
             for p in list((kept.get(name) or {}).values()):
                 p.memo.clear()
+        gaps = kept.get("_gap_code")  # the gap report's sides by mask (session 10)
+        if gaps is not None:
+            gaps.memo.clear()
 
     def lean_pays(self) -> bool:
         """Whether ``trace="none"`` should still try the lean program first. A household with an unknown
@@ -1609,187 +1621,45 @@ class _UnknownFacts:
 
     def data(self) -> dict[str, list[str]]:
         """Every unknown fact with the household paths that would settle it (those with none left out),
-        in the program's fact order — what :attr:`_Run.fact_missing` gives, read by one function per
-        pattern of unknown facts (:class:`_FactsPlan`) instead of walking the facts per household."""
+        in the program's fact order — what :attr:`_Run.fact_missing` gives, by the program's generated
+        code (``GapCode.facts``, :mod:`eligibility.compile.gaps_py`) instead of walking the facts per
+        household (session 8's per-pattern plans were new for most households never seen before)."""
         run = self.run
-        plan: _FactsPlan | None = run.program.__dict__.get("_facts_plan")
-        if plan is None:
-            plan = run.program.__dict__["_facts_plan"] = _FactsPlan(run.program)
-        values = run.values
-        return _shape(plan.memo, tuple([values[i] is UNKNOWN for i in plan.slots]), plan.reader)(run.h)
-
-
-class _FactsPlan:
-    """For one program: per pattern of which of its facts are unknown, how to read the settling paths of
-    every unknown fact (:meth:`_Run.missing_of_fact`: its own absent fields and, through the unknown
-    facts it reads, theirs). ``memo`` holds one :class:`_FactsRead` per pattern seen, bounded by
-    ``_SHAPE_CACHE_SIZE`` (starts over when full): patterns are combinations of facts, not households."""
-
-    __slots__ = ("deps", "fields", "memo", "names", "slots")
-
-    def __init__(self, program: Program) -> None:
-        chain = program.chain
-        self.names = [s.name for s in program.facts]
-        self.slots = [s.index for s in program.facts]
-        self.deps = {n: chain.facts[n].facts for n in self.names}
-        self.fields = {n: chain.facts[n].fields for n in self.names}
-        self.memo: dict[tuple[bool, ...], _FactsRead] = {}
-
-    def reader(self, pattern: tuple[bool, ...]) -> _FactsRead:
-        """How to read one pattern's settling paths: every field an unknown fact reaches (through unknown
-        facts only, as :meth:`_Run.missing_of_fact` walks them) numbered once, and per unknown fact the
-        bit mask of its fields."""
-        unknown = {n for n, u in zip(self.names, pattern, strict=True) if u}
-        entries: dict[tuple[str | None, str, str, str | None], int] = {}
-        facts: list[tuple[str, int]] = []
-        for name in self.names:
-            if name not in unknown:
-                continue
-            reached: set[str] = set()
-            stack = [name]
-            while stack:
-                fact = stack.pop()
-                if fact not in reached:
-                    reached.add(fact)
-                    stack.extend(d for d in self.deps.get(fact, ()) if d in unknown)
-            mask = 0
-            for e in _plan_fields(frozenset().union(*(self.fields[f] for f in reached))):
-                mask |= 1 << entries.setdefault(e, len(entries))
-            if mask:
-                facts.append((name, mask))
-        ents = tuple(entries)
-        return _FactsRead(_Lazy(lambda h: _absent_entries(h, ents), lambda: _absent_reader(ents)), tuple(facts))
-
-
-class _FactsRead:
-    """One pattern of :class:`_FactsPlan`: ``absent(h)`` gives the bit mask of the numbered fields the
-    household lacks and each field's absent paths; a fact's settling paths are the sorted union over
-    its mask's fields that are absent — worked out once per distinct mask on a household (facts often
-    share their fields)."""
-
-    __slots__ = ("absent", "facts")
-
-    def __init__(self, absent: Callable[[Household], tuple[int, list[list[str]]]], facts: tuple[tuple[str, int], ...]):
-        self.absent, self.facts = absent, facts
-
-    def __call__(self, h: Household) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        if not self.facts:
-            return out
-        lacking, paths = self.absent(h)
-        if not lacking:
-            return out
-        done: dict[int, list[str]] = {}
-        for name, mask in self.facts:
-            m = mask & lacking
-            if m:
-                got = done.get(m)
-                if got is None:
-                    got = []
-                    bits = m
-                    while bits:  # the fields this fact reaches that the household lacks
-                        low = bits & -bits
-                        got += paths[low.bit_length() - 1]
-                        bits ^= low
-                    if len(got) > 1:
-                        got = sorted(set(got))
-                    done[m] = got
-                out[name] = list(got)
-        return out
-
-
-def _absent_entries(h: Household, entries: _FieldPlan) -> tuple[int, list[Any]]:
-    """What :func:`_absent_reader`'s function gives, read straight (before a pattern is compiled)."""
-    m = 0
-    out: list[Any] = []
-    for n, (sec, attr, path, sub) in enumerate(entries):
-        obj: Any = h if sec is None else getattr(h, sec, None)
-        v = None if obj is None else getattr(obj, attr, None)
-        if v is None:
-            out.append([path])
-            m |= 1 << n
-        elif sub is None:
-            out.append(())
-        else:
-            got = [f"{path}[{i}].{sub}" for i, x in enumerate(v) if getattr(x, sub, None) is None]
-            out.append(got)
-            if got:
-                m |= 1 << n
-    return m, out
-
-
-def _absent_reader(entries: tuple[tuple[str | None, str, str, str | None], ...]) -> Any:
-    """A generated function of the household: (bit mask of the ``entries`` it lacks, each entry's absent
-    JSON paths) — each section read once, names and paths as string literals (``repr``), never code."""
-    lines = ["def absent(h):", "    m = 0"]
-    sections: dict[str, str] = {}
-    for n, (sec, attr, path, sub) in enumerate(entries):
-        lines.append(f"    v = {_field_code(sec, attr, sections, lines)}")
-        lines.append("    if v is None:")
-        lines.append(f"        a{n} = [{path!r}]")
-        lines.append(f"        m |= {1 << n}")
-        if sub is None:
-            lines.append("    else:")
-            lines.append(f"        a{n} = ()")
-            continue
-        lines.append("    else:")
-        lines.append(f"        a{n} = [{path + '['!r} + str(i) + {'].' + sub!r}")
-        lines.append(f"               for i, x in enumerate(v) if getattr(x, {sub!r}, None) is None]")
-        lines.append(f"        if a{n}:")
-        lines.append(f"            m |= {1 << n}")
-    lines.append(f"    return m, [{', '.join(f'a{n}' for n in range(len(entries)))}]")
-    ns: dict[str, Any] = {}
-    exec(compile("\n".join(lines) + "\n", "<eligibility unknown facts>", "exec"), ns)  # our own source
-    return ns["absent"]
+        code = gap_code(run.program)
+        return code.facts(run.values, run.h, code.all_facts)
 
 
 class _Settled:
     """Per program: the settling paths of a household's unknown facts for its full trace — what
-    ``_UnknownFacts.data()`` gives — kept per (pattern of unknown facts, paths the household lacks).
+    ``_UnknownFacts.data()`` gives, by the same generated code (``GapCode.facts``) — one shared
+    :class:`SettledPaths` per distinct answer, with its memo-key form (paths as tuples), whose shared
+    objects make the full trace's memo keys compare by identity.
 
-    Why: worked out per household, the paths take some fifty reads of the household and a sort per
-    unknown fact (about a sixth of ``Engine.full_json``). They depend on the household only through
-    which facts are unknown and which of those facts' fields it lacks; so per pattern of unknown facts
-    the fields of all of them are planned once (:func:`_plan_fields`; not a generated reader: compiling
-    one per pattern cost more than it saved on households never seen before), and the lacking paths
-    read with that plan (:func:`_absent_of`), with the pattern, key the result: computed the exact way
-    (``_Run.fact_missing``) on the first household with that key, shared (read only) by the next
-    ones — with its memo-key form (paths as tuples), whose shared objects also make the full trace's
-    memo keys compare by identity.
-    Both memos are bounded and start over when full."""
+    Why keyed on the answer: until session 9 the key was the pattern of unknown facts with the paths
+    the household lacks, which needed a field plan per pattern (new on most households never seen
+    before) and, on a miss, a walk of the facts. The memo is bounded and starts over when full."""
 
-    __slots__ = ("chain", "done", "facts", "get", "plans")
+    __slots__ = ("done",)
 
     def __init__(self, program: Program) -> None:
-        self.chain = program.chain
-        self.facts = [s.name for s in program.facts]
-        self.get = value_getter([s.index for s in program.facts])
-        self.plans: dict[tuple[bool, ...], _FieldPlan] = {}
         self.done: dict[tuple[Any, ...], SettledPaths] = {}
 
     def __call__(self, run: _Run) -> SettledPaths:
         """The settling paths of ``run``'s unknown facts (those with any), also as memo keys."""
-        pattern = tuple(map(is_, self.get(run.values), repeat(UNKNOWN)))
-        plan = self.plans.get(pattern)
-        if plan is None:
-            facts = self.chain.facts
-            fields = frozenset().union(*(facts[n].fields for n, u in zip(self.facts, pattern, strict=True) if u))
-            plan = _plan_fields(fields)
-            if len(self.plans) >= _SETTLED_SIZE:
-                self.plans.clear()
-            self.plans[pattern] = plan
-        key = (pattern, *_absent_of(run.h, plan))
-        got = self.done.get(key)
-        if got is None:
-            got = SettledPaths({k: v for k, v in run.fact_missing.items() if v})
+        code = gap_code(run.program)
+        paths = code.facts(run.values, run.h, code.all_facts)
+        key = tuple([(name, *got) for name, got in paths.items()])
+        settled = self.done.get(key)
+        if settled is None:
+            settled = SettledPaths(paths)
             if len(self.done) >= _SETTLED_SIZE:
                 self.done.clear()
-            self.done[key] = got
-        return got
+            self.done[key] = settled
+        return settled
 
 
 _SETTLED_SIZE: Final = 1024
-"""Patterns, and (pattern, lacking paths) results, kept per program by :class:`_Settled`."""
+"""Distinct settling-path answers kept per program by :class:`_Settled`."""
 
 
 _FULL_PATTERN_BUDGET: Final = 200_000
@@ -1824,3 +1694,60 @@ def _as_date(v: date | str) -> date:
     if not FIRST_DAY <= on <= LAST_DAY:
         raise EvaluationError(f"评估日期超出范围 / assessment date {on} outside {FIRST_DAY}…{LAST_DAY}")
     return on
+
+
+class _GapPart(NamedTuple):
+    """What one subject of a gap report asks for, for one share of a mask (``GapCode.parts``)."""
+
+    name: str
+    static: tuple[str, ...]
+    """Household paths, sorted."""
+    facts: tuple[str, ...]
+    """Unknown facts whose settling paths it lists, sorted."""
+    want: int
+    """Those facts' bits for ``GapCode.facts`` (their dependencies included)."""
+    made: MissingFact | None
+    """The finished object when it names no fact."""
+
+
+def _gap_part(engine: Engine, program: Program, code: GapCode, share: int) -> _GapPart:
+    """The :class:`_GapPart` of one subject's share of a mask, kept in ``code.parts`` (shares are
+    combinations of one subject's few items: bounded, starts over at ``_SHAPE_CACHE_SIZE``)."""
+    static: list[str] = []
+    facts: list[str] = []
+    name = ""
+    want = 0
+    for n, (subject, kind, item) in enumerate(code.items):
+        if share >> n & 1:
+            name = subject
+            if kind == "path":
+                static.append(item)
+            elif kind == "fact":
+                facts.append(item)
+                want |= code.fact_bits[item]
+    paths = tuple(sorted(set(static)))
+    made = None if facts else engine._missing_fact(program.chain, name, paths)
+    got = _GapPart(name, paths, tuple(sorted(set(facts))), want, made)
+    if len(code.parts) >= _SHAPE_CACHE_SIZE:
+        code.parts.clear()
+    code.parts[share] = got
+    return got
+
+
+_Side = tuple[MissingFact, ...] | list[_GapPart]
+"""One side of a gap report as :class:`_GapSide` keeps it: the finished tuple when it names no unknown
+fact, else its subjects' parts in name order."""
+
+
+class _GapSide(NamedTuple):
+    """One side of a gap report for one mask (``Engine._gap_side``)."""
+
+    side: _Side
+    want: int
+    """The facts whose settling paths it needs, their dependencies included (the bits ``GapCode.facts``
+    reads); 0 when it names none."""
+    cover: int
+    """The bits of every item of its subjects: the other side leaves them out."""
+
+
+_NO_SIDE: Final = _GapSide((), 0, 0)

@@ -1,0 +1,299 @@
+"""The gap report as generated code, one set per compiled program (issue 9, session 10).
+
+A decision with an unknown conclusion names the facts that would settle each open question
+(``Identification.blocking`` / ``unknown``, the exit's open blockers) and the compact trace lists the
+household paths that would settle every unknown fact (its ``missing``). Both follow from the node
+outcomes and values of the program's run and from which household fields are absent.
+
+Why generated code: until session 9 these were memoised per combination (of rules, outcomes, unknown
+facts); on households never seen before three combinations in four were new, and each miss built a
+plan (a union of leaf paths, a field plan, sometimes a compiled reader). Here the work done on a miss
+is straight-line code written once per program from our own IR (the condition trees and the facts'
+dependencies), compiled with :func:`compile`; rule-file text never becomes code — names and paths
+travel as string literals (``repr``) and the generated source is built from integers and those
+literals only.
+
+* :attr:`GapCode.rules` — per rule, a function ``(nodes, values) -> int``: nested ``if`` blocks that go
+  down the rule's condition tree (through rule references, by calling the referenced rule's function)
+  only where nodes are unknown, and at an open leaf set the bits of what it asks for. A bit stands for
+  one *item* (:attr:`GapCode.items`): a subject (so a subject is reported even when it asks for no
+  path), a household path of a subject, or an unknown fact of a subject. A report is the union of its
+  rules' masks: one int, which repeats across households far more than outcomes do.
+  :attr:`GapCode.unknown` is the union over every rule that concludes something and is unknown.
+* :attr:`GapCode.facts` — ``(values, household, wanted) -> {fact: paths}``: for each wanted fact that is
+  unknown, in the program's fact order (dependencies first), the sorted household paths that would
+  settle it — its own absent fields and those of the unknown facts it reads — the same lists
+  ``engine._Run.missing_of_fact`` walks to, each a list of its own.
+
+The engine keeps, per (blocking mask, other mask), the report's subjects in name order with their
+static paths and facts (``engine._GapAnswer``); per household only :attr:`GapCode.facts` runs, for the
+facts those subjects name. The old per-rule and per-set memos (``engine._RuleGap``,
+``engine._MissingPlan``) stay as the test oracle (``tests/test_engine_gaps*.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ..conditions import Leaf, RuleRef
+from ..expressions import UNKNOWN
+from ..facts import CATALOGUE
+
+if TYPE_CHECKING:
+    from .python import CondNode, Program
+
+__all__ = ["FieldEntry", "GapCode", "gap_code", "plan_fields"]
+
+FieldEntry = tuple[str | None, str, str, str | None]
+"""How to find a household field: (section or None, attribute, JSON path, item field or None)."""
+
+Item = tuple[str, str, str]
+"""What a bit of a rule's mask stands for: (subject, ``""`` | ``"path"`` | ``"fact"``, path or fact)."""
+
+RuleGaps = Callable[[Any, tuple[Any, ...]], int]
+FactPaths = Callable[[tuple[Any, ...], Any, int], dict[str, list[str]]]
+
+_LOCK: Final = threading.Lock()
+
+
+def plan_fields(fields: frozenset[str]) -> tuple[FieldEntry, ...]:
+    """How to find the absent ones among a fact's household fields, in path order; a path that is not
+    a household field (not in the catalogue, not an item path) is never reported (as
+    :func:`eligibility.facts.missing_paths`)."""
+    plan = []
+    for p in sorted(fields):
+        coll, _, sub = p.partition("[].")
+        if not sub and CATALOGUE.get(p) is None:
+            continue
+        sec, _, attr = coll.partition(".") if "." in coll else (None, "", coll)
+        plan.append((sec, attr, "$." + coll, sub or None))
+    return tuple(plan)
+
+
+class GapCode:
+    """The generated gap-report functions of one program (see the module docstring), and the engine's
+    memo of reports by their masks (``memo``: bounded by the engine's ``_keep``)."""
+
+    __slots__ = (
+        "all_facts",
+        "fact_bits",
+        "facts",
+        "items",
+        "memo",
+        "parts",
+        "rules",
+        "source",
+        "subject_at",
+        "subject_bits",
+        "unknown",
+    )
+
+    def __init__(
+        self,
+        rules: dict[str, RuleGaps],
+        unknown: RuleGaps,
+        items: tuple[Item, ...],
+        facts: FactPaths,
+        fact_bits: dict[str, int],
+        source: str,
+    ) -> None:
+        self.rules, self.unknown, self.items, self.facts = rules, unknown, items, facts
+        self.fact_bits, self.source = fact_bits, source
+        self.subject_bits: dict[str, int] = {}
+        """Per subject, the bits of all its items (to leave a subject out of a mask)."""
+        for n, (subject, _, _) in enumerate(items):
+            self.subject_bits[subject] = self.subject_bits.get(subject, 0) | 1 << n
+        self.subject_at = tuple(self.subject_bits[subject] for subject, _, _ in items)
+        """Per bit, the bits of its subject's items. Items are numbered in subject name order, so the
+        subjects of a mask, lowest bit first, come in name order — the order a report lists them in."""
+        self.parts: dict[int, Any] = {}
+        """Per subject's share of a mask (``mask & subject_bits[subject]``: disjoint between subjects),
+        what it asks for (``engine._GapPart``); bounded by the engine (starts over when full)."""
+        self.all_facts = 0
+        """``wanted`` for every fact of the program (the compact trace's ``missing``)."""
+        for bits in fact_bits.values():
+            self.all_facts |= bits
+        self.memo: dict[Any, Any] = {}
+
+
+def gap_code(program: Program) -> GapCode:
+    """The :class:`GapCode` of ``program``, generated on first need and kept on it (thread-safe)."""
+    got: GapCode | None = program.__dict__.get("_gap_code")
+    if got is None:
+        with _LOCK:
+            got = program.__dict__.get("_gap_code")
+            if got is None:
+                got = program.__dict__["_gap_code"] = _generate(program)
+    return got
+
+
+class _Writer:
+    """Source lines with their indentation, and the item numbering of one program."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.items: dict[Item, int] = {}
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def bit(self, item: Item) -> int:
+        n = self.items.get(item)
+        if n is None:
+            n = self.items[item] = len(self.items)
+        return 1 << n
+
+
+def _asked(subject: str, name: str, kind: str) -> Item | None:
+    """The item an unknown value asks for (as the old walk's ``ask``): an unknown fact by name, a
+    household field by its path when it is one, nothing otherwise."""
+    if kind == "fact":
+        return (subject, "fact", name)
+    if CATALOGUE.get(name) is not None:
+        return (subject, "path", f"$.{name}")
+    return None
+
+
+def _leaf(w: _Writer, n: CondNode, c: Leaf, depth: int) -> None:
+    """An open leaf: the bits of its subject and of the unknown values it reads. A leaf unknown only
+    for a parameter without a value asks for nothing (that is ``Decision.missing_parameters``)."""
+    operands = [
+        (o.kind, o.name, x)
+        for o, (how, x) in zip(c.operands, n.operands, strict=True)
+        if how == "value" and o.kind in ("fact", "field")
+    ]
+    gap = any(o.kind == "param" and hit is None for o, hit in zip(c.operands, n.hits, strict=True))
+    tests = ([f"v[{n.actual}] is U"] if n.actual is not None else []) + [f"v[{x}] is U" for _, _, x in operands]
+    if gap:
+        if not tests:
+            return  # never asks: the old walk skipped it every time
+        w.emit(depth, f"if {' or '.join(tests)}:")
+        depth += 1
+    w.emit(depth, f"m |= {w.bit((c.subject, '', ''))}")
+    asks = []
+    if n.actual is not None:
+        asks.append((n.actual, _asked(c.subject, c.subject, c.ref)))
+    asks += [(x, _asked(c.subject, name, kind)) for kind, name, x in operands]
+    for x, item in asks:
+        if item is not None:
+            w.emit(depth, f"if v[{x}] is U:")
+            w.emit(depth + 1, f"m |= {w.bit(item)}")
+
+
+def _node(w: _Writer, n: CondNode, depth: int, fn_of: dict[str, str], alias: dict[str, str]) -> None:
+    """A node reached through unknown nodes: its own test, then its children, its leaf or its rule."""
+    w.emit(depth, f"if n[{n.index}] is U:")
+    inner = len(w.lines)
+    for k in n.children:
+        _node(w, k, depth + 1, fn_of, alias)
+    c = n.cond
+    if isinstance(c, Leaf):
+        _leaf(w, n, c, depth + 1)
+    elif isinstance(c, RuleRef):
+        sub = fn_of.get(alias.get(c.rule, c.rule))
+        if sub is not None:
+            w.emit(depth + 1, f"m |= {sub}(n, v)")
+    if len(w.lines) == inner:
+        w.lines.pop()  # nothing below asks for anything
+
+
+def _field_read(entry: FieldEntry, sections: dict[str, str]) -> str:
+    """An expression giving the entry's absent JSON paths on ``h`` (a tuple or a list)."""
+    sec, attr, path, sub = entry
+    owner = "h" if sec is None else sections.setdefault(sec, f"s{len(sections)}")
+    get = (
+        f"getattr({owner}, {attr!r}, None)"
+        if sec is None
+        else f"(None if {owner} is None else getattr({owner}, {attr!r}, None))"
+    )
+    if sub is None:
+        return f"(({path!r},) if {get} is None else ())"
+    items = f"[{path + '['!r} + str(i) + {'].' + sub!r} for i, x in enumerate(fv) if getattr(x, {sub!r}, None) is None]"
+    return f"(({path!r},) if (fv := {get}) is None else {items})"
+
+
+def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
+    """The source of ``facts(v, h, W)`` and each fact's bit in ``W`` (its own and its dependencies')."""
+    chain = program.chain
+    order = {s.name: k for k, s in enumerate(program.facts)}
+    plans = {s.name: plan_fields(chain.facts[s.name].fields) for s in program.facts}
+    deps = {
+        s.name: sorted((d for d in chain.facts[s.name].facts if d in order), key=order.__getitem__)
+        for s in program.facts
+    }
+    uses: dict[FieldEntry, int] = {}
+    for plan in plans.values():
+        for e in plan:
+            uses[e] = uses.get(e, 0) + 1
+    sections: dict[str, str] = {}
+    reads = {e: _field_read(e, sections) for e in uses}
+    shared = {e: f"a{k}" for k, e in enumerate(e for e, count in uses.items() if count > 1)}
+    # Which facts can ever have a path: own fields, or a dependency that can.
+    some: set[str] = set()
+    for s in program.facts:
+        if any(order[d] >= order[s.name] for d in deps[s.name]):
+            raise ValueError(f"facts of {program.key} are not in dependency order at {s.name}")
+        if plans[s.name] or any(d in some for d in deps[s.name]):
+            some.add(s.name)
+    body: list[str] = []
+    for s in program.facts:
+        if s.name not in some:
+            continue
+        parts = [
+            f"*({shared[e]} if {shared[e]} is not None else ({shared[e]} := {reads[e]}))"
+            if e in shared
+            else f"*{reads[e]}"
+            for e in plans[s.name]
+        ]
+        parts += [f"*f{order[d]}" for d in deps[s.name] if d in some]
+        k = order[s.name]
+        body += [
+            f"    if W & {1 << k} and v[{s.index}] is U:",
+            f"        f{k} = [{', '.join(parts)}]",
+            f"        if len(f{k}) > 1:",
+            f"            f{k} = sorted(set(f{k}))",
+            f"        if f{k}:",
+            f"            out[{s.name!r}] = f{k}",
+        ]
+    head = ["def facts(v, h, W):", "    out = {}"]
+    head += [f"    {owner} = getattr(h, {sec!r}, None)" for sec, owner in sections.items()]
+    head += [f"    {local} = None" for local in shared.values()]
+    head += [f"    f{order[name]} = ()" for name in some if any(name in deps[o] for o in some)]
+    closure: dict[str, int] = {}
+    for s in program.facts:  # dependencies first: a fact's bits are its own and its dependencies'
+        closure[s.name] = (1 << order[s.name]) | sum(closure[d] for d in set(deps[s.name]))
+    return [*head, *body, "    return out"], closure
+
+
+def _generate(program: Program) -> GapCode:
+    """Write and compile the program's gap-report functions (see the module docstring)."""
+    chain = program.chain
+    fn_of = {rule.id: f"r{k}" for k, (rule, _, _) in enumerate(program.rules)}
+    first = _Writer()  # a first pass finds the items, numbered then in subject order (``subject_at``)
+    for _, _, root in program.rules:
+        _node(first, root, 1, fn_of, chain.alias)
+    w = _Writer()
+    w.items = {item: n for n, item in enumerate(sorted(first.items))}
+    for rule, _, root in program.rules:
+        w.emit(0, f"def {fn_of[rule.id]}(n, v):")
+        w.emit(1, "m = 0")
+        _node(w, root, 1, fn_of, chain.alias)
+        w.emit(1, "return m")
+    w.emit(0, "def unknown(n, v):")  # every rule that concludes something and is unknown
+    w.emit(1, "m = 0")
+    for rule, _, root in program.rules:
+        if rule.conclusions:
+            w.emit(1, f"if n[{root.index}] is U:")
+            w.emit(2, f"m |= {fn_of[rule.id]}(n, v)")
+    w.emit(1, "return m")
+    facts_lines, closure = _facts_source(program)
+    source = "\n".join([*w.lines, *facts_lines]) + "\n"
+    ns: dict[str, Any] = {"U": UNKNOWN}
+    exec(compile(source, f"<eligibility gaps {program.key}>", "exec"), ns)  # our own source: see above
+    if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
+        raise AssertionError(f"gap items of {program.key} differ between passes")
+    items = tuple(sorted(w.items, key=w.items.__getitem__))
+    rules = {rid: ns[name] for rid, name in fn_of.items()}
+    return GapCode(rules, ns["unknown"], items, ns["facts"], closure, source)

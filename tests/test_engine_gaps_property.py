@@ -1,0 +1,128 @@
+"""The generated gap report (``compile/gaps_py.py``, session 10) against the paths it replaced.
+
+Generated households (the shipped strategies) in every bundled pack's regions, on dates around every
+effective date, through one engine whose memos fill up across examples (as in a county batch):
+
+* both sides of the identification's gap report (``Engine._open``) equal session 9's per-rule answers
+  (``Engine._open_planned``, :class:`engine._RuleGap`) and the two separate per-set reports of session 8
+  (``Engine._missing_planned``, :class:`engine._MissingPlan`);
+* the exit's gap report (``Engine._missing``) equals ``_missing_planned`` for the rules the exit asks
+  about, for each unknown rule alone and for all of them together;
+* the compact trace's ``missing`` (``_UnknownFacts.data()``) and each unknown fact's settling paths read
+  alone (``GapCode.facts`` with only that fact wanted) equal walking the facts (``_Run.missing_of_fact``).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from eligibility import Engine
+from eligibility import engine as engine_module
+from eligibility import strategies as els
+from eligibility.compile.gaps_py import gap_code
+from eligibility.errors import EvaluationError, HouseholdError
+from eligibility.expressions import UNKNOWN
+
+from .property.test_compiled import DATES, REGIONS, RULESET, _effective_dates
+from .test_engine_gaps import _two_reports
+
+SHARED = Engine(RULESET)
+"""One engine for every example: its gap memos fill up across households."""
+
+BATCH = st.lists(st.tuples(els.household_data(regions=REGIONS), DATES), min_size=4, max_size=10)
+
+
+def _decided(data: dict[str, Any], on: date) -> Any:
+    try:
+        return SHARED.evaluate(data, on, trace="compact")
+    except (EvaluationError, HouseholdError):
+        return None
+
+
+def _unknown_rules(run: Any) -> list[str]:
+    program = run.program
+    return sorted({rid for g, mask in enumerate(run.unknown) for _, _, rid in program.conclusions(g, mask)})
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(BATCH)
+def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str, Any], date]]) -> None:
+    decided = [d for d in (_decided(data, on) for data, on in batch) if d is not None]
+    decided = [d for d in decided if isinstance(getattr(d.trace, "missing", None), engine_module._UnknownFacts)]
+    assume(decided)
+    for d in decided:
+        run = d.trace.missing.run
+        program = run.program
+        memo = SHARED._memos[program.key]
+        # the same status the decision used (the memo may have started over: then work it out again)
+        status = SHARED._status(memo, run.fired, run.unknown, run.as_of)
+        blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
+        got = SHARED._open(memo, run, status)
+        assert got == SHARED._open_planned(memo, run, status)
+        assert got == _two_reports(SHARED, run, blocking_rules)
+        if any(run.unknown):
+            assert (d.identification.blocking, d.identification.unknown) == got
+        part = SHARED._exit_part(memo, run.fired[engine_module._G_EXIT], run.unknown[engine_module._G_EXIT], run.as_of)
+        asked = [r for r in (part.maybe, part.review_rules) if r]
+        unknown = _unknown_rules(run)
+        asked += [(r,) for r in unknown] + ([tuple(unknown)] if unknown else [])
+        for rule_ids in asked:
+            assert SHARED._missing(run, rule_ids) == SHARED._missing_planned(run, rule_ids), rule_ids
+        walked = engine_module._Run(program, run.h, run.as_of)
+        assert d.trace.missing.data() == {k: v for k, v in walked.fact_missing.items() if v}
+        code = gap_code(program)
+        for s in program.facts:
+            alone = code.facts(run.values, run.h, code.fact_bits[s.name]).get(s.name, [])
+            assert alone == walked.missing_of_fact(s.name), s.name
+            if run.values[s.index] is not UNKNOWN:
+                assert alone == []
+
+
+def _programs() -> list[Any]:
+    """The compiled program of every bundled pack on every date of ``DATES`` it is in force."""
+    from eligibility.compile.python import program_for
+
+    out: dict[str, Any] = {}
+    for pack in sorted(RULESET.packs):
+        chain = RULESET.chain(pack)
+        for on in _effective_dates():
+            if chain.in_force(on):
+                p = program_for(chain, on)
+                out.setdefault(p.key, p)
+    return list(out.values())
+
+
+PROGRAMS = _programs()
+
+
+def _decoded(code: Any, mask: int) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for n, (subject, kind, name) in enumerate(code.items):
+        if mask >> n & 1:
+            into = found.setdefault(subject, (set(), set()))
+            if kind:
+                into[kind == "fact"].add(name)
+    return {k: (frozenset(a), frozenset(b)) for k, (a, b) in found.items()}
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PROGRAMS), st.integers(0, 2**32), st.floats(0.2, 0.95))
+def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int, p_unknown: float) -> None:
+    """Every rule's generated function, on node outcomes and values drawn at random (combinations real
+    households rarely make: open leaves whose values are all known, parameters without a value), asks
+    for what walking its leaf paths asks for (``_RuleGap.answer``, session 9's per-rule answer)."""
+    rng = random.Random(seed)
+    code = gap_code(program)
+    n_values = len(program.value_kinds)
+    outcomes = (True, False)
+    for _ in range(5):
+        nodes = tuple(UNKNOWN if rng.random() < p_unknown else rng.choice(outcomes) for _ in range(program.n_nodes))
+        values = tuple(UNKNOWN if rng.random() < p_unknown else 0 for _ in range(n_values))
+        for rule, _, _ in program.rules:
+            want = {k: (st_, fa) for k, st_, fa in engine_module._RuleGap(program, rule.id).answer(nodes, values)}
+            assert _decoded(code, code.rules[rule.id](nodes, values)) == want, rule.id
