@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from .._cache import cached_code
 from .python import Program
 
 __all__ = ["FindingTables", "Make", "code_masks"]
@@ -89,7 +90,7 @@ class FindingTables:
         every.append(f"    return ({''.join(f'r{n}, ' for n in range(len(groups)))})")
         self.source = "\n".join(every) + "\n"
         namespace: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
-        exec(compile(self.source, f"<eligibility findings {program.key}>", "exec"), namespace)  # our own source
+        exec(cached_code(self.source, f"<eligibility findings {program.key}>"), namespace)  # our own source
         self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = namespace["every"]
 
     def group(self, g: int, kind: str) -> Callable[[int, int], tuple[Any, ...]]:

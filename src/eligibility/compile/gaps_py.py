@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from .._cache import cached_code
 from ..conditions import Leaf, RuleRef
 from ..expressions import UNKNOWN
 from ..facts import CATALOGUE
@@ -260,7 +261,11 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
     head = ["def facts(v, h, W):", "    out = {}"]
     head += [f"    {owner} = getattr(h, {sec!r}, None)" for sec, owner in sections.items()]
     head += [f"    {local} = None" for local in shared.values()]
-    head += [f"    f{order[name]} = ()" for name in some if any(name in deps[o] for o in some)]
+    # In program order, not the set's: the source must be the same in every process, as its compiled code
+    # is cached by its text (``cached_code``) and a string set's order changes with PYTHONHASHSEED.
+    head += [
+        f"    f{order[name]} = ()" for name in sorted(some, key=order.__getitem__) if any(name in deps[o] for o in some)
+    ]
     closure: dict[str, int] = {}
     for s in program.facts:  # dependencies first: a fact's bits are its own and its dependencies'
         closure[s.name] = (1 << order[s.name]) | sum(closure[d] for d in set(deps[s.name]))
@@ -291,7 +296,9 @@ def _generate(program: Program) -> GapCode:
     facts_lines, closure = _facts_source(program)
     source = "\n".join([*w.lines, *facts_lines]) + "\n"
     ns: dict[str, Any] = {"U": UNKNOWN}
-    exec(compile(source, f"<eligibility gaps {program.key}>", "exec"), ns)  # our own source: see above
+    # Our own source (see above); its compiled code is cached on disk like the programs' (the compile is
+    # ~20 ms of a bundled program's first decision with an open question in a new process).
+    exec(cached_code(source, f"<eligibility gaps {program.key}>"), ns)
     if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
         raise AssertionError(f"gap items of {program.key} differ between passes")
     items = tuple(sorted(w.items, key=w.items.__getitem__))
