@@ -25,9 +25,9 @@ literals only.
   settle it — its own absent fields and those of the unknown facts it reads — the same lists
   ``engine._Run.missing_of_fact`` walks to, each a list of its own.
 
-The engine keeps, per (blocking mask, other mask), the report's subjects in name order with their
-static paths and facts (``engine._GapAnswer``); per household only :attr:`GapCode.facts` runs, for the
-facts those subjects name. The old per-rule and per-set memos (``engine._RuleGap``,
+The engine keeps, per mask, a report side's subjects in name order with their static paths and facts
+(``engine._GapSide``, each subject's share as ``engine._GapPart``); per household only
+:attr:`GapCode.facts` runs, for the facts those subjects name. The old per-rule and per-set memos (``engine._RuleGap``,
 ``engine._MissingPlan``) stay as the test oracle (``tests/test_engine_gaps*.py``).
 """
 
