@@ -114,12 +114,8 @@ def _field_plan(fields: frozenset[str]) -> _FieldPlan:
     field)."""
     got = _FIELD_PLANS.get(fields)
     if got is None:
-        got = _FIELD_PLANS[fields] = _plan_fields(fields)
+        got = _FIELD_PLANS[fields] = plan_fields(fields)
     return got
-
-
-_plan_fields: Final = plan_fields
-""":func:`_field_plan`, not kept (:func:`eligibility.compile.gaps_py.plan_fields`)."""
 
 
 def _absent(h: Household, fields: frozenset[str]) -> list[str]:
@@ -429,12 +425,11 @@ class Engine:
         run = _Run(program, h, on, (values, nodes, f, u))
         if self._durable is not None:
             self._cross_check(run)
-        # The parts of the decision that follow from which conclusions fired and which are unknown: each
-        # piece — the identification's status, its findings of each kind, the assistance, exit,
-        # procedure and warnings — depends only on the conclusions of its own kinds, so each is worked
-        # out once per combination of those (a county shares a handful per kind, where combinations of
-        # all kinds together are nearly one per household), and only the household's own dates, gaps
-        # and members are added per household. Inline, as this runs for every household.
+        # The parts of the decision that follow from which conclusions fired and which are unknown: the
+        # findings of each kind from the masks by the program's generated code (FindingTables: the same
+        # cost whether or not a combination was seen before); the status and the exit part memoised per
+        # combination of their own kinds' conclusions; the assistance, members, procedure dates, exit
+        # dates and gap report built for this household. Inline, as this runs for every household.
         risks, risk_types, layers, required, gaps, warnings, procedure = ctx.findings(f, u)
         status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
         if status is None:
@@ -1446,7 +1441,7 @@ class _SettlePlan:
             if name not in reached:
                 reached.add(name)
                 stack.extend(d for d in self.deps[name] if d in unknown)
-        plan = _plan_fields(frozenset().union(*(self.fields[n] for n in reached)))
+        plan = plan_fields(frozenset().union(*(self.fields[n] for n in reached)))
         return lambda h: _absent_of(h, plan)
 
 
