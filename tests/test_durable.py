@@ -106,6 +106,46 @@ def test_error_inside_durable_rules_surfaces_as_our_exception(engine: Engine, mo
     assert engine.evaluate(household(), AS_OF).identification.status == "not_identified"
 
 
+def _dropping(monkeypatch: pytest.MonkeyPatch, drops: int) -> list[int]:
+    """durable-rules' ``do_actions`` answering "no action available" for the next ``drops`` sessions — what
+    it has rarely done for a household it accepted, in long processes under heavy load."""
+    real = _durable._Ruleset.do_actions
+    calls = [0]
+
+    def do_actions(self: Any, state_handle: Any, complete: Any) -> None:
+        calls[0] += 1
+        if calls[0] <= drops:
+            complete(None, None)
+        else:
+            real(self, state_handle, complete)
+
+    monkeypatch.setattr(_durable._Ruleset, "do_actions", do_actions)
+    return calls
+
+
+def test_a_session_durable_rules_ran_no_action_for_is_decided_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = household(income=wage_only(7000))
+    expected = engine.evaluate(h, AS_OF).to_json()
+    before = _durable.DurableBackend.retried
+    calls = _dropping(monkeypatch, 1)
+    assert engine.evaluate(h, AS_OF).to_json() == expected
+    assert _durable.DurableBackend.retried == before + 1
+    assert calls[0] >= 2
+    assert _durable.DurableBackend.live_sessions() == 0
+
+
+def test_two_sessions_without_actions_are_an_error_not_a_silent_pass(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dropping(monkeypatch, 2)
+    with pytest.raises(InternalError, match=r"processed 0 of \d+ .*then 0 of \d+ .*in two sessions"):
+        engine.evaluate(household(income=wage_only(7100)), AS_OF)
+    monkeypatch.undo()
+    assert _durable.DurableBackend.live_sessions() == 0
+
+
 def test_numbers_are_sent_in_fixed_point() -> None:
     assert _durable._dump(Decimal("1E-7")) == "0.0000001"
     assert _durable._dump({"a": Decimal("0.00001"), "b": 1e-05, "c": [Decimal("7900.00")]}) == (
