@@ -28,7 +28,6 @@ from typing import Any, Final, Literal, NamedTuple, TypeVar
 from pydantic import BaseModel
 
 from . import __version__
-from ._construct import clone as _clone
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
@@ -853,12 +852,28 @@ class Engine:
             blockers=blockers,
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
-            until=tuple(
-                tuple(self._date_reader(program, rid, "exit_blocker", b.code, "until") for rid in b.rules)
-                for b in blockers
-            ),
+            until=tuple(self._blocker_plan(program, b) for b in blockers),
+            certain=any(b.certain for b in blockers),
         )
         self._keep(memo.exit_parts, k, got)
+        return got
+
+    def _blocker_plan(self, program: Program, b: Any) -> _BlockerPlan:
+        """How to date one exit blocker (a finding the program's tables share per (code, certainty,
+        rules)): the reader of each of its rules' ``until`` date and the fields-set of the dated blocker
+        — once per blocker, kept on the program by its ``id`` (the plan holds the blocker, so the id
+        stays its own): the exit parts themselves are mostly new combinations on households never seen
+        before, their blockers are not."""
+        plans: dict[int, _BlockerPlan] | None = program.__dict__.get("_blocker_plans")
+        if plans is None:
+            plans = program.__dict__["_blocker_plans"] = {}
+        got = plans.get(id(b))
+        if got is None:
+            readers = tuple(self._date_reader(program, rid, "exit_blocker", b.code, "until") for rid in b.rules)
+            got = _BlockerPlan(b, readers, frozenset(b.__pydantic_fields_set__ | {"until"}))
+            if len(plans) >= _MEMO_SIZE:
+                plans.clear()
+            plans[id(b)] = got
         return got
 
     def _exit(self, run: _Run, part: _ExitPart) -> Exit:
@@ -866,31 +881,55 @@ class Engine:
 
         Everything but the blockers' dates is the part's; the exit itself is built per household (kept
         per (part, dates) before: on households never seen before most were new, and each kept object
-        was more for the cyclic collector to walk)."""
+        was more for the collector to walk). Each blocker's readers and fields-set come with the part
+        (:meth:`_blocker_plan`), so per household only the dates are read."""
         if not part.applies:
             if part.maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
             return _NO_EXIT
         values, h = run.values, run.h
-        untils = []
-        for readers in part.until:
-            dates = [None if read is None else read(values, h) for read in readers]
-            untils.append(None if None in dates else max(dates))  # type: ignore[type-var]
-        blockers = tuple(_clone(b, until=d) for b, d in zip(part.blockers, untils, strict=True))
-        certain = [b for b in blockers if b.certain]
-        out: dict[str, Any] = {"blockers": blockers, "method": part.method}
-        if certain:
-            out["status"] = "blocked"
+        blockers = []
+        gated = True  # every blocker a time gate (its until known)
+        for b, readers, fields in part.until:
+            until = None
+            for read in readers:
+                d = None if read is None else read(values, h)
+                if d is None:
+                    until = None
+                    break
+                if until is None or d > until:
+                    until = d
+            if until is None:
+                gated = False
+            data = b.__dict__.copy()  # what ``_clone(b, until=until)`` makes
+            data["until"] = until
+            blockers.append(_raw(type(b), data, set(fields)))
+        dated = tuple(blockers)
+        opens_on = blocking = None
+        if part.certain:
+            status = "blocked"
             # The earliest exit date only when every blocker — the pending ones too — is a time gate: a
             # blocker not yet settled (income stability unconfirmed) may hold past any date.
-            if all(b.until is not None for b in blockers):
-                out["opens_on"] = max(b.until for b in blockers if b.until is not None)
-        elif blockers:
-            out["status"] = "needs_review"
-            out["blocking"] = self._missing(run, part.review_rules)
+            if gated:
+                opens_on = max(b.until for b in dated)
+        elif dated:
+            status = "needs_review"
+            blocking = self._missing(run, part.review_rules)
         else:
-            out["status"] = "eligible"
-        return _new(Exit, **out)
+            status = "eligible"
+        given = {"blockers", "method", "status"}  # the fields-set ``_new(Exit, ...)`` would record
+        if opens_on is not None:
+            given.add("opens_on")
+        if blocking is not None:
+            given.add("blocking")
+        data = {  # in field order, as ``_new(Exit, ...)`` lays it out
+            "status": status,
+            "blockers": dated,
+            "opens_on": opens_on,
+            "method": part.method,
+            "blocking": () if blocking is None else blocking,
+        }
+        return _raw(Exit, data, given)
 
     def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
@@ -1163,20 +1202,35 @@ def _leaf_paths(program: Program) -> dict[str, list[LeafPath]]:
     return flat
 
 
-@dataclass(frozen=True)
-class _ExitPart:
-    """The exit part of a decision for one combination of exit conclusions."""
+_DateReader = Callable[[tuple[Any, ...], Household], date | None]
+
+
+class _BlockerPlan(NamedTuple):
+    """How to date one exit blocker per household (see ``Engine._blocker_plan``)."""
+
+    blocker: Any
+    readers: tuple[_DateReader | None, ...]
+    """How to read each of its rules' ``until`` date."""
+    fields: frozenset[str]
+    """The dated blocker's fields-set (copied per household: each instance owns its own)."""
+
+
+class _ExitPart(NamedTuple):
+    """The exit part of a decision for one combination of exit conclusions (a tuple, not a frozen
+    dataclass: most combinations are new on households never seen before, and a frozen dataclass sets
+    each field through ``object.__setattr__``)."""
 
     applies: bool
     maybe: tuple[str, ...]
     blockers: tuple[Any, ...]
     method: CodeLabel | None
     review_rules: tuple[str, ...]
-    until: tuple[tuple[_DateReader | None, ...], ...] = ()
-    """Per blocker, how to read each of its rules' ``until`` date."""
+    until: tuple[_BlockerPlan, ...]
+    """Per blocker, its readers and fields-set."""
+    certain: bool
+    """Whether a blocker holds for certain (then the exit is blocked)."""
 
 
-_NO_EXIT_PART: Final = _ExitPart(applies=False, maybe=(), blockers=(), method=None, review_rules=())
 _Result = tuple[tuple[Any, ...], Any, Masks, Masks]
 """What a program's run returns: values, node outcomes (None from a lean run), fired and unknown masks."""
 (
@@ -1217,9 +1271,6 @@ class _Status(NamedTuple):
     exclusions: tuple[Any, ...]
     reviews: tuple[Any, ...]
     blocking_rules: tuple[str, ...]
-
-
-_DateReader = Callable[[tuple[Any, ...], Household], date | None]
 
 
 def _slot_date(i: int) -> _DateReader:

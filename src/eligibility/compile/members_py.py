@@ -175,18 +175,11 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
 
 def with_members(h: Any, assistance: Any, chosen: dict[tuple[str, str, str], Any]) -> Any:
     """``assistance`` with each measure's and gap's members as the selectors ``chosen`` name them
-    (:func:`selections` of this household); the engine calls it once per answer it has not seen."""
-    ids = [m.member_id for m in h.members or ()]
-
-    def ref(i: int) -> MemberRef:  # what ``members.refs`` gives, as the model; shared per (position, id)
-        k = (i, ids[i - 1])
-        got = _REFS.get(k)
-        if got is None:
-            got = raw(MemberRef, {"index": i, "member_id": k[1]}, {"index", "member_id"})
-            if len(_REFS) >= 65_536:  # member ids are mostly positions ("1", "2", …): rarely full
-                _REFS.clear()
-            _REFS[k] = got
-        return got
+    (:func:`selections` of this household); the engine calls it for every household whose findings
+    name a selector. Per household: the member references made once (not per finding that names
+    them), and each finding copied as ``clone`` would copy it, without its generic keyword handling."""
+    members = h.members
+    refs: list[Any] = []
 
     def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
         out = []
@@ -198,13 +191,36 @@ def with_members(h: Any, assistance: Any, chosen: dict[tuple[str, str, str], Any
             if got is None:
                 out.append(f)
                 continue
-            if kind == "gap" and not keep_gap(rules, f.code, got, chosen, h.members is not None):
+            if kind == "gap" and not keep_gap(rules, f.code, got, chosen, members is not None):
                 continue
             yes, maybe = got
-            out.append(clone(f, members=tuple(map(ref, yes)), members_to_review=tuple(map(ref, maybe))))
+            at = refs or _refs(members, refs)
+            data = f.__dict__.copy()
+            data["members"] = tuple([at[i] for i in yes]) if yes else ()
+            data["members_to_review"] = tuple([at[i] for i in maybe]) if maybe else ()
+            out.append(raw(type(f), data, f.__pydantic_fields_set__ | _MEMBER_FIELDS))
         return tuple(out)
 
     return clone(assistance, required=named(assistance.required, "measure"), gaps=named(assistance.gaps, "gap"))
+
+
+_MEMBER_FIELDS: Final = frozenset(("members", "members_to_review"))
+
+
+def _refs(members: Any, refs: list[Any]) -> list[Any]:
+    """``refs`` filled with the household's member references by position (what ``members.refs`` gives,
+    as the model; index 0 unused) — each shared per (position, member id)."""
+    refs.append(None)
+    for i, m in enumerate(members or (), 1):
+        k = (i, m.member_id)
+        got = _REFS.get(k)
+        if got is None:
+            got = raw(MemberRef, {"index": i, "member_id": k[1]}, {"index", "member_id"})
+            if len(_REFS) >= 65_536:  # member ids are mostly positions ("1", "2", …): rarely full
+                _REFS.clear()
+            _REFS[k] = got
+        refs.append(got)
+    return refs
 
 
 _REFS: dict[tuple[int, str], MemberRef] = {}
