@@ -142,7 +142,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     from .polars import _attach
 
     df = lf.collect()
-    # lazily: an eager select on this wide frame costs tens of ms whatever the rows (TableProgram.run)
+    # lazily: an eager select on this wide frame costs tens of ms of CPU (see TableProgram.run)
     wide = (
         df.lazy()
         .select(
