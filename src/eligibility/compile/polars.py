@@ -2476,7 +2476,9 @@ def _cores() -> int:
     measurements on the shared 2-core machine were mixed (docs/batch-speed.md §9): the bundled packs'
     wall time went down in most interleaved rounds, but the identification-only program spent 11-23 %
     more CPU time in slices in three of four measurements, which the hand-written-query ratio of issue
-    10 §7 counts."""
+    10 §7 counts. Measured again in session 11 (docs/batch-speed.md §10.3): slices cost 2-19 % more CPU
+    (each slice pays the fixed cost of a call, about 0.28 CPU s), and at a load of about 12 the bundled
+    packs' wall time got worse in three of four rounds; still off until measured on an idle machine."""
     value = os.environ.get("ELIGIBILITY_BATCH_SLICES", "").strip().lower()
     if value == "auto":
         affinity = getattr(os, "sched_getaffinity", None)
