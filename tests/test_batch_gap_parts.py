@@ -8,7 +8,7 @@ import random
 
 import polars as pl
 
-from eligibility.compile.polars import _numbered, _segment_sums, _string_lists
+from eligibility.compile.polars import _distinct, _segment_sums, _string_lists
 
 
 def test_bitset_sums_per_row_are_exact_past_the_wrap_of_the_running_sum() -> None:
@@ -40,12 +40,23 @@ def test_string_lists_keep_empty_lists_and_order() -> None:
     assert _string_lists("fields", []).len() == 0
 
 
-def test_rows_numbered_by_their_key_in_the_table() -> None:
+def test_rows_numbered_by_their_key_among_the_distinct_keys() -> None:
     long = pl.DataFrame(
-        {"si": [0, 1, 0, 2, 1], "n": [[1, 2], [3], [1, 2], None, [3]]},
+        {"si": [0, 1, 0, 2, 1, 2], "n": [[1, 2], [3], [1, 2], None, [3], [1]]},
         schema={"si": pl.UInt32, "n": pl.List(pl.UInt32)},
     )
     for key in (["si"], ["n"], ["si", "n"]):
-        table = long.select(key).unique()
-        number = _numbered(long, table, key).to_list()
-        assert [table.row(i) for i in number] == long.select(key).rows()
+        rows = long.select(key).rows()
+        want = [r for i, r in enumerate(rows) if r not in rows[:i]]  # distinct, in order of first appearance
+        table, number = _distinct(long, key)
+        assert table.rows() == want
+        assert [table.row(i) for i in number.to_list()] == rows
+
+
+def test_keys_of_one_hash_still_get_their_own_number() -> None:
+    """A 64-bit collision forced: every row given the same hash, the keys are checked back and numbered
+    by a join instead of sharing the first key's number."""
+    long = pl.DataFrame({"si": [0, 1, 0, 2, 1]}, schema={"si": pl.UInt32})
+    table, number = _distinct(long, ["si"], hashed=pl.Series([7] * long.height, dtype=pl.UInt64))
+    assert table.get_column("si").to_list() == [0, 1, 2]
+    assert number.to_list() == [0, 1, 0, 2, 1]

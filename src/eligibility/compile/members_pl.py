@@ -142,14 +142,17 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     from .polars import _attach
 
     df = lf.collect()
-    flags = df.select(
-        "_row",
-        *(e.state.alias(f"__ms{e.order}") for e in entries),
-        *(x.alias(f"__ml{e.order}:{i}") for e in entries for i, x in e.parts),
-        *(e.drop.alias(f"__md{e.order}") for e in entries if e.drop is not None),
-    )
-    wide = pl.concat(
-        [df.select("_row", *(c for c in df.columns if c.startswith("__m"))), flags.drop("_row")], how="horizontal"
+    # lazily: an eager select on this wide frame costs tens of ms of CPU (see TableProgram.run)
+    wide = (
+        df.lazy()
+        .select(
+            "_row",
+            *(c for c in df.columns if c.startswith("__m")),
+            *(e.state.alias(f"__ms{e.order}") for e in entries),
+            *(x.alias(f"__ml{e.order}:{i}") for e in entries for i, x in e.parts),
+            *(e.drop.alias(f"__md{e.order}") for e in entries if e.drop is not None),
+        )
+        .collect()
     )
     n = len(entries)
     pieces: list[pl.LazyFrame] = []

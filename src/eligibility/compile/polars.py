@@ -527,19 +527,29 @@ class TableProgram:
 
         Each stage is collected before the next: one lazy plan of every stage (dozens of column batches,
         the exploded aggregate passes, the long-form joins) costs polars' optimiser more than it saves,
-        and a plan read twice (explode and join back) would otherwise be planned twice."""
-        base = df.with_columns(
-            pl.lit(self.chain.pack.id, dtype=pl.String).alias("jurisdiction"),
-            pl.lit(self.chain.fingerprint, dtype=pl.String).alias("ruleset_fingerprint"),
+        and a plan read twice (explode and join back) would otherwise be planned twice.
+
+        The frames here are wide (hundreds of working columns, of one or two chunks each), so every step
+        on them is lazy and collected: on the 630-column output of a 100,000-household bundled part,
+        an eager ``select``/``with_columns``/``filter`` of polars 2.1 took 40-60 ms of CPU per call
+        (0.2 ms on the same frame rechunked), the same step lazily about 1 ms; ``decide_table``'s
+        shaping select alone took 0.19 CPU s of that part's 2.5 (measured)."""
+        base = (
+            df.lazy()
+            .with_columns(
+                pl.lit(self.chain.pack.id, dtype=pl.String).alias("jurisdiction"),
+                pl.lit(self.chain.fingerprint, dtype=pl.String).alias("ruleset_fingerprint"),
+            )
+            .collect()
         )
         if self.error is not None:
-            return base.with_columns(self.error(pl.col("as_of")).alias("error"))
+            return base.lazy().with_columns(self.error(pl.col("as_of")).alias("error")).collect()
         for stage in self.stages:
             base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
-        out = base.with_columns(*self.decision, pl.lit(None, dtype=pl.String).alias("error"))
+        out = base.lazy().with_columns(*self.decision, pl.lit(None, dtype=pl.String).alias("error"))
         if rule_columns:
             out = out.with_columns(*self.rule_columns)
-        return out
+        return out.collect()
 
 
 _LOCK: Final = threading.Lock()
@@ -1367,23 +1377,30 @@ def _string_lists(name: str, values: list[list[str]]) -> pl.Series:
     return pl.select(pl.when(joined == "").then(empty).otherwise(joined.str.split("\x1f")).alias(name)).to_series()
 
 
-def _numbered(long: pl.DataFrame, table: pl.DataFrame, key: list[str]) -> pl.Series:
-    """Each row of ``long`` by the number of its key in ``table`` (its distinct keys): by the key's
-    hash when the hashes of ``table``'s keys are distinct (a row's key is one of them, so then the
-    hash names it exactly); else a join on the key's columns (measured 2-3x the time of the hashes)."""
-    hashed = table.select(pl.struct(key).hash(7)).to_series()
-    number: pl.Series
-    if hashed.n_unique() == table.height:
-        number = long.select(pl.struct(key).hash(7)).to_series()
-        number = number.replace_strict(hashed, pl.Series(range(table.height), dtype=pl.UInt32))
-    else:  # pragma: no cover - a 64-bit hash collision among the distinct keys
-        number = (
-            long.select(key)
-            .join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
-            .get_column("__t")
-            .cast(pl.UInt32)
-        )
-    return number
+def _distinct(long: pl.DataFrame, key: list[str], hashed: pl.Series | None = None) -> tuple[pl.DataFrame, pl.Series]:
+    """The distinct keys of ``long`` (its ``key`` columns, in order of first appearance) and each row's
+    number among them, from one hash of each row's key: the first row of each hash stands for its key.
+    A ``unique`` of the keys and then hashing both the keys and the rows again to number them cost a
+    fifth more (measured: 0.12 against 0.09 CPU s for the 1,053,465 (row, subject) pairs of a
+    100,000-household ``unknown`` list). Two distinct keys of one hash (a 64-bit collision) would share
+    a number, so the numbered keys are checked against the rows' own (a gather and a compare); on a
+    mismatch the keys are found by ``unique`` and numbered by a join instead. ``hashed`` stands in for
+    the hashes (a test forces the collision with it)."""
+    keys = long.select(key)
+    if hashed is None:
+        hashed = keys.select(pl.struct(key).hash(7)).to_series()
+    first = hashed.is_first_distinct()
+    table = keys.filter(first)
+    number = hashed.replace_strict(hashed.filter(first), pl.Series(range(table.height), dtype=pl.UInt32))
+    if table.select(pl.all().gather(number)).equals(keys):
+        return table, number
+    table = keys.unique(maintain_order=True)
+    number = (
+        keys.join(table.with_row_index("__t"), on=key, how="left", nulls_equal=True, maintain_order="left")
+        .get_column("__t")
+        .cast(pl.UInt32)
+    )
+    return table, number
 
 
 class _Decide:
@@ -1714,7 +1731,8 @@ class _Decide:
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
                 lk = f"__lk:{coll}"
-                rows = wide.filter(_any([has("__M", b) for _, b in subs]))  # each lacks an item: non-empty
+                # each lacks an item: non-empty (lazily: see TableProgram.run)
+                rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).collect()
                 flat = (
                     rows.lazy()
                     .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
@@ -1756,7 +1774,9 @@ class _Decide:
             has a few hundred patterns, against ten (row, subject) pairs per row."""
             ors = {
                 k: v or 0
-                for k, v in wide.select(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws)
+                for k, v in wide.lazy()
+                .select(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws)
+                .collect()
                 .row(0, named=True)
                 .items()
             }
@@ -1782,7 +1802,7 @@ class _Decide:
             long = pl.concat(parts, how="diagonal").collect()
             xs = [c for c in long.columns if c.startswith("x")]
             key = ["si", *word_names, *xs]
-            table = long.select(key).unique()
+            table, number = _distinct(long, key)
             fields = []
             for row in table.iter_rows():
                 plain = plain_paths(row[1 : 1 + self.n_words])
@@ -1795,7 +1815,6 @@ class _Decide:
                 ]
                 fields.append(sorted({*plain, *extra}) if extra else plain)
             names = table.get_column("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String)
-            number = _numbered(long, table, key)
             # A row's list is fixed by its pairs' pattern numbers in subject order: far fewer distinct
             # lists than rows (measured: 21,412 lists among 90,569 rows), so each distinct list of numbers
             # is turned into its list of {name, fields} once and gathered per row. Sorting and grouping
@@ -1808,8 +1827,7 @@ class _Decide:
                 .group_by("__pos", maintain_order=True)
                 .agg("n")
             )
-            lists = rows.select("n").unique()
-            which = _numbered(rows, lists, ["n"])
+            lists, which = _distinct(rows, ["n"])
             items = lists.with_row_index("__k").explode("n")
             made = (
                 pl.DataFrame(
@@ -2427,7 +2445,7 @@ def decide_table(
             if dtype is not None:
                 e = e.cast(dtype)
             cols.append(e.alias(name))
-        shaped.append(frame.select(cols))
+        shaped.append(frame.lazy().select(cols).collect())  # lazily: see TableProgram.run
     if not shaped:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     result = pl.concat(shaped, how="diagonal_relaxed")
@@ -2458,7 +2476,9 @@ def _cores() -> int:
     measurements on the shared 2-core machine were mixed (docs/batch-speed.md §9): the bundled packs'
     wall time went down in most interleaved rounds, but the identification-only program spent 11-23 %
     more CPU time in slices in three of four measurements, which the hand-written-query ratio of issue
-    10 §7 counts."""
+    10 §7 counts. Measured again in session 11 (docs/batch-speed.md §10.3): slices cost 2-19 % more CPU
+    (each slice pays the fixed cost of a call, about 0.28 CPU s), and at a load of about 12 the bundled
+    packs' wall time got worse in three of four rounds; still off until measured on an idle machine."""
     value = os.environ.get("ELIGIBILITY_BATCH_SLICES", "").strip().lower()
     if value == "auto":
         affinity = getattr(os, "sched_getaffinity", None)
