@@ -19,7 +19,8 @@ literals only.
   one *item* (:attr:`GapCode.items`): a subject (so a subject is reported even when it asks for no
   path), a household path of a subject, or an unknown fact of a subject. A report is the union of its
   rules' masks: one int, which repeats across households far more than outcomes do.
-  :attr:`GapCode.unknown` is the union over every rule that concludes something and is unknown.
+  :attr:`GapCode.unknown` is the union over every rule that concludes something and is unknown (their
+  trees written inline since session 11, a reference to a concluding rule left out: see ``_node``).
 * :attr:`GapCode.facts` — ``(values, household, wanted) -> {fact: paths}``: for each wanted fact that is
   unknown, in the program's fact order (dependencies first), the sorted household paths that would
   settle it — its own absent fields and those of the unknown facts it reads — the same lists
