@@ -115,7 +115,8 @@ def _decoded(code: Any, mask: int) -> dict[str, tuple[frozenset[str], frozenset[
 def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int, p_unknown: float) -> None:
     """Every rule's generated function, on node outcomes and values drawn at random (combinations real
     households rarely make: open leaves whose values are all known, parameters without a value), asks
-    for what walking its leaf paths asks for (``_RuleGap.answer``, session 9's per-rule answer)."""
+    for what walking its leaf paths asks for (``_RuleGap.answer``, session 9's per-rule answer); and
+    ``GapCode.unknown`` is the union of the unknown concluding rules' functions."""
     rng = random.Random(seed)
     code = gap_code(program)
     n_values = len(program.value_kinds)
@@ -126,3 +127,10 @@ def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int
         for rule, _, _ in program.rules:
             want = {k: (st_, fa) for k, st_, fa in engine_module._RuleGap(program, rule.id).answer(nodes, values)}
             assert _decoded(code, code.rules[rule.id](nodes, values)) == want, rule.id
+        # ``unknown`` (every concluding rule's tree written inline, references to concluding rules left
+        # out) is the union of the unknown concluding rules' own functions
+        union = 0
+        for rule, _, root in program.rules:
+            if rule.conclusions and nodes[root.index] is UNKNOWN:
+                union |= code.rules[rule.id](nodes, values)
+        assert code.unknown(nodes, values) == union

@@ -19,7 +19,8 @@ literals only.
   one *item* (:attr:`GapCode.items`): a subject (so a subject is reported even when it asks for no
   path), a household path of a subject, or an unknown fact of a subject. A report is the union of its
   rules' masks: one int, which repeats across households far more than outcomes do.
-  :attr:`GapCode.unknown` is the union over every rule that concludes something and is unknown.
+  :attr:`GapCode.unknown` is the union over every rule that concludes something and is unknown (their
+  trees written inline since session 11, a reference to a concluding rule left out: see ``_node``).
 * :attr:`GapCode.facts` — ``(values, household, wanted) -> {fact: paths}``: for each wanted fact that is
   unknown, in the program's fact order (dependencies first), the sorted household paths that would
   settle it — its own absent fields and those of the unknown facts it reads — the same lists
@@ -183,18 +184,32 @@ def _leaf(w: _Writer, n: CondNode, c: Leaf, depth: int) -> None:
             w.emit(depth + 1, f"m |= {w.bit(item)}")
 
 
-def _node(w: _Writer, n: CondNode, depth: int, fn_of: dict[str, str], alias: dict[str, str]) -> None:
-    """A node reached through unknown nodes: its own test, then its children, its leaf or its rule."""
+def _node(
+    w: _Writer,
+    n: CondNode,
+    depth: int,
+    fn_of: dict[str, str],
+    alias: dict[str, str],
+    covered: frozenset[str] = frozenset(),
+) -> None:
+    """A node reached through unknown nodes: its own test, then its children, its leaf or its rule.
+
+    ``covered``: rules whose whole mask the function being written adds anyway (``unknown``: every rule
+    that concludes something), so a reference to one of them adds nothing and is left out. Exact: a
+    rule's function gives 0 unless its root is unknown, and ``unknown`` ors in every concluding rule's
+    function, so a nested call could only add bits already there (on the bundled packs a rule reference
+    walked the referenced rule's tree a second time, for most references)."""
     w.emit(depth, f"if n[{n.index}] is U:")
     inner = len(w.lines)
     for k in n.children:
-        _node(w, k, depth + 1, fn_of, alias)
+        _node(w, k, depth + 1, fn_of, alias, covered)
     c = n.cond
     if isinstance(c, Leaf):
         _leaf(w, n, c, depth + 1)
     elif isinstance(c, RuleRef):
-        sub = fn_of.get(alias.get(c.rule, c.rule))
-        if sub is not None:
+        rid = alias.get(c.rule, c.rule)
+        sub = fn_of.get(rid)
+        if sub is not None and rid not in covered:
             w.emit(depth + 1, f"m |= {sub}(n, v)")
     if len(w.lines) == inner:
         w.lines.pop()  # nothing below asks for anything
@@ -213,6 +228,41 @@ def _field_read(entry: FieldEntry, sections: dict[str, str]) -> str:
         return f"(({path!r},) if {get} is None else ())"
     items = f"[{path + '['!r} + str(i) + {'].' + sub!r} for i, x in enumerate(fv) if getattr(x, {sub!r}, None) is None]"
     return f"(({path!r},) if (fv := {get}) is None else {items})"
+
+
+_CHUNK: Final = 8
+"""Facts per test of ``W`` in ``facts`` (about the square root of a bundled program's fact count)."""
+
+
+def _fact_lines(
+    chunk: list[Any],
+    order: dict[str, int],
+    plans: dict[str, tuple[FieldEntry, ...]],
+    deps: dict[str, list[str]],
+    some: set[str],
+    shared: dict[FieldEntry, str],
+    reads: dict[FieldEntry, str],
+) -> list[str]:
+    """The lines of ``facts`` for these facts (one chunk, inside its test of ``W``)."""
+    body: list[str] = []
+    for s in chunk:
+        parts = [
+            f"*({shared[e]} if {shared[e]} is not None else ({shared[e]} := {reads[e]}))"
+            if e in shared
+            else f"*{reads[e]}"
+            for e in plans[s.name]
+        ]
+        parts += [f"*f{order[d]}" for d in deps[s.name] if d in some]
+        k = order[s.name]
+        body += [
+            f"        if W & {1 << k} and v[{s.index}] is U:",
+            f"            f{k} = [{', '.join(parts)}]",
+            f"            if len(f{k}) > 1:",
+            f"                f{k} = sorted(set(f{k}))",
+            f"            if f{k}:",
+            f"                out[{s.name!r}] = f{k}",
+        ]
+    return body
 
 
 def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
@@ -239,25 +289,14 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
         if plans[s.name] or any(d in some for d in deps[s.name]):
             some.add(s.name)
     body: list[str] = []
-    for s in program.facts:
-        if s.name not in some:
-            continue
-        parts = [
-            f"*({shared[e]} if {shared[e]} is not None else ({shared[e]} := {reads[e]}))"
-            if e in shared
-            else f"*{reads[e]}"
-            for e in plans[s.name]
-        ]
-        parts += [f"*f{order[d]}" for d in deps[s.name] if d in some]
-        k = order[s.name]
-        body += [
-            f"    if W & {1 << k} and v[{s.index}] is U:",
-            f"        f{k} = [{', '.join(parts)}]",
-            f"        if len(f{k}) > 1:",
-            f"            f{k} = sorted(set(f{k}))",
-            f"        if f{k}:",
-            f"            out[{s.name!r}] = f{k}",
-        ]
+    # In chunks of _CHUNK facts, each under one test of its bits in ``W``: a report wants few facts, so
+    # most chunks are passed over with one test instead of one per fact (the bundled programs have up
+    # to ~70 facts). The same lines run for every ``W``: a chunk's facts each test their own bit too.
+    wanted = [s for s in program.facts if s.name in some]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        body.append(f"    if W & {sum(1 << order[s.name] for s in chunk)}:")
+        body += _fact_lines(chunk, order, plans, deps, some, shared, reads)
     head = ["def facts(v, h, W):", "    out = {}"]
     head += [f"    {owner} = getattr(h, {sec!r}, None)" for sec, owner in sections.items()]
     head += [f"    {local} = None" for local in shared.values()]
@@ -286,12 +325,15 @@ def _generate(program: Program) -> GapCode:
         w.emit(1, "m = 0")
         _node(w, root, 1, fn_of, chain.alias)
         w.emit(1, "return m")
-    w.emit(0, "def unknown(n, v):")  # every rule that concludes something and is unknown
+    # Every rule that concludes something and is unknown: their trees written inline, one function
+    # (a call per unknown rule, and a second walk of each referenced concluding rule, cost more than
+    # the walk itself on the bundled packs). The same bits as or-ing the rules' functions (``_node``).
+    w.emit(0, "def unknown(n, v):")
     w.emit(1, "m = 0")
+    concluding = frozenset(rule.id for rule, _, _ in program.rules if rule.conclusions)
     for rule, _, root in program.rules:
         if rule.conclusions:
-            w.emit(1, f"if n[{root.index}] is U:")
-            w.emit(2, f"m |= {fn_of[rule.id]}(n, v)")
+            _node(w, root, 1, fn_of, chain.alias, concluding)
     w.emit(1, "return m")
     facts_lines, closure = _facts_source(program)
     source = "\n".join([*w.lines, *facts_lines]) + "\n"
