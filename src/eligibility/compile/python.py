@@ -1393,8 +1393,7 @@ class _Compiler:
         values = ", ".join(self.values)
         by_index = sorted(self.cond_nodes, key=lambda n: n.index)
         outcomes = "(" + "".join(f"{n.expr}, " for n in by_index) + ")"
-        fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
-        unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
+        fired, unknown = _mask_tuples(results)
         span = f"{chain.pack.id} [{self.start}, {self.until or '…'})"
         tail = f"({values}{',' if len(self.values) == 1 else ''})"
         full_return = [f"    return {tail}, {outcomes}, {fired}, {unknown}"]
@@ -1420,6 +1419,7 @@ class _Compiler:
             "_first": _first,
             "_item": _item,
             "_has_unknown": _has_unknown,
+            "Z": _NO_UNKNOWN,
             **self.consts,
         }
         out = []
@@ -1506,12 +1506,28 @@ _CALLS: Final = {
 """The rule language's date functions as Python over already-known arguments."""
 
 
+def _live_groups(results: list[tuple[str, list[tuple[int, int]]]]) -> list[int]:
+    """The conclusion groups a rule of this span can set a bit of: only their masks are locals; the
+    others are the constant 0 in the returned tuples (the 淮北 identification pack sets 6 groups of 13,
+    and each mask local costs a store at the start and a load at the return)."""
+    return sorted({i for _, parts in results for i, _ in parts})
+
+
+def _mask_tuples(results: list[tuple[str, list[tuple[int, int]]]]) -> tuple[str, str]:
+    """The fired and the unknown masks as tuple displays: a live group's local, else ``0``."""
+    live = set(_live_groups(results))
+    fired = "(" + "".join(f"f{i}, " if i in live else "0, " for i in range(N_GROUPS)) + ")"
+    unknown = "(" + "".join(f"u{i}, " if i in live else "0, " for i in range(N_GROUPS)) + ")"
+    return fired, unknown
+
+
 def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
-    """The statements gathering the conclusions into one fired and one unknown mask per group, from
-    each concluding rule's outcome and its (group, bit) pairs; a rule whose outcome the span fixes
-    only sets the masks' starting values."""
+    """The statements gathering the conclusions into one fired and one unknown mask per live group
+    (:func:`_live_groups`), from each concluding rule's outcome and its (group, bit) pairs; a rule whose
+    outcome the span fixes only sets the masks' starting values. Rules whose outcome is the same local
+    (two rules on one test) share one block: the bits are or-ed, and or-ing is order-free."""
     start = [0] * (2 * N_GROUPS)
-    body: list[str] = []
+    blocks: dict[str, list[tuple[int, int]]] = {}
     for expr, parts in results:
         if expr in ("True", "U"):
             for i, bit in parts:
@@ -1519,15 +1535,23 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
             continue
         if expr == "False":
             continue
+        blocks.setdefault(expr, []).extend(parts)
+    body: list[str] = []
+    for expr, parts in blocks.items():
+        merged: dict[int, int] = {}
+        for i, bit in parts:
+            merged[i] = merged.get(i, 0) | bit
         # Most rules do not fire for most households: one test settles those.
         body.append(f"if {expr} is not False:")
         body.append(f"    if {expr} is True:")
-        body += [f"        f{i} |= {bit}" for i, bit in parts]
+        body += [f"        f{i} |= {bit}" for i, bit in merged.items()]
         body.append("    else:")
-        body += [f"        u{i} |= {bit}" for i, bit in parts]
-    names = [*(f"f{i}" for i in range(N_GROUPS)), *(f"u{i}" for i in range(N_GROUPS))]
+        body += [f"        u{i} |= {bit}" for i, bit in merged.items()]
+    live = _live_groups(results)
+    names = [*(f"f{i}" for i in live), *(f"u{i}" for i in live)]
+    values = [*(start[i] for i in live), *(start[N_GROUPS + i] for i in live)]
     init: dict[int, list[str]] = {}
-    for name, v in zip(names, start, strict=True):
+    for name, v in zip(names, values, strict=True):
         init.setdefault(v, []).append(name)
     return ["    " + " = ".join(ns) + f" = {v}" for v, ns in init.items()] + ["    " + line for line in body]
 
@@ -1535,10 +1559,11 @@ def _masks(results: list[tuple[str, list[tuple[int, int]]]]) -> list[str]:
 def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, outcomes: str) -> list[str]:
     """The returns of ``program_none``: the whole result when a conclusion may be unknown, the values
     without the node outcomes when a conclusion of a :data:`VALUE_GROUPS` group fired, else neither.
-    Only the masks a rule of this span can set are tested (the others are 0)."""
-    fired = "(" + "".join(f"f{i}, " for i in range(N_GROUPS)) + ")"
-    unknown = "(" + "".join(f"u{i}, " for i in range(N_GROUPS)) + ")"
-    live = sorted({i for _, parts in results for i, _ in parts})
+    Only the masks a rule of this span can set are tested (the others are 0); past that test every
+    unknown mask is 0, so the last two returns give the constant ``Z`` (:data:`_NO_UNKNOWN`) instead of
+    building a tuple of zeros per household."""
+    fired, unknown = _mask_tuples(results)
+    live = _live_groups(results)
     out: list[str] = []
     if live:
         out += [
@@ -1547,8 +1572,12 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
         ]
     valued = [i for i in VALUE_GROUPS if i in live]
     if valued:
-        out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, {unknown}"]
-    return [*out, f"    return None, None, {fired}, {unknown}"]
+        out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, Z"]
+    return [*out, f"    return None, None, {fired}, Z"]
+
+
+_NO_UNKNOWN: Final = (0,) * N_GROUPS
+"""The unknown masks when no conclusion is unknown (``Z`` in the generated code)."""
 
 
 _SHAREABLE: Final = (str, int, Decimal, date, tuple, frozenset)
