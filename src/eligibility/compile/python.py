@@ -1312,9 +1312,13 @@ class _Compiler:
         if op == "between":
             return f"{guard}bool({exps[0]} <= {a} <= {exps[1]})"
         # in
+        single: str | None = None  # the one option, when a folded constant has exactly one
         if len(exps) == 1 and exps[0] in self.consts:  # a folded constant: its options known now
             v = self.consts[exps[0]]
-            opts = self.const(tuple(v) if isinstance(v, list | tuple) else (v,))
+            options = tuple(v) if isinstance(v, list | tuple) else (v,)
+            opts = self.const(options)
+            if len(options) == 1:
+                single = self.const(options[0])
         elif len(exps) == 1:
             opts = f"({exps[0]} if isinstance({exps[0]}, (list, tuple)) else ({exps[0]},))"
         else:
@@ -1322,6 +1326,10 @@ class _Compiler:
         kind = self.subject_kind(c)
         # (``not isdisjoint``: whether the sets share a value, without building their intersection)
         if kind == "set":
+            if single is not None:
+                # One option (``风险 包含 因意外事故``): a membership test, where ``isdisjoint`` is a method
+                # call; an empty set arriving as an empty tuple holds it no more than before.
+                return f"{guard}({single} in {a})"
             # an empty set may arrive as an empty tuple (``_set_values``): it holds none of them
             return f"{guard}((not {a}.isdisjoint({opts})) if {a} else False)"
         if kind is not None:
