@@ -203,6 +203,7 @@ def main() -> None:
             before = load_before(trees["before"], Path(tmp))
         if args.cold:
             cold_starts(trees, next(t for t in texts if '"region"' in t), bc.COUNTY_AS_OF, args.cold)
+        if before is not None:  # (timed with or without the cold starts: ``--cold 0`` skips only those)
             revisions = {"before": engines(before, id_root), **revisions}
             parsed["before"] = (parse_with(before, texts, ons), parse_with(before, mixed_texts, mixed_ons))
 

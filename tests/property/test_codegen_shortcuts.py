@@ -36,6 +36,7 @@ from eligibility.compile.python import (
     _Compiler,
     _Days,
     _end_of_month,
+    _lacking,
     _month_cut,
     _months_lacking,
     _whole,
@@ -217,6 +218,20 @@ def test_months_lacking_is_the_oracles(dates: list[date], start: date, end: date
     if (end.year - start.year) * 12 > 2400:  # the oracle's rrule walks every month: keep it short
         start = date(end.year - 200, start.month, 1) if end.year > 200 else start
     assert list(_months_lacking(tuple(dates), start, end)) == months_lacking(dates, start, end)
+
+
+@given(st.lists(ANY_DAY, max_size=8), ANY_DAY, ANY_DAY)
+@example([date(2024, 2, 29)], date(2024, 1, 31), date(2024, 3, 1))
+@example([date(2023, 9, 1), date(2023, 10, 1)], date(2023, 9, 30), date(2023, 11, 1))
+@example([date(2023, 9, 1)], date(2023, 9, 30), date(2023, 9, 1))
+@example([], date(2023, 9, 30), date(2023, 8, 31))
+@example([date(2023, 7, 1)], date(2023, 9, 30), date(2023, 8, 31))
+def test_lacking_is_the_count_and_first_of_the_oracles_months(dates: list[date], start: date, end: date) -> None:
+    """``months_without`` and ``first_month_without`` in the programs: (the count, the first or UNKNOWN)."""
+    if (end.year - start.year) * 12 > 2400:  # the oracle's rrule walks every month: keep it short
+        start = date(end.year - 200, start.month, 1) if end.year > 200 else start
+    months = months_lacking(dates, start, end)
+    assert _lacking(dates, start, end) == (len(months), months[0] if months else UNKNOWN)
 
 
 @given(DAYS, DAYS)
