@@ -223,11 +223,8 @@ def test_lean_first_stops_where_most_households_need_the_full_run(rules, househo
     expected = Engine(rules).evaluate(h, on, trace="none").to_json()
     outputs = {engine.evaluate(h, on, trace="none").to_json() for _ in range(100)}
     assert outputs == {expected}
-    program = engine.program(h, on)
-    assert program is not None
-    memo = engine._memos[program.key]
-    assert memo.lean_runs == 64 and memo.lean_reruns == 64
-    assert not memo.lean_pays()
+    assert engine._lean.runs == 64 and engine._lean.reruns == 64
+    assert not engine._lean.pays()
 
 
 def test_memo_sizes_counts_what_the_memos_hold(rules, households) -> None:  # type: ignore[no-untyped-def]

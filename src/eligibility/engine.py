@@ -230,6 +230,7 @@ class Engine:
         # of the pieces of decisions (see ``evaluate``); each memo is bounded by _MEMO_SIZE.
         self._contexts: dict[tuple[Any, Any], _Context] = {}
         self._memos: dict[str, _Memo] = {}
+        self._lean = _LeanCount()
         self._leads: dict[tuple[str, str], CodeLabel] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._entries = self._combinations = 0  # memo entries made since they last started over (_keep)
@@ -409,11 +410,12 @@ class Engine:
                 if born is not None and born > on:
                     raise HouseholdError(births_after(h, on), h.household_id)
         program, memo = ctx.program, ctx.memo
-        if trace == "none" and ctx.lean is not None and self._durable is None and memo.lean_pays():
+        lean = self._lean
+        if trace == "none" and ctx.lean is not None and self._durable is None and lean.pays():
             values, nodes, f, u = ctx.lean(h, on)
-            memo.lean_runs += 1
+            lean.runs += 1
             if any(u):  # the gap report reads the node outcomes the lean run leaves out
-                memo.lean_reruns += 1
+                lean.reruns += 1
                 values, nodes, f, u = ctx.run(h, on)
         elif trace == "none" and self._durable is None:
             # The full program, its values and node outcomes built only where this decision reads them
@@ -1564,8 +1566,6 @@ class _Memo:
 
     __slots__ = (
         "exit_parts",
-        "lean_reruns",
-        "lean_runs",
         "program",
         "program_selectors",
         "statuses",
@@ -1574,7 +1574,6 @@ class _Memo:
 
     def __init__(self, program: Program) -> None:
         self.program = program
-        self.lean_runs = self.lean_reruns = 0
         self.program_selectors = frozenset(
             (rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors
         )
@@ -1612,15 +1611,27 @@ class _Memo:
         if gaps is not None:
             gaps.memo.clear()
 
-    def lean_pays(self) -> bool:
-        """Whether ``trace="none"`` should still try the lean program first. A household with an unknown
-        conclusion needs the full run too (its gap report reads the node outcomes), so where more than a
-        quarter of the first 64 households had one — data with many gaps, as the generated workloads —
-        trying lean first costs more than it saves (measured: 淮北 identification pack 26–27 µs a
-        household with the full run only, 32–34 µs lean first). Output bytes are the same either way;
-        the counts are advisory (a race between threads only shifts the moment of the switch)."""
-        runs = self.lean_runs
-        return runs < 64 or self.lean_reruns * 4 <= runs
+
+class _LeanCount:
+    """Whether ``trace="none"`` should still try the lean program first — one count per engine. A
+    household with an unknown conclusion needs the full run too (its gap report reads the node outcomes),
+    so where more than a quarter of the first 64 households had one — data with many gaps, as the
+    generated workloads — trying lean first costs more than it saves (measured: 淮北 identification pack
+    26–27 µs a household with the full run only, 32–34 µs lean first). Per engine, not per program
+    (session 11): a population spread over the bundled packs' ~160 (chain, span) programs left most of
+    them under 64 households, each paying lean run plus full run (~90 µs more per bundled household,
+    measured by the ``dec`` helper; ``docs/engine_speed.md``). Output bytes are the same either way; the
+    counts are advisory (a race between threads only shifts the moment of the switch)."""
+
+    __slots__ = ("reruns", "runs")
+
+    def __init__(self) -> None:
+        self.runs = self.reruns = 0
+
+    def pays(self) -> bool:
+        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun."""
+        runs = self.runs
+        return runs < 64 or self.reruns * 4 <= runs
 
 
 class _Context(NamedTuple):

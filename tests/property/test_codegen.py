@@ -158,7 +158,7 @@ def test_the_none_program_of_an_identification_pack(identification_pack: Engine)
 @given(els.household_data(regions=REGIONS), DATES)
 def test_a_decision_from_the_none_program_is_the_compact_decision(data: dict[str, Any], on: date) -> None:
     """The engine's ``trace="none"`` once it has stopped trying the lean program first (many households
-    with gaps: ``_Memo.lean_pays``) runs ``run_none``: the same decision as the compact one, households
+    with gaps: ``_LeanCount.pays``) runs ``run_none``: the same decision as the compact one, households
     with and without unknown conclusions alike."""
     engine = Engine(RULESET)
     try:
@@ -166,11 +166,9 @@ def test_a_decision_from_the_none_program_is_the_compact_decision(data: dict[str
     except EvaluationError:
         assume(False)
         return
-    prog = engine.program(parse_household(data), on)
-    assert prog is not None
-    memo = engine._memos[prog.key]
-    memo.lean_runs = memo.lean_reruns = 1_000  # as after a run of households with gaps
-    assert not memo.lean_pays()
+    assert engine.program(parse_household(data), on) is not None
+    engine._lean.runs = engine._lean.reruns = 1_000  # as after a run of households with gaps
+    assert not engine._lean.pays()
     none = engine.evaluate(data, on, trace="none")
     assert none.trace is None
     assert none.model_dump(exclude={"trace"}) == compact.model_dump(exclude={"trace"})
