@@ -1490,20 +1490,51 @@ class _Decide:
 
     # ------------------------------------------------------------------ gaps (Engine._missing)
 
-    def rule_paths(self, rid: str) -> list[tuple[str, list[pl.Expr]]]:
-        """The rules a walk from ``rid`` can reach through rule references (not ``rid`` itself), each
-        with the nodes on the way, down to and including the reference node."""
-        entry = self.c.rule_nodes.get(rid)
-        if entry is None:
-            return []
-        out: list[tuple[str, list[pl.Expr]]] = []
-        for path, target in entry[2]:
-            if target not in self.c.rule_nodes:
-                continue
-            here = [pl.col(f"__n:{rid}:{i}") for i in path]
-            out.append((target, here))
-            out += [(t, here + sub) for t, sub in self.rule_paths(target)]
-        return out
+    def rule_reach(self, rids: Iterable[str]) -> tuple[dict[tuple[str, str], pl.Expr], list[list[pl.Expr]]]:
+        """Per (rule, rule it can reach through rule references, not itself): whether a walk from the
+        first can go into the second (every node on some way there unknown), as a column read by name,
+        and those columns in stages (a rule's after those of the rules it refers to).
+
+        A way through a referenced rule ``mid`` is the nodes down to ``mid``'s reference node and then
+        any of ``mid``'s ways on: ``all(here) & reach(mid, target)`` with ``mid``'s column, which is
+        the OR over ``mid``'s ways of ``all(here + way)`` (every input is a non-null Boolean). Spelling
+        every way out node by node instead copied each chain into every rule above it: over half of
+        the gap stage's plan (460 columns, 260 kB of plan text for the bundled packs), which polars
+        converts and optimises again on every part (measured: a third of the stage's fixed cost)."""
+        rr: dict[tuple[str, str], pl.Expr] = {}
+        stages: list[list[pl.Expr]] = []
+        level: dict[str, int] = {}
+
+        def walk(rid: str) -> int:
+            """The stage of ``rid``'s columns (made on first call), -1 when it reaches no rule."""
+            if rid in level:
+                return level[rid]
+            entry = self.c.rule_nodes.get(rid)
+            by_target: dict[str, list[pl.Expr]] = {}
+            at = 0
+            for path, mid in entry[2] if entry is not None else []:
+                if mid not in self.c.rule_nodes:
+                    continue
+                here = _all([pl.col(f"__n:{rid}:{i}").is_null() for i in path])
+                by_target.setdefault(mid, []).append(here)
+                if walk(mid) >= 0:
+                    at = max(at, level[mid] + 1)
+                    for (root, target), col in list(rr.items()):
+                        if root == mid:
+                            by_target.setdefault(target, []).append(here & col)
+            level[rid] = at if by_target else -1
+            if by_target:
+                while len(stages) <= at:
+                    stages.append([])
+                for target, alternatives in by_target.items():
+                    name = f"__rr:{len(rr)}"
+                    stages[at].append(_any(alternatives).alias(name))
+                    rr[(rid, target)] = pl.col(name)
+            return level[rid]
+
+        for rid in rids:
+            walk(rid)
+        return rr, stages
 
     def node_columns(self) -> list[pl.Expr]:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
@@ -1611,13 +1642,7 @@ class _Decide:
         # which rules each gathering walks (start rules, and rules reached by reference)
         tags = {"b": sets["b"], "o": sets["o"], "e": {**sets["ea"], **sets["eb"]}}
         e_parts = [sets["ea"], sets["eb"]]
-        rr: dict[tuple[str, str], pl.Expr] = {}
-        for rid in rules_with:
-            by_target: dict[str, list[pl.Expr]] = {}
-            for target, chain_nodes in self.rule_paths(rid):
-                by_target.setdefault(target, []).append(_all([n.is_null() for n in chain_nodes]))
-            for target, alternatives in by_target.items():
-                rr[(rid, target)] = _any(alternatives)
+        rr, rr_stages = self.rule_reach(rules_with)
         starts: dict[str, dict[str, pl.Expr]] = {}
         for tag, rules in tags.items():
             if tag == "e":
@@ -1644,6 +1669,14 @@ class _Decide:
                     )
                 ops = tuple((o.kind, o.name) for o in leaf.operands if o.kind in ("fact", "field"))
                 occ.setdefault((leaf.subject, leaf.ref, ops), []).append((rid, _all(reached)))
+        # The leaf conditions and each gathering's hits as columns read by name (``__oc:``, ``__hit:``):
+        # inlined, a leaf's chain was copied into every gathering and a hit into its subject's presence
+        # and bitset words, and polars converts and optimises the copies again on every part.
+        occ_cols: list[pl.Expr] = []
+        for items in occ.values():
+            for k, (rid, e) in enumerate(items):
+                items[k] = (rid, pl.col(f"__oc:{len(occ_cols)}"))
+                occ_cols.append(e.alias(f"__oc:{len(occ_cols)}"))
         for subject, ref, ops in occ:
             for name, kind in [(subject, ref), *((n, k) for k, n in ops)]:
                 if kind == "field":
@@ -1655,6 +1688,7 @@ class _Decide:
         subjects = sorted({s for s, _, _ in occ})
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
+        hit_cols: list[pl.Expr] = []
         present_b: dict[str, pl.Expr] = {}
         columns: dict[str, list[tuple[str, list[str]]]] = {}
         for tag in ("b", "o", "e"):
@@ -1667,7 +1701,8 @@ class _Decide:
                     conds = [pl.col(f"__reach:{tag}:{rid}") & e for rid, e in items if rid in starts[tag]]
                     if not conds:
                         continue
-                    hit = _any(conds)
+                    hit = pl.col(f"__hit:{len(hit_cols)}")
+                    hit_cols.append(_any(conds).alias(f"__hit:{len(hit_cols)}"))
                     hits.append(hit)
                     payload = [self.subject_words(s, ref)] + [self.subject_words(n, k) for k, n in ops]
                     for w in range(self.n_words):
@@ -1862,7 +1897,10 @@ class _Decide:
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
                 need = need.with_columns(cols)
-            need = need.with_columns(mem_cols).with_columns(reach_cols).with_columns(present_cols)
+            for cols in rr_stages:
+                need = need.with_columns(cols)
+            need = need.with_columns([*mem_cols, *occ_cols]).with_columns(reach_cols).with_columns(hit_cols)
+            need = need.with_columns(present_cols)
             need = need.with_columns(out_cols)
             wide = need.select(
                 "__pos",
