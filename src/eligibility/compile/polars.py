@@ -1513,51 +1513,53 @@ class _Decide:
 
     # ------------------------------------------------------------------ gaps (Engine._missing)
 
-    def rule_reach(self, rids: Iterable[str]) -> tuple[dict[tuple[str, str], pl.Expr], list[list[pl.Expr]]]:
-        """Per (rule, rule it can reach through rule references, not itself): whether a walk from the
-        first can go into the second (every node on some way there unknown), as a column read by name,
-        and those columns in stages (a rule's after those of the rules it refers to).
+    def reach_stages(self, tags: dict[str, dict[str, pl.Expr]]) -> tuple[dict[str, set[str]], list[list[pl.Expr]]]:
+        """Per gathering, the rules its walks reach (its start rules, and the rules reached from them
+        through rule references), each with its column ``__reach:<tag>:<rule>``: whether a walk of this
+        row gets there (started there: ``__mem:<tag>:<rule>``, or came from a reached rule through a
+        reference node with every node on the way unknown), in stages (a rule after the rules that
+        refer to it).
 
-        A way through a referenced rule ``mid`` is the nodes down to ``mid``'s reference node and then
-        any of ``mid``'s ways on: ``all(here) & reach(mid, target)`` with ``mid``'s column, which is
-        the OR over ``mid``'s ways of ``all(here + way)`` (every input is a non-null Boolean). Spelling
-        every way out node by node instead copied each chain into every rule above it: over half of
-        the gap stage's plan (460 columns, 260 kB of plan text for the bundled packs), which polars
-        converts and optimises again on every part (measured: a third of the stage's fixed cost)."""
-        rr: dict[tuple[str, str], pl.Expr] = {}
+        The same as the OR over every start rule and every way down from it of the start flag and the
+        way's nodes all unknown (every input a non-null Boolean), with a column per (gathering, rule)
+        and a term per reference: spelled out per (start rule, reached rule) pair and way, the ways'
+        chains of nodes were over half of the gap stage's plan (490 kB of plan text for the bundled
+        packs), which polars converts and optimises again on every part (the stage's fixed cost)."""
+        nodes = self.c.rule_nodes
+        into: dict[str, list[tuple[str, list[int]]]] = {}  # rule -> (rule referring to it, path)
+        for rid, (_, _, refs) in nodes.items():
+            for path, target in refs:
+                if target in nodes:
+                    into.setdefault(target, []).append((rid, path))
+        reached: dict[str, set[str]] = {}
         stages: list[list[pl.Expr]] = []
-        level: dict[str, int] = {}
+        for tag, starts in tags.items():
+            got: set[str] = set()
+            todo = [r for r in starts if r in nodes]
+            while todo:
+                rid = todo.pop()
+                if rid not in got:
+                    got.add(rid)
+                    todo += [t for _, t in nodes[rid][2] if t in nodes]
+            level: dict[str, int] = {}
 
-        def walk(rid: str) -> int:
-            """The stage of ``rid``'s columns (made on first call), -1 when it reaches no rule."""
-            if rid in level:
+            def depth(rid: str, got: set[str] = got, level: dict[str, int] = level) -> int:
+                if rid not in level:
+                    level[rid] = 1 + max((depth(r) for r, _ in into.get(rid, []) if r in got), default=-1)
                 return level[rid]
-            entry = self.c.rule_nodes.get(rid)
-            by_target: dict[str, list[pl.Expr]] = {}
-            at = 0
-            for path, mid in entry[2] if entry is not None else []:
-                if mid not in self.c.rule_nodes:
-                    continue
-                here = _all([pl.col(f"__n:{rid}:{i}").is_null() for i in path])
-                by_target.setdefault(mid, []).append(here)
-                if walk(mid) >= 0:
-                    at = max(at, level[mid] + 1)
-                    for (root, target), col in list(rr.items()):
-                        if root == mid:
-                            by_target.setdefault(target, []).append(here & col)
-            level[rid] = at if by_target else -1
-            if by_target:
-                while len(stages) <= at:
-                    stages.append([])
-                for target, alternatives in by_target.items():
-                    name = f"__rr:{len(rr)}"
-                    stages[at].append(_any(alternatives).alias(name))
-                    rr[(rid, target)] = pl.col(name)
-            return level[rid]
 
-        for rid in rids:
-            walk(rid)
-        return rr, stages
+            for rid in sorted(got, key=list(nodes).index):
+                terms = [pl.col(f"__mem:{tag}:{rid}")] if rid in starts else []
+                terms += [
+                    pl.col(f"__reach:{tag}:{r}") & _all([pl.col(f"__n:{r}:{i}").is_null() for i in path])
+                    for r, path in into.get(rid, [])
+                    if r in got
+                ]
+                while len(stages) <= depth(rid):
+                    stages.append([])
+                stages[depth(rid)].append(_any(terms).alias(f"__reach:{tag}:{rid}"))
+            reached[tag] = got
+        return reached, stages
 
     def node_columns(self) -> list[pl.Expr]:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
@@ -1665,19 +1667,9 @@ class _Decide:
         # which rules each gathering walks (start rules, and rules reached by reference)
         tags = {"b": sets["b"], "o": sets["o"], "e": {**sets["ea"], **sets["eb"]}}
         e_parts = [sets["ea"], sets["eb"]]
-        rr, rr_stages = self.rule_reach(rules_with)
-        starts: dict[str, dict[str, pl.Expr]] = {}
-        for tag, rules in tags.items():
-            if tag == "e":
-                for rid in rules:  # exit: before and after the household qualifies (never both on a row)
-                    rules[rid] = _any([part[rid] for part in e_parts if rid in part])
-            reach: dict[str, list[pl.Expr]] = {}
-            for rid in rules:
-                reach.setdefault(rid, []).append(pl.col(f"__mem:{tag}:{rid}"))
-                for (root, target), e in rr.items():
-                    if root == rid:
-                        reach.setdefault(target, []).append(pl.col(f"__mem:{tag}:{rid}") & e)
-            starts[tag] = {t: _any(xs) for t, xs in reach.items() if t in self.c.rule_nodes}
+        for rid in tags["e"]:  # exit: before and after the household qualifies (never both on a row)
+            tags["e"][rid] = _any([part[rid] for part in e_parts if rid in part])
+        starts, reach_stages = self.reach_stages(tags)
         # leaf occurrences of every reachable rule, grouped by (subject, payload)
         occ: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[tuple[str, pl.Expr]]] = {}
         reachable = {t for s in starts.values() for t in s}
@@ -1706,7 +1698,6 @@ class _Decide:
                     self.field_mask(name)
         self.n_words = max(1, (len(self.bits) + 63) // 64)
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
-        reach_cols = [e.alias(f"__reach:{tag}:{t}") for tag, s in starts.items() for t, e in s.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
         present_cols: list[pl.Expr] = []
@@ -1920,9 +1911,10 @@ class _Decide:
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
                 need = need.with_columns(cols)
-            for cols in rr_stages:
+            need = need.with_columns([*mem_cols, *occ_cols])
+            for cols in reach_stages:
                 need = need.with_columns(cols)
-            need = need.with_columns([*mem_cols, *occ_cols]).with_columns(reach_cols).with_columns(hit_cols)
+            need = need.with_columns(hit_cols)
             need = need.with_columns(present_cols)
             need = need.with_columns(out_cols)
             wide = need.select(
