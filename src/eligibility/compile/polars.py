@@ -43,7 +43,8 @@ How the rule language maps onto polars, and why:
   A household touches a handful of such pairs, where a wide expression per possible code would cost every
   household the whole vocabulary.
 * **Stages are collected one by one** (:meth:`TableProgram.run`): one lazy plan of every stage costs
-  polars' optimiser more than it saves. A subplan read by several plans is collected rather than
+  polars' optimiser more than it saves; neighbouring column stages are one stage (``_fused``: each
+  collect has a fixed cost). A subplan read by several plans is collected rather than
   ``cache()``-d: polars 2 recomputed cached subplans (measured 3-15x in the gap and findings stages).
 * **Parameters are constants** of the span, folded exactly as the Python target folds them.
 
