@@ -43,7 +43,8 @@ How the rule language maps onto polars, and why:
   A household touches a handful of such pairs, where a wide expression per possible code would cost every
   household the whole vocabulary.
 * **Stages are collected one by one** (:meth:`TableProgram.run`): one lazy plan of every stage costs
-  polars' optimiser more than it saves. A subplan read by several plans is collected rather than
+  polars' optimiser more than it saves; neighbouring column stages are one stage (``_fused``: each
+  collect has a fixed cost). A subplan read by several plans is collected rather than
   ``cache()``-d: polars 2 recomputed cached subplans (measured 3-15x in the gap and findings stages).
 * **Parameters are constants** of the span, folded exactly as the Python target folds them.
 
@@ -958,6 +959,7 @@ class _Compiler:
         decide = _Decide(self, prog)
         decide.build()
         prog.decision.append(add_member_stage(self, prog, decide))  # members named per measure (members_pl)
+        prog.stages = _fused(prog.stages)
         return prog
 
 
@@ -1000,11 +1002,33 @@ def _fact_refs(node: Node) -> set[str]:
     return {n.key for n in names(node) if n.ref == "fact"}
 
 
-def _with_columns(cols: list[pl.Expr]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
-    def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
-        return lf.with_columns(cols)
+def _with_columns(*batches: list[pl.Expr]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """A stage of column batches, each reading the columns of those before it."""
 
+    def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
+        for cols in batches:
+            lf = lf.with_columns(cols)
+        return lf
+
+    stage.batches = batches  # type: ignore[attr-defined]
     return stage
+
+
+def _fused(stages: list[Callable[[pl.LazyFrame], pl.LazyFrame]]) -> list[Callable[[pl.LazyFrame], pl.LazyFrame]]:
+    """Neighbouring column stages as one stage (one collect): a program has runs of dozens of small
+    batches (a rule batch per reference depth), and each collect has a fixed cost of planning and
+    running a query (about 0.4 ms on this machine, 38 collects per bundled part; measured: the 30
+    column stages of the bundled packs 23 -> 18 ms CPU at 1,000 rows and 114 -> 106 ms at 100,000,
+    the same columns)."""
+    out: list[Callable[[pl.LazyFrame], pl.LazyFrame]] = []
+    for stage in stages:
+        batches = getattr(stage, "batches", None)
+        before = getattr(out[-1], "batches", None) if out else None
+        if batches is not None and before is not None:
+            out[-1] = _with_columns(*before, *batches)
+        else:
+            out.append(stage)
+    return out
 
 
 def _kleene(op: str, items: Sequence[pl.Expr]) -> pl.Expr:
@@ -1490,20 +1514,53 @@ class _Decide:
 
     # ------------------------------------------------------------------ gaps (Engine._missing)
 
-    def rule_paths(self, rid: str) -> list[tuple[str, list[pl.Expr]]]:
-        """The rules a walk from ``rid`` can reach through rule references (not ``rid`` itself), each
-        with the nodes on the way, down to and including the reference node."""
-        entry = self.c.rule_nodes.get(rid)
-        if entry is None:
-            return []
-        out: list[tuple[str, list[pl.Expr]]] = []
-        for path, target in entry[2]:
-            if target not in self.c.rule_nodes:
-                continue
-            here = [pl.col(f"__n:{rid}:{i}") for i in path]
-            out.append((target, here))
-            out += [(t, here + sub) for t, sub in self.rule_paths(target)]
-        return out
+    def reach_stages(self, tags: dict[str, dict[str, pl.Expr]]) -> tuple[dict[str, set[str]], list[list[pl.Expr]]]:
+        """Per gathering, the rules its walks reach (its start rules, and the rules reached from them
+        through rule references), each with its column ``__reach:<tag>:<rule>``: whether a walk of this
+        row gets there (started there: ``__mem:<tag>:<rule>``, or came from a reached rule through a
+        reference node with every node on the way unknown), in stages (a rule after the rules that
+        refer to it).
+
+        The same as the OR over every start rule and every way down from it of the start flag and the
+        way's nodes all unknown (every input a non-null Boolean), with a column per (gathering, rule)
+        and a term per reference: spelled out per (start rule, reached rule) pair and way, the ways'
+        chains of nodes were over half of the gap stage's plan (490 kB of plan text for the bundled
+        packs), which polars converts and optimises again on every part (the stage's fixed cost)."""
+        nodes = self.c.rule_nodes
+        into: dict[str, list[tuple[str, list[int]]]] = {}  # rule -> (rule referring to it, path)
+        for rid, (_, _, refs) in nodes.items():
+            for path, target in refs:
+                if target in nodes:
+                    into.setdefault(target, []).append((rid, path))
+        reached: dict[str, set[str]] = {}
+        stages: list[list[pl.Expr]] = []
+        for tag, starts in tags.items():
+            got: set[str] = set()
+            todo = [r for r in starts if r in nodes]
+            while todo:
+                rid = todo.pop()
+                if rid not in got:
+                    got.add(rid)
+                    todo += [t for _, t in nodes[rid][2] if t in nodes]
+            level: dict[str, int] = {}
+
+            def depth(rid: str, got: set[str] = got, level: dict[str, int] = level) -> int:
+                if rid not in level:
+                    level[rid] = 1 + max((depth(r) for r, _ in into.get(rid, []) if r in got), default=-1)
+                return level[rid]
+
+            for rid in sorted(got, key=list(nodes).index):
+                terms = [pl.col(f"__mem:{tag}:{rid}")] if rid in starts else []
+                terms += [
+                    pl.col(f"__reach:{tag}:{r}") & _all([pl.col(f"__n:{r}:{i}").is_null() for i in path])
+                    for r, path in into.get(rid, [])
+                    if r in got
+                ]
+                while len(stages) <= depth(rid):
+                    stages.append([])
+                stages[depth(rid)].append(_any(terms).alias(f"__reach:{tag}:{rid}"))
+            reached[tag] = got
+        return reached, stages
 
     def node_columns(self) -> list[pl.Expr]:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
@@ -1611,25 +1668,9 @@ class _Decide:
         # which rules each gathering walks (start rules, and rules reached by reference)
         tags = {"b": sets["b"], "o": sets["o"], "e": {**sets["ea"], **sets["eb"]}}
         e_parts = [sets["ea"], sets["eb"]]
-        rr: dict[tuple[str, str], pl.Expr] = {}
-        for rid in rules_with:
-            by_target: dict[str, list[pl.Expr]] = {}
-            for target, chain_nodes in self.rule_paths(rid):
-                by_target.setdefault(target, []).append(_all([n.is_null() for n in chain_nodes]))
-            for target, alternatives in by_target.items():
-                rr[(rid, target)] = _any(alternatives)
-        starts: dict[str, dict[str, pl.Expr]] = {}
-        for tag, rules in tags.items():
-            if tag == "e":
-                for rid in rules:  # exit: before and after the household qualifies (never both on a row)
-                    rules[rid] = _any([part[rid] for part in e_parts if rid in part])
-            reach: dict[str, list[pl.Expr]] = {}
-            for rid in rules:
-                reach.setdefault(rid, []).append(pl.col(f"__mem:{tag}:{rid}"))
-                for (root, target), e in rr.items():
-                    if root == rid:
-                        reach.setdefault(target, []).append(pl.col(f"__mem:{tag}:{rid}") & e)
-            starts[tag] = {t: _any(xs) for t, xs in reach.items() if t in self.c.rule_nodes}
+        for rid in tags["e"]:  # exit: before and after the household qualifies (never both on a row)
+            tags["e"][rid] = _any([part[rid] for part in e_parts if rid in part])
+        starts, reach_stages = self.reach_stages(tags)
         # leaf occurrences of every reachable rule, grouped by (subject, payload)
         occ: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[tuple[str, pl.Expr]]] = {}
         reachable = {t for s in starts.values() for t in s}
@@ -1644,17 +1685,25 @@ class _Decide:
                     )
                 ops = tuple((o.kind, o.name) for o in leaf.operands if o.kind in ("fact", "field"))
                 occ.setdefault((leaf.subject, leaf.ref, ops), []).append((rid, _all(reached)))
+        # The leaf conditions and each gathering's hits as columns read by name (``__oc:``, ``__hit:``):
+        # inlined, a leaf's chain was copied into every gathering and a hit into its subject's presence
+        # and bitset words, and polars converts and optimises the copies again on every part.
+        occ_cols: list[pl.Expr] = []
+        for items in occ.values():
+            for k, (rid, e) in enumerate(items):
+                items[k] = (rid, pl.col(f"__oc:{len(occ_cols)}"))
+                occ_cols.append(e.alias(f"__oc:{len(occ_cols)}"))
         for subject, ref, ops in occ:
             for name, kind in [(subject, ref), *((n, k) for k, n in ops)]:
                 if kind == "field":
                     self.field_mask(name)
         self.n_words = max(1, (len(self.bits) + 63) // 64)
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
-        reach_cols = [e.alias(f"__reach:{tag}:{t}") for tag, s in starts.items() for t, e in s.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
+        hit_cols: list[pl.Expr] = []
         present_b: dict[str, pl.Expr] = {}
         columns: dict[str, list[tuple[str, list[str]]]] = {}
         for tag in ("b", "o", "e"):
@@ -1667,7 +1716,8 @@ class _Decide:
                     conds = [pl.col(f"__reach:{tag}:{rid}") & e for rid, e in items if rid in starts[tag]]
                     if not conds:
                         continue
-                    hit = _any(conds)
+                    hit = pl.col(f"__hit:{len(hit_cols)}")
+                    hit_cols.append(_any(conds).alias(f"__hit:{len(hit_cols)}"))
                     hits.append(hit)
                     payload = [self.subject_words(s, ref)] + [self.subject_words(n, k) for k, n in ops]
                     for w in range(self.n_words):
@@ -1862,7 +1912,11 @@ class _Decide:
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
                 need = need.with_columns(cols)
-            need = need.with_columns(mem_cols).with_columns(reach_cols).with_columns(present_cols)
+            need = need.with_columns([*mem_cols, *occ_cols])
+            for cols in reach_stages:
+                need = need.with_columns(cols)
+            need = need.with_columns(hit_cols)
+            need = need.with_columns(present_cols)
             need = need.with_columns(out_cols)
             wide = need.select(
                 "__pos",
