@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import polars as pl
 
@@ -38,6 +38,7 @@ __all__ = [
     "errors_frame",
     "flatten_decisions",
     "write_decisions",
+    "write_decisions_csv",
     "write_errors",
     "write_household_tables",
 ]
@@ -354,10 +355,11 @@ def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _write_flat(frame: pl.DataFrame, path: Path, fmt: str, sheet: str) -> None:
+def _write_flat(frame: pl.DataFrame, path: Path | BinaryIO, fmt: str, sheet: str, *, header: bool = True) -> None:
+    """``header=False``: CSV rows only, no byte-order mark and no header (a later piece of one file)."""
     frame = neutralised(frame)
     if fmt == "csv":
-        frame.write_csv(path, include_bom=True)
+        frame.write_csv(path, include_bom=header, include_header=header)
     else:
         frame.write_excel(path, worksheet=sheet, autofit=True, header_format={"bold": True}, freeze_panes=(1, 0))
 
@@ -397,6 +399,22 @@ def write_decisions(
         _write_flat(
             flatten_decisions(frame, lang=lang, rules=rules, on=on), p, fmt, "认定结果" if lang == "zh" else "decisions"
         )
+
+
+def write_decisions_csv(
+    frame: pl.DataFrame,
+    sink: BinaryIO,
+    *,
+    header: bool,
+    lang: Lang = "zh",
+    rules: RuleSet | None = None,
+    on: date | None = None,
+) -> None:
+    """The CSV of :func:`write_decisions` into an open file, with (``header``) or without its byte-order
+    mark and header row: a batch joins its parts' decisions into one CSV piece by piece this way, where
+    writing each piece to a file of its own and copying it over cost a second write and read of every
+    byte of the output."""
+    _write_flat(flatten_decisions(frame, lang=lang, rules=rules, on=on), sink, "csv", "", header=header)
 
 
 ERROR_COLUMNS: Final[dict[str, tuple[str, str]]] = {
