@@ -546,6 +546,26 @@ def test_summary_counts_each_household_once_per_item() -> None:
     ]
 
 
+def test_list_cells_are_the_same_whether_whole_cells_repeat_or_not() -> None:
+    # _each_item formats the distinct whole cells when they repeat and the distinct items otherwise: both
+    # must give each row its items' texts joined by ；, "" for an empty list, null for an absent one.
+    from eligibility.io import writers
+
+    dtype = pl.List(pl.Struct({"code": pl.String}))
+    repeating = [[{"code": "a"}, {"code": "b"}]] * 30 + [None, [], [None], [{"code": "a"}, {"code": "a"}]]
+    varied = [[{"code": f"c{i}"}, {"code": "a"}] for i in range(8)] + [None, []]
+    for cells, expected in (
+        (repeating, ["A；B"] * 30 + [None, "", "", "A；A"]),
+        (varied, [f"C{i}；A" for i in range(8)] + [None, ""]),
+    ):
+        s = pl.Series("v", cells, dtype=dtype)
+        for got in (
+            writers._each_item(s, lambda x: str(x["code"]).upper()),
+            writers._item_cells(s, lambda x: str(x["code"]).upper()),
+        ):
+            assert got.to_list() == expected
+
+
 # --------------------------------------------------------------------------------------------- docs
 
 

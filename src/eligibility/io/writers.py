@@ -281,18 +281,43 @@ def _each_distinct(s: pl.Series, text: Callable[[Any], str | None]) -> pl.Series
     households share a few combinations of findings, and formatting each row's cells in Python (label
     look-ups, JSON) cost more than deciding them (measured: 2.5x the CPU time of ``decide_table`` for a
     CSV output)."""
+    return _by_distinct(s, lambda distinct: pl.Series([text(v) for v in distinct], dtype=pl.String))
+
+
+def _by_distinct(s: pl.Series, texts: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``texts`` of the distinct values of ``s`` (in order of first appearance), joined back to every cell."""
     frame = s.rename("v").to_frame()
     distinct = frame.unique(maintain_order=True)
-    texts = pl.Series("t", [text(v) for v in distinct.get_column("v")], dtype=pl.String)
     return frame.join(
-        distinct.with_columns(texts), on="v", how="left", nulls_equal=True, maintain_order="left"
+        distinct.with_columns(texts(distinct.get_column("v")).alias("t")),
+        on="v",
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
     ).get_column("t")
 
 
+_SAMPLE: Final = 10_000
+"""Rows of a list column :func:`_each_item` looks at to tell whether its whole cells repeat."""
+
+
 def _each_item(s: pl.Series, item: Callable[[Any], str]) -> pl.Series:
-    """A list cell as its items' texts joined by ``；`` (an absent list stays empty): each distinct
-    item formatted once — a household's list of missing data names its own members, so whole cells
-    rarely repeat where their items do."""
+    """A list cell as its items' texts joined by ``；`` (an absent list stays empty).
+
+    Where whole cells repeat (a few combinations of risks, reviews or warnings over a county: in the
+    first :data:`_SAMPLE` rows at most one cell in four distinct), the distinct cells are formatted and
+    joined back; elsewhere (the lists of missing data name each household's own members, so cells
+    rarely repeat where their items do) every row's items are formatted by distinct item. Both give the
+    same cells; the choice is only what costs less (measured at 100,000 bundled households: risks 0.13
+    → 0.02 CPU s, warnings 0.11 → 0.02, but the list of other missing data 0.33 → 0.46)."""
+    sample = s.head(_SAMPLE)
+    if sample.len() and sample.n_unique() * 4 <= sample.len():
+        return _by_distinct(s, lambda distinct: _item_cells(distinct, item))
+    return _item_cells(s, item)
+
+
+def _item_cells(s: pl.Series, item: Callable[[Any], str]) -> pl.Series:
+    """:func:`_each_item` row by row: each distinct item formatted once, the texts joined per row."""
     frame = pl.DataFrame({"v": s}).with_row_index("r")
     flat = frame.explode("v").filter(pl.col("v").is_not_null())
     texts = _each_distinct(flat.get_column("v"), lambda x: None if x is None else item(x))
