@@ -146,7 +146,26 @@ def _label(rules: RuleSet | None, kind: str, code: str, lang: Lang, on: date | N
     return item.zh if lang == "zh" else item.en
 
 
+_FINDING_FIELDS: Final = ("code", "certain", "until", "due", "days_late")
+"""The fields of a finding :func:`_fmt_finding` reads (not ``rules``, ``severity``, ``on``)."""
+
+
+def _finding_fields(s: pl.Series) -> pl.Series:
+    """A list column of findings with only :data:`_FINDING_FIELDS` in its items (a null item stays null).
+
+    The cells are formatted by distinct item or distinct cell; the rules that concluded a finding are
+    not shown, and with them left out the distinct values are fewer and cheaper to hash (measured at
+    100,000 bundled households: the ten finding columns 0.51 → 0.28 CPU s; procedure findings 4,290
+    distinct cells → 5)."""
+    if not (isinstance(s.dtype, pl.List) and isinstance(s.dtype.inner, pl.Struct)):
+        return s
+    item = pl.element()
+    kept = [item.struct.field(f.name) for f in s.dtype.inner.fields if f.name in _FINDING_FIELDS]
+    return s.list.eval(pl.when(item.is_not_null()).then(pl.struct(kept)))
+
+
 def _fmt_finding(item: dict[str, Any], kind: str, rules: RuleSet | None, lang: Lang, on: date | None = None) -> str:
+    """A finding's cell text, from its :data:`_FINDING_FIELDS` only."""
     text = _label(rules, kind, item["code"], lang, on)
     extra: list[str] = []
     if item.get("until") is not None:
@@ -253,7 +272,7 @@ def _flatten(
 
         if item is not None:
             risky = _Risky(item)
-            out[header] = _each_item(s, risky).alias(header)
+            out[header] = _each_item(_finding_fields(s) if name in _FINDING_KIND else s, risky).alias(header)
             if not risky.seen:
                 clean.add(header)
             continue
