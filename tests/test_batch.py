@@ -161,3 +161,33 @@ def test_resume_refuses_a_run_whose_inputs_changed(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="resume"):
         run_batch([src], out, rules=RULES, as_of=date(2023, 9, 30), resume=True, progress=False, log=io.StringIO())
     assert os.path.exists(parts / "manifest.json")
+
+
+def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: Path) -> None:
+    # A CSV output keeps its parts as Arrow IPC; a run begun by an earlier version has Parquet parts. Either
+    # way a resumed run writes the very bytes of a run never stopped.
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(part: int) -> None:
+        if part == 1:
+            raise Stop
+
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    parts = tmp_path / "out.csv.parts"
+    manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
+    assert [p["file"] for p in manifest["parts"]] == ["part-00000.arrow", "part-00001.arrow"]
+    # part 0 as an earlier version wrote it
+    pl.read_ipc(parts / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
+    (parts / "part-00000.arrow").unlink()
+    manifest["parts"][0]["file"] = "part-00000.parquet"
+    (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
+    assert result.resumed_parts == 2 and not parts.exists()
+    assert out.read_bytes() == clean.read_bytes()

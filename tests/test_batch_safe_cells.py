@@ -78,3 +78,24 @@ def test_batch_files_are_neutralised(tmp_path: Path, suffix: str) -> None:
         assert not bad, (name, bad)
     assert set(SHOWN) <= set(cells[out.name])
     assert "'" + BAD_ID in cells[errors.name]
+
+
+def test_formatted_cells_are_neutralised(tmp_path: Path) -> None:
+    # Labels and list cells are formatted once per distinct value or item, and a column none of whose texts
+    # is risky is not scanned again (writers._flatten): a risky code (here its own label, without rules) in
+    # a list, a flat column or a rule's words must still come out neutralised, first item or not.
+    from eligibility.io.writers import DECISION_SCHEMA, write_decisions
+
+    def item(code: str) -> dict[str, object]:
+        return {"code": code, "certain": True, "rules": ["r"]}
+
+    rows = [
+        {"_row": 0, "household_id": "a", "category": "@cat", "risks": [item("=cmd"), item("ok")]},
+        {"_row": 1, "household_id": "b", "category": "fine", "risks": [item("ok"), item("=cmd")]},
+        {"_row": 2, "household_id": "c", "category": "line\nbreak", "risks": [item("a\tb")]},
+    ]
+    table = pl.DataFrame([{k: r.get(k) for k in DECISION_SCHEMA} for r in rows], schema=DECISION_SCHEMA)
+    out = tmp_path / "out.csv"
+    write_decisions(table, out)
+    got = pl.read_csv(out, infer_schema_length=0).select("监测对象类别", "风险").rows()
+    assert got == [("'@cat", "'=cmd；ok"), ("fine", "ok；=cmd"), ("line break", "a b")]

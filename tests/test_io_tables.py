@@ -503,6 +503,69 @@ def test_summary_counts_rows_that_could_not_be_decided(decisions: Any) -> None:
     assert "评估出错" in statuses["item"].to_list()
 
 
+def test_summary_counts_each_household_once_per_item() -> None:
+    # A household's list may name an item twice (two rules) or hold a null entry; procedure findings count
+    # only when late. Each household counts once per (item, certain), in its region and in 合计.
+    from eligibility.io.writers import DECISION_SCHEMA
+
+    def item(code: str, certain: bool = True, days_late: int | None = None) -> dict[str, Any]:
+        return {"code": code, "certain": certain, "rules": ["r." + code], "days_late": days_late}
+
+    rows = [
+        {
+            "_row": 0,
+            "status": "identified",
+            "risks": [item("edu"), item("edu"), item("edu", False), item("med")],
+            "procedure": [item("late", True, 3), item("late", True, 5), item("late", True, 0), item("late")],
+        },
+        {"_row": 1, "status": "needs_review", "risks": [], "procedure": [item("late", True, 1)]},
+        {"_row": 2, "status": "identified", "warnings": [None, item("w"), item("w")]},
+    ]
+    table = pl.DataFrame([{k: r.get(k) for k in DECISION_SCHEMA} for r in rows], schema=DECISION_SCHEMA)
+    households = pl.DataFrame(
+        {"_row": [0, 1, 2], "region": ["340602000000", "340603000000", None], "members": [[1, 2], [1], None]},
+        schema={"_row": pl.UInt64, "region": pl.String, "members": pl.List(pl.Int64)},
+    )
+    got = summarise(table, households, "county").filter(pl.col("indicator") != "认定结论")
+    assert got.select("region", "code", "households", "people").rows() == [
+        ("340602", "all", 1, 2),
+        ("340602", "edu", 1, 2),
+        ("340602", "edu?", 1, 2),
+        ("340602", "med", 1, 2),
+        ("340602", "late", 1, 2),
+        ("340603", "all", 1, 1),
+        ("340603", "late", 1, 1),
+        ("未知", "all", 1, 0),
+        ("未知", "w", 1, 0),
+        ("合计", "all", 3, 3),
+        ("合计", "edu", 1, 2),
+        ("合计", "edu?", 1, 2),
+        ("合计", "med", 1, 2),
+        ("合计", "late", 2, 3),
+        ("合计", "w", 1, 0),
+    ]
+
+
+def test_list_cells_are_the_same_whether_whole_cells_repeat_or_not() -> None:
+    # _each_item formats the distinct whole cells when they repeat and the distinct items otherwise: both
+    # must give each row its items' texts joined by ；, "" for an empty list, null for an absent one.
+    from eligibility.io import writers
+
+    dtype = pl.List(pl.Struct({"code": pl.String}))
+    repeating = [[{"code": "a"}, {"code": "b"}]] * 30 + [None, [], [None], [{"code": "a"}, {"code": "a"}]]
+    varied = [[{"code": f"c{i}"}, {"code": "a"}] for i in range(8)] + [None, []]
+    for cells, expected in (
+        (repeating, ["A；B"] * 30 + [None, "", "", "A；A"]),
+        (varied, [f"C{i}；A" for i in range(8)] + [None, ""]),
+    ):
+        s = pl.Series("v", cells, dtype=dtype)
+        for got in (
+            writers._each_item(s, lambda x: str(x["code"]).upper()),
+            writers._item_cells(s, lambda x: str(x["code"]).upper()),
+        ):
+            assert got.to_list() == expected
+
+
 # --------------------------------------------------------------------------------------------- docs
 
 

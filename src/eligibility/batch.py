@@ -55,7 +55,7 @@ from .io.tables import (
     read_jsonl_part,
     read_parquet_slice,
 )
-from .io.writers import write_decisions, write_errors
+from .io.writers import write_decisions, write_decisions_csv, write_errors
 from .ruleset import RuleSet
 
 __all__ = ["BatchResult", "read_inputs", "run_batch"]
@@ -65,6 +65,42 @@ __all__ = ["BatchResult", "read_inputs", "run_batch"]
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 PARTS_FORMAT = "eligibility-batch-parts/1"
+
+
+def _part_suffix(out: Path) -> str:
+    """How a run keeps its parts' decisions on disk (:func:`_write_part`): Parquet when the output is
+    Parquet, Arrow IPC otherwise."""
+    return ".parquet" if out.suffix.lower() == ".parquet" else ".arrow"
+
+
+def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
+    """A part's decision table, written to ``tmp`` in the format of ``suffix``.
+
+    CSV, JSON Lines and Excel outputs are rendered again from the parts, so their parts are Arrow IPC
+    with LZ4: Parquet's encoding of the nested finding lists (repetition and definition levels), not its
+    codec, was the cost (measured at 100,000 bundled households: writing 1.15 CPU s and reading back 0.43,
+    against 0.36–0.45 and 0.29 for IPC with LZ4; ``docs/batch-speed.md``, "端到端 / End to end"). LZ4
+    keeps such a part at about 70 MB (220 MB uncompressed; the Parquet part is 15 MB, the part's CSV
+    240 MB). A Parquet output keeps Parquet parts: it is joined from them unchanged, and the same
+    decisions joined from IPC parts made a different (larger) Parquet file — equal tables, not equal bytes."""
+    if suffix == ".parquet":
+        # Small row groups: joining the parts decodes a few row groups at a time, and one row group
+        # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
+        # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
+        decided.write_parquet(tmp, row_group_size=10_000)
+    else:
+        decided.write_ipc(tmp, compression="lz4")
+
+
+def _scan_part(path: Path) -> pl.LazyFrame:
+    """A part's decisions, lazily, by its file's suffix (so a run begun by an earlier version, whose parts
+    were all Parquet, resumes)."""
+    return pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_ipc(path)
+
+
+def _scan_parts(files: Sequence[Path]) -> pl.LazyFrame:
+    """All the parts' decisions, lazily, in part order (one scan per part, concatenated)."""
+    return pl.concat([_scan_part(f) for f in files])
 
 
 @dataclass
@@ -298,28 +334,29 @@ def _write_output(
         tmp = out.with_name(out.name + ".tmp")
         # One scan per part, concatenated: a single scan over every part held about 0.5 GiB more at
         # its peak, growing with the number of parts.
-        pl.concat([pl.scan_parquet(f).filter(ok) for f in files]).sink_parquet(tmp, row_group_size=10_000)
+        _scan_parts(files).filter(ok).sink_parquet(tmp, row_group_size=10_000)
         os.replace(tmp, out)
         return parquet_rows(out)
     if suffix not in (".csv", ".jsonl", ".ndjson"):
-        frame = pl.scan_parquet(files).filter(ok).collect()
+        frame = _scan_parts(files).filter(ok).collect()
         write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
         return frame.height
     written = 0
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("wb") as sink:
         for k, f in enumerate(files):
-            frame = pl.read_parquet(f).filter(ok)
+            frame = _scan_part(f).filter(ok).collect()
             if k and not frame.height:
                 continue
-            piece = parts_dir / ("out" + suffix)
-            write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-            data = piece.read_bytes()
-            if k and suffix == ".csv":
-                data = data[data.index(b"\n") + 1 :]  # the header (and BOM) only once
-            sink.write(data)
+            if suffix == ".csv":
+                # Straight into the output; the header (and BOM) only once.
+                write_decisions_csv(frame, sink, header=not k, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+            else:
+                piece = parts_dir / ("out" + suffix)
+                write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+                sink.write(piece.read_bytes())
+                piece.unlink()
             written += frame.height
-            piece.unlink()
     os.replace(tmp, out)
     return written
 
@@ -356,6 +393,7 @@ def run_batch(
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
+    suffix = _part_suffix(out)
     manifest_path = parts_dir / "manifest.json"
     run_id = _digest(paths, as_of, str(fingerprint), chunk_rows)
     done: list[dict[str, Any]] = []
@@ -393,16 +431,13 @@ def run_batch(
             summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
             errors = [_error_record(e) for e in read.errors]
             _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors})
-            tmp = parts_dir / f"{stem}.parquet.tmp"
-            # Small row groups: joining the parts decodes a few row groups at a time, and one row group
-            # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
-            # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
-            decided.write_parquet(tmp, row_group_size=10_000)
-            os.replace(tmp, parts_dir / f"{stem}.parquet")
+            tmp = parts_dir / f"{stem}{suffix}.tmp"
+            _write_part(decided, tmp, suffix)
+            os.replace(tmp, parts_dir / f"{stem}{suffix}")
             parts.append(
                 {
                     "part": chunk.part,
-                    "file": f"{stem}.parquet",
+                    "file": f"{stem}{suffix}",
                     "errors": f"{stem}.errors.json",
                     "summary": f"{stem}.summary.parquet",
                     "rows": chunk.rows,
@@ -433,7 +468,7 @@ def run_batch(
         RowError(**e) for p in ordered for e in json.loads((parts_dir / p["errors"]).read_text("utf-8"))["errors"]
     ]
     evaluation = (
-        pl.scan_parquet(files).filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").collect()
+        _scan_parts(files).filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").collect()
         if files
         else pl.DataFrame()
     )
@@ -471,11 +506,7 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
         notes=notes,
-        gaps=configuration_gaps(
-            pl.concat([pl.scan_parquet(f) for f in files]).filter(pl.col("error").is_null())
-            if files
-            else pl.DataFrame()
-        ),
+        gaps=configuration_gaps(_scan_parts(files).filter(pl.col("error").is_null()) if files else pl.DataFrame()),
     )
     for f in parts_dir.iterdir():
         f.unlink()

@@ -1,0 +1,122 @@
+"""``run_batch`` end to end against another source tree: CPU and wall time, and the output bytes (issue 10).
+
+Run: ``.venv/bin/python benchmarks/bench_batch_e2e.py --before PATH [--after PATH2] [--n 100000]
+[--rounds 3] [--out csv,parquet]`` where PATH is the ``src`` folder of the reference tree (``git archive
+main src | tar -x -C DIR`` gives ``DIR/src``) and PATH2 that of the tree to test (default: this tree's
+``src``). Prints figures only; nothing here asserts on time.
+
+What a county waits for is the whole ``eligibility batch IN.parquet -o OUT`` — reading, deciding, the
+part files, the summary, the output — not ``decide_table`` alone (``bench_batch_ab.py``). So each round
+here is a fresh subprocess, its tree first on ``PYTHONPATH``, running ``run_batch`` with the bundled
+packs over the same generated Parquet file (the ``bench_batch.py`` workload) into one output, with the
+summary as CSV; the two trees alternate round by round (before, after, before, …), since on a shared
+machine the load drifts. Per round: CPU seconds (``time.process_time``, every thread) and wall seconds
+of the ``run_batch`` call. After the rounds the two trees' last outputs are compared byte for byte
+(decisions, summary, errors file when there is one) and the result printed: a change here must not
+move a byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def side(inp: str, out: str, summary: str) -> None:
+    """One timed round in this subprocess: the figures as one JSON line."""
+    import bench_batch as bb
+
+    from eligibility import load_rules
+    from eligibility.batch import run_batch
+
+    rules = load_rules(bb.RULES)
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = run_batch([inp], out, rules=rules, as_of=bb.AS_OF, progress=False, summary_path=summary)
+    print(
+        json.dumps(
+            {
+                "cpu": time.process_time() - cpu,
+                "wall": time.perf_counter() - wall,
+                "rows": result.rows,
+                "decided": result.decided,
+                "errors": result.errors,
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--before", required=False, help="src folder of the reference tree")
+    ap.add_argument("--after", default=str(HERE.parent / "src"), help="src folder of the tree to test")
+    ap.add_argument("--n", type=int, default=100_000, help="households")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per tree and output (interleaved)")
+    ap.add_argument("--out", default="csv,parquet", help="output formats, comma-separated (csv, parquet, jsonl, xlsx)")
+    ap.add_argument("--side", nargs=3, metavar=("IN", "OUT", "SUMMARY"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.side:
+        side(*args.side)
+        return
+    if not args.before:
+        ap.error("--before is required")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    import bench_batch as bb
+
+    from eligibility import load_rules
+
+    rules = load_rules(bb.RULES)
+    line = rules.chain(rules.pack_for_region(bb.REGION + "000000")).param_hit("monitoring_line", bb.AS_OF).value
+    inp = tmp / "households.parquet"
+    bb.write_workload(inp, args.n, line)
+    trees = {"before": args.before, "after": args.after}
+    print(f"run_batch, bundled packs, {args.n:,} households of 淮北; before={args.before} after={args.after}")
+    for fmt in args.out.split(","):
+        figures: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+        for r in range(args.rounds):
+            for name, src in trees.items():
+                out = tmp / name / f"out.{fmt}"
+                if out.parent.exists():
+                    shutil.rmtree(out.parent)
+                out.parent.mkdir()
+                env = {**os.environ, "PYTHONPATH": src}
+                cmd = [sys.executable, __file__, "--side", str(inp), str(out), str(out.parent / "summary.csv")]
+                got = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+                figures[name].append((got["cpu"], got["wall"]))
+                load = os.getloadavg()[0]
+                print(
+                    f"{fmt:8s} round {r + 1} {name:6s}: {got['cpu']:6.2f} CPU s {got['wall']:6.2f} s wall "
+                    f"({got['decided']:,} decided, {got['errors']:,} errors; load {load:.1f})",
+                    flush=True,
+                )
+        for name, xs in figures.items():
+            cpus = sorted(c for c, _ in xs)
+            print(f"{fmt:8s} {name:6s}: CPU least {cpus[0]:.2f} median {cpus[len(cpus) // 2]:.2f}")
+        ratios = [a[0] / b[0] for b, a in zip(figures["before"], figures["after"], strict=True)]
+        print(f"{fmt:8s} CPU after ÷ before per round: " + ", ".join(f"{x:.2f}" for x in ratios))
+        names = sorted(p.name for p in (tmp / "before").iterdir())
+        same = names == sorted(p.name for p in (tmp / "after").iterdir()) and all(
+            filecmp.cmp(tmp / "before" / f, tmp / "after" / f, shallow=False) for f in names
+        )
+        print(f"{fmt:8s} outputs ({', '.join(names)}) byte for byte the same: {same}")
+
+
+if __name__ == "__main__":
+    main()
