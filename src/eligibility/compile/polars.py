@@ -1656,7 +1656,7 @@ class _Decide:
 
         A gathering (``b`` identification blocking, ``o`` the other unknowns, ``e`` exit) starts from
         the rules in ``sets`` (a Boolean column per rule: whether the row starts a walk there), goes
-        into referenced rules through unknown reference nodes (``rule_paths``) and reaches a leaf when
+        into referenced rules through unknown reference nodes (``reach_stages``) and reaches a leaf when
         every node on the way is unknown. Per gathering and subject, whether some leaf of that subject
         is reached, and the union of the reached leaves' settling paths (bitsets, see above): a few
         hundred Boolean and integer columns. Only the (row, gathering, subject) triples that occur are

@@ -1451,9 +1451,7 @@ class _Compiler:
             "_add_months": _add_months,
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
-            "_months_lacking": _months_lacking,
             "_lacking": _lacking,
-            "_first": _first,
             "_item": _item,
             "_has_unknown": _has_unknown,
             "Z": _NO_UNKNOWN,
@@ -1537,8 +1535,8 @@ _CALLS: Final = {
     "add_days": "{0} + timedelta(days=int({1}))",
     "add_months": "_add_months({0}, int({1}))",
     "end_of_month": "_end_of_month({0})",
-    "months_without": "len(_months_lacking(tuple({0}), {1}, {2}))",
-    "first_month_without": "_first(_months_lacking(tuple({0}), {1}, {2}))",
+    "months_without": "_lacking({0}, {1}, {2})[0]",
+    "first_month_without": "_lacking({0}, {1}, {2})[1]",
 }
 """The rule language's date functions as Python over already-known arguments."""
 
@@ -1808,10 +1806,6 @@ def _has_unknown(xs: list[Any]) -> bool:
     return any(x is UNKNOWN for x in xs)
 
 
-def _first(xs: tuple[date, ...]) -> Any:
-    return xs[0] if xs else UNKNOWN
-
-
 # Date functions of the rule language. Each gives exactly what the interpreter's primitive gives
 # (python-dateutil semantics); the differential tests hold them to it, and
 # tests/property/test_codegen_shortcuts.py checks each against dateutil on every kind of date.
@@ -1819,7 +1813,7 @@ def _first(xs: tuple[date, ...]) -> Any:
 # Measured on the bundled workload (session 9): ``_add_months`` and ``_end_of_month`` are called about
 # twice a household on ~1,000 distinct dates (identification dates, the income window's anchor), so
 # their memo answers four calls in five and stays; on a miss they now take a few integer operations
-# instead of building a relativedelta. ``_months_lacking`` is keyed by a household's own visits: 1,393
+# instead of building a relativedelta. The months without a visit are keyed by a household's own visits: 1,393
 # distinct keys in 1,395 calls, so its memo only cost a hash of the tuple and an insertion into a large
 # table per call — it is not memoised any more. The values that depend only on the assessment date and
 # the span are computed once per day by the program's ``day()`` (``_Days``).
@@ -1868,22 +1862,11 @@ def _end_of_month(d: date) -> date:
     return d.replace(day=_month_days(d.year, d.month))
 
 
-def _months_lacking(dates: tuple[date, ...], start: date, end: date) -> tuple[date, ...]:
-    """First days of the calendar months from ``start``'s to ``end`` (inclusive) holding none of
-    ``dates`` — the months dateutil's ``rrule(MONTHLY)`` walks, counted on (year, month) integers."""
-    seen = {d.year * 12 + d.month for d in dates}
-    out: list[date] = []
-    last = end.year * 12 + end.month
-    for k in range(start.year * 12 + start.month, last + 1):
-        if k not in seen:
-            y, m = divmod(k - 1, 12)
-            out.append(date(y, m + 1, 1))
-    return tuple(out)
-
-
 def _lacking(dates: Iterable[date], start: date, end: date) -> tuple[int, Any]:
-    """(how many, the first) of the months :func:`_months_lacking` lists — ``months_without`` and
-    ``first_month_without`` (UNKNOWN when there is none) — without making a date per month: the count
+    """(how many, the first) of the first days of the calendar months from ``start``'s to ``end``'s
+    (inclusive) holding none of ``dates`` — the months dateutil's ``rrule(MONTHLY)`` walks — for
+    ``months_without`` and ``first_month_without`` (UNKNOWN when there is none), in the programs and in
+    the member selections alike, without making a date per month: the count
     is the months of the range less the range's months holding a date, the first is found by a walk
     that stops at the first such month. The bundled workload's households lack ~14 months each, and a
     date per month was most of the helper's ~4 µs."""
