@@ -2115,16 +2115,21 @@ class _Decide:
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column: each row's entries looked up by combination as above, then
             exploded, each entry given its code's dates from the row's date columns and grouped back
-            in row order (sorted runs, no hashing)."""
+            in row order (sorted runs, no hashing).
+
+            An entry's date is one gather from the date columns stacked code after code (at code
+            number × rows + row): a chain of ``when(code == c)`` over every code, with every date column
+            exploded beside the entries, took twice as long (measured: 0.09 against 0.045 CPU s for the
+            two dated kinds at 100,000 households)."""
             name, dtype = _FINDING_COLUMNS[kind], _FINDING_DTYPES[kind]
             base = tables[kind].lists(keyed.get_column(kind), functools.partial(combinations, kind))
             code = pl.col("code")
+            number = {c: k for k, (c, _) in enumerate(positions[kind])}
+            at = code.replace_strict(number, return_dtype=pl.Int64) * keyed.height + pl.col("__i")
 
             def pick(prefix: str) -> pl.Expr:
-                got: pl.Expr = pl.lit(None, dtype=pl.Date)
-                for c, _ in positions[kind]:
-                    got = pl.when(code == c).then(pl.col(prefix + c)).otherwise(got)
-                return got
+                stacked = pl.concat([keyed.get_column(prefix + c) for c in number]).rechunk()
+                return pl.lit(stacked).gather(pl.col("__at"))
 
             fields = [code, pl.col("certain"), pl.col("rules")]
             # each entry's dates picked once, into columns the fields read (inlined into each field that
@@ -2150,10 +2155,10 @@ class _Decide:
                 .select(
                     pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"),
                     pl.lit(base).alias("__l"),
-                    *(pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]),
                 )
                 .explode("__l", empty_as_null=True)
                 .unnest("__l")
+                .with_columns(at.alias("__at"))
                 .select(pl.col("__i").set_sorted(), code, pl.col("certain"), pl.col("rules"), *picked)
                 .select("__i", code, pl.struct(fields).alias(name))
                 .group_by("__i", maintain_order=True)
