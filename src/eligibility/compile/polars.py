@@ -1401,7 +1401,8 @@ def _combination_lists(
     )
     if got.height != len(keys):  # pragma: no cover - one group per key, by construction
         raise AssertionError("finding combinations: not one list per key")
-    return got.get_column("x").cast(dtype)
+    lists: pl.Series = got.get_column("x").cast(dtype)
+    return lists
 
 
 def _string_lists(name: str, values: list[list[str]]) -> pl.Series:
