@@ -1795,8 +1795,9 @@ class _Decide:
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
                 lk = f"__lk:{coll}"
-                # each lacks an item: non-empty (lazily: see TableProgram.run)
-                rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).collect()
+                # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
+                # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
+                rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).select("__pos", lk).collect()
                 flat = (
                     rows.lazy()
                     .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
