@@ -1,7 +1,8 @@
 """Where a columnar batch spends its CPU time (issue 10 §7): shares per program stage and per batch step.
 
 Run: ``.venv/bin/python benchmarks/bench_batch_profile.py [--n N] [--identification] [--out csv|parquet|jsonl]``
-(default N = 100,000 households of ``bench_batch.py``'s generated workload, bundled packs, CSV output).
+(default N = 100,000 households of ``bench_batch.py``'s generated workload, bundled packs, CSV output), or
+``… --fresh-parts K`` for the program stages on K fresh parts of N households each (see ``fresh_stages``).
 Prints figures only; nothing here asserts on time.
 
 1. **Program stages**: the compiled polars program of the 淮北 chain (``compile_table``) run stage by stage
@@ -65,6 +66,29 @@ def stage_shares(rules: Any, frame: pl.DataFrame, repeat: int = 3) -> None:
         print(f"  {name:<44} {t:7.2f} s {100 * t / total:5.1f} %")
 
 
+def fresh_stages(rules: Any, frame: pl.DataFrame, parts: int) -> None:
+    """Each program stage's CPU time on ``parts`` fresh parts of ``frame.height // (parts + 1)`` rows, after
+    one part that builds the finding tables: a county's monthly run meets households never seen, where
+    ``stage_shares`` (least of three runs of one frame) finds the tables built."""
+    chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
+    size = frame.height // (parts + 1)
+    target.decide_table(rules, frame.head(size))  # compile and build the tables, not timed
+    prog = target.compile_table(chain, bb.AS_OF)
+    names = [getattr(getattr(s, "func", s), "__qualname__", "?").replace("<locals>.", "") for s in prog.stages]
+    print(f"program stages on {parts} fresh parts of {size:,} households (CPU s per part):")
+    for p in range(1, parts + 1):
+        base = frame.slice(p * size, size).with_columns(
+            pl.lit(bb.AS_OF).alias("as_of"), pl.lit("").alias("jurisdiction"), pl.lit("").alias("ruleset_fingerprint")
+        )
+        grouped: dict[str, float] = {}
+        for name, stage in zip(names, prog.stages, strict=True):
+            c = time.process_time()
+            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+            grouped[name] = grouped.get(name, 0.0) + time.process_time() - c
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(grouped.items(), key=lambda kv: -kv[1]))
+        print(f"  part {p}: {sum(grouped.values()):.3f} s — {shown}")
+
+
 def batch_steps(rules: Any, parquet: Path, out: Path) -> None:
     import eligibility.batch as batch
 
@@ -105,6 +129,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="households")
     ap.add_argument("--identification", action="store_true", help="the identification-only packs")
     ap.add_argument("--out", default="csv", choices=("csv", "parquet", "jsonl"), help="run_batch output format")
+    ap.add_argument(
+        "--fresh-parts",
+        type=int,
+        default=0,
+        help="instead: each stage on this many fresh parts of N households (after one that builds the tables)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     try:
@@ -112,6 +142,10 @@ def main() -> None:
         chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
         line = chain.param_hit("monitoring_line", bb.AS_OF).value
         parquet = tmp / "households.parquet"
+        if args.fresh_parts:
+            bb.write_workload(parquet, args.n * (args.fresh_parts + 1), line)
+            fresh_stages(rules, read_households(parquet, as_of=bb.AS_OF).frame, args.fresh_parts)
+            return
         bb.write_workload(parquet, args.n, line)
         which = "identification-only packs" if args.identification else "bundled packs"
         print(f"workload: {args.n:,} households of 淮北, {which}")
