@@ -586,8 +586,7 @@ class _Compiler:
                 kind = _kind(spec.get(node.key))
                 t = self.new()
                 # (the attribute as a test already read it for this item, if one did: no second look-up)
-                key = ("raw", var, node.key)
-                x = next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+                x = self.read_local(("raw", var, node.key))
                 if x is not None:
                     self.emit(f"{t} = U if {x} is None else {_convert(x, kind)}")
                 else:
@@ -953,6 +952,11 @@ class _Compiler:
             return None
         return tests  # type: ignore[return-value]
 
+    def read_local(self, key: Any) -> str | None:
+        """The local a test of this scope or an enclosing one read an item's attribute into (``key``:
+        ("raw", item variable, attribute)), or None: that read ran on every path to here."""
+        return next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+
     def forget_reads(self, before: set[Any]) -> None:
         """Take back the item attribute reads :meth:`test` noted in this scope since ``before`` (its
         keys then): their test is not emitted after all."""
@@ -1056,7 +1060,7 @@ class _Compiler:
                     # The raw attribute (None when absent), read once per item: a later test in the
                     # same scope reuses the local the first one assigned.
                     key = ("raw", var, side.key)
-                    x = next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+                    x = self.read_local(key)
                     if x is not None:
                         unknown.append(f"{x} is None")
                     else:
@@ -1150,7 +1154,7 @@ class _Compiler:
             self.daily.append(day)
         var = self.loop_vars[-1][0]
         date_key = ("raw", var, call.args[0].key)
-        x = next((sc[date_key] for sc in reversed(self.scopes) if date_key in sc), None)
+        x = self.read_local(date_key)
         if x is not None:
             unknown = f"{x} is None"
         else:
