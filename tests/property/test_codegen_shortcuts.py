@@ -335,3 +335,27 @@ def test_an_and_of_tests_of_one_date_reads_it_once() -> None:
             exec(line, env)  # the generator's own lines
         assert eval(unknown, env) is False  # the generator's own expression
         assert eval(holds, env) is expected, born
+
+
+def test_an_and_whose_first_test_reads_two_attributes_keeps_their_own_unknowns() -> None:
+    """``m.disability_grade == m.work_months and m.disability_grade > 2``: the first test is unknown when
+    either attribute is, the second only when the grade is — so they are not one test with one unknown
+    (a known grade of 1 makes the ``and`` False whatever the months). Whatever code the compiler writes
+    for it, its Kleene value is the truth table's."""
+    grade = Name(0, ("member", "disability_grade"), "item", "disability_grade")
+    months = Name(0, ("member", "work_months"), "item", "work_months")
+    node = BoolOp(0, "and", [Binary(0, "==", grade, months), Binary(0, ">", grade, Lit(0, 2))])
+    for g, w in itertools.product((None, 1, 3), (None, 1, 3)):
+        c = _compiler()
+        c.loop_vars.append(("m1", "members"))
+        c.item_dicts.add("m1")
+        c.date_bounds = True
+        got = c.test(node)
+        if got is None:  # the general path: not this shortcut's business
+            continue
+        env: dict[str, Any] = {"U": UNKNOWN, "m1d": {"disability_grade": g, "work_months": w}}
+        unknown, holds = got
+        value = UNKNOWN if eval(unknown, env) else eval(holds, env)  # the generator's own expressions
+        first = UNKNOWN if g is None or w is None else g == w
+        second = UNKNOWN if g is None else g > 2
+        assert value == kleene_and([first, second]), (g, w)

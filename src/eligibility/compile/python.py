@@ -1747,8 +1747,9 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
 
 _MIRROR: Final = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 """A comparison with its sides swapped (``n <= f`` is ``f >= n``)."""
-_WALRUS: Final = re.compile(r"\((x\d+) := .*\) is None")
-"""An item test's first read of an attribute (:meth:`_Compiler.test`): ``(x3 := m1d['k']) is None``."""
+_WALRUS: Final = re.compile(r"\((x\d+) := [^()]*\) is None")
+"""An item test's first read of one attribute, and nothing else (:meth:`_Compiler.test`): ``(x3 := m1d['k'])
+is None`` — not a test that is unknown when either of two attributes is."""
 
 
 _NO_UNKNOWN: Final = (0,) * N_GROUPS
