@@ -944,7 +944,7 @@ class _Compiler:
             return None
         # The first operand's test always runs (:meth:`kleene_tests` starts with it), so its read of an
         # item's attribute is kept for the tests after it — the bundled packs' measures test ``type`` in
-        # eight aggregates — unless the and/or turns out not to be such tests.
+        # six aggregates — unless the and/or turns out not to be such tests.
         before = set(self.scopes[-1])
         tests = [self.test(i, keep=j == 0) for j, i in enumerate(node.items)]
         if any(t is None for t in tests):
