@@ -15,13 +15,17 @@ the households the strategies happen to generate fails here:
 - the date helpers by integer arithmetic (``_add_months``, ``_end_of_month``, ``_lacking``, the
   memo dropped from the last) are dateutil's ``relativedelta`` / ``rrule``, the oracle's primitives, on
   every date including month ends, 29 February and the calendar's last years;
-- ``months_between(x, as_of)`` written like ``months_since(x)`` is relativedelta's.
+- ``months_between(x, as_of)`` written like ``months_since(x)`` is relativedelta's;
+- an item's ``age(d)`` / ``months_since(d)`` compared with a whole number, written as ``d`` compared
+  with the day's ``_since_at_least`` date, is relativedelta's years (months) compared, for every
+  comparison, either side, on every pair of dates (a date after the assessment included).
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+import operator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -38,9 +42,10 @@ from eligibility.compile.python import (
     _end_of_month,
     _lacking,
     _month_cut,
+    _since_at_least,
     _whole,
 )
-from eligibility.expressions import UNKNOWN, kleene_and, kleene_or, months_lacking
+from eligibility.expressions import UNKNOWN, Binary, BoolOp, Call, Lit, Name, kleene_and, kleene_or, months_lacking
 
 DAYS = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 
@@ -231,3 +236,126 @@ def test_months_between_and_the_assessment_date_is_relativedeltas(x: date, on: d
     """The generator writes ``months_between(x, as_of)`` as ``months_since(x)``; that is this, per date."""
     delta = relativedelta(on, x)
     assert _since("months_since", x, on) == delta.years * 12 + delta.months == _whole(x, on)[1]
+
+
+@given(ANY_DAY, DAYS, st.integers(1, 1300))
+@example(date(2017, 2, 28), date(2018, 2, 28), 12)
+@example(date(2016, 2, 29), date(2017, 2, 28), 12)
+@example(date(2016, 3, 1), date(2017, 2, 28), 12)
+@example(date(2023, 8, 31), date(2023, 9, 30), 1)
+@example(date(2023, 9, 1), date(2023, 9, 30), 1)
+@example(date(2017, 9, 30), date(2023, 9, 30), 72)
+@example(date(2017, 10, 1), date(2023, 9, 30), 72)
+def test_since_at_least_is_the_last_date_with_that_many_months(x: date, on: date, months: int) -> None:
+    delta = relativedelta(on, x)
+    assert (delta.years * 12 + delta.months >= months) == (x <= _since_at_least(on, months))
+
+
+def _date_call(fn: str) -> Call:
+    """``fn(member.birth_date)``, or ``months_between(member.birth_date, as_of)``."""
+    born = Name(0, ("member", "birth_date"), "item", "birth_date")
+    if fn == "months_between":
+        return Call(0, fn, [born, Name(0, ("as_of",), "as_of", "as_of")])
+    return Call(0, fn, [born])
+
+
+def _since_test(fn: str, op: str, n: int, const_left: bool, x: Any, on: date) -> Any:
+    """``fn(member.birth_date) op n`` (``n op fn(…)`` when ``const_left``) as the generated test computes
+    it: the day function's lines, then U when ``unknown`` holds, else ``holds``."""
+    c = _compiler()
+    c.loop_vars.append(("m1", "members"))
+    c.item_dicts.add("m1")
+    c.date_bounds = True  # (as build sets it)
+    call = _date_call(fn)
+    node = Binary(0, op, Lit(0, n), call) if const_left else Binary(0, op, call, Lit(0, n))
+    got = c.test(node)
+    assert got is not None and "_since_at_least" in "\n".join(c.day_lines)
+    env: dict[str, Any] = {"as_of": on, "_since_at_least": _since_at_least, "m1d": {"birth_date": x}}
+    for line in c.day_lines:
+        exec(line, env)  # the generator's own lines, no outside text
+    unknown, holds = got
+    return UNKNOWN if eval(unknown, env) else eval(holds, env)  # the generator's own expressions
+
+
+@given(
+    st.one_of(ANY_DAY, st.none()),
+    DAYS,
+    st.sampled_from(["age", "months_since", "months_between"]),
+    st.sampled_from(["<", "<=", ">", ">="]),
+    st.integers(0, 100),
+    st.booleans(),
+)
+@example(date(2017, 9, 30), date(2023, 9, 30), "age", ">=", 6, False)
+@example(date(2017, 10, 1), date(2023, 9, 30), "age", ">=", 6, False)
+@example(date(2007, 10, 1), date(2023, 9, 30), "age", "<=", 15, False)
+@example(date(2007, 9, 30), date(2023, 9, 30), "age", "<=", 15, False)
+@example(date(2024, 1, 1), date(2023, 9, 30), "age", "<=", 0, False)
+@example(date(2024, 1, 1), date(2023, 9, 30), "months_since", "<", 1, True)
+@example(date(2023, 3, 31), date(2023, 9, 30), "months_between", ">=", 6, False)
+@example(date(2023, 4, 1), date(2023, 9, 30), "months_between", ">=", 6, False)
+def test_age_compared_as_a_date_is_the_age_compared(
+    x: date | None, on: date, fn: str, op: str, n: int, const_left: bool
+) -> None:
+    c = _compiler()
+    c.loop_vars.append(("m1", "members"))
+    c.item_dicts.add("m1")
+    c.date_bounds = True  # (as build sets it)
+    call = _date_call(fn)
+    as_written = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op] if const_left else op  # f as_written n
+    if n + (as_written in (">", "<=")) < 1:  # a bound below 1: the general path, not a date
+        node = Binary(0, op, Lit(0, n), call) if const_left else Binary(0, op, call, Lit(0, n))
+        assert c.test(node) is None or "_since_at_least" not in "\n".join(c.day_lines)
+        return
+    if x is None:
+        expected: Any = UNKNOWN
+    else:
+        years, months = _whole.__wrapped__(x, on)
+        f = years if fn == "age" else months  # (months_between(d, as_of) is months_since(d))
+        compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+        expected = compare(n, f) if const_left else compare(f, n)
+    assert _since_test(fn, op, n, const_left, x, on) == expected
+
+
+def test_an_and_of_tests_of_one_date_reads_it_once() -> None:
+    """``age(m.birth_date) >= 6 and age(m.birth_date) <= 15``: one unknown (the first item's read), and
+    the second item's comparison reads the same local."""
+    c = _compiler()
+    c.loop_vars.append(("m1", "members"))
+    c.item_dicts.add("m1")
+    c.date_bounds = True  # (as build sets it)
+    call = Call(0, "age", [Name(0, ("member", "birth_date"), "item", "birth_date")])
+    got = c.test(BoolOp(0, "and", [Binary(0, ">=", call, Lit(0, 6)), Binary(0, "<=", call, Lit(0, 15))]))
+    assert got is not None
+    unknown, holds = got
+    assert unknown.count(":=") == 1 and holds.count("x") == 2 and len(set(holds.split()) & {"<=", ">"}) == 2
+    for born, expected in ((date(2017, 9, 30), True), (date(2017, 10, 1), False), (date(2007, 10, 1), True)):
+        env: dict[str, Any] = {"as_of": date(2023, 9, 30), "_since_at_least": _since_at_least}
+        env["m1d"] = {"birth_date": born}
+        for line in c.day_lines:
+            exec(line, env)  # the generator's own lines
+        assert eval(unknown, env) is False  # the generator's own expression
+        assert eval(holds, env) is expected, born
+
+
+def test_an_and_whose_first_test_reads_two_attributes_keeps_their_own_unknowns() -> None:
+    """``m.disability_grade == m.work_months and m.disability_grade > 2``: the first test is unknown when
+    either attribute is, the second only when the grade is — so they are not one test with one unknown
+    (a known grade of 1 makes the ``and`` False whatever the months). Whatever code the compiler writes
+    for it, its Kleene value is the truth table's."""
+    grade = Name(0, ("member", "disability_grade"), "item", "disability_grade")
+    months = Name(0, ("member", "work_months"), "item", "work_months")
+    node = BoolOp(0, "and", [Binary(0, "==", grade, months), Binary(0, ">", grade, Lit(0, 2))])
+    for g, w in itertools.product((None, 1, 3), (None, 1, 3)):
+        c = _compiler()
+        c.loop_vars.append(("m1", "members"))
+        c.item_dicts.add("m1")
+        c.date_bounds = True
+        got = c.test(node)
+        if got is None:  # the general path: not this shortcut's business
+            continue
+        env: dict[str, Any] = {"U": UNKNOWN, "m1d": {"disability_grade": g, "work_months": w}}
+        unknown, holds = got
+        value = UNKNOWN if eval(unknown, env) else eval(holds, env)  # the generator's own expressions
+        first = UNKNOWN if g is None or w is None else g == w
+        second = UNKNOWN if g is None else g > 2
+        assert value == kleene_and([first, second]), (g, w)

@@ -352,6 +352,10 @@ class _Compiler:
         self.fact_const: dict[str, str] = {}  # facts whose value the span fixes → that constant
         self.cond_nodes: list[CondNode] = []
         self.used: set[str] | None = None  # the names the programs' bodies read (:meth:`render_prologue`)
+        self.since_days: dict[int, str] = {}  # whole months → the day's :func:`_since_at_least` local
+        # :meth:`since_test` on: only the programs :meth:`build` writes bind ``_since_at_least`` (the member
+        # selections, ``members_py``, compile this class's code with their own helpers).
+        self.date_bounds = False
 
     # ------------------------------------------------------------------ emit helpers
 
@@ -577,11 +581,16 @@ class _Compiler:
             if node.ref == "as_of":
                 return "as_of"
             if node.ref == "item":
-                coll = self.loop_vars[-1][1]
+                var, coll = self.loop_vars[-1]
                 spec = CATALOGUE[coll].item_fields or {}
                 kind = _kind(spec.get(node.key))
                 t = self.new()
-                self.emit(f"{t} = U if (x := {self.item(node.key)}) is None else {_convert('x', kind)}")
+                # (the attribute as a test already read it for this item, if one did: no second look-up)
+                x = self.read_local(("raw", var, node.key))
+                if x is not None:
+                    self.emit(f"{t} = U if {x} is None else {_convert(x, kind)}")
+                else:
+                    self.emit(f"{t} = U if (x := {self.item(node.key)}) is None else {_convert('x', kind)}")
                 return t
             if CATALOGUE.get(node.key) is not None and CATALOGUE[node.key].type.kind == "collection":
                 raise NotImplementedError("a collection used as a value")  # the checker forbids it
@@ -604,6 +613,8 @@ class _Compiler:
             # (an operand of and/or need not be a yes/no value: one left alone is still tested)
             return self.group(node.op, [self.expr(i) for i in node.items], t, alone=False)
         if isinstance(node, Binary):
+            if self.unknown_side(node):
+                return "U"
             test = self.test(node)
             if test is not None:  # a comparison reading an item's attribute in place
                 unknown, holds = test
@@ -931,8 +942,26 @@ class _Compiler:
         operand is such a comparison and the and/or has no local yet; else None."""
         if not isinstance(node, BoolOp) or self.computed(node):
             return None
-        tests = [self.test(i, keep=False) for i in node.items]
-        return None if any(t is None for t in tests) else tests  # type: ignore[return-value]
+        # The first operand's test always runs (:meth:`kleene_tests` starts with it), so its read of an
+        # item's attribute is kept for the tests after it — the bundled packs' measures test ``type`` in
+        # six aggregates — unless the and/or turns out not to be such tests.
+        before = set(self.scopes[-1])
+        tests = [self.test(i, keep=j == 0) for j, i in enumerate(node.items)]
+        if any(t is None for t in tests):
+            self.forget_reads(before)
+            return None
+        return tests  # type: ignore[return-value]
+
+    def read_local(self, key: Any) -> str | None:
+        """The local a test of this scope or an enclosing one read an item's attribute into (``key``:
+        ("raw", item variable, attribute)), or None: that read ran on every path to here."""
+        return next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+
+    def forget_reads(self, before: set[Any]) -> None:
+        """Take back the item attribute reads :meth:`test` noted in this scope since ``before`` (its
+        keys then): their test is not emitted after all."""
+        for key in [k for k in self.scopes[-1] if k not in before and k[0] == "raw"]:
+            del self.scopes[-1][key]
 
     def kleene_tests(
         self, op: str, tests: list[tuple[str, str]], unsure: bool, outcome: tuple[str | None, str | None, str | None]
@@ -983,13 +1012,34 @@ class _Compiler:
         if self.computed(node):
             return None
         if isinstance(node, BoolOp):
-            tests = [self.test(i, keep=False) for i in node.items]
-            if any(t is None or ":=" in t[0] for t in tests) or len({t[0] for t in tests if t}) != 1:
+            # The items may read one attribute of the item (``age(m.birth_date) >= 6 and age(m.birth_date)
+            # <= 15``): the first item's test reads it (``(x := …) is None``), the others reuse that local
+            # (``x is None``) — one unknown for all. The reads noted for the later items are taken back
+            # unless the caller keeps them, and all of them when the and/or is not one such test.
+            before = set(self.scopes[-1])
+            tests = [self.test(i) for i in node.items]
+            ok = all(t is not None for t in tests)
+            head = tests[0][0] if ok and tests[0] else ""
+            if ok and any(":=" in t[0] for t in tests[1:] if t):
+                ok = False  # (a later item reads something of its own: not one unknown)
+            if ok and ":=" in head:
+                alone = _WALRUS.fullmatch(head)
+                ok = alone is not None and all(t[0] in (head, f"{alone[1]} is None") for t in tests if t)
+            elif ok:
+                ok = len({t[0] for t in tests if t}) == 1
+            if not ok or not keep:  # (only the reads: what ``expr`` computed is emitted, and stays)
+                self.forget_reads(before)
+            if not ok:
                 return None  # (each item test emitted nothing; the generic path computes them)
             glue = f" {node.op} "
-            return tests[0][0], glue.join(f"({t[1]})" for t in tests if t)  # type: ignore[index]
+            return head, glue.join(f"({t[1]})" for t in tests if t)
         if not isinstance(node, Binary) or node.op not in ("==", "!=", "<", "<=", ">", ">=", "in"):
             return None
+        if self.unknown_side(node):
+            return None
+        since = self.since_test(node, keep)
+        if since is not None:
+            return since
         unknown: list[str] = []
         parts: list[str] = []
         first: tuple[Any, str] | None = None
@@ -1010,7 +1060,7 @@ class _Compiler:
                     # The raw attribute (None when absent), read once per item: a later test in the
                     # same scope reuses the local the first one assigned.
                     key = ("raw", var, side.key)
-                    x = next((sc[key] for sc in reversed(self.scopes) if key in sc), None)
+                    x = self.read_local(key)
                     if x is not None:
                         unknown.append(f"{x} is None")
                     else:
@@ -1031,6 +1081,88 @@ class _Compiler:
             self.scopes[-1][first[0]] = first[1]
         holds = self.coded(node.op, parts, raws) or f"{parts[0]} {node.op} {parts[1]}"
         return " or ".join(unknown) or "False", holds
+
+    def unknown_side(self, node: Binary) -> bool:
+        """Whether ``node`` is U for the whole span because one side is a parameter without a value
+        while the other is an item's or the household's value or such a value's age or months — which
+        the program would otherwise compute only to throw away (``age(m.birth_date) <= param.max``, a
+        span without the maximum: an age per member). Only sides that cannot fail are skipped: the
+        result is U either way."""
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(side, Name)
+                and side.ref == "param"
+                and self.param(side.key) is UNKNOWN
+                and (
+                    isinstance(other, Name | Lit)
+                    or (
+                        isinstance(other, Call)
+                        and other.fn in ("age", "months_since", "months_between")
+                        and all(isinstance(a, Name) and a.ref != "param" for a in other.args)
+                    )
+                )
+            ):
+                return True
+        return False
+
+    def since_test(self, node: Binary, keep: bool) -> tuple[str, str] | None:
+        """``age(m.d) >= n`` (or ``months_since(m.d)``, any of ``< <= > >=``, either side) for an item's
+        own date ``m.d`` and a whole number ``n`` of the span, as :meth:`test`'s (unknown, holds): the
+        date compared with the day's :func:`_since_at_least` date — ``x <= T`` — instead of the member's
+        age computed from its year, month and day (three attribute reads and the arithmetic, about a
+        twentieth of the 淮北 identification program). Unknown exactly when the date is: an age of a
+        known date is known. Exact: ``f >= k`` ⇔ ``x <= T(k)`` for every date ``x``, the years (months)
+        ``f`` counting ``k`` ≥ 1 or more only up to ``as_of`` (a later date counts ≤ 0); ``f > n`` is
+        ``f >= n + 1``, and ``<``, ``<=`` are their negations. None (the general path) for another shape, a
+        bound below 1, a date already read into an age, or a span whose first day is too early for
+        ``T`` to be a calendar date."""
+        op = node.op
+        call, bound = node.left, node.right
+        if isinstance(bound, Call):  # ``n <= age(…)`` is ``age(…) >= n``
+            call, bound, op = bound, call, _MIRROR.get(op, "")
+        if not (
+            self.date_bounds
+            and isinstance(call, Call)
+            and (
+                (call.fn in ("age", "months_since") and len(call.args) == 1)
+                or (  # ``months_between(m.d, as_of)`` is ``months_since(m.d)``
+                    call.fn == "months_between"
+                    and len(call.args) == 2
+                    and isinstance(call.args[1], Name)
+                    and call.args[1].ref == "as_of"
+                )
+            )
+            and isinstance(call.args[0], Name)
+            and call.args[0].ref == "item"
+            and isinstance(bound, Lit | Name)
+            and (isinstance(bound, Lit) or bound.ref == "param")
+            and op in ("<", "<=", ">", ">=")
+            and not self.computed(call)
+        ):
+            return None
+        n = self.consts.get(self.expr(bound))
+        if type(n) is not int:
+            return None
+        k = n if op in (">=", "<") else n + 1  # f > n ⇔ f >= n + 1; f <= n ⇔ not f >= n + 1
+        months = k * 12 if call.fn == "age" else k
+        if k < 1 or (self.start.year - 1) * 12 - 1 < months:
+            return None
+        day = self.since_days.get(months)
+        if day is None:
+            day = self.since_days[months] = self.new("d")
+            self.day_lines.append(f"{day} = _since_at_least(as_of, {months})")
+            self.daily.append(day)
+        var = self.loop_vars[-1][0]
+        date_key = ("raw", var, call.args[0].key)
+        x = self.read_local(date_key)
+        if x is not None:
+            unknown = f"{x} is None"
+        else:
+            x = self.new("x")
+            unknown = f"({x} := {self.item(call.args[0].key)}) is None"
+            if keep:  # the caller emits the test: its read is there for later tests
+                self.scopes[-1][date_key] = x
+        return unknown, (f"{x} <= {day}" if op in (">=", ">") else f"{x} > {day}")
 
     def coded(self, op: str, parts: list[str], raws: list[tuple[str, str | None, Any] | None]) -> str | None:
         """A test of an item's yes/no, coded or coded-set attribute against a constant, on the model's
@@ -1359,6 +1491,7 @@ class _Compiler:
 
     def build(self) -> Program:
         chain = self.chain
+        self.date_bounds = True
         body_start = len(self.lines)
         # Derived facts in dependency order, each with its substitution template's slots.
         facts: list[FactSlot] = []
@@ -1452,6 +1585,7 @@ class _Compiler:
             "_set_values": _set_values,
             "_end_of_month": _end_of_month,
             "_lacking": _lacking,
+            "_since_at_least": _since_at_least,
             "_item": _item,
             "_has_unknown": _has_unknown,
             "Z": _NO_UNKNOWN,
@@ -1609,6 +1743,13 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
     if valued:
         out += [f"    if {' or '.join(f'f{i}' for i in valued)}:", f"        return {tail}, None, {fired}, Z"]
     return [*out, f"    return None, None, {fired}, Z"]
+
+
+_MIRROR: Final = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+"""A comparison with its sides swapped (``n <= f`` is ``f >= n``)."""
+_WALRUS: Final = re.compile(r"\((x\d+) := [^()]*\) is None")
+"""An item test's first read of one attribute, and nothing else (:meth:`_Compiler.test`): ``(x3 := m1d['k'])
+is None`` — not a test that is unknown when either of two attributes is."""
 
 
 _NO_UNKNOWN: Final = (0,) * N_GROUPS
@@ -1826,6 +1967,27 @@ def _whole(a: date, b: date) -> tuple[int, int]:
     relativedelta itself, so the differential tests check this against it."""
     months = whole_months(a, b)
     return (months // 12 if months >= 0 else -(-months // 12)), months
+
+
+def _since_at_least(on: date, months: int) -> date:
+    """The last date ``x`` with at least ``months`` (≥ 1) whole months from ``x`` to ``on`` — what
+    ``relativedelta(on, x)`` counts (:func:`eligibility._dates.whole_months`). Whole months to ``on`` never
+    grow as ``x`` moves later (within a month the day can only cost one; into the next month the month
+    count drops by one and the day can give back at most that one), so ``whole_months(x, on) >= months``
+    holds exactly for ``x <= _since_at_least(on, months)``: the program compares a member's birth date
+    with this once-a-day date (:meth:`_Compiler.since_test`) instead of computing the member's age. Found by
+    bisection on that same count, so it agrees with it by construction. ValueError when no date of the
+    calendar has that many months to ``on`` (the compiler uses it only where one has)."""
+    lo, hi = 1, on.toordinal()  # whole_months(on, on) is 0: ``hi`` never qualifies
+    if months < 1 or whole_months(date.fromordinal(lo), on) < months:
+        raise ValueError(f"no date has {months} whole months to {on}")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if whole_months(date.fromordinal(mid), on) >= months:
+            lo = mid
+        else:
+            hi = mid
+    return date.fromordinal(lo)
 
 
 @lru_cache(maxsize=4096)
