@@ -958,13 +958,14 @@ class Engine:
         outcomes (per set of rules, then per rule); on households never seen before those keys were new
         for most households, and each miss built a plan. The masks say only which facts and paths are
         asked for, and repeat."""
-        blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
         nodes, values = run.nodes, run.values
-        code = gap_code(memo.program)
-        fns = code.rules
+        program = memo.program
+        code = program.__dict__.get("_gap_code") or gap_code(program)  # (kept there by gap_code)
         block = 0
-        for rid in blocking_rules:
-            block |= fns[rid](nodes, values)
+        if status.status == "needs_review":
+            fns = code.rules
+            for rid in status.blocking_rules:
+                block |= fns[rid](nodes, values)
         # Every unknown rule's items, the blocking rules' too: those belong to the blocking side's
         # subjects, which the other side leaves out whole (``_reports``).
         return self._reports(run, code, block, code.unknown(nodes, values))
@@ -981,14 +982,14 @@ class Engine:
             rest &= ~b.cover
         if rest:
             r = memo.get(rest) or self._gap_side(run.program, code, rest)
-        want = b.want | r.want
-        if not want:
-            return b.side, r.side  # type: ignore[return-value]
-        paths = code.facts(run.values, run.h, want)
+        bs, rs = b.side, r.side
+        if not (b.want or r.want):
+            return bs, rs  # type: ignore[return-value]
+        paths = code.facts(run.values, run.h, b.want | r.want)
         chain = run.program.chain
-        return tuple(
-            side if type(side) is tuple else self._settle(chain, side, paths)  # type: ignore[arg-type]
-            for side in (b.side, r.side)
+        return (
+            bs if type(bs) is tuple else self._settle(chain, bs, paths),  # type: ignore[arg-type]
+            rs if type(rs) is tuple else self._settle(chain, rs, paths),  # type: ignore[arg-type]
         )
 
     def _gap_side(self, program: Program, code: GapCode, mask: int) -> _GapSide:
@@ -1016,16 +1017,20 @@ class Engine:
         """One side of a report on this household: each subject's static paths and its facts' settling
         paths (sorted, without repeats), its :class:`MissingFact` shared per (chain, name, paths)."""
         out = []
+        known, pack = self._missing_facts, chain.pack.id  # _missing_fact's memo, read here first
         for subject, static, facts, _, made in side:
             if made is not None:
                 out.append(made)
-            elif len(facts) == 1 and not static:
-                out.append(self._missing_fact(chain, subject, tuple(paths.get(facts[0], ()))))
+                continue
+            if len(facts) == 1 and not static:
+                fields = tuple(paths.get(facts[0], ()))
             else:
                 got = set(static)
                 for f in facts:
                     got.update(paths.get(f, ()))
-                out.append(self._missing_fact(chain, subject, tuple(sorted(got))))
+                fields = tuple(sorted(got))
+            fact = known.get((pack, subject, fields))
+            out.append(fact if fact is not None else self._missing_fact(chain, subject, fields))
         return tuple(out)
 
     def _open_planned(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
@@ -1774,14 +1779,16 @@ def _gap_part(engine: Engine, program: Program, code: GapCode, share: int) -> _G
     facts: list[str] = []
     name = ""
     want = 0
-    for n, (subject, kind, item) in enumerate(code.items):
-        if share >> n & 1:
-            name = subject
-            if kind == "path":
-                static.append(item)
-            elif kind == "fact":
-                facts.append(item)
-                want |= code.fact_bits[item]
+    items, bits = code.items, share
+    while bits:  # the share's items, lowest bit first (not every item of the program: ~500 bundled)
+        low = bits & -bits
+        bits ^= low
+        name, kind, item = items[low.bit_length() - 1]
+        if kind == "path":
+            static.append(item)
+        elif kind == "fact":
+            facts.append(item)
+            want |= code.fact_bits[item]
     paths = tuple(sorted(set(static)))
     made = None if facts else engine._missing_fact(program.chain, name, paths)
     got = _GapPart(name, paths, tuple(sorted(set(facts))), want, made)

@@ -215,20 +215,69 @@ def _node(
         w.lines.pop()  # nothing below asks for anything
 
 
-def _field_read(entry: FieldEntry, sections: dict[str, str]) -> str:
-    """An expression giving the entry's absent JSON paths on ``h`` (a tuple or a list)."""
-    sec, attr, path, sub = entry
-    owner = "h" if sec is None else sections.setdefault(sec, f"s{len(sections)}")
-    get = (
-        f"getattr({owner}, {attr!r}, None)"
-        if sec is None
-        else f"(None if {owner} is None else getattr({owner}, {attr!r}, None))"
-    )
-    if sub is None:
-        return f"(({path!r},) if {get} is None else ())"
-    items = f"[{path + '['!r} + str(i) + {'].' + sub!r} for i, x in enumerate(fv) if getattr(x, {sub!r}, None) is None]"
-    return f"(({path!r},) if (fv := {get}) is None else {items})"
+def _get(entry: FieldEntry, sections: dict[str, str]) -> str:
+    """An expression giving the entry's field (its collection, for an item path) on ``h``, or None (a
+    section's local is set by :func:`_reads` first)."""
+    sec, attr, _, _ = entry
+    if sec is None:
+        return f"getattr(h, {attr!r}, None)"
+    return f"(None if {sections[sec]} is None else getattr({sections[sec]}, {attr!r}, None))"
 
+
+def _reads(
+    into: str, plan: tuple[FieldEntry, ...], sections: dict[str, str], shared: dict[FieldEntry, str], depth: int
+) -> list[str]:
+    """Statements appending the plan's absent JSON paths to the list ``into``: a test per field, and per
+    collection one loop over its items testing each item field the plan names (a collection that is
+    absent is its own path) — an item field other facts read too from its local in ``shared``, filled
+    by the first fact of the call that reads it. In any order: ``facts`` sorts a list of more than one
+    path."""
+    pad = "    " * depth
+    # The sections this fact reads, read here (not once per call before any fact: a household not seen
+    # before is not in the CPU's caches, and most calls want a few facts that read one or two sections).
+    lines: list[str] = []
+    for sec in dict.fromkeys(entry[0] for entry in plan if entry[0] is not None):
+        local = sections.setdefault(sec, f"s{len(sections)}")
+        lines += [f"{pad}if {local} is R:", f"{pad}    {local} = getattr(h, {sec!r}, None)"]
+    collections: dict[FieldEntry, list[str]] = {}
+    for entry in plan:
+        sub = entry[3]
+        if sub is None:
+            lines += [f"{pad}if {_get(entry, sections)} is None:", f"{pad}    {into}.append({entry[2]!r})"]
+        elif entry in shared:
+            local = shared[entry]
+            lines += [f"{pad}if {local} is None:", f"{pad}    {local} = []"]
+            lines += _loop(local, entry, [sub], sections, depth + 1)
+            lines.append(f"{pad}{into} += {local}")
+        else:
+            collections.setdefault((*entry[:3], None), []).append(sub)
+    for entry, subs in collections.items():
+        lines += _loop(into, entry, subs, sections, depth)
+    return lines
+
+
+def _loop(into: str, entry: FieldEntry, subs: list[str], sections: dict[str, str], depth: int) -> list[str]:
+    """Statements appending to ``into`` the paths of the item fields ``subs`` absent from the items of
+    the entry's collection (the collection's own path when it is absent)."""
+    pad = "    " * depth
+    path = entry[2]
+    lines = [
+        f"{pad}fv = {_get(entry, sections)}",
+        f"{pad}if fv is None:",
+        f"{pad}    {into}.append({path!r})",
+        f"{pad}else:",
+        f"{pad}    for i, x in enumerate(fv):",
+    ]
+    for sub in subs:
+        lines += [
+            f"{pad}        if getattr(x, {sub!r}, None) is None:",
+            f"{pad}            {into}.append({path + '['!r} + str(i) + {'].' + sub!r})",
+        ]
+    return lines
+
+
+_NOT_READ: Final = object()
+"""``R`` in ``facts``: a section of the household not read yet in this call."""
 
 _CHUNK: Final = 8
 """Facts per test of ``W`` in ``facts`` (about the square root of a bundled program's fact count)."""
@@ -240,23 +289,20 @@ def _fact_lines(
     plans: dict[str, tuple[FieldEntry, ...]],
     deps: dict[str, list[str]],
     some: set[str],
+    sections: dict[str, str],
     shared: dict[FieldEntry, str],
-    reads: dict[FieldEntry, str],
 ) -> list[str]:
-    """The lines of ``facts`` for these facts (one chunk, inside its test of ``W``)."""
+    """The lines of ``facts`` for these facts (one chunk, inside its test of ``W``): statements, not one
+    list display of starred reads (session 12: a list comprehension per item field is a function call
+    in CPython 3.11, and the reads shared between facts were cached in locals every call had to set
+    first; a loop per collection and no cache took half the time on the benchmark households)."""
     body: list[str] = []
     for s in chunk:
-        parts = [
-            f"*({shared[e]} if {shared[e]} is not None else ({shared[e]} := {reads[e]}))"
-            if e in shared
-            else f"*{reads[e]}"
-            for e in plans[s.name]
-        ]
-        parts += [f"*f{order[d]}" for d in deps[s.name] if d in some]
         k = order[s.name]
+        body += [f"        if W & {1 << k} and v[{s.index}] is U:", f"            f{k} = []"]
+        body += _reads(f"f{k}", plans[s.name], sections, shared, 3)
+        body += [f"            f{k} += f{order[d]}" for d in deps[s.name] if d in some]
         body += [
-            f"        if W & {1 << k} and v[{s.index}] is U:",
-            f"            f{k} = [{', '.join(parts)}]",
             f"            if len(f{k}) > 1:",
             f"                f{k} = sorted(set(f{k}))",
             f"            if f{k}:",
@@ -274,13 +320,6 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
         s.name: sorted((d for d in chain.facts[s.name].facts if d in order), key=order.__getitem__)
         for s in program.facts
     }
-    uses: dict[FieldEntry, int] = {}
-    for plan in plans.values():
-        for e in plan:
-            uses[e] = uses.get(e, 0) + 1
-    sections: dict[str, str] = {}
-    reads = {e: _field_read(e, sections) for e in uses}
-    shared = {e: f"a{k}" for k, e in enumerate(e for e, count in uses.items() if count > 1)}
     # Which facts can ever have a path: own fields, or a dependency that can.
     some: set[str] = set()
     for s in program.facts:
@@ -288,6 +327,15 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
             raise ValueError(f"facts of {program.key} are not in dependency order at {s.name}")
         if plans[s.name] or any(d in some for d in deps[s.name]):
             some.add(s.name)
+    sections: dict[str, str] = {}
+    # Item fields more than one fact reads: their paths are worked out once per call (all facts are
+    # wanted for the compact trace's ``missing``, and the bundled programs have ~20 member facts).
+    uses: dict[FieldEntry, int] = {}
+    for plan in plans.values():
+        for e in plan:
+            if e[3] is not None:
+                uses[e] = uses.get(e, 0) + 1
+    shared = {e: f"a{k}" for k, e in enumerate(e for e, count in uses.items() if count > 1)}
     body: list[str] = []
     # In chunks of _CHUNK facts, each under one test of its bits in ``W``: a report wants few facts, so
     # most chunks are passed over with one test instead of one per fact (the bundled programs have up
@@ -296,10 +344,12 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         body.append(f"    if W & {sum(1 << order[s.name] for s in chunk)}:")
-        body += _fact_lines(chunk, order, plans, deps, some, shared, reads)
-    head = ["def facts(v, h, W):", "    out = {}"]
-    head += [f"    {owner} = getattr(h, {sec!r}, None)" for sec, owner in sections.items()]
-    head += [f"    {local} = None" for local in shared.values()]
+        body += _fact_lines(chunk, order, plans, deps, some, sections, shared)
+    head = ["def facts(v, h, W, U=U):", "    out = {}"]
+    if shared:
+        head.append(f"    {' = '.join(shared.values())} = None")
+    if sections:
+        head.append(f"    {' = '.join(sections.values())} = R")
     # In program order, not the set's: the source must be the same in every process, as its compiled code
     # is cached by its text (``cached_code``) and a string set's order changes with PYTHONHASHSEED.
     head += [
@@ -321,14 +371,14 @@ def _generate(program: Program) -> GapCode:
     w = _Writer()
     w.items = {item: n for n, item in enumerate(sorted(first.items))}
     for rule, _, root in program.rules:
-        w.emit(0, f"def {fn_of[rule.id]}(n, v):")
+        w.emit(0, f"def {fn_of[rule.id]}(n, v, U=U):")
         w.emit(1, "m = 0")
         _node(w, root, 1, fn_of, chain.alias)
         w.emit(1, "return m")
     # Every rule that concludes something and is unknown: their trees written inline, one function
     # (a call per unknown rule, and a second walk of each referenced concluding rule, cost more than
     # the walk itself on the bundled packs). The same bits as or-ing the rules' functions (``_node``).
-    w.emit(0, "def unknown(n, v):")
+    w.emit(0, "def unknown(n, v, U=U):")
     w.emit(1, "m = 0")
     concluding = frozenset(rule.id for rule, _, _ in program.rules if rule.conclusions)
     for rule, _, root in program.rules:
@@ -337,7 +387,7 @@ def _generate(program: Program) -> GapCode:
     w.emit(1, "return m")
     facts_lines, closure = _facts_source(program)
     source = "\n".join([*w.lines, *facts_lines]) + "\n"
-    ns: dict[str, Any] = {"U": UNKNOWN}
+    ns: dict[str, Any] = {"U": UNKNOWN, "R": _NOT_READ}
     # Our own source (see above); its compiled code is cached on disk like the programs' (the compile is
     # ~20 ms of a bundled program's first decision with an open question in a new process).
     exec(cached_code(source, f"<eligibility gaps {program.key}>"), ns)
