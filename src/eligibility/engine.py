@@ -780,7 +780,7 @@ class Engine:
         before both missed for nearly every household (1,856 new combinations in 3,000), and what they
         kept — some thirty tracked objects a household — was what the cyclic collector spent its time
         walking."""
-        wanted = wanted_selectors(run.program, f, u)
+        wanted = wanted_selectors(run.program, run.as_of, f, u)
         if not wanted:
             return assistance
         h = run.h
@@ -846,16 +846,27 @@ class Engine:
         if got is not None:
             return got
         program = memo.program
-        fired, unknown = program.conclusions(_G_EXIT, f), program.conclusions(_G_EXIT, u)
-        methods = sorted({c for k, c, _ in fired if k == "exit_method"})
+        # The bits of rules concluding each exit kind (once per program): most parts are new combinations
+        # on households never seen before, and listing every fired and unknown exit conclusion to pick out
+        # each kind was most of a miss; a kind whose bits are not set is skipped with one ``&``.
+        kinds: tuple[int, int, int] | None = program.__dict__.get("_exit_kinds")
+        if kinds is None:
+            bits = {kind: 0 for kind in CONCLUSION_GROUPS[_G_EXIT]}
+            for b, conclusions in enumerate(program.conclusion_bits[_G_EXIT]):
+                for kind, _, _ in conclusions:
+                    bits[kind] |= 1 << b
+            kinds = program.__dict__["_exit_kinds"] = (bits["exit_applies"], bits["exit_blocker"], bits["exit_method"])
+        applies, blocker, methods = kinds
         method = None
-        if methods:
-            v = self.rules.vocab("exit_method", methods[0], on)
+        if f & methods:
+            fired = program.conclusions(_G_EXIT, f & methods)
+            v = self.rules.vocab("exit_method", min(c for k, c, _ in fired if k == "exit_method"), on)
             method = self._label("exit_method", v.code, v.zh, v.en)
+        unknown = program.conclusions(_G_EXIT, u & (applies | blocker)) if u & (applies | blocker) else []
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
         got = _ExitPart(
-            applies=any(k == "exit_applies" for k, _, _ in fired),
+            applies=bool(f & applies),
             maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
             blockers=blockers,
             method=method,
