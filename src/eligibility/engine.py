@@ -764,10 +764,19 @@ class Engine:
     def _date_where(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> int | _DateReader | None:
         """Where a conclusion's modifier date is: the index of its value slot (read inline by the code that
         dates it, :func:`_dater`), a reader of the household field (:func:`_field_date`), or None when the
-        rule gives it no such date. Asked once per finding or blocker the program's tables make."""
+        rule gives it no such date. Kept on the program per (rule, conclusion, modifier), as the readers
+        are: a finding of several rules is made anew for each set of them seen together (the tables miss
+        for some households in every batch of fresh ones), and each asks again for its first rule's dates."""
+        wheres: dict[tuple[str, str, str, str], int | _DateReader | None] | None = program.__dict__.get("_date_wheres")
+        if wheres is None:
+            wheres = program.__dict__["_date_wheres"] = {}
+        k = (rid, kind, code, modifier)
+        if k in wheres:
+            return wheres[k]
         name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
         where = program.fact_index.get(name, name) if name else None
-        return where if where is None or isinstance(where, int) else _field_date(where)
+        got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
+        return got
 
     def _attach(self, run: _Run, assistance: Assistance, f: Masks, u: Masks) -> Assistance:
         """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`).
@@ -1357,7 +1366,11 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
         else ['data["days_late"] = None if due is None else (on - due).days']
     )
     body += ["return raw(PF, data, set(fs))"]
-    lines = ["def make(fd, fs, due_at, on_at):", "    def dated(values, h, as_of):"]
+    # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
+    lines = [
+        "def make(fd, fs, due_at, on_at):",
+        "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at):",
+    ]
     lines += ["        " + line for line in body] + ["    return dated"]
     namespace: dict[str, Any] = {"date": date, "raw": _raw, "PF": ProcedureFinding}
     exec(compile("\n".join(lines) + "\n", f"<eligibility dater {due} {done}>", "exec"), namespace)  # our own code
