@@ -130,3 +130,39 @@ def test_findings_are_made_once_per_code_certainty_and_rules(programs: list[Prog
     assert tables.held() == 0
     tables.every(masks, [0] * len(CONCLUSION_GROUPS))
     assert len(made) == 2 * len(first)
+
+
+def test_a_procedure_finding_is_dated_as_its_readers_read() -> None:
+    """``engine._dater`` (code written per kind of due and done source) dates a finding as reading each
+    date through :func:`engine._slot_date` or a field reader does — a value that is not a date counts as
+    none, the date compared is the done date or else ``as_of``, days late only with a due date — for
+    every pair of kinds and every kind of value; the dated finding has the fields-set and field order
+    pydantic gives it."""
+    from eligibility import engine as engine_module
+    from eligibility._construct import new
+    from eligibility.decision import ProcedureFinding
+
+    f = new(ProcedureFinding, code="plan_overdue", zh="帮扶计划逾期", en="plan overdue", certain=True, rules=("r",))
+    f.__dict__["severity"] = "error"
+    values = (date(2023, 3, 1), "2023-03-01", None, date(2023, 6, 9))
+    as_of = date(2023, 9, 30)
+    sources: list[Any] = [None, 0, 1, 2, 3, lambda v, h: date(2023, 1, 31), lambda v, h: None]
+    seen = set()
+    for due in sources:
+        for done in sources:
+            dated = engine_module._dater(f, due, done)(values, None, as_of)  # type: ignore[arg-type]
+            read = [
+                None if s is None else engine_module._slot_date(s) if isinstance(s, int) else s for s in (due, done)
+            ]
+            want_due = None if read[0] is None else read[0](values, None)  # type: ignore[arg-type]
+            want_on = (None if read[1] is None else read[1](values, None)) or as_of  # type: ignore[arg-type]
+            late = None if want_due is None else (want_on - want_due).days
+            assert (dated.due, dated.on, dated.days_late) == (want_due, want_on, late)
+            assert {k: v for k, v in dated.__dict__.items() if k not in ("due", "on", "days_late")} == {
+                k: v for k, v in f.__dict__.items() if k not in ("due", "on", "days_late")
+            }
+            assert list(dated.__dict__) == list(ProcedureFinding.model_fields)
+            assert dated.__pydantic_fields_set__ == f.__pydantic_fields_set__ | {"due", "on", "days_late"}
+            assert dated == ProcedureFinding.model_validate(dated.model_dump())
+            seen.add((want_due is None, want_on == as_of))
+    assert seen == {(True, True), (True, False), (False, True), (False, False)}

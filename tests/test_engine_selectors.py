@@ -31,9 +31,11 @@ def test_wanted_selections_are_the_full_selections_of_those_keys(monkeypatch) ->
     def spy(program, h, as_of, values, wanted=None):  # type: ignore[no-untyped-def]
         got = real(program, h, as_of, values, wanted)
         every = real(program, h, as_of, values)
-        assert wanted is not None  # the engine always says which it needs
-        assert got == {k: v for k, v in every.items() if k in wanted}
-        assert set(got) == set(wanted)  # every wanted key is one of the program's selectors
+        assert isinstance(wanted, int)  # the engine always says which it needs, as members_py.wanted's bits
+        keys = {k for n, k in enumerate(members_py._selector_keys(program)) if wanted >> n & 1}
+        assert got == {k: v for k, v in every.items() if k in keys}
+        assert set(got) == keys  # every wanted key is one of the program's selectors
+        assert real(program, h, as_of, values, keys) == got  # the same keys asked for by name
         seen.append((h.household_id, as_of, len(got), len(every)))
         return got
 
@@ -44,6 +46,44 @@ def test_wanted_selections_are_the_full_selections_of_those_keys(monkeypatch) ->
     # The same bytes as an engine whose every selector runs.
     monkeypatch.setattr(engine_module, "selections", lambda p, h, a, v, wanted=None: real(p, h, a, v))
     assert texts == _full_texts(Engine(rules))
+
+
+def test_wanted_bits_are_the_selectors_of_the_reported_findings() -> None:
+    """``members_py.wanted`` (from the masks) names exactly the selectors of the measures' and gaps' own
+    rules — what the engine looked up per finding before — on every example and 400 generated households
+    over every bundled pack."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import workload
+
+    engine = Engine(load_rules())
+    examples = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EX.glob("*.json"))]
+    households = [(parse_household(data.get("household", data)), on) for data in examples for on in DATES]
+    households += [
+        (parse_household(h), on) for h, on in workload.iter_generate(random.Random(7), 400, workload.sites())
+    ]
+    checked = named = 0
+    for h, on in households:
+        chain = engine.chain_for(h)
+        if chain is None or not chain.in_force(on) or births_after(h, on):
+            continue
+        program = engine.program(h, on)
+        assert program is not None
+        _, _, f, u = program.run(h, on)
+        engine.evaluate(h, on, trace="none")  # makes the program's finding tables
+        tables = engine._memos[program.key].tables
+        assert tables is not None
+        _, _, _, required, gaps, _, _ = tables.every(f, u)  # the findings before members are attached
+        selectors = set(members_py._selector_keys(program))
+        findings = [("measure", x) for x in required] + [("gap", x) for x in gaps]
+        expected = {(r, kind, x.code) for kind, x in findings for r in x.rules} & selectors
+        bits = members_py.wanted(program, on, f, u)
+        assert {k for n, k in enumerate(members_py._selector_keys(program)) if bits >> n & 1} == expected
+        checked += 1
+        named += bool(expected)
+    assert checked > 300 and named > 100
 
 
 def _full_texts(engine: Engine) -> list[str]:

@@ -34,6 +34,7 @@ from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
 from .compile.members_py import selections, with_members
+from .compile.members_py import wanted as wanted_selectors
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -459,7 +460,7 @@ class Engine:
         if required or gaps:
             assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
             if memo.program_selectors:
-                assistance = self._attach(memo, run, assistance)
+                assistance = self._attach(run, assistance, f, u)
         fx, ux = f[_G_EXIT], u[_G_EXIT]
         decision = _raw(
             Decision,
@@ -674,8 +675,8 @@ class Engine:
     def _finding_maker(self, program: Program, on: date) -> Callable[[str, str, bool, tuple[str, ...]], Any]:
         """How :class:`FindingTables` makes the findings of ``program``: one frozen object per (kind, code,
         certainty, rules), worded as on ``on`` (programs split their spans where a wording changes), made
-        the first time a decision concludes it and kept in the program's tables — a procedure finding
-        with the readers of its due and done dates (:meth:`_procedure` dates it per household)."""
+        the first time a decision concludes it and kept in the program's tables — for a procedure finding,
+        the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it)."""
         vocab = self.rules.vocab
 
         def make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
@@ -684,8 +685,8 @@ class Engine:
             if kind != "finding":
                 return got
             got.__dict__["severity"] = vocab("finding", code).severity
-            due = self._date_reader(program, rules[0], "finding", code, "due")
-            return got, due, self._date_reader(program, rules[0], "finding", code, "done")
+            due = self._date_where(program, rules[0], "finding", code, "due")
+            return _dater(got, due, self._date_where(program, rules[0], "finding", code, "done"))
 
         return make
 
@@ -755,26 +756,40 @@ class Engine:
         k = (rid, kind, code, modifier)
         if k in readers:
             return readers[k]
-        name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
-        where = program.fact_index.get(name, name) if name else None
-        got = None if where is None else _slot_date(where) if isinstance(where, int) else _field_date(where)
+        where = self._date_where(program, rid, kind, code, modifier)
+        got = None if where is None else _slot_date(where) if isinstance(where, int) else where
         readers[k] = got
         return got
 
-    def _attach(self, memo: _Memo, run: _Run, assistance: Assistance) -> Assistance:
+    def _date_where(self, program: Program, rid: str, kind: str, code: str, modifier: str) -> int | _DateReader | None:
+        """Where a conclusion's modifier date is: the index of its value slot (read inline by the code that
+        dates it, :func:`_dater`), a reader of the household field (:func:`_field_date`), or None when the
+        rule gives it no such date. Kept on the program per (rule, conclusion, modifier), as the readers
+        are: a finding of several rules is made anew for each set of them seen together (the tables miss
+        for some households in every batch of fresh ones), and each asks again for its first rule's dates."""
+        wheres: dict[tuple[str, str, str, str], int | _DateReader | None] | None = program.__dict__.get("_date_wheres")
+        if wheres is None:
+            wheres = program.__dict__["_date_wheres"] = {}
+        k = (rid, kind, code, modifier)
+        if k in wheres:
+            return wheres[k]
+        name = program.chain.rules[rid].modifiers.get((kind, code), {}).get(modifier)
+        where = program.fact_index.get(name, name) if name else None
+        got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
+        return got
+
+    def _attach(self, run: _Run, assistance: Assistance, f: Masks, u: Masks) -> Assistance:
         """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`).
         Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
-        of a finding's own rules), and only when one of them is among the program's.
+        of a finding's own rules), and only when one of them is among the program's: which ones follows
+        from the measure and gap masks ``f``, ``u`` (:func:`~eligibility.compile.members_py.wanted`).
 
         Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
         gap conclusions and one per (combination, members chosen, member ids)): on households never seen
         before both missed for nearly every household (1,856 new combinations in 3,000), and what they
         kept — some thirty tracked objects a household — was what the cyclic collector spent its time
         walking."""
-        wanted = memo.program_selectors.intersection(
-            [(r, "measure", x.code) for x in assistance.required for r in x.rules]
-            + [(r, "gap", x.code) for x in assistance.gaps for r in x.rules]
-        )
+        wanted = wanted_selectors(run.program, run.as_of, f, u)
         if not wanted:
             return assistance
         h = run.h
@@ -840,16 +855,27 @@ class Engine:
         if got is not None:
             return got
         program = memo.program
-        fired, unknown = program.conclusions(_G_EXIT, f), program.conclusions(_G_EXIT, u)
-        methods = sorted({c for k, c, _ in fired if k == "exit_method"})
+        # The bits of rules concluding each exit kind (once per program): most parts are new combinations
+        # on households never seen before, and listing every fired and unknown exit conclusion to pick out
+        # each kind was most of a miss; a kind whose bits are not set is skipped with one ``&``.
+        kinds: tuple[int, int, int] | None = program.__dict__.get("_exit_kinds")
+        if kinds is None:
+            bits = {kind: 0 for kind in CONCLUSION_GROUPS[_G_EXIT]}
+            for b, conclusions in enumerate(program.conclusion_bits[_G_EXIT]):
+                for kind, _, _ in conclusions:
+                    bits[kind] |= 1 << b
+            kinds = program.__dict__["_exit_kinds"] = (bits["exit_applies"], bits["exit_blocker"], bits["exit_method"])
+        applies, blocker, methods = kinds
         method = None
-        if methods:
-            v = self.rules.vocab("exit_method", methods[0], on)
+        if f & methods:
+            fired = program.conclusions(_G_EXIT, f & methods)
+            v = self.rules.vocab("exit_method", min(c for k, c, _ in fired if k == "exit_method"), on)
             method = self._label("exit_method", v.code, v.zh, v.en)
+        unknown = program.conclusions(_G_EXIT, u & (applies | blocker)) if u & (applies | blocker) else []
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
         got = _ExitPart(
-            applies=any(k == "exit_applies" for k, _, _ in fired),
+            applies=bool(f & applies),
             maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
             blockers=blockers,
             method=method,
@@ -935,18 +961,12 @@ class Engine:
 
     def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
-        (finding, due-date reader, done-date reader) as :meth:`_finding_maker` makes them. Built per
-        household, not memoised: the dates are the household's own (on households never seen before
-        an answer memo per (due, on) mostly missed, and what it kept was more for the collector to walk)."""
+        the functions :meth:`_finding_maker` makes (:func:`_dater`), one per finding, each dating its
+        finding for this household. Built per household, not memoised: the dates are the household's own
+        (on households never seen before an answer memo per (due, on) mostly missed, and what it kept
+        was more for the collector to walk)."""
         values, h, as_of = run.values, run.h, run.as_of
-        out = []
-        for f, read_due, read_on in findings:
-            due = None if read_due is None else read_due(values, h)
-            on = (None if read_on is None else read_on(values, h)) or as_of
-            data = f.__dict__.copy()
-            data["due"], data["on"], data["days_late"] = due, on, (on - due).days if due is not None else None
-            out.append(_raw(ProcedureFinding, data, f.__pydantic_fields_set__ | _DATED_FIELDS))
-        return tuple(out)
+        return tuple([dated(values, h, as_of) for dated in findings])
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
@@ -1305,6 +1325,62 @@ def _field_date(path: str) -> _DateReader:
 
 
 _DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
+
+_Dater = Callable[[tuple[Any, ...], Household, date], Any]
+"""Dates one procedure finding for a household: ``dated(values, h, as_of)`` (see :func:`_dater`)."""
+_DATER_KINDS: dict[tuple[str, str], Callable[..., _Dater]] = {}
+"""The code that makes a dater, one per (due, done) kind of source: at most nine, made on first need."""
+
+
+def _dater(f: Any, due: int | _DateReader | None, done: int | _DateReader | None) -> _Dater:
+    """The function that dates procedure finding ``f`` per household — what the tables keep for it.
+
+    Per household a finding needs its due date and the date compared (its done date, else ``as_of``),
+    read from a value slot or a household field, and a copy of it holding those and the days late.
+    Session 11 did that through two reader closures, a generic copy and a set union per finding (~2.5 µs;
+    1,997 of 2,000 bundled households have procedure findings, ~5 each). Here the code is written once per
+    kind of source (slot, field, none) of the two dates: a slot is read inline by its index, bound with
+    the finding's ``__dict__`` and fields-set when the finding is made, so per household it is one call.
+    The semantics are those of :func:`_slot_date` / :func:`_field_date` (a value that is not a date
+    counts as none) and of ``on = done or as_of``; no rule text becomes code, only slot indexes are bound."""
+    shape = (_source_kind(due), _source_kind(done))
+    make = _DATER_KINDS.get(shape)
+    if make is None:
+        make = _DATER_KINDS[shape] = _dater_code(*shape)
+    return make(f.__dict__, frozenset(f.__pydantic_fields_set__ | _DATED_FIELDS), due, done)
+
+
+def _source_kind(where: int | _DateReader | None) -> str:
+    return "none" if where is None else "slot" if isinstance(where, int) else "field"
+
+
+def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
+    """``make(fd, fs, due_at, done_at)`` for one (due, done) kind of source: see :func:`_dater`."""
+    read = {
+        "none": ["{0} = None"],
+        "slot": ["{0} = values[{0}_at]", "if not isinstance({0}, date):", "    {0} = None"],
+        "field": ["{0} = {0}_at(values, h)"],
+    }
+    body = [line.format("due") for line in read[due]]
+    body += [line.format("on") for line in read[done]] if done != "none" else []
+    body += ["if on is None:", "    on = as_of"] if done != "none" else ["on = as_of"]
+    body += ["data = fd.copy()", 'data["due"] = due', 'data["on"] = on']
+    body += (
+        ['data["days_late"] = None']
+        if due == "none"
+        else ['data["days_late"] = None if due is None else (on - due).days']
+    )
+    body += ["return raw(PF, data, set(fs))"]
+    # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
+    lines = [
+        "def make(fd, fs, due_at, on_at):",
+        "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at):",
+    ]
+    lines += ["        " + line for line in body] + ["    return dated"]
+    namespace: dict[str, Any] = {"date": date, "raw": _raw, "PF": ProcedureFinding}
+    exec(compile("\n".join(lines) + "\n", f"<eligibility dater {due} {done}>", "exec"), namespace)  # our own code
+    maker: Callable[..., _Dater] = namespace["make"]
+    return maker
 
 
 @dataclass

@@ -4,10 +4,11 @@ A program (:mod:`eligibility.compile.python`) decides the household; the rules w
 members (``members: {where: ...}``, :mod:`eligibility.members`) then need, per member, whether the
 condition holds. That is compiled here, apart from the program's hot path: the generator is the
 Python target's own (same expression code, same constants folded for the span), driven over a loop on
-``members``, into a second function ``select(h, as_of, values, wanted)`` that returns
-``{(rule id, kind, code): (members listed, members to review)}`` — positions from 1 — for the keys
-``wanted`` holds (a decision needs those of the findings it reports; the rest are skipped). Facts the
-conditions read come from the program's value slots, so nothing is computed twice.
+``members``, into a second function ``select(h, as_of, values, bits)`` that returns
+``{(rule id, kind, code): (members listed, members to review)}`` — positions from 1 — for the selectors
+whose bits ``bits`` holds (:func:`selections` takes the keys ``wanted``: a decision needs those of the
+findings it reports, the rest are skipped). Facts the conditions read come from the program's value
+slots, so nothing is computed twice.
 
 Only programs with a selector in force get one; :func:`selections` returns ``{}`` for the rest.
 """
@@ -26,7 +27,9 @@ from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
 from ..facts import _item
 from ..members import combine, keep_gap
+from .findings_py import code_masks
 from .python import (
+    GROUP_OF_KIND,
     Program,
     _add_months,
     _Compiler,
@@ -40,44 +43,99 @@ from .python import (
     _whole,
 )
 
-__all__ = ["attach", "selections", "with_members"]
+__all__ = ["attach", "selections", "wanted", "with_members"]
 
 _LOCK = threading.Lock()
 
 _Select = Callable[
-    [Any, Any, tuple[Any, ...], Container[Any]], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]
+    [Any, Any, tuple[Any, ...], int], dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]]
 ]
+_Wanted = Callable[[Any, Any], int]
 
 
 def selections(
-    program: Program, h: Any, as_of: date, values: tuple[Any, ...], wanted: Container[Any] | None = None
+    program: Program, h: Any, as_of: date, values: tuple[Any, ...], wanted: Container[Any] | int | None = None
 ) -> dict[tuple[str, str, str], Any]:
     """Every selector's (listed, to review) members on this household, or ``{}`` without selectors;
-    with ``wanted``, only the selectors whose (rule id, kind, code) it holds (the engine asks for those
-    of the findings a decision reports)."""
-    fn = program.__dict__.get("_select", False)
-    if fn is False:
+    with ``wanted``, only the selectors whose (rule id, kind, code) it holds, or — an ``int``, as
+    :func:`wanted` gives it — whose bits it holds (the engine asks for those of the findings a decision
+    reports)."""
+    fns = _functions(program, as_of)
+    if fns is None:
+        return {}
+    if wanted is None:
+        bits = -1
+    elif isinstance(wanted, int):
+        bits = wanted
+    else:
+        bits = sum(1 << n for n, key in enumerate(_selector_keys(program)) if key in wanted)
+    got: dict[tuple[str, str, str], Any] = fns[0](h, as_of, values, bits)
+    return got
+
+
+def wanted(program: Program, as_of: date, fired: Any, unknown: Any) -> int:
+    """The selectors a decision's measures and gaps name, from its conclusion masks, as bits for
+    :func:`selections` (bit ``n`` for the ``n``-th of :func:`_selector_keys`; 0 when none): for each
+    measure or gap code, the rules of the finding the decision reports — those that fired, else (when
+    none fired) those left unknown, as :class:`~.findings_py.FindingTables` lists them — that carry a
+    selector. ``as_of``: any day of the program's span.
+
+    Why from the masks: reading each finding's rules, building a key per rule and intersecting them
+    with the program's selectors cost ~4 µs a bundled household with measures; a memo on the masks'
+    member-naming bits missed for four households in five never seen before. Here a function generated
+    with ``select`` tests, per selector, its rule's bit in the masks of its code (a few integer operations)."""
+    fns = _functions(program, as_of)
+    return 0 if fns is None else fns[1](fired, unknown)
+
+
+def _functions(program: Program, as_of: date) -> tuple[_Select, _Wanted] | None:
+    """The program's generated ``select`` and ``wanted`` (compiled on first need), or None without selectors."""
+    fns = program.__dict__.get("_selects", False)
+    if fns is False:
         with _LOCK:
-            fn = program.__dict__.get("_select", False)
-            if fn is False:
-                fn = program.__dict__["_select"] = _compile(program, as_of)
-    return {} if fn is None else fn(h, as_of, values, _EVERY if wanted is None else wanted)
+            fns = program.__dict__.get("_selects", False)
+            if fns is False:
+                fns = program.__dict__["_selects"] = _compile(program, as_of)
+    got: tuple[_Select, _Wanted] | None = fns
+    return got
 
 
-class _Every:
-    """Holds every key: all selectors wanted."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
+def _selector_keys(program: Program) -> list[tuple[str, str, str]]:
+    """The program's selectors, (rule id, kind, code), in the order the generated ``select`` runs them."""
+    return [(rule.id, kind, code) for rule, _, _ in program.rules for kind, code in rule.selectors]
 
 
-_EVERY: Final = _Every()
+def _wanted_source(program: Program) -> list[str]:
+    """The source of ``wanted(f, u)`` (see :func:`wanted`): per selector, the bit of its rule among the
+    rules concluding its code, tested in the fired mask of its group if any of those rules fired, else in
+    the unknown mask — so exactly the selectors of the findings :class:`~.findings_py.FindingTables`
+    reports. Only bit masks and selector numbers are written into it."""
+    masks: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+    for kind in ("measure", "gap"):
+        g = GROUP_OF_KIND[kind]
+        for code, mask, rules in code_masks(program, g, kind):
+            for b, rid in rules:
+                got = masks.get((rid, kind, code), (g, mask, 0))
+                masks[(rid, kind, code)] = (got[0], mask, got[2] | 1 << b)
+    lines = ["def wanted(f, u):", "    w = 0"]
+    for g in (GROUP_OF_KIND["measure"], GROUP_OF_KIND["gap"]):
+        lines += [f"    fm = f[{g}]", f"    um = u[{g}]", "    am = fm | um"]
+        for n, key in enumerate(_selector_keys(program)):
+            group, code_mask, bit = masks.get(key, (None, 0, 0))
+            if group != g or not bit:
+                continue  # a selector whose rule does not conclude its code in force: never wanted
+            test = "am" if code_mask & (code_mask - 1) == 0 else f"(fm & {code_mask} or um & {code_mask})"
+            lines += [f"    if {test} & {bit}:", f"        w |= {1 << n}"]
+    lines.append("    return w")
+    return lines
 
 
-def _compile(program: Program, on: date) -> _Select | None:
+def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     """``on``: any day of the program's span (the parameter values folded in are the span's)."""
     chain = program.chain
-    todo = [(rule, key, sel) for rule, _, _ in program.rules for key, sel in rule.selectors.items()]
+    todo = [
+        (rule, key, sel) for rule, _, _ in program.rules for key, sel in rule.selectors.items()
+    ]  # as _selector_keys
     if not todo:
         return None
     c = _Compiler(chain, on, program.start, program.until)
@@ -87,10 +145,10 @@ def _compile(program: Program, on: date) -> _Select | None:
     for name in facts:
         c.emit(f"F_{_ident(name)} = values[{program.fact_index[name]}]")
     c.emit("out = {}")
-    for rule, (kind, code), sel in todo:
+    for n, (rule, (kind, code), sel) in enumerate(todo):
         key = c.const((rule.id, kind, code))
         c.emit(f"# {rule.id} {kind}:{code} members where {sel.source!r} ({sel.loc})")
-        c.branch(f"if {key} in wanted:")
+        c.branch(f"if bits & {1 << n}:")
         c.emit("yes = []")
         c.emit("maybe = []")
         c.branch(f"if {members} is not U:")
@@ -114,10 +172,11 @@ def _compile(program: Program, on: date) -> _Select | None:
         c.end()
         c.emit(f"out[{key}] = (tuple(yes), tuple(maybe))")
         c.end()
-    lines = ["def select(h, as_of, values, wanted):"]
+    lines = ["def select(h, as_of, values, bits):"]
     lines += ["    " + line for line in c.render_prologue()]
     lines += c.lines
     lines.append("    return out")
+    lines += _wanted_source(program)
     source = "\n".join(lines) + "\n"
     # The names the Python target's generated code calls (the same objects its programs get).
     helpers = (
@@ -135,8 +194,8 @@ def _compile(program: Program, on: date) -> _Select | None:
     compiled = cached_code(source, f"<eligibility members {program.key}>")
     exec(compiled, namespace)  # our own generated source; no text from a rule file is code
     program.__dict__["selector_source"] = source
-    fn: _Select = namespace["select"]
-    return fn
+    got: tuple[_Select, _Wanted] = (namespace["select"], namespace["wanted"])
+    return got
 
 
 def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:
