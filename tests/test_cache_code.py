@@ -179,9 +179,11 @@ def test_every_program_runs_the_compilation_of_its_own_source(cache_dir: Path) -
     assert program.none_code is not None
     none = compile(program.none_code[0], f"<eligibility program {program.key} (none)>", "exec")
     assert _same_code(program.none_fn().__code__, none.co_consts[0])
-    selector = program.__dict__["_select"]
+    select, wanted_bits = program.__dict__["_selects"]  # members_py's generated pair
     members = compile(program.__dict__["selector_source"], f"<eligibility members {program.key}>", "exec")
-    assert _same_code(selector.__code__, members.co_consts[0])
+    codes = {c.co_name: c for c in members.co_consts if isinstance(c, CodeType)}
+    assert _same_code(select.__code__, codes["select"])
+    assert _same_code(wanted_bits.__code__, codes["wanted"])
 
 
 def test_a_changed_generator_never_runs_the_old_code(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
