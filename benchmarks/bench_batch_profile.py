@@ -38,25 +38,39 @@ from eligibility.compile import polars as target
 from eligibility.io.tables import read_households
 
 
-def stage_shares(rules: Any, frame: pl.DataFrame, repeat: int = 3) -> None:
+def program_of(rules: Any, frame: pl.DataFrame) -> tuple[Any, list[str]]:
+    """The 淮北 chain's compiled polars program (compiled and its tables started by one untimed
+    ``decide_table`` over ``frame``) and its stages' names."""
     chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
-    target.decide_table(rules, frame.head(100))  # compile once, not timed
+    target.decide_table(rules, frame)  # not timed
     prog = target.compile_table(chain, bb.AS_OF)
-    start = frame.with_columns(
+    names = [getattr(getattr(s, "func", s), "__qualname__", "?").replace("<locals>.", "") for s in prog.stages]
+    return prog, names
+
+
+def run_stages(prog: Any, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[float]]:
+    """The program's stages one after the other over ``frame`` (with the columns ``decide_table`` adds),
+    each collected on its own: the result and each stage's CPU seconds."""
+    base = frame.with_columns(
         pl.lit(bb.AS_OF).alias("as_of"), pl.lit("").alias("jurisdiction"), pl.lit("").alias("ruleset_fingerprint")
     )
+    times = []
+    for stage in prog.stages:
+        c = time.process_time()
+        base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+        times.append(time.process_time() - c)
+    return base, times
+
+
+def stage_shares(rules: Any, frame: pl.DataFrame, repeat: int = 3) -> None:
+    prog, names = program_of(rules, frame.head(100))
     best: list[float] = []
     for _ in range(repeat):
-        base, times = start, []
-        for stage in prog.stages:
-            c = time.process_time()
-            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
-            times.append(time.process_time() - c)
+        base, times = run_stages(prog, frame)
         c = time.process_time()
         base.with_columns(*prog.decision)
         times.append(time.process_time() - c)
         best = times if not best else [min(a, b) for a, b in zip(best, times, strict=True)]
-    names = [getattr(getattr(s, "func", s), "__qualname__", "?").replace("<locals>.", "") for s in prog.stages]
     grouped: dict[str, float] = {}
     for name, t in zip([*names, "decision expressions"], best, strict=True):
         grouped[name] = grouped.get(name, 0.0) + t
@@ -70,21 +84,14 @@ def fresh_stages(rules: Any, frame: pl.DataFrame, parts: int) -> None:
     """Each program stage's CPU time on ``parts`` fresh parts of ``frame.height // (parts + 1)`` rows, after
     one part that builds the finding tables: a county's monthly run meets households never seen, where
     ``stage_shares`` (least of three runs of one frame) finds the tables built."""
-    chain = rules.chain(rules.pack_for_region(bb.REGION + "000000"))
     size = frame.height // (parts + 1)
-    target.decide_table(rules, frame.head(size))  # compile and build the tables, not timed
-    prog = target.compile_table(chain, bb.AS_OF)
-    names = [getattr(getattr(s, "func", s), "__qualname__", "?").replace("<locals>.", "") for s in prog.stages]
+    prog, names = program_of(rules, frame.head(size))  # builds the tables
     print(f"program stages on {parts} fresh parts of {size:,} households (CPU s per part):")
     for p in range(1, parts + 1):
-        base = frame.slice(p * size, size).with_columns(
-            pl.lit(bb.AS_OF).alias("as_of"), pl.lit("").alias("jurisdiction"), pl.lit("").alias("ruleset_fingerprint")
-        )
+        _, times = run_stages(prog, frame.slice(p * size, size))
         grouped: dict[str, float] = {}
-        for name, stage in zip(names, prog.stages, strict=True):
-            c = time.process_time()
-            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
-            grouped[name] = grouped.get(name, 0.0) + time.process_time() - c
+        for name, t in zip(names, times, strict=True):
+            grouped[name] = grouped.get(name, 0.0) + t
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(grouped.items(), key=lambda kv: -kv[1]))
         print(f"  part {p}: {sum(grouped.values()):.3f} s — {shown}")
 
