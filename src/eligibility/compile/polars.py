@@ -2109,9 +2109,20 @@ class _Decide:
             )
 
         date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
+
+        def applying(kind: str, key: pl.Expr) -> pl.Expr:
+            """The exit blockers are listed only where the exit applies (``__applies``; about one household
+            in nine of the generated workload): elsewhere the key is 0 (no rule fired or unknown), whose list
+            is empty. Looked up for every row and emptied afterwards (a ``when`` over the nested column), the
+            blockers of the other eight households in nine were listed, dated and grouped for nothing
+            (measured: 0.035 + 0.013 CPU s at 100,000 households)."""
+            if kind != "exit_blocker":
+                return key
+            return pl.when(pl.col("__applies")).then(key).otherwise(pl.lit(0, dtype=pl.UInt64))
+
         # the keys and date columns of ``looked_up_lists``, built once here: built on every part, the key
         # expressions (a when/then per rule and kind) took about 30 ms of Python per part (profiled)
-        looked_up_keys = [state_keys(rules_of_kind[k])[0].alias(k) for k in [*looked_up, *dated_looked]]
+        looked_up_keys = [applying(k, state_keys(rules_of_kind[k])[0]).alias(k) for k in [*looked_up, *dated_looked]]
         looked_up_keys += [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
@@ -2243,10 +2254,14 @@ class _Decide:
                         if k not in looked_up and k not in dated_looked
                     ]
                 ).with_columns(
-                    pl.when(pl.col("__applies"))
-                    .then(pl.col("exit_blockers"))
-                    .otherwise(_empty(BLOCKER))
-                    .alias("exit_blockers")
+                    []  # looked up, the exit blockers were keyed on ``__applies`` (``applying``)
+                    if "exit_blocker" in dated_looked
+                    else [
+                        pl.when(pl.col("__applies"))
+                        .then(pl.col("exit_blockers"))
+                        .otherwise(_empty(BLOCKER))
+                        .alias("exit_blockers")
+                    ]
                 )
                 if names
                 else out
