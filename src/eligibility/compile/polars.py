@@ -1315,29 +1315,59 @@ def _listed(items: Sequence[pl.Expr], dtype: pl.DataType) -> pl.Expr:
     return pl.concat_list([i.cast(dtype) for i in items]).list.drop_nulls()
 
 
-class _Table:
-    """A growing table of finding lists, one per combination of rule outcomes (a UInt64 key), kept with
-    its compiled program: a batch meets a few hundred combinations per kind, and the next part of the
-    same batch mostly the same ones. Each row's list is gathered from the table by number."""
+_TABLE_ROWS: Final = 1 << 17
+"""At most this many lists in one :class:`_Table` (131,072): a long run meets new combinations of the
+measure kind all along (15,000-30,000 in every fresh 100,000-household part), and every part that adds
+some copies the whole table once (``rechunk``; a gather from a table of several chunks took 40 times as
+long, measured)."""
 
-    def __init__(self, dtype: pl.DataType) -> None:
+
+class _Table:
+    """A table of finding lists, one per combination of rule outcomes (a UInt64 key), kept with its
+    compiled program: most kinds meet a few hundred combinations in a batch, and the next part of the
+    same batch mostly the same ones. Each row's list is gathered from the table by number.
+
+    The keys are numbered by polars (``replace_strict`` on every row's key, the table's keys as the
+    mapping): a Python dict of the keys and Python lists of each part's distinct keys and numbers cost
+    more (measured, all kinds, besides making the lists: 0.40-0.43 against 0.34-0.36 CPU s over one
+    building and three fresh 100,000-household parts). The
+    table holds at most ``limit`` lists (or one part's distinct keys, when they alone are more): when a
+    part's new keys would pass it, it starts again from the lists this part reads (gathered from the old
+    table) and the new ones, so neither its memory nor the copy of it made when lists are added grows
+    with a long run (the measure kind's combinations do not stop)."""
+
+    def __init__(self, dtype: pl.DataType, limit: int = _TABLE_ROWS) -> None:
         self.dtype = pl.List(dtype)
-        self.number: dict[int, int] = {}
+        self.keys = pl.Series(values=[], dtype=pl.UInt64)
         self.series = pl.Series(values=[], dtype=self.dtype)
+        self.limit = limit
         self.lock = threading.Lock()
 
     def lists(self, keys: pl.Series, make: Callable[[list[int]], pl.Series]) -> pl.Series:
         """Each key's list; the keys not seen before are made (``make``: their lists, in order)."""
-        distinct = keys.unique().to_list()
+        keys = keys.cast(pl.UInt64)
         with self.lock:
-            new = [k for k in distinct if k not in self.number]
-            if new:
-                self.series = pl.concat([self.series, make(new).cast(self.dtype)]).rechunk()
-                for k in new:
-                    self.number[k] = len(self.number)
-            numbers = [self.number[k] for k in distinct]
+            number = self.numbers(keys)
+            if number.null_count():
+                new = keys.filter(number.is_null()).unique()
+                if self.keys.len() + new.len() > self.limit:
+                    # start again from the lists this part reads, then add the new ones
+                    kept = keys.filter(number.is_not_null()).unique()
+                    self.series = self.series.gather(self.numbers(kept))
+                    self.keys = kept
+                    number = self.numbers(keys)
+                made = pl.Series(range(self.keys.len(), self.keys.len() + new.len()), dtype=pl.UInt32)
+                self.series = pl.concat([self.series, make(new.to_list()).cast(self.dtype)]).rechunk()
+                self.keys = pl.concat([self.keys, new]).rechunk()
+                number = number.fill_null(keys.replace_strict(new, made, default=None, return_dtype=pl.UInt32))
             series = self.series
-        return series.gather(keys.replace_strict(distinct, numbers, return_dtype=pl.UInt32))
+        return series.gather(number)
+
+    def numbers(self, keys: pl.Series) -> pl.Series:
+        """Each key's place in the table (null: not in it)."""
+        places = pl.Series(range(self.keys.len()), dtype=pl.UInt32)
+        number: pl.Series = keys.replace_strict(self.keys, places, default=None, return_dtype=pl.UInt32)
+        return number
 
 
 def _combination_lists(
@@ -1359,50 +1389,57 @@ def _combination_lists(
     integer (key number, place), so the groups come out one per key in order: sorting on two columns
     and joining the groups back onto the keys took twice as long (measured: 0.055-0.068 against 0.031
     CPU s for 14,596 new keys of the 16 measure codes)."""
-    key = pl.col("k")
+    return _Combinations(codes, dtype)(keys)
 
-    def has(bits: int) -> pl.Expr:
-        return (key & pl.lit(bits, dtype=pl.UInt64)) != 0
 
-    base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
-    certain = pl.col("certain")
-    # places: 0 the placeholder, 1 + j a certain code j, 1 + len(codes) + j a possible one
-    span = 2 * len(codes) + 1
-    first = pl.col("i").cast(pl.Int64) * span
-    parts = [
-        base.select(
+class _Combinations:
+    """:func:`_combination_lists` for one kind, its expressions built once: a program makes the lists of
+    new keys for several kinds in every fresh part, and building the per-code filters and rule lists
+    anew each time (a ``when``/``then`` per rule, literals per code) was a third of the time it took
+    for a thousand keys (measured: 2.2-2.4 of 8.6-12.1 ms per call, measure and procedure kinds)."""
+
+    def __init__(self, codes: list[tuple[str, int, list[tuple[int, str]]]], dtype: pl.DataType) -> None:
+        self.dtype = dtype
+        key = pl.col("k")
+
+        def has(bits: int) -> pl.Expr:
+            return (key & pl.lit(bits, dtype=pl.UInt64)) != 0
+
+        certain = pl.col("certain")
+        # places: 0 the placeholder, 1 + j a certain code j, 1 + len(codes) + j a possible one
+        self.span = span = 2 * len(codes) + 1
+        first = pl.col("i").cast(pl.Int64) * span
+        self.placeholder = [
             first.alias("o"),
             pl.lit(None, dtype=pl.String).alias("code"),
             pl.lit(None, dtype=pl.Boolean).alias("certain"),
             pl.lit(None, dtype=pl.List(pl.String)).alias("rules"),
-        )
-    ]
-    for j, (code, fired_bits, rules) in enumerate(codes):
-        fired, unknown = has(fired_bits), has(fired_bits << 1)
-        listed = [
-            pl.when(pl.when(certain).then(has(1 << at)).otherwise(has(2 << at))).then(pl.lit(r)) for at, r in rules
         ]
-        parts.append(
-            base.filter(fired | unknown)
-            .with_columns(fired.alias("certain"))
-            .select(
+        self.entries: list[tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = []
+        for j, (code, fired_bits, rules) in enumerate(codes):
+            fired, unknown = has(fired_bits), has(fired_bits << 1)
+            listed = [
+                pl.when(pl.when(certain).then(has(1 << at)).otherwise(has(2 << at))).then(pl.lit(r)) for at, r in rules
+            ]
+            select = [
                 (first + pl.when(certain).then(1 + j).otherwise(1 + len(codes) + j)).alias("o"),
                 pl.lit(code, dtype=pl.String).alias("code"),
                 certain,
                 pl.concat_list(listed).list.drop_nulls().alias("rules"),
-            )
-        )
-    got = (
-        pl.concat(parts)
-        .sort("o")
-        .group_by((pl.col("o") // span).set_sorted().alias("i"), maintain_order=True)
-        .agg(pl.struct("code", "certain", "rules").filter(pl.col("code").is_not_null()).alias("x"))
-        .collect()
-    )
-    if got.height != len(keys):  # pragma: no cover - one group per key, by construction
-        raise AssertionError("finding combinations: not one list per key")
-    lists: pl.Series = got.get_column("x").cast(dtype)
-    return lists
+            ]
+            self.entries.append((fired | unknown, fired.alias("certain"), select))
+        self.group = (pl.col("o") // span).set_sorted().alias("i")
+        self.listed = pl.struct("code", "certain", "rules").filter(pl.col("code").is_not_null()).alias("x")
+
+    def __call__(self, keys: list[int]) -> pl.Series:
+        base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
+        parts = [base.select(self.placeholder)]
+        parts += [base.filter(met).with_columns(certain).select(select) for met, certain, select in self.entries]
+        got = pl.concat(parts).sort("o").group_by(self.group, maintain_order=True).agg(self.listed).collect()
+        if got.height != len(keys):  # pragma: no cover - one group per key, by construction
+            raise AssertionError("finding combinations: not one list per key")
+        lists: pl.Series = got.get_column("x").cast(self.dtype)
+        return lists
 
 
 def _string_lists(name: str, values: list[list[str]]) -> pl.Series:
@@ -2093,8 +2130,10 @@ class _Decide:
             for kind, codes in positions.items()
         }
 
+        makers = {kind: _Combinations(codes, pl.List(FINDING)) for kind, codes in masks.items()}
+
         def combinations(kind: str, keys: list[int]) -> pl.Series:
-            return _combination_lists(keys, masks[kind], pl.List(FINDING))
+            return makers[kind](keys)
 
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
