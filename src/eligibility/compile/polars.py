@@ -2177,7 +2177,11 @@ class _Decide:
             base = tables[kind].lists(keyed.get_column(kind), functools.partial(combinations, kind))
             code = pl.col("code")
             number = {c: k for k, (c, _) in enumerate(positions[kind])}
-            at = code.replace_strict(number, return_dtype=pl.Int64) * keyed.height + pl.col("__i")
+            # each entry's code number by a cast to an enum of the kind's codes (its physical value): two
+            # ``replace_strict`` on the code strings (number, severity) took three times as long
+            # (measured: 0.018 against 0.006 CPU s for the 367,037 procedure entries of 100,000 households)
+            j = pl.col("__j")
+            at = j.cast(pl.Int64) * keyed.height + pl.col("__i")
 
             def pick(prefix: str) -> pl.Expr:
                 stacked = pl.concat([keyed.get_column(prefix + c) for c in number]).rechunk()
@@ -2192,8 +2196,9 @@ class _Decide:
             else:
                 picked = [pick("__due:").alias("due"), pick("__on:").alias("on")]
                 due, on = pl.col("due"), pl.col("on")
+                severities = pl.Series([severity.get(c) for c in number], dtype=pl.String)
                 fields += [
-                    code.replace_strict(severity, default=None, return_dtype=pl.String).alias("severity"),
+                    pl.lit(severities).gather(j).alias("severity"),
                     due.alias("due"),
                     on.alias("on"),
                     pl.when(due.is_not_null()).then((on - due).dt.total_days().cast(pl.Int64)).alias("days_late"),
@@ -2210,8 +2215,9 @@ class _Decide:
                 )
                 .explode("__l", empty_as_null=True)
                 .unnest("__l")
+                .with_columns(code.cast(pl.Enum(list(number))).to_physical().alias("__j"))
                 .with_columns(at.alias("__at"))
-                .select(pl.col("__i").set_sorted(), code, pl.col("certain"), pl.col("rules"), *picked)
+                .select(pl.col("__i").set_sorted(), code, j, pl.col("certain"), pl.col("rules"), *picked)
                 .select("__i", code, pl.struct(fields).alias(name))
                 .group_by("__i", maintain_order=True)
                 .agg(pl.col(name).filter(code.is_not_null()))
