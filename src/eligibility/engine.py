@@ -33,7 +33,7 @@ from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
-from .compile.members_py import selections, with_members
+from .compile.members_py import named, selections
 from .compile.members_py import wanted as wanted_selectors
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
@@ -458,9 +458,9 @@ class Engine:
         )
         assistance: Any = _NO_ASSISTANCE
         if required or gaps:
-            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
             if memo.program_selectors:
-                assistance = self._attach(run, assistance, f, u)
+                required, gaps = self._attach(run, required, gaps, f, u)
+            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
         fx, ux = f[_G_EXIT], u[_G_EXIT]
         decision = _raw(
             Decision,
@@ -778,11 +778,14 @@ class Engine:
         got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
         return got
 
-    def _attach(self, run: _Run, assistance: Assistance, f: Masks, u: Masks) -> Assistance:
-        """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`).
+    def _attach(
+        self, run: _Run, required: tuple[Any, ...], gaps: tuple[Any, ...], f: Masks, u: Masks
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The assistance's measures and gaps with their members (:func:`eligibility.members.combine`).
         Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
         of a finding's own rules), and only when one of them is among the program's: which ones follows
         from the measure and gap masks ``f``, ``u`` (:func:`~eligibility.compile.members_py.wanted`).
+        The findings, not the assistance: ``evaluate`` builds that once from what this gives.
 
         Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
         gap conclusions and one per (combination, members chosen, member ids)): on households never seen
@@ -791,10 +794,10 @@ class Engine:
         walking."""
         wanted = wanted_selectors(run.program, run.as_of, f, u)
         if not wanted:
-            return assistance
+            return required, gaps
         h = run.h
         chosen = selections(run.program, h, run.as_of, run.values, wanted)
-        return with_members(h, assistance, chosen) if chosen else assistance
+        return named(h, required, gaps, chosen) if chosen else (required, gaps)
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
