@@ -825,8 +825,9 @@ class Engine:
         memoised per program, so every household sharing it shares the wording too."""
         program = memo.program
         k = (f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3])
-        fired = [c for g in _STATUS_GROUPS for c in program.conclusions(g, f[g])]
-        unknown = [c for g in _STATUS_GROUPS for c in program.conclusions(g, u[g])]
+        bits = program.conclusion_bits
+        fired = [c for g in _STATUS_GROUPS if f[g] for c in _concluded(bits[g], f[g])]
+        unknown = [c for g in _STATUS_GROUPS if u[g] for c in _concluded(bits[g], u[g])]
 
         def codes(src: list[Conclusion], kind: str) -> list[str]:
             return sorted({c for k, c, _ in src if k == kind})
@@ -888,10 +889,10 @@ class Engine:
         applies, blocker, methods = kinds
         method = None
         if f & methods:
-            fired = program.conclusions(_G_EXIT, f & methods)
+            fired = _concluded(program.conclusion_bits[_G_EXIT], f & methods)
             v = self.rules.vocab("exit_method", min(c for k, c, _ in fired if k == "exit_method"), on)
             method = self._label("exit_method", v.code, v.zh, v.en)
-        unknown = program.conclusions(_G_EXIT, u & (applies | blocker)) if u & (applies | blocker) else []
+        unknown = _concluded(program.conclusion_bits[_G_EXIT], u & (applies | blocker))
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
         got = _ExitPart(
@@ -1310,6 +1311,19 @@ _SHARED_FINDINGS: Final = "_shared_findings"
 """The engine attribute (made by the first ``_finding_maker``) holding the finding objects every program's
 tables share, by (kind, code, certainty, rules, zh, en): immutable, so one is never stale."""
 _IDENT_FIELDS: Final = frozenset(Identification.model_fields)
+
+
+def _concluded(table: Sequence[Sequence[Conclusion]], mask: int) -> list[Conclusion]:
+    """What :meth:`Program.conclusions` gives for one group's ``table`` (``program.conclusion_bits[g]``) and
+    ``mask`` — the conclusions of its set bits in bit (rule) order — visiting only the set bits: the status
+    and exit parts are mostly new combinations on fresh households, and their masks are sparse (an exit
+    method's bit among ~20), where a walk over every bit up to the highest was most of the listing."""
+    out: list[Conclusion] = []
+    while mask:
+        low = mask & -mask
+        out += table[low.bit_length() - 1]
+        mask ^= low
+    return out
 
 
 class _Status(NamedTuple):
