@@ -895,14 +895,17 @@ class Engine:
         unknown = _concluded(program.conclusion_bits[_G_EXIT], u & (applies | blocker))
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
+        # (Lists, not generators, and nothing listed for an empty side: a generator's set-up was a good
+        # part of a miss, and half the misses have no unknown exit conclusion.)
+        plan = self._blocker_plan
         got = _ExitPart(
             applies=bool(f & applies),
-            maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
+            maybe=tuple([rid for k, _, rid in unknown if k == "exit_applies"]) if unknown else (),
             blockers=blockers,
             method=method,
-            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
-            until=tuple(self._blocker_plan(program, b) for b in blockers),
-            certain=any(b.certain for b in blockers),
+            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})) if unknown else (),
+            until=tuple([plan(program, b) for b in blockers]),
+            certain=True in [b.certain for b in blockers],
         )
         self._keep(memo.exit_parts, k, got)
         return got
