@@ -825,15 +825,15 @@ class Engine:
         memoised per program, so every household sharing it shares the wording too."""
         program = memo.program
         k = (f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3])
+        # Each status group concludes one kind (CONCLUSION_GROUPS): a group's conclusions are that kind's,
+        # listed per group (most misses have a few bits set in one or two of them).
         bits = program.conclusion_bits
-        fired = [c for g in _STATUS_GROUPS if f[g] for c in _concluded(bits[g], f[g])]
-        unknown = [c for g in _STATUS_GROUPS if u[g] for c in _concluded(bits[g], u[g])]
-
-        def codes(src: list[Conclusion], kind: str) -> list[str]:
-            return sorted({c for k, c, _ in src if k == kind})
-
-        sure_cats = codes(fired, "category")
-        maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
+        fired_cats = _concluded(bits[_G_CATEGORY], f[_G_CATEGORY])
+        unknown_cats = _concluded(bits[_G_CATEGORY], u[_G_CATEGORY])
+        unknown_exclusions = _concluded(bits[_G_EXCLUSION], u[_G_EXCLUSION])
+        unknown_monitored = _concluded(bits[_G_MONITORED], u[_G_MONITORED])
+        sure_cats = sorted({c for _, c, _ in fired_cats}) if fired_cats else []
+        maybe_cats = [c for c in sorted({c for _, c, _ in unknown_cats}) if c not in sure_cats] if unknown_cats else []
         tables = memo.tables
         assert tables is not None  # made with the program's first context
         exclusions = tables.group(_G_EXCLUSION, "exclusion")(f[_G_EXCLUSION], u[_G_EXCLUSION])
@@ -842,29 +842,25 @@ class Engine:
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
         # 民主评议, seed:JINGBIAN) all make the case needs_review, naming the data that would settle it.
-        deciding = {"category", "review", "already_monitored"}
+        deciding = unknown_cats + _concluded(bits[_G_REVIEW], u[_G_REVIEW]) + unknown_monitored
         if sure_cats:
-            deciding.add("exclusion")
-        blocking_rules = tuple(sorted({rid for k, _, rid in unknown if k in deciding}))
+            deciding += unknown_exclusions
+        blocking_rules = tuple(sorted({rid for _, _, rid in deciding})) if deciding else ()
 
         def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code, on)
             return self._label("category", code, v.zh, v.en)
 
         category = None
-        if any(k == "already_monitored" for k, _, _ in fired):
+        if _concluded(bits[_G_MONITORED], f[_G_MONITORED]):
             status = "already_monitored"
-        elif (
-            len(sure_cats) == 1
-            and not exclusions
-            and not any(k in ("exclusion", "already_monitored") for k, _, _ in unknown)
-        ):
+        elif len(sure_cats) == 1 and not exclusions and not unknown_exclusions and not unknown_monitored:
             status, category = "identified", label(sure_cats[0])
-        elif sure_cats or maybe_cats or any(x.certain for x in reviews) or blocking_rules:
+        elif sure_cats or maybe_cats or True in [x.certain for x in reviews] or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
-        candidates = tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats)
+        candidates = tuple([label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats])
         got = _Status(status, category, candidates, exclusions, reviews, blocking_rules)
         self._keep(memo.statuses, k, got)
         return got
