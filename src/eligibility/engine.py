@@ -28,6 +28,7 @@ from typing import Any, Final, Literal, NamedTuple, TypeVar
 from pydantic import BaseModel
 
 from . import __version__
+from ._construct import _alloc, _set_dict, _set_extra, _set_fields_set, _set_private
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
@@ -1364,6 +1365,14 @@ _DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
 
 _Dater = Callable[[tuple[Any, ...], Household, date], Any]
 """Dates one procedure finding for a household: ``dated(values, h, as_of)`` (see :func:`_dater`)."""
+_RAW_PARTS: Final = {
+    "alloc": _alloc,
+    "set_dict": _set_dict,
+    "set_fields": _set_fields_set,
+    "set_extra": _set_extra,
+    "set_private": _set_private,
+}
+"""What :func:`~eligibility._construct.raw` calls, for generated code that writes it out."""
 _DATER_KINDS: dict[tuple[str, str], Callable[..., _Dater]] = {}
 """The code that makes a dater, one per (due, done) kind of source: at most nine, made on first need."""
 
@@ -1406,14 +1415,16 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
         if due == "none"
         else ['data["days_late"] = None if due is None else (on - due).days']
     )
-    body += ["return raw(PF, data, set(fs))"]
+    # ``raw`` written out (what it does, without its call: one per finding, ~5 a household).
+    body += ["o = alloc(PF)", "set_dict(o, data)", "set_fields(o, set(fs))", "set_extra(o, None)"]
+    body += ["set_private(o, None)", "return o"]
     # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
     lines = [
         "def make(fd, fs, due_at, on_at):",
         "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at):",
     ]
     lines += ["        " + line for line in body] + ["    return dated"]
-    namespace: dict[str, Any] = {"date": date, "raw": _raw, "PF": ProcedureFinding}
+    namespace: dict[str, Any] = {"date": date, "PF": ProcedureFinding, **_RAW_PARTS}
     exec(compile("\n".join(lines) + "\n", f"<eligibility dater {due} {done}>", "exec"), namespace)  # our own code
     maker: Callable[..., _Dater] = namespace["make"]
     return maker
