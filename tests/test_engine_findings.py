@@ -166,3 +166,39 @@ def test_a_procedure_finding_is_dated_as_its_readers_read() -> None:
             assert dated == ProcedureFinding.model_validate(dated.model_dump())
             seen.add((want_due is None, want_on == as_of))
     assert seen == {(True, True), (True, False), (False, True), (False, False)}
+
+
+def test_concluded_lists_what_program_conclusions_lists(programs: list[Program]) -> None:
+    """``engine._concluded`` (the status and exit parts: only the set bits visited) gives a group's
+    conclusions for a mask exactly as ``Program.conclusions`` does — the same conclusions in bit order."""
+    from eligibility import engine as engine_module
+
+    rng = random.Random(13)
+    checked = 0
+    for program in programs:
+        for g, table in enumerate(program.conclusion_bits):
+            for f, u in _masks(rng, len(table)):
+                for mask in (f, u):
+                    got = engine_module._concluded(table, mask)
+                    assert got == program.conclusions(g, mask), (program.key, g, mask)
+                    checked += len(got)
+    assert checked > 1000
+
+
+def test_equal_findings_are_shared_by_programs_in_their_own_wording(programs: list[Program]) -> None:
+    """The engine's finding makers share one object per (kind, code, certainty, rules, wording) across
+    programs; a code worded otherwise on another date is its own object with its own words."""
+    from eligibility import Engine
+
+    engine = Engine()
+    a, b = programs[0], programs[1]
+    assert a.key != b.key
+    before, after = date(2025, 6, 30), date(2026, 3, 31)
+    one = engine._finding_maker(a, before)("risk", "illness", True, ("r1",))
+    assert engine._finding_maker(b, before)("risk", "illness", True, ("r1",)) is one
+    assert engine._finding_maker(b, before)("risk", "illness", False, ("r1",)) is not one
+    old = engine._finding_maker(a, before)("channel", "grassroots", True, ("r1",))
+    new = engine._finding_maker(b, after)("channel", "grassroots", True, ("r1",))
+    assert old is not new
+    want = engine.rules.vocab("channel", "grassroots", after)
+    assert (new.zh, new.en) == (want.zh, want.en) != (old.zh, old.en)

@@ -28,12 +28,13 @@ from typing import Any, Final, Literal, NamedTuple, TypeVar
 from pydantic import BaseModel
 
 from . import __version__
+from ._construct import _alloc, _set_dict, _set_extra, _set_fields_set, _set_private
 from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
-from .compile.members_py import selections, with_members
+from .compile.members_py import named, selections
 from .compile.members_py import wanted as wanted_selectors
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
@@ -458,9 +459,9 @@ class Engine:
         )
         assistance: Any = _NO_ASSISTANCE
         if required or gaps:
-            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
             if memo.program_selectors:
-                assistance = self._attach(run, assistance, f, u)
+                required, gaps = self._attach(run, required, gaps, f, u)
+            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
         fx, ux = f[_G_EXIT], u[_G_EXIT]
         decision = _raw(
             Decision,
@@ -676,15 +677,32 @@ class Engine:
         """How :class:`FindingTables` makes the findings of ``program``: one frozen object per (kind, code,
         certainty, rules), worded as on ``on`` (programs split their spans where a wording changes), made
         the first time a decision concludes it and kept in the program's tables — for a procedure finding,
-        the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it)."""
+        the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it).
+
+        The objects themselves are shared by every program of this engine (:data:`_SHARED_FINDINGS`): the
+        tables are per program, and over the bundled packs' ~160 programs they miss for most fresh
+        households (1,626 misses on 2,000 after a 2,000 warm-up), while an equal finding — same kind, code,
+        certainty, rules and wording — had been made for another program before in nearly all of them
+        (1,493; building it was ~3 µs of a miss). Only a procedure finding's dater is the program's own (where its
+        dates are: value slots differ per program)."""
         vocab = self.rules.vocab
+        shared: dict[tuple[Any, ...], Any] | None = self.__dict__.get(_SHARED_FINDINGS)
+        if shared is None:
+            shared = self.__dict__[_SHARED_FINDINGS] = {}
 
         def make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
             v = vocab(kind, code, on)
-            got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
+            k = (kind, code, certain, rules, v.zh, v.en)
+            got = shared.get(k)
+            if got is None:
+                got = _new(_MODEL_OF_KIND.get(kind, Finding), code=code, zh=v.zh, en=v.en, certain=certain, rules=rules)
+                if kind == "finding":
+                    got.__dict__["severity"] = vocab("finding", code).severity
+                if len(shared) >= _MEMO_SIZE:  # bounded as the tables are; an equal one is made again
+                    shared.clear()
+                shared[k] = got
             if kind != "finding":
                 return got
-            got.__dict__["severity"] = vocab("finding", code).severity
             due = self._date_where(program, rules[0], "finding", code, "due")
             return _dater(got, due, self._date_where(program, rules[0], "finding", code, "done"))
 
@@ -778,11 +796,14 @@ class Engine:
         got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
         return got
 
-    def _attach(self, run: _Run, assistance: Assistance, f: Masks, u: Masks) -> Assistance:
-        """The assistance with each measure's and gap's members (:func:`eligibility.members.combine`).
+    def _attach(
+        self, run: _Run, required: tuple[Any, ...], gaps: tuple[Any, ...], f: Masks, u: Masks
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The assistance's measures and gaps with their members (:func:`eligibility.members.combine`).
         Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
         of a finding's own rules), and only when one of them is among the program's: which ones follows
         from the measure and gap masks ``f``, ``u`` (:func:`~eligibility.compile.members_py.wanted`).
+        The findings, not the assistance: ``evaluate`` builds that once from what this gives.
 
         Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
         gap conclusions and one per (combination, members chosen, member ids)): on households never seen
@@ -791,10 +812,10 @@ class Engine:
         walking."""
         wanted = wanted_selectors(run.program, run.as_of, f, u)
         if not wanted:
-            return assistance
+            return required, gaps
         h = run.h
         chosen = selections(run.program, h, run.as_of, run.values, wanted)
-        return with_members(h, assistance, chosen) if chosen else assistance
+        return named(h, required, gaps, chosen) if chosen else (required, gaps)
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
@@ -805,14 +826,15 @@ class Engine:
         memoised per program, so every household sharing it shares the wording too."""
         program = memo.program
         k = (f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3])
-        fired = [c for g in _STATUS_GROUPS for c in program.conclusions(g, f[g])]
-        unknown = [c for g in _STATUS_GROUPS for c in program.conclusions(g, u[g])]
-
-        def codes(src: list[Conclusion], kind: str) -> list[str]:
-            return sorted({c for k, c, _ in src if k == kind})
-
-        sure_cats = codes(fired, "category")
-        maybe_cats = [c for c in codes(unknown, "category") if c not in sure_cats]
+        # Each status group concludes one kind (CONCLUSION_GROUPS): a group's conclusions are that kind's,
+        # listed per group (most misses have a few bits set in one or two of them).
+        bits = program.conclusion_bits
+        fired_cats = _concluded(bits[_G_CATEGORY], f[_G_CATEGORY])
+        unknown_cats = _concluded(bits[_G_CATEGORY], u[_G_CATEGORY])
+        unknown_exclusions = _concluded(bits[_G_EXCLUSION], u[_G_EXCLUSION])
+        unknown_monitored = _concluded(bits[_G_MONITORED], u[_G_MONITORED])
+        sure_cats = sorted({c for _, c, _ in fired_cats}) if fired_cats else []
+        maybe_cats = [c for c in sorted({c for _, c, _ in unknown_cats}) if c not in sure_cats] if unknown_cats else []
         tables = memo.tables
         assert tables is not None  # made with the program's first context
         exclusions = tables.group(_G_EXCLUSION, "exclusion")(f[_G_EXCLUSION], u[_G_EXCLUSION])
@@ -821,29 +843,25 @@ class Engine:
         # reason left unknown, whether the household is already monitored, and — for a household that
         # would be identified — information-comparison evidence not yet known (信息比对 precedes
         # 民主评议, seed:JINGBIAN) all make the case needs_review, naming the data that would settle it.
-        deciding = {"category", "review", "already_monitored"}
+        deciding = unknown_cats + _concluded(bits[_G_REVIEW], u[_G_REVIEW]) + unknown_monitored
         if sure_cats:
-            deciding.add("exclusion")
-        blocking_rules = tuple(sorted({rid for k, _, rid in unknown if k in deciding}))
+            deciding += unknown_exclusions
+        blocking_rules = tuple(sorted({rid for _, _, rid in deciding})) if deciding else ()
 
         def label(code: str) -> CodeLabel:
             v = self.rules.vocab("category", code, on)
             return self._label("category", code, v.zh, v.en)
 
         category = None
-        if any(k == "already_monitored" for k, _, _ in fired):
+        if _concluded(bits[_G_MONITORED], f[_G_MONITORED]):
             status = "already_monitored"
-        elif (
-            len(sure_cats) == 1
-            and not exclusions
-            and not any(k in ("exclusion", "already_monitored") for k, _, _ in unknown)
-        ):
+        elif len(sure_cats) == 1 and not exclusions and not unknown_exclusions and not unknown_monitored:
             status, category = "identified", label(sure_cats[0])
-        elif sure_cats or maybe_cats or any(x.certain for x in reviews) or blocking_rules:
+        elif sure_cats or maybe_cats or True in [x.certain for x in reviews] or blocking_rules:
             status = "needs_review"
         else:
             status = "not_identified"
-        candidates = tuple(label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats)
+        candidates = tuple([label(c) for c in (sure_cats if status != "identified" else []) + maybe_cats])
         got = _Status(status, category, candidates, exclusions, reviews, blocking_rules)
         self._keep(memo.statuses, k, got)
         return got
@@ -868,20 +886,23 @@ class Engine:
         applies, blocker, methods = kinds
         method = None
         if f & methods:
-            fired = program.conclusions(_G_EXIT, f & methods)
+            fired = _concluded(program.conclusion_bits[_G_EXIT], f & methods)
             v = self.rules.vocab("exit_method", min(c for k, c, _ in fired if k == "exit_method"), on)
             method = self._label("exit_method", v.code, v.zh, v.en)
-        unknown = program.conclusions(_G_EXIT, u & (applies | blocker)) if u & (applies | blocker) else []
+        unknown = _concluded(program.conclusion_bits[_G_EXIT], u & (applies | blocker))
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
+        # (Lists, not generators, and nothing listed for an empty side: a generator's set-up was a good
+        # part of a miss, and half the misses have no unknown exit conclusion.)
+        plan = self._blocker_plan
         got = _ExitPart(
             applies=bool(f & applies),
-            maybe=tuple(rid for k, _, rid in unknown if k == "exit_applies"),
+            maybe=tuple([rid for k, _, rid in unknown if k == "exit_applies"]) if unknown else (),
             blockers=blockers,
             method=method,
-            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})),
-            until=tuple(self._blocker_plan(program, b) for b in blockers),
-            certain=any(b.certain for b in blockers),
+            review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})) if unknown else (),
+            until=tuple([plan(program, b) for b in blockers]),
+            certain=True in [b.certain for b in blockers],
         )
         self._keep(memo.exit_parts, k, got)
         return got
@@ -1286,7 +1307,23 @@ _MODEL_OF_KIND: Final[dict[str, Any]] = {
     "finding": ProcedureFinding,
 }
 """The model of each kind's findings (any other: :class:`Finding`)."""
+_SHARED_FINDINGS: Final = "_shared_findings"
+"""The engine attribute (made by the first ``_finding_maker``) holding the finding objects every program's
+tables share, by (kind, code, certainty, rules, zh, en): immutable, so one is never stale."""
 _IDENT_FIELDS: Final = frozenset(Identification.model_fields)
+
+
+def _concluded(table: Sequence[Sequence[Conclusion]], mask: int) -> list[Conclusion]:
+    """What :meth:`Program.conclusions` gives for one group's ``table`` (``program.conclusion_bits[g]``) and
+    ``mask`` — the conclusions of its set bits in bit (rule) order — visiting only the set bits: the status
+    and exit parts are mostly new combinations on fresh households, and their masks are sparse (an exit
+    method's bit among ~20), where a walk over every bit up to the highest was most of the listing."""
+    out: list[Conclusion] = []
+    while mask:
+        low = mask & -mask
+        out += table[low.bit_length() - 1]
+        mask ^= low
+    return out
 
 
 class _Status(NamedTuple):
@@ -1328,6 +1365,14 @@ _DATED_FIELDS: Final = frozenset(("due", "on", "days_late"))
 
 _Dater = Callable[[tuple[Any, ...], Household, date], Any]
 """Dates one procedure finding for a household: ``dated(values, h, as_of)`` (see :func:`_dater`)."""
+_RAW_PARTS: Final = {
+    "alloc": _alloc,
+    "set_dict": _set_dict,
+    "set_fields": _set_fields_set,
+    "set_extra": _set_extra,
+    "set_private": _set_private,
+}
+"""What :func:`~eligibility._construct.raw` calls, for generated code that writes it out."""
 _DATER_KINDS: dict[tuple[str, str], Callable[..., _Dater]] = {}
 """The code that makes a dater, one per (due, done) kind of source: at most nine, made on first need."""
 
@@ -1370,14 +1415,16 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
         if due == "none"
         else ['data["days_late"] = None if due is None else (on - due).days']
     )
-    body += ["return raw(PF, data, set(fs))"]
+    # ``raw`` written out (what it does, without its call: one per finding, ~5 a household).
+    body += ["o = alloc(PF)", "set_dict(o, data)", "set_fields(o, set(fs))", "set_extra(o, None)"]
+    body += ["set_private(o, None)", "return o"]
     # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
     lines = [
         "def make(fd, fs, due_at, on_at):",
         "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at):",
     ]
     lines += ["        " + line for line in body] + ["    return dated"]
-    namespace: dict[str, Any] = {"date": date, "raw": _raw, "PF": ProcedureFinding}
+    namespace: dict[str, Any] = {"date": date, "PF": ProcedureFinding, **_RAW_PARTS}
     exec(compile("\n".join(lines) + "\n", f"<eligibility dater {due} {done}>", "exec"), namespace)  # our own code
     maker: Callable[..., _Dater] = namespace["make"]
     return maker

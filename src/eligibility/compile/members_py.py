@@ -43,7 +43,7 @@ from .python import (
     _whole,
 )
 
-__all__ = ["attach", "selections", "wanted", "with_members"]
+__all__ = ["attach", "named", "selections", "wanted", "with_members"]
 
 _LOCK = threading.Lock()
 
@@ -232,33 +232,52 @@ def attach(program: Program, h: Any, as_of: date, values: tuple[Any, ...], assis
 
 def with_members(h: Any, assistance: Any, chosen: dict[tuple[str, str, str], Any]) -> Any:
     """``assistance`` with each measure's and gap's members as the selectors ``chosen`` name them
-    (:func:`selections` of this household); the engine calls it for every household whose findings
-    name a selector. Per household: the member references made once (not per finding that names
-    them), and each finding copied as ``clone`` would copy it, without its generic keyword handling."""
+    (:func:`selections` of this household): a copy holding :func:`named`'s findings."""
+    required, gaps = named(h, assistance.required, assistance.gaps, chosen)
+    return clone(assistance, required=required, gaps=gaps)
+
+
+def named(
+    h: Any, required: tuple[Any, ...], gaps: tuple[Any, ...], chosen: dict[tuple[str, str, str], Any]
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The measures and gaps with their members as the selectors ``chosen`` name them (:func:`selections`
+    of this household). The engine calls it for every household whose findings name a selector and builds
+    the assistance once from what it gives (before, it built one, and :func:`with_members` copied it).
+    Per household: the member references made once (not per finding that names them)."""
     members = h.members
     refs: list[Any] = []
+    return (
+        _named(required, "measure", chosen, members, refs),
+        _named(gaps, "gap", chosen, members, refs) if gaps else gaps,
+    )
 
-    def named(findings: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
-        out = []
-        for f in findings:
-            rules = f.rules
-            # One selector's (listed, to review) is already what ``combine`` makes of it: positions
-            # ascending, each member in one of the two.
-            got = chosen.get((rules[0], kind, f.code)) if len(rules) == 1 else combine(rules, kind, f.code, chosen)
-            if got is None:
-                out.append(f)
-                continue
-            if kind == "gap" and not keep_gap(rules, f.code, got, chosen, members is not None):
-                continue
-            yes, maybe = got
-            at = refs or _refs(members, refs)
-            data = f.__dict__.copy()
-            data["members"] = tuple([at[i] for i in yes]) if yes else ()
-            data["members_to_review"] = tuple([at[i] for i in maybe]) if maybe else ()
-            out.append(raw(type(f), data, f.__pydantic_fields_set__ | _MEMBER_FIELDS))
-        return tuple(out)
 
-    return clone(assistance, required=named(assistance.required, "measure"), gaps=named(assistance.gaps, "gap"))
+def _named(
+    findings: tuple[Any, ...], kind: str, chosen: dict[tuple[str, str, str], Any], members: Any, refs: list[Any]
+) -> tuple[Any, ...]:
+    """Each finding of ``kind`` copied with its members as ``clone`` would copy it (read through its
+    ``__dict__``, without ``clone``'s keyword handling); a finding no selector names, as it is; a gap
+    :func:`~eligibility.members.keep_gap` drops, left out. ``refs``: the household's member references,
+    filled on first need (:func:`_refs`)."""
+    out = []
+    for f in findings:
+        d = f.__dict__
+        rules = d["rules"]
+        # One selector's (listed, to review) is already what ``combine`` makes of it: positions
+        # ascending, each member in one of the two.
+        got = chosen.get((rules[0], kind, d["code"])) if len(rules) == 1 else combine(rules, kind, d["code"], chosen)
+        if got is None:
+            out.append(f)
+            continue
+        if kind == "gap" and not keep_gap(rules, d["code"], got, chosen, members is not None):
+            continue
+        yes, maybe = got
+        at = (refs or _refs(members, refs)).__getitem__
+        data = d.copy()
+        data["members"] = tuple(map(at, yes)) if yes else ()
+        data["members_to_review"] = tuple(map(at, maybe)) if maybe else ()
+        out.append(raw(type(f), data, f.__pydantic_fields_set__ | _MEMBER_FIELDS))
+    return tuple(out)
 
 
 _MEMBER_FIELDS: Final = frozenset(("members", "members_to_review"))
