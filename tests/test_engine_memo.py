@@ -241,8 +241,9 @@ def test_memo_sizes_counts_what_the_memos_hold(rules, households) -> None:  # ty
     assert sizes["answers_since_start_over"] == engine._entries
     assert sizes["combinations_since_start_over"] == engine._combinations > 0
     assert sizes["program_gap_answers"] > 0  # the examples leave questions open
+    assert sizes["shared_findings"] == len(engine._shared_findings) > 0
     engine._start_over(everything=True)
     after = engine.memo_sizes()
-    assert after["statuses"] == after["groups"] == after["contexts"] == 0
+    assert after["statuses"] == after["groups"] == after["contexts"] == after["shared_findings"] == 0
     assert after["answers_since_start_over"] == after["combinations_since_start_over"] == 0
     assert after["program_gap_answers"] == 0

@@ -235,6 +235,9 @@ class Engine:
         self._lean = _LeanCount()
         self._leads: dict[tuple[str, str], CodeLabel] = {}
         self._missing_facts: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
+        # The finding objects every program's tables share (see ``_finding_maker``), by (kind, code,
+        # certainty, rules, zh, en): immutable, so one is never stale; bounded by _MEMO_SIZE.
+        self._shared_findings: dict[tuple[Any, ...], Any] = {}
         self._entries = self._combinations = 0  # memo entries made since they last started over (_keep)
         self._lock = threading.Lock()
 
@@ -630,6 +633,7 @@ class Engine:
             "missing_facts": len(self._missing_facts),
             "answers_since_start_over": self._entries,
             "combinations_since_start_over": self._combinations,
+            "shared_findings": len(self._shared_findings),
         }
         per: dict[str, int] = {}
 
@@ -664,6 +668,7 @@ class Engine:
             self._combinations = 0
             self._leads.clear()
             self._missing_facts.clear()
+            self._shared_findings.clear()
             self._contexts.clear()
 
     def _label(self, kind: str, code: str, zh: str, en: str) -> CodeLabel:
@@ -679,16 +684,14 @@ class Engine:
         the first time a decision concludes it and kept in the program's tables — for a procedure finding,
         the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it).
 
-        The objects themselves are shared by every program of this engine (:data:`_SHARED_FINDINGS`): the
+        The objects themselves are shared by every program of this engine (``_shared_findings``): the
         tables are per program, and over the bundled packs' ~160 programs they miss for most fresh
         households (1,626 misses on 2,000 after a 2,000 warm-up), while an equal finding — same kind, code,
         certainty, rules and wording — had been made for another program before in nearly all of them
         (1,493; building it was ~3 µs of a miss). Only a procedure finding's dater is the program's own (where its
         dates are: value slots differ per program)."""
         vocab = self.rules.vocab
-        shared: dict[tuple[Any, ...], Any] | None = self.__dict__.get(_SHARED_FINDINGS)
-        if shared is None:
-            shared = self.__dict__[_SHARED_FINDINGS] = {}
+        shared = self._shared_findings
 
         def make(kind: str, code: str, certain: bool, rules: tuple[str, ...]) -> Any:
             v = vocab(kind, code, on)
@@ -1307,9 +1310,6 @@ _MODEL_OF_KIND: Final[dict[str, Any]] = {
     "finding": ProcedureFinding,
 }
 """The model of each kind's findings (any other: :class:`Finding`)."""
-_SHARED_FINDINGS: Final = "_shared_findings"
-"""The engine attribute (made by the first ``_finding_maker``) holding the finding objects every program's
-tables share, by (kind, code, certainty, rules, zh, en): immutable, so one is never stale."""
 _IDENT_FIELDS: Final = frozenset(Identification.model_fields)
 
 
