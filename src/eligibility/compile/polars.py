@@ -1886,7 +1886,7 @@ class _Decide:
                 bits = [b for b in item_of if ors[ws[b // 64]] >> (b % 64) & 1]
                 slots[index[subject]] = [(b, k) for b in bits for k in range(positions[item_of[b][0]])]
             needed = {c for _, ws in per_tag for c in ws} | {f"__l{b}:{k}" for s in slots.values() for b, k in s}
-            rep = wide.lazy().select(c for c in wide.columns if c in needed)
+            chosen = wide.lazy().select(c for c in wide.columns if c in needed)
             # ``rep``: the rows the pairs are made for, ``__pos`` their place in it. With more pairs than
             # rows, one row per distinct key, each row gathering its key's list (``row_keys``); with
             # fewer, the key costs more than the pairs it saves (measured: 0.045 against 0.03 CPU s for
@@ -1895,8 +1895,8 @@ class _Decide:
             if pairs > wide.height:
                 keys = wide.lazy().select(row_keys(per_tag, ors, slots)).collect()
                 _, key_of = _distinct(keys, keys.columns)
-                rep = rep.filter(key_of.is_first_distinct())  # the k-th such row has key k
-            rep = rep.with_row_index("__pos").collect()
+                chosen = chosen.filter(key_of.is_first_distinct())  # the k-th such row has key k
+            rep = chosen.with_row_index("__pos").collect()
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
