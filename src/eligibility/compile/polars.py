@@ -1834,35 +1834,40 @@ class _Decide:
         def row_keys(
             per_tag: list[tuple[str, list[str]]], ors: dict[str, int], slots: dict[int, list[tuple[int, int]]]
         ) -> list[pl.Expr]:
-            """What fixes a row's list in ``listed``: which subjects it names, the bits of their words
-            that some row sets (``ors``; the others are zero on every row), packed into UInt64 words
-            ``__r<j>``, and the lacking items (``__l<bit>:<k>``) of the item paths some subject of the
-            row names (null otherwise). Rows of one key have one list: a batch's ``unknown`` lists
-            number about one per two rows (measured: 47,655 of 100,000), against ten (row, subject)
-            pairs per row, so the pairs, their patterns and their grouping are made for one row per key.
-            Packed, the key is a few integer columns to hash, where a hash of every word column cost
-            as much as the pairs it saves (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
-            flags: list[pl.Expr] = []
-            for _, ws in per_tag:
-                flags.append(pl.col(ws[0]).is_not_null())
-                flags += [bit_set(pl.col(c), b) for c in ws for b in range(64) if ors[c] >> b & 1]
+            """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: which subjects
+            it names, the bits of their words that some row sets (``ors``; the others are zero on every
+            row), and the lacking items (``__l<bit>:<k>``, each in as many bits as its largest value
+            needs: ``ors`` of them) of the item paths some subject of the row names (zero otherwise: a
+            null and a zero spell no item alike). Rows of one key have one list: a batch's ``unknown``
+            lists number about one per two rows (measured: 47,655 of 100,000), against ten (row,
+            subject) pairs per row, so the pairs, their patterns and their grouping are made for one row
+            per key. Packed, the key is a few integer columns to hash, where a hash of every word column
+            cost as much as the pairs it saves (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
+            terms: list[tuple[pl.Expr, int]] = []  # (value, bits), values below 2**bits
+            one = pl.lit(1, dtype=pl.UInt64)
             zero = pl.lit(0, dtype=pl.UInt64)
-            packed = [
-                _bit_or(
-                    [
-                        pl.when(f).then(pl.lit(1 << (i % 64), dtype=pl.UInt64)).otherwise(zero)
-                        for i, f in enumerate(flags)
-                        if i // 64 == j
-                    ]
-                ).alias(f"__r{j}")
-                for j in range((len(flags) + 63) // 64)
-            ]
-            items = sorted({x for s in slots.values() for x in s})
-            named = {
-                b: _any([bit_set(pl.col(ws[b // 64]), b) for s, ws in per_tag if (b, k) in slots[index[s]]])
-                for b, k in items
-            }
-            return packed + [pl.when(named[b]).then(pl.col(f"__l{b}:{k}")).alias(f"__l{b}:{k}") for b, k in items]
+            for _, ws in per_tag:
+                terms.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
+                terms += [
+                    (pl.when(bit_set(pl.col(c), b)).then(one).otherwise(zero), 1)
+                    for c in ws
+                    for b in range(64)
+                    if ors[c] >> b & 1
+                ]
+            for b, k in sorted({x for s in slots.values() for x in s}):
+                named = _any([bit_set(pl.col(ws[b // 64]), b) for s, ws in per_tag if (b, k) in slots[index[s]]])
+                c = f"__l{b}:{k}"
+                if ors[c]:
+                    terms.append((pl.when(named).then(pl.col(c).fill_null(0)).otherwise(zero), ors[c].bit_length()))
+            words: list[list[pl.Expr]] = [[]]
+            at = 0
+            for value, bits in terms:
+                if at + bits > 64:
+                    words.append([])
+                    at = 0
+                words[-1].append(value * pl.lit(1 << at, dtype=pl.UInt64) if at else value)
+                at += bits
+            return [_bit_or(w).alias(f"__r{j}") for j, w in enumerate(words)]
 
         def listed(
             wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int], n: int
@@ -1874,6 +1879,11 @@ class _Decide:
                 wide.lazy()
                 .select(
                     *(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws),
+                    *(
+                        pl.col(f"__l{b}:{k}").fill_null(0).bitwise_or()
+                        for b, (coll, _) in item_of.items()
+                        for k in range(positions[coll])
+                    ),
                     pl.sum_horizontal(pl.col(ws[0]).count() for _, ws in per_tag).alias("__pairs"),
                 )
                 .collect()
@@ -1935,35 +1945,31 @@ class _Decide:
             # the pairs' integers only, where moving the path strings through the sort and the grouping
             # per pair cost most of this step.
             order = (long.get_column("__pos").cast(pl.UInt64) * len(subjects) + long.get_column("si")).arg_sort()
-            rows = (
-                pl.DataFrame([long.get_column("__pos").gather(order), number.gather(order).alias("n")])
-                .set_sorted("__pos")
-                .group_by("__pos", maintain_order=True)
-                .agg("n")
-            )
+            pos, numbers = long.get_column("__pos").gather(order), number.gather(order).alias("n")
             if key_of is None:
+                rows = pl.DataFrame([pos, numbers]).set_sorted("__pos").group_by("__pos", maintain_order=True).agg("n")
                 lists, which = _distinct(rows, ["n"])
-            else:  # one row per key: each list its own
-                lists, which = rows.select("n"), pl.int_range(rows.height, dtype=pl.UInt32, eager=True)
-            items = lists.with_row_index("__k").explode("n")
+                items = lists.with_row_index("__k").explode("n")
+                listing, numbers = items.get_column("__k"), items.get_column("n")
+            else:  # one row per key, each list its own: the sorted pairs are the items, no grouping
+                listing = pos.alias("__k")
             made = (
                 pl.DataFrame(
-                    [
-                        items.get_column("__k"),
-                        names.gather(items.get_column("n")).alias("name"),
-                        _string_lists("fields", fields).gather(items.get_column("n")),
-                    ]
+                    [listing, names.gather(numbers).alias("name"), _string_lists("fields", fields).gather(numbers)]
                 )
                 .set_sorted("__k")
                 .group_by("__k", maintain_order=True)
                 .agg(pl.struct(pl.col("name"), pl.col("fields")).alias(name))
-                .get_column(name)
             )
-            at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
-            if key_of is not None:
+            if key_of is None:
+                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
+            else:
+                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(
+                    made.get_column("__k"), pl.int_range(made.height, dtype=pl.UInt32, eager=True)
+                )
                 at = at.gather(key_of)
             at = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(wide.get_column("__pos"), at)
-            return made.gather(at)
+            return made.get_column(name).gather(at)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
