@@ -1,7 +1,8 @@
 """The columnar gap lists made once per row key (docs/batch-speed.md §15): with more (row, subject)
 pairs than rows, ``_Decide.gap_stage`` makes the ``blocking`` / ``unknown`` / ``exit_blocking`` lists for
 one row per distinct key (which subjects the row names, the bits of their settling paths, which items
-lack an item path) and every row gathers its key's list. Rows that share subjects but lack different
+lack an item path) and every row gathers its key's list; each pair's pattern is one exact integer
+(spelled back from its bits) where it fits in 64 bits. Rows that share subjects but lack different
 members' fields, or different top-level fields, must still get their own lists, each exactly the
 engine's."""
 
@@ -12,7 +13,10 @@ from datetime import date
 from itertools import combinations
 from typing import Any
 
+import pytest
+
 from eligibility import Engine, parse_household
+from eligibility.compile import polars as target
 from eligibility.compile.polars import decide_table, decision_row, households_frame
 from eligibility.ruleset import RuleSet
 
@@ -56,7 +60,13 @@ def _population() -> list[dict[str, Any]]:
     return out
 
 
-def test_gap_lists_made_per_row_key_equal_the_engine(ruleset: RuleSet, engine: Engine) -> None:
+@pytest.mark.parametrize("pair_bits", [64, 0], ids=["pairs-as-integers", "pairs-hashed"])
+def test_gap_lists_made_per_row_key_equal_the_engine(
+    ruleset: RuleSet, engine: Engine, pair_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either way of numbering the (row, subject) patterns: one exact integer each, or (lowered
+    ``_PAIR_BITS``) hashed columns."""
+    monkeypatch.setattr(target, "_PAIR_BITS", pair_bits)
     population = _population()
     table = decide_table(ruleset, households_frame([parse_household(d) for d in population], ON))
     for data, row in zip(population, table.iter_rows(named=True), strict=True):

@@ -1315,6 +1315,11 @@ def _listed(items: Sequence[pl.Expr], dtype: pl.DataType) -> pl.Expr:
     return pl.concat_list([i.cast(dtype) for i in items]).list.drop_nulls()
 
 
+_PAIR_BITS = 64
+"""A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
+gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
+
+
 class _Table:
     """A growing table of finding lists, one per combination of rule outcomes (a UInt64 key), kept with
     its compiled program: a batch meets a few hundred combinations per kind, and the next part of the
@@ -1985,7 +1990,7 @@ class _Decide:
             # columns and its check cost twice as much (measured: 0.04 against 0.02 CPU s for the
             # 620,000 ``unknown`` pairs of 100,000 rows).
             terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
-            exact = all(len({j for j, _ in placed([bits for _, bits, _ in t])}) == 1 for t in terms.values())
+            exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
