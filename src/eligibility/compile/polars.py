@@ -1898,34 +1898,21 @@ class _Decide:
             return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
 
         def row_keys(
-            per_tag: list[tuple[str, list[str]]], ors: dict[str, int], slots: dict[int, list[tuple[int, int]]]
+            per_tag: list[tuple[str, list[str]]], terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]]
         ) -> list[pl.Expr]:
-            """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: which subjects
-            it names, the bits of their words that some row sets (``ors``; the others are zero on every
-            row), and the lacking items (``__l<bit>:<k>``, each in as many bits as its largest value
-            needs: ``ors`` of them) of the item paths some subject of the row names (zero otherwise: a
-            null and a zero spell no item alike). Rows of one key have one list: a batch's ``unknown``
-            lists number about one per two rows (measured: 47,655 of 100,000), against ten (row,
-            subject) pairs per row, so the pairs, their patterns and their grouping are made for one row
-            per key. Packed, the key is a few integer columns to hash, where a hash of every word column
-            cost as much as the pairs it saves (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
-            terms: list[tuple[pl.Expr, int]] = []  # (value, bits), values below 2**bits
-            one = pl.lit(1, dtype=pl.UInt64)
-            zero = pl.lit(0, dtype=pl.UInt64)
-            for _, ws in per_tag:
-                terms.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
-                terms += [
-                    (pl.when(bit_set(pl.col(c), b)).then(one).otherwise(zero), 1)
-                    for c in ws
-                    for b in range(64)
-                    if ors[c] >> b & 1
-                ]
-            for b, k in sorted({x for s in slots.values() for x in s}):
-                named = _any([bit_set(pl.col(ws[b // 64]), b) for s, ws in per_tag if (b, k) in slots[index[s]]])
-                c = f"__l{b}:{k}"
-                if ors[c]:
-                    terms.append((pl.when(named).then(pl.col(c).fill_null(0)).otherwise(zero), ors[c].bit_length()))
-            return packed(terms, "__r")
+            """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: per subject,
+            whether the row names it and its pattern (``pair_terms``, without the subject's number).
+            Rows of one key have one list: a batch's ``unknown`` lists number about one per two rows
+            (measured: 47,655 of 100,000), against ten (row, subject) pairs per row, so the pairs, their
+            patterns and their grouping are made for one row per key. Packed, the key is a few integer
+            columns to hash, where a hash of every word column cost as much as the pairs it saves
+            (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
+            one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
+            parts: list[tuple[pl.Expr, int]] = []
+            for s, ws in per_tag:
+                parts.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
+                parts += [(value, bits) for value, bits, _ in terms[index[s]][1:]]
+            return packed(parts, "__r")
 
         def seen(wide: pl.DataFrame, positions: dict[str, int]) -> dict[str, int]:
             """In one pass over ``wide`` (a pass per gathering cost 0.007 CPU s each at 100,000 rows): the
@@ -1979,9 +1966,10 @@ class _Decide:
             # rows, one row per distinct key, each row gathering its key's list (``row_keys``); with
             # fewer, the key costs more than the pairs it saves (measured: 0.045 against 0.03 CPU s for
             # the 16,000 ``exit_blocking`` pairs of 100,000 rows).
+            terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
             key_of: pl.Series | None = None
             if pairs > wide.height:
-                keys = wide.lazy().select(row_keys(per_tag, ors, slots)).collect()
+                keys = wide.lazy().select(row_keys(per_tag, terms)).collect()
                 _, key_of = _distinct(keys, keys.columns)
                 chosen = chosen.filter(key_of.is_first_distinct())  # the k-th such row has key k
             rep = chosen.with_row_index("__pos").collect()
@@ -1989,7 +1977,6 @@ class _Decide:
             # a sort of its distinct values and spelled from its bits, where a hash of the pattern's
             # columns and its check cost twice as much (measured: 0.04 against 0.02 CPU s for the
             # 620,000 ``unknown`` pairs of 100,000 rows).
-            terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
             exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
             parts = []
             for subject, ws in per_tag:
