@@ -1290,6 +1290,11 @@ _LOOKUP_BITS: Final = 12
 """At most this many flags make a list by table look-up (:func:`_lookup`): 4,096 entries."""
 
 
+_PAIR_BITS = 64
+"""A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
+gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
+
+
 def _lookup(flags: Sequence[pl.Expr], values: Sequence[Any], dtype: pl.DataType) -> pl.Expr:
     """The list of ``values[i]`` whose flag ``flags[i]`` is true (flags never null), in order.
 
@@ -1313,11 +1318,6 @@ def _listed(items: Sequence[pl.Expr], dtype: pl.DataType) -> pl.Expr:
     if not items:
         return _empty(dtype)
     return pl.concat_list([i.cast(dtype) for i in items]).list.drop_nulls()
-
-
-_PAIR_BITS = 64
-"""A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
-gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
 
 
 class _Table:
