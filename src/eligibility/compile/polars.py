@@ -1290,6 +1290,11 @@ _LOOKUP_BITS: Final = 12
 """At most this many flags make a list by table look-up (:func:`_lookup`): 4,096 entries."""
 
 
+_PAIR_BITS = 64
+"""A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
+gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
+
+
 def _lookup(flags: Sequence[pl.Expr], values: Sequence[Any], dtype: pl.DataType) -> pl.Expr:
     """The list of ``values[i]`` whose flag ``flags[i]`` is true (flags never null), in order.
 
@@ -1868,84 +1873,228 @@ class _Decide:
 
         index = {s: i for i, s in enumerate(subjects)}
 
+        span = max(1, len(subjects).bit_length())  # bits of a subject's number
+
+        def spelled(words: tuple[int, ...], slots: list[tuple[int, int]], xvals: Sequence[int | None]) -> list[str]:
+            """The fields of a pattern: the plain paths in ``words`` and, per slot (an item path and 64
+            positions, ``listed``'s ``slots`` of its subject), the positions set in its value, as item
+            paths."""
+            plain = plain_paths(words)
+            extra = [
+                f"$.{item_of[b][0]}[{64 * k + i}].{item_of[b][1]}"
+                for (b, k), v in zip(slots, xvals, strict=False)
+                if v
+                for i in range(64)
+                if v >> i & 1
+            ]
+            return sorted({*plain, *extra}) if extra else plain
+
+        def pair_terms(
+            si: int, ws: list[str], ors: dict[str, int], slots: list[tuple[int, int]]
+        ) -> list[tuple[pl.Expr, int, tuple[str, int] | None]]:
+            """A (row, subject ``si``) pair's pattern as (value, bits, meaning) terms to pack: the subject's
+            number, each bit of its words that some row sets (meaning ``("b", bit)``), each slot's
+            lacking items in as many bits as their largest value needs (``("x", slot)``)."""
+            zero = pl.lit(0, dtype=pl.UInt64)
+            out: list[tuple[pl.Expr, int, tuple[str, int] | None]] = [(pl.lit(si, dtype=pl.UInt64), span, None)]
+            for w, c in enumerate(ws):
+                out += [
+                    (
+                        pl.when(bit_set(pl.col(c), b)).then(pl.lit(1, dtype=pl.UInt64)).otherwise(zero),
+                        1,
+                        ("b", 64 * w + b),
+                    )
+                    for b in range(64)
+                    if ors[c] >> b & 1
+                ]
+            for j, (b, k) in enumerate(slots):
+                c = f"__l{b}:{k}"
+                if ors[c]:
+                    value = pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(c).fill_null(0)).otherwise(zero)
+                    out.append((value, ors[c].bit_length(), ("x", j)))
+            return out
+
+        def placed(widths: list[int]) -> list[tuple[int, int]]:
+            """(word, offset) of values of these bit widths packed in order into 64-bit words, none split."""
+            out: list[tuple[int, int]] = []
+            j = at = 0
+            for width in widths:
+                if at + width > 64:
+                    j, at = j + 1, 0
+                out.append((j, at))
+                at += width
+            return out
+
+        def packed(terms: list[tuple[pl.Expr, int]], name: str) -> list[pl.Expr]:
+            """UInt64 words ``<name><j>`` holding ``terms`` (value, bits; each value below 2**bits) as
+            ``placed`` puts them."""
+            where = placed([bits for _, bits in terms])
+            words: list[list[pl.Expr]] = [[] for _ in range(1 + max((j for j, _ in where), default=-1))]
+            for (value, _), (j, at) in zip(terms, where, strict=True):
+                words[j].append(value * pl.lit(1 << at, dtype=pl.UInt64) if at else value)
+            return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
+
+        def row_keys(
+            per_tag: list[tuple[str, list[str]]], terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]]
+        ) -> list[pl.Expr]:
+            """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: per subject,
+            whether the row names it and its pattern (``pair_terms``, without the subject's number).
+            Rows of one key have one list: a batch's ``unknown`` lists number about one per two rows
+            (measured: 47,655 of 100,000), against ten (row, subject) pairs per row, so the pairs, their
+            patterns and their grouping are made for one row per key. Packed, the key is a few integer
+            columns to hash, where a hash of every word column cost as much as the pairs it saves
+            (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
+            one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
+            parts: list[tuple[pl.Expr, int]] = []
+            for s, ws in per_tag:
+                parts.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
+                parts += [(value, bits) for value, bits, _ in terms[index[s]][1:]]
+            return packed(parts, "__r")
+
+        def seen(wide: pl.DataFrame, positions: dict[str, int]) -> dict[str, int]:
+            """In one pass over ``wide`` (a pass per gathering cost 0.007 CPU s each at 100,000 rows): the
+            OR over the rows of every word and lacking-items column (the bits some row sets), and per
+            gathering ``__pairs:<tag>``, its (row, subject) pairs."""
+            got = (
+                wide.lazy()
+                .select(
+                    *(
+                        pl.col(c).fill_null(0).bitwise_or()
+                        for per_tag in columns.values()
+                        for _, ws in per_tag
+                        for c in ws
+                    ),
+                    *(
+                        pl.col(f"__l{b}:{k}").fill_null(0).bitwise_or()
+                        for b, (coll, _) in item_of.items()
+                        for k in range(positions[coll])
+                    ),
+                    *(
+                        pl.sum_horizontal(pl.col(ws[0]).count() for _, ws in per_tag).alias(f"__pairs:{tag}")
+                        for tag, per_tag in columns.items()
+                    ),
+                )
+                .collect()
+                .row(0, named=True)
+            )
+            return {k: v or 0 for k, v in got.items()}
+
         def listed(
-            wide: pl.DataFrame, per_tag: list[tuple[str, list[str]]], name: str, positions: dict[str, int], n: int
+            wide: pl.DataFrame,
+            per_tag: list[tuple[str, list[str]]],
+            name: str,
+            positions: dict[str, int],
+            n: int,
+            ors: dict[str, int],
+            pairs: int,
         ) -> pl.Series:
             """(row, subject, words) → the row's list of {name, fields}, subjects in name order. The
             fields of a (subject, words, lacking items) pattern are spelled once, in Python: a batch
-            has a few hundred patterns, against ten (row, subject) pairs per row."""
-            ors = {
-                k: v or 0
-                for k, v in wide.lazy()
-                .select(pl.col(c).fill_null(0).bitwise_or() for _, ws in per_tag for c in ws)
-                .collect()
-                .row(0, named=True)
-                .items()
-            }
+            has a few hundred patterns, against ten (row, subject) pairs per row. ``ors`` and ``pairs``:
+            see ``seen``."""
             slots: dict[int, list[tuple[int, int]]] = {}
+            for subject, ws in per_tag:
+                slots[index[subject]] = [
+                    (b, k) for b in item_of if ors[ws[b // 64]] >> (b % 64) & 1 for k in range(positions[item_of[b][0]])
+                ]
+            needed = {c for _, ws in per_tag for c in ws} | {f"__l{b}:{k}" for s in slots.values() for b, k in s}
+            chosen = wide.lazy().select(c for c in wide.columns if c in needed)
+            # ``rep``: the rows the pairs are made for, ``__pos`` their place in it. With more pairs than
+            # rows, one row per distinct key, each row gathering its key's list (``row_keys``); with
+            # fewer, the key costs more than the pairs it saves (measured: 0.045 against 0.03 CPU s for
+            # the 16,000 ``exit_blocking`` pairs of 100,000 rows).
+            terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
+            key_of: pl.Series | None = None
+            if pairs > wide.height:
+                keys = wide.lazy().select(row_keys(per_tag, terms)).collect()
+                _, key_of = _distinct(keys, keys.columns)
+                chosen = chosen.filter(key_of.is_first_distinct())  # the k-th such row has key k
+            rep = chosen.with_row_index("__pos").collect()
+            # A pair's pattern as one exact integer where it fits in 64 bits (``pair_terms``): numbered by
+            # a sort of its distinct values and spelled from its bits, where a hash of the pattern's
+            # columns and its check cost twice as much (measured: 0.04 against 0.02 CPU s for the
+            # 620,000 ``unknown`` pairs of 100,000 rows).
+            exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
-                bits = [b for b in item_of if ors[ws[b // 64]] >> (b % 64) & 1]
-                slots[si] = [(b, k) for b in bits for k in range(positions[item_of[b][0]])]
-                parts.append(
-                    wide.lazy()
-                    .filter(pl.col(ws[0]).is_not_null())
-                    .select(
-                        "__pos",
+                if exact:
+                    columns_of = [
+                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        *packed([(value, bits) for value, bits, _ in terms[si]], "h"),
+                    ]
+                else:
+                    columns_of = [
                         pl.lit(si, dtype=pl.UInt32).alias("si"),
                         *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
                         *(
                             pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(f"__l{b}:{k}")).alias(f"x{j}")
                             for j, (b, k) in enumerate(slots[si])
                         ),
-                    )
-                )
+                    ]
+                parts.append(rep.lazy().filter(pl.col(ws[0]).is_not_null()).select("__pos", *columns_of))
             long = pl.concat(parts, how="diagonal").collect()
-            xs = [c for c in long.columns if c.startswith("x")]
-            key = ["si", *word_names, *xs]
-            table, number = _distinct(long, key)
             fields = []
-            for row in table.iter_rows():
-                plain = plain_paths(row[1 : 1 + self.n_words])
-                extra = [
-                    f"$.{item_of[b][0]}[{64 * k + i}].{item_of[b][1]}"
-                    for (b, k), v in zip(slots[row[0]], row[1 + self.n_words :], strict=False)
-                    if v
-                    for i in range(64)
-                    if v >> i & 1
-                ]
-                fields.append(sorted({*plain, *extra}) if extra else plain)
-            names = table.get_column("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String)
+            if exact:
+                h = long.get_column("h0")
+                patterns = h.unique().sort()
+                number = patterns.search_sorted(h)
+                low = (1 << span) - 1
+                at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
+                which_si = []
+                for v in patterns.to_list():
+                    si = v & low
+                    bitset = [0] * self.n_words
+                    xvals = [0] * len(slots[si])
+                    for (_, width, meaning), (_, off) in zip(terms[si], at_of[si], strict=True):
+                        value = v >> off & ((1 << width) - 1)
+                        if meaning is None or not value:
+                            continue
+                        kind, i = meaning
+                        if kind == "b":
+                            bitset[i // 64] |= 1 << (i % 64)
+                        else:
+                            xvals[i] = value
+                    fields.append(spelled(tuple(bitset), slots[si], xvals))
+                    which_si.append(si)
+                names = pl.Series([subjects[si] for si in which_si], dtype=pl.String)
+            else:
+                xs = [c for c in long.columns if c.startswith("x")]
+                table, number = _distinct(long, ["si", *word_names, *xs])
+                for row in table.iter_rows():
+                    fields.append(spelled(row[1 : 1 + self.n_words], slots[row[0]], row[1 + self.n_words :]))
+                names = table.get_column("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String)
             # A row's list is fixed by its pairs' pattern numbers in subject order: far fewer distinct
             # lists than rows (measured: 21,412 lists among 90,569 rows), so each distinct list of numbers
             # is turned into its list of {name, fields} once and gathered per row. Sorting and grouping
             # the pairs' integers only, where moving the path strings through the sort and the grouping
             # per pair cost most of this step.
             order = (long.get_column("__pos").cast(pl.UInt64) * len(subjects) + long.get_column("si")).arg_sort()
-            rows = (
-                pl.DataFrame([long.get_column("__pos").gather(order), number.gather(order).alias("n")])
-                .set_sorted("__pos")
-                .group_by("__pos", maintain_order=True)
-                .agg("n")
-            )
-            lists, which = _distinct(rows, ["n"])
-            items = lists.with_row_index("__k").explode("n")
+            pos, numbers = long.get_column("__pos").gather(order), number.gather(order).alias("n")
+            if key_of is None:
+                rows = pl.DataFrame([pos, numbers]).set_sorted("__pos").group_by("__pos", maintain_order=True).agg("n")
+                lists, which = _distinct(rows, ["n"])
+                items = lists.with_row_index("__k").explode("n")
+                listing, numbers = items.get_column("__k"), items.get_column("n")
+            else:  # one row per key, each list its own: the sorted pairs are the items, no grouping
+                listing = pos.alias("__k")
             made = (
                 pl.DataFrame(
-                    [
-                        items.get_column("__k"),
-                        names.gather(items.get_column("n")).alias("name"),
-                        _string_lists("fields", fields).gather(items.get_column("n")),
-                    ]
+                    [listing, names.gather(numbers).alias("name"), _string_lists("fields", fields).gather(numbers)]
                 )
                 .set_sorted("__k")
                 .group_by("__k", maintain_order=True)
                 .agg(pl.struct(pl.col("name"), pl.col("fields")).alias(name))
-                .get_column(name)
             )
-            at = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
-            return made.gather(at)
+            if key_of is None:
+                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
+            else:
+                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(
+                    made.get_column("__k"), pl.int_range(made.height, dtype=pl.UInt32, eager=True)
+                )
+                at = at.gather(key_of)
+            at = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(wide.get_column("__pos"), at)
+            return made.get_column(name).gather(at)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
@@ -1980,8 +2129,12 @@ class _Decide:
             if item_bits:
                 lacks, positions = lacking(wide)
                 wide = pl.concat([wide, lacks.drop("__pos")], how="horizontal")
+            ors = seen(wide, positions)
             made = pl.DataFrame(
-                [listed(wide, per_tag, gap_names[tag], positions, n) for tag, per_tag in columns.items()]
+                [
+                    listed(wide, per_tag, gap_names[tag], positions, n, ors, ors[f"__pairs:{tag}"])
+                    for tag, per_tag in columns.items()
+                ]
             )
             return pl.concat([lf, made.lazy()], how="horizontal").with_columns(
                 pl.col(c).fill_null(_empty(MISSING)) if c in made.columns else _empty(MISSING).alias(c)
