@@ -352,7 +352,8 @@ class Engine:
         if indent is None:
             if not isinstance(decision.trace, CompactTrace):
                 raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
-            head = decision.model_dump_json(exclude={"trace"})
+            # ``model_dump_json(exclude=...)`` without its wrapper: the same call with the same defaults.
+            head = decision.__pydantic_serializer__.to_json(decision, exclude=_NO_TRACE).decode()
             t = decision.trace
             expander = self._text_expander(t.program)
             run = getattr(t.missing, "run", None)
@@ -1795,6 +1796,9 @@ class _Settled:
             self.done[key] = settled
         return settled
 
+
+_NO_TRACE: Final = frozenset({"trace"})
+"""What :meth:`Engine.full_json` leaves out of the decision's own JSON (the trace is written after it)."""
 
 _SETTLED_SIZE: Final = 1024
 """Distinct settling-path answers kept per program by :class:`_Settled`."""
