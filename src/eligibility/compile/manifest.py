@@ -710,10 +710,11 @@ class TextExpander:
         if len(nodes) != self._n_nodes:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
-        row = texts + list(map(_sub_text, self._get_subbed(given))) + self._missing_texts(h.missing, unknown)
+        subs = list(map(_sub_text, self._get_subbed(given)))
+        missing = self._missing_texts(h.missing, unknown)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
         gen = self._gen  # read once: this household's patterns and their static pieces go together
-        fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
+        fp = list(map(dict.get, gen.facts, self._fact_keys(krow)))
         if None in fp:
             fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
         rp = list(map(dict.get, gen.rules, map(_CALL, self._chunk_get, repeat(krow))))
@@ -722,7 +723,7 @@ class TextExpander:
         # The row, then every static piece (taken after the patterns were made, so theirs are in it):
         # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
         # join — in C, no Python line per fact or rule.
-        whole = row + gen.statics
+        whole = [*texts, *subs, *missing, *gen.statics]
         facts = _flat(map(_CALL, fp, repeat(whole)))
         rules = _flat(map(_CALL, rp, repeat(whole)))
         return self.pieces(engines, digest, facts, rules)
@@ -763,6 +764,8 @@ class TextExpander:
         self._miss_at = {name: base + k for k, name in enumerate(names)}
         self._leaf_miss_at = {name: base + len(names) + k for k, name in enumerate(names)}
         self._fact_get = [itemgetter(unknown_at[index]) for index, _, name, _ in self.facts]
+        # Every fact's key at once (a fact's key is one item: whether its value is unknown).
+        self._fact_keys = value_getter([unknown_at[index] for index, _, _, _ in self.facts])
         self._unknown_at = unknown_at
         # The rules' texts in chunks of a few nodes each (:func:`_chunked`), each keyed by what its own
         # nodes depend on: a chunk's combinations are few where a long rule's are many.
