@@ -356,7 +356,8 @@ class Engine:
         if indent is None:
             if not isinstance(decision.trace, CompactTrace):
                 raise EvaluationError("只有紧凑轨迹可以展开 / only a compact trace can be expanded")
-            head = decision.model_dump_json(exclude={"trace"})
+            # ``model_dump_json(exclude=...)`` without its wrapper: the same call with the same defaults.
+            head = decision.__pydantic_serializer__.to_json(decision, exclude=_NO_TRACE).decode()
             t = decision.trace
             expander = self._text_expander(t.program)
             run = getattr(t.missing, "run", None)
@@ -368,7 +369,11 @@ class Engine:
                 )
             else:
                 pieces = expander.text_pieces(t.to_data())
-            return "".join([head[:-1], ',"trace":', *pieces, "}"])
+            # The head and the trace's first piece as one, and the closing brace appended: the ~1,700
+            # pieces are joined from the list they come in, not copied into another first.
+            pieces[0] = head[:-1] + ',"trace":' + pieces[0]
+            pieces.append("}")
+            return "".join(pieces)
         data = decision.model_dump(mode="json", exclude={"trace"})
         data["trace"] = self._full_trace(decision)
         return json.dumps(data, ensure_ascii=False, indent=indent)
@@ -1833,15 +1838,21 @@ class _Settled:
         """The settling paths of ``run``'s unknown facts (those with any), also as memo keys."""
         code = gap_code(run.program)
         paths = code.facts(run.values, run.h, code.all_facts)
-        key = tuple([(name, *got) for name, got in paths.items()])
+        # The facts and their paths as tuples, in C: the key (two tuples of one length say as much as a
+        # tuple of (name, *paths)) and, on a miss, the memo-key form the answer carries.
+        names, keyed = tuple(paths), tuple(map(tuple, paths.values()))
+        key = (names, keyed)
         settled = self.done.get(key)
         if settled is None:
-            settled = SettledPaths(paths)
+            settled = SettledPaths(paths, dict(zip(names, keyed, strict=True)))
             if len(self.done) >= _SETTLED_SIZE:
                 self.done.clear()
             self.done[key] = settled
         return settled
 
+
+_NO_TRACE: Final[set[str]] = {"trace"}
+"""What :meth:`Engine.full_json` leaves out of the decision's own JSON (the trace is written after it)."""
 
 _SETTLED_SIZE: Final = 1024
 """Distinct settling-path answers kept per program by :class:`_Settled`."""

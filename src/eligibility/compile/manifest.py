@@ -529,9 +529,11 @@ class SettledPaths(dict[str, list[str]]):
 
     __slots__ = ("keyed", "texts")
 
-    def __init__(self, paths: dict[str, list[str]]) -> None:
+    def __init__(self, paths: dict[str, list[str]], keyed: dict[str, tuple[str, ...]] | None = None) -> None:
+        """``keyed``, when given, must be ``paths`` with the lists as tuples (``engine._Settled`` has made
+        those tuples for its own key already)."""
         super().__init__(paths)
-        self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()}
+        self.keyed: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in paths.items()} if keyed is None else keyed
         # The paths as the full trace's text shows them (TextExpander._missing_texts), made once.
         self.texts: tuple[list[str], list[str]] | None = None
 
@@ -708,10 +710,11 @@ class TextExpander:
         if len(nodes) != self._n_nodes:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
-        row = texts + list(map(_sub_text, self._get_subbed(given))) + self._missing_texts(h.missing, unknown)
+        subs = list(map(_sub_text, self._get_subbed(given)))
+        missing = self._missing_texts(h.missing, unknown)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
         gen = self._gen  # read once: this household's patterns and their static pieces go together
-        fp = list(map(dict.get, gen.facts, map(_CALL, self._fact_get, repeat(krow))))
+        fp = list(map(dict.get, gen.facts, self._fact_keys(krow)))
         if None in fp:
             fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
         rp = list(map(dict.get, gen.rules, map(_CALL, self._chunk_get, repeat(krow))))
@@ -720,7 +723,7 @@ class TextExpander:
         # The row, then every static piece (taken after the patterns were made, so theirs are in it):
         # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
         # join — in C, no Python line per fact or rule.
-        whole = row + gen.statics
+        whole = [*texts, *subs, *missing, *gen.statics]
         facts = _flat(map(_CALL, fp, repeat(whole)))
         rules = _flat(map(_CALL, rp, repeat(whole)))
         return self.pieces(engines, digest, facts, rules)
@@ -761,6 +764,8 @@ class TextExpander:
         self._miss_at = {name: base + k for k, name in enumerate(names)}
         self._leaf_miss_at = {name: base + len(names) + k for k, name in enumerate(names)}
         self._fact_get = [itemgetter(unknown_at[index]) for index, _, name, _ in self.facts]
+        # Every fact's key at once (a fact's key is one item: whether its value is unknown).
+        self._fact_keys = value_getter([unknown_at[index] for index, _, _, _ in self.facts])
         self._unknown_at = unknown_at
         # The rules' texts in chunks of a few nodes each (:func:`_chunked`), each keyed by what its own
         # nodes depend on: a chunk's combinations are few where a long rule's are many.
@@ -900,13 +905,15 @@ class TextExpander:
             return cached[1]
         n, at = len(self._names), self._name_at
         texts = ["[]"] * (2 * n)
+        kept = _PATH_TEXTS
         for name, paths in unknown.items():
             k = at.get(name)
             if k is not None and paths:
-                texts[k] = "[" + ",".join(map(_encode_str, paths)) + "]"
-                ordered = sorted(set(paths))
-                same = len(ordered) == len(paths) and all(map(str.__eq__, ordered, paths))
-                texts[n + k] = texts[k] if same else "[" + ",".join(map(_encode_str, ordered)) + "]"
+                got = kept.get(paths)
+                if got is None:
+                    got = _paths_texts(paths)
+                    _keep_bounded(kept, paths, got, _KEPT_TEXTS)
+                texts[k], texts[n + k] = got
         if type(missing) is SettledPaths:
             missing.texts = (self._names, texts)
         return texts
@@ -1287,15 +1294,15 @@ _eq: Final = str.__eq__
 def _value_text(v: Any) -> str:
     """A value's JSON text as the full trace shows it — ``_enc(json_value(as_read(v)))``, with the
     common types written directly, and a decimal's or a date's text kept (:func:`_kept_text`)."""
+    if v is UNKNOWN:  # the commonest (some 40 % of the values a bundled trace shows), then bools
+        return "null"
     c = v.__class__
-    if c is str:
-        return _encode_str(v)
     if c is bool:
         return "true" if v else "false"
+    if c is str:
+        return _encode_str(v)
     if c is int:
         return int.__repr__(v)
-    if v is UNKNOWN:
-        return "null"
     if c is Decimal or c is date:
         return _kept_text(_VALUE_TEXTS, v, _value_text_of)
     return _value_text_of(v)
@@ -1347,6 +1354,22 @@ def _kept_text(kept: dict[Any, str], v: Any, text_of: Callable[[Any], str]) -> s
 _KEPT_TEXTS: Final = 1 << 16
 _VALUE_TEXTS: dict[Any, str] = {}
 _SUB_TEXTS: dict[Any, str] = {}
+_PATH_TEXTS: dict[tuple[str, ...], tuple[str, str]] = {}
+"""A fact's settling paths (a tuple) → their two texts (:func:`_paths_texts`), kept like the value texts."""
+
+
+def _paths_texts(paths: tuple[str, ...]) -> tuple[str, str]:
+    """One fact's settling paths as the fact shows them (in their order) and as a leaf reading the fact
+    shows them (sorted, once each: the same text when, as the engine makes them, they already are).
+
+    Kept by the paths (:data:`_PATH_TEXTS`, from :meth:`TextExpander._missing_texts`) because a fresh
+    household's answer is new as a whole (its :class:`SettledPaths` is then new too) but each fact's paths
+    are few and shared — ``("$.circumstances.accident",)``, a member's field by index — and writing them
+    (escaping, a sort, a set) for ~25 unknown facts was ~35 µs of a fresh household's full trace."""
+    text = "[" + ",".join(map(_encode_str, paths)) + "]"
+    ordered = sorted(set(paths))
+    same = len(ordered) == len(paths) and all(map(str.__eq__, ordered, paths))
+    return text, text if same else "[" + ",".join(map(_encode_str, ordered)) + "]"
 
 
 _CALL: Final[Callable[[Any, Any], Any]] = itemgetter.__call__
