@@ -44,7 +44,12 @@ MEMBER_MEASURE: Final = pl.Struct(
 
 _INDEX: Final = "__member_no"
 _MEASURES: Final = "monitoring.measures"
-_EMPTY: Final = pl.lit([], dtype=pl.List(pl.Int64))
+_SELECTED: Final = "__msel"
+_REVIEW: Final = "__mrev"
+_NAMES: Final = "__mnames"
+_WORD: Final = 64
+"""Columns between the two stages: ``__msel<i>:<j>`` / ``__mrev<i>:<j>``, word ``j`` of the mask of the
+members selector ``i`` surely / possibly selects; ``__mnames<i>``, whether it names anybody."""
 
 
 def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Expr:
@@ -111,12 +116,9 @@ def _entries(decide: _Decide, todo: list[tuple[str, str, str, Any]]) -> list[_En
             any_named = pl.any_horizontal([listed[r] for r in named])
             shown, drop = any_named, None
             if kind == "gap":
-                # Nobody named: every listed part is empty (the union of empty lists, members.keep_gap).
-                sizes = [
-                    pl.when(e).then(pl.col(f"__msel{i}").list.len() + pl.col(f"__mrev{i}").list.len()).otherwise(0)
-                    for i, e in parts
-                ]
-                nobody = (pl.sum_horizontal(sizes) == 0) & pl.col("members").is_not_null()
+                # Nobody named: every listed part is empty (the union of empty sets, members.keep_gap).
+                named_some = [pl.when(e).then(pl.col(f"{_NAMES}{i}")).otherwise(False) for i, e in parts]
+                nobody = ~pl.any_horizontal(named_some) & pl.col("members").is_not_null()
                 unnamed = [~listed[r] for r in rids if r not in named]
                 drop = pl.all_horizontal([any_named, *unnamed]) & nobody
                 shown = any_named & ~drop
@@ -134,11 +136,17 @@ def _entries(decide: _Decide, todo: list[tuple[str, str, str, Any]]) -> list[_En
 def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     """The ``member_measures`` column, and ``gaps`` without the gaps that name nobody, in long form.
 
-    A row lists only a few of the findings that may name members: the (row, finding, listed rule)
-    triples are cut out of the table one selector at a time and grouped into each row's list, and only
-    the rows with such a triple are touched. Built instead as one wide expression per possible finding
-    (a struct of lists for every row, whether listed or not), these two columns cost 70 % of the CPU
-    time of a bundled-packs batch (measured at 50,000 households).
+    A row lists only a few of the findings that may name members: the (row, finding) pairs are cut out
+    of the table one finding at a time and grouped into each row's list, and only the rows with such a
+    pair are touched. Built instead as one wide expression per possible finding (a struct of lists for
+    every row, whether listed or not), these two columns cost 70 % of the CPU time of a bundled-packs
+    batch (measured at 50,000 households).
+
+    The selections come as bit masks (``_select_pass``), so a finding's members are worked out on the
+    whole table before the cut: the union over its listed rules (:func:`eligibility.members.combine`) is
+    a bitwise OR, those to review the OR of theirs without the members. The lists of positions are
+    spelled out once per distinct mask word (a few dozen in 100,000 households: most households have
+    few members) and gathered into the long form by the word's rank among them.
 
     Every row then keeps a place in the grouping (one placeholder entry per row, dropped inside it),
     sorted on one integer key (row position, entry place), so the groups come out one per row in order
@@ -148,78 +156,69 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     from .polars import _attach
 
     df = lf.collect()
+    words = sum(1 for c in df.columns if c.startswith(f"{_SELECTED}0:"))
+    selectors = sorted({i for e in entries for i, _ in e.parts})
     # lazily: an eager select on this wide frame costs tens of ms of CPU (see TableProgram.run)
     wide = (
         df.lazy()
+        .with_columns(
+            pl.any_horizontal((_word(_SELECTED, i, j) | _word(_REVIEW, i, j)) != 0 for j in range(words)).alias(
+                f"{_NAMES}{i}"
+            )
+            for i in selectors
+        )
         .select(
             "_row",
             pl.int_range(pl.len(), dtype=pl.Int64).alias("__r"),
-            *(c for c in df.columns if c.startswith("__m")),
             *(e.state.alias(f"__ms{e.order}") for e in entries),
-            *(x.alias(f"__ml{e.order}:{i}") for e in entries for i, x in e.parts),
+            *(pl.any_horizontal(x for _, x in e.parts).alias(f"__ml{e.order}") for e in entries),
+            *(_union(e, _SELECTED, j).alias(f"__ms{e.order}:{j}") for e in entries for j in range(words)),
+            *(_union(e, _REVIEW, j).alias(f"__mr{e.order}:{j}") for e in entries for j in range(words)),
             *(e.drop.alias(f"__md{e.order}") for e in entries if e.drop is not None),
         )
         .collect()
     )
     n = len(entries)
-    pieces: list[pl.LazyFrame] = []
-    multi: list[int] = []
-    for e in entries:
-        if len(e.parts) > 1:
-            multi.append(e.order)
-        state = pl.col(f"__ms{e.order}")
-        for i, _ in e.parts:
-            pieces.append(
-                wide.lazy()
-                .filter(state.is_not_null() & pl.col(f"__ml{e.order}:{i}"))
-                .select(
-                    "__r",
-                    # the entry's place in the row's list: by kind, certain ones before possible ones, by code
-                    (pl.lit(2 * n * SELECTABLE_KINDS.index(e.kind) + e.order) + (state.cast(pl.Int64) - 1) * n)
-                    .cast(pl.Int64)
-                    .alias("__pos"),
-                    pl.lit(e.kind, dtype=pl.String).alias("kind"),
-                    pl.lit(e.code, dtype=pl.String).alias("code"),
-                    pl.col(f"__msel{i}").alias("members"),
-                    pl.col(f"__mrev{i}").alias("members_to_review"),
-                )
+    sel = [f"__s{j}" for j in range(words)]
+    rev = [f"__v{j}" for j in range(words)]
+    pieces = [
+        wide.lazy()
+        .filter(pl.col(f"__ms{e.order}").is_not_null() & pl.col(f"__ml{e.order}"))
+        .select(
+            "__r",
+            # the entry's place in the row's list: by kind, certain ones before possible ones, by code
+            (
+                pl.lit(2 * n * SELECTABLE_KINDS.index(e.kind) + e.order)
+                + (pl.col(f"__ms{e.order}").cast(pl.Int64) - 1) * n
             )
-    # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
-    span = 2 * n * len(SELECTABLE_KINDS) + 1
-    key = pl.col("__r") * span + pl.col("__pos") + 1
-    long = pl.concat(pieces).collect()
-    if multi:
-        # A finding named by several listed rules: the union of their members (members.combine). Only
-        # where more than one of its rules is listed on the row: one rule's lists are already sorted,
-        # without repeats and apart (true / unknown), so the union would give them back unchanged.
-        many = (pl.col("__pos") % n).is_in(multi) & key.is_duplicated()  # entry number: place modulo n
-        merged = (
-            long.lazy()
-            .filter(many)
-            .group_by("__r", "__pos", maintain_order=True)
-            .agg(
-                pl.col("kind").first(),
-                pl.col("code").first(),
-                pl.col("members").explode().drop_nulls().unique().sort(),
-                pl.col("members_to_review").explode().drop_nulls().unique().sort(),
-            )
-            .with_columns(pl.col("members_to_review").list.set_difference(pl.col("members")).list.sort())
+            .cast(pl.Int64)
+            .alias("__pos"),
+            *(pl.col(f"__ms{e.order}:{j}").alias(s) for j, s in enumerate(sel)),
+            # those to review without the members (apart already where one rule is listed)
+            *((pl.col(f"__mr{e.order}:{j}") & ~pl.col(f"__ms{e.order}:{j}")).alias(v) for j, v in enumerate(rev)),
         )
-        long = pl.concat([long.lazy().filter(~many), merged]).collect()
+        for e in entries
+    ]
     places = wide.lazy().select(
         "__r",
         pl.lit(-1, dtype=pl.Int64).alias("__pos"),
-        *(pl.lit(None, dtype=long.schema[c]).alias(c) for c in ("kind", "code", "members", "members_to_review")),
+        *(pl.lit(0, dtype=pl.UInt64).alias(c) for c in (*sel, *rev)),
+    )
+    # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
+    span = 2 * n * len(SELECTABLE_KINDS) + 1
+    long = pl.concat([places, *pieces]).sort(pl.col("__r") * span + pl.col("__pos") + 1).collect()
+    order = pl.col("__pos") % n
+    item = pl.struct(
+        pl.lit(pl.Series([e.kind for e in entries], dtype=pl.String)).gather(order).alias("kind"),
+        pl.lit(pl.Series([e.code for e in entries], dtype=pl.String)).gather(order).alias("code"),
+        _spelled(long, sel).alias("members"),
+        _spelled(long, rev).alias("members_to_review"),
     )
     listed = (
-        pl.concat([places, long.lazy()])
-        .sort(key)
+        long.lazy()
+        .select("__r", "__pos", item.alias("__item"))
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
-        .agg(
-            pl.struct("kind", "code", "members", "members_to_review")
-            .filter(pl.col("kind").is_not_null())
-            .alias("member_measures")
-        )
+        .agg(pl.col("__item").filter(pl.col("__pos") >= 0).alias("member_measures"))
         .collect()
     )
     if listed.height != df.height:  # pragma: no cover - one group per row, by construction
@@ -234,6 +233,45 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     if dropping:
         out = out.with_columns(pl.col("__gaps").fill_null(pl.col("gaps")).alias("gaps")).drop("__gaps")
     return out
+
+
+def _word(prefix: str, i: int, j: int) -> pl.Expr:
+    """Word ``j`` of selector ``i``'s mask (``prefix`` :data:`_SELECTED` or :data:`_REVIEW`)."""
+    return pl.col(f"{prefix}{i}:{j}")
+
+
+def _union(e: _Entry, prefix: str, j: int) -> pl.Expr:
+    """Word ``j`` of the OR of the masks of ``e``'s rules listed on the row (one rule: its mask, read
+    only where it is listed)."""
+    from .polars import _bit_or
+
+    if len(e.parts) == 1:
+        return _word(prefix, e.parts[0][0], j)
+    zero = pl.lit(0, dtype=pl.UInt64)
+    return _bit_or([pl.when(listed).then(_word(prefix, i, j)).otherwise(zero) for i, listed in e.parts])
+
+
+def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
+    """The positions (from 1, ascending) of the bits set in the mask words ``masks`` of each row of
+    ``long`` (word ``j`` holds positions ``64 j + 1`` to ``64 j + 64``): each distinct word spelled out
+    once, with one test per bit up to the highest set, and gathered by its rank among them."""
+    lists = []
+    for j, m in enumerate(masks):
+        values = long.get_column(m).unique().sort()
+        top = int(values.to_frame().select(pl.col(m).max().fill_null(0)).item()).bit_length()
+        spelled = values.to_frame(m).select(
+            pl.concat_list(
+                pl.lit([], dtype=pl.List(pl.Int64)),
+                *(
+                    pl.when(pl.col(m) & pl.lit(1 << k, dtype=pl.UInt64) != 0).then(
+                        pl.lit(64 * j + k + 1, dtype=pl.Int64)
+                    )
+                    for k in range(top)
+                ),
+            ).list.drop_nulls()
+        )
+        lists.append(pl.lit(spelled.to_series()).gather(pl.lit(values).search_sorted(pl.col(m))))
+    return lists[0] if len(lists) == 1 else pl.concat_list(lists)
 
 
 def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> pl.LazyFrame:
@@ -329,34 +367,56 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
 def _select_pass(
     wheres: list[pl.Expr], outer: list[str], type_sets: list[tuple[str, ...]], fields: list[str], lf: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Explode the members once; per selector, the positions where its condition is true / null. Only
-    the member ``fields`` the selectors read are exploded (``_narrowed``), not every field.
+    """Explode the members once; per selector, the members where its condition is true / null, as bit
+    masks. Only the member ``fields`` the selectors read are exploded (``_narrowed``), not every field.
+
+    A mask is one UInt64 word per 64 members (bit ``k`` of word ``j``: the member at position
+    ``64 j + k + 1``), as many words as the largest household of the part needs, so any size is exact;
+    a mask is the sum of its members' bits, a plain sum per household where gathering a list of
+    positions per household and selector cost most of this stage (§13). The assembly spells the
+    positions out once per distinct mask.
 
     Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
-    null entry with a null position, which no list takes), so the groups come out one per household in
-    input order and are stacked beside the table: joining them back on ``_row`` and filling the empty
-    lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000 households)."""
+    null entry with a null position, whose bit is null and adds nothing), so the groups come out one per
+    household in input order and are stacked beside the table: joining them back on ``_row`` and filling
+    the empty lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000
+    households)."""
     from .polars import _narrowed
 
     df = lf.collect()
     if type_sets:
         df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
-    index = pl.col(_INDEX)
-    at = index.is_not_null()
+    largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
+    words = max(1, -(-largest // _WORD))
+    at = pl.col(_INDEX)  # the member's position from 0
+    two = pl.lit(2, dtype=pl.UInt64)
+    bits = [two.pow(at)] if words == 1 else [pl.when(at // _WORD == j).then(two.pow(at % _WORD)) for j in range(words)]
     picked = (
         df.lazy()
         .select(_narrowed("members", fields), *outer)
         .with_columns(
-            pl.int_ranges(1, pl.col("members").list.len() + 1, dtype=pl.Int64).alias(_INDEX),
+            pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX),
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
         )
         .explode("members", _INDEX, empty_as_null=True)
-        .with_columns(w.alias(f"__w{i}") for i, w in enumerate(wheres))
-        .group_by(pl.col("__r").set_sorted(), maintain_order=True)
-        .agg(
-            *(index.filter(pl.col(f"__w{i}") & at).alias(f"__msel{i}") for i in range(len(wheres))),
-            *(index.filter(pl.col(f"__w{i}").is_null() & at).alias(f"__mrev{i}") for i in range(len(wheres))),
+        .with_columns(
+            *(w.alias(f"__w{i}") for i, w in enumerate(wheres)), *(b.alias(f"__b{j}") for j, b in enumerate(bits))
         )
+        .select(
+            "__r",
+            *(
+                pl.when(pl.col(f"__w{i}")).then(pl.col(f"__b{j}")).alias(f"{_SELECTED}{i}:{j}")
+                for i in range(len(wheres))
+                for j in range(words)
+            ),
+            *(
+                pl.when(pl.col(f"__w{i}").is_null()).then(pl.col(f"__b{j}")).alias(f"{_REVIEW}{i}:{j}")
+                for i in range(len(wheres))
+                for j in range(words)
+            ),
+        )
+        .group_by(pl.col("__r").set_sorted(), maintain_order=True)
+        .agg(pl.exclude("__r").sum())
         .collect()
     )
     if picked.height != df.height:  # pragma: no cover - one group per household, by construction
