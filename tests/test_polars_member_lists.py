@@ -103,12 +103,13 @@ def test_member_lists_on_random_states_equal_the_lists_spelled_out(largest: int)
     assert any(largest in e["members"] for c in cells for e in c)
 
 
-@pytest.mark.parametrize("size", [64, 65, 140])
-def test_households_of_more_than_64_members_name_the_engines_members(size: int) -> None:
+@pytest.mark.parametrize("size", [21, 32, 33, 64, 65, 140])
+def test_large_households_name_the_engines_members(size: int) -> None:
     """The member cases of the national rule tests, each household padded to ``size`` members with
-    copies of its non-head members (fresh member ids): ``decide_table`` (bit masks of several words from
-    65 members on) names the members the engine names, and the padding is named (the check reaches
-    positions past 64)."""
+    copies of its non-head members (fresh member ids): ``decide_table`` names the members the engine
+    names, across the mask layouts of ``members_pl._packing`` (up to 32 members several masks share a
+    word, 33–64 one word each, from 65 several words each), and the padding is named (the check reaches
+    the last position)."""
     cases, problems = collect(RULES / "national" / "tests" / "members.yaml")
     assert not problems
     population = []
