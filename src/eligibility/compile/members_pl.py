@@ -4,16 +4,17 @@ Each selector's member condition (:mod:`eligibility.members`) is compiled with t
 expression compiler, over the ``members`` struct of one exploded item, exactly as the ``where`` of an
 aggregate over members is. One extra stage, after the rule and decision stages, explodes the members
 once (with the outer columns the conditions read: ``as_of``, facts, household fields), computes every
-condition per member, and gathers per household the positions (from 1) where it is true and where it
-is null (unknown). A selector with ``not_delivered`` first reads, per household, which delivered
-measures of those types cover everyone (no member named) or named members, surely or possibly (a
-measure of unknown type or date), and takes covered members off (Kleene: ``where and not covered``).
+condition per member, and sums per household the bit masks of the members (bit ``k``: position
+``k + 1``) where it is true and where it is null (unknown). A selector with ``not_delivered`` first
+reads, per household, which delivered measures of those types cover everyone (no member named) or named
+members, surely or possibly (a measure of unknown type or date), and takes covered members off
+(Kleene: ``where and not covered``).
 
 The ``member_measures`` column then lists, for each required measure and each gap whose listed rules
 carry a selector, ``{kind, code, members, members_to_review}`` — the union over those rules, as
-:func:`eligibility.members.combine` defines it; household-level findings are not listed. A gap whose
-listed rules all name members and together name none is taken out of ``gaps``
-(:func:`eligibility.members.keep_gap`).
+:func:`eligibility.members.combine` defines it (a bitwise OR of the masks), spelled out as positions;
+household-level findings are not listed. A gap whose listed rules all name members and together name
+none is taken out of ``gaps`` (:func:`eligibility.members.keep_gap`).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     places = wide.lazy().select(
         "__r",
         pl.lit(-1, dtype=pl.Int64).alias("__pos"),
-        *(pl.lit(0, dtype=pl.UInt64).alias(c) for c in (*sel, *rev)),
+        *(_u64(0).alias(c) for c in (*sel, *rev)),
     )
     # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
     span = 2 * n * len(SELECTABLE_KINDS) + 1
@@ -252,8 +253,7 @@ def _union(e: _Entry, prefix: str, j: int) -> pl.Expr:
 
     if len(e.parts) == 1:
         return _word(prefix, e.parts[0][0], j)
-    zero = pl.lit(0, dtype=pl.UInt64)
-    return _bit_or([pl.when(listed).then(_word(prefix, i, j)).otherwise(zero) for i, listed in e.parts])
+    return _bit_or([pl.when(listed).then(_word(prefix, i, j)).otherwise(_u64(0)) for i, listed in e.parts])
 
 
 def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
@@ -268,9 +268,7 @@ def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
             pl.concat_list(
                 pl.lit([], dtype=pl.List(pl.Int64)),
                 *(
-                    pl.when(pl.col(m) & pl.lit(1 << k, dtype=pl.UInt64) != 0).then(
-                        pl.lit(64 * j + k + 1, dtype=pl.Int64)
-                    )
+                    pl.when(pl.col(m) & _u64(1 << k) != 0).then(pl.lit(64 * j + k + 1, dtype=pl.Int64))
                     for k in range(top)
                 ),
             ).list.drop_nulls()
@@ -402,7 +400,7 @@ def _select_pass(
     largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
     words = max(1, -(-largest // _WORD))
     at = pl.col(_INDEX)  # the member's position from 0
-    two = pl.lit(2, dtype=pl.UInt64)
+    two = _u64(2)
     bits = [two.pow(at)] if words == 1 else [pl.when(at // _WORD == j).then(two.pow(at % _WORD)) for j in range(words)]
     # each mask (selected, then to review, per selector): whether the member is in it, on the exploded rows
     holds = [pl.col(f"__w{i}").fill_null(False) for i in range(len(wheres))]
@@ -413,7 +411,7 @@ def _select_pass(
     # packed word (first word of the slot) → the flags it carries, each shifted to its slot
     flags: dict[int, list[pl.Expr]] = {}
     for h, (word, shift) in zip(holds, slots, strict=True):
-        flags.setdefault(word, []).append(h.cast(pl.UInt64) * pl.lit(1 << shift, dtype=pl.UInt64))
+        flags.setdefault(word, []).append(h.cast(pl.UInt64) * _u64(1 << shift))
     picked = (
         df.lazy()
         .select(_narrowed("members", fields), *outer)
@@ -432,7 +430,11 @@ def _select_pass(
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
         .agg(pl.exclude("__r").sum())
         .select(
-            (pl.col(f"__p{word + j}") // (1 << shift) % (1 << max(largest, 1)) if shared else pl.col(f"__p{word + j}"))
+            (
+                pl.col(f"__p{word + j}") // _u64(1 << shift) % _u64(1 << max(largest, 1))
+                if shared
+                else pl.col(f"__p{word + j}")
+            )
             .cast(pl.UInt64)
             .alias(f"{name}:{j}")
             for name, (word, shift) in zip(names, slots, strict=True)
@@ -443,6 +445,11 @@ def _select_pass(
     if picked.height != df.height:  # pragma: no cover - one group per household, by construction
         raise AssertionError("member selection: not one group per household")
     return pl.concat([df, picked], how="horizontal").lazy()
+
+
+def _u64(x: int) -> pl.Expr:
+    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64)."""
+    return pl.lit(x, dtype=pl.UInt64)
 
 
 def _packing(masks: int, largest: int) -> list[tuple[int, int]]:
