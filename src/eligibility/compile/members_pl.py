@@ -258,23 +258,30 @@ def _union(e: _Entry, prefix: str, j: int) -> pl.Expr:
 
 def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
     """The positions (from 1, ascending) of the bits set in the mask words ``masks`` of each row of
-    ``long`` (word ``j`` holds positions ``64 j + 1`` to ``64 j + 64``): each distinct word spelled out
-    once, with one test per bit up to the highest set, and gathered by its rank among them."""
-    lists = []
+    ``long`` (word ``j`` holds positions ``64 j + 1`` to ``64 j + 64``): each distinct mask spelled out
+    once, with one test per bit up to the highest set, and gathered by its number among them.
+
+    A mask's number is the rank of its word among the distinct words; with several words, the ranks are
+    combined word by word and ranked again (so the number stays below the row count): concatenating a
+    list per word on every row instead cost five times the rest of the assembly (measured at 70
+    members)."""
+    ids: pl.Series | None = None
+    for m in masks:
+        rank = long.get_column(m).unique().sort().search_sorted(long.get_column(m)).cast(pl.UInt64)
+        if ids is not None:
+            ids = ids * (int(rank.max() or 0) + 1) + rank
+            rank = ids.unique().sort().search_sorted(ids).cast(pl.UInt64)
+        ids = rank
+    assert ids is not None
+    first = long.select(*masks, ids.alias("__id")).unique("__id").sort("__id")
+    tests = []
     for j, m in enumerate(masks):
-        values = long.get_column(m).unique().sort()
-        top = int(values.to_frame().select(pl.col(m).max().fill_null(0)).item()).bit_length()
-        spelled = values.to_frame(m).select(
-            pl.concat_list(
-                pl.lit([], dtype=pl.List(pl.Int64)),
-                *(
-                    pl.when(pl.col(m) & _u64(1 << k) != 0).then(pl.lit(64 * j + k + 1, dtype=pl.Int64))
-                    for k in range(top)
-                ),
-            ).list.drop_nulls()
-        )
-        lists.append(pl.lit(spelled.to_series()).gather(pl.lit(values).search_sorted(pl.col(m))))
-    return lists[0] if len(lists) == 1 else pl.concat_list(lists)
+        top = int(first.select(pl.col(m).max().fill_null(0)).item()).bit_length()
+        tests += [
+            pl.when(pl.col(m) & _u64(1 << k) != 0).then(pl.lit(64 * j + k + 1, dtype=pl.Int64)) for k in range(top)
+        ]
+    spelled = first.select(pl.concat_list(pl.lit([], dtype=pl.List(pl.Int64)), *tests).list.drop_nulls())
+    return pl.lit(spelled.to_series()).gather(pl.lit(ids))
 
 
 def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> pl.LazyFrame:
