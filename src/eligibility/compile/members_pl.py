@@ -391,8 +391,9 @@ def _select_pass(
     It is the sum of its members' bits per household. Gathering a list of positions per household and
     selector instead was most of this stage, and even a sum per mask costs about 7 ms per 100,000
     households, as much as a condition: so the masks are summed packed (``_packing``: where the largest
-    household has ``L`` ≤ 32 members, ``64 // L`` masks share a word, ``L`` bits each) and cut apart
-    after the sum (measured in §13). The assembly spells the positions out once per distinct mask.
+    household has ``L`` ≤ 32 members, ``64 // L`` masks share a word, ``L`` bits each; likewise the last,
+    partial word of larger households) and cut apart after the sum (measured in §13). The assembly spells
+    the positions out once per distinct mask.
 
     Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
     null entry with a null position, whose bit is null and adds nothing), so the groups come out one per
@@ -414,11 +415,11 @@ def _select_pass(
     holds += [pl.col(f"__w{i}").is_null() for i in range(len(wheres))]
     names = [f"{_SELECTED}{i}" for i in range(len(wheres))] + [f"{_REVIEW}{i}" for i in range(len(wheres))]
     slots = _packing(len(holds), largest)
-    shared = largest <= _WORD // 2
-    # packed word (first word of the slot) → the flags it carries, each shifted to its slot
-    flags: dict[int, list[pl.Expr]] = {}
-    for h, (word, shift) in zip(holds, slots, strict=True):
-        flags.setdefault(word, []).append(h.cast(pl.UInt64) * _u64(1 << shift))
+    # packed word → the flags it carries (each shifted to its slot) and which word of the masks it holds
+    flags: dict[int, tuple[int, list[pl.Expr]]] = {}
+    for h, mask in zip(holds, slots, strict=True):
+        for j, (word, shift, _) in enumerate(mask):
+            flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
     picked = (
         df.lazy()
         .select(_narrowed("members", fields), *outer)
@@ -431,21 +432,17 @@ def _select_pass(
         .with_columns(w.alias(f"__w{i}") for i, w in enumerate(wheres))
         .select(
             "__r",
-            # the flags of a word times the member's bit: the slots are L wide and the bit below 2^L
-            *((_bit_or(xs) * b).alias(f"__p{word + j}") for word, xs in flags.items() for j, b in enumerate(bits)),
+            # the flags of a word times the member's bit in it: a slot is as wide as the member bits it holds
+            *((_bit_or(xs) * bits[j]).alias(f"__p{word}") for word, (j, xs) in flags.items()),
         )
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
         .agg(pl.exclude("__r").sum())
         .select(
-            (
-                pl.col(f"__p{word + j}") // _u64(1 << shift) % _u64(1 << max(largest, 1))
-                if shared
-                else pl.col(f"__p{word + j}")
-            )
+            (pl.col(f"__p{word}") // _u64(1 << shift) % _u64(1 << width) if width < _WORD else pl.col(f"__p{word}"))
             .cast(pl.UInt64)
             .alias(f"{name}:{j}")
-            for name, (word, shift) in zip(names, slots, strict=True)
-            for j in range(words)
+            for name, mask in zip(names, slots, strict=True)
+            for j, (word, shift, width) in enumerate(mask)
         )
         .collect()
     )
@@ -459,19 +456,25 @@ def _u64(x: int) -> pl.Expr:
     return pl.lit(x, dtype=pl.UInt64)
 
 
-def _packing(masks: int, largest: int) -> list[tuple[int, int]]:
-    """Where each of ``masks`` masks is summed: (its first packed word, the shift of its slot in it).
+def _packing(masks: int, largest: int) -> list[list[tuple[int, int, int]]]:
+    """Where each word of each of ``masks`` masks is summed: (packed word, shift of its slot, slot width).
 
-    A household of the part has at most ``largest`` members, so a mask needs ``largest`` bits: with
-    ``largest`` ≤ 32, ``64 // largest`` masks share one word, each ``largest`` bits to the left of the
-    one before (the sum of a household's bits never carries out of its slot); from 33 members on, each
-    mask has words of its own (``ceil(largest / 64)`` of them, no shift)."""
-    if largest > _WORD // 2:
-        words = -(-largest // _WORD)
-        return [(m * words, 0) for m in range(masks)]
-    width = max(largest, 1)
-    per = _WORD // width
-    return [(m // per, (m % per) * width) for m in range(masks)]
+    A household of the part has at most ``largest`` members, so word ``j`` of a mask holds
+    ``min(64, largest - 64 j)`` member bits: where that width ``w`` is at most 32, ``64 // w`` masks' words
+    ``j`` share one packed word, each ``w`` bits to the left of the one before (the sum of a household's
+    bits never carries out of its slot); a full word is summed alone. So up to 32 members several masks
+    share a word, from 33 to 64 each has its own, and beyond, the full words are alone and the last,
+    partial one is shared again."""
+    words = max(1, -(-largest // _WORD))
+    out: list[list[tuple[int, int, int]]] = [[] for _ in range(masks)]
+    start = 0
+    for j in range(words):
+        width = max(1, min(_WORD, largest - _WORD * j))
+        per = _WORD // width
+        for m in range(masks):
+            out[m].append((start + m // per, (m % per) * width, width))
+        start += -(-masks // per)
+    return out
 
 
 def member_rows(decision: Any) -> list[dict[str, Any]]:
