@@ -1,24 +1,39 @@
-"""The member assembly's per-row lists (``members_pl._assemble_pass``, docs/batch-speed.md §12).
+"""The member assembly's per-row lists (``members_pl._assemble_pass``, docs/batch-speed.md §12, §13).
 
 Each row's ``member_measures`` list is grouped from one integer sort key per (row position, entry place),
 with a placeholder entry per row so that every row keeps a group. The keys of neighbouring rows must
 not meet (the last place of a row is the place before the next row's placeholder), and a finding named
 by several listed rules is the union of their members only where more than one is listed. The
-property tests compare the whole program with the engine on a few households; this pins the assembly
-on many rows of random states, against the lists spelled out in Python.
+selections arrive as bit masks, one UInt64 word per 64 members, and the positions are spelled out from
+them: households of more than 64 members take more words. The property tests compare the whole
+program with the engine on a few households; this pins the assembly on many rows of random states,
+against the lists spelled out in Python.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
 import polars as pl
+import pytest
 
+from eligibility import Engine, load_rules
 from eligibility.compile.members_pl import _assemble_pass, _Entry
+from eligibility.compile.polars import decide_table, decision_row, households_frame
+from eligibility.models import parse_household
+from eligibility.testing import collect
+
+from .conftest import RULES
+
+RULESET = load_rules(RULES)
+ENGINE = Engine(RULESET)
 
 
-def _expected(row: dict[str, Any], entries: list[_Entry]) -> list[dict[str, Any]]:
+def _expected(
+    row: dict[str, Any], entries: list[_Entry], chosen: dict[str, list[list[int]]], r: int
+) -> list[dict[str, Any]]:
     """The row's list as members.combine and the column's order define it: by kind, certain before
     possible, by code; the union of the listed rules' members, those to review without the members."""
     got = []
@@ -27,8 +42,8 @@ def _expected(row: dict[str, Any], entries: list[_Entry]) -> list[dict[str, Any]
         listed = [i for i, _ in e.parts if row[f"l{i}"]]
         if state is None or not listed:
             continue
-        members = sorted({m for i in listed for m in row[f"__msel{i}"]})
-        review = sorted({m for i in listed for m in row[f"__mrev{i}"]} - set(members))
+        members = sorted({m for i in listed for m in chosen[f"sel{i}"][r]})
+        review = sorted({m for i in listed for m in chosen[f"rev{i}"][r]} - set(members))
         got.append(((("measure", "gap").index(e.kind), state, e.order), e.kind, e.code, members, review))
     return [
         {"kind": k, "code": c, "members": m, "members_to_review": r}
@@ -36,8 +51,15 @@ def _expected(row: dict[str, Any], entries: list[_Entry]) -> list[dict[str, Any]
     ]
 
 
-def test_member_lists_on_random_states_equal_the_lists_spelled_out() -> None:
-    rng = random.Random(12)
+def _mask_words(positions: list[list[int]], words: int) -> list[list[int]]:
+    """Per word ``j``, each row's mask of the positions ``64 j + 1`` to ``64 j + 64`` (``_select_pass``)."""
+    return [[sum(1 << (p - 1 - 64 * j) for p in ps if (p - 1) // 64 == j) for ps in positions] for j in range(words)]
+
+
+@pytest.mark.parametrize("largest", [5, 64, 65, 150])
+def test_member_lists_on_random_states_equal_the_lists_spelled_out(largest: int) -> None:
+    rng = random.Random(12 + largest)
+    words = -(-largest // 64)
     # measure "a" named by two rules (parts 0 and 1: merged where both are listed), gap "z" last
     entries = [
         _Entry("measure", "a", 0, pl.col("s0"), ((0, pl.col("l0")), (1, pl.col("l1"))), None),
@@ -50,27 +72,62 @@ def test_member_lists_on_random_states_equal_the_lists_spelled_out() -> None:
         # the last entry possible on most rows: its place is the last a row can have
         weights = [1, 1, 6] if e.order == 2 else [2, 1, 1]
         data[f"s{e.order}"] = rng.choices([None, 1, 2], weights=weights, k=n)
+    chosen: dict[str, list[list[int]]] = {}
     for i in range(4):
         data[f"l{i}"] = [rng.random() < 0.8 for _ in range(n)]
-        sel = [sorted(rng.sample(range(1, 6), rng.randint(0, 2))) for _ in range(n)]
-        data[f"__msel{i}"] = sel
-        data[f"__mrev{i}"] = [
-            sorted(rng.sample([m for m in range(1, 6) if m not in s], rng.randint(0, 2))) for s in sel
-        ]
+        # positions 64 and 65 (the last of one word, the first of the next) and the largest often
+        pool = sorted({1, 2, 3, 4, 5, 63, 64, 65, largest} & set(range(1, largest + 1)))
+        sel = [sorted(rng.sample(pool, rng.randint(0, 2))) for _ in range(n)]
+        chosen[f"sel{i}"] = sel
+        chosen[f"rev{i}"] = [sorted(rng.sample([m for m in pool if m not in s], rng.randint(0, 2))) for s in sel]
+        for x in ("sel", "rev"):
+            for j, masks in enumerate(_mask_words(chosen[f"{x}{i}"], words)):
+                data[f"__m{x}{i}:{j}"] = masks
     frame = pl.DataFrame(
         data,
         schema_overrides={
             **{f"s{k}": pl.Int8 for k in range(3)},
-            **{f"__m{x}{i}": pl.List(pl.Int64) for x in ("sel", "rev") for i in range(4)},
+            **{f"__m{x}{i}:{j}": pl.UInt64 for x in ("sel", "rev") for i in range(4) for j in range(words)},
         },
     )
     got = _assemble_pass(entries, frame.lazy()).collect()
     assert got.height == n
     assert got.get_column("_row").to_list() == data["_row"]
     cells = got.get_column("member_measures").to_list()
-    for row, cell in zip(frame.iter_rows(named=True), cells, strict=True):
-        assert cell == _expected(row, entries), row
-    # not vacuous: rows listing the last place, merged unions, rows with nothing listed
+    for r, (row, cell) in enumerate(zip(frame.iter_rows(named=True), cells, strict=True)):
+        assert cell == _expected(row, entries, chosen, r), row
+    # not vacuous: rows listing the last place, merged unions, rows with nothing listed, the largest named
     assert sum(1 for c in cells if c and c[-1]["code"] == "z") > 1000
     assert any(r["l0"] and r["l1"] and r["s0"] is not None for r in frame.iter_rows(named=True))
     assert any(c == [] for c in cells)
+    assert any(largest in e["members"] for c in cells for e in c)
+
+
+@pytest.mark.parametrize("size", [21, 32, 33, 64, 65, 140])
+def test_large_households_name_the_engines_members(size: int) -> None:
+    """The member cases of the national rule tests, each household padded to ``size`` members with
+    copies of its non-head members (fresh member ids): ``decide_table`` names the members the engine
+    names, across the mask layouts of ``members_pl._packing`` (up to 32 members several masks share a
+    word, 33–64 one word each, from 65 several words each), and the padding is named (the check reaches
+    the last position)."""
+    cases, problems = collect(RULES / "national" / "tests" / "members.yaml")
+    assert not problems
+    population = []
+    for case in cases:
+        h = copy.deepcopy(case.household)
+        members = h.get("members") or []
+        others = [m for m in members if m.get("relation") != "户主"] or members
+        while members and len(members) < size:
+            m = copy.deepcopy(others[len(members) % len(others)])
+            m["member_id"] = f"P{len(members) + 1}"
+            members.append(m)
+        population.append((h, case.as_of))
+    frame = households_frame([parse_household(h) for h, _ in population], [on for _, on in population])
+    rows = decide_table(RULESET, frame).iter_rows(named=True)
+    furthest = 0
+    for (h, on), row in zip(population, rows, strict=True):
+        expected = decision_row(ENGINE.evaluate(h, on, trace="none"))
+        assert row["member_measures"] == expected["member_measures"], h
+        assert row["gaps"] == expected["gaps"], h
+        furthest = max([furthest, *(p for e in row["member_measures"] for p in e["members"] + e["members_to_review"])])
+    assert furthest == size

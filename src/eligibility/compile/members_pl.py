@@ -4,16 +4,17 @@ Each selector's member condition (:mod:`eligibility.members`) is compiled with t
 expression compiler, over the ``members`` struct of one exploded item, exactly as the ``where`` of an
 aggregate over members is. One extra stage, after the rule and decision stages, explodes the members
 once (with the outer columns the conditions read: ``as_of``, facts, household fields), computes every
-condition per member, and gathers per household the positions (from 1) where it is true and where it
-is null (unknown). A selector with ``not_delivered`` first reads, per household, which delivered
-measures of those types cover everyone (no member named) or named members, surely or possibly (a
-measure of unknown type or date), and takes covered members off (Kleene: ``where and not covered``).
+condition per member, and sums per household the bit masks of the members (bit ``k``: position
+``k + 1``) where it is true and where it is null (unknown). A selector with ``not_delivered`` first
+reads, per household, which delivered measures of those types cover everyone (no member named) or named
+members, surely or possibly (a measure of unknown type or date), and takes covered members off
+(Kleene: ``where and not covered``).
 
 The ``member_measures`` column then lists, for each required measure and each gap whose listed rules
 carry a selector, ``{kind, code, members, members_to_review}`` — the union over those rules, as
-:func:`eligibility.members.combine` defines it; household-level findings are not listed. A gap whose
-listed rules all name members and together name none is taken out of ``gaps``
-(:func:`eligibility.members.keep_gap`).
+:func:`eligibility.members.combine` defines it (a bitwise OR of the masks), spelled out as positions;
+household-level findings are not listed. A gap whose listed rules all name members and together name
+none is taken out of ``gaps`` (:func:`eligibility.members.keep_gap`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ MEMBER_MEASURE: Final = pl.Struct(
 
 _INDEX: Final = "__member_no"
 _MEASURES: Final = "monitoring.measures"
-_EMPTY: Final = pl.lit([], dtype=pl.List(pl.Int64))
+_SELECTED: Final = "__msel"
+_REVIEW: Final = "__mrev"
+_NAMES: Final = "__mnames"
+_WORD: Final = 64
+"""Columns between the two stages: ``__msel<i>:<j>`` / ``__mrev<i>:<j>``, word ``j`` of the mask of the
+members selector ``i`` surely / possibly selects; ``__mnames<i>``, whether it names anybody."""
 
 
 def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Expr:
@@ -61,9 +67,14 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
     c.outer.append(set())
     before = len(c.pending_aggs)
     try:
+        conditions: list[pl.Expr] = []  # the distinct ``where``s (several selectors may share one)
         wheres = []
         for _, _, _, sel in todo:
-            w = c.expr(sel.where).expr.cast(pl.Boolean)
+            cond = c.expr(sel.where).expr.cast(pl.Boolean)
+            k = next((k for k, x in enumerate(conditions) if x.meta.eq(cond)), len(conditions))
+            if k == len(conditions):
+                conditions.append(cond)
+            w = pl.col(f"__c{k}")
             if sel.not_delivered:
                 w = w & ~_covered(type_sets.index(sel.not_delivered))
             wheres.append(w)
@@ -77,7 +88,7 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
     if type_sets:
         outer |= {"as_of", _MEASURES, *(f"__cov{k}:{x}" for k in range(len(type_sets)) for x in _COVERAGE)}
         fields.add("member_id")  # read by _covered
-    prog.stages.append(functools.partial(_select_pass, wheres, sorted(outer), type_sets, sorted(fields)))
+    prog.stages.append(functools.partial(_select_pass, conditions, wheres, sorted(outer), type_sets, sorted(fields)))
     prog.stages.append(functools.partial(_assemble_pass, _entries(decide, todo)))
     return pl.col("member_measures")
 
@@ -111,12 +122,9 @@ def _entries(decide: _Decide, todo: list[tuple[str, str, str, Any]]) -> list[_En
             any_named = pl.any_horizontal([listed[r] for r in named])
             shown, drop = any_named, None
             if kind == "gap":
-                # Nobody named: every listed part is empty (the union of empty lists, members.keep_gap).
-                sizes = [
-                    pl.when(e).then(pl.col(f"__msel{i}").list.len() + pl.col(f"__mrev{i}").list.len()).otherwise(0)
-                    for i, e in parts
-                ]
-                nobody = (pl.sum_horizontal(sizes) == 0) & pl.col("members").is_not_null()
+                # Nobody named: every listed part is empty (the union of empty sets, members.keep_gap).
+                named_some = [pl.when(e).then(pl.col(f"{_NAMES}{i}")).otherwise(False) for i, e in parts]
+                nobody = ~pl.any_horizontal(named_some) & pl.col("members").is_not_null()
                 unnamed = [~listed[r] for r in rids if r not in named]
                 drop = pl.all_horizontal([any_named, *unnamed]) & nobody
                 shown = any_named & ~drop
@@ -134,11 +142,17 @@ def _entries(decide: _Decide, todo: list[tuple[str, str, str, Any]]) -> list[_En
 def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     """The ``member_measures`` column, and ``gaps`` without the gaps that name nobody, in long form.
 
-    A row lists only a few of the findings that may name members: the (row, finding, listed rule)
-    triples are cut out of the table one selector at a time and grouped into each row's list, and only
-    the rows with such a triple are touched. Built instead as one wide expression per possible finding
-    (a struct of lists for every row, whether listed or not), these two columns cost 70 % of the CPU
-    time of a bundled-packs batch (measured at 50,000 households).
+    A row lists only a few of the findings that may name members: the (row, finding) pairs are cut out
+    of the table one finding at a time and grouped into each row's list, and only the rows with such a
+    pair are touched. Built instead as one wide expression per possible finding (a struct of lists for
+    every row, whether listed or not), these two columns cost 70 % of the CPU time of a bundled-packs
+    batch (measured at 50,000 households).
+
+    The selections come as bit masks (``_select_pass``), so a finding's members are worked out on the
+    whole table before the cut: the union over its listed rules (:func:`eligibility.members.combine`) is
+    a bitwise OR, those to review the OR of theirs without the members. The lists of positions are
+    spelled out once per distinct mask word (a few dozen in 100,000 households: most households have
+    few members) and gathered into the long form by the word's rank among them.
 
     Every row then keeps a place in the grouping (one placeholder entry per row, dropped inside it),
     sorted on one integer key (row position, entry place), so the groups come out one per row in order
@@ -148,78 +162,69 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     from .polars import _attach
 
     df = lf.collect()
+    words = sum(1 for c in df.columns if c.startswith(f"{_SELECTED}0:"))
+    selectors = sorted({i for e in entries for i, _ in e.parts})
     # lazily: an eager select on this wide frame costs tens of ms of CPU (see TableProgram.run)
     wide = (
         df.lazy()
+        .with_columns(
+            pl.any_horizontal((_word(_SELECTED, i, j) | _word(_REVIEW, i, j)) != 0 for j in range(words)).alias(
+                f"{_NAMES}{i}"
+            )
+            for i in selectors
+        )
         .select(
             "_row",
             pl.int_range(pl.len(), dtype=pl.Int64).alias("__r"),
-            *(c for c in df.columns if c.startswith("__m")),
             *(e.state.alias(f"__ms{e.order}") for e in entries),
-            *(x.alias(f"__ml{e.order}:{i}") for e in entries for i, x in e.parts),
+            *(pl.any_horizontal(x for _, x in e.parts).alias(f"__ml{e.order}") for e in entries),
+            *(_union(e, _SELECTED, j).alias(f"__ms{e.order}:{j}") for e in entries for j in range(words)),
+            *(_union(e, _REVIEW, j).alias(f"__mr{e.order}:{j}") for e in entries for j in range(words)),
             *(e.drop.alias(f"__md{e.order}") for e in entries if e.drop is not None),
         )
         .collect()
     )
     n = len(entries)
-    pieces: list[pl.LazyFrame] = []
-    multi: list[int] = []
-    for e in entries:
-        if len(e.parts) > 1:
-            multi.append(e.order)
-        state = pl.col(f"__ms{e.order}")
-        for i, _ in e.parts:
-            pieces.append(
-                wide.lazy()
-                .filter(state.is_not_null() & pl.col(f"__ml{e.order}:{i}"))
-                .select(
-                    "__r",
-                    # the entry's place in the row's list: by kind, certain ones before possible ones, by code
-                    (pl.lit(2 * n * SELECTABLE_KINDS.index(e.kind) + e.order) + (state.cast(pl.Int64) - 1) * n)
-                    .cast(pl.Int64)
-                    .alias("__pos"),
-                    pl.lit(e.kind, dtype=pl.String).alias("kind"),
-                    pl.lit(e.code, dtype=pl.String).alias("code"),
-                    pl.col(f"__msel{i}").alias("members"),
-                    pl.col(f"__mrev{i}").alias("members_to_review"),
-                )
+    sel = [f"__s{j}" for j in range(words)]
+    rev = [f"__v{j}" for j in range(words)]
+    pieces = [
+        wide.lazy()
+        .filter(pl.col(f"__ms{e.order}").is_not_null() & pl.col(f"__ml{e.order}"))
+        .select(
+            "__r",
+            # the entry's place in the row's list: by kind, certain ones before possible ones, by code
+            (
+                pl.lit(2 * n * SELECTABLE_KINDS.index(e.kind) + e.order)
+                + (pl.col(f"__ms{e.order}").cast(pl.Int64) - 1) * n
             )
-    # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
-    span = 2 * n * len(SELECTABLE_KINDS) + 1
-    key = pl.col("__r") * span + pl.col("__pos") + 1
-    long = pl.concat(pieces).collect()
-    if multi:
-        # A finding named by several listed rules: the union of their members (members.combine). Only
-        # where more than one of its rules is listed on the row: one rule's lists are already sorted,
-        # without repeats and apart (true / unknown), so the union would give them back unchanged.
-        many = (pl.col("__pos") % n).is_in(multi) & key.is_duplicated()  # entry number: place modulo n
-        merged = (
-            long.lazy()
-            .filter(many)
-            .group_by("__r", "__pos", maintain_order=True)
-            .agg(
-                pl.col("kind").first(),
-                pl.col("code").first(),
-                pl.col("members").explode().drop_nulls().unique().sort(),
-                pl.col("members_to_review").explode().drop_nulls().unique().sort(),
-            )
-            .with_columns(pl.col("members_to_review").list.set_difference(pl.col("members")).list.sort())
+            .cast(pl.Int64)
+            .alias("__pos"),
+            *(pl.col(f"__ms{e.order}:{j}").alias(s) for j, s in enumerate(sel)),
+            # those to review without the members (apart already where one rule is listed)
+            *((pl.col(f"__mr{e.order}:{j}") & ~pl.col(f"__ms{e.order}:{j}")).alias(v) for j, v in enumerate(rev)),
         )
-        long = pl.concat([long.lazy().filter(~many), merged]).collect()
+        for e in entries
+    ]
     places = wide.lazy().select(
         "__r",
         pl.lit(-1, dtype=pl.Int64).alias("__pos"),
-        *(pl.lit(None, dtype=long.schema[c]).alias(c) for c in ("kind", "code", "members", "members_to_review")),
+        *(_u64(0).alias(c) for c in (*sel, *rev)),
+    )
+    # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
+    span = 2 * n * len(SELECTABLE_KINDS) + 1
+    long = pl.concat([places, *pieces]).sort(pl.col("__r") * span + pl.col("__pos") + 1).collect()
+    order = pl.col("__pos") % n
+    item = pl.struct(
+        pl.lit(pl.Series([e.kind for e in entries], dtype=pl.String)).gather(order).alias("kind"),
+        pl.lit(pl.Series([e.code for e in entries], dtype=pl.String)).gather(order).alias("code"),
+        _spelled(long, sel).alias("members"),
+        _spelled(long, rev).alias("members_to_review"),
     )
     listed = (
-        pl.concat([places, long.lazy()])
-        .sort(key)
+        long.lazy()
+        .select("__r", "__pos", item.alias("__item"))
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
-        .agg(
-            pl.struct("kind", "code", "members", "members_to_review")
-            .filter(pl.col("kind").is_not_null())
-            .alias("member_measures")
-        )
+        .agg(pl.col("__item").filter(pl.col("__pos") >= 0).alias("member_measures"))
         .collect()
     )
     if listed.height != df.height:  # pragma: no cover - one group per row, by construction
@@ -234,6 +239,49 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     if dropping:
         out = out.with_columns(pl.col("__gaps").fill_null(pl.col("gaps")).alias("gaps")).drop("__gaps")
     return out
+
+
+def _word(prefix: str, i: int, j: int) -> pl.Expr:
+    """Word ``j`` of selector ``i``'s mask (``prefix`` :data:`_SELECTED` or :data:`_REVIEW`)."""
+    return pl.col(f"{prefix}{i}:{j}")
+
+
+def _union(e: _Entry, prefix: str, j: int) -> pl.Expr:
+    """Word ``j`` of the OR of the masks of ``e``'s rules listed on the row (one rule: its mask, read
+    only where it is listed)."""
+    from .polars import _bit_or
+
+    if len(e.parts) == 1:
+        return _word(prefix, e.parts[0][0], j)
+    return _bit_or([pl.when(listed).then(_word(prefix, i, j)).otherwise(_u64(0)) for i, listed in e.parts])
+
+
+def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
+    """The positions (from 1, ascending) of the bits set in the mask words ``masks`` of each row of
+    ``long`` (word ``j`` holds positions ``64 j + 1`` to ``64 j + 64``): each distinct mask spelled out
+    once, with one test per bit up to the highest set, and gathered by its number among them.
+
+    A mask's number is the rank of its word among the distinct words; with several words, the ranks are
+    combined word by word and ranked again (so the number stays below the row count): concatenating a
+    list per word on every row instead cost five times the rest of the assembly (measured at 70
+    members)."""
+    ids: pl.Series | None = None
+    for m in masks:
+        rank = long.get_column(m).unique().sort().search_sorted(long.get_column(m)).cast(pl.UInt64)
+        if ids is not None:
+            ids = ids * (int(rank.max() or 0) + 1) + rank
+            rank = ids.unique().sort().search_sorted(ids).cast(pl.UInt64)
+        ids = rank
+    assert ids is not None
+    first = long.select(*masks, ids.alias("__id")).unique("__id").sort("__id")
+    tests = []
+    for j, m in enumerate(masks):
+        top = int(first.select(pl.col(m).max().fill_null(0)).item()).bit_length()
+        tests += [
+            pl.when(pl.col(m) & _u64(1 << k) != 0).then(pl.lit(64 * j + k + 1, dtype=pl.Int64)) for k in range(top)
+        ]
+    spelled = first.select(pl.concat_list(pl.lit([], dtype=pl.List(pl.Int64)), *tests).list.drop_nulls())
+    return pl.lit(spelled.to_series()).gather(pl.lit(ids))
 
 
 def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> pl.LazyFrame:
@@ -327,41 +375,106 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
 
 
 def _select_pass(
-    wheres: list[pl.Expr], outer: list[str], type_sets: list[tuple[str, ...]], fields: list[str], lf: pl.LazyFrame
+    conditions: list[pl.Expr],
+    wheres: list[pl.Expr],
+    outer: list[str],
+    type_sets: list[tuple[str, ...]],
+    fields: list[str],
+    lf: pl.LazyFrame,
 ) -> pl.LazyFrame:
-    """Explode the members once; per selector, the positions where its condition is true / null. Only
-    the member ``fields`` the selectors read are exploded (``_narrowed``), not every field.
+    """Explode the members once; per selector, the members where its condition is true / null, as bit
+    masks. Only the member ``fields`` the selectors read are exploded (``_narrowed``), not every field;
+    each distinct ``where`` of the selectors (``conditions``, column ``__c<k>``) is computed once.
+
+    A mask is one UInt64 word per 64 members (bit ``k`` of word ``j``: the member at position
+    ``64 j + k + 1``), as many words as the largest household of the part needs, so any size is exact.
+    It is the sum of its members' bits per household. Gathering a list of positions per household and
+    selector instead was most of this stage, and even a sum per mask costs about 7 ms per 100,000
+    households, as much as a condition: so the masks are summed packed (``_packing``: where the largest
+    household has ``L`` ≤ 32 members, ``64 // L`` masks share a word, ``L`` bits each; likewise the last,
+    partial word of larger households) and cut apart after the sum (measured in §13). The assembly spells
+    the positions out once per distinct mask.
 
     Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
-    null entry with a null position, which no list takes), so the groups come out one per household in
-    input order and are stacked beside the table: joining them back on ``_row`` and filling the empty
-    lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000 households)."""
-    from .polars import _narrowed
+    null entry with a null position, whose bit is null and adds nothing), so the groups come out one per
+    household in input order and are stacked beside the table: joining them back on ``_row`` and filling
+    the empty lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000
+    households)."""
+    from .polars import _bit_or, _narrowed
 
     df = lf.collect()
     if type_sets:
         df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
-    index = pl.col(_INDEX)
-    at = index.is_not_null()
+    largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
+    words = max(1, -(-largest // _WORD))
+    at = pl.col(_INDEX)  # the member's position from 0
+    two = _u64(2)
+    bits = [two.pow(at)] if words == 1 else [pl.when(at // _WORD == j).then(two.pow(at % _WORD)) for j in range(words)]
+    # each mask (selected, then to review, per selector): whether the member is in it, on the exploded rows
+    holds = [pl.col(f"__w{i}").fill_null(False) for i in range(len(wheres))]
+    holds += [pl.col(f"__w{i}").is_null() for i in range(len(wheres))]
+    names = [f"{_SELECTED}{i}" for i in range(len(wheres))] + [f"{_REVIEW}{i}" for i in range(len(wheres))]
+    slots = _packing(len(holds), largest)
+    # packed word → the flags it carries (each shifted to its slot) and which word of the masks it holds
+    flags: dict[int, tuple[int, list[pl.Expr]]] = {}
+    for h, mask in zip(holds, slots, strict=True):
+        for j, (word, shift, _) in enumerate(mask):
+            flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
     picked = (
         df.lazy()
         .select(_narrowed("members", fields), *outer)
         .with_columns(
-            pl.int_ranges(1, pl.col("members").list.len() + 1, dtype=pl.Int64).alias(_INDEX),
+            pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX),
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
         )
         .explode("members", _INDEX, empty_as_null=True)
+        .with_columns(x.alias(f"__c{k}") for k, x in enumerate(conditions))
         .with_columns(w.alias(f"__w{i}") for i, w in enumerate(wheres))
+        .select(
+            "__r",
+            # the flags of a word times the member's bit in it: a slot is as wide as the member bits it holds
+            *((_bit_or(xs) * bits[j]).alias(f"__p{word}") for word, (j, xs) in flags.items()),
+        )
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
-        .agg(
-            *(index.filter(pl.col(f"__w{i}") & at).alias(f"__msel{i}") for i in range(len(wheres))),
-            *(index.filter(pl.col(f"__w{i}").is_null() & at).alias(f"__mrev{i}") for i in range(len(wheres))),
+        .agg(pl.exclude("__r").sum())
+        .select(
+            (pl.col(f"__p{word}") // _u64(1 << shift) % _u64(1 << width) if width < _WORD else pl.col(f"__p{word}"))
+            .cast(pl.UInt64)
+            .alias(f"{name}:{j}")
+            for name, mask in zip(names, slots, strict=True)
+            for j, (word, shift, width) in enumerate(mask)
         )
         .collect()
     )
     if picked.height != df.height:  # pragma: no cover - one group per household, by construction
         raise AssertionError("member selection: not one group per household")
-    return pl.concat([df, picked.drop("__r")], how="horizontal").lazy()
+    return pl.concat([df, picked], how="horizontal").lazy()
+
+
+def _u64(x: int) -> pl.Expr:
+    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64)."""
+    return pl.lit(x, dtype=pl.UInt64)
+
+
+def _packing(masks: int, largest: int) -> list[list[tuple[int, int, int]]]:
+    """Where each word of each of ``masks`` masks is summed: (packed word, shift of its slot, slot width).
+
+    A household of the part has at most ``largest`` members, so word ``j`` of a mask holds
+    ``min(64, largest - 64 j)`` member bits: where that width ``w`` is at most 32, ``64 // w`` masks' words
+    ``j`` share one packed word, each ``w`` bits to the left of the one before (the sum of a household's
+    bits never carries out of its slot); a full word is summed alone. So up to 32 members several masks
+    share a word, from 33 to 64 each has its own, and beyond, the full words are alone and the last,
+    partial one is shared again."""
+    words = max(1, -(-largest // _WORD))
+    out: list[list[tuple[int, int, int]]] = [[] for _ in range(masks)]
+    start = 0
+    for j in range(words):
+        width = max(1, min(_WORD, largest - _WORD * j))
+        per = _WORD // width
+        for m in range(masks):
+            out[m].append((start + m // per, (m % per) * width, width))
+        start += -(-masks // per)
+    return out
 
 
 def member_rows(decision: Any) -> list[dict[str, Any]]:
