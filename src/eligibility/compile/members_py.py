@@ -34,6 +34,7 @@ from .python import (
     GROUP_OF_KIND,
     Program,
     _add_months,
+    _bound,
     _Compiler,
     _Days,
     _end_of_month,
@@ -184,15 +185,6 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     ]
     if c.daily:  # the values of the day alone, from the selectors' own memo per assessment date
         pieces.insert(0, (tuple(c.daily), [f"{', '.join(c.daily)}{',' if len(c.daily) == 1 else ''} = DAYS[as_of]"]))
-    lines = ["def select(h, as_of, values, bits):"]
-    lines += ["    " + line for line in _guarded(pieces, [_names(body) for body in bodies])]
-    lines.append("    out = {}")
-    lines += [line for body in bodies for line in body]
-    lines.append("    return out")
-    lines += _wanted_source(program)
-    if c.daily:
-        lines += ["def day(as_of):", *("    " + line for line in c.day_lines), f"    return ({', '.join(c.daily)},)"]
-    source = "\n".join(lines) + "\n"
     # The names the Python target's generated code calls (the same objects its programs get).
     helpers = (
         _add_months,
@@ -206,6 +198,18 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
+    if c.daily:
+        namespace["DAYS"] = _Days()
+    prologue = ["    " + line for line in _guarded(pieces, [_names(body) for body in bodies])]
+    # ``U``, the constants and the helpers as defaults (locals), as the programs bind theirs (``_bound``).
+    lines = [f"def select(h, as_of, values, bits{_bound([prologue, *bodies], namespace, {})}):", *prologue]
+    lines.append("    out = {}")
+    lines += [line for body in bodies for line in body]
+    lines.append("    return out")
+    lines += _wanted_source(program)
+    if c.daily:
+        lines += ["def day(as_of):", *("    " + line for line in c.day_lines), f"    return ({', '.join(c.daily)},)"]
+    source = "\n".join(lines) + "\n"
     compiled = cached_code(source, f"<eligibility members {program.key}>")
     if c.daily:
         namespace["DAYS"] = _Days()
