@@ -34,8 +34,8 @@ from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
 from .compile.manifest import Expander, SettledPaths, TextExpander, manifest, value_getter
-from .compile.members_py import named, selections
-from .compile.members_py import wanted as wanted_selectors
+from .compile.members_py import functions as selector_functions
+from .compile.members_py import named
 from .compile.python import CONCLUSION_GROUPS, CondNode, Masks, Program, program_for
 from .conditions import Leaf, RuleRef
 from .decision import (
@@ -818,11 +818,14 @@ class Engine:
         before both missed for nearly every household (1,856 new combinations in 3,000), and what they
         kept — some thirty tracked objects a household — was what the cyclic collector spent its time
         walking."""
-        wanted = wanted_selectors(run.program, run.as_of, f, u)
+        fns = selector_functions(run.program, run.as_of)  # (select, wanted), looked up once
+        if fns is None:
+            return required, gaps
+        wanted = fns[1](f, u)
         if not wanted:
             return required, gaps
         h = run.h
-        chosen = selections(run.program, h, run.as_of, run.values, wanted)
+        chosen = fns[0](h, run.as_of, run.values, wanted)
         return named(h, required, gaps, chosen) if chosen else (required, gaps)
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:

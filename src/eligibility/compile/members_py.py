@@ -29,10 +29,14 @@ from ..facts import _item
 from ..members import combine, keep_gap
 from .findings_py import code_masks
 from .python import (
+    _COMMENT,
+    _NAME,
     GROUP_OF_KIND,
     Program,
     _add_months,
+    _bound,
     _Compiler,
+    _Days,
     _end_of_month,
     _has_unknown,
     _ident,
@@ -43,7 +47,7 @@ from .python import (
     _whole,
 )
 
-__all__ = ["attach", "named", "selections", "wanted", "with_members"]
+__all__ = ["attach", "functions", "named", "selections", "wanted", "with_members"]
 
 _LOCK = threading.Lock()
 
@@ -60,7 +64,7 @@ def selections(
     with ``wanted``, only the selectors whose (rule id, kind, code) it holds, or — an ``int``, as
     :func:`wanted` gives it — whose bits it holds (the engine asks for those of the findings a decision
     reports)."""
-    fns = _functions(program, as_of)
+    fns = functions(program, as_of)
     if fns is None:
         return {}
     if wanted is None:
@@ -84,12 +88,15 @@ def wanted(program: Program, as_of: date, fired: Any, unknown: Any) -> int:
     with the program's selectors cost ~4 µs a bundled household with measures; a memo on the masks'
     member-naming bits missed for four households in five never seen before. Here a function generated
     with ``select`` tests, per selector, its rule's bit in the masks of its code (a few integer operations)."""
-    fns = _functions(program, as_of)
+    fns = functions(program, as_of)
     return 0 if fns is None else fns[1](fired, unknown)
 
 
-def _functions(program: Program, as_of: date) -> tuple[_Select, _Wanted] | None:
-    """The program's generated ``select`` and ``wanted`` (compiled on first need), or None without selectors."""
+def functions(program: Program, as_of: date) -> tuple[_Select, _Wanted] | None:
+    """The program's generated ``select(h, as_of, values, bits)`` and ``wanted(f, u)`` (compiled on first
+    need; ``as_of``: any day of the program's span), or None without selectors. What :func:`selections`
+    and :func:`wanted` call; the engine calls the pair itself, looked up once a household (the two
+    wrappers looked it up twice, each with its own calls — a few tenths of a µs)."""
     fns = program.__dict__.get("_selects", False)
     if fns is False:
         with _LOCK:
@@ -142,11 +149,10 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     c.fact_index = dict(program.fact_index)
     members = c.collection("members")
     facts = sorted({n.key for _, _, s in todo for n in _walk(s.where) if isinstance(n, Name) and n.ref == "fact"})
-    for name in facts:
-        c.emit(f"F_{_ident(name)} = values[{program.fact_index[name]}]")
-    c.emit("out = {}")
+    bodies: list[list[str]] = []
     for n, (rule, (kind, code), sel) in enumerate(todo):
         key = c.const((rule.id, kind, code))
+        first = len(c.lines)
         c.emit(f"# {rule.id} {kind}:{code} members where {sel.source!r} ({sel.loc})")
         c.branch(f"if bits & {1 << n}:")
         c.emit("yes = []")
@@ -172,12 +178,13 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
         c.end()
         c.emit(f"out[{key}] = (tuple(yes), tuple(maybe))")
         c.end()
-    lines = ["def select(h, as_of, values, bits):"]
-    lines += ["    " + line for line in c.render_prologue()]
-    lines += c.lines
-    lines.append("    return out")
-    lines += _wanted_source(program)
-    source = "\n".join(lines) + "\n"
+        bodies.append(c.lines[first:])
+    pieces = c.prologue_pieces()
+    pieces[:0] = [
+        ((f"F_{_ident(name)}",), [f"F_{_ident(name)} = values[{program.fact_index[name]}]"]) for name in facts
+    ]
+    if c.daily:  # the values of the day alone, from the selectors' own memo per assessment date
+        pieces.insert(0, (tuple(c.daily), [f"{', '.join(c.daily)}{',' if len(c.daily) == 1 else ''} = DAYS[as_of]"]))
     # The names the Python target's generated code calls (the same objects its programs get).
     helpers = (
         _add_months,
@@ -191,11 +198,70 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
+    if c.daily:
+        namespace["DAYS"] = _Days()
+    prologue = ["    " + line for line in _guarded(pieces, [_names(body) for body in bodies])]
+    # ``U``, the constants and the helpers as defaults (locals), as the programs bind theirs (``_bound``).
+    lines = [f"def select(h, as_of, values, bits{_bound([prologue, *bodies], namespace, {})}):", *prologue]
+    lines.append("    out = {}")
+    lines += [line for body in bodies for line in body]
+    lines.append("    return out")
+    lines += _wanted_source(program)
+    if c.daily:
+        lines += ["def day(as_of):", *("    " + line for line in c.day_lines), f"    return ({', '.join(c.daily)},)"]
+    source = "\n".join(lines) + "\n"
     compiled = cached_code(source, f"<eligibility members {program.key}>")
+    if c.daily:
+        namespace["DAYS"] = _Days()
     exec(compiled, namespace)  # our own generated source; no text from a rule file is code
+    if c.daily:
+        namespace["DAYS"].fn = namespace["day"]
     program.__dict__["selector_source"] = source
     got: tuple[_Select, _Wanted] = (namespace["select"], namespace["wanted"])
     return got
+
+
+def _guarded(pieces: list[tuple[tuple[str, ...], list[str]]], needs: list[set[str]]) -> list[str]:
+    """``select``'s prologue: each piece (the locals it assigns, its statements) under ``if bits & m:``,
+    ``m`` the selectors that read what it assigns — directly (``needs``: the names each selector's code
+    reads) or through a later piece that does (``hd`` for the household's reads) —, unguarded when every
+    selector does, left out when none does; neighbours with the same selectors share one test.
+
+    Why: a decision wants one or two of a program's selectors (~4 per household with measures over
+    the bundled packs), and the prologue read everything any of them reads — the month's anchors for
+    ``age`` of a member, the monitoring section for a gap's measures delivered — ~1 µs of the ~5 µs
+    ``select`` took a fresh household. A test of ``bits`` costs a few tens of ns."""
+    every = (1 << len(needs)) - 1
+    masks: list[int] = []
+    later: list[tuple[int, set[str]]] = []  # (mask, names read) of the pieces after this one
+    for defines, lines in reversed(pieces):
+        mask = 0
+        for n, names in enumerate(needs):
+            if not names.isdisjoint(defines):
+                mask |= 1 << n
+        for m, names in later:
+            if not names.isdisjoint(defines):
+                mask |= m
+        masks.append(mask)
+        later.append((mask, _names(lines)))
+    masks.reverse()
+    out: list[str] = []
+    test = 0
+    for (_, lines), mask in zip(pieces, masks, strict=True):
+        if mask == every:
+            out += lines
+            test = 0
+        elif mask:
+            if mask != test:
+                out.append(f"if bits & {mask}:")
+                test = mask
+            out += ["    " + line for line in lines]
+    return out
+
+
+def _names(lines: list[str]) -> set[str]:
+    """The names generated lines read or assign (comments, which quote the rule's text, left out)."""
+    return set(_NAME.findall(_COMMENT.sub("", "\n".join(lines))))
 
 
 def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:

@@ -432,6 +432,16 @@ class _Compiler:
         whose local is not among them is left out (a field that only a formula the span folds to a
         constant names), and so is a section none of whose reads is left: on fresh households each read
         is a cache miss."""
+        out = list(self.day_lines) if days else []
+        for _, lines in self.prologue_pieces():
+            out += lines
+        return out
+
+    def prologue_pieces(self) -> list[tuple[tuple[str, ...], list[str]]]:
+        """:meth:`render_prologue`'s household reads (not the day's values) as pieces, in its order: each
+        piece the locals it assigns and its statements — ``hd = h.__dict__``, one read of the household,
+        or one section with its reads. The member selectors (``members_py``) run a piece only when a
+        selector the decision wants reads what it assigns; the programs run them all, as one text."""
         used = self.used
         reads = {
             sec: [r for r in rs if used is None or r[0] in used] for sec, rs in self.reads.items() if sec is not None
@@ -440,28 +450,28 @@ class _Compiler:
             (r for r in self.reads.get(None, ()) if used is None or r[0] in used),
             key=lambda r: _POSITION.get(r[1], len(_POSITION)),
         )
-        out = list(self.day_lines) if days else []
+        out: list[tuple[tuple[str, ...], list[str]]] = []
         sections = sorted(
             (s for s in self.sections if used is None or reads.get(s)),
             key=lambda s: (_POSITION.get(s, len(_POSITION)), s),
         )
         if any(_plain_field(Household, a) for a in [*(r[1] for r in top), *sections]):
-            out.append("hd = h.__dict__")
+            out.append((("hd",), ["hd = h.__dict__"]))
         for local, attr, conv in top:
-            out += _read(local, _get("h", Household, attr), conv)
+            out.append(((local,), _read(local, _get("h", Household, attr), conv)))
         for sec in sections:
-            out.append(f"s_{sec} = {_get('h', Household, sec)}")
+            lines = [f"s_{sec} = {_get('h', Household, sec)}"]
             got = sorted(reads.get(sec, []), key=lambda r: _POSITION.get(f"{sec}.{r[1]}", len(_POSITION)))
-            if not got:
-                continue
-            model = _field_annotation(sec)
-            out.append(f"if s_{sec} is None:")
-            out.append("    " + " = ".join(local for local, _, _ in got) + " = U")
-            out.append("else:")
-            if any(_plain_field(model, attr) for _, attr, _ in got):
-                out.append(f"    s_{sec}d = s_{sec}.__dict__")
-            for local, attr, conv in got:
-                out += ["    " + line for line in _read(local, _get(f"s_{sec}", model, attr), conv)]
+            if got:
+                model = _field_annotation(sec)
+                lines.append(f"if s_{sec} is None:")
+                lines.append("    " + " = ".join(local for local, _, _ in got) + " = U")
+                lines.append("else:")
+                if any(_plain_field(model, attr) for _, attr, _ in got):
+                    lines.append(f"    s_{sec}d = s_{sec}.__dict__")
+                for local, attr, conv in got:
+                    lines += ["    " + line for line in _read(local, _get(f"s_{sec}", model, attr), conv)]
+            out.append(((f"s_{sec}", f"s_{sec}d", *(local for local, _, _ in got)), lines))
         return out
 
     def item(self, key: str) -> str:
