@@ -1,14 +1,16 @@
 """The look-up table of finding lists (``compile/polars._Table``): each row gets its key's list, new keys
-are made once, and the table keeps to its limit by starting again from the lists a part reads."""
+are made once, and the table keeps to its limit by starting again from the lists a part reads. The whole
+table of a kind of few rules (``_WholeTable``) is made once, for every key, and read by key."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 
 import polars as pl
 
-from eligibility.compile.polars import FINDING, _Table
+from eligibility.compile.polars import FINDING, _combination_lists, _Table, _WholeTable
 
 
 def _make(calls: list[list[int]]) -> Callable[[list[int]], pl.Series]:
@@ -55,3 +57,39 @@ def test_a_bounded_table_starts_again_from_the_part_it_reads() -> None:
         # only keys not in the table are made, and each once per call
         assert len(calls[-1]) == len(set(calls[-1]))
     assert restarted > 0
+
+
+def _states(rules: int) -> list[int]:
+    """Every key of ``rules`` rules that can occur: each rule not reached (0), fired (1) or unknown (2)."""
+    return [sum(v << (2 * i) for i, v in enumerate(vs)) for vs in itertools.product((0, 1, 2), repeat=rules)]
+
+
+def test_a_whole_table_is_made_once_for_every_key_and_read_by_key() -> None:
+    rng = random.Random(11)
+    table = _WholeTable(FINDING, 3)
+    calls: list[list[int]] = []
+    make = _make(calls)
+    states = _states(3)
+    for size in (5, 0, 40, 17):
+        keys = [rng.choice(states) for _ in range(size)]
+        got = table.lists(pl.Series(keys, dtype=pl.UInt64), make)
+        assert got.to_list() == _expected(keys)
+    assert calls == [list(range(64))]
+
+
+def test_a_whole_table_gives_the_lists_a_growing_table_gives() -> None:
+    """Three codes over four rules (one rule concluding two codes): every combination that can occur gets
+    the same findings from both tables."""
+    codes = [
+        ("a", 1 << 0 | 1 << 2, [(0, "r1"), (2, "r2")]),
+        ("b", 1 << 2 | 1 << 4, [(2, "r2"), (4, "r3")]),
+        ("c", 1 << 6, [(6, "r4")]),
+    ]
+
+    def make(keys: list[int]) -> pl.Series:
+        return _combination_lists(keys, codes, pl.List(FINDING))
+
+    keys = pl.Series(_states(4), dtype=pl.UInt64)
+    whole = _WholeTable(FINDING, 4).lists(keys, make)
+    assert whole.to_list() == _Table(FINDING).lists(keys, make).to_list()
+    assert whole.list.len().max() == 3
