@@ -1286,7 +1286,12 @@ def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | Non
     with the previous row's: linear, and no hashing (a group_by on the row key measured ten times
     slower). With ``UInt64`` the running sum wraps around and so does the difference: a row's sum is
     exact whenever it is below 2**64 (the bitsets of ``gap_stage``: distinct bits per row)."""
-    ends = lists.list.len().fill_null(0).cast(pl.Int64).cum_sum()
+    return _sums_to(lists.list.len().fill_null(0).cast(pl.Int64).cum_sum(), flat, dtype)
+
+
+def _sums_to(ends: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
+    """:func:`_segment_sums` given where each row's items end in ``flat`` (the running count of its
+    rows): the member selection keeps one placeholder row per household without members."""
     running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect()
     total = int(ends[-1]) if len(ends) else 0
     if running.height != total:  # pragma: no cover - polars' explode contract
