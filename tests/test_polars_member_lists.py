@@ -131,3 +131,27 @@ def test_large_households_name_the_engines_members(size: int) -> None:
         assert row["gaps"] == expected["gaps"], h
         furthest = max([furthest, *(p for e in row["member_measures"] for p in e["members"] + e["members_to_review"])])
     assert furthest == size
+
+
+def test_selection_masks_beside_households_without_members() -> None:
+    """``_select_pass`` gives each household its own masks, in order, when households without members
+    (an empty list, an unknown collection) lie between others: each of those explodes to one
+    placeholder row, and the sums per household must still line up with the households."""
+    from eligibility.compile.members_pl import _select_pass
+
+    item = pl.Struct({"flag": pl.Boolean})
+    lists = [
+        [{"flag": True}, {"flag": None}, {"flag": True}],
+        [],
+        None,
+        [{"flag": False}, {"flag": True}],
+        [],
+        [{"flag": None}],
+    ]
+    df = pl.DataFrame(
+        {"_row": range(len(lists)), "members": lists}, schema={"_row": pl.Int64, "members": pl.List(item)}
+    )
+    cond = pl.col("members").struct.field("flag")
+    out = _select_pass([cond], [pl.col("__c0")], [], [], ["flag"], df.lazy()).collect()
+    assert out.get_column("__msel0:0").to_list() == [0b101, 0, 0, 0b10, 0, 0]
+    assert out.get_column("__mrev0:0").to_list() == [0b010, 0, 0, 0, 0, 0b1]

@@ -4,6 +4,7 @@ bundled examples decided as one table exactly as :class:`~eligibility.Engine` de
 from __future__ import annotations
 
 import json
+import operator
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
@@ -25,6 +26,7 @@ from eligibility.compile.polars import (
     decision_row,
     households_frame,
     months_between,
+    since_bound,
     whole_years,
 )
 from eligibility.compile.python import program_for
@@ -177,6 +179,46 @@ def test_whole_months_and_years_as_relativedelta() -> None:
         assert (gm, gy) == (rd.years * 12 + rd.months, rd.years), (a, b)
 
 
+def test_since_bound_is_the_last_date_with_that_many_whole_months() -> None:
+    """``since_bound(on, k)`` is the last date with ≥ k whole months to ``on`` (relativedelta's count),
+    and every earlier date has them too, every later one not: for every day of 2019-2025 as ``on``
+    (month ends, leap days), checked on the bound, the day after it, and dates around it."""
+    ons = [date(2019, 1, 1) + timedelta(days=i) for i in range(0, 7 * 366, 1)]
+    ks = [1, 2, 11, 12, 13, 72, 180, 192, 216]
+    df = pl.DataFrame({"on": [o for o in ons for _ in ks], "k": [k for _ in ons for k in ks]})
+    got = df.select(*(since_bound(pl.col("on"), k).alias(str(k)) for k in ks))
+    for i, on in enumerate(ons):
+        for k in ks:
+            t = got.item(i * len(ks) + ks.index(k), str(k))
+            assert _months(t, on) >= k > _months(t + timedelta(days=1), on), (on, k, t)
+    for t, on in [(date(2020, 2, 29), date(2021, 2, 28)), (date(2023, 2, 28), date(2023, 3, 30))]:
+        assert pl.select(since_bound(pl.lit(on), 12 if t.year < on.year else 1)).item() == t
+
+
+@pytest.mark.parametrize(
+    "ons",
+    [
+        [date(2024, 2, 29)] * 4,  # one assessment date (a part's usual case)
+        [date(2024, 2, 29), None, date(2024, 2, 29), None],  # one date and nulls
+        [date(2023, 3, 30), None, date(2023, 3, 31), date(2023, 3, 30)],  # a few dates and a null
+        [None, None],
+    ],
+)
+def test_since_bound_per_distinct_date_and_null(ons: list[date | None]) -> None:
+    """The bound is worked out per distinct date and spread back row by row; a null date's is null."""
+    df = pl.DataFrame({"on": ons}, schema={"on": pl.Date})
+    got = df.select(since_bound(pl.col("on"), 13)).to_series().to_list()
+    assert [t is None for t in got] == [on is None for on in ons]
+    for on, t in zip(ons, got, strict=True):
+        if on is not None:
+            assert t is not None and _months(t, on) >= 13 > _months(t + timedelta(days=1), on), (on, t)
+
+
+def _months(a: date, b: date) -> int:
+    rd = relativedelta(b, a)
+    return rd.years * 12 + rd.months
+
+
 # ------------------------------------------------------------------------------------------ examples
 
 
@@ -316,3 +358,40 @@ def test_a_row_without_a_date_gets_an_error(ruleset: RuleSet, engine: Engine) ->
     assert table.get_column("error").to_list()[0] is None
     assert "as_of" in table.get_column("error").to_list()[1]
     _assert_rows(engine, [(data, DEFAULT_DATE)], table.head(1))
+
+
+@pytest.mark.parametrize("fn", ["age", "months_since", "between"])
+def test_age_and_months_comparisons_agree_with_relativedelta(fn: str) -> None:
+    """``age(d) op n`` / ``months_since(d) op n`` / ``months_between(d, as_of) op n`` (either side, every
+    order operator, whole numbers from 0 up) as the compiler writes them — a comparison of ``d`` with the
+    bound date where it can — give relativedelta's answer for dates around every bound, month ends, leap
+    days, dates after the assessment date and a null date."""
+    from eligibility.compile.polars import _Compiler
+    from eligibility.expressions import Binary, Call, Lit, Name
+
+    ons = [date(2023, 9, 30), date(2024, 2, 29), date(2025, 2, 28), date(2023, 3, 30), date(2024, 1, 15)]
+    births: list[date | None] = [date(2008, 2, 29) + timedelta(days=i) for i in range(-400, 6500, 3)]
+    births += [date(2024, 6, 1), None]
+    df = pl.DataFrame(
+        {"as_of": [on for on in ons for _ in births], "monitoring.identified_on": [d for _ in ons for d in births]},
+        schema={"as_of": pl.Date, "monitoring.identified_on": pl.Date},
+    )
+    d = Name(0, ("monitoring", "identified_on"), "field", "monitoring.identified_on")
+    as_of = Name(0, ("as_of",), "as_of", "as_of")
+    call = Call(0, "months_between", [d, as_of]) if fn == "between" else Call(0, fn, [d])
+    compiler = _Compiler(None, date(2023, 1, 1), date(2023, 1, 1), None)  # type: ignore[arg-type]
+    ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+    for n in (0, 1, 6, 12, 15, 16, 180):
+        for op, test in ops.items():
+            for node, mirrored in ((Binary(0, op, call, Lit(0, n)), False), (Binary(0, op, Lit(0, n), call), True)):
+                text = f"{fn} {op} {n} mirrored={mirrored}"
+                got = df.select(compiler.expr(node).expr).to_series().to_list()
+                for on, born, g in zip(
+                    df.get_column("as_of"), df.get_column("monitoring.identified_on"), got, strict=True
+                ):
+                    if born is None:
+                        assert g is None, text
+                        continue
+                    rd = relativedelta(on, born)
+                    f = rd.years if fn == "age" else rd.years * 12 + rd.months
+                    assert g == (test(n, f) if mirrored else test(f, n)), (text, on, born)

@@ -396,11 +396,12 @@ def _select_pass(
     the positions out once per distinct mask.
 
     Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
-    null entry with a null position, whose bit is null and adds nothing), so the groups come out one per
-    household in input order and are stacked beside the table: joining them back on ``_row`` and filling
+    null entry with a null position, whose bit is null and adds nothing), so the sums come out one per
+    household in input order (read off a running sum at each household's last row) and are stacked
+    beside the table: joining them back on ``_row`` and filling
     the empty lists cost more than the selection itself (measured: 0.23 of 0.43 CPU s at 100,000
     households)."""
-    from .polars import _bit_or, _narrowed
+    from .polars import _bit_or, _narrowed, _sums_to
 
     df = lf.collect()
     if type_sets:
@@ -420,23 +421,27 @@ def _select_pass(
     for h, mask in zip(holds, slots, strict=True):
         for j, (word, shift, _) in enumerate(mask):
             flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
-    picked = (
+    flat = (
         df.lazy()
         .select(_narrowed("members", fields), *outer)
-        .with_columns(
-            pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX),
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
-        )
+        .with_columns(pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX))
         .explode("members", _INDEX, empty_as_null=True)
         .with_columns(x.alias(f"__c{k}") for k, x in enumerate(conditions))
         .with_columns(w.alias(f"__w{i}") for i, w in enumerate(wheres))
         .select(
-            "__r",
             # the flags of a word times the member's bit in it: a slot is as wide as the member bits it holds
-            *((_bit_or(xs) * bits[j]).alias(f"__p{word}") for word, (j, xs) in flags.items()),
+            # (0 on a household's placeholder row)
+            (_bit_or(xs) * bits[j]).fill_null(0).alias(f"__p{word}")
+            for word, (j, xs) in flags.items()
         )
-        .group_by(pl.col("__r").set_sorted(), maintain_order=True)
-        .agg(pl.exclude("__r").sum())
+    )
+    # summed per household off a running sum read at each household's last row (``_sums_to``): the
+    # group_by on the row number it replaces cost 2.6x as much (0.024 -> 0.009 CPU s per 100,000
+    # households); a word's sum is of distinct bits, below 2**64, so the UInt64 wrap-around is exact
+    ends = df.select(pl.col("members").list.len().fill_null(0).clip(1).cast(pl.Int64).cum_sum()).to_series()
+    picked = (
+        _sums_to(ends, flat, pl.UInt64())
+        .lazy()
         .select(
             (pl.col(f"__p{word}") // _u64(1 << shift) % _u64(1 << width) if width < _WORD else pl.col(f"__p{word}"))
             .cast(pl.UInt64)
@@ -447,7 +452,7 @@ def _select_pass(
         .collect()
     )
     if picked.height != df.height:  # pragma: no cover - one group per household, by construction
-        raise AssertionError("member selection: not one group per household")
+        raise AssertionError("member selection: not one sum per household")
     return pl.concat([df, picked], how="horizontal").lazy()
 
 
