@@ -9,8 +9,10 @@ the same bytes as when every selector ran.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from eligibility import Engine, load_rules, parse_household
 from eligibility import engine as engine_module
@@ -75,29 +77,42 @@ def _every_selector(real):  # type: ignore[no-untyped-def]
     return every
 
 
-def test_wanted_bits_are_the_selectors_of_the_reported_findings() -> None:
-    """``members_py.wanted`` (from the masks) names exactly the selectors of the measures' and gaps' own
-    rules — what the engine looked up per finding before — on every example and 400 generated households
-    over every bundled pack."""
+def _households(seed: int, n: int) -> list[tuple[Any, date]]:
+    """Every example on every date of ``DATES``, then ``n`` generated households over every bundled pack
+    (``benchmarks/workload.py``, seeded)."""
     import random
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import workload
 
-    engine = Engine(load_rules())
     examples = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EX.glob("*.json"))]
     households = [(parse_household(data.get("household", data)), on) for data in examples for on in DATES]
     households += [
-        (parse_household(h), on) for h, on in workload.iter_generate(random.Random(7), 400, workload.sites())
+        (parse_household(h), on) for h, on in workload.iter_generate(random.Random(seed), n, workload.sites())
     ]
-    checked = named = 0
-    for h, on in households:
+    return households
+
+
+def _decidable(engine: Engine, seed: int, n: int) -> Iterator[tuple[Any, date, Any]]:
+    """(household, date, program) of :func:`_households` for each one the engine can decide (a chain in
+    force, no member born after the date)."""
+    for h, on in _households(seed, n):
         chain = engine.chain_for(h)
         if chain is None or not chain.in_force(on) or births_after(h, on):
             continue
         program = engine.program(h, on)
         assert program is not None
+        yield h, on, program
+
+
+def test_wanted_bits_are_the_selectors_of_the_reported_findings() -> None:
+    """``members_py.wanted`` (from the masks) names exactly the selectors of the measures' and gaps' own
+    rules — what the engine looked up per finding before — on every example and 400 generated households
+    over every bundled pack."""
+    engine = Engine(load_rules())
+    checked = named = 0
+    for h, on, program in _decidable(engine, 7, 400):
         _, _, f, u = program.run(h, on)
         engine.evaluate(h, on, trace="none")  # makes the program's finding tables
         tables = engine._memos[program.key].tables
@@ -133,25 +148,9 @@ def test_each_selector_alone_gives_its_entry_of_all() -> None:
     (``members_py._guarded``): each selector asked for alone gives exactly its entry of every selector's
     run, on every example and 300 generated households over every bundled pack — a piece a selector needs
     and its bits leave out would leave a local unset."""
-    import random
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import workload
-
     engine = Engine(load_rules())
-    examples = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EX.glob("*.json"))]
-    households = [(parse_household(data.get("household", data)), on) for data in examples for on in DATES]
-    households += [
-        (parse_household(h), on) for h, on in workload.iter_generate(random.Random(11), 300, workload.sites())
-    ]
     guarded = checked = 0
-    for h, on in households:
-        chain = engine.chain_for(h)
-        if chain is None or not chain.in_force(on) or births_after(h, on):
-            continue
-        program = engine.program(h, on)
-        assert program is not None
+    for h, on, program in _decidable(engine, 11, 300):
         fns = members_py.functions(program, on)
         if fns is None:
             continue
