@@ -29,8 +29,6 @@ from ..facts import _item
 from ..members import combine, keep_gap
 from .findings_py import code_masks
 from .python import (
-    _COMMENT,
-    _NAME,
     GROUP_OF_KIND,
     Program,
     _add_months,
@@ -42,6 +40,7 @@ from .python import (
     _ident,
     _lacking,
     _month_cut,
+    _read_names,
     _set_values,
     _walk,
     _whole,
@@ -198,9 +197,9 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
-    if c.daily:
+    if c.daily:  # in the namespace before ``_bound`` reads it, so ``select`` binds it as a default
         namespace["DAYS"] = _Days()
-    prologue = ["    " + line for line in _guarded(pieces, [_names(body) for body in bodies])]
+    prologue = ["    " + line for line in _guarded(pieces, [_read_names(body) for body in bodies])]
     # ``U``, the constants and the helpers as defaults (locals), as the programs bind theirs (``_bound``).
     lines = [f"def select(h, as_of, values, bits{_bound([prologue, *bodies], namespace, {})}):", *prologue]
     lines.append("    out = {}")
@@ -211,8 +210,6 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
         lines += ["def day(as_of):", *("    " + line for line in c.day_lines), f"    return ({', '.join(c.daily)},)"]
     source = "\n".join(lines) + "\n"
     compiled = cached_code(source, f"<eligibility members {program.key}>")
-    if c.daily:
-        namespace["DAYS"] = _Days()
     exec(compiled, namespace)  # our own generated source; no text from a rule file is code
     if c.daily:
         namespace["DAYS"].fn = namespace["day"]
@@ -243,7 +240,7 @@ def _guarded(pieces: list[tuple[tuple[str, ...], list[str]]], needs: list[set[st
             if not names.isdisjoint(defines):
                 mask |= m
         masks.append(mask)
-        later.append((mask, _names(lines)))
+        later.append((mask, _read_names(lines)))
     masks.reverse()
     out: list[str] = []
     test = 0
@@ -257,11 +254,6 @@ def _guarded(pieces: list[tuple[tuple[str, ...], list[str]]], needs: list[set[st
                 test = mask
             out += ["    " + line for line in lines]
     return out
-
-
-def _names(lines: list[str]) -> set[str]:
-    """The names generated lines read or assign (comments, which quote the rule's text, left out)."""
-    return set(_NAME.findall(_COMMENT.sub("", "\n".join(lines))))
 
 
 def _covered(measures: Any, types: frozenset[str], as_of: date, member_id: str) -> Any:

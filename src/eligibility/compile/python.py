@@ -1788,10 +1788,17 @@ def _bound(parts: list[list[str]], namespace: dict[str, Any], seen: dict[int, se
     for part in parts:
         names = seen.get(id(part))
         if names is None:
-            names = seen[id(part)] = set(_NAME.findall(_COMMENT.sub("", "\n".join(part))))
+            names = seen[id(part)] = _read_names(part)
         used |= names
     used &= namespace.keys()
     return "".join(f", {name}={name}" for name in sorted(used, key=_natural))
+
+
+def _read_names(lines: list[str]) -> set[str]:
+    """The names generated lines read or assign (comments, which quote the rule's text, left out): what
+    :func:`_bound` binds as defaults, and what the member selectors' prologue guards by
+    (``members_py._guarded``)."""
+    return set(_NAME.findall(_COMMENT.sub("", "\n".join(lines))))
 
 
 def _natural(name: str) -> tuple[str, int]:
