@@ -4,8 +4,8 @@
   gap code (``compile/gaps_py.py``, ``GapCode.facts``) — equals walking the facts per household
   (``_Run.fact_missing``), in the same order, with lists of its own per fact.
 * ``Engine._open`` — both sides of the gap report, from the generated per-rule masks — equals the two
-  separate per-set reports (``Engine._missing_planned`` of the blocking rules and of the other unknown
-  ones: the test oracle, ``engine._MissingPlan``).
+  separate per-set reports (``_gap_oracle.missing_planned`` of the blocking rules and of the other unknown
+  ones: the test oracle, ``_gap_oracle._MissingPlan``).
 
 ``tests/test_engine_gaps_property.py`` compares the same on generated households of every bundled pack,
 and each rule's generated function with its leaf walk on random node outcomes.
@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from eligibility import Engine, load_rules, parse_household
+from eligibility import _gap_oracle as oracle
 from eligibility import engine as engine_module
 from eligibility.models import births_after
 
@@ -90,13 +91,13 @@ def test_unknown_facts_with_memos_that_start_over(
 
 
 def _two_reports(engine: Engine, run: Any, blocking_rules: tuple[str, ...]) -> tuple[Any, Any]:
-    """What ``_open`` gave before its shortcuts: the two reports of ``_missing_planned``, the rest without
+    """What ``_open`` gave before its shortcuts: the two reports of ``missing_planned``, the rest without
     the blocking side's names."""
     program = run.program
     rids = {rid for i, mask in enumerate(run.unknown) for _, _, rid in program.conclusions(i, mask)}
     rest_rules = tuple(sorted(rids.difference(blocking_rules)))
-    blocking = engine._missing_planned(run, blocking_rules) if blocking_rules else ()
-    rest = engine._missing_planned(run, rest_rules) if rest_rules else ()
+    blocking = oracle.missing_planned(engine, run, blocking_rules) if blocking_rules else ()
+    rest = oracle.missing_planned(engine, run, rest_rules) if rest_rules else ()
     if blocking and rest:
         names = {m.name for m in blocking}
         rest = tuple(m for m in rest if m.name not in names)

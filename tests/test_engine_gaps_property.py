@@ -4,9 +4,9 @@ Generated households (the shipped strategies) in every bundled pack's regions, o
 effective date, through one engine whose memos fill up across examples (as in a county batch):
 
 * both sides of the identification's gap report (``Engine._open``) equal session 9's per-rule answers
-  (``Engine._open_planned``, :class:`engine._RuleGap`) and the two separate per-set reports of session 8
-  (``Engine._missing_planned``, :class:`engine._MissingPlan`);
-* the exit's gap report (``Engine._missing``) equals ``_missing_planned`` for the rules the exit asks
+  (``_gap_oracle.open_planned``, :class:`_gap_oracle._RuleGap`) and the two separate per-set reports of session 8
+  (``_gap_oracle.missing_planned``, :class:`_gap_oracle._MissingPlan`);
+* the exit's gap report (``Engine._missing``) equals ``missing_planned`` for the rules the exit asks
   about, for each unknown rule alone and for all of them together;
 * the compact trace's ``missing`` (``_UnknownFacts.data()``) and each unknown fact's settling paths read
   alone (``GapCode.facts`` with only that fact wanted) equal walking the facts (``_Run.missing_of_fact``).
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eligibility import Engine
+from eligibility import _gap_oracle as oracle
 from eligibility import engine as engine_module
 from eligibility import strategies as els
 from eligibility.compile.gaps_py import gap_code
@@ -63,7 +64,7 @@ def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str
         status = SHARED._status(memo, run.fired, run.unknown, run.as_of)
         blocking_rules = status.blocking_rules if status.status == "needs_review" else ()
         got = SHARED._open(memo, run, status)
-        assert got == SHARED._open_planned(memo, run, status)
+        assert got == oracle.open_planned(SHARED, memo, run, status)
         assert got == _two_reports(SHARED, run, blocking_rules)
         if any(run.unknown):
             assert (d.identification.blocking, d.identification.unknown) == got
@@ -72,7 +73,7 @@ def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str
         unknown = _unknown_rules(run)
         asked += [(r,) for r in unknown] + ([tuple(unknown)] if unknown else [])
         for rule_ids in asked:
-            assert SHARED._missing(run, rule_ids) == SHARED._missing_planned(run, rule_ids), rule_ids
+            assert SHARED._missing(run, rule_ids) == oracle.missing_planned(SHARED, run, rule_ids), rule_ids
         walked = engine_module._Run(program, run.h, run.as_of)
         assert d.trace.missing.data() == {k: v for k, v in walked.fact_missing.items() if v}
         code = gap_code(program)
@@ -125,7 +126,7 @@ def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int
         nodes = tuple(UNKNOWN if rng.random() < p_unknown else rng.choice(outcomes) for _ in range(program.n_nodes))
         values = tuple(UNKNOWN if rng.random() < p_unknown else 0 for _ in range(n_values))
         for rule, _, _ in program.rules:
-            want = {k: (st_, fa) for k, st_, fa in engine_module._RuleGap(program, rule.id).answer(nodes, values)}
+            want = {k: (st_, fa) for k, st_, fa in oracle._RuleGap(program, rule.id).answer(nodes, values)}
             assert _decoded(code, code.rules[rule.id](nodes, values)) == want, rule.id
         # ``unknown`` (every concluding rule's tree written inline, references to concluding rules left
         # out) is the union of the unknown concluding rules' own functions

@@ -28,8 +28,8 @@ literals only.
 
 The engine keeps, per mask, a report side's subjects in name order with their static paths and facts
 (``engine._GapSide``, each subject's share as ``engine._GapPart``); per household only
-:attr:`GapCode.facts` runs, for the facts those subjects name. The old per-rule and per-set memos (``engine._RuleGap``,
-``engine._MissingPlan``) stay as the test oracle (``tests/test_engine_gaps*.py``).
+:attr:`GapCode.facts` runs, for the facts those subjects name. The old per-rule and per-set memos
+(``_gap_oracle._RuleGap``, ``_gap_oracle._MissingPlan``) stay as the test oracle (``tests/test_engine_gaps*.py``).
 """
 
 from __future__ import annotations
