@@ -38,12 +38,12 @@ __all__ = ["ROWWISE_ENV", "ROWWISE_ROWS", "decide_rows", "fits", "households_of"
 ROWWISE_ENV: Final = "ELIGIBILITY_BATCH_ROWWISE"
 """Environment override of :data:`ROWWISE_ROWS` (a whole number; 0: every part columnar)."""
 
-ROWWISE_ROWS: Final = 1000
+ROWWISE_ROWS: Final = 400
 """Parts of fewer rows than this are decided household by household. Measured on fresh households
-(docs/batch-speed.md, session 14 small): a part costs the columnar program about 0.2-0.3 CPU s plus a
-few µs a row, the engine about 0.2-0.35 ms a row with the conversion from the frame, so both cost the
-same at roughly 1,000-1,500 rows (bundled packs) and 1,000-2,000 (identification-only packs); below the
-crossover the lower figure loses little where it is wrong."""
+(``benchmarks/bench_batch_rowwise.py``; docs/batch-speed.md, session 14 small): a part costs the
+columnar program about 0.23-0.27 CPU s (bundled packs) or 0.09 (identification-only) whatever its rows,
+and the Python target 0.2-0.5 ms a row with the conversion from the frame and back; both cost the same
+at about 500 rows (bundled) and 350 (identification-only)."""
 
 
 def rowwise_rows(value: int | None = None) -> int:
