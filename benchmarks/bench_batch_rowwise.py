@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_batch as bb  # noqa: E402
+import bench_batch as bb
 
-from eligibility import load_rules  # noqa: E402
-from eligibility.compile.polars import decide_table  # noqa: E402
-from eligibility.io.tables import read_households  # noqa: E402
+from eligibility import load_rules
+from eligibility.compile.polars import decide_table
+from eligibility.io.tables import read_households
 
 
 def main() -> None:

@@ -20,10 +20,11 @@ from polars.testing import assert_frame_equal
 from pydantic import ValidationError
 
 from eligibility import strategies as els
-from eligibility.compile.polars import households_frame
-from eligibility.compile.rowwise import ROWWISE_ENV, ROWWISE_ROWS, households_of, rowwise_rows
+from eligibility.compile.polars import OUTPUT_SCHEMA, households_frame
+from eligibility.compile.rowwise import ROWWISE_ENV, ROWWISE_ROWS, decide_rows, households_of, rows_frame, rowwise_rows
 from eligibility.io.tables import read_households
 from eligibility.models import Household, parse_household
+from eligibility.ruleset import RuleSet
 
 from .conftest import ROOT
 
@@ -110,3 +111,16 @@ def test_the_threshold_and_its_override(monkeypatch: pytest.MonkeyPatch) -> None
             rowwise_rows()
     with pytest.raises(ValueError):
         rowwise_rows(-1)
+
+
+def test_decision_rows_come_in_the_tables_types(ruleset: RuleSet) -> None:
+    """``rows_frame`` builds the nested columns itself (decide_table's shaping cast would hide a wrong
+    inner type, so it is checked here, before it)."""
+    frame = read_households(EXAMPLES / "households.csv", as_of=ON).frame
+    pack = ruleset.pack_for_region(frame.get_column("region")[0])
+    part = frame.filter(pl.col("region").map_elements(ruleset.pack_for_region, return_dtype=pl.String) == pack)
+    rows = decide_rows(ruleset, ruleset.chain(pack), part)
+    assert rows is not None and len(rows) == part.height
+    table = rows_frame(rows)
+    assert table.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert table.get_column("_row").to_list() == part.get_column("_row").to_list()

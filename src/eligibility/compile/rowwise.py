@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from ..errors import EligibilityError
 from ..facts import CATALOGUE
 from ..models import Household
 from ..ruleset import Chain, RuleSet
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 __all__ = ["ROWWISE_ENV", "ROWWISE_ROWS", "decide_rows", "fits", "households_of", "rows_frame", "rowwise_rows"]
 
@@ -187,7 +190,7 @@ def rows_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame([_series(name, [r[name] for r in rows], dtype) for name, dtype in OUTPUT_SCHEMA.items()])
 
 
-def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
+def _series(name: str, values: list[Any], dtype: PolarsDataType) -> pl.Series:
     """``values`` as a column of ``dtype``: a list column from its items' column and a row number per
     item, a struct column from its fields' columns (a null list or struct: polars' own conversion)."""
     if isinstance(dtype, pl.List | pl.Struct) and any(v is None for v in values):
