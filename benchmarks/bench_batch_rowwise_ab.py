@@ -27,6 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_batch_same import parsed, tree_arguments, write_households  # noqa: E402
+
 KEYS = ("mixed cold", "mixed warm", "identification", "bundled")
 
 
@@ -51,7 +53,7 @@ def side(args: argparse.Namespace) -> None:
         decide_table(rules, frame)  # type: ignore[arg-type]
         out[key] = time.process_time() - c
     frame = read_households(Path(args.dir) / "households.parquet", as_of=bb.AS_OF).frame
-    ident = bb.identification_rules(Path(args.dir) / args.side)
+    ident = bb.identification_rules(Path(tempfile.mkdtemp(dir=args.dir)))
     for key, rs in (("identification", ident), ("bundled", rules)):
         os.environ["ELIGIBILITY_BATCH_ROWWISE"] = "0"
         decide_table(rs, frame.head(100))  # compile the columnar program, not timed
@@ -65,20 +67,13 @@ def side(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", type=Path)
-    ap.add_argument("--after", type=Path, default=HERE.parent / "src")
+    tree_arguments(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mixed", type=int, default=2000)
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--side", help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.side:
-        side(args)
+    args = parsed(ap, side)
+    if args is None:
         return
-    if args.before is None:
-        ap.error("--before is required")
-    from bench_batch_same import write_households
 
     with tempfile.TemporaryDirectory(prefix="bench-rowwise-ab-") as tmp:
         write_households(Path(tmp), args.n + 100)

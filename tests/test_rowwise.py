@@ -97,6 +97,7 @@ def test_nothing_is_coerced() -> None:
         households_of(bad)
     assert households_of(frame.drop("loan.amount")) is None
     assert households_of(frame.with_columns(pl.col("loan.term_months").cast(pl.Float64))) is None
+    assert households_of(frame.with_columns(pl.col("as_of").cast(pl.Datetime))) is None
 
 
 def test_the_threshold_and_its_override(monkeypatch: pytest.MonkeyPatch) -> None:

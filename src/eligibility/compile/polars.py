@@ -2812,9 +2812,7 @@ def decide_table(
     columns (``rule_columns``) are the columnar program's own, so every part is columnar then."""
     from .rowwise import decide_rows, fits, rows_frame, rowwise_rows
 
-    below = rowwise_rows(rowwise)
-    if rule_columns or (below and not fits(households)):
-        below = 0
+    below = 0 if rule_columns else rowwise_rows(rowwise)
     df = households
     if "as_of" not in df.columns:
         if as_of is None:
@@ -2824,6 +2822,8 @@ def decide_table(
         df = df.with_columns(pl.col("as_of").fill_null(pl.lit(as_of, dtype=pl.Date)))
     if "_row" not in df.columns:
         df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.UInt64))
+    if below and not fits(df):
+        below = 0
     df = df.with_columns(_pack_of(ruleset, pl.col("region")).alias("__pack"))
     if not ruleset.root_pack:  # a region no pack covers: RuleSet.pack_for_region's error
         uncovered = df.filter(pl.col("region").is_not_null() & pl.col("__pack").is_null())

@@ -68,12 +68,6 @@ def rowwise_rows(value: int | None = None) -> int:
 # ------------------------------------------------------------------------------------ frame → Household
 
 
-def _input_schema() -> dict[str, pl.DataType]:
-    from .polars import INPUT_SCHEMA
-
-    return {p: INPUT_SCHEMA[p] for p in CATALOGUE}
-
-
 def _plan() -> tuple[tuple[int, str, str | None], ...]:
     """For each catalogue column in order: (position, section or the field itself, field in section)."""
     out: list[tuple[int, str, str | None]] = []
@@ -128,10 +122,12 @@ def households_of(frame: pl.DataFrame) -> list[Household] | None:
 
 
 def fits(frame: pl.DataFrame) -> bool:
-    """Whether ``frame`` has every column of the input contract in its type (checked once per table:
-    comparing nested types is slow)."""
+    """Whether ``frame`` has every column of the input contract in its type, ``_row`` and ``as_of``
+    included (checked once per table: comparing nested types is slow)."""
+    from .polars import INPUT_SCHEMA
+
     given = frame.schema
-    return all(given.get(p) == t for p, t in _input_schema().items())
+    return all(given.get(p) == t for p, t in INPUT_SCHEMA.items())
 
 
 def _households(frame: pl.DataFrame) -> list[Household]:
