@@ -19,6 +19,12 @@ from eligibility.ruleset import RuleSet
 # (tests that exercise the cache set ELIGIBILITY_CACHE_DIR themselves).
 os.environ.setdefault("ELIGIBILITY_CACHE_DIR", tempfile.mkdtemp(prefix="eligibility-test-cache-"))
 
+# decide_table decides a part of fewer rows than a threshold with the Python target (compile/rowwise.py);
+# the tests' tables are small, so without this every test comparing decide_table or run_batch with the
+# engine would compare the engine with itself. 0 keeps every part columnar (the target these tests are
+# about); the row-by-row path's own tests pass ``rowwise=`` explicitly, which overrides this.
+os.environ.setdefault("ELIGIBILITY_BATCH_ROWWISE", "0")
+
 # Hypothesis profiles: "quick" for `make test` (CI: 2 cores, the whole suite in a few minutes) and
 # "thorough" for `make proptest`. Choose with HYPOTHESIS_PROFILE; quick is the default.
 settings.register_profile(

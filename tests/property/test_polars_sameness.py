@@ -51,7 +51,7 @@ def _expected(data: dict[str, Any], on: date) -> dict[str, Any]:
 def test_every_row_is_the_python_targets_decision(population: list[tuple[dict[str, Any], date]]) -> None:
     households = [parse_household(d) for d, _ in population]
     frame = households_frame(households, [on for _, on in population])
-    table = decide_table(RULESET, frame)
+    table = decide_table(RULESET, frame, rowwise=0)  # the columnar target, whatever the parts' sizes
     assert table.get_column("_row").to_list() == list(range(len(population)))
     for (data, on), row in zip(population, table.iter_rows(named=True), strict=True):
         expected = _expected(data, on)
@@ -71,7 +71,9 @@ def test_rule_and_fact_columns_are_the_python_programs_values(population: list[t
     """``rule_columns=True``: each rule's outcome exactly, each fact's value (a quotient to within 1e-16:
     the one output that is an actual division) — the parts of the decision the row form does not show."""
     households = [parse_household(d) for d, _ in population]
-    table = decide_table(RULESET, households_frame(households, [on for _, on in population]), rule_columns=True)
+    table = decide_table(
+        RULESET, households_frame(households, [on for _, on in population]), rule_columns=True, rowwise=0
+    )
     for h, (_, on), row in zip(households, population, table.iter_rows(named=True), strict=True):
         if row["error"] is not None or h.region is None:
             continue

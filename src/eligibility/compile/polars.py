@@ -592,9 +592,7 @@ def compile_table(chain: Chain, on: date, *, every_fact: bool = False) -> TableP
     if cache is None:
         with _LOCK:
             cache = chain.__dict__.setdefault("_tables", {})
-            chain.__dict__.setdefault("_table_points", spans(chain))
-    points: list[date] = chain.__dict__["_table_points"]
-    i = bisect_right(points, on) - 1
+    points, i = _span_at(chain, on)
     start = points[i] if i >= 0 else None
     prog = cache.get((start, every_fact))
     if prog is None:
@@ -605,6 +603,17 @@ def compile_table(chain: Chain, on: date, *, every_fact: bool = False) -> TableP
                 prog = _Compiler(chain, on, start or date.min, until, every_fact).build()
                 cache[(start, every_fact)] = prog
     return prog
+
+
+def _span_at(chain: Chain, on: date) -> tuple[list[date], int]:
+    """The dates where ``chain``'s rules or parameters change (computed once per chain) and the index of
+    the last one on or before ``on`` (-1: before the first): the span :func:`compile_table` compiles
+    for, which :func:`decide_table` also groups rows by without compiling a program."""
+    points: list[date] | None = chain.__dict__.get("_table_points")
+    if points is None:
+        with _LOCK:
+            points = chain.__dict__.setdefault("_table_points", spans(chain))
+    return points, bisect_right(points, on) - 1
 
 
 class _Compiler:
@@ -2783,13 +2792,27 @@ def _pack_of(ruleset: RuleSet, region: pl.Expr) -> pl.Expr:
 
 
 def decide_table(
-    ruleset: RuleSet, households: pl.DataFrame, as_of: date | None = None, *, rule_columns: bool = False
+    ruleset: RuleSet,
+    households: pl.DataFrame,
+    as_of: date | None = None,
+    *,
+    rule_columns: bool = False,
+    rowwise: int | None = None,
 ) -> pl.DataFrame:
     """Decide every row of ``households`` (the input contract above); one output row per input row, in
     input order. Rows are split by (pack chain, date span), each part runs through its compiled lazy
     query, and the parts are put back in order. A row that cannot be decided (no rules in force on its
     date, a required parameter without a value) carries the reason in ``error`` — the table never fails
-    as a whole for one jurisdiction's gap."""
+    as a whole for one jurisdiction's gap.
+
+    ``rowwise``: a part of fewer rows than this is decided household by household by the Python target
+    instead (:mod:`eligibility.compile.rowwise`: the same rows, cell for cell, without the columnar
+    program's fixed cost of about 0.25 CPU s a part); None reads ``ELIGIBILITY_BATCH_ROWWISE`` or
+    takes :data:`~eligibility.compile.rowwise.ROWWISE_ROWS`; 0 keeps every part columnar. Audit
+    columns (``rule_columns``) are the columnar program's own, so every part is columnar then."""
+    from .rowwise import decide_rows, fits, rows_frame, rowwise_rows
+
+    below = 0 if rule_columns else rowwise_rows(rowwise)
     df = households
     if "as_of" not in df.columns:
         if as_of is None:
@@ -2799,44 +2822,77 @@ def decide_table(
         df = df.with_columns(pl.col("as_of").fill_null(pl.lit(as_of, dtype=pl.Date)))
     if "_row" not in df.columns:
         df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.UInt64))
+    if below and not fits(df):
+        below = 0
     df = df.with_columns(_pack_of(ruleset, pl.col("region")).alias("__pack"))
     if not ruleset.root_pack:  # a region no pack covers: RuleSet.pack_for_region's error
         uncovered = df.filter(pl.col("region").is_not_null() & pl.col("__pack").is_null())
         if uncovered.height:
             ruleset.pack_for_region(uncovered.get_column("region")[0])
     parts: list[pl.DataFrame] = []
-    keys = df.select("__pack", "as_of").unique().drop_nulls()
+    # Parts by (pack, span) with their dates and rows, found without compiling: a part decided row by
+    # row needs no columnar program (compiling one cost about 0.2 CPU s cold).
+    groups: dict[tuple[str, date | None], tuple[Chain, list[date], list[int]]] = {}
+    for pack, on, n in df.group_by("__pack", "as_of").len().drop_nulls().iter_rows():
+        chain = ruleset.chain(pack)
+        points, i = _span_at(chain, on)
+        group = groups.setdefault((pack, points[i] if i >= 0 else None), (chain, [], [0]))
+        group[1].append(on)
+        group[2][0] += n
     programs: dict[tuple[str, date | None], tuple[TableProgram, list[date]]] = {}
-    for pack, on in keys.iter_rows():
-        prog = compile_table(ruleset.chain(pack), on, every_fact=rule_columns)
-        programs.setdefault((pack, prog.start), (prog, []))[1].append(on)
+    by_rows: list[tuple[tuple[str, date | None], tuple[TableProgram | None, list[date]]]] = []
+    for key, (chain, dates, (n,)) in groups.items():
+        if n < below and all(chain.in_force(on) for on in dates):  # else the program's error rows
+            by_rows.append((key, (None, dates)))
+        else:
+            programs[key] = (compile_table(chain, dates[0], every_fact=rule_columns), dates)
     out_cols = list(OUTPUT_SCHEMA)
 
     unborn = _births_after(df)
     if unborn is not None:
         df = df.join(unborn, on="_row", how="left", maintain_order="left")
 
-    def run(item: tuple[tuple[str, date | None], tuple[TableProgram, list[date]]]) -> list[pl.DataFrame]:
-        (pack, _), (prog, dates) = item
+    def run(item: tuple[tuple[str, date | None], tuple[TableProgram | None, list[date]]]) -> list[pl.DataFrame]:
+        """The part's rows: by the columnar program, or (``prog`` None) by the Python target when it can
+        decide them exactly, else by the program after all."""
+        (pack, start), (prog, dates) = item
         part = df.filter(
             (pl.col("__pack") == pack) & pl.col("as_of").is_in(pl.lit(pl.Series(dates, dtype=pl.Date)).implode())
         )
-        if unborn is None or prog.error is not None:
+        if prog is not None and (unborn is None or prog.error is not None):
             return _run_sliced(prog, part, rule_columns, ways)
-        bad = pl.col("__unborn").is_not_null()
-        refused = part.filter(bad).with_columns(
-            pl.lit(prog.chain.pack.id, dtype=pl.String).alias("jurisdiction"), pl.col("__unborn").alias("error")
-        )
-        return [*_run_sliced(prog, part.filter(~bad), rule_columns, ways), refused]
+        chain = ruleset.chain(pack)
+        refused: list[pl.DataFrame] = []
+        if unborn is not None:
+            bad = pl.col("__unborn").is_not_null()
+            refused = [
+                part.filter(bad).with_columns(
+                    pl.lit(chain.pack.id, dtype=pl.String).alias("jurisdiction"), pl.col("__unborn").alias("error")
+                )
+            ]
+            part = part.filter(~bad)
+        if prog is None:
+            decided = decide_rows(ruleset, chain, part)
+            if decided is not None:
+                by_row.extend(decided)  # one frame of them all (rows_frame's cost is mostly per call)
+                return refused
+            return run(((pack, start), (compile_table(chain, dates[0], every_fact=rule_columns), dates)))
+        return [*_run_sliced(prog, part, rule_columns, ways), *refused]
 
     # Parts run side by side: a small part's time is mostly polars planning its stages, which is single
-    # threaded, so a table of many jurisdictions and dates gains from overlapping them.
+    # threaded, so a table of many jurisdictions and dates gains from overlapping them. The parts
+    # decided row by row (Python, holding the GIL) run meanwhile in this thread.
     ways = 1 if len(programs) > 1 else _cores()
+    by_row: list[dict[str, Any]] = []
     if len(programs) > 1:
         with ThreadPoolExecutor(max_workers=min(len(programs), os.cpu_count() or 1)) as pool:
-            parts += [f for got in pool.map(run, programs.items()) for f in got]
+            pending = pool.map(run, programs.items())
+            parts += [f for item in by_rows for f in run(item)]
+            parts += [f for got in pending for f in got]
     else:
-        parts += [f for item in programs.items() for f in run(item)]
+        parts += [f for item in [*programs.items(), *by_rows] for f in run(item)]
+    if by_row:
+        parts.append(rows_frame(by_row))
     nulls = df.filter(pl.col("__pack").is_null())
     parts.append(nulls.with_columns(**_no_region_row()))
     undated = df.filter(pl.col("__pack").is_not_null() & pl.col("as_of").is_null())
