@@ -1879,6 +1879,7 @@ class _Decide:
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
+        zero = pl.lit(0, dtype=pl.UInt64)
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
         hit_cols: list[pl.Expr] = []
@@ -1887,6 +1888,7 @@ class _Decide:
         for tag in ("b", "o", "e"):
             for subject in subjects:
                 hits: list[pl.Expr] = []
+                of_ref: dict[str, list[pl.Expr]] = {}  # the subject's hits per way it is read
                 words: list[list[pl.Expr]] = [[] for _ in range(self.n_words)]
                 for (s, ref, ops), items in occ.items():
                     if s != subject:
@@ -1897,11 +1899,21 @@ class _Decide:
                     hit = pl.col(f"__hit:{len(hit_cols)}")
                     hit_cols.append(_any(conds).alias(f"__hit:{len(hit_cols)}"))
                     hits.append(hit)
-                    payload = [self.subject_words(s, ref)] + [self.subject_words(n, k) for k, n in ops]
-                    for w in range(self.n_words):
-                        words[w].append(pl.when(hit).then(_bit_or([p[w] for p in payload])))
+                    of_ref.setdefault(ref, []).append(hit)
+                    if ops:  # the operands' paths, only where this occurrence is hit
+                        payload = [self.subject_words(n, k) for k, n in ops]
+                        for w in range(self.n_words):
+                            words[w].append(pl.when(hit).then(_bit_or([p[w] for p in payload])).otherwise(zero))
                 if not hits:
                     continue
+                # The subject's own paths: once per way it is read, not once per occurrence (the out
+                # column is read only where some hit is, so with one way they need no condition).
+                for ref, ref_hits in of_ref.items():
+                    own = self.subject_words(subject, ref)
+                    for w in range(self.n_words):
+                        words[w].append(
+                            own[w] if len(of_ref) == 1 else pl.when(_any(ref_hits)).then(own[w]).otherwise(zero)
+                        )
                 present = _any(hits)
                 col = f"__g:{tag}:{subject}"
                 if tag == "b":
@@ -1910,10 +1922,7 @@ class _Decide:
                     present = present & ~present_b[subject]  # named under blocking already
                 present_cols.append(present.alias(col))
                 names = [f"{col}:{w}" for w in range(self.n_words)]
-                out_cols += [
-                    pl.when(pl.col(col)).then(_bit_or([x.fill_null(0) for x in words[w]])).alias(n)
-                    for w, n in enumerate(names)
-                ]
+                out_cols += [pl.when(pl.col(col)).then(_bit_or(words[w])).alias(n) for w, n in enumerate(names)]
                 columns.setdefault(tag, []).append((subject, names))
         gap_names = {"b": "blocking", "o": "unknown", "e": "exit_blocking"}
         decoded: dict[tuple[int, ...], list[str]] = {}
