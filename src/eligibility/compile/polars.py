@@ -2073,21 +2073,43 @@ class _Decide:
             return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
 
         def row_keys(
-            per_tag: list[tuple[str, list[str]]], terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]]
-        ) -> list[pl.Expr]:
+            per_tag: list[tuple[str, list[str]]],
+            terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]],
+            whole: bool,
+        ) -> tuple[list[pl.Expr], dict[int, tuple[int, int, int]]]:
             """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: per subject,
             whether the row names it and its pattern (``pair_terms``, without the subject's number).
             Rows of one key have one list: a batch's ``unknown`` lists number about one per two rows
             (measured: 47,655 of 100,000), against ten (row, subject) pairs per row, so the pairs, their
             patterns and their grouping are made for one row per key. Packed, the key is a few integer
             columns to hash, where a hash of every word column cost as much as the pairs it saves
-            (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
+            (measured: 0.1 CPU s for the 70 columns of ``unknown``).
+
+            With ``whole`` (every subject's pattern fits in 64 bits with its number), a subject's presence
+            bit and pattern are one value, never split between two words, and the second result says
+            where (subject number → word, offset, the pattern's bits): a pair's pattern is then read off
+            its row's key, not made again from the words and lacking items (``listed``)."""
             one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
             parts: list[tuple[pl.Expr, int]] = []
             for s, ws in per_tag:
-                parts.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
-                parts += [(value, bits) for value, bits, _ in terms[index[s]][1:]]
-            return packed(parts, "__r")
+                present = pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero)
+                rest = [(value, bits) for value, bits, _ in terms[index[s]][1:]]
+                if not whole:
+                    parts += [(present, 1), *rest]
+                    continue
+                moved, at = [present], 1
+                for value, bits in rest:
+                    moved.append(value * pl.lit(1 << at, dtype=pl.UInt64))
+                    at += bits
+                parts.append((_bit_or(moved), at))
+            fields: dict[int, tuple[int, int, int]] = {}
+            if whole:  # one value per subject
+                where = placed([bits for _, bits in parts])
+                fields = {
+                    index[s]: (j, at, bits - 1)
+                    for (s, _), (_, bits), (j, at) in zip(per_tag, parts, where, strict=True)
+                }
+            return packed(parts, "__r"), fields
 
         def seen(wide: pl.DataFrame, positions: dict[str, int]) -> dict[str, int]:
             """In one pass over ``wide`` (a pass per gathering cost 0.007 CPU s each at 100,000 rows): the
@@ -2138,20 +2160,42 @@ class _Decide:
             # fewer, the key costs more than the pairs it saves (measured: 0.045 against 0.03 CPU s for
             # the 16,000 ``exit_blocking`` pairs of 100,000 rows).
             terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
-            key_of: pl.Series | None = None
-            if pairs > wide.height:
-                keys = wide.lazy().select(row_keys(per_tag, terms)).collect()
-                _, key_of = _distinct(keys, keys.columns)
-                chosen = chosen.filter(key_of.is_first_distinct())  # the k-th such row has key k
-            rep = chosen.with_row_index("__pos").collect()
             # A pair's pattern as one exact integer where it fits in 64 bits (``pair_terms``): numbered by
             # a sort of its distinct values and spelled from its bits, where a hash of the pattern's
             # columns and its check cost twice as much (measured: 0.04 against 0.02 CPU s for the
             # 620,000 ``unknown`` pairs of 100,000 rows).
             exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
+            key_of: pl.Series | None = None
+            fields_at: dict[int, tuple[int, int, int]] = {}
+            if pairs > wide.height:
+                key_words, fields_at = row_keys(per_tag, terms, exact)
+                keys = wide.lazy().select(key_words).collect()
+                _, key_of = _distinct(keys, keys.columns)
+                first = key_of.is_first_distinct()  # the k-th such row has key k
+                if exact:  # the pairs are read off the keys, so the key rows are all they need
+                    rep = keys.filter(first).with_row_index("__pos")
+                else:
+                    rep = chosen.filter(first).with_row_index("__pos").collect()
+            else:
+                rep = chosen.with_row_index("__pos").collect()
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
+                if si in fields_at:  # the pattern is the subject's field of the key, after its presence bit
+                    kw, kat, width = fields_at[si]
+                    word = pl.col(f"__r{kw}")
+                    pattern = pl.lit(si, dtype=pl.UInt64)
+                    if width:
+                        in_key = (word // pl.lit(1 << (kat + 1), dtype=pl.UInt64)) & pl.lit(
+                            (1 << width) - 1, dtype=pl.UInt64
+                        )
+                        pattern = pattern + in_key * pl.lit(1 << span, dtype=pl.UInt64)
+                    parts.append(
+                        rep.lazy()
+                        .filter((word & pl.lit(1 << kat, dtype=pl.UInt64)) != 0)
+                        .select("__pos", pl.lit(si, dtype=pl.UInt32).alias("si"), pattern.alias("h0"))
+                    )
+                    continue
                 if exact:
                     columns_of = [
                         pl.lit(si, dtype=pl.UInt32).alias("si"),
