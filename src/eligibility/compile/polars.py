@@ -1783,19 +1783,26 @@ class _Decide:
         return {b // 64: 1 << (b % 64)}
 
     def missing_words(self) -> list[pl.Expr]:
-        """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it)."""
+        """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it).
+
+        The item paths of one collection in one word are one pass over its items: each item's bits
+        (the paths it lacks), ORed over the row's items, where a pass per path cost 1.7 times as much
+        (measured: 0.024 against 0.014 CPU s for the 13 item paths of the bundled packs at 100,000
+        rows). A null or empty collection lacks nothing."""
         words: dict[int, list[pl.Expr]] = {}
+        items: dict[tuple[int, str], list[pl.Expr]] = {}
+        zero = pl.lit(0, dtype=pl.UInt64)
         for key, b in self.bits.items():
+            bit = pl.lit(1 << (b % 64), dtype=pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
-                lacks = pl.col(coll).is_not_null() & pl.col(coll).list.eval(
-                    pl.element().struct.field(sub).is_null()
-                ).list.any().fill_null(False)
+                items.setdefault((b // 64, coll), []).append(
+                    pl.when(pl.element().struct.field(sub).is_null()).then(bit).otherwise(zero)
+                )
             else:
-                lacks = pl.col(key[2:]).is_null()
-            words.setdefault(b // 64, []).append(
-                pl.when(lacks).then(pl.lit(1 << (b % 64), dtype=pl.UInt64)).otherwise(pl.lit(0, dtype=pl.UInt64))
-            )
+                words.setdefault(b // 64, []).append(pl.when(pl.col(key[2:]).is_null()).then(bit).otherwise(zero))
+        for (w, coll), flags in items.items():
+            words.setdefault(w, []).append(pl.col(coll).list.agg(_bit_or(flags).bitwise_or()).fill_null(0))
         return [_bit_or(words.get(w, [])).alias(f"__M{w}") for w in range(self.n_words)]
 
     def fact_words(self) -> list[list[pl.Expr]]:
@@ -1888,6 +1895,7 @@ class _Decide:
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
+        zero = pl.lit(0, dtype=pl.UInt64)
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
         hit_cols: list[pl.Expr] = []
@@ -1896,6 +1904,7 @@ class _Decide:
         for tag in ("b", "o", "e"):
             for subject in subjects:
                 hits: list[pl.Expr] = []
+                of_ref: dict[str, list[pl.Expr]] = {}  # the subject's hits per way it is read
                 words: list[list[pl.Expr]] = [[] for _ in range(self.n_words)]
                 for (s, ref, ops), items in occ.items():
                     if s != subject:
@@ -1906,11 +1915,21 @@ class _Decide:
                     hit = pl.col(f"__hit:{len(hit_cols)}")
                     hit_cols.append(_any(conds).alias(f"__hit:{len(hit_cols)}"))
                     hits.append(hit)
-                    payload = [self.subject_words(s, ref)] + [self.subject_words(n, k) for k, n in ops]
-                    for w in range(self.n_words):
-                        words[w].append(pl.when(hit).then(_bit_or([p[w] for p in payload])))
+                    of_ref.setdefault(ref, []).append(hit)
+                    if ops:  # the operands' paths, only where this occurrence is hit
+                        payload = [self.subject_words(n, k) for k, n in ops]
+                        for w in range(self.n_words):
+                            words[w].append(pl.when(hit).then(_bit_or([p[w] for p in payload])).otherwise(zero))
                 if not hits:
                     continue
+                # The subject's own paths: once per way it is read, not once per occurrence (the out
+                # column is read only where some hit is, so with one way they need no condition).
+                for ref, ref_hits in of_ref.items():
+                    own = self.subject_words(subject, ref)
+                    for w in range(self.n_words):
+                        words[w].append(
+                            own[w] if len(of_ref) == 1 else pl.when(_any(ref_hits)).then(own[w]).otherwise(zero)
+                        )
                 present = _any(hits)
                 col = f"__g:{tag}:{subject}"
                 if tag == "b":
@@ -1919,10 +1938,7 @@ class _Decide:
                     present = present & ~present_b[subject]  # named under blocking already
                 present_cols.append(present.alias(col))
                 names = [f"{col}:{w}" for w in range(self.n_words)]
-                out_cols += [
-                    pl.when(pl.col(col)).then(_bit_or([x.fill_null(0) for x in words[w]])).alias(n)
-                    for w, n in enumerate(names)
-                ]
+                out_cols += [pl.when(pl.col(col)).then(_bit_or(words[w])).alias(n) for w, n in enumerate(names)]
                 columns.setdefault(tag, []).append((subject, names))
         gap_names = {"b": "blocking", "o": "unknown", "e": "exit_blocking"}
         decoded: dict[tuple[int, ...], list[str]] = {}
@@ -2066,37 +2082,55 @@ class _Decide:
             return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
 
         def row_keys(
-            per_tag: list[tuple[str, list[str]]], terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]]
-        ) -> list[pl.Expr]:
+            per_tag: list[tuple[str, list[str]]],
+            terms: dict[int, list[tuple[pl.Expr, int, tuple[str, int] | None]]],
+            whole: bool,
+        ) -> tuple[list[pl.Expr], dict[int, tuple[int, int, int]]]:
             """What fixes a row's list in ``listed``, packed into UInt64 words ``__r<j>``: per subject,
             whether the row names it and its pattern (``pair_terms``, without the subject's number).
             Rows of one key have one list: a batch's ``unknown`` lists number about one per two rows
             (measured: 47,655 of 100,000), against ten (row, subject) pairs per row, so the pairs, their
             patterns and their grouping are made for one row per key. Packed, the key is a few integer
             columns to hash, where a hash of every word column cost as much as the pairs it saves
-            (measured: 0.1 CPU s for the 70 columns of ``unknown``)."""
+            (measured: 0.1 CPU s for the 70 columns of ``unknown``).
+
+            With ``whole`` (every subject's pattern fits in 64 bits with its number), a subject's presence
+            bit and pattern are one value, never split between two words, and the second result says
+            where (subject number → word, offset, the pattern's bits): a pair's pattern is then read off
+            its row's key, not made again from the words and lacking items (``listed``)."""
             one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
             parts: list[tuple[pl.Expr, int]] = []
             for s, ws in per_tag:
-                parts.append((pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero), 1))
-                parts += [(value, bits) for value, bits, _ in terms[index[s]][1:]]
-            return packed(parts, "__r")
+                present = pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero)
+                rest = [(value, bits) for value, bits, _ in terms[index[s]][1:]]
+                if not whole:
+                    parts += [(present, 1), *rest]
+                    continue
+                moved, at = [present], 1
+                for value, bits in rest:
+                    moved.append(value * pl.lit(1 << at, dtype=pl.UInt64))
+                    at += bits
+                parts.append((_bit_or(moved), at))
+            fields: dict[int, tuple[int, int, int]] = {}
+            if whole:  # one value per subject
+                where = placed([bits for _, bits in parts])
+                fields = {
+                    index[s]: (j, at, bits - 1)
+                    for (s, _), (_, bits), (j, at) in zip(per_tag, parts, where, strict=True)
+                }
+            return packed(parts, "__r"), fields
 
         def seen(wide: pl.DataFrame, positions: dict[str, int]) -> dict[str, int]:
             """In one pass over ``wide`` (a pass per gathering cost 0.007 CPU s each at 100,000 rows): the
             OR over the rows of every word and lacking-items column (the bits some row sets), and per
-            gathering ``__pairs:<tag>``, its (row, subject) pairs."""
+            gathering ``__pairs:<tag>``, its (row, subject) pairs. The ORs skip nulls (a column of nulls
+            only: 0), so the columns are not filled first (a copy of each)."""
             got = (
                 wide.lazy()
                 .select(
+                    *(pl.col(c).bitwise_or() for per_tag in columns.values() for _, ws in per_tag for c in ws),
                     *(
-                        pl.col(c).fill_null(0).bitwise_or()
-                        for per_tag in columns.values()
-                        for _, ws in per_tag
-                        for c in ws
-                    ),
-                    *(
-                        pl.col(f"__l{b}:{k}").fill_null(0).bitwise_or()
+                        pl.col(f"__l{b}:{k}").bitwise_or()
                         for b, (coll, _) in item_of.items()
                         for k in range(positions[coll])
                     ),
@@ -2135,20 +2169,42 @@ class _Decide:
             # fewer, the key costs more than the pairs it saves (measured: 0.045 against 0.03 CPU s for
             # the 16,000 ``exit_blocking`` pairs of 100,000 rows).
             terms = {index[s]: pair_terms(index[s], ws, ors, slots[index[s]]) for s, ws in per_tag}
-            key_of: pl.Series | None = None
-            if pairs > wide.height:
-                keys = wide.lazy().select(row_keys(per_tag, terms)).collect()
-                _, key_of = _distinct(keys, keys.columns)
-                chosen = chosen.filter(key_of.is_first_distinct())  # the k-th such row has key k
-            rep = chosen.with_row_index("__pos").collect()
             # A pair's pattern as one exact integer where it fits in 64 bits (``pair_terms``): numbered by
             # a sort of its distinct values and spelled from its bits, where a hash of the pattern's
             # columns and its check cost twice as much (measured: 0.04 against 0.02 CPU s for the
             # 620,000 ``unknown`` pairs of 100,000 rows).
             exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
+            key_of: pl.Series | None = None
+            fields_at: dict[int, tuple[int, int, int]] = {}
+            if pairs > wide.height:
+                key_words, fields_at = row_keys(per_tag, terms, exact)
+                keys = wide.lazy().select(key_words).collect()
+                _, key_of = _distinct(keys, keys.columns)
+                first = key_of.is_first_distinct()  # the k-th such row has key k
+                if exact:  # the pairs are read off the keys, so the key rows are all they need
+                    rep = keys.filter(first).with_row_index("__pos")
+                else:
+                    rep = chosen.filter(first).with_row_index("__pos").collect()
+            else:
+                rep = chosen.with_row_index("__pos").collect()
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
+                if si in fields_at:  # the pattern is the subject's field of the key, after its presence bit
+                    kw, kat, width = fields_at[si]
+                    word = pl.col(f"__r{kw}")
+                    pattern = pl.lit(si, dtype=pl.UInt64)
+                    if width:
+                        in_key = (word // pl.lit(1 << (kat + 1), dtype=pl.UInt64)) & pl.lit(
+                            (1 << width) - 1, dtype=pl.UInt64
+                        )
+                        pattern = pattern + in_key * pl.lit(1 << span, dtype=pl.UInt64)
+                    parts.append(
+                        rep.lazy()
+                        .filter((word & pl.lit(1 << kat, dtype=pl.UInt64)) != 0)
+                        .select("__pos", pl.lit(si, dtype=pl.UInt32).alias("si"), pattern.alias("h0"))
+                    )
+                    continue
                 if exact:
                     columns_of = [
                         pl.lit(si, dtype=pl.UInt32).alias("si"),
@@ -2200,7 +2256,14 @@ class _Decide:
             # is turned into its list of {name, fields} once and gathered per row. Sorting and grouping
             # the pairs' integers only, where moving the path strings through the sort and the grouping
             # per pair cost most of this step.
-            order = (long.get_column("__pos").cast(pl.UInt64) * len(subjects) + long.get_column("si")).arg_sort()
+            # (sorted on 32-bit integers where they hold the key: a fifth less than on 64-bit ones,
+            # measured 0.012-0.013 against 0.015-0.016 CPU s for the 620,000 ``unknown`` pairs of 100,000
+            # rows, least of nine)
+            wide_key = rep.height * len(subjects) >= 1 << 32
+            order = (
+                long.get_column("__pos").cast(pl.UInt64 if wide_key else pl.UInt32) * len(subjects)
+                + long.get_column("si")
+            ).arg_sort()
             pos, numbers = long.get_column("__pos").gather(order), number.gather(order).alias("n")
             if key_of is None:
                 rows = pl.DataFrame([pos, numbers]).set_sorted("__pos").group_by("__pos", maintain_order=True).agg("n")
