@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import weakref
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -516,7 +516,33 @@ class _Table:
     """Rows with more cells than the header (location → message): read, but kept out of the frame."""
 
 
-def _ragged_errors(table: _Table, locs: pl.DataFrame, index_col: str, ids: dict[int, str]) -> list[RowError]:
+class _Ids(Mapping[int, str]):
+    """Household id by ``_row`` of a checked frame, for naming a bad row's household in its errors. Built
+    on first use: a file without errors never asks, and building it (a Python dict of every row) cost
+    0.02–0.03 CPU s per 100,000 households read."""
+
+    def __init__(self, clean: pl.DataFrame) -> None:
+        self._clean: pl.DataFrame | None = clean
+        self._ids: dict[int, str] = {}
+
+    def _built(self) -> dict[int, str]:
+        if self._clean is not None:
+            rows, hids = self._clean[ROW].to_list(), self._clean[HOUSEHOLD_ID].to_list()
+            self._ids = {i: v for i, v in zip(rows, hids, strict=True) if v is not None}
+            self._clean = None
+        return self._ids
+
+    def __getitem__(self, row: int) -> str:
+        return self._built()[row]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+def _ragged_errors(table: _Table, locs: pl.DataFrame, index_col: str, ids: Mapping[int, str]) -> list[RowError]:
     """Errors for the table's ragged rows; ``locs`` maps _LOC to the household index in ``index_col``."""
     out: list[RowError] = []
     for loc, message in table.ragged.items():
@@ -584,7 +610,7 @@ def _drop_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(~blank)
 
 
-def _row_errors(table: _Table, errs: pl.DataFrame, index_col: str | None, ids: dict[int, str]) -> list[RowError]:
+def _row_errors(table: _Table, errs: pl.DataFrame, index_col: str | None, ids: Mapping[int, str]) -> list[RowError]:
     out: list[RowError] = []
     for rec in errs.iter_rows(named=True):
         idx = rec.get(index_col) if index_col else None
@@ -626,7 +652,7 @@ def _assemble(
     markers = {name: hc for name, hc in cols.items() if hc[1].path in COLLECTIONS}
     scalar_cols = {name: hc for name, hc in cols.items() if name not in markers}
     clean, errs = _normalise(raw, scalar_cols, [ROW, _LOC])
-    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    ids = _Ids(clean)
     errors += _row_errors(households, errs, ROW, ids)
     errors += _ragged_errors(households, clean, ROW, ids)
     bad: set[int] = set(errs[ROW].to_list()) | {e.index for e in errors if e.index is not None}
@@ -1226,7 +1252,7 @@ def _read_parquet(
     if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
         raise TableFormatError(f"{file}: 没有 household_id 列 / no household_id column")
     clean, errs = _normalise(raw, cols, [ROW, _LOC])
-    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    ids = _Ids(clean)
     errors += _row_errors(table, errs, ROW, ids)
     bad: set[int] = set(errs[ROW].to_list())
     is_repeated = (
@@ -1314,7 +1340,7 @@ earlier assessments, issue 14 §3): validated by the household model, item by it
 
 
 def _carried(
-    raw: pl.DataFrame, name: str, file: str, errors: list[RowError], bad: set[int], ids: dict[int, str]
+    raw: pl.DataFrame, name: str, file: str, errors: list[RowError], bad: set[int], ids: Mapping[int, str]
 ) -> pl.DataFrame:
     """The column ``name`` of a Parquet file in the frame's type, each row's items checked by the model
     (:class:`~eligibility.models.History`) — a bad item is an error naming it, its row kept out."""
