@@ -853,34 +853,62 @@ def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 def _csv_table(
     file: str, header: list[str] | None, header_line: int, records: Iterable[tuple[int, list[str]]]
 ) -> _Table:
-    """The string table of a CSV file's (or part's) records under its header."""
-    if header is None:
-        header = []
-    header = [cell.strip() for cell in header]
-    rows: list[list[str | None]] = []
-    locs: list[int] = []
-    ragged: dict[int, str] = {}
-    for start, cells in records:
-        record: list[str] = cells
-        if len(record) > len(header):
-            # Trailing empty cells (a spreadsheet's stray commas) are harmless; a value beyond the header
-            # belongs to no column, so the row is not read.
-            if any(cell.strip() for cell in record[len(header) :]):
-                ragged[start] = (
-                    f"该行有 {len(record)} 列，多于表头的 {len(header)} 列 / "
-                    f"{len(record)} cells, the header has {len(header)}"
-                )
-            record = record[: len(header)]
-        rows.append([*record, *[None] * (len(header) - len(record))])
-        locs.append(start)
+    """The string table of a CSV file's (or part's) records under its header: the records written as
+    spill rows (:func:`_spill_rows`) and read back by polars (:func:`_spill_table`), as a part's spill
+    file is."""
+    width = len(header or [])
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(_spill_rows(records, width))
+    return _spill_table(file, header, header_line, buffer.getvalue().encode("utf-8"))
+
+
+def _spill_rows(records: Iterable[tuple[int, list[str]]], width: int) -> Iterator[list[str]]:
+    """Each record as one row of exactly ``width + 3`` cells: its line number, how many cells it had,
+    ``1`` when it had a value beyond the header (a *ragged* row, read but kept out of the frame), then its
+    cells cut or padded to the header's width. Trailing empty cells beyond the header (a spreadsheet's
+    stray commas) are harmless; a value there belongs to no column. Every row the same width and the
+    cells' own count beside them is what lets polars' CSV reader read the rows back
+    (:func:`_spill_table`): the cells a short record lacked come back null, an empty cell empty, where
+    building the table cell by cell in Python cost about 15 CPU s per 100,000 households with their
+    members (``docs/batch-speed.md``, "e2ein")."""
+    for line, cells in records:
+        n = len(cells)
+        if n == width:
+            yield [str(line), str(n), "", *cells]
+        elif n < width:
+            yield [str(line), str(n), "", *cells, *[""] * (width - n)]
+        else:
+            ragged = "1" if any(cell.strip() for cell in cells[width:]) else ""
+            yield [str(line), str(n), ragged, *cells[:width]]
+
+
+def _spill_table(file: str, header: list[str] | None, header_line: int, spill: Path | bytes) -> _Table:
+    """The string table of spill rows (:func:`_spill_rows`, a file or its bytes) under the header: one
+    column per header cell (null where the record had no such cell), ``_LOC`` its line number, and the
+    ragged rows' messages."""
+    header = [cell.strip() for cell in header or []]
     names = _unique_names(header)
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    if rows:
-        columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
-    frame = pl.DataFrame(
-        {**columns, _LOC: locs},
-        schema={**dict.fromkeys(names, pl.String()), _LOC: pl.Int64()},
-    )
+    width = len(header)
+    raw = [f"c{i}" for i in range(width + 3)]
+    schema = {raw[0]: pl.Int64(), raw[1]: pl.Int64(), raw[2]: pl.String(), **dict.fromkeys(raw[3:], pl.String())}
+    empty = spill.stat().st_size == 0 if isinstance(spill, Path) else not spill
+    if empty:
+        rows = pl.DataFrame(schema=schema)
+    else:
+        source = spill if isinstance(spill, Path) else io.BytesIO(spill)
+        rows = pl.read_csv(
+            source, has_header=False, schema=schema, empty_string_is_null=False, quote_char='"', infer_schema=False
+        )
+    count = pl.col(raw[1])
+    cells: dict[str, pl.Expr] = {
+        name: pl.when(count > i).then(pl.col(raw[3 + i])).otherwise(None) for i, name in enumerate(names)
+    }
+    cells[_LOC] = pl.col(raw[0])  # as a dict of the columns and then _LOC would hold them
+    frame = rows.select([expr.alias(name) for name, expr in cells.items()])
+    ragged = {
+        int(loc): f"该行有 {n} 列，多于表头的 {width} 列 / {n} cells, the header has {width}"
+        for loc, n in rows.filter(pl.col(raw[2]) == "1").select(raw[0], raw[1]).iter_rows()
+    }
     return _Table(file, None, frame, header_line, ragged)
 
 
@@ -1046,7 +1074,7 @@ def csv_parts(
             except TableFormatError:  # reported when the part is read, as the whole file's read reports it
                 rows = _drop_blank_rows(_csv_table(str(p), header, header_line, batch).frame).height
             with open(_spill(folder, "households", k), "w", encoding="utf-8", newline="") as out:
-                csv.writer(out).writerows([str(line), *cells] for line, cells in batch)
+                csv.writer(out).writerows(_spill_rows(batch, len(header or [])))
             parts.append((start, rows))
             start += rows
     if not parts:
@@ -1095,8 +1123,9 @@ def _spill_items(
                 ids, _ = _csv_ids(str(source), header or [], batch, kind, blank_rows=False)
                 placed = ids.join(first_part, on="id", how="left", maintain_order="left")
                 by_part: dict[int, list[list[str]]] = {}
-                for part, (line, cells) in zip(placed.get_column("part").fill_null(0).to_list(), batch, strict=True):
-                    by_part.setdefault(part, []).append([str(line), *cells])
+                rows = _spill_rows(batch, len(header or []))
+                for part, row in zip(placed.get_column("part").fill_null(0).to_list(), rows, strict=True):
+                    by_part.setdefault(part, []).append(row)
                 for part, rows in by_part.items():
                     with open(_spill(folder, name, part), "a", encoding="utf-8", newline="") as out:
                         csv.writer(out).writerows(rows)
@@ -1110,12 +1139,8 @@ _ITEM_BATCH: Final = 100_000
 
 
 def _spilled_table(file: str, header: list[str] | None, header_line: int, spill: Path) -> _Table:
-    """A part's records from its spill file (line number first) as a string table."""
-    records: list[tuple[int, list[str]]] = []
-    if spill.exists():
-        with open(spill, encoding="utf-8", newline="") as f:
-            records = [(int(r[0]), r[1:]) for r in csv.reader(f)]
-    return _csv_table(file, header, header_line, records)
+    """A part's records from its spill file (:func:`_spill_rows`) as a string table."""
+    return _spill_table(file, header, header_line, spill if spill.exists() else b"")
 
 
 def read_csv_part(parts: CsvParts, k: int, as_of: date | None = None) -> ReadResult:
