@@ -1152,8 +1152,8 @@ def _spill_items(
                 ids, _ = _csv_ids(str(source), header or [], batch, kind, blank_rows=False)
                 placed = ids.join(first_part, on="id", how="left", maintain_order="left")
                 by_part: dict[int, list[list[str]]] = {}
-                rows = _spill_rows(batch, len(header or []))
-                for part, row in zip(placed.get_column("part").fill_null(0).to_list(), rows, strict=True):
+                spilled = _spill_rows(batch, len(header or []))
+                for part, row in zip(placed.get_column("part").fill_null(0).to_list(), spilled, strict=True):
                     by_part.setdefault(part, []).append(row)
                 for part, rows in by_part.items():
                     with open(_spill(folder, name, part), "a", encoding="utf-8", newline="") as out:
