@@ -21,6 +21,8 @@ from __future__ import annotations
 import codecs
 import csv
 import enum
+import functools
+import gc
 import io
 import itertools
 import json
@@ -29,12 +31,12 @@ import shutil
 import tempfile
 import weakref
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 import polars as pl
 from pydantic import BaseModel
@@ -271,6 +273,36 @@ def _canonical_items(col: Column, series: pl.Series) -> bool:
     return False
 
 
+def _sorted_set(items: pl.Expr) -> pl.Expr:
+    """Each list made unique and sorted, as the model's ``frozenset`` is written. The sort runs inside
+    ``list.eval``: ``list.sort()`` cost about 11 µs of CPU per row in this polars (3.4 CPU s for the
+    295,000 members' health lists of 100,000 households, against 0.1 s for the same sort in ``list.eval``;
+    measured in ``docs/batch-speed.md``, "e2ein"), whatever the lists' length."""
+    return items.list.unique().list.eval(pl.element().sort())
+
+
+def _as_is(col: Column, series: pl.Series, canonical: bool) -> bool:
+    """Whether every cell of a column of coded values already reads as itself, without error, through
+    :func:`_convert` — a text column (``enum``) of the vocabulary's Chinese values with no space around
+    them, or a typed list column (``set``) of canonical items (``canonical``, :func:`_canonical_items`)
+    each already unique and sorted; a null cell stays null. Such a column is taken as it is
+    (:func:`_normalise`), where trimming and looking up every cell, or sorting every list, cost most of
+    checking a Parquet part's members (measured at 100,000 households, 295,000 members: 0.05 CPU s for
+    each of relation, labour and schooling, 0.11 for the health lists; ``docs/batch-speed.md``, "e2ein").
+
+    The check runs :func:`_convert`'s own expressions over the column's distinct cells (a vocabulary's
+    worth), and the conversion is cell by cell, so what holds for the distinct cells holds for all."""
+    if col.kind == "enum" and isinstance(series.dtype, pl.String):
+        conv = _convert(col, pl.col(series.name), series.dtype)
+    elif col.kind == "set" and canonical:
+        conv = _convert(col, pl.col(series.name), series.dtype, canonical)
+    else:
+        return False
+    distinct = series.unique()
+    got = distinct.to_frame().select(conv.value.alias("value"), conv.code.alias("code"))
+    return bool(got.get_column("code").is_null().all()) and got.get_column("value").equals(distinct)
+
+
 def _typed_items(col: Column, raw: pl.Expr) -> _Converted:
     """A typed list column whose items are all canonical (:func:`_canonical_items`): the value and the
     error codes :func:`_convert`'s text path gives it — a null item is ``missing``, more items than
@@ -280,7 +312,7 @@ def _typed_items(col: Column, raw: pl.Expr) -> _Converted:
     if col.kind == "set":
         items = raw.list.eval(pl.element().replace_strict(_enum_map(col), return_dtype=pl.String))
     if col.unique:
-        items = items.list.unique().list.sort()
+        items = _sorted_set(items)
     holes = raw.list.eval(pl.element().is_null()).list.any().fill_null(False)
     err = pl.when(holes).then(pl.lit("missing")).otherwise(none)
     if col.max_items is not None:
@@ -402,7 +434,7 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
         bad = items.list.eval(pl.element().is_null()).list.any()
         err_code = "bad_date"
     if col.unique:
-        items = items.list.unique().list.sort()
+        items = _sorted_set(items)
     items = pl.when(empty).then(pl.lit([], col.dtype)).otherwise(items)
     err = pl.when(present & ~empty & bad).then(pl.lit(err_code)).otherwise(none)
     if col.max_items is not None:
@@ -423,8 +455,12 @@ def _normalise(
     err_frames: list[pl.DataFrame] = []
     codes: list[pl.Expr] = []
     for name, (_, col) in columns.items():
-        canonical = col.kind in ("set", "dates") and _canonical_items(col, raw.get_column(name))
-        conv = _convert(col, pl.col(name), raw.schema[name], canonical)
+        series = raw.get_column(name)
+        canonical = col.kind in ("set", "dates") and _canonical_items(col, series)
+        if _as_is(col, series, canonical):
+            conv = _Converted(pl.col(name), pl.lit(None, pl.String))
+        else:
+            conv = _convert(col, pl.col(name), raw.schema[name], canonical)
         values.append(conv.value.cast(col.dtype).alias(col.path))
         codes.append(conv.code.alias(name))
     # Every column's error codes in one pass; the cells of a bad column are then read again only on
@@ -482,7 +518,33 @@ class _Table:
     """Rows with more cells than the header (location → message): read, but kept out of the frame."""
 
 
-def _ragged_errors(table: _Table, locs: pl.DataFrame, index_col: str, ids: dict[int, str]) -> list[RowError]:
+class _Ids(Mapping[int, str]):
+    """Household id by ``_row`` of a checked frame, for naming a bad row's household in its errors. Built
+    on first use: a file without errors never asks, and building it (a Python dict of every row) cost
+    0.02–0.03 CPU s per 100,000 households read."""
+
+    def __init__(self, clean: pl.DataFrame) -> None:
+        self._clean: pl.DataFrame | None = clean
+        self._ids: dict[int, str] = {}
+
+    def _built(self) -> dict[int, str]:
+        if self._clean is not None:
+            rows, hids = self._clean[ROW].to_list(), self._clean[HOUSEHOLD_ID].to_list()
+            self._ids = {i: v for i, v in zip(rows, hids, strict=True) if v is not None}
+            self._clean = None
+        return self._ids
+
+    def __getitem__(self, row: int) -> str:
+        return self._built()[row]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+def _ragged_errors(table: _Table, locs: pl.DataFrame, index_col: str, ids: Mapping[int, str]) -> list[RowError]:
     """Errors for the table's ragged rows; ``locs`` maps _LOC to the household index in ``index_col``."""
     out: list[RowError] = []
     for loc, message in table.ragged.items():
@@ -550,7 +612,7 @@ def _drop_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(~blank)
 
 
-def _row_errors(table: _Table, errs: pl.DataFrame, index_col: str | None, ids: dict[int, str]) -> list[RowError]:
+def _row_errors(table: _Table, errs: pl.DataFrame, index_col: str | None, ids: Mapping[int, str]) -> list[RowError]:
     out: list[RowError] = []
     for rec in errs.iter_rows(named=True):
         idx = rec.get(index_col) if index_col else None
@@ -592,7 +654,7 @@ def _assemble(
     markers = {name: hc for name, hc in cols.items() if hc[1].path in COLLECTIONS}
     scalar_cols = {name: hc for name, hc in cols.items() if name not in markers}
     clean, errs = _normalise(raw, scalar_cols, [ROW, _LOC])
-    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    ids = _Ids(clean)
     errors += _row_errors(households, errs, ROW, ids)
     errors += _ragged_errors(households, clean, ROW, ids)
     bad: set[int] = set(errs[ROW].to_list()) | {e.index for e in errors if e.index is not None}
@@ -779,6 +841,31 @@ def _read_csv_table(path: Path, notes: list[str]) -> _Table:
     return _csv_table(str(path), header, header_line, records)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` run with Python's cyclic garbage collector paused. Reading CSV records makes a list per
+    record (hundreds of thousands per part, alive until the part is spilled), and each collection the
+    allocations set off walked them all again: more than half the CPU time of cutting a file into parts
+    (measured on the members table of 100,000 households, 346,500 records: reading the records 1.85 →
+    0.82 CPU s, spilling them 0.88 → 0.17). The records hold only strings — no cycles to find — so
+    nothing is kept longer; the collector is switched on again afterwards if it was on."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return paused
+
+
 def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """(first line number, cells) of each record that is not blank, the header first."""
     reader = csv.reader(lines)
@@ -793,34 +880,62 @@ def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 def _csv_table(
     file: str, header: list[str] | None, header_line: int, records: Iterable[tuple[int, list[str]]]
 ) -> _Table:
-    """The string table of a CSV file's (or part's) records under its header."""
-    if header is None:
-        header = []
-    header = [cell.strip() for cell in header]
-    rows: list[list[str | None]] = []
-    locs: list[int] = []
-    ragged: dict[int, str] = {}
-    for start, cells in records:
-        record: list[str] = cells
-        if len(record) > len(header):
-            # Trailing empty cells (a spreadsheet's stray commas) are harmless; a value beyond the header
-            # belongs to no column, so the row is not read.
-            if any(cell.strip() for cell in record[len(header) :]):
-                ragged[start] = (
-                    f"该行有 {len(record)} 列，多于表头的 {len(header)} 列 / "
-                    f"{len(record)} cells, the header has {len(header)}"
-                )
-            record = record[: len(header)]
-        rows.append([*record, *[None] * (len(header) - len(record))])
-        locs.append(start)
+    """The string table of a CSV file's (or part's) records under its header: the records written as
+    spill rows (:func:`_spill_rows`) and read back by polars (:func:`_spill_table`), as a part's spill
+    file is."""
+    width = len(header or [])
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(_spill_rows(records, width))
+    return _spill_table(file, header, header_line, buffer.getvalue().encode("utf-8"))
+
+
+def _spill_rows(records: Iterable[tuple[int, list[str]]], width: int) -> Iterator[list[str]]:
+    """Each record as one row of exactly ``width + 3`` cells: its line number, how many cells it had,
+    ``1`` when it had a value beyond the header (a *ragged* row, read but kept out of the frame), then its
+    cells cut or padded to the header's width. Trailing empty cells beyond the header (a spreadsheet's
+    stray commas) are harmless; a value there belongs to no column. Every row the same width and the
+    cells' own count beside them is what lets polars' CSV reader read the rows back
+    (:func:`_spill_table`): the cells a short record lacked come back null, an empty cell empty, where
+    building the table cell by cell in Python cost about 15 CPU s per 100,000 households with their
+    members (``docs/batch-speed.md``, "e2ein")."""
+    for line, cells in records:
+        n = len(cells)
+        if n == width:
+            yield [str(line), str(n), "", *cells]
+        elif n < width:
+            yield [str(line), str(n), "", *cells, *[""] * (width - n)]
+        else:
+            ragged = "1" if any(cell.strip() for cell in cells[width:]) else ""
+            yield [str(line), str(n), ragged, *cells[:width]]
+
+
+def _spill_table(file: str, header: list[str] | None, header_line: int, spill: Path | bytes) -> _Table:
+    """The string table of spill rows (:func:`_spill_rows`, a file or its bytes) under the header: one
+    column per header cell (null where the record had no such cell), ``_LOC`` its line number, and the
+    ragged rows' messages."""
+    header = [cell.strip() for cell in header or []]
     names = _unique_names(header)
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    if rows:
-        columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
-    frame = pl.DataFrame(
-        {**columns, _LOC: locs},
-        schema={**dict.fromkeys(names, pl.String()), _LOC: pl.Int64()},
-    )
+    width = len(header)
+    raw = [f"c{i}" for i in range(width + 3)]
+    schema = {raw[0]: pl.Int64(), raw[1]: pl.Int64(), raw[2]: pl.String(), **dict.fromkeys(raw[3:], pl.String())}
+    empty = spill.stat().st_size == 0 if isinstance(spill, Path) else not spill
+    if empty:
+        rows = pl.DataFrame(schema=schema)
+    else:
+        source = spill if isinstance(spill, Path) else io.BytesIO(spill)
+        rows = pl.read_csv(
+            source, has_header=False, schema=schema, empty_string_is_null=False, quote_char='"', infer_schema=False
+        )
+    count = pl.col(raw[1])
+    cells: dict[str, pl.Expr] = {
+        name: pl.when(count > i).then(pl.col(raw[3 + i])).otherwise(None) for i, name in enumerate(names)
+    }
+    cells[_LOC] = pl.col(raw[0])  # as a dict of the columns and then _LOC would hold them
+    frame = rows.select([expr.alias(name) for name, expr in cells.items()])
+    ragged = {
+        int(loc): f"该行有 {n} 列，多于表头的 {width} 列 / {n} cells, the header has {width}"
+        for loc, n in rows.filter(pl.col(raw[2]) == "1").select(raw[0], raw[1]).iter_rows()
+    }
     return _Table(file, None, frame, header_line, ragged)
 
 
@@ -855,6 +970,7 @@ def sibling_tables(path: str | Path) -> dict[str, Path | None]:
     return out
 
 
+@_gc_paused
 def _read_csv(path: Path, as_of: date | None, members: Path | None, measures: Path | None) -> ReadResult:
     """The households CSV and its members/measures siblings (:func:`sibling_tables`), joined by 户编号."""
     notes: list[str] = []
@@ -961,6 +1077,7 @@ def _spill(folder: Path, name: str, k: int) -> Path:
     return folder / f"{name}-{k:05d}.csv"
 
 
+@_gc_paused
 def csv_parts(
     path: str | Path, chunk_rows: int, *, members: str | Path | None = None, measures: str | Path | None = None
 ) -> CsvParts:
@@ -986,7 +1103,7 @@ def csv_parts(
             except TableFormatError:  # reported when the part is read, as the whole file's read reports it
                 rows = _drop_blank_rows(_csv_table(str(p), header, header_line, batch).frame).height
             with open(_spill(folder, "households", k), "w", encoding="utf-8", newline="") as out:
-                csv.writer(out).writerows([str(line), *cells] for line, cells in batch)
+                csv.writer(out).writerows(_spill_rows(batch, len(header or [])))
             parts.append((start, rows))
             start += rows
     if not parts:
@@ -1035,8 +1152,9 @@ def _spill_items(
                 ids, _ = _csv_ids(str(source), header or [], batch, kind, blank_rows=False)
                 placed = ids.join(first_part, on="id", how="left", maintain_order="left")
                 by_part: dict[int, list[list[str]]] = {}
-                for part, (line, cells) in zip(placed.get_column("part").fill_null(0).to_list(), batch, strict=True):
-                    by_part.setdefault(part, []).append([str(line), *cells])
+                spilled = _spill_rows(batch, len(header or []))
+                for part, row in zip(placed.get_column("part").fill_null(0).to_list(), spilled, strict=True):
+                    by_part.setdefault(part, []).append(row)
                 for part, rows in by_part.items():
                     with open(_spill(folder, name, part), "a", encoding="utf-8", newline="") as out:
                         csv.writer(out).writerows(rows)
@@ -1050,12 +1168,8 @@ _ITEM_BATCH: Final = 100_000
 
 
 def _spilled_table(file: str, header: list[str] | None, header_line: int, spill: Path) -> _Table:
-    """A part's records from its spill file (line number first) as a string table."""
-    records: list[tuple[int, list[str]]] = []
-    if spill.exists():
-        with open(spill, encoding="utf-8", newline="") as f:
-            records = [(int(r[0]), r[1:]) for r in csv.reader(f)]
-    return _csv_table(file, header, header_line, records)
+    """A part's records from its spill file (:func:`_spill_rows`) as a string table."""
+    return _spill_table(file, header, header_line, spill if spill.exists() else b"")
 
 
 def read_csv_part(parts: CsvParts, k: int, as_of: date | None = None) -> ReadResult:
@@ -1192,7 +1306,7 @@ def _read_parquet(
     if not any(c.path == HOUSEHOLD_ID for _, c in cols.values()):
         raise TableFormatError(f"{file}: 没有 household_id 列 / no household_id column")
     clean, errs = _normalise(raw, cols, [ROW, _LOC])
-    ids = {i: v for i, v in zip(clean[ROW].to_list(), clean[HOUSEHOLD_ID].to_list(), strict=True) if v is not None}
+    ids = _Ids(clean)
     errors += _row_errors(table, errs, ROW, ids)
     bad: set[int] = set(errs[ROW].to_list())
     is_repeated = (
@@ -1280,7 +1394,7 @@ earlier assessments, issue 14 §3): validated by the household model, item by it
 
 
 def _carried(
-    raw: pl.DataFrame, name: str, file: str, errors: list[RowError], bad: set[int], ids: dict[int, str]
+    raw: pl.DataFrame, name: str, file: str, errors: list[RowError], bad: set[int], ids: Mapping[int, str]
 ) -> pl.DataFrame:
     """The column ``name`` of a Parquet file in the frame's type, each row's items checked by the model
     (:class:`~eligibility.models.History`) — a bad item is an error naming it, its row kept out."""
@@ -1429,6 +1543,7 @@ def read_jsonl_part(
         return _read_jsonl_lines(p, enumerate(f, start=number), first, rows, as_of, repeated)
 
 
+@_gc_paused
 def _read_jsonl_lines(
     path: Path,
     lines: Iterable[tuple[int, bytes]],
