@@ -2896,7 +2896,9 @@ def decide_table(
     # Parts by (pack, span) with their dates and rows, found without compiling: a part decided row by
     # row needs no columnar program (compiling one cost about 0.2 CPU s cold).
     groups: dict[tuple[str, date | None], tuple[Chain, list[date], list[int]]] = {}
-    for pack, on, n in df.group_by("__pack", "as_of").len().drop_nulls().iter_rows():
+    # In order of first appearance: the parts, and so the union of their audit columns, come out in the
+    # same order every run (a plain group_by orders its groups differently from call to call).
+    for pack, on, n in df.group_by("__pack", "as_of", maintain_order=True).len().drop_nulls().iter_rows():
         chain = ruleset.chain(pack)
         points, i = _span_at(chain, on)
         group = groups.setdefault((pack, points[i] if i >= 0 else None), (chain, [], [0]))
