@@ -235,8 +235,11 @@ def changes_frame(
     a, b = _zh(rules, "category", catc, "p_category"), _zh(rules, "category", catc, "category")
     add(catc, "category_changed", pl.format("{} → {}", a, b), _EMPTY, a, b)
     # risk_changed: the set of risks differs from a non-empty previous set.
-    now_set = _codes("risks").fill_null(_EMPTY).list.unique().list.sort()
-    before_set = _codes("p_risks").fill_null(_EMPTY).list.unique().list.sort()
+    # Sorted inside ``list.eval``: the same lists, but ``list.sort()`` cost ~19 µs of CPU a row in this
+    # polars (5.7 CPU s for 300,000 rows, against 0.19 s; as io/tables.py's ``_sorted_set``). Only the
+    # rows with a risk this month and last are sorted, so the routine's figures did not move measurably.
+    now_set = _codes("risks").fill_null(_EMPTY).list.eval(pl.element().unique().sort())
+    before_set = _codes("p_risks").fill_null(_EMPTY).list.eval(pl.element().unique().sort())
     riskc = risks.filter(ok_p & (before_set.list.len() > 0) & (now_set != before_set))
     names = _vocab(rules, "risk", riskc.select(before_set.alias("c")).explode("c").get_column("c"))
     a = before_set.list.eval(pl.element().replace_strict(names, default="", return_dtype=pl.String)).list.join("；")
