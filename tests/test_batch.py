@@ -164,8 +164,9 @@ def test_resume_refuses_a_run_whose_inputs_changed(tmp_path: Path) -> None:
 
 
 def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: Path) -> None:
-    # A CSV output keeps its parts as Arrow IPC; a run begun by an earlier version has Parquet parts. Either
-    # way a resumed run writes the very bytes of a run never stopped.
+    # A CSV output keeps each part as its piece of the output; a run begun by an earlier version kept the
+    # part's decisions (Arrow IPC or Parquet) and no outcome in its errors file. Either way a resumed run
+    # writes the very bytes (and errors file) of a run never stopped.
     class Stop(Exception):
         pass
 
@@ -176,18 +177,49 @@ def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: 
     src = BATCH / "households.jsonl"
     on = date(2023, 9, 30)
     clean = tmp_path / "clean.csv"
-    run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    whole = run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
     with pytest.raises(Stop):
         run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
-    assert [p["file"] for p in manifest["parts"]] == ["part-00000.arrow", "part-00001.arrow"]
-    # part 0 as an earlier version wrote it
-    pl.read_ipc(parts / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
-    (parts / "part-00000.arrow").unlink()
+    assert [p["file"] for p in manifest["parts"]] == ["part-00000.csv", "part-00001.csv"]
+    # part 0 as an earlier version wrote it: its decisions (an Excel run still keeps them), no outcome
+    old = tmp_path / "old.xlsx"
+    with pytest.raises(Stop):
+        run_batch([src], old, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
+    (parts / "part-00000.csv").unlink()
+    del manifest["parts"][0]["render"]
     manifest["parts"][0]["file"] = "part-00000.parquet"
     (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    errors = parts / "part-00000.errors.json"
+    errors.write_text(json.dumps({"errors": json.loads(errors.read_text("utf-8"))["errors"]}), encoding="utf-8")
     result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
     assert result.resumed_parts == 2 and not parts.exists()
+    assert out.read_bytes() == clean.read_bytes()
+    assert (result.decided, result.errors, result.gaps) == (whole.decided, whole.errors, whole.gaps)
+
+
+def test_a_resumed_run_renders_again_the_pieces_of_another_language(tmp_path: Path) -> None:
+    # A part's piece is its output in one language (and with or without rule columns): a run resumed in
+    # the other one decides that part again rather than join a Chinese piece into an English file.
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(part: int) -> None:
+        if part == 1:
+            raise Stop
+
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, log=io.StringIO())
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    result = run_batch(
+        [src], out, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, resume=True, log=io.StringIO()
+    )
+    assert result.resumed_parts == 0
     assert out.read_bytes() == clean.read_bytes()

@@ -30,9 +30,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -318,13 +319,53 @@ def _merge_summaries(parts: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def _renders(out: Path) -> bool:
+    """Whether a run writes each part's piece of ``out`` itself (CSV and JSON Lines: a text file is its
+    pieces one after the other), rather than keeping the part's decisions for the end (Parquet is joined
+    by polars from Parquet parts; Excel is written whole)."""
+    return out.suffix.lower() in (".csv", ".jsonl", ".ndjson")
+
+
+def _write_piece(decided: pl.DataFrame, piece: Path, first: bool, lang: str, rules: RuleSet, on: date | None) -> None:
+    """A part's decisions (error rows left out) as its piece of a CSV or JSON Lines output, in ``piece``.
+
+    Written when the part is decided, so that its decisions are never written to a part file and read
+    back to be rendered at the end (measured at 100,000 bundled households, CSV: the Arrow part written
+    0.38 CPU s and read back 0.31). The first part's piece carries the CSV header and byte-order mark;
+    :func:`_join_pieces` puts the pieces together."""
+    frame = decided.filter(pl.col("error").is_null())
+    if piece.suffix == ".csv":
+        with piece.open("wb") as sink:
+            # The header (and BOM) only once, as a later part's rows follow the first part's.
+            write_decisions_csv(frame, sink, header=first, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+    else:
+        write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+
+
+def _join_pieces(pieces: Sequence[Path], out: Path) -> None:
+    """The output from its parts' pieces, in part order: the first piece becomes the file and the others
+    are appended (a run of one part only renames its piece). A run killed while this goes on has lost its
+    first piece, so that part counts as not done and is decided again when resumed."""
+    tmp = out.with_name(out.name + ".tmp")
+    os.replace(pieces[0], tmp)
+    if len(pieces) > 1:
+        with tmp.open("ab") as sink:
+            for piece in pieces[1:]:
+                with piece.open("rb") as source:
+                    shutil.copyfileobj(source, sink, 1 << 22)
+    os.replace(tmp, out)
+
+
 def _write_output(
     files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None = None
 ) -> int:
     """Join the parts' decisions (error rows left out) into ``out`` without holding them all: Parquet is
     streamed by polars; CSV and JSON Lines are written part by part with :func:`write_decisions` and
     concatenated (one header, one byte-order mark); Excel, whose sheets stop at 1,048,576 rows, is
-    written whole. Returns the number of decisions written."""
+    written whole. Returns the number of decisions written.
+
+    ``files`` are decision parts; a CSV or JSON Lines run of this version writes pieces instead
+    (:func:`_write_piece`) and comes here only for parts an earlier version left (``--resume``)."""
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
@@ -337,28 +378,24 @@ def _write_output(
         _scan_parts(files).filter(ok).sink_parquet(tmp, row_group_size=10_000)
         os.replace(tmp, out)
         return parquet_rows(out)
-    if suffix not in (".csv", ".jsonl", ".ndjson"):
-        frame = _scan_parts(files).filter(ok).collect()
-        write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-        return frame.height
-    written = 0
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("wb") as sink:
-        for k, f in enumerate(files):
-            frame = _scan_part(f).filter(ok).collect()
-            if k and not frame.height:
-                continue
-            if suffix == ".csv":
-                # Straight into the output; the header (and BOM) only once.
-                write_decisions_csv(frame, sink, header=not k, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-            else:
-                piece = parts_dir / ("out" + suffix)
-                write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-                sink.write(piece.read_bytes())
-                piece.unlink()
-            written += frame.height
-    os.replace(tmp, out)
-    return written
+    frame = _scan_parts(files).filter(ok).collect()
+    write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+    return frame.height
+
+
+def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """What the end of a run needs of a part besides its output: how many decisions it has, its rows the
+    rules could not decide (``_row``, household id, error) and its configuration gaps' counts — kept in
+    the part's errors file so that the end reads no part's decisions back."""
+    lf = decided.lazy()
+    ok = pl.col("error").is_null()
+    counts = lf.select(ok.sum().alias("decided")).collect()
+    evaluation = lf.filter(~ok).select("_row", "household_id", "error").collect()
+    return {
+        "decided": int(counts.item()),
+        "evaluation": [[int(r), h, str(e)] for r, h, e in evaluation.iter_rows()],
+        "gaps": _gap_counts(lf.filter(ok)),
+    }
 
 
 def _error_record(e: RowError) -> dict[str, Any]:
@@ -393,7 +430,10 @@ def run_batch(
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
-    suffix = _part_suffix(out)
+    renders = _renders(out)
+    suffix = out.suffix.lower() if renders else _part_suffix(out)
+    # A piece is rendered: it is done only for a run that renders it the same way.
+    render = [suffix, lang, rule_columns]
     manifest_path = parts_dir / "manifest.json"
     run_id = _digest(paths, as_of, str(fingerprint), chunk_rows)
     done: list[dict[str, Any]] = []
@@ -404,7 +444,12 @@ def run_batch(
                 f"{manifest_path}: 输入、日期或规则已变，不能续跑 / the inputs, date or rules changed since "
                 "that run: start again without --resume"
             )
-        done = [p for p in got["parts"] if all((parts_dir / p[k]).exists() for k in ("file", "errors", "summary"))]
+        done = [
+            p
+            for p in got["parts"]
+            if all((parts_dir / p[k]).exists() for k in ("file", "errors", "summary"))
+            and p.get("render", render) == render
+        ]
     else:
         if parts_dir.exists():
             for f in parts_dir.iterdir():
@@ -430,9 +475,13 @@ def run_batch(
             summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
             summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
             errors = [_error_record(e) for e in read.errors]
-            _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors})
-            tmp = parts_dir / f"{stem}{suffix}.tmp"
-            _write_part(decided, tmp, suffix)
+            _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
+            # The temporary name keeps the suffix: the writers choose the format by it.
+            tmp = parts_dir / f"{stem}.tmp{suffix}"
+            if renders:
+                _write_piece(decided, tmp, chunk.part == 0, lang, rules, as_of)
+            else:
+                _write_part(decided, tmp, suffix)
             os.replace(tmp, parts_dir / f"{stem}{suffix}")
             parts.append(
                 {
@@ -443,6 +492,7 @@ def run_batch(
                     "rows": chunk.rows,
                     "unknown_columns": read.unknown_columns,
                     "notes": read.notes,
+                    **({"render": render} if renders else {}),
                 }
             )
             _write_json_atomic(manifest_path, {**manifest, "parts": parts})
@@ -459,22 +509,31 @@ def run_batch(
         notes += [x for x in p.get("notes", []) if x not in notes]
     if unknown:
         print("未识别的列（未使用）/ unknown columns (not used): " + ", ".join(unknown), file=log)
-    files = [parts_dir / p["file"] for p in ordered]
+    kept = [json.loads((parts_dir / p["errors"]).read_text("utf-8")) for p in ordered]
+    for p, got in zip(ordered, kept, strict=True):
+        if "decided" not in got:  # a part an earlier version left: its outcome from its decisions
+            got.update(_outcome(_scan_part(parts_dir / p["file"])))
     # A row the rules could not decide goes to the errors file only: every input row is in exactly one
     # of the two files.
     # Labels in the words of the assessment date (``--as-of``; per-row dates keep each code's first wording).
-    decided_ok = _write_output(files, out, parts_dir, lang, rules, as_of)
-    read_errors = [
-        RowError(**e) for p in ordered for e in json.loads((parts_dir / p["errors"]).read_text("utf-8"))["errors"]
-    ]
-    evaluation = (
-        _scan_parts(files).filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").collect()
-        if files
-        else pl.DataFrame()
-    )
+    if renders and ordered:
+        pieces = []
+        for p in ordered:
+            if "render" not in p:  # a part an earlier version left: its piece rendered from its decisions
+                piece = parts_dir / f"part-{int(p['part']):05d}.old{suffix}"
+                first = int(p["part"]) == 0
+                _write_piece(_scan_part(parts_dir / p["file"]).collect(), piece, first, lang, rules, as_of)
+                p = {**p, "file": piece.name}
+            pieces.append(parts_dir / p["file"])
+        _join_pieces(pieces, out)
+        decided_ok = sum(int(got["decided"]) for got in kept)
+    else:
+        decided_ok = _write_output([parts_dir / p["file"] for p in ordered], out, parts_dir, lang, rules, as_of)
+    read_errors = [RowError(**e) for got in kept for e in got["errors"]]
+    evaluation = [r for got in kept for r in got["evaluation"]]
     row_errors = list(read_errors)
-    for r in evaluation.iter_rows():
-        for column, code, message in row_errors_of(str(r[2])):
+    for row, household_id, error in evaluation:
+        for column, code, message in row_errors_of(error):
             row_errors.append(
                 RowError(
                     file=", ".join(str(p) for p in paths),
@@ -482,8 +541,8 @@ def run_batch(
                     column=column,
                     code=code,
                     message=message,
-                    index=int(r[0]),
-                    household_id=r[1],
+                    index=row,
+                    household_id=household_id,
                 )
             )
     errors_file: Path | None = None
@@ -498,7 +557,7 @@ def run_batch(
     result = BatchResult(
         rows=n,
         decided=decided_ok,
-        errors=len(bad_rows) + len(unplaced) + evaluation.height,
+        errors=len(bad_rows) + len(unplaced) + len(evaluation),
         unknown_columns=unknown,
         output=out,
         errors_file=errors_file,
@@ -506,7 +565,7 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
         notes=notes,
-        gaps=configuration_gaps(_scan_parts(files).filter(pl.col("error").is_null()) if files else pl.DataFrame()),
+        gaps=_merged_gaps(got["gaps"] for got in kept),
     )
     for f in parts_dir.iterdir():
         f.unlink()
@@ -528,12 +587,27 @@ def configuration_gaps(decisions: pl.DataFrame | pl.LazyFrame) -> list[tuple[str
     """Each configuration gap once per jurisdiction and parameter, with how many households it touched.
 
     A lazy frame (a run's parts on disk) is counted streaming: only the counts are ever in memory."""
-    lf = decisions.lazy()
+    return _merged_gaps([_gap_counts(decisions.lazy())])
+
+
+def _gap_counts(lf: pl.LazyFrame) -> list[list[Any]]:
+    """Households per (jurisdiction, missing parameter) of ``lf``, unordered: a part's share of
+    :func:`configuration_gaps`, which :func:`_merged_gaps` adds up over the parts (each household is in
+    one part)."""
     if "missing_parameters" not in lf.collect_schema().names():
         return []
     long = lf.select("jurisdiction", "missing_parameters").explode("missing_parameters").drop_nulls()
     grouped = long.group_by("jurisdiction", "missing_parameters").len()
-    counted = grouped.collect(engine="streaming").sort("jurisdiction", "missing_parameters")
+    return [[str(j), str(p), int(n)] for j, p, n in grouped.collect(engine="streaming").iter_rows()]
+
+
+def _merged_gaps(parts: Iterable[Sequence[Sequence[Any]]]) -> list[tuple[str, str, int]]:
+    """The counts of :func:`_gap_counts` of every part added up, in order of jurisdiction and parameter."""
+    rows = [tuple(r) for part in parts for r in part]
+    schema = {"jurisdiction": pl.String, "missing_parameters": pl.String, "len": pl.Int64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    summed = frame.group_by("jurisdiction", "missing_parameters").agg(pl.col("len").sum())
+    counted = summed.sort("jurisdiction", "missing_parameters")
     return [(str(j), str(p), int(n)) for j, p, n in counted.iter_rows()]
 
 
