@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from eligibility import Engine, load_rules
+from eligibility import Engine, batch, load_rules
 from eligibility.batch import run_batch
 from eligibility.cli import main
 
@@ -116,6 +116,7 @@ import os, signal, sys
 from datetime import date
 from pathlib import Path
 from eligibility import load_rules
+from eligibility import batch
 from eligibility.batch import run_batch
 
 def die(part):
@@ -222,4 +223,28 @@ def test_a_resumed_run_renders_again_the_pieces_of_another_language(tmp_path: Pa
         [src], out, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, resume=True, log=io.StringIO()
     )
     assert result.resumed_parts == 0
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    # Joining moves the first part's piece into the output before the others are appended: a run stopped
+    # there has lost that piece, so the resumed run decides that part again — no household lost or twice.
+    class Stop(Exception):
+        pass
+
+    def stop(*args: object) -> None:
+        raise Stop
+
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    out = tmp_path / "out.csv"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch.shutil, "copyfileobj", stop)
+        with pytest.raises(Stop):
+            run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    assert not out.exists()
+    result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
+    assert result.resumed_parts == 2
     assert out.read_bytes() == clean.read_bytes()

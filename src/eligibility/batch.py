@@ -34,6 +34,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -463,28 +464,47 @@ def run_batch(
     bar = _Progress(n, log, progress)
     if done:
         bar.advance(sum(p["rows"] for p in done))
+    pending: Callable[[], None] | None = None
+
+    def finish(entry: dict[str, Any], tmp: Path, job: Future[None]) -> None:
+        """A part done: its output on disk under its own name, then in the manifest."""
+        job.result()
+        os.replace(tmp, parts_dir / entry["file"])
+        parts.append(entry)
+        _write_json_atomic(manifest_path, {**manifest, "parts": parts})
+        bar.advance(entry["rows"])
+        if after_part is not None:
+            after_part(entry["part"])
+
+    # A part's output (its piece, or its decisions file) is written by a second thread while this one
+    # works out the part's summary and then reads and decides the next part: polars and the file writes
+    # release the GIL, so a run uses both cores of a county's PC (issue 10 §5). The part is recorded as
+    # done only after its output is on disk, and in part order; two parts' decisions are in memory at
+    # the peak (the one being written and the one being decided).
     try:
-        for chunk in chunks:
-            if chunk.part in finished:
-                continue
-            read = chunk.read()
-            for note in read.notes:
-                print(f"注意 / note: {note}", file=log)
-            decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
-            stem = f"part-{chunk.part:05d}"
-            summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
-            summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
-            errors = [_error_record(e) for e in read.errors]
-            _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
-            # The temporary name keeps the suffix: the writers choose the format by it.
-            tmp = parts_dir / f"{stem}.tmp{suffix}"
-            if renders:
-                _write_piece(decided, tmp, chunk.part == 0, lang, rules, as_of)
-            else:
-                _write_part(decided, tmp, suffix)
-            os.replace(tmp, parts_dir / f"{stem}{suffix}")
-            parts.append(
-                {
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eligibility-output") as pool:
+            for chunk in chunks:
+                if chunk.part in finished:
+                    continue
+                read = chunk.read()
+                for note in read.notes:
+                    print(f"注意 / note: {note}", file=log)
+                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
+                if pending is not None:
+                    pending()
+                    pending = None
+                stem = f"part-{chunk.part:05d}"
+                # The temporary name keeps the suffix: the writers choose the format by it.
+                tmp = parts_dir / f"{stem}.tmp{suffix}"
+                if renders:
+                    job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
+                else:
+                    job = pool.submit(_write_part, decided, tmp, suffix)
+                summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
+                summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
+                errors = [_error_record(e) for e in read.errors]
+                _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
+                entry = {
                     "part": chunk.part,
                     "file": f"{stem}{suffix}",
                     "errors": f"{stem}.errors.json",
@@ -494,11 +514,10 @@ def run_batch(
                     "notes": read.notes,
                     **({"render": render} if renders else {}),
                 }
-            )
-            _write_json_atomic(manifest_path, {**manifest, "parts": parts})
-            bar.advance(chunk.rows)
-            if after_part is not None:
-                after_part(chunk.part)
+                pending = functools.partial(finish, entry, tmp, job)
+                del read, decided, summary
+            if pending is not None:
+                pending()
     finally:
         bar.close()
     ordered = sorted(parts, key=lambda p: int(p["part"]))
