@@ -203,20 +203,37 @@ def _param_label(rules: RuleSet | None, name: str, lang: Lang) -> str:
     return name
 
 
-def _fmt_missing(item: dict[str, Any], rules: RuleSet | None, lang: Lang) -> str:
-    name = item["name"]
-    if rules is not None:
-        for pack in rules.packs.values():
-            fact = pack.facts.get(name)
-            if fact is not None:
-                name = fact.zh if lang == "zh" else fact.en
-                break
-    fields = item.get("fields") or []
-    return (
-        f"{name}（{'、'.join(fields)}）"
-        if fields and lang == "zh"
-        else (f"{name} ({', '.join(fields)})" if fields else name)
-    )
+def _fact_label(rules: RuleSet | None, name: str, lang: Lang) -> str:
+    """A fact's label: its declaration in any pack (the name itself when none declares it)."""
+    for pack in rules.packs.values() if rules is not None else ():
+        fact = pack.facts.get(name)
+        if fact is not None:
+            return str(fact.zh if lang == "zh" else fact.en)
+    return name
+
+
+def _missing_cells(s: pl.Series, rules: RuleSet | None, lang: Lang) -> tuple[pl.Series, bool]:
+    """A list column of missing data (``name``, ``fields``) as cells ``事实（字段、字段）；事实`` — each
+    item its fact's label, with the fields it names — and whether any text in them is one
+    :func:`neutralised` might change.
+
+    Built by polars over the lists themselves, the labels looked up once per distinct fact: these
+    lists name each household's own members, so neither whole cells nor items repeat much, and the
+    distinct-value path of :func:`_each_item` (explode, hash, join back, group again) cost more than
+    the texts (measured at 100,000 bundled households, the list of other missing data: 0.43 → 0.27
+    CPU s). A null item is left out and an absent list stays absent, as :func:`_item_cells` does."""
+    flat = s.explode()
+    names = flat.struct.field("name").drop_nulls().unique()
+    labels = {n: _fact_label(rules, n, lang) for n in names}
+    fields = flat.struct.field("fields").explode().drop_nulls().unique()
+    risky = any(_RISKY_TEXT.search(t) for t in (*labels.values(), *fields))
+    item = pl.element()
+    label = item.struct.field("name").replace_strict(labels, return_dtype=pl.String)
+    named = item.struct.field("fields")
+    opening, between, closing = ("（", "、", "）") if lang == "zh" else (" (", ", ", ")")
+    with_fields = pl.concat_str(label, pl.lit(opening), named.list.join(between), pl.lit(closing))
+    text = pl.when(named.list.len() > 0).then(with_fields).otherwise(label)
+    return s.list.eval(text).list.join(_SEP), risky
 
 
 def flatten_decisions(
@@ -251,10 +268,11 @@ def _flatten(
                 return _fmt_finding(x, kind, rules, lang, on)
 
         elif name in ("blocking", "unknown", "exit_blocking"):
-
-            def item(x: Any) -> str:
-                return _fmt_missing(x, rules, lang)
-
+            cells, risky_cells = _missing_cells(s, rules, lang)
+            out[header] = cells.alias(header)
+            if not risky_cells:
+                clean.add(header)
+            continue
         elif name == "member_measures":
 
             def item(x: Any) -> str:
