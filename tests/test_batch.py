@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -115,6 +116,7 @@ KILLER = """
 import os, signal, sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 from eligibility import load_rules
 from eligibility import batch
 from eligibility.batch import run_batch
@@ -248,3 +250,45 @@ def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_pa
     result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
     assert result.resumed_parts == 2
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Path) -> None:
+    # The order of the rule columns may differ from one process to the next; a resumed run's pieces take
+    # the order of the first part's piece (which has the header), so no cell lands under another header.
+    class Stop(Exception):
+        pass
+
+    def stop_after_one(part: int) -> None:
+        if part == 0:
+            raise Stop
+
+    # 淮北's households only: parts of other packs have other rule columns and cannot share one header.
+    records = [json.loads(line) for line in (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()]
+    huaibei = [r for r in records if str(r.get("region", "")).startswith("3406")]
+    src = tmp_path / "huaibei.jsonl"
+    lines = [json.dumps({**r, "household_id": f"{r['household_id']}-{k}"}) for k in (1, 2) for r in huaibei]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    on = date(2023, 9, 30)
+    quiet: dict[str, Any] = {"progress": False, "log": io.StringIO(), "rule_columns": True, "chunk_rows": 2}
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, **quiet)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        run_batch([src], out, rules=RULES, as_of=on, after_part=stop_after_one, **quiet)
+    parts = tmp_path / "out.csv.parts"
+    manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
+    # part 0 as another process wrote it: its rule columns in the reverse order
+    columns = manifest["parts"][0]["columns"]
+    rules_first = next(k for k, c in enumerate(columns) if c.startswith(("rule:", "fact:")))
+    columns = columns[:rules_first] + columns[rules_first:][::-1]
+    old = tmp_path / "old.xlsx"
+    with pytest.raises(Stop):
+        run_batch([src], old, rules=RULES, as_of=on, after_part=stop_after_one, **quiet)
+    decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").select(columns)
+    batch._write_piece(decided, parts / "part-00000.csv", True, "zh", RULES, on)
+    manifest["parts"][0]["columns"] = columns
+    (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    run_batch([src], out, rules=RULES, as_of=on, resume=True, **quiet)
+    got, want = pl.read_csv(out, infer_schema=False), pl.read_csv(clean, infer_schema=False)
+    assert got.columns != want.columns and sorted(got.columns) == sorted(want.columns)
+    assert got.equals(want.select(got.columns))

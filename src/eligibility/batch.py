@@ -18,9 +18,11 @@ so is JSON Lines (one pass first finds where each part starts and which ids repe
 over each table copies every record into the spill file of its part — an item row into its household's
 part — and finds the ids that repeat: :func:`~eligibility.io.tables.csv_parts`); Excel is read whole (a
 county's workbook, checked row by row) and decided part by part.
-Each part's decisions, row errors and summary counts go to disk before the next part; the output is
-joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
-up the parts' counts, so the decisions of the whole run are never in memory together.
+Each part's output, row errors and summary counts go to disk before the part counts as done; the output
+is joined from the parts (Parquet streamed from Parquet parts; CSV and JSON Lines from each part's piece
+of the output, rendered as soon as the part is decided; Excel written whole) and the summary adds up the
+parts' counts, so the decisions of the whole run are never in memory together. A part's output is written
+by a second thread while the next part is read and decided, so at the peak two parts are in memory.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import polars as pl
 
@@ -67,6 +69,7 @@ __all__ = ["BatchResult", "read_inputs", "run_batch"]
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 PARTS_FORMAT = "eligibility-batch-parts/1"
+_R = TypeVar("_R")
 
 
 def _part_suffix(out: Path) -> str:
@@ -343,6 +346,25 @@ def _write_piece(decided: pl.DataFrame, piece: Path, first: bool, lang: str, rul
         write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
 
 
+def _in_order(decided: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """A part's decisions with its columns in the order of the first part's, whose piece has the header.
+
+    The order of the ``rule:``/``fact:`` columns (``--rule-columns``) is stable within a process but not
+    from one process to the next, and a resumed run joins pieces made by both; a piece in another order
+    would put its cells under the wrong headers. A part with other columns than the first (rule columns of
+    other packs) cannot be joined to it at all: an error rather than a file with shifted cells."""
+    if list(decided.columns) == list(columns):
+        return decided
+    if set(decided.columns) == set(columns):
+        return decided.select(columns)
+    if not decided.filter(pl.col("error").is_null()).height:
+        return decided  # no rows: its piece is empty (or, for the first part, it is the header)
+    raise ValueError(
+        "各部分的列不同，不能拼成一个文件 / the parts' decisions have different columns and cannot be joined "
+        f"into one file: {sorted(set(decided.columns) ^ set(columns))}"
+    )
+
+
 def _join_pieces(pieces: Sequence[Path], out: Path) -> None:
     """The output from its parts' pieces, in part order: the first piece becomes the file and the others
     are appended (a run of one part only renames its piece). A run killed while this goes on has lost its
@@ -399,6 +421,40 @@ def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     }
 
 
+OUTPUT_THREAD = True
+"""Whether a run writes each part's output in a second thread (:func:`run_batch`). ``False`` writes it in
+the run's own thread, one step after the other: ``benchmarks/bench_batch_profile.py`` sets it to time each
+step on its own, since CPU time counts every thread of the process."""
+
+
+class _InOrder(Executor):
+    """An executor that runs each call at once, in the caller's thread (``OUTPUT_THREAD = False``)."""
+
+    def submit(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
+        done: Future[_R] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # handed to the caller by Future.result, as a thread's would be
+            done.set_exception(e)
+        return done
+
+
+def _output_pool() -> Executor:
+    """Where a run's part outputs are written: one second thread, or in order (:data:`OUTPUT_THREAD`)."""
+    if OUTPUT_THREAD:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="eligibility-output")
+    return _InOrder()
+
+
+def _first_columns(done: Sequence[dict[str, Any]], parts_dir: Path) -> list[str] | None:
+    """The columns of the first part when a resumed run has it already (None when it is to be decided):
+    from the manifest, or for a part an earlier version left, from its decisions file."""
+    for p in done:
+        if int(p["part"]) == 0:
+            return list(p["columns"]) if "columns" in p else _scan_part(parts_dir / p["file"]).collect_schema().names()
+    return None
+
+
 def _error_record(e: RowError) -> dict[str, Any]:
     return {k: getattr(e, k) for k in RowError.__dataclass_fields__}
 
@@ -422,10 +478,11 @@ def run_batch(
     """Decide every household of ``paths`` and write the decisions to ``out`` (see the module docstring).
 
     The run goes part by part (``chunk_rows`` input rows each): read the part, decide it, write its
-    decisions, row errors and summary under ``<out>.parts/``, record it in the manifest. Nothing of a
-    finished part stays in memory, so memory is bounded by one part (``docs/batch.md``) whatever the
-    input's size; a Parquet input is also *read* part by part. ``after_part`` is called with each
-    part's number once it is safely on disk (tests use it to kill a run midway)."""
+    output (its piece of a CSV or JSON Lines output, else its decisions), row errors, outcome and summary
+    under ``<out>.parts/``, record it in the manifest. Nothing of a finished part stays in memory, so
+    memory is bounded by two parts (the one being written, the one being decided; ``docs/batch.md``)
+    whatever the input's size; a Parquet input is also *read* part by part. ``after_part`` is called
+    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway)."""
     log = log or sys.stderr
     t0 = time.perf_counter()
     out = Path(out)
@@ -465,6 +522,8 @@ def run_batch(
     if done:
         bar.advance(sum(p["rows"] for p in done))
     pending: Callable[[], None] | None = None
+    # The first part's column order, which every piece keeps (:func:`_in_order`).
+    columns = _first_columns(done, parts_dir) if renders else None
 
     def finish(entry: dict[str, Any], tmp: Path, job: Future[None]) -> None:
         """A part done: its output on disk under its own name, then in the manifest."""
@@ -482,7 +541,7 @@ def run_batch(
     # done only after its output is on disk, and in part order; two parts' decisions are in memory at
     # the peak (the one being written and the one being decided).
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eligibility-output") as pool:
+        with _output_pool() as pool:
             for chunk in chunks:
                 if chunk.part in finished:
                     continue
@@ -497,6 +556,9 @@ def run_batch(
                 # The temporary name keeps the suffix: the writers choose the format by it.
                 tmp = parts_dir / f"{stem}.tmp{suffix}"
                 if renders:
+                    if columns is None or chunk.part == 0:
+                        columns = decided.columns
+                    decided = _in_order(decided, columns)
                     job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
                 else:
                     job = pool.submit(_write_part, decided, tmp, suffix)
@@ -512,7 +574,7 @@ def run_batch(
                     "rows": chunk.rows,
                     "unknown_columns": read.unknown_columns,
                     "notes": read.notes,
-                    **({"render": render} if renders else {}),
+                    **({"render": render, "columns": columns} if renders else {}),
                 }
                 pending = functools.partial(finish, entry, tmp, job)
                 del read, decided, summary
@@ -541,7 +603,8 @@ def run_batch(
             if "render" not in p:  # a part an earlier version left: its piece rendered from its decisions
                 piece = parts_dir / f"part-{int(p['part']):05d}.old{suffix}"
                 first = int(p["part"]) == 0
-                _write_piece(_scan_part(parts_dir / p["file"]).collect(), piece, first, lang, rules, as_of)
+                decided = _scan_part(parts_dir / p["file"]).collect()
+                _write_piece(_in_order(decided, columns or decided.columns), piece, first, lang, rules, as_of)
                 p = {**p, "file": piece.name}
             pieces.append(parts_dir / p["file"])
         _join_pieces(pieces, out)
