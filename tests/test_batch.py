@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -166,31 +167,38 @@ def test_resume_refuses_a_run_whose_inputs_changed(tmp_path: Path) -> None:
     assert os.path.exists(parts / "manifest.json")
 
 
+class _Stop(Exception):
+    """What ``after_part`` raises to stop a run in this process, where a kill would stop it."""
+
+
+def _stop_after(last: int | None) -> Callable[..., None]:
+    """An ``after_part`` that stops the run once part ``last`` is done (``None``: at the first call)."""
+
+    def stop(part: object = None, *_: object) -> None:
+        if last is None or part == last:
+            raise _Stop
+
+    return stop
+
+
 def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: Path) -> None:
     # A CSV output keeps each part as its piece of the output; a run begun by an earlier version kept the
     # part's decisions (Arrow IPC or Parquet) and no outcome in its errors file. Either way a resumed run
     # writes the very bytes (and errors file) of a run never stopped.
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(part: int) -> None:
-        if part == 1:
-            raise Stop
-
     src = BATCH / "households.jsonl"
     on = date(2023, 9, 30)
     clean = tmp_path / "clean.csv"
     whole = run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
-    with pytest.raises(Stop):
-        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    with pytest.raises(_Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
     assert [p["file"] for p in manifest["parts"]] == ["part-00000.csv", "part-00001.csv"]
     # part 0 as an earlier version wrote it: its decisions (an Excel run still keeps them), no outcome
     old = tmp_path / "old.xlsx"
-    with pytest.raises(Stop):
-        run_batch([src], old, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    with pytest.raises(_Stop):
+        run_batch([src], old, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
     pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
     (parts / "part-00000.csv").unlink()
     del manifest["parts"][0]["render"]
@@ -207,20 +215,13 @@ def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: 
 def test_a_resumed_run_renders_again_the_pieces_of_another_language(tmp_path: Path) -> None:
     # A part's piece is its output in one language (and with or without rule columns): a run resumed in
     # the other one decides that part again rather than join a Chinese piece into an English file.
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(part: int) -> None:
-        if part == 1:
-            raise Stop
-
     src = BATCH / "households.jsonl"
     on = date(2023, 9, 30)
     clean = tmp_path / "clean.csv"
     run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
-    with pytest.raises(Stop):
-        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    with pytest.raises(_Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
     result = run_batch(
         [src], out, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, resume=True, log=io.StringIO()
     )
@@ -231,20 +232,14 @@ def test_a_resumed_run_renders_again_the_pieces_of_another_language(tmp_path: Pa
 def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     # Joining moves the first part's piece into the output before the others are appended: a run stopped
     # there has lost that piece, so the resumed run decides that part again — no household lost or twice.
-    class Stop(Exception):
-        pass
-
-    def stop(*args: object) -> None:
-        raise Stop
-
     src = BATCH / "households.jsonl"
     on = date(2023, 9, 30)
     clean = tmp_path / "clean.csv"
     run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(batch.shutil, "copyfileobj", stop)
-        with pytest.raises(Stop):
+        mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+        with pytest.raises(_Stop):
             run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     assert not out.exists()
     result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
@@ -255,13 +250,6 @@ def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_pa
 def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Path) -> None:
     # The order of the rule columns may differ from one process to the next; a resumed run's pieces take
     # the order of the first part's piece (which has the header), so no cell lands under another header.
-    class Stop(Exception):
-        pass
-
-    def stop_after_one(part: int) -> None:
-        if part == 0:
-            raise Stop
-
     # 淮北's households only: parts of other packs have other rule columns and cannot share one header.
     records = [json.loads(line) for line in (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()]
     huaibei = [r for r in records if str(r.get("region", "")).startswith("3406")]
@@ -273,8 +261,8 @@ def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Pat
     clean = tmp_path / "clean.csv"
     run_batch([src], clean, rules=RULES, as_of=on, **quiet)
     out = tmp_path / "out.csv"
-    with pytest.raises(Stop):
-        run_batch([src], out, rules=RULES, as_of=on, after_part=stop_after_one, **quiet)
+    with pytest.raises(_Stop):
+        run_batch([src], out, rules=RULES, as_of=on, after_part=_stop_after(0), **quiet)
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
     # part 0 as another process wrote it: its rule columns in the reverse order
@@ -282,8 +270,8 @@ def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Pat
     rules_first = next(k for k, c in enumerate(columns) if c.startswith(("rule:", "fact:")))
     columns = columns[:rules_first] + columns[rules_first:][::-1]
     old = tmp_path / "old.xlsx"
-    with pytest.raises(Stop):
-        run_batch([src], old, rules=RULES, as_of=on, after_part=stop_after_one, **quiet)
+    with pytest.raises(_Stop):
+        run_batch([src], old, rules=RULES, as_of=on, after_part=_stop_after(0), **quiet)
     decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").select(columns)
     batch._write_piece(decided, parts / "part-00000.csv", True, "zh", RULES, on)
     manifest["parts"][0]["columns"] = columns
