@@ -130,7 +130,7 @@ def batch_steps(rules: Any, parquet: Path, out: Path) -> None:
         "decide_table": "decide_table",
         "summarise": "summary (一月一分析)",
         "_write_output": "output: join parts, flatten, labels, write",
-        "_write_piece": "output: each part's piece (flatten, labels, write)",
+        "_write_piece": "output: each part's piece (flatten, write)",
         "_write_part": "part files (decisions)",
         "configuration_gaps": "configuration gaps",
     }
