@@ -247,9 +247,11 @@ def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_pa
     assert out.read_bytes() == clean.read_bytes()
 
 
-def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["after the first part", "while joining"])
+def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: Path, stop: str) -> None:
     # The order of the rule columns may differ from one process to the next; a resumed run's pieces take
-    # the order of the first part's piece (which has the header), so no cell lands under another header.
+    # the order of the pieces it has (the first part's has the header; a run stopped while joining has
+    # lost that one and kept the others), so no cell lands under another header.
     # 淮北's households only: parts of other packs have other rule columns and cannot share one header.
     records = [json.loads(line) for line in (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()]
     huaibei = [r for r in records if str(r.get("region", "")).startswith("3406")]
@@ -261,20 +263,27 @@ def test_a_resumed_run_keeps_the_first_parts_order_of_rule_columns(tmp_path: Pat
     clean = tmp_path / "clean.csv"
     run_batch([src], clean, rules=RULES, as_of=on, **quiet)
     out = tmp_path / "out.csv"
-    with pytest.raises(_Stop):
-        run_batch([src], out, rules=RULES, as_of=on, after_part=_stop_after(0), **quiet)
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(_Stop):
+        if stop == "while joining":
+            mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+        run_batch(
+            [src], out, rules=RULES, as_of=on, after_part=_stop_after(0 if stop != "while joining" else -1), **quiet
+        )
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
-    # part 0 as another process wrote it: its rule columns in the reverse order
-    columns = manifest["parts"][0]["columns"]
+    done = [p for p in manifest["parts"] if (parts / p["file"]).exists()]
+    assert [p["part"] for p in done] == ([0] if stop != "while joining" else [1, 2])
+    # the pieces it has as another process wrote them: their rule columns in the reverse order
+    columns = done[0]["columns"]
     rules_first = next(k for k, c in enumerate(columns) if c.startswith(("rule:", "fact:")))
     columns = columns[:rules_first] + columns[rules_first:][::-1]
     old = tmp_path / "old.xlsx"
     with pytest.raises(_Stop):
-        run_batch([src], old, rules=RULES, as_of=on, after_part=_stop_after(0), **quiet)
-    decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").select(columns)
-    batch._write_piece(decided, parts / "part-00000.csv", True, "zh", RULES, on)
-    manifest["parts"][0]["columns"] = columns
+        run_batch([src], old, rules=RULES, as_of=on, after_part=_stop_after(2), **quiet)
+    for p in done:
+        decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / f"part-{p['part']:05d}.arrow").select(columns)
+        batch._write_piece(decided, parts / p["file"], p["part"] == 0, "zh", RULES, on)
+        p["columns"] = columns
     (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     run_batch([src], out, rules=RULES, as_of=on, resume=True, **quiet)
     got, want = pl.read_csv(out, infer_schema=False), pl.read_csv(clean, infer_schema=False)

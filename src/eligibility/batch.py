@@ -447,11 +447,16 @@ def _output_pool() -> Executor:
 
 
 def _first_columns(done: Sequence[dict[str, Any]], parts_dir: Path) -> list[str] | None:
-    """The columns of the first part when a resumed run has it already (None when it is to be decided):
-    from the manifest, or for a part an earlier version left, from its decisions file."""
+    """The column order of the pieces a resumed run already has (None when it has none): every piece of a
+    run keeps one order (:func:`_in_order`), recorded in the manifest. The first part itself may be among
+    the parts to decide again (a run stopped while joining), so any done part's record serves; a first part
+    an earlier version left gives its decisions file's order."""
+    for p in done:
+        if "columns" in p:
+            return list(p["columns"])
     for p in done:
         if int(p["part"]) == 0:
-            return list(p["columns"]) if "columns" in p else _scan_part(parts_dir / p["file"]).collect_schema().names()
+            return _scan_part(parts_dir / p["file"]).collect_schema().names()
     return None
 
 
@@ -522,7 +527,7 @@ def run_batch(
     if done:
         bar.advance(sum(p["rows"] for p in done))
     pending: Callable[[], None] | None = None
-    # The first part's column order, which every piece keeps (:func:`_in_order`).
+    # The column order every piece keeps (:func:`_in_order`): the done parts', else the first decided part's.
     columns = _first_columns(done, parts_dir) if renders else None
 
     def finish(entry: dict[str, Any], tmp: Path, job: Future[None]) -> None:
@@ -556,7 +561,7 @@ def run_batch(
                 # The temporary name keeps the suffix: the writers choose the format by it.
                 tmp = parts_dir / f"{stem}.tmp{suffix}"
                 if renders:
-                    if columns is None or chunk.part == 0:
+                    if columns is None:
                         columns = decided.columns
                     decided = _in_order(decided, columns)
                     job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
