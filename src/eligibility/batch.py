@@ -383,12 +383,11 @@ def _write_output(
     files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None = None
 ) -> int:
     """Join the parts' decisions (error rows left out) into ``out`` without holding them all: Parquet is
-    streamed by polars; CSV and JSON Lines are written part by part with :func:`write_decisions` and
-    concatenated (one header, one byte-order mark); Excel, whose sheets stop at 1,048,576 rows, is
-    written whole. Returns the number of decisions written.
+    streamed by polars; Excel, whose sheets stop at 1,048,576 rows, is written whole; a run without any
+    part writes an empty table. Returns the number of decisions written.
 
-    ``files`` are decision parts; a CSV or JSON Lines run of this version writes pieces instead
-    (:func:`_write_piece`) and comes here only for parts an earlier version left (``--resume``)."""
+    A CSV or JSON Lines output is not joined here but from its parts' pieces (:func:`_write_piece`,
+    :func:`_join_pieces`)."""
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
