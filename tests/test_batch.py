@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -289,3 +290,31 @@ def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: P
     got, want = pl.read_csv(out, infer_schema=False), pl.read_csv(clean, infer_schema=False)
     assert got.columns != want.columns and sorted(got.columns) == sorted(want.columns)
     assert got.equals(want.select(got.columns))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_second_output_thread_writes_the_same_files_in_the_same_order(tmp_path: Path, suffix: str) -> None:
+    # ELIGIBILITY_BATCH_OUTPUT_THREAD (off by default) writes each part's output while the next is
+    # decided; parts are still recorded in order, and the files are those of a run in order.
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    seen: dict[bool, list[int]] = {}
+    for thread in (False, True):
+        seen[thread] = []
+        out = tmp_path / f"out-{thread}{suffix}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(batch, "OUTPUT_THREAD", None)
+            mp.setenv("ELIGIBILITY_BATCH_OUTPUT_THREAD", "1" if thread else "")
+            threads = {t.name for t in threading.enumerate()}
+            run_batch(
+                [src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO(),
+                after_part=lambda k, box=seen[thread], before=threads: box.append(k) or box.append(
+                    any(t.name.startswith("eligibility-output") for t in threading.enumerate() if t.name not in before)
+                ),
+            )  # fmt: skip
+    assert seen[False] == [0, False, 1, False, 2, False]
+    assert seen[True] == [0, True, 1, True, 2, True]
+    written = {thread: sorted(p.name for p in tmp_path.glob(f"out-{thread}*")) for thread in (False, True)}
+    assert written[True] == [n.replace("False", "True") for n in written[False]]
+    for name in written[False]:
+        assert (tmp_path / name).read_bytes() == (tmp_path / name.replace("False", "True")).read_bytes()

@@ -420,10 +420,16 @@ def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     }
 
 
-OUTPUT_THREAD = True
-"""Whether a run writes each part's output in a second thread (:func:`run_batch`). ``False`` writes it in
-the run's own thread, one step after the other: ``benchmarks/bench_batch_profile.py`` sets it to time each
-step on its own, since CPU time counts every thread of the process."""
+OUTPUT_THREAD: bool | None = None
+"""Whether a run writes each part's output in a second thread (:func:`run_batch`); None: as the
+environment variable ``ELIGIBILITY_BATCH_OUTPUT_THREAD`` says (``1``, ``true``, ``yes``), off when unset.
+
+Off by default because it was not shown to pay: at 300,000 households in three parts (CSV) it took the
+same CPU time as writing in order and about 100–200 MiB more peak memory (two parts in memory), and on
+this shared machine (load 5–27) no wall-time gain could be told from the noise (``docs/batch-speed.md``,
+"Session 14, e2eout"). On a quiet two-core machine it may hide a part's formatting behind the next part's
+deciding; that is to be measured before it is turned on. ``benchmarks/bench_batch_profile.py`` sets it to
+False to time each step on its own, since CPU time counts every thread of the process."""
 
 
 class _InOrder(Executor):
@@ -440,7 +446,10 @@ class _InOrder(Executor):
 
 def _output_pool() -> Executor:
     """Where a run's part outputs are written: one second thread, or in order (:data:`OUTPUT_THREAD`)."""
-    if OUTPUT_THREAD:
+    on = OUTPUT_THREAD
+    if on is None:
+        on = os.environ.get("ELIGIBILITY_BATCH_OUTPUT_THREAD", "").strip().lower() in ("1", "true", "yes")
+    if on:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="eligibility-output")
     return _InOrder()
 
@@ -539,11 +548,10 @@ def run_batch(
         if after_part is not None:
             after_part(entry["part"])
 
-    # A part's output (its piece, or its decisions file) is written by a second thread while this one
-    # works out the part's summary and then reads and decides the next part: polars and the file writes
-    # release the GIL, so a run uses both cores of a county's PC (issue 10 §5). The part is recorded as
-    # done only after its output is on disk, and in part order; two parts' decisions are in memory at
-    # the peak (the one being written and the one being decided).
+    # With OUTPUT_THREAD a part's output (its piece, or its decisions file) is written by a second thread
+    # while this one works out the part's summary and then reads and decides the next part (polars and
+    # the file writes release the GIL; issue 10 §5), two parts' decisions in memory at the peak. Either
+    # way a part is recorded as done only after its output is on disk, and in part order.
     try:
         with _output_pool() as pool:
             for chunk in chunks:
