@@ -1,9 +1,9 @@
 """``run_batch`` end to end against another source tree: CPU and wall time, and the output bytes (issue 10).
 
 Run: ``.venv/bin/python benchmarks/bench_batch_e2e.py --before PATH [--after PATH2] [--n 100000]
-[--rounds 3] [--out csv,parquet]`` where PATH is the ``src`` folder of the reference tree (``git archive
-main src | tar -x -C DIR`` gives ``DIR/src``) and PATH2 that of the tree to test (default: this tree's
-``src``). Prints figures only; nothing here asserts on time.
+[--rounds 3] [--out csv,parquet] [--chunk-rows 100000]`` where PATH is the ``src`` folder of the reference
+tree (``git archive main src | tar -x -C DIR`` gives ``DIR/src``) and PATH2 that of the tree to test
+(default: this tree's ``src``). Prints figures only; nothing here asserts on time.
 
 What a county waits for is the whole ``eligibility batch IN.parquet -o OUT`` — reading, deciding, the
 part files, the summary, the output — not ``decide_table`` alone (``bench_batch_ab.py``). So each round
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def side(inp: str, out: str, summary: str) -> None:
+def side(inp: str, out: str, summary: str, chunk_rows: int) -> None:
     """One timed round in this subprocess: the figures as one JSON line."""
     import bench_batch as bb
 
@@ -42,7 +42,9 @@ def side(inp: str, out: str, summary: str) -> None:
 
     rules = load_rules(bb.RULES)
     cpu, wall = time.process_time(), time.perf_counter()
-    result = run_batch([inp], out, rules=rules, as_of=bb.AS_OF, progress=False, summary_path=summary)
+    result = run_batch(
+        [inp], out, rules=rules, as_of=bb.AS_OF, progress=False, summary_path=summary, chunk_rows=chunk_rows
+    )
     print(
         json.dumps(
             {
@@ -63,10 +65,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="households")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per tree and output (interleaved)")
     ap.add_argument("--out", default="csv,parquet", help="output formats, comma-separated (csv, parquet, jsonl, xlsx)")
+    ap.add_argument(
+        "--chunk-rows", type=int, default=100_000, help="rows per part (run_batch's chunk_rows; 100,000 as the CLI)"
+    )
     ap.add_argument("--side", nargs=3, metavar=("IN", "OUT", "SUMMARY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
-        side(*args.side)
+        side(*args.side, args.chunk_rows)
         return
     if not args.before:
         ap.error("--before is required")
@@ -87,7 +92,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     inp = tmp / "households.parquet"
     bb.write_workload(inp, args.n, line)
     trees = {"before": args.before, "after": args.after}
-    print(f"run_batch, bundled packs, {args.n:,} households of 淮北; before={args.before} after={args.after}")
+    print(
+        f"run_batch, bundled packs, {args.n:,} households of 淮北 in parts of {args.chunk_rows:,}; "
+        f"before={args.before} after={args.after}"
+    )
     for fmt in args.out.split(","):
         figures: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
         for r in range(args.rounds):
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 out.parent.mkdir()
                 env = {**os.environ, "PYTHONPATH": src}
                 cmd = [sys.executable, __file__, "--side", str(inp), str(out), str(out.parent / "summary.csv")]
+                cmd += ["--chunk-rows", str(args.chunk_rows)]
                 got = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
                 figures[name].append((got["cpu"], got["wall"]))
                 load = os.getloadavg()[0]

@@ -8,13 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from eligibility import Engine, load_rules
+from eligibility import Engine, batch, load_rules
 from eligibility.batch import run_batch
 from eligibility.cli import main
 
@@ -115,7 +118,9 @@ KILLER = """
 import os, signal, sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 from eligibility import load_rules
+from eligibility import batch
 from eligibility.batch import run_batch
 
 def die(part):
@@ -163,31 +168,153 @@ def test_resume_refuses_a_run_whose_inputs_changed(tmp_path: Path) -> None:
     assert os.path.exists(parts / "manifest.json")
 
 
+class _Stop(Exception):
+    """What ``after_part`` raises to stop a run in this process, where a kill would stop it."""
+
+
+def _stop_after(last: int | None) -> Callable[..., None]:
+    """An ``after_part`` that stops the run once part ``last`` is done (``None``: at the first call)."""
+
+    def stop(part: object = None, *_: object) -> None:
+        if last is None or part == last:
+            raise _Stop
+
+    return stop
+
+
 def test_a_csv_run_resumes_over_its_own_parts_and_an_earlier_versions(tmp_path: Path) -> None:
-    # A CSV output keeps its parts as Arrow IPC; a run begun by an earlier version has Parquet parts. Either
-    # way a resumed run writes the very bytes of a run never stopped.
-    class Stop(Exception):
-        pass
+    # A CSV output keeps each part as its piece of the output; a run begun by an earlier version kept the
+    # part's decisions (Arrow IPC or Parquet) and no outcome in its errors file. Either way a resumed run
+    # writes the very bytes (and errors file) of a run never stopped.
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    clean = tmp_path / "clean.csv"
+    whole = run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    out = tmp_path / "out.csv"
+    with pytest.raises(_Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
+    parts = tmp_path / "out.csv.parts"
+    manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
+    assert [p["file"] for p in manifest["parts"]] == ["part-00000.csv", "part-00001.csv"]
+    # part 0 as an earlier version wrote it: its decisions (an Excel run still keeps them), no outcome
+    old = tmp_path / "old.xlsx"
+    with pytest.raises(_Stop):
+        run_batch([src], old, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
+    pl.read_ipc(tmp_path / "old.xlsx.parts" / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
+    (parts / "part-00000.csv").unlink()
+    del manifest["parts"][0]["render"]
+    manifest["parts"][0]["file"] = "part-00000.parquet"
+    (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    errors = parts / "part-00000.errors.json"
+    errors.write_text(json.dumps({"errors": json.loads(errors.read_text("utf-8"))["errors"]}), encoding="utf-8")
+    result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
+    assert result.resumed_parts == 2 and not parts.exists()
+    assert out.read_bytes() == clean.read_bytes()
+    assert (result.decided, result.errors, result.gaps) == (whole.decided, whole.errors, whole.gaps)
 
-    def stop_after_two(part: int) -> None:
-        if part == 1:
-            raise Stop
 
+def test_a_resumed_run_renders_again_the_pieces_of_another_language(tmp_path: Path) -> None:
+    # A part's piece is its output in one language (and with or without rule columns): a run resumed in
+    # the other one decides that part again rather than join a Chinese piece into an English file.
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, log=io.StringIO())
+    out = tmp_path / "out.csv"
+    with pytest.raises(_Stop):
+        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=_stop_after(1))
+    result = run_batch(
+        [src], out, rules=RULES, as_of=on, chunk_rows=2, lang="en", progress=False, resume=True, log=io.StringIO()
+    )
+    assert result.resumed_parts == 0
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    # Joining moves the first part's piece into the output before the others are appended: a run stopped
+    # there has lost that piece, so the resumed run decides that part again — no household lost or twice.
     src = BATCH / "households.jsonl"
     on = date(2023, 9, 30)
     clean = tmp_path / "clean.csv"
     run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
-    with pytest.raises(Stop):
-        run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, after_part=stop_after_two)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+        with pytest.raises(_Stop):
+            run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
+    assert not out.exists()
+    result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
+    assert result.resumed_parts == 2
+    assert out.read_bytes() == clean.read_bytes()
+
+
+@pytest.mark.parametrize("stop", ["after the first part", "while joining"])
+def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: Path, stop: str) -> None:
+    # The order of the rule columns may differ from one process to the next; a resumed run's pieces take
+    # the order of the pieces it has (the first part's has the header; a run stopped while joining has
+    # lost that one and kept the others), so no cell lands under another header.
+    # 淮北's households only: parts of other packs have other rule columns and cannot share one header.
+    records = [json.loads(line) for line in (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()]
+    huaibei = [r for r in records if str(r.get("region", "")).startswith("3406")]
+    src = tmp_path / "huaibei.jsonl"
+    lines = [json.dumps({**r, "household_id": f"{r['household_id']}-{k}"}) for k in (1, 2) for r in huaibei]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    on = date(2023, 9, 30)
+    quiet: dict[str, Any] = {"progress": False, "log": io.StringIO(), "rule_columns": True, "chunk_rows": 2}
+    clean = tmp_path / "clean.csv"
+    run_batch([src], clean, rules=RULES, as_of=on, **quiet)
+    out = tmp_path / "out.csv"
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(_Stop):
+        if stop == "while joining":
+            mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+        run_batch(
+            [src], out, rules=RULES, as_of=on, after_part=_stop_after(0 if stop != "while joining" else -1), **quiet
+        )
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
-    assert [p["file"] for p in manifest["parts"]] == ["part-00000.arrow", "part-00001.arrow"]
-    # part 0 as an earlier version wrote it
-    pl.read_ipc(parts / "part-00000.arrow").write_parquet(parts / "part-00000.parquet")
-    (parts / "part-00000.arrow").unlink()
-    manifest["parts"][0]["file"] = "part-00000.parquet"
+    done = [p for p in manifest["parts"] if (parts / p["file"]).exists()]
+    assert [p["part"] for p in done] == ([0] if stop != "while joining" else [1, 2])
+    # the pieces it has as another process wrote them: their rule columns in the reverse order
+    columns = done[0]["columns"]
+    rules_first = next(k for k, c in enumerate(columns) if c.startswith(("rule:", "fact:")))
+    columns = columns[:rules_first] + columns[rules_first:][::-1]
+    old = tmp_path / "old.xlsx"
+    with pytest.raises(_Stop):
+        run_batch([src], old, rules=RULES, as_of=on, after_part=_stop_after(2), **quiet)
+    for p in done:
+        decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / f"part-{p['part']:05d}.arrow").select(columns)
+        batch._write_piece(decided, parts / p["file"], p["part"] == 0, "zh", RULES, on)
+        p["columns"] = columns
     (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    result = run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, resume=True, log=io.StringIO())
-    assert result.resumed_parts == 2 and not parts.exists()
-    assert out.read_bytes() == clean.read_bytes()
+    run_batch([src], out, rules=RULES, as_of=on, resume=True, **quiet)
+    got, want = pl.read_csv(out, infer_schema=False), pl.read_csv(clean, infer_schema=False)
+    assert got.columns != want.columns and sorted(got.columns) == sorted(want.columns)
+    assert got.equals(want.select(got.columns))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_second_output_thread_writes_the_same_files_in_the_same_order(tmp_path: Path, suffix: str) -> None:
+    # ELIGIBILITY_BATCH_OUTPUT_THREAD (off by default) writes each part's output while the next is
+    # decided; parts are still recorded in order, and the files are those of a run in order.
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    seen: dict[bool, list[int]] = {}
+    for thread in (False, True):
+        seen[thread] = []
+        out = tmp_path / f"out-{thread}{suffix}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(batch, "OUTPUT_THREAD", None)
+            mp.setenv("ELIGIBILITY_BATCH_OUTPUT_THREAD", "1" if thread else "")
+            threads = {t.name for t in threading.enumerate()}
+            run_batch(
+                [src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO(),
+                after_part=lambda k, box=seen[thread], before=threads: box.append(k) or box.append(
+                    any(t.name.startswith("eligibility-output") for t in threading.enumerate() if t.name not in before)
+                ),
+            )  # fmt: skip
+    assert seen[False] == [0, False, 1, False, 2, False]
+    assert seen[True] == [0, True, 1, True, 2, True]
+    written = {thread: sorted(p.name for p in tmp_path.glob(f"out-{thread}*")) for thread in (False, True)}
+    assert written[True] == [n.replace("False", "True") for n in written[False]]
+    for name in written[False]:
+        assert (tmp_path / name).read_bytes() == (tmp_path / name.replace("False", "True")).read_bytes()

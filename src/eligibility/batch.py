@@ -18,9 +18,11 @@ so is JSON Lines (one pass first finds where each part starts and which ids repe
 over each table copies every record into the spill file of its part — an item row into its household's
 part — and finds the ids that repeat: :func:`~eligibility.io.tables.csv_parts`); Excel is read whole (a
 county's workbook, checked row by row) and decided part by part.
-Each part's decisions, row errors and summary counts go to disk before the next part; the output is
-joined from the parts (Parquet streamed, CSV and JSON Lines appended part by part) and the summary adds
-up the parts' counts, so the decisions of the whole run are never in memory together.
+Each part's output, row errors and summary counts go to disk before the part counts as done; the output
+is joined from the parts (Parquet streamed from Parquet parts; CSV and JSON Lines from each part's piece
+of the output, rendered as soon as the part is decided; Excel written whole) and the summary adds up the
+parts' counts, so the decisions of the whole run are never in memory together. A part's output is written
+by a second thread while the next part is read and decided, so at the peak two parts are in memory.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import polars as pl
 
@@ -65,6 +69,7 @@ __all__ = ["BatchResult", "read_inputs", "run_batch"]
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 PARTS_FORMAT = "eligibility-batch-parts/1"
+_R = TypeVar("_R")
 
 
 def _part_suffix(out: Path) -> str:
@@ -318,13 +323,71 @@ def _merge_summaries(parts: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def _renders(out: Path) -> bool:
+    """Whether a run writes each part's piece of ``out`` itself (CSV and JSON Lines: a text file is its
+    pieces one after the other), rather than keeping the part's decisions for the end (Parquet is joined
+    by polars from Parquet parts; Excel is written whole)."""
+    return out.suffix.lower() in (".csv", ".jsonl", ".ndjson")
+
+
+def _write_piece(decided: pl.DataFrame, piece: Path, first: bool, lang: str, rules: RuleSet, on: date | None) -> None:
+    """A part's decisions (error rows left out) as its piece of a CSV or JSON Lines output, in ``piece``.
+
+    Written when the part is decided, so that its decisions are never written to a part file and read
+    back to be rendered at the end (measured at 100,000 bundled households, CSV: the Arrow part written
+    0.38 CPU s and read back 0.31). The first part's piece carries the CSV header and byte-order mark;
+    :func:`_join_pieces` puts the pieces together."""
+    frame = decided.filter(pl.col("error").is_null())
+    if piece.suffix == ".csv":
+        with piece.open("wb") as sink:
+            # The header (and BOM) only once, as a later part's rows follow the first part's.
+            write_decisions_csv(frame, sink, header=first, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+    else:
+        write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+
+
+def _in_order(decided: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """A part's decisions with its columns in the order of the first part's, whose piece has the header.
+
+    The order of the ``rule:``/``fact:`` columns (``--rule-columns``) is stable within a process but not
+    from one process to the next, and a resumed run joins pieces made by both; a piece in another order
+    would put its cells under the wrong headers. A part with other columns than the first (rule columns of
+    other packs) cannot be joined to it at all: an error rather than a file with shifted cells."""
+    if list(decided.columns) == list(columns):
+        return decided
+    if set(decided.columns) == set(columns):
+        return decided.select(columns)
+    if not decided.filter(pl.col("error").is_null()).height:
+        return decided  # no rows: its piece is empty (or, for the first part, it is the header)
+    raise ValueError(
+        "各部分的列不同，不能拼成一个文件 / the parts' decisions have different columns and cannot be joined "
+        f"into one file: {sorted(set(decided.columns) ^ set(columns))}"
+    )
+
+
+def _join_pieces(pieces: Sequence[Path], out: Path) -> None:
+    """The output from its parts' pieces, in part order: the first piece becomes the file and the others
+    are appended (a run of one part only renames its piece). A run killed while this goes on has lost its
+    first piece, so that part counts as not done and is decided again when resumed."""
+    tmp = out.with_name(out.name + ".tmp")
+    os.replace(pieces[0], tmp)
+    if len(pieces) > 1:
+        with tmp.open("ab") as sink:
+            for piece in pieces[1:]:
+                with piece.open("rb") as source:
+                    shutil.copyfileobj(source, sink, 1 << 22)
+    os.replace(tmp, out)
+
+
 def _write_output(
     files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None = None
 ) -> int:
     """Join the parts' decisions (error rows left out) into ``out`` without holding them all: Parquet is
-    streamed by polars; CSV and JSON Lines are written part by part with :func:`write_decisions` and
-    concatenated (one header, one byte-order mark); Excel, whose sheets stop at 1,048,576 rows, is
-    written whole. Returns the number of decisions written."""
+    streamed by polars; Excel, whose sheets stop at 1,048,576 rows, is written whole; a run without any
+    part writes an empty table. Returns the number of decisions written.
+
+    A CSV or JSON Lines output is not joined here but from its parts' pieces (:func:`_write_piece`,
+    :func:`_join_pieces`)."""
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
@@ -337,28 +400,72 @@ def _write_output(
         _scan_parts(files).filter(ok).sink_parquet(tmp, row_group_size=10_000)
         os.replace(tmp, out)
         return parquet_rows(out)
-    if suffix not in (".csv", ".jsonl", ".ndjson"):
-        frame = _scan_parts(files).filter(ok).collect()
-        write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-        return frame.height
-    written = 0
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("wb") as sink:
-        for k, f in enumerate(files):
-            frame = _scan_part(f).filter(ok).collect()
-            if k and not frame.height:
-                continue
-            if suffix == ".csv":
-                # Straight into the output; the header (and BOM) only once.
-                write_decisions_csv(frame, sink, header=not k, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-            else:
-                piece = parts_dir / ("out" + suffix)
-                write_decisions(frame, piece, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
-                sink.write(piece.read_bytes())
-                piece.unlink()
-            written += frame.height
-    os.replace(tmp, out)
-    return written
+    frame = _scan_parts(files).filter(ok).collect()
+    write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
+    return frame.height
+
+
+def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """What the end of a run needs of a part besides its output: how many decisions it has, its rows the
+    rules could not decide (``_row``, household id, error) and its configuration gaps' counts — kept in
+    the part's errors file so that the end reads no part's decisions back."""
+    lf = decided.lazy()
+    ok = pl.col("error").is_null()
+    counts = lf.select(ok.sum().alias("decided")).collect()
+    evaluation = lf.filter(~ok).select("_row", "household_id", "error").collect()
+    return {
+        "decided": int(counts.item()),
+        "evaluation": [[int(r), h, str(e)] for r, h, e in evaluation.iter_rows()],
+        "gaps": _gap_counts(lf.filter(ok)),
+    }
+
+
+OUTPUT_THREAD: bool | None = None
+"""Whether a run writes each part's output in a second thread (:func:`run_batch`); None: as the
+environment variable ``ELIGIBILITY_BATCH_OUTPUT_THREAD`` says (``1``, ``true``, ``yes``), off when unset.
+
+Off by default because it was not shown to pay: at 300,000 households in three parts (CSV) it took the
+same CPU time as writing in order and about 100–200 MiB more peak memory (two parts in memory), and on
+this shared machine (load 5–27) no wall-time gain could be told from the noise (``docs/batch-speed.md``,
+"Session 14, e2eout"). On a quiet two-core machine it may hide a part's formatting behind the next part's
+deciding; that is to be measured before it is turned on. ``benchmarks/bench_batch_profile.py`` sets it to
+False to time each step on its own, since CPU time counts every thread of the process."""
+
+
+class _InOrder(Executor):
+    """An executor that runs each call at once, in the caller's thread (``OUTPUT_THREAD = False``)."""
+
+    def submit(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
+        done: Future[_R] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # handed to the caller by Future.result, as a thread's would be
+            done.set_exception(e)
+        return done
+
+
+def _output_pool() -> Executor:
+    """Where a run's part outputs are written: one second thread, or in order (:data:`OUTPUT_THREAD`)."""
+    on = OUTPUT_THREAD
+    if on is None:
+        on = os.environ.get("ELIGIBILITY_BATCH_OUTPUT_THREAD", "").strip().lower() in ("1", "true", "yes")
+    if on:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="eligibility-output")
+    return _InOrder()
+
+
+def _first_columns(done: Sequence[dict[str, Any]], parts_dir: Path) -> list[str] | None:
+    """The column order of the pieces a resumed run already has (None when it has none): every piece of a
+    run keeps one order (:func:`_in_order`), recorded in the manifest. The first part itself may be among
+    the parts to decide again (a run stopped while joining), so any done part's record serves; a first part
+    an earlier version left gives its decisions file's order."""
+    for p in done:
+        if "columns" in p:
+            return list(p["columns"])
+    for p in done:
+        if int(p["part"]) == 0:
+            return _scan_part(parts_dir / p["file"]).collect_schema().names()
+    return None
 
 
 def _error_record(e: RowError) -> dict[str, Any]:
@@ -384,16 +491,20 @@ def run_batch(
     """Decide every household of ``paths`` and write the decisions to ``out`` (see the module docstring).
 
     The run goes part by part (``chunk_rows`` input rows each): read the part, decide it, write its
-    decisions, row errors and summary under ``<out>.parts/``, record it in the manifest. Nothing of a
-    finished part stays in memory, so memory is bounded by one part (``docs/batch.md``) whatever the
-    input's size; a Parquet input is also *read* part by part. ``after_part`` is called with each
-    part's number once it is safely on disk (tests use it to kill a run midway)."""
+    output (its piece of a CSV or JSON Lines output, else its decisions), row errors, outcome and summary
+    under ``<out>.parts/``, record it in the manifest. Nothing of a finished part stays in memory, so
+    memory is bounded by two parts (the one being written, the one being decided; ``docs/batch.md``)
+    whatever the input's size; a Parquet input is also *read* part by part. ``after_part`` is called
+    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway)."""
     log = log or sys.stderr
     t0 = time.perf_counter()
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
-    suffix = _part_suffix(out)
+    renders = _renders(out)
+    suffix = out.suffix.lower() if renders else _part_suffix(out)
+    # A piece is rendered: it is done only for a run that renders it the same way.
+    render = [suffix, lang, rule_columns]
     manifest_path = parts_dir / "manifest.json"
     run_id = _digest(paths, as_of, str(fingerprint), chunk_rows)
     done: list[dict[str, Any]] = []
@@ -404,7 +515,12 @@ def run_batch(
                 f"{manifest_path}: 输入、日期或规则已变，不能续跑 / the inputs, date or rules changed since "
                 "that run: start again without --resume"
             )
-        done = [p for p in got["parts"] if all((parts_dir / p[k]).exists() for k in ("file", "errors", "summary"))]
+        done = [
+            p
+            for p in got["parts"]
+            if all((parts_dir / p[k]).exists() for k in ("file", "errors", "summary"))
+            and p.get("render", render) == render
+        ]
     else:
         if parts_dir.exists():
             for f in parts_dir.iterdir():
@@ -418,24 +534,51 @@ def run_batch(
     bar = _Progress(n, log, progress)
     if done:
         bar.advance(sum(p["rows"] for p in done))
+    pending: Callable[[], None] | None = None
+    # The column order every piece keeps (:func:`_in_order`): the done parts', else the first decided part's.
+    columns = _first_columns(done, parts_dir) if renders else None
+
+    def finish(entry: dict[str, Any], tmp: Path, job: Future[None]) -> None:
+        """A part done: its output on disk under its own name, then in the manifest."""
+        job.result()
+        os.replace(tmp, parts_dir / entry["file"])
+        parts.append(entry)
+        _write_json_atomic(manifest_path, {**manifest, "parts": parts})
+        bar.advance(entry["rows"])
+        if after_part is not None:
+            after_part(entry["part"])
+
+    # With OUTPUT_THREAD a part's output (its piece, or its decisions file) is written by a second thread
+    # while this one works out the part's summary and then reads and decides the next part (polars and
+    # the file writes release the GIL; issue 10 §5), two parts' decisions in memory at the peak. Either
+    # way a part is recorded as done only after its output is on disk, and in part order.
     try:
-        for chunk in chunks:
-            if chunk.part in finished:
-                continue
-            read = chunk.read()
-            for note in read.notes:
-                print(f"注意 / note: {note}", file=log)
-            decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
-            stem = f"part-{chunk.part:05d}"
-            summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
-            summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
-            errors = [_error_record(e) for e in read.errors]
-            _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors})
-            tmp = parts_dir / f"{stem}{suffix}.tmp"
-            _write_part(decided, tmp, suffix)
-            os.replace(tmp, parts_dir / f"{stem}{suffix}")
-            parts.append(
-                {
+        with _output_pool() as pool:
+            for chunk in chunks:
+                if chunk.part in finished:
+                    continue
+                read = chunk.read()
+                for note in read.notes:
+                    print(f"注意 / note: {note}", file=log)
+                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
+                if pending is not None:
+                    pending()
+                    pending = None
+                stem = f"part-{chunk.part:05d}"
+                # The temporary name keeps the suffix: the writers choose the format by it.
+                tmp = parts_dir / f"{stem}.tmp{suffix}"
+                if renders:
+                    if columns is None:
+                        columns = decided.columns
+                    decided = _in_order(decided, columns)
+                    job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
+                else:
+                    job = pool.submit(_write_part, decided, tmp, suffix)
+                summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
+                summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
+                errors = [_error_record(e) for e in read.errors]
+                _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
+                entry = {
                     "part": chunk.part,
                     "file": f"{stem}{suffix}",
                     "errors": f"{stem}.errors.json",
@@ -443,12 +586,12 @@ def run_batch(
                     "rows": chunk.rows,
                     "unknown_columns": read.unknown_columns,
                     "notes": read.notes,
+                    **({"render": render, "columns": columns} if renders else {}),
                 }
-            )
-            _write_json_atomic(manifest_path, {**manifest, "parts": parts})
-            bar.advance(chunk.rows)
-            if after_part is not None:
-                after_part(chunk.part)
+                pending = functools.partial(finish, entry, tmp, job)
+                del read, decided, summary
+            if pending is not None:
+                pending()
     finally:
         bar.close()
     ordered = sorted(parts, key=lambda p: int(p["part"]))
@@ -459,22 +602,32 @@ def run_batch(
         notes += [x for x in p.get("notes", []) if x not in notes]
     if unknown:
         print("未识别的列（未使用）/ unknown columns (not used): " + ", ".join(unknown), file=log)
-    files = [parts_dir / p["file"] for p in ordered]
+    kept = [json.loads((parts_dir / p["errors"]).read_text("utf-8")) for p in ordered]
+    for p, got in zip(ordered, kept, strict=True):
+        if "decided" not in got:  # a part an earlier version left: its outcome from its decisions
+            got.update(_outcome(_scan_part(parts_dir / p["file"])))
     # A row the rules could not decide goes to the errors file only: every input row is in exactly one
     # of the two files.
     # Labels in the words of the assessment date (``--as-of``; per-row dates keep each code's first wording).
-    decided_ok = _write_output(files, out, parts_dir, lang, rules, as_of)
-    read_errors = [
-        RowError(**e) for p in ordered for e in json.loads((parts_dir / p["errors"]).read_text("utf-8"))["errors"]
-    ]
-    evaluation = (
-        _scan_parts(files).filter(pl.col("error").is_not_null()).select("_row", "household_id", "error").collect()
-        if files
-        else pl.DataFrame()
-    )
+    if renders and ordered:
+        pieces = []
+        for p in ordered:
+            if "render" not in p:  # a part an earlier version left: its piece rendered from its decisions
+                piece = parts_dir / f"part-{int(p['part']):05d}.old{suffix}"
+                first = int(p["part"]) == 0
+                decided = _scan_part(parts_dir / p["file"]).collect()
+                _write_piece(_in_order(decided, columns or decided.columns), piece, first, lang, rules, as_of)
+                p = {**p, "file": piece.name}
+            pieces.append(parts_dir / p["file"])
+        _join_pieces(pieces, out)
+        decided_ok = sum(int(got["decided"]) for got in kept)
+    else:
+        decided_ok = _write_output([parts_dir / p["file"] for p in ordered], out, parts_dir, lang, rules, as_of)
+    read_errors = [RowError(**e) for got in kept for e in got["errors"]]
+    evaluation = [r for got in kept for r in got["evaluation"]]
     row_errors = list(read_errors)
-    for r in evaluation.iter_rows():
-        for column, code, message in row_errors_of(str(r[2])):
+    for row, household_id, error in evaluation:
+        for column, code, message in row_errors_of(error):
             row_errors.append(
                 RowError(
                     file=", ".join(str(p) for p in paths),
@@ -482,8 +635,8 @@ def run_batch(
                     column=column,
                     code=code,
                     message=message,
-                    index=int(r[0]),
-                    household_id=r[1],
+                    index=row,
+                    household_id=household_id,
                 )
             )
     errors_file: Path | None = None
@@ -498,7 +651,7 @@ def run_batch(
     result = BatchResult(
         rows=n,
         decided=decided_ok,
-        errors=len(bad_rows) + len(unplaced) + evaluation.height,
+        errors=len(bad_rows) + len(unplaced) + len(evaluation),
         unknown_columns=unknown,
         output=out,
         errors_file=errors_file,
@@ -506,7 +659,7 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         resumed_parts=len(done),
         notes=notes,
-        gaps=configuration_gaps(_scan_parts(files).filter(pl.col("error").is_null()) if files else pl.DataFrame()),
+        gaps=_merged_gaps(got["gaps"] for got in kept),
     )
     for f in parts_dir.iterdir():
         f.unlink()
@@ -528,12 +681,27 @@ def configuration_gaps(decisions: pl.DataFrame | pl.LazyFrame) -> list[tuple[str
     """Each configuration gap once per jurisdiction and parameter, with how many households it touched.
 
     A lazy frame (a run's parts on disk) is counted streaming: only the counts are ever in memory."""
-    lf = decisions.lazy()
+    return _merged_gaps([_gap_counts(decisions.lazy())])
+
+
+def _gap_counts(lf: pl.LazyFrame) -> list[list[Any]]:
+    """Households per (jurisdiction, missing parameter) of ``lf``, unordered: a part's share of
+    :func:`configuration_gaps`, which :func:`_merged_gaps` adds up over the parts (each household is in
+    one part)."""
     if "missing_parameters" not in lf.collect_schema().names():
         return []
     long = lf.select("jurisdiction", "missing_parameters").explode("missing_parameters").drop_nulls()
     grouped = long.group_by("jurisdiction", "missing_parameters").len()
-    counted = grouped.collect(engine="streaming").sort("jurisdiction", "missing_parameters")
+    return [[str(j), str(p), int(n)] for j, p, n in grouped.collect(engine="streaming").iter_rows()]
+
+
+def _merged_gaps(parts: Iterable[Sequence[Sequence[Any]]]) -> list[tuple[str, str, int]]:
+    """The counts of :func:`_gap_counts` of every part added up, in order of jurisdiction and parameter."""
+    rows = [tuple(r) for part in parts for r in part]
+    schema = {"jurisdiction": pl.String, "missing_parameters": pl.String, "len": pl.Int64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    summed = frame.group_by("jurisdiction", "missing_parameters").agg(pl.col("len").sum())
+    counted = summed.sort("jurisdiction", "missing_parameters")
     return [(str(j), str(p), int(n)) for j, p, n in counted.iter_rows()]
 
 

@@ -1,0 +1,96 @@
+"""The batch output side: the cells of missing data as a person reads them (CSV, Excel), and JSON Lines.
+
+The lists of missing data (``blocking``, ``unknown``, ``exit_blocking``) are formatted by polars over the
+lists themselves (``writers._missing_cells``), not item by item in Python: each item is its fact's label
+with the fields it names, items are joined by ``；``, a null item is left out, an empty list is an empty
+cell and an absent list stays absent — in both languages, and a label or field a spreadsheet would run
+is still neutralised. JSON Lines are put together by polars from each cell's JSON text and must be the
+bytes ``json.dumps`` writes for each row.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from eligibility import load_rules
+from eligibility.compile.polars import OUTPUT_SCHEMA
+from eligibility.io.writers import _json_default, _write_jsonl, flatten_decisions, neutralised
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = load_rules(ROOT / "rules")
+
+
+def _a_fact() -> tuple[str, str, str]:
+    for pack in RULES.packs.values():
+        for name, fact in pack.facts.items():
+            if fact.zh != name and fact.en != name:
+                return name, fact.zh, fact.en
+    raise AssertionError("no fact with labels")
+
+
+def _table(cells: list[object]) -> pl.DataFrame:
+    return pl.DataFrame({"unknown": pl.Series(cells, dtype=OUTPUT_SCHEMA["unknown"])})
+
+
+def test_missing_data_cells_are_labels_with_their_fields_in_both_languages() -> None:
+    name, zh, en = _a_fact()
+    cells = [
+        None,
+        [],
+        [None],
+        [{"name": name, "fields": None}],
+        [{"name": name, "fields": []}, None, {"name": "not_a_fact", "fields": ["成员1.收入", "成员2.收入"]}],
+    ]
+    got_zh = flatten_decisions(_table(cells), lang="zh", rules=RULES)["缺少数据（其他）"].to_list()
+    assert got_zh == [None, "", "", zh, f"{zh}；not_a_fact（成员1.收入、成员2.收入）"]
+    got_en = flatten_decisions(_table(cells), lang="en", rules=RULES)["other missing data"].to_list()
+    assert got_en == [None, "", "", en, f"{en}；not_a_fact (成员1.收入, 成员2.收入)"]
+
+
+def test_a_missing_data_cell_a_spreadsheet_would_run_is_neutralised() -> None:
+    from eligibility.io.writers import _flatten
+
+    flat, clean = _flatten(
+        _table([[{"name": "=cmd", "fields": ["a\tb"]}], [{"name": "x", "fields": ["c"]}]]),
+        lang="zh",
+        rules=RULES,
+        on=None,
+    )
+    assert "缺少数据（其他）" not in clean
+    assert neutralised(flat, clean)["缺少数据（其他）"].to_list() == ["'=cmd（a b）", "x（c）"]
+    flat, clean = _flatten(_table([[{"name": "x", "fields": ["c"]}]]), lang="zh", rules=RULES, on=None)
+    assert "缺少数据（其他）" in clean
+
+
+def test_json_lines_are_json_dumps_of_each_row(tmp_path: Path) -> None:
+    # The lines are put together by polars (writers._json_text), yet must be the very bytes json.dumps
+    # writes for each row as a dict: escapes, nulls at every depth, empty lists, dates, decimals, floats.
+    frame = pl.DataFrame(
+        {
+            "s": ['a"b', "c\\d", "e\nf\x01\x1f\x7f\u2028\t\b\f\r", None, "中文", ""],
+            "n": [1, None, 3, 2**63, 0, 5],
+            "i": [-1, None, -(2**63), 7, 0, 1],
+            "b": [True, False, None, True, True, False],
+            "d": [date(2023, 1, 1), None, date(2020, 2, 29), None, date(1, 1, 1), None],
+            "m": [Decimal("1.50"), None, Decimal("-0.001"), Decimal("1e3"), Decimal("0"), Decimal("2")],
+            "f": [1.5, None, 1e20, 0.1, -0.0, 3.0],
+            "l": [["x", None], None, [], ['"q'], ["中"], ["a"]],
+            "st": [{"a": 1, "b": "x"}, None, {"a": None, "b": "\t"}, {"a": 2, "b": None}, {"a": 3, "b": "y"}, None],
+            "ls": [[{"c": "x", "d": [date(2023, 1, 2)]}, None], [], None, [{"c": None, "d": []}], [], []],
+        },
+        schema_overrides={"n": pl.UInt64, "m": pl.Decimal(10, 3)},
+    )
+    path = tmp_path / "out.jsonl"
+    _write_jsonl(frame, path)
+    expected = "".join(
+        json.dumps(row, ensure_ascii=False, default=_json_default) + "\n" for row in frame.iter_rows(named=True)
+    )
+    assert path.read_text(encoding="utf-8") == expected
+    decisions = pl.DataFrame(schema=OUTPUT_SCHEMA)
+    _write_jsonl(decisions, path)
+    assert path.read_bytes() == b""
