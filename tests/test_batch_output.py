@@ -94,3 +94,41 @@ def test_json_lines_are_json_dumps_of_each_row(tmp_path: Path) -> None:
     decisions = pl.DataFrame(schema=OUTPUT_SCHEMA)
     _write_jsonl(decisions, path)
     assert path.read_bytes() == b""
+
+
+def test_rule_columns_of_parts_with_different_packs_join_in_parquet_and_excel(tmp_path: Path) -> None:
+    """``--rule-columns`` over parts of different rule packs: each part carries its own packs' ``rule:`` /
+    ``fact:`` columns, and the Parquet and Excel outputs join them as the union of their columns (null
+    where a household's pack has no such rule) instead of failing on the first mismatch."""
+    from eligibility.batch import run_batch
+
+    examples = sorted((ROOT / "examples" / "households").glob("*.json"))
+    by_place: dict[str, list[dict[str, object]]] = {}
+    for p in examples:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        record = data if "household" in data else {"as_of": "2023-09-30", "household": data}
+        by_place.setdefault(p.stem.split("-")[1], []).append(record)
+    first, second = by_place["huaibei"][:2], by_place["gansu"][:2]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in first + second), encoding="utf-8")
+    for suffix in (".parquet", ".xlsx"):
+        out = tmp_path / f"out{suffix}"
+        got = run_batch([source], out, rules=RULES, rule_columns=True, chunk_rows=2, progress=False)
+        assert (got.rows, got.decided, got.errors) == (4, 4, 0)
+    table = pl.read_parquet(tmp_path / "out.parquet")
+    alone = {}
+    for name, records in (("huaibei", first), ("gansu", second)):
+        one = tmp_path / f"{name}.jsonl"
+        one.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        run_batch([one], tmp_path / f"{name}.parquet", rules=RULES, rule_columns=True, progress=False)
+        alone[name] = pl.read_parquet(tmp_path / f"{name}.parquet")
+    only_huaibei = set(alone["huaibei"].columns) - set(alone["gansu"].columns)
+    assert only_huaibei  # the two parts' columns differ: the case this test is about
+    assert set(table.columns) == set(alone["huaibei"].columns) | set(alone["gansu"].columns)
+    assert table.head(2).select(alone["huaibei"].columns).equals(alone["huaibei"])
+    tail = table.slice(2).select(alone["gansu"].columns).with_columns(pl.col("_row") - 2)  # its rows 2 and 3
+    assert tail.equals(alone["gansu"])
+    gansu_nulls = table.slice(2).select(sorted(only_huaibei)).null_count().sum_horizontal().item()
+    assert gansu_nulls == 2 * len(only_huaibei)  # no such rule in the second part's pack: null
+    sheet = pl.read_excel(tmp_path / "out.xlsx")
+    assert (sheet.height, sheet.width) == (4, table.width)  # every column, labelled

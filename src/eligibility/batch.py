@@ -104,8 +104,18 @@ def _scan_part(path: Path) -> pl.LazyFrame:
 
 
 def _scan_parts(files: Sequence[Path]) -> pl.LazyFrame:
-    """All the parts' decisions, lazily, in part order (one scan per part, concatenated)."""
-    return pl.concat([_scan_part(f) for f in files])
+    """All the parts' decisions, lazily, in part order (one scan per part, concatenated).
+
+    Parts of one schema are stacked as they are. With ``--rule-columns`` parts of different rule packs
+    carry different ``rule:``/``fact:`` columns (and a fact can be typed in one part and all-null in
+    another): those are joined as the union of their columns, in order of first appearance, each cell
+    null where its part has no such column — as :func:`decide_table` joins its own parts — instead of
+    failing on the first mismatch."""
+    scans = [_scan_part(f) for f in files]
+    schemas = [s.collect_schema() for s in scans]
+    if all(s == schemas[0] for s in schemas[1:]):
+        return pl.concat(scans)
+    return pl.concat(scans, how="diagonal_relaxed")
 
 
 @dataclass
