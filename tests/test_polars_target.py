@@ -350,7 +350,7 @@ def test_audit_columns_come_in_the_same_order_every_run(ruleset: RuleSet) -> Non
     ordered the parts, and so these columns, differently from call to call: a CSV or JSON Lines output
     of the same input changed its columns' order between runs)."""
     items = [(d, on) for _, d, on in _examples()]
-    orders = {tuple(_table(ruleset, items, rule_columns=True).columns) for _ in range(6)}
+    orders = {tuple(_table(ruleset, items, rule_columns=True).columns) for _ in range(3)}
     assert len(orders) == 1
     audit = [c for c in next(iter(orders)) if c.startswith(("rule:", "fact:"))]
     assert len(audit) > 100
