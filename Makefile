@@ -28,9 +28,12 @@ lint: $(BIN)/eligibility
 typecheck: $(BIN)/eligibility
 	$(BIN)/mypy --strict src/eligibility
 
+# The suite on every core, up to four processes (pytest-xdist; CI has two cores): one process took ~17 min
+# of CI, over its ~15-minute budget. PYTEST_WORKERS=0 runs it in this process (for a debugger or -x).
+PYTEST_WORKERS ?= auto
 pytest: $(BIN)/eligibility
 	$(BYTECODE)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist worksteal
 
 test: lint typecheck pytest
 

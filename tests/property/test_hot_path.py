@@ -28,6 +28,7 @@ from eligibility.engine import _absent
 from eligibility.errors import EvaluationError, HouseholdError
 from eligibility.facts import flatten, missing_paths
 
+from ..conftest import population_examples
 from .test_compiled import DATES, REGIONS, RULESET
 
 SHARED = Engine(RULESET)
@@ -43,7 +44,9 @@ def _decided(engine: Engine, data: dict[str, Any], on: date, trace: Any) -> Any:
         return None
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Each example is 5–12 full traces rendered twice: the quick profile runs half its usual number (~29 s of
+# CI at 60); `make proptest` runs the thorough profile's.
+@settings(population_examples(30), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(BATCH)
 def test_memoised_full_trace_text_is_the_rendered_one(batch: list[tuple[dict[str, Any], date]]) -> None:
     """Rule and fact texts reused from earlier households are byte for byte what rendering gives."""
