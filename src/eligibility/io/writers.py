@@ -555,13 +555,28 @@ def _write_jsonl(frame: pl.DataFrame, path: Path) -> None:
     for k, (name, dtype) in enumerate(frame.schema.items()):
         key = json.dumps(name, ensure_ascii=False)
         text = _json_text(pl.col(name), dtype)
-        pieces += [
-            pl.lit(("{" if k == 0 else ", ") + key + ": "),
-            pl.lit(_json_dumped(frame[name])) if text is None else text,
-        ]
+        if text is None:
+            text = pl.lit(_json_dumped(frame[name]))
+        elif isinstance(dtype, pl.List) and _repeats(frame[name]):
+            text = pl.lit(_json_of_distinct(frame[name], dtype))
+        pieces += [pl.lit(("{" if k == 0 else ", ") + key + ": "), text]
     lines = frame.select(pl.concat_str([*pieces, pl.lit("}")]).alias("line"))
     # One line per row and nothing else: no header, no quotes (a JSON text has no raw line break).
     lines.write_csv(path, include_header=False, quote_style="never")
+
+
+def _json_of_distinct(s: pl.Series, dtype: PolarsDataType) -> pl.Series:
+    """:func:`_json_text` of a list column whose whole cells repeat, built for its distinct cells and joined
+    back: a county's risks or procedure findings are a few combinations, and building their JSON text
+    (every finding with its rules) row by row cost more than hashing the cells (measured at 100,000
+    bundled households, procedure findings of 4,290 distinct cells: 0.36 → 0.06 CPU s)."""
+
+    def texts(distinct: pl.Series) -> pl.Series:
+        text = _json_text(pl.col("v"), dtype)
+        assert text is not None  # the caller built it for the column
+        return distinct.to_frame("v").select(text).to_series()
+
+    return _by_distinct(s, texts)
 
 
 _JSON_ESCAPES: Final[dict[str, str]] = {
