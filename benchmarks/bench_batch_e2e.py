@@ -1,9 +1,9 @@
 """``run_batch`` end to end against another source tree: CPU and wall time, and the output bytes (issue 10).
 
 Run: ``.venv/bin/python benchmarks/bench_batch_e2e.py --before PATH [--after PATH2] [--n 100000]
-[--rounds 3] [--out csv,parquet] [--chunk-rows 100000]`` where PATH is the ``src`` folder of the reference
-tree (``git archive main src | tar -x -C DIR`` gives ``DIR/src``) and PATH2 that of the tree to test
-(default: this tree's ``src``). Prints figures only; nothing here asserts on time.
+[--rounds 3] [--out csv,parquet] [--chunk-rows 100000] [--lang en] [--rule-columns]`` where PATH is the
+``src`` folder of the reference tree (``git archive main src | tar -x -C DIR`` gives ``DIR/src``) and
+PATH2 that of the tree to test (default: this tree's ``src``). Prints figures only; nothing here asserts on time.
 
 What a county waits for is the whole ``eligibility batch IN.parquet -o OUT`` — reading, deciding, the
 part files, the summary, the output — not ``decide_table`` alone (``bench_batch_ab.py``). So each round
@@ -13,7 +13,8 @@ summary as CSV; the two trees alternate round by round (before, after, before, �
 machine the load drifts. Per round: CPU seconds (``time.process_time``, every thread) and wall seconds
 of the ``run_batch`` call. After the rounds the two trees' last outputs are compared byte for byte
 (decisions, summary, errors file when there is one) and the result printed: a change here must not
-move a byte.
+move a byte. An Excel workbook carries the time it was written, so ``xlsx`` outputs are compared by
+the values of their cells read back (every cell as text), not by their bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def side(inp: str, out: str, summary: str, chunk_rows: int) -> None:
+def side(inp: str, out: str, summary: str, chunk_rows: int, lang: str, rule_columns: bool) -> None:
     """One timed round in this subprocess: the figures as one JSON line."""
     import bench_batch as bb
 
@@ -43,7 +44,15 @@ def side(inp: str, out: str, summary: str, chunk_rows: int) -> None:
     rules = load_rules(bb.RULES)
     cpu, wall = time.process_time(), time.perf_counter()
     result = run_batch(
-        [inp], out, rules=rules, as_of=bb.AS_OF, progress=False, summary_path=summary, chunk_rows=chunk_rows
+        [inp],
+        out,
+        rules=rules,
+        as_of=bb.AS_OF,
+        progress=False,
+        summary_path=summary,
+        chunk_rows=chunk_rows,
+        lang=lang,
+        rule_columns=rule_columns,
     )
     print(
         json.dumps(
@@ -68,10 +77,14 @@ def main() -> None:
     ap.add_argument(
         "--chunk-rows", type=int, default=100_000, help="rows per part (run_batch's chunk_rows; 100,000 as the CLI)"
     )
+    ap.add_argument("--lang", default="zh", choices=("zh", "en"), help="labels and headers (run_batch's lang)")
+    ap.add_argument(
+        "--rule-columns", action="store_true", help="one column per rule and fact (run_batch's rule_columns)"
+    )
     ap.add_argument("--side", nargs=3, metavar=("IN", "OUT", "SUMMARY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
-        side(*args.side, args.chunk_rows)
+        side(*args.side, args.chunk_rows, args.lang, args.rule_columns)
         return
     if not args.before:
         ap.error("--before is required")
@@ -94,7 +107,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     trees = {"before": args.before, "after": args.after}
     print(
         f"run_batch, bundled packs, {args.n:,} households of 淮北 in parts of {args.chunk_rows:,}; "
-        f"before={args.before} after={args.after}"
+        f"before={args.before} after={args.after}; lang={args.lang} rule_columns={args.rule_columns}"
     )
     for fmt in args.out.split(","):
         figures: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
@@ -106,7 +119,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 out.parent.mkdir()
                 env = {**os.environ, "PYTHONPATH": src}
                 cmd = [sys.executable, __file__, "--side", str(inp), str(out), str(out.parent / "summary.csv")]
-                cmd += ["--chunk-rows", str(args.chunk_rows)]
+                cmd += ["--chunk-rows", str(args.chunk_rows), "--lang", args.lang]
+                cmd += ["--rule-columns"] if args.rule_columns else []
                 got = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
                 figures[name].append((got["cpu"], got["wall"]))
                 load = os.getloadavg()[0]
@@ -122,9 +136,21 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         print(f"{fmt:8s} CPU after ÷ before per round: " + ", ".join(f"{x:.2f}" for x in ratios))
         names = sorted(p.name for p in (tmp / "before").iterdir())
         same = names == sorted(p.name for p in (tmp / "after").iterdir()) and all(
-            filecmp.cmp(tmp / "before" / f, tmp / "after" / f, shallow=False) for f in names
+            _same(tmp / "before" / f, tmp / "after" / f) for f in names
         )
         print(f"{fmt:8s} outputs ({', '.join(names)}) byte for byte the same: {same}")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Byte for byte; an Excel workbook by its cells' values read back (its bytes carry a timestamp)."""
+    if a.suffix != ".xlsx":
+        return filecmp.cmp(a, b, shallow=False)
+    import polars as pl
+
+    def cells(p: Path) -> pl.DataFrame:
+        return pl.read_excel(p, engine="calamine", infer_schema_length=0)
+
+    return cells(a).equals(cells(b), null_equal=True)
 
 
 if __name__ == "__main__":

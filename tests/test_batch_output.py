@@ -96,6 +96,23 @@ def test_json_lines_are_json_dumps_of_each_row(tmp_path: Path) -> None:
     assert path.read_bytes() == b""
 
 
+def test_json_lines_of_repeated_list_cells_are_json_dumps_of_each_row(tmp_path: Path) -> None:
+    # A list column whose whole cells repeat is built once per distinct cell and joined back
+    # (writers._json_of_distinct): still json.dumps of each row, nulls and empty lists kept apart.
+    finding = {"code": "edu", "certain": None, "rules": ["r.1", None], "due": date(2023, 8, 31), "days_late": 3}
+    cells = [[finding, None], [], None, [{**finding, "code": '"q'}], [finding], [{**finding, "rules": []}]]
+    frame = pl.DataFrame(
+        {"_row": range(60), "procedure": cells * 10, "risks": [["x"], []] * 30, "s": ["a", None] * 30},
+        schema_overrides={"_row": pl.UInt64},
+    )
+    path = tmp_path / "out.jsonl"
+    _write_jsonl(frame, path)
+    expected = "".join(
+        json.dumps(row, ensure_ascii=False, default=_json_default) + "\n" for row in frame.iter_rows(named=True)
+    )
+    assert path.read_text(encoding="utf-8") == expected
+
+
 def test_rule_columns_of_parts_with_different_packs_join_in_parquet_and_excel(tmp_path: Path) -> None:
     """``--rule-columns`` over parts of different rule packs: each part carries its own packs' ``rule:`` /
     ``fact:`` columns, and the Parquet and Excel outputs join them as the union of their columns (null
