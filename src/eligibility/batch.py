@@ -361,8 +361,10 @@ def _in_order(decided: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
 
     The order of the ``rule:``/``fact:`` columns (``--rule-columns``) is stable within a process but not
     from one process to the next, and a resumed run joins pieces made by both; a piece in another order
-    would put its cells under the wrong headers. A part with other columns than the first (rule columns of
-    other packs) cannot be joined to it at all: an error rather than a file with shifted cells."""
+    would put its cells under the wrong headers. A part with other columns than the first cannot be joined
+    to it at all: an error rather than a file with shifted cells (a run with rule columns, whose parts of
+    other packs have other columns, renders its output from the parts' decisions instead:
+    :func:`_join_rendered`)."""
     if list(decided.columns) == list(columns):
         return decided
     if set(decided.columns) == set(columns):
@@ -396,13 +398,16 @@ def _write_output(
     streamed by polars; Excel, whose sheets stop at 1,048,576 rows, is written whole; a run without any
     part writes an empty table. Returns the number of decisions written.
 
-    A CSV or JSON Lines output is not joined here but from its parts' pieces (:func:`_write_piece`,
-    :func:`_join_pieces`)."""
+    A CSV or JSON Lines output is joined from its parts' pieces (:func:`_write_piece`,
+    :func:`_join_pieces`), rendered when each part is decided — or here, from the parts' decisions, for
+    a run with rule columns (:func:`_join_rendered`)."""
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
         write_decisions(pl.DataFrame(schema=OUTPUT_SCHEMA), out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
         return 0
+    if _renders(out):
+        return _join_rendered(files, out, parts_dir, lang, rules, on)
     if suffix == ".parquet":
         tmp = out.with_name(out.name + ".tmp")
         # One scan per part, concatenated: a single scan over every part held about 0.5 GiB more at
@@ -413,6 +418,33 @@ def _write_output(
     frame = _scan_parts(files).filter(ok).collect()
     write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
     return frame.height
+
+
+def _join_rendered(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None) -> int:
+    """A CSV or JSON Lines output of a run with rule columns, from its parts' decisions, one part at a time.
+
+    Every row has every ``rule:``/``fact:`` column of the run: the columns and types are those of the
+    parts joined as for a Parquet output (:func:`_scan_parts`: the union in order of first appearance,
+    each cell null where its part's pack has no such rule), so each cell is the rendering of the Parquet
+    output's cell — JSON ``null``, and in a CSV what an Excel output shows for it. Each part is selected
+    by column name, so parts decided by two processes (a resumed run) join under one header. The parts'
+    files stay until the run ends: a run stopped while joining renders them again when resumed."""
+    union = _scan_parts(files).collect_schema()
+    pieces: list[Path] = []
+    decided = 0
+    for k, f in enumerate(files):
+        part = _scan_part(f)
+        have = set(part.collect_schema().names())
+        frame = (
+            part.filter(pl.col("error").is_null())
+            .select((pl.col(n) if n in have else pl.lit(None)).cast(t).alias(n) for n, t in union.items())
+            .collect()
+        )
+        pieces.append(parts_dir / f"{f.stem}.piece{out.suffix.lower()}")
+        _write_piece(frame, pieces[-1], k == 0, lang, rules, on)
+        decided += frame.height
+    _join_pieces(pieces, out)
+    return decided
 
 
 def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
@@ -511,7 +543,10 @@ def run_batch(
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
-    renders = _renders(out)
+    # With rule columns the parts of different packs have different columns, and the header of a CSV
+    # is written with the first piece: such a run keeps each part's decisions and renders the output at
+    # the end, from the union of the parts' columns (:func:`_join_rendered`).
+    renders = _renders(out) and not rule_columns
     suffix = out.suffix.lower() if renders else _part_suffix(out)
     # A piece is rendered: it is done only for a run that renders it the same way.
     render = [suffix, lang, rule_columns]
