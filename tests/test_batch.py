@@ -314,3 +314,42 @@ def test_a_second_output_thread_writes_the_same_files_in_the_same_order(tmp_path
     assert written[True] == [n.replace("False", "True") for n in written[False]]
     for name in written[False]:
         assert (tmp_path / name).read_bytes() == (tmp_path / name.replace("False", "True")).read_bytes()
+
+
+def test_run_batch_passes_rowwise_to_every_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run_batch(rowwise=…) is decide_table's threshold for each part: 0 keeps every part columnar, a large
+    # one decides the parts household by household, None leaves it to ELIGIBILITY_BATCH_ROWWISE — and the
+    # files are the same bytes whichever path decided them.
+    from eligibility.compile import rowwise as rowwise_module
+
+    calls: list[int] = []
+    decide_rows = rowwise_module.decide_rows
+
+    def counted(ruleset: Any, chain: Any, part: pl.DataFrame) -> Any:
+        calls.append(part.height)
+        return decide_rows(ruleset, chain, part)
+
+    monkeypatch.setattr(rowwise_module, "decide_rows", counted)
+    monkeypatch.setenv("ELIGIBILITY_BATCH_ROWWISE", "0")
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    quiet: dict[str, Any] = {"rules": RULES, "as_of": on, "chunk_rows": 3, "progress": False, "log": io.StringIO()}
+    rows: dict[str, int] = {}
+    for name, value in (("columnar", 0), ("rowwise", 1_000_000), ("environment", None)):
+        calls.clear()
+        run_batch([src], tmp_path / f"{name}.csv", rowwise=value, **quiet)
+        rows[name] = sum(calls)
+    assert rows == {"columnar": 0, "rowwise": rows["rowwise"], "environment": 0}
+    assert rows["rowwise"] > 0
+    columnar = (tmp_path / "columnar.csv").read_bytes()
+    assert (tmp_path / "rowwise.csv").read_bytes() == columnar
+    with pytest.raises(ValueError, match="rowwise"):
+        run_batch([src], tmp_path / "bad.csv", rowwise=-1, **quiet)
+    # the command's --rowwise-rows is the same keyword
+    for value, decided_by_rows in (("0", False), ("1000000", True)):
+        calls.clear()
+        args = ["batch", str(src), "--as-of", "2023-09-30", "-o", str(tmp_path / f"cli-{value}.csv")]
+        main([*args, "--rowwise-rows", value], out=io.StringIO())
+        assert bool(calls) == decided_by_rows
+        assert (tmp_path / f"cli-{value}.csv").read_bytes() == columnar
+    assert main([*args, "--rowwise-rows", "-1"], out=io.StringIO()) == 1

@@ -46,6 +46,7 @@ import polars as pl
 
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .compile.polars import row_errors as row_errors_of
+from .compile.rowwise import rowwise_rows
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
     ReadResult,
@@ -526,6 +527,7 @@ def run_batch(
     level: str = "county",
     resume: bool = False,
     chunk_rows: int = 100_000,
+    rowwise: int | None = None,
     progress: bool | None = None,
     log: TextIO | None = None,
     after_part: Callable[[int], None] | None = None,
@@ -537,9 +539,17 @@ def run_batch(
     under ``<out>.parts/``, record it in the manifest. Nothing of a finished part stays in memory, so
     memory is bounded by two parts (the one being written, the one being decided; ``docs/batch.md``)
     whatever the input's size; a Parquet input is also *read* part by part. ``after_part`` is called
-    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway)."""
+    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway).
+
+    ``rowwise`` is :func:`decide_table`'s, for every part: within a part, the rows of a (pack chain, date
+    span) fewer than this are decided household by household (the same cells, without the columnar
+    program's fixed cost); None takes ``ELIGIBILITY_BATCH_ROWWISE`` or the default, 0 keeps every part
+    columnar (``docs/batch.md`` §11). Like ``chunk_rows`` it changes how, not what: the output's bytes
+    are the same whatever its value, so a run may be resumed with another."""
     log = log or sys.stderr
     t0 = time.perf_counter()
+    if rowwise is not None:
+        rowwise_rows(rowwise)  # a wrong value stops the run before its first part, not at it
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
@@ -605,7 +615,7 @@ def run_batch(
                 read = chunk.read()
                 for note in read.notes:
                     print(f"注意 / note: {note}", file=log)
-                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
+                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns, rowwise=rowwise)
                 if pending is not None:
                     pending()
                     pending = None
