@@ -20,6 +20,7 @@ import pytest
 from eligibility import Engine, batch, load_rules
 from eligibility.batch import run_batch
 from eligibility.cli import main
+from eligibility.io.tables import read_households
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = ROOT / "examples" / "batch"
@@ -353,3 +354,38 @@ def test_run_batch_passes_rowwise_to_every_part(tmp_path: Path, monkeypatch: pyt
         assert bool(calls) == decided_by_rows
         assert (tmp_path / f"cli-{value}.csv").read_bytes() == columnar
     assert main([*args, "--rowwise-rows", "-1"], out=io.StringIO()) == 1
+
+
+@pytest.mark.parametrize("stop", ["after its part", "after its part became the output"])
+def test_a_parquet_run_of_one_part_resumes_to_the_same_bytes(tmp_path: Path, stop: str) -> None:
+    # A Parquet run of one part has its output in the part's file, renamed rather than joined: it holds
+    # the decisions only (the row the rules could not decide is in the errors file), and a run stopped
+    # after the part is done — or after its file became the output, which loses the part — resumes to
+    # the bytes of a run that was not stopped.
+    on = date(2023, 9, 30)
+    frame = read_households(BATCH / "households.jsonl", as_of=on).frame
+    births = frame.get_column("members").to_list()
+    births[0][0]["birth_date"] = date(2073, 5, 1)  # a row the rules cannot decide (a Parquet input's reader
+    frame = frame.with_columns(pl.Series("members", births, dtype=frame.schema["members"]))  # lets it by)
+    src = tmp_path / "in.parquet"
+    frame.drop("_row", "as_of").write_parquet(src)
+    unborn = {"household_id": frame.get_column("household_id")[0]}
+    quiet: dict[str, Any] = {"rules": RULES, "as_of": on, "progress": False, "log": io.StringIO()}
+    clean = tmp_path / "clean.parquet"
+    result = run_batch([src], clean, **quiet)
+    table = pl.read_parquet(clean)
+    assert result.errors == 1 and result.decided == result.rows - 1
+    assert table.height == result.decided and table.get_column("error").null_count() == table.height
+    assert unborn["household_id"] not in table.get_column("household_id").to_list()
+    out = tmp_path / "out.parquet"
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(_Stop):
+        if stop == "after its part":
+            run_batch([src], out, after_part=_stop_after(0), **quiet)
+        else:
+            mp.setattr(batch, "_merge_summaries", _stop_after(None))
+            run_batch([src], out, **quiet)
+    assert out.exists() == (stop != "after its part")
+    resumed = run_batch([src], out, resume=True, **quiet)
+    assert resumed.resumed_parts == (1 if stop == "after its part" else 0)
+    assert out.read_bytes() == clean.read_bytes()
+    assert (resumed.rows, resumed.decided, resumed.errors) == (result.rows, result.decided, result.errors)
