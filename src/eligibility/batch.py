@@ -19,11 +19,10 @@ over each table copies every record into the spill file of its part — an item 
 part — and finds the ids that repeat: :func:`~eligibility.io.tables.csv_parts`); Excel is read whole (a
 county's workbook, checked row by row) and decided part by part.
 Each part's output, row errors and summary counts go to disk before the part counts as done; the output
-is joined from the parts (Parquet streamed from Arrow IPC parts, or a run's one part is the output; CSV
-and JSON Lines from each part's piece of the output, rendered as soon as the part is decided, or at the
-end with rule columns; Excel written whole) and the summary adds up the parts' counts, so the decisions
-of the whole run are never in memory together. A part's output may be written by a second thread
-while the next part is read and decided (:data:`OUTPUT_THREAD`), two parts in memory at the peak.
+is joined from the parts (Parquet streamed from Parquet parts; CSV and JSON Lines from each part's piece
+of the output, rendered as soon as the part is decided; Excel written whole) and the summary adds up the
+parts' counts, so the decisions of the whole run are never in memory together. A part's output is written
+by a second thread while the next part is read and decided, so at the peak two parts are in memory.
 """
 
 from __future__ import annotations
@@ -74,16 +73,10 @@ PARTS_FORMAT = "eligibility-batch-parts/1"
 _R = TypeVar("_R")
 
 
-def _part_suffix(out: Path, parts: int) -> str:
+def _part_suffix(out: Path) -> str:
     """How a run keeps its parts' decisions on disk (:func:`_write_part`): Parquet when the output is
-    Parquet and the run has one part (its file is the output: :func:`_one_part`), Arrow IPC otherwise.
-
-    A Parquet output of several parts is joined from IPC parts: writing a 100,000-household part as
-    Parquet cost about 1.5 CPU s against 0.4 as IPC with LZ4, and reading it back for the join saved
-    less than that (measured at 200,000 bundled households in two parts, least of three: 5.65 CPU s for
-    the parts and the join from Parquet parts, 4.75 from IPC parts). The output joined from IPC parts is
-    the same table in about 10 % more bytes (30.2 against 27.4 MB), as a run of one part writes it."""
-    return ".parquet" if out.suffix.lower() == ".parquet" and parts == 1 else ".arrow"
+    Parquet, Arrow IPC otherwise."""
+    return ".parquet" if out.suffix.lower() == ".parquet" else ".arrow"
 
 
 def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
@@ -94,8 +87,8 @@ def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
     codec, was the cost (measured at 100,000 bundled households: writing 1.15 CPU s and reading back 0.43,
     against 0.36–0.45 and 0.29 for IPC with LZ4; ``docs/batch-speed.md``, "端到端 / End to end"). LZ4
     keeps such a part at about 70 MB (220 MB uncompressed; the Parquet part is 15 MB, the part's CSV
-    240 MB). So are a Parquet output's of a run of several parts; a run of one part writes its part as
-    the Parquet output itself (:func:`_part_suffix`)."""
+    240 MB). A Parquet output keeps Parquet parts: it is joined from them unchanged, and the same
+    decisions joined from IPC parts made a different (larger) Parquet file — equal tables, not equal bytes."""
     if suffix == ".parquet":
         # Only the decisions: the rows the rules could not decide are in the part's errors file
         # (:func:`_outcome`), so a run of one part has its output in this file (:func:`_one_part`).
@@ -580,8 +573,9 @@ def run_batch(
     # is written with the first piece: such a run keeps each part's decisions and renders the output at
     # the end, from the union of the parts' columns (:func:`_join_rendered`).
     renders = _renders(out) and not rule_columns
+    suffix = out.suffix.lower() if renders else _part_suffix(out)
     # A piece is rendered: it is done only for a run that renders it the same way.
-    render = [out.suffix.lower() if renders else "decisions", lang, rule_columns]
+    render = [suffix, lang, rule_columns]
     manifest_path = parts_dir / "manifest.json"
     run_id = _digest(paths, as_of, str(fingerprint), chunk_rows)
     done: list[dict[str, Any]] = []
@@ -604,7 +598,6 @@ def run_batch(
                 f.unlink()
         parts_dir.mkdir(parents=True, exist_ok=True)
     chunks = list(_chunks(paths, as_of, chunk_rows))
-    suffix = out.suffix.lower() if renders else _part_suffix(out, len(chunks))
     n = sum(c.rows for c in chunks)
     parts: list[dict[str, Any]] = list(done)
     finished = {int(p["part"]) for p in done}
