@@ -80,8 +80,9 @@ def _part_suffix(out: Path) -> str:
     return ".parquet" if out.suffix.lower() == ".parquet" else ".arrow"
 
 
-def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
-    """A part's decision table, written to ``tmp`` in the format of ``suffix``.
+def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str, whole: bool = False) -> None:
+    """A part's decision table, written to ``tmp`` in the format of ``suffix``; ``whole``: the run's one
+    part, whose Parquet file is the output (:func:`_one_part`).
 
     CSV, JSON Lines and Excel outputs are rendered again from the parts, so their parts are Arrow IPC
     with LZ4: Parquet's encoding of the nested finding lists (repetition and definition levels), not its
@@ -98,7 +99,7 @@ def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
         # Small row groups: joining the parts decodes a few row groups at a time, and one row group
         # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
         # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
-        _compact_lists(decided).write_parquet(tmp, row_group_size=10_000)
+        (_compact_lists(decided) if whole else decided).write_parquet(tmp, row_group_size=10_000)
     else:
         decided.write_ipc(tmp, compression="lz4")
 
@@ -110,7 +111,10 @@ def _compact_lists(decided: pl.DataFrame) -> pl.DataFrame:
     Measured at 100,000 bundled households, least of three interleaved runs: writing the decided frame
     as Parquet 1.88–2.18 CPU s and 15.1 MB, the rebuilt one 1.37–1.53 CPU s and 14.4 MB; the rebuild
     itself 0.005 s. Why the decided lists encode slower was not found (their arrays as the evaluator's
-    filters and gathers leave them, presumably); an IPC file keeps the slow form."""
+    filters and gathers leave them, presumably); an IPC file keeps the slow form. Only for a run's one
+    part, whose file is the output: the rebuilt lists are a second copy while the part is written (peak
+    RSS at 200,000 households in two parts 1.06–1.13 GB against 1.01), and a run of several parts, whose
+    output is written again from its parts, gained no CPU time that could be told from the noise."""
     lists = [name for name, dtype in decided.schema.items() if isinstance(dtype, pl.List)]
     return decided.with_columns(pl.col(name).list.eval(pl.element()) for name in lists) if lists else decided
 
@@ -657,7 +661,7 @@ def run_batch(
                     decided = _in_order(decided, columns)
                     job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
                 else:
-                    job = pool.submit(_write_part, decided, tmp, suffix)
+                    job = pool.submit(_write_part, decided, tmp, suffix, len(chunks) == 1)
                 summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
                 summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
                 errors = [_error_record(e) for e in read.errors]
