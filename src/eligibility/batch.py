@@ -577,8 +577,8 @@ def run_batch(
     ``rowwise`` is :func:`decide_table`'s, for every part: within a part, the rows of a (pack chain, date
     span) fewer than this are decided household by household (the same cells, without the columnar
     program's fixed cost); None takes ``ELIGIBILITY_BATCH_ROWWISE`` or the default, 0 keeps every part
-    columnar (``docs/batch.md`` §11). Like ``chunk_rows`` it changes how, not what: the output's bytes
-    are the same whatever its value, so a run may be resumed with another."""
+    columnar (``docs/batch.md`` §11). It changes how, not what — the output's bytes are the same
+    whatever its value — so, unlike ``chunk_rows``, it is not part of what a resumed run must share."""
     log = log or sys.stderr
     t0 = time.perf_counter()
     if rowwise is not None:
