@@ -20,6 +20,7 @@ import pytest
 from eligibility import Engine, batch, load_rules
 from eligibility.batch import run_batch
 from eligibility.cli import main
+from eligibility.io.tables import read_households
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = ROOT / "examples" / "batch"
@@ -250,10 +251,11 @@ def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_pa
 
 @pytest.mark.parametrize("stop", ["after the first part", "while joining"])
 def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: Path, stop: str) -> None:
-    # The order of the rule columns may differ from one process to the next; a resumed run's pieces take
-    # the order of the pieces it has (the first part's has the header; a run stopped while joining has
-    # lost that one and kept the others), so no cell lands under another header.
-    # 淮北's households only: parts of other packs have other rule columns and cannot share one header.
+    # The order of the rule columns may differ from one process to the next; a resumed run joins parts
+    # decided by both. A run with rule columns keeps each part's decisions and renders the CSV at the end,
+    # each part's columns taken by name under the header of the first part's order, so no cell lands
+    # under another header: whether the first part is among those another process wrote (stopped after
+    # it) or not (stopped while joining, with every part written: the later ones in another order).
     records = [json.loads(line) for line in (BATCH / "households.jsonl").read_text(encoding="utf-8").splitlines()]
     huaibei = [r for r in records if str(r.get("region", "")).startswith("3406")]
     src = tmp_path / "huaibei.jsonl"
@@ -273,22 +275,17 @@ def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: P
     parts = tmp_path / "out.csv.parts"
     manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
     done = [p for p in manifest["parts"] if (parts / p["file"]).exists()]
-    assert [p["part"] for p in done] == ([0] if stop != "while joining" else [1, 2])
-    # the pieces it has as another process wrote them: their rule columns in the reverse order
-    columns = done[0]["columns"]
-    rules_first = next(k for k, c in enumerate(columns) if c.startswith(("rule:", "fact:")))
-    columns = columns[:rules_first] + columns[rules_first:][::-1]
-    old = tmp_path / "old.xlsx"
-    with pytest.raises(_Stop):
-        run_batch([src], old, rules=RULES, as_of=on, after_part=_stop_after(2), **quiet)
-    for p in done:
-        decided = pl.read_ipc(tmp_path / "old.xlsx.parts" / f"part-{p['part']:05d}.arrow").select(columns)
-        batch._write_piece(decided, parts / p["file"], p["part"] == 0, "zh", RULES, on)
-        p["columns"] = columns
-    (parts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert [p["part"] for p in done] == ([0] if stop != "while joining" else [0, 1, 2])
+    # the parts as another process wrote them: their rule columns in the reverse order
+    redone = done if stop != "while joining" else done[1:]
+    for p in redone:
+        decided = pl.read_ipc(parts / p["file"])
+        rules_first = next(k for k, c in enumerate(decided.columns) if c.startswith(("rule:", "fact:")))
+        columns = decided.columns[:rules_first] + decided.columns[rules_first:][::-1]
+        decided.select(columns).write_ipc(parts / p["file"])
     run_batch([src], out, rules=RULES, as_of=on, resume=True, **quiet)
     got, want = pl.read_csv(out, infer_schema=False), pl.read_csv(clean, infer_schema=False)
-    assert got.columns != want.columns and sorted(got.columns) == sorted(want.columns)
+    assert (got.columns != want.columns) == (stop != "while joining") and sorted(got.columns) == sorted(want.columns)
     assert got.equals(want.select(got.columns))
 
 
@@ -318,3 +315,77 @@ def test_a_second_output_thread_writes_the_same_files_in_the_same_order(tmp_path
     assert written[True] == [n.replace("False", "True") for n in written[False]]
     for name in written[False]:
         assert (tmp_path / name).read_bytes() == (tmp_path / name.replace("False", "True")).read_bytes()
+
+
+def test_run_batch_passes_rowwise_to_every_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run_batch(rowwise=…) is decide_table's threshold for each part: 0 keeps every part columnar, a large
+    # one decides the parts household by household, None leaves it to ELIGIBILITY_BATCH_ROWWISE — and the
+    # files are the same bytes whichever path decided them.
+    from eligibility.compile import rowwise as rowwise_module
+
+    calls: list[int] = []
+    decide_rows = rowwise_module.decide_rows
+
+    def counted(ruleset: Any, chain: Any, part: pl.DataFrame) -> Any:
+        calls.append(part.height)
+        return decide_rows(ruleset, chain, part)
+
+    monkeypatch.setattr(rowwise_module, "decide_rows", counted)
+    monkeypatch.setenv("ELIGIBILITY_BATCH_ROWWISE", "0")
+    src = BATCH / "households.jsonl"
+    on = date(2023, 9, 30)
+    quiet: dict[str, Any] = {"rules": RULES, "as_of": on, "chunk_rows": 3, "progress": False, "log": io.StringIO()}
+    rows: dict[str, int] = {}
+    for name, value in (("columnar", 0), ("rowwise", 1_000_000), ("environment", None)):
+        calls.clear()
+        run_batch([src], tmp_path / f"{name}.csv", rowwise=value, **quiet)
+        rows[name] = sum(calls)
+    assert rows == {"columnar": 0, "rowwise": rows["rowwise"], "environment": 0}
+    assert rows["rowwise"] > 0
+    columnar = (tmp_path / "columnar.csv").read_bytes()
+    assert (tmp_path / "rowwise.csv").read_bytes() == columnar
+    with pytest.raises(ValueError, match="rowwise"):
+        run_batch([src], tmp_path / "bad.csv", rowwise=-1, **quiet)
+    # the command's --rowwise-rows is the same keyword
+    for value, decided_by_rows in (("0", False), ("1000000", True)):
+        calls.clear()
+        args = ["batch", str(src), "--as-of", "2023-09-30", "-o", str(tmp_path / f"cli-{value}.csv")]
+        main([*args, "--rowwise-rows", value], out=io.StringIO())
+        assert bool(calls) == decided_by_rows
+        assert (tmp_path / f"cli-{value}.csv").read_bytes() == columnar
+    assert main([*args, "--rowwise-rows", "-1"], out=io.StringIO()) == 1
+
+
+@pytest.mark.parametrize("stop", ["after its part", "after its part became the output"])
+def test_a_parquet_run_of_one_part_resumes_to_the_same_bytes(tmp_path: Path, stop: str) -> None:
+    # A Parquet run of one part has its output in the part's file, renamed rather than joined: it holds
+    # the decisions only (the row the rules could not decide is in the errors file), and a run stopped
+    # after the part is done — or after its file became the output, which loses the part — resumes to
+    # the bytes of a run that was not stopped.
+    on = date(2023, 9, 30)
+    frame = read_households(BATCH / "households.jsonl", as_of=on).frame
+    births = frame.get_column("members").to_list()
+    births[0][0]["birth_date"] = date(2073, 5, 1)  # a row the rules cannot decide (a Parquet input's reader
+    frame = frame.with_columns(pl.Series("members", births, dtype=frame.schema["members"]))  # lets it by)
+    src = tmp_path / "in.parquet"
+    frame.drop("_row", "as_of").write_parquet(src)
+    unborn = {"household_id": frame.get_column("household_id")[0]}
+    quiet: dict[str, Any] = {"rules": RULES, "as_of": on, "progress": False, "log": io.StringIO()}
+    clean = tmp_path / "clean.parquet"
+    result = run_batch([src], clean, **quiet)
+    table = pl.read_parquet(clean)
+    assert result.errors == 1 and result.decided == result.rows - 1
+    assert table.height == result.decided and table.get_column("error").null_count() == table.height
+    assert unborn["household_id"] not in table.get_column("household_id").to_list()
+    out = tmp_path / "out.parquet"
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(_Stop):
+        if stop == "after its part":
+            run_batch([src], out, after_part=_stop_after(0), **quiet)
+        else:
+            mp.setattr(batch, "_merge_summaries", _stop_after(None))
+            run_batch([src], out, **quiet)
+    assert out.exists() == (stop != "after its part")
+    resumed = run_batch([src], out, resume=True, **quiet)
+    assert resumed.resumed_parts == (1 if stop == "after its part" else 0)
+    assert out.read_bytes() == clean.read_bytes()
+    assert (resumed.rows, resumed.decided, resumed.errors) == (result.rows, result.decided, result.errors)

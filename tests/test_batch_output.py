@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from eligibility import load_rules
 from eligibility.compile.polars import OUTPUT_SCHEMA
@@ -149,3 +150,73 @@ def test_rule_columns_of_parts_with_different_packs_join_in_parquet_and_excel(tm
     assert gansu_nulls == 2 * len(only_huaibei)  # no such rule in the second part's pack: null
     sheet = pl.read_excel(tmp_path / "out.xlsx")
     assert (sheet.height, sheet.width) == (4, table.width)  # every column, labelled
+
+
+def _two_packs(tmp_path: Path) -> Path:
+    """Two 淮北 households then two 甘肃 ones, in one JSON Lines file: with ``chunk_rows=2`` two parts of
+    different packs, and so of different rule columns."""
+    by_place: dict[str, list[dict[str, object]]] = {}
+    for p in sorted((ROOT / "examples" / "households").glob("*.json")):
+        data = json.loads(p.read_text(encoding="utf-8"))
+        record = data if "household" in data else {"as_of": "2023-09-30", "household": data}
+        by_place.setdefault(p.stem.split("-")[1], []).append(record)
+    records = by_place["huaibei"][:2] + by_place["gansu"][:2]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return source
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_rule_columns_of_parts_with_different_packs_join_in_csv_and_json_lines(tmp_path: Path, lang: str) -> None:
+    """``--rule-columns`` over parts of different rule packs into CSV or JSON Lines: every row has every
+    rule and fact column of the run, and each cell is the rendering of the Parquet output's cell — the
+    files are the bytes :func:`write_decisions` makes of the Parquet output as a whole (JSON null where a
+    household's pack has no such rule; in the CSV, what the Excel output shows for it)."""
+    from eligibility.batch import run_batch
+    from eligibility.io.writers import write_decisions
+
+    source = _two_packs(tmp_path)
+    quiet = {"rules": RULES, "rule_columns": True, "chunk_rows": 2, "progress": False, "lang": lang}
+    run_batch([source], tmp_path / "out.parquet", **quiet)  # type: ignore[arg-type]
+    table = pl.read_parquet(tmp_path / "out.parquet")
+    for suffix in (".csv", ".jsonl"):
+        got = run_batch([source], tmp_path / f"out{suffix}", **quiet)  # type: ignore[arg-type]
+        assert (got.rows, got.decided, got.errors) == (4, 4, 0)
+        write_decisions(table, tmp_path / f"whole{suffix}", lang=lang, rules=RULES)  # type: ignore[arg-type]
+        assert (tmp_path / f"out{suffix}").read_bytes() == (tmp_path / f"whole{suffix}").read_bytes()
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(list(line) == table.columns for line in lines)
+    # the case this test is about: rules of the first part's pack that the second part's has not
+    only_first = [c for c in table.columns if c.startswith("rule:") and table[c].head(2).null_count() == 0]
+    assert any(all(line[c] is None for line in lines[2:]) for c in only_first)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("stop", ["between parts", "while joining"])
+def test_a_resumed_rule_columns_run_over_packs_writes_the_same_bytes(tmp_path: Path, suffix: str, stop: str) -> None:
+    """A run with rule columns over parts of different packs, stopped after its first part or while its
+    output is being joined and then resumed, writes the bytes of a run that was not stopped."""
+    import eligibility.batch as batch
+    from eligibility.batch import run_batch
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(*_: object) -> None:
+        raise Stop
+
+    source = _two_packs(tmp_path)
+    quiet = {"rules": RULES, "rule_columns": True, "chunk_rows": 2, "progress": False}
+    clean = tmp_path / f"clean{suffix}"
+    run_batch([source], clean, **quiet)  # type: ignore[arg-type]
+    out = tmp_path / f"out{suffix}"
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Stop):
+        if stop == "while joining":
+            mp.setattr(batch.shutil, "copyfileobj", stop_at)
+            run_batch([source], out, **quiet)  # type: ignore[arg-type]
+        else:
+            run_batch([source], out, after_part=stop_at, **quiet)  # type: ignore[arg-type]
+    assert not out.exists()
+    result = run_batch([source], out, resume=True, **quiet)  # type: ignore[arg-type]
+    assert result.resumed_parts == (1 if stop == "between parts" else 2)
+    assert out.read_bytes() == clean.read_bytes()

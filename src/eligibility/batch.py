@@ -19,10 +19,11 @@ over each table copies every record into the spill file of its part — an item 
 part — and finds the ids that repeat: :func:`~eligibility.io.tables.csv_parts`); Excel is read whole (a
 county's workbook, checked row by row) and decided part by part.
 Each part's output, row errors and summary counts go to disk before the part counts as done; the output
-is joined from the parts (Parquet streamed from Parquet parts; CSV and JSON Lines from each part's piece
-of the output, rendered as soon as the part is decided; Excel written whole) and the summary adds up the
-parts' counts, so the decisions of the whole run are never in memory together. A part's output is written
-by a second thread while the next part is read and decided, so at the peak two parts are in memory.
+is joined from the parts (Parquet streamed from Parquet parts, or a run's one part is the output; CSV and
+JSON Lines from each part's piece of the output, rendered as soon as the part is decided, or at the end
+with rule columns; Excel written whole) and the summary adds up the parts' counts, so the decisions of the
+whole run are never in memory together. A part's output is written by a second thread while the next
+part is read and decided, so at the peak two parts are in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import polars as pl
 
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .compile.polars import row_errors as row_errors_of
+from .compile.rowwise import rowwise_rows
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
     ReadResult,
@@ -78,8 +80,9 @@ def _part_suffix(out: Path) -> str:
     return ".parquet" if out.suffix.lower() == ".parquet" else ".arrow"
 
 
-def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
-    """A part's decision table, written to ``tmp`` in the format of ``suffix``.
+def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str, whole: bool = False) -> None:
+    """A part's decision table, written to ``tmp`` in the format of ``suffix``; ``whole``: the run's one
+    part, whose Parquet file is the output (:func:`_one_part`).
 
     CSV, JSON Lines and Excel outputs are rendered again from the parts, so their parts are Arrow IPC
     with LZ4: Parquet's encoding of the nested finding lists (repetition and definition levels), not its
@@ -89,12 +92,31 @@ def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
     240 MB). A Parquet output keeps Parquet parts: it is joined from them unchanged, and the same
     decisions joined from IPC parts made a different (larger) Parquet file — equal tables, not equal bytes."""
     if suffix == ".parquet":
+        # Only the decisions: the rows the rules could not decide are in the part's errors file
+        # (:func:`_outcome`), so a run of one part has its output in this file (:func:`_one_part`).
+        if decided.get_column("error").null_count() < decided.height:
+            decided = decided.filter(pl.col("error").is_null())
         # Small row groups: joining the parts decodes a few row groups at a time, and one row group
         # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
         # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
-        decided.write_parquet(tmp, row_group_size=10_000)
+        (_compact_lists(decided) if whole else decided).write_parquet(tmp, row_group_size=10_000)
     else:
         decided.write_ipc(tmp, compression="lz4")
+
+
+def _compact_lists(decided: pl.DataFrame) -> pl.DataFrame:
+    """The decisions with each list column rebuilt by ``list.eval(pl.element())``: the same cells (the
+    table ``equals`` the decided one), which polars' Parquet writer encodes faster and smaller.
+
+    Measured at 100,000 bundled households, least of three interleaved runs: writing the decided frame
+    as Parquet 1.88–2.18 CPU s and 15.1 MB, the rebuilt one 1.37–1.53 CPU s and 14.4 MB; the rebuild
+    itself 0.005 s. Why the decided lists encode slower was not found (their arrays as the evaluator's
+    filters and gathers leave them, presumably); an IPC file keeps the slow form. Only for a run's one
+    part, whose file is the output: the rebuilt lists are a second copy while the part is written (peak
+    RSS at 200,000 households in two parts 1.06–1.13 GB against 1.01), and a run of several parts, whose
+    output is written again from its parts, gained no CPU time that could be told from the noise."""
+    lists = [name for name, dtype in decided.schema.items() if isinstance(dtype, pl.List)]
+    return decided.with_columns(pl.col(name).list.eval(pl.element()) for name in lists) if lists else decided
 
 
 def _scan_part(path: Path) -> pl.LazyFrame:
@@ -361,8 +383,10 @@ def _in_order(decided: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
 
     The order of the ``rule:``/``fact:`` columns (``--rule-columns``) is stable within a process but not
     from one process to the next, and a resumed run joins pieces made by both; a piece in another order
-    would put its cells under the wrong headers. A part with other columns than the first (rule columns of
-    other packs) cannot be joined to it at all: an error rather than a file with shifted cells."""
+    would put its cells under the wrong headers. A part with other columns than the first cannot be joined
+    to it at all: an error rather than a file with shifted cells (a run with rule columns, whose parts of
+    other packs have other columns, renders its output from the parts' decisions instead:
+    :func:`_join_rendered`)."""
     if list(decided.columns) == list(columns):
         return decided
     if set(decided.columns) == set(columns):
@@ -396,13 +420,16 @@ def _write_output(
     streamed by polars; Excel, whose sheets stop at 1,048,576 rows, is written whole; a run without any
     part writes an empty table. Returns the number of decisions written.
 
-    A CSV or JSON Lines output is not joined here but from its parts' pieces (:func:`_write_piece`,
-    :func:`_join_pieces`)."""
+    A CSV or JSON Lines output is joined from its parts' pieces (:func:`_write_piece`,
+    :func:`_join_pieces`), rendered when each part is decided — or here, from the parts' decisions, for
+    a run with rule columns (:func:`_join_rendered`)."""
     ok = pl.col("error").is_null()
     suffix = out.suffix.lower()
     if not files:
         write_decisions(pl.DataFrame(schema=OUTPUT_SCHEMA), out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
         return 0
+    if _renders(out):
+        return _join_rendered(files, out, parts_dir, lang, rules, on)
     if suffix == ".parquet":
         tmp = out.with_name(out.name + ".tmp")
         # One scan per part, concatenated: a single scan over every part held about 0.5 GiB more at
@@ -413,6 +440,45 @@ def _write_output(
     frame = _scan_parts(files).filter(ok).collect()
     write_decisions(frame, out, lang=lang, rules=rules, on=on)  # type: ignore[arg-type]
     return frame.height
+
+
+def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
+    """Whether a Parquet output is its run's one part file as it is: a part this version wrote holds only
+    the part's decisions, in the output's row groups (:func:`_write_part`), so it is renamed rather than
+    joined — scanning it and writing it again decoded and encoded every nested list once more (measured
+    at 100,000 bundled households: 1.4–1.7 CPU s of a 5.5 s run). Equal tables, not equal bytes: written
+    from the decided frame (:func:`_compact_lists`) the file is about 5 % larger than the same table
+    written again from the part file read back (14.4 against 13.7 MB). A run of several parts is
+    joined by :func:`_write_output`. A run stopped after the rename has lost its part, which is decided
+    again when resumed."""
+    return out.suffix.lower() == ".parquet" and len(ordered) == 1 and bool(ordered[0].get("decisions_only"))
+
+
+def _join_rendered(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None) -> int:
+    """A CSV or JSON Lines output of a run with rule columns, from its parts' decisions, one part at a time.
+
+    Every row has every ``rule:``/``fact:`` column of the run: the columns and types are those of the
+    parts joined as for a Parquet output (:func:`_scan_parts`: the union in order of first appearance,
+    each cell null where its part's pack has no such rule), so each cell is the rendering of the Parquet
+    output's cell — JSON ``null``, and in a CSV what an Excel output shows for it. Each part is selected
+    by column name, so parts decided by two processes (a resumed run) join under one header. The parts'
+    files stay until the run ends: a run stopped while joining renders them again when resumed."""
+    union = _scan_parts(files).collect_schema()
+    pieces: list[Path] = []
+    decided = 0
+    for k, f in enumerate(files):
+        part = _scan_part(f)
+        have = set(part.collect_schema().names())
+        frame = (
+            part.filter(pl.col("error").is_null())
+            .select((pl.col(n) if n in have else pl.lit(None)).cast(t).alias(n) for n, t in union.items())
+            .collect()
+        )
+        pieces.append(parts_dir / f"{f.stem}.piece{out.suffix.lower()}")
+        _write_piece(frame, pieces[-1], k == 0, lang, rules, on)
+        decided += frame.height
+    _join_pieces(pieces, out)
+    return decided
 
 
 def _outcome(decided: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
@@ -494,6 +560,7 @@ def run_batch(
     level: str = "county",
     resume: bool = False,
     chunk_rows: int = 100_000,
+    rowwise: int | None = None,
     progress: bool | None = None,
     log: TextIO | None = None,
     after_part: Callable[[int], None] | None = None,
@@ -505,13 +572,24 @@ def run_batch(
     under ``<out>.parts/``, record it in the manifest. Nothing of a finished part stays in memory, so
     memory is bounded by two parts (the one being written, the one being decided; ``docs/batch.md``)
     whatever the input's size; a Parquet input is also *read* part by part. ``after_part`` is called
-    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway)."""
+    with each part's number, in order, once it is safely on disk (tests use it to kill a run midway).
+
+    ``rowwise`` is :func:`decide_table`'s, for every part: within a part, the rows of a (pack chain, date
+    span) fewer than this are decided household by household (the same cells, without the columnar
+    program's fixed cost); None takes ``ELIGIBILITY_BATCH_ROWWISE`` or the default, 0 keeps every part
+    columnar (``docs/batch.md`` §11). It changes how, not what — the output's bytes are the same
+    whatever its value — so, unlike ``chunk_rows``, it is not part of what a resumed run must share."""
     log = log or sys.stderr
     t0 = time.perf_counter()
+    if rowwise is not None:
+        rowwise_rows(rowwise)  # a wrong value stops the run before its first part, not at it
     out = Path(out)
     fingerprint = ",".join(sorted(p.digest for p in rules.packs.values())) + rules.sources_digest
     parts_dir = out.with_name(out.name + ".parts")
-    renders = _renders(out)
+    # With rule columns the parts of different packs have different columns, and the header of a CSV
+    # is written with the first piece: such a run keeps each part's decisions and renders the output at
+    # the end, from the union of the parts' columns (:func:`_join_rendered`).
+    renders = _renders(out) and not rule_columns
     suffix = out.suffix.lower() if renders else _part_suffix(out)
     # A piece is rendered: it is done only for a run that renders it the same way.
     render = [suffix, lang, rule_columns]
@@ -570,7 +648,7 @@ def run_batch(
                 read = chunk.read()
                 for note in read.notes:
                     print(f"注意 / note: {note}", file=log)
-                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns)
+                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns, rowwise=rowwise)
                 if pending is not None:
                     pending()
                     pending = None
@@ -583,7 +661,7 @@ def run_batch(
                     decided = _in_order(decided, columns)
                     job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
                 else:
-                    job = pool.submit(_write_part, decided, tmp, suffix)
+                    job = pool.submit(_write_part, decided, tmp, suffix, len(chunks) == 1)
                 summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
                 summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
                 errors = [_error_record(e) for e in read.errors]
@@ -597,6 +675,7 @@ def run_batch(
                     "unknown_columns": read.unknown_columns,
                     "notes": read.notes,
                     **({"render": render, "columns": columns} if renders else {}),
+                    **({"decisions_only": True} if suffix == ".parquet" else {}),
                 }
                 pending = functools.partial(finish, entry, tmp, job)
                 del read, decided, summary
@@ -631,6 +710,9 @@ def run_batch(
             pieces.append(parts_dir / p["file"])
         _join_pieces(pieces, out)
         decided_ok = sum(int(got["decided"]) for got in kept)
+    elif _one_part(ordered, out):
+        os.replace(parts_dir / ordered[0]["file"], out)
+        decided_ok = int(kept[0]["decided"])
     else:
         decided_ok = _write_output([parts_dir / p["file"] for p in ordered], out, parts_dir, lang, rules, as_of)
     read_errors = [RowError(**e) for got in kept for e in got["errors"]]

@@ -582,6 +582,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
             level=args.level,
             resume=args.resume,
             chunk_rows=args.chunk_rows,
+            rowwise=args.rowwise_rows,
             progress=None,
             log=sys.stderr,
         )
@@ -729,6 +730,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--resume", action="store_true", help="续跑被中断的批次 / resume a run that was killed")
     b.add_argument("--chunk-rows", type=int, default=100_000, help="rows per written part")
+    b.add_argument(
+        "--rowwise-rows",
+        type=int,
+        default=None,
+        help="少于此行数的部分逐户评估 / parts of fewer rows decided household by household "
+        "(0: always columnar; default: ELIGIBILITY_BATCH_ROWWISE or 400)",
+    )
     rules_arg(b)
     v = sub.add_parser("verify", help="两个引擎核对一批农户 / both engines over a population")
     v.add_argument("paths", nargs="+", help="JSON / JSON Lines files or folders")
