@@ -418,20 +418,21 @@ class Engine:
                 if born is not None and born > on:
                     raise HouseholdError(births_after(h, on), h.household_id)
         program, memo = ctx.program, ctx.memo
-        lean = self._lean
-        if trace == "none" and ctx.lean is not None and self._durable is None and lean.pays():
-            values, nodes, f, u = ctx.lean(h, on)
+        if trace != "none" or self._durable is not None:  # a trace, or a cross-check: the full program
+            got = ctx.run(h, on)
+        elif ctx.lean is not None and self._lean.pays():
+            lean = self._lean
+            got = ctx.lean(h, on)
             lean.runs += 1
-            if any(u):  # the gap report reads the node outcomes the lean run leaves out
+            if any(got[3]):  # the gap report reads the node outcomes the lean run leaves out
                 lean.reruns += 1
-                values, nodes, f, u = ctx.run(h, on)
-        elif trace == "none" and self._durable is None:
+                got = ctx.run(h, on)
+        else:
             # The full program, its values and node outcomes built only where this decision reads them
             # (Program.run_none: None otherwise; nothing below reads them then).
-            values, nodes, f, u = ctx.program.run_none(h, on)
-        else:
-            values, nodes, f, u = ctx.run(h, on)
-        run = _Run(program, h, on, (values, nodes, f, u))
+            got = ctx.program.run_none(h, on)
+        values, nodes, f, u = got
+        run = _Run(program, h, on, got)  # the program's own result, not a tuple packed again
         if self._durable is not None:
             self._cross_check(run)
         # The parts of the decision that follow from which conclusions fired and which are unknown: the

@@ -83,11 +83,16 @@ class FindingTables:
         self.tables: list[_Table] = []
         self._one: dict[tuple[int, str], Callable[[int, int], tuple[Any, ...]]] = {}
         every = ["def every(f, u):"]
+        out = []
         for n, (g, kind) in enumerate(groups):
+            if not code_masks(program, g, kind):  # no code of this kind here: an empty tuple, masks unread
+                out.append("(), ")
+                continue
             every.append(f"    fm = f[{g}]")
             every.append(f"    um = u[{g}]")
             every += ["    " + line for line in self._block(g, kind, f"r{n}", make)]
-        every.append(f"    return ({''.join(f'r{n}, ' for n in range(len(groups)))})")
+            out.append(f"r{n}, ")
+        every.append(f"    return ({''.join(out)})")
         self.source = "\n".join(every) + "\n"
         namespace: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
         exec(cached_code(self.source, f"<eligibility findings {program.key}>"), namespace)  # our own source
