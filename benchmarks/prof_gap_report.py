@@ -66,7 +66,7 @@ def engines(before: Any, name: str, tmp: Path) -> tuple[Any, Any, list[workload.
         rules.mkdir()
         mine = bc.build_identification_pack(workload.RULES, rules)
         return before.Engine(str(rules)), eligibility.Engine(mine), sites
-    return before.Engine(), eligibility.Engine(), workload.sites()
+    return before.Engine(str(workload.RULES)), eligibility.Engine(workload.RULES), workload.sites()
 
 
 def blocks(ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blocks: int) -> None:
@@ -118,21 +118,20 @@ def record(mod: Any, engine: Any, parse: Callable[[str], Any], texts: list[str],
 
 def pieces(mod: Any, gaps: Any, engine: Any, calls: list[Any]) -> dict[str, Callable[[], object]]:
     """Step 2's pieces of ``_open`` for one tree, on its recorded calls."""
-    code = gaps.gap_code(calls[0][1].program)
-    chain = calls[0][1].program.chain
-    fns = code.rules
+    # (run, status, its program's gap code): the bundled workload has a program per pack and span
+    runs = [(r, s, gaps.gap_code(r.program)) for _, r, s in calls]
 
-    def block(run: Any, status: Any) -> int:
+    def block(run: Any, status: Any, code: Any) -> int:
         b = 0
         if status.status == "needs_review":
             for rid in status.blocking_rules:
-                b |= fns[rid](run.nodes, run.values)
+                b |= code.rules[rid](run.nodes, run.values)
         return int(b)
 
-    blocks = [block(r, s) for _, r, s in calls]
-    rests = [code.unknown(r.nodes, r.values) for _, r, _ in calls]
+    blocks = [block(r, s, c) for r, s, c in runs]
+    rests = [c.unknown(r.nodes, r.values) for r, _, c in runs]
 
-    def sides(b: int, rest: int) -> tuple[Any, Any]:
+    def sides(code: Any, b: int, rest: int) -> tuple[Any, Any]:
         x = y = mod._NO_SIDE
         if b:
             x = code.memo[b]
@@ -141,25 +140,24 @@ def pieces(mod: Any, gaps: Any, engine: Any, calls: list[Any]) -> dict[str, Call
             y = code.memo[rest]
         return x, y
 
-    both = [sides(b, u) for b, u in zip(blocks, rests, strict=True)]
-    wanting = [(r, x, y, x.want | y.want) for (_, r, _), (x, y) in zip(calls, both, strict=True) if x.want or y.want]
-    paths = [code.facts(r.values, r.h, w) for r, _, _, w in wanting]
+    together = list(zip(runs, blocks, rests, strict=True))
+    both = [sides(c, b, u) for (_, _, c), b, u in together]
+    wanting = [(r, c, x, y) for (r, _, c), (x, y) in zip(runs, both, strict=True) if x.want or y.want]
+    paths = [c.facts(r.values, r.h, x.want | y.want) for r, c, x, y in wanting]
 
     def settle() -> None:
-        for (_, x, y, _), p in zip(wanting, paths, strict=True):
+        for (r, _, x, y), p in zip(wanting, paths, strict=True):
             for side in (x.side, y.side):
                 if type(side) is not tuple:
-                    engine._settle(chain, side, p)
+                    engine._settle(r.program.chain, side, p)
 
     return {
         "_open": lambda: [mod.Engine._open(engine, m, r, s) for m, r, s in calls],
-        "unknown": lambda: [code.unknown(r.nodes, r.values) for _, r, _ in calls],
-        "blocking rules": lambda: [block(r, s) for _, r, s in calls],
-        "_reports": lambda: [
-            engine._reports(r, code, b, u) for (_, r, _), b, u in zip(calls, blocks, rests, strict=True)
-        ],
-        "sides (memo)": lambda: [sides(b, u) for b, u in zip(blocks, rests, strict=True)],
-        "facts": lambda: [code.facts(r.values, r.h, w) for r, _, _, w in wanting],
+        "unknown": lambda: [c.unknown(r.nodes, r.values) for r, _, c in runs],
+        "blocking rules": lambda: [block(r, s, c) for r, s, c in runs],
+        "_reports": lambda: [engine._reports(r, c, b, u) for (r, _, c), b, u in together],
+        "sides (memo)": lambda: [sides(c, b, u) for (_, _, c), b, u in together],
+        "facts": lambda: [c.facts(r.values, r.h, x.want | y.want) for r, c, x, y in wanting],
         "_settle": settle,
     }
 
