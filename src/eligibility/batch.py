@@ -461,8 +461,8 @@ def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
     joined — scanning it and writing it again decoded and encoded every nested list once more (measured
     at 100,000 bundled households: 1.4–1.7 CPU s of a 5.5 s run). Written in chunks of a row group
     (:func:`_compact_lists`), the part file is the bytes the join would write (13,689,266 at 100,000).
-    A run of several parts is joined by :func:`_write_output`. A run stopped after the rename has lost its part, which is decided
-    again when resumed."""
+    A run of several parts is joined by :func:`_write_output`. A run stopped after the rename has lost
+    its part, which is decided again when resumed."""
     return out.suffix.lower() == ".parquet" and len(ordered) == 1 and bool(ordered[0].get("decisions_only"))
 
 
