@@ -80,9 +80,9 @@ def _part_suffix(out: Path) -> str:
     return ".parquet" if out.suffix.lower() == ".parquet" else ".arrow"
 
 
-def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str, whole: bool = False) -> None:
-    """A part's decision table, written to ``tmp`` in the format of ``suffix``; ``whole``: the run's one
-    part, whose Parquet file is the output (:func:`_one_part`).
+def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str) -> None:
+    """A part's decision table, written to ``tmp`` in the format of ``suffix`` (a run's one Parquet part
+    is its output: :func:`_one_part`).
 
     CSV, JSON Lines and Excel outputs are rendered again from the parts, so their parts are Arrow IPC
     with LZ4: Parquet's encoding of the nested finding lists (repetition and definition levels), not its
@@ -99,24 +99,37 @@ def _write_part(decided: pl.DataFrame, tmp: Path, suffix: str, whole: bool = Fal
         # Small row groups: joining the parts decodes a few row groups at a time, and one row group
         # per part (100,000 rows of nested lists) made that step the peak of a run (measured at
         # 1,000,000 households: 1.87 GiB, against 1.29 GiB with groups of 10,000).
-        (_compact_lists(decided) if whole else decided).write_parquet(tmp, row_group_size=10_000)
+        _compact_lists(decided).write_parquet(tmp, row_group_size=_ROW_GROUP)
     else:
         decided.write_ipc(tmp, compression="lz4")
 
 
-def _compact_lists(decided: pl.DataFrame) -> pl.DataFrame:
-    """The decisions with each list column rebuilt by ``list.eval(pl.element())``: the same cells (the
-    table ``equals`` the decided one), which polars' Parquet writer encodes faster and smaller.
+_ROW_GROUP = 10_000
+"""Rows per row group of a Parquet part (:func:`_write_part`), and so per chunk of :func:`_compact_lists`."""
 
-    Measured at 100,000 bundled households, least of three interleaved runs: writing the decided frame
-    as Parquet 1.88–2.18 CPU s and 15.1 MB, the rebuilt one 1.37–1.53 CPU s and 14.4 MB; the rebuild
-    itself 0.005 s. Why the decided lists encode slower was not found (their arrays as the evaluator's
-    filters and gathers leave them, presumably); an IPC file keeps the slow form. Only for a run's one
-    part, whose file is the output: the rebuilt lists are a second copy while the part is written (peak
-    RSS at 200,000 households in two parts 1.06–1.13 GB against 1.01), and a run of several parts, whose
-    output is written again from its parts, gained no CPU time that could be told from the noise."""
+
+def _compact_lists(decided: pl.DataFrame, rows: int = _ROW_GROUP) -> pl.DataFrame:
+    """The decisions as chunks of ``rows`` rows, each chunk's list columns rebuilt (``list.eval``) so
+    that they hold that chunk's elements only: the same cells (the table ``equals`` the decided one),
+    which polars' Parquet writer, cutting row groups of ``rows``, encodes as it does a table read back.
+
+    Why: polars sizes a column's data pages by the byte size of the *unsliced* leaf array of a nested
+    column divided by the row group's rows (its ``array_to_pages`` says as much: "not correct if the
+    array is sliced"). A row group of 10,000 rows cut from a 100,000-row chunk so looks ten times its
+    size, and each leaf column is written in about ten pages of ~90 KB instead of one of ~1 MB (counted
+    in the page headers: ``unknown.name`` 30 pages a row group, against 3 read back from Parquet). The
+    decided lists themselves are compact (one chunk, no offset into a larger child, string views into
+    small shared buffers); the cost is the page count. In chunks of the row group's size, each row
+    group's leaf is its own, and the part file is the very bytes of the same table joined from parts.
+
+    Measured at 100,000 bundled households (least of three, CPU s): writing the decided frame 1.50–2.37
+    and 15.1 MB; with every list rebuilt in one piece (2 chunks) 0.88–1.16 and 14.4 MB; in chunks of
+    10,000 0.76 and 13.7 MB; the chunking itself 0.02 s."""
     lists = [name for name, dtype in decided.schema.items() if isinstance(dtype, pl.List)]
-    return decided.with_columns(pl.col(name).list.eval(pl.element()) for name in lists) if lists else decided
+    if not lists or decided.height <= rows:
+        return decided
+    rebuilt = [pl.col(name).list.eval(pl.element()) for name in lists]
+    return pl.concat([chunk.with_columns(rebuilt) for chunk in decided.iter_slices(rows)], rechunk=False)
 
 
 def _scan_part(path: Path) -> pl.LazyFrame:
@@ -446,11 +459,10 @@ def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
     """Whether a Parquet output is its run's one part file as it is: a part this version wrote holds only
     the part's decisions, in the output's row groups (:func:`_write_part`), so it is renamed rather than
     joined — scanning it and writing it again decoded and encoded every nested list once more (measured
-    at 100,000 bundled households: 1.4–1.7 CPU s of a 5.5 s run). Equal tables, not equal bytes: written
-    from the decided frame (:func:`_compact_lists`) the file is about 5 % larger than the same table
-    written again from the part file read back (14.4 against 13.7 MB). A run of several parts is
-    joined by :func:`_write_output`. A run stopped after the rename has lost its part, which is decided
-    again when resumed."""
+    at 100,000 bundled households: 1.4–1.7 CPU s of a 5.5 s run). Written in chunks of a row group
+    (:func:`_compact_lists`), the part file is the bytes the join would write (13,689,266 at 100,000).
+    A run of several parts is joined by :func:`_write_output`. A run stopped after the rename has lost
+    its part, which is decided again when resumed."""
     return out.suffix.lower() == ".parquet" and len(ordered) == 1 and bool(ordered[0].get("decisions_only"))
 
 
@@ -661,7 +673,7 @@ def run_batch(
                     decided = _in_order(decided, columns)
                     job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
                 else:
-                    job = pool.submit(_write_part, decided, tmp, suffix, len(chunks) == 1)
+                    job = pool.submit(_write_part, decided, tmp, suffix)
                 summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
                 summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
                 errors = [_error_record(e) for e in read.errors]
