@@ -549,7 +549,7 @@ _XL_OPTIONS: Final = {
 }
 """The workbook options ``DataFrame.write_excel`` gives a workbook it makes from a path (polars'
 ``_xl_setup_workbook``): :func:`_write_excel` makes the workbook itself, so that it can set the widths,
-and must make the same one (``tests/test_excel_widths.py`` compares the files part by part)."""
+and must make the same one (``tests/property/test_excel_widths.py`` compares the files part by part)."""
 
 _XL_URL: Final = r"^(?:(?:ftp|http)s?://|mailto:|(?:in|ex)ternal:|file://)"
 """Text xlsxwriter writes as a link (``strings_to_urls``, its default): its cell may show other text."""
