@@ -546,6 +546,39 @@ def test_summary_counts_each_household_once_per_item() -> None:
     ]
 
 
+@pytest.mark.parametrize("grouped_from", [0, 10**9])
+def test_summary_counts_households_sharing_a_list(monkeypatch: pytest.MonkeyPatch, grouped_from: int) -> None:
+    # Households of a large region are counted per distinct (region, list) first (_GROUPED_FROM); the
+    # households and people of a group add up, and each household still counts once per item. Both ways
+    # (0: always grouped first; 10**9: never) must give the same counts.
+    from eligibility.io import summary
+    from eligibility.io.writers import DECISION_SCHEMA
+
+    monkeypatch.setattr(summary, "_GROUPED_FROM", grouped_from)
+
+    def item(code: str, certain: bool = True) -> dict[str, Any]:
+        return {"code": code, "certain": certain, "rules": ["r." + code]}
+
+    lists = [[item("edu"), item("edu")], [item("edu"), item("edu")], [item("edu")], [item("edu", False)], []]
+    rows = [{"_row": i, "status": "identified", "risks": risks} for i, risks in enumerate(lists)]
+    table = pl.DataFrame([{k: r.get(k) for k in DECISION_SCHEMA} for r in rows], schema=DECISION_SCHEMA)
+    households = pl.DataFrame(
+        {
+            "_row": range(5),
+            "region": ["340602000000"] * 4 + ["340603000000"],
+            "members": [[1], [1, 2], [1, 2, 3], [1], [1]],
+        },
+        schema={"_row": pl.UInt64, "region": pl.String, "members": pl.List(pl.Int64)},
+    )
+    got = summarise(table, households, "county").filter(pl.col("indicator") == "两不愁三保障和饮水问题")
+    assert got.select("region", "code", "households", "people").rows() == [
+        ("340602", "edu", 3, 6),
+        ("340602", "edu?", 1, 1),
+        ("合计", "edu", 3, 6),
+        ("合计", "edu?", 1, 1),
+    ]
+
+
 def test_list_cells_are_the_same_whether_whole_cells_repeat_or_not() -> None:
     # _each_item formats the distinct whole cells when they repeat and the distinct items otherwise: both
     # must give each row its items' texts joined by ；, "" for an empty list, null for an absent one.
