@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility.io.writers import _excel_widths, _write_excel
@@ -70,8 +70,7 @@ def _frames(draw: st.DrawFn) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-@settings(max_examples=60, deadline=None)
-@given(frame=_frames())
+@given(frame=_frames())  # as many examples as the profile gives (quick: 60; `make proptest`: thorough)
 def test_widths_are_autofits(frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> None:
     _same_as_autofit(frame, tmp_path_factory.mktemp("xl"))
 
