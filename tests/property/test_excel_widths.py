@@ -77,7 +77,8 @@ def test_widths_are_autofits(frame: pl.DataFrame, tmp_path_factory: pytest.TempP
 
 def test_examples(tmp_path: Path) -> None:
     """The edges by hand: an empty frame, a column of empty texts and nulls, long Chinese texts (the
-    cap), a header wider than its cells and cells wider than their header, links (``autofit`` itself)."""
+    cap), a header wider than its cells and cells wider than their header, links (``autofit`` itself),
+    headers that look like regular expressions."""
     frames = [
         pl.DataFrame({"户编号": pl.Series([], dtype=pl.String)}),
         pl.DataFrame({"序号": [1, 2], "空": ["", None], "无": pl.Series([None, None], dtype=pl.Null)}),
@@ -89,6 +90,8 @@ def test_examples(tmp_path: Path) -> None:
                 "d": [date(2023, 9, 30)] * 3,
             }
         ),
+        # headers polars would read as a regular expression in an expression (``^…$``): found by the property
+        pl.DataFrame({"^[$": pl.Series([None], dtype=pl.String), "^$": ["x"], "^a.*$": [1]}),
     ]
     for k, frame in enumerate(frames):
         (tmp_path / str(k)).mkdir()
