@@ -3,7 +3,7 @@
 
 Run: ``.venv/bin/python benchmarks/prof_gap_report.py --before PATH [--workload identification|bundled]
 [--warm 1000] [--blocks 40] [--rounds 20]`` where PATH is the ``src`` folder of the reference tree
-(``git -C /work/main archive main src | tar -x -C DIR`` gives ``DIR/src``). Prints figures only;
+(``git archive main src | tar -x -C DIR`` gives ``DIR/src``). Prints figures only;
 nothing here asserts on time.
 
 Why one process: a cut of 0.1–1 µs in a ~25 µs decision cannot be seen between processes on a shared
