@@ -48,6 +48,7 @@ import polars as pl
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .compile.polars import row_errors as row_errors_of
 from .compile.rowwise import rowwise_rows
+from .io.parquet_join import join_parquet
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
     ReadResult,
@@ -466,6 +467,23 @@ def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
     return out.suffix.lower() == ".parquet" and len(ordered) == 1 and bool(ordered[0].get("decisions_only"))
 
 
+def _copied_parts(ordered: Sequence[dict[str, Any]], out: Path, parts_dir: Path) -> bool:
+    """Whether a Parquet output of several parts was written by copying the parts' row groups as they are
+    (:func:`~eligibility.io.parquet_join.join_parquet`): parts this version wrote hold only decisions
+    (:func:`_write_part`), so the output is their rows in part order. Scanning them and writing them
+    again (:func:`_write_output`) decoded and encoded every nested list once more: 2.4 CPU s of
+    200,000 bundled households, against 0.15 for the copy (``docs/batch-speed.md``, "Session 16,
+    pqjoin"). Parts whose footers differ (``--rule-columns`` over packs of different rules) or that
+    carry what the copy does not move are joined by decoding. A run killed while copying leaves only
+    ``out``'s temporary file; its parts stay, and the join is done again when resumed."""
+    return (
+        out.suffix.lower() == ".parquet"
+        and len(ordered) > 1
+        and all(p.get("decisions_only") for p in ordered)
+        and join_parquet([parts_dir / p["file"] for p in ordered], out)
+    )
+
+
 def _join_rendered(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None) -> int:
     """A CSV or JSON Lines output of a run with rule columns, from its parts' decisions, one part at a time.
 
@@ -725,6 +743,8 @@ def run_batch(
     elif _one_part(ordered, out):
         os.replace(parts_dir / ordered[0]["file"], out)
         decided_ok = int(kept[0]["decided"])
+    elif _copied_parts(ordered, out, parts_dir):
+        decided_ok = sum(int(got["decided"]) for got in kept)
     else:
         decided_ok = _write_output([parts_dir / p["file"] for p in ordered], out, parts_dir, lang, rules, as_of)
     read_errors = [RowError(**e) for got in kept for e in got["errors"]]

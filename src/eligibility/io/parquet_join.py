@@ -1,0 +1,459 @@
+"""Parquet files of one schema joined into one file by copying their row groups' bytes.
+
+Why: a batch run with a Parquet output keeps each part's decisions as a Parquet file (so that a run
+killed at any moment resumes), and the output is those parts one after the other. Joining them through
+polars (scan, concatenate, write) decodes and encodes every nested finding list again — measured at
+1.2 CPU s per 100,000 bundled households, the largest step after deciding (``docs/batch-speed.md``,
+"Session 16, pqjoin"). A Parquet file is its row groups' column chunks followed by a footer that says
+where each chunk starts, so the same file can be made by copying the chunks' bytes as they are and
+writing one footer whose offsets are shifted by where each part's chunks landed. Nothing is decoded;
+the cells, their encoding and their statistics are the parts' own.
+
+The footer is Thrift's compact protocol (``FileMetaData`` of the Parquet format). It is read here into
+a generic tree of fields that keeps every field it does not know, and written back the same way; a
+footer that does not come back byte for byte, or that carries anything whose offsets this module does
+not move (page indexes, bloom filters, encryption, chunks in other files), makes :func:`join_parquet`
+decline (return False) so that the caller joins by decoding instead. Only the offsets
+(``RowGroup.file_offset``, ``ColumnChunk.file_offset``, ``ColumnMetaData`` data / index / dictionary page
+offsets), the row groups' ordinals and the total row count change.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["join_parquet"]
+
+_MAGIC = b"PAR1"
+
+# Thrift compact protocol type codes.
+_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
+
+# Parquet FileMetaData / RowGroup / ColumnChunk / ColumnMetaData field ids (parquet.thrift).
+_FMD_NUM_ROWS, _FMD_ROW_GROUPS, _FMD_ENCRYPTION, _FMD_SIGNING_KEY = 3, 4, 8, 9
+_RG_COLUMNS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 5, 7
+_CC_FILE_PATH, _CC_FILE_OFFSET, _CC_META = 1, 2, 3
+_CC_OI_OFFSET, _CC_OI_LENGTH, _CC_CI_OFFSET, _CC_CI_LENGTH = 4, 5, 6, 7  # the page index
+_CC_CRYPTO = (8, 9)  # crypto metadata, encrypted column metadata
+_CM_COMPRESSED, _CM_DATA_PAGE, _CM_DICT_PAGE = 7, 9, 11
+_CM_OFFSETS = (9, 10, 11)  # data_page_offset, index_page_offset, dictionary_page_offset
+_CM_BLOOM = 14  # bloom_filter_offset
+_OI_PAGES, _PL_OFFSET = 1, 1  # OffsetIndex.page_locations, PageLocation.offset
+
+
+@dataclass
+class _Field:
+    """One field of a Thrift struct: its id, compact type and value (a bool, int, float, bytes, a
+    :class:`_List`, a :class:`_Map` or a list of fields for a struct)."""
+
+    fid: int
+    ftype: int
+    value: Any
+
+
+@dataclass
+class _List:
+    etype: int
+    items: list[Any]
+    is_set: bool
+
+
+@dataclass
+class _Map:
+    ktype: int
+    vtype: int
+    pairs: list[tuple[Any, Any]]
+
+
+class _Decline(Exception):
+    """The footer holds something this module does not join (the caller joins by decoding instead)."""
+
+
+class _In:
+    """A reader of the compact protocol over one footer."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise _Decline("footer ends early")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise _Decline("varint too long")
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def value(self, t: int) -> Any:
+        if t in (_TRUE, _FALSE):  # a bool inside a list or map: one byte of its own
+            return self.byte()
+        if t == _BYTE:
+            return self.byte()
+        if t in (_I16, _I32, _I64):
+            return self.zigzag()
+        if t == _DOUBLE:
+            end = self.pos + 8
+            raw = self.data[self.pos : end]
+            self.pos = end
+            return raw
+        if t == _BINARY:
+            n = self.varint()
+            end = self.pos + n
+            if end > len(self.data):
+                raise _Decline("binary past the footer's end")
+            raw = self.data[self.pos : end]
+            self.pos = end
+            return raw
+        if t in (_LIST, _SET):
+            head = self.byte()
+            size, etype = head >> 4, head & 0x0F
+            if size == 15:
+                size = self.varint()
+            return _List(etype, [self.value(etype) for _ in range(size)], t == _SET)
+        if t == _MAP:
+            size = self.varint()
+            if not size:
+                return _Map(0, 0, [])
+            kv = self.byte()
+            kt, vt = kv >> 4, kv & 0x0F
+            return _Map(kt, vt, [(self.value(kt), self.value(vt)) for _ in range(size)])
+        if t == _STRUCT:
+            return self.struct()
+        raise _Decline(f"unknown compact type {t}")
+
+    def struct(self) -> list[_Field]:
+        fields: list[_Field] = []
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return fields
+            delta, t = head >> 4, head & 0x0F
+            fid = last + delta if delta else self.zigzag()
+            if t in (_TRUE, _FALSE):
+                fields.append(_Field(fid, t, t == _TRUE))
+            else:
+                fields.append(_Field(fid, t, self.value(t)))
+            last = fid
+
+
+class _Out:
+    """A writer of the compact protocol, the inverse of :class:`_In`."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def varint(self, n: int) -> None:
+        while n > 0x7F:
+            self.buf.append((n & 0x7F) | 0x80)
+            n >>= 7
+        self.buf.append(n)
+
+    def zigzag(self, n: int) -> None:
+        self.varint((n << 1) ^ (n >> 63))
+
+    def value(self, t: int, v: Any) -> None:
+        if t in (_TRUE, _FALSE, _BYTE):
+            self.buf.append(v)
+        elif t in (_I16, _I32, _I64):
+            self.zigzag(v)
+        elif t == _DOUBLE:
+            self.buf += v
+        elif t == _BINARY:
+            self.varint(len(v))
+            self.buf += v
+        elif t in (_LIST, _SET):
+            n = len(v.items)
+            if n < 15:
+                self.buf.append((n << 4) | v.etype)
+            else:
+                self.buf.append(0xF0 | v.etype)
+                self.varint(n)
+            for item in v.items:
+                self.value(v.etype, item)
+        elif t == _MAP:
+            self.varint(len(v.pairs))
+            if v.pairs:
+                self.buf.append((v.ktype << 4) | v.vtype)
+                for k, x in v.pairs:
+                    self.value(v.ktype, k)
+                    self.value(v.vtype, x)
+        elif t == _STRUCT:
+            self.struct(v)
+        else:  # pragma: no cover - _In declines unknown types first
+            raise _Decline(f"unknown compact type {t}")
+
+    def struct(self, fields: list[_Field]) -> None:
+        last = 0
+        for f in fields:
+            t = (_TRUE if f.value else _FALSE) if f.ftype in (_TRUE, _FALSE) else f.ftype
+            delta = f.fid - last
+            if 0 < delta <= 15:
+                self.buf.append((delta << 4) | t)
+            else:
+                self.buf.append(t)
+                self.zigzag(f.fid)
+            if f.ftype not in (_TRUE, _FALSE):
+                self.value(t, f.value)
+            last = f.fid
+        self.buf.append(0)
+
+
+def _encode(fields: list[_Field]) -> bytes:
+    out = _Out()
+    out.struct(fields)
+    return bytes(out.buf)
+
+
+def _get(fields: list[_Field], fid: int) -> _Field | None:
+    return next((f for f in fields if f.fid == fid), None)
+
+
+def _int(fields: list[_Field], fid: int) -> int | None:
+    f = _get(fields, fid)
+    return None if f is None else int(f.value)
+
+
+@dataclass
+class _Part:
+    """One file to join: its footer, where its row groups' chunks end (``data_end``: the chunks are bytes
+    [4, data_end)), and its page index — per chunk, in footer order, the column index's bytes (copied
+    as they are: it holds no offsets) and the offset index (its page locations are moved)."""
+
+    path: Path
+    footer: list[_Field]
+    data_end: int
+    column_index: list[bytes]
+    offset_index: list[list[_Field]]
+
+
+def _read_part(path: Path) -> _Part:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4)
+        if size < 12 or head != _MAGIC:
+            raise _Decline(f"{path.name}: not a Parquet file")
+        f.seek(size - 8)
+        tail = f.read(8)
+        (length,) = struct.unpack("<I", tail[:4])
+        if tail[4:] != _MAGIC or length > size - 12:
+            raise _Decline(f"{path.name}: not a plain Parquet footer")
+        footer_at = size - 8 - length
+        f.seek(footer_at)
+        raw = f.read(length)
+        reader = _In(raw)
+        footer = reader.struct()
+        if reader.pos != len(raw) or _encode(footer) != raw:  # a footer this codec would not write back the same
+            raise _Decline(f"{path.name}: footer not reproduced")
+        if _get(footer, _FMD_ENCRYPTION) or _get(footer, _FMD_SIGNING_KEY):
+            raise _Decline(f"{path.name}: encrypted")
+        chunks = [c for g in _row_groups(footer) for c in _chunks(g)]
+        spans: list[tuple[int, int]] = []  # (start, end) of each chunk's pages
+        ci: list[tuple[int, int]] = []
+        oi: list[tuple[int, int]] = []
+        for chunk in chunks:
+            meta = _get(chunk, _CC_META)
+            if _get(chunk, _CC_FILE_PATH) is not None or any(_get(chunk, k) for k in _CC_CRYPTO) or meta is None:
+                raise _Decline(f"{path.name}: a chunk in another file, encrypted, or without metadata")
+            if _get(meta.value, _CM_BLOOM) is not None:
+                raise _Decline(f"{path.name}: a bloom filter")
+            first = _int(meta.value, _CM_DICT_PAGE) or _int(meta.value, _CM_DATA_PAGE)
+            if first is None:
+                raise _Decline(f"{path.name}: a chunk without a page offset")
+            spans.append((first, first + (_int(meta.value, _CM_COMPRESSED) or 0)))
+            for index, at, n in ((ci, _CC_CI_OFFSET, _CC_CI_LENGTH), (oi, _CC_OI_OFFSET, _CC_OI_LENGTH)):
+                start, length_ = _int(chunk, at), _int(chunk, n)
+                if (start is None) != (length_ is None):
+                    raise _Decline(f"{path.name}: a page index without its length")
+                if start is not None and length_ is not None:
+                    index.append((start, start + length_))
+        if (ci and len(ci) != len(chunks)) or (oi and len(oi) != len(chunks)):
+            raise _Decline(f"{path.name}: a page index for some chunks only")
+        data_end = min([s for s, _ in ci + oi], default=footer_at)
+        # The chunks lie before the page index, and the page index fills the rest up to the footer, in
+        # the order of the footer's chunks (column indexes, then offset indexes, as polars writes them):
+        # then the file is nothing but what this module rewrites.
+        if any(s < 4 or e > data_end for s, e in spans):
+            raise _Decline(f"{path.name}: a chunk outside the data")
+        at = data_end
+        for s, e in ci + oi:
+            if s != at or e < s:
+                raise _Decline(f"{path.name}: the page index is not where it is expected")
+            at = e
+        if at != footer_at:
+            raise _Decline(f"{path.name}: bytes between the page index and the footer")
+        column_index = []
+        for s, e in ci:
+            f.seek(s)
+            column_index.append(f.read(e - s))
+        offset_index = []
+        for s, e in oi:
+            f.seek(s)
+            blob = f.read(e - s)
+            r = _In(blob)
+            parsed = r.struct()
+            if r.pos != len(blob) or _encode(parsed) != blob:
+                raise _Decline(f"{path.name}: an offset index not reproduced")
+            offset_index.append(parsed)
+    return _Part(path, footer, data_end, column_index, offset_index)
+
+
+def _row_groups(footer: list[_Field]) -> list[list[_Field]]:
+    groups = _get(footer, _FMD_ROW_GROUPS)
+    return [] if groups is None else list(groups.value.items)
+
+
+def _chunks(group: list[_Field]) -> list[list[_Field]]:
+    columns = _get(group, _RG_COLUMNS)
+    return [] if columns is None else list(columns.value.items)
+
+
+def _replaced(fields: list[_Field], values: dict[int, Any]) -> list[_Field]:
+    """``fields`` with the values of the ids in ``values`` replaced (order and types kept)."""
+    return [_Field(f.fid, f.ftype, values[f.fid]) if f.fid in values else f for f in fields]
+
+
+def _moved(fields: list[_Field], fids: tuple[int, ...], by: int) -> dict[int, int]:
+    """The offsets among ``fields`` (those of ``fids`` that are set and not 0: a deprecated offset may
+    be written as 0) moved ``by`` bytes, for :func:`_replaced`."""
+    return {f.fid: int(f.value) + by for f in fields if f.fid in fids and f.value}
+
+
+def _moved_pages(index: list[_Field], by: int) -> list[_Field]:
+    """An offset index with its pages' offsets moved ``by`` bytes."""
+    pages = _get(index, _OI_PAGES)
+    if pages is None:
+        return index
+    moved = [_replaced(loc, _moved(loc, (_PL_OFFSET,), by)) for loc in pages.value.items]
+    return _replaced(index, {_OI_PAGES: _List(pages.value.etype, moved, pages.value.is_set)})
+
+
+def _same_apart_from_rows(parts: Sequence[_Part]) -> bool:
+    """Whether every part's footer equals the first's except for its row count and row groups (schema,
+    key-value metadata such as the Arrow schema, writer, column orders), and every part with rows has a
+    page index or none has (a file of no rows has no chunks to index)."""
+
+    def rest(p: _Part) -> bytes:
+        return _encode([f for f in p.footer if f.fid not in (_FMD_NUM_ROWS, _FMD_ROW_GROUPS)])
+
+    first = rest(parts[0])
+    indexed = {(bool(p.column_index), bool(p.offset_index)) for p in parts if _row_groups(p.footer)}
+    return all(rest(p) == first for p in parts[1:]) and len(indexed) <= 1
+
+
+def join_parquet(files: Sequence[Path], out: Path) -> bool:
+    """Write ``out`` as the rows of ``files`` one after the other, their row groups copied byte for byte;
+    False (``out`` not written) when the files cannot be joined so — different schemas or metadata, or
+    something in a footer this module does not move (see the module's docstring) — and the caller is to
+    join them by decoding. Files of no rows are left out; ``out`` is written whole or not at all (through
+    a temporary file renamed into place).
+
+    The file is laid out as polars writes one: every row group's chunks, then every chunk's column index,
+    then every chunk's offset index, then the footer."""
+    try:
+        parts = [_read_part(Path(f)) for f in files]
+    except _Decline:
+        return False
+    if not parts or not _same_apart_from_rows(parts):
+        return False
+    kept = [p for p in parts if _row_groups(p.footer)]
+    if not kept:
+        return False
+    shifts: list[int] = []  # how far each kept part's chunks move
+    at = 4
+    for p in kept:
+        shifts.append(at - 4)
+        at += p.data_end - 4
+    column_at: list[int] = []
+    for p in kept:
+        for blob in p.column_index:
+            column_at.append(at)
+            at += len(blob)
+    offset_blobs: list[bytes] = []
+    offset_at: list[int] = []
+    for p, by in zip(kept, shifts, strict=True):
+        for index in p.offset_index:
+            offset_blobs.append(_encode(_moved_pages(index, by)))
+            offset_at.append(at)
+            at += len(offset_blobs[-1])
+    groups: list[list[_Field]] = []
+    k = 0  # the chunk's number across the output
+    rows = 0
+    for p, by in zip(kept, shifts, strict=True):
+        for group in _row_groups(p.footer):
+            chunks: list[list[_Field]] = []
+            for chunk in _chunks(group):
+                meta = _get(chunk, _CC_META)
+                assert meta is not None  # _read_part declines chunks without
+                values: dict[int, Any] = {
+                    _CC_META: _replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by)),
+                    **_moved(chunk, (_CC_FILE_OFFSET,), by),
+                }
+                if p.column_index:
+                    values[_CC_CI_OFFSET] = column_at[k]
+                if p.offset_index:
+                    values[_CC_OI_OFFSET] = offset_at[k]
+                    values[_CC_OI_LENGTH] = len(offset_blobs[k])
+                chunks.append(_replaced(chunk, values))
+                k += 1
+            columns = _get(group, _RG_COLUMNS)
+            assert columns is not None
+            values = {_RG_COLUMNS: _List(columns.value.etype, chunks, columns.value.is_set), _RG_ORDINAL: len(groups)}
+            values.update(_moved(group, (_RG_FILE_OFFSET,), by))
+            groups.append(_replaced(group, values))
+        rows += _int(p.footer, _FMD_NUM_ROWS) or 0
+    listed = _get(kept[0].footer, _FMD_ROW_GROUPS)
+    assert listed is not None
+    raw = _encode(
+        _replaced(
+            kept[0].footer,
+            {_FMD_NUM_ROWS: rows, _FMD_ROW_GROUPS: _List(listed.value.etype, groups, listed.value.is_set)},
+        )
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as sink:
+        sink.write(_MAGIC)
+        for p in kept:
+            with p.path.open("rb") as source:
+                source.seek(4)
+                _copy(source, sink, p.data_end - 4)
+        for p in kept:
+            for blob in p.column_index:
+                sink.write(blob)
+        for blob in offset_blobs:
+            sink.write(blob)
+        sink.write(raw)
+        sink.write(struct.pack("<I", len(raw)))
+        sink.write(_MAGIC)
+    os.replace(tmp, out)
+    return True
+
+
+def _copy(source: Any, sink: Any, n: int) -> None:
+    """``n`` bytes from ``source`` to ``sink`` in blocks of 4 MiB."""
+    left = n
+    while left:
+        block = source.read(min(left, 1 << 22))
+        if not block:
+            raise OSError("Parquet part shorter than its footer says")
+        sink.write(block)
+        left -= len(block)
