@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +47,7 @@ import polars as pl
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .compile.polars import row_errors as row_errors_of
 from .compile.rowwise import rowwise_rows
+from .io.filecopy import append_range
 from .io.parquet_join import join_parquet
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
@@ -420,10 +420,10 @@ def _join_pieces(pieces: Sequence[Path], out: Path) -> None:
     tmp = out.with_name(out.name + ".tmp")
     os.replace(pieces[0], tmp)
     if len(pieces) > 1:
-        with tmp.open("ab") as sink:
+        with tmp.open("r+b") as sink:
             for piece in pieces[1:]:
                 with piece.open("rb") as source:
-                    shutil.copyfileobj(source, sink, 1 << 22)
+                    append_range(source, sink, 0, os.fstat(source.fileno()).st_size)
     os.replace(tmp, out)
 
 

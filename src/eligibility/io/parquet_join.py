@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .filecopy import append_range
+
 __all__ = ["join_parquet"]
 
 _MAGIC = b"PAR1"
@@ -434,8 +436,7 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
         sink.write(_MAGIC)
         for p in kept:
             with p.path.open("rb") as source:
-                source.seek(4)
-                _copy(source, sink, p.data_end - 4)
+                append_range(source, sink, 4, p.data_end - 4)
         for p in kept:
             for blob in p.column_index:
                 sink.write(blob)
@@ -446,14 +447,3 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
         sink.write(_MAGIC)
     os.replace(tmp, out)
     return True
-
-
-def _copy(source: Any, sink: Any, n: int) -> None:
-    """``n`` bytes from ``source`` to ``sink`` in blocks of 4 MiB."""
-    left = n
-    while left:
-        block = source.read(min(left, 1 << 22))
-        if not block:
-            raise OSError("Parquet part shorter than its footer says")
-        sink.write(block)
-        left -= len(block)
