@@ -468,12 +468,13 @@ def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
 
 
 def _copied_parts(ordered: Sequence[dict[str, Any]], out: Path, parts_dir: Path) -> bool:
-    """Whether a Parquet output of several parts was written by copying the parts' row groups as they are
-    (:func:`~eligibility.io.parquet_join.join_parquet`): parts this version wrote hold only decisions
-    (:func:`_write_part`), so the output is their rows in part order. Scanning them and writing them
-    again (:func:`_write_output`) decoded and encoded every nested list once more: 2.4 CPU s of
-    200,000 bundled households, against 0.15 for the copy (``docs/batch-speed.md``, "Session 16,
-    pqjoin"). Parts whose footers differ (``--rule-columns`` over packs of different rules) or that
+    """Whether a Parquet output of several parts was written by copying the parts' column chunks as they
+    are (:func:`~eligibility.io.parquet_join.join_parquet`): parts this version wrote hold only decisions
+    (:func:`_write_part`), so the output is their rows in part order — for parts of whole row groups
+    (as every part but the last of a run without row errors) the very bytes the decoding join writes. Scanning them and
+    writing them again (:func:`_write_output`) decoded and encoded every nested list once more: 2.4 CPU
+    s of 200,000 bundled households, against 0.15–0.3 for the copy (``docs/batch-speed.md``, "Session
+    16 (lead)"). Parts whose footers differ (``--rule-columns`` over packs of different rules) or that
     carry what the copy does not move are joined by decoding. A run killed while copying leaves only
     ``out``'s temporary file; its parts stay, and the join is done again when resumed."""
     return (

@@ -1,21 +1,26 @@
-"""Parquet files of one schema joined into one file by copying their row groups' bytes.
+"""Parquet files of one schema joined into one file by copying their column chunks' bytes.
 
 Why: a batch run with a Parquet output keeps each part's decisions as a Parquet file (so that a run
 killed at any moment resumes), and the output is those parts one after the other. Joining them through
 polars (scan, concatenate, write) decodes and encodes every nested finding list again — measured at
-1.2 CPU s per 100,000 bundled households, the largest step after deciding (``docs/batch-speed.md``,
-"Session 16, pqjoin"). A Parquet file is its row groups' column chunks followed by a footer that says
-where each chunk starts, so the same file can be made by copying the chunks' bytes as they are and
-writing one footer whose offsets are shifted by where each part's chunks landed. Nothing is decoded;
-the cells, their encoding and their statistics are the parts' own.
+2.4 CPU s for 200,000 bundled households, the largest step after deciding (``docs/batch-speed.md``,
+"Session 16 (lead)"). A Parquet file is its row groups' column chunks — each chunk's pages, then (as
+polars and most writers put it) a copy of the chunk's metadata — then the page index, then a footer
+that says where everything is. So the joined file is made by copying every chunk's pages as they are,
+writing its metadata copy and the footer with the offsets moved to where the chunk landed, copying the
+column indexes (they hold no offsets) and writing the offset indexes with their pages' offsets moved.
+Nothing is decoded: the cells, their encoding and their statistics are the parts' own, and where the
+parts' row groups line up with the joined file's (parts of whole row groups) the result is the very
+file polars' own join writes (``tests/test_parquet_join.py`` compares the bytes).
 
 The footer is Thrift's compact protocol (``FileMetaData`` of the Parquet format). It is read here into
-a generic tree of fields that keeps every field it does not know, and written back the same way; a
-footer that does not come back byte for byte, or that carries anything whose offsets this module does
-not move (page indexes, bloom filters, encryption, chunks in other files), makes :func:`join_parquet`
-decline (return False) so that the caller joins by decoding instead. Only the offsets
-(``RowGroup.file_offset``, ``ColumnChunk.file_offset``, ``ColumnMetaData`` data / index / dictionary page
-offsets), the row groups' ordinals and the total row count change.
+a generic tree of fields that keeps every field it does not know, and written back the same way. A file
+whose footer or offset indexes do not come back byte for byte, whose chunks are not one after the other
+(each followed by nothing or by its own metadata), or that carries something whose offsets this module
+does not move (bloom filters, encryption, chunks in other files), makes :func:`join_parquet` decline
+(return False) so that the caller joins by decoding instead; so do parts of different schemas or
+metadata. Only offsets (``RowGroup.file_offset``, ``ColumnChunk.file_offset``, ``ColumnMetaData``'s page
+offsets, the page index's), the row groups' ordinals and the total row count change.
 """
 
 from __future__ import annotations
@@ -237,13 +242,16 @@ def _int(fields: list[_Field], fid: int) -> int | None:
 
 @dataclass
 class _Part:
-    """One file to join: its footer, where its row groups' chunks end (``data_end``: the chunks are bytes
-    [4, data_end)), and its page index — per chunk, in footer order, the column index's bytes (copied
-    as they are: it holds no offsets) and the offset index (its page locations are moved)."""
+    """One file to join: its footer; per chunk, in footer order, where its pages begin, how many bytes
+    they take and whether a copy of its metadata follows them (``inline``: writers put one there, which
+    holds the chunk's own offsets and so is written anew); and its page index — per chunk, the column
+    index's bytes (copied as they are: it holds no offsets) and the offset index (its page locations
+    are moved)."""
 
     path: Path
     footer: list[_Field]
-    data_end: int
+    pages: list[tuple[int, int]]
+    inline: list[bool]
     column_index: list[bytes]
     offset_index: list[list[_Field]]
 
@@ -291,12 +299,27 @@ def _read_part(path: Path) -> _Part:
         if (ci and len(ci) != len(chunks)) or (oi and len(oi) != len(chunks)):
             raise _Decline(f"{path.name}: a page index for some chunks only")
         data_end = min([s for s, _ in ci + oi], default=footer_at)
-        # The chunks lie before the page index, and the page index fills the rest up to the footer, in
-        # the order of the footer's chunks (column indexes, then offset indexes, as polars writes them):
-        # then the file is nothing but what this module rewrites.
-        if any(s < 4 or e > data_end for s, e in spans):
-            raise _Decline(f"{path.name}: a chunk outside the data")
-        at = data_end
+        # The chunks follow each other from byte 4 in the footer's order, each its pages and then either
+        # nothing or a copy of its metadata; the page index fills the rest up to the footer, in the
+        # footer's order too (column indexes, then offset indexes, as polars writes them): then the
+        # file is nothing but what this module rewrites.
+        inline: list[bool] = []
+        at = 4
+        for k, (start, end) in enumerate(spans):
+            nxt = spans[k + 1][0] if k + 1 < len(spans) else data_end
+            if start != at or end > nxt:
+                raise _Decline(f"{path.name}: the chunks are not one after the other")
+            if nxt > end:
+                meta = _get(chunks[k], _CC_META)
+                assert meta is not None
+                copy = _encode(meta.value)
+                f.seek(end)
+                if nxt - end != len(copy) or f.read(nxt - end) != copy:
+                    raise _Decline(f"{path.name}: bytes after a chunk that are not its metadata")
+            inline.append(nxt > end)
+            at = nxt
+        if at != data_end:
+            raise _Decline(f"{path.name}: bytes after the chunks")
         for s, e in ci + oi:
             if s != at or e < s:
                 raise _Decline(f"{path.name}: the page index is not where it is expected")
@@ -316,7 +339,7 @@ def _read_part(path: Path) -> _Part:
             if r.pos != len(blob) or _encode(parsed) != blob:
                 raise _Decline(f"{path.name}: an offset index not reproduced")
             offset_index.append(parsed)
-    return _Part(path, footer, data_end, column_index, offset_index)
+    return _Part(path, footer, [(a, b - a) for a, b in spans], inline, column_index, offset_index)
 
 
 def _row_groups(footer: list[_Field]) -> list[list[_Field]]:
@@ -380,11 +403,24 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
     kept = [p for p in parts if _row_groups(p.footer)]
     if not kept:
         return False
-    shifts: list[int] = []  # how far each kept part's chunks move
+    # Where each chunk lands: its pages, then its metadata's copy written anew (when the part had one).
+    moves: list[int] = []  # per chunk across the output, how far its pages move
+    inline: list[bytes | None] = []
+    k = 0
     at = 4
     for p in kept:
-        shifts.append(at - 4)
-        at += p.data_end - 4
+        for group in _row_groups(p.footer):
+            for chunk in _chunks(group):
+                first, size = p.pages[k]
+                by = at - first
+                moves.append(by)
+                meta = _get(chunk, _CC_META)
+                assert meta is not None  # _read_part declines chunks without
+                copy = _encode(_replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by))) if p.inline[k] else None
+                inline.append(copy)
+                at += size + (len(copy) if copy is not None else 0)
+                k += 1
+        k = 0
     column_at: list[int] = []
     for p in kept:
         for blob in p.column_index:
@@ -392,35 +428,39 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
             at += len(blob)
     offset_blobs: list[bytes] = []
     offset_at: list[int] = []
-    for p, by in zip(kept, shifts, strict=True):
+    n = 0
+    for p in kept:
         for index in p.offset_index:
-            offset_blobs.append(_encode(_moved_pages(index, by)))
+            offset_blobs.append(_encode(_moved_pages(index, moves[n])))
             offset_at.append(at)
             at += len(offset_blobs[-1])
+            n += 1
     groups: list[list[_Field]] = []
-    k = 0  # the chunk's number across the output
+    n = 0  # the chunk's number across the output
     rows = 0
-    for p, by in zip(kept, shifts, strict=True):
+    for p in kept:
         for group in _row_groups(p.footer):
             chunks: list[list[_Field]] = []
             for chunk in _chunks(group):
                 meta = _get(chunk, _CC_META)
-                assert meta is not None  # _read_part declines chunks without
+                assert meta is not None
+                by = moves[n]
                 values: dict[int, Any] = {
                     _CC_META: _replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by)),
                     **_moved(chunk, (_CC_FILE_OFFSET,), by),
                 }
                 if p.column_index:
-                    values[_CC_CI_OFFSET] = column_at[k]
+                    values[_CC_CI_OFFSET] = column_at[n]
                 if p.offset_index:
-                    values[_CC_OI_OFFSET] = offset_at[k]
-                    values[_CC_OI_LENGTH] = len(offset_blobs[k])
+                    values[_CC_OI_OFFSET] = offset_at[n]
+                    values[_CC_OI_LENGTH] = len(offset_blobs[n])
                 chunks.append(_replaced(chunk, values))
-                k += 1
+                n += 1
             columns = _get(group, _RG_COLUMNS)
             assert columns is not None
             values = {_RG_COLUMNS: _List(columns.value.etype, chunks, columns.value.is_set), _RG_ORDINAL: len(groups)}
-            values.update(_moved(group, (_RG_FILE_OFFSET,), by))
+            # a row group's offset is its first chunk's, which moved with that chunk
+            values.update(_moved(group, (_RG_FILE_OFFSET,), moves[n - len(chunks)] if chunks else 0))
             groups.append(_replaced(group, values))
         rows += _int(p.footer, _FMD_NUM_ROWS) or 0
     listed = _get(kept[0].footer, _FMD_ROW_GROUPS)
@@ -432,11 +472,17 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
         )
     )
     tmp = out.with_name(out.name + ".tmp")
+    n = 0
     with tmp.open("wb") as sink:
         sink.write(_MAGIC)
         for p in kept:
             with p.path.open("rb") as source:
-                append_range(source, sink, 4, p.data_end - 4)
+                for first, size in p.pages:
+                    append_range(source, sink, first, size)
+                    copy = inline[n]
+                    if copy is not None:
+                        sink.write(copy)
+                    n += 1
         for p in kept:
             for blob in p.column_index:
                 sink.write(blob)
