@@ -14,10 +14,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility.io import parquet_join as pj
+
+from .conftest import population_examples
 
 
 def _frame(n: int, start: int) -> pl.DataFrame:
@@ -131,7 +133,7 @@ def _check_pages(path: Path) -> int:
     return checked
 
 
-@settings(max_examples=25, deadline=None)
+@population_examples(25)
 @given(
     sizes=st.lists(st.integers(min_value=0, max_value=700), min_size=2, max_size=5),
     group=st.sampled_from([50, 128, 1000]),
