@@ -65,3 +65,56 @@ def test_within_equals_exploded(fn: str, where: bool, value: bool) -> None:
     else:
         assert got[1:5] == [True, True, True, False]
         assert got[5] is None
+
+
+def test_many_aggregates_in_one_pass_equal_each_alone() -> None:
+    """Aggregates over one collection worked out together (``any``/``all`` share an integer per item, two
+    bits each, 32 to a word) give each the column it gets alone on the exploded path: 50 of them (40
+    ``any``/``all``, so two words), every shape of body, in an order that interleaves the kinds."""
+    df = pl.DataFrame(
+        {"_row": pl.Series(range(len(LISTS)), dtype=pl.UInt64), "members": pl.Series(LISTS, dtype=pl.List(ITEM))}
+    )
+    shapes = [
+        ("count", True, False),
+        ("any", True, True),
+        ("any", False, True),
+        ("all", True, True),
+        ("all", False, True),
+    ]
+    specs, alone = [], {}
+    for i in range(50):
+        fn, where, value = shapes[i % len(shapes)]
+        if i % 7 == 3:  # a filter of another threshold, so that neighbouring bits differ
+            item = pl.element()
+            spec = _AggSpec(
+                f"__agg{i}",
+                fn,
+                "members",
+                None,
+                None,
+                set(),
+                {"flag", "grade"},
+                (item.struct.field("grade") >= 2, V(item.struct.field("flag"), "bool") if value else None),
+            )
+            flat = pl.col("members")
+            ref = _AggSpec(
+                f"__agg{i}",
+                fn,
+                "members",
+                flat.struct.field("grade") >= 2,
+                V(flat.struct.field("flag"), "bool") if value else None,
+                set(),
+                {"flag", "grade"},
+            )
+        else:
+            spec = _spec(fn, where=where, value=value, element=True)
+            spec.column = f"__agg{i}"
+            ref = _spec(fn, where=where, value=value, element=False)
+            ref.column = f"__agg{i}"
+        specs.append(spec)
+        alone[spec.column] = _aggregate_pass("members", [ref], df.lazy()).collect().get_column(spec.column)
+    together = _aggregate_pass("members", specs, df.lazy()).collect()
+    assert [c for c in together.columns if c.startswith("__agg")] == list(alone)
+    for name, column in alone.items():
+        assert together.get_column(name).dtype == column.dtype, name
+        assert together.get_column(name).to_list() == column.to_list(), name

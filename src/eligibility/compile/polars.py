@@ -1163,45 +1163,65 @@ def _narrowed(coll: str, fields: Iterable[str]) -> pl.Expr:
     return pl.col(coll).list.eval(pl.when(e.is_not_null()).then(item)).alias(coll)
 
 
-def _within(coll: str, s: _AggSpec) -> tuple[pl.Expr, pl.Expr]:
-    """A ``count``/``any``/``all`` that reads only the item, worked out inside each list: an
-    element-wise ``list.eval`` reduced by ``list.max``/``list.sum``, with the same Kleene rules as the
-    exploded pass below. Returns the per-row reduction (column ``<column>:m``, computed once) and the
-    result read from it."""
-    assert s.element is not None
-    where, value = s.element
+def _within(coll: str, specs: Sequence[_AggSpec]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """The ``count``/``any``/``all`` aggregates that read only the item, worked out inside each list,
+    with the same Kleene rules as the exploded pass below. Returns the per-row reductions (columns
+    ``<column>:m``, computed once) and the results read from them.
+
+    A ``count`` is an element-wise ``list.eval`` reduced by ``list.sum``. An ``any``/``all`` codes each
+    item 2 where it decides the aggregate, 1 where it leaves it unknown, else 0; the aggregate is the
+    largest code. Codes are 0, 1 or 2, so "some item has 2" and "some item has 1" are the two bits of
+    the bitwise OR of the codes: up to 32 aggregates share one UInt64 per item (two bits each) and one
+    ``list.agg`` ORs them, where a ``list.eval`` and ``list.max`` per aggregate cost about twice as much
+    (measured: see docs/batch-speed.md, session 16 cgap)."""
+    reduced: list[pl.Expr] = []
+    finals: list[pl.Expr] = []
     e = pl.element()
-    keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
-    kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
-    unsure = e.is_not_null() & keep.is_null()
     items = pl.col(coll)
-    m = pl.col(s.column + ":m")
-    if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
-        code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
-        total = items.list.eval(code).list.sum().alias(s.column + ":m")
-        return total, pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column)
-    assert value is not None
-    want = s.fn == "any"
-    if where is None and value.kind == "bool":
-        # The same code as below without a filter, as arithmetic: the deciding value (true for
-        # ``any``, false for ``all``) times 2, unknown 1, a null item none (``list.max`` skips it, as
-        # it would a 0). The ``when`` chain below cost 1.5x as much (bundled packs' 13 member
-        # aggregates: 0.097 -> 0.064 CPU s per 100,000 households).
-        v = value.expr.cast(pl.Boolean)
-        deciding = (v if want else ~v).cast(pl.Int8)
-        fast = pl.when(e.is_not_null()).then((deciding * 2).fill_null(1))
-        most = items.list.eval(fast).list.max().alias(s.column + ":m")
-        return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
-    # one pass over the items: 2 where an item decides it, 1 where one leaves it unknown, else 0
-    code = (
-        pl.when(kept & (value.expr == want).fill_null(False))
-        .then(pl.lit(2, dtype=pl.Int8))
-        .when((kept & value.expr.is_null()) | unsure)
-        .then(pl.lit(1, dtype=pl.Int8))
-        .otherwise(pl.lit(0, dtype=pl.Int8))
-    )
-    most = items.list.eval(code).list.max().alias(s.column + ":m")
-    return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
+    coded: list[tuple[_AggSpec, pl.Expr]] = []
+    for s in specs:
+        assert s.element is not None
+        where, value = s.element
+        keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
+        kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
+        unsure = e.is_not_null() & keep.is_null()
+        if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
+            m = pl.col(s.column + ":m")
+            code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
+            reduced.append(items.list.eval(code).list.sum().alias(s.column + ":m"))
+            finals.append(pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column))
+            continue
+        assert value is not None
+        want = s.fn == "any"
+        if where is None and value.kind == "bool":
+            # The code as arithmetic: the deciding value (true for ``any``, false for ``all``) times 2,
+            # unknown 1, a null item 0. The ``when`` chain below cost 1.5x as much (bundled packs' 13
+            # member aggregates: 0.097 -> 0.064 CPU s per 100,000 households, session 13).
+            v = value.expr.cast(pl.Boolean)
+            deciding = (v if want else ~v).cast(pl.UInt64)
+            coded.append((s, pl.when(e.is_not_null()).then((deciding * 2).fill_null(1)).otherwise(0)))
+            continue
+        code = (
+            pl.when(kept & (value.expr == want).fill_null(False))
+            .then(pl.lit(2, dtype=pl.UInt64))
+            .when((kept & value.expr.is_null()) | unsure)
+            .then(pl.lit(1, dtype=pl.UInt64))
+            .otherwise(pl.lit(0, dtype=pl.UInt64))
+        )
+        coded.append((s, code))
+    for j in range(0, len(coded), 32):
+        chunk = coded[j : j + 32]
+        m = pl.col(chunk[0][0].column + ":m")
+        shifted = [code * pl.lit(1 << 2 * k, dtype=pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
+        # an empty list (or one of null items only) ORs to nothing: no bit set, as a largest code of 0
+        reduced.append(items.list.agg(_bit_or(shifted).bitwise_or()).fill_null(0).alias(chunk[0][0].column + ":m"))
+        for k, (s, _) in enumerate(chunk):
+            want = s.fn == "any"
+            decided = (m & pl.lit(2 << 2 * k, dtype=pl.UInt64)) != 0
+            unknown = (m & pl.lit(1 << 2 * k, dtype=pl.UInt64)) != 0
+            finals.append(pl.when(decided).then(want).when(unknown).then(None).otherwise(not want).alias(s.column))
+    order = {s.column: i for i, s in enumerate(specs)}  # the results in the order of the aggregates
+    return reduced, sorted(finals, key=lambda f: order[f.meta.output_name()])
 
 
 def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -1224,8 +1244,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
     items: list[pl.Expr] = [pl.col(coll).is_not_null().alias("__present")]
     flags: list[pl.Expr] = []
-    within = [_within(coll, s) for s in specs if s.element is not None]
-    finals: list[pl.Expr] = [f for _, f in within]
+    within, finals = _within(coll, [s for s in specs if s.element is not None])
     exploded = [s for s in specs if s.element is None]
     for s in (s for s in exploded if s.fn in ("count", "any", "all")):
         c = s.column
@@ -1276,7 +1295,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     reduced = [s for s in specs if s.fn not in ("count", "any", "all")]
     out = df.lazy()
     if within:
-        out = out.with_columns(m for m, _ in within)
+        out = out.with_columns(within)
     if reduced:
         out, more = _reduce_pass(coll, reduced, out, outer)
         finals += more
