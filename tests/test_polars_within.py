@@ -118,3 +118,42 @@ def test_many_aggregates_in_one_pass_equal_each_alone() -> None:
     for name, column in alone.items():
         assert together.get_column(name).dtype == column.dtype, name
         assert together.get_column(name).to_list() == column.to_list(), name
+
+
+def test_a_collection_absent_from_every_row_gives_the_full_pass_columns() -> None:
+    """With the collection absent from every row the pass skips its explode, group_by and join: every
+    aggregate is unknown, in the columns, types and order the full pass gives those rows (here the full
+    pass runs because one more row has items, and its answer for the absent rows is the reference)."""
+    flat = pl.col("members")
+    specs = [
+        _spec("count", where=True, value=False, element=False),
+        _spec("any", where=True, value=True, element=True),
+        _spec("all", where=False, value=True, element=False),
+        *(
+            _AggSpec("", fn, "members", None, V(flat.struct.field("grade"), "int"), set(), {"grade"})
+            for fn in ("sum", "min", "max")
+        ),
+    ]
+    for i, s in enumerate(specs):
+        s.column = f"__agg{i}"
+    absent = pl.DataFrame(
+        {"_row": pl.Series(range(3), dtype=pl.UInt64), "members": pl.Series([None] * 3, dtype=pl.List(ITEM))}
+    )
+    some = pl.concat(
+        [absent, pl.DataFrame({"_row": [3], "members": [[{"flag": True, "grade": 2}]]}, schema=absent.schema)]
+    )
+    got = _aggregate_pass("members", specs, absent.lazy()).collect()
+    full = _aggregate_pass("members", specs, some.lazy()).collect()
+    assert full.row(3, named=True) == {
+        "_row": 3,
+        "members": [{"flag": True, "grade": 2}],
+        "__agg0": 1,
+        "__agg1": True,
+        "__agg2": True,
+        "__agg3": 2,
+        "__agg4": 2,
+        "__agg5": 2,
+    }
+    assert got.schema == full.schema
+    assert got.equals(full.head(3))
+    assert got.select(pl.all().exclude("_row", "members")).null_count().row(0) == (3,) * len(specs)

@@ -1239,6 +1239,15 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
         outer |= s.outer
     outer.discard("_row")
     df = lf.collect()
+    if df.height and df.get_column(coll).null_count() == df.height:
+        # No row has the collection (every aggregate over it unknown): the columns as the full pass
+        # types them (the same pass over no rows), all null, without its explode, group_by and join,
+        # which cost as much on absent lists as on items (measured: the bundled packs' two passes over
+        # ``history.assessments``, absent from every row of the benchmark, 0.045 CPU s per 100,000
+        # households; see docs/batch-speed.md, session 16 cgap).
+        shape = _aggregate_pass(coll, specs, df.clear().lazy()).collect_schema()
+        absent = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in shape.items() if c not in df.columns]
+        return df.lazy().with_columns(absent).select(list(shape))
     present = pl.col("__present")  # a null item of a list counts as no item
     # Each filter and value is computed once per item, into a column the flags then read: inlined into
     # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
