@@ -1417,6 +1417,10 @@ _LOOKUP_BITS: Final = 12
 """At most this many flags make a list by table look-up (:func:`_lookup`): 4,096 entries."""
 
 
+_SPELLED_MEMO = 1 << 16
+"""A bound on the gap patterns' spelled fields remembered per program (``_Decide.gap_stage``): this many
+patterns per meaning of their integers, this many meanings."""
+
 _PAIR_BITS = 64
 """A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
 gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
@@ -1970,6 +1974,10 @@ class _Decide:
                 columns.setdefault(tag, []).append((subject, names))
         gap_names = {"b": "blocking", "o": "unknown", "e": "exit_blocking"}
         decoded: dict[tuple[int, ...], list[str]] = {}
+        # a pattern's fields by what its integer means (its subject's terms and slots, and the integer):
+        # the same patterns recur in every part, and decoding one in Python costs more than a look-up
+        # (measured: see docs/batch-speed.md, session 16 cgap)
+        spelled_as: dict[object, dict[int, list[str]]] = {}
         universe = sorted(self.bits.items(), key=lambda kv: kv[1])
         item_bits = [(k, b) for k, b in universe if "[]." in k]
         word_names = [f"w{w}" for w in range(self.n_words)]
@@ -2257,8 +2265,19 @@ class _Decide:
                 low = (1 << span) - 1
                 at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
                 which_si = []
+                if len(spelled_as) > _SPELLED_MEMO:  # a bound on what is remembered (``len`` and ``clear`` only:
+                    spelled_as.clear()  # two slices of a part may run this at once, in threads)
+                memo = {
+                    si: spelled_as.setdefault((tuple((bits, meaning) for _, bits, meaning in t), tuple(slots[si])), {})
+                    for si, t in terms.items()
+                }
                 for v in patterns.to_list():
                     si = v & low
+                    known = memo[si].get(v)
+                    if known is not None:
+                        fields.append(known)
+                        which_si.append(si)
+                        continue
                     bitset = [0] * self.n_words
                     xvals = [0] * len(slots[si])
                     for (_, width, meaning), (_, off) in zip(terms[si], at_of[si], strict=True):
@@ -2270,7 +2289,9 @@ class _Decide:
                             bitset[i // 64] |= 1 << (i % 64)
                         else:
                             xvals[i] = value
-                    fields.append(spelled(tuple(bitset), slots[si], xvals))
+                    if len(memo[si]) > _SPELLED_MEMO:
+                        memo[si].clear()
+                    fields.append(memo[si].setdefault(v, spelled(tuple(bitset), slots[si], xvals)))
                     which_si.append(si)
                 names = pl.Series([subjects[si] for si in which_si], dtype=pl.String)
             else:
