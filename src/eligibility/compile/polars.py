@@ -2017,12 +2017,19 @@ class _Decide:
             field a filter or an explode copies (measured: most of this step)."""
             frames: list[pl.DataFrame] = []
             words: dict[str, int] = {}
+            order = ["__pos"]
+            absent: list[str] = []
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
                 lk = f"__lk:{coll}"
                 # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
                 # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
                 rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).select("__pos", lk).collect()
+                if not rows.height:  # no row lacks one (the collection absent, say): null columns, no join
+                    words[coll] = 1
+                    absent += [f"__l{b}:0" for _, b in subs]
+                    order += [f"__l{b}:0" for _, b in subs]
+                    continue
                 flat = (
                     rows.lazy()
                     .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
@@ -2049,9 +2056,12 @@ class _Decide:
                 )
                 sums = _segment_sums(rows.get_column(lk), bits, pl.UInt64())
                 frames.append(pl.concat([rows.select("__pos"), sums], how="horizontal"))
+                order += sums.columns
             out = wide.select("__pos")
             for frame in frames:
                 out = out.join(frame, on="__pos", how="left", maintain_order="left")
+            if absent:
+                out = out.with_columns(pl.lit(None, dtype=pl.UInt64).alias(c) for c in absent).select(order)
             return out, words
 
         index = {s: i for i, s in enumerate(subjects)}
