@@ -1172,8 +1172,9 @@ def _within(coll: str, specs: Sequence[_AggSpec]) -> tuple[list[pl.Expr], list[p
     item 2 where it decides the aggregate, 1 where it leaves it unknown, else 0; the aggregate is the
     largest code. Codes are 0, 1 or 2, so "some item has 2" and "some item has 1" are the two bits of
     the bitwise OR of the codes: up to 32 aggregates share one UInt64 per item (two bits each) and one
-    ``list.agg`` ORs them, where a ``list.eval`` and ``list.max`` per aggregate cost about twice as much
-    (measured: see docs/batch-speed.md, session 16 cgap)."""
+    ``list.agg`` ORs them, instead of a ``list.eval`` and a ``list.max`` per aggregate (measured: the
+    bundled packs' members pass 0.082-0.089 -> 0.075-0.081 CPU s per 100,000 households; most of what is
+    left is computing the codes themselves, see docs/batch-speed.md, session 16 cgap)."""
     reduced: list[pl.Expr] = []
     finals: list[pl.Expr] = []
     e = pl.element()
@@ -1247,9 +1248,9 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     if df.height and df.get_column(coll).null_count() == df.height:
         # No row has the collection (every aggregate over it unknown): the columns as the full pass
         # types them (the same pass over no rows), all null, without its explode, group_by and join,
-        # which cost as much on absent lists as on items (measured: the bundled packs' two passes over
-        # ``history.assessments``, absent from every row of the benchmark, 0.045 CPU s per 100,000
-        # households; see docs/batch-speed.md, session 16 cgap).
+        # which cost as much on absent lists as on items (measured: the bundled packs' three passes over
+        # ``monitoring.measures`` and ``history.assessments``, absent from every row of the benchmark,
+        # 0.055-0.085 -> 0.005 CPU s per 100,000 households; see docs/batch-speed.md, session 16 cgap).
         key = (id(specs), tuple(df.schema.items()))
         known = _ABSENT_SHAPES.get(key)
         if known is None or known[0] is not specs:  # (the list kept, so that its id is not reused)
