@@ -1554,14 +1554,25 @@ class _Combinations:
         self.entries: list[tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = []
         for j, (code, fired_bits, rules) in enumerate(codes):
             fired, unknown = has(fired_bits), has(fired_bits << 1)
-            listed = [
-                pl.when(pl.when(certain).then(has(1 << at)).otherwise(has(2 << at))).then(pl.lit(r)) for at, r in rules
-            ]
+            # the rules listed: a code of one rule lists it whether certain (fired) or possible (unknown);
+            # of several, each combination's list is looked up (``_lookup``). Built on every entry (a
+            # ``concat_list`` of one optional name per rule, then ``drop_nulls``), the 18,754 new measure
+            # keys of a fresh 100,000-household part took 0.034-0.041 CPU s against 0.027-0.029 (least
+            # of seven, three processes each, alternating)
+            listed = (
+                pl.lit(pl.Series([[rules[0][1]]], dtype=pl.List(pl.String))).first()
+                if len(rules) == 1
+                else _lookup(
+                    [pl.when(certain).then(has(1 << at)).otherwise(has(2 << at)) for at, _ in rules],
+                    [r for _, r in rules],
+                    pl.String(),
+                )
+            )
             select = [
                 (first + pl.when(certain).then(1 + j).otherwise(1 + len(codes) + j)).alias("o"),
                 pl.lit(code, dtype=pl.String).alias("code"),
                 certain,
-                pl.concat_list(listed).list.drop_nulls().alias("rules"),
+                listed.alias("rules"),
             ]
             self.entries.append((fired | unknown, fired.alias("certain"), select))
         self.group = (pl.col("o") // span).set_sorted().alias("i")
