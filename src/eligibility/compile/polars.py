@@ -1534,7 +1534,11 @@ class _Combinations:
     anew each time (a ``when``/``then`` per rule, literals per code) was a third of the time it took
     for a thousand keys (measured: 2.2-2.4 of 8.6-12.1 ms per call, measure and procedure kinds)."""
 
-    def __init__(self, codes: list[tuple[str, int, list[tuple[int, str]]]], dtype: pl.DataType) -> None:
+    def __init__(
+        self, codes: list[tuple[str, int, list[tuple[int, str]]]], dtype: pl.DataType, numbered: bool = False
+    ) -> None:
+        """``numbered``: each entry also carries its code's number among ``codes`` (``__j``, UInt32; ``dtype``
+        must have that field)."""
         self.dtype = dtype
         key = pl.col("k")
 
@@ -1550,6 +1554,7 @@ class _Combinations:
             pl.lit(None, dtype=pl.String).alias("code"),
             pl.lit(None, dtype=pl.Boolean).alias("certain"),
             pl.lit(None, dtype=pl.List(pl.String)).alias("rules"),
+            *([pl.lit(None, dtype=pl.UInt32).alias("__j")] if numbered else []),
         ]
         self.entries: list[tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = []
         for j, (code, fired_bits, rules) in enumerate(codes):
@@ -1573,10 +1578,12 @@ class _Combinations:
                 pl.lit(code, dtype=pl.String).alias("code"),
                 certain,
                 listed.alias("rules"),
+                *([pl.lit(j, dtype=pl.UInt32).alias("__j")] if numbered else []),
             ]
             self.entries.append((fired | unknown, fired.alias("certain"), select))
         self.group = (pl.col("o") // span).set_sorted().alias("i")
-        self.listed = pl.struct("code", "certain", "rules").filter(pl.col("code").is_not_null()).alias("x")
+        fields = ["code", "certain", "rules", *(["__j"] if numbered else [])]
+        self.listed = pl.struct(fields).filter(pl.col("code").is_not_null()).alias("x")
 
     def __call__(self, keys: list[int]) -> pl.Series:
         base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
@@ -2469,8 +2476,16 @@ class _Decide:
         # combinations a batch meets (a few hundred per kind) and each row picks its list by number.
         looked_up = [k for k, rules in kind_rules.items() if 0 < len(rules) <= 32]
         rules_of_kind = {**kind_rules, **dated_of}
+        # a dated kind's entries carry their code's number (``__j``, made once per combination): it picks
+        # the entry's dates and severity (``dated_lists``). Read off the code strings of every row's
+        # entries instead (a cast to an enum of the codes), the procedure kind's lists took 0.487-0.511
+        # CPU s over five fresh 100,000-household parts against 0.421-0.440 (three alternating pairs)
+        numbered = pl.Struct({**FINDING.to_schema(), "__j": pl.UInt32()})
+        item_of = {k: numbered if k in dated_looked else FINDING for k in [*looked_up, *dated_looked]}
         tables: dict[str, _Table | _WholeTable] = {
-            k: _WholeTable(FINDING, len(rules_of_kind[k])) if len(rules_of_kind[k]) <= _WHOLE_RULES else _Table(FINDING)
+            k: _WholeTable(item_of[k], len(rules_of_kind[k]))
+            if len(rules_of_kind[k]) <= _WHOLE_RULES
+            else _Table(item_of[k])
             for k in [*looked_up, *dated_looked]
         }
 
@@ -2491,7 +2506,10 @@ class _Decide:
             for kind, codes in positions.items()
         }
 
-        makers = {kind: _Combinations(codes, pl.List(FINDING)) for kind, codes in masks.items()}
+        makers = {
+            kind: _Combinations(codes, pl.List(item_of[kind]), numbered=kind in dated_looked)
+            for kind, codes in masks.items()
+        }
 
         def combinations(kind: str, keys: list[int]) -> pl.Series:
             return makers[kind](keys)
@@ -2538,9 +2556,7 @@ class _Decide:
             base = tables[kind].lists(keyed.get_column(kind), functools.partial(combinations, kind))
             code = pl.col("code")
             number = {c: k for k, (c, _) in enumerate(positions[kind])}
-            # each entry's code number by a cast to an enum of the kind's codes (its physical value): two
-            # ``replace_strict`` on the code strings (number, severity) took three times as long
-            # (measured: 0.018 against 0.006 CPU s for the 367,037 procedure entries of 100,000 households)
+            # each entry's code number comes with it from the table (``numbered``)
             j = pl.col("__j")
             at = j.cast(pl.Int64) * keyed.height + pl.col("__i")
 
@@ -2576,7 +2592,6 @@ class _Decide:
                 )
                 .explode("__l", empty_as_null=True)
                 .unnest("__l")
-                .with_columns(code.cast(pl.Enum(list(number))).to_physical().alias("__j"))
                 .with_columns(at.alias("__at"))
                 .select(pl.col("__i").set_sorted(), code, j, pl.col("certain"), pl.col("rules"), *picked)
                 .select("__i", code, pl.struct(fields).alias(name))
