@@ -2523,7 +2523,7 @@ class _Decide:
                     tables[k].lists(keyed.get_column(k), functools.partial(combinations, k)).alias(_FINDING_COLUMNS[k])
                     for k in looked_up
                 ]
-                + [dated_lists(keyed, k) for k in dated_looked]
+                + [dated_column(keyed, k) for k in dated_looked]
             )
 
         date_prefixes = {"exit_blocker": ["__until:"], "finding": ["__due:", "__on:"]}
@@ -2542,6 +2542,24 @@ class _Decide:
         # expressions (a when/then per rule and kind) took about 30 ms of Python per part (profiled)
         looked_up_keys = [applying(k, state_keys(rules_of_kind[k])[0]).alias(k) for k in [*looked_up, *dated_looked]]
         looked_up_keys += [pl.col(f"{p}{c}") for k in dated_looked for p in date_prefixes[k] for c, _ in positions[k]]
+
+        def dated_column(keyed: pl.DataFrame, kind: str) -> pl.Series:
+            """A dated kind's column (``dated_lists``). Where few rows list any entry (key 0: no rule of the
+            kind fired or is unknown, an empty list), only those rows are dated and grouped, and the
+            column is their lists gathered into place, the empty list after them for every other row:
+            for the exit blockers (about one household in nine of the generated workload, ``applying``)
+            0.178-0.250 CPU s over five fresh 100,000-household parts against 0.256-0.324 when every row
+            was exploded and grouped (three alternating pairs)."""
+            listing = pl.col(kind) != 0
+            some: int = keyed.select(listing.sum()).item()
+            if 2 * some >= keyed.height:
+                return dated_lists(keyed, kind)
+            dates = [pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]]
+            few = keyed.lazy().filter(listing).select(pl.col(kind), *dates).collect()
+            lists = dated_lists(few, kind)
+            lists = pl.concat([lists, pl.Series([[]], dtype=lists.dtype)]).rechunk()
+            place = pl.when(listing).then(listing.cum_sum() - 1).otherwise(some).cast(pl.UInt32)
+            return keyed.lazy().select(pl.lit(lists).gather(place)).collect().to_series()
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column: each row's entries looked up by combination as above, then
