@@ -27,6 +27,7 @@ from typing import Any, Final, Literal, NamedTuple
 from pydantic import BaseModel
 
 from . import __version__
+from ._cache import cached_code
 from ._construct import _alloc, _set_dict, _set_extra, _set_fields_set, _set_private
 from ._construct import new as _new
 from ._construct import raw as _raw
@@ -410,107 +411,15 @@ class Engine:
             if chain is None:
                 return self._no_region(h, on, trace)
             ctx = self._context(h, as_of, chain, on)
-        on = ctx.on
-        members = h.members
-        if members:  # an impossible record, not an unknown: a typo in a year (2073 for 1973)
-            for m in members:
-                born = m.birth_date
-                if born is not None and born > on:
-                    raise HouseholdError(births_after(h, on), h.household_id)
-        program, memo = ctx.program, ctx.memo
-        if trace != "none" or self._durable is not None:  # a trace, or a cross-check: the full program
-            got = ctx.run(h, on)
-        elif ctx.lean is not None and self._lean.pays():
-            lean = self._lean
-            got = ctx.lean(h, on)
-            lean.runs += 1
-            if any(got[3]):  # the gap report reads the node outcomes the lean run leaves out
-                lean.reruns += 1
-                got = ctx.run(h, on)
-        else:
-            # The full program, its values and node outcomes built only where this decision reads them
-            # (Program.run_none: None otherwise; nothing below reads them then).
-            got = ctx.program.run_none(h, on)
-        values, nodes, f, u = got
-        run = _Run(program, h, on, got)  # the program's own result, not a tuple packed again
-        if self._durable is not None:
-            self._cross_check(run)
-        # The parts of the decision that follow from which conclusions fired and which are unknown: the
-        # findings of each kind from the masks by the program's generated code (FindingTables: the same
-        # cost whether or not a combination was seen before); the status and the exit part memoised per
-        # combination of their own kinds' conclusions; the assistance, members, procedure dates, exit
-        # dates and gap report built for this household. Inline, as this runs for every household.
-        risks, risk_types, layers, required, gaps, warnings, procedure = ctx.findings(f, u)
-        status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))
-        if status is None:
-            status = self._status(memo, f, u, on)
-        blocking: tuple[MissingFact, ...] = ()
-        unknown: tuple[MissingFact, ...] = ()
-        if any(u):
-            blocking, unknown = self._open(memo, run, status)
-        ident = _raw(
-            Identification,
-            {
-                "status": status.status,
-                "category": status.category,
-                "candidate_categories": status.candidates,
-                "risks": risks,
-                "risk_types": risk_types,
-                "layers": layers,
-                "exclusions": status.exclusions,
-                "reviews": status.reviews,
-                "blocking": blocking,
-                "unknown": unknown,
-            },
-            set(_IDENT_FIELDS),
-        )
-        assistance: Any = _NO_ASSISTANCE
-        if required or gaps:
-            if memo.program_selectors:
-                required, gaps = self._attach(run, required, gaps, f, u)
-            assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})
-        fx, ux = f[_G_EXIT], u[_G_EXIT]
-        decision = _raw(
-            Decision,
-            {  # in field order (the serialiser writes ``__dict__`` in its own order)
-                "household_id": h.household_id,
-                "as_of": on,
-                "region": h.region,
-                "jurisdiction": ctx.jurisdiction,
-                "scheme": ctx.scheme,
-                "lead": None if h.procedure is None else self._lead(h, on, program.key),
-                "identification": ident,
-                "assistance": assistance,
-                "exit": self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else _NO_EXIT,
-                "procedure": self._procedure(run, procedure) if procedure else (),
-                "warnings": warnings,
-                "missing_parameters": ctx.gaps,
-                "trace": None,
-            },
-            set(_DECISION_FIELDS),
-        )
-        if trace == "none":
-            return decision
-        compact = _raw(
-            CompactTrace,
-            {  # in field order, as _new writes it (the serialiser reads ``__dict__`` in its own order)
-                "level": "compact",
-                "program": program.key,
-                "ruleset_fingerprint": ctx.chain.fingerprint,
-                "engines": self.engines,
-                "input_digest": _Digest(h),
-                "values": values,
-                "nodes": nodes,
-                "missing": _UnknownFacts(run),
-            },
-            set(_COMPACT_SET),
-        )
-        if trace == "compact":
-            decision.__dict__["trace"] = compact
+        decision: Decision = ctx.decide(self, ctx, h, trace)  # generated per program: ``_decider``
+        if trace != "full":
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
-        # first seen), and its JSON text, should it be written, from the memo of their texts.
-        text, missing, engines = self._text_expander(program.key), _full_settled(run), list(self.engines)
+        # first seen), and its JSON text, should it be written, from the memo of their texts — made from
+        # the compact trace the decision was built with.
+        compact: Any = decision.__dict__["trace"]
+        values, nodes, run = compact.values, compact.nodes, compact.missing.run
+        text, missing, engines = self._text_expander(ctx.program.key), _full_settled(run), list(self.engines)
         digest = str(compact.input_digest)
         full = text.trace_model(values, nodes, missing, engines, digest)
         full_text(full, lambda: text.trace_pieces(values, nodes, missing, engines, digest))
@@ -535,6 +444,9 @@ class Engine:
         tables = memo.tables
         if tables is None:
             tables = memo.tables = FindingTables(program, self._finding_maker(program, on), _FINDING_KINDS)
+        decide = memo.decide
+        if decide is None:
+            decide = memo.decide = _decider(self, program, memo, tables)
         ctx = _Context(
             chain=chain,
             program=program,
@@ -545,7 +457,7 @@ class Engine:
             run=program.run,
             lean=lean if callable(lean) else None,
             memo=memo,
-            findings=tables.every,
+            decide=decide,
         )
         self._keep(self._contexts, (h.region, as_of), ctx)
         return ctx
@@ -1303,6 +1215,7 @@ class _Memo:
     context)."""
 
     __slots__ = (
+        "decide",
         "exit_parts",
         "program",
         "program_selectors",
@@ -1317,6 +1230,8 @@ class _Memo:
         )
         """(rule id, kind, code) of every conclusion that names members (``members: {where: ...}``)."""
         self.tables: FindingTables | None = None
+        self.decide: _Decide | None = None
+        """The program's decision function for this engine (:func:`_decider`), made with the tables."""
         self._new_tables()
 
     def forget_combinations(self) -> None:
@@ -1372,6 +1287,10 @@ class _LeanCount:
         return runs < 64 or self.reruns * 4 <= runs
 
 
+_Decide = Callable[["Engine", "_Context", Household, str], Decision]
+"""``decide(engine, context, household, trace level)``: a program's decision function (:func:`_decider`)."""
+
+
 class _Context(NamedTuple):
     """What every household of one region assessed on one day shares (see ``Engine._context``)."""
 
@@ -1384,9 +1303,168 @@ class _Context(NamedTuple):
     run: Callable[[Household, date], _Result]
     lean: Callable[[Household, date], _Result] | None
     memo: _Memo
-    findings: Callable[[Masks, Masks], tuple[tuple[Any, ...], ...]]
-    """The findings of every :data:`_FINDING_GROUPS` group from the masks (:class:`FindingTables`): a
-    generated function per program, whose code looks only at the codes the program concludes."""
+    decide: _Decide
+    """The decision of a household (:func:`_decider`: generated per program and engine, kept in ``memo``)."""
+
+
+def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTables) -> _Decide:
+    """The decision of one household by ``program`` for ``engine`` — ``evaluate`` past its context look-up
+    — as one generated function per (engine, program), kept in the engine's memo of the program.
+
+    Why generated: ``evaluate`` spent about as long around the program as in it (issue 9; session 15's
+    line profile), much of it in steps that do the same for every household of a program — tests of
+    groups the program concludes nothing in, a call of the finding groups' function and its tuple, the
+    ``_Run`` object a decision without an open question never reads, one ``_raw`` call per output object.
+    The generated text leaves out what this program cannot conclude (no exit, measure, gap or procedure
+    conclusion: their branches are constants), writes the finding groups' code inline
+    (:attr:`FindingTables.body`) and builds the objects in place. It is the only copy of the assembly:
+    ``evaluate`` calls it for every decision of a region (the ``full`` trace is made from its compact
+    one). Nothing from a rule file becomes code: only group numbers and masks, as in the finding tables.
+
+    The text depends only on the program's shape (which groups it concludes in, its finding codes' masks)
+    and whether the engine cross-checks, so equal programs share the compiled code
+    (:func:`~eligibility._cache.cached_code`)."""
+    live = {g for g, bits in enumerate(program.conclusion_bits) if bits}
+    durable = engine._durable is not None
+    lines = ["def decide(self, ctx, h, trace):", "    on = ctx.on"]
+    add = lines.append
+    # An impossible record, not an unknown: a typo in a year (2073 for 1973).
+    add("    members = h.members")
+    add("    if members:")
+    add("        for m in members:")
+    add("            born = m.birth_date")
+    add("            if born is not None and born > on:")
+    add("                raise HouseholdError(births_after(h, on), h.household_id)")
+    if durable:  # a cross-check reads the full program's node outcomes
+        add("    got = ctx.run(h, on)")
+    else:
+        add('    if trace != "none":  # a trace: the full program')
+        add("        got = ctx.run(h, on)")
+        add("    elif ctx.lean is not None and self._lean.pays():")
+        add("        lean = self._lean")
+        add("        got = ctx.lean(h, on)")
+        add("        lean.runs += 1")
+        add("        if any(got[3]):  # the gap report reads the node outcomes the lean run leaves out")
+        add("            lean.reruns += 1")
+        add("            got = ctx.run(h, on)")
+        add("    else:")
+        # The full program, its values and node outcomes built only where this decision reads them
+        # (Program.run_none: None otherwise; nothing below reads them then).
+        add("        got = program.run_none(h, on)")
+    add("    values, nodes, f, u = got")
+    add("    run = _Run(program, h, on, got)")
+    if durable:
+        add("    self._cross_check(run)")
+    # The findings of each kind from the masks (FindingTables' code, inline); the status and the exit
+    # part memoised per combination of their own kinds' conclusions; the assistance, members, procedure
+    # dates, exit dates and gap report built for this household.
+    lines += ["    " + line for line in tables.body]
+    risks, risk_types, layers, required, gaps, warnings, procedure = tables.outs
+    add("    status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))")
+    add("    if status is None:")
+    add("        status = self._status(memo, f, u, on)")
+    add("    if any(u):")
+    add("        blocking, unknown = self._open(memo, run, status)")
+    add("    else:")
+    add("        blocking = unknown = ()")
+    add("    ident = _alloc(Identification)")
+    add("    _set_dict(ident, {")
+    add('        "status": status.status,')
+    add('        "category": status.category,')
+    add('        "candidate_categories": status.candidates,')
+    add(f'        "risks": {risks},')
+    add(f'        "risk_types": {risk_types},')
+    add(f'        "layers": {layers},')
+    add('        "exclusions": status.exclusions,')
+    add('        "reviews": status.reviews,')
+    add('        "blocking": blocking,')
+    add('        "unknown": unknown,')
+    add("    })")
+    add("    _set_fields_set(ident, set(IDENT_FIELDS))")
+    add("    _set_extra(ident, None)")
+    add("    _set_private(ident, None)")
+    if required == gaps == "()":
+        assistance = "NO_ASSISTANCE"
+    else:
+        assistance = "assistance"
+        add("    assistance = NO_ASSISTANCE")
+        add(f"    required, gaps = {required}, {gaps}")
+        add("    if required or gaps:")
+        if memo.program_selectors:
+            add("        required, gaps = self._attach(run, required, gaps, f, u)")
+        add('        assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})')
+    ex = "NO_EXIT"
+    if _G_EXIT in live:
+        add(f"    fx, ux = f[{_G_EXIT}], u[{_G_EXIT}]")
+        ex = "self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else NO_EXIT"
+    procedure = "()" if procedure == "()" else f"self._procedure(run, {procedure}) if {procedure} else ()"
+    add("    decision = _alloc(Decision)")
+    add("    data = {  # in field order (the serialiser writes ``__dict__`` in its own order)")
+    add('        "household_id": h.household_id,')
+    add('        "as_of": on,')
+    add('        "region": h.region,')
+    add('        "jurisdiction": ctx.jurisdiction,')
+    add('        "scheme": ctx.scheme,')
+    add('        "lead": None if h.procedure is None else self._lead(h, on, program.key),')
+    add('        "identification": ident,')
+    add(f'        "assistance": {assistance},')
+    add(f'        "exit": {ex},')
+    add(f'        "procedure": {procedure},')
+    add(f'        "warnings": {warnings},')
+    add('        "missing_parameters": ctx.gaps,')
+    add('        "trace": None,')
+    add("    }")
+    add("    _set_dict(decision, data)")
+    add("    _set_fields_set(decision, set(DECISION_FIELDS))")
+    add("    _set_extra(decision, None)")
+    add("    _set_private(decision, None)")
+    add('    if trace == "none":')
+    add("        return decision")
+    add("    compact = _alloc(CompactTrace)")
+    add("    _set_dict(compact, {  # in field order, as _new writes it")
+    add('        "level": "compact",')
+    add('        "program": program.key,')
+    add('        "ruleset_fingerprint": ctx.chain.fingerprint,')
+    add('        "engines": self.engines,')
+    add('        "input_digest": _Digest(h),')
+    add('        "values": values,')
+    add('        "nodes": nodes,')
+    add('        "missing": _UnknownFacts(run),')
+    add("    })")
+    add("    _set_fields_set(compact, set(COMPACT_SET))")
+    add("    _set_extra(compact, None)")
+    add("    _set_private(compact, None)")
+    add('    data["trace"] = compact')
+    add("    return decision")
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = {
+        **tables.names,
+        "program": program,
+        "memo": memo,
+        "HouseholdError": HouseholdError,
+        "births_after": births_after,
+        "_Run": _Run,
+        "_Digest": _Digest,
+        "_UnknownFacts": _UnknownFacts,
+        "_raw": _raw,
+        "_alloc": _alloc,
+        "_set_dict": _set_dict,
+        "_set_fields_set": _set_fields_set,
+        "_set_extra": _set_extra,
+        "_set_private": _set_private,
+        "Identification": Identification,
+        "Assistance": Assistance,
+        "Decision": Decision,
+        "CompactTrace": CompactTrace,
+        "IDENT_FIELDS": _IDENT_FIELDS,
+        "DECISION_FIELDS": _DECISION_FIELDS,
+        "COMPACT_SET": _COMPACT_SET,
+        "NO_ASSISTANCE": _NO_ASSISTANCE,
+        "NO_EXIT": _NO_EXIT,
+    }
+    exec(cached_code(source, "<eligibility decision>"), namespace)  # our own generated source
+    decide: _Decide = namespace["decide"]
+    return decide
 
 
 class _Digest:
