@@ -1317,6 +1317,12 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     and whether the engine cross-checks, so equal programs share the compiled code
     (:func:`~eligibility._cache.cached_code`)."""
     live = {g for g, bits in enumerate(program.conclusion_bits) if bits}
+    # Whether any conclusion is unknown, from the groups a rule of this program concludes in: the others'
+    # masks are the constant 0 in every run's result (``python._mask_tuples``) — a few subscripts, where
+    # ``any(u)`` walked all thirteen for the households without an open question.
+    unknown = " or ".join(f"u[{g}]" for g in sorted(live)) or "False"
+    key = ", ".join(f"f[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
+    key += ", " + ", ".join(f"u[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
     durable = engine._durable is not None
     lines = ["def decide(self, ctx, h, trace):", "    on = ctx.on"]
     add = lines.append
@@ -1346,7 +1352,8 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         add("        lean = self._lean")
         add("        got = ctx.lean(h, on)")
         add("        lean.runs += 1")
-        add("        if any(got[3]):  # the gap report reads the node outcomes the lean run leaves out")
+        add("        u = got[3]")
+        add(f"        if {unknown}:  # the gap report reads the node outcomes the lean run leaves out")
         add("            lean.reruns += 1")
         add("            got = ctx.run(h, on)")
         add("    else:")
@@ -1366,10 +1373,10 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     # dates, exit dates and gap report built for this household.
     lines += ["    " + line for line in tables.body]
     risks, risk_types, layers, required, gaps, warnings, procedure = tables.outs
-    add("    status = memo.statuses.get((f[0], f[1], f[2], f[3], u[0], u[1], u[2], u[3]))")
+    add(f"    status = memo.statuses.get(({key}))  # the key ``_status`` keeps it under")
     add("    if status is None:")
     add("        status = self._status(memo, f, u, on)")
-    add("    if any(u):")
+    add(f"    if {unknown}:")
     if not eager:
         add("        run = _Run(program, h, on, got)")
     add("        blocking, unknown = self._open(memo, run, status)")
