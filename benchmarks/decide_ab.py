@@ -11,7 +11,8 @@ machine (the unchanged program alone moves by a third between runs at load 8–1
 ``prof_gap_report.py``, the reference tree's ``eligibility`` package is copied under another name
 (``eligibility_before``) and both engines live side by side: both decide the same ``--warm`` households
 at every level (their JSON compared: they must be the same), then, per level, ``--blocks`` blocks of 100
-households neither has seen, in alternating order; per block pair the difference in CPU µs a household.
+households neither has seen, in alternating order (``prof_gap_report.blocks``); per block pair the
+difference in CPU µs a household.
 """
 
 from __future__ import annotations
@@ -19,50 +20,16 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_compiled as bc
-from prof_gap_report import BLOCK, engines, load_before
+from prof_gap_report import BLOCK, blocks, engines, load_before
 
 import eligibility
-
-
-def blocks(ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blocks: int, level: str) -> None:
-    """Whole decisions at ``level`` in alternating blocks; the medians and the median difference."""
-    pt = time.process_time
-    ta: list[float] = []
-    tb: list[float] = []
-    for k in range(n_blocks):
-        idx = range(k * BLOCK, (k + 1) * BLOCK)
-
-        def run(e: Any, hs: list[Any], idx: range = idx) -> float:
-            t0 = pt()
-            for i in idx:
-                e.evaluate(hs[i], ons[i], level)
-            return (pt() - t0) / BLOCK * 1e6
-
-        if k % 2:
-            b = run(eb, pb)
-            a = run(ea, pa)
-        else:
-            a = run(ea, pa)
-            b = run(eb, pb)
-        ta.append(a)
-        tb.append(b)
-    diffs = [b - a for a, b in zip(ta, tb, strict=True)]
-    wins = sum(d < 0 for d in diffs)
-    print(
-        f"evaluate(trace={level!r}), {n_blocks} blocks of {BLOCK} fresh households, CPU µs a household: "
-        f"median before {statistics.median(ta):.2f}, after {statistics.median(tb):.2f}; "
-        f"median (after - before) {statistics.median(diffs):+.2f}; after faster in {wins} of {n_blocks}"
-    )
 
 
 def main() -> None:
