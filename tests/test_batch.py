@@ -240,7 +240,7 @@ def test_a_run_stopped_while_joining_its_pieces_resumes_to_the_same_bytes(tmp_pa
     run_batch([src], clean, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     out = tmp_path / "out.csv"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+        mp.setattr(batch, "append_range", _stop_after(None))
         with pytest.raises(_Stop):
             run_batch([src], out, rules=RULES, as_of=on, chunk_rows=2, progress=False, log=io.StringIO())
     assert not out.exists()
@@ -268,7 +268,7 @@ def test_a_resumed_run_keeps_the_order_of_rule_columns_of_its_pieces(tmp_path: P
     out = tmp_path / "out.csv"
     with pytest.MonkeyPatch.context() as mp, pytest.raises(_Stop):
         if stop == "while joining":
-            mp.setattr(batch.shutil, "copyfileobj", _stop_after(None))
+            mp.setattr(batch, "append_range", _stop_after(None))
         run_batch(
             [src], out, rules=RULES, as_of=on, after_part=_stop_after(0 if stop != "while joining" else -1), **quiet
         )

@@ -212,7 +212,7 @@ def test_a_resumed_rule_columns_run_over_packs_writes_the_same_bytes(tmp_path: P
     out = tmp_path / f"out{suffix}"
     with pytest.MonkeyPatch.context() as mp, pytest.raises(Stop):
         if stop == "while joining":
-            mp.setattr(batch.shutil, "copyfileobj", stop_at)
+            mp.setattr(batch, "append_range", stop_at)
             run_batch([source], out, **quiet)  # type: ignore[arg-type]
         else:
             run_batch([source], out, after_part=stop_at, **quiet)  # type: ignore[arg-type]

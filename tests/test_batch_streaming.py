@@ -173,3 +173,50 @@ def test_a_parquet_member_born_after_the_date_is_an_error_naming_path_and_code(t
     assert r.errors_file is not None
     (error,) = [json.loads(line) for line in r.errors_file.read_text("utf-8").splitlines()]
     assert "born_after_as_of" in error.values() and "$.members[1].birth_date" in error.values()
+
+
+def test_a_parquet_run_of_many_parts_copies_them_into_the_output(
+    parquet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Parquet output of several parts is its parts' row groups copied one after the other
+    # (io/parquet_join.py): the same table as joining them by decoding, which is still the way for
+    # parts the copy declines; a run stopped after the copy resumes to the same bytes.
+    from eligibility import batch
+    from eligibility.io import parquet_join
+
+    quiet: dict[str, Any] = {"rules": RULES, "as_of": AS_OF, "progress": False, "log": io.StringIO(), "chunk_rows": 4}
+    copied: list[bool] = []
+
+    def spy(files: Any, out: Path) -> bool:
+        copied.append(parquet_join.join_parquet(files, out))
+        return copied[-1]
+
+    monkeypatch.setattr(batch, "join_parquet", spy)
+    out = tmp_path / "copied.parquet"
+    result = run_batch([parquet], out, **quiet)
+    assert copied == [True]
+    monkeypatch.setattr(batch, "join_parquet", lambda files, out: False)
+    decoded = tmp_path / "decoded.parquet"
+    again = run_batch([parquet], decoded, **quiet)
+    assert (result.rows, result.decided, result.errors) == (again.rows, again.decided, again.errors)
+    assert result.errors > 0 and result.decided + result.errors == result.rows
+    table = pl.read_parquet(out)
+    assert_frame_equal(table, pl.read_parquet(decoded))
+    assert table.height == result.decided and table.get_column("error").null_count() == table.height
+    assert table.get_column("_row").is_sorted()
+    # stopped after the output was copied (before the summaries merged): resumed to the same bytes
+    monkeypatch.setattr(batch, "join_parquet", parquet_join.join_parquet)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_: object) -> None:
+        raise Stop
+
+    stopped = tmp_path / "stopped.parquet"
+    with monkeypatch.context() as mp, pytest.raises(Stop):
+        mp.setattr(batch, "_merge_summaries", stop)
+        run_batch([parquet], stopped, **quiet)
+    resumed = run_batch([parquet], stopped, resume=True, **quiet)
+    assert stopped.read_bytes() == out.read_bytes()
+    assert (resumed.rows, resumed.decided, resumed.errors) == (result.rows, result.decided, result.errors)

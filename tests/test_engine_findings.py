@@ -202,3 +202,36 @@ def test_equal_findings_are_shared_by_programs_in_their_own_wording(programs: li
     assert old is not new
     want = engine.rules.vocab("channel", "grassroots", after)
     assert (new.zh, new.en) == (want.zh, want.en) != (old.zh, old.en)
+
+
+def test_a_dater_is_made_once_per_finding_and_sources() -> None:
+    """``engine._dater`` keeps one dater per (finding, due source, done source), shared by every program
+    (session 16): the same finding and sources give the same function, which still dates each household
+    from its own values; another source or another finding object gives another dater; the memo holds
+    the finding, so the ``id`` in its key stays that finding's. A field read by several programs is one
+    reader (``_field_date``), so their daters can be one too."""
+    from eligibility import engine as engine_module
+    from eligibility._construct import new
+    from eligibility.decision import ProcedureFinding
+
+    def finding() -> Any:
+        f = new(ProcedureFinding, code="plan_overdue", zh="帮扶计划逾期", en="plan overdue", certain=True, rules=("r",))
+        f.__dict__["severity"] = "error"
+        return f
+
+    f, g = finding(), finding()
+    as_of = date(2023, 9, 30)
+    first = engine_module._dater(f, 0, None)
+    assert engine_module._dater(f, 0, None) is first
+    assert engine_module._DATERS[(id(f), 0, None)][0] is f
+    other_slot, other_finding = engine_module._dater(f, 1, None), engine_module._dater(g, 0, None)
+    assert other_slot is not first and other_finding is not first
+    for values in ((date(2023, 3, 1), date(2023, 6, 9)), (date(2023, 5, 2), date(2023, 1, 1))):
+        assert (first(values, None, as_of).due, first(values, None, as_of).days_late) == (
+            values[0],
+            (as_of - values[0]).days,
+        )
+        assert other_slot(values, None, as_of).due == values[1]
+    assert engine_module._field_date("procedure.plan_on") is engine_module._field_date("procedure.plan_on")
+    reader = engine_module._field_date("procedure.plan_on")
+    assert engine_module._dater(f, reader, None) is engine_module._dater(f, reader, None)

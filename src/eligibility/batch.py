@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +47,8 @@ import polars as pl
 from .compile.polars import OUTPUT_SCHEMA, decide_table
 from .compile.polars import row_errors as row_errors_of
 from .compile.rowwise import rowwise_rows
+from .io.filecopy import append_range
+from .io.parquet_join import join_parquet
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
 from .io.tables import (
     ReadResult,
@@ -419,10 +420,10 @@ def _join_pieces(pieces: Sequence[Path], out: Path) -> None:
     tmp = out.with_name(out.name + ".tmp")
     os.replace(pieces[0], tmp)
     if len(pieces) > 1:
-        with tmp.open("ab") as sink:
+        with tmp.open("r+b") as sink:
             for piece in pieces[1:]:
                 with piece.open("rb") as source:
-                    shutil.copyfileobj(source, sink, 1 << 22)
+                    append_range(source, sink, 0, os.fstat(source.fileno()).st_size)
     os.replace(tmp, out)
 
 
@@ -464,6 +465,24 @@ def _one_part(ordered: Sequence[dict[str, Any]], out: Path) -> bool:
     A run of several parts is joined by :func:`_write_output`. A run stopped after the rename has lost
     its part, which is decided again when resumed."""
     return out.suffix.lower() == ".parquet" and len(ordered) == 1 and bool(ordered[0].get("decisions_only"))
+
+
+def _copied_parts(ordered: Sequence[dict[str, Any]], out: Path, parts_dir: Path) -> bool:
+    """Whether a Parquet output of several parts was written by copying the parts' column chunks as they
+    are (:func:`~eligibility.io.parquet_join.join_parquet`): parts this version wrote hold only decisions
+    (:func:`_write_part`), so the output is their rows in part order — for parts of whole row groups
+    (as every part but the last of a run without row errors) the very bytes the decoding join writes. Scanning them and
+    writing them again (:func:`_write_output`) decoded and encoded every nested list once more: 2.4 CPU
+    s of 200,000 bundled households, against 0.15–0.3 for the copy (``docs/batch-speed.md``, "Session
+    16 (lead)"). Parts whose footers differ (``--rule-columns`` over packs of different rules) or that
+    carry what the copy does not move are joined by decoding. A run killed while copying leaves only
+    ``out``'s temporary file; its parts stay, and the join is done again when resumed."""
+    return (
+        out.suffix.lower() == ".parquet"
+        and len(ordered) > 1
+        and all(p.get("decisions_only") for p in ordered)
+        and join_parquet([parts_dir / p["file"] for p in ordered], out)
+    )
 
 
 def _join_rendered(files: list[Path], out: Path, parts_dir: Path, lang: str, rules: RuleSet, on: date | None) -> int:
@@ -725,6 +744,8 @@ def run_batch(
     elif _one_part(ordered, out):
         os.replace(parts_dir / ordered[0]["file"], out)
         decided_ok = int(kept[0]["decided"])
+    elif _copied_parts(ordered, out, parts_dir):
+        decided_ok = sum(int(got["decided"]) for got in kept)
     else:
         decided_ok = _write_output([parts_dir / p["file"] for p in ordered], out, parts_dir, lang, rules, as_of)
     read_errors = [RowError(**e) for got in kept for e in got["errors"]]

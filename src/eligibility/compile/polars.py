@@ -1163,45 +1163,71 @@ def _narrowed(coll: str, fields: Iterable[str]) -> pl.Expr:
     return pl.col(coll).list.eval(pl.when(e.is_not_null()).then(item)).alias(coll)
 
 
-def _within(coll: str, s: _AggSpec) -> tuple[pl.Expr, pl.Expr]:
-    """A ``count``/``any``/``all`` that reads only the item, worked out inside each list: an
-    element-wise ``list.eval`` reduced by ``list.max``/``list.sum``, with the same Kleene rules as the
-    exploded pass below. Returns the per-row reduction (column ``<column>:m``, computed once) and the
-    result read from it."""
-    assert s.element is not None
-    where, value = s.element
+def _within(coll: str, specs: Sequence[_AggSpec]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """The ``count``/``any``/``all`` aggregates that read only the item, worked out inside each list,
+    with the same Kleene rules as the exploded pass below. Returns the per-row reductions (columns
+    ``<column>:m``, computed once) and the results read from them.
+
+    A ``count`` is an element-wise ``list.eval`` reduced by ``list.sum``. An ``any``/``all`` codes each
+    item 2 where it decides the aggregate, 1 where it leaves it unknown, else 0; the aggregate is the
+    largest code. Codes are 0, 1 or 2, so "some item has 2" and "some item has 1" are the two bits of
+    the bitwise OR of the codes: up to 32 aggregates share one UInt64 per item (two bits each) and one
+    ``list.agg`` ORs them, instead of a ``list.eval`` and a ``list.max`` per aggregate (measured: the
+    bundled packs' members pass 0.082-0.089 -> 0.075-0.081 CPU s per 100,000 households; most of what is
+    left is computing the codes themselves, see docs/batch-speed.md, session 16 cgap)."""
+    reduced: list[pl.Expr] = []
+    finals: list[pl.Expr] = []
     e = pl.element()
-    keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
-    kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
-    unsure = e.is_not_null() & keep.is_null()
     items = pl.col(coll)
-    m = pl.col(s.column + ":m")
-    if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
-        code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
-        total = items.list.eval(code).list.sum().alias(s.column + ":m")
-        return total, pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column)
-    assert value is not None
-    want = s.fn == "any"
-    if where is None and value.kind == "bool":
-        # The same code as below without a filter, as arithmetic: the deciding value (true for
-        # ``any``, false for ``all``) times 2, unknown 1, a null item none (``list.max`` skips it, as
-        # it would a 0). The ``when`` chain below cost 1.5x as much (bundled packs' 13 member
-        # aggregates: 0.097 -> 0.064 CPU s per 100,000 households).
-        v = value.expr.cast(pl.Boolean)
-        deciding = (v if want else ~v).cast(pl.Int8)
-        fast = pl.when(e.is_not_null()).then((deciding * 2).fill_null(1))
-        most = items.list.eval(fast).list.max().alias(s.column + ":m")
-        return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
-    # one pass over the items: 2 where an item decides it, 1 where one leaves it unknown, else 0
-    code = (
-        pl.when(kept & (value.expr == want).fill_null(False))
-        .then(pl.lit(2, dtype=pl.Int8))
-        .when((kept & value.expr.is_null()) | unsure)
-        .then(pl.lit(1, dtype=pl.Int8))
-        .otherwise(pl.lit(0, dtype=pl.Int8))
-    )
-    most = items.list.eval(code).list.max().alias(s.column + ":m")
-    return most, pl.when(m == 2).then(want).when(m == 1).then(None).otherwise(not want).alias(s.column)
+    coded: list[tuple[_AggSpec, pl.Expr]] = []
+    for s in specs:
+        assert s.element is not None
+        where, value = s.element
+        keep = pl.lit(True) if where is None else where.cast(pl.Boolean)
+        kept = e.is_not_null() & keep.fill_null(False)  # a null item of a list counts as no item
+        unsure = e.is_not_null() & keep.is_null()
+        if s.fn == "count":  # kept items counted in the low 32 bits, unsure ones above
+            m = pl.col(s.column + ":m")
+            code = kept.cast(pl.Int64) + unsure.cast(pl.Int64) * (1 << 32)
+            reduced.append(items.list.eval(code).list.sum().alias(s.column + ":m"))
+            finals.append(pl.when(m >= 1 << 32).then(None).otherwise(m % (1 << 32)).alias(s.column))
+            continue
+        assert value is not None
+        want = s.fn == "any"
+        if where is None and value.kind == "bool":
+            # The code as arithmetic: the deciding value (true for ``any``, false for ``all``) times 2,
+            # unknown 1, a null item 0. The ``when`` chain below cost 1.5x as much (bundled packs' 13
+            # member aggregates: 0.097 -> 0.064 CPU s per 100,000 households, session 13).
+            v = value.expr.cast(pl.Boolean)
+            deciding = (v if want else ~v).cast(pl.UInt64)
+            coded.append((s, pl.when(e.is_not_null()).then((deciding * 2).fill_null(1)).otherwise(0)))
+            continue
+        code = (
+            pl.when(kept & (value.expr == want).fill_null(False))
+            .then(pl.lit(2, dtype=pl.UInt64))
+            .when((kept & value.expr.is_null()) | unsure)
+            .then(pl.lit(1, dtype=pl.UInt64))
+            .otherwise(pl.lit(0, dtype=pl.UInt64))
+        )
+        coded.append((s, code))
+    for j in range(0, len(coded), 32):
+        chunk = coded[j : j + 32]
+        m = pl.col(chunk[0][0].column + ":m")
+        shifted = [code * pl.lit(1 << 2 * k, dtype=pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
+        # an empty list (or one of null items only) ORs to nothing: no bit set, as a largest code of 0
+        reduced.append(items.list.agg(_bit_or(shifted).bitwise_or()).fill_null(0).alias(chunk[0][0].column + ":m"))
+        for k, (s, _) in enumerate(chunk):
+            want = s.fn == "any"
+            decided = (m & pl.lit(2 << 2 * k, dtype=pl.UInt64)) != 0
+            unknown = (m & pl.lit(1 << 2 * k, dtype=pl.UInt64)) != 0
+            finals.append(pl.when(decided).then(want).when(unknown).then(None).otherwise(not want).alias(s.column))
+    order = {s.column: i for i, s in enumerate(specs)}  # the results in the order of the aggregates
+    return reduced, sorted(finals, key=lambda f: order[f.meta.output_name()])
+
+
+_ABSENT_SHAPES: dict[tuple[int, tuple[tuple[str, pl.DataType], ...]], tuple[list[_AggSpec], pl.Schema]] = {}
+"""The columns of an aggregate pass over an absent collection, per pass (its list of aggregates) and input
+schema: the pass over no rows that types them costs 0.003-0.007 CPU s of planning, each part."""
 
 
 def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -1219,13 +1245,27 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
         outer |= s.outer
     outer.discard("_row")
     df = lf.collect()
+    if df.height and df.get_column(coll).null_count() == df.height:
+        # No row has the collection (every aggregate over it unknown): the columns as the full pass
+        # types them (the same pass over no rows), all null, without its explode, group_by and join,
+        # which cost as much on absent lists as on items (measured: the bundled packs' three passes over
+        # ``monitoring.measures`` and ``history.assessments``, absent from every row of the benchmark,
+        # 0.055-0.085 -> 0.005 CPU s per 100,000 households; see docs/batch-speed.md, session 16 cgap).
+        key = (id(specs), tuple(df.schema.items()))
+        known = _ABSENT_SHAPES.get(key)
+        if known is None or known[0] is not specs:  # (the list kept, so that its id is not reused)
+            if len(_ABSENT_SHAPES) > 256:
+                _ABSENT_SHAPES.clear()
+            known = _ABSENT_SHAPES[key] = (specs, _aggregate_pass(coll, specs, df.clear().lazy()).collect_schema())
+        shape = known[1]
+        absent = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in shape.items() if c not in df.columns]
+        return df.lazy().with_columns(absent).select(list(shape))
     present = pl.col("__present")  # a null item of a list counts as no item
     # Each filter and value is computed once per item, into a column the flags then read: inlined into
     # every flag, a date formula was evaluated several times over (measured: 4x the time of the pass).
     items: list[pl.Expr] = [pl.col(coll).is_not_null().alias("__present")]
     flags: list[pl.Expr] = []
-    within = [_within(coll, s) for s in specs if s.element is not None]
-    finals: list[pl.Expr] = [f for _, f in within]
+    within, finals = _within(coll, [s for s in specs if s.element is not None])
     exploded = [s for s in specs if s.element is None]
     for s in (s for s in exploded if s.fn in ("count", "any", "all")):
         c = s.column
@@ -1276,7 +1316,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     reduced = [s for s in specs if s.fn not in ("count", "any", "all")]
     out = df.lazy()
     if within:
-        out = out.with_columns(m for m, _ in within)
+        out = out.with_columns(within)
     if reduced:
         out, more = _reduce_pass(coll, reduced, out, outer)
         finals += more
@@ -1388,6 +1428,10 @@ def _all(xs: Sequence[pl.Expr]) -> pl.Expr:
 _LOOKUP_BITS: Final = 12
 """At most this many flags make a list by table look-up (:func:`_lookup`): 4,096 entries."""
 
+
+_SPELLED_MEMO = 1 << 16
+"""A bound on the gap patterns' spelled fields remembered per program (``_Decide.gap_stage``): this many
+patterns per meaning of their integers, this many meanings."""
 
 _PAIR_BITS = 64
 """A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
@@ -1942,6 +1986,10 @@ class _Decide:
                 columns.setdefault(tag, []).append((subject, names))
         gap_names = {"b": "blocking", "o": "unknown", "e": "exit_blocking"}
         decoded: dict[tuple[int, ...], list[str]] = {}
+        # a pattern's fields by what its integer means (its subject's terms and slots, and the integer):
+        # the same patterns recur in every part, and decoding one in Python costs more than a look-up
+        # (measured: see docs/batch-speed.md, session 16 cgap)
+        spelled_as: dict[object, dict[int, list[str]]] = {}
         universe = sorted(self.bits.items(), key=lambda kv: kv[1])
         item_bits = [(k, b) for k, b in universe if "[]." in k]
         word_names = [f"w{w}" for w in range(self.n_words)]
@@ -1981,12 +2029,19 @@ class _Decide:
             field a filter or an explode copies (measured: most of this step)."""
             frames: list[pl.DataFrame] = []
             words: dict[str, int] = {}
+            order = ["__pos"]
+            absent: list[str] = []
             for coll in sorted({c for c, _ in item_of.values()}):
                 subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
                 lk = f"__lk:{coll}"
                 # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
                 # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
                 rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).select("__pos", lk).collect()
+                if not rows.height:  # no row lacks one (the collection absent, say): null columns, no join
+                    words[coll] = 1
+                    absent += [f"__l{b}:0" for _, b in subs]
+                    order += [f"__l{b}:0" for _, b in subs]
+                    continue
                 flat = (
                     rows.lazy()
                     .select(lk, pl.int_ranges(0, pl.col(lk).list.len(), dtype=pl.UInt32).alias("__i"))
@@ -2013,9 +2068,12 @@ class _Decide:
                 )
                 sums = _segment_sums(rows.get_column(lk), bits, pl.UInt64())
                 frames.append(pl.concat([rows.select("__pos"), sums], how="horizontal"))
+                order += sums.columns
             out = wide.select("__pos")
             for frame in frames:
                 out = out.join(frame, on="__pos", how="left", maintain_order="left")
+            if absent:
+                out = out.with_columns(pl.lit(None, dtype=pl.UInt64).alias(c) for c in absent).select(order)
             return out, words
 
         index = {s: i for i, s in enumerate(subjects)}
@@ -2229,8 +2287,19 @@ class _Decide:
                 low = (1 << span) - 1
                 at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
                 which_si = []
+                if len(spelled_as) > _SPELLED_MEMO:  # a bound on what is remembered (``len`` and ``clear`` only:
+                    spelled_as.clear()  # two slices of a part may run this at once, in threads)
+                memo = {
+                    si: spelled_as.setdefault((tuple((bits, meaning) for _, bits, meaning in t), tuple(slots[si])), {})
+                    for si, t in terms.items()
+                }
                 for v in patterns.to_list():
                     si = v & low
+                    known = memo[si].get(v)
+                    if known is not None:
+                        fields.append(known)
+                        which_si.append(si)
+                        continue
                     bitset = [0] * self.n_words
                     xvals = [0] * len(slots[si])
                     for (_, width, meaning), (_, off) in zip(terms[si], at_of[si], strict=True):
@@ -2242,7 +2311,9 @@ class _Decide:
                             bitset[i // 64] |= 1 << (i % 64)
                         else:
                             xvals[i] = value
-                    fields.append(spelled(tuple(bitset), slots[si], xvals))
+                    if len(memo[si]) > _SPELLED_MEMO:
+                        memo[si].clear()
+                    fields.append(memo[si].setdefault(v, spelled(tuple(bitset), slots[si], xvals)))
                     which_si.append(si)
                 names = pl.Series([subjects[si] for si in which_si], dtype=pl.String)
             else:
