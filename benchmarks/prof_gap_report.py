@@ -69,8 +69,11 @@ def engines(before: Any, name: str, tmp: Path) -> tuple[Any, Any, list[workload.
     return before.Engine(str(workload.RULES)), eligibility.Engine(workload.RULES), workload.sites()
 
 
-def blocks(ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blocks: int) -> None:
-    """Step 1 (see the module docstring): whole decisions in alternating blocks."""
+def blocks(
+    ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blocks: int, level: str = "compact"
+) -> None:
+    """Step 1 (see the module docstring): whole decisions in alternating blocks (``decide_ab.py`` also at
+    other trace levels)."""
     pt = time.process_time
     ta: list[float] = []
     tb: list[float] = []
@@ -80,7 +83,7 @@ def blocks(ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blo
         def run(e: Any, hs: list[Any], idx: range = idx) -> float:
             t0 = pt()
             for i in idx:
-                e.evaluate(hs[i], ons[i])
+                e.evaluate(hs[i], ons[i], level)
             return (pt() - t0) / BLOCK * 1e6
 
         if k % 2:
@@ -92,7 +95,7 @@ def blocks(ea: Any, eb: Any, pa: list[Any], pb: list[Any], ons: list[Any], n_blo
         ta.append(a)
         tb.append(b)
     diffs = [b - a for a, b in zip(ta, tb, strict=True)]
-    print(f"evaluate(compact), {n_blocks} blocks of {BLOCK} fresh households, CPU µs a household:")
+    print(f"evaluate({level}), {n_blocks} blocks of {BLOCK} fresh households, CPU µs a household:")
     print(f"  median before {statistics.median(ta):.2f}, after {statistics.median(tb):.2f};", end=" ")
     wins = sum(d < 0 for d in diffs)
     print(f"median (after - before) {statistics.median(diffs):+.2f}; after faster in {wins} of {n_blocks}")

@@ -82,19 +82,32 @@ class FindingTables:
         self.program, self._make = program, make
         self.tables: list[_Table] = []
         self._one: dict[tuple[int, str], Callable[[int, int], tuple[Any, ...]]] = {}
-        every = ["def every(f, u):"]
-        out = []
+        body: list[str] = []
+        out: list[str] = []
         for n, (g, kind) in enumerate(groups):
             if not code_masks(program, g, kind):  # no code of this kind here: an empty tuple, masks unread
-                out.append("(), ")
+                out.append("()")
                 continue
-            every.append(f"    fm = f[{g}]")
-            every.append(f"    um = u[{g}]")
-            every += ["    " + line for line in self._block(g, kind, f"r{n}", make)]
-            out.append(f"r{n}, ")
-        every.append(f"    return ({''.join(out)})")
+            body.append(f"fm = f[{g}]")
+            body.append(f"um = u[{g}]")
+            body += self._block(g, kind, f"r{n}", make)
+            out.append(f"r{n}")
+        self.body: tuple[str, ...] = tuple(body)
+        """The statements of :attr:`every` (unindented): from the masks ``f``, ``u`` they set each group's
+        findings into the expression :attr:`outs` names, using the locals ``fm``, ``um``, ``o``, ``x``,
+        ``r0``… and the tables ``t0``… (:attr:`names`). The engine's generated decision function
+        (``engine._decider``) writes them into its own body: one copy of the code, no call per household."""
+        self.outs: tuple[str, ...] = tuple(out)
+        """Per group of ``groups``, in order: the local holding its findings, or ``()`` for a group of no code."""
+        self.names: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
+        """The tables by the names :attr:`body` reads them by."""
+        every = [
+            "def every(f, u):",
+            *("    " + line for line in body),
+            f"    return ({''.join(o + ', ' for o in out)})",
+        ]
         self.source = "\n".join(every) + "\n"
-        namespace: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
+        namespace: dict[str, Any] = dict(self.names)
         exec(cached_code(self.source, f"<eligibility findings {program.key}>"), namespace)  # our own source
         self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = namespace["every"]
 
