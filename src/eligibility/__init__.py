@@ -15,11 +15,34 @@ for pydantic's models, PyYAML or durable-rules. ``from eligibility import X`` wo
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+POLARS_ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
+"""How long polars' allocator (jemalloc) keeps freed memory before returning it to the system, set
+for polars through ``_RJEM_MALLOC_CONF`` when this package is imported before polars is.
+
+Why: polars sets 0.5 s and 1 s (``dirty_decay_ms:500,muzzy_decay_ms:1000``, polars issue 18088) so
+that memory goes back to the system soon; the batch's columnar program frees and allocates hundreds of
+MB per stage, and with those decays each stage faulted its memory in again — 170,000–200,000 minor page
+faults and 0.5–0.9 CPU s of system time per 100,000 bundled households. With 5 s (measured on this
+project's 2-core machine, ``benchmarks/bench_batch.py --n 200000``, two alternating pairs): bundled
+``decide_table`` 2.5 / 2.9 → 2.3 / 2.1 CPU s and 3.98 / 4.35 → 3.34 / 3.26 s wall, peak RSS ~110 MiB
+higher (``docs/batch-speed.md``, session 16). polars appends a ``_RJEM_MALLOC_CONF`` already in the
+environment to its own setting, so it wins: this only fills it when it is unset, and not at all when
+``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for polars' own default or polars is already imported
+(then it is too late: set the variable before starting Python)."""
+
+if (
+    "polars" not in sys.modules
+    and "_RJEM_MALLOC_CONF" not in os.environ
+    and os.environ.get("ELIGIBILITY_POLARS_ALLOCATOR", "").strip().lower() != "polars"
+):
+    os.environ["_RJEM_MALLOC_CONF"] = POLARS_ALLOCATOR
 
 if TYPE_CHECKING:
     from .decision import Decision, Identification, Trace
