@@ -57,6 +57,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# Before polars, as the command line imports it: ``import eligibility`` sets polars' allocator
+# (``eligibility.POLARS_ALLOCATOR``), which only takes effect if polars is not yet loaded.
+import eligibility  # noqa: F401
+
+# isort: split
 import polars as pl
 
 from eligibility import RuleSet, load_rules
