@@ -30,8 +30,9 @@ Why: polars sets 0.5 s and 1 s (``dirty_decay_ms:500,muzzy_decay_ms:1000``, pola
 that memory goes back to the system soon; the batch's columnar program frees and allocates hundreds of
 MB per stage, and with those decays each stage faulted its memory in again — 170,000–200,000 minor page
 faults and 0.5–0.9 CPU s of system time per 100,000 bundled households. With 5 s (measured on this
-project's 2-core machine, ``benchmarks/bench_batch.py --n 200000``, two alternating pairs): bundled
-``decide_table`` 2.5 / 2.9 → 2.3 / 2.1 CPU s and 3.98 / 4.35 → 3.34 / 3.26 s wall, peak RSS ~110 MiB
+project's 2-core machine, ``benchmarks/bench_batch.py --n 200000``, alternating pairs): bundled
+``decide_table`` at load 6–8 2.5 / 2.9 → 2.3 / 2.1 CPU s and 3.98 / 4.35 → 3.34 / 3.26 s wall; on the
+quiet machine 2.16 / 1.93 → 1.93 / 1.94 s wall (2.8 / 2.5 → 2.4 / 2.4 CPU s); peak RSS ~70–110 MiB
 higher (``docs/batch-speed.md``, session 16). polars appends a ``_RJEM_MALLOC_CONF`` already in the
 environment to its own setting, so it wins: this only fills it when it is unset, and not at all when
 ``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for polars' own default or polars is already imported
