@@ -17,7 +17,6 @@ difference in CPU µs a household.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import random
 import sys
@@ -27,17 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_compiled as bc
-from prof_gap_report import BLOCK, blocks, engines, load_before
+from prof_gap_report import BLOCK, ab_arguments, blocks, engines, load_before
 
 import eligibility
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--before", type=Path, required=True, help="the reference tree's src folder")
-    ap.add_argument("--workload", choices=("identification", "bundled"), default="identification")
-    ap.add_argument("--warm", type=int, default=1_000)
-    ap.add_argument("--blocks", type=int, default=40)
+    ap = ab_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--levels", default="none,compact", help="trace levels, comma-separated, in this order")
     args = ap.parse_args()
     levels = args.levels.split(",")

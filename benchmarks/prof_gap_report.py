@@ -185,12 +185,18 @@ def replay(a: dict[str, Callable[[], object]], b: dict[str, Callable[[], object]
         )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def ab_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every in-process A/B of two trees here takes (this script's and ``decide_ab.py``'s)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--before", type=Path, required=True, help="the reference tree's src folder")
     ap.add_argument("--workload", choices=("identification", "bundled"), default="identification")
     ap.add_argument("--warm", type=int, default=1_000)
     ap.add_argument("--blocks", type=int, default=40)
+    return ap
+
+
+def main() -> None:
+    ap = ab_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gap-ab-") as tmp_name:
