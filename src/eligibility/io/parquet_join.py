@@ -341,7 +341,7 @@ def _read_part(path: Path) -> _Part:
             raise _Decline(f"{path.name}: footer not reproduced")
         if _get(footer, _FMD_ENCRYPTION) or _get(footer, _FMD_SIGNING_KEY):
             raise _Decline(f"{path.name}: encrypted")
-        chunks = [c for g in _row_groups(footer) for c in _chunks(g)]
+        chunks = _all_chunks(footer)
         spans: list[tuple[int, int]] = []  # (start, end) of each chunk's pages
         ci: list[tuple[int, int]] = []
         oi: list[tuple[int, int]] = []
@@ -417,6 +417,11 @@ def _chunks(group: list[_Field]) -> list[list[_Field]]:
     return [] if columns is None else list(columns.value.items)
 
 
+def _all_chunks(footer: list[_Field]) -> list[list[_Field]]:
+    """Every column chunk of a footer, row group by row group: the order of the chunks in the file."""
+    return [c for g in _row_groups(footer) for c in _chunks(g)]
+
+
 def _replaced(fields: list[_Field], values: dict[int, Any]) -> list[_Field]:
     """``fields`` with the values of the ids in ``values`` replaced (order and types kept)."""
     return [_Field(f.fid, f.ftype, values[f.fid]) if f.fid in values else f for f in fields]
@@ -451,7 +456,7 @@ def _same_apart_from_rows(parts: Sequence[_Part]) -> bool:
 
 
 def join_parquet(files: Sequence[Path], out: Path) -> bool:
-    """Write ``out`` as the rows of ``files`` one after the other, their row groups copied byte for byte;
+    """Write ``out`` as the rows of ``files`` one after the other, their chunks' pages copied byte for byte;
     False (``out`` not written) when the files cannot be joined so — different schemas or metadata, or
     something in a footer this module does not move (see the module's docstring) — and the caller is to
     join them by decoding. Files of no rows are left out; ``out`` is written whole or not at all (through
@@ -468,24 +473,22 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
     kept = [p for p in parts if _row_groups(p.footer)]
     if not kept:
         return False
-    # Where each chunk lands: its pages, then its metadata's copy written anew (when the part had one).
+    # Where each chunk lands: its pages, then its metadata's copy written anew (when the part had one),
+    # and that metadata with its page offsets moved (the footer's too).
     moves: list[int] = []  # per chunk across the output, how far its pages move
+    metas: list[list[_Field]] = []
     inline: list[bytes | None] = []
-    k = 0
     at = 4
     for p in kept:
-        for group in _row_groups(p.footer):
-            for chunk in _chunks(group):
-                first, size = p.pages[k]
-                by = at - first
-                moves.append(by)
-                meta = _get(chunk, _CC_META)
-                assert meta is not None  # _read_part declines chunks without
-                copy = _encode(_replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by))) if p.inline[k] else None
-                inline.append(copy)
-                at += size + (len(copy) if copy is not None else 0)
-                k += 1
-        k = 0
+        for chunk, (first, size), has_copy in zip(_all_chunks(p.footer), p.pages, p.inline, strict=True):
+            by = at - first
+            meta = _get(chunk, _CC_META)
+            assert meta is not None  # _read_part declines chunks without
+            metas.append(_replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by)))
+            copy = _encode(metas[-1]) if has_copy else None
+            moves.append(by)
+            inline.append(copy)
+            at += size + (len(copy) if copy is not None else 0)
     column_at: list[int] = []
     for p in kept:
         for blob in p.column_index:
@@ -507,13 +510,7 @@ def join_parquet(files: Sequence[Path], out: Path) -> bool:
         for group in _row_groups(p.footer):
             chunks: list[list[_Field]] = []
             for chunk in _chunks(group):
-                meta = _get(chunk, _CC_META)
-                assert meta is not None
-                by = moves[n]
-                values: dict[int, Any] = {
-                    _CC_META: _replaced(meta.value, _moved(meta.value, _CM_OFFSETS, by)),
-                    **_moved(chunk, (_CC_FILE_OFFSET,), by),
-                }
+                values: dict[int, Any] = {_CC_META: metas[n], **_moved(chunk, (_CC_FILE_OFFSET,), moves[n])}
                 if p.column_index:
                     values[_CC_CI_OFFSET] = column_at[n]
                 if p.offset_index:
