@@ -2376,8 +2376,13 @@ class _Decide:
                     made.get_column("__k"), pl.int_range(made.height, dtype=pl.UInt32, eager=True)
                 )
                 at = at.gather(key_of)
-            at = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(wide.get_column("__pos"), at)
-            return made.get_column(name).gather(at)
+            # Rows without a pair (and rows not in ``wide``) take an empty list appended after the made
+            # ones: a ``fill_null`` after the gather copied the nested column a second time.
+            lists = pl.concat([made.get_column(name), pl.Series(name, [[]], dtype=pl.List(MISSING))], rechunk=True)
+            at = pl.repeat(made.height, n, dtype=pl.UInt32, eager=True).scatter(
+                wide.get_column("__pos"), at.fill_null(made.height)
+            )
+            return lists.gather(at)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
@@ -2420,8 +2425,7 @@ class _Decide:
                 ]
             )
             return pl.concat([lf, made.lazy()], how="horizontal").with_columns(
-                pl.col(c).fill_null(_empty(MISSING)) if c in made.columns else _empty(MISSING).alias(c)
-                for c in all_names
+                _empty(MISSING).alias(c) for c in all_names if c not in made.columns
             )
 
         return stage
