@@ -2199,7 +2199,7 @@ class _Decide:
         def seen(wide: pl.DataFrame, positions: dict[str, int]) -> dict[str, int]:
             """In one pass over ``wide`` (a pass per gathering cost 0.007 CPU s each at 100,000 rows): the
             OR over the rows of every word and lacking-items column (the bits some row sets), and per
-            gathering ``__pairs:<tag>``, its (row, subject) pairs. The ORs skip nulls (a column of nulls
+            (gathering, subject) ``__pairs:<its first word>``, its rows. The ORs skip nulls (a column of nulls
             only: 0), so the columns are not filled first (a copy of each)."""
             got = (
                 wide.lazy()
@@ -2211,8 +2211,9 @@ class _Decide:
                         for k in range(positions[coll])
                     ),
                     *(
-                        pl.sum_horizontal(pl.col(ws[0]).count() for _, ws in per_tag).alias(f"__pairs:{tag}")
-                        for tag, per_tag in columns.items()
+                        pl.col(ws[0]).count().alias(f"__pairs:{ws[0]}")
+                        for per_tag in columns.values()
+                        for _, ws in per_tag
                     ),
                 )
                 .collect()
@@ -2418,10 +2419,27 @@ class _Decide:
                 lacks, positions = lacking(wide)
                 wide = pl.concat([wide, lacks.drop("__pos")], how="horizontal")
             ors = seen(wide, positions)
+            # A subject no row of this part names under a gathering adds nothing to its lists: left out
+            # of the row keys, the pairs and their filters (measured: 14 of the 70 ``unknown`` subjects
+            # of a bundled part, more of the other two gatherings'; see docs/batch-speed.md, session 17
+            # bgap).
+            occurring = {
+                tag: [(s, ws) for s, ws in per_tag if ors[f"__pairs:{ws[0]}"]] for tag, per_tag in columns.items()
+            }
             made = pl.DataFrame(
                 [
-                    listed(wide, per_tag, gap_names[tag], positions, n, ors, ors[f"__pairs:{tag}"])
-                    for tag, per_tag in columns.items()
+                    listed(
+                        wide,
+                        per_tag,
+                        gap_names[tag],
+                        positions,
+                        n,
+                        ors,
+                        sum(ors[f"__pairs:{ws[0]}"] for _, ws in per_tag),
+                    )
+                    if per_tag
+                    else pl.Series(gap_names[tag], [[]], dtype=pl.List(MISSING)).new_from_index(0, n)
+                    for tag, per_tag in occurring.items()
                 ]
             )
             return pl.concat([lf, made.lazy()], how="horizontal").with_columns(
