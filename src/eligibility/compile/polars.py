@@ -2379,11 +2379,11 @@ class _Decide:
                 at = at.gather(key_of)
             # Rows without a pair (and rows not in ``wide``) take an empty list appended after the made
             # ones: a ``fill_null`` after the gather copied the nested column a second time.
-            lists = pl.concat([made.get_column(name), pl.Series(name, [[]], dtype=pl.List(MISSING))], rechunk=True)
+            column = pl.concat([made.get_column(name), pl.Series(name, [[]], dtype=pl.List(MISSING))], rechunk=True)
             at = pl.repeat(made.height, n, dtype=pl.UInt32, eager=True).scatter(
                 wide.get_column("__pos"), at.fill_null(made.height)
             )
-            return lists.gather(at)
+            return column.gather(at)
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
