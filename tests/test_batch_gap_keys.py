@@ -84,3 +84,30 @@ def test_gap_lists_made_per_row_key_equal_the_engine(
     assert any(len(lists) > 1 for lists in by_names.values())
     assert any("$.members[2]." in repr(u) for u in unknown)
     assert any(e["fields"] == [] for u in unknown for e in u)  # named, nothing to settle it
+
+
+def test_subjects_named_in_one_row_or_none_of_a_part(ruleset: RuleSet, engine: Engine) -> None:
+    """The gap stage leaves out of a part's keys and pairs the subjects no row of it names under a
+    gathering (docs/batch-speed.md, session 17 bgap); a subject named in a single row is kept. Each
+    household lacks something of its own, so some subjects are named in one row only."""
+    population = [copy.deepcopy(household(household_id="S0"))]
+    for path in ("household_type", "income.wage", "monitoring"):
+        population.append(copy.deepcopy(household(household_id=f"S{len(population)}")))
+        _without(population[-1], path)
+    for field in ("birth_date", "health", "labour"):
+        population.append(copy.deepcopy(household(household_id=f"S{len(population)}")))
+        population[-1]["members"][1].pop(field, None)
+    table = decide_table(ruleset, households_frame([parse_household(d) for d in population], ON))
+    for data, row in zip(population, table.iter_rows(named=True), strict=True):
+        expected = decision_row(engine.evaluate(data, ON, trace="none"))
+        for key in GAPS:
+            assert row[key] == expected[key], (data["household_id"], key)
+    # not vacuous: some subject is named in exactly one row of some gathering
+    once = []
+    for key in GAPS:
+        rows_of: dict[str, int] = {}
+        for entries in table.get_column(key).to_list():
+            for name in {e["name"] for e in entries}:
+                rows_of[name] = rows_of.get(name, 0) + 1
+        once += [name for name, k in rows_of.items() if k == 1]
+    assert once
