@@ -26,6 +26,7 @@ from .._safe import CONTROL, FORMULA_START
 from ..compile.polars import OUTPUT_SCHEMA, decision_row
 from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
 from .tables import RowError, _value
+from .xlsx_cells import TableCells
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -568,11 +569,15 @@ def _write_excel(frame: pl.DataFrame, path: Path | BinaryIO, sheet: str) -> None
 
     wb = xlsxwriter.Workbook(path, _XL_OPTIONS)
     try:
-        frame.write_excel(wb, worksheet=sheet, header_format={"bold": True}, freeze_panes=(1, 0))
-        if frame.is_empty():  # write_excel does not autofit an empty frame
+        ws = wb.add_worksheet(sheet)  # as write_excel adds it; made first for its date width
+        # write_excel does not autofit an empty frame; a table with a cell autofit measures otherwise (a
+        # link, other types) is measured by autofit, from the cells xlsxwriter keeps.
+        widths = None if frame.is_empty() else _excel_widths(frame, ws.default_date_width)
+        if widths is not None and TableCells.takes(frame):
+            TableCells(ws, frame).install()
+        frame.write_excel(wb, worksheet=ws, header_format={"bold": True}, freeze_panes=(1, 0))
+        if frame.is_empty():
             return
-        ws = wb.get_worksheet_by_name(sheet)
-        widths = _excel_widths(frame, ws.default_date_width)
         if widths is None:
             ws.autofit()
             return
