@@ -678,6 +678,8 @@ def _write_jsonl(frame: pl.DataFrame, path: Path) -> None:
             text = pl.lit(_json_dumped(frame[name]))
         elif isinstance(dtype, pl.List) and _repeats(frame[name]):
             text = pl.lit(_json_of_distinct(frame[name], dtype))
+        elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct) and _repeats(_items(frame[name])):
+            text = pl.lit(_json_of_items(frame[name], dtype))
         pieces += [pl.lit(("{" if k == 0 else ", ") + key + ": "), text]
     lines = frame.select(pl.concat_str([*pieces, pl.lit("}")]).alias("line"))
     # One line per row and nothing else: no header, no quotes (a JSON text has no raw line break).
@@ -697,6 +699,31 @@ def _json_of_distinct(s: pl.Series, dtype: PolarsDataType) -> pl.Series:
         return distinct.to_frame("v").select(text).to_series()
 
     return _by_distinct(s, texts)
+
+
+def _items(s: pl.Series) -> pl.Series:
+    """The items of the first :data:`_SAMPLE` rows of a list column (null for a null or empty list)."""
+    return s.head(_SAMPLE).explode()
+
+
+def _json_of_items(s: pl.Series, dtype: pl.List) -> pl.Series:
+    """:func:`_json_text` of a list column whose cells differ but whose items repeat, each distinct item's
+    JSON text built once and put in place of the item in its list (``replace_strict``, a null item
+    ``null``): the lists of missing data and of measures name each household's own facts and members, so
+    whole cells seldom repeat, but a county's 100,000 households hold about a million items of missing
+    data of 1,131 kinds (measured at 100,000 bundled households, CPU s: missing data 0.41 → 0.29,
+    measures 0.27 → 0.12, measures per member 0.18 → 0.08)."""
+    items = s.explode().drop_nulls().unique()
+    item, whole = _json_text(pl.col("v"), dtype.inner), _json_text(pl.col("v"), dtype)
+    assert item is not None and whole is not None  # the caller built it for the column
+    if not len(items):  # only null items: nothing to look up
+        return s.rename("v").to_frame().select(whole).to_series()
+    texts = items.to_frame("v").select(item).to_series()
+    each = pl.element().replace_strict(items, texts, return_dtype=pl.String).fill_null(pl.lit("null"))
+    cell = pl.concat_str(pl.lit("["), pl.col("v").list.eval(each).list.join(", "), pl.lit("]"))
+    return (
+        s.rename("v").to_frame().select(pl.when(pl.col("v").is_null()).then(pl.lit("null")).otherwise(cell)).to_series()
+    )
 
 
 _JSON_ESCAPES: Final[dict[str, str]] = {
