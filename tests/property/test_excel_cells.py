@@ -30,7 +30,8 @@ from eligibility.io.xlsx_cells import TableCells
 
 from .test_excel_widths import _same_as_autofit
 
-_CHARS = [*" \t\n\r\x00\x01\x1f&<>\"'=+-@_x0Aa;:", "中", "；", "😀", "é", "\x7f", "\ufffe", "\u3000", "\xa0"]
+_CHARS = [*" \t\n\r\x00\x01\x1f&<>\"'=+-@_x0Aa;:", "中", "；", "😀", "é", "\x7f", "\ufffe", "\uffff", "\u3000", "\xa0"]
+_CHARS += ["\x1c", "\x85", "\u2028", "\u200b", "\x0b", "\x0c"]
 _TEXT = st.text(st.sampled_from(_CHARS), max_size=12) | st.sampled_from(
     ["_x0041_", "_x005F_", "<r>x</r>", "<r><t>y</t></r>", " lead", "trail ", "=SUM(A1)", "", "a"]
 )
@@ -109,3 +110,13 @@ def test_left_to_xlsxwriter(tmp_path: Path) -> None:
         (tmp_path / "edge").mkdir()
         _same_as_autofit(edge, tmp_path / "edge")
         assert written == [2]
+
+
+def test_every_character(tmp_path: Path) -> None:
+    """Every character of the Basic Multilingual Plane and a few beyond, alone in a cell: escaped, marked
+    ``xml:space="preserve"`` (Python's idea of white space) and written as xlsxwriter writes it."""
+    chars = [chr(c) for c in (*range(0xD800), *range(0xE000, 0x10000), 0x1F600, 0x10FFFF)]
+    frame = pl.DataFrame({"c": chars, "x": [f"<r>{c}</r>" for c in chars]})
+    with _written() as written:
+        _same_as_autofit(frame, tmp_path)
+    assert written == [frame.height]

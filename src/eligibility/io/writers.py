@@ -26,7 +26,7 @@ from .._safe import CONTROL, FORMULA_START
 from ..compile.polars import OUTPUT_SCHEMA, decision_row
 from .columns import AS_OF, COLLECTIONS, HOUSEHOLD_ID, ROW, SHEETS, TABLES, Column, Table
 from .tables import RowError, _value
-from .xlsx_cells import TableCells
+from .xlsx_cells import TableCells, workbook
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -563,11 +563,14 @@ def _write_excel(frame: pl.DataFrame, path: Path | BinaryIO, sheet: str) -> None
 
     ``autofit`` measures every cell's text in pixels character by character in Python: 38 % of writing
     100,000 bundled decisions to Excel (about 12 of 33 CPU s), though most columns hold a few distinct
-    texts. The widths are set as ``autofit`` sets them (``bestFit``), so the workbook is the same file."""
-    import xlsxwriter  # type: ignore[import-untyped]
+    texts. The widths are set as ``autofit`` sets them (``bestFit``), so the workbook is the same file.
+
+    The table's cells and the shared strings are written by polars too (:mod:`.xlsx_cells`): after the
+    widths, xlsxwriter's per-cell Python was nearly all that was left (measured at 100,000 bundled
+    decisions: 31.3 → 12.2 CPU s for the cells, see ``docs/batch-speed.md``)."""
     from xlsxwriter.worksheet import ColumnInfo  # type: ignore[import-untyped]
 
-    wb = xlsxwriter.Workbook(path, _XL_OPTIONS)
+    wb = workbook(path, _XL_OPTIONS)
     try:
         ws = wb.add_worksheet(sheet)  # as write_excel adds it; made first for its date width
         # write_excel does not autofit an empty frame; a table with a cell autofit measures otherwise (a
@@ -959,7 +962,7 @@ def _headers(kind: Table, table_rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _write_workbook(rows: dict[Table, list[dict[str, Any]]], path: Path) -> None:
-    import xlsxwriter
+    import xlsxwriter  # type: ignore[import-untyped]
 
     wb = xlsxwriter.Workbook(str(path))
     try:
