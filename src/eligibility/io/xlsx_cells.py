@@ -86,6 +86,8 @@ class TableCells:
         self.ws.add_table = self._add_table
 
     def _add_table(self, first_row: int, first_col: int, last_row: int, last_col: int, options: dict[str, Any]) -> int:
+        from xlsxwriter.utility import xl_range  # type: ignore[import-untyped]
+
         ws = self.ws
         ws.add_table = self.add_table  # once
         data = options.pop("data", None)
@@ -110,9 +112,17 @@ class TableCells:
             if data is not None:
                 options["data"] = data
             return int(self.add_table(first_row, first_col, last_row, last_col, options))
-        done = int(self.add_table(first_row, first_col, last_row, last_col, options))
+        # The table over its header and first row only: ``add_table`` notes every cell of its range, one by one
+        # in Python, to refuse a later table or merged range over it (none comes: the sheet is this table's);
+        # the ranges it derives from the last row are then set as it sets them (no totals row: the data end
+        # on the last row).
+        done = int(self.add_table(first_row, first_col, first_row + 1, last_col, options))
         if done != 0:
             return done  # refused before any cell (xlsxwriter checks the table before its data)
+        table = ws.tables[-1]
+        table["range"] = table["a_range"] = xl_range(first_row, first_col, last_row, last_col)
+        if options["autofilter"]:
+            table["autofilter"] = table["a_range"]
         self._share_texts()
         ws._check_dimensions(last_row, last_col)  # as the last row's cells would
         ws._write_rows = self._write_rows
@@ -180,7 +190,7 @@ class TableCells:
 
     def _cells(self) -> list[pl.Expr]:
         """Each column's cells as ``_write_cell`` writes them: ``<c r="B2" s="3" t="s"><v>17</v></c>``."""
-        from xlsxwriter.utility import xl_col_to_name  # type: ignore[import-untyped]
+        from xlsxwriter.utility import xl_col_to_name
 
         out: list[pl.Expr] = []
         for k, dtype in enumerate(self.frame.dtypes):
@@ -251,11 +261,15 @@ def _shared_strings(strings: list[str], fh: Any) -> None:
     string and written as it is; any other gets ``& < >`` escaped, and ``xml:space="preserve"`` when it
     starts or ends with white space (Python's ``\\s``; the characters where Rust's differs, U+001C–U+001F,
     are escaped by then)."""
-    text = pl.col("s").str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F${1}")
-    text = text.str.replace_many(list(_CONTROL), list(_CONTROL.values()))
-    rich = text.str.starts_with("<r>") & text.str.ends_with("</r>")
-    preserve = text.str.contains(r"^\s") | text.str.contains(r"\s$")
-    escaped = text.str.replace_many(["&", "<", ">"], ["&amp;", "&lt;", "&gt;"])
+    source = pl.col("s")
+    text = source.str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F${1}")
+    # Only the few texts with a control character go through the replacements (a scan is the cheaper).
+    controlled = text.str.contains("[" + "".join(f"\\x{{{ord(c):x}}}" for c in _CONTROL) + "]")
+    text = pl.when(controlled).then(text.str.replace_many(list(_CONTROL), list(_CONTROL.values()))).otherwise(text)
+    t = pl.col("t")  # the text escaped, worked out once
+    rich = t.str.starts_with("<r>") & t.str.ends_with("</r>")
+    preserve = t.str.contains(r"^\s") | t.str.contains(r"\s$")
+    escaped = t.str.replace_many(["&", "<", ">"], ["&amp;", "&lt;", "&gt;"])
     plain = pl.concat_str(
         pl.lit("<si><t"),
         pl.when(preserve).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit("")),
@@ -263,7 +277,7 @@ def _shared_strings(strings: list[str], fh: Any) -> None:
         escaped,
         pl.lit("</t></si>"),
     )
-    element = pl.when(rich).then(pl.concat_str(pl.lit("<si>"), text, pl.lit("</si>"))).otherwise(plain)
+    element = pl.when(rich).then(pl.concat_str(pl.lit("<si>"), t, pl.lit("</si>"))).otherwise(plain)
     for start in range(0, len(strings), _BLOCK):
         block = pl.DataFrame({"s": strings[start : start + _BLOCK]}, schema={"s": pl.String})
-        fh.write(block.select(element.str.join("")).item())
+        fh.write(block.select(text.alias("t")).select(element.str.join("")).item())
