@@ -26,9 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eligibility.io import xlsx_cells
-from eligibility.io.xlsx_cells import TableCells
+from eligibility.io.writers import _XL_OPTIONS
+from eligibility.io.xlsx_cells import TableCells, workbook
 
-from .test_excel_widths import _same_as_autofit
+from .test_excel_widths import _parts, _same_as_autofit
 
 _CHARS = [*" \t\n\r\x00\x01\x1f&<>\"'=+-@_x0Aa;:", "中", "；", "😀", "é", "\x7f", "\ufffe", "\uffff", "\u3000", "\xa0"]
 _CHARS += ["\x1c", "\x85", "\u2028", "\u200b", "\x0b", "\x0c"]
@@ -120,3 +121,21 @@ def test_every_character(tmp_path: Path) -> None:
     with _written() as written:
         _same_as_autofit(frame, tmp_path)
     assert written == [frame.height]
+
+
+def test_a_table_it_does_not_write(tmp_path: Path) -> None:
+    """Asked for a table it does not write (here a totals row), ``TableCells`` hands xlsxwriter the rows of
+    the frame itself, though ``write_excel`` was given the all-null stand-in: the workbook ``write_excel``
+    makes of the frame."""
+    frame = pl.DataFrame({"n": [1, None, 3], "t": ["a", "", None], "d": [date(2023, 9, 30), None, date(1900, 1, 1)]})
+    options: dict[str, Any] = {"header_format": {"bold": True}, "column_totals": True}
+    frame.write_excel(tmp_path / "before.xlsx", worksheet="s", **options)
+    wb = workbook(tmp_path / "after.xlsx", _XL_OPTIONS)
+    ws = wb.add_worksheet("s")
+    with _written() as written:
+        stand_in = TableCells(ws, frame).install()
+        assert stand_in.null_count().row(0) == (3, 3, 3)
+        stand_in.write_excel(wb, worksheet=ws, **options)
+        wb.close()
+    assert written == []
+    assert _parts(tmp_path / "before.xlsx") == _parts(tmp_path / "after.xlsx")

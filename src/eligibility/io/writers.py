@@ -576,9 +576,8 @@ def _write_excel(frame: pl.DataFrame, path: Path | BinaryIO, sheet: str) -> None
         # write_excel does not autofit an empty frame; a table with a cell autofit measures otherwise (a
         # link, other types) is measured by autofit, from the cells xlsxwriter keeps.
         widths = None if frame.is_empty() else _excel_widths(frame, ws.default_date_width)
-        if widths is not None and TableCells.takes(frame):
-            TableCells(ws, frame).install()
-        frame.write_excel(wb, worksheet=ws, header_format={"bold": True}, freeze_panes=(1, 0))
+        given = TableCells(ws, frame).install() if widths is not None and TableCells.takes(frame) else frame
+        given.write_excel(wb, worksheet=ws, header_format={"bold": True}, freeze_panes=(1, 0))
         if frame.is_empty():
             return
         if widths is None:

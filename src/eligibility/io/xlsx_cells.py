@@ -47,8 +47,8 @@ _BLOCK: Final = 50_000
 class TableCells:
     """The cells of ``frame`` (all of it, in the table ``write_excel`` makes of it at A1) for ``ws``.
 
-    :meth:`install` before ``frame.write_excel(wb, worksheet=ws, …)``: the worksheet's ``add_table``
-    then leaves the data out, the texts go into the workbook's shared strings, and its ``_write_rows``
+    ``install()`` before ``write_excel(wb, worksheet=ws, …)`` of the frame it returns: the worksheet's
+    ``add_table`` then leaves the data out, the texts go into the workbook's shared strings, and its ``_write_rows``
     writes the rows' XML when the workbook is closed. Where ``add_table`` is asked for a table this
     does not write (other options, a column without a format), the rows are handed to xlsxwriter."""
 
@@ -81,9 +81,18 @@ class TableCells:
                 return False
         return True
 
-    def install(self) -> None:
+    def install(self) -> pl.DataFrame:
+        """Take over the worksheet's ``add_table``; returns the frame to hand ``write_excel``: one of the same
+        columns, types and rows, all null, whose rows polars turns into Python cheaply (``df.rows()`` of the
+        decisions of 100,000 households cost about 1 CPU s, for rows this does not use). polars makes the
+        table from the frame's names, types and height only; the rows of ``frame`` itself are given to
+        xlsxwriter where this hands it the table."""
         self.add_table = self.ws.add_table
         self.ws.add_table = self._add_table
+        n = self.frame.height  # (not ``frame.clear(n)``: it takes a name like ``^…$`` for a pattern)
+        return pl.DataFrame(
+            [pl.Series("v", dtype=s.dtype).extend_constant(None, n).rename(s.name) for s in self.frame.get_columns()]
+        )
 
     def _add_table(self, first_row: int, first_col: int, last_row: int, last_col: int, options: dict[str, Any]) -> int:
         from xlsxwriter.utility import xl_range  # type: ignore[import-untyped]
@@ -98,7 +107,6 @@ class TableCells:
             and last_row == self.frame.height
             and last_col == self.frame.width - 1
             and data is not None
-            and len(data) == self.frame.height
             and options.get("header_row")
             and not options.get("total_row")
             and len(self.formats) == self.frame.width
@@ -110,7 +118,9 @@ class TableCells:
             and ws.default_row_height == ws.original_row_height
         ):
             if data is not None:
-                options["data"] = data
+                # The rows polars would have made of ``frame`` (it changes only nested and object columns,
+                # which :meth:`takes` refuses).
+                options["data"] = self.frame.rows()
             return int(self.add_table(first_row, first_col, last_row, last_col, options))
         # The table over its header and first row only: ``add_table`` notes every cell of its range, one by one
         # in Python, to refuse a later table or merged range over it (none comes: the sheet is this table's);
