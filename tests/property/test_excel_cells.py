@@ -4,7 +4,7 @@ xlsxwriter writing them cell by cell (issue 10).
 The oracle is ``DataFrame.write_excel(path, autofit=True, …)`` itself, as in ``test_excel_widths.py``: both
 workbooks are unzipped and compared part by part (``sheet1.xml``'s rows and cells, ``sharedStrings.xml``'s
 texts, counts and order, the table, the styles). Here the frames are the ones ``TableCells`` takes — whole
-numbers within ±2**53, texts up to 16,383 characters — with the texts that are written in more than one way:
+numbers within ±2**53, decimals (written ``{:.16G}``), texts up to 16,383 characters — with the texts that are written in more than one way:
 Chinese, emoji (two UTF-16 units), control characters and ``_x0041_`` (escaped), ``& < > "``, leading and
 trailing spaces (``xml:space``), ``<r>…</r>`` (xlsxwriter's rich-string form), formula-like texts, empty
 texts (empty cells), texts equal to a header (one shared string), and dates around Excel's 29 February 1900
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def _frames(draw: st.DrawFn) -> pl.DataFrame:
     headers = draw(st.lists(_TEXT.filter(lambda t: t.strip() != ""), min_size=1, max_size=5, unique_by=str.lower))
     columns = []
     for name in headers:
-        kind = draw(st.sampled_from(["text", "text", "header", "int", "uint", "bool", "date", "null"]))
+        kind = draw(st.sampled_from(["text", "text", "header", "int", "uint", "decimal", "bool", "date", "null"]))
         values: list[Any]
         if kind in ("text", "header"):
             cell = st.none() | _TEXT | (st.sampled_from(headers) if kind == "header" else _TEXT)
@@ -72,6 +73,14 @@ def _frames(draw: st.DrawFn) -> pl.DataFrame:
             s = pl.Series(name, values, dtype=pl.Int64)
         elif kind == "uint":
             s = pl.Series(name, draw(st.lists(st.integers(0, 2**53), min_size=n, max_size=n)), dtype=pl.UInt64)
+        elif kind == "decimal":  # money (scale 2) and ratios (scale 18), from 1e-18 to 20 digits
+            scale = draw(st.sampled_from([0, 2, 18]))
+            digits = st.integers(-(10**20), 10**20) | st.integers(-1000, 1000)
+            values = [
+                None if v is None else Decimal(v).scaleb(-scale)
+                for v in draw(st.lists(st.none() | digits, min_size=n, max_size=n))
+            ]
+            s = pl.Series(name, values, dtype=pl.Decimal(38, scale))
         elif kind == "bool":
             s = pl.Series(name, draw(st.lists(st.none() | st.booleans(), min_size=n, max_size=n)), dtype=pl.Boolean)
         elif kind == "date":

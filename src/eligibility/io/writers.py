@@ -594,12 +594,12 @@ def _write_excel(frame: pl.DataFrame, path: Path | BinaryIO, sheet: str) -> None
 def _excel_widths(frame: pl.DataFrame, date_width: int) -> list[int] | None:
     """Each column's widest cell in pixels, header included, as xlsxwriter's ``Worksheet.autofit``
     measures them (before its padding and cap), or ``None`` where a cell is one this does not measure
-    as autofit would (a link, a type other than text, whole numbers, true/false, dates).
+    as autofit would (a link, a type other than text, whole numbers, decimals, true/false, dates).
 
     autofit (xlsxwriter 3.3): a text is the sum of its characters' widths (``xl_pixel_width``), its
-    widest line if it has several; the header's text 16 pixels more for the filter button; a whole
-    number 7 pixels a character of ``str``; a date ``default_date_width``; true 31, false 36; an empty
-    cell 0. Here a text is measured once however many cells hold it, by polars over the distinct texts."""
+    widest line if it has several; the header's text 16 pixels more for the filter button; a number
+    (whole or decimal) 7 pixels a character of ``str``; a date ``default_date_width``; true 31, false 36;
+    an empty cell 0. Here a text is measured once however many cells hold it, by polars over the distinct texts."""
     from xlsxwriter.utility import CHAR_WIDTHS, xl_pixel_width  # type: ignore[import-untyped]
 
     measure = _TextWidth(CHAR_WIDTHS, xl_pixel_width)
@@ -622,6 +622,8 @@ def _excel_widths(frame: pl.DataFrame, date_width: int) -> list[int] | None:
         elif s.dtype.is_integer():
             digits = max(len(str(values.min())), len(str(values.max())))  # the longest is the least or greatest
             widest = max(widest, 7 * digits)
+        elif s.dtype.is_decimal():  # money and ratios of ``--rule-columns``: each distinct value's ``str``
+            widest = max(widest, 7 * max(len(str(v)) for v in values.unique().to_list()))
         elif s.dtype == pl.Boolean:
             widest = max(widest, 36 if not values.all() else 31)
         elif s.dtype == pl.Date:

@@ -13,7 +13,8 @@ The workbook is the same file: the same ``<sheetData>`` byte for byte, the same 
 dimensions (``tests/property/test_excel_widths.py`` compares the parts of the two files). Only the cells
 xlsxwriter writes in one simple way are taken: texts (not links: ``writers._excel_widths`` sends a table
 with one to ``autofit``, and so to xlsxwriter's own path), whole numbers within ±2**53 (written as
-xlsxwriter writes the float it makes of them), dates, true/false and empty cells, every column with its
+xlsxwriter writes the float it makes of them), decimals (formatted in Python as xlsxwriter formats them,
+once per distinct value), dates, true/false and empty cells, every column with its
 format, no row formats or heights, a table at A1 with a header row and no totals. Anything else is left to
 xlsxwriter as before (:meth:`TableCells.takes` and the checks in ``add_table``).
 
@@ -56,7 +57,8 @@ class TableCells:
         self.ws = ws
         self.frame = frame
         self.indices: dict[int, pl.Series] = {}
-        """Each text column's shared-string indices, by position (null: an empty cell)."""
+        """Each text column's shared-string indices and each decimal column's texts, by position (null: an
+        empty cell)."""
         self.formats: list[Any] = []
 
     @staticmethod
@@ -73,6 +75,8 @@ class TableCells:
                 least, most = 0, _TEXT
             elif s.dtype.is_integer():
                 least, most = -_WHOLE, _WHOLE
+            elif s.dtype.is_decimal():
+                continue  # written as ``{:.16G}`` of each distinct value, as xlsxwriter formats it
             elif s.dtype == pl.Date:
                 least, most = date.min, date.max  # type: ignore[assignment]  # the dates Python holds (rows are Python values)
             else:
@@ -134,6 +138,7 @@ class TableCells:
         if options["autofilter"]:
             table["autofilter"] = table["a_range"]
         self._share_texts()
+        self._format_decimals()
         ws._check_dimensions(last_row, last_col)  # as the last row's cells would
         ws._write_rows = self._write_rows
         return 0
@@ -173,6 +178,17 @@ class TableCells:
         table.unique_count += new.height
         table.count += indices.count()
 
+    def _format_decimals(self) -> None:
+        """Each decimal cell's text as xlsxwriter writes the ``Decimal`` it is given (``{:.16G}``: at most 16
+        significant digits, trailing zeros kept), worked out in Python once per distinct value."""
+        for k, s in enumerate(self.frame.get_columns()):
+            if s.dtype.is_decimal():
+                cells = s.rename("v").to_frame()
+                distinct = cells.drop_nulls().unique()
+                texts = pl.Series("t", [f"{v:.16G}" for v in distinct.get_column("v").to_list()], dtype=pl.String)
+                known = distinct.with_columns(texts)
+                self.indices[k] = cells.join(known, on="v", how="left", maintain_order="left").get_column("t")
+
     def _write_rows(self) -> None:
         """``Worksheet._write_rows`` for this table: the header row by xlsxwriter, the data rows by polars.
 
@@ -211,6 +227,8 @@ class TableCells:
                 value = pl.concat_str(pl.lit(' t="s"><v>'), col.cast(pl.String))
             elif dtype.is_integer():
                 value = pl.concat_str(pl.lit("><v>"), col.cast(pl.String))
+            elif dtype.is_decimal():
+                value = pl.concat_str(pl.lit("><v>"), col)  # its texts (``_format_decimals``)
             elif dtype == pl.Date:
                 days = (col - pl.lit(_EPOCH)).dt.total_days()
                 serial = pl.when(days > 59).then(days + 1).otherwise(days)
