@@ -10,7 +10,7 @@ order xlsxwriter gives them (first appearance, row by row, after the headers), a
 a block of rows at a time, when the workbook is closed.
 
 The workbook is the same file: the same ``<sheetData>`` byte for byte, the same shared strings, table and
-dimensions (``tests/property/test_excel_widths.py`` compares the parts of the two files). Only the cells
+dimensions (``tests/property/test_excel_cells.py`` compares the parts of the two files). Only the cells
 xlsxwriter writes in one simple way are taken: texts (not links: ``writers._excel_widths`` sends a table
 with one to ``autofit``, and so to xlsxwriter's own path), whole numbers within ±2**53 (written as
 xlsxwriter writes the float it makes of them), decimals (formatted in Python as xlsxwriter formats them,
@@ -42,7 +42,8 @@ _EPOCH: Final = date(1899, 12, 31)
 """xlsxwriter's day 0 (its 1900 epoch); from day 60 on it counts Excel's 29 February 1900 as well."""
 
 _BLOCK: Final = 50_000
-"""Rows whose XML is made and written at a time (a block of 100,000 decisions is about 80 MB of text)."""
+"""Rows (or shared strings) whose XML is made and written at a time: the rows of 100,000 decisions are 85 MB
+of XML, their 236,000 distinct texts 89 MB."""
 
 
 class TableCells:
