@@ -14,7 +14,9 @@ machine the load drifts. Per round: CPU seconds (``time.process_time``, every th
 of the ``run_batch`` call. After the rounds the two trees' last outputs are compared byte for byte
 (decisions, summary, errors file when there is one) and the result printed: a change here must not
 move a byte. An Excel workbook carries the time it was written, so ``xlsx`` outputs are compared by
-the values of their cells read back (every cell as text), not by their bytes.
+the values of their cells read back (every cell as text), each cell's type and style (its number format),
+the columns' widths and the styles, not by their bytes; whether their parts are the same byte for byte
+(the times aside) is printed too.
 """
 
 from __future__ import annotations
@@ -151,7 +153,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
 
 def _same(a: Path, b: Path) -> bool:
-    """Byte for byte; an Excel workbook by its cells' values read back (its bytes carry a timestamp)."""
+    """Byte for byte; an Excel workbook (its bytes carry a timestamp) by its cells' values read back, and by
+    each cell's type and style (so its number format), the columns' widths and the styles themselves."""
     if a.suffix != ".xlsx":
         return filecmp.cmp(a, b, shallow=False)
     import polars as pl
@@ -159,7 +162,31 @@ def _same(a: Path, b: Path) -> bool:
     def cells(p: Path) -> pl.DataFrame:
         return pl.read_excel(p, engine="calamine", infer_schema_length=0)
 
-    return cells(a).equals(cells(b), null_equal=True)
+    values = cells(a).equals(cells(b), null_equal=True)
+    layouts = [_layout(p) for p in (a, b)]
+    print(f"xlsx {a.name}: values {values}; types, styles, widths {layouts[0] == layouts[1]}; ", end="")
+    print(f"parts byte for byte (creation time aside) {_parts(a) == _parts(b)}")
+    return values and layouts[0] == layouts[1]
+
+
+def _parts(p: Path) -> dict[str, bytes]:
+    """The workbook's parts, its creation and modification times masked."""
+    import re
+    import zipfile
+
+    time = re.compile(rb"<dcterms:(created|modified)[^>]*>[^<]*<")
+    with zipfile.ZipFile(p) as z:
+        return {n: time.sub(b"<T>", z.read(n)) for n in z.namelist()}
+
+
+def _layout(p: Path) -> tuple[list[bytes], list[bytes], bytes]:
+    """Every cell's reference, style and type (``<c r=… s=… t=…>``: its style is its number format), every
+    ``<col>`` (the widths) of the first sheet, and the styles part."""
+    import re
+
+    parts = _parts(p)
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    return re.findall(rb"<c [^>]*?/?>", sheet), re.findall(rb"<col [^>]*/>", sheet), parts["xl/styles.xml"]
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pytest
 
 from eligibility import load_rules
 from eligibility.compile.polars import OUTPUT_SCHEMA
+from eligibility.io import writers
 from eligibility.io.writers import _json_default, _write_jsonl, flatten_decisions, neutralised
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,41 @@ def test_json_lines_of_repeated_list_cells_are_json_dumps_of_each_row(tmp_path: 
         json.dumps(row, ensure_ascii=False, default=_json_default) + "\n" for row in frame.iter_rows(named=True)
     )
     assert path.read_text(encoding="utf-8") == expected
+
+
+def test_json_lines_of_repeated_list_items_are_json_dumps_of_each_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A list column whose cells differ but whose items repeat has each distinct item's JSON built once and
+    # put in place of the item (writers._json_of_items): still json.dumps of each row — null items, null and
+    # empty lists, nulls inside items; and a column whose items are all null (no item to build).
+    missing = [
+        {"name": "income", "fields": ["a", None]},
+        {"name": '"q\n', "fields": []},
+        {"name": None, "fields": None},
+    ]
+    cells = [[missing[k % 3], None if k % 5 == 0 else missing[(k // 3) % 3]] * (k % 4) for k in range(57)]
+    cells += [None, [], [None]]
+    frame = pl.DataFrame(
+        {"unknown": cells, "nulls": [[None] * (k % 30) for k in range(60)]},
+        schema_overrides={"nulls": pl.List(pl.Struct({"name": pl.String}))},
+    )
+    assert frame["unknown"].n_unique() * 4 > frame.height  # the cells do not repeat enough, the items do
+    taken: list[str] = []
+    items = writers._json_of_items
+
+    def spy(s: pl.Series, dtype: pl.List) -> pl.Series:
+        taken.append(s.name)
+        return items(s, dtype)
+
+    monkeypatch.setattr(writers, "_json_of_items", spy)
+    path = tmp_path / "out.jsonl"
+    _write_jsonl(frame, path)
+    expected = "".join(
+        json.dumps(row, ensure_ascii=False, default=_json_default) + "\n" for row in frame.iter_rows(named=True)
+    )
+    assert path.read_text(encoding="utf-8") == expected
+    assert taken == ["unknown", "nulls"]
 
 
 def test_rule_columns_of_parts_with_different_packs_join_in_parquet_and_excel(tmp_path: Path) -> None:
