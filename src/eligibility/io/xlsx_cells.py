@@ -19,7 +19,10 @@ format, no row formats or heights, a table at A1 with a header row and no totals
 xlsxwriter as before (:meth:`TableCells.takes` and the checks in ``add_table``).
 
 Written against xlsxwriter 3.3 (``Worksheet._write_rows``, ``_write_row``, ``_write_cell``,
-``SharedStringTable``); a version that wrote its cells otherwise would fail the comparison in the tests.
+``SharedStringTable``, ``Packager._write_shared_strings_file``): those are xlsxwriter's own, not a public
+interface, so this takes over only under the versions it was compared with (:data:`VERIFIED`, see
+:func:`supported`); under any other the workbook is xlsxwriter's alone, slower and the same file. A new
+version is added to :data:`VERIFIED` once ``tests/property/test_excel_cells.py`` passes with it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,20 @@ _BLOCK: Final = 50_000
 of XML, their 236,000 distinct texts 89 MB."""
 
 
+VERIFIED: Final = frozenset({"3.3"})
+"""The xlsxwriter releases (major.minor) whose workbooks this was compared with, part for part."""
+
+
+@cache
+def supported() -> bool:
+    """Whether the installed xlsxwriter is one of :data:`VERIFIED`: a release that stored or wrote its
+    cells another way could leave the data rows out of the sheet written here, so under an unverified one
+    nothing here takes over (a county's workbook is never at stake for speed)."""
+    import xlsxwriter  # type: ignore[import-untyped]
+
+    return ".".join(str(xlsxwriter.__version__).split(".")[:2]) in VERIFIED
+
+
 class TableCells:
     """The cells of ``frame`` (all of it, in the table ``write_excel`` makes of it at A1) for ``ws``.
 
@@ -64,8 +81,9 @@ class TableCells:
 
     @staticmethod
     def takes(frame: pl.DataFrame) -> bool:
-        """Whether every cell of ``frame`` is one this writes as xlsxwriter would (see the module)."""
-        if frame.is_empty():
+        """Whether every cell of ``frame`` is one this writes as xlsxwriter would (see the module), under a
+        verified xlsxwriter (:func:`supported`)."""
+        if frame.is_empty() or not supported():
             return False
         for s in frame.get_columns():
             values = s.rename("v").drop_nulls()  # renamed: see ``writers._excel_widths``
@@ -247,7 +265,12 @@ class TableCells:
 def workbook(path: Path | BinaryIO, options: dict[str, Any]) -> Any:
     """``xlsxwriter.Workbook(path, options)`` whose shared strings (``xl/sharedStrings.xml``) are written by
     polars (:func:`_shared_strings`) rather than one ``<si>`` at a time in Python: the decisions of 100,000
-    households hold about 236,000 distinct texts. The same part byte for byte (the tests compare it)."""
+    households hold about 236,000 distinct texts. The same part byte for byte (the tests compare it).
+    xlsxwriter's own workbook under an xlsxwriter this was not compared with (:func:`supported`)."""
+    if not supported():
+        import xlsxwriter
+
+        return xlsxwriter.Workbook(path, options)
     return _workbook_class()(path, options)
 
 
