@@ -279,7 +279,7 @@ def _workbook_class() -> type:
     """The workbook class, made on first use (xlsxwriter is imported only by those who write Excel): its
     packager is xlsxwriter's but for the shared strings (``Workbook._get_packager`` is there to be
     overridden, as xlsxwriter's comment says)."""
-    import xlsxwriter  # type: ignore[import-untyped]
+    import xlsxwriter
     from xlsxwriter.packager import Packager  # type: ignore[import-untyped]
     from xlsxwriter.sharedstrings import SharedStrings  # type: ignore[import-untyped]
 
