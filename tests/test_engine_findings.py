@@ -91,6 +91,34 @@ def test_generated_findings_are_the_decoded_masks_gathered_and_sorted(programs: 
     assert checked > 1000
 
 
+def test_findings_kept_by_mask_are_those_of_every_pair_of_masks(programs: list[Program]) -> None:
+    """A group kept by mask (``findings_py._ByMask``: its certain findings by the fired mask, its uncertain
+    ones by the unknown mask) gives, for a pair of masks each seen before only with other partners, what
+    decoding that pair gives; and a second call the same objects. The memoised groups are the narrow
+    ones whose every code one rule concludes (risks, risk types, …), checked to be among those here."""
+    rng = random.Random(17)
+    kinds = [(g, kinds[0]) for g, kinds in enumerate(CONCLUSION_GROUPS) if len(kinds) == 1]
+    checked = memoised = 0
+    for program in programs:
+        tables = FindingTables(program, _make, kinds)
+        memoised += sum(1 for name in tables.names if name.startswith("C"))
+        for at, (g, kind) in enumerate(kinds):
+            n = len(program.conclusion_bits[g])
+            pairs = _masks(rng, n)
+            full = (1 << n) - 1
+            crossed = [(f, u2 & ~f & full) for (f, _), (_, u2) in zip(pairs, pairs[1:] + pairs[:1], strict=True)]
+            for f, u in pairs + crossed + crossed:
+                masks_f = [0] * len(CONCLUSION_GROUPS)
+                masks_u = [0] * len(CONCLUSION_GROUPS)
+                masks_f[g], masks_u[g] = f, u
+                got = tables.every(masks_f, masks_u)[at]
+                assert list(got) == _expected(program, g, kind, f, u), (program.key, kind, f, u)
+                again = tables.every(masks_f, masks_u)[at]
+                assert all(a is b for a, b in zip(got, again, strict=True))
+                checked += len(got)
+    assert memoised >= 2 * len(programs) and checked > 1000
+
+
 def test_the_exit_blockers_of_the_mixed_exit_group(programs: list[Program]) -> None:
     """The exit group holds three kinds; its blockers are those of ``exit_blocker`` alone."""
     rng = random.Random(9)

@@ -15,6 +15,10 @@ few dozen nanoseconds per code of a group with any conclusion, whether or not th
 seen before. The finding objects themselves are made on first need per (code, certainty, rules) —
 for a code one rule concludes, one object for each certainty — and shared by every decision.
 
+Session 17: a narrow group whose every code one rule concludes (risks and risk types, ≤ 10 bits) keeps
+its certain findings by fired mask and its uncertain ones by unknown mask (:class:`_ByMask`); each part
+alone repeats where the pair did not, and a hit is a dict look-up for the whole group.
+
 Nothing a rule file supplies becomes code: codes and rule ids stay in the tables the generated code
 indexes; only bit masks and table numbers are written into the source.
 """
@@ -37,6 +41,12 @@ _TABLE_SIZE: Final = 4096
 conclude alone has one); past this many the table starts over."""
 
 
+_MEMO_BITS: Final = 10
+"""The widest group (bits: rules concluding in it) whose findings are kept by mask (:class:`_ByMask`):
+its memos hold at most ``2 ** 10`` entries each, and a wider group's masks repeat less (the bundled
+packs' measures, 28 bits: 39 % of fired masks new on fresh households)."""
+
+
 class _Table(dict[int, Any]):
     """One code's findings of one certainty, by the bits (rules) concluding it: made on first need."""
 
@@ -54,6 +64,32 @@ class _Table(dict[int, Any]):
             self.clear()
         self[bits] = got
         return got
+
+
+class _ByMask(dict[int, tuple[Any, ...]]):
+    """Part of a group's findings by one of its masks, made on first need by ``fn`` (generated: the
+    group's code, the only copy of what its findings are) — the certain findings by the fired mask, or
+    the uncertain ones by the unknown mask (:class:`FindingTables`: groups whose every code one rule
+    concludes, of at most :data:`_MEMO_BITS` bits, so at most ``2 ** _MEMO_BITS`` entries).
+
+    Why a memo, when sessions 6–9 dropped one per (fired, unknown) pair: split in two, each part keyed
+    by one mask, the combinations repeat — on 3,000 fresh households of the 淮北 identification pack after
+    1,000 warm-up, 4 % of the risk types' fired masks and 1 % of their unknown masks were new, where
+    18 % of the pairs were — and a hit is one dict look-up instead of a test per code of the group."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fn: Callable[[int], tuple[Any, ...]] = _unset
+
+    def __missing__(self, mask: int) -> tuple[Any, ...]:
+        got = self[mask] = self.fn(mask)
+        return got
+
+
+def _unset(mask: int) -> tuple[Any, ...]:
+    raise AssertionError("a finding memo read before its group's code was set")
 
 
 def code_masks(program: Program, group: int, kind: str) -> list[tuple[str, int, list[tuple[int, str]]]]:
@@ -84,31 +120,55 @@ class FindingTables:
         self._one: dict[tuple[int, str], Callable[[int, int], tuple[Any, ...]]] = {}
         body: list[str] = []
         out: list[str] = []
+        pieces: list[str] = []
+        memos: list[int] = []  # the groups (numbers in ``groups``) whose findings are kept by mask
         for n, (g, kind) in enumerate(groups):
-            if not code_masks(program, g, kind):  # no code of this kind here: an empty tuple, masks unread
+            codes = code_masks(program, g, kind)
+            if not codes:  # no code of this kind here: an empty tuple, masks unread
                 out.append("()")
                 continue
             body.append(f"fm = f[{g}]")
             body.append(f"um = u[{g}]")
-            body += self._block(g, kind, f"r{n}", make)
             out.append(f"r{n}")
+            width = len(program.conclusion_bits[g])
+            if len(codes) == 1 or width > _MEMO_BITS or any(mask & (mask - 1) for _, mask, _ in codes):
+                # One code (a few tests), a wide group, or a code several rules conclude (uncertain only
+                # when none fired: its uncertain findings read both masks): the group's code, inline.
+                body += self._block(g, kind, f"r{n}", make)
+                continue
+            # The group's code (the only copy of what its findings are) as two functions, certain findings
+            # from the fired mask, uncertain ones from the unknown mask, each kept by its mask (_ByMask).
+            yes, maybes = self._parts(kind, codes, make)
+            pieces += [f"def yes{n}(fm):", "    o = []", *("    " + line for line in yes), "    return tuple(o)"]
+            pieces += [f"def maybe{n}(um):", "    o = []", *("    " + line for line in maybes)]
+            pieces.append("    return tuple(o)")
+            body += ["if fm or um:", f"    r{n} = C{n}[fm] + M{n}[um]", "else:", f"    r{n} = ()"]
+            memos.append(n)
         self.body: tuple[str, ...] = tuple(body)
         """The statements of :attr:`every` (unindented): from the masks ``f``, ``u`` they set each group's
         findings into the expression :attr:`outs` names, using the locals ``fm``, ``um``, ``o``, ``x``,
-        ``r0``… and the tables ``t0``… (:attr:`names`). The engine's generated decision function
-        (``engine._decider``) writes them into its own body: one copy of the code, no call per household."""
+        ``r0``… and the tables ``t0``…, ``C0``…, ``M0``… (:attr:`names`). The engine's generated decision
+        function (``engine._decider``) writes them into its own body: one copy of the code, no call per
+        household."""
         self.outs: tuple[str, ...] = tuple(out)
         """Per group of ``groups``, in order: the local holding its findings, or ``()`` for a group of no code."""
-        self.names: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
-        """The tables by the names :attr:`body` reads them by."""
         every = [
+            *pieces,
             "def every(f, u):",
             *("    " + line for line in body),
             f"    return ({''.join(o + ', ' for o in out)})",
         ]
         self.source = "\n".join(every) + "\n"
+        self.names: dict[str, Any] = {f"t{i}": t for i, t in enumerate(self.tables)}
+        """The tables and memos by the names :attr:`body` reads them by."""
+        self._memos: list[_ByMask] = []
+        for n in memos:
+            self.names[f"C{n}"], self.names[f"M{n}"] = certain, maybe = _ByMask(), _ByMask()
+            self._memos += [certain, maybe]
         namespace: dict[str, Any] = dict(self.names)
         exec(cached_code(self.source, f"<eligibility findings {program.key}>"), namespace)  # our own source
+        for n in memos:
+            self.names[f"C{n}"].fn, self.names[f"M{n}"].fn = namespace[f"yes{n}"], namespace[f"maybe{n}"]
         self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = namespace["every"]
 
     def group(self, g: int, kind: str) -> Callable[[int, int], tuple[Any, ...]]:
@@ -144,18 +204,27 @@ class FindingTables:
                 "else:",
                 f"    {out} = ()",
             ]
-        maybes = []
-        for code, mask, rules in codes:
-            t_yes, t_maybe = self._tables(make, kind, code, rules)
-            lines += [f"    x = fm & {mask}", "    if x:", f"        o.append({t_yes}[x])"]
-            if mask & (mask - 1):  # several rules conclude it: uncertain only when none of them fired
-                maybes += [f"        if not fm & {mask}:", f"            x = um & {mask}"]
-                maybes += ["            if x:", f"                o.append({t_maybe}[x])"]
-            else:
-                maybes += [f"        if um & {mask}:", f"            o.append({t_maybe}[{mask}])"]
-        lines += ["    if um:", *maybes]
+        yes, maybes = self._parts(kind, codes, make)
+        lines += [*("    " + line for line in yes), "    if um:", *("        " + line for line in maybes)]
         lines += [f"    {out} = tuple(o)", "else:", f"    {out} = ()"]
         return lines
+
+    def _parts(
+        self, kind: str, codes: list[tuple[str, int, list[tuple[int, str]]]], make: Make
+    ) -> tuple[list[str], list[str]]:
+        """For a group of several codes: the statements (unindented) appending to ``o`` its certain
+        findings, from ``fm`` alone, and those appending its uncertain ones, from ``um`` and ``fm``."""
+        yes: list[str] = []
+        maybes: list[str] = []
+        for code, mask, rules in codes:
+            t_yes, t_maybe = self._tables(make, kind, code, rules)
+            yes += [f"x = fm & {mask}", "if x:", f"    o.append({t_yes}[x])"]
+            if mask & (mask - 1):  # several rules conclude it: uncertain only when none of them fired
+                maybes += [f"if not fm & {mask}:", f"    x = um & {mask}"]
+                maybes += ["    if x:", f"        o.append({t_maybe}[x])"]
+            else:
+                maybes += [f"if um & {mask}:", f"    o.append({t_maybe}[{mask}])"]
+        return yes, maybes
 
     def _tables(self, make: Make, kind: str, code: str, rules: list[tuple[int, str]]) -> tuple[str, str]:
         """The names of a code's two tables (certain, uncertain) in the generated code."""
@@ -168,6 +237,9 @@ class FindingTables:
         return sum(len(t) for t in self.tables)
 
     def forget(self) -> None:
-        """Empty every table (the findings are made again on next need): when everything starts over."""
+        """Empty every table and memo (the findings are made again on next need): when everything starts
+        over."""
         for t in self.tables:
             t.clear()
+        for m in self._memos:
+            m.clear()
