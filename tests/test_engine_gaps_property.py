@@ -135,3 +135,33 @@ def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int
             if rule.conclusions and nodes[root.index] is UNKNOWN:
                 union |= code.rules[rule.id](nodes, values)
         assert code.unknown(nodes, values) == union
+
+
+def test_programs_writing_one_gap_source_share_its_functions() -> None:
+    """Programs whose gap report is the same text share one compiled copy of its functions (session 17:
+    the bundled packs' programs write a few texts between them), programs with other text have their own,
+    and each program's functions — its rules' by its own numbering, ``unknown`` — answer on random node
+    outcomes and values as a copy compiled for that program alone."""
+    by_source: dict[str, list[Any]] = {}
+    for program in PROGRAMS:
+        by_source.setdefault(gap_code(program).source, []).append(program)
+    assert len(by_source) < len(PROGRAMS), "no two bundled programs write the same gap report"
+    first = {source: gap_code(programs[0]) for source, programs in by_source.items()}
+    assert len({id(code.unknown) for code in first.values()}) == len(by_source)
+    rng = random.Random(17)
+    for source, programs in by_source.items():
+        for program in programs:
+            code = gap_code(program)
+            assert code.shared is first[source].shared
+            assert code.unknown is first[source].unknown and code.facts is first[source].facts
+        for program in programs[:3]:
+            code = gap_code(program)
+            own: dict[str, Any] = {"U": UNKNOWN, "R": object()}
+            exec(compile(source, "<own copy>", "exec"), own)
+            n_values = len(program.value_kinds)
+            for _ in range(5):
+                nodes = tuple(rng.choice((UNKNOWN, True, False)) for _ in range(program.n_nodes))
+                values = tuple(UNKNOWN if rng.random() < 0.5 else 0 for _ in range(n_values))
+                assert code.unknown(nodes, values) == own["unknown"](nodes, values)
+                for k, (rule, _, _) in enumerate(program.rules):
+                    assert code.rules[rule.id](nodes, values) == own[f"r{k}"](nodes, values), rule.id

@@ -164,3 +164,38 @@ def test_each_selector_alone_gives_its_entry_of_all() -> None:
         checked += 1
         guarded += "    if bits & " in program.__dict__["selector_source"].split("    out = {}")[0]
     assert checked > 200 and guarded > 100
+
+
+def test_programs_writing_one_select_with_equal_constants_share_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Programs whose ``select`` is the same text with constants of the same names, types and spellings share
+    one compiled copy (session 17: the bundled packs' 54 programs write 3), and each program's selections
+    are those of a copy compiled for it alone; a constant of another value, type or spelling — or of a type
+    whose spelling may not say its value — keeps two programs apart."""
+    from decimal import Decimal
+
+    engine = Engine(load_rules())
+    seen: dict[str, tuple[Any, Any]] = {}
+    households = []
+    for h, on, program in _decidable(engine, 5, 150):
+        fns = members_py.functions(program, on)
+        if fns is not None:
+            seen.setdefault(program.key, (program, fns))
+            households.append((h, on, program, fns))
+    assert len({id(fns[0]) for _, fns in seen.values()}) < len(seen), "no two programs share a select"
+    for _, fns in seen.values():
+        assert fns[1] is fns[0].__globals__["wanted"]
+    with monkeypatch.context() as m:  # each program's own copy, compiled for it alone
+        m.setattr(members_py, "_share_key", lambda source, consts: None)
+        own = {key: members_py._compile(program, program.start) for key, (program, _) in seen.items()}
+    for h, on, program, fns in households:
+        values = program.run(h, on)[0]
+        mine = own[program.key]
+        assert mine is not None and mine[0] is not fns[0]
+        assert fns[0](h, on, values, -1) == mine[0](h, on, values, -1)
+    text = "def select(): pass\n"
+    key = members_py._share_key
+    assert key(text, {"K0": (1, Decimal("2.5"))}) == key(text, {"K0": (1, Decimal("2.5"))})
+    assert key(text, {"K0": Decimal("1.0")}) != key(text, {"K0": Decimal("1.00")})
+    assert key(text, {"K0": 1}) != key(text, {"K0": "1"}) != key(text, {"K0": 2})
+    assert key(text, {"K0": date(2024, 1, 1)}) != key(text, {"K0": date(2024, 1, 2)})
+    assert key(text, {"K0": 1.5}) is None and key(text, {"K0": [1]}) is None

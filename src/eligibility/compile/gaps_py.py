@@ -35,6 +35,7 @@ The engine keeps, per mask, a report side's subjects in name order with their st
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -86,6 +87,7 @@ class GapCode:
         "memo",
         "parts",
         "rules",
+        "shared",
         "source",
         "subject_at",
         "subject_bits",
@@ -118,6 +120,8 @@ class GapCode:
         for bits in fact_bits.values():
             self.all_facts |= bits
         self.memo: dict[Any, Any] = {}
+        self.shared: object = None
+        """The compiled functions' holder (``_Compiled``), shared with programs writing the same source."""
 
 
 def gap_code(program: Program) -> GapCode:
@@ -386,13 +390,49 @@ def _generate(program: Program) -> GapCode:
             _node(w, root, 1, fn_of, chain.alias, concluding)
     w.emit(1, "return m")
     facts_lines, closure = _facts_source(program)
-    source = "\n".join([*w.lines, *facts_lines]) + "\n"
-    ns: dict[str, Any] = {"U": UNKNOWN, "R": _NOT_READ}
-    # Our own source (see above); its compiled code is cached on disk like the programs' (the compile is
-    # ~20 ms of a bundled program's first decision with an open question in a new process).
-    exec(cached_code(source, f"<eligibility gaps {program.key}>"), ns)
+    shared = _compiled("\n".join([*w.lines, *facts_lines]) + "\n")
     if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
         raise AssertionError(f"gap items of {program.key} differ between passes")
     items = tuple(sorted(w.items, key=w.items.__getitem__))
+    ns = shared.ns
     rules = {rid: ns[name] for rid, name in fn_of.items()}
-    return GapCode(rules, ns["unknown"], items, ns["facts"], closure, source)
+    got = GapCode(rules, ns["unknown"], items, ns["facts"], closure, shared.source)
+    got.shared = shared
+    return got
+
+
+class _Compiled:
+    """The functions compiled from one gap-report source (:func:`_compiled`), held by every
+    :class:`GapCode` whose program wrote that source."""
+
+    __slots__ = ("__weakref__", "ns", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.ns: dict[str, Any] = {"U": UNKNOWN, "R": _NOT_READ}
+        # Our own source (see the module docstring); its compiled code is cached on disk like the
+        # programs' (the compile is ~20 ms of a bundled program's first decision with an open question in
+        # a new process). The file name is the source's, not one program's: programs share it.
+        exec(cached_code(source, "<eligibility gaps>"), self.ns)
+
+
+_COMPILED: Final[weakref.WeakValueDictionary[str, _Compiled]] = weakref.WeakValueDictionary()
+"""The compiled gap-report functions by their source, while a program's :class:`GapCode` holds them."""
+
+
+def _compiled(source: str) -> _Compiled:
+    """The functions of ``source``, compiled once and shared by every program that writes the same text
+    (called under ``_LOCK``).
+
+    Why shared (session 17): the text holds only node and value indexes, bit masks and household
+    paths, so the spans of a pack — and packs built alike — write the same text: the bundled packs' 54
+    programs write 9 (marshalled, 1.2 MB of code instead of 6.9 MB when each program compiled its own). A
+    fresh household's gap report is slow mostly for reaching code and data no longer in the CPU's caches
+    (session 16: 2.5× its own replay); one copy per text is code other programs' households have run
+    recently, already specialised by the interpreter, and the functions keep one namespace, so their
+    calls of one another (``r{k}``) stay specialised too. Same text, same functions: the answers are
+    those of each program's own copy."""
+    got = _COMPILED.get(source)
+    if got is None:
+        got = _COMPILED[source] = _Compiled(source)
+    return got

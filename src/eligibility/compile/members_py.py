@@ -16,9 +16,11 @@ Only programs with a selector in force get one; :func:`selections` returns ``{}`
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Container
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any, Final
 
 from .._cache import cached_code
@@ -209,13 +211,48 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     if c.daily:
         lines += ["def day(as_of):", *("    " + line for line in c.day_lines), f"    return ({', '.join(c.daily)},)"]
     source = "\n".join(lines) + "\n"
-    compiled = cached_code(source, f"<eligibility members {program.key}>")
-    exec(compiled, namespace)  # our own generated source; no text from a rule file is code
-    if c.daily:
-        namespace["DAYS"].fn = namespace["day"]
     program.__dict__["selector_source"] = source
-    got: tuple[_Select, _Wanted] = (namespace["select"], namespace["wanted"])
+    # Shared by the programs writing the same text with the same constants (see ``_SELECTS``).
+    share = _share_key(source, c.consts)
+    select = None if share is None else _SELECTS.get(share)
+    if select is None:
+        compiled = cached_code(source, "<eligibility members>")
+        exec(compiled, namespace)  # our own generated source; no text from a rule file is code
+        if c.daily:
+            namespace["DAYS"].fn = namespace["day"]
+        select = namespace["select"]
+        if share is not None:
+            _SELECTS[share] = select
+    got: tuple[_Select, _Wanted] = (select, select.__globals__["wanted"])
     return got
+
+
+_SELECTS: Final[weakref.WeakValueDictionary[Any, Any]] = weakref.WeakValueDictionary()
+"""Each generated ``select`` (its ``wanted`` beside it in its namespace) by its source and constants, while
+a program holds it (``Program._selects``)."""
+
+
+def _share_key(source: str, consts: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What makes two programs' selectors the same functions: the same text, and constants of the same
+    names, types and spellings (the Python target's own test of equal constants, ``_Compiler.const``);
+    None — not shared — when a constant is of another type (an enum member is spelled by its class and
+    name).
+
+    Why shared (session 17): the text holds slot indexes, masks and constant names, not values, so the
+    spans of a pack and packs built alike write the same: the bundled packs' 54 programs write 3. A
+    fresh household's work around the program is slow mostly for reaching code no longer in the CPU's
+    caches (session 16); one copy of the code per text is code other programs' households ran recently,
+    specialised by the interpreter. The namespace binds the constants' values, so those are part of
+    the key; its day memo (``DAYS``) depends on the date alone."""
+    if not all(type(v) in _SHARED_TYPES or isinstance(v, Enum) for v in consts.values()):
+        return None
+    return (source, *((name, type(v), repr(v)) for name, v in consts.items()))
+
+
+_SHARED_TYPES: Final = frozenset((str, int, Decimal, date, tuple, frozenset))
+"""Constant types whose type and ``repr`` say their value (``_Compiler.const`` shares them so): a tuple's or
+frozenset's ``repr`` spells its items' (an item of another type, spelled with its address, only ever
+matches itself); a frozenset spelled in another order is not shared, which costs a copy, never an answer."""
 
 
 def _guarded(pieces: list[tuple[tuple[str, ...], list[str]]], needs: list[set[str]]) -> list[str]:
