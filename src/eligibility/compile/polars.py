@@ -2742,7 +2742,7 @@ class _Decide:
             generated workload: 7 of the 10 ``__due:`` and every ``__on:`` column of the procedure kind,
             18 of the 19 ``__until:`` columns), so the rows are numbered by their key and the date
             columns that vary (``_distinct``), the lists made for one row of each number and gathered by
-            it. The procedure kind has about 4,400 such rows in 100,000, whose lists hold 16,000 entries
+            it. The procedure kind has about 4,400 such rows in 100,000, whose lists hold 26,300 entries
             against 367,000: exploding, dating and grouping them all was the largest step of this stage
             (see docs/batch-speed.md, session 18 bstage). Where most rows are distinct, every row is
             made as before."""
