@@ -1593,6 +1593,19 @@ class _Combinations:
         # places: 0 the placeholder, 1 + j a certain code j, 1 + len(codes) + j a possible one
         self.span = span = 2 * len(codes) + 1
         first = pl.col("i").cast(pl.Int64) * span
+        self.group = (pl.col("o") // span).set_sorted().alias("i")
+        # Codes of up to _LOOKUP_BITS rules each: every entry a code can make (certain or possible, each
+        # subset of its rules) is made once, here, into ``items``; an entry is its number there (``t``)
+        # through the sort and the grouping, and gathered from ``items`` after the sort. Made per entry
+        # (the code, the rules' list and ``__j`` as columns of every filtered frame, moved through the
+        # concatenation and the sort), the 25,687 new keys of the measure, risk-type, procedure and
+        # exit-blocker kinds in a fresh 100,000-household part took 0.041 against 0.030 CPU s (least of
+        # nine, alternating in one process; see docs/batch-speed.md, session 18 bstage). A code of more
+        # rules (2 ** rules subsets) is made per entry as before.
+        self.items: pl.Series | None = None
+        if all(len(rules) <= _LOOKUP_BITS for _, _, rules in codes):
+            self._by_number(codes, numbered, has, first)
+            return
         self.placeholder = [
             first.alias("o"),
             pl.lit(None, dtype=pl.String).alias("code"),
@@ -1625,15 +1638,84 @@ class _Combinations:
                 *([pl.lit(j, dtype=pl.UInt32).alias("__j")] if numbered else []),
             ]
             self.entries.append((fired | unknown, fired.alias("certain"), select))
-        self.group = (pl.col("o") // span).set_sorted().alias("i")
         fields = ["code", "certain", "rules", *(["__j"] if numbered else [])]
         self.listed = pl.struct(fields).filter(pl.col("code").is_not_null()).alias("x")
 
+    def _by_number(
+        self,
+        codes: list[tuple[str, int, list[tuple[int, str]]]],
+        numbered: bool,
+        has: Callable[[int], pl.Expr],
+        first: pl.Expr,
+    ) -> None:
+        """The entries as numbers into ``items``: code ``j``'s certain entries from ``2 ** len(rules)``
+        places on, one per subset of its rules (bit ``i``: its ``i``-th rule listed), then as many
+        possible ones; the last item (null) is the placeholders'."""
+        made: dict[str, list[Any]] = {"code": [], "certain": [], "rules": [], "__j": []}
+        entries: list[tuple[pl.Expr, list[pl.Expr]]] = []
+        for j, (code, fired_bits, rules) in enumerate(codes):
+            at = len(made["code"])
+            for certain in (True, False):
+                for subset in range(1 << len(rules)):
+                    made["code"].append(code)
+                    made["certain"].append(certain)
+                    made["rules"].append([r for i, (_, r) in enumerate(rules) if subset >> i & 1])
+                    made["__j"].append(j)
+
+            def subset_of(state: int, rules: list[tuple[int, str]] = rules) -> pl.Expr:
+                """The subset of the rules in ``state`` (1 fired, 2 unknown) as bits, ``rules``' order."""
+                if len(rules) == 1:  # the entry is there because its one rule is in that state
+                    return pl.lit(1, dtype=pl.UInt32)
+                return _bit_or(
+                    [
+                        has(state << b).cast(pl.UInt32) * pl.lit(1 << i, dtype=pl.UInt32)
+                        for i, (b, _) in enumerate(rules)
+                    ]
+                )
+
+            fired, unknown = has(fired_bits), has(fired_bits << 1)
+            number = (
+                pl.when(fired)
+                .then(pl.lit(at, dtype=pl.UInt32) + subset_of(1))
+                .otherwise(pl.lit(at + (1 << len(rules)), dtype=pl.UInt32) + subset_of(2))
+            )
+            place = first + pl.when(fired).then(1 + j).otherwise(1 + len(codes) + j)
+            entries.append((fired | unknown, [place.alias("o"), number.alias("t")]))
+        self.placeholder_number = len(made["code"])
+        fields = ["code", "certain", "rules", *(["__j"] if numbered else [])]
+        schema: dict[str, pl.DataType] = {
+            "code": pl.String(),
+            "certain": pl.Boolean(),
+            "rules": pl.List(pl.String),
+            "__j": pl.UInt32(),
+        }
+        self.items = (
+            pl.DataFrame({f: made[f] for f in fields}, schema={f: schema[f] for f in fields})
+            .to_struct("x")
+            .extend(pl.Series("x", [None], dtype=pl.Struct({f: schema[f] for f in fields})))
+            .rechunk()
+        )
+        self.number_entries = entries
+        self.number_placeholder = [first.alias("o"), pl.lit(self.placeholder_number, dtype=pl.UInt32).alias("t")]
+
     def __call__(self, keys: list[int]) -> pl.Series:
         base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
-        parts = [base.select(self.placeholder)]
-        parts += [base.filter(met).with_columns(certain).select(select) for met, certain, select in self.entries]
-        got = pl.concat(parts).sort("o").group_by(self.group, maintain_order=True).agg(self.listed).collect()
+        if self.items is not None:
+            parts = [base.select(self.number_placeholder)]
+            parts += [base.filter(met).select(select) for met, select in self.number_entries]
+            number = pl.col("t")
+            got = (
+                pl.concat(parts)
+                .sort("o")
+                .select(self.group, number, pl.lit(self.items).gather(number).alias("x"))
+                .group_by("i", maintain_order=True)
+                .agg(pl.col("x").filter(number != self.placeholder_number))
+                .collect()
+            )
+        else:
+            parts = [base.select(self.placeholder)]
+            parts += [base.filter(met).with_columns(certain).select(select) for met, certain, select in self.entries]
+            got = pl.concat(parts).sort("o").group_by(self.group, maintain_order=True).agg(self.listed).collect()
         if got.height != len(keys):  # pragma: no cover - one group per key, by construction
             raise AssertionError("finding combinations: not one list per key")
         lists: pl.Series = got.get_column("x").cast(self.dtype)
@@ -2655,6 +2737,32 @@ class _Decide:
             return keyed.lazy().select(pl.lit(lists).gather(place)).collect().to_series()
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
+            """A dated kind's column (``dated_rows``), made once per distinct row: a row's list is fixed by
+            its key and its date columns, and the date columns mostly hold one value over a part (the
+            generated workload: 7 of the 10 ``__due:`` and every ``__on:`` column of the procedure kind,
+            18 of the 19 ``__until:`` columns), so the rows are numbered by their key and the date
+            columns that vary (``_distinct``), the lists made for one row of each number and gathered by
+            it. The procedure kind has about 4,400 such rows in 100,000, whose lists hold 26,300 entries
+            against 367,000: exploding, dating and grouping them all was the largest step of this stage
+            (see docs/batch-speed.md, session 18 bstage). Where most rows are distinct, every row is
+            made as before."""
+            if not keyed.height:
+                return dated_rows(keyed, kind)
+            dates = [f"{p}{c}" for p in date_prefixes[kind] for c, _ in positions[kind]]
+            one_value = keyed.select(
+                ((pl.col(c).null_count() == 0) & (pl.col(c).min() == pl.col(c).max())) | pl.col(c).is_null().all()
+                for c in dates
+            ).row(0)
+            key = [kind, *(c for c, same in zip(dates, one_value, strict=True) if not same)]
+            _, number = _distinct(keyed.select(key), key)
+            first = number.is_first_distinct()  # the k-th such row has number k
+            if 2 * int(first.sum()) >= keyed.height:
+                return dated_rows(keyed, kind)
+            # rechunked: a gather from a nested column of several chunks is many times slower
+            made: pl.Series = dated_rows(keyed.filter(first), kind).rechunk()
+            return made.gather(number)
+
+        def dated_rows(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column: each row's entries looked up by combination as above, then
             exploded, each entry given its code's dates from the row's date columns and grouped back
             in row order (sorted runs, no hashing).
