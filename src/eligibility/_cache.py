@@ -295,10 +295,15 @@ def _prune(directory: Path, prefix: str, suffix: str, keep: int) -> None:
 CODE_FORMAT: Final = 1
 """Bump when what a cached code entry means changes (the key already holds the text and interpreter)."""
 
-MAX_CODE_ENTRIES: Final = 128
+MAX_CODE_ENTRIES: Final = 512
 """Code entries kept in the cache folder: one per generated text (a program, its ``trace="none"`` variant,
-a member selector) per (pack chain, date span) in use; the bundled programs' take 75–140 kB each, so
-the folder holds at most some 15 MB of them. An entry pruned only costs its next process a compile."""
+a member selector, a gap-report text) per (pack chain, date span) in use. An entry pruned costs its next
+process a compile — in a cold start, that is the cliff: deciding the bundled packs' mixed households
+(``benchmarks/decision_digests.py``) writes 184 entries (5–135 kB, median 70 kB, 12.5 MB in all), so with
+room for 128 one such run evicted 2 of the 5 entries a later process's first Huaibei decision reads, and
+that process took ~190 million instructions (+15 %, ~45 ms) more (``docs/engine_speed.md``, session 18,
+cold). 512 keep the whole bundled set of one version of the generators and of two more (a checkout being
+edited, a second install): at most some 70 MB, 36 MB at the median size."""
 
 _CODE_MAGIC: Final = b"eligibility-code "
 _CODE_MEMO_SIZE: Final = 64
