@@ -170,17 +170,40 @@ def _files(root: str) -> list[tuple[str, str]] | None:
 def _code_digest() -> str | None:
     """A digest of the package's source files: in a checkout the version stays the same while the code
     that builds a RuleSet changes, and an entry built by other code must not be used."""
-    package = Path(__file__).resolve().parent
+    package = os.path.dirname(os.path.realpath(__file__))
     h = hashlib.sha256()
     try:
-        for path in sorted(package.rglob("*.py")):
-            rel = path.relative_to(package).as_posix()
-            data = path.read_bytes()
-            h.update(f"{rel}\0{len(data)}\0".encode())
+        for parts, path in _sources(package):
+            data = _read_bytes(path)
+            h.update(f"{'/'.join(parts)}\0{len(data)}\0".encode())
             h.update(data)
     except OSError:  # e.g. a zipped install: no way to tell the code apart, so no cache
         return None
     return h.hexdigest()
+
+
+def _sources(package: str) -> list[tuple[tuple[str, ...], str]]:
+    """Every ``*.py`` under ``package`` (its path's parts relative to it, and its path), in the order
+    ``sorted(Path(package).rglob("*.py"))`` gives — a POSIX path sorts by its parts — so the digest is the
+    one that walk made. Plain :func:`os.walk`, because this runs in every new process: ``rglob`` compiled
+    its pattern and made a :class:`~pathlib.Path` per file, ~1 ms of the cold start (session 18, cold).
+    Links to folders are not followed (neither did ``rglob``); a folder that cannot be read raises."""
+    out: list[tuple[tuple[str, ...], str]] = []
+
+    def fail(error: OSError) -> None:
+        raise error
+
+    for dirpath, _, filenames in os.walk(package, onerror=fail):
+        rel = os.path.relpath(dirpath, package)
+        base = () if rel == os.curdir else tuple(rel.split(os.sep))
+        out.extend(((*base, name), os.path.join(dirpath, name)) for name in filenames if name.endswith(".py"))
+    out.sort()
+    return out
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _header(key: str) -> bytes:
@@ -272,10 +295,15 @@ def _prune(directory: Path, prefix: str, suffix: str, keep: int) -> None:
 CODE_FORMAT: Final = 1
 """Bump when what a cached code entry means changes (the key already holds the text and interpreter)."""
 
-MAX_CODE_ENTRIES: Final = 128
+MAX_CODE_ENTRIES: Final = 512
 """Code entries kept in the cache folder: one per generated text (a program, its ``trace="none"`` variant,
-a member selector) per (pack chain, date span) in use; the bundled programs' take 75–140 kB each, so
-the folder holds at most some 15 MB of them. An entry pruned only costs its next process a compile."""
+a member selector, a gap-report text) per (pack chain, date span) in use. An entry pruned costs its next
+process a compile — in a cold start, that is the cliff: deciding the bundled packs' mixed households
+(``benchmarks/decision_digests.py``) writes 184 entries (5–135 kB, median 70 kB, 12.5 MB in all), so with
+room for 128 one such run evicted 2 of the 5 entries a later process's first Huaibei decision reads, and
+that process took ~190 million instructions (+15 %, ~45 ms) more (``docs/engine_speed.md``, session 18,
+cold). 512 keep the whole bundled set of one version of the generators and of two more (a checkout being
+edited, a second install): at most some 70 MB, 36 MB at the median size."""
 
 _CODE_MAGIC: Final = b"eligibility-code "
 _CODE_MEMO_SIZE: Final = 64

@@ -41,7 +41,14 @@ __all__ = [
     "Trace",
 ]
 
-_OUT = ConfigDict(frozen=True, extra="forbid")
+_OUT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+"""The output models' config. ``defer_build``: a model's validator and serializer are built on its first
+validation, serialisation or JSON schema, not at import. Why: the engine makes its output models without
+validation (:mod:`eligibility._construct`) and writes a compact decision without pydantic
+(:mod:`eligibility.compile.wire`), so a new process deciding with the compact trace builds none of the
+23 but ``Scheme`` (validated once per program), ``Assistance`` and ``Exit`` (their empty defaults are made
+below, at import) — building all of them was ~3.5 ms of every new process (~23 million instructions,
+``docs/engine_speed.md``, session 18, cold). The first full-trace ``to_json`` builds what it writes."""
 
 Status = Literal["identified", "not_identified", "needs_review", "already_monitored"]
 Outcome = Literal["true", "false", "unknown"]

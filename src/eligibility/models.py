@@ -9,7 +9,7 @@ Coded values are enums whose values are the Chinese strings the national system 
 name is a stable English code, and input may use either form.
 
 :func:`parse_household` is the way in. It validates with a second, faster pydantic-core validator
-derived from these models (see :func:`_fast_validator`) and falls back to the models' own validator for
+derived from these models (see :func:`_derived_validator`) and falls back to the models' own validator for
 anything that one does not accept, so a county batch of valid records is parsed quickly while every
 error is still reported exactly as the models define it. :func:`household_digest` names a household by
 its canonical JSON, which is byte-for-byte the same on every run.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import threading
 import typing
 from collections.abc import Callable
 from datetime import date
@@ -822,8 +823,8 @@ def _derived_validator(number: Callable[[dict[str, Any]], Any]) -> SchemaValidat
 
     pydantic-core reuses the validator a complete model class already has ("prebuilt") for any model
     schema it meets — the top-level one included — which would ignore the rewritten numbers. So the
-    classes are marked incomplete while the validator is built (at import, under the import lock) and
-    restored at once; ``test_the_derived_validators_are_in_use`` checks that the rewrite took effect.
+    classes are marked incomplete while the validator is built (on its first use, under ``_derived_lock``)
+    and restored at once; ``test_the_derived_validators_are_in_use`` checks that the rewrite took effect.
     """
     schema: Any = Household.__pydantic_core_schema__
     models: dict[type[BaseModel], None] = {}
@@ -838,11 +839,46 @@ def _derived_validator(number: Callable[[dict[str, Any]], Any]) -> SchemaValidat
             cls.__pydantic_complete__ = was
 
 
-_FAST: Final = _derived_validator(_fast_json_number)
+_FAST: SchemaValidator
 """JSON text of an ordinary record (see above)."""
-_FAST_DICT: Final = _derived_validator(_fast_number)
+_FAST_DICT: SchemaValidator
 """A dict whose numbers are ints and floats: what the models give, without their Decimal checks in Python."""
-_EXACT: Final = _derived_validator(_exact_number)
+_EXACT: SchemaValidator
+"""A value :func:`loads_json` decoded: the exact path (the CLI, the service and the table readers take it)."""
+
+_DERIVED: Final[dict[str, Callable[[dict[str, Any]], core_schema.CoreSchema]]] = {
+    "_FAST": _fast_json_number,
+    "_FAST_DICT": _fast_number,
+    "_EXACT": _exact_number,
+}
+_derived_lock: Final = threading.Lock()
+
+
+def _derived(name: str) -> SchemaValidator:
+    """The derived validator ``name`` (``_FAST``, ``_FAST_DICT`` or ``_EXACT``), built on its first use and
+    then kept as the module global of that name.
+
+    Why not at import: each is a rewrite of the whole Household schema and a validator compiled from it,
+    ~1–1.5 ms apiece (~11 million instructions), and a process uses one or two of them — a JSON text takes
+    ``_FAST`` (``_EXACT`` only for a risky literal), a dict ``_FAST_DICT``, the CLI, the service and the
+    table readers ``_EXACT`` — so building all three made every new process pay for what it does not use
+    (``docs/engine_speed.md``, session 18, cold). The lock keeps two first uses from interleaving the
+    ``__pydantic_complete__`` marks :func:`_derived_validator` sets and restores (one could restore another's
+    ``False``); a thread validating meanwhile is not affected, as validation reads the validator, not the mark.
+    """
+    with _derived_lock:
+        got: SchemaValidator | None = globals().get(name)
+        if got is None:
+            got = globals()[name] = _derived_validator(_DERIVED[name])
+        return got
+
+
+def __getattr__(name: str) -> Any:
+    """``models._FAST`` (and the other derived validators) from outside, built on first use (PEP 562)."""
+    if name in _DERIVED:
+        return _derived(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _PLACES_OVER: Final = re.compile(rb"\.[0-9]{3}")
 """Three digits after a point. A literal prefix, so ``re`` skips to each point without looking at the
@@ -991,7 +1027,11 @@ def _validated(validate: Callable[[Any], Household], data: Any) -> Household:
 
 def household_from_json(value: Any) -> Household:
     """Validate a value decoded by :func:`loads_json` as JSON input: a number in quotes is an error."""
-    return _validated(_EXACT.validate_python, value)
+    try:
+        exact = _EXACT
+    except NameError:  # its first use (see ``_derived``)
+        exact = _derived("_EXACT")
+    return _validated(exact.validate_python, value)
 
 
 def parse_household(data: Any) -> Household:
@@ -1008,7 +1048,11 @@ def parse_household(data: Any) -> Household:
     """
     if not isinstance(data, str | bytes):
         try:
-            h: Household = _FAST_DICT.validate_python(data)
+            fast_dict = _FAST_DICT
+        except NameError:  # its first use (see ``_derived``)
+            fast_dict = _derived("_FAST_DICT")
+        try:
+            h: Household = fast_dict.validate_python(data)
         except ValidationError:
             return _validated(Household.model_validate, data)  # the models' own errors
         return h
@@ -1019,7 +1063,11 @@ def parse_household(data: Any) -> Household:
             raw = b"NaN"  # a lone surrogate: loads_json says so
         if not _risky(raw):
             try:
-                h = _FAST.validate_json(raw)
+                fast = _FAST
+            except NameError:  # its first use (see ``_derived``)
+                fast = _derived("_FAST")
+            try:
+                h = fast.validate_json(raw)
             except ValidationError:
                 pass
             else:

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
-from functools import partial
+from functools import cache, partial
 from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
@@ -1108,16 +1108,17 @@ class TextExpander:
         got = self._statics.get(i)
         if got is None:
             r = self.m["rules"][i]
+            dates, citations, condition_sources = _adapters()
             fixed = {
-                "version_from": _DATE.validate_python(r["version_from"]),
-                "version_until": None if r["version_until"] is None else _DATE.validate_python(r["version_until"]),
-                "citations": _CITATIONS.validate_python(r["citations"]),
+                "version_from": dates.validate_python(r["version_from"]),
+                "version_until": None if r["version_until"] is None else dates.validate_python(r["version_until"]),
+                "citations": citations.validate_python(r["citations"]),
                 "conclusions": tuple(r["conclusions"]),
             }
             sources: dict[int, tuple[ExpectedSource, ...]] = {}
 
             def walk(n: dict[str, Any]) -> None:
-                sources[n["i"]] = _SOURCES.validate_python(n.get("sources", ()))
+                sources[n["i"]] = condition_sources.validate_python(n.get("sources", ()))
                 for k in n.get("children", ()):
                     walk(k)
 
@@ -1458,9 +1459,14 @@ _TRACE_FIELDS: Final = tuple(Trace.model_fields)
 _FACT_FIELDS: Final = tuple(FactTrace.model_fields)
 _RULE_FIELDS: Final = tuple(RuleTrace.model_fields)
 _CONDITION_FIELDS: Final = tuple(ConditionTrace.model_fields)
-_DATE: Final = TypeAdapter(date)
-_CITATIONS: Final = TypeAdapter(tuple[Citation, ...])
-_SOURCES: Final = TypeAdapter(tuple[ExpectedSource, ...])
+
+
+@cache
+def _adapters() -> tuple[TypeAdapter[date], TypeAdapter[tuple[Citation, ...]], TypeAdapter[tuple[ExpectedSource, ...]]]:
+    """The validators of a rule model's dates, citations and condition sources, made on first need: only a
+    full trace's models use them, and made at import they built the schemas of ``Citation`` and
+    ``ExpectedSource`` in every new process (session 18, cold)."""
+    return TypeAdapter(date), TypeAdapter(tuple[Citation, ...]), TypeAdapter(tuple[ExpectedSource, ...])
 
 
 def value_getter(indices: list[int]) -> Callable[[Any], tuple[Any, ...]]:
