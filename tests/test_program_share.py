@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from eligibility import _cache
 from eligibility.compile import python as py
 from eligibility.compile.findings_py import FindingTables
 from eligibility.compile.python import CONCLUSION_GROUPS, Program
@@ -81,6 +82,33 @@ def test_programs_writing_one_text_share_its_code(programs: list[Program]) -> No
         for group in by_text.values():
             assert all(get(p).__code__ is get(group[0]).__code__ for p in group)
             assert all(get(p).__globals__ is py._RUN_GLOBALS for p in group)
+
+
+def test_the_sharing_holds_when_the_code_cache_forgets(
+    programs: list[Program], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared code is the program module's own table (``python._SHARED``), not the recent code objects
+    ``_cache.cached_code`` keeps in memory (64, dropped all at once when full — fewer than the bundled
+    packs' generated texts): with that memory holding one object, a program compiled after a program of
+    other text still runs the code of an earlier program of its own text, while that one lives."""
+    by_text: dict[str, list[Program]] = {}
+    for program in programs:
+        by_text.setdefault(_text(program), []).append(program)
+    same = next(group for group in by_text.values() if len(group) > 1)
+    other = next(group[0] for group in by_text.values() if group is not same)
+    monkeypatch.setattr(_cache, "_code_memo", {})  # holding one code object: the last compiled
+    monkeypatch.setattr(_cache, "_CODE_MEMO_SIZE", 0)
+
+    def rebuilt(p: Program) -> Program:
+        return py._Compiler(p.chain, _day_in(p, date(2024, 6, 30)), p.start, p.until).build()
+
+    first = rebuilt(same[0])
+    between = rebuilt(other)
+    again = rebuilt(same[1])
+    assert again.fn.__code__ is first.fn.__code__ and again.lean_fn.__code__ is first.lean_fn.__code__
+    assert between.fn.__code__ is not first.fn.__code__
+    assert first.none_fn().__code__ is not between.none_fn().__code__
+    assert again.none_fn().__code__ is first.none_fn().__code__
 
 
 def test_a_program_running_shared_code_answers_as_its_own_copy(programs: list[Program]) -> None:
