@@ -198,7 +198,7 @@ class FindingTables:
             head = f"def one(fm, um{_defaults(body)}):"
             source = "\n".join([head, *("    " + line for line in body), "    return r"]) + "\n"
             namespace: dict[str, Any] = {f"t{i}": self.tables[i] for i in range(start, len(self.tables))}
-            shared = _shared(source, "<eligibility findings>")
+            shared = _shared(source, "<eligibility findings>", disk=False)  # (compiled in-process, as before)
             self.shared.append(shared)
             exec(shared.code, namespace)  # our own source, shared by text as :attr:`every`'s
             got = self._one[(g, kind)] = _rehomed(namespace["one"])

@@ -289,9 +289,10 @@ defaults (:func:`_bound`), so the only names it looks up globally are builtins (
 they are not when each program's function has its own globals (CPython checks the dictionary's keys)."""
 
 
-def _shared(source: str, filename: str) -> _Shared:
+def _shared(source: str, filename: str, disk: bool = True) -> _Shared:
     """The code of ``source`` compiled with its comment lines blanked, once for every program writing the
-    same text (thread-safe).
+    same text (thread-safe); kept on disk too (:func:`~eligibility._cache.cached_code`) unless ``disk`` is
+    false (a function of a few lines compiles as fast as a file is read).
 
     Why shared (session 18): the comments name the span and the rules' files, and the constants are
     bound per program as the functions' defaults (the code reads them as locals), so the rest of the
@@ -306,7 +307,7 @@ def _shared(source: str, filename: str) -> _Shared:
     with _SHARED_LOCK:
         got = _SHARED.get(key)
         if got is None:
-            got = _SHARED[key] = _Shared(cached_code(text, filename))
+            got = _SHARED[key] = _Shared(cached_code(text, filename) if disk else compile(text, filename, "exec"))
     return got
 
 
