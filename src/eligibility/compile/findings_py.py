@@ -19,17 +19,20 @@ Session 17: a narrow group whose every code one rule concludes (risks and risk t
 its certain findings by fired mask and its uncertain ones by unknown mask (:class:`_ByMask`); each part
 alone repeats where the pair did not, and a hit is a dict look-up for the whole group.
 
+Session 18: the functions read their tables and memos as defaults, so one compiled copy of a text serves
+every program writing it (``python._shared``: the bundled packs' 54 programs write 5 texts).
+
 Nothing a rule file supplies becomes code: codes and rule ids stay in the tables the generated code
 indexes; only bit masks and table numbers are written into the source.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from .._cache import cached_code
-from .python import Program
+from .python import Program, _rehomed, _shared
 
 __all__ = ["FindingTables", "Make", "code_masks"]
 
@@ -88,6 +91,18 @@ class _ByMask(dict[int, tuple[Any, ...]]):
         return got
 
 
+_TABLE_NAME: Final = re.compile(r"\b[tCM][0-9]+\b")
+"""A table's or memo's name in the generated code (``t3``, ``C0``, ``M0``)."""
+
+
+def _defaults(lines: Sequence[str]) -> str:
+    """The tables and memos ``lines`` read, as defaults of the function's extra parameters (``, t0=t0``):
+    read as locals, so the function's code — shared by every program writing the same text — never
+    looks up one program's globals (``python._bound`` does the same for the programs)."""
+    names = {m for line in lines for m in _TABLE_NAME.findall(line)}
+    return "".join(f", {name}={name}" for name in sorted(names, key=lambda x: (x[0], int(x[1:]))))
+
+
 def _unset(mask: int) -> tuple[Any, ...]:
     raise AssertionError("a finding memo read before its group's code was set")
 
@@ -139,9 +154,9 @@ class FindingTables:
             # The group's code (the only copy of what its findings are) as two functions, certain findings
             # from the fired mask, uncertain ones from the unknown mask, each kept by its mask (_ByMask).
             yes, maybes = self._parts(kind, codes, make)
-            pieces += [f"def yes{n}(fm):", "    o = []", *("    " + line for line in yes), "    return tuple(o)"]
-            pieces += [f"def maybe{n}(um):", "    o = []", *("    " + line for line in maybes)]
-            pieces.append("    return tuple(o)")
+            pieces += [f"def yes{n}(fm{_defaults(yes)}):", "    o = []", *("    " + line for line in yes)]
+            pieces += ["    return tuple(o)", f"def maybe{n}(um{_defaults(maybes)}):", "    o = []"]
+            pieces += [*("    " + line for line in maybes), "    return tuple(o)"]
             body += ["if fm or um:", f"    r{n} = C{n}[fm] + M{n}[um]", "else:", f"    r{n} = ()"]
             memos.append(n)
         self.body: tuple[str, ...] = tuple(body)
@@ -154,7 +169,7 @@ class FindingTables:
         """Per group of ``groups``, in order: the local holding its findings, or ``()`` for a group of no code."""
         every = [
             *pieces,
-            "def every(f, u):",
+            f"def every(f, u{_defaults(body)}):",
             *("    " + line for line in body),
             f"    return ({''.join(o + ', ' for o in out)})",
         ]
@@ -166,10 +181,15 @@ class FindingTables:
             self.names[f"C{n}"], self.names[f"M{n}"] = certain, maybe = _ByMask(), _ByMask()
             self._memos += [certain, maybe]
         namespace: dict[str, Any] = dict(self.names)
-        exec(cached_code(self.source, f"<eligibility findings {program.key}>"), namespace)  # our own source
+        # Our own source, compiled once for every program writing the same text (``python._shared``): it
+        # names tables by number, not by code or rule, so the spans of a pack write the same text; each
+        # program's functions bind its own tables as their defaults.
+        self.shared = [_shared(self.source, "<eligibility findings>")]
+        exec(self.shared[0].code, namespace)
         for n in memos:
-            self.names[f"C{n}"].fn, self.names[f"M{n}"].fn = namespace[f"yes{n}"], namespace[f"maybe{n}"]
-        self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = namespace["every"]
+            self.names[f"C{n}"].fn = _rehomed(namespace[f"yes{n}"])
+            self.names[f"M{n}"].fn = _rehomed(namespace[f"maybe{n}"])
+        self.every: Callable[[Sequence[int], Sequence[int]], tuple[tuple[Any, ...], ...]] = _rehomed(namespace["every"])
 
     def group(self, g: int, kind: str) -> Callable[[int, int], tuple[Any, ...]]:
         """The findings of ``kind`` in group ``g`` as a function of its (fired, unknown) masks — generated
@@ -178,10 +198,13 @@ class FindingTables:
         if got is None:
             start = len(self.tables)
             body = self._block(g, kind, "r", self._make)
-            source = "\n".join(["def one(fm, um):", *("    " + line for line in body), "    return r"]) + "\n"
+            head = f"def one(fm, um{_defaults(body)}):"
+            source = "\n".join([head, *("    " + line for line in body), "    return r"]) + "\n"
             namespace: dict[str, Any] = {f"t{i}": self.tables[i] for i in range(start, len(self.tables))}
-            exec(compile(source, f"<eligibility findings {self.program.key} {kind}>", "exec"), namespace)
-            got = self._one[(g, kind)] = namespace["one"]
+            shared = _shared(source, "<eligibility findings>", disk=False)  # (compiled in-process, as before)
+            self.shared.append(shared)
+            exec(shared.code, namespace)  # our own source, shared by text as :attr:`every`'s
+            got = self._one[(g, kind)] = _rehomed(namespace["one"])
         return got
 
     def _block(self, g: int, kind: str, out: str, make: Make) -> list[str]:

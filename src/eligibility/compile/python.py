@@ -19,15 +19,20 @@ python-dateutil. Nothing from a rule file is ever passed to ``eval``: the source
 checked AST, whose names were resolved at load time; literals travel as constants, never as code text.
 
 ``Program.source`` is readable: names follow fact and rule ids, and each rule's block starts with a
-comment pointing at its rule file's ``path:line``.
+comment pointing at its rule file's ``path:line``. The comments are on lines of their own and blank in
+the text that is compiled, so programs whose code is the same share one compiled copy (:func:`_shared`)
+while line *n* of a traceback is still line *n* of ``Program.source``.
 """
 
 from __future__ import annotations
 
+import builtins
 import enum
 import re
 import threading
+import types
 import typing
+import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -167,6 +172,9 @@ class Program:
     lean_fn: Any = None
     none_code: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
     """``program_none``'s source and the namespace it runs in, compiled on the first :meth:`run_none`."""
+    shared: list[_Shared] = field(default_factory=list, repr=False, compare=False)
+    """The compiled code this program runs, shared with every program writing the same text (:func:`_shared`):
+    held here so that the shared copy lives as long as a program running it."""
 
     def __post_init__(self) -> None:
         """``run`` is the generated function itself, set on the instance (and so is ``run_none`` once
@@ -186,9 +194,10 @@ class Program:
                 if fn is None:
                     text, namespace = self.none_code
                     scope = dict(namespace)  # (the defaults bind the same constants and helpers)
-                    code = cached_code(text, f"<eligibility program {self.key} (none)>")
-                    exec(code, scope)  # our own generated source
-                    fn = self.__dict__["run_none"] = scope["program_none"]
+                    shared = _shared(text, "<eligibility program (none)>")
+                    exec(shared.code, scope)  # our own generated source
+                    self.shared.append(shared)
+                    fn = self.__dict__["run_none"] = _rehomed(scope["program_none"])
         return fn
 
     def run_none(self, h: Any, as_of: date) -> tuple[Any, Any, Masks, Masks]:
@@ -251,6 +260,64 @@ def spans(chain: Chain) -> list[date]:
 
 _CACHE_LOCK: Final = threading.Lock()
 _NONE_LOCK: Final = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------ shared code
+
+
+class _Shared:
+    """The code compiled from one program text (:func:`_shared`), held by every :class:`Program` whose
+    compiler wrote that text."""
+
+    __slots__ = ("__weakref__", "code")
+
+    def __init__(self, code: types.CodeType) -> None:
+        self.code = code
+
+
+_SHARED: Final[weakref.WeakValueDictionary[tuple[str, str], _Shared]] = weakref.WeakValueDictionary()
+"""The compiled program texts by (file name, text without comments), while a program holds them."""
+_SHARED_LOCK: Final = threading.Lock()
+
+_COMMENT_LINE: Final = re.compile(r"^[ \t]*#[^\n]*", re.MULTILINE)
+"""A whole-line comment (with its indentation). The compiler writes its comments on lines of their own —
+``# rule <id> (<file>:<line>)``, ``# fact …``, ``# <pack> [<start>, <until>)`` above each ``def`` —
+and no string of the generated code starts a line (constants are names)."""
+
+_RUN_GLOBALS: Final[dict[str, Any]] = {"__builtins__": builtins}
+"""The globals of every generated program function: a program binds its constants and helpers as
+defaults (:func:`_bound`), so the only names it looks up globally are builtins (``len``, ``min``,
+``max``). One dictionary for all programs keeps those look-ups specialised in the shared code, which
+they are not when each program's function has its own globals (CPython checks the dictionary's keys)."""
+
+
+def _shared(source: str, filename: str, disk: bool = True) -> _Shared:
+    """The code of ``source`` compiled with its comment lines blanked, once for every program writing the
+    same text (thread-safe); kept on disk too (:func:`~eligibility._cache.cached_code`) unless ``disk`` is
+    false (a function of a few lines compiles as fast as a file is read).
+
+    Why shared (session 18): the comments name the span and the rules' files, and the constants are
+    bound per program as the functions' defaults (the code reads them as locals), so the rest of the
+    text is the same for the spans of a pack and for packs built alike — the bundled packs' 54 programs
+    write 13 texts (the constants take 26 sets). A fresh household is slow mostly for bringing code and
+    data back into the CPU's caches (sessions 16–17); one copy of the code per text is code the other
+    programs' households ran recently, already specialised by the interpreter. The blanked lines keep the
+    line numbers: line *n* of a traceback is line *n* of :attr:`Program.source`, comments and all. The file
+    name is the text's, not one program's."""
+    text = _COMMENT_LINE.sub("", source)
+    key = (filename, text)
+    with _SHARED_LOCK:
+        got = _SHARED.get(key)
+        if got is None:
+            got = _SHARED[key] = _Shared(cached_code(text, filename) if disk else compile(text, filename, "exec"))
+    return got
+
+
+def _rehomed(fn: Any) -> Any:
+    """``fn`` — a generated function, its defaults bound from its program's namespace — with the one
+    globals dictionary of all programs (:data:`_RUN_GLOBALS`)."""
+    got = types.FunctionType(fn.__code__, _RUN_GLOBALS, fn.__name__, fn.__defaults__)
+    return got
 
 
 def program_for(chain: Chain, on: date) -> Program:
@@ -1605,7 +1672,8 @@ class _Compiler:
         if self.daily:
             day = [*("    " + line for line in self.day_lines), f"    return ({', '.join(self.daily)},)"]
             out += [
-                f"def day(as_of{_bound([day], namespace, seen)}):  # {span}: the values of the day alone",
+                f"# {span}: the values of the day alone",
+                f"def day(as_of{_bound([day], namespace, seen)}):",
                 *day,
                 "",
                 "",
@@ -1613,17 +1681,19 @@ class _Compiler:
             namespace["DAYS"] = _Days()
         full_args, lean_args, none_args = (_bound(p, namespace, seen) for p in (full_parts, lean_parts, none_parts))
         out += [
-            f"def program(h, as_of{full_args}):  # {span}",
+            f"# {span}",
+            f"def program(h, as_of{full_args}):",
             *full,
             "",
             "",
-            f"def program_lean(h, as_of{lean_args}):  # {span}: the same values and conclusions, no outcome tuple",
+            f"# {span}: the same values and conclusions, no outcome tuple",
+            f"def program_lean(h, as_of{lean_args}):",
             *lean,
         ]
         none_source = "\n".join(
             [
-                f"def program_none(h, as_of{none_args}):  # {span}: the full program, its tuples"
-                " built only when a decision without a trace reads them",
+                f"# {span}: the full program, its tuples built only when a decision without a trace reads them",
+                f"def program_none(h, as_of{none_args}):",
                 *none,
             ]
         )
@@ -1631,10 +1701,14 @@ class _Compiler:
         key = f"{chain.pack.id}@{self.start.isoformat()}"
         # ``program_none`` is compiled on its first call (:meth:`Program.run_none`): compiling costs about
         # as much per line as the engine's first decision can spare (issue 9's cold start).
-        # Compiled once per text and kept on disk beside the cached rule set, keyed by the text itself
+        # Compiled once per text — its comments left out, so the spans of a pack share it (:func:`_shared`)
+        # — and kept on disk beside the cached rule set, keyed by the text itself
         # (:func:`eligibility._cache.cached_code`): the compile is most of a new process's first decision.
-        code = cached_code("\n".join(out) + "\n", f"<eligibility program {key}>")
-        exec(code, namespace)  # our own generated source; no text from a rule file is code
+        shared = _shared("\n".join(out) + "\n", "<eligibility program>")
+        exec(shared.code, namespace)  # our own generated source; no text from a rule file is code
+        for name in ("day", "program", "program_lean"):
+            if name in namespace:
+                namespace[name] = _rehomed(namespace[name])
         if self.daily:
             namespace["DAYS"].fn = namespace["day"]
         return Program(
@@ -1653,6 +1727,7 @@ class _Compiler:
             fact_index=dict(self.fact_index),
             value_kinds=self.value_kinds,
             conclusion_bits=tuple(tuple(b) for b in bits),
+            shared=[shared],
         )
 
 
