@@ -155,3 +155,41 @@ def test_selection_masks_beside_households_without_members() -> None:
     out = _select_pass([cond], [pl.col("__c0")], [], [], ["flag"], df.lazy()).collect()
     assert out.get_column("__msel0:0").to_list() == [0b101, 0, 0, 0b10, 0, 0]
     assert out.get_column("__mrev0:0").to_list() == [0b010, 0, 0, 0, 0, 0b1]
+
+
+def test_gaps_naming_nobody_taken_out_by_row_position() -> None:
+    """``_gaps_kept`` (docs/batch-speed.md, session 18 bgap2): each row keeps its ``gaps`` except those
+    dropped on it, the rows that drop some taken by position and their kept lists (none kept: an empty
+    list) put back in the same order; rows that keep nothing lie between rows that keep some, and
+    ``gaps`` comes in several chunks."""
+    from eligibility.compile.members_pl import _gaps_kept
+    from eligibility.compile.polars import FINDING
+
+    rng = random.Random(18)
+    codes = ["g0", "g1", "g2", "g3"]
+    entries = [_Entry("gap", c, k, pl.lit(1), (), pl.col(f"__md{k}")) for k, c in enumerate(codes[:3])]
+    n = 2000
+    lists = [None if rng.random() < 0.02 else sorted(rng.sample(codes, rng.randint(0, len(codes)))) for _ in range(n)]
+    drops = [[bool(ls) and c in ls and rng.random() < 0.3 for c in codes[:3]] for ls in lists]
+    gaps = pl.Series(
+        "gaps",
+        [None if ls is None else [{"code": c, "certain": True, "rules": [f"r.{c}"]} for c in ls] for ls in lists],
+        dtype=pl.List(FINDING),
+    )
+    half = n // 2
+    df = pl.concat([pl.DataFrame([gaps.head(half)]), pl.DataFrame([gaps.tail(n - half)])], rechunk=False)
+    assert df.get_column("gaps").n_chunks() > 1
+    wide = pl.DataFrame(
+        {"_row": list(range(7, 7 + n)), "__r": list(range(n)), **{f"__md{k}": [d[k] for d in drops] for k in range(3)}}
+    )
+    got = _gaps_kept(df, wide, entries).to_list()
+    assert len(got) == n
+    for ls, d, cell in zip(lists, drops, got, strict=True):
+        if ls is None:
+            assert cell is None
+            continue
+        dropped = {c for c, x in zip(codes, d, strict=False) if x}
+        assert [g["code"] for g in cell] == [c for c in ls if c not in dropped]
+    # not vacuous: rows keeping none of several gaps before and after rows keeping some
+    kinds = ["none" if any(d) and not cell else "some" if any(d) else "" for d, cell in zip(drops, got, strict=True)]
+    assert "none" in kinds and "some" in kinds[kinds.index("none") :] and "none" in kinds[kinds.index("some") :]

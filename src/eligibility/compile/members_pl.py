@@ -154,13 +154,12 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     spelled out once per distinct mask word (a few dozen in 100,000 households: most households have
     few members) and gathered into the long form by the word's rank among them.
 
-    Every row then keeps a place in the grouping (one placeholder entry per row, dropped inside it),
-    sorted on one integer key (row position, entry place), so the groups come out one per row in order
-    and are stacked beside the table: sorting on (``_row``, place), grouping by ``_row`` and joining the
-    lists back on it cost three times as much (measured: 0.15 against 0.045 CPU s at 100,000
-    households)."""
-    from .polars import _attach
-
+    Every row then keeps a place in the grouping: its pieces, or, for a row without any, one placeholder
+    entry (dropped inside the grouping; a placeholder on every row moved and sorted 100,000 more entries
+    of a bundled part for nothing), sorted on one integer key (row position, entry place), so the groups
+    come out one per row in order and are stacked beside the table: sorting on (``_row``, place),
+    grouping by ``_row`` and joining the lists back on it cost three times as much (measured: 0.15
+    against 0.045 CPU s at 100,000 households)."""
     df = lf.collect()
     words = sum(1 for c in df.columns if c.startswith(f"{_SELECTED}0:"))
     selectors = sorted({i for e in entries for i, _ in e.parts})
@@ -205,10 +204,19 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
         )
         for e in entries
     ]
-    places = wide.lazy().select(
-        "__r",
-        pl.lit(-1, dtype=pl.Int64).alias("__pos"),
-        *(_u64(0).alias(c) for c in (*sel, *rev)),
+    # placeholders only for the rows without a piece (about 37 % of a bundled part): a row with one
+    # keeps its group through it
+    listing = pl.any_horizontal(
+        (pl.col(f"__ms{e.order}").is_not_null() & pl.col(f"__ml{e.order}")).fill_null(False) for e in entries
+    )
+    places = (
+        wide.lazy()
+        .filter(~listing)
+        .select(
+            "__r",
+            pl.lit(-1, dtype=pl.Int64).alias("__pos"),
+            *(_u64(0).alias(c) for c in (*sel, *rev)),
+        )
     )
     # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
     span = 2 * n * len(SELECTABLE_KINDS) + 1
@@ -229,15 +237,10 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     )
     if listed.height != df.height:  # pragma: no cover - one group per row, by construction
         raise AssertionError("member measures: not one list per row")
-    frames: list[pl.LazyFrame] = []
+    out = pl.concat([df, listed.select("member_measures")], how="horizontal").lazy()
     dropping = [e for e in entries if e.drop is not None]
     if dropping:
-        frames.append(_gaps_kept(df, wide, dropping))
-    out = pl.concat([df, listed.select("member_measures")], how="horizontal").lazy()
-    if frames:
-        out = _attach(out, frames)
-    if dropping:
-        out = out.with_columns(pl.col("__gaps").fill_null(pl.col("gaps")).alias("gaps")).drop("__gaps")
+        out = out.with_columns(_gaps_kept(df, wide, dropping))
     return out
 
 
@@ -289,37 +292,46 @@ def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
     return pl.lit(spelled.to_series()).gather(pl.lit(ids))
 
 
-def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> pl.LazyFrame:
-    """``__gaps``: for the rows that list a gap naming nobody (:func:`eligibility.members.keep_gap`), their
-    ``gaps`` without it; null on every other row."""
+def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> pl.Series:
+    """``gaps`` without the gaps that name nobody (:func:`eligibility.members.keep_gap`), by row position:
+    the few rows that list one (about 6 % of a bundled part) are taken by position (``__r``), their gaps
+    exploded, the dropped ones taken out and the rest regrouped; every row then takes its list from
+    ``gaps`` or, for those rows, from the regrouped lists appended after it, in one gather. Joining the
+    regrouped lists back on ``_row`` beside the wide table and filling the other rows' nulls from
+    ``gaps`` copied the whole nested column a second time (measured: 0.015 and 0.008 CPU s of a fresh
+    100,000-household part, against 0.004 for this; docs/batch-speed.md, session 18 bgap2)."""
     dropped = pl.concat(
         [
-            wide.lazy().filter(pl.col(f"__md{e.order}")).select("_row", pl.lit(e.code, dtype=pl.String).alias("code"))
+            wide.lazy().filter(pl.col(f"__md{e.order}")).select("__r", pl.lit(e.code, dtype=pl.String).alias("code"))
             for e in dropping
         ]
     ).collect()
-    rows = df.lazy().select("_row", "gaps").join(dropped.lazy().select("_row").unique(), on="_row", how="semi")
+    gaps = df.get_column("gaps")
+    at = dropped.get_column("__r").unique().sort()
     kept = (
-        rows.with_columns(pl.int_ranges(pl.col("gaps").list.len()).alias("__i"))
+        pl.DataFrame([at, gaps.gather(at)])
+        .lazy()
+        .with_columns(pl.int_ranges(pl.col("gaps").list.len()).alias("__i"))
         .explode("gaps", "__i")
         .filter(pl.col("gaps").is_not_null())
         .join(
             dropped.lazy(),
-            left_on=["_row", pl.col("gaps").struct.field("code")],
-            right_on=["_row", "code"],
+            left_on=["__r", pl.col("gaps").struct.field("code")],
+            right_on=["__r", "code"],
             how="anti",
             maintain_order="left",
         )
-        .group_by("_row", maintain_order=True)
+        .group_by("__r", maintain_order=True)
         .agg(pl.col("gaps"))
+        .collect()
     )
-    from .polars import FINDING
-
-    return (
-        rows.select("_row")
-        .join(kept, on="_row", how="left", maintain_order="left")
-        .select("_row", pl.col("gaps").fill_null(pl.lit([], dtype=pl.List(FINDING))).alias("__gaps"))
+    # rows keeping none of their gaps are not among ``kept``: an empty list, appended last
+    n, k = df.height, kept.height
+    lists = pl.concat([gaps, kept.get_column("gaps"), pl.Series("gaps", [[]], dtype=gaps.dtype)], rechunk=True)
+    which = pl.repeat(n + k, at.len(), dtype=pl.Int64, eager=True).scatter(
+        at.search_sorted(kept.get_column("__r")), pl.int_range(n, n + k, dtype=pl.Int64, eager=True)
     )
+    return lists.gather(pl.int_range(n, dtype=pl.Int64, eager=True).scatter(at, which))
 
 
 _COVERAGE: Final = ("all", "all?", "ids", "ids?")

@@ -1433,6 +1433,12 @@ _SPELLED_MEMO = 1 << 16
 """A bound on the gap patterns' spelled fields remembered per program (``_Decide.gap_stage``): this many
 patterns per meaning of their integers, this many meanings."""
 
+_FEW_ITEMS = 8
+"""The gap stage spells which items of a collection lack a path (``_Decide.gap_stage``'s ``__l<bit>:0``)
+one position at a time, without an explode, when no row of the part has more items than this (most
+households have a few members); past it, an explode per collection and segment sums (``lacking``), whose
+cost does not grow with the positions. A test sets it to 0 to take the explode for every collection."""
+
 _PAIR_BITS = 64
 """A gap list's (row, subject) pattern is one exact integer when it fits in this many bits (``_Decide.
 gap_stage``'s ``pair_terms``), else hashed columns; a test lowers it to take the hashed way."""
@@ -2109,18 +2115,65 @@ class _Decide:
             return (word & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
 
         item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
+        subs_of: dict[str, list[tuple[int, str]]] = {}  # per collection, its item paths' (bit, field)
+        for b, (coll, sub) in item_of.items():
+            subs_of.setdefault(coll, []).append((b, sub))
+        subs_of = dict(sorted(subs_of.items()))
         position_bit = {i: 1 << i for i in range(64)}
 
-        def lacks_items() -> list[pl.Expr]:
-            """``__lk:<coll>``: per item of each collection with an item path, whether it lacks each
+        def lacks_items(colls: Sequence[str]) -> list[pl.Expr]:
+            """``__lk:<coll>``: per item of each of ``colls``, whether it lacks each of its item paths
             (a struct of Booleans ``n<bit>``): an element-wise ``list.eval``, cheap beside moving the
             items themselves through the filter and the explode of ``lacking``."""
-            colls: dict[str, list[pl.Expr]] = {}
-            for b, (coll, sub) in item_of.items():
-                colls.setdefault(coll, []).append(pl.element().struct.field(sub).is_null().alias(f"n{b}"))
-            return [pl.col(c).list.eval(pl.struct(xs)).alias(f"__lk:{c}") for c, xs in sorted(colls.items())]
+            return [
+                pl.col(c)
+                .list.eval(pl.struct(pl.element().struct.field(sub).is_null().alias(f"n{b}") for b, sub in subs_of[c]))
+                .alias(f"__lk:{c}")
+                for c in colls
+            ]
 
-        def lacking(wide: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+        def lacking_by_position(longest: dict[str, int]) -> list[list[pl.Expr]]:
+            """``__l<bit>:0`` of the collections in ``longest`` (each with at most that many items, at most
+            :data:`_FEW_ITEMS`, so one word of positions), in three batches: per item the paths it lacks as
+            one integer (``__iw:<coll>``, bit ``j`` for the collection's ``j``-th item path), that integer
+            of each position (``__iw<i>:<coll>``, a ``list.get``), and per item path the OR of its
+            positions' bits (null on a row lacking none of the collection's item paths, as ``lacking``
+            leaves it). The same columns as ``lacking``'s explode and segment sums, at a third of their CPU
+            time on a fresh 100,000-household part, where the explode copied each item's flags, the
+            segment sums ran a running sum per path and the result was joined back (measured, see
+            docs/batch-speed.md, session 18 bgap2)."""
+            words: list[pl.Expr] = []
+            at: list[pl.Expr] = []
+            bits: list[pl.Expr] = []
+            for coll, n in longest.items():
+                subs = subs_of[coll]
+                words.append(
+                    pl.col(coll)
+                    .list.eval(
+                        _bit_or(
+                            [
+                                pl.when(pl.element().struct.field(sub).is_null())
+                                .then(pl.lit(1 << j, dtype=pl.UInt64))
+                                .otherwise(pl.lit(0, dtype=pl.UInt64))
+                                for j, (_, sub) in enumerate(subs)
+                            ]
+                        )
+                    )
+                    .alias(f"__iw:{coll}")
+                )
+                at += [pl.col(f"__iw:{coll}").list.get(i, null_on_oob=True).alias(f"__iw{i}:{coll}") for i in range(n)]
+                lacks_one = _any([has("__M", b) for b, _ in subs])
+                for j, (b, _) in enumerate(subs):
+                    positions = [
+                        pl.when(bit_set(pl.col(f"__iw{i}:{coll}"), j))
+                        .then(pl.lit(1 << i, dtype=pl.UInt64))
+                        .otherwise(pl.lit(0, dtype=pl.UInt64))
+                        for i in range(n)
+                    ]
+                    bits.append(pl.when(lacks_one).then(_bit_or(positions)).alias(f"__l{b}:0"))
+            return [words, at, bits]
+
+        def lacking(wide: pl.DataFrame, colls: Sequence[str]) -> tuple[pl.DataFrame, dict[str, int]]:
             """Per row lacking an item path: which items lack it, as bitsets over item positions
             (``__l<bit>:<k>``: positions 64k … 64k+63; null where none). One explode per collection and
             integer words, where spelling ``$.members[2].birth_date`` per row and path cost the most of
@@ -2131,8 +2184,8 @@ class _Decide:
             words: dict[str, int] = {}
             order = ["__pos"]
             absent: list[str] = []
-            for coll in sorted({c for c, _ in item_of.values()}):
-                subs = [(sub, b) for b, (c, sub) in item_of.items() if c == coll]
+            for coll in colls:
+                subs = [(sub, b) for b, sub in subs_of[coll]]
                 lk = f"__lk:{coll}"
                 # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
                 # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
@@ -2470,7 +2523,6 @@ class _Decide:
         nodes = self.node_columns()
         fact_stages = self.fact_words()
         missing = self.missing_words()
-        lk_names = [f"__lk:{c}" for c in sorted({c for c, _ in item_of.values()})]
         all_names = list(gap_names.values())
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -2479,7 +2531,22 @@ class _Decide:
             # What reads the collections (``__M``'s item bits, ``__lk``) goes before the filter: the
             # filter then gathers integers and flags, not every field of every item (measured: a third
             # of this stage's wide part).
-            pre = lf.with_row_index("__pos").with_columns([*missing, *lacks_items()]).collect()
+            # Collections of few items on every row take their lacking items by position (one word);
+            # the others the explode of ``lacking`` (``_FEW_ITEMS``).
+            longest: dict[str, int] = {}
+            if subs_of:
+                got = lf.select(pl.col(c).list.len().max().alias(c) for c in subs_of).collect().row(0, named=True)
+                longest = {c: n or 0 for c, n in got.items() if (n or 0) <= _FEW_ITEMS and len(subs_of[c]) <= 64}
+            exploded = [c for c in subs_of if c not in longest]
+            lk_names = [f"__lk:{c}" for c in exploded]
+            words, at, few = lacking_by_position(longest)
+            pre = (
+                lf.with_row_index("__pos")
+                .with_columns([*missing, *lacks_items(exploded), *words])
+                .with_columns(at)
+                .with_columns(few)
+                .collect()
+            )
             n = pre.height
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
             for cols in fact_stages:
@@ -2495,10 +2562,12 @@ class _Decide:
                 *(f"__M{w}" for w in range(self.n_words)),
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *lk_names,
+                *(f"__l{b}:0" for c in longest for b, _ in subs_of[c]),
             ).collect(engine="in-memory")
-            positions: dict[str, int] = {}
-            if item_bits:
-                lacks, positions = lacking(wide)
+            positions = dict.fromkeys(longest, 1)
+            if exploded:
+                lacks, more = lacking(wide, exploded)
+                positions.update(more)
                 wide = pl.concat([wide, lacks.drop("__pos")], how="horizontal")
             ors = seen(wide, positions)
             # A subject no row of this part names under a gathering adds nothing to its lists: left out
