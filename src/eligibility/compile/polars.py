@@ -90,7 +90,7 @@ from ..expressions import UNKNOWN, Aggregate, Binary, BoolOp, Call, ListLit, Lit
 from ..facts import CATALOGUE, FieldSpec
 from ..models import Household
 from ..ruleset import VOCAB_SECTIONS, Chain, RuleDef, RuleSet, RuleVersion
-from .members_pl import MEMBER_MEASURE, add_member_stage, member_rows
+from .members_pl import ENGINE, MEMBER_MEASURE, add_member_stage, member_rows
 from .python import _since_at_least, spans
 
 __all__ = [
@@ -566,16 +566,16 @@ class TableProgram:
                 pl.lit(self.chain.pack.id, dtype=pl.String).alias("jurisdiction"),
                 pl.lit(self.chain.fingerprint, dtype=pl.String).alias("ruleset_fingerprint"),
             )
-            .collect()
+            .collect(engine=ENGINE)
         )
         if self.error is not None:
-            return base.lazy().with_columns(self.error(pl.col("as_of")).alias("error")).collect()
+            return base.lazy().with_columns(self.error(pl.col("as_of")).alias("error")).collect(engine=ENGINE)
         for stage in self.stages:
-            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+            base = stage(base.lazy()).collect(engine=ENGINE)
         out = base.lazy().with_columns(*self.decision, pl.lit(None, dtype=pl.String).alias("error"))
         if rule_columns:
             out = out.with_columns(*self.rule_columns)
-        return out.collect()
+        return out.collect(engine=ENGINE)
 
 
 _LOCK: Final = threading.Lock()
@@ -1244,7 +1244,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     for s in specs:
         outer |= s.outer
     outer.discard("_row")
-    df = lf.collect()
+    df = lf.collect(engine=ENGINE)
     if df.height and df.get_column(coll).null_count() == df.height:
         # No row has the collection (every aggregate over it unknown): the columns as the full pass
         # types them (the same pass over no rows), all null, without its explode, group_by and join,
@@ -1309,7 +1309,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
             .explode(coll, "__i")
             .filter(pl.col("__i").is_not_null())
             .select(items)
-            .collect()
+            .collect(engine=ENGINE)
         )
         flat = per_item.lazy().select(flags)
         df = pl.concat([df, _segment_sums(df.get_column(coll), flat)], how="horizontal")
@@ -1341,7 +1341,7 @@ def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | Non
 def _sums_to(ends: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
     """:func:`_segment_sums` given where each row's items end in ``flat`` (the running count of its
     rows): the member selection keeps one placeholder row per household without members."""
-    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect()
+    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect(engine=ENGINE)
     total = int(ends[-1]) if len(ends) else 0
     if running.height != total:  # pragma: no cover - polars' explode contract
         raise AssertionError("explode did not give one row per item")
@@ -1716,12 +1716,18 @@ class _Combinations:
                 .select(self.group, number, pl.lit(self.items).gather(number).alias("x"))
                 .group_by("i", maintain_order=True)
                 .agg(pl.col("x").filter(number != self.placeholder_number))
-                .collect()
+                .collect(engine=ENGINE)
             )
         else:
             parts = [base.select(self.placeholder)]
             parts += [base.filter(met).with_columns(certain).select(select) for met, certain, select in self.entries]
-            got = pl.concat(parts).sort("o").group_by(self.group, maintain_order=True).agg(self.listed).collect()
+            got = (
+                pl.concat(parts)
+                .sort("o")
+                .group_by(self.group, maintain_order=True)
+                .agg(self.listed)
+                .collect(engine=ENGINE)
+            )
         if got.height != len(keys):  # pragma: no cover - one group per key, by construction
             raise AssertionError("finding combinations: not one list per key")
         lists: pl.Series = got.get_column("x").cast(self.dtype)
@@ -1753,7 +1759,7 @@ def _distinct(long: pl.DataFrame, key: list[str], hashed: pl.Series | None = Non
     number = hashed.replace_strict(hashed.filter(first), pl.Series(range(table.height), dtype=pl.UInt32))
     # lazily: the eager gather of every key column cost 1.7 times as much (0.027 against 0.016 CPU s
     # for the 1,057,408 pairs of a 100,000-household ``unknown`` list, measured)
-    if table.lazy().select(pl.all().gather(number)).collect().equals(keys):
+    if table.lazy().select(pl.all().gather(number)).collect(engine=ENGINE).equals(keys):
         return table, number
     table = keys.unique(maintain_order=True)
     number = (
@@ -2189,7 +2195,12 @@ class _Decide:
                 lk = f"__lk:{coll}"
                 # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
                 # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
-                rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).select("__pos", lk).collect()
+                rows = (
+                    wide.lazy()
+                    .filter(_any([has("__M", b) for _, b in subs]))
+                    .select("__pos", lk)
+                    .collect(engine=ENGINE)
+                )
                 if not rows.height:  # no row lacks one (the collection absent, say): null columns, no join
                     words[coll] = 1
                     absent += [f"__l{b}:0" for _, b in subs]
@@ -2204,7 +2215,7 @@ class _Decide:
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
                         *(pl.col(lk).struct.field(f"n{b}").alias(f"__n{b}") for _, b in subs),
                     )
-                    .collect()
+                    .collect(engine=ENGINE)
                 )
                 lacks_one = _any([pl.col(f"__n{b}") for _, b in subs])
                 last: int | None = flat.select(pl.col("__k").filter(lacks_one).max()).item()
@@ -2351,7 +2362,7 @@ class _Decide:
                         for _, ws in per_tag
                     ),
                 )
-                .collect()
+                .collect(engine=ENGINE)
                 .row(0, named=True)
             )
             return {k: v or 0 for k, v in got.items()}
@@ -2390,15 +2401,15 @@ class _Decide:
             fields_at: dict[int, tuple[int, int, int]] = {}
             if pairs > wide.height:
                 key_words, fields_at = row_keys(per_tag, terms, exact)
-                keys = wide.lazy().select(key_words).collect()
+                keys = wide.lazy().select(key_words).collect(engine=ENGINE)
                 _, key_of = _distinct(keys, keys.columns)
                 first = key_of.is_first_distinct()  # the k-th such row has key k
                 if exact:  # the pairs are read off the keys, so the key rows are all they need
                     rep = keys.filter(first).with_row_index("__pos")
                 else:
-                    rep = chosen.filter(first).with_row_index("__pos").collect()
+                    rep = chosen.filter(first).with_row_index("__pos").collect(engine=ENGINE)
             else:
-                rep = chosen.with_row_index("__pos").collect()
+                rep = chosen.with_row_index("__pos").collect(engine=ENGINE)
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
@@ -2432,7 +2443,7 @@ class _Decide:
                         ),
                     ]
                 parts.append(rep.lazy().filter(pl.col(ws[0]).is_not_null()).select("__pos", *columns_of))
-            long = pl.concat(parts, how="diagonal").collect()
+            long = pl.concat(parts, how="diagonal").collect(engine=ENGINE)
             fields = []
             if exact:
                 h = long.get_column("h0")
@@ -2535,7 +2546,11 @@ class _Decide:
             # the others the explode of ``lacking`` (``_FEW_ITEMS``).
             longest: dict[str, int] = {}
             if subs_of:
-                got = lf.select(pl.col(c).list.len().max().alias(c) for c in subs_of).collect().row(0, named=True)
+                got = (
+                    lf.select(pl.col(c).list.len().max().alias(c) for c in subs_of)
+                    .collect(engine=ENGINE)
+                    .row(0, named=True)
+                )
                 longest = {c: n or 0 for c, n in got.items() if (n or 0) <= _FEW_ITEMS and len(subs_of[c]) <= 64}
             exploded = [c for c in subs_of if c not in longest]
             lk_names = [f"__lk:{c}" for c in exploded]
@@ -2545,7 +2560,7 @@ class _Decide:
                 .with_columns([*missing, *lacks_items(exploded), *words])
                 .with_columns(at)
                 .with_columns(few)
-                .collect()
+                .collect(engine=ENGINE)
             )
             n = pre.height
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
@@ -2563,7 +2578,7 @@ class _Decide:
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *lk_names,
                 *(f"__l{b}:0" for c in longest for b, _ in subs_of[c]),
-            ).collect(engine="in-memory")
+            ).collect(engine=ENGINE)
             positions = dict.fromkeys(longest, 1)
             if exploded:
                 lacks, more = lacking(wide, exploded)
@@ -2698,7 +2713,7 @@ class _Decide:
             rules = kind_rules[kind]
             keys = state_keys(rules)
             key_names = [k.meta.output_name() for k in keys]
-            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect()
+            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect(engine=ENGINE)
             distinct = (
                 keyed.drop("_row")
                 .unique(subset=key_names)
@@ -2761,7 +2776,7 @@ class _Decide:
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
             gathered from the kind's table by number."""
-            keyed = lf.select(looked_up_keys).collect()
+            keyed = lf.select(looked_up_keys).collect(engine=ENGINE)
             return pl.DataFrame(
                 [
                     tables[k].lists(keyed.get_column(k), functools.partial(combinations, k)).alias(_FINDING_COLUMNS[k])
@@ -2799,11 +2814,11 @@ class _Decide:
             if 2 * some >= keyed.height:
                 return dated_lists(keyed, kind)
             dates = [pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]]
-            few = keyed.lazy().filter(listing).select(pl.col(kind), *dates).collect()
+            few = keyed.lazy().filter(listing).select(pl.col(kind), *dates).collect(engine=ENGINE)
             lists = dated_lists(few, kind)
             lists = pl.concat([lists, pl.Series([[]], dtype=lists.dtype)]).rechunk()
             place = pl.when(listing).then(listing.cum_sum() - 1).otherwise(some).cast(pl.UInt32)
-            return keyed.lazy().select(pl.lit(lists).gather(place)).collect().to_series()
+            return keyed.lazy().select(pl.lit(lists).gather(place)).collect(engine=ENGINE).to_series()
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column (``dated_rows``), made once per distinct row: a row's list is fixed by
@@ -2885,7 +2900,7 @@ class _Decide:
                 .select("__i", code, pl.struct(fields).alias(name))
                 .group_by("__i", maintain_order=True)
                 .agg(pl.col(name).filter(code.is_not_null()))
-                .collect()
+                .collect(engine=ENGINE)
             )
             if got.height != keyed.height:  # pragma: no cover - one group per row, by construction
                 raise AssertionError("dated findings: not one list per row")
@@ -2899,7 +2914,7 @@ class _Decide:
             frames: list[pl.LazyFrame] = []
             if dated_rules:
                 # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
-                grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
+                grouped = grouped_of(lf, dated_rules).collect(engine=ENGINE).lazy()
             for kind, name in _FINDING_COLUMNS.items():
                 if kind in dated_looked:
                     continue
@@ -2976,9 +2991,6 @@ class _Decide:
                 else out
             )
 
-        # Measured: the sort / window / group_by of this stage runs faster on the in-memory engine than on
-        # polars 2's default streaming engine (the other stages are faster streaming).
-        stage.engine = "in-memory"  # type: ignore[attr-defined]
         return stage
 
     # ------------------------------------------------------------------ the decision
@@ -3292,7 +3304,7 @@ def decide_table(
             if dtype is not None:
                 e = e.cast(dtype)
             cols.append(e.alias(name))
-        shaped.append(frame.lazy().select(cols).collect())  # lazily: see TableProgram.run
+        shaped.append(frame.lazy().select(cols).collect(engine=ENGINE))  # lazily: see TableProgram.run
     if not shaped:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     result = pl.concat(shaped, how="diagonal_relaxed")
@@ -3387,7 +3399,7 @@ def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
         )
         .group_by("_row", maintain_order=True)
         .agg(pl.col("__unborn").str.join("; "))
-        .collect()
+        .collect(engine=ENGINE)
     )
     return found if found.height else None
 
