@@ -481,8 +481,11 @@ def _select_pass(
 
 
 def _u64(x: int) -> pl.Expr:
-    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64)."""
-    return pl.lit(x, dtype=pl.UInt64)
+    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64), made
+    once per value (``polars._typed``)."""
+    from .polars import _typed
+
+    return _typed(x, pl.UInt64)
 
 
 def _packing(masks: int, largest: int) -> list[list[tuple[int, int, int]]]:

@@ -1204,22 +1204,22 @@ def _within(coll: str, specs: Sequence[_AggSpec]) -> tuple[list[pl.Expr], list[p
             continue
         code = (
             pl.when(kept & (value.expr == want).fill_null(False))
-            .then(pl.lit(2, dtype=pl.UInt64))
+            .then(_typed(2, pl.UInt64))
             .when((kept & value.expr.is_null()) | unsure)
-            .then(pl.lit(1, dtype=pl.UInt64))
-            .otherwise(pl.lit(0, dtype=pl.UInt64))
+            .then(_typed(1, pl.UInt64))
+            .otherwise(_typed(0, pl.UInt64))
         )
         coded.append((s, code))
     for j in range(0, len(coded), 32):
         chunk = coded[j : j + 32]
         m = pl.col(chunk[0][0].column + ":m")
-        shifted = [code * pl.lit(1 << 2 * k, dtype=pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
+        shifted = [code * _typed(1 << 2 * k, pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
         # an empty list (or one of null items only) ORs to nothing: no bit set, as a largest code of 0
         reduced.append(items.list.agg(_bit_or(shifted).bitwise_or()).fill_null(0).alias(chunk[0][0].column + ":m"))
         for k, (s, _) in enumerate(chunk):
             want = s.fn == "any"
-            decided = (m & pl.lit(2 << 2 * k, dtype=pl.UInt64)) != 0
-            unknown = (m & pl.lit(1 << 2 * k, dtype=pl.UInt64)) != 0
+            decided = (m & _typed(2 << 2 * k, pl.UInt64)) != 0
+            unknown = (m & _typed(1 << 2 * k, pl.UInt64)) != 0
             finals.append(pl.when(decided).then(want).when(unknown).then(None).otherwise(not want).alias(s.column))
     order = {s.column: i for i, s in enumerate(specs)}  # the results in the order of the aggregates
     return reduced, sorted(finals, key=lambda f: order[f.meta.output_name()])
@@ -1402,6 +1402,16 @@ def _reduce_pass(
 # ------------------------------------------------------------------------------------------ decision
 
 
+@functools.lru_cache(maxsize=4096)
+def _typed(value: int | None, dtype: type[pl.DataType]) -> pl.Expr:
+    """``pl.lit(value, dtype=dtype)``, made once per value: given a dtype, polars builds the literal from a
+    one-value Series in Python (about 10 µs each), and a call of the bundled program asked for some
+    1,500 of them (the gap stage's bit masks and packing factors), whatever the rows (measured,
+    docs/batch-speed.md, session 19 bfix). An expression is immutable, so one object serves every plan and
+    thread."""
+    return pl.lit(value, dtype=dtype)
+
+
 def _empty(dtype: pl.DataType) -> pl.Expr:
     return pl.lit([], dtype=pl.List(dtype))
 
@@ -1410,7 +1420,7 @@ def _bit_or(xs: Sequence[pl.Expr]) -> pl.Expr:
     """Bitwise OR of UInt64 columns (zero for none), as a balanced tree (a deep chain of binary
     expressions costs polars' planner more than the arithmetic)."""
     if not xs:
-        return pl.lit(0, dtype=pl.UInt64)
+        return _typed(0, pl.UInt64)
     items = list(xs)
     while len(items) > 1:
         items = [items[i] | items[i + 1] if i + 1 < len(items) else items[i] for i in range(0, len(items), 2)]
@@ -1458,7 +1468,7 @@ def _lookup(flags: Sequence[pl.Expr], values: Sequence[Any], dtype: pl.DataType)
     table = pl.Series(
         [[v for i, v in enumerate(values) if k >> i & 1] for k in range(1 << len(flags))], dtype=pl.List(dtype)
     )
-    key = _bit_or([f.cast(pl.UInt32) * pl.lit(1 << i, dtype=pl.UInt32) for i, f in enumerate(flags)])
+    key = _bit_or([f.cast(pl.UInt32) * _typed(1 << i, pl.UInt32) for i, f in enumerate(flags)])
     return pl.lit(table).gather(key)
 
 
@@ -1593,7 +1603,7 @@ class _Combinations:
         key = pl.col("k")
 
         def has(bits: int) -> pl.Expr:
-            return (key & pl.lit(bits, dtype=pl.UInt64)) != 0
+            return (key & _typed(bits, pl.UInt64)) != 0
 
         certain = pl.col("certain")
         # places: 0 the placeholder, 1 + j a certain code j, 1 + len(codes) + j a possible one
@@ -1617,7 +1627,7 @@ class _Combinations:
             pl.lit(None, dtype=pl.String).alias("code"),
             pl.lit(None, dtype=pl.Boolean).alias("certain"),
             pl.lit(None, dtype=pl.List(pl.String)).alias("rules"),
-            *([pl.lit(None, dtype=pl.UInt32).alias("__j")] if numbered else []),
+            *([_typed(None, pl.UInt32).alias("__j")] if numbered else []),
         ]
         self.entries: list[tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = []
         for j, (code, fired_bits, rules) in enumerate(codes):
@@ -1641,7 +1651,7 @@ class _Combinations:
                 pl.lit(code, dtype=pl.String).alias("code"),
                 certain,
                 listed.alias("rules"),
-                *([pl.lit(j, dtype=pl.UInt32).alias("__j")] if numbered else []),
+                *([_typed(j, pl.UInt32).alias("__j")] if numbered else []),
             ]
             self.entries.append((fired | unknown, fired.alias("certain"), select))
         fields = ["code", "certain", "rules", *(["__j"] if numbered else [])]
@@ -1671,18 +1681,15 @@ class _Combinations:
             def subset_of(state: int, rules: list[tuple[int, str]] = rules) -> pl.Expr:
                 """The subset of the rules in ``state`` (1 fired, 2 unknown) as bits, ``rules``' order."""
                 if len(rules) == 1:  # the entry is there because its one rule is in that state
-                    return pl.lit(1, dtype=pl.UInt32)
+                    return _typed(1, pl.UInt32)
                 return _bit_or(
-                    [
-                        has(state << b).cast(pl.UInt32) * pl.lit(1 << i, dtype=pl.UInt32)
-                        for i, (b, _) in enumerate(rules)
-                    ]
+                    [has(state << b).cast(pl.UInt32) * _typed(1 << i, pl.UInt32) for i, (b, _) in enumerate(rules)]
                 )
 
             fired, unknown = has(fired_bits), has(fired_bits << 1)
             number = (
                 pl.when(fired)
-                .then(pl.lit(at, dtype=pl.UInt32) + subset_of(1))
+                .then(_typed(at, pl.UInt32) + subset_of(1))
                 .otherwise(pl.lit(at + (1 << len(rules)), dtype=pl.UInt32) + subset_of(2))
             )
             place = first + pl.when(fired).then(1 + j).otherwise(1 + len(codes) + j)
@@ -1702,7 +1709,7 @@ class _Combinations:
             .rechunk()
         )
         self.number_entries = entries
-        self.number_placeholder = [first.alias("o"), pl.lit(self.placeholder_number, dtype=pl.UInt32).alias("t")]
+        self.number_placeholder = [first.alias("o"), _typed(self.placeholder_number, pl.UInt32).alias("t")]
 
     def __call__(self, keys: list[int]) -> pl.Series:
         base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
@@ -1947,9 +1954,9 @@ class _Decide:
         rows). A null or empty collection lacks nothing."""
         words: dict[int, list[pl.Expr]] = {}
         items: dict[tuple[int, str], list[pl.Expr]] = {}
-        zero = pl.lit(0, dtype=pl.UInt64)
+        zero = _typed(0, pl.UInt64)
         for key, b in self.bits.items():
-            bit = pl.lit(1 << (b % 64), dtype=pl.UInt64)
+            bit = _typed(1 << (b % 64), pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
                 items.setdefault((b // 64, coll), []).append(
@@ -1980,9 +1987,9 @@ class _Decide:
             for w in range(self.n_words):
                 parts = [pl.col(f"__B:{d}:{w}") for d in subs]
                 if own.get(w):
-                    parts.append(pl.col(f"__M{w}") & pl.lit(own[w], dtype=pl.UInt64))
+                    parts.append(pl.col(f"__M{w}") & _typed(own[w], pl.UInt64))
                 body = _bit_or(parts)
-                exprs.append(pl.when(unknown).then(body).otherwise(pl.lit(0, dtype=pl.UInt64)).alias(f"__B:{name}:{w}"))
+                exprs.append(pl.when(unknown).then(body).otherwise(_typed(0, pl.UInt64)).alias(f"__B:{name}:{w}"))
             d = depth(name)
             while len(stages) <= d:
                 stages.append([])
@@ -1995,7 +2002,7 @@ class _Decide:
             return [pl.col(f"__B:{name}:{w}") for w in range(self.n_words)]
         mask = self.field_mask(name)
         return [
-            pl.col(f"__M{w}") & pl.lit(mask[w], dtype=pl.UInt64) if mask.get(w) else pl.lit(0, dtype=pl.UInt64)
+            pl.col(f"__M{w}") & _typed(mask[w], pl.UInt64) if mask.get(w) else _typed(0, pl.UInt64)
             for w in range(self.n_words)
         ]
 
@@ -2051,7 +2058,7 @@ class _Decide:
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
-        zero = pl.lit(0, dtype=pl.UInt64)
+        zero = _typed(0, pl.UInt64)
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
         hit_cols: list[pl.Expr] = []
@@ -2118,7 +2125,7 @@ class _Decide:
             return bit_set(pl.col(f"{k}{b // 64}"), b)
 
         def bit_set(word: pl.Expr, b: int) -> pl.Expr:
-            return (word & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
+            return (word & _typed(1 << (b % 64), pl.UInt64)) != 0
 
         item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
         subs_of: dict[str, list[tuple[int, str]]] = {}  # per collection, its item paths' (bit, field)
@@ -2159,8 +2166,8 @@ class _Decide:
                         _bit_or(
                             [
                                 pl.when(pl.element().struct.field(sub).is_null())
-                                .then(pl.lit(1 << j, dtype=pl.UInt64))
-                                .otherwise(pl.lit(0, dtype=pl.UInt64))
+                                .then(_typed(1 << j, pl.UInt64))
+                                .otherwise(_typed(0, pl.UInt64))
                                 for j, (_, sub) in enumerate(subs)
                             ]
                         )
@@ -2172,8 +2179,8 @@ class _Decide:
                 for j, (b, _) in enumerate(subs):
                     positions = [
                         pl.when(bit_set(pl.col(f"__iw{i}:{coll}"), j))
-                        .then(pl.lit(1 << i, dtype=pl.UInt64))
-                        .otherwise(pl.lit(0, dtype=pl.UInt64))
+                        .then(_typed(1 << i, pl.UInt64))
+                        .otherwise(_typed(0, pl.UInt64))
                         for i in range(n)
                     ]
                     bits.append(pl.when(lacks_one).then(_bit_or(positions)).alias(f"__l{b}:0"))
@@ -2225,7 +2232,7 @@ class _Decide:
                 bits = flat.lazy().select(
                     pl.when(pl.col(f"__n{b}") & (pl.col("__k") == k))
                     .then(pl.col("__v"))
-                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    .otherwise(_typed(0, pl.UInt64))
                     .alias(f"__l{b}:{k}")
                     for _, b in subs
                     for k in range(n)
@@ -2237,7 +2244,7 @@ class _Decide:
             for frame in frames:
                 out = out.join(frame, on="__pos", how="left", maintain_order="left")
             if absent:
-                out = out.with_columns(pl.lit(None, dtype=pl.UInt64).alias(c) for c in absent).select(order)
+                out = out.with_columns(_typed(None, pl.UInt64).alias(c) for c in absent).select(order)
             return out, words
 
         index = {s: i for i, s in enumerate(subjects)}
@@ -2264,12 +2271,12 @@ class _Decide:
             """A (row, subject ``si``) pair's pattern as (value, bits, meaning) terms to pack: the subject's
             number, each bit of its words that some row sets (meaning ``("b", bit)``), each slot's
             lacking items in as many bits as their largest value needs (``("x", slot)``)."""
-            zero = pl.lit(0, dtype=pl.UInt64)
-            out: list[tuple[pl.Expr, int, tuple[str, int] | None]] = [(pl.lit(si, dtype=pl.UInt64), span, None)]
+            zero = _typed(0, pl.UInt64)
+            out: list[tuple[pl.Expr, int, tuple[str, int] | None]] = [(_typed(si, pl.UInt64), span, None)]
             for w, c in enumerate(ws):
                 out += [
                     (
-                        pl.when(bit_set(pl.col(c), b)).then(pl.lit(1, dtype=pl.UInt64)).otherwise(zero),
+                        pl.when(bit_set(pl.col(c), b)).then(_typed(1, pl.UInt64)).otherwise(zero),
                         1,
                         ("b", 64 * w + b),
                     )
@@ -2300,7 +2307,7 @@ class _Decide:
             where = placed([bits for _, bits in terms])
             words: list[list[pl.Expr]] = [[] for _ in range(1 + max((j for j, _ in where), default=-1))]
             for (value, _), (j, at) in zip(terms, where, strict=True):
-                words[j].append(value * pl.lit(1 << at, dtype=pl.UInt64) if at else value)
+                words[j].append(value * _typed(1 << at, pl.UInt64) if at else value)
             return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
 
         def row_keys(
@@ -2320,7 +2327,7 @@ class _Decide:
             bit and pattern are one value, never split between two words, and the second result says
             where (subject number → word, offset, the pattern's bits): a pair's pattern is then read off
             its row's key, not made again from the words and lacking items (``listed``)."""
-            one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
+            one, zero = _typed(1, pl.UInt64), _typed(0, pl.UInt64)
             parts: list[tuple[pl.Expr, int]] = []
             for s, ws in per_tag:
                 present = pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero)
@@ -2330,7 +2337,7 @@ class _Decide:
                     continue
                 moved, at = [present], 1
                 for value, bits in rest:
-                    moved.append(value * pl.lit(1 << at, dtype=pl.UInt64))
+                    moved.append(value * _typed(1 << at, pl.UInt64))
                     at += bits
                 parts.append((_bit_or(moved), at))
             fields: dict[int, tuple[int, int, int]] = {}
@@ -2416,26 +2423,24 @@ class _Decide:
                 if si in fields_at:  # the pattern is the subject's field of the key, after its presence bit
                     kw, kat, width = fields_at[si]
                     word = pl.col(f"__r{kw}")
-                    pattern = pl.lit(si, dtype=pl.UInt64)
+                    pattern = _typed(si, pl.UInt64)
                     if width:
-                        in_key = (word // pl.lit(1 << (kat + 1), dtype=pl.UInt64)) & pl.lit(
-                            (1 << width) - 1, dtype=pl.UInt64
-                        )
-                        pattern = pattern + in_key * pl.lit(1 << span, dtype=pl.UInt64)
+                        in_key = (word // _typed(1 << (kat + 1), pl.UInt64)) & pl.lit((1 << width) - 1, dtype=pl.UInt64)
+                        pattern = pattern + in_key * _typed(1 << span, pl.UInt64)
                     parts.append(
                         rep.lazy()
-                        .filter((word & pl.lit(1 << kat, dtype=pl.UInt64)) != 0)
-                        .select("__pos", pl.lit(si, dtype=pl.UInt32).alias("si"), pattern.alias("h0"))
+                        .filter((word & _typed(1 << kat, pl.UInt64)) != 0)
+                        .select("__pos", _typed(si, pl.UInt32).alias("si"), pattern.alias("h0"))
                     )
                     continue
                 if exact:
                     columns_of = [
-                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        _typed(si, pl.UInt32).alias("si"),
                         *packed([(value, bits) for value, bits, _ in terms[si]], "h"),
                     ]
                 else:
                     columns_of = [
-                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        _typed(si, pl.UInt32).alias("si"),
                         *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
                         *(
                             pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(f"__l{b}:{k}")).alias(f"x{j}")
@@ -2700,10 +2705,10 @@ class _Decide:
             for w in range(0, len(rules), 32):
                 states = [
                     pl.when(pl.col("rule:" + r).is_null())
-                    .then(pl.lit(2 << (2 * i), dtype=pl.UInt64))
+                    .then(_typed(2 << (2 * i), pl.UInt64))
                     .when(pl.col("rule:" + r))
-                    .then(pl.lit(1 << (2 * i), dtype=pl.UInt64))
-                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    .then(_typed(1 << (2 * i), pl.UInt64))
+                    .otherwise(_typed(0, pl.UInt64))
                     for i, r in enumerate(rules[w : w + 32])
                 ]
                 keys.append(_bit_or(states).alias(f"__k{w // 32}"))
@@ -2795,7 +2800,7 @@ class _Decide:
             (measured: 0.035 + 0.013 CPU s at 100,000 households)."""
             if kind != "exit_blocker":
                 return key
-            return pl.when(pl.col("__applies")).then(key).otherwise(pl.lit(0, dtype=pl.UInt64))
+            return pl.when(pl.col("__applies")).then(key).otherwise(_typed(0, pl.UInt64))
 
         # the keys and date columns of ``looked_up_lists``, built once here: built on every part, the key
         # expressions (a when/then per rule and kind) took about 30 ms of Python per part (profiled)
