@@ -36,9 +36,10 @@ __all__ = ["ENGINE", "MEMBER_MEASURE", "add_member_stage", "member_rows"]
 ENGINE: Final = "in-memory"
 """The polars engine of every collect of the columnar program (here and in :mod:`.polars`). polars 2's
 default (``"auto"``) is its streaming engine, whose per-query set-up (building the node graph, starting
-its tasks) is paid on each of the program's ~220 collects per call: on fresh 1,000-row parts a bundled
-call took 0.25 CPU s streaming against 0.19 in memory, and on 100,000-row parts 0.85 against 0.72
-(in-process alternation, docs/batch-speed.md, session 19 bfix)."""
+its tasks) was paid on each of the program's ~54 collects per call (polars' own eager steps, ~170 more,
+already run in memory): on fresh 1,000-row parts a bundled call took 0.25 CPU s streaming against 0.19
+in memory, and on 100,000-row parts 0.85 against 0.72, with a third less peak memory in ``run_batch``
+(in-process alternation and alternating processes, docs/batch-speed.md, session 19 bfix)."""
 
 MEMBER_MEASURE: Final = pl.Struct(
     {
