@@ -38,7 +38,7 @@ ENGINE: Final = "in-memory"
 default (``"auto"``) is its streaming engine, whose per-query set-up (building the node graph, starting
 its tasks) was paid on each of the program's ~54 collects per call (polars' own eager steps, ~170 more,
 already run in memory): on fresh 1,000-row parts a bundled call took 0.25 CPU s streaming against 0.19
-in memory, and on 100,000-row parts 0.85 against 0.72, with a third less peak memory in ``run_batch``
+in memory, and on 100,000-row parts 0.85 against 0.72, with about 15 % less peak memory in ``run_batch``
 (in-process alternation and alternating processes, docs/batch-speed.md, session 19 bfix)."""
 
 MEMBER_MEASURE: Final = pl.Struct(
