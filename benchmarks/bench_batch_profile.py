@@ -59,7 +59,8 @@ def run_stages(prog: Any, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[float
     times = []
     for stage in prog.stages:
         c = time.process_time()
-        base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+        # the program's own engine (``ENGINE`` since session 19; a stage's attribute in older trees)
+        base = stage(base.lazy()).collect(engine=getattr(stage, "engine", getattr(target, "ENGINE", "auto")))
         times.append(time.process_time() - c)
     return base, times
 

@@ -31,7 +31,15 @@ from ..members import SELECTABLE_KINDS
 if TYPE_CHECKING:
     from .polars import TableProgram, _Compiler, _Decide
 
-__all__ = ["MEMBER_MEASURE", "add_member_stage", "member_rows"]
+__all__ = ["ENGINE", "MEMBER_MEASURE", "add_member_stage", "member_rows"]
+
+ENGINE: Final = "in-memory"
+"""The polars engine of every collect of the columnar program (here and in :mod:`.polars`). polars 2's
+default (``"auto"``) is its streaming engine, whose per-query set-up (building the node graph, starting
+its tasks) was paid on each of the program's ~54 collects per call (polars' own eager steps, ~170 more,
+already run in memory): on fresh 1,000-row parts a bundled call took 0.25 CPU s streaming against 0.19
+in memory, and on 100,000-row parts 0.85 against 0.72, with about 15 % less peak memory in ``run_batch``
+(in-process alternation and alternating processes, docs/batch-speed.md, session 19 bfix)."""
 
 MEMBER_MEASURE: Final = pl.Struct(
     {
@@ -160,7 +168,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     come out one per row in order and are stacked beside the table: sorting on (``_row``, place),
     grouping by ``_row`` and joining the lists back on it cost three times as much (measured: 0.15
     against 0.045 CPU s at 100,000 households)."""
-    df = lf.collect()
+    df = lf.collect(engine=ENGINE)
     words = sum(1 for c in df.columns if c.startswith(f"{_SELECTED}0:"))
     selectors = sorted({i for e in entries for i, _ in e.parts})
     # lazily: an eager select on this wide frame costs tens of ms of CPU (see TableProgram.run)
@@ -181,7 +189,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
             *(_union(e, _REVIEW, j).alias(f"__mr{e.order}:{j}") for e in entries for j in range(words)),
             *(e.drop.alias(f"__md{e.order}") for e in entries if e.drop is not None),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     n = len(entries)
     sel = [f"__s{j}" for j in range(words)]
@@ -220,7 +228,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
     )
     # one integer per (row, entry place): places run from -1 (the placeholder) to 2n·kinds - 1
     span = 2 * n * len(SELECTABLE_KINDS) + 1
-    long = pl.concat([places, *pieces]).sort(pl.col("__r") * span + pl.col("__pos") + 1).collect()
+    long = pl.concat([places, *pieces]).sort(pl.col("__r") * span + pl.col("__pos") + 1).collect(engine=ENGINE)
     order = pl.col("__pos") % n
     item = pl.struct(
         pl.lit(pl.Series([e.kind for e in entries], dtype=pl.String)).gather(order).alias("kind"),
@@ -233,7 +241,7 @@ def _assemble_pass(entries: list[_Entry], lf: pl.LazyFrame) -> pl.LazyFrame:
         .select("__r", "__pos", item.alias("__item"))
         .group_by(pl.col("__r").set_sorted(), maintain_order=True)
         .agg(pl.col("__item").filter(pl.col("__pos") >= 0).alias("member_measures"))
-        .collect()
+        .collect(engine=ENGINE)
     )
     if listed.height != df.height:  # pragma: no cover - one group per row, by construction
         raise AssertionError("member measures: not one list per row")
@@ -305,7 +313,7 @@ def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> 
             wide.lazy().filter(pl.col(f"__md{e.order}")).select("__r", pl.lit(e.code, dtype=pl.String).alias("code"))
             for e in dropping
         ]
-    ).collect()
+    ).collect(engine=ENGINE)
     gaps = df.get_column("gaps")
     at = dropped.get_column("__r").unique().sort()
     kept = (
@@ -323,7 +331,7 @@ def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> 
         )
         .group_by("__r", maintain_order=True)
         .agg(pl.col("gaps"))
-        .collect()
+        .collect(engine=ENGINE)
     )
     # rows keeping none of their gaps are not among ``kept``: an empty list, appended last
     n, k = df.height, kept.height
@@ -382,7 +390,7 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
             pl.col("__who").filter(counts.fill_null(False) & ~whole).alias(f"__cov{k}:ids"),
             pl.col("__who").filter(counts.is_null() & ~whole).alias(f"__cov{k}:ids?"),
         ]
-    got = flat.group_by("_row").agg(aggs).collect()
+    got = flat.group_by("_row").agg(aggs).collect(engine=ENGINE)
     out = df.select("_row").join(got, on="_row", how="left", maintain_order="left")
     fills = []
     for k in range(len(type_sets)):
@@ -420,7 +428,7 @@ def _select_pass(
     households)."""
     from .polars import _bit_or, _narrowed, _sums_to
 
-    df = lf.collect()
+    df = lf.collect(engine=ENGINE)
     if type_sets:
         df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
     largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
@@ -466,7 +474,7 @@ def _select_pass(
             for name, mask in zip(names, slots, strict=True)
             for j, (word, shift, width) in enumerate(mask)
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     if picked.height != df.height:  # pragma: no cover - one group per household, by construction
         raise AssertionError("member selection: not one sum per household")
@@ -474,8 +482,11 @@ def _select_pass(
 
 
 def _u64(x: int) -> pl.Expr:
-    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64)."""
-    return pl.lit(x, dtype=pl.UInt64)
+    """``x`` as a UInt64 literal (a mask word; ``2 ** 63`` and above do not fit the default Int64), made
+    once per value (``polars._typed``)."""
+    from .polars import _typed
+
+    return _typed(x, pl.UInt64)
 
 
 def _packing(masks: int, largest: int) -> list[list[tuple[int, int, int]]]:

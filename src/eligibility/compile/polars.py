@@ -90,7 +90,7 @@ from ..expressions import UNKNOWN, Aggregate, Binary, BoolOp, Call, ListLit, Lit
 from ..facts import CATALOGUE, FieldSpec
 from ..models import Household
 from ..ruleset import VOCAB_SECTIONS, Chain, RuleDef, RuleSet, RuleVersion
-from .members_pl import MEMBER_MEASURE, add_member_stage, member_rows
+from .members_pl import ENGINE, MEMBER_MEASURE, add_member_stage, member_rows
 from .python import _since_at_least, spans
 
 __all__ = [
@@ -566,16 +566,16 @@ class TableProgram:
                 pl.lit(self.chain.pack.id, dtype=pl.String).alias("jurisdiction"),
                 pl.lit(self.chain.fingerprint, dtype=pl.String).alias("ruleset_fingerprint"),
             )
-            .collect()
+            .collect(engine=ENGINE)
         )
         if self.error is not None:
-            return base.lazy().with_columns(self.error(pl.col("as_of")).alias("error")).collect()
+            return base.lazy().with_columns(self.error(pl.col("as_of")).alias("error")).collect(engine=ENGINE)
         for stage in self.stages:
-            base = stage(base.lazy()).collect(engine=getattr(stage, "engine", "auto"))
+            base = stage(base.lazy()).collect(engine=ENGINE)
         out = base.lazy().with_columns(*self.decision, pl.lit(None, dtype=pl.String).alias("error"))
         if rule_columns:
             out = out.with_columns(*self.rule_columns)
-        return out.collect()
+        return out.collect(engine=ENGINE)
 
 
 _LOCK: Final = threading.Lock()
@@ -1204,22 +1204,22 @@ def _within(coll: str, specs: Sequence[_AggSpec]) -> tuple[list[pl.Expr], list[p
             continue
         code = (
             pl.when(kept & (value.expr == want).fill_null(False))
-            .then(pl.lit(2, dtype=pl.UInt64))
+            .then(_typed(2, pl.UInt64))
             .when((kept & value.expr.is_null()) | unsure)
-            .then(pl.lit(1, dtype=pl.UInt64))
-            .otherwise(pl.lit(0, dtype=pl.UInt64))
+            .then(_typed(1, pl.UInt64))
+            .otherwise(_typed(0, pl.UInt64))
         )
         coded.append((s, code))
     for j in range(0, len(coded), 32):
         chunk = coded[j : j + 32]
         m = pl.col(chunk[0][0].column + ":m")
-        shifted = [code * pl.lit(1 << 2 * k, dtype=pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
+        shifted = [code * _typed(1 << 2 * k, pl.UInt64) if k else code for k, (_, code) in enumerate(chunk)]
         # an empty list (or one of null items only) ORs to nothing: no bit set, as a largest code of 0
         reduced.append(items.list.agg(_bit_or(shifted).bitwise_or()).fill_null(0).alias(chunk[0][0].column + ":m"))
         for k, (s, _) in enumerate(chunk):
             want = s.fn == "any"
-            decided = (m & pl.lit(2 << 2 * k, dtype=pl.UInt64)) != 0
-            unknown = (m & pl.lit(1 << 2 * k, dtype=pl.UInt64)) != 0
+            decided = (m & _typed(2 << 2 * k, pl.UInt64)) != 0
+            unknown = (m & _typed(1 << 2 * k, pl.UInt64)) != 0
             finals.append(pl.when(decided).then(want).when(unknown).then(None).otherwise(not want).alias(s.column))
     order = {s.column: i for i, s in enumerate(specs)}  # the results in the order of the aggregates
     return reduced, sorted(finals, key=lambda f: order[f.meta.output_name()])
@@ -1244,7 +1244,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
     for s in specs:
         outer |= s.outer
     outer.discard("_row")
-    df = lf.collect()
+    df = lf.collect(engine=ENGINE)
     if df.height and df.get_column(coll).null_count() == df.height:
         # No row has the collection (every aggregate over it unknown): the columns as the full pass
         # types them (the same pass over no rows), all null, without its explode, group_by and join,
@@ -1309,7 +1309,7 @@ def _aggregate_pass(coll: str, specs: list[_AggSpec], lf: pl.LazyFrame) -> pl.La
             .explode(coll, "__i")
             .filter(pl.col("__i").is_not_null())
             .select(items)
-            .collect()
+            .collect(engine=ENGINE)
         )
         flat = per_item.lazy().select(flags)
         df = pl.concat([df, _segment_sums(df.get_column(coll), flat)], how="horizontal")
@@ -1341,7 +1341,7 @@ def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | Non
 def _sums_to(ends: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
     """:func:`_segment_sums` given where each row's items end in ``flat`` (the running count of its
     rows): the member selection keeps one placeholder row per household without members."""
-    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect()
+    running = flat.select(pl.all().cast(dtype or pl.Int64()).cum_sum()).collect(engine=ENGINE)
     total = int(ends[-1]) if len(ends) else 0
     if running.height != total:  # pragma: no cover - polars' explode contract
         raise AssertionError("explode did not give one row per item")
@@ -1402,6 +1402,16 @@ def _reduce_pass(
 # ------------------------------------------------------------------------------------------ decision
 
 
+@functools.lru_cache(maxsize=4096)
+def _typed(value: int | None, dtype: type[pl.DataType]) -> pl.Expr:
+    """``pl.lit(value, dtype=dtype)``, made once per value: given a dtype, polars builds the literal from a
+    one-value Series in Python (about 10 µs each), and a call of the bundled program asked for some
+    1,500 of them (the gap stage's bit masks and packing factors), whatever the rows (measured,
+    docs/batch-speed.md, session 19 bfix). An expression is immutable, so one object serves every plan and
+    thread."""
+    return pl.lit(value, dtype=dtype)
+
+
 def _empty(dtype: pl.DataType) -> pl.Expr:
     return pl.lit([], dtype=pl.List(dtype))
 
@@ -1410,7 +1420,7 @@ def _bit_or(xs: Sequence[pl.Expr]) -> pl.Expr:
     """Bitwise OR of UInt64 columns (zero for none), as a balanced tree (a deep chain of binary
     expressions costs polars' planner more than the arithmetic)."""
     if not xs:
-        return pl.lit(0, dtype=pl.UInt64)
+        return _typed(0, pl.UInt64)
     items = list(xs)
     while len(items) > 1:
         items = [items[i] | items[i + 1] if i + 1 < len(items) else items[i] for i in range(0, len(items), 2)]
@@ -1458,7 +1468,7 @@ def _lookup(flags: Sequence[pl.Expr], values: Sequence[Any], dtype: pl.DataType)
     table = pl.Series(
         [[v for i, v in enumerate(values) if k >> i & 1] for k in range(1 << len(flags))], dtype=pl.List(dtype)
     )
-    key = _bit_or([f.cast(pl.UInt32) * pl.lit(1 << i, dtype=pl.UInt32) for i, f in enumerate(flags)])
+    key = _bit_or([f.cast(pl.UInt32) * _typed(1 << i, pl.UInt32) for i, f in enumerate(flags)])
     return pl.lit(table).gather(key)
 
 
@@ -1593,7 +1603,7 @@ class _Combinations:
         key = pl.col("k")
 
         def has(bits: int) -> pl.Expr:
-            return (key & pl.lit(bits, dtype=pl.UInt64)) != 0
+            return (key & _typed(bits, pl.UInt64)) != 0
 
         certain = pl.col("certain")
         # places: 0 the placeholder, 1 + j a certain code j, 1 + len(codes) + j a possible one
@@ -1617,7 +1627,7 @@ class _Combinations:
             pl.lit(None, dtype=pl.String).alias("code"),
             pl.lit(None, dtype=pl.Boolean).alias("certain"),
             pl.lit(None, dtype=pl.List(pl.String)).alias("rules"),
-            *([pl.lit(None, dtype=pl.UInt32).alias("__j")] if numbered else []),
+            *([_typed(None, pl.UInt32).alias("__j")] if numbered else []),
         ]
         self.entries: list[tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = []
         for j, (code, fired_bits, rules) in enumerate(codes):
@@ -1641,7 +1651,7 @@ class _Combinations:
                 pl.lit(code, dtype=pl.String).alias("code"),
                 certain,
                 listed.alias("rules"),
-                *([pl.lit(j, dtype=pl.UInt32).alias("__j")] if numbered else []),
+                *([_typed(j, pl.UInt32).alias("__j")] if numbered else []),
             ]
             self.entries.append((fired | unknown, fired.alias("certain"), select))
         fields = ["code", "certain", "rules", *(["__j"] if numbered else [])]
@@ -1671,18 +1681,15 @@ class _Combinations:
             def subset_of(state: int, rules: list[tuple[int, str]] = rules) -> pl.Expr:
                 """The subset of the rules in ``state`` (1 fired, 2 unknown) as bits, ``rules``' order."""
                 if len(rules) == 1:  # the entry is there because its one rule is in that state
-                    return pl.lit(1, dtype=pl.UInt32)
+                    return _typed(1, pl.UInt32)
                 return _bit_or(
-                    [
-                        has(state << b).cast(pl.UInt32) * pl.lit(1 << i, dtype=pl.UInt32)
-                        for i, (b, _) in enumerate(rules)
-                    ]
+                    [has(state << b).cast(pl.UInt32) * _typed(1 << i, pl.UInt32) for i, (b, _) in enumerate(rules)]
                 )
 
             fired, unknown = has(fired_bits), has(fired_bits << 1)
             number = (
                 pl.when(fired)
-                .then(pl.lit(at, dtype=pl.UInt32) + subset_of(1))
+                .then(_typed(at, pl.UInt32) + subset_of(1))
                 .otherwise(pl.lit(at + (1 << len(rules)), dtype=pl.UInt32) + subset_of(2))
             )
             place = first + pl.when(fired).then(1 + j).otherwise(1 + len(codes) + j)
@@ -1702,7 +1709,7 @@ class _Combinations:
             .rechunk()
         )
         self.number_entries = entries
-        self.number_placeholder = [first.alias("o"), pl.lit(self.placeholder_number, dtype=pl.UInt32).alias("t")]
+        self.number_placeholder = [first.alias("o"), _typed(self.placeholder_number, pl.UInt32).alias("t")]
 
     def __call__(self, keys: list[int]) -> pl.Series:
         base = pl.LazyFrame({"i": pl.Series(range(len(keys)), dtype=pl.UInt32), "k": pl.Series(keys, dtype=pl.UInt64)})
@@ -1716,12 +1723,18 @@ class _Combinations:
                 .select(self.group, number, pl.lit(self.items).gather(number).alias("x"))
                 .group_by("i", maintain_order=True)
                 .agg(pl.col("x").filter(number != self.placeholder_number))
-                .collect()
+                .collect(engine=ENGINE)
             )
         else:
             parts = [base.select(self.placeholder)]
             parts += [base.filter(met).with_columns(certain).select(select) for met, certain, select in self.entries]
-            got = pl.concat(parts).sort("o").group_by(self.group, maintain_order=True).agg(self.listed).collect()
+            got = (
+                pl.concat(parts)
+                .sort("o")
+                .group_by(self.group, maintain_order=True)
+                .agg(self.listed)
+                .collect(engine=ENGINE)
+            )
         if got.height != len(keys):  # pragma: no cover - one group per key, by construction
             raise AssertionError("finding combinations: not one list per key")
         lists: pl.Series = got.get_column("x").cast(self.dtype)
@@ -1753,7 +1766,7 @@ def _distinct(long: pl.DataFrame, key: list[str], hashed: pl.Series | None = Non
     number = hashed.replace_strict(hashed.filter(first), pl.Series(range(table.height), dtype=pl.UInt32))
     # lazily: the eager gather of every key column cost 1.7 times as much (0.027 against 0.016 CPU s
     # for the 1,057,408 pairs of a 100,000-household ``unknown`` list, measured)
-    if table.lazy().select(pl.all().gather(number)).collect().equals(keys):
+    if table.lazy().select(pl.all().gather(number)).collect(engine=ENGINE).equals(keys):
         return table, number
     table = keys.unique(maintain_order=True)
     number = (
@@ -1941,9 +1954,9 @@ class _Decide:
         rows). A null or empty collection lacks nothing."""
         words: dict[int, list[pl.Expr]] = {}
         items: dict[tuple[int, str], list[pl.Expr]] = {}
-        zero = pl.lit(0, dtype=pl.UInt64)
+        zero = _typed(0, pl.UInt64)
         for key, b in self.bits.items():
-            bit = pl.lit(1 << (b % 64), dtype=pl.UInt64)
+            bit = _typed(1 << (b % 64), pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
                 items.setdefault((b // 64, coll), []).append(
@@ -1974,9 +1987,9 @@ class _Decide:
             for w in range(self.n_words):
                 parts = [pl.col(f"__B:{d}:{w}") for d in subs]
                 if own.get(w):
-                    parts.append(pl.col(f"__M{w}") & pl.lit(own[w], dtype=pl.UInt64))
+                    parts.append(pl.col(f"__M{w}") & _typed(own[w], pl.UInt64))
                 body = _bit_or(parts)
-                exprs.append(pl.when(unknown).then(body).otherwise(pl.lit(0, dtype=pl.UInt64)).alias(f"__B:{name}:{w}"))
+                exprs.append(pl.when(unknown).then(body).otherwise(_typed(0, pl.UInt64)).alias(f"__B:{name}:{w}"))
             d = depth(name)
             while len(stages) <= d:
                 stages.append([])
@@ -1989,7 +2002,7 @@ class _Decide:
             return [pl.col(f"__B:{name}:{w}") for w in range(self.n_words)]
         mask = self.field_mask(name)
         return [
-            pl.col(f"__M{w}") & pl.lit(mask[w], dtype=pl.UInt64) if mask.get(w) else pl.lit(0, dtype=pl.UInt64)
+            pl.col(f"__M{w}") & _typed(mask[w], pl.UInt64) if mask.get(w) else _typed(0, pl.UInt64)
             for w in range(self.n_words)
         ]
 
@@ -2045,7 +2058,7 @@ class _Decide:
         mem_cols = [e.alias(f"__mem:{tag}:{rid}") for tag, rules in tags.items() for rid, e in rules.items()]
         # per gathering and subject: present, and the bitset words (null where not present)
         subjects = sorted({s for s, _, _ in occ})
-        zero = pl.lit(0, dtype=pl.UInt64)
+        zero = _typed(0, pl.UInt64)
         present_cols: list[pl.Expr] = []
         out_cols: list[pl.Expr] = []
         hit_cols: list[pl.Expr] = []
@@ -2112,7 +2125,7 @@ class _Decide:
             return bit_set(pl.col(f"{k}{b // 64}"), b)
 
         def bit_set(word: pl.Expr, b: int) -> pl.Expr:
-            return (word & pl.lit(1 << (b % 64), dtype=pl.UInt64)) != 0
+            return (word & _typed(1 << (b % 64), pl.UInt64)) != 0
 
         item_of = {b: (k.split("[].", 1)[0], k.split("[].", 1)[1]) for k, b in item_bits}
         subs_of: dict[str, list[tuple[int, str]]] = {}  # per collection, its item paths' (bit, field)
@@ -2153,8 +2166,8 @@ class _Decide:
                         _bit_or(
                             [
                                 pl.when(pl.element().struct.field(sub).is_null())
-                                .then(pl.lit(1 << j, dtype=pl.UInt64))
-                                .otherwise(pl.lit(0, dtype=pl.UInt64))
+                                .then(_typed(1 << j, pl.UInt64))
+                                .otherwise(_typed(0, pl.UInt64))
                                 for j, (_, sub) in enumerate(subs)
                             ]
                         )
@@ -2166,8 +2179,8 @@ class _Decide:
                 for j, (b, _) in enumerate(subs):
                     positions = [
                         pl.when(bit_set(pl.col(f"__iw{i}:{coll}"), j))
-                        .then(pl.lit(1 << i, dtype=pl.UInt64))
-                        .otherwise(pl.lit(0, dtype=pl.UInt64))
+                        .then(_typed(1 << i, pl.UInt64))
+                        .otherwise(_typed(0, pl.UInt64))
                         for i in range(n)
                     ]
                     bits.append(pl.when(lacks_one).then(_bit_or(positions)).alias(f"__l{b}:0"))
@@ -2189,7 +2202,12 @@ class _Decide:
                 lk = f"__lk:{coll}"
                 # each lacks an item: non-empty (lazily: see TableProgram.run); only the two columns read
                 # below are gathered, not every column of the wide part (measured: 0.04 CPU s at 100,000)
-                rows = wide.lazy().filter(_any([has("__M", b) for _, b in subs])).select("__pos", lk).collect()
+                rows = (
+                    wide.lazy()
+                    .filter(_any([has("__M", b) for _, b in subs]))
+                    .select("__pos", lk)
+                    .collect(engine=ENGINE)
+                )
                 if not rows.height:  # no row lacks one (the collection absent, say): null columns, no join
                     words[coll] = 1
                     absent += [f"__l{b}:0" for _, b in subs]
@@ -2204,7 +2222,7 @@ class _Decide:
                         (pl.col("__i") % 64).replace_strict(position_bit, return_dtype=pl.UInt64).alias("__v"),
                         *(pl.col(lk).struct.field(f"n{b}").alias(f"__n{b}") for _, b in subs),
                     )
-                    .collect()
+                    .collect(engine=ENGINE)
                 )
                 lacks_one = _any([pl.col(f"__n{b}") for _, b in subs])
                 last: int | None = flat.select(pl.col("__k").filter(lacks_one).max()).item()
@@ -2214,7 +2232,7 @@ class _Decide:
                 bits = flat.lazy().select(
                     pl.when(pl.col(f"__n{b}") & (pl.col("__k") == k))
                     .then(pl.col("__v"))
-                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    .otherwise(_typed(0, pl.UInt64))
                     .alias(f"__l{b}:{k}")
                     for _, b in subs
                     for k in range(n)
@@ -2226,7 +2244,7 @@ class _Decide:
             for frame in frames:
                 out = out.join(frame, on="__pos", how="left", maintain_order="left")
             if absent:
-                out = out.with_columns(pl.lit(None, dtype=pl.UInt64).alias(c) for c in absent).select(order)
+                out = out.with_columns(_typed(None, pl.UInt64).alias(c) for c in absent).select(order)
             return out, words
 
         index = {s: i for i, s in enumerate(subjects)}
@@ -2253,12 +2271,12 @@ class _Decide:
             """A (row, subject ``si``) pair's pattern as (value, bits, meaning) terms to pack: the subject's
             number, each bit of its words that some row sets (meaning ``("b", bit)``), each slot's
             lacking items in as many bits as their largest value needs (``("x", slot)``)."""
-            zero = pl.lit(0, dtype=pl.UInt64)
-            out: list[tuple[pl.Expr, int, tuple[str, int] | None]] = [(pl.lit(si, dtype=pl.UInt64), span, None)]
+            zero = _typed(0, pl.UInt64)
+            out: list[tuple[pl.Expr, int, tuple[str, int] | None]] = [(_typed(si, pl.UInt64), span, None)]
             for w, c in enumerate(ws):
                 out += [
                     (
-                        pl.when(bit_set(pl.col(c), b)).then(pl.lit(1, dtype=pl.UInt64)).otherwise(zero),
+                        pl.when(bit_set(pl.col(c), b)).then(_typed(1, pl.UInt64)).otherwise(zero),
                         1,
                         ("b", 64 * w + b),
                     )
@@ -2289,7 +2307,7 @@ class _Decide:
             where = placed([bits for _, bits in terms])
             words: list[list[pl.Expr]] = [[] for _ in range(1 + max((j for j, _ in where), default=-1))]
             for (value, _), (j, at) in zip(terms, where, strict=True):
-                words[j].append(value * pl.lit(1 << at, dtype=pl.UInt64) if at else value)
+                words[j].append(value * _typed(1 << at, pl.UInt64) if at else value)
             return [_bit_or(w).alias(f"{name}{j}") for j, w in enumerate(words)]
 
         def row_keys(
@@ -2309,7 +2327,7 @@ class _Decide:
             bit and pattern are one value, never split between two words, and the second result says
             where (subject number → word, offset, the pattern's bits): a pair's pattern is then read off
             its row's key, not made again from the words and lacking items (``listed``)."""
-            one, zero = pl.lit(1, dtype=pl.UInt64), pl.lit(0, dtype=pl.UInt64)
+            one, zero = _typed(1, pl.UInt64), _typed(0, pl.UInt64)
             parts: list[tuple[pl.Expr, int]] = []
             for s, ws in per_tag:
                 present = pl.when(pl.col(ws[0]).is_not_null()).then(one).otherwise(zero)
@@ -2319,7 +2337,7 @@ class _Decide:
                     continue
                 moved, at = [present], 1
                 for value, bits in rest:
-                    moved.append(value * pl.lit(1 << at, dtype=pl.UInt64))
+                    moved.append(value * _typed(1 << at, pl.UInt64))
                     at += bits
                 parts.append((_bit_or(moved), at))
             fields: dict[int, tuple[int, int, int]] = {}
@@ -2351,7 +2369,7 @@ class _Decide:
                         for _, ws in per_tag
                     ),
                 )
-                .collect()
+                .collect(engine=ENGINE)
                 .row(0, named=True)
             )
             return {k: v or 0 for k, v in got.items()}
@@ -2390,41 +2408,39 @@ class _Decide:
             fields_at: dict[int, tuple[int, int, int]] = {}
             if pairs > wide.height:
                 key_words, fields_at = row_keys(per_tag, terms, exact)
-                keys = wide.lazy().select(key_words).collect()
+                keys = wide.lazy().select(key_words).collect(engine=ENGINE)
                 _, key_of = _distinct(keys, keys.columns)
                 first = key_of.is_first_distinct()  # the k-th such row has key k
                 if exact:  # the pairs are read off the keys, so the key rows are all they need
                     rep = keys.filter(first).with_row_index("__pos")
                 else:
-                    rep = chosen.filter(first).with_row_index("__pos").collect()
+                    rep = chosen.filter(first).with_row_index("__pos").collect(engine=ENGINE)
             else:
-                rep = chosen.with_row_index("__pos").collect()
+                rep = chosen.with_row_index("__pos").collect(engine=ENGINE)
             parts = []
             for subject, ws in per_tag:
                 si = index[subject]
                 if si in fields_at:  # the pattern is the subject's field of the key, after its presence bit
                     kw, kat, width = fields_at[si]
                     word = pl.col(f"__r{kw}")
-                    pattern = pl.lit(si, dtype=pl.UInt64)
+                    pattern = _typed(si, pl.UInt64)
                     if width:
-                        in_key = (word // pl.lit(1 << (kat + 1), dtype=pl.UInt64)) & pl.lit(
-                            (1 << width) - 1, dtype=pl.UInt64
-                        )
-                        pattern = pattern + in_key * pl.lit(1 << span, dtype=pl.UInt64)
+                        in_key = (word // _typed(1 << (kat + 1), pl.UInt64)) & pl.lit((1 << width) - 1, dtype=pl.UInt64)
+                        pattern = pattern + in_key * _typed(1 << span, pl.UInt64)
                     parts.append(
                         rep.lazy()
-                        .filter((word & pl.lit(1 << kat, dtype=pl.UInt64)) != 0)
-                        .select("__pos", pl.lit(si, dtype=pl.UInt32).alias("si"), pattern.alias("h0"))
+                        .filter((word & _typed(1 << kat, pl.UInt64)) != 0)
+                        .select("__pos", _typed(si, pl.UInt32).alias("si"), pattern.alias("h0"))
                     )
                     continue
                 if exact:
                     columns_of = [
-                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        _typed(si, pl.UInt32).alias("si"),
                         *packed([(value, bits) for value, bits, _ in terms[si]], "h"),
                     ]
                 else:
                     columns_of = [
-                        pl.lit(si, dtype=pl.UInt32).alias("si"),
+                        _typed(si, pl.UInt32).alias("si"),
                         *(pl.col(c).alias(f"w{w}") for w, c in enumerate(ws)),
                         *(
                             pl.when(bit_set(pl.col(ws[b // 64]), b)).then(pl.col(f"__l{b}:{k}")).alias(f"x{j}")
@@ -2432,7 +2448,7 @@ class _Decide:
                         ),
                     ]
                 parts.append(rep.lazy().filter(pl.col(ws[0]).is_not_null()).select("__pos", *columns_of))
-            long = pl.concat(parts, how="diagonal").collect()
+            long = pl.concat(parts, how="diagonal").collect(engine=ENGINE)
             fields = []
             if exact:
                 h = long.get_column("h0")
@@ -2535,7 +2551,11 @@ class _Decide:
             # the others the explode of ``lacking`` (``_FEW_ITEMS``).
             longest: dict[str, int] = {}
             if subs_of:
-                got = lf.select(pl.col(c).list.len().max().alias(c) for c in subs_of).collect().row(0, named=True)
+                got = (
+                    lf.select(pl.col(c).list.len().max().alias(c) for c in subs_of)
+                    .collect(engine=ENGINE)
+                    .row(0, named=True)
+                )
                 longest = {c: n or 0 for c, n in got.items() if (n or 0) <= _FEW_ITEMS and len(subs_of[c]) <= 64}
             exploded = [c for c in subs_of if c not in longest]
             lk_names = [f"__lk:{c}" for c in exploded]
@@ -2545,7 +2565,7 @@ class _Decide:
                 .with_columns([*missing, *lacks_items(exploded), *words])
                 .with_columns(at)
                 .with_columns(few)
-                .collect()
+                .collect(engine=ENGINE)
             )
             n = pre.height
             need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
@@ -2563,7 +2583,7 @@ class _Decide:
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *lk_names,
                 *(f"__l{b}:0" for c in longest for b, _ in subs_of[c]),
-            ).collect(engine="in-memory")
+            ).collect(engine=ENGINE)
             positions = dict.fromkeys(longest, 1)
             if exploded:
                 lacks, more = lacking(wide, exploded)
@@ -2685,10 +2705,10 @@ class _Decide:
             for w in range(0, len(rules), 32):
                 states = [
                     pl.when(pl.col("rule:" + r).is_null())
-                    .then(pl.lit(2 << (2 * i), dtype=pl.UInt64))
+                    .then(_typed(2 << (2 * i), pl.UInt64))
                     .when(pl.col("rule:" + r))
-                    .then(pl.lit(1 << (2 * i), dtype=pl.UInt64))
-                    .otherwise(pl.lit(0, dtype=pl.UInt64))
+                    .then(_typed(1 << (2 * i), pl.UInt64))
+                    .otherwise(_typed(0, pl.UInt64))
                     for i, r in enumerate(rules[w : w + 32])
                 ]
                 keys.append(_bit_or(states).alias(f"__k{w // 32}"))
@@ -2698,7 +2718,7 @@ class _Decide:
             rules = kind_rules[kind]
             keys = state_keys(rules)
             key_names = [k.meta.output_name() for k in keys]
-            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect()
+            keyed = lf.select("_row", *keys, *(pl.col("rule:" + r) for r in rules)).collect(engine=ENGINE)
             distinct = (
                 keyed.drop("_row")
                 .unique(subset=key_names)
@@ -2761,7 +2781,7 @@ class _Decide:
         def looked_up_lists(lf: pl.LazyFrame) -> pl.DataFrame:
             """The looked-up kinds' columns, in the rows' order: one key column per kind, each row's list
             gathered from the kind's table by number."""
-            keyed = lf.select(looked_up_keys).collect()
+            keyed = lf.select(looked_up_keys).collect(engine=ENGINE)
             return pl.DataFrame(
                 [
                     tables[k].lists(keyed.get_column(k), functools.partial(combinations, k)).alias(_FINDING_COLUMNS[k])
@@ -2780,7 +2800,7 @@ class _Decide:
             (measured: 0.035 + 0.013 CPU s at 100,000 households)."""
             if kind != "exit_blocker":
                 return key
-            return pl.when(pl.col("__applies")).then(key).otherwise(pl.lit(0, dtype=pl.UInt64))
+            return pl.when(pl.col("__applies")).then(key).otherwise(_typed(0, pl.UInt64))
 
         # the keys and date columns of ``looked_up_lists``, built once here: built on every part, the key
         # expressions (a when/then per rule and kind) took about 30 ms of Python per part (profiled)
@@ -2799,11 +2819,11 @@ class _Decide:
             if 2 * some >= keyed.height:
                 return dated_lists(keyed, kind)
             dates = [pl.col(f"{p}{c}") for p in date_prefixes[kind] for c, _ in positions[kind]]
-            few = keyed.lazy().filter(listing).select(pl.col(kind), *dates).collect()
+            few = keyed.lazy().filter(listing).select(pl.col(kind), *dates).collect(engine=ENGINE)
             lists = dated_lists(few, kind)
             lists = pl.concat([lists, pl.Series([[]], dtype=lists.dtype)]).rechunk()
             place = pl.when(listing).then(listing.cum_sum() - 1).otherwise(some).cast(pl.UInt32)
-            return keyed.lazy().select(pl.lit(lists).gather(place)).collect().to_series()
+            return keyed.lazy().select(pl.lit(lists).gather(place)).collect(engine=ENGINE).to_series()
 
         def dated_lists(keyed: pl.DataFrame, kind: str) -> pl.Series:
             """A dated kind's column (``dated_rows``), made once per distinct row: a row's list is fixed by
@@ -2885,7 +2905,7 @@ class _Decide:
                 .select("__i", code, pl.struct(fields).alias(name))
                 .group_by("__i", maintain_order=True)
                 .agg(pl.col(name).filter(code.is_not_null()))
-                .collect()
+                .collect(engine=ENGINE)
             )
             if got.height != keyed.height:  # pragma: no cover - one group per row, by construction
                 raise AssertionError("dated findings: not one list per row")
@@ -2899,7 +2919,7 @@ class _Decide:
             frames: list[pl.LazyFrame] = []
             if dated_rules:
                 # collected here: read by one plan per kind, a cached subplan was recomputed (measured 3x)
-                grouped = grouped_of(lf, dated_rules).collect(engine="in-memory").lazy()
+                grouped = grouped_of(lf, dated_rules).collect(engine=ENGINE).lazy()
             for kind, name in _FINDING_COLUMNS.items():
                 if kind in dated_looked:
                     continue
@@ -2976,9 +2996,6 @@ class _Decide:
                 else out
             )
 
-        # Measured: the sort / window / group_by of this stage runs faster on the in-memory engine than on
-        # polars 2's default streaming engine (the other stages are faster streaming).
-        stage.engine = "in-memory"  # type: ignore[attr-defined]
         return stage
 
     # ------------------------------------------------------------------ the decision
@@ -3292,7 +3309,7 @@ def decide_table(
             if dtype is not None:
                 e = e.cast(dtype)
             cols.append(e.alias(name))
-        shaped.append(frame.lazy().select(cols).collect())  # lazily: see TableProgram.run
+        shaped.append(frame.lazy().select(cols).collect(engine=ENGINE))  # lazily: see TableProgram.run
     if not shaped:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     result = pl.concat(shaped, how="diagonal_relaxed")
@@ -3387,7 +3404,7 @@ def _births_after(df: pl.DataFrame) -> pl.DataFrame | None:
         )
         .group_by("_row", maintain_order=True)
         .agg(pl.col("__unborn").str.join("; "))
-        .collect()
+        .collect(engine=ENGINE)
     )
     return found if found.height else None
 
