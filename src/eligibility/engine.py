@@ -880,7 +880,7 @@ class Engine:
             # Blocked with no date: the part's own exit (``gated`` is False: there is a blocker).
             made = part.blocked
             if made:
-                return made[0]  # type: ignore[no-any-return]
+                return made[0]
         dated = tuple(blockers)
         opens_on = blocking = None
         if part.certain:
