@@ -263,3 +263,104 @@ def test_a_dater_is_made_once_per_finding_and_sources() -> None:
     assert engine_module._field_date("procedure.plan_on") is engine_module._field_date("procedure.plan_on")
     reader = engine_module._field_date("procedure.plan_on")
     assert engine_module._dater(f, reader, None) is engine_module._dater(f, reader, None)
+
+
+def test_an_exit_part_without_a_fired_applies_rule_follows_its_unknown_applies_rules(programs: list[Program]) -> None:
+    """``Engine._exit_part`` (session 19): where no exit-applies rule fired, the part is kept by the
+    applies rules left unknown alone (``_Memo.exit_idle``) — the blockers and the method do not change what
+    ``_exit`` makes of it. On random masks of every program's exit group, each part says whether the exit
+    applies and which applies rules are unknown exactly as ``Program.conclusions`` does; the masks are
+    asked twice, the second time with the blocker and method bits of another pair, so a part kept under
+    too small a key (or too large) is met. Where the exit applies, the blockers, method and review rules
+    are those of the conclusions too."""
+    from eligibility import Engine
+    from eligibility import engine as engine_module
+
+    g = engine_module._G_EXIT
+    rng = random.Random(19)
+    engine = Engine()
+    idle = applied = 0
+    for program in programs:
+        n = len(program.conclusion_bits[g])
+        if not n:
+            continue
+        on = program.start
+        memo = engine_module._Memo(program)
+        memo.tables = FindingTables(program, engine._finding_maker(program, on), ())
+        blockers = FindingTables(program, _make, ()).group(g, "exit_blocker")
+        pairs = _masks(rng, n)
+        full = (1 << n) - 1
+        crossed = [(f, u2 & ~f & full) for (f, _), (_, u2) in zip(pairs, pairs[1:] + pairs[:1], strict=True)]
+        for f, u in pairs + crossed + [(f & ~(f2 | u2), u) for (f, u), (f2, u2) in zip(pairs, crossed, strict=True)]:
+            part = engine._exit_part(memo, f, u, on)
+            fired = program.conclusions(g, f)
+            unknown = program.conclusions(g, u)
+            applies = any(k == "exit_applies" for k, _, _ in fired)
+            assert part.applies == applies, (program.key, f, u)
+            assert part.maybe == tuple(rid for k, _, rid in unknown if k == "exit_applies"), (program.key, f, u)
+            if not applies:
+                idle += 1
+                continue
+            applied += 1
+            assert [(b.code, b.certain, b.rules) for b in part.blockers] == list(blockers(f, u))
+            assert part.review_rules == tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"}))
+            methods = sorted(c for k, c, _ in fired if k == "exit_method")
+            assert (part.method.code if part.method else None) == (methods[0] if methods else None)
+    assert idle > 100 and applied > 100
+
+
+def test_a_blocker_left_undated_is_one_object_and_a_dated_one_its_own(programs: list[Program]) -> None:
+    """``Engine._exit`` (session 19): a blocker whose ``until`` a household leaves unknown is its plan's one
+    undated copy, and a blocked exit all of whose blockers are undated is one object per exit part; a
+    blocker whose ``until`` is known is a copy of its own holding that date. Both shapes are checked
+    against the exit built field by field, on every program's exit parts where the exit applies, for a
+    household leaving every value unknown and for one whose value slots all hold a date (parts with a
+    certain blocker: an uncertain one's exit asks its open questions of a real run)."""
+    from types import SimpleNamespace
+
+    from eligibility import Engine, Household
+    from eligibility import engine as engine_module
+    from eligibility.decision import Exit
+
+    g = engine_module._G_EXIT
+    rng = random.Random(20)
+    engine = Engine()
+    h = Household.model_validate({"household_id": "h1", "region": "000000"})
+    day = date(2027, 1, 31)
+    shared = dated = 0
+    for program in programs:
+        n = len(program.conclusion_bits[g])
+        if not n:
+            continue
+        on = program.start
+        memo = engine_module._Memo(program)
+        memo.tables = FindingTables(program, engine._finding_maker(program, on), ())
+        slots = max(program.fact_index.values(), default=-1) + 1
+        unknown = SimpleNamespace(values=(None,) * slots, h=h)
+        known = SimpleNamespace(values=(day,) * slots, h=h)
+        for f, u in _masks(rng, n):
+            part = engine._exit_part(memo, f, u, on)
+            if not part.applies or not part.certain:  # (an uncertain blocker: its open questions, per run)
+                continue
+            for run in (unknown, known, unknown):
+                got = engine._exit(run, part)  # type: ignore[arg-type]
+                untils = []
+                for (b, readers, _, undated), shown in zip(part.until, got.blockers, strict=True):
+                    read = [None if r is None else r(run.values, h) for r in readers]
+                    until = None if None in read or not read else max(read)  # type: ignore[type-var]
+                    untils.append(until)
+                    assert shown.model_dump() == {**b.model_dump(), "until": until}
+                    assert shown.model_fields_set == b.model_fields_set | {"until"}
+                    assert (shown is undated) == (until is None), (program.key, b.code)
+                    shared += until is None
+                    dated += until is not None
+                gated = None not in untils
+                assert (got.status, got.method, got.opens_on) == (
+                    "blocked",
+                    part.method,
+                    max(untils) if gated else None,  # type: ignore[type-var]
+                )
+                if all(u is None for u in untils):
+                    assert got is engine._exit(run, part)  # type: ignore[arg-type]
+                    assert got == Exit(status="blocked", blockers=got.blockers, method=part.method)
+    assert shared > 1000 and dated > 40

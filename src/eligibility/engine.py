@@ -552,6 +552,7 @@ class Engine:
             add("groups", 0 if memo.tables is None else memo.tables.held())
             for name in ("statuses", "exit_parts"):
                 add(name, len(getattr(memo, name)))
+            add("exit_parts", len(memo.exit_idle))  # the idle parts are exit parts too
             kept = memo.program.__dict__
             for name in ("_missing_plans", "_settle_plans", "_rule_gaps"):
                 plans = kept.get(name) or {}
@@ -749,7 +750,12 @@ class Engine:
         return got
 
     def _exit_part(self, memo: _Memo, f: int, u: int, on: date) -> _ExitPart:
-        """The exit part for these exit conclusions (memoised per combination)."""
+        """The exit part for these exit conclusions (memoised per combination).
+
+        Where no exit-applies rule fired, the exit is none or "needs review" for the applies rules left
+        unknown (:meth:`_exit`), whatever the blockers and the method: that part is kept by those unknown
+        bits alone (``memo.exit_idle``), holding only them (session 19: such misses were ~15 % of a fresh
+        bundled household's exit parts, nearly all an unknown-applies combination seen before)."""
         k = (f, u)
         got = memo.exit_parts.get(k)
         if got is not None:
@@ -766,6 +772,15 @@ class Engine:
                     bits[kind] |= 1 << b
             kinds = program.__dict__["_exit_kinds"] = (bits["exit_applies"], bits["exit_blocker"], bits["exit_method"])
         applies, blocker, methods = kinds
+        table = program.conclusion_bits[_G_EXIT]
+        if not f & applies:
+            maybe_bits = u & applies
+            got = memo.exit_idle.get(maybe_bits)
+            if got is None:
+                maybe = tuple([rid for k_, _, rid in _concluded(table, maybe_bits) if k_ == "exit_applies"])
+                got = _ExitPart(False, maybe, (), None, (), (), False, [])
+                self._keep(memo.exit_idle, maybe_bits, got)
+            return got
         method = None
         if f & methods:
             # Per combination of exit-method conclusions (a few per program; a fresh household's exit part
@@ -773,26 +788,32 @@ class Engine:
             m = f & methods
             method = memo.exit_methods.get(m)
             if method is None:
-                fired = _concluded(program.conclusion_bits[_G_EXIT], m)
+                fired = _concluded(table, m)
                 v = self.rules.vocab("exit_method", min(c for k, c, _ in fired if k == "exit_method"), on)
                 method = self._label("exit_method", v.code, v.zh, v.en)
                 if len(memo.exit_methods) >= _MEMO_SIZE:
                     memo.exit_methods.clear()
                 memo.exit_methods[m] = method
-        unknown = _concluded(program.conclusion_bits[_G_EXIT], u & (applies | blocker))
+        unknown = _concluded(table, u & (applies | blocker))
         assert memo.tables is not None  # made with the program's first context
         blockers = memo.tables.group(_G_EXIT, "exit_blocker")(f, u)
         # (Lists, not generators, and nothing listed for an empty side: a generator's set-up was a good
-        # part of a miss, and half the misses have no unknown exit conclusion.)
-        plan = self._blocker_plan
+        # part of a miss, and half the misses have no unknown exit conclusion.) Each blocker's plan from
+        # the program's plans, fetched once a miss (:meth:`_blocker_plan` makes one the first time).
+        plans: dict[int, _BlockerPlan] = program.__dict__.get("_blocker_plans") or {}
+        until = []
+        for b in blockers:
+            plan = plans.get(id(b))
+            until.append(plan if plan is not None else self._blocker_plan(program, b))
         got = _ExitPart(
-            applies=bool(f & applies),
+            applies=True,
             maybe=tuple([rid for k, _, rid in unknown if k == "exit_applies"]) if unknown else (),
             blockers=blockers,
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})) if unknown else (),
-            until=tuple([plan(program, b) for b in blockers]),
+            until=tuple(until),
             certain=True in [b.certain for b in blockers],
+            blocked=[],
         )
         self._keep(memo.exit_parts, k, got)
         return got
@@ -809,7 +830,10 @@ class Engine:
         got = plans.get(id(b))
         if got is None:
             readers = tuple(self._date_reader(program, rid, "exit_blocker", b.code, "until") for rid in b.rules)
-            got = _BlockerPlan(b, readers, frozenset(b.__pydantic_fields_set__ | {"until"}))
+            fields = frozenset(b.__pydantic_fields_set__ | {"until"})
+            undated = b.__dict__.copy()
+            undated["until"] = None
+            got = _BlockerPlan(b, readers, fields, _raw(type(b), undated, set(fields)))
             if len(plans) >= _MEMO_SIZE:
                 plans.clear()
             plans[id(b)] = got
@@ -821,7 +845,12 @@ class Engine:
         Everything but the blockers' dates is the part's; the exit itself is built per household (kept
         per (part, dates) before: on households never seen before most were new, and each kept object
         was more for the collector to walk). Each blocker's readers and fields-set come with the part
-        (:meth:`_blocker_plan`), so per household only the dates are read."""
+        (:meth:`_blocker_plan`), so per household only the dates are read.
+
+        Session 19: a blocker whose ``until`` this household leaves unknown is the plan's one undated copy
+        (on fresh bundled households 2,883 of 2,899 dated blockers were), and a blocked exit all of whose
+        blockers are undated — the same for every household of its part — is made once per part
+        (``part.blocked``). Both are frozen objects shared by decisions, as the findings are."""
         if not part.applies:
             if part.maybe:
                 return _new(Exit, status="needs_review", blocking=self._missing(run, part.maybe))
@@ -829,7 +858,8 @@ class Engine:
         values, h = run.values, run.h
         blockers = []
         gated = True  # every blocker a time gate (its until known)
-        for b, readers, fields in part.until:
+        undated_only = True  # every blocker its plan's undated copy
+        for b, readers, fields, undated in part.until:
             until = None
             for read in readers:
                 d = None if read is None else read(values, h)
@@ -840,9 +870,17 @@ class Engine:
                     until = d
             if until is None:
                 gated = False
+                blockers.append(undated)
+                continue
+            undated_only = False
             data = b.__dict__.copy()  # what ``_clone(b, until=until)`` makes
             data["until"] = until
             blockers.append(_raw(type(b), data, set(fields)))
+        if part.certain and undated_only:
+            # Blocked with no date: the part's own exit (``gated`` is False: there is a blocker).
+            made = part.blocked
+            if made:
+                return made[0]
         dated = tuple(blockers)
         opens_on = blocking = None
         if part.certain:
@@ -868,7 +906,10 @@ class Engine:
             "method": part.method,
             "blocking": () if blocking is None else blocking,
         }
-        return _raw(Exit, data, given)
+        got: Exit = _raw(Exit, data, given)
+        if part.certain and undated_only:
+            part.blocked.append(got)  # (two threads may both append: equal exits, the first is read)
+        return got
 
     def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
         """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
@@ -1038,6 +1079,8 @@ class _BlockerPlan(NamedTuple):
     """How to read each of its rules' ``until`` date."""
     fields: frozenset[str]
     """The dated blocker's fields-set (copied per household: each instance owns its own)."""
+    undated: Any
+    """The blocker with ``until`` unknown (None): one object, shared by the decisions that leave it so."""
 
 
 class _ExitPart(NamedTuple):
@@ -1054,6 +1097,9 @@ class _ExitPart(NamedTuple):
     """Per blocker, its readers and fields-set."""
     certain: bool
     """Whether a blocker holds for certain (then the exit is blocked)."""
+    blocked: list[Exit]
+    """The blocked exit when every blocker's ``until`` is unknown — the same for every household of this
+    part — made on first need (``Engine._exit``); empty until then."""
 
 
 _Result = tuple[tuple[Any, ...], Any, Masks, Masks]
@@ -1248,6 +1294,7 @@ class _Memo:
 
     __slots__ = (
         "decide",
+        "exit_idle",
         "exit_methods",
         "exit_parts",
         "program",
@@ -1284,6 +1331,8 @@ class _Memo:
         """Fresh, empty memos of combinations (new, and each time they start over)."""
         self.statuses: dict[tuple[int, ...], _Status] = {}
         self.exit_parts: dict[tuple[int, int], _ExitPart] = {}
+        self.exit_idle: dict[int, _ExitPart] = {}
+        """The exit part where no exit-applies rule fired, by the applies rules left unknown (``_exit_part``)."""
         self.exit_methods: dict[int, CodeLabel] = {}
         """The exit method's label per combination of exit-method conclusions (bounded by the rules)."""
 

@@ -62,7 +62,7 @@ class _Table(dict[int, Any]):
         """(bit, rule id) in the order the program lists the group's conclusions (rule order)."""
 
     def __missing__(self, bits: int) -> Any:
-        got = self.make(self.kind, self.code, self.certain, tuple(rid for b, rid in self.rules if bits >> b & 1))
+        got = self.make(self.kind, self.code, self.certain, tuple([rid for b, rid in self.rules if bits >> b & 1]))
         if len(self) >= _TABLE_SIZE:
             self.clear()
         self[bits] = got

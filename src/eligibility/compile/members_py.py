@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any, Final
 
 from .._cache import cached_code
-from .._construct import clone, raw
+from .._construct import _alloc, _set_dict, _set_extra, _set_fields_set, _set_private, clone, raw
 from ..decision import MemberRef
 from ..expressions import UNKNOWN, Name
 from ..facts import _item
@@ -353,25 +353,40 @@ def _named(
     """Each finding of ``kind`` copied with its members as ``clone`` would copy it (read through its
     ``__dict__``, without ``clone``'s keyword handling); a finding no selector names, as it is; a gap
     :func:`~eligibility.members.keep_gap` drops, left out. ``refs``: the household's member references,
-    filled on first need (:func:`_refs`)."""
+    filled on first need (:func:`_refs`).
+
+    Session 19: ``raw`` written out (its four slot stores, without its call), ``keep_gap`` called only for
+    a gap whose selection names nobody (for any other it returns True: one tuple comparison here instead
+    of a call), and the look-up of the references bound once a call — about 4 of the 8 findings a
+    household with measures passes through here are copied, each the floor of a new object."""
     out = []
+    get = chosen.get
+    at = None
+    gap = kind == "gap"
+    known = members is not None
     for f in findings:
         d = f.__dict__
         rules = d["rules"]
         # One selector's (listed, to review) is already what ``combine`` makes of it: positions
         # ascending, each member in one of the two.
-        got = chosen.get((rules[0], kind, d["code"])) if len(rules) == 1 else combine(rules, kind, d["code"], chosen)
+        got = get((rules[0], kind, d["code"])) if len(rules) == 1 else combine(rules, kind, d["code"], chosen)
         if got is None:
             out.append(f)
             continue
-        if kind == "gap" and not keep_gap(rules, d["code"], got, chosen, members is not None):
-            continue
         yes, maybe = got
-        at = (refs or _refs(members, refs)).__getitem__
+        if gap and not yes and not maybe and not keep_gap(rules, d["code"], got, chosen, known):
+            continue
+        if at is None:
+            at = (refs or _refs(members, refs)).__getitem__
         data = d.copy()
         data["members"] = tuple(map(at, yes)) if yes else ()
         data["members_to_review"] = tuple(map(at, maybe)) if maybe else ()
-        out.append(raw(type(f), data, f.__pydantic_fields_set__ | _MEMBER_FIELDS))
+        o = _alloc(type(f))  # what ``raw`` does
+        _set_dict(o, data)
+        _set_fields_set(o, f.__pydantic_fields_set__ | _MEMBER_FIELDS)
+        _set_extra(o, None)
+        _set_private(o, None)
+        out.append(o)
     return tuple(out)
 
 
