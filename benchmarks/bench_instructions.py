@@ -116,7 +116,7 @@ def texts_for(kind: str, n: int, into: Path) -> Path:
 
 def measure(src: str | None, figure: str, texts: Path, warm: int, tmp: Path) -> tuple[int, int]:
     """(instructions collected, households decided) of one child process under callgrind."""
-    out = tempfile.NamedTemporaryFile(prefix="cg.", dir=tmp, delete=False).name
+    out = str(tmp / f"cg.{figure}.{abs(hash((src, figure)))}")
     env = dict(os.environ, PYTHONHASHSEED="0")
     if src is not None:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
