@@ -18,6 +18,7 @@ its shape is checked against the models in the tests instead.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -1284,6 +1285,19 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
 
 _DECISION_FIELDS: Final = frozenset(Decision.model_fields)
 _COMPACT_SET: Final = frozenset(CompactTrace.model_fields) - {"level"}
+_SHARED_FIELDS_SETS: Final[dict[str, set[str]]] = {
+    "IDENT_SET": set(_IDENT_FIELDS),
+    "DECISION_SET": set(_DECISION_FIELDS),
+    "COMPACT_SET": set(_COMPACT_SET),
+    "LEAD_SET": {"channel", "found_on"},
+}
+"""The fields-set of every object of one kind the generated decision builds (:func:`_decider`): one set
+shared by all of them, not a copy each. Why it is safe: the output models are frozen, so pydantic never
+adds to an instance's set (``__setattr__`` refuses first), and ``model_copy`` copies the set before it
+updates it; each set already holds every field its objects have, so an ``add`` would change nothing
+anyway. Why shared: a copy of a set of more than eight names allocates its table — the copies and their
+frees were ~2 % of an identification decision's instructions (session 19, ``bench_instructions.py``).
+A caller must not mutate ``model_fields_set`` of a decision (pydantic's own code never does)."""
 
 
 class _Memo:
@@ -1421,20 +1435,24 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
 
     def made(pad: str, var: str, cls: str, data: list[str], fields: str) -> None:
         """Statements building output model ``cls`` as ``var`` from the dict display ``data`` (in field
-        order: the serialiser writes ``__dict__`` in its own order) with a copy of the fields-set
-        ``fields`` — what :func:`~eligibility._construct.raw` does, without its call."""
+        order: the serialiser writes ``__dict__`` in its own order) with the shared fields-set ``fields``
+        (:data:`_SHARED_FIELDS_SETS`) — what :func:`~eligibility._construct.raw` does, without its call."""
         lines.append(f"{pad}{var} = _alloc({cls})")
         lines.extend([f"{pad}_set_dict({var}, {{", *(f"{pad}    {item}," for item in data), f"{pad}}})"])
-        lines.extend([f"{pad}_set_fields_set({var}, {fields}())"])
+        lines.extend([f"{pad}_set_fields_set({var}, {fields})"])
         lines.extend([f"{pad}_set_extra({var}, None)", f"{pad}_set_private({var}, None)"])
 
-    # An impossible record, not an unknown: a typo in a year (2073 for 1973).
-    add("    members = h.members")
+    # An impossible record, not an unknown: a typo in a year (2073 for 1973). The latest birth date by
+    # C-level iteration (``map``/``filter``/``max``: ~3,500 instructions of bytecode a household before); the
+    # household's fields from its ``__dict__`` (an attribute of a pydantic model goes through its
+    # ``__getattr__`` hook: two type look-ups more per read).
+    add("    hd = h.__dict__")
+    add("    members = hd['members']")
     add("    if members:")
     add("        for m in members:")
     add("            born = m.birth_date")
     add("            if born is not None and born > on:")
-    add("                raise HouseholdError(births_after(h, on), h.household_id)")
+    add("                raise HouseholdError(births_after(h, on), hd['household_id'])")
     if durable:  # a cross-check reads the full program's node outcomes
         add("    got = ctx.run(h, on)")
     else:
@@ -1495,7 +1513,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     procedure = "()" if procedure == "()" else f"self._procedure(run, {procedure}) if {procedure} else ()"
     # The recorded risk lead: none without a channel or a date; the channel's label from ``_leads`` by
     # (program, channel name) (an enum member hashes in Python; its name in C), ``_channel`` on a miss.
-    add("    proc = h.procedure")
+    add("    proc = hd['procedure']")
     add("    lead = None")
     add("    if proc is not None:")
     add("        ch, found_on = proc.lead_channel, proc.lead_found_on")
@@ -1508,7 +1526,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("            channel = None")
     add("        if ch is not None or found_on is not None:")
     made("            ", "lead", "Lead", ['"channel": channel', '"found_on": found_on'], "LEAD_SET")
-    decision = ['"household_id": h.household_id', '"as_of": on', '"region": h.region']
+    decision = ['"household_id": hd["household_id"]', '"as_of": on', '"region": hd["region"]']
     decision += ['"jurisdiction": ctx.jurisdiction', '"scheme": ctx.scheme', '"lead": lead']
     decision += ['"identification": ident', f'"assistance": {assistance}', f'"exit": {ex}']
     decision += [f'"procedure": {procedure}', f'"warnings": {warnings}', '"missing_parameters": ctx.gaps']
@@ -1530,6 +1548,10 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         "memo": memo,
         "HouseholdError": HouseholdError,
         "births_after": births_after,
+        "_max": max,
+        "_filter": filter,
+        "_map": map,
+        "_BORN": operator.attrgetter("birth_date"),
         "_Run": _Run,
         "_Digest": _Digest,
         "_UnknownFacts": _UnknownFacts,
@@ -1545,12 +1567,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         "CompactTrace": CompactTrace,
         "Lead": Lead,
         "KEY": program.key,
-        # Each object's own fields-set, as a copy of one set (a bound ``copy``: ~60 ns less than ``set()``
-        # of a frozenset, three or four times a decision).
-        "IDENT_SET": set(_IDENT_FIELDS).copy,
-        "DECISION_SET": set(_DECISION_FIELDS).copy,
-        "COMPACT_SET": set(_COMPACT_SET).copy,
-        "LEAD_SET": {"channel", "found_on"}.copy,
+        **_SHARED_FIELDS_SETS,
         "NO_ASSISTANCE": _NO_ASSISTANCE,
         "NO_EXIT": _NO_EXIT,
     }
