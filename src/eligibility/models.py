@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import operator
 import re
 import threading
 import typing
@@ -396,8 +397,19 @@ def _sorted_by_value(items: frozenset[CodedEnum]) -> list[CodedEnum]:
     JSON of a member with two health statuses — and the household digest made from it — would differ
     from one process to the next. Sorted by value (the Chinese text) rather than by declaration order, so
     that reordering an enum's members in this file cannot change any digest.
+
+    Every member's health statuses go through here for the household's JSON and so its digest (in
+    Python, once per member), most of them a single status: a set of fewer than two is already in
+    order, and the sort key is the member's value attribute read in C (``_value_``, what the ``value``
+    property returns, without the property's Python call).
     """
-    return sorted(items, key=lambda item: item.value)
+    if len(items) < 2:
+        return list(items)
+    return sorted(items, key=_VALUE_OF)
+
+
+_VALUE_OF: Final = operator.attrgetter("_value_")
+"""An enum member's value (what :attr:`enum.Enum.value` returns)."""
 
 
 _HEALTH_IN_JSON: Final = PlainSerializer(_sorted_by_value, return_type=list[HealthStatus], when_used="json")
