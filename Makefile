@@ -112,3 +112,9 @@ contract: $(BIN)/eligibility
 .PHONY: bench-full-trace
 bench-full-trace: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_full_trace.py
+
+# Instructions per household (valgrind's callgrind) beside the plain-Python baseline's (issue 9 §5): the
+# load-independent figure to steer by on a shared machine; SRC="a/src b/src" compares trees (needs valgrind).
+.PHONY: bench-instructions
+bench-instructions: $(BIN)/eligibility
+	$(BIN)/python benchmarks/bench_instructions.py $(foreach s,$(SRC),--src $(s))
