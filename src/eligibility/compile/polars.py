@@ -2549,11 +2549,29 @@ class _Decide:
         fact_stages = self.fact_words()
         missing = self.missing_words()
         all_names = list(gap_names.values())
-        layers = [nodes, *fact_stages, [*mem_cols, *occ_cols], *reach_stages, hit_cols, present_cols, out_cols]
-        # The columns of ``pre`` the wide query reads (its filter, its layers' expressions, what its last
-        # select passes through): named once here, so that the query starts from them alone and runs
-        # without polars' optimiser (``_WIDE_FLAGS``).
-        wide_reads = {"__any_unknown", *(r for layer in layers for e in layer for r in e.meta.root_names())}
+        # The wide query's layers without the columns nothing reads (a fact's words no subject needs) and
+        # the columns of ``pre`` it reads (its filter, its layers, what its last select passes through),
+        # found once here: the query is then projected by the stage itself and runs without polars'
+        # projection pushdown and the rest of its optimiser (``_WIDE_FLAGS``), reading what the pushdown
+        # would have it read. A column a layer makes is read from that layer on, not from ``pre``.
+        live = {
+            "__pos",
+            *(f"__M{w}" for w in range(self.n_words)),
+            *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
+            *(f"__lk:{c}" for c in subs_of),
+            *(f"__l{b}:0" for b in item_of),
+        }  # what its last select may keep (``kept``)
+        layers: list[list[pl.Expr]] = []
+        for layer in reversed(
+            [nodes, *fact_stages, [*mem_cols, *occ_cols], *reach_stages, hit_cols, present_cols, out_cols]
+        ):
+            kept_layer = [e for e in layer if e.meta.output_name() in live]
+            live.update(r for e in kept_layer for r in e.meta.root_names())
+            layers.insert(0, kept_layer)
+        wide_reads, wide_made = {"__any_unknown"}, set[str]()
+        for layer in layers:
+            wide_reads.update(r for e in layer for r in e.meta.root_names() if r not in wide_made)
+            wide_made.update(e.meta.output_name() for e in layer)
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             if not columns:
@@ -2589,7 +2607,7 @@ class _Decide:
                 *lk_names,
                 *(f"__l{b}:0" for c in longest for b, _ in subs_of[c]),
             ]
-            reads = wide_reads.union(kept)
+            reads = wide_reads.union(c for c in kept if c not in wide_made)
             need = pre.lazy().select(c for c in pre.columns if c in reads).filter(pl.col("__any_unknown"))
             for layer in layers:
                 need = need.with_columns(layer)
