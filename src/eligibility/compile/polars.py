@@ -1741,6 +1741,15 @@ class _Combinations:
         return lists
 
 
+_WIDE_FLAGS: Final = pl.QueryOptFlags.none(comm_subexpr_elim=True)
+"""How the gap stage's wide query (``_Decide.gap_stage``: about 1,100 columns in fifteen ``with_columns``
+layers over the rows with an unknown conclusion) is optimised: common subexpressions only. Planning
+that query with every optimisation cost about as much as running it on a 25,000-row slice; the one
+that pays is the projection of its input, which the stage makes itself (the columns its expressions
+read, named once), and the shared subexpressions, without which the query cost more at 100,000 rows
+(measured: docs/batch-speed.md, session 19 bfix and bfix2)."""
+
+
 def _string_lists(name: str, values: list[list[str]]) -> pl.Series:
     """A column of lists of strings, from one joined string per list split by polars: from nested
     Python lists polars builds the values one by one (measured: 6x the time for 3,000 lists)."""
@@ -2540,6 +2549,29 @@ class _Decide:
         fact_stages = self.fact_words()
         missing = self.missing_words()
         all_names = list(gap_names.values())
+        # The wide query's layers without the columns nothing reads (a fact's words no subject needs) and
+        # the columns of ``pre`` it reads (its filter, its layers, what its last select passes through),
+        # found once here: the query is then projected by the stage itself and runs without polars'
+        # projection pushdown and the rest of its optimiser (``_WIDE_FLAGS``), reading what the pushdown
+        # would have it read. A column a layer makes is read from that layer on, not from ``pre``.
+        live = {
+            "__pos",
+            *(f"__M{w}" for w in range(self.n_words)),
+            *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
+            *(f"__lk:{c}" for c in subs_of),
+            *(f"__l{b}:0" for b in item_of),
+        }  # what its last select may keep (``kept``)
+        layers: list[list[pl.Expr]] = []
+        for layer in reversed(
+            [nodes, *fact_stages, [*mem_cols, *occ_cols], *reach_stages, hit_cols, present_cols, out_cols]
+        ):
+            kept_layer = [e for e in layer if e.meta.output_name() in live]
+            live.update(r for e in kept_layer for r in e.meta.root_names())
+            layers.insert(0, kept_layer)
+        wide_reads, wide_made = {"__any_unknown"}, set[str]()
+        for layer in layers:
+            wide_reads.update(r for e in layer for r in e.meta.root_names() if r not in wide_made)
+            wide_made.update(e.meta.output_name() for e in layer)
 
         def stage(lf: pl.LazyFrame) -> pl.LazyFrame:
             if not columns:
@@ -2568,22 +2600,18 @@ class _Decide:
                 .collect(engine=ENGINE)
             )
             n = pre.height
-            need = pre.lazy().filter(pl.col("__any_unknown")).with_columns(nodes)
-            for cols in fact_stages:
-                need = need.with_columns(cols)
-            need = need.with_columns([*mem_cols, *occ_cols])
-            for cols in reach_stages:
-                need = need.with_columns(cols)
-            need = need.with_columns(hit_cols)
-            need = need.with_columns(present_cols)
-            need = need.with_columns(out_cols)
-            wide = need.select(
+            kept = [
                 "__pos",
                 *(f"__M{w}" for w in range(self.n_words)),
                 *(c for per_tag in columns.values() for _, ws in per_tag for c in ws),
                 *lk_names,
                 *(f"__l{b}:0" for c in longest for b, _ in subs_of[c]),
-            ).collect(engine=ENGINE)
+            ]
+            reads = wide_reads.union(c for c in kept if c not in wide_made)
+            need = pre.lazy().select(c for c in pre.columns if c in reads).filter(pl.col("__any_unknown"))
+            for layer in layers:
+                need = need.with_columns(layer)
+            wide = need.select(kept).collect(engine=ENGINE, optimizations=_WIDE_FLAGS)
             positions = dict.fromkeys(longest, 1)
             if exploded:
                 lacks, more = lacking(wide, exploded)
