@@ -25,6 +25,7 @@ from eligibility import Engine
 from eligibility import _gap_oracle as oracle
 from eligibility import engine as engine_module
 from eligibility import strategies as els
+from eligibility.compile import gaps_py
 from eligibility.compile.gaps_py import gap_code
 from eligibility.errors import EvaluationError, HouseholdError
 from eligibility.expressions import UNKNOWN
@@ -156,7 +157,7 @@ def test_programs_writing_one_gap_source_share_its_functions() -> None:
             assert code.unknown is first[source].unknown and code.facts is first[source].facts
         for program in programs[:3]:
             code = gap_code(program)
-            own: dict[str, Any] = {"U": UNKNOWN, "R": object()}
+            own: dict[str, Any] = gaps_py.namespace()
             exec(compile(source, "<own copy>", "exec"), own)
             n_values = len(program.value_kinds)
             for _ in range(5):

@@ -47,7 +47,7 @@ from ..facts import CATALOGUE
 if TYPE_CHECKING:
     from .python import CondNode, Program
 
-__all__ = ["FieldEntry", "GapCode", "gap_code", "plan_fields"]
+__all__ = ["FieldEntry", "GapCode", "gap_code", "namespace", "plan_fields"]
 
 FieldEntry = tuple[str | None, str, str, str | None]
 """How to find a household field: (section or None, attribute, JSON path, item field or None)."""
@@ -510,6 +510,12 @@ def _generate(program: Program) -> GapCode:
     return got
 
 
+def namespace() -> dict[str, Any]:
+    """The names a gap-report source is executed with (the unknown value, the not-read marker, the maker of
+    its tables of item paths)."""
+    return {"U": UNKNOWN, "R": _NOT_READ, "_item_paths": _item_paths}
+
+
 class _Compiled:
     """The functions compiled from one gap-report source (:func:`_compiled`), held by every
     :class:`GapCode` whose program wrote that source."""
@@ -518,7 +524,7 @@ class _Compiled:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.ns: dict[str, Any] = {"U": UNKNOWN, "R": _NOT_READ, "_item_paths": _item_paths}
+        self.ns = namespace()
         # Our own source (see the module docstring); its compiled code is cached on disk like the
         # programs' (the compile is ~20 ms of a bundled program's first decision with an open question in
         # a new process). The file name is the source's, not one program's: programs share it.
