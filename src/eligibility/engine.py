@@ -963,7 +963,7 @@ class Engine:
             return bs, rs  # type: ignore[return-value]
         paths = code.facts(run.values, run.h, bw | rw)
         chain = run.program.chain
-        return (
+        return (  # type: ignore[return-value]
             self._settle(chain, bs, paths) if bw else bs,  # type: ignore[arg-type]
             self._settle(chain, rs, paths) if rw else rs,  # type: ignore[arg-type]
         )

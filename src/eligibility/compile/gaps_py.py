@@ -24,7 +24,9 @@ literals only.
 * :attr:`GapCode.facts` — ``(values, household, wanted) -> {fact: paths}``: for each wanted fact that is
   unknown, in the program's fact order (dependencies first), the sorted household paths that would
   settle it — its own absent fields and those of the unknown facts it reads — the same lists
-  ``engine._Run.missing_of_fact`` walks to, each a list of its own.
+  ``engine._Run.missing_of_fact`` walks to, each a list of its own. It reads the models' ``__dict__``
+  (as the programs do, session 19: see :class:`_Reads`), and an item field's path from a table per
+  (collection, field) (:func:`_item_paths`).
 
 The engine keeps, per mask, a report side's subjects in name order with their static paths and facts
 (``engine._GapSide``, each subject's share as ``engine._GapPart``); per household only
@@ -296,9 +298,8 @@ class _Reads:
 def _plain(sec: str | None, attr: str) -> bool:
     """Whether attribute ``attr`` of the household (``sec`` None) or of its section ``sec`` is always the
     object's ``__dict__[attr]`` (see :class:`_Reads`)."""
-    from .python import _field_annotation, _plain_field  # (python.py does not import this module)
-
     from ..models import Household
+    from .python import _field_annotation, _plain_field  # (python.py does not import this module)
 
     return _plain_field(Household if sec is None else _field_annotation(sec), attr)
 
@@ -321,7 +322,9 @@ def _item_paths(head: str, tail: str) -> tuple[str, ...]:
     return tuple(f"{head}{i}{tail}" for i in range(_TABLE))
 
 
-def _reads(into: str, plan: tuple[FieldEntry, ...], reads: _Reads, shared: dict[FieldEntry, str], depth: int) -> list[str]:
+def _reads(
+    into: str, plan: tuple[FieldEntry, ...], reads: _Reads, shared: dict[FieldEntry, str], depth: int
+) -> list[str]:
     """Statements appending the plan's absent JSON paths to the list ``into``: a test per field, and per
     collection one loop over its items testing each item field the plan names (a collection that is
     absent is its own path) — an item field other facts read too from its local in ``shared``, filled
@@ -365,9 +368,8 @@ def _loop(into: str, entry: FieldEntry, subs: list[str], reads: _Reads, depth: i
     if sum(plain) > 1:
         lines.append(f"{pad}        xd = x.__dict__")
     for sub, is_plain in zip(subs, plain, strict=True):
-        if not is_plain:
-            get = f"getattr(x, {sub!r}, None)"
-        else:
+        get = f"getattr(x, {sub!r}, None)"
+        if is_plain:  # (an item reading one field: the attribute, one look-up, as taking its ``__dict__``)
             get = f"xd[{sub!r}]" if sum(plain) > 1 else f"x.{sub}"
         table = reads.table(path, sub)
         lines += [
