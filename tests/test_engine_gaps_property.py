@@ -25,6 +25,7 @@ from eligibility import Engine
 from eligibility import _gap_oracle as oracle
 from eligibility import engine as engine_module
 from eligibility import strategies as els
+from eligibility.compile import gaps_py
 from eligibility.compile.gaps_py import gap_code
 from eligibility.errors import EvaluationError, HouseholdError
 from eligibility.expressions import UNKNOWN
@@ -156,7 +157,7 @@ def test_programs_writing_one_gap_source_share_its_functions() -> None:
             assert code.unknown is first[source].unknown and code.facts is first[source].facts
         for program in programs[:3]:
             code = gap_code(program)
-            own: dict[str, Any] = {"U": UNKNOWN, "R": object()}
+            own: dict[str, Any] = gaps_py.namespace()
             exec(compile(source, "<own copy>", "exec"), own)
             n_values = len(program.value_kinds)
             for _ in range(5):
@@ -165,3 +166,65 @@ def test_programs_writing_one_gap_source_share_its_functions() -> None:
                 assert code.unknown(nodes, values) == own["unknown"](nodes, values)
                 for k, (rule, _, _) in enumerate(program.rules):
                     assert code.rules[rule.id](nodes, values) == own[f"r{k}"](nodes, values), rule.id
+
+
+def _many_members(n: int, seed: int) -> Any:
+    """A household of ``n`` members, each member field absent or set at random, and each section absent,
+    empty or partly filled (members beyond ``gaps_py._TABLE`` included: their paths are built, not looked
+    up in a table)."""
+    from eligibility import parse_household
+
+    rng = random.Random(seed)
+    members = []
+    for i in range(n):
+        m: dict[str, Any] = {"member_id": f"m{i}"}
+        for key, value in (
+            ("birth_date", "1970-01-01"),
+            ("labour", "ordinary"),
+            ("health", ["healthy"]),
+            ("disability_grade", 2),
+            ("schooling", "not_in_school"),
+            ("dropped_out", False),
+            ("basic_medical_insurance", True),
+            ("public_payroll", False),
+            ("dibao", False),
+            ("tekun", False),
+            ("employed", True),
+            ("work_months", 6),
+        ):
+            if rng.random() < 0.6:
+                m[key] = value
+        members.append(m)
+    data: dict[str, Any] = {"household_id": f"many-{n}-{seed}", "region": REGIONS[0], "members": members}
+    for section, fields in (
+        ("income", {"wage": "1000", "property": "0", "transfer": "10"}),
+        ("rigid_expenditure", {"education": "100"}),
+        ("evidence", {"vehicle": False}),
+    ):
+        roll = rng.random()
+        if roll < 0.3:
+            continue
+        data[section] = {} if roll < 0.5 else {k: v for k, v in fields.items() if rng.random() < 0.5}
+    return parse_household(data)
+
+
+def test_facts_on_many_members_and_absent_sections_equal_the_walk() -> None:
+    """Every fact of every bundled program taken as unknown, on households of up to 45 members: the settling
+    paths ``GapCode.facts`` reads off the household (its ``__dict__``, item paths from per-field tables up to
+    item 31 and built after) are those walking the facts gives (``_Run.missing_of_fact``: ``getattr``, each
+    path built), list for list."""
+    households = [_many_members(n, seed) for seed, n in enumerate((0, 1, 3, 31, 32, 33, 45))]
+    households.append(_many_members(2, 99).model_copy(update={"members": None}))
+    far = 0
+    for program in PROGRAMS:
+        code = gap_code(program)
+        values = (UNKNOWN,) * len(program.value_kinds)
+        for h in households:
+            walked = engine_module._Run(program, h, date(2024, 6, 30), ((), (), (), ()))
+            walked.values = values
+            got = code.facts(values, h, code.all_facts)
+            want = {s.name: walked.missing_of_fact(s.name) for s in program.facts}
+            assert got == {k: v for k, v in want.items() if v}, program.key
+            assert all(type(v) is list for v in got.values())
+            far += sum(p.startswith("$.members[4") for v in got.values() for p in v)
+    assert far, "no path of an item beyond the tables was asked for"

@@ -948,21 +948,24 @@ class Engine:
         the blocking side's subjects (each subject is reported once) — each side made once per mask
         (:class:`_GapSide`: which facts and paths it asks for, not the household), then the settling
         paths of the facts they name read off this household (``GapCode.facts``, those facts only)."""
+        # The sides unpacked, not read by name: a NamedTuple's field is a descriptor CPython 3.11 does not
+        # specialise (a generic attribute look-up each), where unpacking a tuple is one instruction.
         memo = code.memo
-        b = r = _NO_SIDE
+        bs: _Side = ()
+        rs: _Side = ()
+        bw = rw = 0
         if block:
-            b = memo.get(block) or self._gap_side(run.program, code, block)
-            rest &= ~b.cover
+            bs, bw, cover = memo.get(block) or self._gap_side(run.program, code, block)
+            rest &= ~cover
         if rest:
-            r = memo.get(rest) or self._gap_side(run.program, code, rest)
-        bs, rs = b.side, r.side
-        if not (b.want or r.want):
+            rs, rw, _ = memo.get(rest) or self._gap_side(run.program, code, rest)
+        if not (bw or rw):  # (a side that wants no fact is its finished tuple)
             return bs, rs  # type: ignore[return-value]
-        paths = code.facts(run.values, run.h, b.want | r.want)
+        paths = code.facts(run.values, run.h, bw | rw)
         chain = run.program.chain
-        return (
-            bs if type(bs) is tuple else self._settle(chain, bs, paths),  # type: ignore[arg-type]
-            rs if type(rs) is tuple else self._settle(chain, rs, paths),  # type: ignore[arg-type]
+        return (  # type: ignore[return-value]
+            self._settle(chain, bs, paths) if bw else bs,  # type: ignore[arg-type]
+            self._settle(chain, rs, paths) if rw else rs,  # type: ignore[arg-type]
         )
 
     def _gap_side(self, program: Program, code: GapCode, mask: int) -> _GapSide:

@@ -24,7 +24,9 @@ literals only.
 * :attr:`GapCode.facts` — ``(values, household, wanted) -> {fact: paths}``: for each wanted fact that is
   unknown, in the program's fact order (dependencies first), the sorted household paths that would
   settle it — its own absent fields and those of the unknown facts it reads — the same lists
-  ``engine._Run.missing_of_fact`` walks to, each a list of its own.
+  ``engine._Run.missing_of_fact`` walks to, each a list of its own. It reads the models' ``__dict__``
+  (as the programs do, session 19: see :class:`_Reads`), and an item field's path from a table per
+  (collection, field) (:func:`_item_paths`).
 
 The engine keeps, per mask, a report side's subjects in name order with their static paths and facts
 (``engine._GapSide``, each subject's share as ``engine._GapPart``); per household only
@@ -47,7 +49,7 @@ from ..facts import CATALOGUE
 if TYPE_CHECKING:
     from .python import CondNode, Program
 
-__all__ = ["FieldEntry", "GapCode", "gap_code", "plan_fields"]
+__all__ = ["FieldEntry", "GapCode", "gap_code", "namespace", "plan_fields"]
 
 FieldEntry = tuple[str | None, str, str, str | None]
 """How to find a household field: (section or None, attribute, JSON path, item field or None)."""
@@ -219,69 +221,166 @@ def _node(
         w.lines.pop()  # nothing below asks for anything
 
 
-def _get(entry: FieldEntry, sections: dict[str, str]) -> str:
-    """An expression giving the entry's field (its collection, for an item path) on ``h``, or None (a
-    section's local is set by :func:`_reads` first)."""
-    sec, attr, _, _ = entry
-    if sec is None:
-        return f"getattr(h, {attr!r}, None)"
-    return f"(None if {sections[sec]} is None else getattr({sections[sec]}, {attr!r}, None))"
+class _Reads:
+    """How ``facts`` reads the household, and the per-call locals it keeps while doing so.
+
+    Why from ``__dict__`` (session 19): pydantic's ``BaseModel`` defines ``__getattr__``, so every
+    ``getattr(model, 'field', None)`` takes CPython's generic path through that hook (two type look-ups
+    more a read, and a call of the builtin), where ``d['field']`` on the ``__dict__`` taken once per object
+    is a specialised subscript giving the same object — for a field pydantic stores there and no data
+    descriptor of the class hides (:func:`eligibility.compile.python._plain_field`, what the programs read
+    the same way by). Any other attribute is read as before, ``getattr(x, name, None)``."""
+
+    def __init__(self) -> None:
+        self.top: dict[str, str] = {}
+        """Per top-level attribute read, its local (``t{k}``: ``R`` until the first fact reading it)."""
+        self.sections: dict[str, str] = {}
+        """Per section, its local (``s{k}``): the section's ``__dict__`` (or the section itself when a field
+        it reads is not plain, see ``plain``), ``None`` when absent, ``R`` until first read."""
+        self.plain: dict[str, bool] = {}
+        """Per section, whether its local holds its ``__dict__``."""
+        self.tables: dict[tuple[str, str], str] = {}
+        """Per (collection path, item field), the name of its table of item paths (``P{k}``)."""
+
+    def hd(self) -> bool:
+        """Whether ``facts`` takes ``hd = h.__dict__`` (some top-level read is plain)."""
+        return any(_plain(None, attr) for attr in [*self.top, *self.sections])
+
+    def value(self, entry: FieldEntry) -> str:
+        """An expression giving the entry's field (its collection, for an item path), or None; its locals
+        are made sure of first by :meth:`pre`."""
+        sec, attr, _, _ = entry
+        if sec is None:
+            return self.top[attr]
+        local = self.sections[sec]
+        if self.plain[sec]:
+            return f"(None if {local} is None else {local}[{attr!r}])"
+        return f"(None if {local} is None else getattr({local}, {attr!r}, None))"
+
+    def absent(self, entry: FieldEntry) -> str:
+        """A test that the entry's (non-item) field is absent."""
+        sec, attr, _, _ = entry
+        if sec is None:
+            return f"{self.top[attr]} is None"
+        local = self.sections[sec]
+        if self.plain[sec]:
+            return f"{local} is None or {local}[{attr!r}] is None"
+        return f"{local} is None or getattr({local}, {attr!r}, None) is None"
+
+    def pre(self, plan: tuple[FieldEntry, ...], pad: str) -> list[str]:
+        """The statements reading, on first need in this call, the top-level fields and sections the plan
+        reads (not once per call before any fact: a household not seen before is not in the CPU's caches,
+        and most calls want a few facts that read one or two sections)."""
+        lines: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        for sec, attr, _, _ in plan:
+            key = ("t", attr) if sec is None else ("s", sec)
+            if key in seen:
+                continue
+            seen.add(key)
+            name = attr if sec is None else sec
+            read = f"hd[{name!r}]" if _plain(None, name) else f"getattr(h, {name!r}, None)"
+            if sec is None:
+                local = self.top.setdefault(attr, f"t{len(self.top)}")
+                lines += [f"{pad}if {local} is R:", f"{pad}    {local} = {read}"]
+                continue
+            local = self.sections.setdefault(sec, f"s{len(self.sections)}")
+            lines += [f"{pad}if {local} is R:", f"{pad}    {local} = {read}"]
+            if self.plain[sec]:
+                lines += [f"{pad}    if {local} is not None:", f"{pad}        {local} = {local}.__dict__"]
+        return lines
+
+    def table(self, path: str, sub: str) -> str:
+        """The name of the table of ``{path}[i].{sub}`` paths (see :func:`_item_paths`)."""
+        return self.tables.setdefault((path, sub), f"P{len(self.tables)}")
+
+
+def _plain(sec: str | None, attr: str) -> bool:
+    """Whether attribute ``attr`` of the household (``sec`` None) or of its section ``sec`` is always the
+    object's ``__dict__[attr]`` (see :class:`_Reads`)."""
+    from ..models import Household
+    from .python import _field_annotation, _plain_field  # (python.py does not import this module)
+
+    return _plain_field(Household if sec is None else _field_annotation(sec), attr)
+
+
+def _item_plain(coll: str, sub: str) -> bool:
+    """Whether item field ``sub`` of collection ``coll``'s items is always in the item's ``__dict__``."""
+    from .python import _item_model, _plain_field
+
+    return _plain_field(_item_model(coll), sub)
+
+
+_TABLE: Final = 32
+"""Item paths kept per (collection, item field): items 0–31 (a 户 rarely has twenty members); a later item's
+path is built as before."""
+
+
+def _item_paths(head: str, tail: str) -> tuple[str, ...]:
+    """``head + str(i) + tail`` for the first :data:`_TABLE` items — built once per source, not per absent
+    item field of every household (two concatenations and a ``str`` call each)."""
+    return tuple(f"{head}{i}{tail}" for i in range(_TABLE))
 
 
 def _reads(
-    into: str, plan: tuple[FieldEntry, ...], sections: dict[str, str], shared: dict[FieldEntry, str], depth: int
+    into: str, plan: tuple[FieldEntry, ...], reads: _Reads, shared: dict[FieldEntry, str], depth: int
 ) -> list[str]:
     """Statements appending the plan's absent JSON paths to the list ``into``: a test per field, and per
     collection one loop over its items testing each item field the plan names (a collection that is
     absent is its own path) — an item field other facts read too from its local in ``shared``, filled
-    by the first fact of the call that reads it. In any order: ``facts`` sorts a list of more than one
-    path."""
+    by the first fact of the call that reads it. Paths are appended in plan order (sorted) when the plan
+    has no item field: ``facts`` sorts only lists that may be out of order."""
     pad = "    " * depth
-    # The sections this fact reads, read here (not once per call before any fact: a household not seen
-    # before is not in the CPU's caches, and most calls want a few facts that read one or two sections).
-    lines: list[str] = []
-    for sec in dict.fromkeys(entry[0] for entry in plan if entry[0] is not None):
-        local = sections.setdefault(sec, f"s{len(sections)}")
-        lines += [f"{pad}if {local} is R:", f"{pad}    {local} = getattr(h, {sec!r}, None)"]
+    lines = reads.pre(plan, pad)
     collections: dict[FieldEntry, list[str]] = {}
     for entry in plan:
         sub = entry[3]
         if sub is None:
-            lines += [f"{pad}if {_get(entry, sections)} is None:", f"{pad}    {into}.append({entry[2]!r})"]
+            lines += [f"{pad}if {reads.absent(entry)}:", f"{pad}    {into}.append({entry[2]!r})"]
         elif entry in shared:
             local = shared[entry]
             lines += [f"{pad}if {local} is None:", f"{pad}    {local} = []"]
-            lines += _loop(local, entry, [sub], sections, depth + 1)
+            lines += _loop(local, entry, [sub], reads, depth + 1)
             lines.append(f"{pad}{into} += {local}")
         else:
             collections.setdefault((*entry[:3], None), []).append(sub)
     for entry, subs in collections.items():
-        lines += _loop(into, entry, subs, sections, depth)
+        lines += _loop(into, entry, subs, reads, depth)
     return lines
 
 
-def _loop(into: str, entry: FieldEntry, subs: list[str], sections: dict[str, str], depth: int) -> list[str]:
+def _loop(into: str, entry: FieldEntry, subs: list[str], reads: _Reads, depth: int) -> list[str]:
     """Statements appending to ``into`` the paths of the item fields ``subs`` absent from the items of
-    the entry's collection (the collection's own path when it is absent)."""
+    the entry's collection (the collection's own path when it is absent): an item's fields from its
+    ``__dict__`` (taken once an item when it reads more than one), an item's path from the table of its
+    field (:func:`_item_paths`)."""
     pad = "    " * depth
     path = entry[2]
+    coll = path[2:]
     lines = [
-        f"{pad}fv = {_get(entry, sections)}",
+        f"{pad}fv = {reads.value(entry)}",
         f"{pad}if fv is None:",
         f"{pad}    {into}.append({path!r})",
         f"{pad}else:",
         f"{pad}    for i, x in enumerate(fv):",
     ]
-    for sub in subs:
+    plain = [_item_plain(coll, sub) for sub in subs]
+    if sum(plain) > 1:
+        lines.append(f"{pad}        xd = x.__dict__")
+    for sub, is_plain in zip(subs, plain, strict=True):
+        get = f"getattr(x, {sub!r}, None)"
+        if is_plain:  # (an item reading one field: the attribute, one look-up, as taking its ``__dict__``)
+            get = f"xd[{sub!r}]" if sum(plain) > 1 else f"x.{sub}"
+        table = reads.table(path, sub)
         lines += [
-            f"{pad}        if getattr(x, {sub!r}, None) is None:",
-            f"{pad}            {into}.append({path + '['!r} + str(i) + {'].' + sub!r})",
+            f"{pad}        if {get} is None:",
+            f"{pad}            {into}.append({table}[i] if i < {_TABLE} else {path + '['!r} + str(i) + {'].' + sub!r})",
         ]
     return lines
 
 
 _NOT_READ: Final = object()
-"""``R`` in ``facts``: a section of the household not read yet in this call."""
+"""``R`` in ``facts``: a field or section of the household not read yet in this call."""
 
 _CHUNK: Final = 8
 """Facts per test of ``W`` in ``facts`` (about the square root of a bundled program's fact count)."""
@@ -293,30 +392,33 @@ def _fact_lines(
     plans: dict[str, tuple[FieldEntry, ...]],
     deps: dict[str, list[str]],
     some: set[str],
-    sections: dict[str, str],
+    reads: _Reads,
     shared: dict[FieldEntry, str],
 ) -> list[str]:
     """The lines of ``facts`` for these facts (one chunk, inside its test of ``W``): statements, not one
     list display of starred reads (session 12: a list comprehension per item field is a function call
     in CPython 3.11, and the reads shared between facts were cached in locals every call had to set
-    first; a loop per collection and no cache took half the time on the benchmark households)."""
+    first; a loop per collection and no cache took half the time on the benchmark households).
+
+    A fact reading no item field and no other fact's paths appends its paths in their sorted order, each
+    once (:func:`plan_fields` is sorted, and a path is ``"$." + field``): its list is left as it is, not
+    sorted again (session 19)."""
     body: list[str] = []
     for s in chunk:
         k = order[s.name]
         body += [f"        if W & {1 << k} and v[{s.index}] is U:", f"            f{k} = []"]
-        body += _reads(f"f{k}", plans[s.name], sections, shared, 3)
-        body += [f"            f{k} += f{order[d]}" for d in deps[s.name] if d in some]
-        body += [
-            f"            if len(f{k}) > 1:",
-            f"                f{k} = sorted(set(f{k}))",
-            f"            if f{k}:",
-            f"                out[{s.name!r}] = f{k}",
-        ]
+        body += _reads(f"f{k}", plans[s.name], reads, shared, 3)
+        inputs = [d for d in deps[s.name] if d in some]
+        body += [f"            f{k} += f{order[d]}" for d in inputs]
+        if inputs or any(e[3] is not None for e in plans[s.name]):
+            body += [f"            if len(f{k}) > 1:", f"                f{k} = sorted(set(f{k}))"]
+        body += [f"            if f{k}:", f"                out[{s.name!r}] = f{k}"]
     return body
 
 
 def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
-    """The source of ``facts(v, h, W)`` and each fact's bit in ``W`` (its own and its dependencies')."""
+    """The source of ``facts(v, h, W)`` (with the tables of item paths it reads, first) and each fact's
+    bit in ``W`` (its own and its dependencies')."""
     chain = program.chain
     order = {s.name: k for k, s in enumerate(program.facts)}
     plans = {s.name: plan_fields(chain.facts[s.name].fields) for s in program.facts}
@@ -331,7 +433,12 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
             raise ValueError(f"facts of {program.key} are not in dependency order at {s.name}")
         if plans[s.name] or any(d in some for d in deps[s.name]):
             some.add(s.name)
-    sections: dict[str, str] = {}
+    reads = _Reads()
+    # A section's local holds its ``__dict__`` when every field the program's facts read of it is plain.
+    for plan in plans.values():
+        for sec, attr, _, _ in plan:
+            if sec is not None:
+                reads.plain[sec] = reads.plain.get(sec, True) and _plain(sec, attr)
     # Item fields more than one fact reads: their paths are worked out once per call (all facts are
     # wanted for the compact trace's ``missing``, and the bundled programs have ~20 member facts).
     uses: dict[FieldEntry, int] = {}
@@ -348,12 +455,16 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         body.append(f"    if W & {sum(1 << order[s.name] for s in chunk)}:")
-        body += _fact_lines(chunk, order, plans, deps, some, sections, shared)
-    head = ["def facts(v, h, W, U=U):", "    out = {}"]
+        body += _fact_lines(chunk, order, plans, deps, some, reads, shared)
+    tables = [f"{name} = _item_paths({path + '['!r}, {'].' + sub!r})" for (path, sub), name in reads.tables.items()]
+    head = ["def facts(v, h, W, U=U, R=R):", "    out = {}"]
+    if reads.hd():
+        head.append("    hd = h.__dict__")
     if shared:
         head.append(f"    {' = '.join(shared.values())} = None")
-    if sections:
-        head.append(f"    {' = '.join(sections.values())} = R")
+    locals_ = [*reads.top.values(), *reads.sections.values()]
+    if locals_:
+        head.append(f"    {' = '.join(locals_)} = R")
     # In program order, not the set's: the source must be the same in every process, as its compiled code
     # is cached by its text (``cached_code``) and a string set's order changes with PYTHONHASHSEED.
     head += [
@@ -362,7 +473,7 @@ def _facts_source(program: Program) -> tuple[list[str], dict[str, int]]:
     closure: dict[str, int] = {}
     for s in program.facts:  # dependencies first: a fact's bits are its own and its dependencies'
         closure[s.name] = (1 << order[s.name]) | sum(closure[d] for d in set(deps[s.name]))
-    return [*head, *body, "    return out"], closure
+    return [*tables, *head, *body, "    return out"], closure
 
 
 def _generate(program: Program) -> GapCode:
@@ -401,6 +512,12 @@ def _generate(program: Program) -> GapCode:
     return got
 
 
+def namespace() -> dict[str, Any]:
+    """The names a gap-report source is executed with (the unknown value, the not-read marker, the maker of
+    its tables of item paths)."""
+    return {"U": UNKNOWN, "R": _NOT_READ, "_item_paths": _item_paths}
+
+
 class _Compiled:
     """The functions compiled from one gap-report source (:func:`_compiled`), held by every
     :class:`GapCode` whose program wrote that source."""
@@ -409,7 +526,7 @@ class _Compiled:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.ns: dict[str, Any] = {"U": UNKNOWN, "R": _NOT_READ}
+        self.ns = namespace()
         # Our own source (see the module docstring); its compiled code is cached on disk like the
         # programs' (the compile is ~20 ms of a bundled program's first decision with an open question in
         # a new process). The file name is the source's, not one program's: programs share it.
