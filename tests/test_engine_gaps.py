@@ -1,6 +1,6 @@
 """The gap report's shortcuts (issue 9, engine speed) give what the per-household walks give.
 
-* ``_UnknownFacts.data()`` — the settling paths of every unknown fact, read by the program's generated
+* ``_Run.data()`` — the settling paths of every unknown fact, read by the program's generated
   gap code (``compile/gaps_py.py``, ``GapCode.facts``) — equals walking the facts per household
   (``_Run.fact_missing``), in the same order, with lists of its own per fact.
 * ``Engine._open`` — both sides of the gap report, from the generated per-rule masks — equals the two
@@ -70,7 +70,7 @@ def test_unknown_facts_read_per_pattern_equal_the_walk(engine: Engine, cases: li
         program = engine.program(h, on)
         assert program is not None
         run = engine_module._Run(program, h, on)
-        got = engine_module._UnknownFacts(run).data()
+        got = run.data()
         want = _walked(engine_module._Run(program, h, on))
         assert list(got.items()) == list(want.items())
         lists = [id(v) for v in got.values()]
@@ -87,7 +87,7 @@ def test_unknown_facts_with_memos_that_start_over(
         program = engine.program(h, on)
         assert program is not None
         run = engine_module._Run(program, h, on)
-        assert engine_module._UnknownFacts(run).data() == _walked(engine_module._Run(program, h, on))
+        assert run.data() == _walked(engine_module._Run(program, h, on))
 
 
 def _two_reports(engine: Engine, run: Any, blocking_rules: tuple[str, ...]) -> tuple[Any, Any]:

@@ -8,7 +8,7 @@ effective date, through one engine whose memos fill up across examples (as in a 
   (``_gap_oracle.missing_planned``, :class:`_gap_oracle._MissingPlan`);
 * the exit's gap report (``Engine._missing``) equals ``missing_planned`` for the rules the exit asks
   about, for each unknown rule alone and for all of them together;
-* the compact trace's ``missing`` (``_UnknownFacts.data()``) and each unknown fact's settling paths read
+* the compact trace's ``missing`` (``_Run.data()``) and each unknown fact's settling paths read
   alone (``GapCode.facts`` with only that fact wanted) equal walking the facts (``_Run.missing_of_fact``).
 """
 
@@ -55,7 +55,7 @@ def _unknown_rules(run: Any) -> list[str]:
 @given(BATCH)
 def test_generated_gap_report_equals_the_planned_ones(batch: list[tuple[dict[str, Any], date]]) -> None:
     decided = [d for d in (_decided(data, on) for data, on in batch) if d is not None]
-    decided = [d for d in decided if isinstance(getattr(d.trace, "missing", None), engine_module._UnknownFacts)]
+    decided = [d for d in decided if isinstance(getattr(d.trace, "missing", None), engine_module._Run)]
     assume(decided)
     for d in decided:
         run = d.trace.missing.run

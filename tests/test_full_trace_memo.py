@@ -150,7 +150,7 @@ def test_full_trace_models_count_against_the_engines_budget(cases, monkeypatch: 
 # ------------------------------------------------------------------ settling paths from the program's memo
 # ``engine._Settled`` (issue 9 §5 speed): the settling paths a full trace shows come from a memo per
 # (pattern of unknown facts, paths the household lacks); they must be what working them out for each
-# household gives (``_UnknownFacts.data()``) — with warm memos, with memos that start over at every
+# household gives (``_Run.data()``) — with warm memos, with memos that start over at every
 # second entry, and for generated households that meet a key an earlier household made.
 
 

@@ -60,7 +60,7 @@ from .errors import EligibilityError, EngineDisagreementError, EngineUnavailable
 from .expressions import UNKNOWN
 from .facts import CATALOGUE, _plain, flatten
 from .loader import load_rules
-from .models import FIRST_DAY, LAST_DAY, Household, births_after, parse_household
+from .models import FIRST_DAY, LAST_DAY, Household, births_after, household_digest, parse_household
 from .ruleset import Chain, RuleSet
 
 __all__ = ["Engine", "TraceLevel"]
@@ -141,9 +141,17 @@ def _absent_of(h: Household, plan: _FieldPlan) -> list[str]:
 
 
 class _Run:
-    """One household through one program: values, outcomes, conclusions; gaps computed on demand."""
+    """One household through one program: values, outcomes, conclusions; gaps computed on demand.
 
-    __slots__ = ("_missing", "as_of", "fired", "h", "nodes", "program", "settled", "unknown", "values")
+    It is also the compact trace's lazy carrier: the engine's :class:`~eligibility.decision.CompactTrace`
+    holds the run itself as both ``input_digest`` (``str()`` is the digest, computed on first need) and
+    ``missing`` (``data()`` the settling paths, ``run`` the run). Why: one object per traced decision
+    where there were three (the run, a digest holder, a missing-facts holder), each with a Python
+    ``__init__`` frame and a free — ~2 % of an identification decision's instructions at ``compact``
+    (session 19, ctrace). The generated decision (:func:`_decider`) builds it without ``__init__``
+    (``_new_run`` and slot stores, the same fields in the same order)."""
+
+    __slots__ = ("_digest", "_missing", "as_of", "fired", "h", "nodes", "program", "settled", "unknown", "values")
 
     def __init__(self, program: Program, h: Household, as_of: date, result: _Result | None = None) -> None:
         """``result``: what ``program.run(h, as_of)`` returned, when the caller has run it already."""
@@ -152,6 +160,29 @@ class _Run:
         self.values, self.nodes, self.fired, self.unknown = got
         self._missing: dict[str, list[str]] | None = None
         self.settled: dict[tuple[str, ...], tuple[str, ...]] | None = None
+        self._digest = ""
+
+    def __str__(self) -> str:
+        """The input digest (the compact trace's ``input_digest``) — sha256 of the household's canonical
+        JSON, so a record sent as a dict, as text or as bytes gets the same digest — computed when a
+        trace is written, not per evaluation."""
+        if not self._digest:
+            self._digest = household_digest(self.h)
+        return self._digest
+
+    @property
+    def run(self) -> _Run:
+        """The run itself (the compact trace's ``missing.run``: how the engine finds its own trace's run)."""
+        return self
+
+    def data(self) -> dict[str, list[str]]:
+        """The compact trace's ``missing``: every unknown fact with the household paths that would settle
+        it (those with none left out), in the program's fact order — what :attr:`fact_missing` gives, by
+        the program's generated code (``GapCode.facts``, :mod:`eligibility.compile.gaps_py`) instead of
+        walking the facts per household (session 8's per-pattern plans were new for most households
+        never seen before)."""
+        code = gap_code(self.program)
+        return code.facts(self.values, self.h, code.all_facts)
 
     def missing_of_fact(self, name: str) -> list[str]:
         """For an unknown fact, the household paths that would settle it (its own and its inputs');
@@ -475,7 +506,7 @@ class Engine:
         diff = {rid: (ours.get(rid, "absent"), theirs.get(rid, "absent")) for rid in ours.keys() | theirs.keys()}
         diff = {rid: pair for rid, pair in diff.items() if pair[0] != pair[1]}
         if diff:
-            raise EngineDisagreementError(diff, str(_Digest(run.h)))
+            raise EngineDisagreementError(diff, str(run))
 
     # ---------------------------------------------------------------------------------- decision
 
@@ -1019,7 +1050,7 @@ class Engine:
                 "engines": self.engines,
                 "pack_chain": [],
                 "ruleset_fingerprint": "",
-                "input_digest": str(_Digest(h)),
+                "input_digest": household_digest(h),
                 "facts": [],
                 "rules": [],
             }
@@ -1445,6 +1476,13 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         lines.extend([f"{pad}_set_fields_set({var}, {fields})"])
         lines.extend([f"{pad}_set_extra({var}, None)", f"{pad}_set_private({var}, None)"])
 
+    def new_run(pad: str) -> None:
+        """Statements building the :class:`_Run` of ``got`` as ``run``: what its ``__init__`` sets, as slot
+        stores here, without the class call's `__init__` look-up and Python frame."""
+        lines.append(f"{pad}run = _new_run(_Run)")
+        for item in _RUN_STORES:
+            lines.append(f"{pad}run.{item}")
+
     # An impossible record, not an unknown: a typo in a year (2073 for 1973). The latest birth date by
     # C-level iteration (``map``/``filter``/``max``: ~3,500 instructions of bytecode a household before); the
     # household's fields from its ``__dict__`` (an attribute of a pydantic model goes through its
@@ -1478,7 +1516,10 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     # start when the program concludes in a group whose pieces read values, else with the gap report or
     # the compact trace.
     eager = durable or any(g in live for g in VALUE_GROUPS)
-    add("    run = _Run(program, h, on, got)" if eager else "    run = None")
+    if eager:
+        new_run("    ")
+    else:
+        add("    run = None")
     if durable:
         add("    self._cross_check(run)")
     # The findings of each kind from the masks (FindingTables' code, inline); the status and the exit
@@ -1491,7 +1532,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("        status = self._status(memo, f, u, on)")
     add(f"    if {unknown}:")
     if not eager:
-        add("        run = _Run(program, h, on, got)")
+        new_run("        ")
     add("        blocking, unknown = self._open(memo, run, status)")
     add("    else:")
     add("        blocking = unknown = ()")
@@ -1538,10 +1579,11 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("        return decision")
     if not eager:
         add("    if run is None:")
-        add("        run = _Run(program, h, on, got)")
+        new_run("        ")
     compact = ['"level": "compact"', '"program": KEY', '"ruleset_fingerprint": ctx.chain.fingerprint']
-    compact += ['"engines": self.engines', '"input_digest": _Digest(h)', '"values": values', '"nodes": nodes']
-    made("    ", "compact", "CompactTrace", [*compact, '"missing": _UnknownFacts(run)'], "COMPACT_SET")
+    # The run is the trace's lazy carrier: ``str(run)`` the input digest, ``run.data()`` the settling paths.
+    compact += ['"engines": self.engines', '"input_digest": run', '"values": values', '"nodes": nodes']
+    made("    ", "compact", "CompactTrace", [*compact, '"missing": run'], "COMPACT_SET")
     add('    decision.__dict__["trace"] = compact')
     add("    return decision")
     source = "\n".join(lines) + "\n"
@@ -1556,8 +1598,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         "_map": map,
         "_BORN": operator.attrgetter("birth_date"),
         "_Run": _Run,
-        "_Digest": _Digest,
-        "_UnknownFacts": _UnknownFacts,
+        "_new_run": object.__new__,
         "_raw": _raw,
         "_alloc": _alloc,
         "_set_dict": _set_dict,
@@ -1579,44 +1620,25 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     return decide
 
 
-class _Digest:
-    """The input digest — sha256 of the household's canonical JSON, so a record sent as a dict, as
-    text or as bytes gets the same digest — computed only when a trace is written, not per evaluation."""
-
-    __slots__ = ("_value", "h")
-
-    def __init__(self, h: Household) -> None:
-        self.h, self._value = h, ""
-
-    def __str__(self) -> str:
-        if not self._value:
-            from .models import household_digest
-
-            self._value = household_digest(self.h)
-        return self._value
-
-
-class _UnknownFacts:
-    """The settling paths of unknown facts, computed only when the compact trace is written."""
-
-    __slots__ = ("run",)
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-
-    def data(self) -> dict[str, list[str]]:
-        """Every unknown fact with the household paths that would settle it (those with none left out),
-        in the program's fact order — what :attr:`_Run.fact_missing` gives, by the program's generated
-        code (``GapCode.facts``, :mod:`eligibility.compile.gaps_py`) instead of walking the facts per
-        household (session 8's per-pattern plans were new for most households never seen before)."""
-        run = self.run
-        code = gap_code(run.program)
-        return code.facts(run.values, run.h, code.all_facts)
+_RUN_STORES: Final = (
+    "program = program",
+    "h = h",
+    "as_of = on",
+    "values = values",
+    "nodes = nodes",
+    "fired = f",
+    "unknown = u",
+    "_missing = None",
+    "settled = None",
+    '_digest = ""',
+)
+"""The slot stores of a :class:`_Run` the generated decision builds (:func:`_decider`): every slot its
+``__init__`` sets, to the same values (``values, nodes, f, u = got`` there)."""
 
 
 class _Settled:
     """Per program: the settling paths of a household's unknown facts for its full trace — what
-    ``_UnknownFacts.data()`` gives, by the same generated code (``GapCode.facts``) — one shared
+    ``_Run.data()`` gives, by the same generated code (``GapCode.facts``) — one shared
     :class:`SettledPaths` per distinct answer, with its memo-key form (paths as tuples), whose shared
     objects make the full trace's memo keys compare by identity.
 
