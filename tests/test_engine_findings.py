@@ -265,6 +265,20 @@ def test_a_dater_is_made_once_per_finding_and_sources() -> None:
     assert engine_module._dater(f, reader, None) is engine_module._dater(f, reader, None)
 
 
+def _exit_memos(engine: Any, programs: list[Program]) -> Any:
+    """(program, width of its exit group, its first day, a fresh memo with its finding tables) for every
+    program that concludes in the exit group."""
+    from eligibility import engine as engine_module
+
+    for program in programs:
+        n = len(program.conclusion_bits[engine_module._G_EXIT])
+        if n:
+            on = program.start
+            memo = engine_module._Memo(program)
+            memo.tables = FindingTables(program, engine._finding_maker(program, on), ())
+            yield program, n, on, memo
+
+
 def test_an_exit_part_without_a_fired_applies_rule_follows_its_unknown_applies_rules(programs: list[Program]) -> None:
     """``Engine._exit_part`` (session 19): where no exit-applies rule fired, the part is kept by the
     applies rules left unknown alone (``_Memo.exit_idle``) — the blockers and the method do not change what
@@ -280,13 +294,7 @@ def test_an_exit_part_without_a_fired_applies_rule_follows_its_unknown_applies_r
     rng = random.Random(19)
     engine = Engine()
     idle = applied = 0
-    for program in programs:
-        n = len(program.conclusion_bits[g])
-        if not n:
-            continue
-        on = program.start
-        memo = engine_module._Memo(program)
-        memo.tables = FindingTables(program, engine._finding_maker(program, on), ())
+    for program, n, on, memo in _exit_memos(engine, programs):
         blockers = FindingTables(program, _make, ()).group(g, "exit_blocker")
         pairs = _masks(rng, n)
         full = (1 << n) - 1
@@ -319,22 +327,14 @@ def test_a_blocker_left_undated_is_one_object_and_a_dated_one_its_own(programs: 
     from types import SimpleNamespace
 
     from eligibility import Engine, Household
-    from eligibility import engine as engine_module
     from eligibility.decision import Exit
 
-    g = engine_module._G_EXIT
     rng = random.Random(20)
     engine = Engine()
     h = Household.model_validate({"household_id": "h1", "region": "000000"})
     day = date(2027, 1, 31)
     shared = dated = 0
-    for program in programs:
-        n = len(program.conclusion_bits[g])
-        if not n:
-            continue
-        on = program.start
-        memo = engine_module._Memo(program)
-        memo.tables = FindingTables(program, engine._finding_maker(program, on), ())
+    for program, n, on, memo in _exit_memos(engine, programs):
         slots = max(program.fact_index.values(), default=-1) + 1
         unknown = SimpleNamespace(values=(None,) * slots, h=h)
         known = SimpleNamespace(values=(day,) * slots, h=h)
