@@ -252,6 +252,9 @@ def _enum_map(col: Column) -> dict[str, str]:
 class _Converted:
     value: pl.Expr
     code: pl.Expr  # null where the cell is fine
+    settled: pl.Expr | None = None
+    """The value where no cell of the column has an error code, when that is simpler than ``value``: a
+    text column's trimmed text, without the error code that ``value`` tests cell by cell."""
 
 
 def _canonical_items(col: Column, series: pl.Series) -> bool:
@@ -274,6 +277,16 @@ def _canonical_items(col: Column, series: pl.Series) -> bool:
         ]
         return bool(items.is_in(keys).all())
     return False
+
+
+def _trimmed(series: pl.Series) -> bool:
+    """Whether every cell of a text column already reads as its trimmed text (:func:`_text`: no space
+    around it, not empty; a null stays null), so that :func:`_convert` may use the cells as they are.
+    One trim of the column, where the conversion trimmed it once for every use of the trimmed text in its
+    value and error code (a county's ids and codes come trimmed: ``docs/batch-speed.md``, "pqread")."""
+    if not isinstance(series.dtype, pl.String):
+        return False
+    return bool(series.to_frame().select(_text(pl.col(series.name), series.dtype)).to_series().equals(series))
 
 
 def _sorted_set(items: pl.Expr) -> pl.Expr:
@@ -323,10 +336,14 @@ def _typed_items(col: Column, raw: pl.Expr) -> _Converted:
     return _Converted(pl.when(err.is_null()).then(items).otherwise(None), err)
 
 
-def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = False) -> _Converted:
+def _convert(
+    col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = False, trimmed: bool = False
+) -> _Converted:
     """Expressions turning one raw column into the frame's type, and the error code of each bad cell.
 
-    ``canonical``: a typed list column whose items :func:`_canonical_items` found canonical."""
+    ``canonical``: a typed list column whose items :func:`_canonical_items` found canonical. ``trimmed``:
+    a text column whose every cell already reads as its trimmed text (:func:`_trimmed`): the cells are
+    used as they are, where the trimmed text is referred to several times and each time trimmed again."""
     none = pl.lit(None, pl.String)
     if canonical:
         return _typed_items(col, raw)
@@ -365,7 +382,7 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
             .otherwise(none)
         )
         return _Converted(pl.when(code.is_null()).then(raw).otherwise(None).cast(col.dtype), code)
-    t = _text(raw, dtype)
+    t = raw if trimmed else _text(raw, dtype)
     present = t.is_not_null()
     if col.kind == "text":
         if dtype.is_float():
@@ -379,7 +396,7 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
             # Excel keeps 15 significant digits: an 18-digit ID or a bank account typed as a number has
             # already lost its last digits, and no reading can bring them back.
             code = pl.when(raw.abs() >= 1e15).then(pl.lit("lost_precision")).otherwise(code)
-        return _Converted(pl.when(code.is_null()).then(t).otherwise(None), code)
+        return _Converted(pl.when(code.is_null()).then(t).otherwise(None), code, t)
     if col.kind == "enum":
         v = t.replace_strict(_enum_map(col), default=None, return_dtype=pl.String)
         return _Converted(v, pl.when(present & v.is_null()).then(pl.lit("bad_value")).otherwise(none))
@@ -461,6 +478,7 @@ def _normalise(
     values: list[pl.Expr] = [pl.col(k) for k in keys]
     err_frames: list[pl.DataFrame] = []
     codes: list[pl.Expr] = []
+    convs: list[_Converted] = []
     for name, (_, col) in columns.items():
         series = raw.get_column(name)
         canonical = col.kind in ("set", "dates") and _canonical_items(col, series)
@@ -469,14 +487,17 @@ def _normalise(
             if taken is not None:
                 taken.add(name)
         else:
-            conv = _convert(col, pl.col(name), raw.schema[name], canonical)
-        values.append(conv.value.cast(col.dtype).alias(col.path))
+            conv = _convert(col, pl.col(name), raw.schema[name], canonical, _trimmed(series))
+        convs.append(conv)
         codes.append(conv.code.alias(name))
     # Every column's error codes in one pass; the cells of a bad column are then read again only on
     # its bad rows (as text, for the message): one select per column over the whole table, each
     # casting the column to text, cost most of reading a clean Parquet file.
     found = raw.select(*[pl.col(k) for k in keys], *codes) if codes else raw.select(keys)
     bad_any = found.select(pl.col(c).is_not_null().any() for c in found.columns[len(keys) :]).row(0) if codes else ()
+    for (_, (_, col)), conv, bad in zip(columns.items(), convs, bad_any, strict=True):
+        value = conv.settled if conv.settled is not None and not bad else conv.value
+        values.append(value.cast(col.dtype).alias(col.path))
     for (name, (header, col)), bad in zip(columns.items(), bad_any, strict=True):
         if not bad:
             continue
