@@ -1403,11 +1403,7 @@ def _read_parquet(
                 RowError(file, rec[_LOC], column, rec["code"], rec["message"], None, rec[ROW], ids.get(rec[ROW]))
             )
             bad.add(rec[ROW])
-        kept = (
-            _kept_items(collection, kind, flat, iclean, icols, taken)
-            if null_items.is_empty() and ierrs.is_empty()
-            else None
-        )
+        kept = _kept_items(collection, kind, flat, iclean, icols, taken, bad)
         if kept is not None:
             clean = clean.with_columns(raw.select(kept).to_series())
             continue
@@ -1434,6 +1430,7 @@ def _kept_items(
     iclean: pl.DataFrame,
     icols: Mapping[str, tuple[str, Column]],
     taken: set[str],
+    bad: set[int],
 ) -> pl.Expr | None:
     """The list column ``collection`` of a Parquet file in the frame's item type, made from the lists as
     they are — or None where that would not give what regrouping the checked items gives.
@@ -1442,16 +1439,19 @@ def _kept_items(
     (:func:`_normalise`), sorts the clean items and groups them back into lists joined on ``_row``; the
     regroup and the join cost about 0.065 CPU s per 100,000 households (``docs/batch-speed.md``,
     "pqread"), where rebuilding each list's structs inside ``list.eval`` costs under 1 ms. The two agree
-    when no item is null and no item field has an error (the caller's condition) and when every mapped
-    field, cast to its frame type as the rebuild casts it, equals the checked value on every item
-    (``flat`` holds every item of the non-empty lists, in order): the rebuild then puts the checked
-    values, field by field, in the regroup's order of items and fields. A field the file lacks is null
-    in both; an unknown field is left out of both; an empty list stays empty (the regroup leaves the
-    row out and :func:`_finish` makes it the known-empty list) and a null list null.
+    on every row the frame keeps when every mapped field, cast to its frame type as the rebuild casts it,
+    equals the checked value on every item of those rows (``flat`` holds every non-null item of the
+    non-empty lists, in order, with its ``_row``): the rebuild then puts the checked values, field by
+    field, in the regroup's order of items and fields. A field the file lacks is null in both; an unknown
+    field is left out of both; an empty list stays empty (the regroup leaves the row out and
+    :func:`_finish` makes it the known-empty list) and a null list null. The rows in ``bad`` — among them
+    every row with a null item or an item error — are left out of the comparison: :func:`_finish` drops
+    them whatever their lists hold, so a part with a few bad members still keeps the others' lists.
 
     A field :func:`_normalise` took as it is (``taken``) and read in its frame type is its checked value
     by construction and is not compared again (comparing 292,000 health lists cost 37 ms)."""
     by_path = {c.path: name for name, (_, c) in icols.items()}
+    kept = ~flat.get_column(ROW).is_in(sorted(bad)) if bad else None
     fields: list[pl.Expr] = []
     for c in TABLES[kind]:
         if c.path == HOUSEHOLD_ID:
@@ -1461,10 +1461,12 @@ def _kept_items(
             fields.append(pl.lit(None, c.dtype).alias(c.path))
             continue
         as_read = flat.get_column(name)
-        if not (name in taken and as_read.dtype == c.dtype) and not _same(
-            as_read.cast(c.dtype, strict=False), iclean.get_column(c.path)
-        ):
-            return None
+        if not (name in taken and as_read.dtype == c.dtype):
+            read, checked = as_read.cast(c.dtype, strict=False), iclean.get_column(c.path)
+            if kept is not None:
+                read, checked = read.filter(kept), checked.filter(kept)
+            if not _same(read, checked):
+                return None
         fields.append(pl.element().struct.field(name).cast(c.dtype, strict=False).alias(c.path))
     return pl.col(collection).list.eval(pl.struct(fields)).alias(collection)
 
