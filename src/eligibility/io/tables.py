@@ -236,9 +236,12 @@ def _text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     # polars prints a float in the shortest form that reads back to the same double, so an Excel cell
     # holding the double nearest to 23699.99 (23699.990000000002…) prints "23699.99", and one that is not
     # the nearest double of any 2-decimal amount keeps its extra digits and fails the money check.
+    # ``replace("", None)`` rather than ``when(t == "").then(None).otherwise(t)``: the same cells, but the
+    # when/otherwise form evaluated the strip twice, and a conversion refers to its trimmed text several
+    # times (value, error code, presence), so the strips were most of converting a text column (member
+    # ids of 100,000 households: 23.8 → 11.9 ms; docs/batch-speed.md, "pqread").
     t = expr if isinstance(dtype, pl.String) else expr.cast(pl.String)
-    t = t.str.strip_chars()
-    return pl.when(t == "").then(None).otherwise(t)
+    return t.str.strip_chars().replace("", None)
 
 
 def _enum_map(col: Column) -> dict[str, str]:
@@ -249,6 +252,9 @@ def _enum_map(col: Column) -> dict[str, str]:
 class _Converted:
     value: pl.Expr
     code: pl.Expr  # null where the cell is fine
+    settled: pl.Expr | None = None
+    """The value where no cell of the column has an error code, when that is simpler than ``value``: a
+    text column's trimmed text, without the error code that ``value`` tests cell by cell."""
 
 
 def _canonical_items(col: Column, series: pl.Series) -> bool:
@@ -271,6 +277,16 @@ def _canonical_items(col: Column, series: pl.Series) -> bool:
         ]
         return bool(items.is_in(keys).all())
     return False
+
+
+def _trimmed(series: pl.Series) -> bool:
+    """Whether every cell of a text column already reads as its trimmed text (:func:`_text`: no space
+    around it, not empty; a null stays null), so that :func:`_convert` may use the cells as they are.
+    One trim of the column, where the conversion trimmed it once for every use of the trimmed text in its
+    value and error code (a county's ids and codes come trimmed: ``docs/batch-speed.md``, "pqread")."""
+    if not isinstance(series.dtype, pl.String):
+        return False
+    return bool(series.to_frame().select(_text(pl.col(series.name), series.dtype)).to_series().equals(series))
 
 
 def _sorted_set(items: pl.Expr) -> pl.Expr:
@@ -320,10 +336,14 @@ def _typed_items(col: Column, raw: pl.Expr) -> _Converted:
     return _Converted(pl.when(err.is_null()).then(items).otherwise(None), err)
 
 
-def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = False) -> _Converted:
+def _convert(
+    col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = False, trimmed: bool = False
+) -> _Converted:
     """Expressions turning one raw column into the frame's type, and the error code of each bad cell.
 
-    ``canonical``: a typed list column whose items :func:`_canonical_items` found canonical."""
+    ``canonical``: a typed list column whose items :func:`_canonical_items` found canonical. ``trimmed``:
+    a text column whose every cell already reads as its trimmed text (:func:`_trimmed`): the cells are
+    used as they are, where the trimmed text is referred to several times and each time trimmed again."""
     none = pl.lit(None, pl.String)
     if canonical:
         return _typed_items(col, raw)
@@ -362,7 +382,7 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
             .otherwise(none)
         )
         return _Converted(pl.when(code.is_null()).then(raw).otherwise(None).cast(col.dtype), code)
-    t = _text(raw, dtype)
+    t = raw if trimmed else _text(raw, dtype)
     present = t.is_not_null()
     if col.kind == "text":
         if dtype.is_float():
@@ -376,7 +396,7 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
             # Excel keeps 15 significant digits: an 18-digit ID or a bank account typed as a number has
             # already lost its last digits, and no reading can bring them back.
             code = pl.when(raw.abs() >= 1e15).then(pl.lit("lost_precision")).otherwise(code)
-        return _Converted(pl.when(code.is_null()).then(t).otherwise(None), code)
+        return _Converted(pl.when(code.is_null()).then(t).otherwise(None), code, t)
     if col.kind == "enum":
         v = t.replace_strict(_enum_map(col), default=None, return_dtype=pl.String)
         return _Converted(v, pl.when(present & v.is_null()).then(pl.lit("bad_value")).otherwise(none))
@@ -443,31 +463,41 @@ def _convert(col: Column, raw: pl.Expr, dtype: pl.DataType, canonical: bool = Fa
 
 
 def _normalise(
-    raw: pl.DataFrame, columns: dict[str, tuple[str, Column]], keys: Sequence[str]
+    raw: pl.DataFrame,
+    columns: dict[str, tuple[str, Column]],
+    keys: Sequence[str],
+    taken: set[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Convert the mapped raw columns; return the clean frame and the bad cells.
 
     ``columns`` maps raw column name → (header as written, column). The clean frame holds ``keys`` and
     one column per ``Column.path``; the errors frame holds ``keys``, ``column`` (header as written),
-    ``code`` and ``message``.
+    ``code`` and ``message``. ``taken``, if given, receives the raw names of the columns taken as they
+    are (:func:`_as_is`): their clean column is the raw column cast to the column's type.
     """
     values: list[pl.Expr] = [pl.col(k) for k in keys]
     err_frames: list[pl.DataFrame] = []
     codes: list[pl.Expr] = []
+    convs: list[_Converted] = []
     for name, (_, col) in columns.items():
         series = raw.get_column(name)
         canonical = col.kind in ("set", "dates") and _canonical_items(col, series)
         if _as_is(col, series, canonical):
             conv = _Converted(pl.col(name), pl.lit(None, pl.String))
+            if taken is not None:
+                taken.add(name)
         else:
-            conv = _convert(col, pl.col(name), raw.schema[name], canonical)
-        values.append(conv.value.cast(col.dtype).alias(col.path))
+            conv = _convert(col, pl.col(name), raw.schema[name], canonical, _trimmed(series))
+        convs.append(conv)
         codes.append(conv.code.alias(name))
     # Every column's error codes in one pass; the cells of a bad column are then read again only on
     # its bad rows (as text, for the message): one select per column over the whole table, each
     # casting the column to text, cost most of reading a clean Parquet file.
     found = raw.select(*[pl.col(k) for k in keys], *codes) if codes else raw.select(keys)
     bad_any = found.select(pl.col(c).is_not_null().any() for c in found.columns[len(keys) :]).row(0) if codes else ()
+    for (_, (_, col)), conv, bad in zip(columns.items(), convs, bad_any, strict=True):
+        value = conv.settled if conv.settled is not None and not bad else conv.value
+        values.append(value.cast(col.dtype).alias(col.path))
     for (name, (header, col)), bad in zip(columns.items(), bad_any, strict=True):
         if not bad:
             continue
@@ -1365,13 +1395,18 @@ def _read_parquet(
                 unknown.append(f"{collection}.{n}")
         # Parquet items have no household-id column; each item is named by its position instead.
         icols = {n: hc for n, hc in icols.items() if hc[1].path != HOUSEHOLD_ID}
-        iclean, ierrs = _normalise(flat, icols, [ROW, _POS, _LOC])
+        taken: set[str] = set()
+        iclean, ierrs = _normalise(flat, icols, [ROW, _POS, _LOC], taken)
         for rec in ierrs.iter_rows(named=True):
             column = f"{collection}[{rec[_POS]}].{rec['column']}"
             errors.append(
                 RowError(file, rec[_LOC], column, rec["code"], rec["message"], None, rec[ROW], ids.get(rec[ROW]))
             )
             bad.add(rec[ROW])
+        kept = _kept_items(collection, kind, flat, iclean, icols, taken, bad)
+        if kept is not None:
+            clean = clean.with_columns(raw.select(kept).to_series())
+            continue
         exprs = [
             (pl.col(c.path) if c.path in iclean.columns else pl.lit(None, c.dtype)).cast(c.dtype).alias(c.path)
             for c in TABLES[kind]
@@ -1386,6 +1421,63 @@ def _read_parquet(
     for name in carried:
         lists[name] = _carried(raw, name, file, errors, bad, ids)
     return _finish(clean, bad, lists, empty_known, as_of, errors, unknown, raw.height)
+
+
+def _kept_items(
+    collection: str,
+    kind: Table,
+    flat: pl.DataFrame,
+    iclean: pl.DataFrame,
+    icols: Mapping[str, tuple[str, Column]],
+    taken: set[str],
+    bad: set[int],
+) -> pl.Expr | None:
+    """The list column ``collection`` of a Parquet file in the frame's item type, made from the lists as
+    they are — or None where that would not give what regrouping the checked items gives.
+
+    The reader explodes a collection's lists into one row per item, checks every field
+    (:func:`_normalise`), sorts the clean items and groups them back into lists joined on ``_row``; the
+    regroup and the join cost about 0.065 CPU s per 100,000 households (``docs/batch-speed.md``,
+    "pqread"), where rebuilding each list's structs inside ``list.eval`` costs under 1 ms. The two agree
+    on every row the frame keeps when every mapped field, cast to its frame type as the rebuild casts it,
+    equals the checked value on every item of those rows (``flat`` holds every non-null item of the
+    non-empty lists, in order, with its ``_row``): the rebuild then puts the checked values, field by
+    field, in the regroup's order of items and fields. A field the file lacks is null in both; an unknown
+    field is left out of both; an empty list stays empty (the regroup leaves the row out and
+    :func:`_finish` makes it the known-empty list) and a null list null. The rows in ``bad`` — among them
+    every row with a null item or an item error — are left out of the comparison: :func:`_finish` drops
+    them whatever their lists hold, so a part with a few bad members still keeps the others' lists.
+
+    A field :func:`_normalise` took as it is (``taken``) and read in its frame type is its checked value
+    by construction and is not compared again (comparing 292,000 health lists cost 37 ms)."""
+    by_path = {c.path: name for name, (_, c) in icols.items()}
+    kept = ~flat.get_column(ROW).is_in(sorted(bad)) if bad else None
+    fields: list[pl.Expr] = []
+    for c in TABLES[kind]:
+        if c.path == HOUSEHOLD_ID:
+            continue
+        name = by_path.get(c.path)
+        if name is None:
+            fields.append(pl.lit(None, c.dtype).alias(c.path))
+            continue
+        as_read = flat.get_column(name)
+        if not (name in taken and as_read.dtype == c.dtype):
+            read, checked = as_read.cast(c.dtype, strict=False), iclean.get_column(c.path)
+            if kept is not None:
+                read, checked = read.filter(kept), checked.filter(kept)
+            if not _same(read, checked):
+                return None
+        fields.append(pl.element().struct.field(name).cast(c.dtype, strict=False).alias(c.path))
+    return pl.col(collection).list.eval(pl.struct(fields)).alias(collection)
+
+
+def _same(a: pl.Series, b: pl.Series) -> bool:
+    """Whether two columns of one type hold the same cells (null equal to null). A list column is
+    compared as its lengths and its items: equal lengths (null for a null list) make the items line up
+    list by list, and comparing the items is four times cheaper than comparing the lists."""
+    if isinstance(a.dtype, pl.List):
+        return a.list.len().equals(b.list.len()) and _same(a.explode(), b.explode())
+    return a.equals(b)
 
 
 CARRIED: Final = ("history.assessments",)
