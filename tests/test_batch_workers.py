@@ -249,3 +249,18 @@ def test_the_command_takes_workers_and_refuses_a_wrong_value(tmp_path: Path) -> 
     assert main([*args, "--workers", "1"], out=io.StringIO()) == 0
     assert out.read_bytes() == two
     assert main([*args, "--workers", "none"], out=io.StringIO()) == 1
+
+
+def test_workers_start_with_their_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    # polars reads POLARS_MAX_THREADS once, when a worker imports it: set while workers start, then gone;
+    # a value the caller set is theirs.
+    from eligibility.batch import _polars_threads
+
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    with _polars_threads(1):
+        assert os.environ["POLARS_MAX_THREADS"] == "1"
+    assert "POLARS_MAX_THREADS" not in os.environ
+    monkeypatch.setenv("POLARS_MAX_THREADS", "7")
+    with _polars_threads(1):
+        assert os.environ["POLARS_MAX_THREADS"] == "7"
+    assert os.environ["POLARS_MAX_THREADS"] == "7"

@@ -28,6 +28,7 @@ part is read and decided, so at the peak two parts are in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -756,6 +757,27 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="eligibility-parent-watch", daemon=True).start()
 
 
+@contextlib.contextmanager
+def _polars_threads(threads: int) -> Iterator[None]:
+    """``POLARS_MAX_THREADS`` set to ``threads`` in this process's environment while worker processes are
+    started (they inherit it, and polars reads it once, when it is imported), unless the caller set it.
+
+    Why: polars sizes its thread pool to every core; two workers on two cores then ran four busy threads,
+    which made each part take 1.5× the CPU time (1.8 against 1.2 CPU s for 100,000 bundled households)
+    and the run slower than one process (400,000 households: 9.4–10.0 s against 6.4–8.4 s; with one
+    thread per worker 5.1 s — ``docs/batch-speed.md``, session 20). The environment is the only way in:
+    a ``spawn``ed worker may import polars before any code of ours runs in it (its parent's main module is
+    imported first)."""
+    if "POLARS_MAX_THREADS" in os.environ:
+        yield
+        return
+    os.environ["POLARS_MAX_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        os.environ.pop("POLARS_MAX_THREADS", None)
+
+
 def _in_workers(
     ways: int,
     rules: RuleSet,
@@ -792,8 +814,12 @@ def _in_workers(
     written: Future[None] = Future()
     written.set_result(None)  # a worker's part is on disk when its result comes back
     try:
-        for _ in range(ways + 1):
-            submit()
+        # The pool starts a worker on each of the first submits: each with its share of the cores
+        # (:func:`_polars_threads`).
+        with _polars_threads(max(1, usable_cores() // ways)):
+            for _ in range(ways):
+                submit()
+        submit()
         while out:
             entry, tmp = out.popleft().result()
             finish(entry, tmp, written)
