@@ -715,16 +715,18 @@ class TextExpander:
         missing = self._missing_texts(h.missing, unknown)
         krow = [*nodes, *map(_eq, texts, repeat("null")), *map(unknown.get, self._names)]
         gen = self._gen  # read once: this household's patterns and their static pieces go together
+        if gen.numbering is not _NUMBERING:  # the process numbers its static pieces afresh: so does this
+            gen = self._renew(gen)
         fp = list(map(dict.get, gen.facts, self._fact_keys(krow)))
         if None in fp:
             fp = [p or self._fact_pattern(gen, i, krow, unknown) for i, p in enumerate(fp)]
         rp = list(map(dict.get, gen.rules, map(_CALL, self._chunk_get, repeat(krow))))
         if None in rp:
             rp = [p or self._chunk_pattern(gen, c, krow, nodes, unknown) for c, p in enumerate(rp)]
-        # The row, then every static piece (taken after the patterns were made, so theirs are in it):
-        # each pattern cuts its pieces, static and value, in text order; all are flattened for the one
-        # join — in C, no Python line per fact or rule.
-        whole = [*texts, *subs, *missing, *gen.statics]
+        # The row, padded to the numbering's offset, then every static piece of the process (taken after
+        # the patterns were made, so theirs are in it): each pattern cuts its pieces, static and value, in
+        # text order; all are flattened for the one join — in C, no Python line per fact or rule.
+        whole = [*texts, *subs, *missing, *gen.pad, *gen.statics]
         facts = _flat(map(_CALL, fp, repeat(whole)))
         rules = _flat(map(_CALL, rp, repeat(whole)))
         return self.pieces(engines, digest, facts, rules)
@@ -752,7 +754,6 @@ class TextExpander:
         self._get_shown, self._get_subbed = value_getter(shown), value_getter(subbed)
         self._text_at = {s: k for k, s in enumerate(shown)}  # a value's JSON text in the row
         self._sub_at = {s: len(shown) + k for k, s in enumerate(subbed)}  # its formula text in the row
-        self._lock = threading.Lock()  # making a pattern: its static pieces are numbered one by one
         names = sorted({f[2] for f in self.facts} | {f for *_, read in rule_parts for f in read})
         self._names = names
         self._name_at = {name: k for k, name in enumerate(names)}
@@ -772,13 +773,22 @@ class TextExpander:
         # nodes depend on: a chunk's combinations are few where a long rule's are many.
         self._chunks = [c for i in range(len(self.rules)) for c in _chunked(self._steps(i))]
         self._chunk_get = [_chunk_key(c, unknown_at, at_name) for c in self._chunks]
-        self._gen = _Patterns(len(self.facts), len(self._chunks), base + 2 * len(names))
+        self._row = base + 2 * len(names)  # the row's length: the static pieces' positions start after it
+        self._gen = _Patterns(len(self.facts), len(self._chunks), self._row)
 
     def start_over(self) -> None:
-        """Forget every pattern and fragment (the next household starts a new generation; one under way
-        finishes with the one it read)."""
+        """Forget every pattern and fragment (the next household starts a new generation, with the
+        process's numbering of static pieces as it is then; one under way finishes with the one it read)."""
         gen = self._gen
-        self._gen = _Patterns(len(gen.facts), len(gen.rules), gen.base)
+        self._gen = _Patterns(len(gen.facts), len(gen.rules), self._row)
+
+    def _renew(self, gen: _Patterns) -> _Patterns:
+        """The generation to use now that ``gen``'s numbering is no longer the process's: a new one
+        (made once, by whichever household notices first)."""
+        with _MAKING:
+            if self._gen is gen:
+                self.start_over()
+            return self._gen
 
     def forget_patterns(self) -> None:
         """Forget the patterns — what the engine's pattern budget counts (``Engine._full_keep``) — but keep
@@ -812,7 +822,7 @@ class TextExpander:
             out += ['"' + parts[1], self._text_at[index]]
             return out
 
-        with self._lock:  # fragments and their static pieces are numbered one by one
+        with _MAKING:  # fragments and their static pieces are numbered one by one
             at = [
                 *self._fragment(gen, ("f", i), head),
                 *self._fragment(
@@ -825,9 +835,9 @@ class TextExpander:
                     ),
                 ),
             ]
-            got = itemgetter(*at)  # a hole and its end at least: always a tuple
-            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
-                self.start_over()
+            got = gen.numbering.getter(tuple(at))  # a hole and its end at least: always a tuple
+            if len(gen.statics) >= _STATICS_SIZE:
+                _renumber(gen.numbering)
         self.keep(gen.facts[i], self._fact_get[i](krow), got, _PATTERN_MEMO_SIZE)
         return got
 
@@ -846,7 +856,7 @@ class TextExpander:
         nodes' fragments laid end to end — a dict lookup per node."""
         unknown_at = self._unknown_at
         frags = gen.fragments
-        with self._lock:  # fragments and their static pieces are numbered one by one
+        with _MAKING:  # fragments and their static pieces are numbered one by one
             at: list[int] = []
             for tag, k, render in self._chunks[c]:
                 if tag == "l":  # a leaf: its outcome and, when unknown, the settling paths it lists
@@ -864,9 +874,9 @@ class TextExpander:
                 at += got
             if len(at) < 2:  # an itemgetter of one position gives the item, not a tuple
                 at.append(gen.static(""))
-            pattern = itemgetter(*at)
-            if len(gen.statics) >= _STATICS_SIZE and self._gen is gen:
-                self.start_over()
+            pattern = gen.numbering.getter(tuple(at))
+            if len(gen.statics) >= _STATICS_SIZE:
+                _renumber(gen.numbering)
         self.keep(gen.rules[c], self._chunk_get[c](krow), pattern, _PATTERN_MEMO_SIZE)
         return pattern
 
@@ -1151,41 +1161,107 @@ _Pattern = Callable[[list[str]], tuple[str, ...]]
 row of value texts followed by the static pieces (an ``itemgetter``)."""
 
 
-class _Patterns:
-    """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
-    combination, and the static pieces they cut (numbered from ``base``, after the row of value texts)."""
+class _Numbering:
+    """The static pieces of every text expander in the process, numbered once: a piece's position is the
+    same in every program's patterns, ``offset`` plus its number, after a row padded to ``offset``.
 
-    __slots__ = ("at", "base", "facts", "fragments", "rules", "statics")
+    Why: the bundled packs' 54 programs render nearly the same rules over nearly the same row layout
+    (its length 445 or 449), so with each program numbering its own pieces after its own row, 58,000
+    patterns kept after 4,000 households were only 3,805 distinct ones once numbered alike (session 20).
+    Numbered alike, equal patterns are one ``itemgetter`` (:meth:`getter`) — one object, with its tuple
+    of positions, where a fresh household of any program reads it — instead of up to 54 copies that a
+    household of another program left out of the cache."""
 
-    def __init__(self, n_facts: int, n_rules: int, base: int) -> None:
-        self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
-        self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
+    __slots__ = ("at", "getters", "offset", "statics")
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
         self.statics: list[str] = []
         self.at: dict[str, int] = {}
-        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}  # see TextExpander._fragment
-        self.base = base
+        self.getters: dict[tuple[int, ...], _Pattern] = {}
 
     def static(self, text: str) -> int:
-        """The position of a static piece (numbered the first time it is met; the caller holds the lock).
+        """The position of a static piece (numbered the first time it is met; the caller holds
+        :data:`_MAKING`).
 
-        The piece kept is the one object of its text in the process (``sys.intern``), shared by every
-        program's text expander. Why: the bundled packs' 54 programs render nearly the same rules, so
-        their some 49,000 static pieces (~9.6 million characters, ~19 MB as the 2-byte text Chinese
-        needs) hold only ~1,200 distinct texts (~250,000 characters). A fresh household comes from any
-        of the programs, and its trace reads ~180,000 characters of static text: one copy of each text
-        fits in the processor's cache, 54 copies do not — joining and cutting a trace from pieces not in
-        the cache cost several times as much (session 19). Interned strings are freed with their last
-        user, so this keeps nothing alive that the expanders do not."""
+        The piece kept is the one object of its text in the process (``sys.intern``), shared with every
+        other use of the text. Why: the programs' pieces (some 49,000 when each program numbered its own,
+        ~9.6 million characters, ~19 MB as the 2-byte text Chinese needs) hold only ~1,200 distinct texts
+        (~250,000 characters); a fresh household's trace reads ~180,000 characters of static text — one
+        copy of each text fits in the processor's cache, 54 copies do not (session 19)."""
         got = self.at.get(text)
         if got is None:
             text = sys.intern(text)
-            got = self.at[text] = self.base + len(self.statics)
+            got = self.at[text] = self.offset + len(self.statics)
             self.statics.append(text)
         return got
 
+    def getter(self, at: tuple[int, ...]) -> _Pattern:
+        """The one pattern (an ``itemgetter``) of the positions ``at`` in this numbering (the caller holds
+        :data:`_MAKING`); at most :data:`_GETTERS_SIZE` are kept, then the table starts over (a pattern
+        already handed out stays valid: its positions mean the same for as long as the numbering lives)."""
+        got = self.getters.get(at)
+        if got is None:
+            if len(self.getters) >= _GETTERS_SIZE:
+                self.getters.clear()
+            got = self.getters[at] = itemgetter(*at)
+        return got
+
+
+_MAKING: Final = threading.RLock()
+"""Held while patterns are made: fragments and static pieces are numbered one by one, in one numbering
+shared by every text expander of the process (re-entrant: a generation made while it is held takes it
+again to read the numbering)."""
+
+_NUMBERING = _Numbering(0)
+"""The process's numbering of static pieces now (:func:`_numbering`, :func:`_renumber`)."""
+
+
+def _numbering(row: int) -> _Numbering:
+    """The process's numbering, with room for a row of ``row`` items before its static pieces: a program
+    whose row is longer than the offset starts a new numbering, its offset the next power of two (so it
+    happens a few times at most; the caller holds :data:`_MAKING`)."""
+    global _NUMBERING
+    if _NUMBERING.offset < row:
+        _NUMBERING = _Numbering(max(_NUMBERING.offset, 1 << max(row - 1, 0).bit_length()))
+    return _NUMBERING
+
+
+def _renumber(numbering: _Numbering) -> None:
+    """Start a new numbering of static pieces in place of ``numbering`` (once it has numbered
+    :data:`_STATICS_SIZE`; the caller holds :data:`_MAKING`): every text expander then starts a new
+    generation on its next household, and one under way finishes with the numbering it read."""
+    global _NUMBERING
+    if _NUMBERING is numbering:
+        _NUMBERING = _Numbering(numbering.offset)
+
+
+class _Patterns:
+    """One generation of a text expander's patterns: per fact and per rule a memo of patterns by
+    combination, the rendered fragments, and the numbering of the static pieces they cut (the process's
+    when the generation began: a household's row is padded to its offset, ``pad``)."""
+
+    __slots__ = ("facts", "fragments", "numbering", "pad", "rules", "statics")
+
+    def __init__(self, n_facts: int, n_rules: int, row: int) -> None:
+        self.facts: list[dict[Any, _Pattern]] = [{} for _ in range(n_facts)]
+        self.rules: list[dict[Any, _Pattern]] = [{} for _ in range(n_rules)]
+        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}  # see TextExpander._fragment
+        with _MAKING:
+            self.numbering = _numbering(row)
+        self.statics = self.numbering.statics  # read per household: one attribute, not two
+        self.pad = ("",) * (self.numbering.offset - row)
+
+    def static(self, text: str) -> int:
+        """The position of a static piece in this generation's numbering (:meth:`_Numbering.static`)."""
+        return self.numbering.static(text)
+
 
 _STATICS_SIZE: Final = 1 << 15
-"""Static pieces a generation of patterns numbers before the next household starts a new one."""
+"""Static pieces a numbering holds before the process starts a new one (:func:`_renumber`)."""
+
+_GETTERS_SIZE: Final = 1 << 16
+"""Patterns a numbering keeps to hand out again (:meth:`_Numbering.getter`)."""
 
 
 _CHUNK_NODES: Final = 4
