@@ -34,7 +34,7 @@ from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
-from .compile.manifest import Expander, SettledPaths, TextExpander, manifest
+from .compile.manifest import Expander, PatternMemos, SettledPaths, TextExpander, manifest
 from .compile.members_py import functions as selector_functions
 from .compile.members_py import named
 from .compile.python import CONCLUSION_GROUPS, VALUE_GROUPS, Masks, Program, program_for
@@ -256,6 +256,7 @@ class Engine:
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
         self._text_expanders: dict[str, TextExpander] = {}
+        self._full_memos = PatternMemos()  # the text expanders' memos of patterns, shared across programs
         self._labels: dict[tuple[str, str, str], CodeLabel] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
@@ -316,7 +317,8 @@ class Engine:
         """The manifest of program ``key`` prepared as JSON text with holes (built once)."""
         got = self._text_expanders.get(key)
         if got is None:
-            got = TextExpander(self.manifest(key), self._full_keep, self._model_keep)  # bounded per engine
+            # Bounded per engine: its patterns, counted by ``_full_keep``, in memos its programs share.
+            got = TextExpander(self.manifest(key), self._full_keep, self._model_keep, self._full_memos)
             with self._lock:
                 self._text_expanders[key] = got
         return got
