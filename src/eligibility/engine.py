@@ -433,8 +433,12 @@ class Engine:
         if trace not in _LEVELS:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
         h = household if isinstance(household, Household) else parse_household(household)
+        # The household's fields from its ``__dict__``, read once here and handed to the decision: an
+        # attribute of a pydantic model goes through its ``__getattr__`` hook (two type look-ups more per
+        # read, and no specialisation), and ``h.region`` here and ``h.__dict__`` there were two such reads.
+        hd = h.__dict__
         try:
-            ctx = self._contexts.get((h.region, as_of))
+            ctx = self._contexts.get((hd["region"], as_of))
         except TypeError:  # an unhashable date: _as_date says what is wrong with it
             ctx = None
         if ctx is None:
@@ -443,7 +447,7 @@ class Engine:
             if chain is None:
                 return self._no_region(h, on, trace)
             ctx = self._context(h, as_of, chain, on)
-        decision: Decision = ctx.decide(self, ctx, h, trace)  # generated per program: ``_decider``
+        decision: Decision = ctx.decide(self, ctx, h, hd, trace)  # generated per program: ``_decider``
         if trace != "full":
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
@@ -1419,8 +1423,9 @@ class _LeanCount:
         return runs < 64 or self.reruns * 4 <= runs
 
 
-_Decide = Callable[["Engine", "_Context", Household, str], Decision]
-"""``decide(engine, context, household, trace level)``: a program's decision function (:func:`_decider`)."""
+_Decide = Callable[["Engine", "_Context", Household, dict[str, Any], str], Decision]
+"""``decide(engine, context, household, its __dict__, trace level)``: a program's decision function
+(:func:`_decider`)."""
 
 
 class _Context(NamedTuple):
@@ -1464,7 +1469,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     key = ", ".join(f"f[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
     key += ", " + ", ".join(f"u[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
     durable = engine._durable is not None
-    lines = ["def decide(self, ctx, h, trace):", "    on = ctx.on"]
+    lines = ["def decide(self, ctx, h, hd, trace):", "    on = ctx.on"]
     add = lines.append
 
     def made(pad: str, var: str, cls: str, data: list[str], fields: str) -> None:
@@ -1483,11 +1488,9 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         for item in _RUN_STORES:
             lines.append(f"{pad}run.{item}")
 
-    # An impossible record, not an unknown: a typo in a year (2073 for 1973). The latest birth date by
-    # C-level iteration (``map``/``filter``/``max``: ~3,500 instructions of bytecode a household before); the
-    # household's fields from its ``__dict__`` (an attribute of a pydantic model goes through its
-    # ``__getattr__`` hook: two type look-ups more per read).
-    add("    hd = h.__dict__")
+    # An impossible record, not an unknown: a typo in a year (2073 for 1973). The household's fields from
+    # ``hd``, its ``__dict__`` as ``evaluate`` read it (an attribute of a pydantic model goes through its
+    # ``__getattr__`` hook: two type look-ups more per read, and no specialisation).
     add("    members = hd['members']")
     add("    if members:")
     add("        for m in members:")
@@ -1560,7 +1563,9 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("    proc = hd['procedure']")
     add("    lead = None")
     add("    if proc is not None:")
-    add("        ch, found_on = proc.lead_channel, proc.lead_found_on")
+    # (One ``__dict__`` read through the hook, not two attributes: ``proc`` is a pydantic model.)
+    add("        pd = proc.__dict__")
+    add("        ch, found_on = pd['lead_channel'], pd['lead_found_on']")
     add("        if ch is not None:")
     add("            k = (KEY, ch._name_)")
     add("            channel = self._leads.get(k)")
