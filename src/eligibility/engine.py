@@ -447,7 +447,8 @@ class Engine:
             if chain is None:
                 return self._no_region(h, on, trace)
             ctx = self._context(h, as_of, chain, on)
-        decision: Decision = ctx.decide(self, ctx, h, hd, trace)  # generated per program: ``_decider``
+        decide = ctx.decide  # (a slot read, then a call: ``ctx.decide(…)`` would be an unspecialised method look-up)
+        decision: Decision = decide(self, ctx, h, hd, trace)  # generated per program: ``_decider``
         if trace != "full":
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
@@ -1185,15 +1186,30 @@ def _concluded(table: Sequence[Sequence[Conclusion]], mask: int) -> list[Conclus
     return out
 
 
-class _Status(NamedTuple):
-    """What the identification's status follows from, for one combination of conclusions (see ``_status``)."""
+class _Status:
+    """What the identification's status follows from, for one combination of conclusions (see ``_status``).
 
-    status: str
-    category: CodeLabel | None
-    candidates: tuple[CodeLabel, ...]
-    exclusions: tuple[Any, ...]
-    reviews: tuple[Any, ...]
-    blocking_rules: tuple[str, ...]
+    A class with slots, not a NamedTuple: the generated decision reads five of its fields per household,
+    and CPython 3.11 specialises a slot read (a few instructions) but not a NamedTuple's field descriptor
+    (a generic attribute look-up each, ~150 instructions more: session 20)."""
+
+    __slots__ = ("blocking_rules", "candidates", "category", "exclusions", "reviews", "status")
+
+    def __init__(
+        self,
+        status: str,
+        category: CodeLabel | None,
+        candidates: tuple[CodeLabel, ...],
+        exclusions: tuple[Any, ...],
+        reviews: tuple[Any, ...],
+        blocking_rules: tuple[str, ...],
+    ) -> None:
+        self.status = status
+        self.category = category
+        self.candidates = candidates
+        self.exclusions = exclusions
+        self.reviews = reviews
+        self.blocking_rules = blocking_rules
 
 
 def _slot_date(i: int) -> _DateReader:
@@ -1418,7 +1434,8 @@ class _LeanCount:
         self.runs = self.reruns = 0
 
     def pays(self) -> bool:
-        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun."""
+        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun.
+        (The generated decision writes this test out, :func:`_decider`: a Python call less per household.)"""
         runs = self.runs
         return runs < 64 or self.reruns * 4 <= runs
 
@@ -1428,20 +1445,41 @@ _Decide = Callable[["Engine", "_Context", Household, dict[str, Any], str], Decis
 (:func:`_decider`)."""
 
 
-class _Context(NamedTuple):
-    """What every household of one region assessed on one day shares (see ``Engine._context``)."""
+class _Context:
+    """What every household of one region assessed on one day shares (see ``Engine._context``).
 
-    chain: Chain
-    program: Program
-    on: date
-    jurisdiction: CodeLabel
-    scheme: Scheme | None
-    gaps: tuple[MissingParameter, ...]
-    run: Callable[[Household, date], _Result]
-    lean: Callable[[Household, date], _Result] | None
-    memo: _Memo
-    decide: _Decide
-    """The decision of a household (:func:`_decider`: generated per program and engine, kept in ``memo``)."""
+    A class with slots, not a NamedTuple: ``evaluate`` and the generated decision read five to eight of
+    its fields per household, and CPython 3.11 specialises a slot read but not a NamedTuple's field
+    descriptor (session 20)."""
+
+    __slots__ = ("chain", "decide", "gaps", "jurisdiction", "lean", "memo", "on", "program", "run", "scheme")
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        program: Program,
+        on: date,
+        jurisdiction: CodeLabel,
+        scheme: Scheme | None,
+        gaps: tuple[MissingParameter, ...],
+        run: Callable[[Household, date], _Result],
+        lean: Callable[[Household, date], _Result] | None,
+        memo: _Memo,
+        decide: _Decide,
+    ) -> None:
+        self.chain = chain
+        self.program = program
+        self.on = on
+        self.jurisdiction = jurisdiction
+        self.scheme = scheme
+        self.gaps = gaps
+        self.run = run
+        self.lean = lean
+        self.memo = memo
+        self.decide = decide
+        """The decision of a household (:func:`_decider`: generated per program and engine, kept in
+        ``memo``)."""
 
 
 def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTables) -> _Decide:
@@ -1497,19 +1535,25 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("            born = m.birth_date")
     add("            if born is not None and born > on:")
     add("                raise HouseholdError(births_after(h, on), hd['household_id'])")
+    # ``fn = ctx.run`` then ``fn(h, on)``: a slot read CPython specialises, where ``ctx.run(h, on)`` is a
+    # method look-up it does not (the slot holds a function, not a method of the class).
     if durable:  # a cross-check reads the full program's node outcomes
-        add("    got = ctx.run(h, on)")
+        add("    fn = ctx.run")
+        add("    got = fn(h, on)")
     else:
         add('    if trace != "none":  # a trace: the full program')
-        add("        got = ctx.run(h, on)")
-        add("    elif ctx.lean is not None and self._lean.pays():")
-        add("        lean = self._lean")
-        add("        got = ctx.lean(h, on)")
+        add("        fn = ctx.run")
+        add("        got = fn(h, on)")
+        # ``_LeanCount.pays`` written out: a Python call less for every decision at ``none``.
+        pays = "(lean := self._lean).runs < 64 or lean.reruns * 4 <= lean.runs"
+        add(f"    elif (fn := ctx.lean) is not None and ({pays}):")
+        add("        got = fn(h, on)")
         add("        lean.runs += 1")
         add("        u = got[3]")
         add(f"        if {unknown}:  # the gap report reads the node outcomes the lean run leaves out")
         add("            lean.reruns += 1")
-        add("            got = ctx.run(h, on)")
+        add("            fn = ctx.run")
+        add("            got = fn(h, on)")
         add("    else:")
         # The full program, its values and node outcomes built only where this decision reads them
         # (Program.run_none: None otherwise; nothing below reads them then).
