@@ -976,8 +976,10 @@ class Engine:
             for rid in status.blocking_rules:
                 block |= fns[rid](nodes, values)
         # Every unknown rule's items, the blocking rules' too: those belong to the blocking side's
-        # subjects, which the other side leaves out whole (``_reports``).
-        return self._reports(run, code, block, code.unknown(nodes, values))
+        # subjects, which the other side leaves out whole (``_reports``). (``unknown`` read, then called:
+        # a slot read CPython specialises, where ``code.unknown(…)`` is a method look-up it does not.)
+        unknown = code.unknown
+        return self._reports(run, code, block, unknown(nodes, values))
 
     def _reports(self, run: _Run, code: GapCode, block: int, rest: int) -> tuple[tuple[MissingFact, ...], ...]:
         """The two sides of a gap report from their masks — the blocking side's, and the rest's without
@@ -997,7 +999,8 @@ class Engine:
             rs, rw, _ = memo.get(rest) or self._gap_side(run.program, code, rest)
         if not (bw or rw):  # (a side that wants no fact is its finished tuple)
             return bs, rs  # type: ignore[return-value]
-        paths = code.facts(run.values, run.h, bw | rw)
+        facts = code.facts  # (read, then called: as ``unknown`` in ``_open``)
+        paths = facts(run.values, run.h, bw | rw)
         chain = run.program.chain
         return (  # type: ignore[return-value]
             self._settle(chain, bs, paths) if bw else bs,  # type: ignore[arg-type]
