@@ -1455,7 +1455,7 @@ class _Context:
     its fields per household, and CPython 3.11 specialises a slot read but not a NamedTuple's field
     descriptor (session 20)."""
 
-    __slots__ = ("chain", "decide", "gaps", "jurisdiction", "lean", "memo", "on", "program", "run", "scheme")
+    __slots__ = ("chain", "decide", "gaps", "jurisdiction", "lean", "memo", "none", "on", "program", "run", "scheme")
 
     def __init__(
         self,
@@ -1483,6 +1483,9 @@ class _Context:
         self.decide = decide
         """The decision of a household (:func:`_decider`: generated per program and engine, kept in
         ``memo``)."""
+        self.none: Callable[[Household, date], _Result] | None = None
+        """:meth:`Program.run_none`'s function, set by the first decision at ``trace="none"`` that runs it
+        (compiled then: :meth:`Program.none_fn`)."""
 
 
 def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTables) -> _Decide:
@@ -1559,8 +1562,13 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         add("            got = fn(h, on)")
         add("    else:")
         # The full program, its values and node outcomes built only where this decision reads them
-        # (Program.run_none: None otherwise; nothing below reads them then).
-        add("        got = program.run_none(h, on)")
+        # (Program.run_none: None otherwise; nothing below reads them then) — its function kept on the
+        # context once compiled (``program.run_none`` is an instance attribute shadowing a method: a
+        # look-up CPython does not specialise).
+        add("        fn = ctx.none")
+        add("        if fn is None:")
+        add("            fn = ctx.none = program.none_fn()")
+        add("        got = fn(h, on)")
     add("    values, nodes, f, u = got")
     # The run object (values read per household, gaps on demand) only where something reads it: from the
     # start when the program concludes in a group whose pieces read values, else with the gap report or
