@@ -248,3 +248,24 @@ def test_memo_sizes_counts_what_the_memos_hold(rules, households) -> None:  # ty
     assert after["statuses"] == after["groups"] == after["contexts"] == after["shared_findings"] == 0
     assert after["answers_since_start_over"] == after["combinations_since_start_over"] == 0
     assert after["program_gap_answers"] == 0
+
+
+def test_the_decision_tries_the_lean_program_exactly_when_the_count_says_it_pays(rules, households) -> None:  # type: ignore[no-untyped-def]
+    """The generated decision writes ``_LeanCount.pays`` out (session 20: a Python call less per
+    household): for every count of tries and reruns around the thresholds, a ``trace="none"`` decision
+    runs the lean program first exactly when ``pays()`` is true — and gives the same bytes either way."""
+    engine = Engine(rules)
+    h, on = _cases(engine, households)[0]
+    rerun = int(any(engine.program(h, on).run(h, on)[3]))  # type: ignore[union-attr]
+    expected = Engine(rules).evaluate(h, on, trace="none").to_json()
+    lean = engine._lean
+    seen = set()
+    for runs in (0, 1, 63, 64, 65, 100, 1000):
+        for reruns in sorted({0, 1, runs // 4, runs // 4 + 1, runs}):
+            lean.runs, lean.reruns = runs, reruns
+            pays = lean.pays()
+            assert engine.evaluate(h, on, trace="none").to_json() == expected
+            tried = (runs + 1, reruns + rerun) if pays else (runs, reruns)
+            assert (lean.runs, lean.reruns) == tried, (runs, reruns)
+            seen.add(pays)
+    assert seen == {True, False}

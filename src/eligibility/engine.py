@@ -34,7 +34,7 @@ from ._construct import new as _new
 from ._construct import raw as _raw
 from .compile.findings_py import FindingTables
 from .compile.gaps_py import GapCode, gap_code, plan_fields
-from .compile.manifest import Expander, SettledPaths, TextExpander, manifest
+from .compile.manifest import Expander, PatternMemos, SettledPaths, TextExpander, manifest
 from .compile.members_py import functions as selector_functions
 from .compile.members_py import named
 from .compile.python import CONCLUSION_GROUPS, VALUE_GROUPS, Masks, Program, program_for
@@ -256,6 +256,7 @@ class Engine:
         self._manifests: dict[str, dict[str, Any]] = {}
         self._expanders: dict[str, Expander] = {}
         self._text_expanders: dict[str, TextExpander] = {}
+        self._full_memos = PatternMemos()  # the text expanders' memos of patterns, shared across programs
         self._labels: dict[tuple[str, str, str], CodeLabel] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._chain_by_region: dict[str, Chain] = {}
@@ -316,7 +317,8 @@ class Engine:
         """The manifest of program ``key`` prepared as JSON text with holes (built once)."""
         got = self._text_expanders.get(key)
         if got is None:
-            got = TextExpander(self.manifest(key), self._full_keep, self._model_keep)  # bounded per engine
+            # Bounded per engine: its patterns, counted by ``_full_keep``, in memos its programs share.
+            got = TextExpander(self.manifest(key), self._full_keep, self._model_keep, self._full_memos)
             with self._lock:
                 self._text_expanders[key] = got
         return got
@@ -433,8 +435,12 @@ class Engine:
         if trace not in _LEVELS:
             raise EvaluationError(f"trace must be one of {', '.join(_LEVELS)}, got {trace!r}")
         h = household if isinstance(household, Household) else parse_household(household)
+        # The household's fields from its ``__dict__``, read once here and handed to the decision: an
+        # attribute of a pydantic model goes through its ``__getattr__`` hook (two type look-ups more per
+        # read, and no specialisation), and ``h.region`` here and ``h.__dict__`` there were two such reads.
+        hd = h.__dict__
         try:
-            ctx = self._contexts.get((h.region, as_of))
+            ctx = self._contexts.get((hd["region"], as_of))
         except TypeError:  # an unhashable date: _as_date says what is wrong with it
             ctx = None
         if ctx is None:
@@ -443,7 +449,8 @@ class Engine:
             if chain is None:
                 return self._no_region(h, on, trace)
             ctx = self._context(h, as_of, chain, on)
-        decision: Decision = ctx.decide(self, ctx, h, trace)  # generated per program: ``_decider``
+        decide = ctx.decide  # (a slot read, then a call: ``ctx.decide(…)`` would be an unspecialised method look-up)
+        decision: Decision = decide(self, ctx, h, hd, trace)  # generated per program: ``_decider``
         if trace != "full":
             return decision
         # The full trace from the manifest's memo of fact and rule models (each validated once, when
@@ -971,8 +978,10 @@ class Engine:
             for rid in status.blocking_rules:
                 block |= fns[rid](nodes, values)
         # Every unknown rule's items, the blocking rules' too: those belong to the blocking side's
-        # subjects, which the other side leaves out whole (``_reports``).
-        return self._reports(run, code, block, code.unknown(nodes, values))
+        # subjects, which the other side leaves out whole (``_reports``). (``unknown`` read, then called:
+        # a slot read CPython specialises, where ``code.unknown(…)`` is a method look-up it does not.)
+        unknown = code.unknown
+        return self._reports(run, code, block, unknown(nodes, values))
 
     def _reports(self, run: _Run, code: GapCode, block: int, rest: int) -> tuple[tuple[MissingFact, ...], ...]:
         """The two sides of a gap report from their masks — the blocking side's, and the rest's without
@@ -992,7 +1001,8 @@ class Engine:
             rs, rw, _ = memo.get(rest) or self._gap_side(run.program, code, rest)
         if not (bw or rw):  # (a side that wants no fact is its finished tuple)
             return bs, rs  # type: ignore[return-value]
-        paths = code.facts(run.values, run.h, bw | rw)
+        facts = code.facts  # (read, then called: as ``unknown`` in ``_open``)
+        paths = facts(run.values, run.h, bw | rw)
         chain = run.program.chain
         return (  # type: ignore[return-value]
             self._settle(chain, bs, paths) if bw else bs,  # type: ignore[arg-type]
@@ -1181,15 +1191,30 @@ def _concluded(table: Sequence[Sequence[Conclusion]], mask: int) -> list[Conclus
     return out
 
 
-class _Status(NamedTuple):
-    """What the identification's status follows from, for one combination of conclusions (see ``_status``)."""
+class _Status:
+    """What the identification's status follows from, for one combination of conclusions (see ``_status``).
 
-    status: str
-    category: CodeLabel | None
-    candidates: tuple[CodeLabel, ...]
-    exclusions: tuple[Any, ...]
-    reviews: tuple[Any, ...]
-    blocking_rules: tuple[str, ...]
+    A class with slots, not a NamedTuple: the generated decision reads five of its fields per household,
+    and CPython 3.11 specialises a slot read (a few instructions) but not a NamedTuple's field descriptor
+    (a generic attribute look-up each, ~150 instructions more: session 20)."""
+
+    __slots__ = ("blocking_rules", "candidates", "category", "exclusions", "reviews", "status")
+
+    def __init__(
+        self,
+        status: str,
+        category: CodeLabel | None,
+        candidates: tuple[CodeLabel, ...],
+        exclusions: tuple[Any, ...],
+        reviews: tuple[Any, ...],
+        blocking_rules: tuple[str, ...],
+    ) -> None:
+        self.status = status
+        self.category = category
+        self.candidates = candidates
+        self.exclusions = exclusions
+        self.reviews = reviews
+        self.blocking_rules = blocking_rules
 
 
 def _slot_date(i: int) -> _DateReader:
@@ -1414,29 +1439,55 @@ class _LeanCount:
         self.runs = self.reruns = 0
 
     def pays(self) -> bool:
-        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun."""
+        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun.
+        (The generated decision writes this test out, :func:`_decider`: a Python call less per household.)"""
         runs = self.runs
         return runs < 64 or self.reruns * 4 <= runs
 
 
-_Decide = Callable[["Engine", "_Context", Household, str], Decision]
-"""``decide(engine, context, household, trace level)``: a program's decision function (:func:`_decider`)."""
+_Decide = Callable[["Engine", "_Context", Household, dict[str, Any], str], Decision]
+"""``decide(engine, context, household, its __dict__, trace level)``: a program's decision function
+(:func:`_decider`)."""
 
 
-class _Context(NamedTuple):
-    """What every household of one region assessed on one day shares (see ``Engine._context``)."""
+class _Context:
+    """What every household of one region assessed on one day shares (see ``Engine._context``).
 
-    chain: Chain
-    program: Program
-    on: date
-    jurisdiction: CodeLabel
-    scheme: Scheme | None
-    gaps: tuple[MissingParameter, ...]
-    run: Callable[[Household, date], _Result]
-    lean: Callable[[Household, date], _Result] | None
-    memo: _Memo
-    decide: _Decide
-    """The decision of a household (:func:`_decider`: generated per program and engine, kept in ``memo``)."""
+    A class with slots, not a NamedTuple: ``evaluate`` and the generated decision read five to eight of
+    its fields per household, and CPython 3.11 specialises a slot read but not a NamedTuple's field
+    descriptor (session 20)."""
+
+    __slots__ = ("chain", "decide", "gaps", "jurisdiction", "lean", "memo", "none", "on", "program", "run", "scheme")
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        program: Program,
+        on: date,
+        jurisdiction: CodeLabel,
+        scheme: Scheme | None,
+        gaps: tuple[MissingParameter, ...],
+        run: Callable[[Household, date], _Result],
+        lean: Callable[[Household, date], _Result] | None,
+        memo: _Memo,
+        decide: _Decide,
+    ) -> None:
+        self.chain = chain
+        self.program = program
+        self.on = on
+        self.jurisdiction = jurisdiction
+        self.scheme = scheme
+        self.gaps = gaps
+        self.run = run
+        self.lean = lean
+        self.memo = memo
+        self.decide = decide
+        """The decision of a household (:func:`_decider`: generated per program and engine, kept in
+        ``memo``)."""
+        self.none: Callable[[Household, date], _Result] | None = None
+        """:meth:`Program.run_none`'s function, set by the first decision at ``trace="none"`` that runs it
+        (compiled then: :meth:`Program.none_fn`)."""
 
 
 def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTables) -> _Decide:
@@ -1464,7 +1515,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     key = ", ".join(f"f[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
     key += ", " + ", ".join(f"u[{g}]" if g in live else "0" for g in _STATUS_GROUPS)
     durable = engine._durable is not None
-    lines = ["def decide(self, ctx, h, trace):", "    on = ctx.on"]
+    lines = ["def decide(self, ctx, h, hd, trace):", "    on = ctx.on"]
     add = lines.append
 
     def made(pad: str, var: str, cls: str, data: list[str], fields: str) -> None:
@@ -1483,34 +1534,43 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         for item in _RUN_STORES:
             lines.append(f"{pad}run.{item}")
 
-    # An impossible record, not an unknown: a typo in a year (2073 for 1973). The latest birth date by
-    # C-level iteration (``map``/``filter``/``max``: ~3,500 instructions of bytecode a household before); the
-    # household's fields from its ``__dict__`` (an attribute of a pydantic model goes through its
-    # ``__getattr__`` hook: two type look-ups more per read).
-    add("    hd = h.__dict__")
+    # An impossible record, not an unknown: a typo in a year (2073 for 1973). The household's fields from
+    # ``hd``, its ``__dict__`` as ``evaluate`` read it (an attribute of a pydantic model goes through its
+    # ``__getattr__`` hook: two type look-ups more per read, and no specialisation).
     add("    members = hd['members']")
     add("    if members:")
     add("        for m in members:")
     add("            born = m.birth_date")
     add("            if born is not None and born > on:")
     add("                raise HouseholdError(births_after(h, on), hd['household_id'])")
+    # ``fn = ctx.run`` then ``fn(h, on)``: a slot read CPython specialises, where ``ctx.run(h, on)`` is a
+    # method look-up it does not (the slot holds a function, not a method of the class).
     if durable:  # a cross-check reads the full program's node outcomes
-        add("    got = ctx.run(h, on)")
+        add("    fn = ctx.run")
+        add("    got = fn(h, on)")
     else:
         add('    if trace != "none":  # a trace: the full program')
-        add("        got = ctx.run(h, on)")
-        add("    elif ctx.lean is not None and self._lean.pays():")
-        add("        lean = self._lean")
-        add("        got = ctx.lean(h, on)")
+        add("        fn = ctx.run")
+        add("        got = fn(h, on)")
+        # ``_LeanCount.pays`` written out: a Python call less for every decision at ``none``.
+        pays = "(lean := self._lean).runs < 64 or lean.reruns * 4 <= lean.runs"
+        add(f"    elif (fn := ctx.lean) is not None and ({pays}):")
+        add("        got = fn(h, on)")
         add("        lean.runs += 1")
         add("        u = got[3]")
         add(f"        if {unknown}:  # the gap report reads the node outcomes the lean run leaves out")
         add("            lean.reruns += 1")
-        add("            got = ctx.run(h, on)")
+        add("            fn = ctx.run")
+        add("            got = fn(h, on)")
         add("    else:")
         # The full program, its values and node outcomes built only where this decision reads them
-        # (Program.run_none: None otherwise; nothing below reads them then).
-        add("        got = program.run_none(h, on)")
+        # (Program.run_none: None otherwise; nothing below reads them then) — its function kept on the
+        # context once compiled (``program.run_none`` is an instance attribute shadowing a method: a
+        # look-up CPython does not specialise).
+        add("        fn = ctx.none")
+        add("        if fn is None:")
+        add("            fn = ctx.none = program.none_fn()")
+        add("        got = fn(h, on)")
     add("    values, nodes, f, u = got")
     # The run object (values read per household, gaps on demand) only where something reads it: from the
     # start when the program concludes in a group whose pieces read values, else with the gap report or
@@ -1560,7 +1620,9 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     add("    proc = hd['procedure']")
     add("    lead = None")
     add("    if proc is not None:")
-    add("        ch, found_on = proc.lead_channel, proc.lead_found_on")
+    # (One ``__dict__`` read through the hook, not two attributes: ``proc`` is a pydantic model.)
+    add("        pd = proc.__dict__")
+    add("        ch, found_on = pd['lead_channel'], pd['lead_found_on']")
     add("        if ch is not None:")
     add("            k = (KEY, ch._name_)")
     add("            channel = self._leads.get(k)")
