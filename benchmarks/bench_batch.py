@@ -410,10 +410,11 @@ def _interleaved(n: int, runs: dict[str, Callable[[], Any]], repeat: int) -> tup
     return cpu, out
 
 
-def _cores() -> int:
-    from eligibility.batch import usable_cores
+def _auto_workers(parts: int) -> int:
+    """How many workers ``--workers auto`` starts for a run of ``parts`` parts."""
+    from eligibility.batch import _workers
 
-    return usable_cores()
+    return _workers("auto", parts)
 
 
 def _peak_rss_mib() -> float:
@@ -565,10 +566,14 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     frame = read = d = h = None  # type: ignore[assignment]  # free the memory before the subprocess runs
 
     print("end to end (fresh subprocess each: its own peak RSS)")
-    # One process, then worker processes on every usable core (what ``eligibility batch`` does by default).
-    for workers in ("1", "auto"):
-        label = f"run_batch {n:,} Parquet → Parquet, " + ("1 process" if workers == "1" else f"{_cores()} workers")
+    # One process, then worker processes as ``eligibility batch`` starts them by default (``--workers auto``:
+    # every usable core, at least two parts a worker).
+    ways = _auto_workers(-(-n // args.chunk_rows))
+    for workers in ("1", "auto") if ways > 1 else ("1",):
+        label = f"run_batch {n:,} Parquet → Parquet, " + ("1 process" if workers == "1" else f"{ways} workers")
         _subprocess_run_batch(parquet, tmp / "decisions.parquet", n, label, args.chunk_rows, workers)
+    if ways == 1:
+        print(f"  (--workers auto starts no worker for {-(-n // args.chunk_rows)} part(s): at least two parts a worker)")
     if args.stream:
         big = tmp / f"households-{args.stream}.parquet"
         seconds = write_workload(big, args.stream, line)

@@ -233,7 +233,10 @@ def test_how_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ELIGIBILITY_BATCH_WORKERS", raising=False)
     assert _workers(None, 10) == 1  # the API keeps to this process unless asked
     assert _workers(3, 10) == 3 and _workers(3, 2) == 2 and _workers(8, 1) == 1
-    assert _workers("auto", 100) == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    assert _workers("auto", 100) == cores
+    assert _workers("auto", 3) == 1 and _workers("auto", 1) == 1  # at least two parts a worker
+    assert _workers("auto", 4) == min(cores, 2)
     monkeypatch.setenv("ELIGIBILITY_BATCH_WORKERS", "2")
     assert _workers(None, 10) == 2
     for bad in (0, -1, "0", "two", True):

@@ -692,13 +692,19 @@ def usable_cores() -> int:
 
 
 def _workers(asked: int | str | None, parts: int) -> int:
-    """How many processes decide a run's ``parts`` remaining parts: ``asked`` (a number, or ``"auto"``
-    for every usable core), else :data:`WORKERS_ENV`, else 1; never more than the parts, and 1 — this
-    process, no pool — for a run of one part. A wrong value is an error before any part is read."""
+    """How many processes decide a run's ``parts`` remaining parts: ``asked`` (a number, or ``"auto"``),
+    else :data:`WORKERS_ENV`, else 1; never more than the parts, and 1 — this process, no pool — for a run
+    of one part. A wrong value is an error before any part is read.
+
+    ``"auto"``: every usable core, but at least two parts per worker. A worker's start (a new Python
+    importing polars and the engine, then compiling the programs its first part needs) costs about what
+    deciding a part does, so a run of two or three parts was slower in two workers than in one process
+    (200,000 bundled households in two parts: 3.1 s against 2.6–2.8 s; 400,000 in four: 4.8 against 6.8 s —
+    ``docs/batch-speed.md``, session 20)."""
     wanted: int | str = asked if asked is not None else (os.environ.get(WORKERS_ENV, "").strip() or 1)
     if isinstance(wanted, str):
         if wanted.strip().lower() == "auto":
-            wanted = usable_cores()
+            wanted = max(1, min(usable_cores(), parts // 2))
         else:
             try:
                 wanted = int(wanted)
