@@ -568,12 +568,13 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     print("end to end (fresh subprocess each: its own peak RSS)")
     # One process, then worker processes as ``eligibility batch`` starts them by default (``--workers auto``:
     # every usable core, at least two parts a worker).
-    ways = _auto_workers(-(-n // args.chunk_rows))
+    parts = -(-n // args.chunk_rows)
+    ways = _auto_workers(parts)
     for workers in ("1", "auto") if ways > 1 else ("1",):
         label = f"run_batch {n:,} Parquet → Parquet, " + ("1 process" if workers == "1" else f"{ways} workers")
         _subprocess_run_batch(parquet, tmp / "decisions.parquet", n, label, args.chunk_rows, workers)
     if ways == 1:
-        print(f"  (--workers auto starts no worker for {-(-n // args.chunk_rows)} part(s): at least two parts a worker)")
+        print(f"  (--workers auto starts no worker for {parts} part(s): at least two parts a worker)")
     if args.stream:
         big = tmp / f"households-{args.stream}.parquet"
         seconds = write_workload(big, args.stream, line)
