@@ -20,8 +20,10 @@ Phases, all on the same data:
    checked to agree on status and category for every row. The compiled target also lists the facts
    that would settle each ``needs_review`` (``blocking``/``unknown``); the query by hand does not.
 3. **Bundled packs**, all five decisions: ``decide_table`` with the bundled rules.
-4. **End to end**: ``run_batch`` Parquet → Parquet in a subprocess: time and peak RSS (target < 4 GiB
-   at 1,000,000 households).
+4. **End to end**: ``run_batch`` Parquet → Parquet in a subprocess, in one process and then with worker
+   processes on every usable core (``workers="auto"``, the command's default): time, CPU of the process
+   and its workers, peak RSS of the process and of its largest worker (target < 4 GiB at 1,000,000
+   households: with workers, the parent's peak plus each worker's).
 5. With ``--stream M`` (``make bench-stream``: M = 10,000,000): an M-household Parquet file generated
    in slices by a streaming sink, then ``run_batch`` over it in a subprocess: time and peak RSS (the
    bound is stated in ``docs/batch.md``). The file is deleted afterwards.
@@ -408,19 +410,40 @@ def _interleaved(n: int, runs: dict[str, Callable[[], Any]], repeat: int) -> tup
     return cpu, out
 
 
+def _auto_workers(parts: int) -> int:
+    """How many workers ``--workers auto`` starts for a run of ``parts`` parts."""
+    from eligibility.batch import _workers
+
+    return _workers("auto", parts)
+
+
 def _peak_rss_mib() -> float:
+    """This process's own peak resident memory: ``VmHWM`` of ``/proc/self/status`` on Linux.
+
+    Not ``getrusage``: Linux folds the memory of the process that started this one into its
+    ``ru_maxrss`` at ``exec`` (checked: a parent holding 1.5 GiB made this phase report 1,511 MiB for a
+    run whose own peak is 806 MiB), so the end-to-end figures of sessions before 20 carried the benchmark's
+    own ~1 GiB. ``ru_maxrss`` only where there is no ``/proc``."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def phase_run_batch(parquet: Path, out: Path, chunk_rows: int) -> None:
-    """In a subprocess: ``run_batch`` Parquet → Parquet; prints one JSON line (seconds, peak RSS)."""
+def phase_run_batch(parquet: Path, out: Path, chunk_rows: int, workers: str = "1") -> None:
+    """In a subprocess: ``run_batch`` Parquet → Parquet with ``workers`` worker processes; prints one JSON
+    line (seconds, peak RSS of this process and of its largest worker, CPU of both)."""
     from eligibility.batch import run_batch
 
     rules = load_rules(RULES)
     t0 = time.perf_counter()
-    result = run_batch([parquet], out, rules=rules, as_of=AS_OF, progress=False, chunk_rows=chunk_rows)
+    result = run_batch([parquet], out, rules=rules, as_of=AS_OF, progress=False, chunk_rows=chunk_rows, workers=workers)
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, once the pool has ended
     print(
         json.dumps(
             {
@@ -429,19 +452,27 @@ def phase_run_batch(parquet: Path, out: Path, chunk_rows: int) -> None:
                 "decided": result.decided,
                 "errors": result.errors,
                 "rss_mib": _peak_rss_mib(),
-                "cpu": usage.ru_utime + usage.ru_stime,
+                # The largest worker's peak (Linux: KiB; at least this process's size when it started the
+                # worker, ~0.1 GiB: see _peak_rss_mib).
+                "worker_rss_mib": children.ru_maxrss / 1024,
+                "cpu": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
             }
         )
     )
 
 
-def _subprocess_run_batch(parquet: Path, out: Path, n: int, label: str, chunk_rows: int) -> None:
-    cmd = [sys.executable, __file__, "--phase", "run_batch", str(parquet), str(out), str(chunk_rows)]
+def _subprocess_run_batch(parquet: Path, out: Path, n: int, label: str, chunk_rows: int, workers: str = "1") -> None:
+    """One end-to-end run in a fresh process. With workers the memory is the parent's peak plus each
+    worker's (each holds one part): the largest worker's peak is printed beside the parent's."""
+    cmd = [sys.executable, __file__, "--phase", "run_batch", str(parquet), str(out), str(chunk_rows), workers]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     got = json.loads(done.stdout.strip().splitlines()[-1])
+    memory = f"peak RSS {got['rss_mib']:,.0f} MiB"
+    if got["worker_rss_mib"] > 0 and workers != "1":
+        memory += f" + largest worker {got['worker_rss_mib']:,.0f} MiB"
     print(
         f"  {label:<62} {got['seconds']:8.1f} s  {n / got['seconds']:>11,.0f} households/s  (CPU {got['cpu']:.0f} s)  "
-        f"peak RSS {got['rss_mib']:,.0f} MiB ({got['decided']:,} decided, {got['errors']:,} errors)",
+        f"{memory} ({got['decided']:,} decided, {got['errors']:,} errors)",
         flush=True,
     )
 
@@ -461,7 +492,7 @@ def main() -> None:
     ap.add_argument("--phase", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
-        phase_run_batch(Path(args.phase[1]), Path(args.phase[2]), int(args.phase[3]))
+        phase_run_batch(Path(args.phase[1]), Path(args.phase[2]), int(args.phase[3]), *args.phase[4:5])
         return
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="bench-batch-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -535,7 +566,15 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     frame = read = d = h = None  # type: ignore[assignment]  # free the memory before the subprocess runs
 
     print("end to end (fresh subprocess each: its own peak RSS)")
-    _subprocess_run_batch(parquet, tmp / "decisions.parquet", n, f"run_batch {n:,} Parquet → Parquet", args.chunk_rows)
+    # One process, then worker processes as ``eligibility batch`` starts them by default (``--workers auto``:
+    # every usable core, at least two parts a worker).
+    parts = -(-n // args.chunk_rows)
+    ways = _auto_workers(parts)
+    for workers in ("1", "auto") if ways > 1 else ("1",):
+        label = f"run_batch {n:,} Parquet → Parquet, " + ("1 process" if workers == "1" else f"{ways} workers")
+        _subprocess_run_batch(parquet, tmp / "decisions.parquet", n, label, args.chunk_rows, workers)
+    if ways == 1:
+        print(f"  (--workers auto starts no worker for {parts} part(s): at least two parts a worker)")
     if args.stream:
         big = tmp / f"households-{args.stream}.parquet"
         seconds = write_workload(big, args.stream, line)
@@ -544,7 +583,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         )
         parquet.unlink()
         _subprocess_run_batch(
-            big, tmp / "big.parquet", args.stream, f"run_batch {args.stream:,} streaming", args.chunk_rows
+            big, tmp / "big.parquet", args.stream, f"run_batch {args.stream:,} streaming", args.chunk_rows, "auto"
         )
 
 

@@ -28,6 +28,7 @@ part is read and decided, so at the peak two parts are in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -266,6 +267,16 @@ class _Chunk:
     start: int
     rows: int
     read: Callable[[], ReadResult]
+    ship: Callable[[], Callable[[], ReadResult]] | None = None
+    """For a worker process (:func:`run_batch`'s ``workers``): a reader that can be pickled and run
+    there — the part read by the worker itself (Parquet, JSON Lines, CSV); None: the part is read here
+    and its rows sent (Excel, read whole)."""
+
+    def shipped(self) -> Callable[[], ReadResult]:
+        """What a worker process calls to read this part."""
+        if self.ship is not None:
+            return self.ship()
+        return functools.partial(_given, self.read())
 
 
 def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) -> Iterator[_Chunk]:
@@ -280,18 +291,11 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
         path = Path(p)
         if path.suffix.lower() == ".parquet" and path.is_file():
             total = parquet_rows(path)
-            repeated: list[set[str]] = []
-
-            def read_slice(
-                start: int, rows: int, base: int, path: Path = path, box: list[set[str]] = repeated
-            ) -> ReadResult:
-                if not box:
-                    box.append(parquet_repeated_ids(path))
-                return _shifted(read_parquet_slice(path, start, rows, as_of=as_of, repeated=box[0]), base)
-
+            repeated: list[set[str]] = []  # the file's repeated ids, found by the first part read
             for start in range(0, total, chunk_rows):
                 rows = min(chunk_rows, total - start)
-                yield _Chunk(part, offset + start, rows, functools.partial(read_slice, start, rows, offset))
+                read = functools.partial(_read_parquet_part, path, start, rows, offset, as_of, repeated)
+                yield _Chunk(part, offset + start, rows, read, functools.partial(_ship_parquet, read))
                 part += 1
             offset += total
             continue
@@ -300,15 +304,19 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
             for begin in index.starts or [(0, 1, 0)]:  # an empty file is one (empty) part
                 rows = min(chunk_rows, index.records - begin[2])
                 read = functools.partial(read_jsonl_part, path, begin, rows, as_of, index.repeated)
-                yield _Chunk(part, offset + begin[2], rows, functools.partial(_read_shifted, read, offset))
+                shifted = functools.partial(_read_shifted, read, offset)
+                yield _Chunk(part, offset + begin[2], rows, shifted, _as_is(shifted))
                 part += 1
             offset += index.records
             continue
         if path.suffix.lower() == ".csv" and path.is_file():
             cut = csv_parts(path, chunk_rows)  # its spill folder goes when the last part's reader does
+            # A worker's copy of the parts has no clean-up: the spill folder is this process's to delete.
+            shipped = replace(cut, _cleanup=None)
             for k, (start, rows) in enumerate(cut.parts):
                 read = functools.partial(read_csv_part, cut, k, as_of)
-                yield _Chunk(part, offset + start, rows, functools.partial(_read_shifted, read, offset))
+                there = functools.partial(_read_shifted, functools.partial(read_csv_part, shipped, k, as_of), offset)
+                yield _Chunk(part, offset + start, rows, functools.partial(_read_shifted, read, offset), _as_is(there))
                 part += 1
             offset += sum(rows for _, rows in cut.parts)
             continue
@@ -320,6 +328,39 @@ def _chunks(paths: Sequence[str | Path], as_of: date | None, chunk_rows: int) ->
             yield _Chunk(part, offset + start, rows, functools.partial(_cut, got, offset + start, rows, start == 0))
             part += 1
         offset += whole.total_rows
+
+
+def _read_parquet_part(
+    path: Path, start: int, rows: int, base: int, as_of: date | None, box: list[set[str]]
+) -> ReadResult:
+    """Rows ``start`` … ``start + rows - 1`` of a Parquet file, numbered after ``base`` rows of the files
+    before it; ``box`` keeps the file's repeated ids (one pass over its id column) for its other parts."""
+    if not box:
+        box.append(parquet_repeated_ids(path))
+    return _shifted(read_parquet_slice(path, start, rows, as_of=as_of, repeated=box[0]), base)
+
+
+def _ship_parquet(read: functools.partial[ReadResult]) -> Callable[[], ReadResult]:
+    """A Parquet part's reader for a worker process: the file's repeated ids found here first, once, so
+    that no worker makes the pass over the id column again (the box travels filled)."""
+    path, box = read.args[0], read.args[-1]
+    if not box:
+        box.append(parquet_repeated_ids(path))
+    return read
+
+
+def _as_is(read: Callable[[], ReadResult]) -> Callable[[], Callable[[], ReadResult]]:
+    """A ``ship`` for a reader that can be pickled as it is."""
+    return functools.partial(_same, read)
+
+
+def _same(read: Callable[[], ReadResult]) -> Callable[[], ReadResult]:
+    return read
+
+
+def _given(got: ReadResult) -> ReadResult:
+    """A part read in the parent process, handed to a worker with its rows."""
+    return got
 
 
 def _read_shifted(read: Callable[[], ReadResult], offset: int) -> ReadResult:
@@ -579,6 +620,222 @@ def _error_record(e: RowError) -> dict[str, Any]:
     return {k: getattr(e, k) for k in RowError.__dataclass_fields__}
 
 
+@dataclass(frozen=True)
+class _PartSpec:
+    """Everything deciding one part needs besides the rules (:func:`_decide_part`) — plain data and a
+    reader that can be pickled, so that a worker process can do it."""
+
+    part: int
+    rows: int
+    read: Callable[[], ReadResult]
+    parts_dir: Path
+    suffix: str
+    renders: bool
+    columns: list[str] | None
+    as_of: date | None
+    lang: str
+    rule_columns: bool
+    rowwise: int | None
+    level: str
+    render: list[Any]
+
+
+def _decide_part(spec: _PartSpec, rules: RuleSet, pool: Executor) -> tuple[dict[str, Any], Path, Future[None]]:
+    """Read, decide and write one part: its output (a piece of a CSV or JSON Lines output, else its
+    decisions) to a temporary name, submitted to ``pool``; its summary counts and row errors to their
+    files. Returns the part's manifest entry, the temporary file and the write's future: the part is done
+    once the caller has waited for the write and renamed the file (``run_batch``'s ``finish``).
+
+    The temporary name carries this process's id: a worker of a killed run, on a system where workers do
+    not die with their parent (:func:`_die_with_parent`), cannot write into a resumed run's file."""
+    read = spec.read()
+    decided = decide_table(rules, read.frame, spec.as_of, rule_columns=spec.rule_columns, rowwise=spec.rowwise)
+    stem = f"part-{spec.part:05d}"
+    # The temporary name keeps the suffix: the writers choose the format by it.
+    tmp = spec.parts_dir / f"{stem}.tmp{os.getpid()}{spec.suffix}"
+    columns = spec.columns
+    if spec.renders:
+        if columns is None:
+            columns = decided.columns
+        decided = _in_order(decided, columns)
+        job = pool.submit(_write_piece, decided, tmp, spec.part == 0, spec.lang, rules, spec.as_of)
+    else:
+        job = pool.submit(_write_part, decided, tmp, spec.suffix)
+    summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, spec.level, rules=rules)
+    summary.write_parquet(spec.parts_dir / f"{stem}.summary.parquet")
+    errors = [_error_record(e) for e in read.errors]
+    _write_json_atomic(spec.parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
+    entry = {
+        "part": spec.part,
+        "file": f"{stem}{spec.suffix}",
+        "errors": f"{stem}.errors.json",
+        "summary": f"{stem}.summary.parquet",
+        "rows": spec.rows,
+        "unknown_columns": read.unknown_columns,
+        "notes": read.notes,
+        **({"render": spec.render, "columns": columns} if spec.renders else {}),
+        **({"decisions_only": True} if spec.suffix == ".parquet" else {}),
+    }
+    return entry, tmp, job
+
+
+WORKERS_ENV = "ELIGIBILITY_BATCH_WORKERS"
+"""The environment variable that sets :func:`run_batch`'s ``workers`` when the caller leaves it None."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on every system)
+        return os.cpu_count() or 1
+
+
+def _workers(asked: int | str | None, parts: int) -> int:
+    """How many processes decide a run's ``parts`` remaining parts: ``asked`` (a number, or ``"auto"``),
+    else :data:`WORKERS_ENV`, else 1; never more than the parts, and 1 — this process, no pool — for a run
+    of one part. A wrong value is an error before any part is read.
+
+    ``"auto"``: every usable core, but at least two parts per worker. A worker's start (a new Python
+    importing polars and the engine, then compiling the programs its first part needs) costs about what
+    deciding a part does, so a run of two or three parts was slower in two workers than in one process
+    (200,000 bundled households in two parts: 3.1 s against 2.6–2.8 s; 400,000 in four: 4.8 against 6.8 s —
+    ``docs/batch-speed.md``, session 20)."""
+    wanted: int | str = asked if asked is not None else (os.environ.get(WORKERS_ENV, "").strip() or 1)
+    if isinstance(wanted, str):
+        if wanted.strip().lower() == "auto":
+            wanted = max(1, min(usable_cores(), parts // 2))
+        else:
+            try:
+                wanted = int(wanted)
+            except ValueError:
+                wanted = 0
+    if isinstance(wanted, bool) or wanted < 1:
+        raise ValueError(f"workers 应为正整数或 auto / workers must be a positive number or auto, got {asked!r}")
+    return max(1, min(wanted, parts))
+
+
+_WORKER_RULES: list[RuleSet] = []
+"""A worker process's rule set, sent once when the process starts (:func:`_worker_start`)."""
+
+
+def _worker_start(rules: RuleSet) -> None:
+    """A worker process's set-up: keep the rules (each worker compiles its programs on its first part, as
+    a run in one process does), and end with the parent (:func:`_die_with_parent`)."""
+    _die_with_parent()
+    _WORKER_RULES[:] = [rules]
+
+
+def _worker_part(spec: _PartSpec) -> tuple[dict[str, Any], Path]:
+    """One part decided in a worker process; its output written before this returns."""
+    entry, tmp, job = _decide_part(spec, _WORKER_RULES[0], _InOrder())
+    job.result()
+    return entry, tmp
+
+
+def _die_with_parent() -> None:
+    """End this worker process when its parent ends: a run killed midway (``kill -9``, a closed terminal)
+    must leave nothing behind. Needed, not tidy: a pool worker waits for its next part on a queue whose
+    writing end it holds itself, so with the parent gone it would wait forever. On Linux the kernel does
+    it (``PR_SET_PDEATHSIG``); elsewhere a daemon thread looks once a second whether the process has been
+    given another parent, and exits. A worker that outlives its parent for that second records nothing
+    (only the parent renames part files and keeps the manifest) and writes under a temporary name of its
+    own (:func:`_decide_part`)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                return
+        except (OSError, AttributeError):  # a libc without prctl: as elsewhere
+            pass
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="eligibility-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _polars_threads(threads: int) -> Iterator[None]:
+    """``POLARS_MAX_THREADS`` set to ``threads`` in this process's environment while worker processes are
+    started (they inherit it, and polars reads it once, when it is imported), unless the caller set it.
+
+    Why: polars sizes its thread pool to every core; two workers on two cores then ran four busy threads,
+    which made each part take 1.5× the CPU time (1.8 against 1.2 CPU s for 100,000 bundled households)
+    and the run slower than one process (400,000 households: 9.4–10.0 s against 6.4–8.4 s; with one
+    thread per worker 5.1 s — ``docs/batch-speed.md``, session 20). The environment is the only way in:
+    a ``spawn``ed worker may import polars before any code of ours runs in it (its parent's main module is
+    imported first)."""
+    if "POLARS_MAX_THREADS" in os.environ:
+        yield
+        return
+    os.environ["POLARS_MAX_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        os.environ.pop("POLARS_MAX_THREADS", None)
+
+
+def _in_workers(
+    ways: int,
+    rules: RuleSet,
+    todo: Sequence[_Chunk],
+    spec: Callable[[_Chunk, Callable[[], ReadResult]], _PartSpec],
+    finish: Callable[[dict[str, Any], Path, Future[None]], None],
+) -> None:
+    """Decide ``todo`` in ``ways`` worker processes, each part whole in one worker (read, decide, write
+    its files), and record them here in part order as they come in.
+
+    Why processes: a part's stages are polars queries with Python between them, and one process kept
+    about 1.3 of two cores busy (``docs/batch-speed.md``, session 20); two parts at once keep both busy.
+    Each worker holds one part, so memory is about ``ways`` times one process's. ``spawn``, not
+    ``fork``: polars' thread pool does not survive a fork. At most ``ways + 1`` parts are out at once, so
+    a worker never waits for its next part, and parts read here (Excel) are not all in memory at once."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(
+        max_workers=ways,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_start,
+        initargs=(rules,),
+    )
+    out: deque[Future[tuple[dict[str, Any], Path]]] = deque()
+    left = iter(todo)
+
+    def submit() -> None:
+        chunk = next(left, None)
+        if chunk is not None:
+            out.append(pool.submit(_worker_part, spec(chunk, chunk.shipped())))
+
+    written: Future[None] = Future()
+    written.set_result(None)  # a worker's part is on disk when its result comes back
+    try:
+        # The pool starts a worker on each of the first submits: each with its share of the cores
+        # (:func:`_polars_threads`).
+        with _polars_threads(max(1, usable_cores() // ways)):
+            for _ in range(ways):
+                submit()
+        submit()
+        while out:
+            entry, tmp = out.popleft().result()
+            finish(entry, tmp, written)
+            submit()
+    finally:
+        # Parts not started are dropped and parts under way finish (their files are not recorded): a run
+        # stopped by an error or by ``after_part`` leaves no process working behind it.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_batch(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -595,6 +852,7 @@ def run_batch(
     progress: bool | None = None,
     log: TextIO | None = None,
     after_part: Callable[[int], None] | None = None,
+    workers: int | str | None = None,
 ) -> BatchResult:
     """Decide every household of ``paths`` and write the decisions to ``out`` (see the module docstring).
 
@@ -609,7 +867,16 @@ def run_batch(
     span) fewer than this are decided household by household (the same cells, without the columnar
     program's fixed cost); None takes ``ELIGIBILITY_BATCH_ROWWISE`` or the default, 0 keeps every part
     columnar (``docs/batch.md`` §11). It changes how, not what — the output's bytes are the same
-    whatever its value — so, unlike ``chunk_rows``, it is not part of what a resumed run must share."""
+    whatever its value — so, unlike ``chunk_rows``, it is not part of what a resumed run must share.
+
+    ``workers``: how many processes decide the parts — a number, or ``"auto"`` for every usable core;
+    None takes ``ELIGIBILITY_BATCH_WORKERS`` or 1 (this process). With more than one, each part is read,
+    decided and written whole by a worker process (started with ``spawn``: a script that calls this at
+    its top level needs the ``if __name__ == "__main__":`` guard, as every ``multiprocessing`` program
+    does; ``eligibility batch`` uses every core by default) and recorded here in part order, so the
+    manifest, ``after_part``, ``--resume`` and the output bytes are what one process gives. Memory is
+    about ``workers`` parts instead of one (``docs/batch.md``). Like ``rowwise``, not part of what a
+    resumed run must share."""
     log = log or sys.stderr
     t0 = time.perf_counter()
     if rowwise is not None:
@@ -653,13 +920,42 @@ def run_batch(
     bar = _Progress(n, log, progress)
     if done:
         bar.advance(sum(p["rows"] for p in done))
-    pending: Callable[[], None] | None = None
     # The column order every piece keeps (:func:`_in_order`): the done parts', else the first decided part's.
     columns = _first_columns(done, parts_dir) if renders else None
+    todo = [c for c in chunks if c.part not in finished]
+    ways = _workers(workers, len(todo))
+
+    def spec(chunk: _Chunk, read: Callable[[], ReadResult]) -> _PartSpec:
+        return _PartSpec(
+            part=chunk.part,
+            rows=chunk.rows,
+            read=read,
+            parts_dir=parts_dir,
+            suffix=suffix,
+            renders=renders,
+            columns=columns,
+            as_of=as_of,
+            lang=lang,
+            rule_columns=rule_columns,
+            rowwise=rowwise,
+            level=level,
+            render=render,
+        )
 
     def finish(entry: dict[str, Any], tmp: Path, job: Future[None]) -> None:
-        """A part done: its output on disk under its own name, then in the manifest."""
+        """A part done: its output on disk under its own name, then in the manifest — in part order."""
+        nonlocal columns
         job.result()
+        for note in entry["notes"]:
+            print(f"注意 / note: {note}", file=log)
+        if renders:
+            if columns is None:
+                columns = entry["columns"]
+            elif entry["columns"] != columns:  # (a run without rule columns has one set of columns)
+                raise ValueError(
+                    "各部分的列顺序不同 / the parts' decisions came out with their columns in another order: "
+                    f"{entry['columns']} against {columns}"
+                )
         os.replace(tmp, parts_dir / entry["file"])
         parts.append(entry)
         _write_json_atomic(manifest_path, {**manifest, "parts": parts})
@@ -667,51 +963,26 @@ def run_batch(
         if after_part is not None:
             after_part(entry["part"])
 
-    # With OUTPUT_THREAD a part's output (its piece, or its decisions file) is written by a second thread
-    # while this one works out the part's summary and then reads and decides the next part (polars and
-    # the file writes release the GIL; issue 10 §5), two parts' decisions in memory at the peak. Either
-    # way a part is recorded as done only after its output is on disk, and in part order.
     try:
-        with _output_pool() as pool:
-            for chunk in chunks:
-                if chunk.part in finished:
-                    continue
-                read = chunk.read()
-                for note in read.notes:
-                    print(f"注意 / note: {note}", file=log)
-                decided = decide_table(rules, read.frame, as_of, rule_columns=rule_columns, rowwise=rowwise)
+        if ways > 1:
+            _in_workers(ways, rules, todo, spec, finish)
+        else:
+            # With OUTPUT_THREAD a part's output (its piece, or its decisions file) is written by a second
+            # thread while this one works out the part's summary and then reads and decides the next part
+            # (polars and the file writes release the GIL; issue 10 §5), two parts' decisions in memory at
+            # the peak. Either way a part is recorded as done only after its output is on disk, and in part
+            # order.
+            pending: Callable[[], None] | None = None
+            with _output_pool() as pool:
+                for chunk in todo:
+                    entry, tmp, job = _decide_part(spec(chunk, chunk.read), rules, pool)
+                    if renders and columns is None:
+                        columns = entry["columns"]  # the next parts' pieces in the first one's order
+                    if pending is not None:
+                        pending()
+                    pending = functools.partial(finish, entry, tmp, job)
                 if pending is not None:
                     pending()
-                    pending = None
-                stem = f"part-{chunk.part:05d}"
-                # The temporary name keeps the suffix: the writers choose the format by it.
-                tmp = parts_dir / f"{stem}.tmp{suffix}"
-                if renders:
-                    if columns is None:
-                        columns = decided.columns
-                    decided = _in_order(decided, columns)
-                    job = pool.submit(_write_piece, decided, tmp, chunk.part == 0, lang, rules, as_of)
-                else:
-                    job = pool.submit(_write_part, decided, tmp, suffix)
-                summary = summarise(decided.filter(pl.col("error").is_null()), read.frame, level, rules=rules)
-                summary.write_parquet(parts_dir / f"{stem}.summary.parquet")
-                errors = [_error_record(e) for e in read.errors]
-                _write_json_atomic(parts_dir / f"{stem}.errors.json", {"errors": errors, **_outcome(decided)})
-                entry = {
-                    "part": chunk.part,
-                    "file": f"{stem}{suffix}",
-                    "errors": f"{stem}.errors.json",
-                    "summary": f"{stem}.summary.parquet",
-                    "rows": chunk.rows,
-                    "unknown_columns": read.unknown_columns,
-                    "notes": read.notes,
-                    **({"render": render, "columns": columns} if renders else {}),
-                    **({"decisions_only": True} if suffix == ".parquet" else {}),
-                }
-                pending = functools.partial(finish, entry, tmp, job)
-                del read, decided, summary
-            if pending is not None:
-                pending()
     finally:
         bar.close()
     ordered = sorted(parts, key=lambda p: int(p["part"]))

@@ -583,6 +583,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
             resume=args.resume,
             chunk_rows=args.chunk_rows,
             rowwise=args.rowwise_rows,
+            workers=args.workers,
             progress=None,
             log=sys.stderr,
         )
@@ -736,6 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="少于此行数的部分逐户评估 / parts of fewer rows decided household by household "
         "(0: always columnar; default: ELIGIBILITY_BATCH_ROWWISE or 400)",
+    )
+    b.add_argument(
+        "--workers",
+        default="auto",
+        help="并行评估的进程数 / processes deciding parts side by side: a number, or auto (every usable "
+        "core; default). Memory grows with it: about one part per process",
     )
     rules_arg(b)
     v = sub.add_parser("verify", help="两个引擎核对一批农户 / both engines over a population")

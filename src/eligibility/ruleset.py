@@ -478,10 +478,12 @@ class RuleSet:
 
     def __getstate__(self) -> dict[str, Any]:
         # The lock cannot be pickled; chains are cheap to rebuild and hold per-date caches, so a
-        # pickled RuleSet carries neither and starts like a freshly loaded one.
+        # pickled RuleSet carries neither and starts like a freshly loaded one. So for what other modules
+        # keep on it (``compile.rowwise``'s engine, with its generated programs): a process's own caches,
+        # rebuilt where the rule set is unpickled (a batch's worker processes get their rules so).
         state = self.__dict__.copy()
-        state.pop("_lock", None)
-        state.pop("_chains", None)
+        for cache in ("_lock", "_chains", "_rowwise_engine"):
+            state.pop(cache, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
