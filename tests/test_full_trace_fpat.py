@@ -16,16 +16,12 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from eligibility import Engine, load_rules
+from eligibility import Engine
 from eligibility import engine as engine_module
 from eligibility.compile import manifest as manifest_module
-from eligibility.models import births_after
-from eligibility.strategies import households
 
-from .test_full_trace_memo import DATES, cases
+from .test_full_trace_memo import cases
 from .test_full_trace_patterns import _patterns, _want
 
 __all__ = ["cases"]  # the examples on three dates (a fixture of test_full_trace_memo.py)
@@ -85,22 +81,6 @@ def test_new_numberings_write_the_same_bytes(cases, monkeypatch: pytest.MonkeyPa
             assert _patterns(engine) <= budget
             numberings.add(id(manifest_module._NUMBERING))
     assert len(numberings) > 3
-
-
-def test_generated_households_of_the_bundled_packs() -> None:
-    """One engine over generated households of the bundled packs (many programs sharing memos) against
-    the validated expansion."""
-    engine = Engine(load_rules())
-
-    @settings(max_examples=60, deadline=None)
-    @given(h=households(), on=st.sampled_from(DATES))
-    def check(h, on) -> None:  # type: ignore[no-untyped-def]
-        chain = engine.chain_for(h)
-        if chain is None or not chain.in_force(on) or births_after(h, on):
-            return
-        assert engine.full_json(engine.evaluate(h, on), indent=None) == _want(engine, h, on)
-
-    check()
 
 
 def test_a_fragment_rendered_otherwise_has_another_signature(cases) -> None:  # type: ignore[no-untyped-def]

@@ -106,11 +106,11 @@ def test_kept_texts_equal_the_texts_written_afresh(v: Decimal, zeros: int, day: 
 
 
 def test_generated_households_give_the_same_bytes() -> None:
-    """One engine over generated households (patterns met before, by other households) against the
-    validated expansion."""
+    """One engine over generated households (patterns met before, by other households — and, since
+    session 20, memos shared by the engine's programs) against the validated expansion."""
     engine = Engine(load_rules())
 
-    @settings(max_examples=30, deadline=None)
+    @settings(max_examples=60, deadline=None)
     @given(h=households(), on=st.sampled_from(DATES))
     def check(h, on) -> None:  # type: ignore[no-untyped-def]
         chain = engine.chain_for(h)
