@@ -45,7 +45,7 @@ from typing import Any, TextIO, TypeVar
 
 import polars as pl
 
-from .compile.polars import OUTPUT_SCHEMA, decide_table
+from .compile.polars import OUTPUT_SCHEMA, decide_table, usable_cores
 from .compile.polars import row_errors as row_errors_of
 from .compile.rowwise import rowwise_rows
 from .io.filecopy import append_range
@@ -334,18 +334,22 @@ def _read_parquet_part(
     path: Path, start: int, rows: int, base: int, as_of: date | None, box: list[set[str]]
 ) -> ReadResult:
     """Rows ``start`` … ``start + rows - 1`` of a Parquet file, numbered after ``base`` rows of the files
-    before it; ``box`` keeps the file's repeated ids (one pass over its id column) for its other parts."""
+    before it; ``box`` keeps the file's repeated ids for its other parts (:func:`_repeated_ids`)."""
+    return _shifted(read_parquet_slice(path, start, rows, as_of=as_of, repeated=_repeated_ids(path, box)), base)
+
+
+def _repeated_ids(path: Path, box: list[set[str]]) -> set[str]:
+    """The ids on more than one row of a Parquet file: one pass over its id column, the first time a
+    part of the file needs them, kept in ``box`` for the others."""
     if not box:
         box.append(parquet_repeated_ids(path))
-    return _shifted(read_parquet_slice(path, start, rows, as_of=as_of, repeated=box[0]), base)
+    return box[0]
 
 
 def _ship_parquet(read: functools.partial[ReadResult]) -> Callable[[], ReadResult]:
     """A Parquet part's reader for a worker process: the file's repeated ids found here first, once, so
     that no worker makes the pass over the id column again (the box travels filled)."""
-    path, box = read.args[0], read.args[-1]
-    if not box:
-        box.append(parquet_repeated_ids(path))
+    _repeated_ids(read.args[0], read.args[-1])
     return read
 
 
@@ -681,14 +685,6 @@ def _decide_part(spec: _PartSpec, rules: RuleSet, pool: Executor) -> tuple[dict[
 
 WORKERS_ENV = "ELIGIBILITY_BATCH_WORKERS"
 """The environment variable that sets :func:`run_batch`'s ``workers`` when the caller leaves it None."""
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system says, else the count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # (not on every system)
-        return os.cpu_count() or 1
 
 
 def _workers(asked: int | str | None, parts: int) -> int:

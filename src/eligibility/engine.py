@@ -1439,10 +1439,18 @@ class _LeanCount:
         self.runs = self.reruns = 0
 
     def pays(self) -> bool:
-        """True while fewer than 64 households have tried, or at most a quarter of them needed a rerun.
-        (The generated decision writes this test out, :func:`_decider`: a Python call less per household.)"""
+        """True while fewer than :data:`_LEAN_TRIES` households have tried, or at most one in
+        :data:`_LEAN_SHARE` of them needed a rerun. (The generated decision writes this test out with the
+        same numbers, :func:`_decider`: a Python call less per household.)"""
         runs = self.runs
-        return runs < 64 or self.reruns * 4 <= runs
+        return runs < _LEAN_TRIES or self.reruns * _LEAN_SHARE <= runs
+
+
+_LEAN_TRIES: Final = 64
+"""Households that try the lean program first before :class:`_LeanCount` judges whether it pays."""
+
+_LEAN_SHARE: Final = 4
+"""The lean program keeps paying while at most one household in this many needed the full run after it."""
 
 
 _Decide = Callable[["Engine", "_Context", Household, dict[str, Any], str], Decision]
@@ -1553,7 +1561,7 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         add("        fn = ctx.run")
         add("        got = fn(h, on)")
         # ``_LeanCount.pays`` written out: a Python call less for every decision at ``none``.
-        pays = "(lean := self._lean).runs < 64 or lean.reruns * 4 <= lean.runs"
+        pays = f"(lean := self._lean).runs < {_LEAN_TRIES} or lean.reruns * {_LEAN_SHARE} <= lean.runs"
         add(f"    elif (fn := ctx.lean) is not None and ({pays}):")
         add("        got = fn(h, on)")
         add("        lean.runs += 1")

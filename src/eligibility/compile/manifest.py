@@ -29,7 +29,7 @@ from functools import cache, partial
 from itertools import chain, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 from pydantic import TypeAdapter
 
@@ -1231,12 +1231,7 @@ class _Numbering:
         """The one pattern (an ``itemgetter``) of the positions ``at`` in this numbering (the caller holds
         :data:`_MAKING`); at most :data:`_GETTERS_SIZE` are kept, then the table starts over (a pattern
         already handed out stays valid: its positions mean the same for as long as the numbering lives)."""
-        got = self.getters.get(at)
-        if got is None:
-            if len(self.getters) >= _GETTERS_SIZE:
-                self.getters.clear()
-            got = self.getters[at] = itemgetter(*at)
-        return got
+        return _getter(self.getters, at)
 
 
 class PatternMemos:
@@ -1369,15 +1364,24 @@ def _key_getter(at: tuple[int, ...]) -> Callable[[list[Any]], Any]:
     packs' 54 programs have 8,905 chunks but only ~1,200 distinct key getters): a fresh household of one
     program reads the getters another program's household left in the cache. At most
     :data:`_GETTERS_SIZE` are kept (then the table starts over; getters handed out stay as they are)."""
-    got = _KEY_GETTERS.get(at)
-    if got is None:
-        if len(_KEY_GETTERS) >= _GETTERS_SIZE:
-            _KEY_GETTERS.clear()
-        got = _KEY_GETTERS[at] = itemgetter(*at)
-    return got
+    return _getter(_KEY_GETTERS, at)
 
 
 _KEY_GETTERS: dict[tuple[int, ...], Callable[[list[Any]], Any]] = {}
+
+
+_G = TypeVar("_G")
+
+
+def _getter(table: dict[tuple[int, ...], _G], at: tuple[int, ...]) -> _G:
+    """The ``itemgetter`` of positions ``at`` kept in ``table``, made on a miss; a table of
+    :data:`_GETTERS_SIZE` starts over (getters handed out stay as they are)."""
+    got = table.get(at)
+    if got is None:
+        if len(table) >= _GETTERS_SIZE:
+            table.clear()
+        got = table[at] = cast(_G, itemgetter(*at))
+    return got
 
 
 class _Leaf:

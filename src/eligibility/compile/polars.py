@@ -3362,6 +3362,15 @@ _SLICE_ROWS: Final = 25_000
 many rows: below it the stages' fixed cost per collect outweighs the second core."""
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else the count): what
+    ``auto`` means for slices here and for a batch's worker processes (``batch._workers``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on every system)
+        return os.cpu_count() or 1
+
+
 def _cores() -> int:
     """How many slices a part of one program may be cut into: ``ELIGIBILITY_BATCH_SLICES``, a number or
     ``auto`` (the cores this process may run on); 1, not cut, when unset. Off by default because the
@@ -3373,8 +3382,7 @@ def _cores() -> int:
     packs' wall time got worse in three of four rounds; still off until measured on an idle machine."""
     value = os.environ.get("ELIGIBILITY_BATCH_SLICES", "").strip().lower()
     if value == "auto":
-        affinity = getattr(os, "sched_getaffinity", None)
-        return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+        return usable_cores()
     if not value:
         return 1
     if value.isdigit() and int(value) > 0:
