@@ -265,6 +265,37 @@ def test_a_dater_is_made_once_per_finding_and_sources() -> None:
     assert engine_module._dater(f, reader, None) is engine_module._dater(f, reader, None)
 
 
+def test_the_findings_one_dater_dates_share_a_fields_set_naming_their_every_field() -> None:
+    """Session 21: every finding a dater dates holds its one fields-set, not a copy each — safe as the
+    decision's shared sets are (``tests/test_shared_fields_set.py``): the set names every field the
+    dated finding holds, the model is frozen (an assignment is refused and leaves the set as it was),
+    ``model_copy`` takes a set of its own."""
+    from pydantic import ValidationError
+
+    from eligibility import engine as engine_module
+    from eligibility._construct import new
+    from eligibility.decision import ProcedureFinding
+
+    f = new(ProcedureFinding, code="plan_overdue", zh="帮扶计划逾期", en="plan overdue", certain=True, rules=("r",))
+    f.__dict__["severity"] = "error"
+    dated = engine_module._dater(f, 0, 1)
+    as_of = date(2023, 9, 30)
+    a = dated((date(2023, 3, 1), None), None, as_of)
+    b = dated((date(2023, 5, 2), date(2023, 6, 1)), None, as_of)
+    assert a.model_fields_set is b.model_fields_set  # one set, not a copy per finding
+    # what a copy each held: the finding's own set and the three dated fields (``severity`` is set in
+    # ``__dict__`` by the finding maker and was never in it)
+    assert a.model_fields_set == f.model_fields_set | {"due", "on", "days_late"}
+    assert ProcedureFinding.model_config.get("frozen") is True
+    before = set(a.model_fields_set)
+    with pytest.raises(ValidationError):
+        a.due = None  # type: ignore[misc]
+    assert a.model_fields_set == before
+    c = b.model_copy(update={"due": None})
+    assert c.model_fields_set is not b.model_fields_set and b.model_fields_set == before
+    assert (a.on, a.days_late, b.on, b.days_late) == (as_of, 213, date(2023, 6, 1), 30)
+
+
 def _exit_memos(engine: Any, programs: list[Program]) -> Any:
     """(program, width of its exit group, its first day, a fresh memo with its finding tables) for every
     program that concludes in the exit group."""

@@ -957,7 +957,12 @@ class Engine:
         (on households never seen before an answer memo per (due, on) mostly missed, and what it kept
         was more for the collector to walk)."""
         values, h, as_of = run.values, run.h, run.as_of
-        return tuple([dated(values, h, as_of) for dated in findings])
+        # A loop, not a list comprehension: on Python 3.11 a comprehension is a function made and
+        # called per household (session 21).
+        out = []
+        for dated in findings:
+            out.append(dated(values, h, as_of))
+        return tuple(out)
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
@@ -1300,7 +1305,10 @@ def _dater(f: Any, due: int | _DateReader | None, done: int | _DateReader | None
     make = _DATER_KINDS.get(shape)
     if make is None:
         make = _DATER_KINDS[shape] = _dater_code(*shape)
-    dated = make(f.__dict__, frozenset(f.__pydantic_fields_set__ | _DATED_FIELDS), due, done)
+    # One fields-set per dater, shared by every finding it dates (as the generated decision shares one per
+    # kind of output object, :data:`_SHARED_FIELDS_SETS`; session 21): a copy each was a set allocated,
+    # tracked by the collector and freed per finding, ~5 a bundled household.
+    dated = make(f.__dict__, set(f.__pydantic_fields_set__ | _DATED_FIELDS), due, done)
     if len(_DATERS) >= _DATER_SIZE:
         _DATERS.clear()
     _DATERS[key] = (f, dated)  # the finding held with its dater, so its ``id`` stays its own
@@ -1328,7 +1336,7 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
         else ['data["days_late"] = None if due is None else (on - due).days']
     )
     # ``raw`` written out (what it does, without its call: one per finding, ~5 a household).
-    body += ["o = alloc(PF)", "set_dict(o, data)", "set_fields(o, set(fs))", "set_extra(o, None)"]
+    body += ["o = alloc(PF)", "set_dict(o, data)", "set_fields(o, fs)", "set_extra(o, None)"]
     body += ["set_private(o, None)", "return o"]
     # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
     lines = [
