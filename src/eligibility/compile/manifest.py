@@ -799,6 +799,10 @@ class TextExpander:
         from the row of keys, and its two fragments — its head, and its end known and unknown."""
         return ("f", self._unknown_at[self.facts[i][0]], *map(tuple, self._fact_parts(i)))
 
+    def _fact_part(self, i: int, k: int) -> list[str | int]:
+        """Fact ``i``'s fragment ``k`` of :meth:`_fact_parts` (rendered only when a generation first meets it)."""
+        return self._fact_parts(i)[k]
+
     def _fact_parts(self, i: int) -> tuple[list[str | int], list[str | int], list[str | int]]:
         """Fact ``i``'s fragments, rendered: its head (its name, labels and substituted formula, with
         holes), its end when known, its end when unknown (a hole for its settling paths)."""
@@ -871,9 +875,8 @@ class TextExpander:
         with _MAKING:  # fragments and their static pieces are numbered one by one
             for i in self._groups[g]:
                 known = krow[self._unknown_at[self.facts[i][0]]] is False
-                head, if_known, if_unknown = self._fact_parts(i)
-                at += self._fragment(gen, ("f", i), head.copy)
-                at += self._fragment(gen, ("t", i, known), (if_known if known else if_unknown).copy)
+                at += self._fragment(gen, ("f", i), partial(self._fact_part, i, 0))
+                at += self._fragment(gen, ("t", i, known), partial(self._fact_part, i, 1 if known else 2))
             got = gen.numbering.getter(tuple(at))  # a hole and its end at least: always a tuple
             if len(gen.statics) >= _STATICS_SIZE:
                 _renumber(gen.numbering)
