@@ -354,7 +354,7 @@ class Engine:
         with self._lock:
             spent = self.__dict__.get(counter, 0) + 1
             if spent > budget:
-                spent = 0
+                spent = 1  # the one kept below, after the forgetting
                 for expander in self._text_expanders.values():
                     forget(expander)
             self.__dict__[counter] = spent
