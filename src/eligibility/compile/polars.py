@@ -1128,14 +1128,11 @@ def _facts_read(chain: Chain, in_force: list[tuple[RuleDef, RuleVersion]]) -> se
 def _whole_number(node: Node, v: V) -> int | None:
     """The constant whole number ``node`` is (a literal or folded parameter, or its negation, as in
     ``add_months(as_of, -1)``), else None."""
-    negated = isinstance(node, Unary) and node.op == "-"
-    if negated:
-        assert isinstance(node, Unary)
-        node = node.operand
-    n = v.const if v.is_const else node.value if isinstance(node, Lit) else None
-    if type(n) is not int:  # (not a bool, a decimal or an unknown parameter)
-        return None
-    return -n if negated else n
+    if isinstance(node, Unary) and node.op == "-":  # (the compiler does not fold a negation)
+        inner = node.operand.value if isinstance(node.operand, Lit) else None
+        return -inner if type(inner) is int else None
+    n = v.const if v.is_const else None
+    return n if type(n) is int else None  # (not a bool, a decimal or an unknown parameter)
 
 
 def _int(v: V) -> pl.Expr:
