@@ -78,8 +78,10 @@ def test_decisions_without_open_questions_share_one_identification(tmp_path_fact
     found = 0
     strategy = household_data(missing=False, regions=("3406",))
 
-    @settings(max_examples=60, deadline=None, database=None)
-    @given(data=strategy, on=st.sampled_from(DATES))
+    # Derandomised, on dates whose rules are all in force for 淮北 (in 2022 its line is unknown to the pack,
+    # so every household has an open question): the households without one are then always met.
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
+    @given(data=strategy, on=st.sampled_from(DATES[1:]))
     def check(data, on) -> None:  # type: ignore[no-untyped-def]
         nonlocal found
         h = Household.model_validate(data)
