@@ -49,13 +49,19 @@ def warm(rules: RuleSet) -> Engine:
 
 def _decidable(engine: Engine, h: Household, on: date) -> bool:
     chain = engine.chain_for(h)
-    return chain is not None and chain.in_force(on) and all(
-        m.birth_date is None or m.birth_date <= on for m in h.members or ()
+    return (
+        chain is not None
+        and chain.in_force(on)
+        and all(m.birth_date is None or m.birth_date <= on for m in h.members or ())
     )
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=household_data(missing=False, regions=("3406", "62")), on=st.sampled_from(DATES), level=st.sampled_from(["none", "compact"]))
+@given(
+    data=household_data(missing=False, regions=("3406", "62")),
+    on=st.sampled_from(DATES),
+    level=st.sampled_from(["none", "compact"]),
+)
 def test_a_shared_identification_is_the_households_own(rules, warm, data, on, level) -> None:  # type: ignore[no-untyped-def]
     h = Household.model_validate(data)
     if not _decidable(warm, h, on):
