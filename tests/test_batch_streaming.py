@@ -220,3 +220,22 @@ def test_a_parquet_run_of_many_parts_copies_them_into_the_output(
     resumed = run_batch([parquet], stopped, resume=True, **quiet)
     assert stopped.read_bytes() == out.read_bytes()
     assert (resumed.rows, resumed.decided, resumed.errors) == (result.rows, result.decided, result.errors)
+
+
+def test_repeated_ids_are_exactly_the_ids_on_more_than_one_row(parquet: Path, tmp_path: Path) -> None:
+    """``parquet_repeated_ids`` (hashes sorted and compared with their neighbours, session 21) names every id
+    on two or more rows after the reader's trimming — three rows, two rows, rows far apart — and no id on
+    one row, nor the missing id (null or blank), however often it occurs."""
+    frame = pl.read_parquet(parquet)
+    ids: list[str | None] = [f"H{i:05d}" for i in range(frame.height)]
+    ids[3] = ids[7] = ids[frame.height - 1] = "THREE"
+    ids[5] = " TWO"  # the reader trims an id: " TWO" and "TWO " are one id
+    ids[frame.height - 2] = "TWO "
+    ids[1] = ids[2] = None
+    ids[4] = ids[6] = "   "  # blank: no id, not a repeated one
+    path = tmp_path / "ids.parquet"
+    frame.with_columns(pl.Series("household_id", ids, dtype=pl.String)).write_parquet(path)
+    assert parquet_repeated_ids(path) == {"THREE", "TWO"}
+    unique = tmp_path / "unique.parquet"
+    frame.with_columns(pl.Series("household_id", [f"U{i}" for i in range(frame.height)])).write_parquet(unique)
+    assert parquet_repeated_ids(unique) == set()

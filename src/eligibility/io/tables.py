@@ -1278,7 +1278,8 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
     """The household ids that occur on more than one row of a Parquet file, converted as the reader
     converts them. One pass over the id column alone (streaming), so that a file read in slices
     (:func:`read_parquet_slice`) still reports a repeated id on every row that has it; its memory is
-    that of the distinct ids (about 50 bytes each)."""
+    that of one 8-byte hash per row and the ids whose hash repeats (measured at 10,000,000 rows: a peak of
+    ~560 MiB; see below)."""
     schema = pl.scan_parquet(path).collect_schema()
     index = header_index("households")
     for name, dtype in schema.items():
@@ -1286,10 +1287,15 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
         if col is not None and col.path == HOUSEHOLD_ID:
             ids = _convert(col, pl.col(name), dtype).value.cast(pl.String).alias("id")
             # First an 8-byte hash per row (a group_by of the ids themselves held every distinct id:
-            # gigabytes at ten million rows); the ids are read only on the rows whose hash repeats.
-            hashes = pl.scan_parquet(path).select(ids.hash(seed=0).alias("h"), ids.is_null().alias("null"))
-            seen = hashes.filter(~pl.col("null")).select("h").collect(engine="streaming").get_column("h")
-            twice = seen.filter(seen.is_duplicated()).unique()
+            # gigabytes at ten million rows); the ids are read only on the rows whose hash repeats. The
+            # id converted once, its nulls dropped, then hashed; the repeated hashes found by sorting
+            # and comparing neighbours, not ``is_duplicated`` (its hash table): at 10,000,000 rows this
+            # pass peaked at 1,607 MiB — the batch's parent process at that size — and now ~560 MiB
+            # (session 21, ``benchmarks/bench_batch.py --stream``).
+            got = pl.scan_parquet(path).select(ids).filter(pl.col("id").is_not_null())
+            seen = got.select(pl.col("id").hash(seed=0).alias("h")).collect(engine="streaming").get_column("h")
+            seen = seen.sort()
+            twice = seen.filter(seen == seen.shift(1)).unique()
             if not twice.len():
                 return set()
             rows = pl.scan_parquet(path).select(ids).filter(pl.col("id").hash(seed=0).is_in(twice.implode()))
