@@ -1279,7 +1279,7 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
     converts them. One pass over the id column alone (streaming), so that a file read in slices
     (:func:`read_parquet_slice`) still reports a repeated id on every row that has it; its memory is
     that of one 8-byte hash per row and the ids whose hash repeats (measured at 10,000,000 rows: a peak of
-    ~560 MiB; see below)."""
+    657 MiB; see below)."""
     schema = pl.scan_parquet(path).collect_schema()
     index = header_index("households")
     for name, dtype in schema.items():
@@ -1290,7 +1290,7 @@ def parquet_repeated_ids(path: str | Path) -> set[str]:
             # gigabytes at ten million rows); the ids are read only on the rows whose hash repeats. The
             # id converted once, its nulls dropped, then hashed; the repeated hashes found by sorting
             # and comparing neighbours, not ``is_duplicated`` (its hash table): at 10,000,000 rows this
-            # pass peaked at 1,607 MiB — the batch's parent process at that size — and now ~560 MiB
+            # pass peaked at 1,607 MiB — the batch's parent process at that size — and now 657 MiB
             # (session 21, ``benchmarks/bench_batch.py --stream``).
             got = pl.scan_parquet(path).select(ids).filter(pl.col("id").is_not_null())
             seen = got.select(pl.col("id").hash(seed=0).alias("h")).collect(engine="streaming").get_column("h")
