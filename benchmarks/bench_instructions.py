@@ -1,7 +1,8 @@
 """Instructions per household (valgrind's callgrind), beside the plain-Python baseline's, in the same run (issue 9 §5).
 
 Run: ``.venv/bin/python benchmarks/bench_instructions.py [--warm 2000] [--fresh 2000]
-[--what baseline,id-none,id-compact,id-program,bundled-compact,bundled-program] [--src DIR ...]``
+[--what baseline,id-none,id-compact,id-program,bundled-compact,bundled-program,bundled-full-json]
+[--src DIR ...]``
 (``--src`` names a tree's ``src`` folder, once per tree to compare; default: the ``eligibility`` this
 Python imports). Needs ``valgrind``; prints figures only, nothing asserts. Each figure takes about a
 minute (the process runs ~50× slower under callgrind); the measurements run two at a time.
@@ -22,7 +23,9 @@ freezes the garbage collector, then decides the fresh ones inside one ``functool
 only place instructions are collected (``--toggle-collect=functools_reduce``; the per-household engine
 calls no ``reduce``). The baseline (``bench_compiled.baseline``) runs on the same fresh households as
 dicts from ``json.loads``; the programs alone (``Program.run_none`` for identification, ``Program.run``
-for the bundled packs) on the programs the warm-up used.
+for the bundled packs) on the programs the warm-up used. ``bundled-full-json`` is
+``Engine.full_json(evaluate(h, on), indent=None)`` per fresh household, as ``bench_compiled.py`` times it
+(not in the default ``--what``: several minutes under callgrind).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-FIGURES = ("baseline", "id-none", "id-compact", "id-program", "bundled-compact", "bundled-program")
+FIGURES = ("baseline", "id-none", "id-compact", "id-program", "bundled-compact", "bundled-program", "bundled-full-json")
 
 
 def child(figure: str, texts_file: Path, warm_n: int) -> None:
@@ -64,9 +67,11 @@ def child(figure: str, texts_file: Path, warm_n: int) -> None:
             engine = Engine(bc.build_identification_pack(workload.RULES, Path(tmp)))
     pairs = [(parse_household(t), on) for t, on in zip(texts, days, strict=True)]
     warm, fresh = pairs[:warm_n], pairs[warm_n:]
-    level = "compact" if figure.endswith("compact") else "none"
+    level = "compact" if figure.endswith(("compact", "full-json")) else "none"
     for h, on in warm:
-        engine.evaluate(h, on, level)
+        decision = engine.evaluate(h, on, level)
+        if figure.endswith("full-json"):  # the text expanders built and their memos warm, as a long run's
+            engine.full_json(decision, indent=None)
     step: Callable[[int, Any], int]
     items: list[Any]
     if figure == "baseline":
@@ -83,6 +88,13 @@ def child(figure: str, texts_file: Path, warm_n: int) -> None:
         def step(acc: int, item: Any) -> int:
             item[0](item[1], item[2])
             return acc
+
+    elif figure.endswith("full-json"):  # as bench_compiled.full_json_loop: the full trace's JSON from the compact one
+        items = fresh
+        evaluate, full_json = engine.evaluate, engine.full_json
+
+        def step(acc: int, pair: Any) -> int:
+            return acc + len(full_json(evaluate(pair[0], pair[1]), indent=None))
 
     else:
         items = fresh
@@ -136,7 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--warm", type=int, default=2_000, help="households decided untimed first (default 2,000)")
     ap.add_argument("--fresh", type=int, default=2_000, help="households counted (default 2,000)")
-    ap.add_argument("--what", default=",".join(FIGURES), help=f"comma-separated, of {', '.join(FIGURES)}")
+    ap.add_argument("--what", default=",".join(FIGURES[:-1]), help=f"comma-separated, of {', '.join(FIGURES)}")
     ap.add_argument("--src", action="append", help="a tree's src folder (repeat to compare trees)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
