@@ -74,7 +74,7 @@ import os
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -1487,6 +1487,29 @@ def _bit_or(xs: Sequence[pl.Expr]) -> pl.Expr:
     return items[0]
 
 
+def _moved_bits(word: pl.Expr, bits: Sequence[int]) -> dict[int, pl.Expr]:
+    """Bit ``j`` of the UInt64 ``word`` moved to bit ``bits[j] % 64`` of word ``bits[j] // 64``: per such word,
+    the OR of its moved bits. One mask and one shift (a product or a quotient by a power of two, never
+    overflowing: every moved bit lands in 0…63) per run of bits moved the same way, not a test per bit
+    (the bundled members' 9 item paths: two runs)."""
+    runs: dict[int, dict[int, int]] = {}
+    for j, b in enumerate(bits):
+        by_shift = runs.setdefault(b // 64, {})
+        by_shift[b % 64 - j] = by_shift.get(b % 64 - j, 0) | 1 << j
+    out: dict[int, pl.Expr] = {}
+    for w, by_shift in sorted(runs.items()):
+        moved = []
+        for shift, mask in sorted(by_shift.items()):
+            kept = word & _typed(mask, pl.UInt64)
+            if shift > 0:
+                kept = kept * _typed(1 << shift, pl.UInt64)
+            elif shift < 0:
+                kept = kept // _typed(1 << -shift, pl.UInt64)
+            moved.append(kept)
+        out[w] = _bit_or(moved)
+    return out
+
+
 def _any(xs: Sequence[pl.Expr]) -> pl.Expr:
     return pl.any_horizontal(xs) if xs else pl.lit(False)
 
@@ -2014,13 +2037,17 @@ class _Decide:
         b = self.bit(f"$.{name}")
         return {b // 64: 1 << (b % 64)}
 
-    def missing_words(self) -> list[pl.Expr]:
+    def missing_words(self, without: Collection[str] = ()) -> list[pl.Expr]:
         """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it).
 
         The item paths of one collection in one word are one pass over its items: each item's bits
         (the paths it lacks), ORed over the row's items, where a pass per path cost 1.7 times as much
         (measured: 0.024 against 0.014 CPU s for the 13 item paths of the bundled packs at 100,000
-        rows). A null or empty collection lacks nothing."""
+        rows). A null or empty collection lacks nothing. The item paths of the collections in
+        ``without`` are left out: the gap stage ORs them in from its per-position words (``gap_stage``'s
+        ``lacking_by_position``), where this pass's ``list.agg`` of a bitwise OR cost three times their
+        ``list.eval`` (measured: 0.0145 against 0.0045 CPU s for the 9 member item paths of a bundled
+        100,000-household part, least of nine)."""
         words: dict[int, list[pl.Expr]] = {}
         items: dict[tuple[int, str], list[pl.Expr]] = {}
         zero = _typed(0, pl.UInt64)
@@ -2028,6 +2055,8 @@ class _Decide:
             bit = _typed(1 << (b % 64), pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
+                if coll in without:
+                    continue
                 items.setdefault((b // 64, coll), []).append(
                     pl.when(pl.element().struct.field(sub).is_null()).then(bit).otherwise(zero)
                 )
@@ -2227,6 +2256,7 @@ class _Decide:
             words: list[pl.Expr] = []
             at: list[pl.Expr] = []
             bits: list[pl.Expr] = []
+            merged: dict[int, pl.Expr] = {}
             for coll, n in longest.items():
                 subs = subs_of[coll]
                 words.append(
@@ -2244,7 +2274,13 @@ class _Decide:
                     .alias(f"__iw:{coll}")
                 )
                 at += [pl.col(f"__iw:{coll}").list.get(i, null_on_oob=True).alias(f"__iw{i}:{coll}") for i in range(n)]
-                lacks_one = _any([has("__M", b) for b, _ in subs])
+                if n:  # the item bits of ``__M`` from the positions (``missing_words`` left them out)
+                    ior = _bit_or([pl.col(f"__iw{i}:{coll}").fill_null(0) for i in range(n)])
+                    lacks_one = ior != _typed(0, pl.UInt64)
+                    for w, e in _moved_bits(ior, [b for b, _ in subs]).items():
+                        merged[w] = merged.get(w, pl.col(f"__M{w}")) | e
+                else:  # no row has an item: ``__M`` keeps the collection's (zero) item bits
+                    lacks_one = _any([has("__M", b) for b, _ in subs])
                 for j, (b, _) in enumerate(subs):
                     positions = [
                         pl.when(bit_set(pl.col(f"__iw{i}:{coll}"), j))
@@ -2253,7 +2289,7 @@ class _Decide:
                         for i in range(n)
                     ]
                     bits.append(pl.when(lacks_one).then(_bit_or(positions)).alias(f"__l{b}:0"))
-            return [words, at, bits]
+            return [words, at, [*bits, *(e.alias(f"__M{w}") for w, e in merged.items())]]
 
         def lacking(wide: pl.DataFrame, colls: Sequence[str]) -> tuple[pl.DataFrame, dict[str, int]]:
             """Per row lacking an item path: which items lack it, as bitsets over item positions
@@ -2607,7 +2643,9 @@ class _Decide:
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
-        missing = self.missing_words()
+        # ``__M`` without the item paths of the collections taken by position (``lacking_by_position``
+        # ORs them in), per set of such collections: made once (the same set on almost every part)
+        missing: dict[frozenset[str], list[pl.Expr]] = {}
         all_names = list(gap_names.values())
         # The wide query's layers without the columns nothing reads (a fact's words no subject needs) and
         # the columns of ``pre`` it reads (its filter, its layers, what its last select passes through),
@@ -2652,9 +2690,12 @@ class _Decide:
             exploded = [c for c in subs_of if c not in longest]
             lk_names = [f"__lk:{c}" for c in exploded]
             words, at, few = lacking_by_position(longest)
+            positioned = frozenset(c for c, n in longest.items() if n)
+            if positioned not in missing:
+                missing[positioned] = self.missing_words(positioned)
             pre = (
                 lf.with_row_index("__pos")
-                .with_columns([*missing, *lacks_items(exploded), *words])
+                .with_columns([*missing[positioned], *lacks_items(exploded), *words])
                 .with_columns(at)
                 .with_columns(few)
                 .collect(engine=ENGINE)
