@@ -2583,7 +2583,9 @@ class _Decide:
             fields = []
             if exact:
                 h = long.get_column("h0")
-                patterns = h.unique().sort()
+                # (``maintain_order``: polars' unordered ``unique`` took twice as long here, measured 0.0030
+                # against 0.0014 CPU s for the 619,041 ``unknown`` pairs' 1,131 patterns, least of 11)
+                patterns = h.unique(maintain_order=True).sort()
                 number = patterns.search_sorted(h)
                 low = (1 << span) - 1
                 at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
