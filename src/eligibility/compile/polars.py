@@ -2252,7 +2252,10 @@ class _Decide:
             leaves it). The same columns as ``lacking``'s explode and segment sums, at a third of their CPU
             time on a fresh 100,000-household part, where the explode copied each item's flags, the
             segment sums ran a running sum per path and the result was joined back (measured, see
-            docs/batch-speed.md, session 18 bgap2)."""
+            docs/batch-speed.md, session 18 bgap2). The third batch also ORs the collection's item bits
+            into ``__M`` from its positions' words (``_moved_bits``), the pass that ``missing_words`` leaves
+            out for it: about a third of ``pre``'s CPU time on a bundled part (docs/batch-speed.md, session 22
+            pgap). A collection no row has an item of keeps its (zero) item bits in ``missing_words``."""
             words: list[pl.Expr] = []
             at: list[pl.Expr] = []
             bits: list[pl.Expr] = []
@@ -2529,9 +2532,12 @@ class _Decide:
                 first = key_of.is_first_distinct()  # the k-th such row has key k
                 if exact:  # the pairs are read off the keys, so the key rows are all they need
                     rep = keys.filter(first).with_row_index("__pos")
-                    # each pair's place in (row, subject) order: its row's first place (``__start``, the
-                    # pairs of the rows before) and the subjects named before it in its row, both counts
-                    # of presence bits in the key words (``present_before``)
+                    # Each pair's place in (row, subject) order: its row's first place (``__start``, the
+                    # pairs of the rows before) and the subjects named before it in its row (``__c<j>`` for
+                    # those of the words before its own), both counts of presence bits in the key words
+                    # (``present``). The pairs are then put in place by a scatter, not sorted (measured:
+                    # 31 million fewer instructions of polars per bundled 100,000-household part, about
+                    # 2 % of the stage; see docs/batch-speed.md, session 22 pgap).
                     for kw, kat, _ in fields_at.values():
                         presence[kw] = presence.get(kw, 0) | 1 << kat
                     count = total([present(j) for j in presence])
@@ -2629,9 +2635,9 @@ class _Decide:
             # rows, its key's: ``row_keys``), so each list of numbers is turned into its list of {name,
             # fields} once and gathered per row. Sorting and grouping the pairs' integers only, where
             # moving the path strings through the sort and the grouping per pair cost most of this step.
-            # (sorted on 32-bit integers where they hold the key: a fifth less than on 64-bit ones,
-            # measured 0.012-0.013 against 0.015-0.016 CPU s for the 620,000 ``unknown`` pairs of 100,000
-            # rows, least of nine)
+            # (without keys, sorted on 32-bit integers where they hold the key: a fifth less than on 64-bit
+            # ones, measured 0.012-0.013 against 0.015-0.016 CPU s for the 620,000 ``unknown`` pairs of
+            # 100,000 rows, least of nine)
             if "__to" in long.columns:  # each pair's place is known (the key path): put there, no sort
                 to = long.get_column("__to")
                 pos = pl.repeat(0, long.height, dtype=pl.UInt32, eager=True).scatter(to, long.get_column("__pos"))
@@ -2674,7 +2680,8 @@ class _Decide:
         nodes = self.node_columns()
         fact_stages = self.fact_words()
         # ``__M`` without the item paths of the collections taken by position (``lacking_by_position``
-        # ORs them in), per set of such collections: made once (the same set on almost every part)
+        # ORs them in), per set of such collections: made once (the same set on almost every part; two
+        # slices in threads may both make one, alike, and entries are never removed)
         missing: dict[frozenset[str], list[pl.Expr]] = {}
         all_names = list(gap_names.values())
         # The wide query's layers without the columns nothing reads (a fact's words no subject needs) and
