@@ -74,7 +74,7 @@ import os
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -1487,6 +1487,29 @@ def _bit_or(xs: Sequence[pl.Expr]) -> pl.Expr:
     return items[0]
 
 
+def _moved_bits(word: pl.Expr, bits: Sequence[int]) -> dict[int, pl.Expr]:
+    """Bit ``j`` of the UInt64 ``word`` moved to bit ``bits[j] % 64`` of word ``bits[j] // 64``: per such word,
+    the OR of its moved bits. One mask and one shift (a product or a quotient by a power of two, never
+    overflowing: every moved bit lands in 0…63) per run of bits moved the same way, not a test per bit
+    (the bundled members' 9 item paths: two runs)."""
+    runs: dict[int, dict[int, int]] = {}
+    for j, b in enumerate(bits):
+        by_shift = runs.setdefault(b // 64, {})
+        by_shift[b % 64 - j] = by_shift.get(b % 64 - j, 0) | 1 << j
+    out: dict[int, pl.Expr] = {}
+    for w, by_shift in sorted(runs.items()):
+        moved = []
+        for shift, mask in sorted(by_shift.items()):
+            kept = word & _typed(mask, pl.UInt64)
+            if shift > 0:
+                kept = kept * _typed(1 << shift, pl.UInt64)
+            elif shift < 0:
+                kept = kept // _typed(1 << -shift, pl.UInt64)
+            moved.append(kept)
+        out[w] = _bit_or(moved)
+    return out
+
+
 def _any(xs: Sequence[pl.Expr]) -> pl.Expr:
     return pl.any_horizontal(xs) if xs else pl.lit(False)
 
@@ -2014,13 +2037,17 @@ class _Decide:
         b = self.bit(f"$.{name}")
         return {b // 64: 1 << (b % 64)}
 
-    def missing_words(self) -> list[pl.Expr]:
+    def missing_words(self, without: Collection[str] = ()) -> list[pl.Expr]:
         """``__M<w>``: which of the program's paths this row lacks (an item path: some item lacks it).
 
         The item paths of one collection in one word are one pass over its items: each item's bits
         (the paths it lacks), ORed over the row's items, where a pass per path cost 1.7 times as much
         (measured: 0.024 against 0.014 CPU s for the 13 item paths of the bundled packs at 100,000
-        rows). A null or empty collection lacks nothing."""
+        rows). A null or empty collection lacks nothing. The item paths of the collections in
+        ``without`` are left out: the gap stage ORs them in from its per-position words (``gap_stage``'s
+        ``lacking_by_position``), where this pass's ``list.agg`` of a bitwise OR cost three times their
+        ``list.eval`` (measured: 0.0145 against 0.0045 CPU s for the 9 member item paths of a bundled
+        100,000-household part, least of nine)."""
         words: dict[int, list[pl.Expr]] = {}
         items: dict[tuple[int, str], list[pl.Expr]] = {}
         zero = _typed(0, pl.UInt64)
@@ -2028,6 +2055,8 @@ class _Decide:
             bit = _typed(1 << (b % 64), pl.UInt64)
             if "[]." in key:
                 coll, sub = key.split("[].", 1)
+                if coll in without:
+                    continue
                 items.setdefault((b // 64, coll), []).append(
                     pl.when(pl.element().struct.field(sub).is_null()).then(bit).otherwise(zero)
                 )
@@ -2223,10 +2252,14 @@ class _Decide:
             leaves it). The same columns as ``lacking``'s explode and segment sums, at a third of their CPU
             time on a fresh 100,000-household part, where the explode copied each item's flags, the
             segment sums ran a running sum per path and the result was joined back (measured, see
-            docs/batch-speed.md, session 18 bgap2)."""
+            docs/batch-speed.md, session 18 bgap2). The third batch also ORs the collection's item bits
+            into ``__M`` from its positions' words (``_moved_bits``), the pass that ``missing_words`` leaves
+            out for it: about a third of ``pre``'s CPU time on a bundled part (docs/batch-speed.md, session 22
+            pgap). A collection no row has an item of keeps its (zero) item bits in ``missing_words``."""
             words: list[pl.Expr] = []
             at: list[pl.Expr] = []
             bits: list[pl.Expr] = []
+            merged: dict[int, pl.Expr] = {}
             for coll, n in longest.items():
                 subs = subs_of[coll]
                 words.append(
@@ -2244,7 +2277,13 @@ class _Decide:
                     .alias(f"__iw:{coll}")
                 )
                 at += [pl.col(f"__iw:{coll}").list.get(i, null_on_oob=True).alias(f"__iw{i}:{coll}") for i in range(n)]
-                lacks_one = _any([has("__M", b) for b, _ in subs])
+                if n:  # the item bits of ``__M`` from the positions (``missing_words`` left them out)
+                    ior = _bit_or([pl.col(f"__iw{i}:{coll}").fill_null(0) for i in range(n)])
+                    lacks_one = ior != _typed(0, pl.UInt64)
+                    for w, e in _moved_bits(ior, [b for b, _ in subs]).items():
+                        merged[w] = merged.get(w, pl.col(f"__M{w}")) | e
+                else:  # no row has an item: ``__M`` keeps the collection's (zero) item bits
+                    lacks_one = _any([has("__M", b) for b, _ in subs])
                 for j, (b, _) in enumerate(subs):
                     positions = [
                         pl.when(bit_set(pl.col(f"__iw{i}:{coll}"), j))
@@ -2253,7 +2292,7 @@ class _Decide:
                         for i in range(n)
                     ]
                     bits.append(pl.when(lacks_one).then(_bit_or(positions)).alias(f"__l{b}:0"))
-            return [words, at, bits]
+            return [words, at, [*bits, *(e.alias(f"__M{w}") for w, e in merged.items())]]
 
         def lacking(wide: pl.DataFrame, colls: Sequence[str]) -> tuple[pl.DataFrame, dict[str, int]]:
             """Per row lacking an item path: which items lack it, as bitsets over item positions
@@ -2475,6 +2514,17 @@ class _Decide:
             exact = all(sum(bits for _, bits, _ in t) <= _PAIR_BITS for t in terms.values())
             key_of: pl.Series | None = None
             fields_at: dict[int, tuple[int, int, int]] = {}
+            presence: dict[int, int] = {}  # per key word, its subjects' presence bits
+
+            def present(j: int, below: int = 64) -> pl.Expr:
+                """How many subjects a key row names in key word ``j`` below its bit ``below`` (the
+                subjects are packed in order): a popcount."""
+                mask = presence[j] & ((1 << below) - 1)
+                return (pl.col(f"__r{j}") & _typed(mask, pl.UInt64)).bitwise_count_ones().cast(pl.UInt32)
+
+            def total(counts: list[pl.Expr]) -> pl.Expr:
+                return pl.sum_horizontal(counts) if counts else _typed(0, pl.UInt32)
+
             if pairs > wide.height:
                 key_words, fields_at = row_keys(per_tag, terms, exact)
                 keys = wide.lazy().select(key_words).collect(engine=ENGINE)
@@ -2482,6 +2532,19 @@ class _Decide:
                 first = key_of.is_first_distinct()  # the k-th such row has key k
                 if exact:  # the pairs are read off the keys, so the key rows are all they need
                     rep = keys.filter(first).with_row_index("__pos")
+                    # Each pair's place in (row, subject) order: its row's first place (``__start``, the
+                    # pairs of the rows before) and the subjects named before it in its row (``__c<j>`` for
+                    # those of the words before its own), both counts of presence bits in the key words
+                    # (``present``). The pairs are then put in place by a scatter, not sorted (measured:
+                    # 31 million fewer instructions of polars per bundled 100,000-household part, about
+                    # 2 % of the stage; see docs/batch-speed.md, session 22 pgap).
+                    for kw, kat, _ in fields_at.values():
+                        presence[kw] = presence.get(kw, 0) | 1 << kat
+                    count = total([present(j) for j in presence])
+                    rep = rep.with_columns((count.cum_sum() - count).alias("__start")).with_columns(
+                        (pl.col("__start") + total([present(i) for i in presence if i < j])).alias(f"__c{j}")
+                        for j in presence
+                    )
                 else:
                     rep = chosen.filter(first).with_row_index("__pos").collect(engine=ENGINE)
             else:
@@ -2499,7 +2562,12 @@ class _Decide:
                     parts.append(
                         rep.lazy()
                         .filter((word & _typed(1 << kat, pl.UInt64)) != 0)
-                        .select("__pos", _typed(si, pl.UInt32).alias("si"), pattern.alias("h0"))
+                        .select(
+                            "__pos",
+                            _typed(si, pl.UInt32).alias("si"),
+                            pattern.alias("h0"),
+                            (pl.col(f"__c{kw}") + present(kw, kat)).alias("__to"),
+                        )
                     )
                     continue
                 if exact:
@@ -2521,7 +2589,9 @@ class _Decide:
             fields = []
             if exact:
                 h = long.get_column("h0")
-                patterns = h.unique().sort()
+                # (``maintain_order``: polars' unordered ``unique`` took twice as long here, measured 0.0030
+                # against 0.0014 CPU s for the 619,041 ``unknown`` pairs' 1,131 patterns, least of 11)
+                patterns = h.unique(maintain_order=True).sort()
                 number = patterns.search_sorted(h)
                 low = (1 << span) - 1
                 at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
@@ -2561,27 +2631,31 @@ class _Decide:
                 for row in table.iter_rows():
                     fields.append(spelled(row[1 : 1 + self.n_words], slots[row[0]], row[1 + self.n_words :]))
                 names = table.get_column("si").replace_strict(dict(enumerate(subjects)), return_dtype=pl.String)
-            # A row's list is fixed by its pairs' pattern numbers in subject order: far fewer distinct
-            # lists than rows (measured: 21,412 lists among 90,569 rows), so each distinct list of numbers
-            # is turned into its list of {name, fields} once and gathered per row. Sorting and grouping
-            # the pairs' integers only, where moving the path strings through the sort and the grouping
-            # per pair cost most of this step.
-            # (sorted on 32-bit integers where they hold the key: a fifth less than on 64-bit ones,
-            # measured 0.012-0.013 against 0.015-0.016 CPU s for the 620,000 ``unknown`` pairs of 100,000
-            # rows, least of nine)
-            wide_key = rep.height * len(subjects) >= 1 << 32
-            order = (
-                long.get_column("__pos").cast(pl.UInt64 if wide_key else pl.UInt32) * len(subjects)
-                + long.get_column("si")
-            ).arg_sort()
-            pos, numbers = long.get_column("__pos").gather(order), number.gather(order).alias("n")
-            if key_of is None:
-                rows = pl.DataFrame([pos, numbers]).set_sorted("__pos").group_by("__pos", maintain_order=True).agg("n")
-                lists, which = _distinct(rows, ["n"])
-                items = lists.with_row_index("__k").explode("n")
-                listing, numbers = items.get_column("__k"), items.get_column("n")
-            else:  # one row per key, each list its own: the sorted pairs are the items, no grouping
-                listing = pos.alias("__k")
+            # A row's list is fixed by its pairs' pattern numbers in subject order (with more pairs than
+            # rows, its key's: ``row_keys``), so each list of numbers is turned into its list of {name,
+            # fields} once and gathered per row. Sorting and grouping the pairs' integers only, where
+            # moving the path strings through the sort and the grouping per pair cost most of this step.
+            # (without keys, sorted on 32-bit integers where they hold the key: a fifth less than on 64-bit
+            # ones, measured 0.012-0.013 against 0.015-0.016 CPU s for the 620,000 ``unknown`` pairs of
+            # 100,000 rows, least of nine)
+            if "__to" in long.columns:  # each pair's place is known (the key path): put there, no sort
+                to = long.get_column("__to")
+                pos = pl.repeat(0, long.height, dtype=pl.UInt32, eager=True).scatter(to, long.get_column("__pos"))
+                numbers = pl.repeat(0, long.height, dtype=number.dtype, eager=True).scatter(to, number).alias("n")
+                pos = pos.alias("__pos")
+            else:
+                wide_key = rep.height * len(subjects) >= 1 << 32
+                order = (
+                    long.get_column("__pos").cast(pl.UInt64 if wide_key else pl.UInt32) * len(subjects)
+                    + long.get_column("si")
+                ).arg_sort()
+                pos, numbers = long.get_column("__pos").gather(order), number.gather(order).alias("n")
+            # Each row of ``rep`` with a pair makes its own list from its sorted pairs: a row per key (more
+            # pairs than rows), or a row per row (fewer: at most one pair a row on average, so a list is
+            # short and numbering the distinct lists, a hash and a check of a list column, cost three
+            # times what it saved; measured: 0.0107 against 0.0030 CPU s for the 81,361 ``blocking``
+            # pairs of 45,984 rows (4,719 distinct lists) of a bundled 100,000-household part, least of 11)
+            listing = pos.alias("__k")
             made = (
                 pl.DataFrame(
                     [listing, names.gather(numbers).alias("name"), _string_lists("fields", fields).gather(numbers)]
@@ -2590,12 +2664,10 @@ class _Decide:
                 .group_by("__k", maintain_order=True)
                 .agg(pl.struct(pl.col("name"), pl.col("fields")).alias(name))
             )
-            if key_of is None:
-                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(rows.get_column("__pos"), which)
-            else:
-                at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(
-                    made.get_column("__k"), pl.int_range(made.height, dtype=pl.UInt32, eager=True)
-                )
+            at = pl.repeat(None, rep.height, dtype=pl.UInt32, eager=True).scatter(
+                made.get_column("__k"), pl.int_range(made.height, dtype=pl.UInt32, eager=True)
+            )
+            if key_of is not None:
                 at = at.gather(key_of)
             # Rows without a pair (and rows not in ``wide``) take an empty list appended after the made
             # ones: a ``fill_null`` after the gather copied the nested column a second time.
@@ -2607,7 +2679,10 @@ class _Decide:
 
         nodes = self.node_columns()
         fact_stages = self.fact_words()
-        missing = self.missing_words()
+        # ``__M`` without the item paths of the collections taken by position (``lacking_by_position``
+        # ORs them in), per set of such collections: made once (the same set on almost every part; two
+        # slices in threads may both make one, alike, and entries are never removed)
+        missing: dict[frozenset[str], list[pl.Expr]] = {}
         all_names = list(gap_names.values())
         # The wide query's layers without the columns nothing reads (a fact's words no subject needs) and
         # the columns of ``pre`` it reads (its filter, its layers, what its last select passes through),
@@ -2652,9 +2727,12 @@ class _Decide:
             exploded = [c for c in subs_of if c not in longest]
             lk_names = [f"__lk:{c}" for c in exploded]
             words, at, few = lacking_by_position(longest)
+            positioned = frozenset(c for c, n in longest.items() if n)
+            if positioned not in missing:
+                missing[positioned] = self.missing_words(positioned)
             pre = (
                 lf.with_row_index("__pos")
-                .with_columns([*missing, *lacks_items(exploded), *words])
+                .with_columns([*missing[positioned], *lacks_items(exploded), *words])
                 .with_columns(at)
                 .with_columns(few)
                 .collect(engine=ENGINE)
