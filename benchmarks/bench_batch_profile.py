@@ -29,6 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Before polars, as the command line imports it: ``import eligibility`` sets polars' allocator
+# (``eligibility.POLARS_ALLOCATOR``), which only takes effect if polars is not yet loaded.
+import eligibility  # noqa: F401
+
+# isort: split
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -22,6 +22,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+# Before polars, as the command line imports it: ``import eligibility`` sets polars' allocator
+# (``eligibility.POLARS_ALLOCATOR``), which only takes effect if polars is not yet loaded.
+import eligibility  # noqa: F401
+
+# isort: split
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
