@@ -85,6 +85,7 @@ class GapCode:
         "all_facts",
         "fact_bits",
         "facts",
+        "guarded",
         "items",
         "memo",
         "parts",
@@ -122,8 +123,14 @@ class GapCode:
         for bits in fact_bits.values():
             self.all_facts |= bits
         self.memo: dict[Any, Any] = {}
+        self.guarded: Callable[[Any, tuple[Any, ...], tuple[int, ...]], int] = _no_guarded
+        """``unknown`` under tests of the run's unknown masks (:func:`_guarded`): the same mask."""
         self.shared: object = None
         """The compiled functions' holder (``_Compiled``), shared with programs writing the same source."""
+
+
+def _no_guarded(n: Any, v: tuple[Any, ...], u: tuple[int, ...]) -> int:  # pragma: no cover - replaced
+    raise AssertionError("GapCode.guarded is set by _generate")
 
 
 def gap_code(program: Program) -> GapCode:
@@ -500,6 +507,7 @@ def _generate(program: Program) -> GapCode:
         if rule.conclusions:
             _node(w, root, 1, fn_of, chain.alias, concluding)
     w.emit(1, "return m")
+    _guarded(w, program, fn_of, concluding)
     facts_lines, closure = _facts_source(program)
     shared = _compiled("\n".join([*w.lines, *facts_lines]) + "\n")
     if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
@@ -508,8 +516,56 @@ def _generate(program: Program) -> GapCode:
     ns = shared.ns
     rules = {rid: ns[name] for rid, name in fn_of.items()}
     got = GapCode(rules, ns["unknown"], items, ns["facts"], closure, shared.source)
+    got.guarded = ns["guarded"]
     got.shared = shared
     return got
+
+
+_GUARD_CHUNK: Final = 6
+"""Concluding rules per test of their bits in ``guarded`` (within one conclusion group's mask)."""
+
+
+def _guarded(w: _Writer, program: Program, fn_of: dict[str, str], concluding: frozenset[str]) -> None:
+    """``guarded(n, v, u)``: what ``unknown(n, v)`` gives, each concluding rule's tree under a test of the
+    run's unknown masks ``u`` (the program's fourth result, one mask per conclusion group).
+
+    Why: ``unknown`` tests every concluding rule's root (~97 on the bundled programs' fresh households
+    with an open question), of which ~6 are unknown (median 3). A rule's root is unknown exactly when
+    its bit is set in the unknown mask of every group it concludes in (the program sets ``u{i} |= bit``
+    when the rule's outcome is neither True nor False: ``python._masks``), so each rule is put under its
+    lowest group's mask: one test of ``u[g]`` per group that has such rules, then one of the bits of
+    each chunk of :data:`_GUARD_CHUNK` of them, then the roots as in ``unknown``."""
+    where: dict[str, tuple[int, int]] = {}  # rule id -> (its lowest group, its bit there)
+    for g, group in enumerate(program.conclusion_bits):
+        for j, cs in enumerate(group):
+            where.setdefault(cs[0][2], (g, 1 << j))
+    by_group: dict[int, list[tuple[int, list[str]]]] = {}
+    for rule, _, root in program.rules:
+        if not rule.conclusions:
+            continue
+        g, bit = where[rule.id]  # (a concluding rule has a bit in some group: ``Program.conclusion_bits``)
+        body = _Writer()
+        body.items = w.items
+        _node(body, root, 0, fn_of, program.chain.alias, concluding)
+        if body.lines:  # (a rule whose tree asks for nothing is left out, as in ``unknown``)
+            by_group.setdefault(g, []).append((bit, body.lines))
+    w.emit(0, "def guarded(n, v, u, U=U):")
+    w.emit(1, "m = 0")
+    for g, rules in sorted(by_group.items()):
+        chunks = [rules[k : k + _GUARD_CHUNK] for k in range(0, len(rules), _GUARD_CHUNK)]
+        if len(chunks) == 1:
+            w.emit(1, f"if u[{g}]:")
+            depth = 2
+        else:
+            w.emit(1, f"x = u[{g}]")
+            w.emit(1, "if x:")
+            depth = 3
+        for chunk in chunks:
+            if len(chunks) > 1:
+                w.emit(2, f"if x & {sum(bit for bit, _ in chunk)}:")
+            for _, lines in chunk:
+                w.lines += ["    " * depth + line for line in lines]
+    w.emit(1, "return m")
 
 
 def namespace() -> dict[str, Any]:
