@@ -259,3 +259,21 @@ def test_facts_on_many_members_and_absent_sections_equal_the_walk() -> None:
             assert all(type(v) is list for v in got.values())
             far += sum(p.startswith("$.members[4") for v in got.values() for p in v)
     assert far, "no path of an item beyond the tables was asked for"
+
+
+def test_a_chains_programs_writing_one_gap_text_share_its_memos() -> None:
+    """The memos of report sides by mask and of subjects' parts by share are shared by the programs of one
+    chain whose gap report is the same text with the same items and fact bits (a mask then means the same
+    items, a part the same subject, paths, facts and labels), and by no others: another chain's program,
+    or one writing other text, has memos of its own."""
+    groups: dict[Any, list[Any]] = {}
+    for program in PROGRAMS:
+        code = gap_code(program)
+        key = (id(program.chain), code.source, code.items, tuple(sorted(code.fact_bits.items())))
+        groups.setdefault(key, []).append(code)
+    assert any(len(codes) > 1 for codes in groups.values()), "no two programs of a chain write one gap text"
+    memos: dict[int, Any] = {}
+    for key, codes in groups.items():
+        assert all(c.memo is codes[0].memo and c.parts is codes[0].parts for c in codes), key[0]
+        assert id(codes[0].memo) not in memos and id(codes[0].parts) not in memos
+        memos[id(codes[0].memo)] = memos[id(codes[0].parts)] = key

@@ -587,6 +587,7 @@ class Engine:
         def add(name: str, n: int) -> None:
             per[name] = per.get(name, 0) + n
 
+        seen: set[int] = set()  # (a gap memo is shared by the programs of a chain writing one text)
         for memo in list(self._memos.values()):
             add("groups", 0 if memo.tables is None else memo.tables.held())
             for name in ("statuses", "idents", "exit_parts"):
@@ -599,7 +600,11 @@ class Engine:
                 if name in ("_missing_plans", "_rule_gaps"):
                     add("program" + name + "_answers", sum(len(p.memo) for p in list(plans.values())))
             gaps = kept.get("_gap_code")
-            add("program_gap_answers", 0 if gaps is None else len(gaps.memo))
+            answers = 0
+            if gaps is not None and id(gaps.memo) not in seen:
+                seen.add(id(gaps.memo))
+                answers = len(gaps.memo)
+            add("program_gap_answers", answers)
         out.update(per)
         return out
 

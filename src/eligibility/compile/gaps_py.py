@@ -518,6 +518,14 @@ def _generate(program: Program) -> GapCode:
     got = GapCode(rules, ns["unknown"], items, ns["facts"], closure, shared.source)
     got.guarded = ns["guarded"]
     got.shared = shared
+    # The memos of sides and parts shared by the chain's programs writing this text with these items and
+    # fact bits: a mask means the same items, a part the same subject, paths, facts and labels there.
+    memos: dict[Any, tuple[dict[Any, Any], dict[int, Any]]] = chain.__dict__.setdefault("_gap_memos", {})
+    key = (shared.source, items, tuple(sorted(closure.items())))
+    kept = memos.get(key)
+    if kept is None:
+        kept = memos[key] = (got.memo, got.parts)
+    got.memo, got.parts = kept
     return got
 
 
