@@ -1035,10 +1035,13 @@ class Engine:
             share = mask & own
             part = parts.get(share) or _gap_part(self, program, code, share)
             entries.append(part)
-            want |= part.want
+            want |= part[3]  # (``want`` by index: a NamedTuple's field is a look-up CPython 3.11 does not specialise)
             cover |= own
             bits &= ~own
-        got = _GapSide(entries if want else tuple(p.made for p in entries), want, cover)  # type: ignore[misc]
+        # Made with ``tuple.__new__`` (one C call, the same object: ``_GapSide(…)`` is a Python-level
+        # ``__new__``), the finished tuple by ``map`` (a generator is a frame per side).
+        side = entries if want else tuple(map(_MADE, entries))
+        got: _GapSide = tuple.__new__(_GapSide, (side, want, cover))
         self._keep(code.memo, mask, got, _SHAPE_CACHE_SIZE, answer=True)
         return got
 
@@ -1866,3 +1869,5 @@ class _GapSide(NamedTuple):
 
 
 _NO_SIDE: Final = _GapSide((), 0, 0)
+_MADE: Final = operator.itemgetter(4)
+"""A :class:`_GapPart`'s ``made``."""
