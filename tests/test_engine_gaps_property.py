@@ -118,7 +118,8 @@ def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int
     """Every rule's generated function, on node outcomes and values drawn at random (combinations real
     households rarely make: open leaves whose values are all known, parameters without a value), asks
     for what walking its leaf paths asks for (``_RuleGap.answer``, session 9's per-rule answer); and
-    ``GapCode.unknown`` is the union of the unknown concluding rules' functions."""
+    ``GapCode.unknown`` is the union of the unknown concluding rules' functions, and so is
+    ``GapCode.guarded`` given the unknown masks a run with those outcomes has (:func:`_unknown_masks`)."""
     rng = random.Random(seed)
     code = gap_code(program)
     n_values = len(program.value_kinds)
@@ -136,6 +137,34 @@ def test_each_rules_mask_is_what_its_open_leaves_ask_for(program: Any, seed: int
             if rule.conclusions and nodes[root.index] is UNKNOWN:
                 union |= code.rules[rule.id](nodes, values)
         assert code.unknown(nodes, values) == union
+        assert code.guarded(nodes, values, _unknown_masks(program, nodes)) == union
+
+
+def _unknown_masks(program: Any, nodes: tuple[Any, ...]) -> tuple[int, ...]:
+    """The unknown masks a program's run returns with these node outcomes: per conclusion group, the bit
+    of each rule concluding there (``Program.conclusion_bits``) whose root is unknown."""
+    roots = {rule.id: root for rule, _, root in program.rules}
+    return tuple(
+        sum(1 << j for j, cs in enumerate(group) if nodes[roots[cs[0][2]].index] is UNKNOWN)
+        for group in program.conclusion_bits
+    )
+
+
+def test_guarded_unknown_equals_unknown_on_runs_of_every_program() -> None:
+    """``GapCode.guarded`` on what each bundled program's run returns (its node outcomes, values and
+    unknown masks) for generated households is ``GapCode.unknown``, and the masks are those
+    :func:`_unknown_masks` derives from the outcomes (what ``guarded`` relies on)."""
+    rng = random.Random(9)
+    open_runs = 0
+    for program in PROGRAMS:
+        code = gap_code(program)
+        for seed in range(4):
+            h = _many_members(rng.randrange(0, 6), seed)
+            values, nodes, _, u = program.run(h, program.start)
+            assert u == _unknown_masks(program, nodes), program.key
+            assert code.guarded(nodes, values, u) == code.unknown(nodes, values), program.key
+            open_runs += any(u)
+    assert open_runs, "no run had an unknown conclusion"
 
 
 def test_programs_writing_one_gap_source_share_its_functions() -> None:
@@ -164,6 +193,8 @@ def test_programs_writing_one_gap_source_share_its_functions() -> None:
                 nodes = tuple(rng.choice((UNKNOWN, True, False)) for _ in range(program.n_nodes))
                 values = tuple(UNKNOWN if rng.random() < 0.5 else 0 for _ in range(n_values))
                 assert code.unknown(nodes, values) == own["unknown"](nodes, values)
+                u = _unknown_masks(program, nodes)
+                assert code.guarded(nodes, values, u) == own["guarded"](nodes, values, u)
                 for k, (rule, _, _) in enumerate(program.rules):
                     assert code.rules[rule.id](nodes, values) == own[f"r{k}"](nodes, values), rule.id
 
@@ -228,3 +259,21 @@ def test_facts_on_many_members_and_absent_sections_equal_the_walk() -> None:
             assert all(type(v) is list for v in got.values())
             far += sum(p.startswith("$.members[4") for v in got.values() for p in v)
     assert far, "no path of an item beyond the tables was asked for"
+
+
+def test_a_chains_programs_writing_one_gap_text_share_its_memos() -> None:
+    """The memos of report sides by mask and of subjects' parts by share are shared by the programs of one
+    chain whose gap report is the same text with the same items and fact bits (a mask then means the same
+    items, a part the same subject, paths, facts and labels), and by no others: another chain's program,
+    or one writing other text, has memos of its own."""
+    groups: dict[Any, list[Any]] = {}
+    for program in PROGRAMS:
+        code = gap_code(program)
+        key = (id(program.chain), code.source, code.items, tuple(sorted(code.fact_bits.items())))
+        groups.setdefault(key, []).append(code)
+    assert any(len(codes) > 1 for codes in groups.values()), "no two programs of a chain write one gap text"
+    memos: dict[int, Any] = {}
+    for key, codes in groups.items():
+        assert all(c.memo is codes[0].memo and c.parts is codes[0].parts for c in codes), key[0]
+        assert id(codes[0].memo) not in memos and id(codes[0].parts) not in memos
+        memos[id(codes[0].memo)] = memos[id(codes[0].parts)] = key

@@ -100,12 +100,15 @@ def test_a_warm_engine_and_memos_that_start_over_give_the_same_bytes(
 def _answers(engine: Engine) -> int:
     """The entries of the engine's memos of answers keyed by households' own values (issue 13: memory)."""
     total = 0
+    seen: set[int] = set()
     for memo in engine._memos.values():
         kept = memo.program.__dict__
         for name in ("_missing_plans", "_open_plans", "_rule_gaps"):
             total += sum(len(p.memo) for p in (kept.get(name) or {}).values())
         gaps = kept.get("_gap_code")
-        total += 0 if gaps is None else len(gaps.memo)
+        if gaps is not None and id(gaps.memo) not in seen:  # (shared by a chain's programs of one text)
+            seen.add(id(gaps.memo))
+            total += len(gaps.memo)
     return total
 
 
@@ -118,7 +121,7 @@ def test_memos_stay_within_one_budget_per_engine_and_change_nothing(
     fresh = Engine(rules)
     cases = _cases(fresh, households)
     expected = {(h.household_id, on): fresh.evaluate(h, on, trace="compact").to_json() for h, on in cases}
-    monkeypatch.setattr(engine_module, "_ENTRY_BUDGET", 40)
+    monkeypatch.setattr(engine_module, "_ENTRY_BUDGET", 15)
     small = Engine(rules)
     starts = 0
     start_over = small._start_over
@@ -137,7 +140,7 @@ def test_memos_stay_within_one_budget_per_engine_and_change_nothing(
         assert small.evaluate(h, on, trace="compact").to_json() == expected[(h.household_id, on)]
         worst = max(worst, small._entries, _answers(small))
     assert starts >= 3  # the budget was spent, several times over
-    assert worst <= 40 + 1  # the answer that spent the budget is kept after the start
+    assert worst <= 15 + 1  # the answer that spent the budget is kept after the start
 
 
 def test_unvalidated_decisions_are_what_pydantic_builds(rules, households) -> None:  # type: ignore[no-untyped-def]

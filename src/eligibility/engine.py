@@ -587,6 +587,7 @@ class Engine:
         def add(name: str, n: int) -> None:
             per[name] = per.get(name, 0) + n
 
+        seen: set[int] = set()  # (a gap memo is shared by the programs of a chain writing one text)
         for memo in list(self._memos.values()):
             add("groups", 0 if memo.tables is None else memo.tables.held())
             for name in ("statuses", "idents", "exit_parts"):
@@ -599,7 +600,11 @@ class Engine:
                 if name in ("_missing_plans", "_rule_gaps"):
                     add("program" + name + "_answers", sum(len(p.memo) for p in list(plans.values())))
             gaps = kept.get("_gap_code")
-            add("program_gap_answers", 0 if gaps is None else len(gaps.memo))
+            answers = 0
+            if gaps is not None and id(gaps.memo) not in seen:
+                seen.add(id(gaps.memo))
+                answers = len(gaps.memo)
+            add("program_gap_answers", answers)
         out.update(per)
         return out
 
@@ -983,10 +988,12 @@ class Engine:
             for rid in status.blocking_rules:
                 block |= fns[rid](nodes, values)
         # Every unknown rule's items, the blocking rules' too: those belong to the blocking side's
-        # subjects, which the other side leaves out whole (``_reports``). (``unknown`` read, then called:
-        # a slot read CPython specialises, where ``code.unknown(…)`` is a method look-up it does not.)
-        unknown = code.unknown
-        return self._reports(run, code, block, unknown(nodes, values))
+        # subjects, which the other side leaves out whole (``_reports``). (``guarded`` read, then called:
+        # a slot read CPython specialises, where ``code.guarded(…)`` is a method look-up it does not.)
+        # ``guarded`` is ``unknown`` with each rule's root test under a test of the run's unknown masks
+        # (``gaps_py._guarded``): the same mask, ~97 root tests a bundled household fewer than ``unknown``.
+        guarded = code.guarded
+        return self._reports(run, code, block, guarded(nodes, values, run.unknown))
 
     def _reports(self, run: _Run, code: GapCode, block: int, rest: int) -> tuple[tuple[MissingFact, ...], ...]:
         """The two sides of a gap report from their masks — the blocking side's, and the rest's without
@@ -1028,10 +1035,13 @@ class Engine:
             share = mask & own
             part = parts.get(share) or _gap_part(self, program, code, share)
             entries.append(part)
-            want |= part.want
+            want |= part[3]  # (``want`` by index: a NamedTuple's field is a look-up CPython 3.11 does not specialise)
             cover |= own
             bits &= ~own
-        got = _GapSide(entries if want else tuple(p.made for p in entries), want, cover)  # type: ignore[misc]
+        # Made with ``tuple.__new__`` (one C call, the same object: ``_GapSide(…)`` is a Python-level
+        # ``__new__``), the finished tuple by ``map`` (a generator is a frame per side).
+        side = entries if want else tuple(map(_MADE, entries))
+        got: _GapSide = tuple.__new__(_GapSide, (side, want, cover))
         self._keep(code.memo, mask, got, _SHAPE_CACHE_SIZE, answer=True)
         return got
 
@@ -1859,3 +1869,5 @@ class _GapSide(NamedTuple):
 
 
 _NO_SIDE: Final = _GapSide((), 0, 0)
+_MADE: Final = operator.itemgetter(4)
+"""A :class:`_GapPart`'s ``made``."""
