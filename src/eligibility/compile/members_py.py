@@ -361,6 +361,7 @@ def _named(
     household with measures passes through here are copied, each the floor of a new object."""
     out = []
     get = chosen.get
+    copied = _COPIES.get
     at = None
     gap = kind == "gap"
     known = members is not None
@@ -378,19 +379,42 @@ def _named(
             continue
         if at is None:
             at = (refs or _refs(members, refs)).__getitem__
+        listed = tuple(map(at, yes)) if yes else ()
+        review = tuple(map(at, maybe)) if maybe else ()
+        k = (id(f), yes, maybe)
+        kept = copied(k)
+        if kept is not None:
+            o = kept[1].__dict__
+            # The same references (identical objects: the tuples compare without a model's ``__eq__``),
+            # or equal ones: the kept copy is the one this household would get.
+            if o["members"] == listed and o["members_to_review"] == review:
+                out.append(kept[1])
+                continue
         data = d.copy()
-        data["members"] = tuple(map(at, yes)) if yes else ()
-        data["members_to_review"] = tuple(map(at, maybe)) if maybe else ()
+        data["members"] = listed
+        data["members_to_review"] = review
         o = _alloc(type(f))  # what ``raw`` does
         _set_dict(o, data)
         _set_fields_set(o, f.__pydantic_fields_set__ | _MEMBER_FIELDS)
         _set_extra(o, None)
         _set_private(o, None)
+        if len(_COPIES) >= _COPIES_SIZE:
+            _COPIES.clear()
+        _COPIES[k] = (f, o)  # the finding held with its copy, so its ``id`` stays its own
         out.append(o)
     return tuple(out)
 
 
 _MEMBER_FIELDS: Final = frozenset(("members", "members_to_review"))
+
+_COPIES: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[Any, Any]] = {}
+"""The findings :func:`_named` made, by (finding ``id``, positions listed, positions to review), each with
+its finding — shared by every program, engine and thread (frozen objects, as the findings themselves; a
+dict operation is atomic). A kept copy is given again only when its member references equal this
+household's (:func:`_refs`: one object per (position, member id), so mostly the very same ones)."""
+
+_COPIES_SIZE: Final = 8_192
+"""Copies :data:`_COPIES` keeps before it starts over (an equal one is made again)."""
 
 
 def _refs(members: Any, refs: list[Any]) -> list[Any]:
