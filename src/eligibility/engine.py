@@ -630,7 +630,7 @@ class Engine:
         """How :class:`FindingTables` makes the findings of ``program``: one frozen object per (kind, code,
         certainty, rules), worded as on ``on`` (programs split their spans where a wording changes), made
         the first time a decision concludes it and kept in the program's tables — for a procedure finding,
-        the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it).
+        the function that dates it per household (:func:`_dater`; the generated decision calls it, :func:`_decider`).
 
         The objects themselves are shared by every program of this engine (``_shared_findings``): the
         tables are per program, and over the bundled packs' ~160 programs they miss for most fresh
@@ -949,20 +949,6 @@ class Engine:
         if part.certain and undated_only:
             part.blocked.append(got)  # (two threads may both append: equal exits, the first is read)
         return got
-
-    def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
-        """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
-        the functions :meth:`_finding_maker` makes (:func:`_dater`), one per finding, each dating its
-        finding for this household. Built per household, not memoised: the dates are the household's own
-        (on households never seen before an answer memo per (due, on) mostly missed, and what it kept
-        was more for the collector to walk)."""
-        values, h, as_of = run.values, run.h, run.as_of
-        # A loop, not a list comprehension: on Python 3.11 a comprehension is a function made and
-        # called per household (session 21).
-        out = []
-        for dated in findings:
-            out.append(dated(values, h, as_of))
-        return tuple(out)
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
@@ -1645,7 +1631,20 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
     if _G_EXIT in live:
         add(f"    fx, ux = f[{_G_EXIT}], u[{_G_EXIT}]")
         ex = "self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else NO_EXIT"
-    procedure = "()" if procedure == "()" else f"self._procedure(run, {procedure}) if {procedure} else ()"
+    if procedure != "()":
+        # 程序 findings with due date, the date compared (default: as_of) and days late: each finding's
+        # dater (:func:`_dater`, what the tables keep for a procedure finding) called here for this
+        # household. Built per household, not memoised: the dates are the household's own (on households
+        # never seen before an answer memo per (due, on) mostly missed, and what it kept was more for the
+        # collector to walk). A loop, not a comprehension: on Python 3.11 a comprehension is a function
+        # made and called per household (session 21). Written out here, not a method ``_procedure``
+        # (until session 22): a method call and three reads of the run less per household with
+        # procedure findings — nearly every bundled one.
+        add(f"    if {procedure}:")
+        add("        o = []")
+        add(f"        for dated in {procedure}:")
+        add("            o.append(dated(values, h, on))")
+        add(f"        {procedure} = tuple(o)")
     # The recorded risk lead: none without a channel or a date; the channel's label from ``_leads`` by
     # (program, channel name) (an enum member hashes in Python; its name in C), ``_channel`` on a miss.
     add("    proc = hd['procedure']")
