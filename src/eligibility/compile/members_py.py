@@ -15,6 +15,7 @@ Only programs with a selector in force get one; :func:`selections` returns ``{}`
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Container
@@ -40,8 +41,10 @@ from .python import (
     _end_of_month,
     _has_unknown,
     _ident,
+    _item_model,
     _lacking,
     _month_cut,
+    _plain_fields,
     _read_names,
     _set_values,
     _walk,
@@ -149,6 +152,10 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     c = _Compiler(chain, on, program.start, program.until)
     c.fact_index = dict(program.fact_index)
     members = c.collection("members")
+    # Each member's fields read from its ``__dict__`` (``python._plain_field``: pydantic's ``__getattr__``
+    # hook keeps CPython from specialising ``m.field``), the dicts listed once per call in the prologue
+    # for every selector's loop, not taken again per selector.
+    rows = f"{members}d" if _plain_fields(_item_model("members")) else members
     facts = sorted({n.key for _, _, s in todo for n in _walk(s.where) if isinstance(n, Name) and n.ref == "fact"})
     bodies: list[list[str]] = []
     for n, (rule, (kind, code), sel) in enumerate(todo):
@@ -158,16 +165,20 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
         c.branch(f"if bits & {1 << n}:")
         c.emit("yes = []")
         c.emit("maybe = []")
-        c.branch(f"if {members} is not U:")
+        c.branch(f"if {rows} is not U:")
         var = c.new("m")
-        c.branch(f"for i, {var} in enumerate({members}, 1):")
+        if rows != members:
+            c.branch(f"for i, {var}d in enumerate({rows}, 1):")
+            c.item_dicts.add(var)
+        else:
+            c.branch(f"for i, {var} in enumerate({rows}, 1):")
         c.loop_vars.append((var, "members"))
         w = c.expr(sel.where)
         if sel.not_delivered:
             cv, both = c.new("cv"), c.new("t")
             measures = c.collection("monitoring.measures")
             types = c.const(frozenset(sel.not_delivered))
-            c.emit(f"{cv} = _covered({measures}, {types}, as_of, {var}.member_id)")
+            c.emit(f"{cv} = _covered({measures}, {types}, as_of, {c.item('member_id')})")
             c.emit(f"{both} = False if ({w} is False or {cv} is True) else (U if ({w} is U or {cv} is U) else True)")
             w = both
         c.loop_vars.pop()
@@ -181,6 +192,8 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
         c.end()
         bodies.append(c.lines[first:])
     pieces = c.prologue_pieces()
+    if rows != members:
+        pieces.append(((rows,), [f"{rows} = U if {members} is U else list(_map(_DICT_OF, {members}))"]))
     pieces[:0] = [
         ((f"F_{_ident(name)}",), [f"F_{_ident(name)} = values[{program.fact_index[name]}]"]) for name in facts
     ]
@@ -198,6 +211,7 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
         _month_cut,
     )
     namespace: dict[str, Any] = {f.__name__: f for f in helpers}
+    namespace.update({"_map": map, "_DICT_OF": _DICT_OF})
     namespace.update({"U": UNKNOWN, "Decimal": Decimal, "timedelta": timedelta, "_delta": _whole, **c.consts})
     if c.daily:  # in the namespace before ``_bound`` reads it, so ``select`` binds it as a default
         namespace["DAYS"] = _Days()
@@ -226,6 +240,10 @@ def _compile(program: Program, on: date) -> tuple[_Select, _Wanted] | None:
     got: tuple[_Select, _Wanted] = (select, select.__globals__["wanted"])
     return got
 
+
+_DICT_OF: Final = operator.attrgetter("__dict__")
+"""A member's ``__dict__`` (``select`` lists them with ``map``: a comprehension is a function call per
+household on Python 3.11)."""
 
 _SELECTS: Final[weakref.WeakValueDictionary[Any, Any]] = weakref.WeakValueDictionary()
 """Each generated ``select`` (its ``wanted`` beside it in its namespace) by its source and constants, while
