@@ -1271,7 +1271,8 @@ _DATED: dict[tuple[int, Any, Any], tuple[dict[str, Any], Any]] = {}
 due date, date compared), each with that ``__dict__`` — shared by every dater, program, engine and thread
 (frozen objects; a dict operation is atomic). See :func:`_dater` for why."""
 _DATED_SIZE: Final = 8_192
-"""Dated findings :data:`_DATED` keeps before it starts over (an equal one is made again)."""
+"""Dated findings :data:`_DATED` keeps before it starts over (an equal one is made again): ~0.5 KiB an entry
+(``tracemalloc``), so at most ~4 MiB; 5,754 after 6,000 bundled households."""
 
 
 def _dater(f: Any, due: int | _DateReader | None, done: int | _DateReader | None) -> _Dater:
