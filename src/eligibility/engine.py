@@ -715,30 +715,6 @@ class Engine:
         got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
         return got
 
-    def _attach(
-        self, run: _Run, required: tuple[Any, ...], gaps: tuple[Any, ...], f: Masks, u: Masks
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The assistance's measures and gaps with their members (:func:`eligibility.members.combine`).
-        Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
-        of a finding's own rules), and only when one of them is among the program's: which ones follows
-        from the measure and gap masks ``f``, ``u`` (:func:`~eligibility.compile.members_py.wanted`).
-        The findings, not the assistance: ``evaluate`` builds that once from what this gives.
-
-        Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
-        gap conclusions and one per (combination, members chosen, member ids)): on households never seen
-        before both missed for nearly every household (1,856 new combinations in 3,000), and what they
-        kept — some thirty tracked objects a household — was what the cyclic collector spent its time
-        walking."""
-        fns = selector_functions(run.program, run.as_of)  # (select, wanted), looked up once
-        if fns is None:
-            return required, gaps
-        wanted = fns[1](f, u)
-        if not wanted:
-            return required, gaps
-        h = run.h
-        chosen = fns[0](h, run.as_of, run.values, wanted)
-        return named(h, required, gaps, chosen) if chosen else (required, gaps)
-
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
         unknown that block it — from the category, review, exclusion and already-monitored conclusions
@@ -851,7 +827,7 @@ class Engine:
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})) if unknown else (),
             until=tuple(until),
-            certain=True in [b.certain for b in blockers],
+            certain=bool(f & blocker),  # a blocker rule fired: a certain blocker among ``blockers``
             blocked=[],
         )
         self._keep(memo.exit_parts, k, got)
@@ -1644,7 +1620,22 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         add(f"    required, gaps = {required}, {gaps}")
         add("    if required or gaps:")
         if memo.program_selectors:
-            add("        required, gaps = self._attach(run, required, gaps, f, u)")
+            # The measures and gaps with their members (:func:`eligibility.members.combine`). Only the
+            # selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys of a
+            # finding's own rules), and only when one of them is among the program's: which ones follows
+            # from the measure and gap masks (``members_py.wanted``). Built per household, not memoised
+            # per combination (sessions 6–9 kept one assistance per combination of measure and gap
+            # conclusions and one per (combination, members chosen, member ids): on households never seen
+            # before both missed for nearly every household, 1,856 new combinations in 3,000); the copies
+            # themselves are shared by content (``members_py._COPIES``, session 22). Written out here, not
+            # a method ``_attach`` (until session 22): a method call and four reads of the run less.
+            add("        fns = _selector_functions(program, on)  # (select, wanted)")
+            add("        if fns is not None:")
+            add("            w = fns[1](f, u)")
+            add("            if w:")
+            add("                chosen = fns[0](h, on, values, w)")
+            add("                if chosen:")
+            add("                    required, gaps = _named(h, required, gaps, chosen)")
         add('        assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})')
     ex = "NO_EXIT"
     if _G_EXIT in live:
@@ -1710,6 +1701,8 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         "_BORN": operator.attrgetter("birth_date"),
         "_Run": _Run,
         "_new_run": object.__new__,
+        "_selector_functions": selector_functions,
+        "_named": named,
         "_raw": _raw,
         "_alloc": _alloc,
         "_set_dict": _set_dict,
