@@ -382,7 +382,7 @@ def _named(
     households (3,000 after a 3,000 warm-up) 7,159 of the 7,986 copies repeated a (finding, members
     listed, members to review) made before — the members are positions, and a measure's selector names
     the same few — so a copy is now mostly one dict look-up and two tuple comparisons. ``bench_instructions.py
-    --what bundled-compact``: 563,166 → 553,365 a household with this alone (−1.7 %)."""
+    --what bundled-compact``: 562,971 → 553,690 a household with this alone (−1.65 %)."""
     out = []
     get = chosen.get
     copied = _COPIES.get
