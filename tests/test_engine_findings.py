@@ -395,3 +395,37 @@ def test_a_blocker_left_undated_is_one_object_and_a_dated_one_its_own(programs: 
                     assert got is engine._exit(run, part)  # type: ignore[arg-type]
                     assert got == Exit(status="blocked", blockers=got.blockers, method=part.method)
     assert shared > 1000 and dated > 40
+
+
+def test_a_dater_gives_again_the_finding_it_dated_for_the_same_dates() -> None:
+    """Session 22: the dated procedure findings are kept by (finding, due date, date compared)
+    (``engine._DATED``): the same finding dated the same — by any of its daters — is the very same
+    frozen object; another due date, another date compared or another finding object gives its own,
+    each dated from its own dates; the memo holds the finding's ``__dict__``, so the ``id`` in its key
+    stays that finding's."""
+    from eligibility import engine as engine_module
+    from eligibility._construct import new
+    from eligibility.decision import ProcedureFinding
+
+    def finding() -> Any:
+        f = new(ProcedureFinding, code="plan_overdue", zh="帮扶计划逾期", en="plan overdue", certain=True, rules=("r",))
+        f.__dict__["severity"] = "error"
+        return f
+
+    f, g = finding(), finding()
+    as_of, due = date(2023, 9, 30), date(2023, 3, 1)
+    by_slot0, by_slot1 = engine_module._dater(f, 0, None), engine_module._dater(f, 1, None)
+    a = by_slot0((due, None), None, as_of)
+    assert (a.due, a.on, a.days_late) == (due, as_of, 213)
+    assert by_slot0((due, date(2023, 1, 1)), None, as_of) is a
+    assert by_slot1((None, due), None, as_of) is a  # another dater of the same finding, the same dates
+    assert engine_module._DATED[(id(f.__dict__), due, as_of)][0] is f.__dict__
+    later = by_slot0((date(2023, 3, 2), None), None, as_of)
+    assert later is not a and (later.due, later.days_late) == (date(2023, 3, 2), 212)
+    other_day = by_slot0((due, None), None, date(2023, 10, 1))
+    assert other_day is not a and (other_day.on, other_day.days_late) == (date(2023, 10, 1), 214)
+    own = engine_module._dater(g, 0, None)((due, None), None, as_of)
+    assert own is not a and own == a
+    undated = by_slot0((None, None), None, as_of)
+    assert (undated.due, undated.on, undated.days_late) == (None, as_of, None)
+    assert by_slot0(("not a date", None), None, as_of) is undated

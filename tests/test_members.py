@@ -190,3 +190,27 @@ def test_selector_diagnostics(rules_copy: Path, monkeypatch: pytest.MonkeyPatch,
     assert len(got) == 1 and f" {code} " in got[0] and english in got[0], got
     assert " / " in got[0]
     assert got[0].startswith("rules/national/assistance/t.yaml:5:")
+
+
+def test_a_kept_member_copy_is_given_again_only_for_the_same_member_references() -> None:
+    """The Python target keeps each finding it copies with members by (finding, positions listed, positions
+    to review) (``members_py._COPIES``): another household with the same members at those positions gets
+    the very same object; one whose members there have other ids gets its own, naming its own ids."""
+    data = json.loads((EXAMPLES / "23-huaibei-measures-per-member.json").read_text(encoding="utf-8"))
+    engine = Engine(RULESET)
+
+    def major(d: Any) -> Any:
+        return next(f for f in d.assistance.required if f.code == "major_illness_treatment")
+
+    first = major(engine.evaluate(data, "2023-09-30", trace="none"))
+    other = dict(data, household_id=data["household_id"] + "-b")
+    assert major(engine.evaluate(other, "2023-09-30", trace="none")) is first
+    renamed = json.loads(json.dumps(data))
+    for m in renamed["members"]:
+        m["member_id"] = "m" + m["member_id"]
+    d = engine.evaluate(renamed, "2023-09-30", trace="none")
+    assert [(m.index, m.member_id) for m in major(d).members] == [(2, "m2")]
+    assert _named(d) == _named(ORACLE.evaluate(renamed, "2023-09-30"))
+    assert [(m.index, m.member_id) for m in major(engine.evaluate(data, "2023-09-30", trace="none")).members] == [
+        (2, "2")
+    ]

@@ -635,7 +635,7 @@ class Engine:
         """How :class:`FindingTables` makes the findings of ``program``: one frozen object per (kind, code,
         certainty, rules), worded as on ``on`` (programs split their spans where a wording changes), made
         the first time a decision concludes it and kept in the program's tables — for a procedure finding,
-        the function that dates it per household (:func:`_dater`; :meth:`_procedure` calls it).
+        the function that dates it per household (:func:`_dater`; the generated decision calls it, :func:`_decider`).
 
         The objects themselves are shared by every program of this engine (``_shared_findings``): the
         tables are per program, and over the bundled packs' ~160 programs they miss for most fresh
@@ -719,30 +719,6 @@ class Engine:
         where = program.fact_index.get(name, name) if name else None
         got = wheres[k] = where if where is None or isinstance(where, int) else _field_date(where)
         return got
-
-    def _attach(
-        self, run: _Run, required: tuple[Any, ...], gaps: tuple[Any, ...], f: Masks, u: Masks
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The assistance's measures and gaps with their members (:func:`eligibility.members.combine`).
-        Only the selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys
-        of a finding's own rules), and only when one of them is among the program's: which ones follows
-        from the measure and gap masks ``f``, ``u`` (:func:`~eligibility.compile.members_py.wanted`).
-        The findings, not the assistance: ``evaluate`` builds that once from what this gives.
-
-        Built per household, not memoised (sessions 6–9 kept one assistance per combination of measure and
-        gap conclusions and one per (combination, members chosen, member ids)): on households never seen
-        before both missed for nearly every household (1,856 new combinations in 3,000), and what they
-        kept — some thirty tracked objects a household — was what the cyclic collector spent its time
-        walking."""
-        fns = selector_functions(run.program, run.as_of)  # (select, wanted), looked up once
-        if fns is None:
-            return required, gaps
-        wanted = fns[1](f, u)
-        if not wanted:
-            return required, gaps
-        h = run.h
-        chosen = fns[0](h, run.as_of, run.values, wanted)
-        return named(h, required, gaps, chosen) if chosen else (required, gaps)
 
     def _status(self, memo: _Memo, f: Masks, u: Masks, on: date) -> _Status:
         """The identification's status, category and candidates, exclusions and reviews, and the rules left
@@ -856,7 +832,7 @@ class Engine:
             method=method,
             review_rules=tuple(sorted({rid for k, _, rid in unknown if k == "exit_blocker"})) if unknown else (),
             until=tuple(until),
-            certain=True in [b.certain for b in blockers],
+            certain=bool(f & blocker),  # a blocker rule fired: a certain blocker among ``blockers``
             blocked=[],
         )
         self._keep(memo.exit_parts, k, got)
@@ -954,20 +930,6 @@ class Engine:
         if part.certain and undated_only:
             part.blocked.append(got)  # (two threads may both append: equal exits, the first is read)
         return got
-
-    def _procedure(self, run: _Run, findings: tuple[Any, ...]) -> tuple[Any, ...]:
-        """程序 findings with due date, the date compared (default: as_of) and days late. ``findings`` are
-        the functions :meth:`_finding_maker` makes (:func:`_dater`), one per finding, each dating its
-        finding for this household. Built per household, not memoised: the dates are the household's own
-        (on households never seen before an answer memo per (due, on) mostly missed, and what it kept
-        was more for the collector to walk)."""
-        values, h, as_of = run.values, run.h, run.as_of
-        # A loop, not a list comprehension: on Python 3.11 a comprehension is a function made and
-        # called per household (session 21).
-        out = []
-        for dated in findings:
-            out.append(dated(values, h, as_of))
-        return tuple(out)
 
     def _open(self, memo: _Memo, run: _Run, status: _Status) -> tuple[tuple[MissingFact, ...], ...]:
         """The facts that would settle this household's open questions: those blocking its status (when
@@ -1290,6 +1252,13 @@ _DATERS: dict[tuple[int, Any, Any], tuple[Any, _Dater]] = {}
 program and engine (see :func:`_dater`). A dict operation is atomic, so threads may share it."""
 _DATER_SIZE: Final = 16_384
 """Daters :data:`_DATERS` keeps before it starts over (an equal one is made again)."""
+_DATED: dict[tuple[int, Any, Any], tuple[dict[str, Any], Any]] = {}
+"""The dated procedure findings the daters made (:func:`_dater`), by (``id`` of the finding's ``__dict__``,
+due date, date compared), each with that ``__dict__`` — shared by every dater, program, engine and thread
+(frozen objects; a dict operation is atomic). See :func:`_dater` for why."""
+_DATED_SIZE: Final = 8_192
+"""Dated findings :data:`_DATED` keeps before it starts over (an equal one is made again): ~0.5 KiB an entry
+(``tracemalloc``), so at most ~4 MiB; 5,754 after 6,000 bundled households."""
 
 
 def _dater(f: Any, due: int | _DateReader | None, done: int | _DateReader | None) -> _Dater:
@@ -1308,7 +1277,14 @@ def _dater(f: Any, due: int | _DateReader | None, done: int | _DateReader | None
     are per program and miss for ~0.45 of fresh bundled households (916 of 2,000 after a 2,000 warm-up),
     and for 772 of those 916 an equal dater had been made — the finding object is shared by the engine's
     programs, and its dates sit in the same slots in other spans of its pack. A dater holds no household
-    state (its sources and the finding's ``__dict__`` and fields-set are bound when it is made)."""
+    state (its sources and the finding's ``__dict__`` and fields-set are bound when it is made).
+
+    Session 22: the dated finding itself is kept by (finding, due date, date compared) (:data:`_DATED`,
+    shared by every dater of the finding: the same dates make the same object whatever their sources).
+    Session 10 had dropped an answer memo per (due, on) as mostly missing; measured again on the bundled
+    packs' fresh households (3,000 after a 3,000 warm-up), 12,128 of their 14,159 dated findings had
+    been made before for another household, and the copy, its allocation and its four slot stores are
+    most of a dater's work. Bounded (:data:`_DATED_SIZE`): at most one copy per entry."""
     key = (id(f), due, done)
     got = _DATERS.get(key)
     if got is not None:
@@ -1341,6 +1317,8 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
     body = [line.format("due") for line in read[due]]
     body += [line.format("on") for line in read[done]] if done != "none" else []
     body += ["if on is None:", "    on = as_of"] if done != "none" else ["on = as_of"]
+    # The dated finding made before for the same finding and dates, if kept (:data:`_DATED`).
+    body += ["k = (fid, due, on)", "got = kept_get(k)", "if got is not None:", "    return got[1]"]
     body += ["data = fd.copy()", 'data["due"] = due', 'data["on"] = on']
     body += (
         ['data["days_late"] = None']
@@ -1349,14 +1327,17 @@ def _dater_code(due: str, done: str) -> Callable[..., _Dater]:
     )
     # ``raw`` written out (what it does, without its call: one per finding, ~5 a household).
     body += ["o = alloc(PF)", "set_dict(o, data)", "set_fields(o, fs)", "set_extra(o, None)"]
-    body += ["set_private(o, None)", "return o"]
+    body += ["set_private(o, None)", f"if len(kept) >= {_DATED_SIZE}:", "    kept.clear()"]
+    body += ["kept[k] = (fd, o)", "return o"]  # ``fd`` held with its finding, so its ``id`` stays its own
     # What is bound per finding as default arguments: one tuple the collector tracks, not four cells.
     lines = [
         "def make(fd, fs, due_at, on_at):",
-        "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at):",
+        "    fid = id(fd)",
+        "    def dated(values, h, as_of, fd=fd, fs=fs, due_at=due_at, on_at=on_at, fid=fid, kept=DATED,"
+        " kept_get=DATED.get):",
     ]
     lines += ["        " + line for line in body] + ["    return dated"]
-    namespace: dict[str, Any] = {"date": date, "PF": ProcedureFinding, **_RAW_PARTS}
+    namespace: dict[str, Any] = {"date": date, "PF": ProcedureFinding, "DATED": _DATED, **_RAW_PARTS}
     exec(compile("\n".join(lines) + "\n", f"<eligibility dater {due} {done}>", "exec"), namespace)  # our own code
     maker: Callable[..., _Dater] = namespace["make"]
     return maker
@@ -1649,13 +1630,41 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         add(f"    required, gaps = {required}, {gaps}")
         add("    if required or gaps:")
         if memo.program_selectors:
-            add("        required, gaps = self._attach(run, required, gaps, f, u)")
+            # The measures and gaps with their members (:func:`eligibility.members.combine`). Only the
+            # selectors its findings look up run (``members.combine`` / ``keep_gap`` read only the keys of a
+            # finding's own rules), and only when one of them is among the program's: which ones follows
+            # from the measure and gap masks (``members_py.wanted``). Built per household, not memoised
+            # per combination (sessions 6–9 kept one assistance per combination of measure and gap
+            # conclusions and one per (combination, members chosen, member ids): on households never seen
+            # before both missed for nearly every household, 1,856 new combinations in 3,000); the copies
+            # themselves are shared by content (``members_py._COPIES``, session 22). Written out here, not
+            # a method ``_attach`` (until session 22): a method call and four reads of the run less.
+            add("        fns = _selector_functions(program, on)  # (select, wanted)")
+            add("        if fns is not None:")
+            add("            w = fns[1](f, u)")
+            add("            if w:")
+            add("                chosen = fns[0](h, on, values, w)")
+            add("                if chosen:")
+            add("                    required, gaps = _named(h, required, gaps, chosen)")
         add('        assistance = _raw(Assistance, {"required": required, "gaps": gaps}, {"required", "gaps"})')
     ex = "NO_EXIT"
     if _G_EXIT in live:
         add(f"    fx, ux = f[{_G_EXIT}], u[{_G_EXIT}]")
         ex = "self._exit(run, self._exit_part(memo, fx, ux, on)) if fx or ux else NO_EXIT"
-    procedure = "()" if procedure == "()" else f"self._procedure(run, {procedure}) if {procedure} else ()"
+    if procedure != "()":
+        # 程序 findings with due date, the date compared (default: as_of) and days late: each finding's
+        # dater (:func:`_dater`, what the tables keep for a procedure finding) called here for this
+        # household. Built per household, not memoised: the dates are the household's own (on households
+        # never seen before an answer memo per (due, on) mostly missed, and what it kept was more for the
+        # collector to walk). A loop, not a comprehension: on Python 3.11 a comprehension is a function
+        # made and called per household (session 21). Written out here, not a method ``_procedure``
+        # (until session 22): a method call and three reads of the run less per household with
+        # procedure findings — nearly every bundled one.
+        add(f"    if {procedure}:")
+        add("        o = []")
+        add(f"        for dated in {procedure}:")
+        add("            o.append(dated(values, h, on))")
+        add(f"        {procedure} = tuple(o)")
     # The recorded risk lead: none without a channel or a date; the channel's label from ``_leads`` by
     # (program, channel name) (an enum member hashes in Python; its name in C), ``_channel`` on a miss.
     add("    proc = hd['procedure']")
@@ -1702,6 +1711,8 @@ def _decider(engine: Engine, program: Program, memo: _Memo, tables: FindingTable
         "_BORN": operator.attrgetter("birth_date"),
         "_Run": _Run,
         "_new_run": object.__new__,
+        "_selector_functions": selector_functions,
+        "_named": named,
         "_raw": _raw,
         "_alloc": _alloc,
         "_set_dict": _set_dict,

@@ -111,9 +111,9 @@ GROUP_OF_KIND: Final[dict[str, int]] = {kind: i for i, group in enumerate(CONCLU
 N_GROUPS: Final = len(CONCLUSION_GROUPS) + 1
 VALUE_GROUPS: Final = tuple(sorted({GROUP_OF_KIND[k] for k in ("measure", "gap", "exit_applies", "finding")}))
 """The conclusion groups whose firing makes a decision without a trace read the program's values: the
-members a measure or gap names (``Engine._attach``), an exit's dates (``Engine._exit``), the procedure's
-dated findings (``Engine._procedure``). :meth:`Program.run_none` returns the values only when one of
-them fired (or a conclusion is unknown: the gap report reads values and node outcomes)."""
+members a measure or gap names (``engine._decider``), an exit's dates (``Engine._exit``), the procedure's
+dated findings (the generated decision, ``engine._decider``). :meth:`Program.run_none` returns the values
+only when one of them fired (or a conclusion is unknown: the gap report reads values and node outcomes)."""
 
 
 # ------------------------------------------------------------------------------------------ layout
