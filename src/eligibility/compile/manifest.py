@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from functools import cache, partial
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from json.encoder import encode_basestring as _json_encode_basestring
 import operator
 from operator import itemgetter
@@ -789,10 +789,20 @@ class TextExpander:
         self._row = base + 2 * len(names)  # the row's length: the static pieces' positions start after it
         # What each fact's and chunk's patterns are made of, as data: equal in two programs, their memos
         # are one (:class:`PatternMemos`).
+        fact_sigs = [self._fact_sig(i) for i in range(len(self.facts))]
+        step_sigs = [[self._step_sig(step) for step in c] for c in self._chunks]
         self._sigs = [
-            *(("F", at, *map(self._fact_sig, group)) for at, group in zip(group_keys, self._groups, strict=True)),
-            *((at, *map(self._step_sig, c)) for at, c in zip(keyed, self._chunks, strict=True)),
+            *(("F", at, *[fact_sigs[i] for i in group]) for at, group in zip(group_keys, self._groups, strict=True)),
+            *((at, *sigs) for at, sigs in zip(keyed, step_sigs, strict=True)),
         ]
+        # Each fragment's name in the process's table of fragments (:attr:`_Numbering.fragments`): what it
+        # is rendered from, without where its outcome is read (a fact's ``unknown_at``, a step's node).
+        with _MAKING:
+            self._fact_ids = [_fragment_id(("f", *sig[2:])) for sig in fact_sigs]
+            self._step_ids = [
+                [_fragment_id(sig if sig[0] == ")" or sig[0] == "E" else (sig[0], *sig[2:])) for sig in sigs]
+                for sigs in step_sigs
+            ]
         self._gen = _Patterns(self._memos, self._sigs, len(self._groups), self._row)
 
     def _fact_sig(self, i: int) -> tuple[Any, ...]:
@@ -832,8 +842,8 @@ class TextExpander:
         return (tag, k, *(tuple(render(o)) for o in (True, False, UNKNOWN)))
 
     def start_over(self) -> None:
-        """Forget every fragment and start a new generation with the process's numbering of static
-        pieces as it is then (one under way finishes with the one it read). The patterns are forgotten
+        """Start a new generation with the process's numbering of static pieces as it is then (one under
+        way finishes with the one it read), and that numbering's fragments. The patterns are forgotten
         when the numbering is new; within one numbering they stay valid, and the memos of them are the
         ones the other programs share (:class:`PatternMemos`)."""
         self._gen = _Patterns(self._memos, self._sigs, len(self._groups), self._row)
@@ -876,8 +886,9 @@ class TextExpander:
         with _MAKING:  # fragments and their static pieces are numbered one by one
             for i in self._groups[g]:
                 known = krow[self._unknown_at[self.facts[i][0]]] is False
-                at += self._fragment(gen, ("f", i), partial(self._fact_part, i, 0))
-                at += self._fragment(gen, ("t", i, known), partial(self._fact_part, i, 1 if known else 2))
+                fid = self._fact_ids[i]
+                at += self._fragment(gen, ("f", fid), partial(self._fact_part, i, 0))
+                at += self._fragment(gen, ("t", fid, known), partial(self._fact_part, i, 1 if known else 2))
             got = gen.numbering.getter(tuple(at))  # a hole and its end at least: always a tuple
             if len(gen.statics) >= _STATICS_SIZE:
                 _renumber(gen.numbering)
@@ -901,19 +912,19 @@ class TextExpander:
         frags = gen.fragments
         with _MAKING:  # fragments and their static pieces are numbered one by one
             at: list[int] = []
-            for tag, k, render in self._chunks[c]:
+            for (tag, k, render), fid in zip(self._chunks[c], self._step_ids[c], strict=True):
                 if tag == "l":  # a leaf: its outcome and, when unknown, the settling paths it lists
                     outcome = nodes[k]
-                    key: tuple[Any, ...] = (tag, k, outcome, ())
+                    key: tuple[Any, ...] = (fid, outcome, ())
                     if outcome is UNKNOWN:
-                        key = (tag, k, outcome, render.missing(krow, unknown_at, unknown))
+                        key = (fid, outcome, render.missing(krow, unknown_at, unknown))
                 elif tag == ")" or tag == "E":  # the end of a group or of the rule: the same for all
-                    key = (tag, k)
+                    key = (fid,)
                 else:
-                    key = (tag, k, nodes[k])
+                    key = (fid, nodes[k])
                 got = frags.get(key)
                 if got is None:
-                    got = self._fragment(gen, key, partial(render, *key[2:]))
+                    got = self._fragment(gen, key, partial(render, *key[1:]))
                 at += got
             if len(at) < 2:  # an itemgetter of one position gives the item, not a tuple
                 at.append(gen.static(""))
@@ -976,7 +987,7 @@ class TextExpander:
     def _fragment(gen: _Patterns, key: tuple[Any, ...], render: Callable[[], list[str | int]]) -> tuple[int, ...]:
         """The positions a fragment of a rule's text cuts — its static pieces (adjacent ones merged,
         numbered in ``gen``) and its holes — rendered by ``render`` the first time ``key`` is met in this
-        generation (the caller holds the lock)."""
+        numbering, by any program (the caller holds the lock)."""
         got = gen.fragments.get(key)
         if got is None:
             at: list[int] = []
@@ -991,6 +1002,8 @@ class TextExpander:
                 at.append(piece)
             if run:
                 at.append(gen.static("".join(run)))
+            if len(gen.fragments) >= _FRAGMENTS_SIZE:  # rendered again when met again: positions stay valid
+                gen.fragments.clear()
             got = gen.fragments[key] = tuple(at)
         return got
 
@@ -1215,13 +1228,20 @@ class _Numbering:
     of positions, where a fresh household of any program reads it — instead of up to 54 copies that a
     household of another program left out of the cache."""
 
-    __slots__ = ("at", "getters", "offset", "statics")
+    __slots__ = ("at", "fragments", "getters", "offset", "statics")
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
         self.statics: list[str] = []
         self.at: dict[str, int] = {}
         self.getters: dict[tuple[int, ...], _Pattern] = {}
+        # Rendered fragments (``TextExpander._fragment``) by what they are rendered from — a fragment's
+        # name (:func:`_fragment_id`) and its outcome (and a leaf's settling paths) — as positions in this
+        # numbering, for every text expander of the process. Why shared (session 22): each program kept
+        # its own, so a fresh household's new combination of a program rendered again, in Python, a
+        # fragment that another of the 54 bundled programs had already rendered alike (a chunk's pattern
+        # made in ~17 µs, ~2 a household after 600 warm households).
+        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}
 
     def static(self, text: str) -> int:
         """The position of a static piece (numbered the first time it is met; the caller holds
@@ -1274,6 +1294,25 @@ class PatternMemos:
         return [memos.setdefault(sig, {}) for sig in sigs]
 
 
+_FRAGMENT_IDS: dict[tuple[Any, ...], int] = {}
+_FRAGMENT_COUNT: Final = count()
+
+
+def _fragment_id(sig: tuple[Any, ...]) -> int:
+    """The name of a fragment rendered from ``sig`` (everything its text is rendered from, as data:
+    :meth:`TextExpander._step_sig` without where its outcome is read) in the process's tables of
+    fragments (:attr:`_Numbering.fragments`): equal signatures, one name, so the programs share what
+    they render. A small int, so a fragment's key hashes fast. At most :data:`_GETTERS_SIZE` are kept,
+    then the table starts over; a name is never handed out twice (a counter), so a fragment kept under
+    an old name is never read for another signature (the caller holds :data:`_MAKING`)."""
+    got = _FRAGMENT_IDS.get(sig)
+    if got is None:
+        if len(_FRAGMENT_IDS) >= _GETTERS_SIZE:
+            _FRAGMENT_IDS.clear()
+        got = _FRAGMENT_IDS[sig] = next(_FRAGMENT_COUNT)
+    return got
+
+
 _MAKING: Final = threading.RLock()
 """Held while patterns are made: fragments and static pieces are numbered one by one, in one numbering
 shared by every text expander of the process (re-entrant: a generation made while it is held takes it
@@ -1310,10 +1349,11 @@ class _Patterns:
     __slots__ = ("facts", "fragments", "numbering", "pad", "rules", "statics")
 
     def __init__(self, shared: PatternMemos, sigs: list[tuple[Any, ...]], n_facts: int, row: int) -> None:
-        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = {}  # see TextExpander._fragment
         with _MAKING:
             self.numbering = _numbering(row)
             memos = shared.of(self.numbering, sigs)
+        # The numbering's fragments, shared by every text expander of the process (see _Numbering).
+        self.fragments: dict[tuple[Any, ...], tuple[int, ...]] = self.numbering.fragments
         self.facts: list[dict[Any, _Pattern]] = memos[:n_facts]
         self.rules: list[dict[Any, _Pattern]] = memos[n_facts:]
         self.statics = self.numbering.statics  # read per household: one attribute, not two
@@ -1330,6 +1370,9 @@ _STATICS_SIZE: Final = 1 << 15
 _GETTERS_SIZE: Final = 1 << 16
 """Patterns a numbering keeps to hand out again (:meth:`_Numbering.getter`)."""
 
+
+_FRAGMENTS_SIZE: Final = 1 << 17
+"""Rendered fragments a numbering keeps (:attr:`_Numbering.fragments`) before it starts over."""
 
 _FACT_GROUP: Final = 16
 """Facts per group of a program's facts' texts (:meth:`TextExpander._fact_pattern`)."""
