@@ -485,11 +485,8 @@ def _select_pass(
     if type_sets:
         cov, named = _coverage(df, type_sets)
         df = pl.concat([df, cov], how="horizontal")
-    wheres, outer, fields = (
-        ways[1 if named else 0].wheres,
-        ways[1 if named else 0].outer,
-        ways[1 if named else 0].fields,
-    )
+    way = ways[1 if named else 0]
+    wheres = way.wheres
     largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
     words = max(1, -(-largest // _WORD))
     at = pl.col(_INDEX)  # the member's position from 0
@@ -506,7 +503,7 @@ def _select_pass(
             flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
     flat = (
         df.lazy()
-        .select(_narrowed("members", fields), *outer)
+        .select(_narrowed("members", way.fields), *way.outer)
         .with_columns(pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX))
         .explode("members", _INDEX, empty_as_null=True)
         .with_columns(x.alias(f"__c{k}") for k, x in enumerate(conditions))
