@@ -512,7 +512,9 @@ def _select_pass(
     flags: dict[int, tuple[int, list[pl.Expr]]] = {}
     for h, mask in zip(holds, slots, strict=True):
         for j, (word, shift, _) in enumerate(mask):
-            flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
+            # a choice of two literals, not the flag cast to UInt64 times the slot's bit: half the CPU time
+            # (bundled packs, 28 flags on 295,000 member rows, one thread: 0.0123 -> 0.0067 s)
+            flags.setdefault(word, (j, []))[1].append(pl.when(h).then(_u64(1 << shift)).otherwise(_u64(0)))
     flat = (
         df.lazy()
         .select(_narrowed("members", way.fields), *way.outer)
