@@ -77,6 +77,22 @@ def test_the_three_targets_name_the_same_members_on_the_rule_tests() -> None:
     assert named >= 20 and review >= 4
 
 
+def test_each_rule_test_alone_names_the_same_members() -> None:
+    """Each case of members.yaml decided as a part of its own: the member selection takes one way per
+    part (a household's coverage as one value where no delivered measure of the part names members,
+    else per member: docs/batch-speed.md, session 22 pmem), so a case with measures that name nobody
+    takes the first way here though the whole list above takes the second; both ways are met."""
+    ways = set()
+    for name, h, on in _cases():
+        (row,) = _polars_rows([(h, on)])
+        expected = decision_row(ENGINE.evaluate(h, on, trace="none"))
+        assert row["member_measures"] == expected["member_measures"], name
+        assert row["gaps"] == expected["gaps"], name
+        measures = (h.get("monitoring") or {}).get("measures") or []
+        ways.add(any(m.get("member_id") for m in measures if m))
+    assert ways == {False, True}
+
+
 @st.composite
 def _monitored(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     """A household under monitoring (so the assistance rules apply), members and measures drawn with

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import random
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -137,7 +138,7 @@ def test_selection_masks_beside_households_without_members() -> None:
     """``_select_pass`` gives each household its own masks, in order, when households without members
     (an empty list, an unknown collection) lie between others: each of those explodes to one
     placeholder row, and the sums per household must still line up with the households."""
-    from eligibility.compile.members_pl import _select_pass
+    from eligibility.compile.members_pl import _select_pass, _Way
 
     item = pl.Struct({"flag": pl.Boolean})
     lists = [
@@ -152,7 +153,7 @@ def test_selection_masks_beside_households_without_members() -> None:
         {"_row": range(len(lists)), "members": lists}, schema={"_row": pl.Int64, "members": pl.List(item)}
     )
     cond = pl.col("members").struct.field("flag")
-    out = _select_pass([cond], [pl.col("__c0")], [], [], ["flag"], df.lazy()).collect()
+    out = _select_pass([cond], [_Way([pl.col("__c0")], [], ["flag"])], [], [0], df.lazy()).collect()
     assert out.get_column("__msel0:0").to_list() == [0b101, 0, 0, 0b10, 0, 0]
     assert out.get_column("__mrev0:0").to_list() == [0b010, 0, 0, 0, 0, 0b1]
 
@@ -193,3 +194,40 @@ def test_gaps_naming_nobody_taken_out_by_row_position() -> None:
     # not vacuous: rows keeping none of several gaps before and after rows keeping some
     kinds = ["none" if any(d) and not cell else "some" if any(d) else "" for d, cell in zip(drops, got, strict=True)]
     assert "none" in kinds and "some" in kinds[kinds.index("none") :] and "none" in kinds[kinds.index("some") :]
+
+
+def test_coverage_one_value_per_household_unless_a_measure_names_members() -> None:
+    """``_coverage`` (docs/batch-speed.md, session 22 pmem): where no delivered measure of the part names
+    members, each household's coverage is one Kleene value (``__cov<k>:hh``: unknown measures → null, a
+    delivered measure of the types → true, one of unknown type or date → null, else false) and the
+    selection takes the way that reads it; a measure naming a member sends the part the per-member way."""
+    from eligibility.compile.members_pl import _coverage
+
+    measure = pl.Struct({"type": pl.String, "delivered_on": pl.Date, "member_id": pl.String})
+    on = date(2024, 6, 30)
+    lists = [
+        None,
+        [],
+        [{"type": "综合保障", "delivered_on": date(2024, 1, 1), "member_id": None}],
+        [{"type": None, "delivered_on": date(2024, 1, 1), "member_id": None}],
+        [{"type": "综合保障", "delivered_on": None, "member_id": None}],
+        [{"type": "综合保障", "delivered_on": date(2025, 1, 1), "member_id": None}],
+        [{"type": "其他", "delivered_on": date(2024, 1, 1), "member_id": None}],
+    ]
+    df = pl.DataFrame(
+        {"_row": range(len(lists)), "as_of": [on] * len(lists), "monitoring.measures": lists},
+        schema={"_row": pl.Int64, "as_of": pl.Date, "monitoring.measures": pl.List(measure)},
+    )
+    cov, named = _coverage(df, [("综合保障",)])
+    assert not named
+    assert cov.get_column("__cov0:hh").to_list() == [None, False, True, None, None, False, False]
+    cov, named = _coverage(df.head(2), [("综合保障",)])  # no delivered measure at all
+    assert not named
+    assert cov.get_column("__cov0:hh").to_list() == [None, False]
+    assert cov.columns == ["__cov0:hh"]
+    for kind, way in (("其他", False), (None, True), ("综合保障", True)):
+        # a measure naming a member that may cover them (its type one of the set's or unknown): per member
+        naming = [{"type": kind, "delivered_on": date(2024, 1, 1), "member_id": "m1"}]
+        one = df.head(1).with_columns(pl.lit(naming, dtype=pl.List(measure)).alias("monitoring.measures"))
+        _, named = _coverage(pl.concat([df, one]), [("综合保障",)])
+        assert named == way, kind

@@ -76,16 +76,28 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
     before = len(c.pending_aggs)
     try:
         conditions: list[pl.Expr] = []  # the distinct ``where``s (several selectors may share one)
-        wheres = []
+        keys: list[tuple[int, tuple[str, ...] | None]] = []  # the distinct (condition, type set) pairs
+        of: list[int] = []  # each selector's pair among them
+        wheres: list[pl.Expr] = []
+        plain: list[pl.Expr] = []
         for _, _, _, sel in todo:
             cond = c.expr(sel.where).expr.cast(pl.Boolean)
             k = next((k for k, x in enumerate(conditions) if x.meta.eq(cond)), len(conditions))
             if k == len(conditions):
                 conditions.append(cond)
-            w = pl.col(f"__c{k}")
+            key = (k, sel.not_delivered or None)
+            if key in keys:
+                of.append(keys.index(key))
+                continue
+            of.append(len(keys))
+            keys.append(key)
+            w = p = pl.col(f"__c{k}")
             if sel.not_delivered:
-                w = w & ~_covered(type_sets.index(sel.not_delivered))
+                t = type_sets.index(sel.not_delivered)
+                w = w & ~_covered(t)
+                p = p & ~pl.col(f"__cov{t}:hh")
             wheres.append(w)
+            plain.append(p)
     finally:
         c.item.pop()
         fields = c.item_keys.pop()
@@ -93,12 +105,28 @@ def add_member_stage(c: _Compiler, prog: TableProgram, decide: _Decide) -> pl.Ex
     if len(c.pending_aggs) != before:
         raise NotImplementedError("an aggregate inside a member condition")
     outer.discard("members")
+    ways = [_Way(plain, sorted(outer | {f"__cov{k}:hh" for k in range(len(type_sets))}), sorted(fields))]
     if type_sets:
         outer |= {"as_of", _MEASURES, *(f"__cov{k}:{x}" for k in range(len(type_sets)) for x in _COVERAGE)}
-        fields.add("member_id")  # read by _covered
-    prog.stages.append(functools.partial(_select_pass, conditions, wheres, sorted(outer), type_sets, sorted(fields)))
+        ways.append(_Way(wheres, sorted(outer), sorted({*fields, "member_id"})))  # member_id: read by _covered
+    prog.stages.append(functools.partial(_select_pass, conditions, ways, type_sets, of))
     prog.stages.append(functools.partial(_assemble_pass, _entries(decide, todo)))
     return pl.col("member_measures")
+
+
+@dataclass(frozen=True)
+class _Way:
+    """The member selection's ``wheres`` (one per distinct (condition, type set) pair of the selectors)
+    with the household columns (``outer``) and member ``fields`` they read.
+
+    With ``not_delivered`` selectors there are two ways: the first reads each household's coverage as
+    one value (``__cov<k>:hh``, see :func:`_coverage`), right where no delivered measure of the part
+    names members; the second, for the other parts, looks each member up in the covered ids
+    (:func:`_covered`)."""
+
+    wheres: list[pl.Expr]
+    outer: list[str]
+    fields: list[str]
 
 
 @dataclass(frozen=True)
@@ -365,9 +393,18 @@ def _covered(k: int) -> pl.Expr:
     )
 
 
-def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFrame:
+def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> tuple[pl.DataFrame, bool]:
     """The ``__cov<k>:*`` columns of every household (see :data:`_COVERAGE`), from one explode of the
-    delivered measures."""
+    delivered measures, and whether a measure that may cover names members (``ids``/``ids?`` not all
+    empty).
+
+    Where none does, a household's coverage is the same for all its members: ``__cov<k>:hh``, what
+    :func:`_covered` gives a member when the ids are empty, and the only column returned when no
+    household has a delivered measure at all. The selection then explodes that one Boolean per type set
+    instead of the four coverage columns (two lists) and looks nobody up in lists: on the bundled
+    workload (no household with measures) ``_select_pass`` ran 1,007 → 653 M polars instructions a run
+    (least CPU s 0.09 → 0.07 in ``bench_batch_profile.py --n 100000``; docs/batch-speed.md, session 22
+    pmem). A part where a measure names members takes the per-member way as before."""
     flat = (
         df.lazy()
         .select("_row", "as_of", _MEASURES)
@@ -391,20 +428,44 @@ def _coverage(df: pl.DataFrame, type_sets: list[tuple[str, ...]]) -> pl.DataFram
             pl.col("__who").filter(counts.is_null() & ~whole).alias(f"__cov{k}:ids?"),
         ]
     got = flat.group_by("_row").agg(aggs).collect(engine=ENGINE)
-    out = df.select("_row").join(got, on="_row", how="left", maintain_order="left")
+    unknown = pl.col(_MEASURES).is_null()
+    if got.height == 0:  # no household of the part has a delivered measure: nothing is covered
+        return df.select(
+            pl.when(unknown).then(None).otherwise(False).alias(f"__cov{k}:hh") for k in range(len(type_sets))
+        ), False
+    named = bool(
+        got.select(
+            pl.any_horizontal(
+                (pl.col(f"__cov{k}:{x}").list.len() > 0).any() for k in range(len(type_sets)) for x in ("ids", "ids?")
+            )
+        ).item()
+    )
+    out = df.select("_row", _MEASURES).join(got, on="_row", how="left", maintain_order="left")
     fills = []
     for k in range(len(type_sets)):
         fills += [pl.col(f"__cov{k}:{x}").fill_null(False) for x in ("all", "all?")]
         fills += [pl.col(f"__cov{k}:{x}").fill_null(pl.lit([], dtype=pl.List(pl.String))) for x in ("ids", "ids?")]
-    return out.with_columns(fills).drop("_row")
+    out = out.with_columns(fills)
+    # where no measure names members, a household's coverage is one value for all its members (_covered)
+    hh = (
+        pl.when(unknown)
+        .then(None)
+        .when(pl.col(f"__cov{k}:all"))
+        .then(True)
+        .when(pl.col(f"__cov{k}:all?"))
+        .then(None)
+        .otherwise(False)
+        .alias(f"__cov{k}:hh")
+        for k in range(len(type_sets))
+    )
+    return out.with_columns(hh).drop("_row", _MEASURES), named
 
 
 def _select_pass(
     conditions: list[pl.Expr],
-    wheres: list[pl.Expr],
-    outer: list[str],
+    ways: list[_Way],
     type_sets: list[tuple[str, ...]],
-    fields: list[str],
+    of: list[int],
     lf: pl.LazyFrame,
 ) -> pl.LazyFrame:
     """Explode the members once; per selector, the members where its condition is true / null, as bit
@@ -420,6 +481,9 @@ def _select_pass(
     partial word of larger households) and cut apart after the sum (measured in §13). The assembly spells
     the positions out once per distinct mask.
 
+    Selectors of the same condition and type set share one mask (computed once, its columns written
+    under each selector's number: ``of``); ``ways`` are the two readings of coverage (:class:`_Way`).
+
     Every household keeps a place in the explode (no members, or an unknown collection, explodes to one
     null entry with a null position, whose bit is null and adds nothing), so the sums come out one per
     household in input order (read off a running sum at each household's last row) and are stacked
@@ -429,8 +493,12 @@ def _select_pass(
     from .polars import _bit_or, _narrowed, _sums_to
 
     df = lf.collect(engine=ENGINE)
+    named = False
     if type_sets:
-        df = pl.concat([df, _coverage(df, type_sets)], how="horizontal")
+        cov, named = _coverage(df, type_sets)
+        df = pl.concat([df, cov], how="horizontal")
+    way = ways[1 if named else 0]
+    wheres = way.wheres
     largest: int = df.select(pl.col("members").list.len().max().fill_null(0)).item()
     words = max(1, -(-largest // _WORD))
     at = pl.col(_INDEX)  # the member's position from 0
@@ -439,16 +507,17 @@ def _select_pass(
     # each mask (selected, then to review, per selector): whether the member is in it, on the exploded rows
     holds = [pl.col(f"__w{i}").fill_null(False) for i in range(len(wheres))]
     holds += [pl.col(f"__w{i}").is_null() for i in range(len(wheres))]
-    names = [f"{_SELECTED}{i}" for i in range(len(wheres))] + [f"{_REVIEW}{i}" for i in range(len(wheres))]
     slots = _packing(len(holds), largest)
     # packed word → the flags it carries (each shifted to its slot) and which word of the masks it holds
     flags: dict[int, tuple[int, list[pl.Expr]]] = {}
     for h, mask in zip(holds, slots, strict=True):
         for j, (word, shift, _) in enumerate(mask):
-            flags.setdefault(word, (j, []))[1].append(h.cast(pl.UInt64) * _u64(1 << shift))
+            # a choice of two literals, not the flag cast to UInt64 times the slot's bit: half the CPU time
+            # (bundled packs, 28 flags on 295,000 member rows, one thread: 0.0123 -> 0.0067 s)
+            flags.setdefault(word, (j, []))[1].append(pl.when(h).then(_u64(1 << shift)).otherwise(_u64(0)))
     flat = (
         df.lazy()
-        .select(_narrowed("members", fields), *outer)
+        .select(_narrowed("members", way.fields), *way.outer)
         .with_columns(pl.int_ranges(pl.col("members").list.len(), dtype=pl.UInt64).alias(_INDEX))
         .explode("members", _INDEX, empty_as_null=True)
         .with_columns(x.alias(f"__c{k}") for k, x in enumerate(conditions))
@@ -470,9 +539,10 @@ def _select_pass(
         .select(
             (pl.col(f"__p{word}") // _u64(1 << shift) % _u64(1 << width) if width < _WORD else pl.col(f"__p{word}"))
             .cast(pl.UInt64)
-            .alias(f"{name}:{j}")
-            for name, mask in zip(names, slots, strict=True)
-            for j, (word, shift, width) in enumerate(mask)
+            .alias(f"{prefix}{i}:{j}")
+            for prefix, base in ((_SELECTED, 0), (_REVIEW, len(wheres)))
+            for i, d in enumerate(of)
+            for j, (word, shift, width) in enumerate(slots[base + d])
         )
         .collect(engine=ENGINE)
     )
