@@ -509,11 +509,14 @@ def _generate(program: Program) -> GapCode:
     w.emit(0, "def unknown(n, v, U=U):")
     w.emit(1, "m = 0")
     concluding = frozenset(rule.id for rule, _, _ in program.rules if rule.conclusions)
+    trees: dict[str, list[str]] = {}  # each concluding rule's tree as ``unknown`` writes it, for ``guarded``
     for rule, _, root in program.rules:
         if rule.conclusions:
+            at = len(w.lines)
             _node(w, root, 1, fn_of, chain.alias, concluding)
+            trees[rule.id] = w.lines[at:]
     w.emit(1, "return m")
-    _guarded(w, program, fn_of, concluding)
+    _guarded(w, program, trees)
     facts_lines, closure = _facts_source(program)
     shared = _compiled("\n".join([*w.lines, *facts_lines]) + "\n")
     if len(w.items) != len(first.items):  # pragma: no cover - both passes walk the same trees
@@ -541,7 +544,7 @@ _GUARD_CHUNK: Final = 6
 """Concluding rules per test of their bits in ``guarded`` (within one conclusion group's mask)."""
 
 
-def _guarded(w: _Writer, program: Program, fn_of: dict[str, str], concluding: frozenset[str]) -> None:
+def _guarded(w: _Writer, program: Program, trees: dict[str, list[str]]) -> None:
     """``guarded(n, v, u)``: what ``unknown(n, v)`` gives, each concluding rule's tree under a test of the
     run's unknown masks ``u`` (the program's fourth result, one mask per conclusion group).
 
@@ -552,21 +555,24 @@ def _guarded(w: _Writer, program: Program, fn_of: dict[str, str], concluding: fr
     lowest group's mask: one test of ``u[g]`` per group that has such rules, then one of the bits of
     each chunk of :data:`_GUARD_CHUNK` of them, then the roots as in ``unknown``. Measured (callgrind,
     ``bench_instructions.py``, 2,000 fresh households): bundled ``compact`` 563,688 → 557,096 instructions a
-    household; ``sys.settrace`` lines 99.7 (``unknown``) → 54.1 (``guarded``) a bundled household."""
+    household; ``sys.settrace`` lines 99.7 (``unknown``) → 54.1 (``guarded``) a bundled household.
+
+    ``trees``: each concluding rule's lines as ``unknown`` wrote them (one level in), taken as they are —
+    walking the trees again cost a fifth of generating a program's gap code (about 2 ms a program on
+    the bundled packs' first decisions: the rows of a mixed batch decided household by household, the
+    first decision of a new process)."""
     where: dict[str, tuple[int, int]] = {}  # rule id -> (its lowest group, its bit there)
     for g, group in enumerate(program.conclusion_bits):
         for j, cs in enumerate(group):
             where.setdefault(cs[0][2], (g, 1 << j))
     by_group: dict[int, list[tuple[int, list[str]]]] = {}
-    for rule, _, root in program.rules:
+    for rule, _, _ in program.rules:
         if not rule.conclusions:
             continue
         g, bit = where[rule.id]  # (a concluding rule has a bit in some group: ``Program.conclusion_bits``)
-        body = _Writer()
-        body.items = w.items
-        _node(body, root, 0, fn_of, program.chain.alias, concluding)
-        if body.lines:  # (a rule whose tree asks for nothing is left out, as in ``unknown``)
-            by_group.setdefault(g, []).append((bit, body.lines))
+        lines = [line[4:] for line in trees[rule.id]]  # (written one level in: ``    `` off each)
+        if lines:  # (a rule whose tree asks for nothing is left out, as in ``unknown``)
+            by_group.setdefault(g, []).append((bit, lines))
     w.emit(0, "def guarded(n, v, u, U=U):")
     w.emit(1, "m = 0")
     for g, rules in sorted(by_group.items()):
