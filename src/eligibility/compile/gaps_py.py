@@ -111,8 +111,11 @@ class GapCode:
         facts: FactPaths,
         fact_bits: dict[str, int],
         source: str,
+        guarded: Callable[[Any, tuple[Any, ...], tuple[int, ...]], int],
     ) -> None:
         self.rules, self.unknown, self.items, self.facts = rules, unknown, items, facts
+        self.guarded = guarded
+        """``unknown`` under tests of the run's unknown masks (:func:`_guarded`): the same mask."""
         self.fact_bits, self.source = fact_bits, source
         self.subject_bits: dict[str, int] = {}
         """Per subject, the bits of all its items (to leave a subject out of a mask)."""
@@ -129,14 +132,8 @@ class GapCode:
         for bits in fact_bits.values():
             self.all_facts |= bits
         self.memo: dict[Any, Any] = {}
-        self.guarded: Callable[[Any, tuple[Any, ...], tuple[int, ...]], int] = _no_guarded
-        """``unknown`` under tests of the run's unknown masks (:func:`_guarded`): the same mask."""
         self.shared: object = None
         """The compiled functions' holder (``_Compiled``), shared with programs writing the same source."""
-
-
-def _no_guarded(n: Any, v: tuple[Any, ...], u: tuple[int, ...]) -> int:  # pragma: no cover - replaced
-    raise AssertionError("GapCode.guarded is set by _generate")
 
 
 def gap_code(program: Program) -> GapCode:
@@ -524,8 +521,7 @@ def _generate(program: Program) -> GapCode:
     items = tuple(sorted(w.items, key=w.items.__getitem__))
     ns = shared.ns
     rules = {rid: ns[name] for rid, name in fn_of.items()}
-    got = GapCode(rules, ns["unknown"], items, ns["facts"], closure, shared.source)
-    got.guarded = ns["guarded"]
+    got = GapCode(rules, ns["unknown"], items, ns["facts"], closure, shared.source, ns["guarded"])
     got.shared = shared
     # The memos of sides and parts shared by the chain's programs writing this text with these items and
     # fact bits: a mask means the same items, a part the same subject, paths, facts and labels there. (The

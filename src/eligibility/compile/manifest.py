@@ -1587,7 +1587,7 @@ def _sub_text(v: Any) -> str:
     c = v.__class__
     if c is bool:
         return "是" if v else "否"
-    if c is Decimal or c is date:  # kept (:data:`_VALUE_TEXTS`), without a call (a quarter of the formula numbers)
+    if c is Decimal or c is date:  # kept (:data:`_SUB_TEXTS`), without a call (a quarter of the formula numbers)
         try:
             got = _SUB_TEXTS.get(v)
         except TypeError:  # a signalling NaN
