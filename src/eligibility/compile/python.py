@@ -455,6 +455,26 @@ class _Compiler:
             self.const_kept.append(v)  # an id stays this object's only while the object lives
         return name
 
+    def as_kind(self, name: str, kind: str | None) -> str:
+        """Constant ``name``, a side of a comparison, as a constant of ``kind`` — the type the other side
+        surely has (:meth:`numeric`) — when it converts exactly: an int for a whole Decimal compared with
+        an int value (``water.fetch_minutes <= 20``, the 20 a parameter's Decimal), a Decimal for an int
+        compared with a Decimal value (``net_income == 0``). Else ``name`` itself.
+
+        Why: CPython compares an int with a Decimal by first converting the int to a new Decimal (in
+        ``_decimal``'s ``convert_op``: an allocation, and a free after) — about 9 conversions a household
+        on the 淮北 identification pack, ~1 % of its instructions (session 24's callgrind). The result is
+        the same for every value either side may hold: a Decimal equal to a whole number compares with
+        any number exactly as that int does."""
+        v = self.consts.get(name)
+        if kind is None or v is None or isinstance(v, bool):
+            return name
+        if kind == "decimal" and type(v) is int:
+            return self.const(Decimal(v))
+        if kind == "int" and type(v) is Decimal and v.is_finite() and v == v.to_integral_value():
+            return self.const(int(v))
+        return name
+
     def param(self, name: str) -> Any:
         """The parameter's value in this span (folded); UNKNOWN when it has none (optional or not: the
         decision names a missing required one, see :meth:`Chain.missing_params`)."""
@@ -704,6 +724,8 @@ class _Compiler:
                 # whole numbers of the span (months, days): exact, so computed once here
                 x, y = self.consts[a], self.consts[b]
                 return self.const(x + y if node.op == "+" else (x - y if node.op == "-" else x * y))
+            if node.op in _ORDER_OPS:  # a constant side in the other side's number type (``as_kind``)
+                a, b = self.as_kind(a, self.numeric(node.right)), self.as_kind(b, self.numeric(node.left))
             guard = self.guard([a, b])
             if not guard and node.op != "/":
                 self.safe.add(t)  # known operands give a known result (a division by zero does not)
@@ -1156,7 +1178,15 @@ class _Compiler:
             parts.append(e)
         if first is not None:  # the caller emits the test: its read is there for later tests
             self.scopes[-1][first[0]] = first[1]
-        holds = self.coded(node.op, parts, raws) or f"{parts[0]} {node.op} {parts[1]}"
+        holds = self.coded(node.op, parts, raws)
+        if holds is None:
+            if node.op in _ORDER_OPS:  # a constant side in the item attribute's number type (``as_kind``)
+                kinds = [
+                    self.numeric(side) if r is None else _number_kind_of(r[2])
+                    for r, side in zip(raws, (node.left, node.right), strict=True)
+                ]
+                parts = [self.as_kind(parts[0], kinds[1]), self.as_kind(parts[1], kinds[0])]
+            holds = f"{parts[0]} {node.op} {parts[1]}"
         return " or ".join(unknown) or "False", holds
 
     def unknown_side(self, node: Binary) -> bool:
@@ -1514,6 +1544,9 @@ class _Compiler:
             return a if same else f"U if {a} is U else ({a} is False)"
         if "U" in (a, *exps):
             return "U"
+        if op in ("eq", "ne", "lt", "le", "gt", "ge", "between"):  # constants in the subject's number type
+            kind = self.leaf_numeric(c)
+            exps = [self.as_kind(e, kind) for e in exps]
         guard = self.guard([a, *exps])
         if op in ("eq", "ne", "lt", "le", "gt", "ge"):
             sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
@@ -1552,6 +1585,15 @@ class _Compiler:
             return None if f is None else f.type.kind
         spec = CATALOGUE.get(c.subject)
         return None if spec is None else spec.type.kind
+
+    def leaf_numeric(self, c: Leaf) -> str | None:
+        """:meth:`numeric` of a leaf's subject (a fact's formula, or the household field's declared type)."""
+        if c.ref == "fact":
+            f = self.chain.facts.get(c.subject)
+            return None if f is None else self.numeric(f.node)
+        if CATALOGUE.get(c.subject) is None:
+            return None
+        return _number_kind_of(_field_annotation(c.subject))
 
     def is_bool(self, c: Leaf) -> bool:
         """Whether a leaf's subject is a yes/no value: True, False or unknown, nothing else."""
@@ -1850,6 +1892,8 @@ def _none_returns(results: list[tuple[str, list[tuple[int, int]]]], tail: str, o
 
 
 _MIRROR: Final = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_ORDER_OPS: Final = frozenset(("==", "!=", "<", "<=", ">", ">="))
+"""The comparisons whose constant side :meth:`_Compiler.as_kind` may give in the other side's number type."""
 """A comparison with its sides swapped (``n <= f`` is ``f >= n``)."""
 _WALRUS: Final = re.compile(r"\((x\d+) := [^()]*\) is None")
 """An item test's first read of one attribute, and nothing else (:meth:`_Compiler.test`): ``(x3 := m1d['k'])
