@@ -55,10 +55,15 @@ def _fresh_programs(monkeypatch: pytest.MonkeyPatch | None) -> list[Program]:
     return list(out.values())
 
 
-def test_constants_take_the_number_type_of_the_field_they_are_compared_with() -> None:
+@pytest.fixture(scope="module")
+def programs() -> list[Program]:
+    return _fresh_programs(None)
+
+
+def test_constants_take_the_number_type_of_the_field_they_are_compared_with(programs: list[Program]) -> None:
     kinds = _field_kinds()
     seen = {"int": 0, "decimal": 0}
-    for program in _fresh_programs(None):
+    for program in programs:
         consts = _constants(program)
         for var, k in _COMPARE.findall(program.source):
             kind, v = kinds.get(var), consts.get(k)
@@ -75,12 +80,12 @@ def test_constants_take_the_number_type_of_the_field_they_are_compared_with() ->
     assert seen["int"] > 10 and seen["decimal"] > 10, seen
 
 
-def test_a_whole_decimal_parameter_compared_with_an_int_field_is_an_int() -> None:
+def test_a_whole_decimal_parameter_compared_with_an_int_field_is_an_int(programs: list[Program]) -> None:
     """淮北's water rules: ``water.fetch_minutes <= param`` with the parameter a Decimal in the rule file."""
     kinds = _field_kinds()
     assert kinds["v_water_fetch_minutes"] == "int"
     found = []
-    for program in _fresh_programs(None):
+    for program in programs:
         consts = _constants(program)
         for var, k in _COMPARE.findall(program.source):
             if var == "v_water_fetch_minutes":
@@ -94,9 +99,9 @@ def households() -> list[tuple[Any, date]]:
 
 
 def test_programs_without_the_conversion_answer_the_same(
-    households: list[tuple[Any, date]], monkeypatch: pytest.MonkeyPatch
+    programs: list[Program], households: list[tuple[Any, date]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with_kinds = {p.key: p for p in _fresh_programs(None)}
+    with_kinds = {p.key: p for p in programs}
     without = {p.key: p for p in _fresh_programs(monkeypatch)}
     assert with_kinds.keys() == without.keys()
     differs = sum(
