@@ -532,6 +532,18 @@ def since_bound(on: pl.Expr, months: int) -> pl.Expr:
     return on.map_batches(functools.partial(_since_bounds, months), return_dtype=pl.Date)
 
 
+@functools.cache
+def _as_of_since(months: int) -> pl.Expr:
+    """:func:`since_bound` of the ``as_of`` column, one expression object per month count. Each call of
+    ``since_bound`` wraps a new ``functools.partial`` in a new Python function node, and polars compares
+    such nodes by object (``meta.eq`` is false even for the same partial): the bundled packs' two
+    "dropped out, aged 6-15" member conditions (one per pack) print the same but were not recognised as
+    one by ``add_member_stage``'s ``meta.eq``, so ``_select_pass`` computed the condition twice. With one
+    object per month count the equal conditions compare equal and are computed once (measured in
+    docs/batch-speed.md, session 24 pol3). An expression is immutable, so one object serves every plan."""
+    return since_bound(pl.col("as_of"), months)
+
+
 def _since_bounds(months: int, on: pl.Series) -> pl.Series:
     """:func:`since_bound` over a column: a part has one assessment date (or a handful), so the bound is
     computed per distinct date and spread; a null date has a null bound."""
@@ -817,7 +829,7 @@ class _Compiler:
         if d.kind != "date":
             return None
         self.use("as_of")
-        on_or_before = d.expr <= since_bound(pl.col("as_of"), months)
+        on_or_before = d.expr <= _as_of_since(months)
         return on_or_before if op in (">=", ">") else ~on_or_before
 
     def call(self, node: Call) -> V:
