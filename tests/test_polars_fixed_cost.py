@@ -67,7 +67,7 @@ def test_reach_propagated_down_the_references_is_the_or_over_every_way() -> None
     starts = {"t": ["A", "C"], "u": ["B"]}
     tags = {tag: {r: pl.lit(True) for r in rules} for tag, rules in starts.items()}
     decide: Any = SimpleNamespace(c=SimpleNamespace(rule_nodes=NODES))
-    reached, stages = _Decide.reach_stages(decide, tags)
+    reached, stages, ways = _Decide.reach_stages(decide, tags)
     assert reached == {"t": {"A", "B", "C", "D"}, "u": {"B", "C", "D"}}
 
     rng = random.Random(11)
@@ -85,7 +85,7 @@ def test_reach_propagated_down_the_references_is_the_or_over_every_way() -> None
         for c in mem_cols:
             columns[c].append(True)
     frame = pl.DataFrame(columns, schema={**dict.fromkeys(node_cols, pl.Int64), **dict.fromkeys(mem_cols, pl.Boolean)})
-    lf = frame.lazy()
+    lf = frame.lazy().with_columns(ways)  # each way's column, in a layer before the stages (as the gap stage)
     for cols in stages:
         lf = lf.with_columns(cols)
     got = lf.collect()

@@ -52,3 +52,24 @@ def test_the_wide_query_runs_on_its_flags_and_equals_the_fully_optimised_one(
         assert found is not None
         assert ours == int(found.group(1)) < int(found.group(2))
     assert decided.height == frame.height
+
+
+def test_each_way_into_a_referenced_rule_is_one_column(ruleset: RuleSet) -> None:
+    """A reference's way (its nodes all unknown) is one ``__way:`` column, made in a layer before the
+    ``__reach:`` stages and read by each gathering that reaches its rule: none of those stages reads a
+    node column itself (each way's chain once in the plan, not once per gathering: session 24 pol3)."""
+    from datetime import date
+
+    chain = ruleset.chain(ruleset.pack_for_region("340602000000"))
+    prog = target.compile_table(chain, date(2024, 6, 30))
+    (stage,) = [s for s in prog.stages if getattr(s, "__qualname__", "").startswith("_Decide.gap_stage")]
+    cells = dict(zip(stage.__code__.co_freevars, (c.cell_contents for c in stage.__closure__ or ()), strict=True))
+    layers: list[list[pl.Expr]] = cells["layers"]
+    made = [e.meta.output_name() for layer in layers for e in layer]
+    ways = [n for n in made if n.startswith("__way:")]
+    assert ways and len(ways) == len(set(ways))
+    reaching = [e for layer in layers for e in layer if e.meta.output_name().startswith("__reach:")]
+    assert reaching
+    read = {r for e in reaching for r in e.meta.root_names()}
+    assert not {r for r in read if r.startswith("__n:")}, sorted(read)[:5]
+    assert {r for r in read if r.startswith("__way:")} == set(ways)

@@ -231,3 +231,21 @@ def test_coverage_one_value_per_household_unless_a_measure_names_members() -> No
         one = df.head(1).with_columns(pl.lit(naming, dtype=pl.List(measure)).alias("monitoring.measures"))
         _, named = _coverage(pl.concat([df, one]), [("综合保障",)])
         assert named == way, kind
+
+
+def test_equal_age_conditions_computed_once() -> None:
+    """Two selectors' member conditions with the same age test (the bundled packs' "dropped out, aged
+    6-15", once per pack) are one condition of ``_select_pass``: the bound date of each month count is one
+    expression object (``polars._as_of_since``), so polars' ``meta.eq`` sees the conditions alike and the
+    member selection computes the column once. Each holding its own ``since_bound`` (a new Python
+    function node), they printed alike and were computed twice."""
+    from eligibility.compile import polars as target
+    from eligibility.compile.members_pl import _select_pass
+
+    chain = RULESET.chain(RULESET.pack_for_region("340602000000"))
+    prog = target.compile_table(chain, date(2024, 6, 30))
+    (stage,) = [s for s in prog.stages if getattr(s, "func", None) is _select_pass]
+    aged = [str(c) for c in stage.args[0] if "python_udf" in str(c)]
+    assert aged, "the bundled packs have an age test in a member condition"
+    assert len(aged) == len(set(aged)), aged
+    assert target._as_of_since(72) is target._as_of_since(72)

@@ -532,6 +532,18 @@ def since_bound(on: pl.Expr, months: int) -> pl.Expr:
     return on.map_batches(functools.partial(_since_bounds, months), return_dtype=pl.Date)
 
 
+@functools.cache
+def _as_of_since(months: int) -> pl.Expr:
+    """:func:`since_bound` of the ``as_of`` column, one expression object per month count. Each call of
+    ``since_bound`` wraps a new ``functools.partial`` in a new Python function node, and polars compares
+    such nodes by object (``meta.eq`` is false even for the same partial): the bundled packs' two
+    "dropped out, aged 6-15" member conditions (one per pack) print the same but were not recognised as
+    one by ``add_member_stage``'s ``meta.eq``, so ``_select_pass`` computed the condition twice. With one
+    object per month count the equal conditions compare equal and are computed once (measured in
+    docs/batch-speed.md, session 24 pol3). An expression is immutable, so one object serves every plan."""
+    return since_bound(pl.col("as_of"), months)
+
+
 def _since_bounds(months: int, on: pl.Series) -> pl.Series:
     """:func:`since_bound` over a column: a part has one assessment date (or a handful), so the bound is
     computed per distinct date and spread; a null date has a null bound."""
@@ -817,7 +829,7 @@ class _Compiler:
         if d.kind != "date":
             return None
         self.use("as_of")
-        on_or_before = d.expr <= since_bound(pl.col("as_of"), months)
+        on_or_before = d.expr <= _as_of_since(months)
         return on_or_before if op in (">=", ">") else ~on_or_before
 
     def call(self, node: Call) -> V:
@@ -1956,7 +1968,9 @@ class _Decide:
 
     # ------------------------------------------------------------------ gaps (Engine._missing)
 
-    def reach_stages(self, tags: dict[str, dict[str, pl.Expr]]) -> tuple[dict[str, set[str]], list[list[pl.Expr]]]:
+    def reach_stages(
+        self, tags: dict[str, dict[str, pl.Expr]]
+    ) -> tuple[dict[str, set[str]], list[list[pl.Expr]], list[pl.Expr]]:
         """Per gathering, the rules its walks reach (its start rules, and the rules reached from them
         through rule references), each with its column ``__reach:<tag>:<rule>``: whether a walk of this
         row gets there (started there: ``__mem:<tag>:<rule>``, or came from a reached rule through a
@@ -1967,8 +1981,23 @@ class _Decide:
         way's nodes all unknown (every input a non-null Boolean), with a column per (gathering, rule)
         and a term per reference: spelled out per (start rule, reached rule) pair and way, the ways'
         chains of nodes were over half of the gap stage's plan (490 kB of plan text for the bundled
-        packs), which polars converts and optimises again on every part (the stage's fixed cost)."""
+        packs), which polars converts and optimises again on every part (the stage's fixed cost).
+
+        The third result: each way's "every node on it unknown" as a column (``__way:<rule>:<path>``),
+        for a layer before the stages. A way is read by every gathering reaching its rule (up to three):
+        written into each term, its chain was in the plan once per gathering, left to polars' common
+        subexpression elimination to share on every part (measured in docs/batch-speed.md, session 24
+        pol3)."""
         nodes = self.c.rule_nodes
+        ways: dict[tuple[str, tuple[int, ...]], pl.Expr] = {}
+
+        def way(r: str, path: list[int]) -> pl.Expr:
+            key = (r, tuple(path))
+            if key not in ways:
+                name = f"__way:{r}:{'.'.join(map(str, path))}"
+                ways[key] = _all([pl.col(f"__n:{r}:{i}").is_null() for i in path]).alias(name)
+            return pl.col(ways[key].meta.output_name())
+
         into: dict[str, list[tuple[str, list[int]]]] = {}  # rule -> (rule referring to it, path)
         for rid, (_, _, refs) in nodes.items():
             for path, target in refs:
@@ -1993,16 +2022,12 @@ class _Decide:
 
             for rid in sorted(got, key=list(nodes).index):
                 terms = [pl.col(f"__mem:{tag}:{rid}")] if rid in starts else []
-                terms += [
-                    pl.col(f"__reach:{tag}:{r}") & _all([pl.col(f"__n:{r}:{i}").is_null() for i in path])
-                    for r, path in into.get(rid, [])
-                    if r in got
-                ]
+                terms += [pl.col(f"__reach:{tag}:{r}") & way(r, path) for r, path in into.get(rid, []) if r in got]
                 while len(stages) <= depth(rid):
                     stages.append([])
                 stages[depth(rid)].append(_any(terms).alias(f"__reach:{tag}:{rid}"))
             reached[tag] = got
-        return reached, stages
+        return reached, stages, list(ways.values())
 
     def node_columns(self) -> list[pl.Expr]:
         """Every condition node's outcome as a column (for the rows of the gap pass only)."""
@@ -2125,7 +2150,7 @@ class _Decide:
         e_parts = [sets["ea"], sets["eb"]]
         for rid in tags["e"]:  # exit: before and after the household qualifies (never both on a row)
             tags["e"][rid] = _any([part[rid] for part in e_parts if rid in part])
-        starts, reach_stages = self.reach_stages(tags)
+        starts, reach_stages, way_cols = self.reach_stages(tags)
         # leaf occurrences of every reachable rule, grouped by (subject, payload)
         occ: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[tuple[str, pl.Expr]]] = {}
         reachable = {t for s in starts.values() for t in s}
@@ -2698,7 +2723,7 @@ class _Decide:
         }  # what its last select may keep (``kept``)
         layers: list[list[pl.Expr]] = []
         for layer in reversed(
-            [nodes, *fact_stages, [*mem_cols, *occ_cols], *reach_stages, hit_cols, present_cols, out_cols]
+            [nodes, *fact_stages, [*mem_cols, *occ_cols, *way_cols], *reach_stages, hit_cols, present_cols, out_cols]
         ):
             kept_layer = [e for e in layer if e.meta.output_name() in live]
             live.update(r for e in kept_layer for r in e.meta.root_names())
