@@ -718,13 +718,10 @@ class TextExpander:
         given = h.given
         # Unknowns and bools (some 70 % of the values shown, 67 % of the formula numbers) written in the
         # comprehension, the rest by one call each (session 22: one call per value through ``map`` cost
-        # ~1.5 µs a household more, each list). ``type(v)``, not ``v.__class__``: Python 3.11 calls
-        # ``type`` of one argument inline (a specialised call), where ``__class__`` is a descriptor on
-        # ``object`` read by the generic attribute look-up for every value (the values' types vary, so
-        # that read is never specialised) — ~220 reads a fresh bundled household (session 24, fjs4).
+        # ~1.5 µs a household more, each list).
         u = UNKNOWN
         texts = [
-            "null" if v is u else ("true" if v else "false") if type(v) is bool else _value_text(v)
+            "null" if v is u else ("true" if v else "false") if v.__class__ is bool else _value_text(v)
             for v in self._get_shown(given)
         ]
         nodes = h.nodes
@@ -732,7 +729,7 @@ class TextExpander:
             raise ValueError(f"the compact trace has {len(nodes)} condition nodes, its manifest {self._n_nodes}")
         unknown = self._unknown(h)
         subs = [
-            "未知" if v is u else ("是" if v else "否") if type(v) is bool else _sub_text(v)
+            "未知" if v is u else ("是" if v else "否") if v.__class__ is bool else _sub_text(v)
             for v in self._get_subbed(given)
         ]
         missing = self._missing_texts(h.missing, unknown)
@@ -1558,7 +1555,7 @@ def _value_text(v: Any) -> str:
     common types written directly, and a decimal's or a date's text kept (:data:`_VALUE_TEXTS`)."""
     if v is UNKNOWN:  # the commonest (some 40 % of the values a bundled trace shows), then bools
         return "null"
-    c = type(v)  # see _pieces: not ``v.__class__``
+    c = v.__class__
     if c is bool:
         return "true" if v else "false"
     if c is date or c is Decimal:  # then dates and decimals (12 %, 7 %): kept (:data:`_VALUE_TEXTS`), without a call
@@ -1585,7 +1582,7 @@ def _sub_text(v: Any) -> str:
     per character, so a formula's text is its escaped pieces side by side)."""
     if v is UNKNOWN:
         return "未知"
-    c = type(v)
+    c = v.__class__
     if c is bool:
         return "是" if v else "否"
     if c is Decimal or c is date:  # kept (:data:`_SUB_TEXTS`), without a call (a quarter of the formula numbers)
