@@ -1559,11 +1559,13 @@ def _value_text(v: Any) -> str:
     if c is bool:
         return "true" if v else "false"
     if c is date or c is Decimal:  # then dates and decimals (12 %, 7 %): kept (:data:`_VALUE_TEXTS`), without a call
-        k = str(v) if c is Decimal else v  # a decimal by its text: see _VALUE_TEXTS
-        got = _VALUE_TEXTS.get(k)
+        try:
+            got = _VALUE_TEXTS.get(v)
+        except TypeError:  # a signalling NaN
+            return _value_text_of(v)
         if got is None:
             got = _value_text_of(v)
-            _keep_bounded(_VALUE_TEXTS, k, got, _KEPT_TEXTS)
+            _keep_bounded(_VALUE_TEXTS, v, got, _KEPT_TEXTS)
         return got
     if c is int:
         return repr(v)  # int's own repr (c is int): ``int.__repr__(v)``, a slot wrapper, made an argument tuple
@@ -1586,11 +1588,13 @@ def _sub_text(v: Any) -> str:
     if c is bool:
         return "是" if v else "否"
     if c is Decimal or c is date:  # kept (:data:`_SUB_TEXTS`), without a call (a quarter of the formula numbers)
-        k = str(v) if c is Decimal else v  # a decimal by its text: see _VALUE_TEXTS
-        got = _SUB_TEXTS.get(k)
+        try:
+            got = _SUB_TEXTS.get(v)
+        except TypeError:  # a signalling NaN
+            return _sub_text_of(v)
         if got is None:
             got = _sub_text_of(v)
-            _keep_bounded(_SUB_TEXTS, k, got, _KEPT_TEXTS)
+            _keep_bounded(_SUB_TEXTS, v, got, _KEPT_TEXTS)
         return got
     if c is int:
         return repr(v)
@@ -1605,17 +1609,13 @@ def _sub_text_of(v: Any) -> str:
 
 _KEPT_TEXTS: Final = 1 << 16
 _VALUE_TEXTS: dict[Any, str] = {}
-"""A decimal's or a date's JSON text (and in ``_SUB_TEXTS`` its formula text), kept (:func:`_value_text`,
-:func:`_sub_text`): households share amounts, lines and dates (the day assessed, a pack's dates), and
-writing a decimal's text — integral or not, then rounded or not — cost about a third of a full trace's
-text. A date is kept by value; a decimal by its own text, ``str(v)`` (session 24, fjs4), which names its
-sign, digits and exponent exactly, so an equal text is an equal decimal with equal texts (``1.5`` and
-``1.50``, which show alike, are two entries). Why not by value: a fresh household's decimals are new
-objects, and a decimal's first hash (a modular power of its exponent, then kept in the object) cost
-~1,800 instructions — 37,220 ``dec_hash`` calls were 1.6 % of fresh bundled households'
-``full_json(evaluate(h))`` under callgrind — against a few hundred for its text and that str's hash. A
-signalling NaN (no hash) needs no way round either. Each table starts over when it holds
-:data:`_KEPT_TEXTS` entries."""
+"""A decimal's or a date's JSON text (and in ``_SUB_TEXTS`` its formula text), kept by value
+(:func:`_value_text`, :func:`_sub_text`): households share amounts, lines and dates (the day assessed, a
+pack's dates), and writing a decimal's text — integral or not, then rounded or not — cost about a third of
+a full trace's text. Kept by value because both texts depend on the value only (``1.5`` and ``1.50`` show
+alike: the JSON as a double, the formula rounded to cents and normalised); a decimal that cannot be a key
+(a signalling NaN) is written each time. Each table starts over when it holds :data:`_KEPT_TEXTS`
+entries."""
 _SUB_TEXTS: dict[Any, str] = {}
 _PATH_TEXTS: dict[tuple[str, ...], tuple[str, str]] = {}
 """A fact's settling paths (a tuple) → their two texts (:func:`_paths_texts`), kept like the value texts."""
