@@ -26,7 +26,7 @@ import typing
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, cast
 
 import annotated_types
 import jiter
@@ -85,9 +85,9 @@ class CodedEnum(str, enum.Enum):
         enum serializer reads ``member.value`` instead — the ``enum.property`` descriptor, a Python call
         per code — ~20 a bundled household for its JSON and so its digest (session 24, fjs4). Python mode
         (``model_dump()``) still keeps the members, JSON mode still gives plain str."""
-        schema = handler(source)
+        schema = dict(handler(source))
         schema["serialization"] = core_schema.simple_ser_schema("str")
-        return schema
+        return cast(core_schema.CoreSchema, schema)
 
     @classmethod
     def _missing_(cls, value: object) -> CodedEnum | None:
