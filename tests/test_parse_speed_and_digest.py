@@ -27,7 +27,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from eligibility import HouseholdError, parse_household
 from eligibility import models as m
@@ -309,6 +309,48 @@ def test_sets_are_written_sorted_by_value_and_stay_sets_in_python() -> None:
 def test_digest_is_sha256_of_the_canonical_json() -> None:
     h = parse_household(household())
     assert household_digest(h) == "sha256:" + hashlib.sha256(h.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _coded_enums() -> list[type[m.CodedEnum]]:
+    found, todo = [], list(m.CodedEnum.__subclasses__())
+    while todo:
+        c = todo.pop()
+        found.append(c)
+        todo += c.__subclasses__()
+    return found
+
+
+def test_every_code_is_written_as_its_value() -> None:
+    """A code is written by the str serializer (session 24, fjs4): the same text as ``.value`` for every
+    member of every coded enum, in the JSON and in JSON-mode Python data; Python mode keeps the member."""
+    enums = _coded_enums()
+    assert len(enums) > 10
+    for c in enums:
+        adapter: TypeAdapter[Any] = TypeAdapter(c)
+        for member in c:
+            assert adapter.dump_json(member) == json.dumps(member.value, ensure_ascii=False).encode()
+            dumped = adapter.dump_python(member, mode="json")
+            assert dumped == member.value and type(dumped) is str
+            assert adapter.dump_python(member) is member
+
+
+def test_a_household_is_written_without_a_python_call_per_code() -> None:
+    """Fails on ``main`` before session 24: pydantic's enum serializer read each code's ``value``
+    (``enum.property.__get__``, a Python call); only the number and set callbacks remain."""
+    h = parse_household(household())
+    called: list[str] = []
+
+    def spy(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(spy)
+    try:
+        h.__pydantic_serializer__.to_json(h)
+    finally:
+        sys.setprofile(None)
+    assert called  # the money and the health sets still call Python
+    assert set(called) <= {"_json_number", "_sorted_by_value"}, sorted(set(called))
 
 
 def test_digest_names_the_content_not_the_spelling() -> None:
