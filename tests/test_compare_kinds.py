@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from eligibility import load_rules
 from eligibility.compile import python as py
-from eligibility.compile.python import Program, program_for
+from eligibility.compile.python import Program
 
-from .test_engine_findings import DATES
+from .test_engine_findings import _programs
 from .test_engine_selectors import _households
 
 _COMPARE = re.compile(r"\b(v_[a-z_]+) (?:==|!=|<=|>=|<|>) (K[0-9]+)\b")
@@ -40,19 +39,11 @@ def _field_kinds() -> dict[str, str | None]:
 
 
 def _fresh_programs(monkeypatch: pytest.MonkeyPatch | None) -> list[Program]:
-    """Every bundled pack's programs on ``DATES``, compiled anew (a fresh rule set: its own chains, so
+    """Every bundled pack's programs on ``DATES`` (``_programs``: a fresh rule set, its own chains, so
     nothing compiled before is reused), with ``as_kind`` left out when ``monkeypatch`` is given."""
     if monkeypatch is not None:
         monkeypatch.setattr(py._Compiler, "as_kind", lambda self, name, kind: name)
-    rules = load_rules()
-    out: dict[str, Program] = {}
-    for pack in rules.packs:
-        chain = rules.chain(pack)
-        for on in DATES:
-            if chain.in_force(on):
-                p = program_for(chain, on)
-                out.setdefault(p.key, p)
-    return list(out.values())
+    return _programs()
 
 
 @pytest.fixture(scope="module")
