@@ -19,7 +19,9 @@ Phases, all on the same data:
    member aggregates, the exact income test), its parameters read from the same rule set. The two are
    checked to agree on status and category for every row. The compiled target also lists the facts
    that would settle each ``needs_review`` (``blocking``/``unknown``); the query by hand does not.
-3. **Bundled packs**, all five decisions: ``decide_table`` with the bundled rules.
+3. **Bundled packs**, all five decisions: ``decide_table`` with the bundled rules over the whole frame,
+   one call, which decides it in chunks of ``--chunk-rows`` rows on the usable cores (session 25; until
+   then this phase called it part by part in this thread, one core).
 4. **End to end**: ``run_batch`` Parquet → Parquet in a subprocess, in one process and then with worker
    processes on every usable core (``workers="auto"``, the command's default): time, CPU of the process
    and its workers, peak RSS of the process and of its largest worker (target < 4 GiB at 1,000,000
@@ -67,7 +69,7 @@ import eligibility  # noqa: F401
 import polars as pl
 
 from eligibility import RuleSet, load_rules
-from eligibility.compile.polars import decide_table
+from eligibility.compile.polars import decide_table, usable_cores
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 AS_OF = date(2023, 9, 30)
@@ -553,14 +555,16 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     if args.identification_only:
         return
 
-    print(f"bundled packs, all five decisions (same frame, in parts of {args.chunk_rows:,} rows as run_batch does)")
+    print(
+        f"bundled packs, all five decisions (same frame, one decide_table call: chunks of {args.chunk_rows:,} rows, "
+        f"{usable_cores()} side by side)"
+    )
     decide_table(rules, frame.head(1000))
 
     def bundled() -> None:
-        # In parts: one call over a million rows holds every intermediate of the gap and findings stages
-        # at once (measured above 10 GiB); run_batch decides part by part too.
-        for start in range(0, n, args.chunk_rows):
-            decide_table(rules, frame.slice(start, args.chunk_rows))
+        # One call, as an API user makes it: decide_table cuts the part in chunks (bounded memory: a million
+        # rows at once held above 10 GiB of intermediates) and runs them on the usable cores.
+        decide_table(rules, frame, chunk_rows=args.chunk_rows)
 
     _timed("decide_table, bundled packs", n, bundled, args.repeat)
     frame = read = d = h = None  # type: ignore[assignment]  # free the memory before the subprocess runs
