@@ -621,3 +621,12 @@ def test_household_templates_round_trip_through_parse_household(tmp_path: Path) 
     for name in ("all.csv", "all.xlsx"):
         write_household_tables(pairs, tmp_path / name)
         assert_frame_equal(_ok(read_households(tmp_path / name)), expected)
+
+
+def test_reading_a_workbook_directly_logs_no_column_type_guesses(caplog: pytest.LogCaptureFixture) -> None:
+    """``read_households`` called without ``eligibility.batch`` (the documented Python use) is as quiet as the
+    command: fastexcel's line per column it reads as text is not printed (the cells are checked anyway)."""
+    logging.getLogger("fastexcel").setLevel(logging.NOTSET)  # as in a process that never imported the batch
+    with caplog.at_level(logging.INFO):
+        read_households(BATCH / "households.xlsx", as_of=date(2023, 9, 30))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("fastexcel")] == []

@@ -26,6 +26,7 @@ import gc
 import io
 import itertools
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -1242,6 +1243,10 @@ def _excel_sheet(reader: Any, name: str, file: str) -> _Table:
 def _read_excel(path: Path, as_of: date | None, sheet: str | None) -> ReadResult:
     import fastexcel
 
+    # fastexcel logs a line for every column whose type it guesses as text; the readers check each cell
+    # themselves and report what is wrong, so those lines are noise on a clerk's terminal — here, not only
+    # in ``eligibility.batch``, so that ``read_households`` called directly is as quiet.
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)
     try:
         reader = fastexcel.read_excel(str(path))
     except Exception as exc:  # fastexcel raises its own hierarchy; any of them means "not a workbook"
