@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eligibility import Engine
+from eligibility import Engine, parse_household
 from eligibility.compile.polars import decision_row
 
 from .conftest import AS_OF, EXAMPLES, LIMITS, RULES
@@ -127,3 +127,29 @@ def test_rows_the_rules_cannot_decide_are_errors(client: httpx.Client, form: str
     assert got[0]["error"]["code"] == "cannot_evaluate" and "decision" in got[1]
     undated = _lines(client.post("/v1/batch", content=_jsonl([ex])))
     assert undated[0]["error"]["code"] == "invalid_request"
+
+
+def test_decision_form_decides_each_programs_lines_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-household form decides a chunk grouped by region and date (one program's code and memos
+    warm in turn) and still answers every line in place, with its own household's decision."""
+    from eligibility.service import batch as service_batch
+
+    seen: list[tuple[str, str]] = []
+
+    def recorded(snap: Any, h: Any, on: date, trace: str) -> str:
+        seen.append((h.region, h.household_id))
+        return json.dumps({"household_id": h.household_id})
+
+    monkeypatch.setattr(service_batch, "decision_json", recorded)
+    first = _examples()[0]
+    base = first.get("household", first)
+    regions = ["341621000000", "340602000000"] * 3  # alternating in the input
+    on = date(2023, 9, 30)
+    todo = [
+        (n, parse_household({**base, "household_id": f"H{n}", "region": region}), on)
+        for n, region in enumerate(regions, start=1)
+    ]
+    out = service_batch._decisions(None, todo, "none")  # type: ignore[arg-type]
+    assert [r for r, _ in seen] == sorted(regions)  # grouped (fails when decided in input order)
+    for n, h, _ in todo:
+        assert json.loads(out[n])["line"] == n and json.loads(out[n])["decision"]["household_id"] == h.household_id

@@ -121,9 +121,15 @@ def _table(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: Trace
 
 
 def _decisions(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: TraceLevel) -> dict[int, bytes]:
-    """The per-household engine over the chunk: the Decision JSON of /v1/evaluate on each line."""
+    """The per-household engine over the chunk: the Decision JSON of /v1/evaluate on each line.
+
+    Decided grouped by region and date — the households of one program one after another — and answered
+    by line: a batch of many jurisdictions and dates otherwise meets a different program's code and memos
+    at nearly every line, and the processor's caches with them (bundled rules on households of every pack
+    and date, ``trace="none"``, in blocks of 2,000 as here: 129.9 → 107.0 and 109.2 → 92.7 µs a
+    household, two pairs; docs/engine_speed.md, session 25)."""
     out: dict[int, bytes] = {}
-    for n, h, on in todo:
+    for n, h, on in sorted(todo, key=_program_order):
         try:
             text = decision_json(snap, h, on, trace)
         except Problem as exc:  # the rules cannot decide, or a member born after the date: this line's error
@@ -132,3 +138,10 @@ def _decisions(snap: Snapshot, todo: list[tuple[int, Household, date]], trace: T
         head = _dumps({"line": n, "household_id": h.household_id})
         out[n] = (head[:-1] + ',"decision":' + text + "}\n").encode()
     return out
+
+
+def _program_order(item: tuple[int, Household, date]) -> tuple[str, date, int]:
+    """A line's place when a chunk is decided: its region, then its date (a region's program is fixed by
+    the pair), then the line."""
+    n, h, on = item
+    return (h.region or "", on, n)
