@@ -54,7 +54,8 @@ def test_chunks_decide_what_one_run_decides(
     monkeypatch.setattr(target, "usable_cores", lambda: 2)
     chunked = decide_table(ruleset, frame, rule_columns=rule_columns, chunk_rows=7)
     decided = frame.height - 2  # the refused (born after as_of) and the region-less rows aside
-    assert [h for h, _ in runs] == [7] * (decided // 7) + ([decided % 7] if decided % 7 else [])
+    # (as a multiset: two threads may record their runs' starts in either order)
+    assert sorted(h for h, _ in runs) == sorted([7] * (decided // 7) + ([decided % 7] if decided % 7 else []))
     assert len({name for _, name in runs}) == 2  # both threads took chunks (can fail: one thread)
     assert peak[1] == 2  # side by side, never more than the cores
     assert chunked.get_column("_row").to_list() == list(range(frame.height))
