@@ -20,8 +20,8 @@ Phases, all on the same data:
    checked to agree on status and category for every row. The compiled target also lists the facts
    that would settle each ``needs_review`` (``blocking``/``unknown``); the query by hand does not.
 3. **Bundled packs**, all five decisions: ``decide_table`` with the bundled rules over the whole frame,
-   one call, which decides it in chunks of ``--chunk-rows`` rows on the usable cores (session 25; until
-   then this phase called it part by part in this thread, one core).
+   one call, which decides it in even chunks on the usable cores (session 25; until then this phase
+   called it in parts of ``--chunk-rows`` rows in this thread, one core).
 4. **End to end**: ``run_batch`` Parquet → Parquet in a subprocess, in one process and then with worker
    processes on every usable core (``workers="auto"``, the command's default): time, CPU of the process
    and its workers, peak RSS of the process and of its largest worker (target < 4 GiB at 1,000,000
@@ -69,7 +69,7 @@ import eligibility  # noqa: F401
 import polars as pl
 
 from eligibility import RuleSet, load_rules
-from eligibility.compile.polars import decide_table, usable_cores
+from eligibility.compile.polars import CHUNK_ROWS, decide_table, usable_cores
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 AS_OF = date(2023, 9, 30)
@@ -556,15 +556,15 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         return
 
     print(
-        f"bundled packs, all five decisions (same frame, one decide_table call: chunks of {args.chunk_rows:,} rows, "
-        f"{usable_cores()} side by side)"
+        f"bundled packs, all five decisions (same frame, one decide_table call: even chunks of at most "
+        f"{CHUNK_ROWS:,} rows, {usable_cores()} side by side)"
     )
     decide_table(rules, frame.head(1000))
 
     def bundled() -> None:
-        # One call, as an API user makes it: decide_table cuts the part in chunks (bounded memory: a million
-        # rows at once held above 10 GiB of intermediates) and runs them on the usable cores.
-        decide_table(rules, frame, chunk_rows=args.chunk_rows)
+        # One call, as an API user makes it: decide_table cuts the part in chunks and runs them on the
+        # usable cores (compile/polars.py, CHUNK_ROWS).
+        decide_table(rules, frame)
 
     _timed("decide_table, bundled packs", n, bundled, args.repeat)
     frame = read = d = h = None  # type: ignore[assignment]  # free the memory before the subprocess runs

@@ -1,5 +1,5 @@
-"""A large part of one program decided in chunks of ``chunk_rows`` rows, the chunks side by side on the
-usable cores (issue 10 §5 and §7: bounded memory, both cores). The chunks must decide exactly what one run
+"""A large part of one program decided in even chunks of at most ``chunk_rows`` rows, side by side on the
+usable cores (issue 10 §5 and §7: both cores, bounded memory). The chunks must decide exactly what one run
 over the whole part decides, in input order, with each refused row refused once; at most one chunk a core
 runs at a time. The chunk size is lowered here so that a few dozen households make several chunks."""
 
@@ -54,8 +54,12 @@ def test_chunks_decide_what_one_run_decides(
     monkeypatch.setattr(target, "usable_cores", lambda: 2)
     chunked = decide_table(ruleset, frame, rule_columns=rule_columns, chunk_rows=7)
     decided = frame.height - 2  # the refused (born after as_of) and the region-less rows aside
-    # (as a multiset: two threads may record their runs' starts in either order)
-    assert sorted(h for h, _ in runs) == sorted([7] * (decided // 7) + ([decided % 7] if decided % 7 else []))
+    # Even chunks of at most 7 rows, as many as a multiple of the two cores needs (a multiset: two threads
+    # may record their runs' starts in either order).
+    n = 2 * -(-decided // 14)
+    size = -(-decided // n)
+    expected = [size] * (decided // size) + ([decided % size] if decided % size else [])
+    assert sorted(h for h, _ in runs) == sorted(expected) and max(expected) <= 7 and len(expected) > 2
     assert len({name for _, name in runs}) == 2  # both threads took chunks (can fail: one thread)
     assert peak[1] == 2  # side by side, never more than the cores
     assert chunked.get_column("_row").to_list() == list(range(frame.height))
@@ -95,3 +99,16 @@ def test_chunk_rows_must_be_positive(ruleset: RuleSet) -> None:
     for bad in (0, -5):
         with pytest.raises(ValueError, match="chunk_rows"):
             decide_table(ruleset, frame, chunk_rows=bad)
+
+
+def test_a_part_that_fits_is_one_run(ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part of at most ``chunk_rows`` rows is not cut, whatever the cores (``run_batch`` hands its parts
+    of ``--chunk-rows`` rows to worker processes that already use every core)."""
+    _, frame = _population()
+    runs, _ = _counted(monkeypatch)
+    monkeypatch.setattr(target, "usable_cores", lambda: 2)
+    decide_table(ruleset, frame, chunk_rows=frame.height - 2)
+    assert [h for h, _ in runs] == [frame.height - 2]
+    runs.clear()
+    decide_table(ruleset, frame, chunk_rows=frame.height - 3)  # one row too many: two even chunks
+    assert sorted(h for h, _ in runs) == sorted([-(-(frame.height - 2) // 2), (frame.height - 2) // 2])

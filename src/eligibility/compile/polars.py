@@ -3376,11 +3376,13 @@ def _pack_of(ruleset: RuleSet, region: pl.Expr) -> pl.Expr:
     return pl.when(region.is_not_null()).then(out)
 
 
-CHUNK_ROWS: Final = 100_000
-"""The most rows of one part :func:`decide_table` gives its program at once: the program's
-intermediates (the gap and findings stages' long tables, the member lists) grow with the rows, and a
-million bundled rows at once measured above 10 GiB; chunks of 100,000 — ``run_batch``'s part size —
-hold about 1 GiB each, and each chunk pays the stages' fixed cost (about 0.15 CPU s) once."""
+CHUNK_ROWS: Final = 200_000
+"""The most rows of one part :func:`decide_table` gives its program at once. A part larger than this is
+cut in even chunks, their number a multiple of the usable cores, so that the cores finish together; the
+chunks run side by side. Why this size (a million bundled 淮北 rows on two cores, one call, docs/batch-speed.md
+session 25): chunks of 25,000 took 9.0–9.5 s, 50,000 5.6–7.7 s, 100,000 4.6–5.1 s, 166,667–333,334 4.0–4.8 s
+(fewer chunks, less of each chunk's fixed cost, ~0.18 CPU s), and one chunk of the whole million 7.6 s (one
+core). Peak RSS hardly moves with the size (3.3–3.8 GiB for the whole process, 1.8 of it the table read)."""
 
 
 def decide_table(
@@ -3468,9 +3470,15 @@ def decide_table(
         return part.filter(~bad), [part.filter(bad).with_columns(jurisdiction, pl.col("__unborn").alias("error"))]
 
     def chunks(prog: TableProgram, part: pl.DataFrame) -> list[tuple[TableProgram, pl.DataFrame]]:
-        """The part as chunks of at most ``chunk_rows`` rows, in row order (a slice is a view, no copy)."""
-        return [(prog, part.slice(start, chunk_rows)) for start in range(0, max(part.height, 1), chunk_rows)]
+        """The part as chunks of at most ``chunk_rows`` rows, in row order (a slice is a view, no copy):
+        one chunk when it fits, else even chunks, as many as a multiple of the cores needs."""
+        if part.height <= chunk_rows:
+            return [(prog, part)]
+        n = cores * -(-part.height // (cores * chunk_rows))
+        size = -(-part.height // n)
+        return [(prog, part.slice(start, size)) for start in range(0, part.height, size)]
 
+    cores = usable_cores()
     jobs: list[tuple[TableProgram, pl.DataFrame]] = []
     for (pack, _start), (prog, dates) in programs.items():
         part, refused = part_of(pack, dates), list[pl.DataFrame]()
@@ -3481,10 +3489,10 @@ def decide_table(
     # Jobs run side by side on every usable core: most of a chunk's time is polars work that releases
     # the GIL, and a small part's time is mostly polars planning its stages, single threaded, so both a
     # large part cut in chunks and a table of many jurisdictions and dates gain from overlapping them
-    # (a million 淮北 rows, bundled packs, chunks of 100,000: wall 7.9 → 5.6–5.8 s for the same 9.4
-    # CPU s, docs/batch-speed.md session 25). ``pool.map`` keeps at most one job a thread running, so
-    # at most that many chunks' intermediates are held at once. The parts decided row by row (Python,
-    # holding the GIL) are decided meanwhile in this thread.
+    # (a million 淮北 rows, bundled packs, chunks of 100,000: wall 7.9 → 5.6–5.8 s for the same 9.4 CPU s;
+    # CHUNK_ROWS says why its size; docs/batch-speed.md session 25). ``pool.map`` keeps at most one job a
+    # thread running, so at most that many chunks' intermediates are held at once. The parts decided row
+    # by row (Python, holding the GIL) are decided meanwhile in this thread.
     ways = 1 if len(jobs) > 1 else _cores()  # a lone chunk may still be cut in slices (off by default)
 
     def job(item: tuple[TableProgram, pl.DataFrame]) -> list[pl.DataFrame]:
@@ -3508,7 +3516,6 @@ def decide_table(
                 part, refused = whole, []
             parts.extend([*_run_sliced(prog, part, rule_columns, 1), *refused])
 
-    cores = usable_cores()
     if len(jobs) > 1 and cores > 1:
         with ThreadPoolExecutor(max_workers=min(len(jobs), cores)) as pool:
             pending = pool.map(job, jobs)
