@@ -20,6 +20,7 @@ import pytest
 
 from eligibility import Engine, load_rules
 from eligibility import engine as engine_module
+from eligibility.compile.python import GROUP_OF_KIND
 from eligibility.ruleset import RuleSet
 
 from .test_engine_selectors import _decidable
@@ -112,7 +113,9 @@ def test_a_fingerprint_changes_with_each_input(rules: RuleSet, monkeypatch: pyte
     # A blocker dated from another value slot: another print.
     where = engine._date_where
     monkeypatch.setattr(
-        engine, "_date_where", lambda p, rid, kind, code, m: 10_000 if kind == "exit_blocker" else where(p, rid, kind, code, m)
+        engine,
+        "_date_where",
+        lambda p, rid, kind, code, m: 10_000 if kind == "exit_blocker" else where(p, rid, kind, code, m),
     )
     assert engine_module._exit_print(engine, program, rules.vocab, on) != exit_
 
@@ -131,3 +134,66 @@ def test_everything_starting_over_empties_the_shared_memos_for_every_program(
     fresh = Engine(rules)
     for h, on in cases[:300]:
         assert engine.evaluate(h, on).to_json() == fresh.evaluate(h, on).to_json()
+
+
+def _where(engine: Engine, program: Any, rid: str, code: str, modifier: str) -> Any:
+    got = engine._date_where(program, rid, "finding", code, modifier)
+    return got if got is None or isinstance(got, int) else engine_module._FIELD_PATHS[got]
+
+
+def test_finding_tables_are_shared_exactly_when_what_their_findings_are_made_of_is_equal(
+    rules: RuleSet, cases: list[tuple[Any, date]]
+) -> None:
+    """Two programs' tables of a code are one object exactly when kind, code, certainty, (bit, rule id)
+    pairs and wording are equal and — for a procedure finding — each rule's due and done dates are read
+    from the same slot or field (its dater reads them there)."""
+    engine = Engine(rules)
+    for h, on in cases:
+        engine.evaluate(h, on)
+    owned = []
+    for memo in engine._memos.values():
+        assert memo.tables is not None
+        on = next(c.on for c in engine._contexts.values() if c.memo is memo)
+        for t in memo.tables.tables:
+            v = rules.vocab(t.kind, t.code, on)
+            dates = ()
+            if t.kind == "finding":
+                dates = tuple(
+                    (
+                        _where(engine, memo.program, rid, t.code, "due"),
+                        _where(engine, memo.program, rid, t.code, "done"),
+                    )
+                    for _, rid in t.rules
+                )
+            owned.append(((t.kind, t.code, t.certain, t.rules, v.zh, v.en, dates), t))
+    assert len({id(t) for _, t in owned}) < len(owned) / 4
+    for (ka, ta), (kb, tb) in itertools.combinations(owned, 2):
+        assert (ta is tb) == (ka == kb)
+
+
+def test_a_procedure_findings_table_dated_from_another_slot_is_not_shared(
+    rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(The bundled programs date each procedure finding from the same slots wherever its code and rules
+    agree, so the test above never meets two that differ there: here one program's due date is moved.)"""
+    engine = Engine(rules)
+    on = date(2024, 6, 30)
+    programs = [engine_module.program_for(rules.chain(k), on) for k in rules.packs]
+    a, b = [p for p in programs if p is not None][:2]
+    kind, code, rules_of = next(
+        (k, c, ((bit, rid),))
+        for bit, conclusions in enumerate(a.conclusion_bits[GROUP_OF_KIND["finding"]])
+        for k, c, rid in conclusions
+    )
+    make = engine._finding_maker(a, on)
+    first = engine._table_for(a, on)(make, kind, code, True, rules_of)
+    assert engine._table_for(b, on)(make, kind, code, True, rules_of) is first
+    assert engine._table_for(b, on)(make, kind, code, False, rules_of) is not first
+    where = engine._date_where
+    monkeypatch.setattr(
+        engine,
+        "_date_where",
+        lambda p, rid, k, c, m: 10_000 if p is b and m == "due" else where(p, rid, k, c, m),
+    )
+    assert engine._table_for(b, on)(make, kind, code, True, rules_of) is not first
+    assert engine._table_for(a, on)(make, kind, code, True, rules_of) is first
