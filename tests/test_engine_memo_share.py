@@ -65,7 +65,7 @@ def test_programs_share_their_memos_exactly_when_their_fingerprints_are_equal(
         same_exit = prints[a.program.key][1] == prints[b.program.key][1]
         assert (a.statuses is b.statuses) == same_status
         assert (a.exit_parts is b.exit_parts) == (a.exit_idle is b.exit_idle) == same_exit
-        assert (a.exit_methods is b.exit_methods) == (a.blocker_plans is b.blocker_plans) == same_exit
+        assert (a.exit_methods is b.exit_methods) == same_exit
         assert a.idents is not b.idents  # keyed by masks of groups the prints do not cover
     # The bundled packs' programs do share: far fewer dicts than programs.
     assert len({id(m.statuses) for m in memos}) < len(memos) / 4
