@@ -533,7 +533,6 @@ class Engine:
                 ("exit_parts", exit_),
                 ("exit_idle", exit_),
                 ("exit_methods", exit_),
-                ("blocker_plans", exit_),
             ):
                 got = shared.get((name, fp))
                 if got is None:
@@ -900,11 +899,11 @@ class Engine:
         # (Lists, not generators, and nothing listed for an empty side: a generator's set-up was a good
         # part of a miss, and half the misses have no unknown exit conclusion.) Each blocker's plan from
         # the program's plans, fetched once a miss (:meth:`_blocker_plan` makes one the first time).
-        plans = memo.blocker_plans
+        plans: dict[int, _BlockerPlan] = program.__dict__.get("_blocker_plans") or {}
         until = []
         for b in blockers:
             plan = plans.get(id(b))
-            until.append(plan if plan is not None else self._blocker_plan(memo, b))
+            until.append(plan if plan is not None else self._blocker_plan(program, b))
         got = _ExitPart(
             applies=True,
             maybe=tuple([rid for k, _, rid in unknown if k == "exit_applies"]) if unknown else (),
@@ -918,16 +917,15 @@ class Engine:
         self._keep(memo.exit_parts, k, got)
         return got
 
-    def _blocker_plan(self, memo: _Memo, b: Any) -> _BlockerPlan:
+    def _blocker_plan(self, program: Program, b: Any) -> _BlockerPlan:
         """How to date one exit blocker (a finding the program's tables share per (code, certainty,
         rules)): the reader of each of its rules' ``until`` date and the fields-set of the dated blocker
-        — once per blocker, kept in ``memo.blocker_plans`` by its ``id`` (the plan holds the blocker, so
-        the id stays its own): the exit parts themselves are mostly new combinations on households never
-        seen before, their blockers are not. The plans are shared as the exit parts are (``_share``: the
-        exit fingerprint holds where each blocker rule's ``until`` is read); kept on the program until
-        session 25, where a shared exit part's miss in one program made again the plans another program
-        had made (0.13 a fresh bundled household)."""
-        program, plans = memo.program, memo.blocker_plans
+        — once per blocker, kept on the program by its ``id`` (the plan holds the blocker, so the id
+        stays its own): the exit parts themselves are mostly new combinations on households never seen
+        before, their blockers are not."""
+        plans: dict[int, _BlockerPlan] | None = program.__dict__.get("_blocker_plans")
+        if plans is None:
+            plans = program.__dict__["_blocker_plans"] = {}
         got = plans.get(id(b))
         if got is None:
             readers = tuple(self._date_reader(program, rid, "exit_blocker", b.code, "until") for rid in b.rules)
@@ -1491,7 +1489,6 @@ class _Memo:
     context)."""
 
     __slots__ = (
-        "blocker_plans",
         "decide",
         "exit_idle",
         "exit_methods",
@@ -1512,8 +1509,6 @@ class _Memo:
         self.tables: FindingTables | None = None
         self.decide: _Decide | None = None
         """The program's decision function for this engine (:func:`_decider`), made with the tables."""
-        self.blocker_plans: dict[int, _BlockerPlan] = {}
-        """Each exit blocker's plan by the blocker's ``id`` (``Engine._blocker_plan``); bounded by _MEMO_SIZE."""
         self._new_tables()
 
     def forget_combinations(self) -> None:
