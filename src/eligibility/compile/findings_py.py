@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from .python import Program, _rehomed, _shared
 
-__all__ = ["FindingTables", "Make", "code_masks"]
+__all__ = ["FindingTables", "Make", "TableFor", "code_masks"]
 
 Make = Callable[[str, str, bool, tuple[str, ...]], Any]
 """``make(kind, code, certain, rule ids)``: the object a group shows for a concluded code."""
@@ -43,6 +43,9 @@ _TABLE_SIZE: Final = 4096
 """Findings kept per code and certainty: one per set of its rules seen together (a code most rules
 conclude alone has one); past this many the table starts over."""
 
+
+TableFor = Callable[[Make, str, str, bool, Sequence[tuple[int, str]]], "_Table"]
+"""``table(make, kind, code, certain, (bit, rule id) pairs)``: a code's table of one certainty."""
 
 _MEMO_BITS: Final = 10
 """The widest group (bits: rules concluding in it) whose findings are kept by mask (:class:`_ByMask`):
@@ -128,9 +131,14 @@ class FindingTables:
     ``make`` builds a finding (the engine's labels as worded in the program's span); it is called once
     per (code, certainty, rules) met, never per household."""
 
-    def __init__(self, program: Program, make: Make, groups: Sequence[tuple[int, str]]) -> None:
-        """``groups``: the (group, kind) pairs :attr:`every` returns, in its order."""
+    def __init__(
+        self, program: Program, make: Make, groups: Sequence[tuple[int, str]], table: TableFor | None = None
+    ) -> None:
+        """``groups``: the (group, kind) pairs :attr:`every` returns, in its order. ``table``: how a code's
+        table of one certainty is had (default: a new :class:`_Table`) — the engine gives a table shared
+        by the programs whose table of that code would hold the same findings (``Engine._table_for``)."""
         self.program, self._make = program, make
+        self._table: TableFor = _Table if table is None else table
         self.tables: list[_Table] = []
         self._one: dict[tuple[int, str], Callable[[int, int], tuple[Any, ...]]] = {}
         body: list[str] = []
@@ -252,7 +260,7 @@ class FindingTables:
     def _tables(self, make: Make, kind: str, code: str, rules: list[tuple[int, str]]) -> tuple[str, str]:
         """The names of a code's two tables (certain, uncertain) in the generated code."""
         n = len(self.tables)
-        self.tables += [_Table(make, kind, code, True, rules), _Table(make, kind, code, False, rules)]
+        self.tables += [self._table(make, kind, code, True, rules), self._table(make, kind, code, False, rules)]
         return f"t{n}", f"t{n + 1}"
 
     def held(self) -> int:
