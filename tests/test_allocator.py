@@ -27,7 +27,7 @@ def _conf(first: str, second: str, **env: str) -> str:
 @pytest.mark.parametrize(
     ("first", "second", "env", "expected_tail"),
     [
-        ("eligibility", "polars", {}, "dirty_decay_ms:5000,muzzy_decay_ms:5000"),
+        ("eligibility", "polars", {}, "dirty_decay_ms:30000,muzzy_decay_ms:30000"),
         ("polars", "eligibility", {}, "dirty_decay_ms:500,muzzy_decay_ms:1000"),  # too late: polars' own
         ("eligibility", "polars", {"ELIGIBILITY_POLARS_ALLOCATOR": "polars"}, "dirty_decay_ms:500,muzzy_decay_ms:1000"),
         ("eligibility", "polars", {"_RJEM_MALLOC_CONF": "dirty_decay_ms:0"}, "dirty_decay_ms:0"),

@@ -22,21 +22,25 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-POLARS_ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
+POLARS_ALLOCATOR = "dirty_decay_ms:30000,muzzy_decay_ms:30000"
 """How long polars' allocator (jemalloc) keeps freed memory before returning it to the system, set
 for polars through ``_RJEM_MALLOC_CONF`` when this package is imported before polars is.
 
 Why: polars sets 0.5 s and 1 s (``dirty_decay_ms:500,muzzy_decay_ms:1000``, polars issue 18088) so
 that memory goes back to the system soon; the batch's columnar program frees and allocates hundreds of
-MB per stage, and with those decays each stage faulted its memory in again — 170,000–200,000 minor page
-faults and 0.5–0.9 CPU s of system time per 100,000 bundled households. With 5 s (measured on this
-project's 2-core machine, ``benchmarks/bench_batch.py --n 200000``, alternating pairs): bundled
-``decide_table`` at load 6–8 2.5 / 2.9 → 2.3 / 2.1 CPU s and 3.98 / 4.35 → 3.34 / 3.26 s wall; on the
-quiet machine 2.16 / 1.93 → 1.93 / 1.94 s wall (2.8 / 2.5 → 2.4 / 2.4 CPU s); peak RSS ~70–110 MiB
-higher (``docs/batch-speed.md``, session 16). polars appends a ``_RJEM_MALLOC_CONF`` already in the
-environment to its own setting, so it wins: this only fills it when it is unset, and not at all when
-``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for polars' own default or polars is already imported
-(then it is too late: set the variable before starting Python)."""
+MB per stage, and each page handed back is faulted in (and zeroed by the kernel) again by the next
+stage. Session 16 set 5 s (at 0.5 s: 170,000–200,000 minor faults and 0.5–0.9 system CPU s per 100,000
+bundled households). Session 27 found 5 s still too short for a call of a million rows (4–6 s): jemalloc
+purges freed pages gradually over the decay time, and in a warm process the third and fourth bundled
+million (``decide_table``, 2 cores, two fresh processes) still took 450,000–770,000 minor faults and
+1.0–3.9 system CPU s a call, 3.8–6.9 s wall; with 30 s, 33,000–122,000 faults, 0.15–0.43 system s,
+no more user time, 3.7–3.9 s wall (``docs/batch-speed.md``, session 27). The price: freed memory stays
+with the process for up to 30 s after a call (a service's RSS comes down that much later), and
+end-to-end peaks ~5 % higher (``run_batch``, a million rows: 809–849 against 776–792 MiB). polars
+appends a ``_RJEM_MALLOC_CONF`` already in the environment to its own setting, so it wins: this only
+fills it when it is unset, and not at all when ``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for
+polars' own default or polars is already imported (then it is too late: set the variable before
+starting Python)."""
 
 if (
     "polars" not in sys.modules
