@@ -36,11 +36,12 @@ million (``decide_table``, 2 cores, two fresh processes) still took 450,000–77
 1.0–3.9 system CPU s a call, 3.8–6.9 s wall; with 30 s, 33,000–122,000 faults, 0.15–0.43 system s,
 no more user time, 3.7–3.9 s wall (``docs/batch-speed.md``, session 27). The price: freed memory stays
 with the process for up to 30 s after a call (a service's RSS comes down that much later), and
-end-to-end peaks ~5 % higher (``run_batch``, a million rows: 809–849 against 776–792 MiB). polars
-appends a ``_RJEM_MALLOC_CONF`` already in the environment to its own setting, so it wins: this only
-fills it when it is unset, and not at all when ``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for
-polars' own default or polars is already imported (then it is too late: set the variable before
-starting Python)."""
+end-to-end peaks are higher (``run_batch``, a million rows, three alternating runs each: one process
+866–877 against 775–823 MiB, the largest of two workers 734–737 against 686–690 MiB; its wall time, in
+parts of 100,000 rows, did not change beyond the noise). polars appends a ``_RJEM_MALLOC_CONF``
+already in the environment to its own setting, so it wins: this only fills it when it is unset, and
+not at all when ``ELIGIBILITY_POLARS_ALLOCATOR=polars`` asks for polars' own default or polars is
+already imported (then it is too late: set the variable before starting Python)."""
 
 if (
     "polars" not in sys.modules
