@@ -30,7 +30,7 @@ Why: polars sets 0.5 s and 1 s (``dirty_decay_ms:500,muzzy_decay_ms:1000``, pola
 that memory goes back to the system soon; the batch's columnar program frees and allocates hundreds of
 MB per stage, and each page handed back is faulted in (and zeroed by the kernel) again by the next
 stage. Session 16 set 5 s (at 0.5 s: 170,000–200,000 minor faults and 0.5–0.9 system CPU s per 100,000
-bundled households). Session 27 found 5 s still too short for a call of a million rows (4–6 s): jemalloc
+bundled households). Session 27 found 5 s still too short for a call of a million rows (3–6 s): jemalloc
 purges freed pages gradually over the decay time, and in a warm process the third and fourth bundled
 million (``decide_table``, 2 cores, two fresh processes) still took 450,000–770,000 minor faults and
 1.0–3.9 system CPU s a call, 3.8–6.9 s wall; with 30 s, 33,000–122,000 faults, 0.15–0.43 system s,
