@@ -267,3 +267,79 @@ def test_workers_start_with_their_share_of_the_cores(monkeypatch: pytest.MonkeyP
     with _polars_threads(1):
         assert os.environ["POLARS_MAX_THREADS"] == "7"
     assert os.environ["POLARS_MAX_THREADS"] == "7"
+
+
+UNGUARDED = """
+import sys
+from datetime import date
+from pathlib import Path
+from eligibility import load_rules
+from eligibility.batch import run_batch
+
+# No ``if __name__ == "__main__":``: each spawned worker runs this again and dies starting a pool of its own.
+run_batch([Path(sys.argv[1])], Path(sys.argv[2]), rules=load_rules(sys.argv[3]), as_of=date(2023, 9, 30),
+          chunk_rows=2, progress=False, workers=2)
+"""
+
+
+def test_a_script_without_a_main_guard_gets_an_error_not_a_hang(tmp_path: Path) -> None:
+    # The rule set used to travel in the workers' start-up data, more than a pipe holds: with a worker dead
+    # while starting, the parent waited on that pipe for ever. Output to a file, not pipes (see above).
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED, encoding="utf-8")
+    temp = tmp_path / "temp"  # the run's temporary files, here: none may be left
+    temp.mkdir()
+    args = [
+        sys.executable,
+        str(script),
+        str(BATCH / "households.jsonl"),
+        str(tmp_path / "out.csv"),
+        str(ROOT / "rules"),
+    ]
+    with (tmp_path / "log").open("wb") as log:
+        try:
+            got = subprocess.run(
+                args, stdout=log, stderr=log, check=False, timeout=240, env={**os.environ, "TMPDIR": str(temp)}
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("run_batch(workers=2) from a script without a main guard hung")
+    text = (tmp_path / "log").read_text(encoding="utf-8")
+    assert got.returncode == 1, text
+    assert "BatchWorkerError" in text and 'if __name__ == "__main__":' in text, text
+    assert not list(temp.glob("eligibility-rules-*")), "the rules file the workers read was left behind"
+
+
+def test_a_worker_killed_midway_is_an_error_and_the_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import tempfile
+
+    from eligibility import BatchWorkerError
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    src = [BATCH / "households.jsonl"]
+    out = tmp_path / "out.csv"
+    killed: list[int] = []
+
+    def kill_a_worker(part: int) -> None:
+        if part == 0:  # part 0 is recorded; one worker dies with parts still out
+            victim = multiprocessing.active_children()[0]
+            assert victim.pid is not None
+            killed.append(victim.pid)
+            os.kill(victim.pid, signal.SIGKILL)
+
+    with pytest.raises(BatchWorkerError, match="--resume"):
+        _run(src, out, 2, after_part=kill_a_worker, log=io.StringIO())
+    assert len(killed) == 1
+    assert not list(temp.glob("eligibility-rules-*")), "the rules file the workers read was left behind"
+    manifest = json.loads((tmp_path / "out.csv.parts" / "manifest.json").read_text(encoding="utf-8"))
+    done = [p["part"] for p in manifest["parts"]]
+    assert done[:1] == [0] and done == list(range(len(done)))  # recorded in order, nothing after a gap
+    result = _run(src, out, 2, resume=True, log=io.StringIO())
+    clean = tmp_path / "clean.csv"
+    _run(src, clean, 1, log=io.StringIO())
+    assert result.resumed_parts == len(done)  # type: ignore[attr-defined]
+    assert out.read_bytes() == clean.read_bytes()

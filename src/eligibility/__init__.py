@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .decision import Decision, Identification, Trace
     from .engine import Engine
     from .errors import (
+        BatchWorkerError,
         Diagnostic,
         EligibilityError,
         EngineDisagreementError,
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     "Identification": "decision",
     "Trace": "decision",
     "Engine": "engine",
+    "BatchWorkerError": "errors",
     "Diagnostic": "errors",
     "EligibilityError": "errors",
     "EngineDisagreementError": "errors",
@@ -97,6 +99,7 @@ _LAZY: dict[str, str] = {
 """Public name → the submodule defining it (keep in step with the ``TYPE_CHECKING`` imports above)."""
 
 __all__ = [
+    "BatchWorkerError",
     "Decision",
     "Diagnostic",
     "EligibilityError",

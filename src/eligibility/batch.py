@@ -48,6 +48,7 @@ import polars as pl
 from .compile.polars import OUTPUT_SCHEMA, decide_table, usable_cores
 from .compile.polars import row_errors as row_errors_of
 from .compile.rowwise import rowwise_rows
+from .errors import BatchWorkerError
 from .io.filecopy import append_range
 from .io.parquet_join import join_parquet
 from .io.summary import _INDICATORS, ALL_REGIONS, render_markdown, summarise, write_summary
@@ -712,13 +713,26 @@ def _workers(asked: int | str | None, parts: int) -> int:
 
 
 _WORKER_RULES: list[RuleSet] = []
-"""A worker process's rule set, sent once when the process starts (:func:`_worker_start`)."""
+"""A worker process's rule set, read once when the process starts (:func:`_worker_start`)."""
 
 
-def _worker_start(rules: RuleSet) -> None:
-    """A worker process's set-up: keep the rules (each worker compiles its programs on its first part, as
-    a run in one process does), and end with the parent (:func:`_die_with_parent`)."""
+def _worker_start(rules_file: str) -> None:
+    """A worker process's set-up: end with the parent (:func:`_die_with_parent`), and keep the rules read
+    from ``rules_file``, the pickle :func:`_in_workers` wrote (each worker compiles its programs on its
+    first part, as a run in one process does).
+
+    Why a file and not the rule set itself as the initializer's argument: a ``spawn``ed worker gets its
+    start-up data through a pipe that the parent writes in full before it lets go of the pipe's reading
+    end. The bundled rules pickle to about 320 KB, more than a pipe holds (64 KiB), so a worker that died
+    while starting — a user's script run again in the worker because its ``run_batch`` call is not under
+    ``if __name__ == "__main__":`` — left the parent waiting on that write for ever (measured: a run of
+    two workers hung until killed). A path is a few bytes: the parent's write ends, the pool sees the
+    worker gone, and :func:`_in_workers` says so (:class:`~eligibility.errors.BatchWorkerError`)."""
     _die_with_parent()
+    import pickle
+
+    with open(rules_file, "rb") as f:
+        rules = pickle.load(f)  # our own file, written by this run's parent a moment ago
     _WORKER_RULES[:] = [rules]
 
 
@@ -796,15 +810,25 @@ def _in_workers(
     ``fork``: polars' thread pool does not survive a fork. At most ``ways + 1`` parts are out at once, so
     a worker never waits for its next part, and parts read here (Excel) are not all in memory at once."""
     import multiprocessing
+    import pickle
+    import tempfile
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(
-        max_workers=ways,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_start,
-        initargs=(rules,),
-    )
+    fd, rules_file = tempfile.mkstemp(prefix="eligibility-rules-", suffix=".pickle")
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=ways,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(rules_file,),
+        )
+    except BaseException:
+        os.unlink(rules_file)
+        raise
     out: deque[Future[tuple[dict[str, Any], Path]]] = deque()
     left = iter(todo)
 
@@ -826,10 +850,13 @@ def _in_workers(
             entry, tmp = out.popleft().result()
             finish(entry, tmp, written)
             submit()
+    except BrokenProcessPool as exc:
+        raise BatchWorkerError() from exc
     finally:
         # Parts not started are dropped and parts under way finish (their files are not recorded): a run
         # stopped by an error or by ``after_part`` leaves no process working behind it.
         pool.shutdown(wait=True, cancel_futures=True)
+        os.unlink(rules_file)
 
 
 def run_batch(

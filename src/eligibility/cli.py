@@ -559,6 +559,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
     except ImportError as exc:  # polars is the extra eligibility[batch]
         print(f"批量评估需要 / batch needs: pip install 'eligibility[batch]' ({exc})", file=sys.stderr)
         return 2
+    from .errors import BatchWorkerError
     from .io.tables import TableFormatError
     from .loader import load_rules
 
@@ -587,7 +588,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO) -> int:
             progress=None,
             log=sys.stderr,
         )
-    except (TableFormatError, ValueError) as exc:
+    except (TableFormatError, ValueError, BatchWorkerError) as exc:
         print(f"错误 / error: {exc}", file=sys.stderr)
         return 1
     print_summary(result, out)

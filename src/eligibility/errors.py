@@ -27,6 +27,7 @@ from typing import Final
 __all__ = [
     "CODES",
     "CODES_ZH",
+    "BatchWorkerError",
     "Diagnostic",
     "EligibilityError",
     "EngineDisagreementError",
@@ -431,6 +432,23 @@ class MissingParameterError(EvaluationError):
         super().__init__(
             f"{jurisdiction} {year}年（评估日期 {on}）没有参数「{label_zh}」({parameter}) 的取值，无法评估 / "
             f"no value of parameter {parameter} for {jurisdiction} in {year} (assessment date {on})"
+        )
+
+
+class BatchWorkerError(EligibilityError):
+    """A worker process of a batch run (``run_batch(workers=...)``, ``eligibility batch``) ended before its
+    part was done: killed, out of memory, or started from a script whose ``run_batch`` call is not under
+    ``if __name__ == "__main__":`` (workers start with ``spawn``, which runs the script's top level again).
+    The parts recorded before it stay on disk, so the run resumes where it stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "批量评估的工作进程意外退出：已完成的部分都已保存，用 --resume（resume=True）继续；"
+            '从脚本调用 run_batch(workers=…) 时，调用须写在 if __name__ == "__main__": 之下'
+            "（工作进程以 spawn 启动，会再运行一次脚本），或改用 workers=1 / "
+            "a worker process of the batch ended unexpectedly: the parts done are saved and --resume (resume=True) "
+            "continues the run; a script calling run_batch(workers=...) must make the call under "
+            'if __name__ == "__main__": (workers start with spawn, which runs the script again), or use workers=1'
         )
 
 
