@@ -817,9 +817,9 @@ def _in_workers(
     from concurrent.futures.process import BrokenProcessPool
 
     fd, rules_file = tempfile.mkstemp(prefix="eligibility-rules-", suffix=".pickle")
-    with os.fdopen(fd, "wb") as f:
-        pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
     try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
         pool = ProcessPoolExecutor(
             max_workers=ways,
             mp_context=multiprocessing.get_context("spawn"),
