@@ -800,6 +800,7 @@ def _in_workers(
     todo: Sequence[_Chunk],
     spec: Callable[[_Chunk, Callable[[], ReadResult]], _PartSpec],
     finish: Callable[[dict[str, Any], Path, Future[None]], None],
+    parts_dir: Path,
 ) -> None:
     """Decide ``todo`` in ``ways`` worker processes, each part whole in one worker (read, decide, write
     its files), and record them here in part order as they come in.
@@ -811,23 +812,25 @@ def _in_workers(
     a worker never waits for its next part, and parts read here (Excel) are not all in memory at once."""
     import multiprocessing
     import pickle
-    import tempfile
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    fd, rules_file = tempfile.mkstemp(prefix="eligibility-rules-", suffix=".pickle")
+    # The rules for the workers (:func:`_worker_start` says why a file), in the run's parts folder like the
+    # workers' own temporary files: a run killed before it removes the file leaves it there, and the next
+    # run, resumed or not, clears the folder.
+    rules_file = parts_dir / f"rules.tmp{os.getpid()}.pickle"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with rules_file.open("wb") as f:
             pickle.dump(rules, f, protocol=pickle.HIGHEST_PROTOCOL)
         pool = ProcessPoolExecutor(
             max_workers=ways,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(rules_file,),
+            initargs=(str(rules_file),),
         )
     except BaseException:
-        os.unlink(rules_file)
+        rules_file.unlink(missing_ok=True)
         raise
     out: deque[Future[tuple[dict[str, Any], Path]]] = deque()
     left = iter(todo)
@@ -855,8 +858,32 @@ def _in_workers(
     finally:
         # Parts not started are dropped and parts under way finish (their files are not recorded): a run
         # stopped by an error or by ``after_part`` leaves no process working behind it.
+        _end_pool(pool)
+        rules_file.unlink(missing_ok=True)  # (a script run again in a worker clears the folder, this file too)
+
+
+def _end_pool(pool: Executor) -> None:
+    """``pool.shutdown(wait=True, cancel_futures=True)``, except when a worker has died (killed, out of
+    memory): then the workers still there are ended too, and the shutdown does not wait for ever.
+
+    Why: a worker killed while it held a lock of the pool's queues (waiting for its next part holds the
+    reading one; sending a result, the writing one) never releases it, and a worker left waiting on that
+    lock never exits, so the plain shutdown, which joins every worker, hung (seen with one of two workers
+    killed after a part, about one run in five; ``concurrent.futures`` of Python 3.11 ends the others only
+    when it notices the death before its shutdown began). The pool's workers are read from its private
+    ``_processes`` (the same name since Python 3.3); without it this is the plain shutdown."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if not workers or manager is None:
         pool.shutdown(wait=True, cancel_futures=True)
-        os.unlink(rules_file)
+        return
+    pool.shutdown(wait=False, cancel_futures=True)
+    while manager.is_alive():
+        if any(p.exitcode not in (None, 0) for p in workers):
+            for p in workers:
+                if p.exitcode is None:
+                    p.kill()
+        manager.join(timeout=0.2)
 
 
 def run_batch(
@@ -988,7 +1015,7 @@ def run_batch(
 
     try:
         if ways > 1:
-            _in_workers(ways, rules, todo, spec, finish)
+            _in_workers(ways, rules, todo, spec, finish, parts_dir)
         else:
             # With OUTPUT_THREAD a part's output (its piece, or its decisions file) is written by a second
             # thread while this one works out the part's summary and then reads and decides the next part
