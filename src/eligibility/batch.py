@@ -856,8 +856,9 @@ def _in_workers(
     except BrokenProcessPool as exc:
         raise BatchWorkerError() from exc
     finally:
-        # Parts not started are dropped and parts under way finish (their files are not recorded): a run
-        # stopped by an error or by ``after_part`` leaves no process working behind it.
+        # Parts not started are dropped and parts under way finish (their files are not recorded; once a
+        # worker has died the others are ended instead, see _end_pool): a run stopped by an error or by
+        # ``after_part`` leaves no process working behind it.
         _end_pool(pool)
         rules_file.unlink(missing_ok=True)  # (a script run again in a worker clears the folder, this file too)
 
@@ -868,9 +869,9 @@ def _end_pool(pool: Executor) -> None:
 
     Why: a worker killed while it held a lock of the pool's queues (waiting for its next part holds the
     reading one; sending a result, the writing one) never releases it, and a worker left waiting on that
-    lock never exits, so the plain shutdown, which joins every worker, hung (seen with one of two workers
-    killed after a part, about one run in five; ``concurrent.futures`` of Python 3.11 ends the others only
-    when it notices the death before its shutdown began). The pool's workers are read from its private
+    lock never exits, so the plain shutdown, which joins every worker, hung (one of two workers killed
+    after the first part of three: the 9th of 40 runs hung; ``concurrent.futures`` of Python 3.11 ends the
+    others only when it notices the death before its shutdown began). The pool's workers are read from its private
     ``_processes`` (the same name since Python 3.3); without it this is the plain shutdown."""
     workers = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)
