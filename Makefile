@@ -37,9 +37,13 @@ pytest: $(BIN)/eligibility
 
 test: lint typecheck pytest
 
-# Many more generated examples than `make test` (Hypothesis profile "thorough"; several minutes).
+# Many more generated examples than `make test` (Hypothesis profile "thorough": 2,000 an ordinary property,
+# 400 a population property, ELIGIBILITY_PROPTEST_POPULATIONS to change that), on every core like `make
+# pytest`. Measured time and memory: docs/strategies.md.
 proptest: $(BIN)/eligibility
-	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property tests/test_differential.py tests/test_members.py tests/test_policy_content.py
+	$(BYTECODE)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist worksteal \
+		tests/property tests/test_differential.py tests/test_members.py tests/test_policy_content.py
 
 bench: $(BIN)/eligibility
 	$(BIN)/python benchmarks/bench_compiled.py
