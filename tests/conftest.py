@@ -40,9 +40,10 @@ settings.load_profile(PROFILE)
 THOROUGH_POPULATIONS = int(os.environ.get("ELIGIBILITY_PROPTEST_POPULATIONS", "400"))
 """Examples of a population property under "thorough" (`make proptest`): 400 unless
 ``ELIGIBILITY_PROPTEST_POPULATIONS`` says otherwise. Until session 29 they ran the profile's 2,000, at
-about 0.8 s an example (a population of up to 30 households, decided by two targets): the eight such
-properties alone took over three hours, and the suite never finished within a working session
-(session 28 stopped it after two hours, 49 of its 66 tests passed). 400 populations of up to 30
+0.5–0.9 s an example (a population of up to 30 households, decided by two targets): by the figures of
+the 400-example run, the seven such properties of `make proptest` alone would take about two and a half
+hours at 2,000, and the suite never finished within a working session (session 28 stopped it after two
+hours, 49 of its 66 tests passed). 400 populations of up to 30
 households are still several thousand households decided by both targets per property."""
 
 
