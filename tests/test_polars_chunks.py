@@ -53,12 +53,14 @@ def test_chunks_decide_what_one_run_decides(
     runs, peak = _counted(monkeypatch)
     monkeypatch.setattr(target, "usable_cores", lambda: 2)
     chunked = decide_table(ruleset, frame, rule_columns=rule_columns, chunk_rows=7)
-    decided = frame.height - 2  # the refused (born after as_of) and the region-less rows aside
+    part = frame.height - 1  # the region-less row aside (no pack); the refused one is the part's last
     # Even chunks of at most 7 rows, as many as a multiple of the two cores needs (a multiset: two threads
-    # may record their runs' starts in either order).
-    n = 2 * -(-decided // 14)
-    size = -(-decided // n)
-    expected = [size] * (decided // size) + ([decided % size] if decided % size else [])
+    # may record their runs' starts in either order). A chunk refuses its rows of a member born after
+    # as_of itself, so the last chunk runs one row short.
+    n = 2 * -(-part // 14)
+    size = -(-part // n)
+    cut = [size] * (part // size) + ([part % size] if part % size else [])
+    expected = [*cut[:-1], cut[-1] - 1]
     assert sorted(h for h, _ in runs) == sorted(expected) and max(expected) <= 7 and len(expected) > 2
     assert len({name for _, name in runs}) == 2  # both threads took chunks (can fail: one thread)
     assert peak[1] == 2  # side by side, never more than the cores
@@ -107,8 +109,25 @@ def test_a_part_that_fits_is_one_run(ruleset: RuleSet, monkeypatch: pytest.Monke
     _, frame = _population()
     runs, _ = _counted(monkeypatch)
     monkeypatch.setattr(target, "usable_cores", lambda: 2)
-    decide_table(ruleset, frame, chunk_rows=frame.height - 2)
-    assert [h for h, _ in runs] == [frame.height - 2]
+    part = frame.height - 1  # the region-less row aside; the row born after as_of (the last) is refused
+    decide_table(ruleset, frame, chunk_rows=part)
+    assert [h for h, _ in runs] == [part - 1]
     runs.clear()
-    decide_table(ruleset, frame, chunk_rows=frame.height - 3)  # one row too many: two even chunks
-    assert sorted(h for h, _ in runs) == sorted([-(-(frame.height - 2) // 2), (frame.height - 2) // 2])
+    decide_table(ruleset, frame, chunk_rows=part - 1)  # one row too many: two even chunks
+    assert sorted(h for h, _ in runs) == sorted([-(-part // 2), part // 2 - 1])
+
+
+def test_a_chunk_of_refused_rows_only(ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk whose every row has a member born after as_of runs no program: its rows come back refused,
+    in place, as one run over the whole part refuses them."""
+    _, frame = _population()
+    two = frame.filter((pl.col("_row") == 0) | (pl.col("household_id") == "UNBORN"))
+    assert two.height == 2
+    whole = decide_table(ruleset, two)
+    runs, _ = _counted(monkeypatch)
+    monkeypatch.setattr(target, "usable_cores", lambda: 2)
+    chunked = decide_table(ruleset, two, chunk_rows=1)
+    assert [h for h, _ in runs] == [1]  # the other chunk refused its one row without a run
+    assert chunked.equals(whole)
+    assert chunked.get_column("error").to_list()[0] is None
+    assert "born_after_as_of" in chunked.get_column("error").to_list()[1]

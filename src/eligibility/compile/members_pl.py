@@ -304,14 +304,16 @@ def _spelled(long: pl.DataFrame, masks: list[str]) -> pl.Expr:
     combined word by word and ranked again (so the number stays below the row count): concatenating a
     list per word on every row instead cost five times the rest of the assembly (measured at 70
     members)."""
+    from .polars import _rank_in
+
     ids: pl.Series | None = None
     distinct = pl.DataFrame()
     for m in masks:
         distinct = long.get_column(m).unique().sort().to_frame()
-        rank = distinct.to_series().search_sorted(long.get_column(m)).cast(pl.UInt64)
+        rank = _rank_in(distinct.to_series(), long.get_column(m)).cast(pl.UInt64)
         if ids is not None:
             ids = ids * (int(rank.max() or 0) + 1) + rank
-            rank = ids.unique().sort().search_sorted(ids).cast(pl.UInt64)
+            rank = _rank_in(ids.unique().sort(), ids).cast(pl.UInt64)
         ids = rank
     assert ids is not None
     # one word: its distinct values, in order, are the masks by number already (a ``unique`` of the
@@ -336,6 +338,8 @@ def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> 
     regrouped lists back on ``_row`` beside the wide table and filling the other rows' nulls from
     ``gaps`` copied the whole nested column a second time (measured: 0.015 and 0.008 CPU s of a fresh
     100,000-household part, against 0.004 for this; docs/batch-speed.md, session 18 bgap2)."""
+    from .polars import _rank_in
+
     dropped = pl.concat(
         [
             wide.lazy().filter(pl.col(f"__md{e.order}")).select("__r", pl.lit(e.code, dtype=pl.String).alias("code"))
@@ -365,7 +369,7 @@ def _gaps_kept(df: pl.DataFrame, wide: pl.DataFrame, dropping: list[_Entry]) -> 
     n, k = df.height, kept.height
     lists = pl.concat([gaps, kept.get_column("gaps"), pl.Series("gaps", [[]], dtype=gaps.dtype)], rechunk=True)
     which = pl.repeat(n + k, at.len(), dtype=pl.Int64, eager=True).scatter(
-        at.search_sorted(kept.get_column("__r")), pl.int_range(n, n + k, dtype=pl.Int64, eager=True)
+        _rank_in(at, kept.get_column("__r")), pl.int_range(n, n + k, dtype=pl.Int64, eager=True)
     )
     return lists.gather(pl.int_range(n, dtype=pl.Int64, eager=True).scatter(at, which))
 

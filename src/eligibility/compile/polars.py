@@ -1410,6 +1410,16 @@ def _segment_sums(lists: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | Non
     return _sums_to(lists.list.len().fill_null(0).cast(pl.Int64).cum_sum(), flat, dtype)
 
 
+def _rank_in(distinct: pl.Series, values: pl.Series) -> pl.Series:
+    """Each of ``values``' place (UInt32) in ``distinct``, the sorted distinct values it is drawn from
+    (every value is among them; a null's place is that of ``distinct``'s null): what
+    ``distinct.search_sorted(values)`` gives, by a hash look-up, where polars' binary search walks a
+    generic iterator per value (measured: 1,000,000 values among 1,100, 13 against 42 CPU ms; it was
+    2 % of a bundled batch's native profile, docs/batch-speed.md session 31)."""
+    places: pl.Series = values.replace_strict(distinct, pl.int_range(distinct.len(), dtype=pl.UInt32, eager=True))
+    return places
+
+
 def _sums_to(ends: pl.Series, flat: pl.LazyFrame, dtype: pl.DataType | None = None) -> pl.DataFrame:
     """:func:`_segment_sums` given where each row's items end in ``flat`` (the running count of its
     rows): the member selection keeps one placeholder row per household without members."""
@@ -2617,7 +2627,7 @@ class _Decide:
                 # (``maintain_order``: polars' unordered ``unique`` took twice as long here, measured 0.0030
                 # against 0.0014 CPU s for the 619,041 ``unknown`` pairs' 1,131 patterns, least of 11)
                 patterns = h.unique(maintain_order=True).sort()
-                number = patterns.search_sorted(h)
+                number = _rank_in(patterns, h)
                 low = (1 << span) - 1
                 at_of = {si: placed([bits for _, bits, _ in t]) for si, t in terms.items()}
                 which_si = []
@@ -3376,13 +3386,17 @@ def _pack_of(ruleset: RuleSet, region: pl.Expr) -> pl.Expr:
     return pl.when(region.is_not_null()).then(out)
 
 
-CHUNK_ROWS: Final = 200_000
+CHUNK_ROWS: Final = 250_000
 """The most rows of one part :func:`decide_table` gives its program at once. A part larger than this is
 cut in even chunks, their number a multiple of the usable cores, so that the cores finish together; the
 chunks run side by side. Why this size (a million bundled 淮北 rows on two cores, one call, docs/batch-speed.md
 session 25): chunks of 25,000 took 9.0–9.5 s, 50,000 5.6–7.7 s, 100,000 4.6–5.1 s, 166,667–333,334 4.0–4.8 s
 (fewer chunks, less of each chunk's fixed cost, ~0.18 CPU s), and one chunk of the whole million 7.6 s (one
-core). Peak RSS hardly moves with the size (3.3–3.8 GiB for the whole process, 1.8 of it the table read)."""
+core). Peak RSS hardly moves with the size (3.3–3.8 GiB for the whole process, 1.8 of it the table read).
+Raised from 200,000 in session 31: each chunk pays a fixed cost of about 0.13–0.16 CPU s (the program's
+planning and ~180 polars calls, measured on 100-row calls), and four chunks of 250,000 instead of six of
+166,667 took a median 0.93–0.95 of the wall time in two runs of nine and eleven alternating rounds, for
+30–80 MiB more peak RSS (docs/batch-speed.md session 31)."""
 
 
 def decide_table(
@@ -3451,10 +3465,6 @@ def decide_table(
             programs[key] = (compile_table(chain, dates[0], every_fact=rule_columns), dates)
     out_cols = list(OUTPUT_SCHEMA)
 
-    unborn = _births_after(df)
-    if unborn is not None:
-        df = df.join(unborn, on="_row", how="left", maintain_order="left")
-
     def part_of(pack: str, dates: list[date]) -> pl.DataFrame:
         return df.filter(
             (pl.col("__pack") == pack) & pl.col("as_of").is_in(pl.lit(pl.Series(dates, dtype=pl.Date)).implode())
@@ -3462,30 +3472,31 @@ def decide_table(
 
     def refuse(pack: str, part: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
         """The part without its rows of a member born after ``as_of``, and those rows refused with the
-        engine's error (``models.births_after``)."""
+        engine's error (``models.births_after``). Checked per chunk, in the chunk's job: on the whole
+        table before the chunks it ran on one core while the other waited (76 ms of a million bundled
+        rows, about 2 % of the call; docs/batch-speed.md session 31)."""
+        unborn = _births_after(part)
         if unborn is None:
             return part, []
+        part = part.join(unborn, on="_row", how="left", maintain_order="left")
         bad = pl.col("__unborn").is_not_null()
         jurisdiction = pl.lit(ruleset.chain(pack).pack.id, dtype=pl.String).alias("jurisdiction")
-        return part.filter(~bad), [part.filter(bad).with_columns(jurisdiction, pl.col("__unborn").alias("error"))]
+        refused = part.filter(bad).with_columns(jurisdiction, pl.col("__unborn").alias("error"))
+        return part.filter(~bad).drop("__unborn"), [refused.drop("__unborn")]
 
-    def chunks(prog: TableProgram, part: pl.DataFrame) -> list[tuple[TableProgram, pl.DataFrame]]:
+    def chunks(pack: str, prog: TableProgram, part: pl.DataFrame) -> list[tuple[str, TableProgram, pl.DataFrame]]:
         """The part as chunks of at most ``chunk_rows`` rows, in row order (a slice is a view, no copy):
         one chunk when it fits, else even chunks, as many as a multiple of the cores needs."""
         if part.height <= chunk_rows:
-            return [(prog, part)]
+            return [(pack, prog, part)]
         n = cores * -(-part.height // (cores * chunk_rows))
         size = -(-part.height // n)
-        return [(prog, part.slice(start, size)) for start in range(0, part.height, size)]
+        return [(pack, prog, part.slice(start, size)) for start in range(0, part.height, size)]
 
     cores = usable_cores()
-    jobs: list[tuple[TableProgram, pl.DataFrame]] = []
+    jobs: list[tuple[str, TableProgram, pl.DataFrame]] = []
     for (pack, _start), (prog, dates) in programs.items():
-        part, refused = part_of(pack, dates), list[pl.DataFrame]()
-        if prog.error is None:  # (a program that cannot run writes its error in every row, unborn ones too)
-            part, refused = refuse(pack, part)
-        jobs += chunks(prog, part)
-        parts += refused
+        jobs += chunks(pack, prog, part_of(pack, dates))
     # Jobs run side by side on every usable core: most of a chunk's time is polars work that releases
     # the GIL, and a small part's time is mostly polars planning its stages, single threaded, so both a
     # large part cut in chunks and a table of many jurisdictions and dates gain from overlapping them
@@ -3495,8 +3506,12 @@ def decide_table(
     # by row (Python, holding the GIL) are decided meanwhile in this thread.
     ways = 1 if len(jobs) > 1 else _cores()  # a lone chunk may still be cut in slices (off by default)
 
-    def job(item: tuple[TableProgram, pl.DataFrame]) -> list[pl.DataFrame]:
-        return _run_sliced(item[0], item[1], rule_columns, ways)
+    def job(item: tuple[str, TableProgram, pl.DataFrame]) -> list[pl.DataFrame]:
+        pack, prog, part = item
+        if prog.error is not None:  # a program that cannot run writes its error in every row, unborn ones too
+            return _run_sliced(prog, part, rule_columns, ways)
+        part, refused = refuse(pack, part)
+        return [*_run_sliced(prog, part, rule_columns, ways), *refused] if part.height else refused
 
     by_row: list[dict[str, Any]] = []
 
