@@ -3476,9 +3476,10 @@ def decide_table(
 
     def refuse(pack: str, part: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
         """The part without its rows of a member born after ``as_of``, and those rows refused with the
-        engine's error (``models.births_after``). Checked per chunk, in the chunk's job: on the whole
-        table before the chunks it ran on one core while the other waited (76 ms of a million bundled
-        rows, about 2 % of the call; docs/batch-speed.md session 31)."""
+        engine's error (``models.births_after``). Checked per chunk, in the chunk's job (and per part
+        decided row by row, in ``rowwise_parts``): on the whole table before the chunks it ran on one core
+        while the other waited (76 ms of a million bundled rows, about 2 % of the call; docs/batch-speed.md
+        session 31)."""
         unborn = _births_after(part)
         if unborn is None:
             return part, []
